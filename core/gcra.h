@@ -1,0 +1,107 @@
+/*
+ * gcra.h - admission for requests-per-minute and tokens-per-minute limits.
+ *
+ * DESIGN
+ * The generic cell rate algorithm keeps one word per limit: the theoretical arrival time
+ * (TAT, monotonic ns) of the next unit if traffic flowed at exactly the allowed rate. With
+ * emission interval T (60 s / limit) and burst B, the bound L = tau + T = B * T:
+ *
+ *   admit n units at t  <=>  max(TAT, t) + n*T - t <= L,  then TAT = max(TAT, t) + n*T
+ *
+ * so a limit that has been idle admits B units at once and then one per T. The word is
+ * changed by CAS only, so any number of processes together never admit more than the
+ * limit allows, and a process killed between load and CAS changes nothing. Intervals are
+ * kept in picoseconds so limits of billions per minute stay exact; nothing here divides
+ * except by constants. Callers pass "now"; nothing here reads a clock.
+ */
+#ifndef ROTA_CORE_GCRA_H
+#define ROTA_CORE_GCRA_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "seqlock.h"
+
+struct rota_gcra {
+    uint64_t interval_ps; /* T; 0 = no limit */
+    uint64_t limit_ns;    /* L = tau + T */
+};
+
+/* Cost of n units in ns: at least one unit, at most L (an oversized call is admitted
+ * only into a full bucket, rather than never). */
+static inline uint64_t rota_gcra_cost(const struct rota_gcra *g, uint64_t n)
+{
+    uint64_t ps;
+    if (n == 0)
+        n = 1;
+    if (__builtin_mul_overflow(n, g->interval_ps, &ps) || ps / 1000 >= g->limit_ns)
+        return g->limit_ns;
+    return (ps + 999) / 1000;
+}
+
+static inline bool rota_gcra_fits(uint64_t tat, uint64_t cost, uint64_t limit, uint64_t now)
+{
+    uint64_t base = tat > now ? tat : now;
+    return base + cost - now <= limit;
+}
+
+/* Would "n" units be admitted at "now"? Read-only. */
+static inline bool rota_gcra_peek(_Atomic uint64_t *tat, const struct rota_gcra *g,
+                                  uint64_t now, uint64_t n)
+{
+    return !g->interval_ps || rota_gcra_fits(rota_load(tat), rota_gcra_cost(g, n), g->limit_ns, now);
+}
+
+/* Admit "n" units at "now". Returns true and advances the TAT, or false and sets
+ * *retry_at (if not NULL) to the earliest time they would be admitted. */
+static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra *g,
+                                   uint64_t now, uint64_t n, uint64_t *retry_at)
+{
+    if (!g->interval_ps)
+        return true;
+    uint64_t cost = rota_gcra_cost(g, n), t = rota_load(tat);
+    for (;;) {
+        uint64_t base = t > now ? t : now;
+        if (base + cost - now > g->limit_ns) {
+            if (retry_at)
+                *retry_at = base + cost - g->limit_ns;
+            return false;
+        }
+        if (rota_cas(tat, &t, base + cost))
+            return true;
+    }
+}
+
+/* Correct an admission by "delta" units (negative gives units back, never below now). */
+static inline void rota_gcra_adjust(_Atomic uint64_t *tat, const struct rota_gcra *g,
+                                    uint64_t now, int64_t delta)
+{
+    if (!g->interval_ps || delta == 0)
+        return;
+    uint64_t mag = (uint64_t)(delta < 0 ? -delta : delta), cost;
+    if (__builtin_mul_overflow(mag, g->interval_ps, &cost))
+        cost = UINT64_MAX;
+    cost /= 1000;
+    uint64_t t = rota_load(tat);
+    for (;;) {
+        uint64_t nt;
+        if (delta > 0)
+            nt = (t > now ? t : now) + (cost > g->limit_ns ? g->limit_ns : cost);
+        else if (t <= now)
+            return; /* nothing outstanding to give back */
+        else
+            nt = t - now > cost ? t - cost : now;
+        if (rota_cas(tat, &t, nt))
+            return;
+    }
+}
+
+/* Earliest time one unit would be admitted (0 = now). */
+static inline uint64_t rota_gcra_next(_Atomic uint64_t *tat, const struct rota_gcra *g)
+{
+    uint64_t t = rota_load(tat), one = rota_gcra_cost(g, 1);
+    return g->interval_ps && t + one > g->limit_ns ? t + one - g->limit_ns : 0;
+}
+
+#endif

@@ -1,0 +1,501 @@
+/*
+ * select.c - the chain walk: from a route to one admitted account.
+ *
+ * DESIGN
+ * Runs in every worker thread of every attached process, concurrently with the
+ * supervisor rewriting snapshots and with other workers changing hot blocks. It takes no
+ * lock, allocates nothing and makes no system call; each candidate costs a few relaxed
+ * loads of its hot line, one seqlock read of its snapshot and two GCRA peeks.
+ *
+ * For each tier in order: scan the members (all of them up to 64; beyond that a random
+ * sample, or for sticky a sample chosen by the key, so the cost stays flat as accounts
+ * grow), drop the ineligible ones with a reason bit, let the tier's strategy pick, then
+ * commit the pick with atomics: take a half-open trial permit if the breaker needs one,
+ * admit through the GCRA words, count the selection. A commit that loses a race (the last
+ * permit, the last unit of rate) drops that candidate and picks again. A tier with no
+ * eligible candidate falls through to the next with its reason bits; when every tier is
+ * empty the answer is ROTA_EEXHAUSTED with the earliest time something frees up.
+ *
+ * Round-robin and fill-first do not need every candidate: they walk in tier order from
+ * their start and stop at the first eligible one.
+ */
+#include <string.h>
+
+#include "breaker.h"
+#include "clock.h"
+#include "gcra.h"
+#include "hash.h"
+#include "quota.h"
+#include "select.h"
+#include "strategy.h"
+
+#define SCAN_MAX 64
+
+_Thread_local uint64_t rota_select_retries;
+
+struct scan {
+    const struct rota_shm_map *m;
+    const struct rota_sel_req *q;
+    const struct rota_shm_tier *t;
+    const struct rota_shm_member *members; /* the tier's */
+    uint64_t now, tok_units;
+    double ceiling;
+    bool fixed_provider; /* the tier is one provider: its breaker word is "pw" */
+    uint64_t pw;
+    bool stale;       /* supervisor heartbeat stale: be pessimistic */
+    uint16_t skip;    /* reasons seen in this tier */
+    uint64_t free_at; /* earliest monotonic ns something frees */
+    int64_t reset_wall; /* earliest quota reset among ceiling skips, wall ns */
+};
+
+static void note(struct scan *s, uint64_t at)
+{
+    if (at && (s->free_at == 0 || at < s->free_at))
+        s->free_at = at;
+}
+
+/* Used fraction of account "a" for "pool": the largest over its windows of (observed +
+ * counted locally since) * (1 / limit), read under the snapshot's seqlock. */
+static inline bool read_fraction(const struct rota_shm_account *a, struct rota_shm_snap *sn,
+                                 struct rota_shm_hot *h, uint32_t pool, double *frac,
+                                 uint32_t *flags)
+{
+    for (int tries = 0; tries < ROTA_SEQ_MAX_TRIES; tries++) {
+        uint32_t start;
+        if (rota_seq_read_begin(&sn->seq, &start)) {
+            uint32_t fl = rota_load(&sn->flags);
+            double f = -1.0;
+            for (uint32_t w = 0; w < a->nwin; w++) {
+                uint32_t wp = a->win_mp[w] & 15u, metric = a->win_mp[w] >> 4;
+                if (wp != 0 && wp != pool)
+                    continue;
+                double scale = rota_load(&sn->win[w].scale);
+                uint64_t used = rota_load(&sn->win[w].used);
+                if (metric <= ROTA_METRIC_TOKENS) {
+                    uint64_t counter = rota_load(rota_shm_usage(h, wp, metric));
+                    uint64_t base = rota_load(&sn->win[w].base);
+                    used += counter > base ? counter - base : 0;
+                }
+                double fw = scale > 0 ? (double)used * scale : -1.0;
+                f = fw > f ? fw : f;
+            }
+            if (rota_seq_read_ok(&sn->seq, start)) {
+                *frac = f;
+                *flags = fl;
+                return true;
+            }
+        }
+        rota_select_retries++;
+    }
+    return false;
+}
+
+bool rota_account_fraction(const struct rota_shm_map *m, uint32_t ai, uint32_t pool,
+                           double *frac, uint32_t *flags)
+{
+    uint32_t fl;
+    bool ok = read_fraction(&m->accounts[ai], &m->snaps[ai], &m->hot[ai], pool, frac, &fl);
+    if (ok && flags)
+        *flags = fl;
+    return ok;
+}
+
+/* Earliest reset among the windows of "ai" at or over "ceiling" (wall ns), for the
+ * exhausted answer. Read without the seqlock: an estimate is all it feeds. */
+static int64_t earliest_reset(const struct rota_shm_map *m, uint32_t ai)
+{
+    int64_t best = 0;
+    const struct rota_shm_account *a = &m->accounts[ai];
+    for (uint32_t w = 0; w < a->nwin; w++) {
+        int64_t r = rota_load(&m->snaps[ai].win[w].reset_at);
+        if (r > 0 && (best == 0 || r < best))
+            best = r;
+    }
+    return best;
+}
+
+static struct rota_gcra req_gcra(const struct rota_shm_account *a)
+{
+    return (struct rota_gcra){a->req_interval_ps, a->req_limit_ns};
+}
+
+static struct rota_gcra tok_gcra(const struct rota_shm_account *a)
+{
+    return (struct rota_gcra){a->tok_interval_ps, a->tok_limit_ns};
+}
+
+/* The gates in an account's hot line that are closed at "now": cooldown, worker-side
+ * disable, breakers. The common case (all open) costs three loads and one branch. */
+static bool gates_open(struct scan *s, struct rota_shm_hot *h, uint64_t pw, uint32_t *gates)
+{
+    uint64_t now = s->now, cd = rota_load(&h->cooldown_until);
+    uint64_t dis = rota_load(&h->disabled), bw = rota_load(&h->breaker);
+    *gates = 0;
+    if (__builtin_expect(cd <= now && (dis | bw | pw) == 0, 1))
+        return true;
+    uint64_t until = 0;
+    if (cd > now) {
+        s->skip |= ROTA_SKIP_COOLDOWN;
+        note(s, cd);
+        return false;
+    }
+    if (dis && ((dis >> 8) == 0 || (dis >> 8) * ROTA_NS_PER_MS > now)) {
+        s->skip |= ROTA_SKIP_DISABLED;
+        note(s, (dis >> 8) * ROTA_NS_PER_MS);
+        return false;
+    }
+    enum rota_breaker_gate g = bw ? rota_breaker_gate(bw, now, &until) : ROTA_GATE_PASS;
+    enum rota_breaker_gate pg = pw ? rota_breaker_gate(pw, now, &until) : ROTA_GATE_PASS;
+    if (g == ROTA_GATE_BLOCKED || pg == ROTA_GATE_BLOCKED) {
+        s->skip |= ROTA_SKIP_BREAKER;
+        note(s, until);
+        return false;
+    }
+    *gates = (g == ROTA_GATE_TRIAL ? ROTA_TRIAL_ACCOUNT : 0) |
+             (pg == ROTA_GATE_TRIAL ? ROTA_TRIAL_PROVIDER : 0);
+    return true;
+}
+
+/* Snapshot flags that need a closer look: a supervisor disable, pessimism. Returns false
+ * if the account is disabled; raises *f to the pessimistic figure if it must. */
+static bool flags_allow(struct scan *s, uint32_t ai, uint32_t flags, double *f)
+{
+    const struct rota_shm_map *m = s->m;
+    if (flags & ROTA_SNAP_DISABLED) {
+        uint64_t du = rota_load(&m->snaps[ai].disabled_until);
+        if (du == 0 || du > s->now) {
+            s->skip |= ROTA_SKIP_DISABLED;
+            note(s, du);
+            return false;
+        }
+    }
+    if ((flags & ROTA_SNAP_PESSIMISTIC) || s->stale) {
+        double p = m->providers[m->accounts[ai].provider].pessimistic;
+        if (*f < p)
+            *f = p;
+    }
+    return true;
+}
+
+/* Would the RPM and TPM words admit one call of "tok" tokens now? Read-only. */
+static bool rate_open(struct scan *s, const struct rota_shm_account *a, struct rota_shm_hot *h)
+{
+    uint64_t now = s->now;
+    if (a->req_limit_ns) {
+        uint64_t cost = (a->req_interval_ps + 999) / 1000;
+        if (!rota_gcra_fits(rota_load(&h->gcra_req), cost, a->req_limit_ns, now))
+            goto closed;
+    }
+    if (a->tok_limit_ns) {
+        unsigned __int128 p = (unsigned __int128)s->tok_units * a->tok_interval_ps;
+        uint64_t cost = (p >> 64) ? a->tok_limit_ns : (uint64_t)p / 1000;
+        if (cost > a->tok_limit_ns)
+            cost = a->tok_limit_ns;
+        if (!rota_gcra_fits(rota_load(&h->gcra_tok), cost, a->tok_limit_ns, now))
+            goto closed;
+    }
+    return true;
+closed:
+    s->skip |= ROTA_SKIP_RATE;
+    struct rota_gcra rq = req_gcra(a), tk = tok_gcra(a);
+    uint64_t a1 = rota_gcra_next(&h->gcra_req, &rq), a2 = rota_gcra_next(&h->gcra_tok, &tk);
+    note(s, a1 > a2 ? a1 : a2);
+    return false;
+}
+
+/* Is tier member "pos" eligible? Fills "c" if so, else adds a reason to s->skip. */
+static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
+{
+    const struct rota_shm_map *m = s->m;
+    const struct rota_shm_member *mb = &s->members[pos];
+    uint32_t ai = mb->account, gates, flags;
+    const struct rota_shm_account *a = &m->accounts[ai];
+    struct rota_shm_hot *h = &m->hot[ai];
+    uint64_t pw = s->fixed_provider ? s->pw : rota_load(&m->phot[a->provider].breaker);
+    double f;
+    if (!gates_open(s, h, pw, &gates))
+        return false;
+    if (!read_fraction(a, &m->snaps[ai], h, mb->pool, &f, &flags)) {
+        s->skip |= ROTA_SKIP_BUSY;
+        return false;
+    }
+    if (__builtin_expect((flags & (ROTA_SNAP_DISABLED | ROTA_SNAP_PESSIMISTIC)) || s->stale, 0) &&
+        !flags_allow(s, ai, flags, &f))
+        return false;
+    if (f >= s->ceiling) {
+        s->skip |= ROTA_SKIP_CEILING;
+        int64_t r = earliest_reset(m, ai);
+        if (r > 0 && (s->reset_wall == 0 || r < s->reset_wall))
+            s->reset_wall = r;
+        return false;
+    }
+    if (!rate_open(s, a, h))
+        return false;
+    c->member = pos;
+    c->weight = a->weight;
+    c->left = f <= 0 ? 1.f : (f >= 1 ? 0.f : (float)(1.0 - f));
+    c->gates = gates;
+    c->last_used = rota_load(&h->last_used);
+    c->id = a->id;
+    return true;
+}
+
+/* Make the pick real. False if a race took what it needed (permit, rate). */
+static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_res *r)
+{
+    const struct rota_shm_map *m = s->m;
+    uint32_t ai = m->members[s->t->member0 + c->member].account;
+    const struct rota_shm_account *a = &m->accounts[ai];
+    const struct rota_shm_provider *p = &m->providers[a->provider];
+    struct rota_shm_hot *h = &m->hot[ai];
+    uint64_t now = s->q->now, at = 0;
+    struct rota_breaker_cfg bc = {p->fail_threshold, p->halfopen_permits, p->open_base_ms,
+                                  p->open_cap_ms};
+    if ((c->gates & ROTA_TRIAL_ACCOUNT) && !rota_breaker_acquire(&h->breaker, &bc, now)) {
+        s->skip |= ROTA_SKIP_BREAKER;
+        return false;
+    }
+    if ((c->gates & ROTA_TRIAL_PROVIDER) &&
+        !rota_breaker_acquire(&m->phot[a->provider].breaker, &bc, now)) {
+        s->skip |= ROTA_SKIP_BREAKER;
+        return false;
+    }
+    struct rota_gcra rq = req_gcra(a), tk = tok_gcra(a);
+    if (!rota_gcra_admit(&h->gcra_req, &rq, now, 1, &at)) {
+        s->skip |= ROTA_SKIP_RATE;
+        note(s, at);
+        return false;
+    }
+    if (!rota_gcra_admit(&h->gcra_tok, &tk, now, s->q->est_tokens, &at)) {
+        rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
+        s->skip |= ROTA_SKIP_RATE;
+        note(s, at);
+        return false;
+    }
+    rota_add(&h->use0[0], 1);
+    if (m->members[s->t->member0 + c->member].pool)
+        rota_add(rota_shm_usage(h, m->members[s->t->member0 + c->member].pool, 0), 1);
+    rota_store(&h->last_used, now);
+    r->account = ai;
+    r->pool = m->members[s->t->member0 + c->member].pool;
+    r->trial = c->gates;
+    if (c->gates)
+        rota_add(&h->halfopen, 1);
+    return true;
+}
+
+/* Pick among "n" candidates and commit, dropping losers of commit races. */
+static bool pick_commit(struct scan *s, struct rota_pick *pk, struct rota_cand *c, uint32_t n,
+                        struct rota_sel_res *r)
+{
+    while (n > 0) {
+        uint32_t why = 0, i = rota_strategy_pick(pk, c, n, &why);
+        if (commit(s, &c[i], r)) {
+            r->why = why | (c[i].gates ? ROTA_WHY_TRIAL : 0);
+            return true;
+        }
+        c[i] = c[--n];
+    }
+    return false;
+}
+
+/* Round-robin and fill-first: the first eligible member from "start", in tier order. */
+static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
+                          struct rota_sel_res *r)
+{
+    uint32_t n = s->t->nmembers;
+    for (uint32_t k = 0; k < n; k++) {
+        struct rota_cand c;
+        uint32_t pos = (start + k) % n;
+        if (eval(s, pos, &c) && pick_commit(s, pk, &c, 1, r))
+            return true;
+    }
+    return false;
+}
+
+/* ---- the shortlist ----
+ * Hybrid and greedy rank every candidate, but only the best few can win. After a full
+ * scan, each thread keeps the tier's best top_k + 1 positions with their scores, and its
+ * LRU_MAX least recently used positions. For the next picks (at most SHORT_USES, for at
+ * most SHORT_AGE_NS) it chooses from that list as the strategy would from the whole tier
+ * (hybrid: the jittered best of the top k; greedy: the best; forced LRU: the oldest not
+ * yet taken) and evaluates only the one chosen, live: every gate, quota and rate check
+ * runs before the commit, exactly as after a full scan. A chosen account that fails them
+ * leaves the list; once fewer than top_k remain, the next pick scans in full. Limits are
+ * never at stake; the ranking is at most a few milliseconds old. */
+#define SHORT_SLOTS  8
+#define SHORT_MAX    8
+#define LRU_MAX      4
+#define SHORT_USES   32
+#define SHORT_AGE_NS (4 * ROTA_NS_PER_MS)
+
+struct shortlist {
+    const void *table;
+    uint64_t generation, at;
+    uint32_t tier, n, nlru, uses;
+    uint32_t pos[SHORT_MAX];
+    float score[SHORT_MAX];
+    uint32_t lru[LRU_MAX];
+};
+
+static _Thread_local struct shortlist tl_short[SHORT_SLOTS];
+
+static uint32_t short_len(const struct rota_shm_tier *t)
+{
+    uint32_t k = t->strategy == ROTA_STRAT_GREEDY ? 2 : t->top_k + 1u;
+    return k > SHORT_MAX ? SHORT_MAX : k;
+}
+
+static bool short_valid(const struct scan *s, const struct shortlist *sl)
+{
+    return sl->table == s->m->base && sl->generation == s->m->hdr->generation &&
+           sl->tier == (uint32_t)(s->t - s->m->tiers) && sl->uses < SHORT_USES &&
+           s->now - sl->at < SHORT_AGE_NS;
+}
+
+static void short_build(struct scan *s, struct shortlist *sl, const struct rota_pick *pk,
+                        const struct rota_cand *c, uint32_t n)
+{
+    uint32_t idx[SHORT_MAX];
+    sl->n = rota_strategy_rank(pk, c, n, short_len(s->t), idx, sl->score);
+    for (uint32_t k = 0; k < sl->n; k++)
+        sl->pos[k] = c[idx[k]].member;
+    /* The LRU_MAX oldest last uses, by insertion. */
+    sl->nlru = 0;
+    uint64_t age[LRU_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        if (sl->nlru == LRU_MAX && c[i].last_used >= age[LRU_MAX - 1])
+            continue;
+        uint32_t j = sl->nlru < LRU_MAX ? sl->nlru++ : LRU_MAX - 1;
+        while (j > 0 && age[j - 1] > c[i].last_used) {
+            age[j] = age[j - 1];
+            sl->lru[j] = sl->lru[j - 1];
+            j--;
+        }
+        age[j] = c[i].last_used;
+        sl->lru[j] = c[i].member;
+    }
+    sl->table = s->m->base;
+    sl->generation = s->m->hdr->generation;
+    sl->tier = (uint32_t)(s->t - s->m->tiers);
+    sl->at = s->now;
+    sl->uses = 0;
+}
+
+static void drop(uint32_t *pos, float *score, uint32_t *n, uint32_t k)
+{
+    for (uint32_t j = k + 1; j < *n; j++) {
+        pos[j - 1] = pos[j];
+        if (score)
+            score[j - 1] = score[j];
+    }
+    (*n)--;
+}
+
+static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pick *pk,
+                           struct rota_sel_res *r)
+{
+    const struct rota_shm_tier *t = s->t;
+    uint16_t skip = s->skip;
+    struct rota_cand c;
+    sl->uses++;
+    if (pk->force == 1) { /* forced LRU: the oldest not yet taken */
+        while (sl->nlru > 0) {
+            uint32_t pos = sl->lru[0];
+            drop(sl->lru, NULL, &sl->nlru, 0);
+            if (eval(s, pos, &c) && commit(s, &c, r)) {
+                r->why = ROTA_WHY_FORCED_LRU | (c.gates ? ROTA_WHY_TRIAL : 0);
+                return true;
+            }
+        }
+    } else {
+        uint32_t need = t->strategy == ROTA_STRAT_GREEDY ? 1 : t->top_k;
+        while (sl->n >= need && sl->n > 0) {
+            uint32_t k = t->strategy == ROTA_STRAT_GREEDY
+                             ? 0
+                             : rota_strategy_jitter(t, sl->score, need, pk->rng);
+            uint32_t pos = sl->pos[k];
+            if (eval(s, pos, &c) && commit(s, &c, r)) {
+                r->why = (t->strategy == ROTA_STRAT_GREEDY ? ROTA_WHY_GREEDY : ROTA_WHY_SCORE) |
+                         (c.gates ? ROTA_WHY_TRIAL : 0);
+                return true;
+            }
+            drop(sl->pos, sl->score, &sl->n, k);
+        }
+    }
+    s->skip = skip; /* the full scan will say why */
+    sl->uses = SHORT_USES;
+    return false;
+}
+
+static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_res *r)
+{
+    const struct rota_shm_tier *t = s->t;
+    struct rota_pick pk = {.tier = t, .rng = rng, .now = s->q->now, .key_hash = s->q->key_hash};
+    s->members = &s->m->members[t->member0];
+    s->ceiling = t->ceiling;
+    s->fixed_provider = t->provider != ROTA_NONE;
+    s->pw = s->fixed_provider ? rota_load(&s->m->phot[t->provider].breaker) : 0;
+    if (t->nmembers == 0) {
+        s->skip |= ROTA_SKIP_EMPTY;
+        return false;
+    }
+    if (t->strategy == ROTA_STRAT_ROUND_ROBIN) {
+        uint32_t cur = (uint32_t)rota_add(&s->m->thot[t - s->m->tiers].cursor, 1);
+        pk.cursor = cur;
+        return walk_in_order(s, &pk, cur % t->nmembers, r);
+    }
+    if (t->strategy == ROTA_STRAT_FILL_FIRST)
+        return walk_in_order(s, &pk, 0, r);
+    bool ranked = (t->strategy == ROTA_STRAT_HYBRID || t->strategy == ROTA_STRAT_GREEDY) &&
+                  t->nmembers <= SCAN_MAX;
+    if (t->strategy == ROTA_STRAT_HYBRID || (t->strategy == ROTA_STRAT_STICKY && !pk.key_hash))
+        pk.force = t->lru_share > 0 && rota_rng_unit(rng) < t->lru_share ? 1 : 2;
+    struct shortlist *sl = &tl_short[(t - s->m->tiers) & (SHORT_SLOTS - 1)];
+    if (ranked && short_valid(s, sl) && from_shortlist(s, sl, &pk, r))
+        return true;
+    struct rota_cand c[SCAN_MAX];
+    uint32_t n = 0;
+    if (t->nmembers <= SCAN_MAX) {
+        for (uint32_t pos = 0; pos < t->nmembers; pos++)
+            n += eval(s, pos, &c[n]);
+    } else {
+        bool sticky = t->strategy == ROTA_STRAT_STICKY && s->q->key_hash;
+        for (uint32_t k = 0; k < t->sample; k++) {
+            uint32_t pos = sticky ? (uint32_t)(((__uint128_t)rota_hash_mix(s->q->key_hash + k) *
+                                                t->nmembers) >> 64)
+                                  : rota_rng_below(rng, t->nmembers);
+            n += eval(s, pos, &c[n]);
+        }
+    }
+    if (ranked && n > short_len(t))
+        short_build(s, sl, &pk, c, n);
+    return n > 0 && pick_commit(s, &pk, c, n, r);
+}
+
+int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q,
+                      struct rota_rng *rng, struct rota_sel_res *r)
+{
+    const struct rota_shm_route *rt = &m->routes[q->route];
+    uint64_t hb = rota_load(&m->hdr->heartbeat);
+    struct scan s = {.m = m, .q = q, .now = q->now, .tok_units = q->est_tokens ? q->est_tokens : 1,
+                     .stale = q->now > hb + m->hdr->stale_after_ns};
+    memset(r->skipped, 0, sizeof(r->skipped));
+    r->retry_at = 0;
+    for (uint32_t k = 0; k < rt->ntiers; k++) {
+        s.t = &m->tiers[rt->tier0 + k];
+        s.skip = 0;
+        if (select_tier(&s, rng, r)) {
+            r->tier = k;
+            return 0;
+        }
+        r->skipped[k] = s.skip;
+    }
+    if (s.reset_wall) {
+        int64_t in = s.reset_wall - rota_clock_wall();
+        note(&s, q->now + (uint64_t)(in > 0 ? in : 0));
+    }
+    r->retry_at = s.free_at;
+    r->tier = rt->ntiers;
+    return ROTA_EEXHAUSTED;
+}

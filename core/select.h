@@ -1,0 +1,87 @@
+/*
+ * select.h - walking a route's chain of tiers over the shared table, and applying the
+ * outcome of a call (private to rota; librota wraps it).
+ */
+#ifndef ROTA_CORE_SELECT_H
+#define ROTA_CORE_SELECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rng.h"
+#include "rota_codes.h"
+#include "table.h"
+
+#define ROTA_TRIAL_ACCOUNT  1u /* the choice holds the account breaker's trial permit */
+#define ROTA_TRIAL_PROVIDER 2u /* ... and/or the provider breaker's */
+
+struct rota_sel_req {
+    uint32_t route;      /* route index in this generation */
+    uint64_t key_hash;   /* sticky key's hash; 0 = none */
+    uint64_t est_tokens; /* charged to the TPM limit now, corrected on report */
+    uint64_t now;        /* monotonic ns */
+};
+
+struct rota_sel_res {
+    uint32_t account, pool, tier, why, trial;
+    uint16_t skipped[ROTA_MAX_TIERS]; /* ROTA_SKIP_* bits per tier passed over */
+    uint64_t retry_at; /* exhausted: monotonic ns when something may free up; 0 unknown */
+};
+
+/* Seqlock read attempts that had to be repeated, by this thread (for rota-bench). */
+extern _Thread_local uint64_t rota_select_retries;
+
+/* Choose an account for route "q->route". 0, or ROTA_EEXHAUSTED with r->retry_at. */
+int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q,
+                      struct rota_rng *rng, struct rota_sel_res *r);
+
+struct rota_outcome_in {
+    int status;          /* HTTP status, 0 = none */
+    int result;          /* enum rota_result */
+    uint32_t pool, trial;
+    uint64_t latency_ns;
+    uint64_t tokens;     /* actual; 0 = the estimate stands */
+    uint64_t est_tokens;
+    uint64_t retry_after_ms;
+};
+
+/* How an outcome is classified. */
+enum rota_verdict {
+    ROTA_VERDICT_SUCCESS,
+    ROTA_VERDICT_RATE_LIMITED, /* 429: cooldown */
+    ROTA_VERDICT_FAILURE,      /* 5xx, 529, timeout, connection: breaker */
+    ROTA_VERDICT_DISABLE,      /* 401, 403, 402, billing: disable */
+    ROTA_VERDICT_NEUTRAL,      /* other 4xx, cancelled: not the account's fault */
+};
+enum rota_verdict rota_outcome_verdict(int status, int result);
+
+/* Apply an outcome to account "a" (any process, lock-free). "rnd" feeds jitter. */
+void rota_report_apply(const struct rota_shm_map *m, uint32_t a, const struct rota_outcome_in *o,
+                       uint64_t now, uint64_t rnd);
+
+/* An account's used fraction for "pool" (max over its windows), seqlock-read. Returns
+ * false when the snapshot stayed busy. *frac is -1 without data. */
+bool rota_account_fraction(const struct rota_shm_map *m, uint32_t a, uint32_t pool,
+                           double *frac, uint32_t *flags);
+
+/* Calls selected and not yet reported on account "a" (never negative). */
+static inline uint32_t rota_in_flight(const struct rota_shm_map *m, uint32_t a)
+{
+    int64_t v = (int64_t)(rota_load(&m->hot[a].use0[0]) - rota_load(&m->hot[a].done));
+    return v > 0 ? (uint32_t)v : 0;
+}
+
+/* Calls ever selected on account "a". */
+static inline uint64_t rota_selections(const struct rota_shm_map *m, uint32_t a)
+{
+    return rota_load(&m->hot[a].use0[0]);
+}
+
+/* Hot-word encoding of a worker-side disable: reason in the low byte, until (monotonic
+ * ms, 0 = until re-enabled) above it. */
+static inline uint64_t rota_disable_word(uint32_t reason, uint64_t until_ms)
+{
+    return (until_ms << 8) | (reason & 0xff) | (reason & 0xff ? 0 : 1);
+}
+
+#endif

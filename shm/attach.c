@@ -1,0 +1,361 @@
+/*
+ * attach.c - map a generation of the table and prove it is one before anyone reads it.
+ *
+ * DESIGN
+ * Called by workers (librota), rotactl and tests, from any thread, never on the select
+ * path. A segment may be anything: a file some other program left in /dev/shm, a table
+ * written by another rota version, a segment truncated by a full tmpfs. Validation
+ * therefore checks, in order: the file is large enough for a header, the magic, the ABI,
+ * the header size, the segment size against the file, then every section's element size,
+ * count, alignment and bounds, and finally every stored index and string offset. After
+ * rota_shm_validate succeeds, readers index sections without further checks. Each
+ * refusal carries a message naming the segment and the field at fault.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "table.h"
+
+static int fail(char *err, size_t n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t n, int code, const char *fmt, ...)
+{
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+bool rota_shm_instance_ok(const char *instance)
+{
+    if (!instance || !*instance || strlen(instance) >= ROTA_MAX_NAME)
+        return false;
+    for (const char *p = instance; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int rota_shm_name(char *buf, size_t n, const char *instance, uint64_t gen)
+{
+    if (!rota_shm_instance_ok(instance))
+        return -EINVAL;
+    int len = gen ? snprintf(buf, n, "/rota.%s.g%llu", instance, (unsigned long long)gen)
+                  : snprintf(buf, n, "/rota.%s", instance);
+    return len > 0 && (size_t)len < n ? 0 : -ENAMETOOLONG;
+}
+
+static const uint32_t elem_size[ROTA_SEC_COUNT] = {
+    [ROTA_SEC_PROVIDERS] = sizeof(struct rota_shm_provider),
+    [ROTA_SEC_ACCOUNTS] = sizeof(struct rota_shm_account),
+    [ROTA_SEC_ROUTES] = sizeof(struct rota_shm_route),
+    [ROTA_SEC_TIERS] = sizeof(struct rota_shm_tier),
+    [ROTA_SEC_MEMBERS] = sizeof(struct rota_shm_member),
+    [ROTA_SEC_INDEX] = sizeof(struct rota_shm_index),
+    [ROTA_SEC_STRINGS] = 1,
+    [ROTA_SEC_CREDS] = 1,
+    [ROTA_SEC_SNAPS] = sizeof(struct rota_shm_snap),
+    [ROTA_SEC_HOT] = sizeof(struct rota_shm_hot),
+    [ROTA_SEC_PHOT] = sizeof(struct rota_shm_phot),
+    [ROTA_SEC_THOT] = sizeof(struct rota_shm_thot),
+};
+
+static const char *const sec_name[ROTA_SEC_COUNT] = {
+    "providers", "accounts", "routes", "tiers", "members", "index",
+    "strings",   "creds",    "snaps",  "hot",   "phot",    "thot",
+};
+
+static bool str_ok(const struct rota_shm_map *m, uint32_t off)
+{
+    uint32_t n = m->hdr->sec[ROTA_SEC_STRINGS].count;
+    return off < n && memchr(m->strings + off, 0, n - off) != NULL;
+}
+
+/* Sections: sizes, alignment, bounds, element sizes. */
+static int check_sections(const struct rota_shm_header *h, size_t size, char *err, size_t n)
+{
+    for (int i = 0; i < ROTA_SEC_COUNT; i++) {
+        const struct rota_shm_section_desc *s = &h->sec[i];
+        if (s->elem != elem_size[i])
+            return fail(err, n, ROTA_EABI,
+                        "section %s: element size %u, this rota expects %u", sec_name[i],
+                        s->elem, elem_size[i]);
+        if (s->off % ROTA_SHM_ALIGN || s->off < h->header_size)
+            return fail(err, n, ROTA_ELAYOUT, "section %s: offset %llu is misaligned",
+                        sec_name[i], (unsigned long long)s->off);
+        if ((uint64_t)s->count * s->elem > s->size)
+            return fail(err, n, ROTA_ELAYOUT, "section %s: %u elements do not fit in %llu bytes",
+                        sec_name[i], s->count, (unsigned long long)s->size);
+        if (s->size > h->total_size || s->off > h->total_size - s->size)
+            return fail(err, n, ROTA_ELAYOUT,
+                        "section %s: [%llu, +%llu) runs past the segment end %llu", sec_name[i],
+                        (unsigned long long)s->off, (unsigned long long)s->size,
+                        (unsigned long long)h->total_size);
+    }
+    (void)size;
+    if (h->sec[ROTA_SEC_SNAPS].count != h->sec[ROTA_SEC_ACCOUNTS].count ||
+        h->sec[ROTA_SEC_HOT].count != h->sec[ROTA_SEC_ACCOUNTS].count ||
+        h->sec[ROTA_SEC_PHOT].count != h->sec[ROTA_SEC_PROVIDERS].count ||
+        h->sec[ROTA_SEC_THOT].count != h->sec[ROTA_SEC_TIERS].count)
+        return fail(err, n, ROTA_ELAYOUT, "per-account or per-tier sections disagree in count");
+    uint32_t slots = h->sec[ROTA_SEC_INDEX].count;
+    if (slots == 0 || (slots & (slots - 1)) || h->index_mask != slots - 1)
+        return fail(err, n, ROTA_ELAYOUT, "index: %u slots is not a power of two", slots);
+    uint32_t ns = h->sec[ROTA_SEC_STRINGS].count;
+    if (ns == 0)
+        return fail(err, n, ROTA_ELAYOUT, "strings: empty");
+    return 0;
+}
+
+/* Every index and string offset stored in the immutable sections. */
+static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
+{
+    uint32_t ncreds = m->hdr->sec[ROTA_SEC_CREDS].count;
+    if (m->strings[m->hdr->sec[ROTA_SEC_STRINGS].count - 1] != 0)
+        return fail(err, n, ROTA_ELAYOUT, "strings: not NUL-terminated");
+    for (uint32_t i = 0; i < m->nproviders; i++) {
+        const struct rota_shm_provider *p = &m->providers[i];
+        if (!str_ok(m, p->name) || !str_ok(m, p->kind))
+            return fail(err, n, ROTA_ELAYOUT, "provider %u: bad name offset", i);
+    }
+    for (uint32_t i = 0; i < m->naccounts; i++) {
+        const struct rota_shm_account *a = &m->accounts[i];
+        if (a->provider >= m->nproviders)
+            return fail(err, n, ROTA_ELAYOUT, "account %u: provider %u out of range", i,
+                        a->provider);
+        if (!str_ok(m, a->name))
+            return fail(err, n, ROTA_ELAYOUT, "account %u: bad name offset", i);
+        if (a->nwin > ROTA_MAX_WINDOWS || a->npools == 0 || a->npools > ROTA_MAX_POOLS)
+            return fail(err, n, ROTA_ELAYOUT, "account %u: %u windows, %u pools", i, a->nwin,
+                        a->npools);
+        for (uint32_t p = 0; p < a->npools; p++)
+            if (!str_ok(m, a->pool_name[p]))
+                return fail(err, n, ROTA_ELAYOUT, "account %u: bad pool name offset", i);
+        if (a->cred > ncreds || a->cred_len > ncreds - a->cred)
+            return fail(err, n, ROTA_ELAYOUT, "account %u: credential out of range", i);
+        for (uint32_t w = 0; w < a->nwin; w++)
+            if (a->win[w].pool >= a->npools || a->win[w].metric > ROTA_METRIC_FRACTION ||
+                a->win_mp[w] != (a->win[w].pool | a->win[w].metric << 4) ||
+                !str_ok(m, a->win[w].reset.tz))
+                return fail(err, n, ROTA_ELAYOUT, "account %u window %u: bad pool or metric",
+                            i, w);
+    }
+    for (uint32_t i = 0; i < m->nroutes; i++) {
+        const struct rota_shm_route *r = &m->routes[i];
+        if (!str_ok(m, r->name) || !str_ok(m, r->models) || r->ntiers > ROTA_MAX_TIERS ||
+            r->tier0 > m->ntiers || r->ntiers > m->ntiers - r->tier0)
+            return fail(err, n, ROTA_ELAYOUT, "route %u: bad name or tier range", i);
+    }
+    for (uint32_t i = 0; i < m->ntiers; i++) {
+        const struct rota_shm_tier *t = &m->tiers[i];
+        if ((t->provider != ROTA_NONE && t->provider >= m->nproviders) ||
+            t->strategy >= ROTA_STRAT_COUNT || t->member0 > m->nmembers ||
+            t->nmembers > m->nmembers - t->member0 || t->top_k == 0 || t->sample == 0)
+            return fail(err, n, ROTA_ELAYOUT, "tier %u: bad provider, strategy or members", i);
+    }
+    for (uint32_t i = 0; i < m->nmembers; i++) {
+        const struct rota_shm_member *mb = &m->members[i];
+        if (mb->account >= m->naccounts || mb->pool >= m->accounts[mb->account].npools)
+            return fail(err, n, ROTA_ELAYOUT, "member %u: account or pool out of range", i);
+    }
+    for (uint32_t i = 0; i <= m->hdr->index_mask; i++) {
+        const struct rota_shm_index *x = &m->index[i];
+        uint32_t lim = x->kind == ROTA_IDX_ACCOUNT ? m->naccounts : m->nroutes;
+        if (x->kind > ROTA_IDX_ROUTE || (x->kind != ROTA_IDX_EMPTY && x->value >= lim))
+            return fail(err, n, ROTA_ELAYOUT, "index slot %u: bad entry", i);
+    }
+    return 0;
+}
+
+int rota_shm_validate(void *base, size_t size, struct rota_shm_map *out, char *err, size_t n)
+{
+    if (!base || !out)
+        return fail(err, n, -EINVAL, "no segment");
+    struct rota_shm_header *h = base;
+    if (size < sizeof(*h))
+        return fail(err, n, ROTA_ETRUNC, "segment is %zu bytes, smaller than a header (%zu)",
+                    size, sizeof(*h));
+    if (h->magic != ROTA_SHM_MAGIC)
+        return fail(err, n, ROTA_EMAGIC, "bad magic %#llx: not a rota table",
+                    (unsigned long long)h->magic);
+    if (h->abi != ROTA_SHM_ABI)
+        return fail(err, n, ROTA_EABI, "table ABI %u, this rota speaks ABI %u", h->abi,
+                    ROTA_SHM_ABI);
+    if (h->header_size != sizeof(*h))
+        return fail(err, n, ROTA_EABI, "header is %u bytes, this rota expects %zu",
+                    h->header_size, sizeof(*h));
+    if (h->total_size > size)
+        return fail(err, n, ROTA_ETRUNC, "segment is %zu bytes, its header says %llu", size,
+                    (unsigned long long)h->total_size);
+    int rc = check_sections(h, size, err, n);
+    if (rc)
+        return rc;
+    char *b = base;
+    memset(out, 0, sizeof(*out));
+    out->base = base;
+    out->size = size;
+    out->hdr = h;
+    out->providers = (const void *)(b + h->sec[ROTA_SEC_PROVIDERS].off);
+    out->accounts = (const void *)(b + h->sec[ROTA_SEC_ACCOUNTS].off);
+    out->routes = (const void *)(b + h->sec[ROTA_SEC_ROUTES].off);
+    out->tiers = (const void *)(b + h->sec[ROTA_SEC_TIERS].off);
+    out->members = (const void *)(b + h->sec[ROTA_SEC_MEMBERS].off);
+    out->index = (const void *)(b + h->sec[ROTA_SEC_INDEX].off);
+    out->strings = b + h->sec[ROTA_SEC_STRINGS].off;
+    out->creds = b + h->sec[ROTA_SEC_CREDS].off;
+    out->snaps = (void *)(b + h->sec[ROTA_SEC_SNAPS].off);
+    out->hot = (void *)(b + h->sec[ROTA_SEC_HOT].off);
+    out->phot = (void *)(b + h->sec[ROTA_SEC_PHOT].off);
+    out->thot = (void *)(b + h->sec[ROTA_SEC_THOT].off);
+    out->nproviders = h->sec[ROTA_SEC_PROVIDERS].count;
+    out->naccounts = h->sec[ROTA_SEC_ACCOUNTS].count;
+    out->nroutes = h->sec[ROTA_SEC_ROUTES].count;
+    out->ntiers = h->sec[ROTA_SEC_TIERS].count;
+    out->nmembers = h->sec[ROTA_SEC_MEMBERS].count;
+    rc = check_contents(out, err, n);
+    if (rc)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+static int map_name(const char *name, struct rota_shm_map *out, char *err, size_t n)
+{
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(err, n, -errno, "%s: %s", name,
+                    errno == ENOENT ? "no such table (is rotad running?)" : strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
+        close(fd);
+        return fail(err, n, e, "%s: fstat: %s", name, strerror(-e));
+    }
+    size_t size = (size_t)st.st_size;
+    if (size < sizeof(struct rota_shm_header)) {
+        close(fd);
+        return fail(err, n, ROTA_ETRUNC, "%s: %zu bytes, smaller than a table header (%zu)",
+                    name, size, sizeof(struct rota_shm_header));
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return fail(err, n, -e, "%s: mmap: %s", name, strerror(e));
+    char why[200];
+    int rc = rota_shm_validate(p, size, out, why, sizeof(why));
+    if (rc) {
+        munmap(p, size);
+        return fail(err, n, rc, "%s: %s", name, why);
+    }
+    return 0;
+}
+
+int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t n)
+{
+    char name[ROTA_MAX_NAME + 32];
+    if (!gen || rota_shm_name(name, sizeof(name), instance, 0))
+        return fail(err, n, -EINVAL, "bad instance name (letters, digits, '_' and '-', at most %d)",
+                    ROTA_MAX_NAME - 1);
+    int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(err, n, -errno, "%s: %s", name,
+                    errno == ENOENT ? "no such instance (is rotad running?)" : strerror(errno));
+    struct stat st;
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    if (!rc && (size_t)st.st_size < sizeof(struct rota_shm_dir))
+        rc = fail(err, n, ROTA_ETRUNC, "%s: %lld bytes, smaller than a directory (%zu)", name,
+                  (long long)st.st_size, sizeof(struct rota_shm_dir));
+    struct rota_shm_dir *d = NULL;
+    if (!rc) {
+        d = mmap(NULL, sizeof(*d), PROT_READ, MAP_SHARED, fd, 0);
+        if (d == MAP_FAILED)
+            rc = fail(err, n, -errno, "%s: mmap: %s", name, strerror(errno));
+    }
+    close(fd);
+    if (rc)
+        return rc;
+    if (d->magic != ROTA_SHM_DIR_MAGIC)
+        rc = fail(err, n, ROTA_EMAGIC, "%s: bad magic: not a rota directory", name);
+    else if (d->abi != ROTA_SHM_ABI || d->size != sizeof(*d))
+        rc = fail(err, n, ROTA_EABI, "%s: directory ABI %u, this rota speaks ABI %u", name,
+                  d->abi, ROTA_SHM_ABI);
+    else
+        *gen = atomic_load_explicit(&d->generation, memory_order_acquire);
+    munmap(d, sizeof(*d));
+    return rc;
+}
+
+int rota_shm_attach_gen(const char *instance, uint64_t gen, struct rota_shm_map *out, char *err,
+                        size_t n)
+{
+    char name[ROTA_MAX_NAME + 32];
+    if (!out || !gen || rota_shm_name(name, sizeof(name), instance, gen))
+        return fail(err, n, -EINVAL, "bad instance name or generation");
+    return map_name(name, out, err, n);
+}
+
+int rota_shm_attach(const char *instance, struct rota_shm_map *out, char *err, size_t n)
+{
+    if (!out)
+        return fail(err, n, -EINVAL, "no map to fill");
+    /* The directory may move on between reading it and opening the generation (which is
+     * then unlinked): try again a few times. */
+    int rc = 0;
+    for (int tries = 0; tries < 8; tries++) {
+        uint64_t gen = 0;
+        rc = rota_shm_current(instance, &gen, err, n);
+        if (rc)
+            return rc;
+        if (gen == 0)
+            return fail(err, n, ROTA_ENOTREADY, "instance %s has no table yet", instance);
+        rc = rota_shm_attach_gen(instance, gen, out, err, n);
+        if (rc == -ENOENT)
+            continue;
+        if (rc)
+            return rc;
+        uint32_t st = atomic_load_explicit(&out->hdr->state, memory_order_acquire);
+        if (st == ROTA_GEN_READY)
+            return 0;
+        rota_shm_detach(out);
+        rc = fail(err, n, ROTA_ENOTREADY, "instance %s generation %llu is %s", instance,
+                  (unsigned long long)gen,
+                  st == ROTA_GEN_SUPERSEDED ? "superseded" : "not ready");
+        if (st != ROTA_GEN_SUPERSEDED)
+            return rc;
+    }
+    return rc;
+}
+
+void rota_shm_detach(struct rota_shm_map *m)
+{
+    if (m && m->base)
+        munmap(m->base, m->size);
+    if (m)
+        memset(m, 0, sizeof(*m));
+}
+
+uint32_t rota_shm_find(const struct rota_shm_map *m, uint32_t kind, uint64_t key)
+{
+    uint32_t mask = m->hdr->index_mask;
+    for (uint32_t i = (uint32_t)key & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        const struct rota_shm_index *x = &m->index[i];
+        if (x->kind == ROTA_IDX_EMPTY)
+            return ROTA_NONE;
+        if (x->kind == kind && x->key == key)
+            return x->value;
+    }
+    return ROTA_NONE;
+}

@@ -1,0 +1,685 @@
+/*
+ * build.c - the table's writer: build a generation from a plain C description, publish
+ * it, carry hot state across, supersede the old one.
+ *
+ * DESIGN
+ * One writer per instance (the supervisor; tests and rota-bench stand in for it). All
+ * functions here run on the writer's own thread and may allocate and make system calls.
+ *
+ * Publishing generation N+1:
+ *   1. validate the description (ids unique and non-zero, every index in range);
+ *   2. create /rota.<instance>.g<N+1> (O_EXCL, the configured mode), size and map it;
+ *   3. write the header (state INITIALIZING) and the immutable sections with plain
+ *      stores; initialise snapshots from the configured limits;
+ *   4. copy each surviving account's hot block and matching snapshot windows from
+ *      generation N, by account id;
+ *   5. store state READY (release), then the directory's generation (release), then
+ *      generation N's state SUPERSEDED (release): a reader that sees READY sees all of
+ *      step 3 and 4; a worker that sees SUPERSEDED finds N+1 in the directory;
+ *   6. add to N+1 what workers counted on N between step 4 and step 5 (monotonic
+ *      counters only), then unlink N's name. Processes that map N keep their mapping.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "table.h"
+
+struct rota_shm_writer {
+    char instance[ROTA_MAX_NAME];
+    mode_t mode;
+    struct rota_shm_dir *dir;
+    struct rota_shm_map cur;
+    bool have_cur;
+};
+
+static int fail(char *err, size_t n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t n, int code, const char *fmt, ...)
+{
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static uint64_t align_up(uint64_t v)
+{
+    return (v + ROTA_SHM_ALIGN - 1) & ~(uint64_t)(ROTA_SHM_ALIGN - 1);
+}
+
+/* ---- string blob ---- */
+
+struct blob {
+    char *p;
+    size_t len, cap;
+};
+
+static uint32_t blob_add(struct blob *b, const char *s, size_t n, bool nul)
+{
+    size_t need = b->len + n + (nul ? 1 : 0);
+    if (need > UINT32_MAX)
+        return ROTA_NONE;
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return ROTA_NONE;
+        b->p = q;
+        b->cap = cap;
+    }
+    uint32_t off = (uint32_t)b->len;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    if (nul)
+        b->p[b->len++] = 0;
+    return off;
+}
+
+static uint32_t blob_str(struct blob *b, const char *s)
+{
+    return blob_add(b, s ? s : "", s ? strlen(s) : 0, true);
+}
+
+/* ---- description checks ---- */
+
+static int check_name(const char *what, uint32_t i, const char *name, char *err, size_t n)
+{
+    if (!name || !*name || strlen(name) >= ROTA_MAX_NAME)
+        return fail(err, n, -EINVAL, "%s %u: name missing or longer than %d", what, i,
+                    ROTA_MAX_NAME - 1);
+    return 0;
+}
+
+static int check_desc(const struct rota_desc *d, char *err, size_t n)
+{
+    if (!d || (d->nproviders && !d->providers) || (d->naccounts && !d->accounts) ||
+        (d->nroutes && !d->routes))
+        return fail(err, n, -EINVAL, "description: missing array");
+    if (d->nproviders > 65535 || d->naccounts > (1u << 22) || d->nroutes > 65535)
+        return fail(err, n, -E2BIG, "description: too many providers, accounts or routes");
+    for (uint32_t i = 0; i < d->nproviders; i++)
+        if (check_name("provider", i, d->providers[i].name, err, n))
+            return -EINVAL;
+    for (uint32_t i = 0; i < d->naccounts; i++) {
+        const struct rota_desc_account *a = &d->accounts[i];
+        if (check_name("account", i, a->name, err, n))
+            return -EINVAL;
+        if (a->id == 0)
+            return fail(err, n, -EINVAL, "account %s: id 0 is reserved", a->name);
+        if (a->provider >= d->nproviders)
+            return fail(err, n, -EINVAL, "account %s: provider %u out of range", a->name,
+                        a->provider);
+        if (a->nwin > ROTA_MAX_WINDOWS)
+            return fail(err, n, -EINVAL, "account %s: %u windows, at most %d", a->name,
+                        a->nwin, ROTA_MAX_WINDOWS);
+        for (uint32_t w = 0; w < a->nwin; w++)
+            if (a->win[w].pool >= ROTA_MAX_POOLS || (a->win[w].pool && !a->pools[a->win[w].pool]))
+                return fail(err, n, -EINVAL, "account %s window %u: pool %u not defined",
+                            a->name, w, a->win[w].pool);
+    }
+    for (uint32_t r = 0; r < d->nroutes; r++) {
+        const struct rota_desc_route *rt = &d->routes[r];
+        if (check_name("route", r, rt->name, err, n))
+            return -EINVAL;
+        if (rt->ntiers == 0 || rt->ntiers > ROTA_MAX_TIERS || !rt->tiers)
+            return fail(err, n, -EINVAL, "route %s: %u tiers, need 1 to %d", rt->name,
+                        rt->ntiers, ROTA_MAX_TIERS);
+        for (uint32_t t = 0; t < rt->ntiers; t++) {
+            const struct rota_desc_tier *tr = &rt->tiers[t];
+            if (tr->strategy >= ROTA_STRAT_COUNT)
+                return fail(err, n, -EINVAL, "route %s tier %u: unknown strategy", rt->name, t);
+            if (tr->provider != ROTA_NONE && tr->provider >= d->nproviders)
+                return fail(err, n, -EINVAL, "route %s tier %u: provider out of range",
+                            rt->name, t);
+            if (tr->nmembers && !tr->members)
+                return fail(err, n, -EINVAL, "route %s tier %u: no member array", rt->name, t);
+            for (uint32_t m = 0; m < tr->nmembers; m++) {
+                uint32_t a = tr->members[m], p = tr->pools ? tr->pools[m] : 0;
+                if (a >= d->naccounts)
+                    return fail(err, n, -EINVAL, "route %s tier %u: account %u out of range",
+                                rt->name, t, a);
+                if (p >= ROTA_MAX_POOLS || (p && !d->accounts[a].pools[p]))
+                    return fail(err, n, -EINVAL, "route %s tier %u: account %s has no pool %u",
+                                rt->name, t, d->accounts[a].name, p);
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- index ---- */
+
+static int index_put(struct rota_shm_index *ix, uint32_t mask, uint32_t kind, uint64_t key,
+                     uint32_t value)
+{
+    for (uint32_t i = (uint32_t)key & mask;; i = (i + 1) & mask) {
+        if (ix[i].kind == ROTA_IDX_EMPTY) {
+            ix[i] = (struct rota_shm_index){.key = key, .kind = kind, .value = value};
+            return 0;
+        }
+        if (ix[i].kind == kind && ix[i].key == key)
+            return ix[i].value == value ? 0 : -EEXIST;
+    }
+}
+
+/* ---- filling a generation ---- */
+
+struct layout {
+    uint64_t off[ROTA_SEC_COUNT], size[ROTA_SEC_COUNT];
+    uint32_t count[ROTA_SEC_COUNT];
+    uint64_t total;
+};
+
+static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers, uint32_t nmembers,
+                 uint32_t slots, size_t nstr, size_t ncred)
+{
+    static const uint32_t elem[ROTA_SEC_COUNT] = {
+        sizeof(struct rota_shm_provider), sizeof(struct rota_shm_account),
+        sizeof(struct rota_shm_route),    sizeof(struct rota_shm_tier),
+        sizeof(struct rota_shm_member),   sizeof(struct rota_shm_index),
+        1, 1, sizeof(struct rota_shm_snap), sizeof(struct rota_shm_hot),
+        sizeof(struct rota_shm_phot),     sizeof(struct rota_shm_thot),
+    };
+    uint32_t count[ROTA_SEC_COUNT] = {
+        d->nproviders, d->naccounts, d->nroutes, ntiers, nmembers, slots, (uint32_t)nstr,
+        (uint32_t)ncred, d->naccounts, d->naccounts, d->nproviders, ntiers,
+    };
+    uint64_t off = align_up(sizeof(struct rota_shm_header));
+    for (int i = 0; i < ROTA_SEC_COUNT; i++) {
+        L->count[i] = count[i];
+        L->off[i] = off;
+        L->size[i] = align_up((uint64_t)count[i] * elem[i]);
+        off += L->size[i];
+    }
+    L->total = off;
+}
+
+static float or_default(float v, float def)
+{
+    return v > 0 ? v : def;
+}
+
+static uint32_t or_default_u(uint32_t v, uint32_t def)
+{
+    return v ? v : def;
+}
+
+static void fill_provider(struct rota_shm_provider *p, const struct rota_desc_provider *s,
+                          struct blob *str)
+{
+    p->name = blob_str(str, s->name);
+    p->kind = blob_str(str, s->kind ? s->kind : "generic");
+    p->fail_threshold = or_default_u(s->fail_threshold, 5);
+    p->halfopen_permits = or_default_u(s->halfopen_permits, 3);
+    p->open_base_ms = or_default_u(s->open_base_ms, 30000);
+    p->open_cap_ms = or_default_u(s->open_cap_ms, 600000);
+    p->cooldown_base_ms = or_default_u(s->cooldown_base_ms, 1000);
+    p->cooldown_cap_ms = or_default_u(s->cooldown_cap_ms, 300000);
+    p->disable_for_s = s->disable_for_s;
+    p->warn = or_default(s->warn, 0.70f);
+    p->crit = or_default(s->crit, 0.80f);
+    p->pessimistic = or_default(s->pessimistic, 0.85f);
+}
+
+static void fill_account(struct rota_shm_account *a, const struct rota_desc_account *s,
+                         struct blob *str, struct blob *cred)
+{
+    a->id = s->id;
+    a->name = blob_str(str, s->name);
+    a->provider = s->provider;
+    a->weight = (uint16_t)(s->weight > 65535 ? 65535 : or_default_u(s->weight, 1));
+    a->nwin = (uint8_t)s->nwin;
+    a->npools = 1;
+    for (uint32_t p = 0; p < ROTA_MAX_POOLS; p++) {
+        a->pool_name[p] = blob_str(str, p == 0 ? (s->pools[0] ? s->pools[0] : "*") : s->pools[p]);
+        if (s->pools[p] && p + 1 > a->npools)
+            a->npools = (uint8_t)(p + 1);
+    }
+    if (s->credential) {
+        size_t len = strlen(s->credential);
+        a->cred = blob_add(cred, s->credential, len, true);
+        a->cred_len = (uint32_t)len;
+    }
+    /* GCRA: emission interval T = 60 s / limit; admission bound tau + T = burst * T. */
+    if (s->rpm) {
+        a->req_interval_ps = 60000000000000ull / s->rpm;
+        a->req_limit_ns = (uint64_t)or_default_u(s->rpm_burst, s->rpm) * a->req_interval_ps / 1000;
+    }
+    if (s->tpm) {
+        a->tok_interval_ps = 60000000000000ull / s->tpm;
+        a->tok_limit_ns = (uint64_t)or_default_u(s->tpm_burst, s->tpm) * a->tok_interval_ps / 1000;
+    }
+    for (uint32_t w = 0; w < s->nwin; w++) {
+        a->win[w].metric = (uint8_t)s->win[w].metric;
+        a->win[w].pool = (uint8_t)s->win[w].pool;
+        a->win[w].limit = s->win[w].limit;
+        a->win[w].reset = s->win[w].reset;
+        a->win[w].reset.tz = blob_str(str, s->win[w].tz ? s->win[w].tz : "UTC");
+        a->win_mp[w] = (uint8_t)(s->win[w].pool | (unsigned)s->win[w].metric << 4);
+    }
+}
+
+static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
+                      const struct rota_desc *d, uint32_t member0)
+{
+    t->provider = s->provider;
+    t->member0 = member0;
+    t->nmembers = s->nmembers;
+    t->strategy = (uint8_t)s->strategy;
+    t->top_k = (uint8_t)or_default_u(s->top_k > 255 ? 255 : s->top_k, 3);
+    t->sample = (uint8_t)or_default_u(s->sample > 64 ? 64 : s->sample, 8);
+    float crit = s->provider != ROTA_NONE && d->providers[s->provider].crit > 0
+                     ? d->providers[s->provider].crit
+                     : 0.80f;
+    t->ceiling = or_default(s->ceiling, crit);
+    t->w_quota = or_default(s->w_quota, 0.6f);
+    t->w_recency = or_default(s->w_recency, 0.4f);
+    t->jitter = or_default(s->jitter, 0.05f);
+    t->lru_share = s->lru_share < 0 ? 0 : or_default(s->lru_share, 0.10f);
+    t->recency_s = or_default_u(s->recency_s, 86400);
+}
+
+/* Routes, tiers, members and the index. */
+static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct blob *str,
+                       char *err, size_t n)
+{
+    struct rota_shm_route *routes = (void *)m->routes;
+    struct rota_shm_tier *tiers = (void *)m->tiers;
+    struct rota_shm_member *members = (void *)m->members;
+    struct rota_shm_index *ix = (void *)m->index;
+    uint32_t mask = m->hdr->index_mask, tier = 0, member = 0;
+    for (uint32_t i = 0; i < d->naccounts; i++)
+        if (index_put(ix, mask, ROTA_IDX_ACCOUNT, d->accounts[i].id, i))
+            return fail(err, n, -EEXIST, "account %s: id %llu is used twice",
+                        d->accounts[i].name, (unsigned long long)d->accounts[i].id);
+    for (uint32_t r = 0; r < d->nroutes; r++) {
+        const struct rota_desc_route *rt = &d->routes[r];
+        routes[r].name = blob_str(str, rt->name);
+        routes[r].tier0 = tier;
+        routes[r].ntiers = rt->ntiers;
+        routes[r].models = (uint32_t)str->len;
+        if (index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(rt->name), r))
+            return fail(err, n, -EEXIST, "route %s: name used twice", rt->name);
+        for (const char *const *mo = rt->models; mo && *mo; mo++) {
+            blob_str(str, *mo);
+            if (index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(*mo), r))
+                return fail(err, n, -EEXIST, "route %s: model %s is served by another route",
+                            rt->name, *mo);
+        }
+        blob_str(str, "");
+        for (uint32_t t = 0; t < rt->ntiers; t++, tier++) {
+            const struct rota_desc_tier *s = &rt->tiers[t];
+            fill_tier(&tiers[tier], s, d, member);
+            for (uint32_t k = 0; k < s->nmembers; k++, member++) {
+                members[member].account = s->members[k];
+                members[member].pool = s->pools ? s->pools[k] : 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Word by word, each an atomic load: workers may be writing "src". */
+static void copy_hot(struct rota_shm_hot *dst, struct rota_shm_hot *src)
+{
+    _Atomic uint64_t *d = (void *)dst, *s = (void *)src;
+    for (size_t w = 0; w < sizeof(*dst) / sizeof(uint64_t); w++)
+        rota_store(&d[w], rota_load(&s[w]));
+}
+
+/* Copy hot state and snapshot windows of surviving accounts from "old". */
+static void carry_over(struct rota_shm_map *m, const struct rota_shm_map *old)
+{
+    for (uint32_t i = 0; i < m->naccounts; i++) {
+        uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
+        if (j == ROTA_NONE)
+            continue;
+        copy_hot(&m->hot[i], &old->hot[j]);
+        const struct rota_shm_account *na = &m->accounts[i], *oa = &old->accounts[j];
+        struct rota_shm_snap *ns = &m->snaps[i], *os = &old->snaps[j];
+        rota_store(&ns->flags, rota_load(&os->flags));
+        rota_store(&ns->reason, rota_load(&os->reason));
+        rota_store(&ns->disabled_until, rota_load(&os->disabled_until));
+        rota_store(&ns->probe_at, rota_load(&os->probe_at));
+        for (uint32_t w = 0; w < na->nwin && w < oa->nwin; w++) {
+            if (na->win[w].metric != oa->win[w].metric || na->win[w].pool != oa->win[w].pool)
+                continue;
+            uint64_t limit = na->win[w].limit ? na->win[w].limit : rota_load(&os->win[w].limit);
+            rota_shm_snap_window(ns, w, rota_load(&os->win[w].used), limit,
+                                 rota_load(&os->win[w].base));
+            rota_store(&ns->win[w].reset_at, rota_load(&os->win[w].reset_at));
+        }
+    }
+}
+
+/* After the switch: add what workers counted on "old" since carry_over's copy. The
+ * counters are monotonic, so new = copied + (old now - old then) = new + old now - copied. */
+static void catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
+                     struct rota_shm_hot *copied)
+{
+    for (uint32_t i = 0; i < m->naccounts; i++) {
+        uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
+        if (j == ROTA_NONE)
+            continue;
+        struct rota_shm_hot *o = &old->hot[j], *n = &m->hot[i];
+        struct rota_shm_hot *c = &copied[i];
+        for (uint32_t p = 0; p < ROTA_MAX_POOLS; p++)
+            for (uint32_t k = 0; k < 2; k++)
+                rota_add(rota_shm_usage(n, p, k), rota_load(rota_shm_usage(o, p, k)) -
+                                                      rota_load(rota_shm_usage(c, p, k)));
+        rota_add(&n->done, rota_load(&o->done) - rota_load(&c->done));
+        _Atomic uint64_t *ostat = &o->failures, *nstat = &n->failures;
+        _Atomic uint64_t *cstat = &c->failures;
+        for (int k = 0; k < 5; k++)
+            rota_add(&nstat[k], rota_load(&ostat[k]) - rota_load(&cstat[k]));
+    }
+}
+
+static int create_segment(const char *instance, uint64_t gen, mode_t mode, uint64_t size,
+                          struct rota_shm_map *out, char *err, size_t n)
+{
+    char name[ROTA_MAX_NAME + 32];
+    rota_shm_name(name, sizeof(name), instance, gen);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST) { /* left by a writer that died mid-build */
+        shm_unlink(name);
+        fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    }
+    if (fd < 0)
+        return fail(err, n, -errno, "%s: create: %s", name, strerror(errno));
+    if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)size) < 0) {
+        int e = errno;
+        close(fd);
+        shm_unlink(name);
+        return fail(err, n, -e, "%s: size %llu: %s", name, (unsigned long long)size,
+                    strerror(e));
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) {
+        shm_unlink(name);
+        return fail(err, n, -e, "%s: mmap: %s", name, strerror(e));
+    }
+    memset(out, 0, sizeof(*out));
+    out->base = p;
+    out->size = size;
+    out->hdr = p;
+    return 0;
+}
+
+static void write_header(struct rota_shm_header *h, const struct layout *L, const char *instance,
+                         uint64_t gen, const struct rota_desc *d)
+{
+    static const uint32_t elem[ROTA_SEC_COUNT] = {
+        sizeof(struct rota_shm_provider), sizeof(struct rota_shm_account),
+        sizeof(struct rota_shm_route),    sizeof(struct rota_shm_tier),
+        sizeof(struct rota_shm_member),   sizeof(struct rota_shm_index),
+        1, 1, sizeof(struct rota_shm_snap), sizeof(struct rota_shm_hot),
+        sizeof(struct rota_shm_phot),     sizeof(struct rota_shm_thot),
+    };
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h->magic = ROTA_SHM_MAGIC;
+    h->abi = ROTA_SHM_ABI;
+    h->header_size = sizeof(*h);
+    h->total_size = L->total;
+    h->generation = gen;
+    h->config_hash = d->config_hash;
+    h->created_at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    h->stale_after_ns = d->stale_after_ns ? d->stale_after_ns : 30000000000ull;
+    snprintf(h->instance, sizeof(h->instance), "%s", instance);
+    for (int i = 0; i < ROTA_SEC_COUNT; i++)
+        h->sec[i] = (struct rota_shm_section_desc){
+            .off = L->off[i], .size = L->size[i], .count = L->count[i], .elem = elem[i]};
+    h->index_mask = L->count[ROTA_SEC_INDEX] - 1;
+    atomic_store_explicit(&h->state, ROTA_GEN_INITIALIZING, memory_order_relaxed);
+    atomic_store_explicit(&h->sup_pid, (int32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&h->sup_start, (uint64_t)h->created_at, memory_order_relaxed);
+}
+
+/* Strings and credentials first (their sizes fix the layout), then everything else. */
+static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t gen,
+                 struct rota_shm_map *m, char *err, size_t n)
+{
+    struct blob str = {0}, cred = {0};
+    uint32_t ntiers = 0, nmembers = 0;
+    blob_str(&str, "");
+    for (uint32_t r = 0; r < d->nroutes; r++)
+        for (uint32_t t = 0; t < d->routes[r].ntiers; t++, ntiers++)
+            nmembers += d->routes[r].tiers[t].nmembers;
+    uint32_t keys = d->naccounts + d->nroutes, slots = 16;
+    for (uint32_t r = 0; r < d->nroutes; r++)
+        for (const char *const *mo = d->routes[r].models; mo && *mo; mo++)
+            keys++;
+    while (slots < 2 * keys)
+        slots *= 2;
+    /* A dry run of the string blob to learn its size. */
+    struct rota_shm_provider ptmp;
+    struct rota_shm_account atmp;
+    for (uint32_t i = 0; i < d->nproviders; i++)
+        fill_provider(&ptmp, &d->providers[i], &str);
+    for (uint32_t i = 0; i < d->naccounts; i++)
+        fill_account(&atmp, &d->accounts[i], &str, &cred);
+    for (uint32_t r = 0; r < d->nroutes; r++) {
+        blob_str(&str, d->routes[r].name);
+        for (const char *const *mo = d->routes[r].models; mo && *mo; mo++)
+            blob_str(&str, *mo);
+        blob_str(&str, "");
+    }
+    if (!str.p || (d->naccounts && str.len == 0)) {
+        free(str.p);
+        free(cred.p);
+        return fail(err, n, -ENOMEM, "out of memory building strings");
+    }
+    struct layout L;
+    plan(&L, d, ntiers, nmembers, slots, str.len, cred.len ? cred.len : 1);
+    str.len = cred.len = 0;
+    int rc = create_segment(w->instance, gen, w->mode, L.total, m, err, n);
+    if (rc) {
+        free(str.p);
+        free(cred.p);
+        return rc;
+    }
+    write_header(m->hdr, &L, w->instance, gen, d);
+    char *b = m->base;
+    struct rota_shm_provider *prov = (void *)(b + L.off[ROTA_SEC_PROVIDERS]);
+    struct rota_shm_account *acct = (void *)(b + L.off[ROTA_SEC_ACCOUNTS]);
+    blob_str(&str, "");
+    for (uint32_t i = 0; i < d->nproviders; i++)
+        fill_provider(&prov[i], &d->providers[i], &str);
+    for (uint32_t i = 0; i < d->naccounts; i++)
+        fill_account(&acct[i], &d->accounts[i], &str, &cred);
+    /* Routes go through a provisional map so fill_routes can use the section pointers. */
+    m->routes = (void *)(b + L.off[ROTA_SEC_ROUTES]);
+    m->tiers = (void *)(b + L.off[ROTA_SEC_TIERS]);
+    m->members = (void *)(b + L.off[ROTA_SEC_MEMBERS]);
+    m->index = (void *)(b + L.off[ROTA_SEC_INDEX]);
+    rc = fill_routes(m, d, &str, err, n);
+    if (!rc) {
+        memcpy(b + L.off[ROTA_SEC_STRINGS], str.p, str.len);
+        if (cred.len)
+            memcpy(b + L.off[ROTA_SEC_CREDS], cred.p, cred.len);
+        char why[200];
+        rc = rota_shm_validate(m->base, m->size, m, why, sizeof(why));
+        if (rc)
+            fail(err, n, rc, "built table does not validate: %s", why);
+    }
+    free(str.p);
+    free(cred.p);
+    if (rc) {
+        char name[ROTA_MAX_NAME + 32];
+        rota_shm_name(name, sizeof(name), w->instance, gen);
+        munmap(m->base, m->size);
+        shm_unlink(name);
+        memset(m, 0, sizeof(*m));
+        return rc;
+    }
+    for (uint32_t i = 0; i < m->naccounts; i++) {
+        const struct rota_shm_account *a = &m->accounts[i];
+        uint32_t flags = a->nwin ? ROTA_SNAP_HAS_DATA : 0;
+        for (uint32_t k = 0; k < a->nwin; k++)
+            rota_shm_snap_window(&m->snaps[i], k, 0, a->win[k].limit, 0);
+        rota_store(&m->snaps[i].flags, flags);
+    }
+    return 0;
+}
+
+int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writer **out,
+                         char *err, size_t n)
+{
+    char name[ROTA_MAX_NAME + 32];
+    if (!out || rota_shm_name(name, sizeof(name), instance, 0))
+        return fail(err, n, -EINVAL, "bad instance name (letters, digits, '_' and '-', at most %d)",
+                    ROTA_MAX_NAME - 1);
+    struct rota_shm_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    snprintf(w->instance, sizeof(w->instance), "%s", instance);
+    w->mode = mode ? mode : 0600;
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, w->mode);
+    if (fd < 0) {
+        free(w);
+        return fail(err, n, -errno, "%s: %s", name, strerror(errno));
+    }
+    struct stat st;
+    int rc = 0;
+    if (fchmod(fd, w->mode) < 0 || fstat(fd, &st) < 0 ||
+        ((size_t)st.st_size != sizeof(struct rota_shm_dir) &&
+         ftruncate(fd, sizeof(struct rota_shm_dir)) < 0))
+        rc = -errno;
+    if (!rc) {
+        w->dir = mmap(NULL, sizeof(*w->dir), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (w->dir == MAP_FAILED)
+            rc = -errno;
+    }
+    close(fd);
+    if (rc) {
+        free(w);
+        return fail(err, n, rc, "%s: %s", name, strerror(-rc));
+    }
+    struct rota_shm_dir *d = w->dir;
+    if (d->magic != ROTA_SHM_DIR_MAGIC || d->abi != ROTA_SHM_ABI || d->size != sizeof(*d)) {
+        /* New, or left by an incompatible rota: start it afresh. */
+        memset(d, 0, sizeof(*d));
+        d->abi = ROTA_SHM_ABI;
+        d->size = sizeof(*d);
+        snprintf(d->instance, sizeof(d->instance), "%s", instance);
+        atomic_store_explicit(&d->generation, 0, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        d->magic = ROTA_SHM_DIR_MAGIC;
+    }
+    atomic_store_explicit(&d->sup_pid, (int32_t)getpid(), memory_order_relaxed);
+    *out = w;
+    return 0;
+}
+
+int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char *err, size_t n)
+{
+    if (!w)
+        return fail(err, n, -EINVAL, "no writer");
+    int rc = check_desc(d, err, n);
+    if (rc)
+        return rc;
+    uint64_t gen = atomic_load_explicit(&w->dir->generation, memory_order_relaxed);
+    if (w->have_cur && w->cur.hdr->generation > gen)
+        gen = w->cur.hdr->generation;
+    gen++;
+    struct rota_shm_map m;
+    rc = build(w, d, gen, &m, err, n);
+    if (rc)
+        return rc;
+    struct rota_shm_hot *copied = NULL;
+    if (w->have_cur) {
+        carry_over(&m, &w->cur);
+        copied = malloc(sizeof(*copied) * (m.naccounts ? m.naccounts : 1));
+        for (uint32_t i = 0; copied && i < m.naccounts; i++)
+            copy_hot(&copied[i], &m.hot[i]);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    rota_store(&m.hdr->heartbeat, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
+    atomic_store_explicit(&w->dir->generation, gen, memory_order_release);
+    if (w->have_cur) {
+        atomic_store_explicit(&w->cur.hdr->state, ROTA_GEN_SUPERSEDED, memory_order_release);
+        if (copied)
+            catch_up(&m, &w->cur, copied);
+        free(copied);
+        char name[ROTA_MAX_NAME + 32];
+        rota_shm_name(name, sizeof(name), w->instance, w->cur.hdr->generation);
+        shm_unlink(name);
+        rota_shm_detach(&w->cur);
+    }
+    w->cur = m;
+    w->have_cur = true;
+    return 0;
+}
+
+int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
+{
+    if (!w)
+        return fail(err, n, -EINVAL, "no writer");
+    uint64_t gen = atomic_load_explicit(&w->dir->generation, memory_order_acquire);
+    if (!gen)
+        return fail(err, n, -ENOENT, "instance %s has no table to adopt", w->instance);
+    struct rota_shm_map m;
+    int rc = rota_shm_attach_gen(w->instance, gen, &m, err, n);
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < m.naccounts; i++)
+        rota_seq_repair(&m.snaps[i].seq);
+    atomic_store_explicit(&m.hdr->sup_pid, (int32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
+    if (w->have_cur)
+        rota_shm_detach(&w->cur);
+    w->cur = m;
+    w->have_cur = true;
+    return 0;
+}
+
+struct rota_shm_map *rota_shm_writer_map(struct rota_shm_writer *w)
+{
+    return w && w->have_cur ? &w->cur : NULL;
+}
+
+void rota_shm_heartbeat(struct rota_shm_writer *w, uint64_t mono_ns)
+{
+    if (w && w->have_cur)
+        rota_store(&w->cur.hdr->heartbeat, mono_ns);
+}
+
+void rota_shm_writer_close(struct rota_shm_writer *w, bool unlink)
+{
+    if (!w)
+        return;
+    char name[ROTA_MAX_NAME + 32];
+    if (unlink && w->have_cur) {
+        rota_shm_name(name, sizeof(name), w->instance, w->cur.hdr->generation);
+        shm_unlink(name);
+    }
+    if (w->have_cur)
+        rota_shm_detach(&w->cur);
+    if (unlink) {
+        rota_shm_name(name, sizeof(name), w->instance, 0);
+        shm_unlink(name);
+    }
+    munmap(w->dir, sizeof(*w->dir));
+    free(w);
+}

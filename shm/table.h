@@ -1,0 +1,186 @@
+/*
+ * table.h - create, publish, attach to and validate rota tables (private to rota).
+ *
+ * A reader maps the current generation of an instance with rota_shm_attach, which
+ * validates every offset, size and index before handing out a map; after that, readers
+ * index the sections through the map without further checks.
+ *
+ * The writer (the supervisor, tests and rota-bench) opens an instance with
+ * rota_shm_writer_open, describes the table in plain C (struct rota_desc) and calls
+ * rota_shm_publish: a new generation is built, hot state and snapshots are carried over
+ * by account id, the generation is marked READY, the directory switched to it, and the
+ * old generation marked SUPERSEDED and unlinked (processes that map it keep their map).
+ */
+#ifndef ROTA_SHM_TABLE_H
+#define ROTA_SHM_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "rota_codes.h"
+
+/* A mapped, validated generation. Section pointers are derived from the header once. */
+struct rota_shm_map {
+    void *base;
+    size_t size;
+    struct rota_shm_header *hdr;
+    const struct rota_shm_provider *providers;
+    const struct rota_shm_account *accounts;
+    const struct rota_shm_route *routes;
+    const struct rota_shm_tier *tiers;
+    const struct rota_shm_member *members;
+    const struct rota_shm_index *index;
+    const char *strings;
+    const char *creds;
+    struct rota_shm_snap *snaps;
+    struct rota_shm_hot *hot;
+    struct rota_shm_phot *phot;
+    struct rota_shm_thot *thot;
+    uint32_t nproviders, naccounts, nroutes, ntiers, nmembers;
+};
+
+/* ---- plain C description of a table, for rota_shm_publish ---- */
+
+struct rota_desc_provider {
+    const char *name, *kind;
+    uint32_t fail_threshold, halfopen_permits, open_base_ms, open_cap_ms;
+    uint32_t cooldown_base_ms, cooldown_cap_ms, disable_for_s;
+    float warn, crit, pessimistic; /* 0 = the seed's 0.70, 0.80, 0.85 */
+};
+
+struct rota_desc_window {
+    enum rota_metric metric;
+    uint32_t pool;
+    uint64_t limit;
+    struct rota_shm_reset reset; /* "tz" is ignored here; see tz below */
+    const char *tz;              /* zone name; NULL = "UTC" */
+};
+
+struct rota_desc_account {
+    uint64_t id; /* stable, non-zero, unique */
+    const char *name;
+    uint32_t provider;
+    uint32_t weight;         /* 0 = 1 */
+    uint32_t rpm, tpm;       /* 0 = no limit */
+    uint32_t rpm_burst, tpm_burst; /* 0 = the full minute's allowance */
+    const char *pools[ROTA_MAX_POOLS]; /* pools[0] is account-wide; NULL = unused */
+    uint32_t nwin;
+    struct rota_desc_window win[ROTA_MAX_WINDOWS];
+    const char *credential; /* may be NULL */
+};
+
+struct rota_desc_tier {
+    enum rota_strategy strategy;
+    uint32_t provider;         /* ROTA_NONE: an explicit account set */
+    uint32_t nmembers;
+    const uint32_t *members;   /* account indices */
+    const uint32_t *pools;     /* per member; NULL = pool 0 for all */
+    float ceiling;             /* 0 = the provider's crit (0.80) */
+    float w_quota, w_recency, jitter, lru_share; /* 0 = defaults */
+    uint32_t top_k, sample, recency_s;           /* 0 = defaults */
+};
+
+struct rota_desc_route {
+    const char *name;
+    const char *const *models; /* NULL-terminated; may be NULL */
+    uint32_t ntiers;
+    const struct rota_desc_tier *tiers;
+};
+
+struct rota_desc {
+    uint32_t nproviders, naccounts, nroutes;
+    const struct rota_desc_provider *providers;
+    const struct rota_desc_account *accounts;
+    const struct rota_desc_route *routes;
+    uint64_t config_hash;
+    uint64_t stale_after_ns; /* 0 = 30 s */
+};
+
+/* ---- readers ---- */
+
+/* Map the current generation of "instance" read-write (hot blocks are shared) and
+ * validate it. On failure, "err" (if not NULL) says what and where. */
+int rota_shm_attach(const char *instance, struct rota_shm_map *out, char *err, size_t errlen);
+
+/* Map generation "gen" of "instance" whatever its state (for tools and tests). */
+int rota_shm_attach_gen(const char *instance, uint64_t gen, struct rota_shm_map *out, char *err,
+                        size_t errlen);
+
+/* Validate "size" bytes at "base" as a table and fill "out". Checks magic, ABI, every
+ * section's offset, size and element size, every index and string offset. */
+int rota_shm_validate(void *base, size_t size, struct rota_shm_map *out, char *err,
+                      size_t errlen);
+
+void rota_shm_detach(struct rota_shm_map *m);
+
+/* Current generation named by the instance's directory; 0 when none. */
+int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t errlen);
+
+/* Index lookups: the slot value, or ROTA_NONE. */
+uint32_t rota_shm_find(const struct rota_shm_map *m, uint32_t kind, uint64_t key);
+
+static inline const char *rota_shm_str(const struct rota_shm_map *m, uint32_t off)
+{
+    return m->strings + off;
+}
+
+/* POSIX shm names: "/rota.<instance>" and "/rota.<instance>.g<gen>". */
+int rota_shm_name(char *buf, size_t n, const char *instance, uint64_t gen);
+bool rota_shm_instance_ok(const char *instance);
+
+/* ---- the writer ---- */
+
+struct rota_shm_writer;
+
+/* Create or open the instance's directory. "mode" is the segments' mode (0600). */
+int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writer **out,
+                         char *err, size_t errlen);
+
+/* Build and publish a new generation from "d". */
+int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char *err,
+                     size_t errlen);
+
+/* Take over the live current generation (after a writer died): repairs write sections a
+ * dead writer left open. Returns -ENOENT when there is none. */
+int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t errlen);
+
+/* The writer's current generation (NULL before publish or adopt). */
+struct rota_shm_map *rota_shm_writer_map(struct rota_shm_writer *w);
+
+void rota_shm_heartbeat(struct rota_shm_writer *w, uint64_t mono_ns);
+
+/* Close; with "unlink", remove the directory and the current generation. */
+void rota_shm_writer_close(struct rota_shm_writer *w, bool unlink);
+
+/* Write account "i"'s snapshot: begin, store fields with rota_store, end. */
+static inline struct rota_shm_snap *rota_shm_snap_begin(struct rota_shm_map *m, uint32_t i);
+static inline void rota_shm_snap_end(struct rota_shm_snap *s);
+
+#include "seqlock.h"
+
+static inline struct rota_shm_snap *rota_shm_snap_begin(struct rota_shm_map *m, uint32_t i)
+{
+    struct rota_shm_snap *s = &m->snaps[i];
+    rota_seq_write_begin(&s->seq);
+    return s;
+}
+
+static inline void rota_shm_snap_end(struct rota_shm_snap *s)
+{
+    rota_seq_write_end(&s->seq);
+}
+
+/* Inside a write section: set window "w" (keeps "scale" = 1 / limit in step). */
+static inline void rota_shm_snap_window(struct rota_shm_snap *s, uint32_t w, uint64_t used,
+                                        uint64_t limit, uint64_t base)
+{
+    rota_store(&s->win[w].used, used);
+    rota_store(&s->win[w].base, base);
+    rota_store(&s->win[w].limit, limit);
+    rota_store(&s->win[w].scale, limit ? 1.0 / (double)limit : 0.0);
+}
+
+#endif

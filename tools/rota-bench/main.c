@@ -1,0 +1,328 @@
+/*
+ * rota-bench - measure selection: rota's shared table against the designs a user would
+ * otherwise pick, in one run, on one workload.
+ *
+ * DESIGN
+ * For each system: setup in the parent, then fork P selector processes and one writer
+ * process. Selectors wait at a start flag, then loop select + report, timing every
+ * operation with the TSC (calibrated against CLOCK_MONOTONIC) into a per-process
+ * histogram in a shared results area; the writer rewrites R snapshots per second. The
+ * parent sleeps for the duration, raises the stop flag, reaps everyone and prints
+ * percentiles, throughput, seqlock retries and the Gini coefficient of selections per
+ * account over the first tier (the tier that serves while it has quota). Every process
+ * stops by itself at the deadline even if the parent dies.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "clock.h"
+#include "fairness.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+static inline uint64_t ticks(void)
+{
+    return __rdtsc();
+}
+#else
+static inline uint64_t ticks(void)
+{
+    return rota_clock_mono();
+}
+#endif
+
+/* One operation in TIME_EVERY is timed for the percentiles; all count for throughput. */
+#define TIME_EVERY 4
+
+struct proc_result {
+    uint64_t ops, timed, exhausted, errors, retries;
+    uint64_t hist[HIST_BUCKETS];
+};
+
+struct shared {
+    _Atomic int start, stop;
+    struct proc_result r[];
+};
+
+struct measured {
+    const char *system;
+    double ops_per_s, p50, p90, p99, p999, gini;
+    uint64_t ops, timed, exhausted, errors, retries;
+    size_t bytes;
+};
+
+static double ns_per_tick = 1.0;
+
+static void calibrate(void)
+{
+    uint64_t t0 = rota_clock_mono(), c0 = ticks();
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    uint64_t t1 = rota_clock_mono(), c1 = ticks();
+    ns_per_tick = c1 > c0 ? (double)(t1 - t0) / (double)(c1 - c0) : 1.0;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / ROTA_NS_PER_S), (long)(ns % ROTA_NS_PER_S)};
+    nanosleep(&ts, NULL);
+}
+
+static void selector(const struct bench_sys *s, void *state, int id, struct shared *sh,
+                     uint64_t deadline)
+{
+    void *ctx;
+    struct proc_result *r = &sh->r[id];
+    if (s->worker_init(state, id, &ctx)) {
+        r->errors = 1;
+        _exit(1);
+    }
+    while (!atomic_load_explicit(&sh->start, memory_order_acquire))
+        if (rota_clock_mono() > deadline)
+            _exit(1);
+    while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+        for (int k = 0; k < 256; k++) {
+            int rc;
+            if (k % TIME_EVERY == 0) { /* reading the TSC costs ~10 ns: time a sample */
+                uint64_t t0 = ticks();
+                rc = s->op(ctx);
+                uint64_t t1 = ticks();
+                r->hist[hist_bucket((uint64_t)((double)(t1 - t0) * ns_per_tick))]++;
+                r->timed++;
+            } else {
+                rc = s->op(ctx);
+            }
+            r->ops++;
+            r->exhausted += rc == 1;
+            r->errors += rc < 0;
+        }
+        if (rota_clock_mono() > deadline)
+            break;
+    }
+    r->retries = s->retries ? s->retries(ctx) : 0;
+    _exit(0);
+}
+
+static void writer(const struct bench_sys *s, void *state, const struct bench_cfg *c,
+                   struct shared *sh, uint64_t deadline)
+{
+    void *w;
+    if (!s->write_one || s->writer_init(state, &w))
+        _exit(0);
+    uint64_t done = 0, t0 = rota_clock_mono(), round = 0;
+    while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+        uint64_t now = rota_clock_mono();
+        if (now > deadline)
+            break;
+        uint64_t due = (now - t0) * c->writer_rate / ROTA_NS_PER_S;
+        for (; done < due; done++)
+            s->write_one(w, (uint32_t)(done % c->accounts), round = done / c->accounts);
+        sleep_ns(ROTA_NS_PER_MS);
+    }
+    (void)round;
+    _exit(0);
+}
+
+static double percentile(const uint64_t *h, uint64_t total, double q)
+{
+    uint64_t want = (uint64_t)(q * (double)total), seen = 0;
+    for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+        seen += h[b];
+        if (seen > want)
+            return hist_value(b);
+    }
+    return 0;
+}
+
+static int run(const struct bench_sys *s, const struct bench_cfg *c, struct measured *m)
+{
+    char err[256] = "";
+    void *state;
+    if (s->setup(c, &state, err, sizeof(err))) {
+        fprintf(stderr, "rota-bench: %s: %s\n", s->name, err);
+        return -1;
+    }
+    size_t shsize = sizeof(struct shared) + c->procs * sizeof(struct proc_result);
+    struct shared *sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) {
+        s->teardown(state);
+        return -1;
+    }
+    uint64_t deadline = rota_clock_mono() + (uint64_t)((c->duration + 10) * 1e9);
+    pid_t pids[65];
+    uint32_t n = 0;
+    for (; n < c->procs; n++) {
+        pids[n] = fork();
+        if (pids[n] == 0)
+            selector(s, state, (int)n, sh, deadline);
+    }
+    pid_t wpid = 0;
+    if (c->writer_rate && !c->attach) {
+        wpid = fork();
+        if (wpid == 0)
+            writer(s, state, c, sh, deadline);
+    }
+    sleep_ns(100 * ROTA_NS_PER_MS); /* let everyone map and fault in the table */
+    uint64_t t0 = rota_clock_mono();
+    atomic_store_explicit(&sh->start, 1, memory_order_release);
+    sleep_ns((uint64_t)(c->duration * 1e9));
+    atomic_store_explicit(&sh->stop, 1, memory_order_relaxed);
+    uint64_t elapsed = rota_clock_mono() - t0;
+    for (uint32_t i = 0; i < n; i++)
+        waitpid(pids[i], NULL, 0);
+    if (wpid > 0)
+        waitpid(wpid, NULL, 0);
+
+    memset(m, 0, sizeof(*m));
+    m->system = s->name;
+    static uint64_t hist[HIST_BUCKETS];
+    memset(hist, 0, sizeof(hist));
+    for (uint32_t i = 0; i < n; i++) {
+        m->ops += sh->r[i].ops;
+        m->timed += sh->r[i].timed;
+        m->exhausted += sh->r[i].exhausted;
+        m->errors += sh->r[i].errors;
+        m->retries += sh->r[i].retries;
+        for (unsigned b = 0; b < HIST_BUCKETS; b++)
+            hist[b] += sh->r[i].hist[b];
+    }
+    m->ops_per_s = (double)m->ops / ((double)elapsed / 1e9);
+    m->p50 = percentile(hist, m->timed, 0.50);
+    m->p90 = percentile(hist, m->timed, 0.90);
+    m->p99 = percentile(hist, m->timed, 0.99);
+    m->p999 = percentile(hist, m->timed, 0.999);
+    m->bytes = s->bytes ? s->bytes(state) : 0;
+    if (s->counts && !c->attach) {
+        uint64_t *cnt = calloc(c->accounts, sizeof(*cnt));
+        uint32_t first = 0;
+        if (cnt) {
+            s->counts(state, cnt);
+            while (first < c->accounts && bench_tier_of(c, first) == 0)
+                first++;
+            m->gini = rota_gini(cnt, first);
+            free(cnt);
+        }
+    }
+    munmap(sh, shsize);
+    s->teardown(state);
+    return 0;
+}
+
+static void print(const struct bench_cfg *c, const struct measured *m)
+{
+    if (c->json) {
+        printf("{\"system\":\"%s\",\"accounts\":%u,\"tiers\":%u,\"procs\":%u,\"writer_rate\":%u,"
+               "\"duration_s\":%.1f,\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%.0f,"
+               "\"p90_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"seqlock_retries\":%llu,"
+               "\"exhausted\":%llu,\"errors\":%llu,\"gini\":%.4f,\"table_bytes\":%zu}\n",
+               m->system, c->accounts, c->tiers, c->procs, c->writer_rate, c->duration,
+               (unsigned long long)m->ops, m->ops_per_s, m->p50, m->p90, m->p99, m->p999,
+               (unsigned long long)m->retries, (unsigned long long)m->exhausted,
+               (unsigned long long)m->errors, m->gini, m->bytes);
+        return;
+    }
+    printf("%-8s %12.0f %8.0f %8.0f %8.0f %9.0f %10llu %9llu %6llu %7.4f %10zu\n", m->system,
+           m->ops_per_s, m->p50, m->p90, m->p99, m->p999, (unsigned long long)m->retries,
+           (unsigned long long)m->exhausted, (unsigned long long)m->errors, m->gini, m->bytes);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rota-bench [options]\n"
+            "  --accounts N      accounts in the table (64)\n"
+            "  --tiers T         tiers in the route (3)\n"
+            "  --procs P         selector processes (2)\n"
+            "  --duration S      seconds per system (5)\n"
+            "  --writer-rate R   snapshot rewrites per second (10000)\n"
+            "  --peer P          none, rwlock, redis or all (none)\n"
+            "  --attach NAME     measure a running instance instead (with --route)\n"
+            "  --route NAME      route or model to select on (bench)\n"
+            "  --json            one JSON object per line per system\n"
+            "  --seed N          generator seed\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_cfg c = {.accounts = 64, .tiers = 3, .procs = 2, .duration = 5,
+                          .writer_rate = 10000, .route = "bench", .seed = 1};
+    const char *peer = "none";
+    static const struct option opts[] = {
+        {"accounts", 1, 0, 'a'}, {"tiers", 1, 0, 't'},  {"procs", 1, 0, 'p'},
+        {"duration", 1, 0, 'd'}, {"writer-rate", 1, 0, 'w'}, {"peer", 1, 0, 'P'},
+        {"attach", 1, 0, 'A'},   {"route", 1, 0, 'r'},  {"json", 0, 0, 'j'},
+        {"seed", 1, 0, 's'},     {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'a': c.accounts = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 't': c.tiers = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'p': c.procs = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'd': c.duration = strtod(optarg, NULL); break;
+        case 'w': c.writer_rate = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'P': peer = optarg; break;
+        case 'A': c.attach = optarg; break;
+        case 'r': c.route = optarg; break;
+        case 'j': c.json = true; break;
+        case 's': c.seed = strtoull(optarg, NULL, 10); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (c.accounts < 1 || c.accounts > 1000000 || c.tiers < 1 || c.tiers > 8 ||
+        c.tiers > c.accounts || c.procs < 1 || c.procs > 64 || !(c.duration > 0) ||
+        c.duration > 3600) {
+        fprintf(stderr, "rota-bench: need 1 <= tiers <= min(8, accounts), accounts <= 1000000, "
+                        "1 <= procs <= 64, 0 < duration <= 3600\n");
+        return 2;
+    }
+    bool rw = !strcmp(peer, "rwlock") || !strcmp(peer, "all");
+    bool rd = !strcmp(peer, "redis") || !strcmp(peer, "all");
+    if (!rw && !rd && strcmp(peer, "none")) {
+        fprintf(stderr, "rota-bench: --peer is none, rwlock, redis or all, not \"%s\"\n", peer);
+        return 2;
+    }
+    if (c.attach && (rw || rd)) {
+        fprintf(stderr, "rota-bench: --attach measures a running instance; peers need a built table\n");
+        return 2;
+    }
+    char inst[64];
+    snprintf(inst, sizeof(inst), "bench%d", (int)getpid());
+    c.instance = inst;
+    signal(SIGPIPE, SIG_IGN);
+    calibrate();
+    if (!c.json) {
+        printf("rota-bench: %u accounts, %u tiers, %u selector processes, writer %u/s, %.1f s each\n",
+               c.accounts, c.tiers, c.procs, c.attach ? 0 : c.writer_rate, c.duration);
+        printf("%-8s %12s %8s %8s %8s %9s %10s %9s %6s %7s %10s\n", "system", "ops/s", "p50 ns",
+               "p90 ns", "p99 ns", "p99.9 ns", "retries", "exhausted", "errors", "gini", "bytes");
+    }
+    struct measured m[3];
+    int nm = 0, rc = 0;
+    const struct bench_sys *sys[3] = {&bench_rota, rw ? &bench_rwlock : NULL, rd ? &bench_redis : NULL};
+    for (int i = 0; i < 3; i++) {
+        if (!sys[i])
+            continue;
+        if (run(sys[i], &c, &m[nm]) == 0)
+            print(&c, &m[nm++]);
+        else
+            rc = 1;
+    }
+    for (int i = 1; i < nm && !c.json; i++)
+        printf("rota vs %-7s throughput %.1fx, p50 %.1fx, p99 %.1fx\n", m[i].system,
+               m[0].ops_per_s / m[i].ops_per_s, m[i].p50 / m[0].p50, m[i].p99 / m[0].p99);
+    for (int i = 0; i < nm; i++)
+        if (m[i].errors)
+            rc = 1;
+    return rc;
+}
