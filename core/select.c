@@ -240,6 +240,15 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
     return true;
 }
 
+/* Start loading what eval reads of member "pos". */
+static void prefetch(const struct scan *s, uint32_t pos)
+{
+    uint32_t ai = s->members[pos].account;
+    __builtin_prefetch(&s->m->accounts[ai]);
+    __builtin_prefetch(&s->m->snaps[ai]);
+    __builtin_prefetch(&s->m->hot[ai], 1);
+}
+
 /* Make the pick real. False if a race took what it needed (permit, rate). */
 static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_res *r)
 {
@@ -318,15 +327,19 @@ static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
  * scan, each thread keeps the tier's best top_k + 1 positions with their scores, and its
  * LRU_MAX least recently used positions. For the next picks (at most SHORT_USES, for at
  * most SHORT_AGE_NS) it chooses from that list as the strategy would from the whole tier
- * (hybrid: the jittered best of the top k; greedy: the best; forced LRU: the oldest not
- * yet taken) and evaluates only the one chosen, live: every gate, quota and rate check
- * runs before the commit, exactly as after a full scan. A chosen account that fails them
+ * (hybrid: the jittered best of the top k; greedy: the best; forced LRU: one of the
+ * LRU_MAX oldest not yet taken, at random, so that processes forced at the same time do
+ * not all take the same one) and evaluates only the one chosen, live: every gate, quota and rate check
+ * runs before the commit, exactly as after a full scan. Hybrid's jitter is drawn when the
+ * list is built, so within one list's life a thread keeps to its jittered choice: threads
+ * and processes choosing at the same time spread over the top k instead of all writing
+ * the same account's cache lines, which is what the jitter is for. A chosen account that fails them
  * leaves the list; once fewer than top_k remain, the next pick scans in full. Limits are
  * never at stake; the ranking is at most a few milliseconds old. */
 #define SHORT_SLOTS  8
 #define SHORT_MAX    8
-#define LRU_MAX      4
-#define SHORT_USES   32
+#define LRU_MAX      8
+#define SHORT_USES   64
 #define SHORT_AGE_NS (4 * ROTA_NS_PER_MS)
 
 struct shortlist {
@@ -334,7 +347,7 @@ struct shortlist {
     uint64_t generation, at;
     uint32_t tier, n, nlru, uses;
     uint32_t pos[SHORT_MAX];
-    float score[SHORT_MAX];
+    float score[SHORT_MAX]; /* jittered */
     uint32_t lru[LRU_MAX];
 };
 
@@ -358,8 +371,11 @@ static void short_build(struct scan *s, struct shortlist *sl, const struct rota_
 {
     uint32_t idx[SHORT_MAX];
     sl->n = rota_strategy_rank(pk, c, n, short_len(s->t), idx, sl->score);
-    for (uint32_t k = 0; k < sl->n; k++)
+    for (uint32_t k = 0; k < sl->n; k++) {
         sl->pos[k] = c[idx[k]].member;
+        if (s->t->strategy == ROTA_STRAT_HYBRID)
+            sl->score[k] *= 1.f + s->t->jitter * (2.f * (float)rota_rng_unit(pk->rng) - 1.f);
+    }
     /* The LRU_MAX oldest last uses, by insertion. */
     sl->nlru = 0;
     uint64_t age[LRU_MAX];
@@ -401,8 +417,8 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
     sl->uses++;
     if (pk->force == 1) { /* forced LRU: the oldest not yet taken */
         while (sl->nlru > 0) {
-            uint32_t pos = sl->lru[0];
-            drop(sl->lru, NULL, &sl->nlru, 0);
+            uint32_t k = rota_rng_below(pk->rng, sl->nlru), pos = sl->lru[k];
+            drop(sl->lru, NULL, &sl->nlru, k);
             if (eval(s, pos, &c) && commit(s, &c, r)) {
                 r->why = ROTA_WHY_FORCED_LRU | (c.gates ? ROTA_WHY_TRIAL : 0);
                 return true;
@@ -411,9 +427,9 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
     } else {
         uint32_t need = t->strategy == ROTA_STRAT_GREEDY ? 1 : t->top_k;
         while (sl->n >= need && sl->n > 0) {
-            uint32_t k = t->strategy == ROTA_STRAT_GREEDY
-                             ? 0
-                             : rota_strategy_jitter(t, sl->score, need, pk->rng);
+            uint32_t k = 0; /* the best jittered score among the top "need" */
+            for (uint32_t j = 1; j < need; j++)
+                k = sl->score[j] > sl->score[k] ? j : k;
             uint32_t pos = sl->pos[k];
             if (eval(s, pos, &c) && commit(s, &c, r)) {
                 r->why = (t->strategy == ROTA_STRAT_GREEDY ? ROTA_WHY_GREEDY : ROTA_WHY_SCORE) |
@@ -447,8 +463,7 @@ static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_re
     }
     if (t->strategy == ROTA_STRAT_FILL_FIRST)
         return walk_in_order(s, &pk, 0, r);
-    bool ranked = (t->strategy == ROTA_STRAT_HYBRID || t->strategy == ROTA_STRAT_GREEDY) &&
-                  t->nmembers <= SCAN_MAX;
+    bool ranked = t->strategy == ROTA_STRAT_HYBRID || t->strategy == ROTA_STRAT_GREEDY;
     if (t->strategy == ROTA_STRAT_HYBRID || (t->strategy == ROTA_STRAT_STICKY && !pk.key_hash))
         pk.force = t->lru_share > 0 && rota_rng_unit(rng) < t->lru_share ? 1 : 2;
     struct shortlist *sl = &tl_short[(t - s->m->tiers) & (SHORT_SLOTS - 1)];
@@ -460,13 +475,17 @@ static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_re
         for (uint32_t pos = 0; pos < t->nmembers; pos++)
             n += eval(s, pos, &c[n]);
     } else {
+        /* Sample: choose the positions, start every cache miss at once, then evaluate. */
         bool sticky = t->strategy == ROTA_STRAT_STICKY && s->q->key_hash;
+        uint32_t pos[SCAN_MAX];
         for (uint32_t k = 0; k < t->sample; k++) {
-            uint32_t pos = sticky ? (uint32_t)(((__uint128_t)rota_hash_mix(s->q->key_hash + k) *
-                                                t->nmembers) >> 64)
-                                  : rota_rng_below(rng, t->nmembers);
-            n += eval(s, pos, &c[n]);
+            pos[k] = sticky ? (uint32_t)(((__uint128_t)rota_hash_mix(s->q->key_hash + k) *
+                                          t->nmembers) >> 64)
+                            : rota_rng_below(rng, t->nmembers);
+            prefetch(s, pos[k]);
         }
+        for (uint32_t k = 0; k < t->sample; k++)
+            n += eval(s, pos[k], &c[n]);
     }
     if (ranked && n > short_len(t))
         short_build(s, sl, &pk, c, n);

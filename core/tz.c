@@ -11,9 +11,9 @@
  * A zone is a sorted list of UTC transition instants, each with the UTC offset in effect
  * from it on, the offset before the first transition (TZif time type 0), and an optional
  * POSIX rule (the TZif footer, or the name itself when it is a TZ string) that decides
- * the offset at and after the last transition. Debian's "slim" files stop listing
- * transitions in 2007 or so; the rule gives every later DST change. Rule changes are
- * computed per query for the years around the instant, so there is no cache to share.
+ * the offset at and after the last transition. Debian's "slim" files list transitions only
+ * until the rule can take over, so the rule gives every later DST change. Rule changes
+ * are computed per query for the years around the instant: there is no cache to share.
  *
  * TZif input is untrusted (RFC 8536): counts are capped, the file size must equal exactly
  * what the header counts describe, transitions must ascend, every type index, offset and
@@ -506,8 +506,8 @@ static int load_file(const char *name, size_t name_len, struct rota_tz **out)
     int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof(path))
         return -ENAMETOOLONG;
-    unsigned char *buf;
-    size_t len;
+    unsigned char *buf = NULL;
+    size_t len = 0;
     int err = read_file(path, &buf, &len);
     if (err < 0)
         return err;
@@ -588,7 +588,9 @@ void rota_tz_to_civil(const struct rota_tz *tz, int64_t utc_sec, struct rota_civ
  * Every instant u with u + offset(u) == local lies within max_off of "local". Probe the
  * offsets at both ends of that window: a candidate is valid when the offset at it is the
  * one it was computed with. Two valid candidates are an overlap (take the earlier), none
- * is a gap (keep the offset from before it, moving the wall clock forward).
+ * is a gap (keep the offset from before it, moving the wall clock forward). This assumes
+ * at most one offset change inside the window, as in real zones; otherwise the result is
+ * still an instant near "local", not necessarily the earliest.
  */
 int64_t rota_tz_from_civil(const struct rota_tz *tz, const struct rota_civil *local)
 {

@@ -18,9 +18,9 @@
 
 #include <stdint.h>
 
-#define ROTA_TZ_NAME_MAX 255                     /* longest name rota_tz_load accepts */
-#define ROTA_TZ_MAX_SEC  (INT64_C(1) << 55)      /* instants are clamped to this range */
-#define ROTA_TZ_MIN_SEC  (-ROTA_TZ_MAX_SEC)
+#define ROTA_TZ_NAME_MAX    255                   /* longest name rota_tz_load accepts */
+#define ROTA_TZ_MAX_SEC     (INT64_C(1) << 55)    /* instants are clamped to this range */
+#define ROTA_TZ_MIN_SEC     (-ROTA_TZ_MAX_SEC)
 #define ROTA_TZ_DEFAULT_DIR "/usr/share/zoneinfo" /* used when $ROTA_ZONEINFO is unset */
 
 /* A civil (wall clock) time: month 1..12, day 1..31, hour 0..23, min and sec 0..59. */
@@ -37,9 +37,9 @@ struct rota_tz; /* opaque, immutable once loaded */
  * (e.g. "CET-1CEST,M3.5.0,M10.5.0/3" or "<+0545>-5:45").
  *
  * Returns 0 and stores a new zone in "*out", or:
- *   -EINVAL   "name" is NULL, empty, longer than ROTA_TZ_NAME_MAX, starts with '/',
- *             contains "..", or has characters outside [A-Za-z0-9_+-/] and is not a
- *             valid POSIX TZ string;
+ *   -EINVAL   "name" or "out" is NULL, or "name" is empty, longer than
+ *             ROTA_TZ_NAME_MAX, starts with '/', contains "..", or has characters other
+ *             than letters, digits, '_', '+', '-' and '/' and is not a POSIX TZ string;
  *   -ENOENT   no such zone file, and "name" is not a valid POSIX TZ string;
  *   -EBADMSG  the zone file is truncated, oversized or malformed;
  *   -ENOMEM, or another negative errno from opening or reading the file.
