@@ -1,0 +1,48 @@
+/*
+ * fixture.h - tables for tests: build one through the writer API, change snapshots as
+ * the supervisor would, tear it down. Real shared memory, real segments; nothing mocked.
+ */
+#ifndef ROTA_TEST_FIXTURE_H
+#define ROTA_TEST_FIXTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "table.h"
+
+struct fx {
+    char instance[64];
+    struct rota_shm_writer *w;
+    struct rota_shm_map *m;
+};
+
+/* A fresh instance name unique to this process and call. */
+void fx_name(char *buf, size_t n, const char *tag);
+
+/* Publish "d" as a new instance (or a new generation of "f" if already open). */
+int fx_publish(struct fx *f, const char *tag, const struct rota_desc *d);
+
+/* The seed's fallback chain (RJ-2): route "code" (model "code-model") with tiers
+ *   0 antigravity: accounts 0..2      1 copilot: accounts 3..4
+ *   2 opencode:    accounts 5..6      3 local:   account 7
+ * each account with one daily request window of "limit" (0 = no window). Provider i
+ * trips its breaker after 3 consecutive failures, for 1 s at first. */
+#define FX_ANTIGRAVITY 0
+#define FX_COPILOT     1
+#define FX_OPENCODE    2
+#define FX_LOCAL       3
+int fx_chain(struct fx *f, const char *tag, enum rota_strategy strategy, uint64_t limit);
+
+/* A one-tier route "pool" over n accounts (ids 100 + i) with the given strategy. */
+int fx_pool(struct fx *f, const char *tag, uint32_t n, enum rota_strategy strategy,
+            const uint32_t *weights);
+
+/* Set window 0 of account "a" as the supervisor does after an observation. */
+void fx_used(struct fx *f, uint32_t a, uint64_t used);
+
+/* Set snapshot flags of account "a" (ROTA_SNAP_*). */
+void fx_flags(struct fx *f, uint32_t a, uint32_t flags);
+
+void fx_close(struct fx *f);
+
+#endif
