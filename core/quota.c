@@ -18,7 +18,7 @@
 #include "quota.h"
 #include "tz.h"
 
-enum rota_status rota_quota_status(double f, float warn, float crit)
+enum rota_status rota_quota_status(double f, double warn, double crit)
 {
     if (f < 0)
         return ROTA_STATUS_UNKNOWN;

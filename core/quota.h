@@ -27,12 +27,12 @@ enum rota_status {
     ROTA_STATUS_EXHAUSTED = 4,
 };
 
-#define ROTA_WARN_DEFAULT        0.70f
-#define ROTA_CRIT_DEFAULT        0.80f
-#define ROTA_PESSIMISTIC_DEFAULT 0.85f
+#define ROTA_WARN_DEFAULT        0.70
+#define ROTA_CRIT_DEFAULT        0.80
+#define ROTA_PESSIMISTIC_DEFAULT 0.85
 
 /* Status of a used fraction; a negative fraction means no data. */
-enum rota_status rota_quota_status(double used_fraction, float warn, float crit);
+enum rota_status rota_quota_status(double used_fraction, double warn, double crit);
 const char *rota_quota_status_name(enum rota_status s);
 
 /* Used fraction of one window: (used + (counter - base)) / limit, or -1 without a limit.

@@ -169,7 +169,9 @@ static bool flags_allow(struct scan *s, uint32_t ai, uint32_t flags, double *f)
             return false;
         }
     }
-    if ((flags & ROTA_SNAP_PESSIMISTIC) || s->stale) {
+    /* Pessimism is about quota: an account with no quota data (a local model) has none
+     * to be pessimistic about. */
+    if (((flags & ROTA_SNAP_PESSIMISTIC) || s->stale) && (flags & ROTA_SNAP_HAS_DATA)) {
         double p = m->providers[m->accounts[ai].provider].pessimistic;
         if (*f < p)
             *f = p;

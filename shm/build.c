@@ -210,7 +210,7 @@ static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers, u
     L->total = off;
 }
 
-static float or_default(float v, float def)
+static double or_default(double v, double def)
 {
     return v > 0 ? v : def;
 }
@@ -232,9 +232,9 @@ static void fill_provider(struct rota_shm_provider *p, const struct rota_desc_pr
     p->cooldown_base_ms = or_default_u(s->cooldown_base_ms, 1000);
     p->cooldown_cap_ms = or_default_u(s->cooldown_cap_ms, 300000);
     p->disable_for_s = s->disable_for_s;
-    p->warn = or_default(s->warn, 0.70f);
-    p->crit = or_default(s->crit, 0.80f);
-    p->pessimistic = or_default(s->pessimistic, 0.85f);
+    p->warn = or_default(s->warn, 0.70);
+    p->crit = or_default(s->crit, 0.80);
+    p->pessimistic = or_default(s->pessimistic, 0.85);
 }
 
 static void fill_account(struct rota_shm_account *a, const struct rota_desc_account *s,
@@ -284,14 +284,14 @@ static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
     t->strategy = (uint8_t)s->strategy;
     t->top_k = (uint8_t)or_default_u(s->top_k > 255 ? 255 : s->top_k, 3);
     t->sample = (uint8_t)or_default_u(s->sample > 64 ? 64 : s->sample, 8);
-    float crit = s->provider != ROTA_NONE && d->providers[s->provider].crit > 0
-                     ? d->providers[s->provider].crit
-                     : 0.80f;
+    double crit = s->provider != ROTA_NONE && d->providers[s->provider].crit > 0
+                      ? d->providers[s->provider].crit
+                      : 0.80;
     t->ceiling = or_default(s->ceiling, crit);
-    t->w_quota = or_default(s->w_quota, 0.6f);
-    t->w_recency = or_default(s->w_recency, 0.4f);
-    t->jitter = or_default(s->jitter, 0.05f);
-    t->lru_share = s->lru_share < 0 ? 0 : or_default(s->lru_share, 0.10f);
+    t->w_quota = (float)or_default(s->w_quota, 0.6);
+    t->w_recency = (float)or_default(s->w_recency, 0.4);
+    t->jitter = (float)or_default(s->jitter, 0.05);
+    t->lru_share = s->lru_share < 0 ? 0 : (float)or_default(s->lru_share, 0.10);
     t->recency_s = or_default_u(s->recency_s, 86400);
 }
 

@@ -119,8 +119,9 @@ struct rota_shm_provider {
     uint32_t cooldown_base_ms;   /* 429 without a hint: base, doubling per 429 in a row */
     uint32_t cooldown_cap_ms;
     uint32_t disable_for_s;      /* auth/billing disable; 0 = until re-enabled */
-    float warn, crit, pessimistic; /* status thresholds, assumed used fraction */
     uint32_t pad;
+    double warn, crit;   /* status thresholds (used fractions) */
+    double pessimistic;  /* the used fraction assumed without fresh data */
 };
 
 struct rota_shm_account {
@@ -158,7 +159,7 @@ struct rota_shm_tier {
     uint8_t top_k;           /* hybrid: pick among the best k (3) */
     uint8_t sample;          /* candidates sampled when nmembers > 64 */
     uint8_t pad;
-    float ceiling;           /* leave the tier at this used fraction (0.80) */
+    double ceiling;          /* leave the tier at this used fraction (0.80) */
     float w_quota, w_recency; /* hybrid weights (0.6, 0.4) */
     float jitter;            /* hybrid jitter half-width (0.05) */
     float lru_share;         /* hybrid forced least-recently-used share (0.10) */

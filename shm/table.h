@@ -48,7 +48,7 @@ struct rota_desc_provider {
     const char *name, *kind;
     uint32_t fail_threshold, halfopen_permits, open_base_ms, open_cap_ms;
     uint32_t cooldown_base_ms, cooldown_cap_ms, disable_for_s;
-    float warn, crit, pessimistic; /* 0 = the seed's 0.70, 0.80, 0.85 */
+    double warn, crit, pessimistic; /* 0 = the seed's 0.70, 0.80, 0.85 */
 };
 
 struct rota_desc_window {
@@ -78,7 +78,7 @@ struct rota_desc_tier {
     uint32_t nmembers;
     const uint32_t *members;   /* account indices */
     const uint32_t *pools;     /* per member; NULL = pool 0 for all */
-    float ceiling;             /* 0 = the provider's crit (0.80) */
+    double ceiling;            /* 0 = the provider's crit (0.80) */
     float w_quota, w_recency, jitter, lru_share; /* 0 = defaults */
     uint32_t top_k, sample, recency_s;           /* 0 = defaults */
 };

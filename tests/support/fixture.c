@@ -52,7 +52,7 @@ int fx_chain(struct fx *f, const char *tag, enum rota_strategy strategy, uint64_
     for (uint32_t i = 0; i < 8; i++) {
         a[i] = (struct rota_desc_account){.id = 10 + i, .name = acct[i], .provider = prov_of[i],
                                           .credential = "sk-test-secret"};
-        if (limit) {
+        if (limit && prov_of[i] != FX_LOCAL) { /* a local model has no quota */
             a[i].nwin = 1;
             a[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS,
                                                     .limit = limit,
@@ -105,7 +105,7 @@ void fx_used(struct fx *f, uint32_t a, uint64_t used)
 void fx_flags(struct fx *f, uint32_t a, uint32_t flags)
 {
     struct rota_shm_snap *s = rota_shm_snap_begin(f->m, a);
-    rota_store(&s->flags, flags);
+    rota_store(&s->flags, (rota_load(&s->flags) & ROTA_SNAP_HAS_DATA) | flags);
     rota_shm_snap_end(s);
 }
 

@@ -25,7 +25,7 @@ int fx_publish(struct fx *f, const char *tag, const struct rota_desc *d);
 /* The seed's fallback chain (RJ-2): route "code" (model "code-model") with tiers
  *   0 antigravity: accounts 0..2      1 copilot: accounts 3..4
  *   2 opencode:    accounts 5..6      3 local:   account 7
- * each account with one daily request window of "limit" (0 = no window). Provider i
+ * each account but the local one with a daily request window of "limit" (0 = none). Provider i
  * trips its breaker after 3 consecutive failures, for 1 s at first. */
 #define FX_ANTIGRAVITY 0
 #define FX_COPILOT     1

@@ -73,7 +73,7 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
         s->t->tier0[t] = i;
     }
     s->t->tier = (struct rota_shm_tier){.strategy = ROTA_STRAT_HYBRID, .top_k = 3, .sample = 8,
-                                        .ceiling = 0.8f, .w_quota = 0.6f, .w_recency = 0.4f,
+                                        .ceiling = 0.8, .w_quota = 0.6f, .w_recency = 0.4f,
                                         .jitter = 0.05f, .lru_share = 0.1f, .recency_s = 86400};
     for (uint32_t i = 0; i < c->accounts; i++)
         s->t->a[i].limit = BENCH_LIMIT;
