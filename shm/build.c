@@ -16,8 +16,11 @@
  *   5. store state READY (release), then the directory's generation (release), then
  *      generation N's state SUPERSEDED (release): a reader that sees READY sees all of
  *      step 3 and 4; a worker that sees SUPERSEDED finds N+1 in the directory;
- *   6. add to N+1 what workers counted on N between step 4 and step 5 (monotonic
- *      counters only), then unlink N's name. Processes that map N keep their mapping.
+ *   6. add to N+1 what workers counted on N since step 4 (monotonic counters only) and
+ *      unlink N's name. Processes that map N keep their mapping, and a worker that was
+ *      inside a selection on N may still count there for a moment: the writer keeps N
+ *      mapped until rota_shm_settle (or the next publish, or close) adds those last
+ *      counts too and lets N go.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +42,8 @@ struct rota_shm_writer {
     struct rota_shm_dir *dir;
     struct rota_shm_map cur;
     bool have_cur;
+    struct rota_shm_map prev;  /* the superseded generation, until settled */
+    struct rota_shm_hot *seen; /* per account of "cur": prev's counters already added */
 };
 
 static int fail(char *err, size_t n, int code, const char *fmt, ...)
@@ -368,26 +373,34 @@ static void carry_over(struct rota_shm_map *m, const struct rota_shm_map *old)
     }
 }
 
-/* After the switch: add what workers counted on "old" since carry_over's copy. The
- * counters are monotonic, so new = copied + (old now - old then) = new + old now - copied. */
+static void add_since(_Atomic uint64_t *dst, _Atomic uint64_t *src, _Atomic uint64_t *seen)
+{
+    uint64_t now = rota_load(src);
+    rota_add(dst, now - rota_load(seen));
+    rota_store(seen, now);
+}
+
+/* After the switch: add what workers counted on "old" since it was last seen (at the
+ * copy, or the previous catch-up). The counters are monotonic, so the difference is
+ * exactly what was counted in between. */
 static void catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
-                     struct rota_shm_hot *copied)
+                     struct rota_shm_hot *seen)
 {
     for (uint32_t i = 0; i < m->naccounts; i++) {
         uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
         if (j == ROTA_NONE)
             continue;
-        struct rota_shm_hot *o = &old->hot[j], *n = &m->hot[i];
-        struct rota_shm_hot *c = &copied[i];
+        struct rota_shm_hot *o = &old->hot[j], *n = &m->hot[i], *c = &seen[i];
         for (uint32_t p = 0; p < ROTA_MAX_POOLS; p++)
             for (uint32_t k = 0; k < 2; k++)
-                rota_add(rota_shm_usage(n, p, k), rota_load(rota_shm_usage(o, p, k)) -
-                                                      rota_load(rota_shm_usage(c, p, k)));
-        rota_add(&n->done, rota_load(&o->done) - rota_load(&c->done));
-        _Atomic uint64_t *ostat = &o->failures, *nstat = &n->failures;
-        _Atomic uint64_t *cstat = &c->failures;
-        for (int k = 0; k < 5; k++)
-            rota_add(&nstat[k], rota_load(&ostat[k]) - rota_load(&cstat[k]));
+                add_since(rota_shm_usage(n, p, k), rota_shm_usage(o, p, k),
+                          rota_shm_usage(c, p, k));
+        add_since(&n->done, &o->done, &c->done);
+        add_since(&n->failures, &o->failures, &c->failures);
+        add_since(&n->rate_limited, &o->rate_limited, &c->rate_limited);
+        add_since(&n->auth_failures, &o->auth_failures, &c->auth_failures);
+        add_since(&n->halfopen, &o->halfopen, &c->halfopen);
+        add_since(&n->neutral, &o->neutral, &c->neutral);
     }
 }
 
@@ -597,6 +610,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     int rc = check_desc(d, err, n);
     if (rc)
         return rc;
+    rota_shm_settle(w);
     uint64_t gen = atomic_load_explicit(&w->dir->generation, memory_order_relaxed);
     if (w->have_cur && w->cur.hdr->generation > gen)
         gen = w->cur.hdr->generation;
@@ -619,17 +633,30 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     atomic_store_explicit(&w->dir->generation, gen, memory_order_release);
     if (w->have_cur) {
         atomic_store_explicit(&w->cur.hdr->state, ROTA_GEN_SUPERSEDED, memory_order_release);
-        if (copied)
-            catch_up(&m, &w->cur, copied);
-        free(copied);
         char name[ROTA_MAX_NAME + 32];
         rota_shm_name(name, sizeof(name), w->instance, w->cur.hdr->generation);
         shm_unlink(name);
-        rota_shm_detach(&w->cur);
+        if (copied) {
+            catch_up(&m, &w->cur, copied);
+            w->prev = w->cur;
+            w->seen = copied;
+        } else {
+            rota_shm_detach(&w->cur);
+        }
     }
     w->cur = m;
     w->have_cur = true;
     return 0;
+}
+
+void rota_shm_settle(struct rota_shm_writer *w)
+{
+    if (!w || !w->seen)
+        return;
+    catch_up(&w->cur, &w->prev, w->seen);
+    rota_shm_detach(&w->prev);
+    free(w->seen);
+    w->seen = NULL;
 }
 
 int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
@@ -647,6 +674,7 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
         rota_seq_repair(&m.snaps[i].seq);
     atomic_store_explicit(&m.hdr->sup_pid, (int32_t)getpid(), memory_order_relaxed);
     atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
+    rota_shm_settle(w);
     if (w->have_cur)
         rota_shm_detach(&w->cur);
     w->cur = m;
@@ -669,6 +697,7 @@ void rota_shm_writer_close(struct rota_shm_writer *w, bool unlink)
 {
     if (!w)
         return;
+    rota_shm_settle(w);
     char name[ROTA_MAX_NAME + 32];
     if (unlink && w->have_cur) {
         rota_shm_name(name, sizeof(name), w->instance, w->cur.hdr->generation);

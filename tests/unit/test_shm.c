@@ -1,0 +1,413 @@
+/* test_shm: building, publishing, attaching to and validating tables; carrying hot state
+ * across generations; refusing every kind of bad segment with a message that names it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "hash.h"
+#include "select.h"
+
+static void test_shm_publish_then_attach(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_chain(&f, "pub", ROTA_STRAT_HYBRID, 100), 0);
+    struct rota_shm_map m;
+    char err[256];
+    assert_int_equal(rota_shm_attach(f.instance, &m, err, sizeof(err)), 0);
+    assert_int_equal(m.naccounts, 8);
+    assert_int_equal(m.nproviders, 4);
+    assert_int_equal(m.nroutes, 1);
+    assert_int_equal(m.ntiers, 4);
+    assert_int_equal(m.hdr->generation, 1);
+    assert_int_equal(atomic_load(&m.hdr->state), ROTA_GEN_READY);
+    assert_string_equal(rota_shm_str(&m, m.accounts[3].name), "cp-a");
+    assert_string_equal(rota_shm_str(&m, m.providers[1].name), "copilot");
+    assert_int_equal(rota_shm_find(&m, ROTA_IDX_ROUTE, rota_hash_str("code")), 0);
+    assert_int_equal(rota_shm_find(&m, ROTA_IDX_ROUTE, rota_hash_str("code-model")), 0);
+    assert_int_equal(rota_shm_find(&m, ROTA_IDX_ROUTE, rota_hash_str("nope")), ROTA_NONE);
+    assert_int_equal(rota_shm_find(&m, ROTA_IDX_ACCOUNT, 13), 3);
+    assert_int_equal(m.accounts[3].cred_len, strlen("sk-test-secret"));
+    assert_memory_equal(m.creds + m.accounts[3].cred, "sk-test-secret", 14);
+    struct stat st;
+    char name[128];
+    rota_shm_name(name, sizeof(name), f.instance, 1);
+    int fd = shm_open(name, O_RDONLY, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    close(fd);
+    rota_shm_detach(&m);
+    fx_close(&f);
+}
+
+static void test_shm_new_generation_carries_state_by_id(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "gen", 4, ROTA_STRAT_HYBRID, NULL), 0);
+    struct rota_shm_map old;
+    assert_int_equal(rota_shm_attach(f.instance, &old, NULL, 0), 0);
+    rota_store(&f.m->hot[2].use0[0], 77);
+    rota_store(&f.m->hot[2].done, 70);
+    rota_store(&f.m->hot[2].cooldown_until, 123456789);
+    fx_used(&f, 2, 500);
+    /* The next generation adds an account (ids 100..104). */
+    assert_int_equal(fx_pool(&f, "gen", 5, ROTA_STRAT_HYBRID, NULL), 0);
+    assert_int_equal(f.m->hdr->generation, 2);
+    assert_int_equal(atomic_load(&old.hdr->state), ROTA_GEN_SUPERSEDED);
+    uint32_t i = rota_shm_find(f.m, ROTA_IDX_ACCOUNT, 102);
+    assert_int_equal(i, 2);
+    assert_int_equal(rota_load(&f.m->hot[i].use0[0]), 77);
+    assert_int_equal(rota_in_flight(f.m, i), 7);
+    assert_int_equal(rota_load(&f.m->hot[i].cooldown_until), 123456789);
+    assert_int_equal(rota_load(&f.m->snaps[i].win[0].used), 500);
+    /* Counts made on the old generation after the copy are not lost: a worker that has
+     * not switched yet still counts there, and the writer folds them in at the switch.
+     * (Here: counted before the publish, so exactly what was copied.) */
+    assert_int_equal(rota_load(&f.m->hot[4].use0[0]), 0);
+    /* The old generation's name is gone, its mapping still valid. */
+    char name[128];
+    rota_shm_name(name, sizeof(name), f.instance, 1);
+    assert_int_equal(shm_open(name, O_RDONLY, 0), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(old.naccounts, 4);
+    rota_shm_detach(&old);
+    fx_close(&f);
+}
+
+static void test_shm_catch_up_counts_on_old_generation(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "cu", 2, ROTA_STRAT_HYBRID, NULL), 0);
+    /* A worker process keeps counting on generation 1 while the writer publishes 2. */
+    struct rota_shm_map old;
+    assert_int_equal(rota_shm_attach(f.instance, &old, NULL, 0), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int k = 0; k < 2000000; k++)
+            rota_add(&old.hot[1].use0[0], 1);
+        _exit(0);
+    }
+    while (rota_load(&old.hot[1].use0[0]) < 100000)
+        ;
+    uint64_t before = rota_load(&old.hot[1].use0[0]);
+    assert_int_equal(fx_pool(&f, "cu", 2, ROTA_STRAT_HYBRID, NULL), 0);
+    uint64_t after = rota_load(&old.hot[1].use0[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_int_equal(rota_load(&old.hot[1].use0[0]), 2000000);
+    /* Everything counted before the publish began reached the new generation, and
+     * nothing counted after it returned (that lands on a superseded table, as a stale
+     * worker's would, and the worker re-reports by id). */
+    uint64_t carried = rota_load(&f.m->hot[1].use0[0]);
+    assert_true(carried >= before);
+    assert_true(carried <= after);
+    rota_shm_detach(&old);
+    fx_close(&f);
+}
+
+static void test_shm_attach_missing_instance(void **state)
+{
+    (void)state;
+    struct rota_shm_map m;
+    char err[256] = "";
+    int rc = rota_shm_attach("no-such-instance-xyz", &m, err, sizeof(err));
+    assert_int_equal(rc, -ENOENT);
+    assert_non_null(strstr(err, "/rota.no-such-instance-xyz"));
+    assert_non_null(strstr(err, "no such instance"));
+}
+
+static void test_shm_bad_instance_names(void **state)
+{
+    (void)state;
+    struct rota_shm_map m;
+    char err[256];
+    static const char *const bad[] = {"", "a/b", "../x", "sp ace", "dot.ted", NULL};
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(rota_shm_attach(bad[i], &m, err, sizeof(err)), -EINVAL);
+    char longname[100];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[99] = 0;
+    assert_int_equal(rota_shm_attach(longname, &m, err, sizeof(err)), -EINVAL);
+    assert_int_equal(rota_shm_attach(NULL, &m, err, sizeof(err)), -EINVAL);
+    assert_int_equal(rota_shm_attach("x", NULL, err, sizeof(err)), -EINVAL);
+}
+
+/* Copy generation 1 of a fresh table into a plain buffer to damage it. */
+static void *copy_table(struct fx *f, size_t *size)
+{
+    assert_int_equal(fx_chain(f, "bad", ROTA_STRAT_HYBRID, 100), 0);
+    *size = f->m->size;
+    void *p = malloc(*size);
+    memcpy(p, f->m->base, *size);
+    return p;
+}
+
+static void expect_refused(void *p, size_t size, int code, const char *words)
+{
+    struct rota_shm_map m;
+    char err[256] = "";
+    assert_int_equal(rota_shm_validate(p, size, &m, err, sizeof(err)), code);
+    if (!strstr(err, words))
+        fail_msg("message \"%s\" does not say \"%s\"", err, words);
+}
+
+static void test_shm_validate_refuses_damage(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    size_t size;
+    char *p = copy_table(&f, &size);
+    struct rota_shm_header *h = (void *)p;
+    struct rota_shm_map m;
+    assert_int_equal(rota_shm_validate(p, size, &m, NULL, 0), 0);
+
+    h->magic ^= 1;
+    expect_refused(p, size, ROTA_EMAGIC, "magic");
+    h->magic ^= 1;
+    h->abi = ROTA_SHM_ABI + 1;
+    expect_refused(p, size, ROTA_EABI, "ABI");
+    h->abi = ROTA_SHM_ABI;
+    h->header_size += 8;
+    expect_refused(p, size, ROTA_EABI, "header");
+    h->header_size -= 8;
+    expect_refused(p, size - 1, ROTA_ETRUNC, "its header says");
+    expect_refused(p, 100, ROTA_ETRUNC, "smaller than a header");
+    h->sec[ROTA_SEC_HOT].elem = 64;
+    expect_refused(p, size, ROTA_EABI, "section hot");
+    h->sec[ROTA_SEC_HOT].elem = sizeof(struct rota_shm_hot);
+    h->sec[ROTA_SEC_SNAPS].off += 8;
+    expect_refused(p, size, ROTA_ELAYOUT, "misaligned");
+    h->sec[ROTA_SEC_SNAPS].off -= 8;
+    h->sec[ROTA_SEC_STRINGS].off = h->total_size;
+    expect_refused(p, size, ROTA_ELAYOUT, "runs past");
+    fx_close(&f);
+    free(p);
+
+    /* Contents: indices and offsets stored in the immutable sections. */
+    p = copy_table(&f, &size);
+    h = (void *)p;
+    struct rota_shm_account *a = (void *)(p + h->sec[ROTA_SEC_ACCOUNTS].off);
+    a[2].provider = 99;
+    expect_refused(p, size, ROTA_ELAYOUT, "account 2: provider 99");
+    a[2].provider = 0;
+    a[5].name = 0xfffffff;
+    expect_refused(p, size, ROTA_ELAYOUT, "account 5: bad name");
+    a[5].name = 1;
+    a[1].nwin = ROTA_MAX_WINDOWS + 1;
+    expect_refused(p, size, ROTA_ELAYOUT, "windows");
+    a[1].nwin = 1;
+    a[1].cred_len = 1u << 30;
+    expect_refused(p, size, ROTA_ELAYOUT, "credential");
+    a[1].cred_len = 0;
+    struct rota_shm_member *mb = (void *)(p + h->sec[ROTA_SEC_MEMBERS].off);
+    mb[4].account = 1000;
+    expect_refused(p, size, ROTA_ELAYOUT, "member 4");
+    mb[4].account = 4;
+    struct rota_shm_tier *t = (void *)(p + h->sec[ROTA_SEC_TIERS].off);
+    t[1].strategy = 99;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 1");
+    t[1].strategy = 0;
+    t[1].nmembers = 1000;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 1");
+    t[1].nmembers = 2;
+    struct rota_shm_route *r = (void *)(p + h->sec[ROTA_SEC_ROUTES].off);
+    r[0].ntiers = 9;
+    expect_refused(p, size, ROTA_ELAYOUT, "route 0");
+    r[0].ntiers = 4;
+    p[h->sec[ROTA_SEC_STRINGS].off + h->sec[ROTA_SEC_STRINGS].count - 1] = 'x';
+    expect_refused(p, size, ROTA_ELAYOUT, "NUL");
+    fx_close(&f);
+    free(p);
+}
+
+/* Random damage anywhere in the immutable part: never a crash, never a false accept of
+ * an out-of-range index (the selection path trusts a validated map). */
+static void test_shm_validate_random_damage(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    size_t size;
+    char *orig = copy_table(&f, &size);
+    char *p = malloc(size);
+    struct rota_rng rng = {77};
+    uint64_t immut = ((struct rota_shm_header *)orig)->sec[ROTA_SEC_SNAPS].off;
+    int refused = 0;
+    for (int i = 0; i < 20000; i++) {
+        memcpy(p, orig, size);
+        for (int k = 0; k < 1 + (int)rota_rng_below(&rng, 4); k++)
+            p[rota_rng_below(&rng, (uint32_t)immut)] ^= (char)(1 + rota_rng_below(&rng, 255));
+        struct rota_shm_map m;
+        if (rota_shm_validate(p, size, &m, NULL, 0) != 0) {
+            refused++;
+            continue;
+        }
+        for (uint32_t k = 0; k < m.nmembers; k++)
+            assert_true(m.members[k].account < m.naccounts);
+        for (uint32_t k = 0; k < m.naccounts; k++)
+            assert_true(m.accounts[k].provider < m.nproviders);
+    }
+    assert_true(refused > 1000);
+    free(p);
+    free(orig);
+    fx_close(&f);
+}
+
+static void put_segment(const char *name, const void *data, size_t n)
+{
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, n), (ssize_t)n);
+    close(fd);
+}
+
+static void test_shm_attach_refuses_bad_segments(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    size_t size;
+    char *p = copy_table(&f, &size);
+    char inst[64], name[128], err[256];
+    fx_name(inst, sizeof(inst), "seg");
+    struct rota_shm_writer *w;
+    assert_int_equal(rota_shm_writer_open(inst, 0600, &w, err, sizeof(err)), 0);
+    /* The directory points at generation 1, which we lay down by hand. */
+    struct rota_shm_dir *dir;
+    rota_shm_name(name, sizeof(name), inst, 0);
+    int fd = shm_open(name, O_RDWR, 0);
+    dir = mmap(NULL, sizeof(*dir), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    atomic_store(&dir->generation, 1);
+    rota_shm_name(name, sizeof(name), inst, 1);
+    struct rota_shm_map m;
+
+    put_segment(name, p, 64); /* truncated below a header */
+    assert_int_equal(rota_shm_attach(inst, &m, err, sizeof(err)), ROTA_ETRUNC);
+    assert_non_null(strstr(err, name));
+    put_segment(name, p, size / 2); /* truncated mid-table */
+    assert_int_equal(rota_shm_attach(inst, &m, err, sizeof(err)), ROTA_ETRUNC);
+    ((struct rota_shm_header *)p)->magic = 0x1234;
+    put_segment(name, p, size);
+    assert_int_equal(rota_shm_attach(inst, &m, err, sizeof(err)), ROTA_EMAGIC);
+    ((struct rota_shm_header *)p)->magic = ROTA_SHM_MAGIC;
+    ((struct rota_shm_header *)p)->abi = 99;
+    put_segment(name, p, size);
+    assert_int_equal(rota_shm_attach(inst, &m, err, sizeof(err)), ROTA_EABI);
+    assert_non_null(strstr(err, "ABI 99"));
+    ((struct rota_shm_header *)p)->abi = ROTA_SHM_ABI;
+    atomic_store(&((struct rota_shm_header *)p)->state, ROTA_GEN_INITIALIZING);
+    put_segment(name, p, size);
+    assert_int_equal(rota_shm_attach(inst, &m, err, sizeof(err)), ROTA_ENOTREADY);
+    atomic_store(&((struct rota_shm_header *)p)->state, ROTA_GEN_READY);
+    put_segment(name, p, size);
+    assert_int_equal(rota_shm_attach(inst, &m, err, sizeof(err)), 0);
+    rota_shm_detach(&m);
+
+    /* A directory that is not one. */
+    dir->magic = 42;
+    assert_int_equal(rota_shm_attach(inst, &m, err, sizeof(err)), ROTA_EMAGIC);
+    assert_non_null(strstr(err, "directory"));
+    munmap(dir, sizeof(*dir));
+    shm_unlink(name);
+    rota_shm_writer_close(w, true);
+    free(p);
+    fx_close(&f);
+}
+
+static void test_shm_publish_refuses_bad_descriptions(void **state)
+{
+    (void)state;
+    char inst[64], err[256];
+    fx_name(inst, sizeof(inst), "desc");
+    struct rota_shm_writer *w;
+    assert_int_equal(rota_shm_writer_open(inst, 0600, &w, err, sizeof(err)), 0);
+    struct rota_desc_provider p = {.name = "p"};
+    struct rota_desc_account a[2] = {{.id = 5, .name = "a"}, {.id = 5, .name = "b"}};
+    uint32_t mem[2] = {0, 1};
+    struct rota_desc_tier t = {.provider = 0, .nmembers = 2, .members = mem};
+    struct rota_desc_route r = {.name = "r", .ntiers = 1, .tiers = &t};
+    struct rota_desc d = {.nproviders = 1, .naccounts = 2, .nroutes = 1, .providers = &p,
+                          .accounts = a, .routes = &r};
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), -EEXIST);
+    assert_non_null(strstr(err, "id 5 is used twice"));
+    a[1].id = 0;
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "id 0"));
+    a[1].id = 6;
+    a[1].provider = 3;
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "provider 3"));
+    a[1].provider = 0;
+    mem[1] = 9;
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "account 9"));
+    mem[1] = 1;
+    r.ntiers = 0;
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), -EINVAL);
+    r.ntiers = 1;
+    a[0].nwin = 1;
+    a[0].win[0].pool = 2;
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "pool 2"));
+    a[0].nwin = 0;
+    assert_int_equal(rota_shm_publish(w, NULL, err, sizeof(err)), -EINVAL);
+    assert_int_equal(rota_shm_publish(NULL, &d, err, sizeof(err)), -EINVAL);
+    /* After all of that, nothing was published; then a good one is. */
+    uint64_t gen = 1;
+    assert_int_equal(rota_shm_current(inst, &gen, NULL, 0), 0);
+    assert_int_equal(gen, 0);
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), 0);
+    assert_int_equal(rota_shm_current(inst, &gen, NULL, 0), 0);
+    assert_int_equal(gen, 1);
+    rota_shm_writer_close(w, true);
+}
+
+static void test_shm_adopt_repairs_open_write_section(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "adopt", 3, ROTA_STRAT_HYBRID, NULL), 0);
+    rota_shm_snap_begin(f.m, 1); /* and the writer "dies" here */
+    assert_true(rota_load(&f.m->snaps[1].seq) & 1);
+    struct rota_shm_writer *w2;
+    char err[256];
+    assert_int_equal(rota_shm_writer_open(f.instance, 0600, &w2, err, sizeof(err)), 0);
+    assert_int_equal(rota_shm_adopt(w2, err, sizeof(err)), 0);
+    struct rota_shm_map *m2 = rota_shm_writer_map(w2);
+    assert_false(rota_load(&m2->snaps[1].seq) & 1);
+    double frac;
+    assert_true(rota_account_fraction(m2, 1, 0, &frac, NULL));
+    rota_shm_writer_close(w2, false);
+    fx_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shm_publish_then_attach),
+        cmocka_unit_test(test_shm_new_generation_carries_state_by_id),
+        cmocka_unit_test(test_shm_catch_up_counts_on_old_generation),
+        cmocka_unit_test(test_shm_attach_missing_instance),
+        cmocka_unit_test(test_shm_bad_instance_names),
+        cmocka_unit_test(test_shm_validate_refuses_damage),
+        cmocka_unit_test(test_shm_validate_random_damage),
+        cmocka_unit_test(test_shm_attach_refuses_bad_segments),
+        cmocka_unit_test(test_shm_publish_refuses_bad_descriptions),
+        cmocka_unit_test(test_shm_adopt_repairs_open_write_section),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
