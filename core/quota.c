@@ -129,10 +129,20 @@ int64_t rota_quota_next_reset(const struct rota_shm_reset *r, const struct rota_
 
 /* ---- parsing ---- */
 
+/* The error names the character and quotes the schedule, printable and at most 40
+ * characters of it, so a binary or huge value cannot flood a log line. */
 static int perr(char *err, size_t n, const char *text, const char *at, const char *what)
 {
+    char quoted[48 * 4];
+    size_t q = 0;
+    for (const char *p = text; *p && p - text < 40; p++) {
+        unsigned char c = (unsigned char)*p;
+        q += (size_t)snprintf(quoted + q, sizeof(quoted) - q, c >= 0x20 && c < 0x7f && c != '"' ? "%c" : "\\x%02x", c);
+    }
+    if (strlen(text) > 40)
+        snprintf(quoted + q, sizeof(quoted) - q, "...");
     if (err && n)
-        snprintf(err, n, "reset schedule \"%s\", at character %d: expected %s", text,
+        snprintf(err, n, "reset schedule \"%s\", at character %d: expected %s", quoted,
                  (int)(at - text) + 1, what);
     return -EINVAL;
 }

@@ -516,6 +516,13 @@ static int load_file(const char *name, size_t name_len, struct rota_tz **out)
     return err;
 }
 
+int rota_tz_parse(const void *buf, size_t len, const char *name, struct rota_tz **out)
+{
+    if (!buf || !name || !out)
+        return -EINVAL;
+    return parse_tzif(buf, len, name, strlen(name), out);
+}
+
 int rota_tz_load(const char *name, struct rota_tz **out)
 {
     if (!name || !out)

@@ -17,6 +17,7 @@
 #define ROTA_CORE_TZ_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #define ROTA_TZ_NAME_MAX    255                   /* longest name rota_tz_load accepts */
 #define ROTA_TZ_MAX_SEC     (INT64_C(1) << 55)    /* instants are clamped to this range */
@@ -50,6 +51,10 @@ int rota_tz_load(const char *name, struct rota_tz **out);
 
 /* Free a zone returned by rota_tz_load. NULL is ignored. */
 void rota_tz_free(struct rota_tz *tz);
+
+/* Parse a TZif image already in memory (what rota_tz_load does after reading the file);
+ * "name" only labels the zone. Same errors. */
+int rota_tz_parse(const void *buf, size_t len, const char *name, struct rota_tz **out);
 
 /* The name the zone was loaded with; valid until rota_tz_free. */
 const char *rota_tz_name(const struct rota_tz *tz);

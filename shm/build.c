@@ -19,8 +19,9 @@
  *   6. add to N+1 what workers counted on N since step 4 (monotonic counters only) and
  *      unlink N's name. Processes that map N keep their mapping, and a worker that was
  *      inside a selection on N may still count there for a moment: the writer keeps N
- *      mapped until rota_shm_settle (or the next publish, or close) adds those last
- *      counts too and lets N go.
+ *      as "retired" for SETTLE_GRACE_NS, adding whatever appears on it to the current
+ *      generation at every publish and rota_shm_settle, and lets it go after the grace
+ *      (or when RETIRED_MAX are kept, or on close).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,15 +37,28 @@
 #include "hash.h"
 #include "table.h"
 
+#define RETIRED_MAX     8
+#define SETTLE_GRACE_NS 2000000000ull
+
+/* A superseded generation still watched for late counts. */
+struct retired {
+    struct rota_shm_map map;
+    struct rota_shm_hot *seen; /* per account of "map": counters already carried on */
+    uint64_t at;               /* monotonic ns it was superseded */
+};
+
 struct rota_shm_writer {
     char instance[ROTA_MAX_NAME];
     mode_t mode;
     struct rota_shm_dir *dir;
     struct rota_shm_map cur;
     bool have_cur;
-    struct rota_shm_map prev;  /* the superseded generation, until settled */
-    struct rota_shm_hot *seen; /* per account of "cur": prev's counters already added */
+    struct retired ret[RETIRED_MAX]; /* superseded generations, oldest first */
+    unsigned nret;
 };
+
+static void settle(struct rota_shm_writer *w, bool all);
+static void release_oldest(struct rota_shm_writer *w);
 
 static int fail(char *err, size_t n, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -348,14 +362,17 @@ static void copy_hot(struct rota_shm_hot *dst, struct rota_shm_hot *src)
         rota_store(&d[w], rota_load(&s[w]));
 }
 
-/* Copy hot state and snapshot windows of surviving accounts from "old". */
-static void carry_over(struct rota_shm_map *m, const struct rota_shm_map *old)
+/* Copy hot state and snapshot windows of surviving accounts from "old"; "seen" (per old
+ * account) records the counters as copied. */
+static void carry_over(struct rota_shm_map *m, const struct rota_shm_map *old,
+                       struct rota_shm_hot *seen)
 {
     for (uint32_t i = 0; i < m->naccounts; i++) {
         uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
         if (j == ROTA_NONE)
             continue;
         copy_hot(&m->hot[i], &old->hot[j]);
+        copy_hot(&seen[j], &m->hot[i]);
         const struct rota_shm_account *na = &m->accounts[i], *oa = &old->accounts[j];
         struct rota_shm_snap *ns = &m->snaps[i], *os = &old->snaps[j];
         rota_store(&ns->flags, rota_load(&os->flags));
@@ -386,11 +403,11 @@ static void add_since(_Atomic uint64_t *dst, _Atomic uint64_t *src, _Atomic uint
 static void catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
                      struct rota_shm_hot *seen)
 {
-    for (uint32_t i = 0; i < m->naccounts; i++) {
-        uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
-        if (j == ROTA_NONE)
+    for (uint32_t j = 0; j < old->naccounts; j++) {
+        uint32_t i = rota_shm_find(m, ROTA_IDX_ACCOUNT, old->accounts[j].id);
+        if (i == ROTA_NONE)
             continue;
-        struct rota_shm_hot *o = &old->hot[j], *n = &m->hot[i], *c = &seen[i];
+        struct rota_shm_hot *o = &old->hot[j], *n = &m->hot[i], *c = &seen[j];
         for (uint32_t p = 0; p < ROTA_MAX_POOLS; p++)
             for (uint32_t k = 0; k < 2; k++)
                 add_since(rota_shm_usage(n, p, k), rota_shm_usage(o, p, k),
@@ -467,6 +484,16 @@ static void write_header(struct rota_shm_header *h, const struct layout *L, cons
     atomic_store_explicit(&h->sup_start, (uint64_t)h->created_at, memory_order_relaxed);
 }
 
+/* Unmap and remove a generation that was never published. */
+static void drop_segment(struct rota_shm_writer *w, struct rota_shm_map *m)
+{
+    char name[ROTA_MAX_NAME + 32];
+    rota_shm_name(name, sizeof(name), w->instance, m->hdr->generation);
+    munmap(m->base, m->size);
+    shm_unlink(name);
+    memset(m, 0, sizeof(*m));
+}
+
 /* Strings and credentials first (their sizes fix the layout), then everything else. */
 static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t gen,
                  struct rota_shm_map *m, char *err, size_t n)
@@ -537,11 +564,7 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     free(str.p);
     free(cred.p);
     if (rc) {
-        char name[ROTA_MAX_NAME + 32];
-        rota_shm_name(name, sizeof(name), w->instance, gen);
-        munmap(m->base, m->size);
-        shm_unlink(name);
-        memset(m, 0, sizeof(*m));
+        drop_segment(w, m);
         return rc;
     }
     for (uint32_t i = 0; i < m->naccounts; i++) {
@@ -610,7 +633,6 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     int rc = check_desc(d, err, n);
     if (rc)
         return rc;
-    rota_shm_settle(w);
     uint64_t gen = atomic_load_explicit(&w->dir->generation, memory_order_relaxed);
     if (w->have_cur && w->cur.hdr->generation > gen)
         gen = w->cur.hdr->generation;
@@ -619,16 +641,19 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     rc = build(w, d, gen, &m, err, n);
     if (rc)
         return rc;
-    struct rota_shm_hot *copied = NULL;
+    struct rota_shm_hot *seen = NULL;
     if (w->have_cur) {
-        carry_over(&m, &w->cur);
-        copied = malloc(sizeof(*copied) * (m.naccounts ? m.naccounts : 1));
-        for (uint32_t i = 0; copied && i < m.naccounts; i++)
-            copy_hot(&copied[i], &m.hot[i]);
+        seen = calloc(w->cur.naccounts ? w->cur.naccounts : 1, sizeof(*seen));
+        if (!seen) {
+            drop_segment(w, &m);
+            return fail(err, n, -ENOMEM, "out of memory carrying state over");
+        }
+        carry_over(&m, &w->cur, seen);
     }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    rota_store(&m.hdr->heartbeat, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    rota_store(&m.hdr->heartbeat, now);
     atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
     atomic_store_explicit(&w->dir->generation, gen, memory_order_release);
     if (w->have_cur) {
@@ -636,27 +661,42 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
         char name[ROTA_MAX_NAME + 32];
         rota_shm_name(name, sizeof(name), w->instance, w->cur.hdr->generation);
         shm_unlink(name);
-        if (copied) {
-            catch_up(&m, &w->cur, copied);
-            w->prev = w->cur;
-            w->seen = copied;
-        } else {
-            rota_shm_detach(&w->cur);
-        }
+        if (w->nret == RETIRED_MAX)
+            release_oldest(w);
+        w->ret[w->nret++] = (struct retired){.map = w->cur, .seen = seen, .at = now};
     }
     w->cur = m;
     w->have_cur = true;
+    settle(w, false);
     return 0;
 }
 
-void rota_shm_settle(struct rota_shm_writer *w)
+static void release_oldest(struct rota_shm_writer *w)
 {
-    if (!w || !w->seen)
-        return;
-    catch_up(&w->cur, &w->prev, w->seen);
-    rota_shm_detach(&w->prev);
-    free(w->seen);
-    w->seen = NULL;
+    catch_up(&w->cur, &w->ret[0].map, w->ret[0].seen);
+    rota_shm_detach(&w->ret[0].map);
+    free(w->ret[0].seen);
+    memmove(&w->ret[0], &w->ret[1], (w->nret - 1) * sizeof(w->ret[0]));
+    w->nret--;
+}
+
+/* Carry late counts from every retired generation to the current one (oldest first, so
+ * each is added once), releasing those past the grace period, or all of them. */
+static void settle(struct rota_shm_writer *w, bool all)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    for (unsigned k = 0; k < w->nret; k++)
+        catch_up(&w->cur, &w->ret[k].map, w->ret[k].seen);
+    while (w->nret > 0 && (all || now - w->ret[0].at >= SETTLE_GRACE_NS))
+        release_oldest(w);
+}
+
+void rota_shm_settle(struct rota_shm_writer *w, bool all)
+{
+    if (w && w->have_cur)
+        settle(w, all);
 }
 
 int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
@@ -674,9 +714,10 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
         rota_seq_repair(&m.snaps[i].seq);
     atomic_store_explicit(&m.hdr->sup_pid, (int32_t)getpid(), memory_order_relaxed);
     atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
-    rota_shm_settle(w);
-    if (w->have_cur)
+    if (w->have_cur) {
+        settle(w, true);
         rota_shm_detach(&w->cur);
+    }
     w->cur = m;
     w->have_cur = true;
     return 0;
@@ -697,7 +738,7 @@ void rota_shm_writer_close(struct rota_shm_writer *w, bool unlink)
 {
     if (!w)
         return;
-    rota_shm_settle(w);
+    rota_shm_settle(w, true);
     char name[ROTA_MAX_NAME + 32];
     if (unlink && w->have_cur) {
         rota_shm_name(name, sizeof(name), w->instance, w->cur.hdr->generation);

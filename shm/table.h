@@ -143,9 +143,10 @@ int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writ
 int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char *err,
                      size_t errlen);
 
-/* Add the last counts workers made on the superseded generation and let it go. Call it
- * a moment (a second) after rota_shm_publish; publish and close also do. */
-void rota_shm_settle(struct rota_shm_writer *w);
+/* Add the counts workers made on superseded generations since they were last looked at
+ * to the current one, and let go of those superseded for more than two seconds (or of
+ * all of them with "all"). The supervisor calls it every second; publish and close do. */
+void rota_shm_settle(struct rota_shm_writer *w, bool all);
 
 /* Take over the live current generation (after a writer died): repairs write sections a
  * dead writer left open. Returns -ENOENT when there is none. */

@@ -6,19 +6,23 @@
  *
  * 1. Frozen clock: P processes call rota_gcra_admit directly on an account's RPM word
  *    (&m->hot[i].gcra_req, with the account's {req_interval_ps, req_limit_ns}) with one
- *    "now" shared by all, M times each, on each of NACC accounts with rpm = burst = L.
- *    With time standing still the only admissions are the burst: the total per account
- *    must be L exactly. More would be a CAS race lost; fewer, a unit wasted. A barrier
- *    per account starts every process on it together, and the test checks that several
- *    processes did win admissions on some account (the race was real).
+ *    "now" shared by all, M times each, on each of NACC accounts with rpm = burst = L
+ *    (L = 5000 on half of them: a short, dense race; 10^6 on the others: a fill that
+ *    outlasts a scheduler time slice, so the processes interleave even on a busy
+ *    machine). With time standing still the only admissions are the burst: the total
+ *    per account must be L exactly. More would be a CAS race lost; fewer, a unit wasted.
+ *    A barrier per account starts every process on it together, and the test checks
+ *    that several processes did win admissions on some account (the race was real).
  * 2. Real clock: P processes admit on one account (burst B, interval T) for about a
  *    second with the monotonic clock. The parent reads the clock before it lets them go
  *    (t0) and after they all exited (t1); GCRA promises admitted <= B + (t1 - t0) / T + 1,
  *    and more than B (the clock really refilled the bucket).
  * 3. Counters: P processes each make K complete rota_select + rota_report cycles through
- *    librota on an 8-account pool without rate limits. Afterwards, summed over accounts,
- *    the hot block's request count (use0[0], counted at selection), "done" and the token
- *    count (use0[1]) are exactly P*K, P*K and P*K*TOKENS: no fetch_add was lost.
+ *    librota on an 8-account pool without rate limits or quota windows. Afterwards,
+ *    summed over accounts, the hot block's request count (use0[0], counted at
+ *    selection), "done" and the token count (use0[1]) are exactly P*K, P*K and
+ *    P*K*TOKENS, and per account they match what the processes were handed: no
+ *    fetch_add was lost.
  *
  * ROTA_STRESS_SCALE (default 1) multiplies M, K and the real-clock duration. Every wait
  * is bounded; the parent heartbeats the table while it waits.
@@ -47,18 +51,19 @@
 #include "table.h"
 
 #define NPROC        4
-#define NACC         32      /* accounts in the frozen-clock test, one after another */
-#define FROZEN_L     5000u   /* rpm = burst of each account there */
-#define FROZEN_M     200000u /* admissions each process attempts per account */
-#define REAL_RPM     600000u /* T = 100 us */
+#define NACC         8       /* accounts in the frozen-clock test, one after another */
+#define FROZEN_SHORT 5000u    /* rpm = burst of accounts 0 .. NACC/2 - 1 there */
+#define FROZEN_LONG  1000000u /* ... and of the others */
+#define FROZEN_M     1000000u /* admissions each process attempts per account (> L) */
+#define REAL_RPM     600000u  /* T = 100 us */
 #define REAL_BURST   100u
-#define CYCLES_K     50000u  /* select + report cycles per process */
-#define TOKENS       7u      /* tokens every report says the call used */
-#define POOL_N       8u      /* accounts in the counters test (<= NACC) */
-#define WAIT_SECONDS 30      /* bound on any child, beyond its own run time */
+#define CYCLES_K     50000u   /* select + report cycles per process */
+#define TOKENS       7u       /* tokens every report says the call used */
+#define POOL_N       8u       /* accounts in the counters test (<= NACC) */
+#define WAIT_SECONDS 30       /* bound on any child, beyond its own run time */
 
 struct slot {
-    _Alignas(128) _Atomic uint64_t n[NACC]; /* per account (or cycles, tests 2, 3) */
+    _Alignas(128) _Atomic uint64_t n[NACC]; /* per account: admitted, or chosen (test 3) */
     _Atomic uint64_t fail;
 };
 
@@ -126,15 +131,39 @@ static bool spin_until(_Atomic uint32_t *v, uint32_t want, uint64_t deadline)
     return true;
 }
 
-/* A table of "n" accounts, all with the same RPM limit and burst, and no route. */
-static void publish_limited(struct fx *f, uint32_t n, uint32_t rpm, uint32_t burst)
+/* A one-tier hybrid route "pool" over POOL_N accounts with neither quota windows nor rate
+ * limits. (fx_pool gives every account a 10^6-request window, which a long
+ * ROTA_STRESS_SCALE run would fill up to the tier's ceiling.) */
+static void publish_open_pool(struct fx *f, const char *tag)
+{
+    static char names[POOL_N][16];
+    static uint32_t members[POOL_N];
+    struct rota_desc_account a[POOL_N];
+    memset(a, 0, sizeof(a));
+    for (uint32_t i = 0; i < POOL_N; i++) {
+        snprintf(names[i], sizeof(names[i]), "open%u", i);
+        members[i] = i;
+        a[i] = (struct rota_desc_account){.id = 100 + i, .name = names[i]};
+    }
+    struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
+    struct rota_desc_tier t = {.strategy = ROTA_STRAT_HYBRID, .provider = 0,
+                               .nmembers = POOL_N, .members = members};
+    struct rota_desc_route r = {.name = "pool", .ntiers = 1, .tiers = &t};
+    struct rota_desc d = {.nproviders = 1, .naccounts = POOL_N, .nroutes = 1, .providers = &p,
+                          .accounts = a, .routes = &r};
+    assert_int_equal(fx_publish(f, tag, &d), 0);
+}
+
+/* A table of "n" accounts with RPM limits rpm[i] (burst the same, or "burst" if not 0),
+ * and no route. */
+static void publish_limited(struct fx *f, uint32_t n, const uint32_t *rpm, uint32_t burst)
 {
     static char names[NACC][16];
     struct rota_desc_account a[NACC];
     memset(a, 0, sizeof(a));
     for (uint32_t i = 0; i < n; i++) {
         snprintf(names[i], sizeof(names[i]), "lim%u", i);
-        a[i] = (struct rota_desc_account){.id = 500 + i, .name = names[i], .rpm = rpm,
+        a[i] = (struct rota_desc_account){.id = 500 + i, .name = names[i], .rpm = rpm[i],
                                           .rpm_burst = burst};
     }
     struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
@@ -169,7 +198,10 @@ static void test_admit_frozen_clock_exact(void **state)
 {
     (void)state;
     struct fx f = {0};
-    publish_limited(&f, NACC, FROZEN_L, FROZEN_L);
+    uint32_t limit[NACC];
+    for (uint32_t i = 0; i < NACC; i++)
+        limit[i] = i < NACC / 2 ? FROZEN_SHORT : FROZEN_LONG;
+    publish_limited(&f, NACC, limit, 0);
     struct shared *sh = shared_new();
     uint64_t now = rota_clock_mono(), attempts = (uint64_t)FROZEN_M * scale();
     pid_t pid[NPROC];
@@ -181,7 +213,7 @@ static void test_admit_frozen_clock_exact(void **state)
     }
     int bad = wait_all(&f, pid, NPROC, rota_clock_mono() + WAIT_SECONDS * ROTA_NS_PER_S);
 
-    uint64_t total = 0;
+    uint64_t total = 0, want = 0;
     uint32_t shared_accounts = 0, wrong = 0;
     for (uint32_t i = 0; i < NACC; i++) {
         uint64_t sum = 0;
@@ -196,21 +228,22 @@ static void test_admit_frozen_clock_exact(void **state)
         /* The word says the same: L units of cost past "now", no more. */
         struct rota_gcra g = req_gcra(f.m, i);
         uint64_t tat = rota_load(&f.m->hot[i].gcra_req);
-        if (sum != FROZEN_L || tat != now + FROZEN_L * rota_gcra_cost(&g, 1)) {
+        want += limit[i];
+        if (sum != limit[i] || tat != now + limit[i] * rota_gcra_cost(&g, 1)) {
             print_error("account %u: %llu admitted (limit %u), TAT now + %llu ns\n", i,
-                        (unsigned long long)sum, FROZEN_L, (unsigned long long)(tat - now));
+                        (unsigned long long)sum, limit[i], (unsigned long long)(tat - now));
             wrong++;
         }
     }
     printf("# frozen clock: %u accounts x %u processes x %llu attempts: %llu admitted "
-           "(%u each), %u accounts won by two or more processes\n",
-           NACC, NPROC, (unsigned long long)attempts, (unsigned long long)total, FROZEN_L,
-           shared_accounts);
+           "(%u or %u each, as limited), %u accounts won by two or more processes\n",
+           NACC, NPROC, (unsigned long long)attempts, (unsigned long long)total, FROZEN_SHORT,
+           FROZEN_LONG, shared_accounts);
     munmap(sh, sizeof(*sh));
     fx_close(&f);
     assert_int_equal(bad, 0);
     assert_int_equal(wrong, 0);
-    assert_int_equal(total, (uint64_t)FROZEN_L * NACC);
+    assert_int_equal(total, want);
     assert_true(shared_accounts >= 1);
 }
 
@@ -234,7 +267,8 @@ static void test_admit_real_clock_bounded(void **state)
 {
     (void)state;
     struct fx f = {0};
-    publish_limited(&f, 1, REAL_RPM, REAL_BURST);
+    const uint32_t rpm = REAL_RPM;
+    publish_limited(&f, 1, &rpm, REAL_BURST);
     struct shared *sh = shared_new();
     uint64_t run_ns = ROTA_NS_PER_S * scale(), interval_ps = f.m->accounts[0].req_interval_ps;
     pid_t pid[NPROC];
@@ -270,19 +304,19 @@ static void cycles_child(const char *instance, struct slot *out, uint64_t cycles
     if (rota_attach(instance, &h, err, sizeof(err)) != 0 || rota_route(h, "pool", &route) != 0)
         _exit(2);
     rota_seed(0xc0ffee00ull + (uint64_t)k);
-    uint64_t fail = 0, n = 0;
-    for (; n < cycles; n++) {
+    uint64_t fail = 0, per[POOL_N] = {0};
+    for (uint64_t n = 0; n < cycles; n++) {
         rota_choice c;
         if (rota_select(h, &route, NULL, 0, 0, &c) != 0) {
             fail++;
             continue;
         }
         rota_outcome o = {.status = 200, .tokens = TOKENS};
-        fail += rota_report(h, &c, &o) != 0;
-        atomic_store_explicit(&out->n[c.account], 1 + atomic_load_explicit(
-                                  &out->n[c.account], memory_order_relaxed),
-                              memory_order_relaxed);
+        fail += rota_report(h, &c, &o) != 0 || c.account >= POOL_N;
+        per[c.account % POOL_N]++;
     }
+    for (uint32_t i = 0; i < POOL_N; i++)
+        atomic_store_explicit(&out->n[i], per[i], memory_order_relaxed);
     atomic_store_explicit(&out->fail, fail, memory_order_relaxed);
     _exit(fail ? 1 : 0);
 }
@@ -292,7 +326,7 @@ static void test_admit_counters_exact(void **state)
 {
     (void)state;
     struct fx f = {0};
-    assert_int_equal(fx_pool(&f, "cnt", POOL_N, ROTA_STRAT_HYBRID, NULL), 0);
+    publish_open_pool(&f, "cnt");
     struct shared *sh = shared_new();
     uint64_t cycles = (uint64_t)CYCLES_K * scale();
     pid_t pid[NPROC];
@@ -302,13 +336,14 @@ static void test_admit_counters_exact(void **state)
         if (pid[k] == 0)
             cycles_child(f.instance, &sh->s[k], cycles, k);
     }
-    int bad = wait_all(&f, pid, NPROC, rota_clock_mono() + WAIT_SECONDS * scale() * ROTA_NS_PER_S);
+    uint64_t deadline = rota_clock_mono() + (uint64_t)WAIT_SECONDS * scale() * ROTA_NS_PER_S;
+    int bad = wait_all(&f, pid, NPROC, deadline);
 
     uint64_t req = 0, done = 0, tok = 0, fail = 0, seen[POOL_N] = {0};
     for (int k = 0; k < NPROC; k++) {
-        fail += sh->s[k].fail;
+        fail += atomic_load_explicit(&sh->s[k].fail, memory_order_relaxed);
         for (uint32_t i = 0; i < POOL_N; i++)
-            seen[i] += sh->s[k].n[i];
+            seen[i] += atomic_load_explicit(&sh->s[k].n[i], memory_order_relaxed);
     }
     uint32_t used_accounts = 0, wrong = 0;
     for (uint32_t i = 0; i < POOL_N; i++) {

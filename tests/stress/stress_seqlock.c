@@ -13,7 +13,7 @@
  * Readers follow the selection path's protocol exactly (rota_seq_read_begin, relaxed
  * rota_load of each field, rota_seq_read_ok, at most ROTA_SEQ_MAX_TRIES attempts, then
  * "busy") and count the accepted reads whose fields disagree: the proof is that count
- * staying zero over at least 10^7 accepted reads (times ROTA_STRESS_SCALE) while the
+ * staying zero over 3 x 10^7 accepted reads (times ROTA_STRESS_SCALE) while the
  * readers see many distinct values and many retries, so the writer really ran among
  * them. A control test runs the same loads without the protocol and must see tears:
  * the checker can fail. Results come back through a MAP_SHARED anonymous mapping;
@@ -134,7 +134,8 @@ static void writer_main(struct rota_shm_map *m, struct shared *sh)
         for (uint32_t k = 0; k < 256; k++, v++)
             write_snap(m, (uint32_t)(v % NACCOUNTS), v);
         atomic_store_explicit(&sh->writes, v - NACCOUNTS, memory_order_relaxed);
-        if (atomic_load_explicit(&sh->stop, memory_order_relaxed) || rota_clock_mono() > deadline)
+        if (atomic_load_explicit(&sh->stop, memory_order_relaxed) ||
+            rota_clock_mono() > deadline)
             _exit(0);
     }
 }
@@ -270,14 +271,15 @@ static void run(bool checked, uint64_t target_total, uint64_t max_torn, struct t
     t->min_distinct = UINT64_MAX;
     for (int k = 0; k < NREADERS; k++) {
         struct reader_res *r = &sh->r[k];
-        t->accepted += r->accepted;
-        t->torn += r->torn;
-        t->retries += r->retries;
-        t->busy += r->busy;
-        t->distinct += r->distinct;
-        t->min_distinct = r->distinct < t->min_distinct ? r->distinct : t->min_distinct;
+        uint64_t distinct = atomic_load_explicit(&r->distinct, memory_order_relaxed);
+        t->accepted += atomic_load_explicit(&r->accepted, memory_order_relaxed);
+        t->torn += atomic_load_explicit(&r->torn, memory_order_relaxed);
+        t->retries += atomic_load_explicit(&r->retries, memory_order_relaxed);
+        t->busy += atomic_load_explicit(&r->busy, memory_order_relaxed);
+        t->distinct += distinct;
+        t->min_distinct = distinct < t->min_distinct ? distinct : t->min_distinct;
     }
-    t->writes = sh->writes;
+    t->writes = atomic_load_explicit(&sh->writes, memory_order_relaxed);
     printf("# %s readers: accepted %llu torn %llu retries %llu busy %llu distinct %llu "
            "(min %llu per reader), writer snapshots %llu\n",
            checked ? "seqlock" : "unchecked", (unsigned long long)t->accepted,
@@ -291,7 +293,7 @@ static void run(bool checked, uint64_t target_total, uint64_t max_torn, struct t
     assert_true(exited_ok(st));
 }
 
-/* Over >= 10^7 accepted reads racing a writer, not one mixes two snapshots. */
+/* Over 3 x 10^7 accepted reads racing a writer, not one mixes two snapshots. */
 static void test_seqlock_no_torn_reads_across_processes(void **state)
 {
     (void)state;

@@ -144,7 +144,7 @@ static void test_api_choice_survives_generation_change(void **state)
     }
     assert_int_equal(stale, 2);
     assert_int_equal(rota_generation(h), 2);
-    rota_shm_settle(f.w);
+    rota_shm_settle(f.w, true);
     for (uint32_t a = 0; a < 4; a++) {
         assert_int_equal(rota_load(&f.m->hot[a].done), 1);
         assert_int_equal(rota_in_flight(f.m, a), 0);
@@ -212,7 +212,7 @@ static void test_api_threads_share_a_handle_across_reloads(void **state)
         assert_true(w[i].calls > 1000);
         calls += w[i].calls;
     }
-    rota_shm_settle(f.w);
+    rota_shm_settle(f.w, true);
     uint64_t sel = 0, done = 0, tokens = 0;
     for (uint32_t a = 0; a < 16; a++) {
         sel += rota_load(&f.m->hot[a].use0[0]);

@@ -181,16 +181,20 @@ static void test_gcra_burst_exact_for_any_rate(void **state)
      * 8571428571428.57 ps): a configured burst of B still admits B at once. */
     static const uint64_t rates[] = {1, 7, 13, 60, 90, 600, 1000, 3500, 7000, 90000,
                                      1000000, 4000000};
+    int wrong = 0;
     for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
         uint64_t burst = rates[i] < 5000 ? rates[i] : 5000;
         struct rota_gcra g = per_minute(rates[i], burst);
         _Atomic uint64_t word = 0;
         uint64_t got = drain(&word, &g, START, burst + 10);
-        if (got != burst)
-            fail_msg("%llu per minute, burst %llu: %llu admitted at once",
-                     (unsigned long long)rates[i], (unsigned long long)burst,
-                     (unsigned long long)got);
+        if (got != burst) {
+            print_error("%llu per minute, burst %llu: %llu admitted at once\n",
+                        (unsigned long long)rates[i], (unsigned long long)burst,
+                        (unsigned long long)got);
+            wrong++;
+        }
     }
+    assert_int_equal(wrong, 0);
 }
 
 struct event {
@@ -465,11 +469,12 @@ int main(void)
         cmocka_unit_test(test_gcra_sustains_the_rate),
         cmocka_unit_test(test_gcra_retry_at_is_earliest),
         cmocka_unit_test(test_gcra_adjust_gives_back_and_charges),
-        cmocka_unit_test(test_gcra_adjust_extreme_delta),
         cmocka_unit_test(test_gcra_no_limit_always_admits),
         cmocka_unit_test(test_gcra_cost_is_capped),
         cmocka_unit_test(test_gcra_huge_request_needs_full_bucket),
         cmocka_unit_test(test_gcra_threads_share_one_limit),
+        /* Last: a sanitizer build stops at undefined behaviour, the others still run. */
+        cmocka_unit_test(test_gcra_adjust_extreme_delta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

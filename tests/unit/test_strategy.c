@@ -208,6 +208,31 @@ static void test_strategy_hybrid_picks_among_top_three(void **state)
     }
 }
 
+static void test_strategy_hybrid_fourth_best_never_by_score(void **state)
+{
+    /* Six candidates within 1% of each other, so the jitter could lift any of them: only
+     * the three best are ever chosen by score, and each of those is. */
+    struct rota_shm_tier t = tier_of(ROTA_STRAT_HYBRID, 6);
+    struct rota_cand c[6];
+    static const uint32_t rank_of[6] = {4, 1, 5, 0, 3, 2}; /* c[i] is the rank_of[i]-th best */
+    for (uint32_t i = 0; i < 6; i++)
+        c[i] = cand(i, 0.90f - 0.002f * (float)rank_of[i], NOW - HOUR);
+    for (size_t s = 0; s < NSEEDS; s++) {
+        struct rota_rng r = {seeds[s]};
+        struct rota_pick p = {.tier = &t, .rng = &r, .now = NOW, .force = 2};
+        unsigned n[6] = {0};
+        for (int i = 0; i < DRAWS; i++) {
+            uint32_t why = 0;
+            n[rota_strategy_pick(&p, c, 6, &why)]++;
+        }
+        for (uint32_t i = 0; i < 6; i++)
+            if (rank_of[i] < 3)
+                assert_true(n[i] > DRAWS / 10);
+            else
+                assert_int_equal(n[i], 0);
+    }
+}
+
 static void test_strategy_hybrid_order_of_candidates_is_irrelevant(void **state)
 {
     /* The same six in any array order: still only the top three by score, and the
@@ -775,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_strategy_hybrid_forced_lru_share),
         cmocka_unit_test(test_strategy_hybrid_forced_lru_is_oldest),
         cmocka_unit_test(test_strategy_hybrid_picks_among_top_three),
+        cmocka_unit_test(test_strategy_hybrid_fourth_best_never_by_score),
         cmocka_unit_test(test_strategy_hybrid_order_of_candidates_is_irrelevant),
         cmocka_unit_test(test_strategy_hybrid_equal_scores_share_evenly),
         cmocka_unit_test(test_strategy_hybrid_jitter_cannot_lift_a_far_score),
