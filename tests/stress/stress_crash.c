@@ -8,9 +8,11 @@
  * heartbeats the table while it waits, as the supervisor would.
  *
  * (a) Selectors loop rota_select + rota_report; one is killed with SIGKILL at a random
- *     moment. The others must keep completing cycles afterwards and finish on time;
- *     the table's counters may be short by at most the victim's one unfinished cycle;
- *     the table still attaches (validates) and selects.
+ *     moment (random victim, random delay; the seed is printed). Told of the kill, each
+ *     survivor must complete AFTER_CYCLES more cycles and leave on its own within the
+ *     bound; the table's counters may differ from what the processes counted by the
+ *     victim's one unfinished cycle at most; the table still attaches (validates) and
+ *     selects. Several rounds on one table.
  * (b) A writer (rota_shm_writer_open + rota_shm_adopt on the live instance) opens a
  *     write section on account 0's snapshot and is killed inside it, leaving the
  *     sequence odd. Selections in another process must keep returning, each within a
@@ -23,7 +25,10 @@
  *     (use0[0] - done) on the account it chose, and nothing else changed: no breaker,
  *     cooldown or disable, and selection works as before.
  *
- * ROTA_STRESS_SCALE (default 1) multiplies rounds and cycle counts.
+ * (a) and (c) use a pool without quota windows, so that no count of cycles can reach a
+ * ceiling; (b) uses fx_pool, whose one window per account makes "busy" the only reason
+ * left to skip account 0. ROTA_STRESS_SCALE (default 1) multiplies rounds and cycle
+ * counts.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,17 +54,18 @@
 #include "select.h"
 #include "table.h"
 
-#define NSEL          4       /* selectors in (a) */
-#define POOL_N        8       /* accounts in (a) and (c) */
-#define TOKENS        3u      /* tokens every report says the call used */
-#define WARM_CYCLES   1000u   /* cycles each selector completes before the kill in (a) */
+#define NSEL          4        /* selectors in (a) */
+#define POOL_N        8        /* accounts in (a) and (c) */
+#define TOKENS        3u       /* tokens every report says the call used */
+#define WARM_CYCLES   1000u    /* cycles each selector completes before the kill in (a) */
 #define PRE_CAP       1000000u /* most cycles a selector makes before the kill in (a) */
-#define AFTER_CYCLES  50000u  /* cycles each survivor must complete after it */
-#define KILL_ROUNDS_A 8u      /* rounds of (a), each with fresh selectors */
-#define PROBE_SELECTS 20000u  /* selections of the probe process in (b) */
-#define LEAK_ROUNDS   100u    /* kills between select and report in (c) */
-#define LEAK_WARM     100u    /* complete cycles the victim makes before its last select */
-#define BOUND_S       10u     /* generous bound on any wait, times the scale */
+#define AFTER_CYCLES  50000u   /* cycles each survivor must complete after it */
+#define KILL_ROUNDS_A 8u       /* rounds of (a), each with fresh selectors */
+#define PROBE_SELECTS 20000u   /* selections of each probe in (b) */
+#define PROBE_MAX     200000u  /* ... at most, whatever the scale: fx_pool's quota is 10^6 */
+#define LEAK_ROUNDS   100u     /* kills between select and report in (c) */
+#define LEAK_WARM     100u     /* complete cycles the victim makes before its last select */
+#define BOUND_S       10u      /* generous bound on any wait, times the scale */
 #define SELECT_MAX_NS ROTA_NS_PER_S /* one selection must return within this, however busy */
 
 static unsigned scale(void)
@@ -67,6 +73,12 @@ static unsigned scale(void)
     const char *s = getenv("ROTA_STRESS_SCALE");
     unsigned long v = s ? strtoul(s, NULL, 10) : 1;
     return v < 1 ? 1 : v > 1000 ? 1000 : (unsigned)v;
+}
+
+static uint64_t probe_selects(void)
+{
+    uint64_t n = (uint64_t)PROBE_SELECTS * scale();
+    return n < PROBE_MAX ? n : PROBE_MAX;
 }
 
 static uint64_t bound_ns(void)
@@ -474,7 +486,7 @@ static void writer_killed_scenario(uint32_t n, struct probe *dead, struct probe 
 {
     struct fx f = {0};
     assert_int_equal(fx_pool(&f, "wk", n, ROTA_STRAT_HYBRID, NULL), 0);
-    uint64_t selects = (uint64_t)PROBE_SELECTS * scale();
+    uint64_t selects = probe_selects();
     pid_t w = writer_stuck_in_section(f.instance, 0);
     int st = 0;
     bool killed = w > 0 && kill(w, SIGKILL) == 0 && wait_bounded(&f, w, bound_ns(), &st) == 0 &&
@@ -495,7 +507,7 @@ static void test_crash_writer_killed_single_account_busy(void **state)
     bool dead_ok, adopted_ok, odd;
     int adopt_rc;
     writer_killed_scenario(1, dead, adopted, &dead_ok, &adopted_ok, &odd, &adopt_rc);
-    uint64_t selects = (uint64_t)PROBE_SELECTS * scale();
+    uint64_t selects = probe_selects();
     struct probe d = *dead, a = *adopted;
     munmap(dead, sizeof(*dead));
     munmap(adopted, sizeof(*adopted));
@@ -518,7 +530,7 @@ static void test_crash_writer_killed_pool_routes_around(void **state)
     bool dead_ok, adopted_ok, odd;
     int adopt_rc;
     writer_killed_scenario(4, dead, adopted, &dead_ok, &adopted_ok, &odd, &adopt_rc);
-    uint64_t selects = (uint64_t)PROBE_SELECTS * scale();
+    uint64_t selects = probe_selects();
     struct probe d = *dead, a = *adopted;
     munmap(dead, sizeof(*dead));
     munmap(adopted, sizeof(*adopted));

@@ -5,7 +5,7 @@
  * readers; nothing is mocked: real processes, a real POSIX shm segment, each reader
  * mapping it with rota_shm_attach at its own address. The writer rewrites snapshots
  * as fast as it can through rota_shm_snap_begin / rota_shm_snap_window / rota_shm_snap_end,
- * with fields spread over five cache lines that must agree with one value v:
+ * with fields spread over the snapshot's cache lines that must agree with one value v:
  *
  *   win[0]: used = v, base = 3v + 7, limit = LIMIT, scale = 1 / LIMIT, reset_at = cs(v, base)
  *   win[1].used = v        win[3].base = 3v + 7        win[7].used = v, win[7].reset_at = cs
@@ -13,8 +13,9 @@
  * Readers follow the selection path's protocol exactly (rota_seq_read_begin, relaxed
  * rota_load of each field, rota_seq_read_ok, at most ROTA_SEQ_MAX_TRIES attempts, then
  * "busy") and count the accepted reads whose fields disagree: the proof is that count
- * staying zero over 3 x 10^7 accepted reads (times ROTA_STRESS_SCALE) while the
- * readers see many distinct values and many retries, so the writer really ran among
+ * staying zero over 3 x 10^7 accepted reads (times ROTA_STRESS_SCALE), while each
+ * reader keeps going until it has seen MIN_DISTINCT values change under it and the
+ * readers' attempts collided with open write sections: the writer really ran among
  * them. A control test runs the same loads without the protocol and must see tears:
  * the checker can fail. Results come back through a MAP_SHARED anonymous mapping;
  * children leave with _exit. Every loop is bounded in count and in time.
