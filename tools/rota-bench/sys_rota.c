@@ -49,7 +49,7 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
     struct rota_desc_account *acc = calloc(c->accounts, sizeof(*acc));
     uint32_t *members = calloc(c->accounts, sizeof(*members));
     char (*names)[24] = calloc(c->accounts, sizeof(*names));
-    char pnames[8][8];
+    char pnames[8][16];
     if (!acc || !members || !names) {
         free(acc), free(members), free(names);
         return -ENOMEM;
