@@ -4,15 +4,19 @@
  * DESIGN
  * The generic cell rate algorithm keeps one word per limit: the theoretical arrival time
  * (TAT, monotonic ns) of the next unit if traffic flowed at exactly the allowed rate. With
- * emission interval T (60 s / limit) and burst B, the bound L = tau + T = B * T:
+ * emission interval T and burst B, the bound L = tau + T = B * T:
  *
  *   admit n units at t  <=>  max(TAT, t) + n*T - t <= L,  then TAT = max(TAT, t) + n*T
  *
  * so a limit that has been idle admits B units at once and then one per T. The word is
  * changed by CAS only, so any number of processes together never admit more than the
- * limit allows, and a process killed between load and CAS changes nothing. Intervals are
- * kept in picoseconds so limits of billions per minute stay exact; nothing here divides
- * except by constants. Callers pass "now"; nothing here reads a clock.
+ * limit allows, and a process killed between load and CAS changes nothing.
+ *
+ * T is a whole number of nanoseconds, rounded up from 60 s / limit (rota_gcra_make):
+ * every cost is then exact integer arithmetic, B units fit the bound exactly, and the
+ * rounding only ever admits less (7 per minute becomes one per 8571428572 ns). The
+ * fastest limit this represents is one unit per ns, 6e10 per minute. Callers pass "now";
+ * nothing here reads a clock.
  */
 #ifndef ROTA_CORE_GCRA_H
 #define ROTA_CORE_GCRA_H
@@ -21,23 +25,32 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "layout.h"
 #include "seqlock.h"
 
 struct rota_gcra {
-    uint64_t interval_ps; /* T; 0 = no limit */
-    uint64_t limit_ns;    /* L = tau + T */
+    uint64_t interval_ns; /* T; 0 = no limit */
+    uint64_t limit_ns;    /* L = B * T */
 };
+
+/* A limit of "per_minute" units with a burst of "burst" (0 = per_minute). */
+static inline struct rota_gcra rota_gcra_make(uint64_t per_minute, uint64_t burst)
+{
+    struct rota_gcra g;
+    rota_shm_rate(per_minute, burst, &g.interval_ns, &g.limit_ns);
+    return g;
+}
 
 /* Cost of n units in ns: at least one unit, at most L (an oversized call is admitted
  * only into a full bucket, rather than never). */
 static inline uint64_t rota_gcra_cost(const struct rota_gcra *g, uint64_t n)
 {
-    uint64_t ps;
+    uint64_t c;
     if (n == 0)
         n = 1;
-    if (__builtin_mul_overflow(n, g->interval_ps, &ps) || ps / 1000 >= g->limit_ns)
+    if (__builtin_mul_overflow(n, g->interval_ns, &c) || c > g->limit_ns)
         return g->limit_ns;
-    return (ps + 999) / 1000;
+    return c;
 }
 
 static inline bool rota_gcra_fits(uint64_t tat, uint64_t cost, uint64_t limit, uint64_t now)
@@ -50,7 +63,8 @@ static inline bool rota_gcra_fits(uint64_t tat, uint64_t cost, uint64_t limit, u
 static inline bool rota_gcra_peek(_Atomic uint64_t *tat, const struct rota_gcra *g,
                                   uint64_t now, uint64_t n)
 {
-    return !g->interval_ps || rota_gcra_fits(rota_load(tat), rota_gcra_cost(g, n), g->limit_ns, now);
+    return !g->interval_ns ||
+           rota_gcra_fits(rota_load(tat), rota_gcra_cost(g, n), g->limit_ns, now);
 }
 
 /* Admit "n" units at "now". Returns true and advances the TAT, or false and sets
@@ -58,7 +72,7 @@ static inline bool rota_gcra_peek(_Atomic uint64_t *tat, const struct rota_gcra 
 static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra *g,
                                    uint64_t now, uint64_t n, uint64_t *retry_at)
 {
-    if (!g->interval_ps)
+    if (!g->interval_ns)
         return true;
     uint64_t cost = rota_gcra_cost(g, n), t = rota_load(tat);
     for (;;) {
@@ -77,17 +91,16 @@ static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra
 static inline void rota_gcra_adjust(_Atomic uint64_t *tat, const struct rota_gcra *g,
                                     uint64_t now, int64_t delta)
 {
-    if (!g->interval_ps || delta == 0)
+    if (!g->interval_ns || delta == 0)
         return;
-    uint64_t mag = (uint64_t)(delta < 0 ? -delta : delta), cost;
-    if (__builtin_mul_overflow(mag, g->interval_ps, &cost))
-        cost = UINT64_MAX;
-    cost /= 1000;
+    uint64_t mag = delta < 0 ? 0 - (uint64_t)delta : (uint64_t)delta, cost;
+    if (__builtin_mul_overflow(mag, g->interval_ns, &cost) || cost > g->limit_ns)
+        cost = g->limit_ns;
     uint64_t t = rota_load(tat);
     for (;;) {
         uint64_t nt;
         if (delta > 0)
-            nt = (t > now ? t : now) + (cost > g->limit_ns ? g->limit_ns : cost);
+            nt = (t > now ? t : now) + cost;
         else if (t <= now)
             return; /* nothing outstanding to give back */
         else
@@ -101,7 +114,7 @@ static inline void rota_gcra_adjust(_Atomic uint64_t *tat, const struct rota_gcr
 static inline uint64_t rota_gcra_next(_Atomic uint64_t *tat, const struct rota_gcra *g)
 {
     uint64_t t = rota_load(tat), one = rota_gcra_cost(g, 1);
-    return g->interval_ps && t + one > g->limit_ns ? t + one - g->limit_ns : 0;
+    return g->interval_ns && t + one > g->limit_ns ? t + one - g->limit_ns : 0;
 }
 
 #endif

@@ -93,8 +93,11 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai, const struct r
     if (pool)
         rota_add(rota_shm_usage(h, pool, 1), tokens);
     if (o->tokens && o->tokens != o->est_tokens) {
-        struct rota_gcra tk = {a->tok_interval_ps, a->tok_limit_ns};
-        rota_gcra_adjust(&h->gcra_tok, &tk, now, (int64_t)o->tokens - (int64_t)o->est_tokens);
+        struct rota_gcra tk = {a->tok_interval_ns, a->tok_limit_ns};
+        uint64_t d = o->tokens > o->est_tokens ? o->tokens - o->est_tokens
+                                                : o->est_tokens - o->tokens;
+        int64_t delta = d > INT64_MAX ? INT64_MAX : (int64_t)d;
+        rota_gcra_adjust(&h->gcra_tok, &tk, now, o->tokens > o->est_tokens ? delta : -delta);
     }
     /* A moving average with a plain load and store: a lost update among racing reports
      * only skips one sample. */

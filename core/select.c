@@ -116,12 +116,12 @@ static int64_t earliest_reset(const struct rota_shm_map *m, uint32_t ai)
 
 static struct rota_gcra req_gcra(const struct rota_shm_account *a)
 {
-    return (struct rota_gcra){a->req_interval_ps, a->req_limit_ns};
+    return (struct rota_gcra){a->req_interval_ns, a->req_limit_ns};
 }
 
 static struct rota_gcra tok_gcra(const struct rota_shm_account *a)
 {
-    return (struct rota_gcra){a->tok_interval_ps, a->tok_limit_ns};
+    return (struct rota_gcra){a->tok_interval_ns, a->tok_limit_ns};
 }
 
 /* The gates in an account's hot line that are closed at "now": cooldown, worker-side
@@ -183,17 +183,13 @@ static bool flags_allow(struct scan *s, uint32_t ai, uint32_t flags, double *f)
 static bool rate_open(struct scan *s, const struct rota_shm_account *a, struct rota_shm_hot *h)
 {
     uint64_t now = s->now;
-    if (a->req_limit_ns) {
-        uint64_t cost = (a->req_interval_ps + 999) / 1000;
-        if (!rota_gcra_fits(rota_load(&h->gcra_req), cost, a->req_limit_ns, now))
-            goto closed;
-    }
+    if (a->req_limit_ns &&
+        !rota_gcra_fits(rota_load(&h->gcra_req), a->req_interval_ns, a->req_limit_ns, now))
+        goto closed;
     if (a->tok_limit_ns) {
-        unsigned __int128 p = (unsigned __int128)s->tok_units * a->tok_interval_ps;
-        uint64_t cost = (p >> 64) ? a->tok_limit_ns : (uint64_t)p / 1000;
-        if (cost > a->tok_limit_ns)
-            cost = a->tok_limit_ns;
-        if (!rota_gcra_fits(rota_load(&h->gcra_tok), cost, a->tok_limit_ns, now))
+        struct rota_gcra tk = tok_gcra(a);
+        if (!rota_gcra_fits(rota_load(&h->gcra_tok), rota_gcra_cost(&tk, s->tok_units),
+                            a->tok_limit_ns, now))
             goto closed;
     }
     return true;

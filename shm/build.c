@@ -275,15 +275,8 @@ static void fill_account(struct rota_shm_account *a, const struct rota_desc_acco
         a->cred = blob_add(cred, s->credential, len, true);
         a->cred_len = (uint32_t)len;
     }
-    /* GCRA: emission interval T = 60 s / limit; admission bound tau + T = burst * T. */
-    if (s->rpm) {
-        a->req_interval_ps = 60000000000000ull / s->rpm;
-        a->req_limit_ns = (uint64_t)or_default_u(s->rpm_burst, s->rpm) * a->req_interval_ps / 1000;
-    }
-    if (s->tpm) {
-        a->tok_interval_ps = 60000000000000ull / s->tpm;
-        a->tok_limit_ns = (uint64_t)or_default_u(s->tpm_burst, s->tpm) * a->tok_interval_ps / 1000;
-    }
+    rota_shm_rate(s->rpm, s->rpm_burst, &a->req_interval_ns, &a->req_limit_ns);
+    rota_shm_rate(s->tpm, s->tpm_burst, &a->tok_interval_ns, &a->tok_limit_ns);
     for (uint32_t w = 0; w < s->nwin; w++) {
         a->win[w].metric = (uint8_t)s->win[w].metric;
         a->win[w].pool = (uint8_t)s->win[w].pool;

@@ -131,9 +131,9 @@ struct rota_shm_account {
     uint16_t weight;          /* weighted random; >= 1 */
     uint8_t nwin;             /* windows in use */
     uint8_t npools;           /* pools in use, >= 1 */
-    uint64_t req_interval_ps; /* GCRA emission interval per request; 0 = no RPM limit */
-    uint64_t req_limit_ns;    /* GCRA tolerance plus one interval */
-    uint64_t tok_interval_ps; /* per token; 0 = no TPM limit */
+    uint64_t req_interval_ns; /* GCRA emission interval per request; 0 = no RPM limit */
+    uint64_t req_limit_ns;    /* GCRA bound: burst * interval */
+    uint64_t tok_interval_ns; /* per token; 0 = no TPM limit */
     uint64_t tok_limit_ns;
     uint8_t win_mp[ROTA_MAX_WINDOWS]; /* per window: pool | metric << 4 */
     uint32_t name;            /* string offset */
@@ -170,6 +170,20 @@ struct rota_shm_member {
     uint32_t account;
     uint32_t pool; /* the account's pool this route uses */
 };
+
+/* A per-minute limit as the table stores it for GCRA (core/gcra.h): the emission interval
+ * in whole ns, rounded up (so rounding only ever admits less), and the bound burst * T.
+ * per_minute 0 = no limit; burst 0 = the full minute's allowance. */
+static inline void rota_shm_rate(uint64_t per_minute, uint64_t burst, uint64_t *interval_ns,
+                                 uint64_t *limit_ns)
+{
+    *interval_ns = *limit_ns = 0;
+    if (per_minute == 0)
+        return;
+    *interval_ns = (60000000000ull + per_minute - 1) / per_minute;
+    if (__builtin_mul_overflow(burst ? burst : per_minute, *interval_ns, limit_ns))
+        *limit_ns = UINT64_MAX / 2;
+}
 
 /* Hash index slot: keys are account ids and route keys (hash of a route or model name). */
 #define ROTA_IDX_EMPTY   0u

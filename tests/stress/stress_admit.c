@@ -5,7 +5,7 @@
  * MAP_SHARED anonymous mapping and children leave with _exit.
  *
  * 1. Frozen clock: P processes call rota_gcra_admit directly on an account's RPM word
- *    (&m->hot[i].gcra_req, with the account's {req_interval_ps, req_limit_ns}) with one
+ *    (&m->hot[i].gcra_req, with the account's {req_interval_ns, req_limit_ns}) with one
  *    "now" shared by all, M times each, on each of NACC accounts with rpm = burst = L
  *    (L = 5000 on half of them: a short, dense race; 10^6 on the others: a fill that
  *    outlasts a scheduler time slice, so the processes interleave even on a busy
@@ -173,7 +173,7 @@ static void publish_limited(struct fx *f, uint32_t n, const uint32_t *rpm, uint3
 
 static struct rota_gcra req_gcra(const struct rota_shm_map *m, uint32_t i)
 {
-    return (struct rota_gcra){m->accounts[i].req_interval_ps, m->accounts[i].req_limit_ns};
+    return (struct rota_gcra){m->accounts[i].req_interval_ns, m->accounts[i].req_limit_ns};
 }
 
 static void frozen_child(struct rota_shm_map *m, struct shared *sh, struct slot *out,
@@ -270,7 +270,7 @@ static void test_admit_real_clock_bounded(void **state)
     const uint32_t rpm = REAL_RPM;
     publish_limited(&f, 1, &rpm, REAL_BURST);
     struct shared *sh = shared_new();
-    uint64_t run_ns = ROTA_NS_PER_S * scale(), interval_ps = f.m->accounts[0].req_interval_ps;
+    uint64_t run_ns = ROTA_NS_PER_S * scale(), interval_ns = f.m->accounts[0].req_interval_ns;
     pid_t pid[NPROC];
     for (int k = 0; k < NPROC; k++) {
         pid[k] = fork();
@@ -284,11 +284,11 @@ static void test_admit_real_clock_bounded(void **state)
     uint64_t t1 = rota_clock_mono(), total = 0;
     for (int k = 0; k < NPROC; k++)
         total += atomic_load_explicit(&sh->s[k].n[0], memory_order_relaxed);
-    uint64_t bound = REAL_BURST + (t1 - t0) * 1000 / interval_ps + 1;
+    uint64_t bound = REAL_BURST + (t1 - t0) / interval_ns + 1;
     printf("# real clock: %llu admitted over %.3f s by %d processes, bound %llu "
            "(burst %u + elapsed / %llu ns + 1)\n",
            (unsigned long long)total, (double)(t1 - t0) / 1e9, NPROC,
-           (unsigned long long)bound, REAL_BURST, (unsigned long long)(interval_ps / 1000));
+           (unsigned long long)bound, REAL_BURST, (unsigned long long)interval_ns);
     munmap(sh, sizeof(*sh));
     fx_close(&f);
     assert_int_equal(bad, 0);

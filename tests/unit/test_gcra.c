@@ -7,8 +7,9 @@
  * integer nanoseconds (credit refills one ns per ns up to the limit L; n units cost
  * min(n T, L)), a different formulation of the same contract; random sequences of
  * (time step, units) must get the same decisions and the same retry times from both.
- * Limits are built as shm/build.c builds them: T = 60 s / rate in picoseconds, L = B * T
- * in nanoseconds. One test runs four threads on one word; the rest are single-threaded.
+ * Limits are {T, B * T} in whole ns, or per-minute rates through rota_gcra_make, which is
+ * held to the configured rate itself. One test runs four threads on one word; the rest
+ * are single-threaded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,16 +26,12 @@
 #define SEC   1000000000ull
 #define START (1000 * SEC) /* monotonic ns of the first request */
 
-/* A limit of "burst" units with emission interval "interval_ps", as build.c makes it. */
-static struct rota_gcra limit_of(uint64_t interval_ps, uint64_t burst)
-{
-    return (struct rota_gcra){interval_ps, burst * interval_ps / 1000};
-}
+#define MINUTE (60 * SEC)
 
-/* "rate" per minute with burst "burst", as build.c makes it from rpm/tpm. */
-static struct rota_gcra per_minute(uint64_t rate, uint64_t burst)
+/* A limit of "burst" units, one per "T" ns. */
+static struct rota_gcra limit_of(uint64_t T, uint64_t burst)
 {
-    return limit_of(60000000000000ull / rate, burst);
+    return (struct rota_gcra){T, burst * T};
 }
 
 /* The reference: a token bucket of "L" ns of credit, T ns per unit (T integral). */
@@ -92,7 +89,7 @@ static uint64_t draw_units(struct rota_rng *r, uint64_t burst)
 
 static void run_against_model(uint64_t T, uint64_t burst, uint64_t seed)
 {
-    struct rota_gcra g = limit_of(T * 1000, burst);
+    struct rota_gcra g = limit_of(T, burst);
     struct bucket b;
     struct rota_rng r = {seed};
     _Atomic uint64_t word = 0;
@@ -138,7 +135,7 @@ static void test_gcra_matches_token_bucket(void **state)
     static const struct {
         uint64_t T, burst;
     } cfg[] = {
-        {1, 1},           {7, 5},   {1000, 1},   {1000, 10},
+        {1, 1},           {7, 5},    {1000, 1},     {1000, 10},
         {60000000, 1000}, {SEC, 60}, {60 * SEC, 3}, {3, 100000},
     };
     for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++)
@@ -162,38 +159,40 @@ static void test_gcra_burst_at_frozen_time(void **state)
     static const uint64_t T[] = {1, 1000, 6000000, SEC, 60 * SEC};
     for (size_t i = 0; i < sizeof(bursts) / sizeof(bursts[0]); i++)
         for (size_t j = 0; j < sizeof(T) / sizeof(T[0]); j++) {
-            struct rota_gcra g = limit_of(T[j] * 1000, bursts[i]);
+            struct rota_gcra g = limit_of(T[j], bursts[i]);
             _Atomic uint64_t word = 0;
             assert_int_equal(drain(&word, &g, START, bursts[i] + 10), bursts[i]);
             assert_false(rota_gcra_peek(&word, &g, START, 1));
             /* One interval later, exactly one more. */
             assert_int_equal(drain(&word, &g, START + T[j], 10), 1);
             /* After the whole bucket's time, the whole burst again. */
-            assert_int_equal(drain(&word, &g, START + T[j] + bursts[i] * T[j],
-                                   bursts[i] + 10),
+            assert_int_equal(drain(&word, &g, START + T[j] + bursts[i] * T[j], bursts[i] + 10),
                              bursts[i]);
         }
 }
 
 static void test_gcra_burst_exact_for_any_rate(void **state)
 {
-    /* Rates per minute whose interval is not a whole number of ns (60 s / 7 is
-     * 8571428571428.57 ps): a configured burst of B still admits B at once. */
-    static const uint64_t rates[] = {1, 7, 13, 60, 90, 600, 1000, 3500, 7000, 90000,
-                                     1000000, 4000000};
+    /* Per-minute rates whose interval is not a whole number of ns (60 s / 7 is
+     * 8571428571.43 ns): a configured burst of B still admits exactly B at once, and
+     * burst 0 means the whole minute's allowance. */
+    static const uint64_t rates[] = {1,    7,    13,    60,    90,      600,     1000,
+                                     3500, 7000, 90000, 12345, 1000000, 4000000, 9999999};
     int wrong = 0;
-    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
-        uint64_t burst = rates[i] < 5000 ? rates[i] : 5000;
-        struct rota_gcra g = per_minute(rates[i], burst);
-        _Atomic uint64_t word = 0;
-        uint64_t got = drain(&word, &g, START, burst + 10);
-        if (got != burst) {
-            print_error("%llu per minute, burst %llu: %llu admitted at once\n",
-                        (unsigned long long)rates[i], (unsigned long long)burst,
-                        (unsigned long long)got);
-            wrong++;
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++)
+        for (int b = 0; b < 3; b++) {
+            uint64_t burst = b == 0 ? 1 : rates[i] < 5000 ? rates[i] : 5000;
+            struct rota_gcra g =
+                rota_gcra_make(rates[i], b == 2 && rates[i] < 5000 ? 0 : burst);
+            _Atomic uint64_t word = 0;
+            uint64_t got = drain(&word, &g, START, burst + 10);
+            if (got != burst) {
+                print_error("%llu per minute, burst %llu: %llu admitted at once\n",
+                            (unsigned long long)rates[i], (unsigned long long)burst,
+                            (unsigned long long)got);
+                wrong++;
+            }
         }
-    }
     assert_int_equal(wrong, 0);
 }
 
@@ -201,21 +200,20 @@ struct event {
     uint64_t t, units;
 };
 
-/* Every window [t_i, t_j] of admitted events holds at most burst + (t_j - t_i) / T units. */
-static void check_windows(const struct event *e, size_t m, const struct rota_gcra *g,
-                          uint64_t burst)
+/* Every window [t_i, t_j] of admitted events holds at most
+ * burst + (t_j - t_i) * per_minute / 60 s units. */
+static void check_windows(const struct event *e, size_t m, uint64_t per_minute, uint64_t burst)
 {
     for (size_t i = 0; i < m; i++) {
         unsigned __int128 units = 0;
         for (size_t j = i; j < m; j++) {
             units += e[j].units;
-            /* units <= burst + (t_j - t_i) * 1000 / interval_ps, in integers */
             if (units > burst &&
-                (units - burst) * g->interval_ps > (unsigned __int128)(e[j].t - e[i].t) * 1000)
-                fail_msg("%llu units in [%llu, %llu] with burst %llu, T %llu ps",
+                (units - burst) * MINUTE > (unsigned __int128)(e[j].t - e[i].t) * per_minute)
+                fail_msg("%llu units in [%llu, %llu] at %llu per minute, burst %llu",
                          (unsigned long long)units, (unsigned long long)e[i].t,
-                         (unsigned long long)e[j].t, (unsigned long long)burst,
-                         (unsigned long long)g->interval_ps);
+                         (unsigned long long)e[j].t, (unsigned long long)per_minute,
+                         (unsigned long long)burst);
         }
     }
 }
@@ -223,32 +221,62 @@ static void check_windows(const struct event *e, size_t m, const struct rota_gcr
 static void test_gcra_never_exceeds_rate_in_any_window(void **state)
 {
     static const struct {
-        uint64_t interval_ps, burst;
+        uint64_t per_minute, burst;
     } cfg[] = {
-        {1000000, 5},                 /* 1 us, whole ns */
-        {8571428571428ull, 7},        /* 7 per minute */
-        {17142857142ull, 50},         /* 3500 per minute */
-        {1500, 20},                   /* 1.5 ns: rounding dominates */
-        {66666666666ull, 100},        /* 900 per minute */
+        {60000000, 5},          /* one per us exactly */
+        {7, 7},                 /* 8571428571.43 ns rounded up */
+        {3500, 50},             /* 17142857.14 ns */
+        {40000000000ull, 20},   /* 1.5 ns rounded to 2: rounding dominates */
+        {900, 100},             /* 66666666.67 ns */
+        {60000000000ull, 1000}, /* one per ns, the fastest */
     };
     enum { EVENTS = 3000 };
     static struct event e[EVENTS];
     for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++)
         for (uint64_t seed = 1; seed <= 3; seed++) {
-            struct rota_gcra g = limit_of(cfg[c].interval_ps, cfg[c].burst);
+            struct rota_gcra g = rota_gcra_make(cfg[c].per_minute, cfg[c].burst);
             struct rota_rng r = {seed + 100 * c};
             _Atomic uint64_t word = 0;
-            uint64_t now = START, T_ns = cfg[c].interval_ps / 1000 + 1, retry;
+            uint64_t now = START, T = MINUTE / cfg[c].per_minute + 1, retry;
             size_t m = 0;
-            while (m < EVENTS) {
+            for (int tries = 0; m < EVENTS; tries++) {
+                assert_true(tries < 100 * EVENTS); /* the limit lets requests through */
                 if (rota_rng_below(&r, 3))
-                    now += rota_rng_next(&r) % (T_ns * (1 + rota_rng_below(&r, 4)));
+                    now += rota_rng_next(&r) % (T * (1 + rota_rng_below(&r, 4)));
                 uint64_t n = 1 + rota_rng_below(&r, (uint32_t)(cfg[c].burst / 2 + 1));
-                if (rota_gcra_admit(&word, &g, now, n, &retry))
-                    e[m++] = (struct event){now, n};
+                if (rota_gcra_admit(&word, &g, now, n, &retry)) e[m++] = (struct event){now, n};
             }
-            check_windows(e, m, &g, cfg[c].burst);
+            check_windows(e, m, cfg[c].per_minute, cfg[c].burst);
         }
+}
+
+static void test_gcra_make_never_faster_than_configured(void **state)
+{
+    /* rota_gcra_make's interval is 60 s / rate rounded up to whole ns: never faster than
+     * configured, slower by less than a ns per unit; the bound is exactly burst * T. */
+    struct rota_rng r = {53};
+    for (int i = 0; i < 100000; i++) {
+        uint64_t rate = 1 + (rota_rng_next(&r) >> (4 + rota_rng_below(&r, 60)));
+        rate = rate > 60 * SEC ? 60 * SEC : rate;
+        uint64_t burst = rota_rng_below(&r, 4) ? 1 + rota_rng_below(&r, 100000) : 0;
+        struct rota_gcra g = rota_gcra_make(rate, burst);
+        assert_true((unsigned __int128)g.interval_ns * rate >= MINUTE);
+        assert_true((unsigned __int128)(g.interval_ns - 1) * rate < MINUTE);
+        assert_true(g.limit_ns == (burst ? burst : rate) * g.interval_ns);
+    }
+    /* No limit at all. */
+    struct rota_gcra none = rota_gcra_make(0, 10);
+    _Atomic uint64_t word = 0;
+    for (int i = 0; i < 1000; i++)
+        assert_true(rota_gcra_admit(&word, &none, START, UINT64_MAX, NULL));
+    /* A burst too large to represent still admits and does not wrap. */
+    struct rota_gcra big = rota_gcra_make(1, UINT64_MAX);
+    assert_true(big.limit_ns >= UINT64_MAX / 4);
+    assert_int_equal(drain(&word, &big, START, 100000), 100001);
+    assert_true(rota_gcra_admit(&word, &big, START, 1u << 20, NULL));
+    uint64_t retry = 0;
+    assert_false(rota_gcra_admit(&word, &big, START, UINT64_MAX, &retry));
+    assert_true(retry == rota_load(&word) && retry > START); /* when the bucket is full */
 }
 
 static void test_gcra_sustains_the_rate(void **state)
@@ -257,7 +285,7 @@ static void test_gcra_sustains_the_rate(void **state)
     static const uint64_t T[] = {4, 1000, 6000000, SEC};
     for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
         const uint64_t burst = 10, periods = 5000;
-        struct rota_gcra g = limit_of(T[i] * 1000, burst);
+        struct rota_gcra g = limit_of(T[i], burst);
         _Atomic uint64_t word = 0;
         uint64_t admitted = 0, retry;
         for (uint64_t t = START; t <= START + periods * T[i]; t += T[i] / 4)
@@ -276,8 +304,7 @@ static void check_retry(const struct rota_gcra *g, uint64_t burst, struct rota_r
         rota_gcra_admit(&word, g, now, 1 + rota_rng_next(r) % burst, &retry);
     }
     uint64_t n = draw_units(r, burst);
-    if (rota_gcra_peek(&word, g, now, n))
-        return;
+    if (rota_gcra_peek(&word, g, now, n)) return;
     assert_false(rota_gcra_admit(&word, g, now, n, &retry));
     assert_true(retry > now);
     /* The request fits at retry_at, not a nanosecond earlier; and admitting it there
@@ -295,12 +322,12 @@ static void test_gcra_retry_at_is_earliest(void **state)
 {
     struct rota_rng r = {59};
     static const struct {
-        uint64_t interval_ps, burst;
+        uint64_t per_minute, burst;
     } cfg[] = {
-        {1000, 1}, {1000000, 10}, {8571428571428ull, 7}, {1500, 20}, {60000000, 1000},
+        {60000000000ull, 1}, {60000000, 10}, {7, 7}, {40000000000ull, 20}, {1000, 1000},
     };
     for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
-        struct rota_gcra g = limit_of(cfg[c].interval_ps, cfg[c].burst);
+        struct rota_gcra g = rota_gcra_make(cfg[c].per_minute, cfg[c].burst);
         for (int i = 0; i < 2000; i++)
             check_retry(&g, cfg[c].burst, &r);
     }
@@ -309,7 +336,7 @@ static void test_gcra_retry_at_is_earliest(void **state)
 static void test_gcra_adjust_gives_back_and_charges(void **state)
 {
     const uint64_t T = 1000, burst = 10;
-    struct rota_gcra g = limit_of(T * 1000, burst);
+    struct rota_gcra g = limit_of(T, burst);
     _Atomic uint64_t word = 0;
     uint64_t now = START;
 
@@ -349,7 +376,7 @@ static void test_gcra_adjust_gives_back_and_charges(void **state)
 static void test_gcra_adjust_extreme_delta(void **state)
 {
     const uint64_t T = 1000, burst = 10;
-    struct rota_gcra g = limit_of(T * 1000, burst);
+    struct rota_gcra g = limit_of(T, burst);
     _Atomic uint64_t word = 0;
     assert_int_equal(drain(&word, &g, START, 20), burst);
     rota_gcra_adjust(&word, &g, START, INT64_MIN);
@@ -359,8 +386,9 @@ static void test_gcra_adjust_extreme_delta(void **state)
 
 static void test_gcra_no_limit_always_admits(void **state)
 {
+    /* The word still holds a TAT from when a limit was configured; it no longer counts. */
     struct rota_gcra g = {0, 0};
-    _Atomic uint64_t word = 0;
+    _Atomic uint64_t word = START + 3600 * SEC;
     struct rota_rng r = {61};
     uint64_t now = START;
     for (int i = 0; i < 100000; i++) {
@@ -371,24 +399,26 @@ static void test_gcra_no_limit_always_admits(void **state)
         rota_gcra_adjust(&word, &g, now, (int64_t)(rota_rng_next(&r) >> 1));
     }
     assert_true(rota_gcra_next(&word, &g) == 0);
-    assert_true(rota_load(&word) == 0);
+    assert_true(rota_load(&word) == START + 3600 * SEC);
 }
 
 static void test_gcra_cost_is_capped(void **state)
 {
+    /* n units cost n T, at most L, and exactly L once n T reaches L, however large n is
+     * (no wrap at 2^64). Zero units cost as much as one. */
     struct rota_rng r = {67};
-    static const uint64_t ps[] = {1, 999, 1000, 1500, 1000000, 8571428571428ull,
-                                  60000000000000ull, 3600000000000000ull};
-    for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
-        /* A burst of 1000 (1000 * T, in ns), plus a few ns of slack. */
-        struct rota_gcra g = {ps[i], ps[i] + 5};
+    static const uint64_t T[] = {1, 2, 1000, 8571428572ull, 60 * SEC, 3600 * SEC};
+    for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+        /* A burst of 1000, plus a few ns of slack. */
+        struct rota_gcra g = {T[i], 1000 * T[i] + 5};
+        assert_true(rota_gcra_cost(&g, 0) == rota_gcra_cost(&g, 1));
         for (int j = 0; j < 10000; j++) {
-            uint64_t n = j < 5 ? (uint64_t[]){0, 1, 2, UINT64_MAX, UINT64_MAX / ps[i] + 1}[j]
-                               : rota_rng_next(&r) >> rota_rng_below(&r, 64);
-            unsigned __int128 exact = (unsigned __int128)(n ? n : 1) * ps[i];
-            unsigned __int128 want = (exact + 999) / 1000;
-            if (want > g.limit_ns)
-                want = g.limit_ns;
+            uint64_t n = j < 5
+                             ? (uint64_t[]){1, 1000, 1001, UINT64_MAX / T[i] + 1, UINT64_MAX}[j]
+                             : rota_rng_next(&r) >> rota_rng_below(&r, 64);
+            n = n ? n : 1;
+            unsigned __int128 want = (unsigned __int128)n * T[i];
+            want = want > g.limit_ns ? g.limit_ns : want;
             assert_true(rota_gcra_cost(&g, n) == (uint64_t)want);
         }
     }
@@ -397,9 +427,8 @@ static void test_gcra_cost_is_capped(void **state)
 static void test_gcra_huge_request_needs_full_bucket(void **state)
 {
     const uint64_t T = 1000000, burst = 10;
-    struct rota_gcra g = limit_of(T * 1000, burst);
-    static const uint64_t huge[] = {UINT64_MAX, UINT64_MAX / (T * 1000) + 1, 1ull << 63,
-                                    burst + 1};
+    struct rota_gcra g = limit_of(T, burst);
+    static const uint64_t huge[] = {UINT64_MAX, UINT64_MAX / T + 1, 1ull << 63, burst + 1};
     for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
         _Atomic uint64_t word = 0;
         uint64_t now = START, retry = 0;
@@ -436,9 +465,11 @@ static void *race(void *arg)
 
 static void test_gcra_threads_share_one_limit(void **state)
 {
-    const uint64_t T = 1000000, burst = 1000;
-    struct rota_gcra g = limit_of(T * 1000, burst);
-    for (int round = 0; round < 5; round++) {
+    /* Bursts of 1000, then of 200000 (the threads overlap longer while it drains). */
+    const uint64_t T = 1000000;
+    for (int round = 0; round < 10; round++) {
+        const uint64_t burst = round < 5 ? 1000 : 200000;
+        struct rota_gcra g = limit_of(T, burst);
         _Atomic uint64_t word = 0;
         pthread_barrier_t go;
         pthread_t th[4];
@@ -466,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_gcra_burst_at_frozen_time),
         cmocka_unit_test(test_gcra_burst_exact_for_any_rate),
         cmocka_unit_test(test_gcra_never_exceeds_rate_in_any_window),
+        cmocka_unit_test(test_gcra_make_never_faster_than_configured),
         cmocka_unit_test(test_gcra_sustains_the_rate),
         cmocka_unit_test(test_gcra_retry_at_is_earliest),
         cmocka_unit_test(test_gcra_adjust_gives_back_and_charges),
