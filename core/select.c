@@ -238,15 +238,6 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
     return true;
 }
 
-/* Start loading what eval reads of member "pos". */
-static void prefetch(const struct scan *s, uint32_t pos)
-{
-    uint32_t ai = s->members[pos].account;
-    __builtin_prefetch(&s->m->accounts[ai]);
-    __builtin_prefetch(&s->m->snaps[ai]);
-    __builtin_prefetch(&s->m->hot[ai], 1);
-}
-
 /* Make the pick real. False if a race took what it needed (permit, rate). */
 static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_res *r)
 {
@@ -320,6 +311,15 @@ static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
     return false;
 }
 
+/* Start loading what eval reads of member "pos". */
+static void prefetch(const struct scan *s, uint32_t pos)
+{
+    uint32_t ai = s->members[pos].account;
+    __builtin_prefetch(&s->m->accounts[ai]);
+    __builtin_prefetch(&s->m->snaps[ai]);
+    __builtin_prefetch(&s->m->hot[ai], 1);
+}
+
 /* ---- the shortlist ----
  * Hybrid and greedy rank every candidate, but only the best few can win. After a full
  * scan, each thread keeps the tier's best top_k + 1 positions with their scores, and its
@@ -328,16 +328,16 @@ static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
  * (hybrid: the jittered best of the top k; greedy: the best; forced LRU: one of the
  * LRU_MAX oldest not yet taken, at random, so that processes forced at the same time do
  * not all take the same one) and evaluates only the one chosen, live: every gate, quota and rate check
- * runs before the commit, exactly as after a full scan. Hybrid's jitter is drawn when the
- * list is built, so within one list's life a thread keeps to its jittered choice: threads
- * and processes choosing at the same time spread over the top k instead of all writing
- * the same account's cache lines, which is what the jitter is for. A chosen account that fails them
+ * runs before the commit, exactly as after a full scan. Hybrid's choice among its top k
+ * is made when the list is built (deal_lane), so within one list's life a thread keeps to
+ * it, and threads and processes choosing at the same time spread over the top k instead
+ * of all writing the same account's cache lines, which is what the jitter is for. A chosen account that fails them
  * leaves the list; once fewer than top_k remain, the next pick scans in full. Limits are
  * never at stake; the ranking is at most a few milliseconds old. */
 #define SHORT_SLOTS  8
 #define SHORT_MAX    8
-#define LRU_MAX      8
-#define SHORT_USES   64
+#define LRU_MAX      16
+#define SHORT_USES   128
 #define SHORT_AGE_NS (4 * ROTA_NS_PER_MS)
 
 struct shortlist {
@@ -345,7 +345,7 @@ struct shortlist {
     uint64_t generation, at;
     uint32_t tier, n, nlru, uses;
     uint32_t pos[SHORT_MAX];
-    float score[SHORT_MAX]; /* jittered */
+    float score[SHORT_MAX]; /* the preferred one's raised to 2 */
     uint32_t lru[LRU_MAX];
 };
 
@@ -364,16 +364,38 @@ static bool short_valid(const struct scan *s, const struct shortlist *sl)
            s->now - sl->at < SHORT_AGE_NS;
 }
 
+/* Hybrid's jitter lets any of the top k whose score is within the jitter of the best win.
+ * Drawn independently, concurrent selectors would land on the same one a third of the
+ * time and fight over its cache lines; instead they take those candidates in turn, from
+ * the tier's shared cursor (one atomic per list built), and the one dealt goes first. */
+static void deal_lane(struct scan *s, struct shortlist *sl)
+{
+    const struct rota_shm_tier *t = s->t;
+    uint32_t k = t->top_k < sl->n ? t->top_k : sl->n, reach = 1;
+    float floor = sl->score[0] * (1.f - t->jitter) / (1.f + t->jitter);
+    while (reach < k && sl->score[reach] >= floor)
+        reach++;
+    if (reach > 1) {
+        uint32_t lane = (uint32_t)(rota_add(&s->m->thot[t - s->m->tiers].cursor, 1) % reach);
+        uint32_t p = sl->pos[lane];
+        float sc = sl->score[lane];
+        sl->pos[lane] = sl->pos[0];
+        sl->score[lane] = sl->score[0];
+        sl->pos[0] = p;
+        sl->score[0] = sc;
+    }
+    sl->score[0] = 2.f; /* above any score: taken first while it stays eligible */
+}
+
 static void short_build(struct scan *s, struct shortlist *sl, const struct rota_pick *pk,
                         const struct rota_cand *c, uint32_t n)
 {
     uint32_t idx[SHORT_MAX];
     sl->n = rota_strategy_rank(pk, c, n, short_len(s->t), idx, sl->score);
-    for (uint32_t k = 0; k < sl->n; k++) {
+    for (uint32_t k = 0; k < sl->n; k++)
         sl->pos[k] = c[idx[k]].member;
-        if (s->t->strategy == ROTA_STRAT_HYBRID)
-            sl->score[k] *= 1.f + s->t->jitter * (2.f * (float)rota_rng_unit(pk->rng) - 1.f);
-    }
+    if (s->t->strategy == ROTA_STRAT_HYBRID)
+        deal_lane(s, sl);
     /* The LRU_MAX oldest last uses, by insertion. */
     sl->nlru = 0;
     uint64_t age[LRU_MAX];
@@ -417,6 +439,7 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
         while (sl->nlru > 0) {
             uint32_t k = rota_rng_below(pk->rng, sl->nlru), pos = sl->lru[k];
             drop(sl->lru, NULL, &sl->nlru, k);
+            prefetch(s, pos); /* least recently used: its lines are likely cold */
             if (eval(s, pos, &c) && commit(s, &c, r)) {
                 r->why = ROTA_WHY_FORCED_LRU | (c.gates ? ROTA_WHY_TRIAL : 0);
                 return true;
