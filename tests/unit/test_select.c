@@ -1,5 +1,6 @@
 /* test_select: the chain walk over a real table, with an injected clock: eligibility,
  * fall-through with each reason, the seed's six fallback edge cases (RJ-2), exhaustion. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -411,6 +412,52 @@ static void test_select_large_tier_samples_and_stays_fair(void **state)
     fx_close(&f);
 }
 
+struct lane_thread {
+    struct fx *f;
+    uint64_t now;
+    uint32_t count[8];
+    pthread_t tid;
+};
+
+static void *lane_main(void *arg)
+{
+    struct lane_thread *lt = arg;
+    struct rota_rng rng = {(uint64_t)(uintptr_t)lt};
+    struct rota_sel_req q = {.route = 0, .now = lt->now};
+    for (int i = 0; i < 100; i++) {
+        struct rota_sel_res r;
+        if (rota_select_route(lt->f->m, &q, &rng, &r) == 0 && r.why == ROTA_WHY_SCORE)
+            lt->count[r.account]++;
+    }
+    return NULL;
+}
+
+/* Hybrid with equal scores: concurrent selectors (each with its own shortlist) are dealt
+ * different accounts of the top three instead of colliding by chance. */
+static void test_select_concurrent_selectors_take_different_lanes(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        struct fx f = {0};
+        assert_int_equal(fx_pool(&f, "lane", 8, ROTA_STRAT_HYBRID, NULL), 0);
+        struct lane_thread t[2] = {{.f = &f, .now = rota_clock_mono()}, {.f = &f}};
+        t[1].now = t[0].now;
+        rota_shm_heartbeat(f.w, t[0].now);
+        uint32_t favourite[2];
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(pthread_create(&t[k].tid, NULL, lane_main, &t[k]), 0);
+            pthread_join(t[k].tid, NULL); /* one after the other: the lanes, not timing */
+            favourite[k] = 0;
+            for (uint32_t a = 1; a < 8; a++)
+                if (t[k].count[a] > t[k].count[favourite[k]])
+                    favourite[k] = a;
+            assert_true(t[k].count[favourite[k]] > 80);
+        }
+        assert_int_not_equal(favourite[0], favourite[1]);
+        fx_close(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_select_sticky_key_survives_and_returns),
         cmocka_unit_test(test_select_round_robin_and_fill_first),
         cmocka_unit_test(test_select_large_tier_samples_and_stays_fair),
+        cmocka_unit_test(test_select_concurrent_selectors_take_different_lanes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
