@@ -54,9 +54,6 @@ float rota_hybrid_score(const struct rota_shm_tier *t, const struct rota_cand *c
 }
 
 /* Least recently used; never used counts as oldest; ties go to the first. */
-uint32_t rota_strategy_jitter(const struct rota_shm_tier *t, const float *score, uint32_t n,
-                              struct rota_rng *rng);
-
 static uint32_t lru(const struct rota_cand *c, uint32_t n)
 {
     uint32_t best = 0;

@@ -22,10 +22,7 @@
 
 #include "table.h"
 
-static int fail(char *err, size_t n, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t n, int code, const char *fmt, ...)
+int rota_shm_fail(char *err, size_t n, int code, const char *fmt, ...)
 {
     if (err && n) {
         va_list ap;
@@ -35,6 +32,8 @@ static int fail(char *err, size_t n, int code, const char *fmt, ...)
     }
     return code;
 }
+
+#define fail rota_shm_fail
 
 bool rota_shm_instance_ok(const char *instance)
 {
@@ -58,7 +57,7 @@ int rota_shm_name(char *buf, size_t n, const char *instance, uint64_t gen)
     return len > 0 && (size_t)len < n ? 0 : -ENAMETOOLONG;
 }
 
-static const uint32_t elem_size[ROTA_SEC_COUNT] = {
+const uint32_t rota_shm_elem_size[ROTA_SEC_COUNT] = {
     [ROTA_SEC_PROVIDERS] = sizeof(struct rota_shm_provider),
     [ROTA_SEC_ACCOUNTS] = sizeof(struct rota_shm_account),
     [ROTA_SEC_ROUTES] = sizeof(struct rota_shm_route),
@@ -89,10 +88,10 @@ static int check_sections(const struct rota_shm_header *h, size_t size, char *er
 {
     for (int i = 0; i < ROTA_SEC_COUNT; i++) {
         const struct rota_shm_section_desc *s = &h->sec[i];
-        if (s->elem != elem_size[i])
+        if (s->elem != rota_shm_elem_size[i])
             return fail(err, n, ROTA_EABI,
                         "section %s: element size %u, this rota expects %u", sec_name[i],
-                        s->elem, elem_size[i]);
+                        s->elem, rota_shm_elem_size[i]);
         if (s->off % ROTA_SHM_ALIGN || s->off < h->header_size)
             return fail(err, n, ROTA_ELAYOUT, "section %s: offset %llu is misaligned",
                         sec_name[i], (unsigned long long)s->off);

@@ -60,19 +60,7 @@ struct rota_shm_writer {
 static void settle(struct rota_shm_writer *w, bool all);
 static void release_oldest(struct rota_shm_writer *w);
 
-static int fail(char *err, size_t n, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t n, int code, const char *fmt, ...)
-{
-    if (err && n) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, n, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
+#define fail rota_shm_fail
 
 static uint64_t align_up(uint64_t v)
 {
@@ -208,13 +196,6 @@ struct layout {
 static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers, uint32_t nmembers,
                  uint32_t slots, size_t nstr, size_t ncred)
 {
-    static const uint32_t elem[ROTA_SEC_COUNT] = {
-        sizeof(struct rota_shm_provider), sizeof(struct rota_shm_account),
-        sizeof(struct rota_shm_route),    sizeof(struct rota_shm_tier),
-        sizeof(struct rota_shm_member),   sizeof(struct rota_shm_index),
-        1, 1, sizeof(struct rota_shm_snap), sizeof(struct rota_shm_hot),
-        sizeof(struct rota_shm_phot),     sizeof(struct rota_shm_thot),
-    };
     uint32_t count[ROTA_SEC_COUNT] = {
         d->nproviders, d->naccounts, d->nroutes, ntiers, nmembers, slots, (uint32_t)nstr,
         (uint32_t)ncred, d->naccounts, d->naccounts, d->nproviders, ntiers,
@@ -223,7 +204,7 @@ static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers, u
     for (int i = 0; i < ROTA_SEC_COUNT; i++) {
         L->count[i] = count[i];
         L->off[i] = off;
-        L->size[i] = align_up((uint64_t)count[i] * elem[i]);
+        L->size[i] = align_up((uint64_t)count[i] * rota_shm_elem_size[i]);
         off += L->size[i];
     }
     L->total = off;
@@ -450,13 +431,6 @@ static int create_segment(const char *instance, uint64_t gen, mode_t mode, uint6
 static void write_header(struct rota_shm_header *h, const struct layout *L, const char *instance,
                          uint64_t gen, const struct rota_desc *d)
 {
-    static const uint32_t elem[ROTA_SEC_COUNT] = {
-        sizeof(struct rota_shm_provider), sizeof(struct rota_shm_account),
-        sizeof(struct rota_shm_route),    sizeof(struct rota_shm_tier),
-        sizeof(struct rota_shm_member),   sizeof(struct rota_shm_index),
-        1, 1, sizeof(struct rota_shm_snap), sizeof(struct rota_shm_hot),
-        sizeof(struct rota_shm_phot),     sizeof(struct rota_shm_thot),
-    };
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->magic = ROTA_SHM_MAGIC;
@@ -470,7 +444,8 @@ static void write_header(struct rota_shm_header *h, const struct layout *L, cons
     snprintf(h->instance, sizeof(h->instance), "%s", instance);
     for (int i = 0; i < ROTA_SEC_COUNT; i++)
         h->sec[i] = (struct rota_shm_section_desc){
-            .off = L->off[i], .size = L->size[i], .count = L->count[i], .elem = elem[i]};
+            .off = L->off[i], .size = L->size[i], .count = L->count[i],
+            .elem = rota_shm_elem_size[i]};
     h->index_mask = L->count[ROTA_SEC_INDEX] - 1;
     atomic_store_explicit(&h->state, ROTA_GEN_INITIALIZING, memory_order_relaxed);
     atomic_store_explicit(&h->sup_pid, (int32_t)getpid(), memory_order_relaxed);

@@ -127,6 +127,13 @@ static inline const char *rota_shm_str(const struct rota_shm_map *m, uint32_t of
     return m->strings + off;
 }
 
+/* Element size of each section (enum rota_shm_section) in this build. */
+extern const uint32_t rota_shm_elem_size[ROTA_SEC_COUNT];
+
+/* Write a message to "err" (if any) and return "code": how shm reports failures. */
+int rota_shm_fail(char *err, size_t n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* POSIX shm names: "/rota.<instance>" and "/rota.<instance>.g<gen>". */
 int rota_shm_name(char *buf, size_t n, const char *instance, uint64_t gen);
 bool rota_shm_instance_ok(const char *instance);

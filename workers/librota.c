@@ -253,7 +253,8 @@ static int copy_out(char *buf, size_t cap, const char *src, size_t len)
     return (int)len;
 }
 
-int rota_credential(rota_t *h, const rota_choice *c, char *buf, size_t cap)
+/* Copy the credential (or the name) of the account "c" chose. */
+static int copy_field(rota_t *h, const rota_choice *c, char *buf, size_t cap, bool credential)
 {
     if (!h || !c || !buf)
         return -EINVAL;
@@ -262,19 +263,20 @@ int rota_credential(rota_t *h, const rota_choice *c, char *buf, size_t cap)
     if (ai == ROTA_NONE)
         return ROTA_ESTALE;
     const struct rota_shm_account *a = &g->map.accounts[ai];
-    return copy_out(buf, cap, g->map.creds + a->cred, a->cred_len);
+    if (credential)
+        return copy_out(buf, cap, g->map.creds + a->cred, a->cred_len);
+    const char *name = rota_shm_str(&g->map, a->name);
+    return copy_out(buf, cap, name, strlen(name));
+}
+
+int rota_credential(rota_t *h, const rota_choice *c, char *buf, size_t cap)
+{
+    return copy_field(h, c, buf, cap, true);
 }
 
 int rota_account_name(rota_t *h, const rota_choice *c, char *buf, size_t cap)
 {
-    if (!h || !c || !buf)
-        return -EINVAL;
-    struct gen *g = current(h);
-    uint32_t ai = resolve(g, c);
-    if (ai == ROTA_NONE)
-        return ROTA_ESTALE;
-    const char *name = rota_shm_str(&g->map, g->map.accounts[ai].name);
-    return copy_out(buf, cap, name, strlen(name));
+    return copy_field(h, c, buf, cap, false);
 }
 
 uint64_t rota_generation(rota_t *h)

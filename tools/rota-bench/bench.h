@@ -53,6 +53,22 @@ static inline uint32_t bench_tier_of(const struct bench_cfg *c, uint32_t i)
 #define BENCH_LIMIT  1000000000ull /* requests per day: never reached in a run */
 #define BENCH_TOKENS 100
 
+/* The use the writer reports for account i in its "round"-th pass: a quarter to a half of
+ * the limit, varying by account and pass, so rankings change as they would in service. */
+static inline uint64_t bench_used(uint32_t i, uint64_t round)
+{
+    return BENCH_LIMIT / 4 + ((i * 2654435761u + round) % 1000) * (BENCH_LIMIT / 4000);
+}
+
+/* First account of tier t (t == tiers gives the account count). */
+static inline uint32_t bench_tier_start(const struct bench_cfg *c, uint32_t t)
+{
+    uint32_t i = 0;
+    while (i < c->accounts && bench_tier_of(c, i) < t)
+        i++;
+    return i;
+}
+
 /* Latency histogram: exact below 64 ns, then 32 buckets per power of two (3 %). */
 #define HIST_BUCKETS (64 + 58 * 32)
 

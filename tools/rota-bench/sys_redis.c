@@ -188,13 +188,9 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
     if (!rcode)
         rcode = load_script(rc, report_lua, s->sha_report);
     redisFree(rc);
-    for (uint32_t t = 0, i = 0; t <= c->tiers && t < 8; t++) {
-        while (i < c->accounts && bench_tier_of(c, i) < t)
-            i++;
-        if (t < c->tiers)
-            snprintf(s->tiers_arg[2 * t], 16, "%u", i);
-        if (t > 0)
-            snprintf(s->tiers_arg[2 * t - 1], 16, "%u", i);
+    for (uint32_t t = 0; t < c->tiers; t++) {
+        snprintf(s->tiers_arg[2 * t], 16, "%u", bench_tier_start(c, t));
+        snprintf(s->tiers_arg[2 * t + 1], 16, "%u", bench_tier_start(c, t + 1));
     }
     if (rcode) {
         snprintf(err, n, "loading redis: protocol error");
@@ -270,7 +266,7 @@ static int writer_init(void *state, void **wctx)
 
 static void write_one(void *wctx, uint32_t i, uint64_t round)
 {
-    uint64_t used = BENCH_LIMIT / 4 + (uint64_t)((i * 2654435761u + round) % 1000) * (BENCH_LIMIT / 4000);
+    uint64_t used = bench_used(i, round);
     redisReply *r = redisCommand(wctx, "EVAL %s 1 a:%u %llu",
                                  "redis.call('HSET', KEYS[1], 'used', ARGV[1], 'base', "
                                  "redis.call('HGET', KEYS[1], 'usage')) return 0",

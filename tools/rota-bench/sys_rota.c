@@ -143,7 +143,7 @@ static void write_one(void *wctx, uint32_t i, uint64_t round)
 {
     struct rota_state *s = wctx;
     struct rota_shm_map *m = rota_shm_writer_map(s->w);
-    uint64_t used = BENCH_LIMIT / 4 + (uint64_t)((i * 2654435761u + round) % 1000) * (BENCH_LIMIT / 4000);
+    uint64_t used = bench_used(i, round);
     struct rota_shm_snap *sn = rota_shm_snap_begin(m, i);
     rota_store(&sn->win[0].used, used);
     rota_store(&sn->win[0].limit, BENCH_LIMIT);

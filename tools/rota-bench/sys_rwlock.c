@@ -67,11 +67,8 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
     pthread_rwlockattr_destroy(&at);
     s->t->n = c->accounts;
     s->t->tiers = c->tiers;
-    for (uint32_t t = 0, i = 0; t <= c->tiers; t++) {
-        while (i < c->accounts && bench_tier_of(c, i) < t)
-            i++;
-        s->t->tier0[t] = i;
-    }
+    for (uint32_t t = 0; t <= c->tiers; t++)
+        s->t->tier0[t] = bench_tier_start(c, t);
     s->t->tier = (struct rota_shm_tier){.strategy = ROTA_STRAT_HYBRID, .top_k = 3, .sample = 8,
                                         .ceiling = 0.8, .w_quota = 0.6f, .w_recency = 0.4f,
                                         .jitter = 0.05f, .lru_share = 0.1f, .recency_s = 86400};
@@ -165,7 +162,7 @@ static int writer_init(void *state, void **wctx)
 static void write_one(void *wctx, uint32_t i, uint64_t round)
 {
     struct rw_state *s = wctx;
-    uint64_t used = BENCH_LIMIT / 4 + (uint64_t)((i * 2654435761u + round) % 1000) * (BENCH_LIMIT / 4000);
+    uint64_t used = bench_used(i, round);
     pthread_rwlock_wrlock(&s->t->lock);
     s->t->a[i].used = used;
     s->t->a[i].base = s->t->a[i].usage;
