@@ -42,8 +42,7 @@ enum rota_breaker_gate rota_breaker_gate(uint64_t w, uint64_t now_ns, uint64_t *
 {
     uint64_t now_ms = now_ns / NS_PER_MS, until = rota_breaker_until_ms(w);
     switch (rota_breaker_state_of(w)) {
-    case ROTA_BREAKER_CLOSED:
-        return ROTA_GATE_PASS;
+    case ROTA_BREAKER_CLOSED: return ROTA_GATE_PASS;
     case ROTA_BREAKER_OPEN:
         if (now_ms >= until)
             return ROTA_GATE_TRIAL;
@@ -58,7 +57,8 @@ enum rota_breaker_gate rota_breaker_gate(uint64_t w, uint64_t now_ns, uint64_t *
     return ROTA_GATE_BLOCKED;
 }
 
-bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c, uint64_t now_ns)
+bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c,
+                          uint64_t now_ns)
 {
     uint64_t now_ms = now_ns / NS_PER_MS, cur = rota_load(w);
     unsigned k = c->permits ? c->permits : 1;
@@ -77,7 +77,8 @@ bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c,
         } else if (rota_breaker_permits(cur) > 0) {
             next = cur - ((uint64_t)1 << 8);
         } else if (now_ms >= rota_breaker_until_ms(cur)) {
-            next = pack(ROTA_BREAKER_HALF_OPEN, trips, k - 1, rota_breaker_successes(cur), rearm);
+            next =
+                pack(ROTA_BREAKER_HALF_OPEN, trips, k - 1, rota_breaker_successes(cur), rearm);
         } else {
             return false;
         }
@@ -95,7 +96,8 @@ void rota_breaker_success(_Atomic uint64_t *w, _Atomic uint32_t *consec,
     unsigned k = c->permits ? c->permits : 1;
     while (rota_breaker_state_of(cur) == ROTA_BREAKER_HALF_OPEN && trial) {
         unsigned succ = rota_breaker_successes(cur) + 1;
-        uint64_t next = succ >= k ? pack(ROTA_BREAKER_CLOSED, 0, 0, 0, 0) : cur + ((uint64_t)1 << 16);
+        uint64_t next =
+            succ >= k ? pack(ROTA_BREAKER_CLOSED, 0, 0, 0, 0) : cur + ((uint64_t)1 << 16);
         if (rota_cas(w, &cur, next))
             return;
     }
@@ -115,7 +117,8 @@ bool rota_breaker_failure(_Atomic uint64_t *w, _Atomic uint32_t *consec,
             return false;
         if (st == ROTA_BREAKER_HALF_OPEN && !trial)
             return false; /* a call chosen before the breaker opened: not a trial */
-        uint64_t next = pack(ROTA_BREAKER_OPEN, trips + 1, 0, 0, now_ms + jittered(c, trips + 1, rnd));
+        uint64_t next =
+            pack(ROTA_BREAKER_OPEN, trips + 1, 0, 0, now_ms + jittered(c, trips + 1, rnd));
         if (rota_cas(w, &cur, next)) {
             if (consec)
                 rota_store(consec, 0);
@@ -130,8 +133,8 @@ void rota_breaker_force_open(_Atomic uint64_t *w, const struct rota_breaker_cfg 
     uint64_t cur = rota_load(w);
     for (;;) {
         unsigned trips = rota_breaker_trips(cur) + 1;
-        uint64_t next = pack(ROTA_BREAKER_OPEN, trips, 0, 0,
-                             now_ns / NS_PER_MS + jittered(c, trips, rnd));
+        uint64_t next =
+            pack(ROTA_BREAKER_OPEN, trips, 0, 0, now_ns / NS_PER_MS + jittered(c, trips, rnd));
         if (rota_cas(w, &cur, next))
             return;
     }

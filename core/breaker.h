@@ -71,7 +71,8 @@ static inline uint64_t rota_breaker_until_ms(uint64_t w)
 enum rota_breaker_gate rota_breaker_gate(uint64_t w, uint64_t now_ns, uint64_t *until_ns);
 
 /* Take a trial permit (the gate said TRIAL). False if another caller took the last. */
-bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c, uint64_t now_ns);
+bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c,
+                          uint64_t now_ns);
 
 /* A call succeeded; "trial" if it held a permit. */
 void rota_breaker_success(_Atomic uint64_t *w, _Atomic uint32_t *consec,

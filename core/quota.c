@@ -34,7 +34,7 @@ enum rota_status rota_quota_status(double f, double warn, double crit)
 const char *rota_quota_status_name(enum rota_status s)
 {
     static const char *const names[] = {"unknown", "healthy", "warning", "critical",
-                                         "exhausted"};
+                                        "exhausted"};
     return (unsigned)s < 5 ? names[s] : "?";
 }
 
@@ -66,9 +66,7 @@ static int64_t candidate(const struct rota_shm_reset *r, const struct rota_tz *t
 {
     c.sec = 0;
     switch (r->kind) {
-    case ROTA_RESET_MINUTE:
-        c.min += step;
-        break;
+    case ROTA_RESET_MINUTE: c.min += step; break;
     case ROTA_RESET_HOUR:
         c.min = r->minute;
         c.hour += step;
@@ -137,7 +135,8 @@ static int perr(char *err, size_t n, const char *text, const char *at, const cha
     size_t q = 0;
     for (const char *p = text; *p && p - text < 40; p++) {
         unsigned char c = (unsigned char)*p;
-        q += (size_t)snprintf(quoted + q, sizeof(quoted) - q, c >= 0x20 && c < 0x7f && c != '"' ? "%c" : "\\x%02x", c);
+        q += (size_t)snprintf(quoted + q, sizeof(quoted) - q,
+                              c >= 0x20 && c < 0x7f && c != '"' ? "%c" : "\\x%02x", c);
     }
     if (strlen(text) > 40)
         snprintf(quoted + q, sizeof(quoted) - q, "...");
@@ -188,8 +187,8 @@ int rota_parse_duration(const char *text, uint64_t *ns)
     static const struct {
         const char *u;
         uint64_t mul;
-    } units[] = {{"ms", 1000000ull},        {"s", 1000000000ull},     {"m", 60000000000ull},
-                 {"h", 3600000000000ull},   {"d", 86400000000000ull}, {"w", 604800000000000ull}};
+    } units[] = {{"ms", 1000000ull},      {"s", 1000000000ull},     {"m", 60000000000ull},
+                 {"h", 3600000000000ull}, {"d", 86400000000000ull}, {"w", 604800000000000ull}};
     if (!text || !ns || !*text)
         return -EINVAL;
     const char *p = text;
@@ -282,7 +281,8 @@ int rota_quota_parse_reset(const char *text, struct rota_shm_reset *r, char *err
         r->kind = ROTA_RESET_ROLLING;
         p = skip_ws(q);
         uint64_t ns;
-        if (rota_parse_duration(p, &ns) || ns < 1000000000ull || ns / 1000000000ull > UINT32_MAX)
+        if (rota_parse_duration(p, &ns) || ns < 1000000000ull ||
+            ns / 1000000000ull > UINT32_MAX)
             return perr(err, n, text, p, "a duration of at least 1s (30s, 5m, 5h, 7d)");
         r->period_s = (uint32_t)(ns / 1000000000ull);
         q = p + strlen(p);

@@ -27,15 +27,11 @@ enum rota_verdict rota_outcome_verdict(int status, int result)
 {
     switch (result) {
     case ROTA_RESULT_TIMEOUT:
-    case ROTA_RESULT_CONNECT:
-        return ROTA_VERDICT_FAILURE;
+    case ROTA_RESULT_CONNECT: return ROTA_VERDICT_FAILURE;
     case ROTA_RESULT_AUTH:
-    case ROTA_RESULT_BILLING:
-        return ROTA_VERDICT_DISABLE;
-    case ROTA_RESULT_CANCELLED:
-        return ROTA_VERDICT_NEUTRAL;
-    default:
-        break;
+    case ROTA_RESULT_BILLING: return ROTA_VERDICT_DISABLE;
+    case ROTA_RESULT_CANCELLED: return ROTA_VERDICT_NEUTRAL;
+    default: break;
     }
     if (status >= 200 && status < 400)
         return ROTA_VERDICT_SUCCESS;
@@ -70,13 +66,14 @@ static void disable(struct rota_shm_hot *h, const struct rota_shm_provider *p,
                     const struct rota_outcome_in *o, uint64_t now)
 {
     uint32_t reason = o->result == ROTA_RESULT_BILLING || o->status == 402 ? 2 : 1;
-    uint64_t until_ms = p->disable_for_s ? now / ROTA_NS_PER_MS + p->disable_for_s * 1000ull : 0;
+    uint64_t until_ms =
+        p->disable_for_s ? now / ROTA_NS_PER_MS + p->disable_for_s * 1000ull : 0;
     rota_store(&h->disabled, rota_disable_word(reason, until_ms));
     rota_add(&h->auth_failures, 1);
 }
 
-void rota_report_apply(const struct rota_shm_map *m, uint32_t ai, const struct rota_outcome_in *o,
-                       uint64_t now, uint64_t rnd)
+void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
+                       const struct rota_outcome_in *o, uint64_t now, uint64_t rnd)
 {
     const struct rota_shm_account *a = &m->accounts[ai];
     const struct rota_shm_provider *p = &m->providers[a->provider];
@@ -94,8 +91,8 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai, const struct r
         rota_add(rota_shm_usage(h, pool, 1), tokens);
     if (o->tokens && o->tokens != o->est_tokens) {
         struct rota_gcra tk = {a->tok_interval_ns, a->tok_limit_ns};
-        uint64_t d = o->tokens > o->est_tokens ? o->tokens - o->est_tokens
-                                                : o->est_tokens - o->tokens;
+        uint64_t d =
+            o->tokens > o->est_tokens ? o->tokens - o->est_tokens : o->est_tokens - o->tokens;
         int64_t delta = d > INT64_MAX ? INT64_MAX : (int64_t)d;
         rota_gcra_adjust(&h->gcra_tok, &tk, now, o->tokens > o->est_tokens ? delta : -delta);
     }
@@ -109,11 +106,10 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai, const struct r
         if (rota_load(&h->consec_429))
             rota_store(&h->consec_429, 0);
         rota_breaker_success(&h->breaker, &h->consec_fail, &bc, o->trial & ROTA_TRIAL_ACCOUNT);
-        rota_breaker_success(&ph->breaker, &ph->consec_fail, &bc, o->trial & ROTA_TRIAL_PROVIDER);
+        rota_breaker_success(&ph->breaker, &ph->consec_fail, &bc,
+                             o->trial & ROTA_TRIAL_PROVIDER);
         break;
-    case ROTA_VERDICT_RATE_LIMITED:
-        cooldown(h, p, o, now);
-        break;
+    case ROTA_VERDICT_RATE_LIMITED: cooldown(h, p, o, now); break;
     case ROTA_VERDICT_FAILURE:
         rota_add(&h->failures, 1);
         rota_breaker_failure(&h->breaker, &h->consec_fail, &bc, now, rnd,
@@ -121,11 +117,7 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai, const struct r
         rota_breaker_failure(&ph->breaker, &ph->consec_fail, &bc, now, rnd >> 17,
                              o->trial & ROTA_TRIAL_PROVIDER);
         break;
-    case ROTA_VERDICT_DISABLE:
-        disable(h, p, o, now);
-        break;
-    case ROTA_VERDICT_NEUTRAL:
-        rota_add(&h->neutral, 1);
-        break;
+    case ROTA_VERDICT_DISABLE: disable(h, p, o, now); break;
+    case ROTA_VERDICT_NEUTRAL: rota_add(&h->neutral, 1); break;
     }
 }

@@ -42,9 +42,9 @@ struct scan {
     double ceiling;
     bool fixed_provider; /* the tier is one provider: its breaker word is "pw" */
     uint64_t pw;
-    bool stale;       /* supervisor heartbeat stale: be pessimistic */
-    uint16_t skip;    /* reasons seen in this tier */
-    uint64_t free_at; /* earliest monotonic ns something frees */
+    bool stale;         /* supervisor heartbeat stale: be pessimistic */
+    uint16_t skip;      /* reasons seen in this tier */
+    uint64_t free_at;   /* earliest monotonic ns something frees */
     int64_t reset_wall; /* earliest quota reset among ceiling skips, wall ns */
 };
 
@@ -217,7 +217,8 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
         s->skip |= ROTA_SKIP_BUSY;
         return false;
     }
-    if (__builtin_expect((flags & (ROTA_SNAP_DISABLED | ROTA_SNAP_PESSIMISTIC)) || s->stale, 0) &&
+    if (__builtin_expect((flags & (ROTA_SNAP_DISABLED | ROTA_SNAP_PESSIMISTIC)) || s->stale,
+                         0) &&
         !flags_allow(s, ai, flags, &f))
         return false;
     if (f >= s->ceiling) {
@@ -327,13 +328,13 @@ static void prefetch(const struct scan *s, uint32_t pos)
  * most SHORT_AGE_NS) it chooses from that list as the strategy would from the whole tier
  * (hybrid: the jittered best of the top k; greedy: the best; forced LRU: one of the
  * LRU_MAX oldest not yet taken, at random, so that processes forced at the same time do
- * not all take the same one) and evaluates only the one chosen, live: every gate, quota and rate check
- * runs before the commit, exactly as after a full scan. Hybrid's choice among its top k
- * is made when the list is built (deal_lane), so within one list's life a thread keeps to
+ * not all take the same one) and evaluates only the one chosen, live: every gate, quota and
+ * rate check runs before the commit, exactly as after a full scan. Hybrid's choice among its
+ * top k is made when the list is built (deal_lane), so within one list's life a thread keeps to
  * it, and threads and processes choosing at the same time spread over the top k instead
- * of all writing the same account's cache lines, which is what the jitter is for. A chosen account that fails them
- * leaves the list; once fewer than top_k remain, the next pick scans in full. Limits are
- * never at stake; the ranking is at most a few milliseconds old. */
+ * of all writing the same account's cache lines, which is what the jitter is for. A chosen
+ * account that fails them leaves the list; once fewer than top_k remain, the next pick scans in
+ * full. Limits are never at stake; the ranking is at most a few milliseconds old. */
 #define SHORT_SLOTS  8
 #define SHORT_MAX    8
 #define LRU_MAX      16
@@ -501,7 +502,8 @@ static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_re
         uint32_t pos[SCAN_MAX];
         for (uint32_t k = 0; k < t->sample; k++) {
             pos[k] = sticky ? (uint32_t)(((__uint128_t)rota_hash_mix(s->q->key_hash + k) *
-                                          t->nmembers) >> 64)
+                                          t->nmembers) >>
+                                         64)
                             : rota_rng_below(rng, t->nmembers);
             prefetch(s, pos[k]);
         }
@@ -518,7 +520,10 @@ int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q
 {
     const struct rota_shm_route *rt = &m->routes[q->route];
     uint64_t hb = rota_load(&m->hdr->heartbeat);
-    struct scan s = {.m = m, .q = q, .now = q->now, .tok_units = q->est_tokens ? q->est_tokens : 1,
+    struct scan s = {.m = m,
+                     .q = q,
+                     .now = q->now,
+                     .tok_units = q->est_tokens ? q->est_tokens : 1,
                      .stale = q->now > hb + m->hdr->stale_after_ns};
     memset(r->skipped, 0, sizeof(r->skipped));
     r->retry_at = 0;

@@ -36,11 +36,11 @@ int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q
                       struct rota_rng *rng, struct rota_sel_res *r);
 
 struct rota_outcome_in {
-    int status;          /* HTTP status, 0 = none */
-    int result;          /* enum rota_result */
+    int status; /* HTTP status, 0 = none */
+    int result; /* enum rota_result */
     uint32_t pool, trial;
     uint64_t latency_ns;
-    uint64_t tokens;     /* actual; 0 = the estimate stands */
+    uint64_t tokens; /* actual; 0 = the estimate stands */
     uint64_t est_tokens;
     uint64_t retry_after_ms;
 };
@@ -56,8 +56,8 @@ enum rota_verdict {
 enum rota_verdict rota_outcome_verdict(int status, int result);
 
 /* Apply an outcome to account "a" (any process, lock-free). "rnd" feeds jitter. */
-void rota_report_apply(const struct rota_shm_map *m, uint32_t a, const struct rota_outcome_in *o,
-                       uint64_t now, uint64_t rnd);
+void rota_report_apply(const struct rota_shm_map *m, uint32_t a,
+                       const struct rota_outcome_in *o, uint64_t now, uint64_t rnd);
 
 /* An account's used fraction for "pool" (max over its windows), seqlock-read. Returns
  * false when the snapshot stayed busy. *frac is -1 without data. */

@@ -30,8 +30,8 @@ int rota_strategy_parse(const char *name)
     return -EINVAL;
 }
 
-static inline float hscore(const struct rota_shm_tier *t, const struct rota_cand *c, uint64_t now,
-                          float per_ns)
+static inline float hscore(const struct rota_shm_tier *t, const struct rota_cand *c,
+                           uint64_t now, float per_ns)
 {
     float recency = 0;
     if (c->last_used) {
@@ -65,10 +65,9 @@ static uint32_t lru(const struct rota_cand *c, uint32_t n)
 
 #define TOP_MAX 8
 
-
 /* The k best by rank_key, sorted, by insertion: O(n k), k <= 8. */
-static uint32_t top(const struct rota_pick *p, const struct rota_cand *c, uint32_t n, uint32_t k,
-                    uint32_t *idx, float *score)
+static uint32_t top(const struct rota_pick *p, const struct rota_cand *c, uint32_t n,
+                    uint32_t k, uint32_t *idx, float *score)
 {
     uint32_t have = 0;
     bool greedy = p->tier->strategy == ROTA_STRAT_GREEDY;
@@ -196,28 +195,17 @@ uint32_t rota_strategy_pick(const struct rota_pick *p, const struct rota_cand *c
                             uint32_t *why)
 {
     switch (p->tier->strategy) {
-    case ROTA_STRAT_GREEDY:
-        *why = ROTA_WHY_GREEDY;
-        return greedy(c, n);
-    case ROTA_STRAT_ROUND_ROBIN:
-        *why = ROTA_WHY_ROUND_ROBIN;
-        return round_robin(p, c, n);
-    case ROTA_STRAT_WEIGHTED:
-        *why = ROTA_WHY_WEIGHTED;
-        return weighted(p, c, n);
+    case ROTA_STRAT_GREEDY: *why = ROTA_WHY_GREEDY; return greedy(c, n);
+    case ROTA_STRAT_ROUND_ROBIN: *why = ROTA_WHY_ROUND_ROBIN; return round_robin(p, c, n);
+    case ROTA_STRAT_WEIGHTED: *why = ROTA_WHY_WEIGHTED; return weighted(p, c, n);
     case ROTA_STRAT_STICKY:
         if (p->key_hash) {
             *why = ROTA_WHY_STICKY;
             return sticky(p, c, n);
         }
         return hybrid(p, c, n, why); /* no key: nothing to stick to */
-    case ROTA_STRAT_LRU:
-        *why = ROTA_WHY_LRU;
-        return lru(c, n);
-    case ROTA_STRAT_FILL_FIRST:
-        *why = ROTA_WHY_FILL_FIRST;
-        return fill_first(c, n);
-    default:
-        return hybrid(p, c, n, why);
+    case ROTA_STRAT_LRU: *why = ROTA_WHY_LRU; return lru(c, n);
+    case ROTA_STRAT_FILL_FIRST: *why = ROTA_WHY_FILL_FIRST; return fill_first(c, n);
+    default: return hybrid(p, c, n, why);
     }
 }

@@ -59,13 +59,13 @@ struct tz_rule {
 };
 
 struct rota_tz {
-    const char *name;     /* points into this block */
-    uint32_t ntrans;      /* entries in trans and off */
-    int64_t *trans;       /* strictly ascending UTC instants */
-    int32_t *off;         /* offset in effect from trans[i] on */
-    int32_t first_off;    /* offset before trans[0] (time type 0) */
-    int32_t max_off;      /* largest |offset| the zone can yield; bounds from_civil */
-    int has_rule;         /* rule decides the offset from the last transition on */
+    const char *name;  /* points into this block */
+    uint32_t ntrans;   /* entries in trans and off */
+    int64_t *trans;    /* strictly ascending UTC instants */
+    int32_t *off;      /* offset in effect from trans[i] on */
+    int32_t first_off; /* offset before trans[0] (time type 0) */
+    int32_t max_off;   /* largest |offset| the zone can yield; bounds from_civil */
+    int has_rule;      /* rule decides the offset from the last transition on */
     struct tz_rule rule;
 };
 
@@ -363,8 +363,8 @@ static int parse_block(const unsigned char *p, const struct tzif_counts *c, int 
 {
     const unsigned char *times = p, *idx = p + (size_t)c->time * tsize;
     const unsigned char *types = idx + c->time;
-    const unsigned char *flags = types + (size_t)c->type * 6 + c->chars +
-                                 (size_t)c->leap * (size_t)(tsize + 4);
+    const unsigned char *flags =
+        types + (size_t)c->type * 6 + c->chars + (size_t)c->leap * (size_t)(tsize + 4);
     int32_t max = 0;
 
     for (uint32_t i = 0; i < c->type; i++) {
@@ -378,9 +378,8 @@ static int parse_block(const unsigned char *p, const struct tzif_counts *c, int 
         if (flags[i] > 1)
             return -EBADMSG;
     for (uint32_t i = 0; i < c->time; i++)
-        if (idx[i] >= c->type ||
-            (i > 0 && be_time(times + (size_t)i * tsize, tsize) <=
-                          be_time(times + (size_t)(i - 1) * tsize, tsize)))
+        if (idx[i] >= c->type || (i > 0 && be_time(times + (size_t)i * tsize, tsize) <=
+                                               be_time(times + (size_t)(i - 1) * tsize, tsize)))
             return -EBADMSG;
 
     struct rota_tz *tz = tz_alloc(name, name_len, c->time);
@@ -397,8 +396,8 @@ static int parse_block(const unsigned char *p, const struct tzif_counts *c, int 
 }
 
 /* Parse TZif data "buf" of "len" bytes into "*out". */
-static int parse_tzif(const unsigned char *buf, size_t len, const char *name,
-                      size_t name_len, struct rota_tz **out)
+static int parse_tzif(const unsigned char *buf, size_t len, const char *name, size_t name_len,
+                      struct rota_tz **out)
 {
     struct tzif_counts c;
     size_t size, pos;
@@ -491,8 +490,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
 static int file_name_ok(const char *name)
 {
     for (const char *p = name; *p; p++)
-        if (!is_alpha(*p) && !is_digit(*p) && *p != '_' && *p != '+' && *p != '-' &&
-            *p != '/')
+        if (!is_alpha(*p) && !is_digit(*p) && *p != '_' && *p != '+' && *p != '-' && *p != '/')
             return 0;
     return 1;
 }

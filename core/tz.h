@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define ROTA_TZ_NAME_MAX    255                   /* longest name rota_tz_load accepts */
-#define ROTA_TZ_MAX_SEC     (INT64_C(1) << 55)    /* instants are clamped to this range */
+#define ROTA_TZ_NAME_MAX    255                /* longest name rota_tz_load accepts */
+#define ROTA_TZ_MAX_SEC     (INT64_C(1) << 55) /* instants are clamped to this range */
 #define ROTA_TZ_MIN_SEC     (-ROTA_TZ_MAX_SEC)
 #define ROTA_TZ_DEFAULT_DIR "/usr/share/zoneinfo" /* used when $ROTA_ZONEINFO is unset */
 

@@ -89,15 +89,15 @@ static int check_sections(const struct rota_shm_header *h, size_t size, char *er
     for (int i = 0; i < ROTA_SEC_COUNT; i++) {
         const struct rota_shm_section_desc *s = &h->sec[i];
         if (s->elem != rota_shm_elem_size[i])
-            return fail(err, n, ROTA_EABI,
-                        "section %s: element size %u, this rota expects %u", sec_name[i],
-                        s->elem, rota_shm_elem_size[i]);
+            return fail(err, n, ROTA_EABI, "section %s: element size %u, this rota expects %u",
+                        sec_name[i], s->elem, rota_shm_elem_size[i]);
         if (s->off % ROTA_SHM_ALIGN || s->off < h->header_size)
             return fail(err, n, ROTA_ELAYOUT, "section %s: offset %llu is misaligned",
                         sec_name[i], (unsigned long long)s->off);
         if ((uint64_t)s->count * s->elem > s->size)
-            return fail(err, n, ROTA_ELAYOUT, "section %s: %u elements do not fit in %llu bytes",
-                        sec_name[i], s->count, (unsigned long long)s->size);
+            return fail(err, n, ROTA_ELAYOUT,
+                        "section %s: %u elements do not fit in %llu bytes", sec_name[i],
+                        s->count, (unsigned long long)s->size);
         if (s->size > h->total_size || s->off > h->total_size - s->size)
             return fail(err, n, ROTA_ELAYOUT,
                         "section %s: [%llu, +%llu) runs past the segment end %llu", sec_name[i],
@@ -149,8 +149,8 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
             if (a->win[w].pool >= a->npools || a->win[w].metric > ROTA_METRIC_FRACTION ||
                 a->win_mp[w] != (a->win[w].pool | a->win[w].metric << 4) ||
                 !str_ok(m, a->win[w].reset.tz))
-                return fail(err, n, ROTA_ELAYOUT, "account %u window %u: bad pool or metric",
-                            i, w);
+                return fail(err, n, ROTA_ELAYOUT, "account %u window %u: bad pool or metric", i,
+                            w);
     }
     for (uint32_t i = 0; i < m->nroutes; i++) {
         const struct rota_shm_route *r = &m->routes[i];
@@ -266,7 +266,8 @@ int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t n)
 {
     char name[ROTA_MAX_NAME + 32];
     if (!gen || rota_shm_name(name, sizeof(name), instance, 0))
-        return fail(err, n, -EINVAL, "bad instance name (letters, digits, '_' and '-', at most %d)",
+        return fail(err, n, -EINVAL,
+                    "bad instance name (letters, digits, '_' and '-', at most %d)",
                     ROTA_MAX_NAME - 1);
     int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)

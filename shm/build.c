@@ -133,10 +133,11 @@ static int check_desc(const struct rota_desc *d, char *err, size_t n)
             return fail(err, n, -EINVAL, "account %s: provider %u out of range", a->name,
                         a->provider);
         if (a->nwin > ROTA_MAX_WINDOWS)
-            return fail(err, n, -EINVAL, "account %s: %u windows, at most %d", a->name,
-                        a->nwin, ROTA_MAX_WINDOWS);
+            return fail(err, n, -EINVAL, "account %s: %u windows, at most %d", a->name, a->nwin,
+                        ROTA_MAX_WINDOWS);
         for (uint32_t w = 0; w < a->nwin; w++)
-            if (a->win[w].pool >= ROTA_MAX_POOLS || (a->win[w].pool && !a->pools[a->win[w].pool]))
+            if (a->win[w].pool >= ROTA_MAX_POOLS ||
+                (a->win[w].pool && !a->pools[a->win[w].pool]))
                 return fail(err, n, -EINVAL, "account %s window %u: pool %u not defined",
                             a->name, w, a->win[w].pool);
     }
@@ -193,12 +194,12 @@ struct layout {
     uint64_t total;
 };
 
-static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers, uint32_t nmembers,
-                 uint32_t slots, size_t nstr, size_t ncred)
+static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers,
+                 uint32_t nmembers, uint32_t slots, size_t nstr, size_t ncred)
 {
     uint32_t count[ROTA_SEC_COUNT] = {
-        d->nproviders, d->naccounts, d->nroutes, ntiers, nmembers, slots, (uint32_t)nstr,
-        (uint32_t)ncred, d->naccounts, d->naccounts, d->nproviders, ntiers,
+        d->nproviders,  d->naccounts,    d->nroutes,   ntiers,       nmembers,      slots,
+        (uint32_t)nstr, (uint32_t)ncred, d->naccounts, d->naccounts, d->nproviders, ntiers,
     };
     uint64_t off = align_up(sizeof(struct rota_shm_header));
     for (int i = 0; i < ROTA_SEC_COUNT; i++) {
@@ -247,7 +248,8 @@ static void fill_account(struct rota_shm_account *a, const struct rota_desc_acco
     a->nwin = (uint8_t)s->nwin;
     a->npools = 1;
     for (uint32_t p = 0; p < ROTA_MAX_POOLS; p++) {
-        a->pool_name[p] = blob_str(str, p == 0 ? (s->pools[0] ? s->pools[0] : "*") : s->pools[p]);
+        a->pool_name[p] =
+            blob_str(str, p == 0 ? (s->pools[0] ? s->pools[0] : "*") : s->pools[p]);
         if (s->pools[p] && p + 1 > a->npools)
             a->npools = (uint8_t)(p + 1);
     }
@@ -428,8 +430,8 @@ static int create_segment(const char *instance, uint64_t gen, mode_t mode, uint6
     return 0;
 }
 
-static void write_header(struct rota_shm_header *h, const struct layout *L, const char *instance,
-                         uint64_t gen, const struct rota_desc *d)
+static void write_header(struct rota_shm_header *h, const struct layout *L,
+                         const char *instance, uint64_t gen, const struct rota_desc *d)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -443,9 +445,10 @@ static void write_header(struct rota_shm_header *h, const struct layout *L, cons
     h->stale_after_ns = d->stale_after_ns ? d->stale_after_ns : 30000000000ull;
     snprintf(h->instance, sizeof(h->instance), "%s", instance);
     for (int i = 0; i < ROTA_SEC_COUNT; i++)
-        h->sec[i] = (struct rota_shm_section_desc){
-            .off = L->off[i], .size = L->size[i], .count = L->count[i],
-            .elem = rota_shm_elem_size[i]};
+        h->sec[i] = (struct rota_shm_section_desc){.off = L->off[i],
+                                                   .size = L->size[i],
+                                                   .count = L->count[i],
+                                                   .elem = rota_shm_elem_size[i]};
     h->index_mask = L->count[ROTA_SEC_INDEX] - 1;
     atomic_store_explicit(&h->state, ROTA_GEN_INITIALIZING, memory_order_relaxed);
     atomic_store_explicit(&h->sup_pid, (int32_t)getpid(), memory_order_relaxed);
@@ -550,7 +553,8 @@ int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writ
 {
     char name[ROTA_MAX_NAME + 32];
     if (!out || rota_shm_name(name, sizeof(name), instance, 0))
-        return fail(err, n, -EINVAL, "bad instance name (letters, digits, '_' and '-', at most %d)",
+        return fail(err, n, -EINVAL,
+                    "bad instance name (letters, digits, '_' and '-', at most %d)",
                     ROTA_MAX_NAME - 1);
     struct rota_shm_writer *w = calloc(1, sizeof(*w));
     if (!w)

@@ -44,12 +44,12 @@
 #define ROTA_SHM_DIR_MAGIC 0x3152494441544f52ull /* "ROTADIR1" */
 #define ROTA_SHM_ABI       1u
 
-#define ROTA_MAX_WINDOWS  8  /* quota windows per account, over all its pools */
-#define ROTA_MAX_POOLS    4  /* quota pools per account; pool 0 is account-wide */
-#define ROTA_MAX_TIERS    8  /* tiers per route */
-#define ROTA_MAX_NAME     64 /* instance, provider, account, route names */
-#define ROTA_SHM_ALIGN    128
-#define ROTA_NONE         UINT32_MAX
+#define ROTA_MAX_WINDOWS 8  /* quota windows per account, over all its pools */
+#define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */
+#define ROTA_MAX_TIERS   8  /* tiers per route */
+#define ROTA_MAX_NAME    64 /* instance, provider, account, route names */
+#define ROTA_SHM_ALIGN   128
+#define ROTA_NONE        UINT32_MAX
 
 enum rota_gen_state {
     ROTA_GEN_INITIALIZING = 1,
@@ -92,10 +92,10 @@ enum rota_strategy {
 
 /* Reset schedule of a window: plain data, interpreted by core/quota. */
 struct rota_shm_reset {
-    uint8_t kind;  /* enum rota_reset_kind */
-    uint8_t wday;  /* 0..6, Sunday first */
-    uint8_t mday;  /* 1..31 */
-    uint8_t hour;  /* 0..23 */
+    uint8_t kind; /* enum rota_reset_kind */
+    uint8_t wday; /* 0..6, Sunday first */
+    uint8_t mday; /* 1..31 */
+    uint8_t hour; /* 0..23 */
     uint8_t minute;
     uint8_t pad[3];
     uint32_t period_s; /* ROLLING only */
@@ -111,17 +111,17 @@ struct rota_shm_window {
 };
 
 struct rota_shm_provider {
-    uint32_t name, kind; /* string offsets */
-    uint32_t fail_threshold;     /* consecutive failures that open the breaker */
-    uint32_t halfopen_permits;   /* trial calls, and successes needed to close */
-    uint32_t open_base_ms;       /* first open period; doubles per trip */
-    uint32_t open_cap_ms;        /* longest open period */
-    uint32_t cooldown_base_ms;   /* 429 without a hint: base, doubling per 429 in a row */
+    uint32_t name, kind;       /* string offsets */
+    uint32_t fail_threshold;   /* consecutive failures that open the breaker */
+    uint32_t halfopen_permits; /* trial calls, and successes needed to close */
+    uint32_t open_base_ms;     /* first open period; doubles per trip */
+    uint32_t open_cap_ms;      /* longest open period */
+    uint32_t cooldown_base_ms; /* 429 without a hint: base, doubling per 429 in a row */
     uint32_t cooldown_cap_ms;
-    uint32_t disable_for_s;      /* auth/billing disable; 0 = until re-enabled */
+    uint32_t disable_for_s; /* auth/billing disable; 0 = until re-enabled */
     uint32_t pad;
-    double warn, crit;   /* status thresholds (used fractions) */
-    double pessimistic;  /* the used fraction assumed without fresh data */
+    double warn, crit;  /* status thresholds (used fractions) */
+    double pessimistic; /* the used fraction assumed without fresh data */
 };
 
 struct rota_shm_account {
@@ -136,34 +136,34 @@ struct rota_shm_account {
     uint64_t tok_interval_ns; /* per token; 0 = no TPM limit */
     uint64_t tok_limit_ns;
     uint8_t win_mp[ROTA_MAX_WINDOWS]; /* per window: pool | metric << 4 */
-    uint32_t name;            /* string offset */
+    uint32_t name;                    /* string offset */
     uint32_t cred_len;
     /* the rest */
-    uint32_t cred;            /* offset into creds */
+    uint32_t cred; /* offset into creds */
     uint32_t pad;
     uint32_t pool_name[ROTA_MAX_POOLS]; /* string offsets; pool 0 is "*" */
     struct rota_shm_window win[ROTA_MAX_WINDOWS];
 };
 
 struct rota_shm_route {
-    uint32_t name;   /* string offset */
-    uint32_t tier0;  /* first tier */
+    uint32_t name;  /* string offset */
+    uint32_t tier0; /* first tier */
     uint32_t ntiers;
     uint32_t models; /* string offset of a "\0"-separated, "\0\0"-ended list */
 };
 
 struct rota_shm_tier {
-    uint32_t provider;       /* provider index, or ROTA_NONE for a mixed set */
+    uint32_t provider; /* provider index, or ROTA_NONE for a mixed set */
     uint32_t member0, nmembers;
-    uint8_t strategy;        /* enum rota_strategy */
-    uint8_t top_k;           /* hybrid: pick among the best k (3) */
-    uint8_t sample;          /* candidates sampled when nmembers > 64 */
+    uint8_t strategy; /* enum rota_strategy */
+    uint8_t top_k;    /* hybrid: pick among the best k (3) */
+    uint8_t sample;   /* candidates sampled when nmembers > 64 */
     uint8_t pad;
-    double ceiling;          /* leave the tier at this used fraction (0.80) */
+    double ceiling;           /* leave the tier at this used fraction (0.80) */
     float w_quota, w_recency; /* hybrid weights (0.6, 0.4) */
-    float jitter;            /* hybrid jitter half-width (0.05) */
-    float lru_share;         /* hybrid forced least-recently-used share (0.10) */
-    uint32_t recency_s;      /* hybrid recency horizon (86400) */
+    float jitter;             /* hybrid jitter half-width (0.05) */
+    float lru_share;          /* hybrid forced least-recently-used share (0.10) */
+    uint32_t recency_s;       /* hybrid recency horizon (86400) */
 };
 
 struct rota_shm_member {
@@ -231,10 +231,11 @@ struct rota_shm_hot {
      * 0 counts every call. Snapshots keep a base to subtract. any: fetch_add */
     _Atomic uint64_t use0[2];
 
-    alignas(64) _Atomic uint64_t done; /* any: fetch_add on report; in flight = use0[0] - done */
-    _Atomic uint32_t consec_fail; /* any: fetch_add on failure, store 0 on success */
-    _Atomic uint32_t consec_429;  /* any: fetch_add on 429, store 0 on success */
-    _Atomic uint64_t latency_ns;  /* any: load + store, moving average of 1/8 per report */
+    alignas(
+        64) _Atomic uint64_t done; /* any: fetch_add on report; in flight = use0[0] - done */
+    _Atomic uint32_t consec_fail;  /* any: fetch_add on failure, store 0 on success */
+    _Atomic uint32_t consec_429;   /* any: fetch_add on 429, store 0 on success */
+    _Atomic uint64_t latency_ns;   /* any: load + store, moving average of 1/8 per report */
     /* statistics, any: fetch_add. Successes are done minus the others. */
     _Atomic uint64_t failures, rate_limited, auth_failures, halfopen, neutral;
 
@@ -293,23 +294,23 @@ struct rota_shm_header {
     uint64_t total_size;  /* bytes of the segment */
     uint64_t generation;  /* N of /rota.<instance>.gN */
     uint64_t config_hash;
-    int64_t created_at;   /* wall-clock ns */
+    int64_t created_at;      /* wall-clock ns */
     uint64_t stale_after_ns; /* heartbeat older than this: workers turn pessimistic */
     char instance[ROTA_MAX_NAME];
     struct rota_shm_section_desc sec[ROTA_SEC_COUNT];
-    uint32_t index_mask;  /* index slots - 1, a power of two minus one */
+    uint32_t index_mask; /* index slots - 1, a power of two minus one */
     uint32_t pad0;
     alignas(64) _Atomic uint32_t state; /* sup: release store; READY last of all */
-    _Atomic int32_t sup_pid;             /* sup */
-    _Atomic uint64_t sup_start;          /* sup: wall-clock ns the supervisor started */
-    _Atomic uint64_t heartbeat;          /* sup: monotonic ns, relaxed store */
+    _Atomic int32_t sup_pid;            /* sup */
+    _Atomic uint64_t sup_start;         /* sup: wall-clock ns the supervisor started */
+    _Atomic uint64_t heartbeat;         /* sup: monotonic ns, relaxed store */
 };
 
 /* The directory object. Writer: sup. */
 struct rota_shm_dir {
     uint64_t magic; /* ROTA_SHM_DIR_MAGIC */
     uint32_t abi;
-    uint32_t size;  /* sizeof(struct rota_shm_dir) */
+    uint32_t size; /* sizeof(struct rota_shm_dir) */
     char instance[ROTA_MAX_NAME];
     alignas(64) _Atomic uint64_t generation; /* current generation; 0 = none yet */
     _Atomic int32_t sup_pid;

@@ -45,11 +45,11 @@ enum rota_why {
 
 /* What happened to a call, when the HTTP status alone does not say (rota_outcome.result). */
 enum rota_result {
-    ROTA_RESULT_HTTP = 0,     /* the status says it all */
-    ROTA_RESULT_TIMEOUT = 1,  /* no answer in time: a breaker failure */
-    ROTA_RESULT_CONNECT = 2,  /* could not connect or the connection broke: a breaker failure */
-    ROTA_RESULT_AUTH = 3,     /* the key was refused: disable the account */
-    ROTA_RESULT_BILLING = 4,  /* out of credit or spend limit reached: disable the account */
+    ROTA_RESULT_HTTP = 0,    /* the status says it all */
+    ROTA_RESULT_TIMEOUT = 1, /* no answer in time: a breaker failure */
+    ROTA_RESULT_CONNECT = 2, /* could not connect or the connection broke: a breaker failure */
+    ROTA_RESULT_AUTH = 3,    /* the key was refused: disable the account */
+    ROTA_RESULT_BILLING = 4, /* out of credit or spend limit reached: disable the account */
     ROTA_RESULT_CANCELLED = 5, /* the caller gave up; the account is not at fault */
 };
 

@@ -39,14 +39,14 @@
 /* How often a reader tries before it reports the record busy. */
 #define ROTA_SEQ_MAX_TRIES 64
 
-#define rota_load(p)      atomic_load_explicit((p), memory_order_relaxed)
-#define rota_store(p, v)  atomic_store_explicit((p), (v), memory_order_relaxed)
-#define rota_add(p, v)    atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
-#define rota_sub(p, v)    atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
-#define rota_load_acq(p)  atomic_load_explicit((p), memory_order_acquire)
+#define rota_load(p)         atomic_load_explicit((p), memory_order_relaxed)
+#define rota_store(p, v)     atomic_store_explicit((p), (v), memory_order_relaxed)
+#define rota_add(p, v)       atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define rota_sub(p, v)       atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+#define rota_load_acq(p)     atomic_load_explicit((p), memory_order_acquire)
 #define rota_store_rel(p, v) atomic_store_explicit((p), (v), memory_order_release)
-#define rota_cas(p, expp, v)                                                                 \
-    atomic_compare_exchange_weak_explicit((p), (expp), (v), memory_order_acq_rel,            \
+#define rota_cas(p, expp, v)                                                                   \
+    atomic_compare_exchange_weak_explicit((p), (expp), (v), memory_order_acq_rel,              \
                                           memory_order_relaxed)
 
 /* Writer: open a write section. Only one writer per sequence, ever. */

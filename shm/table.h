@@ -63,9 +63,9 @@ struct rota_desc_account {
     uint64_t id; /* stable, non-zero, unique */
     const char *name;
     uint32_t provider;
-    uint32_t weight;         /* 0 = 1 */
-    uint32_t rpm, tpm;       /* 0 = no limit */
-    uint32_t rpm_burst, tpm_burst; /* 0 = the full minute's allowance */
+    uint32_t weight;                   /* 0 = 1 */
+    uint32_t rpm, tpm;                 /* 0 = no limit */
+    uint32_t rpm_burst, tpm_burst;     /* 0 = the full minute's allowance */
     const char *pools[ROTA_MAX_POOLS]; /* pools[0] is account-wide; NULL = unused */
     uint32_t nwin;
     struct rota_desc_window win[ROTA_MAX_WINDOWS];
@@ -74,11 +74,11 @@ struct rota_desc_account {
 
 struct rota_desc_tier {
     enum rota_strategy strategy;
-    uint32_t provider;         /* ROTA_NONE: an explicit account set */
+    uint32_t provider; /* ROTA_NONE: an explicit account set */
     uint32_t nmembers;
-    const uint32_t *members;   /* account indices */
-    const uint32_t *pools;     /* per member; NULL = pool 0 for all */
-    double ceiling;            /* 0 = the provider's crit (0.80) */
+    const uint32_t *members;                     /* account indices */
+    const uint32_t *pools;                       /* per member; NULL = pool 0 for all */
+    double ceiling;                              /* 0 = the provider's crit (0.80) */
     float w_quota, w_recency, jitter, lru_share; /* 0 = defaults */
     uint32_t top_k, sample, recency_s;           /* 0 = defaults */
 };

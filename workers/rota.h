@@ -54,17 +54,17 @@ typedef struct rota_route {
 
 /* The answer of rota_select: pass it back to rota_report unchanged. */
 typedef struct rota_choice {
-    uint64_t generation;   /* table generation the choice was made on */
-    uint64_t account_id;   /* stable account id */
-    uint32_t account;      /* account index in that generation */
-    uint32_t pool;         /* the account's quota pool the route uses */
-    uint32_t tier;         /* route tier it came from; the tier count when exhausted */
-    uint32_t why;          /* ROTA_WHY_*, with ROTA_WHY_TRIAL for a half-open trial */
-    uint16_t skipped[8];   /* ROTA_SKIP_* bits for each tier passed over */
-    uint64_t est_tokens;   /* what the selection charged to the TPM limit */
-    uint64_t selected_at;  /* monotonic ns */
-    uint64_t retry_at;     /* ROTA_EEXHAUSTED: monotonic ns when something may free up */
-    uint32_t trial;        /* private: breaker permits held */
+    uint64_t generation;  /* table generation the choice was made on */
+    uint64_t account_id;  /* stable account id */
+    uint32_t account;     /* account index in that generation */
+    uint32_t pool;        /* the account's quota pool the route uses */
+    uint32_t tier;        /* route tier it came from; the tier count when exhausted */
+    uint32_t why;         /* ROTA_WHY_*, with ROTA_WHY_TRIAL for a half-open trial */
+    uint16_t skipped[8];  /* ROTA_SKIP_* bits for each tier passed over */
+    uint64_t est_tokens;  /* what the selection charged to the TPM limit */
+    uint64_t selected_at; /* monotonic ns */
+    uint64_t retry_at;    /* ROTA_EEXHAUSTED: monotonic ns when something may free up */
+    uint32_t trial;       /* private: breaker permits held */
     uint32_t reserved;
 } rota_choice;
 

@@ -51,16 +51,16 @@
 #include "table.h"
 
 #define NPROC        4
-#define NACC         8       /* accounts in the frozen-clock test, one after another */
+#define NACC         8        /* accounts in the frozen-clock test, one after another */
 #define FROZEN_SHORT 5000u    /* rpm = burst of accounts 0 .. NACC/2 - 1 there */
 #define FROZEN_LONG  1000000u /* ... and of the others */
 #define FROZEN_M     1000000u /* admissions each process attempts per account (> L) */
 #define REAL_RPM     600000u  /* T = 100 us */
 #define REAL_BURST   100u
-#define CYCLES_K     50000u   /* select + report cycles per process */
-#define TOKENS       7u       /* tokens every report says the call used */
-#define POOL_N       8u       /* accounts in the counters test (<= NACC) */
-#define WAIT_SECONDS 30       /* bound on any child, beyond its own run time */
+#define CYCLES_K     50000u /* select + report cycles per process */
+#define TOKENS       7u     /* tokens every report says the call used */
+#define POOL_N       8u     /* accounts in the counters test (<= NACC) */
+#define WAIT_SECONDS 30     /* bound on any child, beyond its own run time */
 
 struct slot {
     _Alignas(128) _Atomic uint64_t n[NACC]; /* per account: admitted, or chosen (test 3) */
@@ -82,8 +82,8 @@ static unsigned scale(void)
 
 static struct shared *shared_new(void)
 {
-    struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct shared *sh =
+        mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(sh != MAP_FAILED);
     memset(sh, 0, sizeof(*sh));
     return sh;
@@ -146,11 +146,15 @@ static void publish_open_pool(struct fx *f, const char *tag)
         a[i] = (struct rota_desc_account){.id = 100 + i, .name = names[i]};
     }
     struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
-    struct rota_desc_tier t = {.strategy = ROTA_STRAT_HYBRID, .provider = 0,
-                               .nmembers = POOL_N, .members = members};
+    struct rota_desc_tier t = {
+        .strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = POOL_N, .members = members};
     struct rota_desc_route r = {.name = "pool", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1, .naccounts = POOL_N, .nroutes = 1, .providers = &p,
-                          .accounts = a, .routes = &r};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = POOL_N,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = &r};
     assert_int_equal(fx_publish(f, tag, &d), 0);
 }
 
@@ -163,8 +167,8 @@ static void publish_limited(struct fx *f, uint32_t n, const uint32_t *rpm, uint3
     memset(a, 0, sizeof(a));
     for (uint32_t i = 0; i < n; i++) {
         snprintf(names[i], sizeof(names[i]), "lim%u", i);
-        a[i] = (struct rota_desc_account){.id = 500 + i, .name = names[i], .rpm = rpm[i],
-                                          .rpm_burst = burst};
+        a[i] = (struct rota_desc_account){
+            .id = 500 + i, .name = names[i], .rpm = rpm[i], .rpm_burst = burst};
     }
     struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
     struct rota_desc d = {.nproviders = 1, .naccounts = n, .providers = &p, .accounts = a};
@@ -287,8 +291,8 @@ static void test_admit_real_clock_bounded(void **state)
     uint64_t bound = REAL_BURST + (t1 - t0) / interval_ns + 1;
     printf("# real clock: %llu admitted over %.3f s by %d processes, bound %llu "
            "(burst %u + elapsed / %llu ns + 1)\n",
-           (unsigned long long)total, (double)(t1 - t0) / 1e9, NPROC,
-           (unsigned long long)bound, REAL_BURST, (unsigned long long)interval_ns);
+           (unsigned long long)total, (double)(t1 - t0) / 1e9, NPROC, (unsigned long long)bound,
+           REAL_BURST, (unsigned long long)interval_ns);
     munmap(sh, sizeof(*sh));
     fx_close(&f);
     assert_int_equal(bad, 0);

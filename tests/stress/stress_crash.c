@@ -181,15 +181,19 @@ static void publish_open_pool(struct fx *f, const char *tag)
     for (uint32_t i = 0; i < POOL_N; i++) {
         snprintf(names[i], sizeof(names[i]), "open%u", i);
         members[i] = i;
-        a[i] = (struct rota_desc_account){.id = 100 + i, .name = names[i],
-                                          .credential = "sk-stress"};
+        a[i] = (struct rota_desc_account){
+            .id = 100 + i, .name = names[i], .credential = "sk-stress"};
     }
     struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
-    struct rota_desc_tier t = {.strategy = ROTA_STRAT_HYBRID, .provider = 0,
-                               .nmembers = POOL_N, .members = members};
+    struct rota_desc_tier t = {
+        .strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = POOL_N, .members = members};
     struct rota_desc_route r = {.name = "pool", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1, .naccounts = POOL_N, .nroutes = 1, .providers = &p,
-                          .accounts = a, .routes = &r};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = POOL_N,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = &r};
     assert_int_equal(fx_publish(f, tag, &d), 0);
 }
 
@@ -321,11 +325,13 @@ static int kill_round(struct fx *f, unsigned round, unsigned seed)
         uint64_t a = atomic_load_explicit(&sh->s[k].after, memory_order_relaxed);
         after += a;
         if (rc != 0 || !exited_ok(st) || a != want) {
-            print_error("round %u: survivor %d %s: %llu cycles after the kill, %llu failed\n",
-                        round, k, rc ? "hung" : exited_ok(st) ? "stopped short" : "failed",
-                        (unsigned long long)a,
-                        (unsigned long long)atomic_load_explicit(&sh->s[k].fail,
-                                                               memory_order_relaxed));
+            print_error(
+                "round %u: survivor %d %s: %llu cycles after the kill, %llu failed\n", round, k,
+                rc              ? "hung"
+                : exited_ok(st) ? "stopped short"
+                                : "failed",
+                (unsigned long long)a,
+                (unsigned long long)atomic_load_explicit(&sh->s[k].fail, memory_order_relaxed));
             bad++;
         }
     }

@@ -62,8 +62,8 @@ struct reader_res {
 };
 
 struct shared {
-    _Alignas(128) _Atomic int stop;    /* parent: the writer may stop */
-    _Atomic int go;                    /* parent: readers may start */
+    _Alignas(128) _Atomic int stop; /* parent: the writer may stop */
+    _Atomic int go;                 /* parent: readers may start */
     _Alignas(128) _Atomic uint64_t writes;
     struct reader_res r[NREADERS];
 };
@@ -239,8 +239,8 @@ static void run(bool checked, uint64_t target_total, uint64_t max_torn, struct t
     assert_int_equal(fx_pool(&f, "sq", NACCOUNTS, ROTA_STRAT_HYBRID, NULL), 0);
     for (uint32_t i = 0; i < NACCOUNTS; i++)
         write_snap(f.m, i, i);
-    struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct shared *sh =
+        mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(sh != MAP_FAILED);
     memset(sh, 0, sizeof(*sh));
 

@@ -34,8 +34,8 @@ int fx_publish(struct fx *f, const char *tag, const struct rota_desc *d)
 int fx_chain(struct fx *f, const char *tag, enum rota_strategy strategy, uint64_t limit)
 {
     static const char *const names[] = {"antigravity", "copilot", "opencode", "local"};
-    static const char *const acct[] = {"ag-a", "ag-b", "ag-c", "cp-a", "cp-b",
-                                       "oc-a", "oc-b", "llama"};
+    static const char *const acct[] = {"ag-a", "ag-b", "ag-c", "cp-a",
+                                       "cp-b", "oc-a", "oc-b", "llama"};
     static const uint32_t prov_of[] = {0, 0, 0, 1, 1, 2, 2, 3};
     static const uint32_t members[] = {0, 1, 2, 3, 4, 5, 6, 7};
     struct rota_desc_provider p[4];
@@ -45,12 +45,17 @@ int fx_chain(struct fx *f, const char *tag, enum rota_strategy strategy, uint64_
     memset(a, 0, sizeof(a));
     memset(t, 0, sizeof(t));
     for (uint32_t i = 0; i < 4; i++)
-        p[i] = (struct rota_desc_provider){.name = names[i], .kind = names[i],
-                                           .fail_threshold = 3, .halfopen_permits = 2,
-                                           .open_base_ms = 1000, .open_cap_ms = 8000,
+        p[i] = (struct rota_desc_provider){.name = names[i],
+                                           .kind = names[i],
+                                           .fail_threshold = 3,
+                                           .halfopen_permits = 2,
+                                           .open_base_ms = 1000,
+                                           .open_cap_ms = 8000,
                                            .cooldown_base_ms = 1000};
     for (uint32_t i = 0; i < 8; i++) {
-        a[i] = (struct rota_desc_account){.id = 10 + i, .name = acct[i], .provider = prov_of[i],
+        a[i] = (struct rota_desc_account){.id = 10 + i,
+                                          .name = acct[i],
+                                          .provider = prov_of[i],
                                           .credential = "sk-test-secret"};
         if (limit && prov_of[i] != FX_LOCAL) { /* a local model has no quota */
             a[i].nwin = 1;
@@ -59,14 +64,22 @@ int fx_chain(struct fx *f, const char *tag, enum rota_strategy strategy, uint64_
                                                     .reset = {.kind = ROTA_RESET_DAY}};
         }
     }
-    t[0] = (struct rota_desc_tier){.strategy = strategy, .provider = 0, .nmembers = 3, .members = &members[0]};
-    t[1] = (struct rota_desc_tier){.strategy = strategy, .provider = 1, .nmembers = 2, .members = &members[3]};
-    t[2] = (struct rota_desc_tier){.strategy = strategy, .provider = 2, .nmembers = 2, .members = &members[5]};
-    t[3] = (struct rota_desc_tier){.strategy = strategy, .provider = 3, .nmembers = 1, .members = &members[7]};
+    t[0] = (struct rota_desc_tier){
+        .strategy = strategy, .provider = 0, .nmembers = 3, .members = &members[0]};
+    t[1] = (struct rota_desc_tier){
+        .strategy = strategy, .provider = 1, .nmembers = 2, .members = &members[3]};
+    t[2] = (struct rota_desc_tier){
+        .strategy = strategy, .provider = 2, .nmembers = 2, .members = &members[5]};
+    t[3] = (struct rota_desc_tier){
+        .strategy = strategy, .provider = 3, .nmembers = 1, .members = &members[7]};
     static const char *const models[] = {"code-model", NULL};
     struct rota_desc_route r = {.name = "code", .models = models, .ntiers = 4, .tiers = t};
-    struct rota_desc d = {.nproviders = 4, .naccounts = 8, .nroutes = 1, .providers = p,
-                          .accounts = a, .routes = &r};
+    struct rota_desc d = {.nproviders = 4,
+                          .naccounts = 8,
+                          .nroutes = 1,
+                          .providers = p,
+                          .accounts = a,
+                          .routes = &r};
     return fx_publish(f, tag, &d);
 }
 
@@ -82,23 +95,30 @@ int fx_pool(struct fx *f, const char *tag, uint32_t n, enum rota_strategy strate
     for (uint32_t i = 0; i < n; i++) {
         snprintf(names[i], sizeof(names[i]), "acct%u", i);
         members[i] = i;
-        a[i] = (struct rota_desc_account){.id = 100 + i, .name = names[i],
-                                          .weight = weights ? weights[i] : 1, .nwin = 1};
-        a[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS, .limit = 1000000,
+        a[i] = (struct rota_desc_account){
+            .id = 100 + i, .name = names[i], .weight = weights ? weights[i] : 1, .nwin = 1};
+        a[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS,
+                                                .limit = 1000000,
                                                 .reset = {.kind = ROTA_RESET_DAY}};
     }
     struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
-    struct rota_desc_tier t = {.strategy = strategy, .provider = 0, .nmembers = n, .members = members};
+    struct rota_desc_tier t = {
+        .strategy = strategy, .provider = 0, .nmembers = n, .members = members};
     struct rota_desc_route r = {.name = "pool", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1, .naccounts = n, .nroutes = 1, .providers = &p,
-                          .accounts = a, .routes = &r};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = n,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = &r};
     return fx_publish(f, tag, &d);
 }
 
 void fx_used(struct fx *f, uint32_t a, uint64_t used)
 {
     struct rota_shm_snap *s = rota_shm_snap_begin(f->m, a);
-    rota_shm_snap_window(s, 0, used, rota_load(&s->win[0].limit), rota_load(&f->m->hot[a].use0[0]));
+    rota_shm_snap_window(s, 0, used, rota_load(&s->win[0].limit),
+                         rota_load(&f->m->hot[a].use0[0]));
     rota_shm_snap_end(s);
 }
 

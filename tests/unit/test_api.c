@@ -81,7 +81,7 @@ static void test_api_attach_errors_say_what(void **state)
 static void test_api_strerror_names_every_code(void **state)
 {
     (void)state;
-    static const int codes[] = {ROTA_EEXHAUSTED, ROTA_EMAGIC,    ROTA_EABI,   ROTA_ELAYOUT,
+    static const int codes[] = {ROTA_EEXHAUSTED, ROTA_EMAGIC,    ROTA_EABI,     ROTA_ELAYOUT,
                                 ROTA_ETRUNC,     ROTA_ENOTREADY, ROTA_ENOROUTE, ROTA_ESTALE};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         const char *s = rota_strerror(codes[i]);

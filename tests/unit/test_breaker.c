@@ -11,8 +11,8 @@
 
 #define MS 1000000ull
 
-static const struct rota_breaker_cfg cfg = {.fail_threshold = 5, .permits = 3, .base_ms = 1000,
-                                            .cap_ms = 16000};
+static const struct rota_breaker_cfg cfg = {
+    .fail_threshold = 5, .permits = 3, .base_ms = 1000, .cap_ms = 16000};
 
 static void test_breaker_opens_after_n_consecutive_failures(void **state)
 {

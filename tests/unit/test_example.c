@@ -39,7 +39,8 @@ static void serve(int fd, const char *script, const char *key, int wfd)
         char req[8192];
         ssize_t n = 0, r;
         /* read until the end of headers and the small body */
-        while (n < (ssize_t)sizeof(req) - 1 && (r = read(c, req + n, sizeof(req) - 1 - (size_t)n)) > 0) {
+        while (n < (ssize_t)sizeof(req) - 1 &&
+               (r = read(c, req + n, sizeof(req) - 1 - (size_t)n)) > 0) {
             n += r;
             req[n] = 0;
             char *end = strstr(req, "\r\n\r\n");
@@ -50,12 +51,16 @@ static void serve(int fd, const char *script, const char *key, int wfd)
         char want[256];
         snprintf(want, sizeof(want), "Authorization: Bearer %s\r\n", key);
         keyed += strstr(req, want) != NULL;
-        int status = script[seen] ? (script[seen] == 'R' ? 429 : script[seen] == 'E' ? 500 : 200) : 200;
+        int status = script[seen] ? (script[seen] == 'R'   ? 429
+                                     : script[seen] == 'E' ? 500
+                                                           : 200)
+                                  : 200;
         seen++;
         char resp[256];
-        int len = snprintf(resp, sizeof(resp),
-                           "HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n%s\r\n{}",
-                           status, status == 429 ? "Retry-After: 30\r\n" : "");
+        int len =
+            snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n%s\r\n{}",
+                     status, status == 429 ? "Retry-After: 30\r\n" : "");
         if (write(c, resp, (size_t)len) < 0)
             break;
         close(c);
@@ -133,8 +138,12 @@ static void test_example_worker_calls_and_reports(void **state)
         {.strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = 1, .members = m1},
     };
     struct rota_desc_route r = {.name = "chat", .ntiers = 2, .tiers = t};
-    struct rota_desc d = {.nproviders = 1, .naccounts = 2, .nroutes = 1, .providers = &p,
-                          .accounts = a, .routes = &r};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 2,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = &r};
     assert_int_equal(fx_publish(&f, "ex", &d), 0);
 
     /* 3 successes on "first", then a 429 (Retry-After: 30) moves the next 2 calls to

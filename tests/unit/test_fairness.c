@@ -45,7 +45,8 @@ static double gini_pairwise(const uint64_t *x, size_t n)
         for (size_t j = 0; j < n; j++)
             diff += x[i] > x[j] ? x[i] - x[j] : x[j] - x[i];
     }
-    if (n < 2 || sum == 0) return 0;
+    if (n < 2 || sum == 0)
+        return 0;
     /* mean = sum / n, so G = diff / (2 n sum). */
     return (double)diff / (2.0 * (double)n * (double)sum);
 }

@@ -73,17 +73,12 @@ static bool bucket_admit(struct bucket *b, uint64_t now, uint64_t n, uint64_t *r
 static uint64_t draw_units(struct rota_rng *r, uint64_t burst)
 {
     switch (rota_rng_below(r, 16)) {
-    case 0:
-        return UINT64_MAX;
-    case 1:
-        return rota_rng_next(r); /* anything, mostly oversized */
-    case 2:
-        return 0;
+    case 0: return UINT64_MAX;
+    case 1: return rota_rng_next(r); /* anything, mostly oversized */
+    case 2: return 0;
     case 3:
-    case 4:
-        return burst + rota_rng_below(r, 3);
-    default:
-        return 1 + rota_rng_next(r) % (burst < 4 ? burst : burst / 4);
+    case 4: return burst + rota_rng_below(r, 3);
+    default: return 1 + rota_rng_next(r) % (burst < 4 ? burst : burst / 4);
     }
 }
 
@@ -244,7 +239,8 @@ static void test_gcra_never_exceeds_rate_in_any_window(void **state)
                 if (rota_rng_below(&r, 3))
                     now += rota_rng_next(&r) % (T * (1 + rota_rng_below(&r, 4)));
                 uint64_t n = 1 + rota_rng_below(&r, (uint32_t)(cfg[c].burst / 2 + 1));
-                if (rota_gcra_admit(&word, &g, now, n, &retry)) e[m++] = (struct event){now, n};
+                if (rota_gcra_admit(&word, &g, now, n, &retry))
+                    e[m++] = (struct event){now, n};
             }
             check_windows(e, m, cfg[c].per_minute, cfg[c].burst);
         }
@@ -304,7 +300,8 @@ static void check_retry(const struct rota_gcra *g, uint64_t burst, struct rota_r
         rota_gcra_admit(&word, g, now, 1 + rota_rng_next(r) % burst, &retry);
     }
     uint64_t n = draw_units(r, burst);
-    if (rota_gcra_peek(&word, g, now, n)) return;
+    if (rota_gcra_peek(&word, g, now, n))
+        return;
     assert_false(rota_gcra_admit(&word, g, now, n, &retry));
     assert_true(retry > now);
     /* The request fits at retry_at, not a nanosecond earlier; and admitting it there

@@ -340,8 +340,12 @@ static void test_shm_publish_refuses_bad_descriptions(void **state)
     uint32_t mem[2] = {0, 1};
     struct rota_desc_tier t = {.provider = 0, .nmembers = 2, .members = mem};
     struct rota_desc_route r = {.name = "r", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1, .naccounts = 2, .nroutes = 1, .providers = &p,
-                          .accounts = a, .routes = &r};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 2,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = &r};
     assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), -EEXIST);
     assert_non_null(strstr(err, "id 5 is used twice"));
     a[1].id = 0;

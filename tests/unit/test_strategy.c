@@ -167,7 +167,8 @@ static void test_strategy_hybrid_forced_lru_is_oldest(void **state)
         uint32_t oldest = 0;
         for (uint32_t i = 0; i < 8; i++) {
             c[i] = cand(i, (float)rota_rng_unit(&gen), NOW - 1 - rota_rng_next(&gen) % DAY);
-            if (c[i].last_used < c[oldest].last_used) oldest = i;
+            if (c[i].last_used < c[oldest].last_used)
+                oldest = i;
         }
         uint32_t why = 0;
         assert_int_equal(rota_strategy_pick(&p, c, 8, &why), oldest);
@@ -375,7 +376,8 @@ static void test_strategy_greedy_most_left_then_least_recent(void **state)
         assert_in_range(k, 0, n - 1);
         for (uint32_t i = 0; i < n; i++) {
             assert_true(c[i].left <= c[k].left);
-            if (c[i].left == c[k].left) assert_true(c[k].last_used <= c[i].last_used);
+            if (c[i].left == c[k].left)
+                assert_true(c[k].last_used <= c[i].last_used);
         }
     }
     /* A fixed case: equal quota, the never-used one wins; then the older one. */
@@ -392,7 +394,8 @@ static void test_strategy_greedy_most_left_then_least_recent(void **state)
 static uint32_t rr_expected(const bool *present, uint32_t size, uint32_t cursor)
 {
     for (uint32_t d = 0; d < size; d++)
-        if (present[(cursor % size + d) % size]) return (cursor % size + d) % size;
+        if (present[(cursor % size + d) % size])
+            return (cursor % size + d) % size;
     return UINT32_MAX;
 }
 
@@ -586,7 +589,8 @@ static void test_strategy_sticky_removal_moves_only_its_keys(void **state)
         /* Remove one account (a different position each seed). */
         uint32_t gone = (uint32_t)s % 9, m = 0;
         for (uint32_t i = 0; i < 9; i++)
-            if (i != gone) less[m++] = c[i];
+            if (i != gone)
+                less[m++] = c[i];
         unsigned moved = 0, was_there = 0, got[9] = {0};
         for (int i = 0; i < KEYS; i++) {
             uint64_t after = sticky_id(less, 8, keys[i]);
@@ -604,7 +608,8 @@ static void test_strategy_sticky_removal_moves_only_its_keys(void **state)
         assert_true(was_there > 0);
         /* The orphaned keys spread over the others rather than piling onto one. */
         for (uint32_t j = 0; j < 9; j++)
-            if (j != gone) assert_true(got[j] > was_there / 8 / 3);
+            if (j != gone)
+                assert_true(got[j] > was_there / 8 / 3);
 
         /* Putting it back: only keys that go to the returning account move. */
         for (int i = 0; i < KEYS; i++) {
@@ -678,7 +683,8 @@ static void test_strategy_fill_first_lowest_position(void **state)
                 c[n++] = cand(m, (float)rota_rng_unit(&r), rota_rng_below(&r, 2) ? NOW : 0);
                 lowest = m < lowest ? m : lowest;
             }
-        if (n == 0) continue;
+        if (n == 0)
+            continue;
         shuffle(c, n, &r);
         uint32_t why = 0, k = rota_strategy_pick(&p, c, n, &why);
         assert_int_equal(why, ROTA_WHY_FILL_FIRST);
@@ -712,11 +718,13 @@ static void check_rank(enum rota_strategy s, uint32_t n, uint32_t k, struct rota
         assert_false(used[out[j]]);
         used[out[j]] = true;
         assert_near(score[j], rank_key(&t, &c[out[j]]), 1e-6);
-        if (j > 0) assert_true(score[j - 1] >= score[j]);
+        if (j > 0)
+            assert_true(score[j - 1] >= score[j]);
     }
     /* Nothing left out scores better than the last one in. */
     for (uint32_t i = 0; i < n; i++)
-        if (!used[i] && got > 0) assert_true(rank_key(&t, &c[i]) <= score[got - 1]);
+        if (!used[i] && got > 0)
+            assert_true(rank_key(&t, &c[i]) <= score[got - 1]);
 }
 
 static void test_strategy_rank_best_first(void **state)

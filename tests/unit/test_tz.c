@@ -57,8 +57,7 @@ static int check(const struct rota_tz *tz, int64_t t, int *printed)
     int32_t off = rota_tz_offset(tz, t);
     rota_tz_to_civil(tz, t, &c);
     if (off != tm.tm_gmtoff || c.year != tm.tm_year + 1900 || c.month != tm.tm_mon + 1 ||
-        c.day != tm.tm_mday || c.hour != tm.tm_hour || c.min != tm.tm_min ||
-        c.sec != tm.tm_sec)
+        c.day != tm.tm_mday || c.hour != tm.tm_hour || c.min != tm.tm_min || c.sec != tm.tm_sec)
         bad++;
     /* Back to UTC: the same instant, or the earlier one of an overlap. */
     int64_t r = rota_tz_from_civil(tz, &c);
@@ -171,8 +170,8 @@ static void test_tz_posix_rules_match_glibc(void **state)
         {"<+03>-3", 0},
         {"<-0330>3:30", 0},
         {"AAA-5:30", 0},
-        {"<-02>2<-01>,M3.5.0/-1,M10.5.0/0", 230},          /* negative transition time */
-        {"IST-2IDT,M3.4.4/26,M10.5.0", 230},               /* transition time past 24h */
+        {"<-02>2<-01>,M3.5.0/-1,M10.5.0/0", 230},         /* negative transition time */
+        {"IST-2IDT,M3.4.4/26,M10.5.0", 230},              /* transition time past 24h */
         {"<+1030>-10:30<+11>-11:00,M10.1.0,M4.1.0", 230}, /* southern, half-hour DST */
         {"NZST-12NZDT,M9.5.0,M4.1.0/3", 230},
         {"XXX3YYY,J60/2,J300/1:30:15", 230}, /* Jn: Feb 29 never counted */
@@ -217,9 +216,19 @@ static void test_tz_posix_rule_forms(void **state)
     rota_tz_free(a);
 
     static const char *const bad[] = {
-        "AB5", "<AB>5", "ABC", "CET-25", "CET-1:60", "CET-1CEST,M3.5.0", "<+03-3",
-        "CET-1CEST,M13.5.0,M10.5.0", "CET-1CEST,M3.6.0,M10.5.0", "CET-1CEST,M3.5.7,M10.5.0",
-        "CET-1CEST,J0,J100", "CET-1CEST,366,100", "CET-1CEST,M3.5.0/168,M10.5.0",
+        "AB5",
+        "<AB>5",
+        "ABC",
+        "CET-25",
+        "CET-1:60",
+        "CET-1CEST,M3.5.0",
+        "<+03-3",
+        "CET-1CEST,M13.5.0,M10.5.0",
+        "CET-1CEST,M3.6.0,M10.5.0",
+        "CET-1CEST,M3.5.7,M10.5.0",
+        "CET-1CEST,J0,J100",
+        "CET-1CEST,366,100",
+        "CET-1CEST,M3.5.0/168,M10.5.0",
         "CET-1CEST,M3.5.0,M10.5.0x",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -430,9 +439,9 @@ static void test_tz_bad_names_are_einval(void **state)
     memset(longname, 'A', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
     static const char *const bad[] = {
-        "", "../etc/passwd", "/etc/localtime", "Europe/../Europe/Berlin", "..",
-        "Europe/Ber lin", "Europe/Berlin;", "Europe\\Berlin", "./UTC", "Europe/Berlin\n",
-        "Europe/.Berlin", "UTC*",
+        "",      "../etc/passwd",   "/etc/localtime", "Europe/../Europe/Berlin",
+        "..",    "Europe/Ber lin",  "Europe/Berlin;", "Europe\\Berlin",
+        "./UTC", "Europe/Berlin\n", "Europe/.Berlin", "UTC*",
     };
     struct rota_tz *tz = NULL;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -505,7 +514,7 @@ static size_t read_zone(const char *path, unsigned char *buf, size_t cap)
 }
 
 struct spec {
-    int n;              /* transitions */
+    int n; /* transitions */
     const int64_t *times;
     const unsigned char *idx;
     int ntypes;
@@ -648,11 +657,11 @@ static void test_tz_corrupt_files_are_ebadmsg(void **state)
     assert_int_equal(rota_tz_load("Good", &tz), 0);
     rota_tz_free(tz);
 
-#define MUTATE(what, off, val)                                                                \
-    do {                                                                                      \
-        memcpy(real, buf, n);                                                                 \
-        real[off] = (unsigned char)(val);                                                     \
-        expect_badmsg(what, real, n);                                                         \
+#define MUTATE(what, off, val)                                                                 \
+    do {                                                                                       \
+        memcpy(real, buf, n);                                                                  \
+        real[off] = (unsigned char)(val);                                                      \
+        expect_badmsg(what, real, n);                                                          \
     } while (0)
     MUTATE("bad magic", 0, 'X');
     MUTATE("bad v2 magic", v2 + 3, 'g');
@@ -761,10 +770,10 @@ static void test_tz_concurrent_readers(void **state)
     rota_tz_free(tz[1]);
 }
 
-#define ZONE_TEST(test, zone, lo, hi)                                                         \
-    {                                                                                         \
-        .name = #test, .test_func = zone_matches_glibc,                                       \
-        .initial_state = &(struct zone_case){zone, lo, hi},                                   \
+#define ZONE_TEST(test, zone, lo, hi)                                                          \
+    {                                                                                          \
+        .name = #test, .test_func = zone_matches_glibc,                                        \
+        .initial_state = &(struct zone_case){zone, lo, hi},                                    \
     }
 
 int main(void)

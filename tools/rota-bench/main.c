@@ -153,7 +153,8 @@ static int run(const struct bench_sys *s, const struct bench_cfg *c, struct meas
         return -1;
     }
     size_t shsize = sizeof(struct shared) + c->procs * sizeof(struct proc_result);
-    struct shared *sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct shared *sh =
+        mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
         s->teardown(state);
         return -1;
@@ -221,14 +222,15 @@ static int run(const struct bench_sys *s, const struct bench_cfg *c, struct meas
 static void print(const struct bench_cfg *c, const struct measured *m)
 {
     if (c->json) {
-        printf("{\"system\":\"%s\",\"accounts\":%u,\"tiers\":%u,\"procs\":%u,\"writer_rate\":%u,"
-               "\"duration_s\":%.1f,\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%.0f,"
-               "\"p90_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"seqlock_retries\":%llu,"
-               "\"exhausted\":%llu,\"errors\":%llu,\"gini\":%.4f,\"table_bytes\":%zu}\n",
-               m->system, c->accounts, c->tiers, c->procs, c->writer_rate, c->duration,
-               (unsigned long long)m->ops, m->ops_per_s, m->p50, m->p90, m->p99, m->p999,
-               (unsigned long long)m->retries, (unsigned long long)m->exhausted,
-               (unsigned long long)m->errors, m->gini, m->bytes);
+        printf(
+            "{\"system\":\"%s\",\"accounts\":%u,\"tiers\":%u,\"procs\":%u,\"writer_rate\":%u,"
+            "\"duration_s\":%.1f,\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%.0f,"
+            "\"p90_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"seqlock_retries\":%llu,"
+            "\"exhausted\":%llu,\"errors\":%llu,\"gini\":%.4f,\"table_bytes\":%zu}\n",
+            m->system, c->accounts, c->tiers, c->procs, c->writer_rate, c->duration,
+            (unsigned long long)m->ops, m->ops_per_s, m->p50, m->p90, m->p99, m->p999,
+            (unsigned long long)m->retries, (unsigned long long)m->exhausted,
+            (unsigned long long)m->errors, m->gini, m->bytes);
         return;
     }
     printf("%-8s %12.0f %8.0f %8.0f %8.0f %9.0f %10llu %9llu %6llu %7.4f %10zu\n", m->system,
@@ -238,30 +240,34 @@ static void print(const struct bench_cfg *c, const struct measured *m)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rota-bench [options]\n"
-            "  --accounts N      accounts in the table (64)\n"
-            "  --tiers T         tiers in the route (3)\n"
-            "  --procs P         selector processes (2)\n"
-            "  --duration S      seconds per system (5)\n"
-            "  --writer-rate R   snapshot rewrites per second (10000)\n"
-            "  --peer P          none, rwlock, redis or all (none)\n"
-            "  --attach NAME     measure a running instance instead (with --route)\n"
-            "  --route NAME      route or model to select on (bench)\n"
-            "  --json            one JSON object per line per system\n"
-            "  --seed N          generator seed\n");
+    fprintf(f, "usage: rota-bench [options]\n"
+               "  --accounts N      accounts in the table (64)\n"
+               "  --tiers T         tiers in the route (3)\n"
+               "  --procs P         selector processes (2)\n"
+               "  --duration S      seconds per system (5)\n"
+               "  --writer-rate R   snapshot rewrites per second (10000)\n"
+               "  --peer P          none, rwlock, redis or all (none)\n"
+               "  --attach NAME     measure a running instance instead (with --route)\n"
+               "  --route NAME      route or model to select on (bench)\n"
+               "  --json            one JSON object per line per system\n"
+               "  --seed N          generator seed\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct bench_cfg c = {.accounts = 64, .tiers = 3, .procs = 2, .duration = 5,
-                          .writer_rate = 10000, .route = "bench", .seed = 1};
+    struct bench_cfg c = {.accounts = 64,
+                          .tiers = 3,
+                          .procs = 2,
+                          .duration = 5,
+                          .writer_rate = 10000,
+                          .route = "bench",
+                          .seed = 1};
     const char *peer = "none";
     static const struct option opts[] = {
-        {"accounts", 1, 0, 'a'}, {"tiers", 1, 0, 't'},  {"procs", 1, 0, 'p'},
+        {"accounts", 1, 0, 'a'}, {"tiers", 1, 0, 't'},       {"procs", 1, 0, 'p'},
         {"duration", 1, 0, 'd'}, {"writer-rate", 1, 0, 'w'}, {"peer", 1, 0, 'P'},
-        {"attach", 1, 0, 'A'},   {"route", 1, 0, 'r'},  {"json", 0, 0, 'j'},
-        {"seed", 1, 0, 's'},     {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"attach", 1, 0, 'A'},   {"route", 1, 0, 'r'},       {"json", 0, 0, 'j'},
+        {"seed", 1, 0, 's'},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -293,7 +299,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (c.attach && (rw || rd)) {
-        fprintf(stderr, "rota-bench: --attach measures a running instance; peers need a built table\n");
+        fprintf(stderr,
+                "rota-bench: --attach measures a running instance; peers need a built table\n");
         return 2;
     }
     char inst[64];
@@ -302,14 +309,17 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     calibrate();
     if (!c.json) {
-        printf("rota-bench: %u accounts, %u tiers, %u selector processes, writer %u/s, %.1f s each\n",
+        printf("rota-bench: %u accounts, %u tiers, %u selector processes, writer %u/s, %.1f s "
+               "each\n",
                c.accounts, c.tiers, c.procs, c.attach ? 0 : c.writer_rate, c.duration);
         printf("%-8s %12s %8s %8s %8s %9s %10s %9s %6s %7s %10s\n", "system", "ops/s", "p50 ns",
-               "p90 ns", "p99 ns", "p99.9 ns", "retries", "exhausted", "errors", "gini", "bytes");
+               "p90 ns", "p99 ns", "p99.9 ns", "retries", "exhausted", "errors", "gini",
+               "bytes");
     }
     struct measured m[3];
     int nm = 0, rc = 0;
-    const struct bench_sys *sys[3] = {&bench_rota, rw ? &bench_rwlock : NULL, rd ? &bench_redis : NULL};
+    const struct bench_sys *sys[3] = {&bench_rota, rw ? &bench_rwlock : NULL,
+                                      rd ? &bench_redis : NULL};
     for (int i = 0; i < 3; i++) {
         if (!sys[i])
             continue;

@@ -40,7 +40,8 @@ static const char select_lua[] =
     "  for _, i in ipairs(idx) do\n"
     "    local v = redis.call('HMGET', 'a:' .. i, 'used', 'limit', 'base', 'usage', 'last',\n"
     "                         'cd', 'fails', 'greq', 'gtok')\n"
-    "    local used, limit, base, usage = tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])\n"
+    "    local used, limit, base, usage = tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), "
+    "tonumber(v[4])\n"
     "    local last, cd, fails = tonumber(v[5]), tonumber(v[6]), tonumber(v[7])\n"
     "    local greq, gtok = tonumber(v[8]), tonumber(v[9])\n"
     "    local f = (used + usage - base) / limit\n"
@@ -75,14 +76,13 @@ static const char select_lua[] =
     "end\n"
     "return -1\n";
 
-static const char report_lua[] =
-    "local key = 'a:' .. ARGV[1]\n"
-    "redis.call('HINCRBY', key, 'inflight', -1)\n"
-    "redis.call('HINCRBY', key, 'usage', 1)\n"
-    "redis.call('HINCRBY', key, 'tokens', tonumber(ARGV[2]))\n"
-    "redis.call('HINCRBY', key, 'succ', 1)\n"
-    "redis.call('HSET', key, 'fails', 0)\n"
-    "return 0\n";
+static const char report_lua[] = "local key = 'a:' .. ARGV[1]\n"
+                                 "redis.call('HINCRBY', key, 'inflight', -1)\n"
+                                 "redis.call('HINCRBY', key, 'usage', 1)\n"
+                                 "redis.call('HINCRBY', key, 'tokens', tonumber(ARGV[2]))\n"
+                                 "redis.call('HINCRBY', key, 'succ', 1)\n"
+                                 "redis.call('HSET', key, 'fails', 0)\n"
+                                 "return 0\n";
 
 struct rd_state {
     const struct bench_cfg *c;
@@ -166,15 +166,18 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
     }
     redisContext *rc = s->port > 0 && s->server > 0 ? connect_to(s->port) : NULL;
     if (!rc) {
-        snprintf(err, n, "cannot start or reach redis-server on 127.0.0.1:%d (is it installed?)",
+        snprintf(err, n,
+                 "cannot start or reach redis-server on 127.0.0.1:%d (is it installed?)",
                  s->port);
         stop_server(s);
         free(s);
         return -ECONNREFUSED;
     }
     for (uint32_t i = 0; i < c->accounts; i++)
-        redisAppendCommand(rc, "HSET a:%u used 0 limit %llu base 0 usage 0 last 0 cd 0 fails 0 "
-                               "greq 0 gtok 0 inflight 0 sel 0", i, (unsigned long long)BENCH_LIMIT);
+        redisAppendCommand(rc,
+                           "HSET a:%u used 0 limit %llu base 0 usage 0 last 0 cd 0 fails 0 "
+                           "greq 0 gtok 0 inflight 0 sel 0",
+                           i, (unsigned long long)BENCH_LIMIT);
     int rcode = 0;
     for (uint32_t i = 0; i < c->accounts; i++) {
         redisReply *r;
@@ -296,7 +299,8 @@ static size_t bytes(void *state)
     size_t used = 0;
     redisReply *r = rc ? redisCommand(rc, "MEMORY STATS") : NULL;
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-        if (r->element[i]->type == REDIS_REPLY_STRING && !strcmp(r->element[i]->str, "dataset.bytes"))
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            !strcmp(r->element[i]->str, "dataset.bytes"))
             used = (size_t)r->element[i + 1]->integer;
     if (r)
         freeReplyObject(r);

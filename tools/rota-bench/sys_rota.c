@@ -19,8 +19,6 @@
 #include "select.h"
 #include "table.h"
 
-
-
 struct rota_state {
     const struct bench_cfg *c;
     struct rota_shm_writer *w;
@@ -48,7 +46,7 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
     struct rota_desc_tier tiers[8];
     struct rota_desc_account *acc = calloc(c->accounts, sizeof(*acc));
     uint32_t *members = calloc(c->accounts, sizeof(*members));
-    char (*names)[24] = calloc(c->accounts, sizeof(*names));
+    char(*names)[24] = calloc(c->accounts, sizeof(*names));
     char pnames[8][16];
     if (!acc || !members || !names) {
         free(acc), free(members), free(names);
@@ -67,22 +65,30 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
     for (uint32_t i = 0; i < c->accounts; i++) {
         uint32_t t = bench_tier_of(c, i);
         snprintf(names[i], sizeof(names[i]), "acct%u", i);
-        acc[i] = (struct rota_desc_account){
-            .id = 1000 + i, .name = names[i], .provider = t, .rpm = 1000000000u,
-            .tpm = 4000000000u, .nwin = 1, .credential = "sk-bench-not-a-secret"};
-        acc[i].win[0] = (struct rota_desc_window){
-            .metric = ROTA_METRIC_REQUESTS, .limit = BENCH_LIMIT,
-            .reset = {.kind = ROTA_RESET_DAY}};
+        acc[i] = (struct rota_desc_account){.id = 1000 + i,
+                                            .name = names[i],
+                                            .provider = t,
+                                            .rpm = 1000000000u,
+                                            .tpm = 4000000000u,
+                                            .nwin = 1,
+                                            .credential = "sk-bench-not-a-secret"};
+        acc[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS,
+                                                  .limit = BENCH_LIMIT,
+                                                  .reset = {.kind = ROTA_RESET_DAY}};
         members[i] = i;
         if (tiers[t].nmembers == 0)
             tiers[t].members = &members[i];
         tiers[t].nmembers++;
     }
     static const char *const models[] = {"bench-model", NULL};
-    struct rota_desc_route route = {.name = "bench", .models = models, .ntiers = c->tiers,
-                                    .tiers = tiers};
-    struct rota_desc d = {.nproviders = c->tiers, .naccounts = c->accounts, .nroutes = 1,
-                          .providers = prov, .accounts = acc, .routes = &route};
+    struct rota_desc_route route = {
+        .name = "bench", .models = models, .ntiers = c->tiers, .tiers = tiers};
+    struct rota_desc d = {.nproviders = c->tiers,
+                          .naccounts = c->accounts,
+                          .nroutes = 1,
+                          .providers = prov,
+                          .accounts = acc,
+                          .routes = &route};
     int rc = rota_shm_writer_open(s->instance, 0600, &s->w, err, n);
     if (!rc)
         rc = rota_shm_publish(s->w, &d, err, n);
@@ -105,7 +111,8 @@ static int worker_init(void *state, int id, void **ctx)
     if (!rc)
         rc = rota_route(x->h, s->c->route, &x->route);
     if (rc) {
-        fprintf(stderr, "rota-bench: attach %s: %s\n", s->instance, rc == ROTA_ENOROUTE ? "no such route" : err);
+        fprintf(stderr, "rota-bench: attach %s: %s\n", s->instance,
+                rc == ROTA_ENOROUTE ? "no such route" : err);
         free(x);
         return rc;
     }

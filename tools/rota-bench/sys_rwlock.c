@@ -46,8 +46,8 @@ struct rw_ctx {
     struct rota_rng rng;
 };
 
-#define REQ_T_NS 60     /* 60 s / 1e9 requests per minute */
-#define TOK_T_PS 15     /* 60 s / 4e9 tokens per minute, in ps */
+#define REQ_T_NS 60 /* 60 s / 1e9 requests per minute */
+#define TOK_T_PS 15 /* 60 s / 4e9 tokens per minute, in ps */
 
 static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
 {
@@ -69,9 +69,15 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
     s->t->tiers = c->tiers;
     for (uint32_t t = 0; t <= c->tiers; t++)
         s->t->tier0[t] = bench_tier_start(c, t);
-    s->t->tier = (struct rota_shm_tier){.strategy = ROTA_STRAT_HYBRID, .top_k = 3, .sample = 8,
-                                        .ceiling = 0.8, .w_quota = 0.6f, .w_recency = 0.4f,
-                                        .jitter = 0.05f, .lru_share = 0.1f, .recency_s = 86400};
+    s->t->tier = (struct rota_shm_tier){.strategy = ROTA_STRAT_HYBRID,
+                                        .top_k = 3,
+                                        .sample = 8,
+                                        .ceiling = 0.8,
+                                        .w_quota = 0.6f,
+                                        .w_recency = 0.4f,
+                                        .jitter = 0.05f,
+                                        .lru_share = 0.1f,
+                                        .recency_s = 86400};
     for (uint32_t i = 0; i < c->accounts; i++)
         s->t->a[i].limit = BENCH_LIMIT;
     (void)err, (void)n;
@@ -103,8 +109,11 @@ static bool eligible(struct rw_acct *a, uint64_t now, struct rota_cand *c, uint3
     if (tr + REQ_T_NS - now > 60ull * ROTA_NS_PER_S ||
         tt + BENCH_TOKENS * TOK_T_PS / 1000 - now > 60ull * ROTA_NS_PER_S)
         return false;
-    *c = (struct rota_cand){.member = pos, .weight = 1, .left = (float)(1 - f),
-                            .last_used = a->last_used, .id = pos};
+    *c = (struct rota_cand){.member = pos,
+                            .weight = 1,
+                            .left = (float)(1 - f),
+                            .last_used = a->last_used,
+                            .id = pos};
     return true;
 }
 
@@ -132,7 +141,8 @@ static int op(void *ctx)
             uint32_t why, i = rota_strategy_pick(&pk, c, n, &why);
             struct rw_acct *a = &t->a[lo + c[i].member];
             a->gcra_req = (a->gcra_req > now ? a->gcra_req : now) + REQ_T_NS;
-            a->gcra_tok = (a->gcra_tok > now ? a->gcra_tok : now) + BENCH_TOKENS * TOK_T_PS / 1000;
+            a->gcra_tok =
+                (a->gcra_tok > now ? a->gcra_tok : now) + BENCH_TOKENS * TOK_T_PS / 1000;
             a->in_flight++;
             a->selections++;
             a->last_used = now;
