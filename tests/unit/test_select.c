@@ -342,6 +342,35 @@ static void test_select_rpm_limit_and_retry_at(void **state)
     fx_close(&f);
 }
 
+static void test_select_empty_tier_falls_through(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct rota_desc_provider p = {.name = "p"};
+    struct rota_desc_account a = {.id = 7, .name = "only"};
+    uint32_t m0 = 0;
+    struct rota_desc_tier t[2] = {
+        {.strategy = ROTA_STRAT_GREEDY, .provider = ROTA_NONE, .nmembers = 0},
+        {.strategy = ROTA_STRAT_GREEDY, .provider = 0, .nmembers = 1, .members = &m0},
+    };
+    struct rota_desc_route rt = {.name = "r", .ntiers = 2, .tiers = t};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 1,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = &a,
+                          .routes = &rt};
+    assert_int_equal(fx_publish(&f, "empty", &d), 0);
+    struct rota_rng rng = {1};
+    struct rota_sel_req q = {.route = 0, .now = rota_clock_mono()};
+    struct rota_sel_res r;
+    assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+    assert_int_equal(r.tier, 1);
+    assert_int_equal(r.skipped[0], ROTA_SKIP_EMPTY);
+    assert_int_equal(r.why, ROTA_WHY_GREEDY);
+    fx_close(&f);
+}
+
 static void test_select_sticky_key_survives_and_returns(void **state)
 {
     (void)state;
@@ -516,6 +545,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_select_local_counts_move_quota, setup_chain,
                                         teardown),
         cmocka_unit_test(test_select_rpm_limit_and_retry_at),
+        cmocka_unit_test(test_select_empty_tier_falls_through),
         cmocka_unit_test(test_select_sticky_key_survives_and_returns),
         cmocka_unit_test(test_select_round_robin_and_fill_first),
         cmocka_unit_test(test_select_large_tier_samples_and_stays_fair),

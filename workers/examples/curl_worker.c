@@ -9,6 +9,7 @@
  * measured latency and any Retry-After. When every account is exhausted it waits until
  * the time rota says something frees up (at most a second) and tries again.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
