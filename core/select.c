@@ -337,8 +337,9 @@ static void prefetch(const struct scan *s, uint32_t pos)
  * full. Limits are never at stake; the ranking is at most a few milliseconds old. */
 #define SHORT_SLOTS  8
 #define SHORT_MAX    8
-#define LRU_MAX      16
-#define SHORT_USES   128
+#define LRU_MAX      32
+#define SHORT_USES   512
+#define SHORT_DRIFT  0.01f /* quota used since the list was built that makes it stale */
 #define SHORT_AGE_NS (4 * ROTA_NS_PER_MS)
 
 struct shortlist {
@@ -347,6 +348,7 @@ struct shortlist {
     uint32_t tier, n, nlru, uses;
     uint32_t pos[SHORT_MAX];
     float score[SHORT_MAX]; /* the preferred one's raised to 2 */
+    float left[SHORT_MAX];  /* quota left when the list was built */
     uint32_t lru[LRU_MAX];
 };
 
@@ -379,11 +381,13 @@ static void deal_lane(struct scan *s, struct shortlist *sl)
     if (reach > 1) {
         uint32_t lane = (uint32_t)(rota_add(&s->m->thot[t - s->m->tiers].cursor, 1) % reach);
         uint32_t p = sl->pos[lane];
-        float sc = sl->score[lane];
+        float sc = sl->score[lane], left = sl->left[lane];
         sl->pos[lane] = sl->pos[0];
         sl->score[lane] = sl->score[0];
+        sl->left[lane] = sl->left[0];
         sl->pos[0] = p;
         sl->score[0] = sc;
+        sl->left[0] = left;
     }
     sl->score[0] = 2.f; /* above any score: taken first while it stays eligible */
 }
@@ -393,8 +397,10 @@ static void short_build(struct scan *s, struct shortlist *sl, const struct rota_
 {
     uint32_t idx[SHORT_MAX];
     sl->n = rota_strategy_rank(pk, c, n, short_len(s->t), idx, sl->score);
-    for (uint32_t k = 0; k < sl->n; k++)
+    for (uint32_t k = 0; k < sl->n; k++) {
         sl->pos[k] = c[idx[k]].member;
+        sl->left[k] = c[idx[k]].left;
+    }
     if (s->t->strategy == ROTA_STRAT_HYBRID)
         deal_lane(s, sl);
     /* The LRU_MAX oldest last uses, by insertion. */
@@ -419,14 +425,21 @@ static void short_build(struct scan *s, struct shortlist *sl, const struct rota_
     sl->uses = 0;
 }
 
-static void drop(uint32_t *pos, float *score, uint32_t *n, uint32_t k)
+static void drop_best(struct shortlist *sl, uint32_t k)
 {
-    for (uint32_t j = k + 1; j < *n; j++) {
-        pos[j - 1] = pos[j];
-        if (score)
-            score[j - 1] = score[j];
+    for (uint32_t j = k + 1; j < sl->n; j++) {
+        sl->pos[j - 1] = sl->pos[j];
+        sl->score[j - 1] = sl->score[j];
+        sl->left[j - 1] = sl->left[j];
     }
-    (*n)--;
+    sl->n--;
+}
+
+static void drop_lru(struct shortlist *sl, uint32_t k)
+{
+    for (uint32_t j = k + 1; j < sl->nlru; j++)
+        sl->lru[j - 1] = sl->lru[j];
+    sl->nlru--;
 }
 
 static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pick *pk,
@@ -439,7 +452,7 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
     if (pk->force == 1) { /* forced LRU: the oldest not yet taken */
         while (sl->nlru > 0) {
             uint32_t k = rota_rng_below(pk->rng, sl->nlru), pos = sl->lru[k];
-            drop(sl->lru, NULL, &sl->nlru, k);
+            drop_lru(sl, k);
             prefetch(s, pos); /* least recently used: its lines are likely cold */
             if (eval(s, pos, &c) && commit(s, &c, r)) {
                 r->why = ROTA_WHY_FORCED_LRU | (c.gates ? ROTA_WHY_TRIAL : 0);
@@ -456,9 +469,11 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
             if (eval(s, pos, &c) && commit(s, &c, r)) {
                 r->why = (t->strategy == ROTA_STRAT_GREEDY ? ROTA_WHY_GREEDY : ROTA_WHY_SCORE) |
                          (c.gates ? ROTA_WHY_TRIAL : 0);
+                if (c.left < sl->left[k] - SHORT_DRIFT)
+                    sl->uses = SHORT_USES; /* its quota moved: rank again next time */
                 return true;
             }
-            drop(sl->pos, sl->score, &sl->n, k);
+            drop_best(sl, k);
         }
     }
     s->skip = skip; /* the full scan will say why */

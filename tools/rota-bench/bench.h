@@ -27,6 +27,8 @@ struct bench_cfg {
     const char *instance; /* instance name for a built table */
     bool json;
     uint64_t seed;
+    int strategy;     /* enum rota_strategy; peers only implement hybrid */
+    double lru_share; /* hybrid's forced least-recently-used share; < 0 = none */
 };
 
 struct bench_sys {

@@ -27,6 +27,7 @@
 #include "bench.h"
 #include "clock.h"
 #include "fairness.h"
+#include "strategy.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
@@ -240,17 +241,21 @@ static void print(const struct bench_cfg *c, const struct measured *m)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rota-bench [options]\n"
-               "  --accounts N      accounts in the table (64)\n"
-               "  --tiers T         tiers in the route (3)\n"
-               "  --procs P         selector processes (2)\n"
-               "  --duration S      seconds per system (5)\n"
-               "  --writer-rate R   snapshot rewrites per second (10000)\n"
-               "  --peer P          none, rwlock, redis or all (none)\n"
-               "  --attach NAME     measure a running instance instead (with --route)\n"
-               "  --route NAME      route or model to select on (bench)\n"
-               "  --json            one JSON object per line per system\n"
-               "  --seed N          generator seed\n");
+    fprintf(f,
+            "usage: rota-bench [options]\n"
+            "  --accounts N      accounts in the table (64)\n"
+            "  --tiers T         tiers in the route (3)\n"
+            "  --procs P         selector processes (2)\n"
+            "  --duration S      seconds per system (5)\n"
+            "  --writer-rate R   snapshot rewrites per second (10000)\n"
+            "  --peer P          none, rwlock, redis or all (none)\n"
+            "  --attach NAME     measure a running instance instead (with --route)\n"
+            "  --route NAME      route or model to select on (bench)\n"
+            "  --strategy S      rota's strategy: hybrid, greedy, round-robin, weighted,\n"
+            "                    sticky, lru, fill-first (hybrid; the peers are hybrid)\n"
+            "  --lru-share F     hybrid's forced least-recently-used share (0.10; 0 = none)\n"
+            "  --json            one JSON object per line per system\n"
+            "  --seed N          generator seed\n");
 }
 
 int main(int argc, char **argv)
@@ -263,11 +268,13 @@ int main(int argc, char **argv)
                           .route = "bench",
                           .seed = 1};
     const char *peer = "none";
-    static const struct option opts[] = {
-        {"accounts", 1, 0, 'a'}, {"tiers", 1, 0, 't'},       {"procs", 1, 0, 'p'},
-        {"duration", 1, 0, 'd'}, {"writer-rate", 1, 0, 'w'}, {"peer", 1, 0, 'P'},
-        {"attach", 1, 0, 'A'},   {"route", 1, 0, 'r'},       {"json", 0, 0, 'j'},
-        {"seed", 1, 0, 's'},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"accounts", 1, 0, 'a'},    {"tiers", 1, 0, 't'},
+                                         {"procs", 1, 0, 'p'},       {"duration", 1, 0, 'd'},
+                                         {"writer-rate", 1, 0, 'w'}, {"peer", 1, 0, 'P'},
+                                         {"attach", 1, 0, 'A'},      {"route", 1, 0, 'r'},
+                                         {"json", 0, 0, 'j'},        {"seed", 1, 0, 's'},
+                                         {"help", 0, 0, 'h'},        {"strategy", 1, 0, 'S'},
+                                         {"lru-share", 1, 0, 'L'},   {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -281,6 +288,17 @@ int main(int argc, char **argv)
         case 'r': c.route = optarg; break;
         case 'j': c.json = true; break;
         case 's': c.seed = strtoull(optarg, NULL, 10); break;
+        case 'S':
+            c.strategy = rota_strategy_parse(optarg);
+            if (c.strategy < 0) {
+                fprintf(stderr, "rota-bench: unknown strategy \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case 'L':
+            c.lru_share = strtod(optarg, NULL);
+            c.lru_share = c.lru_share <= 0 ? -1 : c.lru_share;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -296,6 +314,10 @@ int main(int argc, char **argv)
     bool rd = !strcmp(peer, "redis") || !strcmp(peer, "all");
     if (!rw && !rd && strcmp(peer, "none")) {
         fprintf(stderr, "rota-bench: --peer is none, rwlock, redis or all, not \"%s\"\n", peer);
+        return 2;
+    }
+    if ((rw || rd) && (c.strategy != ROTA_STRAT_HYBRID || c.lru_share)) {
+        fprintf(stderr, "rota-bench: the peers implement hybrid with the default share only\n");
         return 2;
     }
     if (c.attach && (rw || rd)) {

@@ -58,7 +58,8 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
         snprintf(pnames[t], sizeof(pnames[t]), "p%u", t);
         prov[t].name = pnames[t];
         prov[t].kind = "openai";
-        tiers[t].strategy = ROTA_STRAT_HYBRID;
+        tiers[t].strategy = (enum rota_strategy)c->strategy;
+        tiers[t].lru_share = c->lru_share;
         tiers[t].provider = t;
         tiers[t].members = members;
     }
