@@ -517,6 +517,56 @@ static void test_select_concurrent_selectors_take_different_lanes(void **state)
     }
 }
 
+/* A shortlist lives for many picks, but not once its account's quota has moved: an
+ * observation that the chosen account is suddenly much fuller re-ranks the tier. */
+static void test_select_shortlist_follows_quota(void **state)
+{
+    (void)state;
+    static uint32_t members[4] = {0, 1, 2, 3};
+    static const char *const names[4] = {"a", "b", "c", "d"};
+    struct rota_desc_account acc[4];
+    memset(acc, 0, sizeof(acc));
+    for (int i = 0; i < 4; i++) {
+        acc[i] =
+            (struct rota_desc_account){.id = 70 + (uint64_t)i, .name = names[i], .nwin = 1};
+        acc[i].win[0] =
+            (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS, .limit = 1000000};
+    }
+    struct rota_desc_provider p = {.name = "p"};
+    struct rota_desc_tier t = {.strategy = ROTA_STRAT_HYBRID,
+                               .provider = 0,
+                               .nmembers = 4,
+                               .members = members,
+                               .lru_share = -1};
+    struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 4,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = acc,
+                          .routes = &rt};
+    struct fx f = {0};
+    assert_int_equal(fx_publish(&f, "drift", &d), 0);
+    struct rota_rng rng = {3};
+    struct rota_sel_req q = {.route = 0, .now = rota_clock_mono()};
+    rota_shm_heartbeat(f.w, q.now);
+    struct rota_sel_res r;
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+    uint32_t x = r.account;
+    for (int i = 0; i < 10; i++) { /* settled on x: the list keeps it */
+        assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+        assert_int_equal(r.account, x);
+    }
+    fx_used(&f, x, 700000); /* 70 % used: still under the ceiling, far behind the rest */
+    assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0); /* notices the move */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+        assert_int_not_equal(r.account, x);
+    }
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -550,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_select_round_robin_and_fill_first),
         cmocka_unit_test(test_select_large_tier_samples_and_stays_fair),
         cmocka_unit_test(test_select_concurrent_selectors_take_different_lanes),
+        cmocka_unit_test(test_select_shortlist_follows_quota),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
