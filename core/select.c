@@ -343,8 +343,8 @@ static void prefetch(const struct scan *s, uint32_t pos)
 #define SHORT_AGE_NS (4 * ROTA_NS_PER_MS)
 
 struct shortlist {
-    const void *table;
-    uint64_t generation, at;
+    uint64_t table; /* the segment's nonce: a map address or generation number may recur */
+    uint64_t at;
     uint32_t tier, n, nlru, uses;
     uint32_t pos[SHORT_MAX];
     float score[SHORT_MAX]; /* the preferred one's raised to 2 */
@@ -362,9 +362,8 @@ static uint32_t short_len(const struct rota_shm_tier *t)
 
 static bool short_valid(const struct scan *s, const struct shortlist *sl)
 {
-    return sl->table == s->m->base && sl->generation == s->m->hdr->generation &&
-           sl->tier == (uint32_t)(s->t - s->m->tiers) && sl->uses < SHORT_USES &&
-           s->now - sl->at < SHORT_AGE_NS;
+    return sl->table == s->m->hdr->nonce && sl->tier == (uint32_t)(s->t - s->m->tiers) &&
+           sl->uses < SHORT_USES && s->now - sl->at < SHORT_AGE_NS;
 }
 
 /* Hybrid's jitter lets any of the top k whose score is within the jitter of the best win.
@@ -418,8 +417,7 @@ static void short_build(struct scan *s, struct shortlist *sl, const struct rota_
         age[j] = c[i].last_used;
         sl->lru[j] = c[i].member;
     }
-    sl->table = s->m->base;
-    sl->generation = s->m->hdr->generation;
+    sl->table = s->m->hdr->nonce;
     sl->tier = (uint32_t)(s->t - s->m->tiers);
     sl->at = s->now;
     sl->uses = 0;

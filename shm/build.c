@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -441,6 +442,8 @@ static void write_header(struct rota_shm_header *h, const struct layout *L,
     h->total_size = L->total;
     h->generation = gen;
     h->config_hash = d->config_hash;
+    if (getrandom(&h->nonce, sizeof(h->nonce), 0) != sizeof(h->nonce))
+        h->nonce = (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)h;
     h->created_at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     h->stale_after_ns = d->stale_after_ns ? d->stale_after_ns : 30000000000ull;
     snprintf(h->instance, sizeof(h->instance), "%s", instance);

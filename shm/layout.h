@@ -294,6 +294,7 @@ struct rota_shm_header {
     uint64_t total_size;  /* bytes of the segment */
     uint64_t generation;  /* N of /rota.<instance>.gN */
     uint64_t config_hash;
+    uint64_t nonce;          /* random, different for every segment ever built */
     int64_t created_at;      /* wall-clock ns */
     uint64_t stale_after_ns; /* heartbeat older than this: workers turn pessimistic */
     char instance[ROTA_MAX_NAME];
