@@ -522,11 +522,11 @@ static void test_select_concurrent_selectors_take_different_lanes(void **state)
 static void test_select_shortlist_follows_quota(void **state)
 {
     (void)state;
-    static uint32_t members[4] = {0, 1, 2, 3};
-    static const char *const names[4] = {"a", "b", "c", "d"};
-    struct rota_desc_account acc[4];
+    static uint32_t members[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    static const char *const names[8] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    struct rota_desc_account acc[8];
     memset(acc, 0, sizeof(acc));
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 8; i++) {
         acc[i] =
             (struct rota_desc_account){.id = 70 + (uint64_t)i, .name = names[i], .nwin = 1};
         acc[i].win[0] =
@@ -535,12 +535,12 @@ static void test_select_shortlist_follows_quota(void **state)
     struct rota_desc_provider p = {.name = "p"};
     struct rota_desc_tier t = {.strategy = ROTA_STRAT_HYBRID,
                                .provider = 0,
-                               .nmembers = 4,
+                               .nmembers = 8,
                                .members = members,
                                .lru_share = -1};
     struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
     struct rota_desc d = {.nproviders = 1,
-                          .naccounts = 4,
+                          .naccounts = 8,
                           .nroutes = 1,
                           .providers = &p,
                           .accounts = acc,
