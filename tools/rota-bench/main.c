@@ -249,7 +249,8 @@ static void usage(FILE *f)
             "  --duration S      seconds per system (5)\n"
             "  --writer-rate R   snapshot rewrites per second (10000)\n"
             "  --peer P          none, rwlock, redis or all (none)\n"
-            "  --attach NAME     measure a running instance instead (with --route)\n"
+            "  --attach NAME     measure a running instance instead (with --route); its\n"
+            "                    accounts count the selections as real ones\n"
             "  --route NAME      route or model to select on (bench)\n"
             "  --strategy S      rota's strategy: hybrid, greedy, round-robin, weighted,\n"
             "                    sticky, lru, fill-first (hybrid; the peers are hybrid)\n"
@@ -330,10 +331,14 @@ int main(int argc, char **argv)
     c.instance = inst;
     signal(SIGPIPE, SIG_IGN);
     calibrate();
-    if (!c.json) {
+    if (!c.json && c.attach)
+        printf("rota-bench: instance %s, route %s, %u selector processes, %.1f s\n", c.attach,
+               c.route, c.procs, c.duration);
+    else if (!c.json)
         printf("rota-bench: %u accounts, %u tiers, %u selector processes, writer %u/s, %.1f s "
                "each\n",
-               c.accounts, c.tiers, c.procs, c.attach ? 0 : c.writer_rate, c.duration);
+               c.accounts, c.tiers, c.procs, c.writer_rate, c.duration);
+    if (!c.json) {
         printf("%-8s %12s %8s %8s %8s %9s %10s %9s %6s %7s %10s\n", "system", "ops/s", "p50 ns",
                "p90 ns", "p99 ns", "p99.9 ns", "retries", "exhausted", "errors", "gini",
                "bytes");

@@ -37,9 +37,21 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
         return -ENOMEM;
     s->c = c;
     *state = s;
-    if (c->attach) {
+    if (c->attach) { /* check here, once, so that a typo fails before anything forks */
         snprintf(s->instance, sizeof(s->instance), "%s", c->attach);
-        return 0;
+        rota_t *h = NULL;
+        int rc = rota_attach(c->attach, &h, err, n);
+        if (!rc) {
+            rota_route_t r;
+            rc = rota_route(h, c->route, &r);
+            if (rc)
+                snprintf(err, n, "instance %s has no route or model \"%s\"", c->attach,
+                         c->route);
+            rota_detach(h);
+        }
+        if (rc)
+            free(s);
+        return rc;
     }
     snprintf(s->instance, sizeof(s->instance), "%s", c->instance);
     struct rota_desc_provider prov[8];
