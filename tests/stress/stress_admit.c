@@ -132,30 +132,11 @@ static bool spin_until(_Atomic uint32_t *v, uint32_t want, uint64_t deadline)
 }
 
 /* A one-tier hybrid route "pool" over POOL_N accounts with neither quota windows nor rate
- * limits. (fx_pool gives every account a 10^6-request window, which a long
- * ROTA_STRESS_SCALE run would fill up to the tier's ceiling.) */
+ * limits, for runs whose length ROTA_STRESS_SCALE sets (a quota would fill up). */
 static void publish_open_pool(struct fx *f, const char *tag)
 {
-    static char names[POOL_N][16];
-    static uint32_t members[POOL_N];
-    struct rota_desc_account a[POOL_N];
-    memset(a, 0, sizeof(a));
-    for (uint32_t i = 0; i < POOL_N; i++) {
-        snprintf(names[i], sizeof(names[i]), "open%u", i);
-        members[i] = i;
-        a[i] = (struct rota_desc_account){.id = 100 + i, .name = names[i]};
-    }
-    struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
-    struct rota_desc_tier t = {
-        .strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = POOL_N, .members = members};
-    struct rota_desc_route r = {.name = "pool", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1,
-                          .naccounts = POOL_N,
-                          .nroutes = 1,
-                          .providers = &p,
-                          .accounts = a,
-                          .routes = &r};
-    assert_int_equal(fx_publish(f, tag, &d), 0);
+    struct fx_pool_opts o = {.n = POOL_N, .strategy = ROTA_STRAT_HYBRID};
+    assert_int_equal(fx_pool_with(f, tag, &o), 0);
 }
 
 /* A table of "n" accounts with RPM limits rpm[i] (burst the same, or "burst" if not 0),

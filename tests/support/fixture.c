@@ -83,35 +83,50 @@ int fx_chain(struct fx *f, const char *tag, enum rota_strategy strategy, uint64_
     return fx_publish(f, tag, &d);
 }
 
-int fx_pool(struct fx *f, const char *tag, uint32_t n, enum rota_strategy strategy,
-            const uint32_t *weights)
+int fx_pool_with(struct fx *f, const char *tag, const struct fx_pool_opts *o)
 {
     static char names[256][16];
     static uint32_t members[256];
     struct rota_desc_account a[256];
-    if (n > 256)
+    if (o->n > 256)
         return -1;
     memset(a, 0, sizeof(a));
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < o->n; i++) {
         snprintf(names[i], sizeof(names[i]), "acct%u", i);
         members[i] = i;
-        a[i] = (struct rota_desc_account){
-            .id = 100 + i, .name = names[i], .weight = weights ? weights[i] : 1, .nwin = 1};
-        a[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS,
-                                                .limit = 1000000,
-                                                .reset = {.kind = ROTA_RESET_DAY}};
+        a[i] = (struct rota_desc_account){.id = 100 + i,
+                                          .name = names[i],
+                                          .weight = o->weights ? o->weights[i] : 1,
+                                          .credential = "sk-test-secret"};
+        if (o->limit) {
+            a[i].nwin = 1;
+            a[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS,
+                                                    .limit = o->limit,
+                                                    .reset = {.kind = ROTA_RESET_DAY}};
+        }
     }
     struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
-    struct rota_desc_tier t = {
-        .strategy = strategy, .provider = 0, .nmembers = n, .members = members};
+    struct rota_desc_tier t = {.strategy = o->strategy,
+                               .provider = 0,
+                               .nmembers = o->n,
+                               .members = members,
+                               .lru_share = o->lru_share};
     struct rota_desc_route r = {.name = "pool", .ntiers = 1, .tiers = &t};
     struct rota_desc d = {.nproviders = 1,
-                          .naccounts = n,
+                          .naccounts = o->n,
                           .nroutes = 1,
                           .providers = &p,
                           .accounts = a,
                           .routes = &r};
     return fx_publish(f, tag, &d);
+}
+
+int fx_pool(struct fx *f, const char *tag, uint32_t n, enum rota_strategy strategy,
+            const uint32_t *weights)
+{
+    struct fx_pool_opts o = {
+        .n = n, .strategy = strategy, .weights = weights, .limit = 1000000};
+    return fx_pool_with(f, tag, &o);
 }
 
 void fx_used(struct fx *f, uint32_t a, uint64_t used)

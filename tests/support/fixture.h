@@ -33,7 +33,17 @@ int fx_publish(struct fx *f, const char *tag, const struct rota_desc *d);
 #define FX_LOCAL       3
 int fx_chain(struct fx *f, const char *tag, enum rota_strategy strategy, uint64_t limit);
 
-/* A one-tier route "pool" over n accounts (ids 100 + i) with the given strategy. */
+/* A one-tier route "pool" over n accounts (ids 100 + i, key "sk-test-secret"). */
+struct fx_pool_opts {
+    uint32_t n; /* accounts, at most 256 */
+    enum rota_strategy strategy;
+    const uint32_t *weights; /* NULL = 1 each */
+    double lru_share;        /* hybrid's; 0 = default, < 0 = none */
+    uint64_t limit;          /* a daily request window of this limit; 0 = no window */
+};
+int fx_pool_with(struct fx *f, const char *tag, const struct fx_pool_opts *o);
+
+/* fx_pool_with, each account with a 10^6-request daily window. */
 int fx_pool(struct fx *f, const char *tag, uint32_t n, enum rota_strategy strategy,
             const uint32_t *weights);
 

@@ -475,28 +475,10 @@ static void *lane_main(void *arg)
 static void test_select_concurrent_selectors_take_different_lanes(void **state)
 {
     (void)state;
-    static uint32_t members[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    static const char *const names[8] = {"a", "b", "c", "d", "e", "f", "g", "h"};
-    struct rota_desc_account acc[8];
-    memset(acc, 0, sizeof(acc));
-    for (int i = 0; i < 8; i++)
-        acc[i] = (struct rota_desc_account){.id = 50 + (uint64_t)i, .name = names[i]};
-    struct rota_desc_provider p = {.name = "p"};
-    struct rota_desc_tier t = {.strategy = ROTA_STRAT_HYBRID,
-                               .provider = 0,
-                               .nmembers = 8,
-                               .members = members,
-                               .lru_share = -1};
-    struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1,
-                          .naccounts = 8,
-                          .nroutes = 1,
-                          .providers = &p,
-                          .accounts = acc,
-                          .routes = &rt};
+    struct fx_pool_opts o = {.n = 8, .strategy = ROTA_STRAT_HYBRID, .lru_share = -1};
     for (int round = 0; round < 20; round++) {
         struct fx f = {0};
-        assert_int_equal(fx_publish(&f, "lane", &d), 0);
+        assert_int_equal(fx_pool_with(&f, "lane", &o), 0);
         uint64_t now = rota_clock_mono();
         rota_shm_heartbeat(f.w, now);
         for (uint32_t a = 0; a < 8; a++)
@@ -522,31 +504,10 @@ static void test_select_concurrent_selectors_take_different_lanes(void **state)
 static void test_select_shortlist_follows_quota(void **state)
 {
     (void)state;
-    static uint32_t members[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    static const char *const names[8] = {"a", "b", "c", "d", "e", "f", "g", "h"};
-    struct rota_desc_account acc[8];
-    memset(acc, 0, sizeof(acc));
-    for (int i = 0; i < 8; i++) {
-        acc[i] =
-            (struct rota_desc_account){.id = 70 + (uint64_t)i, .name = names[i], .nwin = 1};
-        acc[i].win[0] =
-            (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS, .limit = 1000000};
-    }
-    struct rota_desc_provider p = {.name = "p"};
-    struct rota_desc_tier t = {.strategy = ROTA_STRAT_HYBRID,
-                               .provider = 0,
-                               .nmembers = 8,
-                               .members = members,
-                               .lru_share = -1};
-    struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1,
-                          .naccounts = 8,
-                          .nroutes = 1,
-                          .providers = &p,
-                          .accounts = acc,
-                          .routes = &rt};
+    struct fx_pool_opts o = {
+        .n = 8, .strategy = ROTA_STRAT_HYBRID, .lru_share = -1, .limit = 1000000};
     struct fx f = {0};
-    assert_int_equal(fx_publish(&f, "drift", &d), 0);
+    assert_int_equal(fx_pool_with(&f, "drift", &o), 0);
     struct rota_rng rng = {3};
     struct rota_sel_req q = {.route = 0, .now = rota_clock_mono()};
     rota_shm_heartbeat(f.w, q.now);
