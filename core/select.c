@@ -29,7 +29,7 @@
 #include "select.h"
 #include "strategy.h"
 
-#define SCAN_MAX 64
+#define SCAN_MAX ROTA_SAMPLE_MAX
 
 _Thread_local uint64_t rota_select_retries;
 

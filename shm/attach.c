@@ -162,7 +162,8 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
         const struct rota_shm_tier *t = &m->tiers[i];
         if ((t->provider != ROTA_NONE && t->provider >= m->nproviders) ||
             t->strategy >= ROTA_STRAT_COUNT || t->member0 > m->nmembers ||
-            t->nmembers > m->nmembers - t->member0 || t->top_k == 0 || t->sample == 0)
+            t->nmembers > m->nmembers - t->member0 || t->top_k == 0 || t->sample == 0 ||
+            t->sample > ROTA_SAMPLE_MAX)
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad provider, strategy or members", i);
     }
     for (uint32_t i = 0; i < m->nmembers; i++) {

@@ -279,7 +279,8 @@ static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
     t->nmembers = s->nmembers;
     t->strategy = (uint8_t)s->strategy;
     t->top_k = (uint8_t)or_default_u(s->top_k > 255 ? 255 : s->top_k, 3);
-    t->sample = (uint8_t)or_default_u(s->sample > 64 ? 64 : s->sample, 8);
+    t->sample =
+        (uint8_t)or_default_u(s->sample > ROTA_SAMPLE_MAX ? ROTA_SAMPLE_MAX : s->sample, 8);
     double crit = s->provider != ROTA_NONE && d->providers[s->provider].crit > 0
                       ? d->providers[s->provider].crit
                       : 0.80;

@@ -48,6 +48,7 @@
 #define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */
 #define ROTA_MAX_TIERS   8  /* tiers per route */
 #define ROTA_MAX_NAME    64 /* instance, provider, account, route names */
+#define ROTA_SAMPLE_MAX  64 /* candidates a tier may sample; tiers up to this are scanned */
 #define ROTA_SHM_ALIGN   128
 #define ROTA_NONE        UINT32_MAX
 

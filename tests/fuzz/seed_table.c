@@ -1,5 +1,5 @@
-/* seed_table: write valid table images for fuzz_table's corpus: the fallback chain and a
- * pool, as the writer lays them out. Usage: seed_table DIR */
+/* seed_table: write valid table images for fuzz_table's corpus: the fallback chain, a
+ * small pool and a large one, as the writer lays them out. Usage: seed_table DIR */
 #include <stdio.h>
 
 #include "fixture.h"
@@ -27,6 +27,9 @@ int main(int argc, char **argv)
     if (fx_chain(&f, "seed", ROTA_STRAT_HYBRID, 100) || dump(&f, argv[1], "chain"))
         return 1;
     if (fx_pool(&f, "seed", 5, ROTA_STRAT_STICKY, NULL) || dump(&f, argv[1], "pool"))
+        return 1;
+    /* A tier large enough to be sampled rather than scanned. */
+    if (fx_pool(&f, "seed", 100, ROTA_STRAT_HYBRID, NULL) || dump(&f, argv[1], "large"))
         return 1;
     return 0;
 }
