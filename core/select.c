@@ -17,7 +17,9 @@
  * empty the answer is ROTA_EEXHAUSTED with the earliest time something frees up.
  *
  * Round-robin and fill-first do not need every candidate: they walk in tier order from
- * their start and stop at the first eligible one.
+ * their start and stop at the first eligible one. Hybrid and greedy keep a per-thread
+ * shortlist of the ranking between full passes and evaluate only the account they take
+ * (see "the shortlist" below), which is what keeps the common selection to one candidate.
  */
 #include <string.h>
 
