@@ -110,6 +110,7 @@ ROTA_API void rota_seed(uint64_t seed);
 /* Generation currently attached. */
 ROTA_API uint64_t rota_generation(rota_t *h);
 
+/* Unmap everything and free the handle; once no thread uses it any more. */
 ROTA_API void rota_detach(rota_t *h);
 
 /* A static description of "err" (a rota code or a negated errno). */
