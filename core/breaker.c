@@ -42,7 +42,8 @@ enum rota_breaker_gate rota_breaker_gate(uint64_t w, uint64_t now_ns, uint64_t *
 {
     uint64_t now_ms = now_ns / NS_PER_MS, until = rota_breaker_until_ms(w);
     switch (rota_breaker_state_of(w)) {
-    case ROTA_BREAKER_CLOSED: return ROTA_GATE_PASS;
+    case ROTA_BREAKER_CLOSED:
+        return ROTA_GATE_PASS;
     case ROTA_BREAKER_OPEN:
         if (now_ms >= until)
             return ROTA_GATE_TRIAL;
@@ -85,6 +86,15 @@ bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c,
         if (rota_cas(w, &cur, next))
             return true;
     }
+}
+
+void rota_breaker_release(_Atomic uint64_t *w, const struct rota_breaker_cfg *c)
+{
+    uint64_t cur = rota_load(w);
+    unsigned k = c->permits ? c->permits : 1;
+    while (rota_breaker_state_of(cur) == ROTA_BREAKER_HALF_OPEN &&
+           rota_breaker_permits(cur) < k && !rota_cas(w, &cur, cur + ((uint64_t)1 << 8)))
+        ;
 }
 
 void rota_breaker_success(_Atomic uint64_t *w, _Atomic uint32_t *consec,

@@ -74,6 +74,10 @@ enum rota_breaker_gate rota_breaker_gate(uint64_t w, uint64_t now_ns, uint64_t *
 bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c,
                           uint64_t now_ns);
 
+/* Give back a trial permit taken by rota_breaker_acquire and not used (the call was
+ * never made, or its outcome says nothing about the provider: a 429, a 4xx). */
+void rota_breaker_release(_Atomic uint64_t *w, const struct rota_breaker_cfg *c);
+
 /* A call succeeded; "trial" if it held a permit. */
 void rota_breaker_success(_Atomic uint64_t *w, _Atomic uint32_t *consec,
                           const struct rota_breaker_cfg *c, bool trial);

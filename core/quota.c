@@ -66,7 +66,9 @@ static int64_t candidate(const struct rota_shm_reset *r, const struct rota_tz *t
 {
     c.sec = 0;
     switch (r->kind) {
-    case ROTA_RESET_MINUTE: c.min += step; break;
+    case ROTA_RESET_MINUTE:
+        c.min += step;
+        break;
     case ROTA_RESET_HOUR:
         c.min = r->minute;
         c.hour += step;

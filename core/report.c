@@ -23,15 +23,21 @@
 #include "gcra.h"
 #include "select.h"
 
+#define RETRY_AFTER_MAX_MS (30ull * 86400 * 1000) /* a month: longer is a bogus header */
+
 enum rota_verdict rota_outcome_verdict(int status, int result)
 {
     switch (result) {
     case ROTA_RESULT_TIMEOUT:
-    case ROTA_RESULT_CONNECT: return ROTA_VERDICT_FAILURE;
+    case ROTA_RESULT_CONNECT:
+        return ROTA_VERDICT_FAILURE;
     case ROTA_RESULT_AUTH:
-    case ROTA_RESULT_BILLING: return ROTA_VERDICT_DISABLE;
-    case ROTA_RESULT_CANCELLED: return ROTA_VERDICT_NEUTRAL;
-    default: break;
+    case ROTA_RESULT_BILLING:
+        return ROTA_VERDICT_DISABLE;
+    case ROTA_RESULT_CANCELLED:
+        return ROTA_VERDICT_NEUTRAL;
+    default:
+        break;
     }
     if (status >= 200 && status < 400)
         return ROTA_VERDICT_SUCCESS;
@@ -46,11 +52,22 @@ enum rota_verdict rota_outcome_verdict(int status, int result)
     return ROTA_VERDICT_NEUTRAL;
 }
 
+/* An outcome that says nothing about the provider's health hands a trial permit back. */
+static void release_trial(struct rota_shm_hot *h, struct rota_shm_phot *ph,
+                          const struct rota_breaker_cfg *bc, uint32_t trial)
+{
+    if (trial & ROTA_TRIAL_ACCOUNT)
+        rota_breaker_release(&h->breaker, bc);
+    if (trial & ROTA_TRIAL_PROVIDER)
+        rota_breaker_release(&ph->breaker, bc);
+}
+
 static void cooldown(struct rota_shm_hot *h, const struct rota_shm_provider *p,
                      const struct rota_outcome_in *o, uint64_t now)
 {
     uint32_t n = rota_add(&h->consec_429, 1);
-    uint64_t ms = o->retry_after_ms;
+    uint64_t ms =
+        o->retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : o->retry_after_ms;
     if (ms == 0) {
         ms = p->cooldown_base_ms;
         for (uint32_t i = 0; i < n && ms < p->cooldown_cap_ms; i++)
@@ -109,7 +126,10 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
         rota_breaker_success(&ph->breaker, &ph->consec_fail, &bc,
                              o->trial & ROTA_TRIAL_PROVIDER);
         break;
-    case ROTA_VERDICT_RATE_LIMITED: cooldown(h, p, o, now); break;
+    case ROTA_VERDICT_RATE_LIMITED:
+        cooldown(h, p, o, now);
+        release_trial(h, ph, &bc, o->trial);
+        break;
     case ROTA_VERDICT_FAILURE:
         rota_add(&h->failures, 1);
         rota_breaker_failure(&h->breaker, &h->consec_fail, &bc, now, rnd,
@@ -117,7 +137,13 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
         rota_breaker_failure(&ph->breaker, &ph->consec_fail, &bc, now, rnd >> 17,
                              o->trial & ROTA_TRIAL_PROVIDER);
         break;
-    case ROTA_VERDICT_DISABLE: disable(h, p, o, now); break;
-    case ROTA_VERDICT_NEUTRAL: rota_add(&h->neutral, 1); break;
+    case ROTA_VERDICT_DISABLE:
+        disable(h, p, o, now);
+        release_trial(h, ph, &bc, o->trial);
+        break;
+    case ROTA_VERDICT_NEUTRAL:
+        rota_add(&h->neutral, 1);
+        release_trial(h, ph, &bc, o->trial);
+        break;
     }
 }

@@ -102,8 +102,9 @@ bool rota_account_fraction(const struct rota_shm_map *m, uint32_t ai, uint32_t p
     return ok;
 }
 
-/* Earliest reset among the windows of "ai" at or over "ceiling" (wall ns), for the
- * exhausted answer. Read without the seqlock: an estimate is all it feeds. */
+/* Earliest reset among the windows of "ai" (wall ns), for the exhausted answer: the
+ * first moment its quota may free up. Read without the seqlock: an estimate is all it
+ * feeds, and an early one only makes a caller ask again. */
 static int64_t earliest_reset(const struct rota_shm_map *m, uint32_t ai)
 {
     int64_t best = 0;
@@ -245,22 +246,15 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
 static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_res *r)
 {
     const struct rota_shm_map *m = s->m;
-    uint32_t ai = m->members[s->t->member0 + c->member].account;
-    const struct rota_shm_account *a = &m->accounts[ai];
+    const struct rota_shm_member *mb = &m->members[s->t->member0 + c->member];
+    const struct rota_shm_account *a = &m->accounts[mb->account];
     const struct rota_shm_provider *p = &m->providers[a->provider];
-    struct rota_shm_hot *h = &m->hot[ai];
+    struct rota_shm_hot *h = &m->hot[mb->account];
+    _Atomic uint64_t *pbreaker = &m->phot[a->provider].breaker;
     uint64_t now = s->q->now, at = 0;
     struct rota_breaker_cfg bc = {p->fail_threshold, p->halfopen_permits, p->open_base_ms,
                                   p->open_cap_ms};
-    if ((c->gates & ROTA_TRIAL_ACCOUNT) && !rota_breaker_acquire(&h->breaker, &bc, now)) {
-        s->skip |= ROTA_SKIP_BREAKER;
-        return false;
-    }
-    if ((c->gates & ROTA_TRIAL_PROVIDER) &&
-        !rota_breaker_acquire(&m->phot[a->provider].breaker, &bc, now)) {
-        s->skip |= ROTA_SKIP_BREAKER;
-        return false;
-    }
+    /* Rate first: an admission can be given back exactly; a trial permit only roughly. */
     struct rota_gcra rq = req_gcra(a), tk = tok_gcra(a);
     if (!rota_gcra_admit(&h->gcra_req, &rq, now, 1, &at)) {
         s->skip |= ROTA_SKIP_RATE;
@@ -273,12 +267,22 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
         note(s, at);
         return false;
     }
+    bool acct = c->gates & ROTA_TRIAL_ACCOUNT, prov = c->gates & ROTA_TRIAL_PROVIDER;
+    if ((acct && !rota_breaker_acquire(&h->breaker, &bc, now)) ||
+        (prov && !rota_breaker_acquire(pbreaker, &bc, now))) {
+        if (acct && prov) /* the account's permit was taken: return it */
+            rota_breaker_release(&h->breaker, &bc);
+        rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
+        rota_gcra_adjust(&h->gcra_tok, &tk, now, -(int64_t)s->tok_units);
+        s->skip |= ROTA_SKIP_BREAKER;
+        return false;
+    }
     rota_add(&h->use0[0], 1);
-    if (m->members[s->t->member0 + c->member].pool)
-        rota_add(rota_shm_usage(h, m->members[s->t->member0 + c->member].pool, 0), 1);
+    if (mb->pool)
+        rota_add(rota_shm_usage(h, mb->pool, 0), 1);
     rota_store(&h->last_used, now);
-    r->account = ai;
-    r->pool = m->members[s->t->member0 + c->member].pool;
+    r->account = mb->account;
+    r->pool = mb->pool;
     r->trial = c->gates;
     if (c->gates)
         rota_add(&h->halfopen, 1);
@@ -328,7 +332,7 @@ static void prefetch(const struct scan *s, uint32_t pos)
  * scan, each thread keeps the tier's best top_k + 1 positions with their scores, and its
  * LRU_MAX least recently used positions. For the next picks (at most SHORT_USES, for at
  * most SHORT_AGE_NS) it chooses from that list as the strategy would from the whole tier
- * (hybrid: the jittered best of the top k; greedy: the best; forced LRU: one of the
+ * (hybrid: the one dealt to it among the top k; greedy: the best; forced LRU: one of the
  * LRU_MAX oldest not yet taken, at random, so that processes forced at the same time do
  * not all take the same one) and evaluates only the one chosen, live: every gate, quota and
  * rate check runs before the commit, exactly as after a full scan. Hybrid's choice among its

@@ -195,17 +195,28 @@ uint32_t rota_strategy_pick(const struct rota_pick *p, const struct rota_cand *c
                             uint32_t *why)
 {
     switch (p->tier->strategy) {
-    case ROTA_STRAT_GREEDY: *why = ROTA_WHY_GREEDY; return greedy(c, n);
-    case ROTA_STRAT_ROUND_ROBIN: *why = ROTA_WHY_ROUND_ROBIN; return round_robin(p, c, n);
-    case ROTA_STRAT_WEIGHTED: *why = ROTA_WHY_WEIGHTED; return weighted(p, c, n);
+    case ROTA_STRAT_GREEDY:
+        *why = ROTA_WHY_GREEDY;
+        return greedy(c, n);
+    case ROTA_STRAT_ROUND_ROBIN:
+        *why = ROTA_WHY_ROUND_ROBIN;
+        return round_robin(p, c, n);
+    case ROTA_STRAT_WEIGHTED:
+        *why = ROTA_WHY_WEIGHTED;
+        return weighted(p, c, n);
     case ROTA_STRAT_STICKY:
         if (p->key_hash) {
             *why = ROTA_WHY_STICKY;
             return sticky(p, c, n);
         }
         return hybrid(p, c, n, why); /* no key: nothing to stick to */
-    case ROTA_STRAT_LRU: *why = ROTA_WHY_LRU; return lru(c, n);
-    case ROTA_STRAT_FILL_FIRST: *why = ROTA_WHY_FILL_FIRST; return fill_first(c, n);
-    default: return hybrid(p, c, n, why);
+    case ROTA_STRAT_LRU:
+        *why = ROTA_WHY_LRU;
+        return lru(c, n);
+    case ROTA_STRAT_FILL_FIRST:
+        *why = ROTA_WHY_FILL_FIRST;
+        return fill_first(c, n);
+    default:
+        return hybrid(p, c, n, why);
     }
 }

@@ -77,6 +77,18 @@ static const char *const sec_name[ROTA_SEC_COUNT] = {
     "strings",   "creds",    "snaps",  "hot",   "phot",    "thot",
 };
 
+/* A used fraction the policy compares with: a number in [0, 100] (NaN is not). */
+static bool fraction_ok(double v)
+{
+    return v >= 0 && v <= 100;
+}
+
+/* A weight, share or jitter: a number in [0, 1000]. */
+static bool weight_ok(float v)
+{
+    return v >= 0 && v <= 1000;
+}
+
 static bool str_ok(const struct rota_shm_map *m, uint32_t off)
 {
     uint32_t n = m->hdr->sec[ROTA_SEC_STRINGS].count;
@@ -103,8 +115,17 @@ static int check_sections(const struct rota_shm_header *h, size_t size, char *er
                         "section %s: [%llu, +%llu) runs past the segment end %llu", sec_name[i],
                         (unsigned long long)s->off, (unsigned long long)s->size,
                         (unsigned long long)h->total_size);
+        /* Sections lie in order and apart: what workers write never overlaps what the
+         * select path trusts. */
+        if (i > 0 && s->off < h->sec[i - 1].off + h->sec[i - 1].size)
+            return fail(err, n, ROTA_ELAYOUT, "section %s: [%llu, +%llu) overlaps section %s",
+                        sec_name[i], (unsigned long long)s->off, (unsigned long long)s->size,
+                        sec_name[i - 1]);
     }
     (void)size;
+    if (h->stale_after_ns > (1ull << 62))
+        return fail(err, n, ROTA_ELAYOUT, "stale_after %llu ns is out of range",
+                    (unsigned long long)h->stale_after_ns);
     if (h->sec[ROTA_SEC_SNAPS].count != h->sec[ROTA_SEC_ACCOUNTS].count ||
         h->sec[ROTA_SEC_HOT].count != h->sec[ROTA_SEC_ACCOUNTS].count ||
         h->sec[ROTA_SEC_PHOT].count != h->sec[ROTA_SEC_PROVIDERS].count ||
@@ -129,6 +150,8 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
         const struct rota_shm_provider *p = &m->providers[i];
         if (!str_ok(m, p->name) || !str_ok(m, p->kind))
             return fail(err, n, ROTA_ELAYOUT, "provider %u: bad name offset", i);
+        if (!fraction_ok(p->warn) || !fraction_ok(p->crit) || !fraction_ok(p->pessimistic))
+            return fail(err, n, ROTA_ELAYOUT, "provider %u: thresholds out of range", i);
     }
     for (uint32_t i = 0; i < m->naccounts; i++) {
         const struct rota_shm_account *a = &m->accounts[i];
@@ -163,7 +186,9 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
         if ((t->provider != ROTA_NONE && t->provider >= m->nproviders) ||
             t->strategy >= ROTA_STRAT_COUNT || t->member0 > m->nmembers ||
             t->nmembers > m->nmembers - t->member0 || t->top_k == 0 || t->sample == 0 ||
-            t->sample > ROTA_SAMPLE_MAX)
+            t->sample > ROTA_SAMPLE_MAX || !fraction_ok(t->ceiling) || t->recency_s == 0 ||
+            !weight_ok(t->w_quota) || !weight_ok(t->w_recency) || !weight_ok(t->jitter) ||
+            t->jitter >= 1 || !weight_ok(t->lru_share) || t->lru_share > 1)
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad provider, strategy or members", i);
     }
     for (uint32_t i = 0; i < m->nmembers; i++) {

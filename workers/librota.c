@@ -195,6 +195,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     if (rc) {
         out->account = ROTA_NONE;
         out->account_id = 0;
+        out->pool = 0;
         out->retry_at = r.retry_at;
         out->why = 0;
         out->trial = 0;
@@ -303,17 +304,26 @@ void rota_detach(rota_t *h)
 const char *rota_strerror(int err)
 {
     switch (err) {
-    case 0: return "success";
-    case ROTA_EEXHAUSTED: return "no eligible account in any tier of the route";
-    case ROTA_EMAGIC: return "not a rota table (bad magic)";
+    case 0:
+        return "success";
+    case ROTA_EEXHAUSTED:
+        return "no eligible account in any tier of the route";
+    case ROTA_EMAGIC:
+        return "not a rota table (bad magic)";
     case ROTA_EABI:
         return "table written by an incompatible rota (ABI or layout size mismatch)";
-    case ROTA_ELAYOUT: return "table sections are inconsistent (corrupt segment)";
-    case ROTA_ETRUNC: return "table segment is truncated";
-    case ROTA_ENOTREADY: return "table is not ready (no generation published yet)";
-    case ROTA_ENOROUTE: return "no route has that name or serves that model";
-    case ROTA_ESTALE: return "the chosen account is no longer in the table";
-    default: break;
+    case ROTA_ELAYOUT:
+        return "table sections are inconsistent (corrupt segment)";
+    case ROTA_ETRUNC:
+        return "table segment is truncated";
+    case ROTA_ENOTREADY:
+        return "table is not ready (no generation published yet)";
+    case ROTA_ENOROUTE:
+        return "no route has that name or serves that model";
+    case ROTA_ESTALE:
+        return "the chosen account is no longer in the table";
+    default:
+        break;
     }
     if (err < 0 && err > -4096) {
         const char *s = strerrordesc_np(-err);

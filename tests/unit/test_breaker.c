@@ -159,6 +159,25 @@ static void test_breaker_half_open_permits_under_contention(void **state)
     }
 }
 
+static void test_breaker_unused_permit_is_given_back(void **state)
+{
+    (void)state;
+    _Atomic uint64_t w = 0;
+    _Atomic uint32_t consec = 0;
+    uint64_t now = open_and_expire(&w, &consec);
+    for (int k = 0; k < 3; k++)
+        assert_true(rota_breaker_acquire(&w, &cfg, now));
+    assert_false(rota_breaker_acquire(&w, &cfg, now));
+    rota_breaker_release(&w, &cfg); /* e.g. the trial call got a 429 */
+    assert_true(rota_breaker_acquire(&w, &cfg, now));
+    for (int k = 0; k < 5; k++) /* never more than K permits */
+        rota_breaker_release(&w, &cfg);
+    assert_int_equal(rota_breaker_permits(atomic_load(&w)), 3);
+    _Atomic uint64_t closed = 0;
+    rota_breaker_release(&closed, &cfg);
+    assert_int_equal(atomic_load(&closed), 0);
+}
+
 static void test_breaker_reset(void **state)
 {
     (void)state;
@@ -179,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_breaker_trial_failure_reopens_longer),
         cmocka_unit_test(test_breaker_leaked_permits_are_rearmed),
         cmocka_unit_test(test_breaker_half_open_permits_under_contention),
+        cmocka_unit_test(test_breaker_unused_permit_is_given_back),
         cmocka_unit_test(test_breaker_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

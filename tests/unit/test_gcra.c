@@ -73,12 +73,17 @@ static bool bucket_admit(struct bucket *b, uint64_t now, uint64_t n, uint64_t *r
 static uint64_t draw_units(struct rota_rng *r, uint64_t burst)
 {
     switch (rota_rng_below(r, 16)) {
-    case 0: return UINT64_MAX;
-    case 1: return rota_rng_next(r); /* anything, mostly oversized */
-    case 2: return 0;
+    case 0:
+        return UINT64_MAX;
+    case 1:
+        return rota_rng_next(r); /* anything, mostly oversized */
+    case 2:
+        return 0;
     case 3:
-    case 4: return burst + rota_rng_below(r, 3);
-    default: return 1 + rota_rng_next(r) % (burst < 4 ? burst : burst / 4);
+    case 4:
+        return burst + rota_rng_below(r, 3);
+    default:
+        return 1 + rota_rng_next(r) % (burst < 4 ? burst : burst / 4);
     }
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "fixture.h"
 #include "hash.h"
 #include "select.h"
@@ -120,6 +121,69 @@ static void test_shm_catch_up_counts_on_old_generation(void **state)
     fx_close(&f);
 }
 
+/* What a worker still on the old generation does after the copy reaches the new one: a
+ * reload never lets a rate limit admit twice, nor forgets a cooldown or a disable. */
+static void test_shm_reload_merges_rate_and_gates(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct rota_desc_provider p = {.name = "p"};
+    struct rota_desc_account a[2] = {{.id = 1, .name = "limited", .rpm = 10},
+                                     {.id = 2, .name = "other"}};
+    uint32_t m0[1] = {0};
+    struct rota_desc_tier t = {
+        .strategy = ROTA_STRAT_GREEDY, .provider = 0, .nmembers = 1, .members = m0};
+    struct rota_desc_route r = {.name = "r", .ntiers = 1, .tiers = &t};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 2,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = &r};
+    assert_int_equal(fx_publish(&f, "merge", &d), 0);
+    struct rota_shm_map old;
+    assert_int_equal(rota_shm_attach(f.instance, &old, NULL, 0), 0);
+    assert_int_equal(fx_publish(&f, "merge", &d), 0); /* reload: same accounts */
+    struct rota_rng rng = {1};
+    uint64_t now = rota_clock_mono();
+    struct rota_sel_req q = {.route = 0, .now = now};
+    struct rota_sel_res res;
+    for (int i = 0; i < 10; i++) /* a stale worker spends the whole minute on the old map */
+        assert_int_equal(rota_select_route(&old, &q, &rng, &res), 0);
+    assert_int_equal(rota_select_route(&old, &q, &rng, &res), ROTA_EEXHAUSTED);
+    struct rota_outcome_in o429 = {.status = 429, .retry_after_ms = 60000};
+    rota_report_apply(&old, 1, &o429, now, 0);
+    struct rota_outcome_in o401 = {.status = 401};
+    rota_report_apply(&old, 1, &o401, now, 0);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_select_route(f.m, &q, &rng, &res), ROTA_EEXHAUSTED);
+    assert_int_equal(res.skipped[0], ROTA_SKIP_RATE);
+    assert_true(rota_load(&f.m->hot[1].cooldown_until) >= now + 60000 * ROTA_NS_PER_MS);
+    assert_int_not_equal(rota_load(&f.m->hot[1].disabled), 0);
+    assert_int_equal(rota_load(&f.m->hot[0].use0[0]), 10);
+    rota_shm_detach(&old);
+    fx_close(&f);
+}
+
+/* A window added by a reload starts empty, whatever the account counted before. */
+static void test_shm_reload_new_window_starts_empty(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct fx_pool_opts o = {.n = 2, .strategy = ROTA_STRAT_GREEDY}; /* no windows */
+    assert_int_equal(fx_pool_with(&f, "win", &o), 0);
+    rota_store(&f.m->hot[0].use0[0], 1000);
+    o.limit = 100; /* the reload adds a daily window of 100 requests */
+    assert_int_equal(fx_pool_with(&f, "win", &o), 0);
+    double frac = -2;
+    assert_true(rota_account_fraction(f.m, 0, 0, &frac, NULL));
+    assert_true(frac == 0.0);
+    rota_store(&f.m->hot[0].use0[0], 1030);
+    assert_true(rota_account_fraction(f.m, 0, 0, &frac, NULL));
+    assert_true(frac > 0.29 && frac < 0.31);
+    fx_close(&f);
+}
+
 static void test_shm_attach_missing_instance(void **state)
 {
     (void)state;
@@ -195,6 +259,9 @@ static void test_shm_validate_refuses_damage(void **state)
     h->sec[ROTA_SEC_SNAPS].off -= 8;
     h->sec[ROTA_SEC_STRINGS].off = h->total_size;
     expect_refused(p, size, ROTA_ELAYOUT, "runs past");
+    h->sec[ROTA_SEC_STRINGS].off = h->sec[ROTA_SEC_CREDS].off;
+    h->sec[ROTA_SEC_HOT].off = h->sec[ROTA_SEC_MEMBERS].off; /* workers would write members */
+    expect_refused(p, size, ROTA_ELAYOUT, "overlaps");
     fx_close(&f);
     free(p);
 
@@ -225,6 +292,15 @@ static void test_shm_validate_refuses_damage(void **state)
     t[1].nmembers = 1000;
     expect_refused(p, size, ROTA_ELAYOUT, "tier 1");
     t[1].nmembers = 2;
+    t[2].ceiling = 0.0 / 0.0;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 2");
+    t[2].ceiling = 0.8;
+    t[2].recency_s = 0;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 2");
+    t[2].recency_s = 86400;
+    t[2].sample = 65;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 2");
+    t[2].sample = 8;
     struct rota_shm_route *r = (void *)(p + h->sec[ROTA_SEC_ROUTES].off);
     r[0].ntiers = 9;
     expect_refused(p, size, ROTA_ELAYOUT, "route 0");
@@ -405,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_shm_publish_then_attach),
         cmocka_unit_test(test_shm_new_generation_carries_state_by_id),
         cmocka_unit_test(test_shm_catch_up_counts_on_old_generation),
+        cmocka_unit_test(test_shm_reload_merges_rate_and_gates),
+        cmocka_unit_test(test_shm_reload_new_window_starts_empty),
         cmocka_unit_test(test_shm_attach_missing_instance),
         cmocka_unit_test(test_shm_bad_instance_names),
         cmocka_unit_test(test_shm_validate_refuses_damage),

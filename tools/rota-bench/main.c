@@ -279,16 +279,36 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'a': c.accounts = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 't': c.tiers = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'p': c.procs = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'd': c.duration = strtod(optarg, NULL); break;
-        case 'w': c.writer_rate = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'P': peer = optarg; break;
-        case 'A': c.attach = optarg; break;
-        case 'r': c.route = optarg; break;
-        case 'j': c.json = true; break;
-        case 's': c.seed = strtoull(optarg, NULL, 10); break;
+        case 'a':
+            c.accounts = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            c.tiers = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'p':
+            c.procs = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'd':
+            c.duration = strtod(optarg, NULL);
+            break;
+        case 'w':
+            c.writer_rate = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'P':
+            peer = optarg;
+            break;
+        case 'A':
+            c.attach = optarg;
+            break;
+        case 'r':
+            c.route = optarg;
+            break;
+        case 'j':
+            c.json = true;
+            break;
+        case 's':
+            c.seed = strtoull(optarg, NULL, 10);
+            break;
         case 'S':
             c.strategy = rota_strategy_parse(optarg);
             if (c.strategy < 0) {
@@ -300,8 +320,12 @@ int main(int argc, char **argv)
             c.lru_share = strtod(optarg, NULL);
             c.lru_share = c.lru_share <= 0 ? -1 : c.lru_share;
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (c.accounts < 1 || c.accounts > 1000000 || c.tiers < 1 || c.tiers > 8 ||
