@@ -308,10 +308,9 @@ static bool pick_commit(struct scan *s, struct rota_pick *pk, struct rota_cand *
 static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
                           struct rota_sel_res *r)
 {
-    uint32_t n = s->t->nmembers;
-    for (uint32_t k = 0; k < n; k++) {
+    uint32_t n = s->t->nmembers, pos = start;
+    for (uint32_t k = 0; k < n; k++, pos = pos + 1 == n ? 0 : pos + 1) {
         struct rota_cand c;
-        uint32_t pos = (start + k) % n;
         if (eval(s, pos, &c) && pick_commit(s, pk, &c, 1, r))
             return true;
     }
