@@ -542,7 +542,7 @@ int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q
                      .q = q,
                      .now = q->now,
                      .tok_units = q->est_tokens ? q->est_tokens : 1,
-                     .stale = q->now > hb + m->hdr->stale_after_ns};
+                     .stale = q->now > hb && q->now - hb > m->hdr->stale_after_ns};
     memset(r->skipped, 0, sizeof(r->skipped));
     r->retry_at = 0;
     for (uint32_t k = 0; k < rt->ntiers; k++) {
