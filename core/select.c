@@ -328,18 +328,22 @@ static void prefetch(const struct scan *s, uint32_t pos)
 
 /* ---- the shortlist ----
  * Hybrid and greedy rank every candidate, but only the best few can win. After a full
- * scan, each thread keeps the tier's best top_k + 1 positions with their scores, and its
- * LRU_MAX least recently used positions. For the next picks (at most SHORT_USES, for at
- * most SHORT_AGE_NS) it chooses from that list as the strategy would from the whole tier
- * (hybrid: the one dealt to it among the top k; greedy: the best; forced LRU: one of the
- * LRU_MAX oldest not yet taken, at random, so that processes forced at the same time do
- * not all take the same one) and evaluates only the one chosen, live: every gate, quota and
- * rate check runs before the commit, exactly as after a full scan. Hybrid's choice among its
- * top k is made when the list is built (deal_lane), so within one list's life a thread keeps to
- * it, and threads and processes choosing at the same time spread over the top k instead
- * of all writing the same account's cache lines, which is what the jitter is for. A chosen
- * account that fails them leaves the list; once fewer than top_k remain, the next pick scans in
- * full. Limits are never at stake; the ranking is at most a few milliseconds old. */
+ * scan (or sample) each thread keeps the tier's best top_k + 1 positions with their
+ * scores, and its LRU_MAX least recently used positions. Until the list goes stale it
+ * chooses from it as the strategy would from the whole tier (hybrid: the account dealt to
+ * it among the top k; greedy: the best; forced LRU: one of the oldest not yet taken, at
+ * random, so that processes forced at the same time do not all take the same one) and
+ * evaluates only that one, live: every gate, quota and rate check runs before the commit,
+ * exactly as after a full scan, so limits are never at stake. A chosen account that fails
+ * them leaves the list; with fewer than top_k left, or none in the LRU part when one is
+ * wanted, the next pick scans in full. The list goes stale after SHORT_USES picks, after
+ * SHORT_AGE_NS, or as soon as the chosen account's quota has moved SHORT_DRIFT since the
+ * ranking: quota keeps steering the choice.
+ *
+ * Hybrid's choice among its top k is made when the list is built (deal_lane), so within
+ * one list's life a thread keeps to it, and threads and processes choosing at the same
+ * time spread over the top k instead of all writing one account's cache lines, which is
+ * what the jitter is for. */
 #define SHORT_SLOTS  8
 #define SHORT_MAX    8
 #define LRU_MAX      32
@@ -465,7 +469,7 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
     } else {
         uint32_t need = t->strategy == ROTA_STRAT_GREEDY ? 1 : t->top_k;
         while (sl->n >= need && sl->n > 0) {
-            uint32_t k = 0; /* the best jittered score among the top "need" */
+            uint32_t k = 0; /* the best score among the top "need": the dealt one first */
             for (uint32_t j = 1; j < need; j++)
                 k = sl->score[j] > sl->score[k] ? j : k;
             uint32_t pos = sl->pos[k];
