@@ -8,7 +8,7 @@
  * loads of its hot line, one seqlock read of its snapshot and two GCRA peeks.
  *
  * For each tier in order: scan the members (all of them up to 64; beyond that a random
- * sample, or for sticky a sample chosen by the key, so the cost stays flat as accounts
+ * sample, or for sticky the key's bucket of accounts, so the cost stays flat as accounts
  * grow), drop the ineligible ones with a reason bit, let the tier's strategy pick, then
  * commit the pick with atomics: take a half-open trial permit if the breaker needs one,
  * admit through the GCRA words, count the selection. A commit that loses a race (the last
@@ -488,6 +488,29 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
     return false;
 }
 
+/* Sticky over a tier too large to scan: rendezvous over the key's bucket of accounts
+ * (grouped by account id, so membership changes move only the keys on the account that
+ * changed); if none there is eligible, the next buckets the key hashes to. */
+static bool sticky_buckets(struct scan *s, struct rota_pick *pk, struct rota_sel_res *r)
+{
+    const struct rota_shm_tier *t = s->t;
+    const uint32_t *off = s->m->buckets + t->bucket0, *perm = off + t->nbuckets + 1;
+    for (uint64_t probe = 0; probe < 4; probe++) {
+        uint32_t b = (uint32_t)(rota_hash_mix(pk->key_hash + probe) & (t->nbuckets - 1));
+        uint32_t lo = off[b], hi = off[b + 1], n = 0;
+        if (hi - lo > SCAN_MAX)
+            hi = lo + SCAN_MAX;
+        struct rota_cand c[SCAN_MAX];
+        for (uint32_t k = lo; k < hi; k++)
+            prefetch(s, perm[k]);
+        for (uint32_t k = lo; k < hi; k++)
+            n += eval(s, perm[k], &c[n]);
+        if (n > 0 && pick_commit(s, pk, c, n, r))
+            return true;
+    }
+    return false;
+}
+
 static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_res *r)
 {
     const struct rota_shm_tier *t = s->t;
@@ -513,6 +536,8 @@ static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_re
     struct shortlist *sl = &tl_short[(t - s->m->tiers) & (SHORT_SLOTS - 1)];
     if (ranked && short_valid(s, sl) && from_shortlist(s, sl, &pk, r))
         return true;
+    if (t->strategy == ROTA_STRAT_STICKY && pk.key_hash && t->nbuckets)
+        return sticky_buckets(s, &pk, r);
     struct rota_cand c[SCAN_MAX];
     uint32_t n = 0;
     if (t->nmembers <= SCAN_MAX) {
@@ -520,13 +545,9 @@ static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_re
             n += eval(s, pos, &c[n]);
     } else {
         /* Sample: choose the positions, start every cache miss at once, then evaluate. */
-        bool sticky = t->strategy == ROTA_STRAT_STICKY && s->q->key_hash;
         uint32_t pos[SCAN_MAX];
         for (uint32_t k = 0; k < t->sample; k++) {
-            pos[k] = sticky ? (uint32_t)(((__uint128_t)rota_hash_mix(s->q->key_hash + k) *
-                                          t->nmembers) >>
-                                         64)
-                            : rota_rng_below(rng, t->nmembers);
+            pos[k] = rota_rng_below(rng, t->nmembers);
             prefetch(s, pos[k]);
         }
         for (uint32_t k = 0; k < t->sample; k++)

@@ -63,6 +63,7 @@ const uint32_t rota_shm_elem_size[ROTA_SEC_COUNT] = {
     [ROTA_SEC_ROUTES] = sizeof(struct rota_shm_route),
     [ROTA_SEC_TIERS] = sizeof(struct rota_shm_tier),
     [ROTA_SEC_MEMBERS] = sizeof(struct rota_shm_member),
+    [ROTA_SEC_BUCKETS] = sizeof(uint32_t),
     [ROTA_SEC_INDEX] = sizeof(struct rota_shm_index),
     [ROTA_SEC_STRINGS] = 1,
     [ROTA_SEC_CREDS] = 1,
@@ -73,7 +74,7 @@ const uint32_t rota_shm_elem_size[ROTA_SEC_COUNT] = {
 };
 
 static const char *const sec_name[ROTA_SEC_COUNT] = {
-    "providers", "accounts", "routes", "tiers", "members", "index",
+    "providers", "accounts", "routes", "tiers", "members", "buckets", "index",
     "strings",   "creds",    "snaps",  "hot",   "phot",    "thot",
 };
 
@@ -87,6 +88,24 @@ static bool fraction_ok(double v)
 static bool weight_ok(float v)
 {
     return v >= 0 && v <= 1000;
+}
+
+/* A large sticky tier's buckets: offsets rising to the member count, positions in range. */
+static bool buckets_ok(const struct rota_shm_map *m, const struct rota_shm_tier *t)
+{
+    uint64_t words = m->hdr->sec[ROTA_SEC_BUCKETS].count, nb = t->nbuckets;
+    if ((nb & (nb - 1)) || (uint64_t)t->bucket0 + nb + 1 + t->nmembers > words)
+        return false;
+    const uint32_t *off = m->buckets + t->bucket0, *perm = off + nb + 1;
+    if (off[0] != 0 || off[nb] != t->nmembers)
+        return false;
+    for (uint64_t b = 0; b < nb; b++)
+        if (off[b] > off[b + 1])
+            return false;
+    for (uint32_t k = 0; k < t->nmembers; k++)
+        if (perm[k] >= t->nmembers)
+            return false;
+    return true;
 }
 
 static bool str_ok(const struct rota_shm_map *m, uint32_t off)
@@ -191,6 +210,11 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
             t->jitter >= 1 || !weight_ok(t->lru_share) || t->lru_share > 1)
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad provider, strategy or members", i);
     }
+    for (uint32_t i = 0; i < m->ntiers; i++)
+        if ((m->tiers[i].nbuckets && !buckets_ok(m, &m->tiers[i])) ||
+            (m->tiers[i].strategy == ROTA_STRAT_STICKY &&
+             m->tiers[i].nmembers > ROTA_SAMPLE_MAX && !m->tiers[i].nbuckets))
+            return fail(err, n, ROTA_ELAYOUT, "tier %u: bad buckets", i);
     for (uint32_t i = 0; i < m->nmembers; i++) {
         const struct rota_shm_member *mb = &m->members[i];
         if (mb->account >= m->naccounts || mb->pool >= m->accounts[mb->account].npools)
@@ -238,6 +262,7 @@ int rota_shm_validate(void *base, size_t size, struct rota_shm_map *out, char *e
     out->routes = (const void *)(b + h->sec[ROTA_SEC_ROUTES].off);
     out->tiers = (const void *)(b + h->sec[ROTA_SEC_TIERS].off);
     out->members = (const void *)(b + h->sec[ROTA_SEC_MEMBERS].off);
+    out->buckets = (const void *)(b + h->sec[ROTA_SEC_BUCKETS].off);
     out->index = (const void *)(b + h->sec[ROTA_SEC_INDEX].off);
     out->strings = b + h->sec[ROTA_SEC_STRINGS].off;
     out->creds = b + h->sec[ROTA_SEC_CREDS].off;

@@ -196,11 +196,13 @@ struct layout {
 };
 
 static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers,
-                 uint32_t nmembers, uint32_t slots, size_t nstr, size_t ncred)
+                 uint32_t nmembers, uint32_t nbuckets, uint32_t slots, size_t nstr,
+                 size_t ncred)
 {
     uint32_t count[ROTA_SEC_COUNT] = {
-        d->nproviders,  d->naccounts,    d->nroutes,   ntiers,       nmembers,      slots,
-        (uint32_t)nstr, (uint32_t)ncred, d->naccounts, d->naccounts, d->nproviders, ntiers,
+        d->nproviders, d->naccounts,  d->nroutes,     ntiers,          nmembers,
+        nbuckets,      slots,         (uint32_t)nstr, (uint32_t)ncred, d->naccounts,
+        d->naccounts,  d->nproviders, ntiers,
     };
     uint64_t off = align_up(sizeof(struct rota_shm_header));
     for (int i = 0; i < ROTA_SEC_COUNT; i++) {
@@ -292,6 +294,36 @@ static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
     t->recency_s = or_default_u(s->recency_s, 86400);
 }
 
+/* Words of the buckets section a tier needs: sticky tiers too large to scan. */
+static uint32_t bucket_words(const struct rota_desc_tier *t)
+{
+    if (t->strategy != ROTA_STRAT_STICKY || t->nmembers <= ROTA_SAMPLE_MAX)
+        return 0;
+    return rota_shm_buckets_for(t->nmembers) + 1 + t->nmembers;
+}
+
+/* Group a sticky tier's members by the hash of their account id (a counting sort):
+ * offsets first, then positions. Returns the words written. */
+static uint32_t fill_buckets(uint32_t *out, struct rota_shm_tier *t,
+                             const struct rota_desc_tier *s, const struct rota_desc *d)
+{
+    uint32_t nb = rota_shm_buckets_for(s->nmembers), *off = out, *perm = out + nb + 1;
+    memset(off, 0, (nb + 1) * sizeof(*off));
+    for (uint32_t k = 0; k < s->nmembers; k++)
+        off[(rota_hash_mix(d->accounts[s->members[k]].id) & (nb - 1)) + 1]++;
+    for (uint32_t b = 0; b < nb; b++)
+        off[b + 1] += off[b];
+    for (uint32_t k = 0; k < s->nmembers; k++) {
+        uint32_t b = (uint32_t)(rota_hash_mix(d->accounts[s->members[k]].id) & (nb - 1));
+        perm[off[b]++] = k;
+    }
+    for (uint32_t b = nb; b > 0; b--) /* the fill moved each start to the next one's */
+        off[b] = off[b - 1];
+    off[0] = 0;
+    t->nbuckets = nb;
+    return nb + 1 + s->nmembers;
+}
+
 /* Routes, tiers, members and the index. */
 static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct blob *str,
                        char *err, size_t n)
@@ -300,7 +332,8 @@ static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct
     struct rota_shm_tier *tiers = (void *)m->tiers;
     struct rota_shm_member *members = (void *)m->members;
     struct rota_shm_index *ix = (void *)m->index;
-    uint32_t mask = m->hdr->index_mask, tier = 0, member = 0;
+    uint32_t mask = m->hdr->index_mask, tier = 0, member = 0, bucket = 0;
+    uint32_t *buckets = (void *)m->buckets;
     for (uint32_t i = 0; i < d->naccounts; i++)
         if (index_put(ix, mask, ROTA_IDX_ACCOUNT, d->accounts[i].id, i))
             return fail(err, n, -EEXIST, "account %s: id %llu is used twice",
@@ -323,6 +356,10 @@ static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct
         for (uint32_t t = 0; t < rt->ntiers; t++, tier++) {
             const struct rota_desc_tier *s = &rt->tiers[t];
             fill_tier(&tiers[tier], s, d, member);
+            if (bucket_words(s)) {
+                tiers[tier].bucket0 = bucket;
+                bucket += fill_buckets(buckets + bucket, &tiers[tier], s, d);
+            }
             for (uint32_t k = 0; k < s->nmembers; k++, member++) {
                 members[member].account = s->members[k];
                 members[member].pool = s->pools ? s->pools[k] : 0;
@@ -529,11 +566,14 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
                  struct rota_shm_map *m, char *err, size_t n)
 {
     struct blob str = {0}, cred = {0};
-    uint32_t ntiers = 0, nmembers = 0;
+    uint32_t ntiers = 0, nmembers = 0, nbuckets = 0;
     blob_str(&str, "");
     for (uint32_t r = 0; r < d->nroutes; r++)
         for (uint32_t t = 0; t < d->routes[r].ntiers; t++, ntiers++)
             nmembers += d->routes[r].tiers[t].nmembers;
+    for (uint32_t r = 0; r < d->nroutes; r++)
+        for (uint32_t t = 0; t < d->routes[r].ntiers; t++)
+            nbuckets += bucket_words(&d->routes[r].tiers[t]);
     uint32_t keys = d->naccounts + d->nroutes, slots = 16;
     for (uint32_t r = 0; r < d->nroutes; r++)
         for (const char *const *mo = d->routes[r].models; mo && *mo; mo++)
@@ -559,7 +599,8 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
         return fail(err, n, -ENOMEM, "out of memory building strings");
     }
     struct layout L;
-    plan(&L, d, ntiers, nmembers, slots, str.len, cred.len ? cred.len : 1);
+    plan(&L, d, ntiers, nmembers, nbuckets ? nbuckets : 1, slots, str.len,
+         cred.len ? cred.len : 1);
     str.len = cred.len = 0;
     int rc = create_segment(w->instance, gen, w->mode, L.total, m, err, n);
     if (rc) {
@@ -580,6 +621,7 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     m->routes = (void *)(b + L.off[ROTA_SEC_ROUTES]);
     m->tiers = (void *)(b + L.off[ROTA_SEC_TIERS]);
     m->members = (void *)(b + L.off[ROTA_SEC_MEMBERS]);
+    m->buckets = (void *)(b + L.off[ROTA_SEC_BUCKETS]);
     m->index = (void *)(b + L.off[ROTA_SEC_INDEX]);
     rc = fill_routes(m, d, &str, err, n);
     if (!rc) {

@@ -19,6 +19,7 @@
  *   | routes[R]        name, tiers                                 |
  *   | tiers[T]         strategy, ceiling, member range             |
  *   | members[M]       account index + quota pool                  |
+ *   | buckets[B]       large sticky tiers: members grouped by id hash  |
  *   | index[I]         open-addressing hash: account id, route key |
  *   | strings          NUL-terminated names                        |
  *   | creds            credentials (workers need them)             |
@@ -165,7 +166,21 @@ struct rota_shm_tier {
     float jitter;             /* hybrid jitter half-width (0.05) */
     float lru_share;          /* hybrid forced least-recently-used share (0.10) */
     uint32_t recency_s;       /* hybrid recency horizon (86400) */
+    uint32_t nbuckets;        /* sticky over SAMPLE_MAX members: buckets, a power of 2 */
+    uint32_t bucket0;         /* ... at buckets[bucket0]: nbuckets + 1 offsets, then the
+                                 tier's member positions grouped by bucket */
 };
+
+/* Sticky tiers too large to scan hash each account by id into one of "nbuckets" buckets
+ * (about 8 accounts each) and a key into a bucket, then rendezvous-hash the key over that
+ * bucket: an account leaving moves only the keys that were on it. */
+static inline uint32_t rota_shm_buckets_for(uint32_t nmembers)
+{
+    uint32_t b = 1;
+    while (b * 8 < nmembers)
+        b *= 2;
+    return b;
+}
 
 struct rota_shm_member {
     uint32_t account;
@@ -271,6 +286,7 @@ enum rota_shm_section {
     ROTA_SEC_ROUTES,
     ROTA_SEC_TIERS,
     ROTA_SEC_MEMBERS,
+    ROTA_SEC_BUCKETS,
     ROTA_SEC_INDEX,
     ROTA_SEC_STRINGS,
     ROTA_SEC_CREDS,

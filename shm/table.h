@@ -32,6 +32,7 @@ struct rota_shm_map {
     const struct rota_shm_route *routes;
     const struct rota_shm_tier *tiers;
     const struct rota_shm_member *members;
+    const uint32_t *buckets;
     const struct rota_shm_index *index;
     const char *strings;
     const char *creds;

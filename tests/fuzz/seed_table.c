@@ -31,5 +31,7 @@ int main(int argc, char **argv)
     /* A tier large enough to be sampled rather than scanned. */
     if (fx_pool(&f, "seed", 100, ROTA_STRAT_HYBRID, NULL) || dump(&f, argv[1], "large"))
         return 1;
+    if (fx_pool(&f, "seed", 100, ROTA_STRAT_STICKY, NULL) || dump(&f, argv[1], "buckets"))
+        return 1;
     return 0;
 }

@@ -5,11 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "clock.h"
 #include "fixture.h"
+#include "hash.h"
 #include "select.h"
 
 #define MS ROTA_NS_PER_MS
@@ -399,6 +401,66 @@ static void test_select_sticky_key_survives_and_returns(void **state)
     fx_close(&f);
 }
 
+/* Sticky over a tier too large to scan: keys keep their account, spread over many, and an
+ * account leaving moves only the keys that were on it. */
+static void test_select_sticky_large_tier_survives_leaving(void **state)
+{
+    (void)state;
+    enum { N = 200, KEYS = 2000, GONE = 150 };
+    static char names[N][8];
+    static uint32_t members[N];
+    static struct rota_desc_account acc[N];
+    uint64_t before[KEYS];
+    struct fx f = {0};
+    for (int round = 0; round < 2; round++) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < N; i++) {
+            if (round == 1 && i == GONE)
+                continue;
+            snprintf(names[n], sizeof(names[n]), "s%u", i);
+            acc[n] = (struct rota_desc_account){.id = 1000 + i, .name = names[n]};
+            members[n] = n;
+            n++;
+        }
+        struct rota_desc_provider p = {.name = "p"};
+        struct rota_desc_tier t = {
+            .strategy = ROTA_STRAT_STICKY, .provider = 0, .nmembers = n, .members = members};
+        struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
+        struct rota_desc d = {.nproviders = 1,
+                              .naccounts = n,
+                              .nroutes = 1,
+                              .providers = &p,
+                              .accounts = acc,
+                              .routes = &rt};
+        assert_int_equal(fx_publish(&f, "bigstk", &d), 0);
+        struct rota_rng rng = {7};
+        struct rota_sel_req q = {.route = 0, .now = rota_clock_mono()};
+        rota_shm_heartbeat(f.w, q.now);
+        uint32_t used[N] = {0}, moved = 0, distinct = 0;
+        for (uint32_t k = 0; k < KEYS; k++) {
+            q.key_hash = rota_hash_mix(k + 1) | 1;
+            struct rota_sel_res r;
+            assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+            assert_int_equal(r.why, ROTA_WHY_STICKY);
+            uint64_t id = f.m->accounts[r.account].id;
+            struct rota_sel_res again;
+            assert_int_equal(rota_select_route(f.m, &q, &rng, &again), 0);
+            assert_int_equal(again.account, r.account);
+            if (round == 0) {
+                before[k] = id;
+            } else if (before[k] != id) {
+                assert_int_equal(before[k], 1000 + GONE); /* only its keys move */
+                moved++;
+            }
+            distinct += used[id - 1000]++ == 0;
+        }
+        assert_true(distinct > N * 3 / 4);
+        if (round == 1)
+            assert_true(moved > 0 && moved < KEYS / 20);
+    }
+    fx_close(&f);
+}
+
 static void test_select_round_robin_and_fill_first(void **state)
 {
     (void)state;
@@ -558,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_select_rpm_limit_and_retry_at),
         cmocka_unit_test(test_select_empty_tier_falls_through),
         cmocka_unit_test(test_select_sticky_key_survives_and_returns),
+        cmocka_unit_test(test_select_sticky_large_tier_survives_leaving),
         cmocka_unit_test(test_select_round_robin_and_fill_first),
         cmocka_unit_test(test_select_large_tier_samples_and_stays_fair),
         cmocka_unit_test(test_select_concurrent_selectors_take_different_lanes),
