@@ -306,13 +306,16 @@ static bool pick_commit(struct scan *s, struct rota_pick *pk, struct rota_cand *
 
 /* Round-robin and fill-first: the first eligible member from "start", in tier order. */
 static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
-                          struct rota_sel_res *r)
+                          struct rota_sel_res *r, uint32_t *found)
 {
     uint32_t n = s->t->nmembers, pos = start;
     for (uint32_t k = 0; k < n; k++, pos = pos + 1 == n ? 0 : pos + 1) {
         struct rota_cand c;
-        if (eval(s, pos, &c) && pick_commit(s, pk, &c, 1, r))
+        if (eval(s, pos, &c) && pick_commit(s, pk, &c, 1, r)) {
+            if (found)
+                *found = pos;
             return true;
+        }
     }
     return false;
 }
@@ -511,6 +514,29 @@ static bool sticky_buckets(struct scan *s, struct rota_pick *pk, struct rota_sel
     return false;
 }
 
+/* Fill-first: the first eligible account in tier order. Accounts before the one found
+ * last were full a moment ago, so a thread resumes its walk there (the shortlist slot
+ * holds the position) and walks from the start again when the list would go stale: a
+ * large tier whose first thousands of accounts are full costs one evaluation per pick,
+ * and an earlier account that frees up is back within SHORT_USES picks or SHORT_AGE_NS. */
+static bool fill_first(struct scan *s, struct rota_pick *pk, struct rota_sel_res *r)
+{
+    struct shortlist *sl = &tl_short[(s->t - s->m->tiers) & (SHORT_SLOTS - 1)];
+    uint32_t start = 0, found;
+    if (short_valid(s, sl) && sl->n == 1 && sl->pos[0] < s->t->nmembers) {
+        start = sl->pos[0];
+        sl->uses++;
+    } else {
+        *sl = (struct shortlist){
+            .table = s->m->hdr->nonce, .tier = (uint32_t)(s->t - s->m->tiers), .at = s->now};
+    }
+    if (!walk_in_order(s, pk, start, r, &found))
+        return false;
+    sl->pos[0] = found;
+    sl->n = 1;
+    return true;
+}
+
 static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_res *r)
 {
     const struct rota_shm_tier *t = s->t;
@@ -526,10 +552,10 @@ static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_re
     if (t->strategy == ROTA_STRAT_ROUND_ROBIN) {
         uint32_t cur = (uint32_t)rota_add(&s->m->thot[t - s->m->tiers].cursor, 1);
         pk.cursor = cur;
-        return walk_in_order(s, &pk, cur % t->nmembers, r);
+        return walk_in_order(s, &pk, cur % t->nmembers, r, NULL);
     }
     if (t->strategy == ROTA_STRAT_FILL_FIRST)
-        return walk_in_order(s, &pk, 0, r);
+        return fill_first(s, &pk, r);
     bool ranked = t->strategy == ROTA_STRAT_HYBRID || t->strategy == ROTA_STRAT_GREEDY;
     if (t->strategy == ROTA_STRAT_HYBRID || (t->strategy == ROTA_STRAT_STICKY && !pk.key_hash))
         pk.force = t->lru_share > 0 && rota_rng_unit(rng) < t->lru_share ? 1 : 2;

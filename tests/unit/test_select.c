@@ -461,6 +461,38 @@ static void test_select_sticky_large_tier_survives_leaving(void **state)
     fx_close(&f);
 }
 
+/* Fill-first on a large tier resumes where it found room, and comes back to an earlier
+ * account that frees up once its list is refreshed. */
+static void test_select_fill_first_resumes_and_returns(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "ffl", 200, ROTA_STRAT_FILL_FIRST, NULL), 0);
+    struct rota_rng rng = {2};
+    struct rota_sel_req q = {.route = 0, .now = rota_clock_mono()};
+    rota_shm_heartbeat(f.w, q.now);
+    for (uint32_t a = 0; a < 150; a++)
+        fx_used(&f, a, 1000000);
+    struct rota_sel_res r;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+        assert_int_equal(r.account, 150);
+    }
+    fx_used(&f, 150, 1000000);
+    assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+    assert_int_equal(r.account, 151);
+    fx_used(&f, 10, 0); /* its window reset */
+    int k = 0;
+    for (; k < 1000; k++) {
+        assert_int_equal(rota_select_route(f.m, &q, &rng, &r), 0);
+        if (r.account == 10)
+            break;
+        assert_int_equal(r.account, 151);
+    }
+    assert_true(k < 1000);
+    fx_close(&f);
+}
+
 static void test_select_round_robin_and_fill_first(void **state)
 {
     (void)state;
@@ -622,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_select_sticky_key_survives_and_returns),
         cmocka_unit_test(test_select_sticky_large_tier_survives_leaving),
         cmocka_unit_test(test_select_round_robin_and_fill_first),
+        cmocka_unit_test(test_select_fill_first_resumes_and_returns),
         cmocka_unit_test(test_select_large_tier_samples_and_stays_fair),
         cmocka_unit_test(test_select_concurrent_selectors_take_different_lanes),
         cmocka_unit_test(test_select_shortlist_follows_quota),
