@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "carry.h"
 #include "hash.h"
 #include "table.h"
 
@@ -369,128 +370,6 @@ static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct
     return 0;
 }
 
-/* Word by word, each an atomic load: workers may be writing "src". */
-static void copy_hot(struct rota_shm_hot *dst, struct rota_shm_hot *src)
-{
-    _Atomic uint64_t *d = (void *)dst, *s = (void *)src;
-    for (size_t w = 0; w < sizeof(*dst) / sizeof(uint64_t); w++)
-        rota_store(&d[w], rota_load(&s[w]));
-}
-
-/* Copy hot state and snapshot windows of surviving accounts from "old"; "seen" (per old
- * account) records the counters as copied. */
-static void carry_over(struct rota_shm_map *m, const struct rota_shm_map *old,
-                       struct rota_shm_hot *seen)
-{
-    for (uint32_t i = 0; i < m->naccounts; i++) {
-        uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
-        if (j == ROTA_NONE)
-            continue;
-        copy_hot(&m->hot[i], &old->hot[j]);
-        copy_hot(&seen[j], &m->hot[i]);
-        const struct rota_shm_account *na = &m->accounts[i], *oa = &old->accounts[j];
-        struct rota_shm_snap *ns = &m->snaps[i], *os = &old->snaps[j];
-        rota_store(&ns->flags, rota_load(&os->flags));
-        rota_store(&ns->reason, rota_load(&os->reason));
-        rota_store(&ns->disabled_until, rota_load(&os->disabled_until));
-        rota_store(&ns->probe_at, rota_load(&os->probe_at));
-        for (uint32_t w = 0; w < na->nwin; w++) {
-            const struct rota_shm_window *cw = &na->win[w];
-            if (w >= oa->nwin || cw->metric != oa->win[w].metric ||
-                cw->pool != oa->win[w].pool) {
-                /* A new window starts empty now: its base is what was counted so far. */
-                uint64_t base =
-                    cw->metric <= ROTA_METRIC_TOKENS
-                        ? rota_load(rota_shm_usage(&m->hot[i], cw->pool, cw->metric))
-                        : 0;
-                rota_shm_snap_window(ns, w, 0, cw->limit, base);
-                continue;
-            }
-            uint64_t limit = cw->limit ? cw->limit : rota_load(&os->win[w].limit);
-            rota_shm_snap_window(ns, w, rota_load(&os->win[w].used), limit,
-                                 rota_load(&os->win[w].base));
-            rota_store(&ns->win[w].reset_at, rota_load(&os->win[w].reset_at));
-        }
-    }
-}
-
-static void add_since(_Atomic uint64_t *dst, _Atomic uint64_t *src, _Atomic uint64_t *seen)
-{
-    uint64_t now = rota_load(src);
-    rota_add(dst, now - rota_load(seen));
-    rota_store(seen, now);
-}
-
-/* A word that is not a counter (breaker, disable, consecutive counts): if a worker on the
- * old generation changed it since it was seen, the old value is the news. */
-static void take_if_changed(_Atomic uint64_t *dst, _Atomic uint64_t *src,
-                            _Atomic uint64_t *seen)
-{
-    uint64_t now = rota_load(src);
-    if (now != rota_load(seen)) {
-        rota_store(dst, now);
-        rota_store(seen, now);
-    }
-}
-
-static void take_if_changed32(_Atomic uint32_t *dst, _Atomic uint32_t *src,
-                              _Atomic uint32_t *seen)
-{
-    uint32_t now = rota_load(src);
-    if (now != rota_load(seen)) {
-        rota_store(dst, now);
-        rota_store(seen, now);
-    }
-}
-
-/* A GCRA word: what was admitted on the old generation since it was seen (its arrival
- * time's advance past the later of the seen value and "since", when the copy was made)
- * is charged to the new one too, so a reload never lets a limit admit twice. */
-static void merge_tat(_Atomic uint64_t *dst, _Atomic uint64_t *src, _Atomic uint64_t *seen,
-                      uint64_t since)
-{
-    uint64_t now = rota_load(src), from = rota_load(seen);
-    from = from > since ? from : since;
-    if (now > from) {
-        uint64_t d = now - from, cur = rota_load(dst);
-        while (!rota_cas(dst, &cur, (cur > since ? cur : since) + d))
-            ;
-    }
-    rota_store(seen, now);
-}
-
-/* After the switch: add what workers did on "old" since it was last seen (at the copy,
- * made at "since", or the previous catch-up): counters by their difference, cooldowns by
- * maximum, rate words by their advance, other words if they changed. */
-static void catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
-                     struct rota_shm_hot *seen, uint64_t since)
-{
-    for (uint32_t j = 0; j < old->naccounts; j++) {
-        uint32_t i = rota_shm_find(m, ROTA_IDX_ACCOUNT, old->accounts[j].id);
-        if (i == ROTA_NONE)
-            continue;
-        struct rota_shm_hot *o = &old->hot[j], *n = &m->hot[i], *c = &seen[j];
-        for (uint32_t p = 0; p < ROTA_MAX_POOLS; p++)
-            for (uint32_t k = 0; k < 2; k++)
-                add_since(rota_shm_usage(n, p, k), rota_shm_usage(o, p, k),
-                          rota_shm_usage(c, p, k));
-        add_since(&n->done, &o->done, &c->done);
-        add_since(&n->failures, &o->failures, &c->failures);
-        add_since(&n->rate_limited, &o->rate_limited, &c->rate_limited);
-        add_since(&n->auth_failures, &o->auth_failures, &c->auth_failures);
-        add_since(&n->halfopen, &o->halfopen, &c->halfopen);
-        add_since(&n->neutral, &o->neutral, &c->neutral);
-        rota_max_u64(&n->cooldown_until, rota_load(&o->cooldown_until));
-        rota_max_u64(&n->last_used, rota_load(&o->last_used));
-        merge_tat(&n->gcra_req, &o->gcra_req, &c->gcra_req, since);
-        merge_tat(&n->gcra_tok, &o->gcra_tok, &c->gcra_tok, since);
-        take_if_changed(&n->breaker, &o->breaker, &c->breaker);
-        take_if_changed(&n->disabled, &o->disabled, &c->disabled);
-        take_if_changed32(&n->consec_fail, &o->consec_fail, &c->consec_fail);
-        take_if_changed32(&n->consec_429, &o->consec_429, &c->consec_429);
-    }
-}
-
 static int create_segment(const char *instance, uint64_t gen, mode_t mode, uint64_t size,
                           struct rota_shm_map *out, char *err, size_t n)
 {
@@ -727,7 +606,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
             drop_segment(w, &m);
             return fail(err, n, -ENOMEM, "out of memory carrying state over");
         }
-        carry_over(&m, &w->cur, seen);
+        rota_shm_carry_over(&m, &w->cur, seen);
     }
     rota_store(&m.hdr->heartbeat, now);
     atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
@@ -749,7 +628,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
 
 static void release_oldest(struct rota_shm_writer *w)
 {
-    catch_up(&w->cur, &w->ret[0].map, w->ret[0].seen, w->ret[0].at);
+    rota_shm_catch_up(&w->cur, &w->ret[0].map, w->ret[0].seen, w->ret[0].at);
     rota_shm_detach(&w->ret[0].map);
     free(w->ret[0].seen);
     memmove(&w->ret[0], &w->ret[1], (w->nret - 1) * sizeof(w->ret[0]));
@@ -764,7 +643,7 @@ static void settle(struct rota_shm_writer *w, bool all)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     for (unsigned k = 0; k < w->nret; k++)
-        catch_up(&w->cur, &w->ret[k].map, w->ret[k].seen, w->ret[k].at);
+        rota_shm_catch_up(&w->cur, &w->ret[k].map, w->ret[k].seen, w->ret[k].at);
     while (w->nret > 0 && (all || now - w->ret[0].at >= SETTLE_GRACE_NS))
         release_oldest(w);
 }
