@@ -358,6 +358,7 @@ struct shortlist {
     uint64_t table; /* the segment's nonce: a map address or generation number may recur */
     uint64_t at;
     uint32_t tier, n, nlru, uses;
+    uint32_t size; /* the tier's member count: positions are below it whatever the table */
     uint32_t pos[SHORT_MAX];
     float score[SHORT_MAX]; /* the preferred one's raised to 2 */
     float left[SHORT_MAX];  /* quota left when the list was built */
@@ -375,7 +376,8 @@ static uint32_t short_len(const struct rota_shm_tier *t)
 static bool short_valid(const struct scan *s, const struct shortlist *sl)
 {
     return sl->table == s->m->hdr->nonce && sl->tier == (uint32_t)(s->t - s->m->tiers) &&
-           sl->uses < SHORT_USES && s->now - sl->at < SHORT_AGE_NS;
+           sl->size == s->t->nmembers && sl->uses < SHORT_USES &&
+           s->now - sl->at < SHORT_AGE_NS;
 }
 
 /* Hybrid's jitter lets any of the top k whose score is within the jitter of the best win.
@@ -431,6 +433,7 @@ static void short_build(struct scan *s, struct shortlist *sl, const struct rota_
     }
     sl->table = s->m->hdr->nonce;
     sl->tier = (uint32_t)(s->t - s->m->tiers);
+    sl->size = s->t->nmembers;
     sl->at = s->now;
     sl->uses = 0;
 }
@@ -523,12 +526,14 @@ static bool fill_first(struct scan *s, struct rota_pick *pk, struct rota_sel_res
 {
     struct shortlist *sl = &tl_short[(s->t - s->m->tiers) & (SHORT_SLOTS - 1)];
     uint32_t start = 0, found;
-    if (short_valid(s, sl) && sl->n == 1 && sl->pos[0] < s->t->nmembers) {
+    if (short_valid(s, sl) && sl->n == 1) {
         start = sl->pos[0];
         sl->uses++;
     } else {
-        *sl = (struct shortlist){
-            .table = s->m->hdr->nonce, .tier = (uint32_t)(s->t - s->m->tiers), .at = s->now};
+        *sl = (struct shortlist){.table = s->m->hdr->nonce,
+                                 .tier = (uint32_t)(s->t - s->m->tiers),
+                                 .size = s->t->nmembers,
+                                 .at = s->now};
     }
     if (!walk_in_order(s, pk, start, r, &found))
         return false;
