@@ -313,10 +313,10 @@ static int map_name(const char *name, struct rota_shm_map *out, char *err, size_
     return 0;
 }
 
-int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t n)
+int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char *err, size_t n)
 {
     char name[ROTA_MAX_NAME + 32];
-    if (!gen || rota_shm_name(name, sizeof(name), instance, 0))
+    if (!out || rota_shm_name(name, sizeof(name), instance, 0))
         return fail(err, n, -EINVAL,
                     "bad instance name (letters, digits, '_' and '-', at most %d)",
                     ROTA_MAX_NAME - 1);
@@ -338,14 +338,29 @@ int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t n)
     close(fd);
     if (rc)
         return rc;
-    if (d->magic != ROTA_SHM_DIR_MAGIC)
+    if (d->magic != ROTA_SHM_DIR_MAGIC) {
         rc = fail(err, n, ROTA_EMAGIC, "%s: bad magic: not a rota directory", name);
-    else if (d->abi != ROTA_SHM_ABI || d->size != sizeof(*d))
+    } else if (d->abi != ROTA_SHM_ABI || d->size != sizeof(*d)) {
         rc = fail(err, n, ROTA_EABI, "%s: directory ABI %u, this rota speaks ABI %u", name,
                   d->abi, ROTA_SHM_ABI);
-    else
-        *gen = atomic_load_explicit(&d->generation, memory_order_acquire);
+    } else {
+        out->generation = atomic_load_explicit(&d->generation, memory_order_acquire);
+        out->sup_pid = atomic_load_explicit(&d->sup_pid, memory_order_relaxed);
+        memcpy(out->control, d->control, sizeof(out->control));
+        out->control[sizeof(out->control) - 1] = 0;
+    }
     munmap(d, sizeof(*d));
+    return rc;
+}
+
+int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t n)
+{
+    struct rota_shm_dir_info info;
+    if (!gen)
+        return fail(err, n, -EINVAL, "no generation to fill");
+    int rc = rota_shm_dir_read(instance, &info, err, n);
+    if (!rc)
+        *gen = info.generation;
     return rc;
 }
 

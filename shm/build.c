@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "carry.h"
+#include "clients.h"
 #include "hash.h"
 #include "table.h"
 
@@ -53,6 +54,7 @@ struct rota_shm_writer {
     char instance[ROTA_MAX_NAME];
     mode_t mode;
     struct rota_shm_dir *dir;
+    struct rota_shm_clients *clients; /* leases of attached handles */
     struct rota_shm_map cur;
     bool have_cur;
     struct retired ret[RETIRED_MAX]; /* superseded generations, oldest first */
@@ -574,8 +576,19 @@ int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writ
         d->magic = ROTA_SHM_DIR_MAGIC;
     }
     atomic_store_explicit(&d->sup_pid, (int32_t)getpid(), memory_order_relaxed);
+    rc = rota_shm_clients_open(instance, true, w->mode, &w->clients);
+    if (rc) {
+        munmap(w->dir, sizeof(*w->dir));
+        free(w);
+        return fail(err, n, rc, "/rota.%s.clients: %s", instance, strerror(-rc));
+    }
     *out = w;
     return 0;
+}
+
+struct rota_shm_clients *rota_shm_writer_clients(struct rota_shm_writer *w)
+{
+    return w ? w->clients : NULL;
 }
 
 int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char *err, size_t n)
@@ -695,6 +708,12 @@ struct rota_shm_map *rota_shm_writer_map(struct rota_shm_writer *w)
     return w && w->have_cur ? &w->cur : NULL;
 }
 
+void rota_shm_set_control(struct rota_shm_writer *w, const char *path)
+{
+    if (w)
+        snprintf(w->dir->control, sizeof(w->dir->control), "%s", path ? path : "");
+}
+
 void rota_shm_heartbeat(struct rota_shm_writer *w, uint64_t mono_ns)
 {
     if (w && w->have_cur)
@@ -716,7 +735,10 @@ void rota_shm_writer_close(struct rota_shm_writer *w, bool unlink)
     if (unlink) {
         rota_shm_name(name, sizeof(name), w->instance, 0);
         shm_unlink(name);
+        snprintf(name, sizeof(name), "/rota.%s.clients", w->instance);
+        shm_unlink(name);
     }
+    rota_shm_clients_close(w->clients);
     munmap(w->dir, sizeof(*w->dir));
     free(w);
 }

@@ -43,7 +43,7 @@
 
 #define ROTA_SHM_MAGIC     0x314c425441544f52ull /* "ROTATBL1" */
 #define ROTA_SHM_DIR_MAGIC 0x3152494441544f52ull /* "ROTADIR1" */
-#define ROTA_SHM_ABI       1u
+#define ROTA_SHM_ABI       2u
 
 #define ROTA_MAX_WINDOWS 8  /* quota windows per account, over all its pools */
 #define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */
@@ -330,6 +330,7 @@ struct rota_shm_dir {
     uint32_t abi;
     uint32_t size; /* sizeof(struct rota_shm_dir) */
     char instance[ROTA_MAX_NAME];
+    char control[108]; /* sup: the control socket's path, set before any generation */
     alignas(64) _Atomic uint64_t generation; /* current generation; 0 = none yet */
     _Atomic int32_t sup_pid;
     _Atomic uint32_t pad;

@@ -120,6 +120,16 @@ void rota_shm_detach(struct rota_shm_map *m);
 /* Current generation named by the instance's directory; 0 when none. */
 int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t errlen);
 
+/* What an instance's directory says: the current generation (0 = none), the pid of the
+ * supervisor that last opened it, and its control socket ("" = none). */
+struct rota_shm_dir_info {
+    uint64_t generation;
+    int32_t sup_pid;
+    char control[108];
+};
+int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char *err,
+                      size_t errlen);
+
 /* Index lookups: the slot value, or ROTA_NONE. */
 uint32_t rota_shm_find(const struct rota_shm_map *m, uint32_t kind, uint64_t key);
 
@@ -164,6 +174,12 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t errlen);
 struct rota_shm_map *rota_shm_writer_map(struct rota_shm_writer *w);
 
 void rota_shm_heartbeat(struct rota_shm_writer *w, uint64_t mono_ns);
+
+/* The leases segment the writer created (shm/clients.h), for reaping. */
+struct rota_shm_clients *rota_shm_writer_clients(struct rota_shm_writer *w);
+
+/* Record the control socket's path in the directory, for rotactl. */
+void rota_shm_set_control(struct rota_shm_writer *w, const char *path);
 
 /* Close; with "unlink", remove the directory and the current generation. */
 void rota_shm_writer_close(struct rota_shm_writer *w, bool unlink);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients.h"
 #include "clock.h"
 #include "hash.h"
 #include "rota.h"
@@ -48,6 +49,9 @@ struct rota {
     pthread_mutex_t lock; /* re-attach and detach only */
     struct gen *retired;  /* newest first; guarded by "lock" */
     unsigned nretired;
+    struct rota_shm_clients *clients; /* leases; NULL when the instance keeps none */
+    struct rota_shm_client *slot;     /* this handle's, in "clients" */
+    int slot_index;
 };
 
 static _Thread_local struct rota_rng tl_rng;
@@ -105,11 +109,25 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
     struct gen *g;
     int rc = map_current(instance, &g, err, errlen);
     if (rc) {
-        pthread_mutex_destroy(&h->lock);
+        if (h->clients) {
+        rota_shm_client_leave(h->clients, h->slot_index);
+        rota_shm_clients_close(h->clients);
+    }
+    pthread_mutex_destroy(&h->lock);
         free(h);
         return rc;
     }
     atomic_store_explicit(&h->cur, g, memory_order_release);
+    /* Leases let the supervisor end the calls of a process that dies holding them. */
+    if (rota_shm_clients_open(instance, false, 0, &h->clients) == 0) {
+        h->slot_index = rota_shm_client_claim(h->clients);
+        if (h->slot_index >= 0) {
+            h->slot = rota_shm_client_at(h->clients, h->slot_index);
+        } else {
+            rota_shm_clients_close(h->clients);
+            h->clients = NULL;
+        }
+    }
     *out = h;
     return 0;
 }
@@ -207,6 +225,9 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->why = r.why;
     out->trial = r.trial;
     out->retry_at = 0;
+    out->reserved = h->slot ? rota_client_hold(h->slot, out->account_id,
+                                               rota_hash_mix(out->account_id))
+                            : 0;
     return 0;
 }
 
@@ -224,6 +245,8 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
 {
     if (!h || !c || !o || c->account_id == 0)
         return -EINVAL;
+    if (h->slot)
+        rota_client_drop(h->slot, c->reserved);
     struct gen *g = current(h);
     uint32_t ai = resolve(g, c);
     if (ai == ROTA_NONE)

@@ -65,7 +65,7 @@ typedef struct rota_choice {
     uint64_t selected_at; /* monotonic ns */
     uint64_t retry_at;    /* ROTA_EEXHAUSTED: monotonic ns when something may free up */
     uint32_t trial;       /* private: breaker permits held */
-    uint32_t reserved;
+    uint32_t reserved;    /* private: the lease the call holds */
 } rota_choice;
 
 /* What happened to the call. Zero-initialise, then set what you know. */

@@ -1,0 +1,226 @@
+/*
+ * clients.c - the leases segment: claim, leave, reap.
+ *
+ * DESIGN
+ * Claiming is a CAS FREE -> CLAIMING by the attaching process, which then fills pid and
+ * start time and stores LIVE (release). The supervisor reaps a slot only after a CAS
+ * LIVE (or GONE) -> REAPING, so an owner and the reaper never both think they own it;
+ * a slot is reaped only when its process is gone (or it left), so nobody is holding or
+ * dropping on it meanwhile. Entries keep their id after reaping: ids are only ever
+ * looked up, so a stale id costs a probe, nothing more.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clients.h"
+
+struct rota_shm_clients {
+    struct rota_shm_clients_seg *seg;
+};
+
+static int seg_name(char *buf, size_t n, const char *instance)
+{
+    if (!rota_shm_instance_ok(instance))
+        return -EINVAL;
+    snprintf(buf, n, "/rota.%s.clients", instance);
+    return 0;
+}
+
+int rota_shm_clients_open(const char *instance, bool create, mode_t mode,
+                          struct rota_shm_clients **out)
+{
+    char name[ROTA_MAX_NAME + 32];
+    if (seg_name(name, sizeof(name), instance))
+        return -EINVAL;
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), mode ? mode : 0600);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    size_t size = sizeof(struct rota_shm_clients_seg);
+    if (!rc && (size_t)st.st_size != size) {
+        if (!create)
+            rc = -EPROTO;
+        else if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
+            rc = -errno;
+    }
+    void *p = MAP_FAILED;
+    if (!rc) {
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            rc = -errno;
+    }
+    close(fd);
+    if (rc)
+        return rc;
+    struct rota_shm_clients_seg *s = p;
+    if (s->magic != ROTA_CLIENTS_MAGIC || s->abi != ROTA_SHM_ABI ||
+        s->nslots != ROTA_CLIENTS_SLOTS) {
+        if (!create) {
+            munmap(p, size);
+            return -EPROTO;
+        }
+        memset(s, 0, size);
+        s->abi = ROTA_SHM_ABI;
+        s->nslots = ROTA_CLIENTS_SLOTS;
+        atomic_thread_fence(memory_order_release);
+        s->magic = ROTA_CLIENTS_MAGIC;
+    }
+    struct rota_shm_clients *c = malloc(sizeof(*c));
+    if (!c) {
+        munmap(p, size);
+        return -ENOMEM;
+    }
+    c->seg = s;
+    *out = c;
+    return 0;
+}
+
+void rota_shm_clients_close(struct rota_shm_clients *c)
+{
+    if (!c)
+        return;
+    munmap(c->seg, sizeof(*c->seg));
+    free(c);
+}
+
+uint64_t rota_client_start_time(int32_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    /* Field 22, counted after the command name's closing parenthesis (field 2). */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 2; field < 21 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+bool rota_client_alive(int32_t pid, uint64_t start)
+{
+    if (pid <= 0)
+        return false;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return false;
+    if (start == 0) /* still being claimed, or /proc was unreadable */
+        return true;
+    uint64_t now = rota_client_start_time(pid);
+    return now == 0 ? kill(pid, 0) == 0 || errno == EPERM : now == start;
+}
+
+int rota_shm_client_claim(struct rota_shm_clients *c)
+{
+    int32_t pid = (int32_t)getpid();
+    uint64_t start = rota_client_start_time(pid);
+    for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
+        struct rota_shm_client *s = &c->seg->slot[i];
+        uint32_t st = ROTA_CLIENT_FREE;
+        if (!atomic_compare_exchange_strong_explicit(&s->state, &st, ROTA_CLIENT_CLAIMING,
+                                                     memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;
+        rota_store(&s->pid, pid);
+        rota_store(&s->start, start);
+        atomic_store_explicit(&s->state, ROTA_CLIENT_LIVE, memory_order_release);
+        return i;
+    }
+    return -ENOSPC;
+}
+
+void rota_shm_client_leave(struct rota_shm_clients *c, int slot)
+{
+    if (c && slot >= 0 && slot < ROTA_CLIENTS_SLOTS)
+        atomic_store_explicit(&c->seg->slot[slot].state, ROTA_CLIENT_GONE,
+                              memory_order_release);
+}
+
+struct rota_shm_client *rota_shm_client_at(struct rota_shm_clients *c, int slot)
+{
+    return &c->seg->slot[slot];
+}
+
+/* Report what a reaped slot held as done on its accounts; clear it. */
+static uint64_t reclaim(struct rota_shm_client *s, const struct rota_shm_map *m)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < ROTA_CLIENT_ENTRIES; i++) {
+        uint64_t id = rota_load(&s->ent[i].id);
+        int64_t held = atomic_exchange_explicit(&s->ent[i].held, 0, memory_order_relaxed);
+        if (id == 0 || held <= 0)
+            continue;
+        uint32_t a = m ? rota_shm_find(m, ROTA_IDX_ACCOUNT, id) : ROTA_NONE;
+        if (a != ROTA_NONE)
+            rota_add(&m->hot[a].done, (uint64_t)held);
+        total += (uint64_t)held;
+    }
+    rota_store(&s->untracked, 0);
+    return total;
+}
+
+uint64_t rota_shm_clients_reap(struct rota_shm_clients *c, const struct rota_shm_map *m,
+                               bool (*alive)(int32_t pid, uint64_t start))
+{
+    if (!c)
+        return 0;
+    if (!alive)
+        alive = rota_client_alive;
+    uint64_t total = 0;
+    for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
+        struct rota_shm_client *s = &c->seg->slot[i];
+        uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+        if (st == ROTA_CLIENT_CLAIMING &&
+            !alive(rota_load(&s->pid), rota_load(&s->start)) && rota_load(&s->pid) != 0) {
+            st = ROTA_CLIENT_LIVE; /* died while claiming, after writing its pid */
+            atomic_store_explicit(&s->state, st, memory_order_relaxed);
+        }
+        if (st != ROTA_CLIENT_GONE &&
+            (st != ROTA_CLIENT_LIVE || alive(rota_load(&s->pid), rota_load(&s->start))))
+            continue;
+        if (!atomic_compare_exchange_strong_explicit(&s->state, &st, ROTA_CLIENT_REAPING,
+                                                     memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;
+        uint64_t n = reclaim(s, m);
+        rota_add(&s->reaped, n);
+        total += n;
+        rota_store(&s->pid, 0);
+        rota_store(&s->start, 0);
+        atomic_store_explicit(&s->state, ROTA_CLIENT_FREE, memory_order_release);
+    }
+    return total;
+}
+
+void rota_shm_clients_count(struct rota_shm_clients *c, uint32_t *live, uint64_t *held)
+{
+    *live = 0;
+    *held = 0;
+    for (int i = 0; c && i < ROTA_CLIENTS_SLOTS; i++) {
+        struct rota_shm_client *s = &c->seg->slot[i];
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != ROTA_CLIENT_LIVE)
+            continue;
+        (*live)++;
+        for (uint32_t k = 0; k < ROTA_CLIENT_ENTRIES; k++) {
+            int64_t h = rota_load(&s->ent[k].held);
+            if (h > 0)
+                *held += (uint64_t)h;
+        }
+        *held += rota_load(&s->untracked);
+    }
+}
