@@ -693,6 +693,11 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
         rota_shm_detach(&old);
     }
     atomic_store_explicit(&m.hdr->sup_pid, (int32_t)getpid(), memory_order_relaxed);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    atomic_store_explicit(&m.hdr->sup_start,
+                          (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec,
+                          memory_order_relaxed);
     atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
     if (w->have_cur) {
         settle(w, true);

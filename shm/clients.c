@@ -91,38 +91,49 @@ void rota_shm_clients_close(struct rota_shm_clients *c)
     free(c);
 }
 
-uint64_t rota_client_start_time(int32_t pid)
+/* Read process "pid"'s state letter and start time from /proc. False if it is gone. */
+static bool proc_stat(int32_t pid, char *state, uint64_t *start)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return false;
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
-        return 0;
+        return false;
     buf[n] = 0;
-    /* Field 22, counted after the command name's closing parenthesis (field 2). */
+    /* Fields after the command name's closing parenthesis: 3 state, ..., 22 start time. */
     char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
+    if (!p || p[1] != ' ')
+        return false;
+    *state = p[2];
     p++;
     for (int field = 2; field < 21 && p; field++)
         p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
+    *start = p ? strtoull(p + 1, NULL, 10) : 0;
+    return true;
+}
+
+uint64_t rota_client_start_time(int32_t pid)
+{
+    char state;
+    uint64_t start = 0;
+    return proc_stat(pid, &state, &start) ? start : 0;
 }
 
 bool rota_client_alive(int32_t pid, uint64_t start)
 {
     if (pid <= 0)
         return false;
-    if (kill(pid, 0) < 0 && errno == ESRCH)
+    char state = 0;
+    uint64_t now = 0;
+    if (!proc_stat(pid, &state, &now))
+        return kill(pid, 0) == 0 || errno == EPERM; /* no /proc: the pid alone */
+    if (state == 'Z' || state == 'X')               /* exited; its parent has not waited yet */
         return false;
-    if (start == 0) /* still being claimed, or /proc was unreadable */
-        return true;
-    uint64_t now = rota_client_start_time(pid);
-    return now == 0 ? kill(pid, 0) == 0 || errno == EPERM : now == start;
+    return start == 0 || now == start; /* 0: still being claimed */
 }
 
 int rota_shm_client_claim(struct rota_shm_clients *c)
@@ -185,8 +196,8 @@ uint64_t rota_shm_clients_reap(struct rota_shm_clients *c, const struct rota_shm
     for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
         struct rota_shm_client *s = &c->seg->slot[i];
         uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-        if (st == ROTA_CLIENT_CLAIMING &&
-            !alive(rota_load(&s->pid), rota_load(&s->start)) && rota_load(&s->pid) != 0) {
+        if (st == ROTA_CLIENT_CLAIMING && !alive(rota_load(&s->pid), rota_load(&s->start)) &&
+            rota_load(&s->pid) != 0) {
             st = ROTA_CLIENT_LIVE; /* died while claiming, after writing its pid */
             atomic_store_explicit(&s->state, st, memory_order_relaxed);
         }

@@ -35,10 +35,10 @@
 #include "seqlock.h"
 #include "table.h"
 
-#define ROTA_CLIENTS_MAGIC   0x3143494c41544f52ull /* "ROTACLI1" */
-#define ROTA_CLIENTS_SLOTS   256
-#define ROTA_CLIENT_ENTRIES  252
-#define ROTA_CLIENT_PROBES   16
+#define ROTA_CLIENTS_MAGIC  0x3143494c41544f52ull /* "ROTACLI1" */
+#define ROTA_CLIENTS_SLOTS  256
+#define ROTA_CLIENT_ENTRIES 252
+#define ROTA_CLIENT_PROBES  16
 
 enum rota_client_state {
     ROTA_CLIENT_FREE = 0,
@@ -92,9 +92,8 @@ static inline uint32_t rota_client_hold(struct rota_shm_client *s, uint64_t id, 
         uint64_t cur = rota_load(&s->ent[i].id);
         if (cur == 0) {
             uint64_t zero = 0;
-            if (atomic_compare_exchange_strong_explicit(&s->ent[i].id, &zero, id,
-                                                        memory_order_relaxed,
-                                                        memory_order_relaxed))
+            if (atomic_compare_exchange_strong_explicit(
+                    &s->ent[i].id, &zero, id, memory_order_relaxed, memory_order_relaxed))
                 cur = id;
             else
                 cur = zero;
@@ -118,7 +117,8 @@ static inline void rota_client_drop(struct rota_shm_client *s, uint32_t entry)
         atomic_fetch_sub_explicit(&s->ent[entry - 1].held, 1, memory_order_relaxed);
 }
 
-/* Is the process "pid" that started at "start" still there? */
+/* Is the process "pid" that started at "start" still there (not a zombie)? A "start" of
+ * 0 skips the start-time check. */
 bool rota_client_alive(int32_t pid, uint64_t start);
 
 /* This process's start time, as the slots record it. */

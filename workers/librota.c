@@ -109,11 +109,7 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
     struct gen *g;
     int rc = map_current(instance, &g, err, errlen);
     if (rc) {
-        if (h->clients) {
-        rota_shm_client_leave(h->clients, h->slot_index);
-        rota_shm_clients_close(h->clients);
-    }
-    pthread_mutex_destroy(&h->lock);
+        pthread_mutex_destroy(&h->lock);
         free(h);
         return rc;
     }
@@ -225,9 +221,9 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->why = r.why;
     out->trial = r.trial;
     out->retry_at = 0;
-    out->reserved = h->slot ? rota_client_hold(h->slot, out->account_id,
-                                               rota_hash_mix(out->account_id))
-                            : 0;
+    out->reserved =
+        h->slot ? rota_client_hold(h->slot, out->account_id, rota_hash_mix(out->account_id))
+                : 0;
     return 0;
 }
 
@@ -319,6 +315,10 @@ void rota_detach(rota_t *h)
         rota_shm_detach(&g->map);
         free(g);
         g = next;
+    }
+    if (h->clients) {
+        rota_shm_client_leave(h->clients, h->slot_index);
+        rota_shm_clients_close(h->clients);
     }
     pthread_mutex_destroy(&h->lock);
     free(h);

@@ -1,0 +1,117 @@
+/*
+ * config.h - the YAML configuration of a rota instance (private to rota).
+ *
+ * DESIGN
+ * rota_config_load reads a file with libcyaml into plain structs (the schema lives in
+ * config.c), checks every value and cross-reference, resolves credential references
+ * (env:NAME, file:PATH; a literal is accepted with a warning) and fills a struct rota_desc
+ * ready for rota_shm_publish. Any error names the file, line and column and says what was
+ * expected there. libcyaml 1.3 reports no positions, so the loader also walks the
+ * document with libyaml and locates each problem by the path of the node it concerns.
+ *
+ * One thread at a time per config; a loaded config is immutable and owns every string
+ * the desc points to. Credentials are held only in "desc" (and freed with the config,
+ * wiped first); nothing here prints them.
+ */
+#ifndef ROTA_CORE_CONFIG_H
+#define ROTA_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "table.h"
+
+enum rota_fsync {
+    ROTA_FSYNC_ALWAYS = 0,
+    ROTA_FSYNC_INTERVAL = 1,
+    ROTA_FSYNC_NEVER = 2,
+};
+
+/* Per provider, what the table does not hold (probes, later issues). */
+struct rota_config_provider {
+    const char *name, *kind, *base_url, *auth; /* auth: "bearer", "x-api-key", ... */
+    bool probe_enabled;
+    uint64_t probe_interval_ns, probe_jitter_ns, probe_timeout_ns;
+    uint32_t probe_max_bytes;
+    /* failure-rate breaker, evaluated by rotad every "rate_window_ns" */
+    double fail_rate;        /* open when failures / calls reach this; 0 = off */
+    uint32_t fail_min_calls; /* ... over at least this many calls in the window */
+    uint64_t rate_window_ns;
+};
+
+/* Per account, where its credential came from, for printing ("env:NAME", "file:PATH",
+ * "literal", "none"). Never the credential itself. */
+struct rota_config_account {
+    const char *cred_source;
+    uint32_t line;                       /* where the account is defined, for messages */
+    const char *reset[ROTA_MAX_WINDOWS]; /* each window's schedule as written */
+};
+
+struct rota_config_journal {
+    bool file_enabled;
+    const char *file_path; /* default <state_dir>/journal */
+    enum rota_fsync fsync;
+    uint64_t fsync_interval_ns;
+    uint64_t snapshot_every_ns;
+    uint64_t max_bytes;
+    bool redis_enabled;
+    const char *redis_host; /* or a Unix socket path in redis_socket */
+    uint32_t redis_port, redis_db;
+    const char *redis_socket;
+    const char *redis_password_source; /* env:/file: reference; resolved by the journal */
+    const char *redis_prefix;
+    uint32_t redis_stream_max;
+    uint64_t redis_ttl_ns;
+    uint32_t redis_buffer;
+};
+
+struct rota_config_metrics {
+    bool enabled;
+    const char *listen; /* "127.0.0.1:9464" */
+};
+
+struct rota_config_workers {
+    uint32_t count; /* rota-worker processes; 0 = none */
+    const char *listen;
+    uint32_t threads;
+    uint32_t retries;
+    uint64_t timeout_ns;
+};
+
+struct rota_config {
+    const char *path;      /* the file it came from */
+    const char *instance;  /* names /dev/shm/rota.<instance>* */
+    const char *state_dir; /* journal, lock and default socket live here */
+    const char *socket;    /* control socket path; default <state_dir>/rotad.sock */
+    const char *group;     /* NULL, or segments and socket are 0660 for this group */
+    uint64_t heartbeat_ns; /* how often rotad writes the heartbeat (1 s) */
+    struct rota_desc desc; /* providers, accounts, routes; desc.config_hash set */
+    const struct rota_config_provider *providers; /* desc.nproviders of them */
+    const struct rota_config_account *accounts;   /* desc.naccounts of them */
+    struct rota_config_journal journal;
+    struct rota_config_metrics metrics;
+    struct rota_config_workers workers;
+};
+
+/* Called once per warning (a literal credential, ...): "msg" is "file:line:col: text". */
+typedef void (*rota_config_warn_fn)(void *arg, const char *msg);
+
+/* Load and check "path". Returns 0 and *out, or a negative errno with "err" holding
+ * "file:line:column: what was wrong, what was expected" (one line, no secret). */
+int rota_config_load(const char *path, rota_config_warn_fn warn, void *warn_arg,
+                     struct rota_config **out, char *err, size_t errlen);
+
+/* Parse a YAML document held in memory ("name" is used in messages); as above. */
+int rota_config_parse(const char *name, const char *text, size_t len, rota_config_warn_fn warn,
+                      void *warn_arg, struct rota_config **out, char *err, size_t errlen);
+
+/* Print the resolved instance: providers with their settings, accounts (id, weight,
+ * limits, windows with schedules, where the credential comes from), routes and tiers,
+ * journal, metrics, workers. Never a credential. */
+void rota_config_print(const struct rota_config *c, FILE *f);
+
+/* Wipe the credentials and free everything. NULL is fine. */
+void rota_config_free(struct rota_config *c);
+
+#endif

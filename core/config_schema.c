@@ -1,0 +1,261 @@
+/*
+ * config_schema.c - the YAML schema of a rota config, as libcyaml tables.
+ *
+ * DESIGN
+ * One table per mapping of examples/rota.yaml, read by two consumers: libcyaml, which
+ * loads a checked document into struct raw_config, and cfg_walk (config_walk.c), which
+ * checks the libyaml document against the same tables first so that every unknown key,
+ * wrong type and bad count is reported with its line and column. A key added here is
+ * known to both at once. Constant data, shared by every thread.
+ *
+ * What the tables cannot say (ranges, durations, references between sections) is
+ * checked when the raw structs are resolved (config.c, config_providers.c,
+ * config_routes.c).
+ */
+#include <stddef.h>
+
+#include "config_int.h"
+
+#define OPT CYAML_FLAG_OPTIONAL
+#define PTR CYAML_FLAG_POINTER
+
+const cyaml_strval_t cfg_kinds[] = {
+    {"openai", 0},         {"azure-openai", 1}, {"anthropic", 2},   {"gemini", 3},
+    {"github-copilot", 4}, {"github", 5},       {"antigravity", 6}, {"openrouter", 7},
+    {"llamacpp", 8},       {"generic", 9},      {"exec", 10},
+};
+const cyaml_strval_t cfg_auths[] = {
+    {"bearer", 0}, {"x-api-key", 1}, {"x-goog-api-key", 2},
+    {"token", 3},  {"api-key", 4},   {"none", 5},
+};
+const cyaml_strval_t cfg_metrics[] = {
+    {"requests", ROTA_METRIC_REQUESTS},
+    {"tokens", ROTA_METRIC_TOKENS},
+    {"credits", ROTA_METRIC_CREDITS},
+    {"fraction", ROTA_METRIC_FRACTION},
+};
+const cyaml_strval_t cfg_fsyncs[] = {
+    {"always", ROTA_FSYNC_ALWAYS},
+    {"interval", ROTA_FSYNC_INTERVAL},
+    {"never", ROTA_FSYNC_NEVER},
+};
+
+/* Names: what rota_shm_publish accepts (ROTA_MAX_NAME - 1 bytes). */
+#define NAME_MAX_LEN (ROTA_MAX_NAME - 1)
+
+static const cyaml_schema_value_t string_entry = {
+    CYAML_VALUE_STRING(PTR, char, 1, CYAML_UNLIMITED),
+};
+
+/* ---- providers ---- */
+
+static const cyaml_schema_field_t thresholds_fields[] = {
+    CYAML_FIELD_FLOAT_PTR("warn", OPT, struct raw_thresholds, warn),
+    CYAML_FIELD_FLOAT_PTR("critical", OPT, struct raw_thresholds, critical),
+    CYAML_FIELD_FLOAT_PTR("pessimistic", OPT, struct raw_thresholds, pessimistic),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t breaker_fields[] = {
+    CYAML_FIELD_UINT_PTR("failures", OPT, struct raw_breaker, failures),
+    CYAML_FIELD_UINT_PTR("half_open", OPT, struct raw_breaker, half_open),
+    CYAML_FIELD_STRING_PTR("open_for", OPT, struct raw_breaker, open_for, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("open_max", OPT, struct raw_breaker, open_max, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_FLOAT_PTR("failure_rate", OPT, struct raw_breaker, failure_rate),
+    CYAML_FIELD_UINT_PTR("min_calls", OPT, struct raw_breaker, min_calls),
+    CYAML_FIELD_STRING_PTR("window", OPT, struct raw_breaker, window, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t cooldown_fields[] = {
+    CYAML_FIELD_STRING_PTR("base", OPT, struct raw_cooldown, base, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("max", OPT, struct raw_cooldown, max, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t probe_fields[] = {
+    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_probe, enabled),
+    CYAML_FIELD_STRING_PTR("interval", OPT, struct raw_probe, interval, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("jitter", OPT, struct raw_probe, jitter, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("timeout", OPT, struct raw_probe, timeout, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("max_bytes", OPT, struct raw_probe, max_bytes, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t window_fields[] = {
+    CYAML_FIELD_STRING_PTR("pool", OPT, struct raw_window, pool, 1, NAME_MAX_LEN),
+    CYAML_FIELD_ENUM("metric", CYAML_FLAG_STRICT, struct raw_window, metric, cfg_metrics,
+                     CYAML_ARRAY_LEN(cfg_metrics)),
+    CYAML_FIELD_UINT_PTR("limit", OPT, struct raw_window, limit),
+    CYAML_FIELD_STRING_PTR("reset", OPT, struct raw_window, reset, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("tz", OPT, struct raw_window, tz, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t window_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_window, window_fields),
+};
+
+static const cyaml_schema_field_t account_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_DEFAULT, struct raw_account, name, 1,
+                           NAME_MAX_LEN),
+    CYAML_FIELD_UINT_PTR("id", OPT, struct raw_account, id),
+    CYAML_FIELD_STRING_PTR("credential", CYAML_FLAG_DEFAULT, struct raw_account, credential, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("weight", OPT, struct raw_account, weight),
+    CYAML_FIELD_UINT("rpm", OPT, struct raw_account, rpm),
+    CYAML_FIELD_UINT("tpm", OPT, struct raw_account, tpm),
+    CYAML_FIELD_UINT("rpm_burst", OPT, struct raw_account, rpm_burst),
+    CYAML_FIELD_UINT("tpm_burst", OPT, struct raw_account, tpm_burst),
+    CYAML_FIELD_SEQUENCE("windows", PTR | OPT, struct raw_account, windows, &window_entry, 0,
+                         ROTA_MAX_WINDOWS),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t account_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_account, account_fields),
+};
+
+static const cyaml_schema_field_t provider_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_DEFAULT, struct raw_provider, name, 1,
+                           NAME_MAX_LEN),
+    CYAML_FIELD_ENUM("kind", CYAML_FLAG_STRICT, struct raw_provider, kind, cfg_kinds,
+                     CYAML_ARRAY_LEN(cfg_kinds)),
+    CYAML_FIELD_STRING_PTR("base_url", OPT, struct raw_provider, base_url, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_ENUM_PTR("auth", OPT | CYAML_FLAG_STRICT, struct raw_provider, auth, cfg_auths,
+                         CYAML_ARRAY_LEN(cfg_auths)),
+    CYAML_FIELD_MAPPING_PTR("thresholds", OPT, struct raw_provider, thresholds,
+                            thresholds_fields),
+    CYAML_FIELD_MAPPING_PTR("breaker", OPT, struct raw_provider, breaker, breaker_fields),
+    CYAML_FIELD_MAPPING_PTR("cooldown", OPT, struct raw_provider, cooldown, cooldown_fields),
+    CYAML_FIELD_STRING_PTR("disable_for", OPT, struct raw_provider, disable_for, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_MAPPING_PTR("probe", OPT, struct raw_provider, probe, probe_fields),
+    CYAML_FIELD_SEQUENCE("accounts", PTR | OPT, struct raw_provider, accounts, &account_entry,
+                         0, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t provider_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_provider, provider_fields),
+};
+
+/* ---- routes ---- */
+
+static const cyaml_schema_field_t tier_fields[] = {
+    CYAML_FIELD_STRING_PTR("provider", OPT, struct raw_tier, provider, 1, NAME_MAX_LEN),
+    CYAML_FIELD_SEQUENCE("accounts", PTR | OPT, struct raw_tier, accounts, &string_entry, 1,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("strategy", OPT, struct raw_tier, strategy, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_FLOAT_PTR("ceiling", OPT, struct raw_tier, ceiling),
+    CYAML_FIELD_STRING_PTR("pool", OPT, struct raw_tier, pool, 1, NAME_MAX_LEN),
+    CYAML_FIELD_FLOAT_PTR("w_quota", OPT, struct raw_tier, w_quota),
+    CYAML_FIELD_FLOAT_PTR("w_recency", OPT, struct raw_tier, w_recency),
+    CYAML_FIELD_FLOAT_PTR("jitter", OPT, struct raw_tier, jitter),
+    CYAML_FIELD_FLOAT_PTR("lru_share", OPT, struct raw_tier, lru_share),
+    CYAML_FIELD_UINT_PTR("top_k", OPT, struct raw_tier, top_k),
+    CYAML_FIELD_UINT_PTR("sample", OPT, struct raw_tier, sample),
+    CYAML_FIELD_STRING_PTR("recency", OPT, struct raw_tier, recency, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t tier_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_tier, tier_fields),
+};
+
+static const cyaml_schema_field_t route_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_DEFAULT, struct raw_route, name, 1, NAME_MAX_LEN),
+    CYAML_FIELD_SEQUENCE("models", PTR | OPT, struct raw_route, models, &string_entry, 0,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("tiers", PTR, struct raw_route, tiers, &tier_entry, 1, ROTA_MAX_TIERS),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t route_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_route, route_fields),
+};
+
+/* ---- journal, metrics, workers ---- */
+
+static const cyaml_schema_field_t file_fields[] = {
+    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_file_journal, enabled),
+    CYAML_FIELD_STRING_PTR("path", OPT, struct raw_file_journal, path, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_ENUM_PTR("fsync", OPT | CYAML_FLAG_STRICT, struct raw_file_journal, fsync,
+                         cfg_fsyncs, CYAML_ARRAY_LEN(cfg_fsyncs)),
+    CYAML_FIELD_STRING_PTR("interval", OPT, struct raw_file_journal, interval, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("snapshot_every", OPT, struct raw_file_journal, snapshot_every, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("max_bytes", OPT, struct raw_file_journal, max_bytes, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t redis_fields[] = {
+    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_redis, enabled),
+    CYAML_FIELD_STRING_PTR("host", OPT, struct raw_redis, host, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("port", OPT, struct raw_redis, port),
+    CYAML_FIELD_STRING_PTR("socket", OPT, struct raw_redis, socket, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("password", OPT, struct raw_redis, password, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("db", OPT, struct raw_redis, db),
+    CYAML_FIELD_STRING_PTR("prefix", OPT, struct raw_redis, prefix, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("stream_max", OPT, struct raw_redis, stream_max),
+    CYAML_FIELD_STRING_PTR("ttl", OPT, struct raw_redis, ttl, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("buffer", OPT, struct raw_redis, buffer),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t journal_fields[] = {
+    CYAML_FIELD_MAPPING_PTR("file", OPT, struct raw_journal, file, file_fields),
+    CYAML_FIELD_MAPPING_PTR("redis", OPT, struct raw_journal, redis, redis_fields),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t metrics_fields[] = {
+    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_metrics, enabled),
+    CYAML_FIELD_STRING_PTR("listen", OPT, struct raw_metrics, listen, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t workers_fields[] = {
+    CYAML_FIELD_UINT_PTR("count", OPT, struct raw_workers, count),
+    CYAML_FIELD_STRING_PTR("listen", OPT, struct raw_workers, listen, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("threads", OPT, struct raw_workers, threads),
+    CYAML_FIELD_UINT_PTR("retries", OPT, struct raw_workers, retries),
+    CYAML_FIELD_STRING_PTR("timeout", OPT, struct raw_workers, timeout, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+/* ---- the document ---- */
+
+static const cyaml_schema_field_t top_fields[] = {
+    CYAML_FIELD_STRING_PTR("instance", CYAML_FLAG_DEFAULT, struct raw_config, instance, 1,
+                           NAME_MAX_LEN),
+    CYAML_FIELD_STRING_PTR("state_dir", CYAML_FLAG_DEFAULT, struct raw_config, state_dir, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("socket", OPT, struct raw_config, socket, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("group", OPT, struct raw_config, group, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("heartbeat", OPT, struct raw_config, heartbeat, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("stale_after", OPT, struct raw_config, stale_after, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("providers", PTR, struct raw_config, providers, &provider_entry, 1,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("routes", PTR | OPT, struct raw_config, routes, &route_entry, 0,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_MAPPING_PTR("journal", OPT, struct raw_config, journal, journal_fields),
+    CYAML_FIELD_MAPPING_PTR("metrics", OPT, struct raw_config, metrics, metrics_fields),
+    CYAML_FIELD_MAPPING_PTR("workers", OPT, struct raw_config, workers, workers_fields),
+    CYAML_FIELD_END,
+};
+
+const cyaml_schema_value_t cfg_schema = {
+    CYAML_VALUE_MAPPING(PTR, struct raw_config, top_fields),
+};
+
+/* Quiet: every problem libcyaml could log has been reported with its position already. */
+const cyaml_config_t cfg_cyaml = {
+    .log_fn = NULL,
+    .mem_fn = cyaml_mem,
+    .log_level = CYAML_LOG_ERROR,
+    .flags = CYAML_CFG_DEFAULT,
+};

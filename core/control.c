@@ -1,0 +1,325 @@
+/*
+ * control.c - control frames: jansson values to msgpack and back, and the client call.
+ *
+ * DESIGN
+ * The decoder trusts nothing: msgpack-c parses the body into a zone, then the converter
+ * walks it with a depth bound and refuses what JSON cannot hold (non-string map keys,
+ * binary and extension types) with a message naming the path that held it. Integers
+ * beyond int64 become reals. Used by rotad's main thread and by clients; no globals.
+ */
+#include <errno.h>
+#include <math.h>
+#include <msgpack.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+
+static int pack(msgpack_packer *pk, const json_t *v, int depth)
+{
+    if (depth > ROTA_CTL_MAX_DEPTH)
+        return -E2BIG;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *x;
+        msgpack_pack_map(pk, json_object_size(v));
+        json_object_foreach((json_t *)v, k, x)
+        {
+            size_t kl = strlen(k);
+            msgpack_pack_str(pk, kl);
+            msgpack_pack_str_body(pk, k, kl);
+            int rc = pack(pk, x, depth + 1);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        msgpack_pack_array(pk, json_array_size(v));
+        json_array_foreach(v, i, x)
+        {
+            int rc = pack(pk, x, depth + 1);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    case JSON_STRING:
+        msgpack_pack_str(pk, json_string_length(v));
+        msgpack_pack_str_body(pk, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_INTEGER:
+        return msgpack_pack_int64(pk, json_integer_value(v));
+    case JSON_REAL:
+        return msgpack_pack_double(pk, json_real_value(v));
+    case JSON_TRUE:
+        return msgpack_pack_true(pk);
+    case JSON_FALSE:
+        return msgpack_pack_false(pk);
+    case JSON_NULL:
+        return msgpack_pack_nil(pk);
+    }
+    return -EINVAL;
+}
+
+int rota_ctl_encode(const json_t *v, char **frame, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    static const char zero[4];
+    msgpack_sbuffer_write(&sb, zero, 4);
+    int rc = pack(&pk, v, 0);
+    if (rc || !sb.data) {
+        msgpack_sbuffer_destroy(&sb);
+        return rc ? rc : -ENOMEM;
+    }
+    size_t body = sb.size - 4;
+    if (body > ROTA_CTL_MAX_REPLY) {
+        msgpack_sbuffer_destroy(&sb);
+        return -EMSGSIZE;
+    }
+    unsigned char *p = (unsigned char *)sb.data;
+    p[0] = (unsigned char)(body >> 24);
+    p[1] = (unsigned char)(body >> 16);
+    p[2] = (unsigned char)(body >> 8);
+    p[3] = (unsigned char)body;
+    *frame = msgpack_sbuffer_release(&sb);
+    *len = body + 4;
+    return 0;
+}
+
+static json_t *unpack(const msgpack_object *o, int depth, char *err, size_t n)
+{
+    if (depth > ROTA_CTL_MAX_DEPTH) {
+        snprintf(err, n, "nested deeper than %d levels", ROTA_CTL_MAX_DEPTH);
+        return NULL;
+    }
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        if (o->via.u64 > INT64_MAX)
+            return json_real((double)o->via.u64);
+        return json_integer((json_int_t)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer((json_int_t)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        if (!isfinite(o->via.f64)) {
+            snprintf(err, n, "a number that is not finite");
+            return NULL;
+        }
+        return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR: {
+        json_t *s = json_stringn(o->via.str.ptr, o->via.str.size);
+        if (!s)
+            snprintf(err, n, "a string that is not UTF-8");
+        return s;
+    }
+    case MSGPACK_OBJECT_ARRAY: {
+        json_t *a = json_array();
+        for (uint32_t i = 0; a && i < o->via.array.size; i++) {
+            json_t *x = unpack(&o->via.array.ptr[i], depth + 1, err, n);
+            if (!x || json_array_append_new(a, x)) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    case MSGPACK_OBJECT_MAP: {
+        json_t *m = json_object();
+        for (uint32_t i = 0; m && i < o->via.map.size; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            if (kv->key.type != MSGPACK_OBJECT_STR) {
+                snprintf(err, n, "a map key that is not a string");
+                json_decref(m);
+                return NULL;
+            }
+            char key[256];
+            if (kv->key.via.str.size >= sizeof(key) ||
+                memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size)) {
+                snprintf(err, n, "a map key longer than %zu bytes or holding NUL",
+                         sizeof(key) - 1);
+                json_decref(m);
+                return NULL;
+            }
+            memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+            key[kv->key.via.str.size] = 0;
+            json_t *x = unpack(&kv->val, depth + 1, err, n);
+            if (!x || json_object_set_new(m, key, x)) {
+                json_decref(m);
+                return NULL;
+            }
+        }
+        return m;
+    }
+    case MSGPACK_OBJECT_BIN:
+        snprintf(err, n, "binary data (only strings are accepted)");
+        return NULL;
+    default:
+        snprintf(err, n, "a msgpack extension type");
+        return NULL;
+    }
+}
+
+int rota_ctl_decode(const void *body, size_t len, json_t **out, char *err, size_t n)
+{
+    char tmp[8];
+    if (!err) {
+        err = tmp;
+        n = sizeof(tmp);
+    }
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    msgpack_unpack_return r = msgpack_unpack_next(&u, body, len, &off);
+    int rc = 0;
+    if (r == MSGPACK_UNPACK_CONTINUE) {
+        rc = -EINVAL;
+        snprintf(err, n, "truncated msgpack value (%zu bytes)", len);
+    } else if (r != MSGPACK_UNPACK_SUCCESS && r != MSGPACK_UNPACK_EXTRA_BYTES) {
+        rc = -EINVAL;
+        snprintf(err, n, "not msgpack (byte %zu)", off);
+    } else if (off != len) {
+        rc = -EINVAL;
+        snprintf(err, n, "%zu bytes after the value", len - off);
+    } else if (!(*out = unpack(&u.data, 0, err, n))) {
+        rc = -EINVAL;
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int rota_ctl_request(const json_t *req, const char **cmd, const json_t **args, char *err,
+                     size_t n)
+{
+    if (!json_is_object(req))
+        return snprintf(err, n, "a request is a map with \"cmd\" and \"args\""), -EINVAL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)req, k, v)
+    {
+        if (strcmp(k, "cmd") && strcmp(k, "args"))
+            return snprintf(err, n, "unknown request field \"%.32s\"", k), -EINVAL;
+    }
+    const json_t *c = json_object_get(req, "cmd");
+    if (!json_is_string(c) || json_string_length(c) == 0 || json_string_length(c) > 32)
+        return snprintf(err, n, "\"cmd\" must be a command name"), -EINVAL;
+    const json_t *a = json_object_get(req, "args");
+    if (a && !json_is_array(a))
+        return snprintf(err, n, "\"args\" must be an array of strings"), -EINVAL;
+    if (a && json_array_size(a) > ROTA_CTL_MAX_ARGS)
+        return snprintf(err, n, "more than %d arguments", ROTA_CTL_MAX_ARGS), -EINVAL;
+    size_t i;
+    json_array_foreach(a, i, v)
+    {
+        if (!json_is_string(v))
+            return snprintf(err, n, "argument %zu is not a string", i + 1), -EINVAL;
+    }
+    *cmd = json_string_value(c);
+    *args = a;
+    return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Move "len" bytes in the direction "out" says, waiting at most until "deadline". */
+static int io_all(int fd, void *buf, size_t len, bool out, uint64_t deadline)
+{
+    char *p = buf;
+    while (len > 0) {
+        uint64_t now = mono_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        struct pollfd pfd = {fd, out ? POLLOUT : POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)(deadline - now));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            return pr == 0 ? -ETIMEDOUT : -errno;
+        ssize_t k = out ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k < 0)
+            return -errno;
+        if (k == 0)
+            return -ECONNRESET;
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+int rota_ctl_call(const char *path, const char *cmd, int argc, char *const *argv,
+                  int timeout_ms, json_t **reply, char *err, size_t n)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (!path || strlen(path) >= sizeof(sa.sun_path))
+        return snprintf(err, n, "no usable control socket path"), -EINVAL;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    json_t *args = json_array(), *req = NULL;
+    for (int i = 0; i < argc; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    req = json_pack("{s:s, s:o}", "cmd", cmd, "args", args);
+    char *frame = NULL;
+    size_t len = 0;
+    int rc = req ? rota_ctl_encode(req, &frame, &len) : -EINVAL;
+    json_decref(req);
+    if (rc)
+        return snprintf(err, n, "cannot encode the request: %s", strerror(-rc)), rc;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        free(frame);
+        return snprintf(err, n, "socket: %s", strerror(errno)), -errno;
+    }
+    uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 5000);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+        rc = -errno;
+        snprintf(err, n, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = io_all(fd, frame, len, true, deadline);
+    unsigned char h[4];
+    if (!rc)
+        rc = io_all(fd, h, 4, false, deadline);
+    if (rc) {
+        snprintf(err, n, "%s: %s", path, strerror(-rc));
+        goto out;
+    }
+    uint32_t blen = rota_ctl_frame_len(h);
+    if (blen > ROTA_CTL_MAX_REPLY) {
+        rc = -EMSGSIZE;
+        snprintf(err, n, "%s: reply of %u bytes is too large", path, blen);
+        goto out;
+    }
+    char *body = malloc(blen ? blen : 1);
+    rc = body ? io_all(fd, body, blen, false, deadline) : -ENOMEM;
+    if (rc)
+        snprintf(err, n, "%s: reading the reply: %s", path, strerror(-rc));
+    else
+        rc = rota_ctl_decode(body, blen, reply, err, n);
+    free(body);
+out:
+    free(frame);
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/*
+ * control.h - the control protocol between rotad and its clients (private to rota).
+ *
+ * DESIGN
+ * A Unix stream socket carries frames: a 4-byte big-endian length, then that many bytes
+ * of one msgpack value. A request is a map {"cmd": STRING, "args": [STRING...]}: the
+ * command line after the command's name, so every client speaks it the way rotactl does.
+ * A reply is a map {"ok": BOOL, "error": STRING (when not ok), "data": VALUE}. In
+ * memory both sides hold values as jansson trees; msgpack is only the wire form.
+ * Requests over ROTA_CTL_MAX_REQUEST bytes, nested deeper than ROTA_CTL_MAX_DEPTH, or not
+ * shaped as above are refused with an error reply, after which rotad closes the
+ * connection. Any thread; no shared state.
+ */
+#ifndef ROTA_CORE_CONTROL_H
+#define ROTA_CORE_CONTROL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROTA_CTL_MAX_REQUEST (64u * 1024)
+#define ROTA_CTL_MAX_REPLY   (64u * 1024 * 1024)
+#define ROTA_CTL_MAX_DEPTH   16
+#define ROTA_CTL_MAX_ARGS    32
+
+/* Encode "v" as one frame (length prefix included) in a malloc'd buffer. 0 or -errno. */
+int rota_ctl_encode(const json_t *v, char **frame, size_t *len);
+
+/* Decode one msgpack value of "len" bytes (the frame's body). 0, or -EINVAL with "err"
+ * saying what was wrong (trailing bytes, too deep, not a string key, ...). */
+int rota_ctl_decode(const void *body, size_t len, json_t **out, char *err, size_t errlen);
+
+/* The length a frame header announces. */
+static inline uint32_t rota_ctl_frame_len(const unsigned char h[4])
+{
+    return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+}
+
+/* Check that "req" is a request; on success *cmd and *args point into it. */
+int rota_ctl_request(const json_t *req, const char **cmd, const json_t **args, char *err,
+                     size_t errlen);
+
+/* Connect to "path", send {"cmd": cmd, "args": argv}, wait for the reply (at most
+ * "timeout_ms"). Returns 0 with *reply, -ECONNREFUSED / -ENOENT when nobody listens,
+ * -ETIMEDOUT, or another -errno; "err" says which. */
+int rota_ctl_call(const char *path, const char *cmd, int argc, char *const *argv,
+                  int timeout_ms, json_t **reply, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,347 @@
+/*
+ * rotad_harness.c - real rotad and rotactl processes for tests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "rota.h"
+#include "rotad_harness.h"
+#include "table.h"
+
+static const char *bin_dir(void)
+{
+    const char *b = getenv("ROTA_TEST_BIN");
+    return b ? b : ".";
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* What the running test started, by value (the test's own structs are gone by the time
+ * its teardown runs): processes to kill, instances to clean up. */
+#define LIVE_MAX 32
+static pid_t live_pids[LIVE_MAX];
+static struct {
+    char instance[64], dir[128];
+} live_inst[LIVE_MAX];
+
+static void pid_track(pid_t pid, bool on)
+{
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (on ? live_pids[i] == 0 : live_pids[i] == pid) {
+            live_pids[i] = on ? pid : 0;
+            return;
+        }
+}
+
+static void remove_instance(const char *instance, const char *dir);
+
+void it_init(struct it *t, const char *tag)
+{
+    static int seq;
+    memset(t, 0, sizeof(*t));
+    snprintf(t->instance, sizeof(t->instance), "it-%s-%d-%d", tag, (int)getpid(), seq++);
+    snprintf(t->dir, sizeof(t->dir), "/tmp/rota-%s-XXXXXX", tag);
+    if (!mkdtemp(t->dir))
+        abort();
+    snprintf(t->config, sizeof(t->config), "%s/rota.yaml", t->dir);
+    snprintf(t->log, sizeof(t->log), "%s/rotad.log", t->dir);
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (!live_inst[i].instance[0]) {
+            snprintf(live_inst[i].instance, sizeof(live_inst[i].instance), "%s", t->instance);
+            snprintf(live_inst[i].dir, sizeof(live_inst[i].dir), "%s", t->dir);
+            break;
+        }
+    setenv("ROTA_IT_KEY", "sk-it-secret-0123456789", 1);
+}
+
+void it_config_text(struct it *t, const char *text)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", t->config);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        abort();
+    fputs(text, f);
+    fclose(f);
+    rename(tmp, t->config);
+}
+
+void it_config(struct it *t, int nalpha, uint64_t limit, const char *extra)
+{
+    size_t cap = 64 * 1024;
+    char *s = malloc(cap);
+    int n = snprintf(s, cap,
+                     "instance: %s\nstate_dir: %s/state\n%s\nproviders:\n"
+                     "  - name: alpha\n    kind: openai\n"
+                     "    breaker: {failures: 3, half_open: 1, open_for: 1s}\n"
+                     "    accounts:\n",
+                     t->instance, t->dir, extra ? extra : "");
+    for (int i = 0; i < nalpha; i++) {
+        n += snprintf(s + n, cap - (size_t)n,
+                      "      - name: a%d\n        credential: env:ROTA_IT_KEY\n", i);
+        if (limit)
+            n += snprintf(s + n, cap - (size_t)n,
+                          "        windows: [{metric: requests, limit: %llu, reset: daily "
+                          "00:00}]\n",
+                          (unsigned long long)limit);
+    }
+    snprintf(s + n, cap - (size_t)n,
+             "  - name: beta\n    kind: anthropic\n    accounts:\n"
+             "      - {name: b0, credential: env:ROTA_IT_KEY}\n"
+             "      - {name: b1, credential: env:ROTA_IT_KEY}\n"
+             "  - name: local\n    kind: llamacpp\n    auth: none\n"
+             "    accounts:\n      - {name: l0, credential: none}\n"
+             "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
+             "      - {provider: alpha, strategy: hybrid}\n"
+             "      - {provider: beta, strategy: round-robin}\n"
+             "      - {provider: local, strategy: fill-first, ceiling: 1.0}\n");
+    it_config_text(t, s);
+    free(s);
+}
+
+pid_t it_spawn(struct it *t)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tools/rotad/rotad", bin_dir());
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(path, "rotad", "-c", t->config, (char *)NULL);
+        _exit(127);
+    }
+    pid_track(pid, true);
+    return pid;
+}
+
+int it_start(struct it *t)
+{
+    t->rotad = it_spawn(t);
+    for (int i = 0; i < 400; i++) {
+        int st;
+        if (waitpid(t->rotad, &st, WNOHANG) == t->rotad) {
+            pid_track(t->rotad, false);
+            t->rotad = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        json_t *r = it_ctl(t, "status", NULL, NULL);
+        if (r) {
+            json_decref(r);
+            return 0;
+        }
+        sleep_ms(50);
+    }
+    return -1;
+}
+
+int it_stop(struct it *t, int sig)
+{
+    if (t->rotad <= 0)
+        return -1;
+    kill(t->rotad, sig ? sig : SIGTERM);
+    for (int i = 0; i < 400; i++) {
+        int st;
+        if (waitpid(t->rotad, &st, WNOHANG) == t->rotad) {
+            pid_track(t->rotad, false);
+            t->rotad = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        sleep_ms(50);
+    }
+    kill(t->rotad, SIGKILL);
+    waitpid(t->rotad, NULL, 0);
+    pid_track(t->rotad, false);
+    t->rotad = 0;
+    return -1;
+}
+
+json_t *it_ctl(struct it *t, const char *cmd, const char *arg1, const char *arg2)
+{
+    char sock[256];
+    snprintf(sock, sizeof(sock), "%s/state/rotad.sock", t->dir);
+    char *argv[2] = {(char *)arg1, (char *)arg2};
+    int argc = arg2 ? 2 : arg1 ? 1 : 0;
+    json_t *reply = NULL;
+    char err[256];
+    if (rota_ctl_call(sock, cmd, argc, argv, 5000, &reply, err, sizeof(err)) != 0)
+        return NULL;
+    return reply;
+}
+
+int it_rotactl(struct it *t, const char *args, char *out, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s/tools/rotactl/rotactl -i %s %s 2>&1", bin_dir(), t->instance,
+             args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t got = 0;
+    while (got + 1 < n) {
+        size_t k = fread(out + got, 1, n - 1 - got, p);
+        if (k == 0)
+            break;
+        got += k;
+    }
+    out[got] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof(sink), p) > 0)
+        ;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool it_log_has(struct it *t, const char *text)
+{
+    FILE *f = fopen(t->log, "r");
+    if (!f)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+static void remove_instance(const char *instance, const char *dir)
+{
+    char pat[160];
+    snprintf(pat, sizeof(pat), "/dev/shm/rota.%s*", instance);
+    glob_t g;
+    if (glob(pat, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (strcmp(live_inst[i].instance, instance) == 0)
+            live_inst[i].instance[0] = 0;
+}
+
+void it_cleanup(struct it *t)
+{
+    if (t->rotad > 0)
+        it_stop(t, SIGKILL);
+    remove_instance(t->instance, t->dir);
+}
+
+int it_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < LIVE_MAX; i++) {
+        if (live_pids[i] > 0) {
+            kill(live_pids[i], SIGKILL);
+            waitpid(live_pids[i], NULL, 0);
+        }
+        live_pids[i] = 0;
+    }
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (live_inst[i].instance[0])
+            remove_instance(live_inst[i].instance, live_inst[i].dir);
+    return 0;
+}
+
+/* One selector process: select, report 200, until told to stop. */
+static void selector(const char *instance, struct it_counts *c, _Atomic int *stop)
+{
+    rota_t *h = NULL;
+    char err[256];
+    if (rota_attach(instance, &h, err, sizeof(err)) != 0) {
+        atomic_store(&c->last_error, -1);
+        atomic_fetch_add(&c->errors, 1);
+        _exit(1);
+    }
+    rota_route_t route;
+    if (rota_route(h, "chat", &route) != 0)
+        _exit(2);
+    uint64_t gen = rota_generation(h);
+    while (!atomic_load(stop)) {
+        rota_choice ch;
+        int rc = rota_select(h, &route, NULL, 0, 10, &ch);
+        if (rc == 0) {
+            rota_outcome o = {.status = 200, .tokens = 10};
+            int rr = rota_report(h, &ch, &o);
+            if (rr != 0 && rr != ROTA_ESTALE) {
+                atomic_store(&c->last_error, rr);
+                atomic_fetch_add(&c->errors, 1);
+            }
+            atomic_fetch_add(&c->ok, 1);
+        } else if (rc == ROTA_EEXHAUSTED) {
+            atomic_fetch_add(&c->exhausted, 1);
+        } else {
+            atomic_store(&c->last_error, rc);
+            atomic_fetch_add(&c->errors, 1);
+        }
+        if (rota_generation(h) != gen) {
+            gen = rota_generation(h);
+            atomic_fetch_add(&c->reattached, 1);
+        }
+        if ((atomic_load(&c->ok) & 63) == 0)
+            usleep(100); /* leave the machine some air */
+    }
+    rota_detach(h);
+    _exit(0);
+}
+
+void it_load_start(struct it_load *l, const char *instance, int procs)
+{
+    memset(l, 0, sizeof(*l));
+
+    size_t size = sizeof(struct it_counts) * 8 + 64;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        abort();
+    l->c = p;
+    l->stop = (_Atomic int *)((char *)p + sizeof(struct it_counts) * 8);
+    l->n = procs;
+    for (int i = 0; i < procs; i++) {
+        l->pid[i] = fork();
+        if (l->pid[i] == 0)
+            selector(instance, &l->c[i], l->stop);
+        pid_track(l->pid[i], true);
+    }
+}
+
+uint64_t it_load_ok(const struct it_load *l)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < l->n; i++)
+        n += atomic_load(&l->c[i].ok);
+    return n;
+}
+
+void it_load_stop(struct it_load *l)
+{
+    if (!l->stop)
+        return;
+    atomic_store(l->stop, 1);
+    for (int i = 0; i < l->n; i++) {
+        waitpid(l->pid[i], NULL, 0);
+        pid_track(l->pid[i], false);
+    }
+    l->n = 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * rotad_harness.h - running real rotad and rotactl processes in tests: configs written
+ * to a temporary directory, rotad spawned with its log in a file, rotactl run through
+ * the shell, selector processes driven through librota. Nothing is mocked.
+ */
+#ifndef ROTA_TEST_ROTAD_HARNESS_H
+#define ROTA_TEST_ROTAD_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct it {
+    char instance[64];
+    char dir[128];    /* temporary directory: config, state, logs */
+    char config[192]; /* <dir>/rota.yaml */
+    char log[192];    /* rotad's stderr */
+    pid_t rotad;
+};
+
+/* A fresh instance and directory. */
+void it_init(struct it *t, const char *tag);
+
+/* Write <dir>/rota.yaml: provider alpha with "nalpha" accounts a0.. (daily window of
+ * "limit" requests each, 0 = none), beta with b0 and b1, local with l0; route "chat"
+ * (model "chat-model") over tiers alpha (hybrid), beta (round-robin), local
+ * (fill-first). "extra" is appended verbatim under the instance's top level. */
+void it_config(struct it *t, int nalpha, uint64_t limit, const char *extra);
+
+/* Write "text" as the config, as is. */
+void it_config_text(struct it *t, const char *text);
+
+/* Start rotad on the config; wait until it answers "status" (returns 0) or exits
+ * (returns its exit status, > 0) or 20 s pass (-1). */
+int it_start(struct it *t);
+
+/* Spawn rotad without waiting; returns its pid. */
+pid_t it_spawn(struct it *t);
+
+/* SIGTERM (or "sig") rotad and wait for it: its exit status, or -1. */
+int it_stop(struct it *t, int sig);
+
+/* A control request; the reply (caller frees) or NULL. */
+json_t *it_ctl(struct it *t, const char *cmd, const char *arg1, const char *arg2);
+
+/* Run "rotactl -i <instance> ARGS" (ARGS is a shell fragment); its output in "out", its
+ * exit status returned. */
+int it_rotactl(struct it *t, const char *args, char *out, size_t n);
+
+/* Does rotad's log contain "text"? */
+bool it_log_has(struct it *t, const char *text);
+
+/* Remove the instance's segments and the directory. */
+void it_cleanup(struct it *t);
+
+/* cmocka teardown: stop every selector and rotad the test started and clean up after
+ * every instance it made, whether the test passed or failed half-way. */
+int it_teardown(void **state);
+
+/* Selector processes: each loops select + report on route "chat" until told to stop,
+ * counting successes, exhaustions and errors in shared memory. */
+struct it_load {
+    int n;
+    pid_t pid[8];
+    struct it_counts {
+        _Atomic uint64_t ok, exhausted, errors, reattached;
+        _Atomic int last_error;
+    } * c; /* shared, one per process */
+    _Atomic int *stop;
+};
+void it_load_start(struct it_load *l, const char *instance, int procs);
+uint64_t it_load_ok(const struct it_load *l); /* successes so far, all processes */
+void it_load_stop(struct it_load *l);
+
+#endif

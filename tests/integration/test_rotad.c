@@ -1,0 +1,469 @@
+/* test_rotad: the supervisor as a real process: start and stop, reload under load,
+ * kill -9 and adoption, refusals, leases, and a control socket that survives garbage. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "rota.h"
+#include "rotad_harness.h"
+#include "select.h"
+#include "table.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t generation(struct it *t)
+{
+    uint64_t g = 0;
+    rota_shm_current(t->instance, &g, NULL, 0);
+    return g;
+}
+
+/* Wait up to 10 s for "cond" to hold. */
+#define WAIT_FOR(cond)                                                                         \
+    do {                                                                                       \
+        for (int w_ = 0; w_ < 200 && !(cond); w_++)                                            \
+            sleep_ms(50);                                                                      \
+    } while (0)
+
+/* Selections counted on account "name" of the current generation. */
+static uint64_t selections_of(struct it *t, const char *name)
+{
+    struct rota_shm_map m;
+    if (rota_shm_attach(t->instance, &m, NULL, 0) != 0)
+        return 0;
+    uint64_t n = UINT64_MAX;
+    for (uint32_t a = 0; a < m.naccounts; a++)
+        if (strcmp(rota_shm_str(&m, m.accounts[a].name), name) == 0)
+            n = rota_selections(&m, a);
+    rota_shm_detach(&m);
+    return n;
+}
+
+static void test_rotad_start_status_stop(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "start");
+    it_config(&t, 3, 1000, NULL);
+    assert_int_equal(it_start(&t), 0);
+    json_t *r = it_ctl(&t, "status", NULL, NULL);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_t *d = json_object_get(r, "data");
+    assert_string_equal(json_string_value(json_object_get(d, "instance")), t.instance);
+    assert_int_equal(json_integer_value(json_object_get(d, "accounts")), 6);
+    assert_int_equal(json_integer_value(json_object_get(d, "pid")), t.rotad);
+    json_decref(r);
+    uint64_t g = generation(&t);
+    assert_true(g >= 1);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    assert_true(it_log_has(&t, "stopped"));
+    /* The table stays readable at its last state, and selectable. */
+    rota_t *h;
+    assert_int_equal(rota_attach(t.instance, &h, NULL, 0), 0);
+    rota_route_t rt;
+    rota_choice c;
+    assert_int_equal(rota_route(h, "chat-model", &rt), 0);
+    assert_int_equal(rota_select(h, &rt, NULL, 0, 0, &c), 0);
+    rota_outcome o = {.status = 200};
+    assert_int_equal(rota_report(h, &c, &o), 0);
+    rota_detach(h);
+    assert_int_equal(generation(&t), g);
+    /* Nothing secret reached the log. */
+    assert_false(it_log_has(&t, "sk-it-secret"));
+    it_cleanup(&t);
+}
+
+static void test_rotad_reload_under_load_carries_counters(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "reload");
+    it_config(&t, 3, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    uint64_t g0 = generation(&t);
+    struct it_load l;
+    it_load_start(&l, t.instance, 2);
+    WAIT_FOR(it_load_ok(&l) > 20000);
+    uint64_t a1_before = selections_of(&t, "a1");
+    assert_true(a1_before > 0);
+    /* SIGHUP: add two accounts. */
+    it_config(&t, 5, 0, NULL);
+    kill(t.rotad, SIGHUP);
+    WAIT_FOR(generation(&t) > g0);
+    assert_true(generation(&t) > g0);
+    uint64_t ok1 = it_load_ok(&l);
+    WAIT_FOR(it_load_ok(&l) > ok1 + 20000 && selections_of(&t, "a4") > 0);
+    assert_true(selections_of(&t, "a4") > 0);          /* the new accounts take traffic */
+    assert_true(selections_of(&t, "a1") >= a1_before); /* carried over, not reset */
+    /* rotactl reload: remove accounts a3 and a4 again. */
+    uint64_t g1 = generation(&t);
+    it_config(&t, 3, 0, NULL);
+    char out[4096];
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "reloaded"));
+    assert_true(generation(&t) > g1);
+    assert_int_equal(selections_of(&t, "a4"), UINT64_MAX); /* gone */
+    uint64_t ok2 = it_load_ok(&l);
+    WAIT_FOR(it_load_ok(&l) > ok2 + 20000);
+    it_load_stop(&l);
+    for (int i = 0; i < l.n; i++) {
+        assert_int_equal(l.c[i].errors, 0);
+        assert_int_equal(l.c[i].exhausted, 0);
+        assert_true(l.c[i].reattached >= 1);
+    }
+    /* Every selection was counted somewhere and every report came back. */
+    struct rota_shm_map m;
+    assert_int_equal(rota_shm_attach(t.instance, &m, NULL, 0), 0);
+    for (uint32_t a = 0; a < m.naccounts; a++)
+        assert_int_equal(rota_in_flight(&m, a), 0);
+    rota_shm_detach(&m);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+static void test_rotad_kill9_then_restart_adopts(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "kill");
+    it_config(&t, 3, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    uint64_t g = generation(&t);
+    struct it_load l;
+    it_load_start(&l, t.instance, 2);
+    WAIT_FOR(it_load_ok(&l) > 20000);
+    assert_int_equal(it_stop(&t, SIGKILL), 128 + SIGKILL);
+    /* With no supervisor, selectors go on. */
+    uint64_t at_kill = it_load_ok(&l);
+    WAIT_FOR(it_load_ok(&l) > at_kill + 50000);
+    assert_true(it_load_ok(&l) > at_kill + 50000);
+    uint64_t a0 = selections_of(&t, "a0");
+    /* Restart: same config, the live table is adopted, nothing reset. */
+    assert_int_equal(it_start(&t), 0);
+    assert_true(it_log_has(&t, "adopted the live table"));
+    assert_int_equal(generation(&t), g);
+    assert_true(selections_of(&t, "a0") >= a0);
+    uint64_t after = it_load_ok(&l);
+    WAIT_FOR(it_load_ok(&l) > after + 20000);
+    it_load_stop(&l);
+    for (int i = 0; i < l.n; i++)
+        assert_int_equal(l.c[i].errors, 0);
+    json_t *r = it_ctl(&t, "status", NULL, NULL);
+    assert_non_null(r);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r, "data"), "state_origin")),
+        "adopted the live table");
+    json_decref(r);
+    /* Restart with a changed config: adopted, then a new generation. */
+    assert_int_equal(it_stop(&t, SIGKILL), 128 + SIGKILL);
+    it_config(&t, 4, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    assert_true(generation(&t) > g);
+    assert_true(selections_of(&t, "a0") >= a0);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+static void test_rotad_invalid_reload_keeps_old_config(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "badreload");
+    it_config(&t, 2, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    uint64_t g = generation(&t);
+    it_config_text(&t, "instance: x\nproviders: [\n");
+    kill(t.rotad, SIGHUP);
+    WAIT_FOR(it_log_has(&t, "reload refused"));
+    assert_true(it_log_has(&t, "reload refused"));
+    assert_int_equal(generation(&t), g);
+    json_t *r = it_ctl(&t, "reload", NULL, NULL);
+    assert_non_null(r);
+    assert_false(json_is_true(json_object_get(r, "ok")));
+    const char *e = json_string_value(json_object_get(r, "error"));
+    assert_non_null(strstr(e, "rota.yaml:")); /* file:line:column */
+    json_decref(r);
+    /* An unknown key is refused too, and a different instance name. */
+    it_config(&t, 2, 0, "bogus_key: 1");
+    char out[4096];
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 1);
+    assert_non_null(strstr(out, "bogus_key"));
+    assert_int_equal(generation(&t), g);
+    r = it_ctl(&t, "status", NULL, NULL);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r, "data"), "reload_failures")), 3);
+    json_decref(r);
+    /* The daemon still serves, and a good config reloads. */
+    it_config(&t, 3, 0, NULL);
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    assert_true(generation(&t) > g);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+static void test_rotad_second_instance_refused(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "second");
+    it_config(&t, 2, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    struct it t2 = t;
+    snprintf(t2.log, sizeof(t2.log), "%s/second.log", t.dir);
+    pid_t p = it_spawn(&t2);
+    int st;
+    assert_int_equal(waitpid(p, &st, 0), p);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_true(it_log_has(&t2, "already supervised by rotad pid"));
+    /* The first one is untouched. */
+    json_t *r = it_ctl(&t, "status", NULL, NULL);
+    assert_non_null(r);
+    json_decref(r);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+static void test_rotad_bad_config_refused_at_start(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "badstart");
+    it_config_text(&t, "instance: ok\nstate_dir: /tmp\nproviders:\n  - name: p\n"
+                       "    kind: nonsense\n");
+    assert_int_equal(it_start(&t), 1);
+    assert_true(it_log_has(&t, "rota.yaml:5:"));
+    it_cleanup(&t);
+}
+
+/* Raw bytes to the control socket; returns the connection (caller closes). */
+static int raw_connect(struct it *t)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%.90s/state/rotad.sock", t->dir);
+    assert_true(len < (int)sizeof(sa.sun_path));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Read until the peer closes; returns bytes read. */
+static size_t drain(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf + got, n - got, 0);
+        if (k <= 0 || (got += (size_t)k) == n)
+            return got;
+    }
+}
+
+static void test_rotad_malformed_frames_leave_it_healthy(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "frames");
+    it_config(&t, 2, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    char buf[4096];
+    /* A huge length prefix: an error reply naming the size, then the connection closes. */
+    int fd = raw_connect(&t);
+    unsigned char huge[4] = {0xff, 0xff, 0xff, 0xff};
+    assert_int_equal(send(fd, huge, 4, 0), 4);
+    size_t n = drain(fd, buf, sizeof(buf));
+    assert_true(n > 4);
+    assert_non_null(memmem(buf, n, "bytes", 5));
+    close(fd);
+    /* Random bytes, many times. */
+    srand(7);
+    for (int k = 0; k < 50; k++) {
+        fd = raw_connect(&t);
+        unsigned char junk[600];
+        for (size_t i = 0; i < sizeof(junk); i++)
+            junk[i] = (unsigned char)rand();
+        junk[0] = 0;
+        junk[1] = 0; /* a plausible length, so the body is parsed */
+        junk[2] = (unsigned char)(k % 3);
+        send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+        drain(fd, buf, sizeof(buf));
+        close(fd);
+    }
+    /* A valid length with a body that is msgpack but not a request. */
+    fd = raw_connect(&t);
+    unsigned char notreq[] = {0, 0, 0, 3, 0x93, 0x01, 0x02}; /* a 3-array, truncated */
+    send(fd, notreq, sizeof(notreq), 0);
+    shutdown(fd, SHUT_WR);
+    drain(fd, buf, sizeof(buf));
+    close(fd);
+    fd = raw_connect(&t);
+    unsigned char arr[] = {0, 0, 0, 4, 0x93, 0x01, 0x02, 0x03};
+    send(fd, arr, sizeof(arr), 0);
+    n = drain(fd, buf, sizeof(buf));
+    assert_non_null(memmem(buf, n, "bad request", 11));
+    close(fd);
+    /* Truncated: announces 100 bytes, sends 10, hangs up. */
+    fd = raw_connect(&t);
+    unsigned char trunc[14] = {0, 0, 0, 100, 0x82};
+    send(fd, trunc, sizeof(trunc), 0);
+    close(fd);
+    /* The daemon carries on. */
+    json_t *r = it_ctl(&t, "status", NULL, NULL);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_true(
+        json_integer_value(json_object_get(json_object_get(r, "data"), "frames_refused")) >= 3);
+    json_decref(r);
+    r = it_ctl(&t, "no-such-command", NULL, NULL);
+    assert_false(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+static uint64_t in_flight_total(const struct rota_shm_map *m)
+{
+    uint64_t s = 0;
+    for (uint32_t a = 0; a < m->naccounts; a++)
+        s += rota_in_flight(m, a);
+    return s;
+}
+
+static void test_rotad_reclaims_calls_of_killed_workers(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "lease");
+    it_config(&t, 3, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t p = fork();
+    if (p == 0) {
+        rota_t *h;
+        rota_route_t rt;
+        rota_choice c;
+        if (rota_attach(t.instance, &h, NULL, 0) || rota_route(h, "chat", &rt))
+            _exit(1);
+        for (int i = 0; i < 9; i++)
+            if (rota_select(h, &rt, NULL, 0, 0, &c) != 0)
+                _exit(2);
+        char x = 'x';
+        if (write(ready[1], &x, 1) != 1)
+            _exit(3);
+        pause();
+        _exit(0);
+    }
+    char x;
+    assert_int_equal(read(ready[0], &x, 1), 1);
+    struct rota_shm_map m;
+    assert_int_equal(rota_shm_attach(t.instance, &m, NULL, 0), 0);
+    assert_int_equal(in_flight_total(&m), 9);
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+    WAIT_FOR(in_flight_total(&m) == 0);
+    for (uint32_t a = 0; a < m.naccounts; a++)
+        assert_int_equal(rota_in_flight(&m, a), 0);
+    rota_shm_detach(&m);
+    json_t *r = it_ctl(&t, "status", NULL, NULL);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r, "data"), "leases_reclaimed")), 9);
+    json_decref(r);
+    assert_true(it_log_has(&t, "leases: 9 calls"));
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+/* Window usage of account "name" (window 0) as the table reports it. */
+static uint64_t used_of(struct it *t, const char *name, int64_t *reset_at)
+{
+    struct rota_shm_map m;
+    if (rota_shm_attach(t->instance, &m, NULL, 0) != 0)
+        return UINT64_MAX;
+    uint64_t used = UINT64_MAX;
+    for (uint32_t a = 0; a < m.naccounts; a++) {
+        if (strcmp(rota_shm_str(&m, m.accounts[a].name), name) != 0)
+            continue;
+        struct rota_shm_snap *sn = &m.snaps[a];
+        uint64_t counter = rota_load(&m.hot[a].use0[0]), base = rota_load(&sn->win[0].base);
+        used = rota_load(&sn->win[0].used) + (counter > base ? counter - base : 0);
+        *reset_at = rota_load(&sn->win[0].reset_at);
+    }
+    rota_shm_detach(&m);
+    return used;
+}
+
+static void test_rotad_resets_quota_at_midnight_of_its_clock(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "midnight");
+    it_config(&t, 1, 1000, NULL); /* a0: 1000 requests a day, from 00:00 UTC */
+    /* The clock seam: rotad's calendar runs 5 s before the next UTC midnight. */
+    time_t now = time(NULL);
+    int64_t midnight = ((int64_t)now / 86400 + 1) * 86400;
+    char shift[32];
+    snprintf(shift, sizeof(shift), "%lld", (long long)(midnight - now - 5));
+    setenv("ROTA_CLOCK_SHIFT", shift, 1);
+    int started = it_start(&t);
+    unsetenv("ROTA_CLOCK_SHIFT");
+    assert_int_equal(started, 0);
+    int64_t reset_at = 0;
+    WAIT_FOR(used_of(&t, "a0", &reset_at) != UINT64_MAX && reset_at != 0);
+    /* Shifted wall ns of the next midnight, as rotad computed it. */
+    assert_int_equal(reset_at, midnight * 1000000000ll);
+    rota_t *h;
+    rota_route_t rt;
+    assert_int_equal(rota_attach(t.instance, &h, NULL, 0), 0);
+    assert_int_equal(rota_route(h, "chat", &rt), 0);
+    for (int i = 0; i < 40; i++) {
+        rota_choice c;
+        assert_int_equal(rota_select(h, &rt, NULL, 0, 0, &c), 0);
+        rota_outcome o = {.status = 200};
+        rota_report(h, &c, &o);
+    }
+    rota_detach(h);
+    assert_true(used_of(&t, "a0", &reset_at) >= 40 || reset_at != midnight * 1000000000ll);
+    WAIT_FOR(used_of(&t, "a0", &reset_at) == 0);
+    assert_int_equal(used_of(&t, "a0", &reset_at), 0);
+    assert_int_equal(reset_at, (midnight + 86400) * 1000000000ll);
+    assert_true(it_log_has(&t, "windows reset on schedule"));
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_rotad_start_status_stop, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_reload_under_load_carries_counters, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_kill9_then_restart_adopts, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_invalid_reload_keeps_old_config, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_second_instance_refused, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_bad_config_refused_at_start, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_malformed_frames_leave_it_healthy, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_reclaims_calls_of_killed_workers, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_resets_quota_at_midnight_of_its_clock,
+                                  it_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

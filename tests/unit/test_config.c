@@ -1,0 +1,551 @@
+/* test_config: the YAML loader on real files: the example loads into the desc it
+ * describes (and publishes), credentials resolve from env and files, and every file of
+ * tests/config/broken is refused at the line and column its first line names, with no
+ * credential in any message. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "fixture.h"
+#include "hash.h"
+
+#ifndef ROTA_TEST_SRC
+#error "ROTA_TEST_SRC must name the tests directory"
+#endif
+
+#define SECRET_AG1     "sk-ENV-SECRET-AG1-5d2c"
+#define SECRET_AG2     "sk-ENV-SECRET-AG2-9e0f"
+#define SECRET_FILE    "ghp-FILE-SECRET-7b1e"
+#define SECRET_LITERAL "sk-LITERAL-SECRET-c4a8"
+
+/* Every value a message must never hold, the corpus's own fakes included. */
+static const char *const secrets[] = {SECRET_AG1,
+                                      SECRET_AG2,
+                                      SECRET_FILE,
+                                      SECRET_LITERAL,
+                                      "sk-LITERAL-CORPUS-SECRET",
+                                      "hunter2-CORPUS-SECRET"};
+
+struct env {
+    char dir[64];
+    char example[128]; /* the example, its token path pointing into dir */
+    char token[128];
+};
+
+struct warns {
+    int n;
+    char last[512];
+};
+
+static void on_warn(void *arg, const char *msg)
+{
+    struct warns *w = arg;
+    w->n++;
+    snprintf(w->last, sizeof(w->last), "%s", msg);
+}
+
+static void assert_clean(const char *msg)
+{
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        if (strstr(msg, secrets[i]))
+            fail_msg("a credential leaked into: %s", msg);
+    assert_null(strchr(msg, '\n'));
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strdup(buf);
+}
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "/tmp/rota-test-config-XXXXXX");
+    if (!e || !mkdtemp(e->dir))
+        return -1;
+    snprintf(e->token, sizeof(e->token), "%s/gh-1.token", e->dir);
+    snprintf(e->example, sizeof(e->example), "%s/rota.yaml", e->dir);
+    write_file(e->token, SECRET_FILE "\n");
+    char *text = read_all(ROTA_TEST_SRC "/../examples/rota.yaml");
+    const char *old = "/tmp/rota-example/gh-1.token";
+    char *at = strstr(text, old);
+    assert_non_null(at);
+    FILE *f = fopen(e->example, "w");
+    fprintf(f, "%.*s%s%s", (int)(at - text), text, e->token, at + strlen(old));
+    fclose(f);
+    free(text);
+    setenv("ROTA_EXAMPLE_AG1", SECRET_AG1, 1);
+    setenv("ROTA_EXAMPLE_AG2", SECRET_AG2, 1);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    char path[160];
+    const char *files[] = {"gh-1.token", "rota.yaml", "other.yaml", "empty.token",
+                           "crlf.token"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", e->dir, files[i]);
+        unlink(path);
+    }
+    rmdir(e->dir);
+    free(e);
+    return 0;
+}
+
+static struct rota_config *load_ok(const char *path, struct warns *w)
+{
+    char err[512];
+    struct rota_config *c = NULL;
+    int rc = rota_config_load(path, on_warn, w, &c, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    return c;
+}
+
+/* Parse "text" and expect failure; returns the message in "err". */
+static int parse_err(const char *text, char *err, size_t n, struct warns *w)
+{
+    struct rota_config *c = NULL;
+    int rc = rota_config_parse("inline.yaml", text, strlen(text), on_warn, w, &c, err, n);
+    assert_null(c);
+    assert_clean(err);
+    return rc;
+}
+
+static void test_config_example_desc(void **state)
+{
+    struct env *e = *state;
+    struct warns w = {0};
+    struct rota_config *c = load_ok(e->example, &w);
+    const struct rota_desc *d = &c->desc;
+    assert_int_equal(w.n, 0);
+    assert_string_equal(c->instance, "example");
+    assert_string_equal(c->socket, "/tmp/rota-example/rotad.sock");
+    assert_int_equal(c->heartbeat_ns, 1000000000ull);
+    assert_int_equal(d->stale_after_ns, 30000000000ull);
+
+    assert_int_equal(d->nproviders, 3);
+    assert_string_equal(d->providers[0].name, "antigravity");
+    assert_string_equal(d->providers[1].kind, "github-copilot");
+    assert_string_equal(c->providers[1].auth, "token");
+    assert_string_equal(c->providers[2].auth, "none");
+    assert_float_equal(d->providers[0].pessimistic, 0.85, 1e-9);
+    assert_float_equal(c->providers[0].fail_rate, 0.5, 1e-9);
+    assert_int_equal(d->providers[0].open_cap_ms, 600000);
+    assert_int_equal(c->providers[2].probe_interval_ns, 30000000000ull);
+
+    assert_int_equal(d->naccounts, 4);
+    const struct rota_desc_account *a = d->accounts;
+    assert_string_equal(a[0].name, "ag-1");
+    assert_int_equal(a[0].id, rota_hash_str("antigravity/ag-1"));
+    assert_int_equal(a[3].id, rota_hash_str("local/gguf"));
+    assert_int_equal(a[0].rpm, 60);
+    assert_int_equal(a[0].tpm, 200000);
+    assert_int_equal(a[0].nwin, 2);
+    assert_string_equal(a[0].pools[0], "*");
+    assert_string_equal(a[0].pools[1], "gemini-pro");
+    assert_null(a[0].pools[2]);
+    assert_int_equal(a[0].win[0].pool, 0);
+    assert_int_equal(a[0].win[0].limit, 500);
+    assert_int_equal(a[0].win[0].reset.kind, ROTA_RESET_WEEK);
+    assert_int_equal(a[0].win[0].reset.wday, 0);
+    assert_string_equal(a[0].win[0].tz, "America/Los_Angeles");
+    assert_int_equal(a[0].win[1].pool, 1);
+    assert_int_equal(a[0].win[1].reset.kind, ROTA_RESET_DAY);
+    assert_string_equal(a[0].win[1].tz, "UTC");
+    assert_int_equal(a[2].win[0].reset.kind, ROTA_RESET_MONTH);
+    assert_string_equal(a[0].credential, SECRET_AG1);
+    assert_string_equal(a[1].credential, SECRET_AG2);
+    assert_string_equal(a[2].credential, SECRET_FILE);
+    assert_null(a[3].credential);
+    assert_string_equal(c->accounts[0].cred_source, "env:ROTA_EXAMPLE_AG1");
+    assert_string_equal(c->accounts[3].cred_source, "none");
+    assert_string_equal(c->accounts[0].reset[0], "weekly sun 00:00");
+
+    assert_int_equal(d->nroutes, 1);
+    const struct rota_desc_route *r = &d->routes[0];
+    assert_string_equal(r->name, "chat");
+    assert_string_equal(r->models[0], "gemini-2.5-pro");
+    assert_string_equal(r->models[1], "claude-sonnet-4");
+    assert_null(r->models[2]);
+    assert_int_equal(r->ntiers, 3);
+    assert_int_equal(r->tiers[0].provider, 0);
+    assert_int_equal(r->tiers[0].nmembers, 2);
+    assert_int_equal(r->tiers[0].members[0], 0);
+    assert_int_equal(r->tiers[0].members[1], 1);
+    assert_int_equal(r->tiers[0].strategy, ROTA_STRAT_HYBRID);
+    assert_float_equal(r->tiers[0].ceiling, 0.80, 1e-9);
+    assert_int_equal(r->tiers[1].strategy, ROTA_STRAT_ROUND_ROBIN);
+    assert_float_equal(r->tiers[1].ceiling, 0, 0); /* the provider's critical */
+    assert_int_equal(r->tiers[2].provider, 2);     /* [gguf]: one provider's account */
+    assert_int_equal(r->tiers[2].nmembers, 1);
+    assert_int_equal(r->tiers[2].members[0], 3);
+    assert_int_equal(r->tiers[2].strategy, ROTA_STRAT_FILL_FIRST);
+    assert_float_equal(r->tiers[2].ceiling, 1.0, 1e-9);
+
+    assert_string_equal(c->journal.file_path, "/tmp/rota-example/journal");
+    assert_int_equal(c->journal.max_bytes, 64ull << 20);
+    assert_int_equal(c->journal.fsync, ROTA_FSYNC_INTERVAL);
+    assert_int_equal(c->journal.fsync_interval_ns, 100000000ull);
+    assert_false(c->journal.redis_enabled);
+    assert_string_equal(c->journal.redis_prefix, "rota:example");
+    assert_int_equal(c->journal.redis_ttl_ns, 7 * 86400000000000ull);
+    assert_string_equal(c->metrics.listen, "127.0.0.1:9464");
+    assert_string_equal(c->workers.listen, "127.0.0.1:8400");
+    assert_int_equal(c->workers.timeout_ns, 120000000000ull);
+
+    /* what rotad does with it: publish a table */
+    struct fx f = {0};
+    assert_int_equal(fx_publish(&f, "cfg", d), 0);
+    assert_int_equal(f.m->naccounts, 4);
+    assert_int_equal(f.m->hdr->config_hash, d->config_hash);
+    assert_int_equal(f.m->accounts[0].id, a[0].id);
+    fx_close(&f);
+    rota_config_free(c);
+}
+
+static void test_config_example_hash_and_ids_stable(void **state)
+{
+    struct env *e = *state;
+    struct warns w = {0};
+    struct rota_config *a = load_ok(e->example, &w), *b = load_ok(e->example, &w);
+    assert_int_equal(a->desc.config_hash, b->desc.config_hash);
+    for (uint32_t i = 0; i < a->desc.naccounts; i++)
+        assert_int_equal(a->desc.accounts[i].id, b->desc.accounts[i].id);
+    for (uint32_t i = 1; i < a->desc.naccounts; i++)
+        assert_int_not_equal(a->desc.accounts[i].id, a->desc.accounts[i - 1].id);
+    /* the same file with one more comment is a changed config */
+    char other[160], *text = read_all(e->example);
+    snprintf(other, sizeof(other), "%s/other.yaml", e->dir);
+    FILE *f = fopen(other, "w");
+    fprintf(f, "%s# changed\n", text);
+    fclose(f);
+    free(text);
+    struct rota_config *x = load_ok(other, &w);
+    assert_int_not_equal(x->desc.config_hash, a->desc.config_hash);
+    assert_int_equal(x->desc.accounts[0].id, a->desc.accounts[0].id);
+    rota_config_free(a);
+    rota_config_free(b);
+    rota_config_free(x);
+}
+
+static void test_config_print_names_sources_not_secrets(void **state)
+{
+    struct env *e = *state;
+    struct warns w = {0};
+    struct rota_config *c = load_ok(e->example, &w);
+    char *out = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&out, &n);
+    rota_config_print(c, f);
+    fclose(f);
+    assert_non_null(strstr(out, "env:ROTA_EXAMPLE_AG1"));
+    assert_non_null(strstr(out, "file:"));
+    assert_non_null(strstr(out, e->token));
+    assert_non_null(strstr(out, "weekly sun 00:00"));
+    assert_non_null(strstr(out, "America/Los_Angeles"));
+    assert_non_null(strstr(out, "fill-first"));
+    assert_non_null(strstr(out, "antigravity/ag-1, antigravity/ag-2"));
+    char id[32];
+    snprintf(id, sizeof(id), "0x%016llx", (unsigned long long)c->desc.accounts[0].id);
+    assert_non_null(strstr(out, id));
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        assert_null(strstr(out, secrets[i]));
+    free(out);
+    rota_config_free(c);
+}
+
+static const char *const cred_yaml = "instance: t\n"
+                                     "state_dir: /tmp/rota-t\n"
+                                     "providers:\n"
+                                     "  - name: p\n"
+                                     "    kind: generic\n"
+                                     "    accounts:\n"
+                                     "      - {name: env, credential: env:ROTA_TEST_CRED}\n"
+                                     "      - {name: file, credential: 'file:%s'}\n"
+                                     "      - {name: lit, credential: " SECRET_LITERAL "}\n"
+                                     "      - {name: none, credential: none}\n";
+
+static void test_config_credentials_resolve(void **state)
+{
+    struct env *e = *state;
+    char text[1024], err[512], crlf[160];
+    snprintf(crlf, sizeof(crlf), "%s/crlf.token", e->dir);
+    write_file(crlf, SECRET_FILE "\r\nsecond line\n");
+    setenv("ROTA_TEST_CRED", SECRET_AG1, 1);
+    snprintf(text, sizeof(text), cred_yaml, crlf);
+    struct warns w = {0};
+    struct rota_config *c = NULL;
+    int rc =
+        rota_config_parse("creds.yaml", text, strlen(text), on_warn, &w, &c, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    const struct rota_desc_account *a = c->desc.accounts;
+    assert_string_equal(a[0].credential, SECRET_AG1);
+    assert_string_equal(a[1].credential, SECRET_FILE); /* first line, CR LF stripped */
+    assert_string_equal(a[2].credential, SECRET_LITERAL);
+    assert_null(a[3].credential);
+    assert_string_equal(c->accounts[0].cred_source, "env:ROTA_TEST_CRED");
+    assert_string_equal(c->accounts[2].cred_source, "literal");
+    assert_string_equal(c->accounts[3].cred_source, "none");
+    /* the literal is accepted with exactly one warning, which does not repeat it */
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.last, "creds.yaml:9:33: account p/lit: literal credential; use "
+                                "env:NAME or file:PATH");
+    assert_clean(w.last);
+    rota_config_free(c);
+    unsetenv("ROTA_TEST_CRED");
+}
+
+static void test_config_credential_errors(void **state)
+{
+    struct env *e = *state;
+    char text[1024], err[512], empty[160];
+    struct warns w = {0};
+    /* unset variable */
+    unsetenv("ROTA_TEST_CRED");
+    snprintf(text, sizeof(text), cred_yaml, e->token);
+    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
+    assert_non_null(strstr(err, "inline.yaml:7:33: 'credential' in account 'env' of provider "
+                                "'p' names environment variable ROTA_TEST_CRED, which is "
+                                "unset or empty"));
+    /* empty variable */
+    setenv("ROTA_TEST_CRED", "", 1);
+    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
+    assert_non_null(strstr(err, "ROTA_TEST_CRED, which is unset or empty"));
+    /* missing file */
+    setenv("ROTA_TEST_CRED", SECRET_AG2, 1);
+    snprintf(text, sizeof(text), cred_yaml, "/nonexistent/rota.token");
+    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
+    assert_non_null(strstr(err,
+                           "inline.yaml:8:34: 'credential' in account 'file' of provider "
+                           "'p' names file /nonexistent/rota.token, which cannot be read"));
+    /* empty file */
+    snprintf(empty, sizeof(empty), "%s/empty.token", e->dir);
+    write_file(empty, "\n" SECRET_FILE "\n");
+    snprintf(text, sizeof(text), cred_yaml, empty);
+    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
+    assert_non_null(strstr(err, "whose first line is empty"));
+    /* a directory is no credential file */
+    snprintf(text, sizeof(text), cred_yaml, e->dir);
+    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
+    assert_non_null(strstr(err, "which is not a regular file"));
+    unsetenv("ROTA_TEST_CRED");
+}
+
+static void test_config_defaults(void **state)
+{
+    (void)state;
+    static const char text[] = "instance: d\n"
+                               "state_dir: /var/lib/rota\n"
+                               "providers:\n"
+                               "  - name: p\n"
+                               "    kind: openai\n"
+                               "    accounts: [{name: a, credential: none}]\n";
+    char err[512];
+    struct rota_config *c = NULL;
+    int rc = rota_config_parse("d.yaml", text, strlen(text), NULL, NULL, &c, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    const struct rota_desc_provider *p = &c->desc.providers[0];
+    const struct rota_config_provider *cp = &c->providers[0];
+    assert_string_equal(c->socket, "/var/lib/rota/rotad.sock");
+    assert_null(c->group);
+    assert_string_equal(cp->auth, "bearer");
+    assert_null(cp->base_url);
+    assert_float_equal(p->warn, 0.70, 1e-9);
+    assert_float_equal(p->crit, 0.80, 1e-9);
+    assert_int_equal(p->fail_threshold, 5);
+    assert_int_equal(p->halfopen_permits, 1);
+    assert_int_equal(p->open_base_ms, 30000);
+    assert_int_equal(p->cooldown_base_ms, 1000);
+    assert_int_equal(p->cooldown_cap_ms, 300000);
+    assert_int_equal(p->disable_for_s, 0);
+    assert_float_equal(cp->fail_rate, 0, 0);
+    assert_int_equal(cp->fail_min_calls, 20);
+    assert_int_equal(cp->rate_window_ns, 10000000000ull);
+    assert_true(cp->probe_enabled);
+    assert_int_equal(cp->probe_interval_ns, 300000000000ull);
+    assert_int_equal(cp->probe_jitter_ns, 300000000000ull);
+    assert_int_equal(cp->probe_timeout_ns, 5000000000ull);
+    assert_int_equal(cp->probe_max_bytes, 1u << 20);
+    assert_int_equal(c->desc.accounts[0].weight, 1);
+    assert_int_equal(c->desc.accounts[0].nwin, 0);
+    assert_int_equal(c->desc.nroutes, 0);
+    assert_true(c->journal.file_enabled);
+    assert_int_equal(c->journal.snapshot_every_ns, 300000000000ull);
+    assert_string_equal(c->journal.redis_host, "127.0.0.1");
+    assert_int_equal(c->journal.redis_port, 6379);
+    assert_int_equal(c->journal.redis_stream_max, 100000);
+    assert_int_equal(c->journal.redis_buffer, 10000);
+    assert_null(c->journal.redis_password_source);
+    assert_true(c->metrics.enabled);
+    assert_int_equal(c->workers.count, 0);
+    assert_int_equal(c->workers.threads, 2);
+    assert_int_equal(c->workers.retries, 2);
+    rota_config_free(c);
+}
+
+static void test_config_tiers_of_accounts(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "instance: t\n"
+        "state_dir: /tmp/rota-t\n"
+        "providers:\n"
+        "  - name: a\n"
+        "    kind: anthropic\n"
+        "    thresholds: {critical: 0.9}\n"
+        "    accounts:\n"
+        "      - {name: one, id: 0x10, credential: none, weight: 3, windows: [{pool: opus, "
+        "metric: tokens, reset: rolling 5h}, {metric: fraction}]}\n"
+        "  - name: b\n"
+        "    kind: gemini\n"
+        "    accounts:\n"
+        "      - {name: two, id: 17, credential: none, windows: [{pool: opus, metric: "
+        "requests}]}\n"
+        "routes:\n"
+        "  - name: r\n"
+        "    tiers:\n"
+        "      - {accounts: [one, b/two], pool: opus, strategy: sticky, lru_share: 0, "
+        "top_k: 5, recency: 1h}\n"
+        "      - {provider: a, w_quota: 0.9}\n";
+    char err[512];
+    struct rota_config *c = NULL;
+    int rc = rota_config_parse("t.yaml", text, strlen(text), NULL, NULL, &c, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    const struct rota_desc_account *a = c->desc.accounts;
+    assert_int_equal(a[0].id, 0x10);
+    assert_int_equal(a[1].id, 17);
+    assert_int_equal(a[0].weight, 3);
+    assert_int_equal(a[0].win[0].reset.kind, ROTA_RESET_ROLLING);
+    assert_int_equal(a[0].win[0].reset.period_s, 5 * 3600);
+    assert_int_equal(a[0].win[1].limit, 1000000); /* fractions count millionths */
+    const struct rota_desc_tier *t = c->desc.routes[0].tiers;
+    assert_int_equal(t[0].provider, ROTA_NONE); /* two providers' accounts */
+    assert_int_equal(t[0].nmembers, 2);
+    assert_int_equal(t[0].members[1], 1);
+    assert_non_null(t[0].pools);
+    assert_int_equal(t[0].pools[0], 1);
+    assert_int_equal(t[0].pools[1], 1);
+    assert_int_equal(t[0].strategy, ROTA_STRAT_STICKY);
+    assert_true(t[0].lru_share < 0); /* an explicit 0: none */
+    assert_int_equal(t[0].top_k, 5);
+    assert_int_equal(t[0].recency_s, 3600);
+    assert_int_equal(t[1].provider, 0);
+    assert_null(t[1].pools);
+    assert_float_equal(t[1].w_quota, 0.9, 1e-6);
+    assert_float_equal(c->desc.providers[0].crit, 0.9, 1e-9);
+    /* the table takes it */
+    struct fx f = {0};
+    assert_int_equal(fx_publish(&f, "cfgt", &c->desc), 0);
+    assert_int_equal(f.m->tiers[0].ceiling > 0.79 && f.m->tiers[0].ceiling < 0.81, 1);
+    assert_int_equal(f.m->tiers[1].ceiling > 0.89 && f.m->tiers[1].ceiling < 0.91, 1);
+    fx_close(&f);
+    rota_config_free(c);
+}
+
+static int yaml_name(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 5 && strcmp(d->d_name + n - 5, ".yaml") == 0;
+}
+
+static void test_config_broken_corpus(void **state)
+{
+    (void)state;
+    const char *dir = ROTA_TEST_SRC "/config/broken";
+    struct dirent **list;
+    int n = scandir(dir, &list, yaml_name, alphasort);
+    assert_true(n >= 30);
+    setenv("ROTA_TEST_CRED", SECRET_AG1, 1);
+    for (int i = 0; i < n; i++) {
+        char path[512], first[512], err[512], want[600];
+        unsigned line, col;
+        int off = 0;
+        snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        if (!fgets(first, sizeof(first), f))
+            first[0] = 0;
+        fclose(f);
+        first[strcspn(first, "\n")] = 0;
+        if (sscanf(first, "# expect: %u:%u: %n", &line, &col, &off) != 2 || !off)
+            fail_msg("%s: first line must be '# expect: LINE:COL: text'", path);
+        struct warns w = {0};
+        struct rota_config *c = NULL;
+        err[0] = 0;
+        int rc = rota_config_load(path, on_warn, &w, &c, err, sizeof(err));
+        if (rc == 0 || c) {
+            rota_config_free(c);
+            fail_msg("%s: loaded, expected an error", path);
+        }
+        snprintf(want, sizeof(want), "%s:%u:%u: ", path, line, col);
+        if (strncmp(err, want, strlen(want)) != 0 || !strstr(err, first + off))
+            fail_msg("%s:\n  got      %s\n  expected %s...%s", list[i]->d_name, err, want,
+                     first + off);
+        assert_non_null(strstr(err, "expected"));
+        assert_clean(err);
+        if (w.n)
+            assert_clean(w.last);
+        free(list[i]);
+    }
+    free(list);
+    unsetenv("ROTA_TEST_CRED");
+}
+
+static void test_config_load_missing_file(void **state)
+{
+    (void)state;
+    char err[512];
+    struct rota_config *c = (struct rota_config *)1;
+    assert_int_equal(
+        rota_config_load("/nonexistent/rota.yaml", NULL, NULL, &c, err, sizeof(err)), -ENOENT);
+    assert_null(c);
+    assert_non_null(strstr(err, "/nonexistent/rota.yaml:1:1: cannot read the file"));
+    rota_config_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_example_desc),
+        cmocka_unit_test(test_config_example_hash_and_ids_stable),
+        cmocka_unit_test(test_config_print_names_sources_not_secrets),
+        cmocka_unit_test(test_config_credentials_resolve),
+        cmocka_unit_test(test_config_credential_errors),
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_tiers_of_accounts),
+        cmocka_unit_test(test_config_broken_corpus),
+        cmocka_unit_test(test_config_load_missing_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,198 @@
+/*
+ * remote.c - rotactl's commands that go through rotad's control socket.
+ *
+ * DESIGN
+ * Each command sends its arguments as they were typed (rotad parses them, so every
+ * client says the same thing the same way) and prints the reply: a line or a few for a
+ * person, or the reply's data as JSON with --json. rotad down is exit status 3 with a
+ * message that says so; a refused command is 1 with rotad's reason.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control.h"
+#include "remote.h"
+#include "table.h"
+
+#define TIMEOUT_MS 10000
+
+static const char *const remote_cmds[] = {"enable", "disable", "reset", "cooldown",
+                                          "select", "reload",  "drain", NULL};
+
+bool rotactl_is_remote(const char *cmd)
+{
+    for (int i = 0; remote_cmds[i]; i++)
+        if (strcmp(cmd, remote_cmds[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The control socket's path: given, or recorded by rotad in the instance's directory. */
+static int socket_path(const struct rotactl_opts *o, char *buf, size_t n, char *err,
+                       size_t errlen)
+{
+    if (o->socket) {
+        snprintf(buf, n, "%s", o->socket);
+        return 0;
+    }
+    if (!o->instance)
+        return snprintf(err, errlen, "no instance: give -i INSTANCE or set ROTA_INSTANCE"),
+               -EINVAL;
+    struct rota_shm_dir_info info;
+    int rc = rota_shm_dir_read(o->instance, &info, err, errlen);
+    if (rc)
+        return rc;
+    if (!info.control[0])
+        return snprintf(err, errlen, "rotad is not running for instance '%s'", o->instance),
+               -ENOENT;
+    snprintf(buf, n, "%s", info.control);
+    return 0;
+}
+
+static int call(const struct rotactl_opts *o, const char *cmd, int argc, char *const *argv,
+                json_t **reply, char *err, size_t n)
+{
+    char path[128];
+    int rc = socket_path(o, path, sizeof(path), err, n);
+    if (rc)
+        return rc;
+    char cerr[256];
+    rc = rota_ctl_call(path, cmd, argc, argv, TIMEOUT_MS, reply, cerr, sizeof(cerr));
+    if (rc == -ECONNREFUSED || rc == -ENOENT)
+        snprintf(err, n, "rotad is not running for instance '%s' (%s)",
+                 o->instance ? o->instance : "?", cerr);
+    else if (rc)
+        snprintf(err, n, "%s", cerr);
+    return rc;
+}
+
+json_t *rotactl_remote_status(const struct rotactl_opts *o, char *err, size_t n)
+{
+    json_t *reply = NULL;
+    if (call(o, "status", 0, NULL, &reply, err, n) != 0)
+        return NULL;
+    json_t *data = json_object_get(reply, "data");
+    if (!json_is_true(json_object_get(reply, "ok")) || !json_is_object(data)) {
+        snprintf(err, n, "rotad answered status with an error");
+        json_decref(reply);
+        return NULL;
+    }
+    json_incref(data);
+    json_decref(reply);
+    return data;
+}
+
+static void print_select(const json_t *d)
+{
+    const char *route = json_string_value(json_object_get(d, "route"));
+    if (json_is_true(json_object_get(d, "exhausted"))) {
+        json_t *in = json_object_get(d, "retry_in_ms");
+        printf("%s: every tier exhausted", route);
+        if (json_is_integer(in))
+            printf("; something may free up in %lld ms", (long long)json_integer_value(in));
+        printf("\n");
+    } else {
+        printf("%s -> %s (tier %lld, %s%s)\n", route,
+               json_string_value(json_object_get(d, "account")),
+               (long long)json_integer_value(json_object_get(d, "tier")),
+               json_string_value(json_object_get(d, "why")),
+               json_is_true(json_object_get(d, "trial")) ? ", a half-open trial" : "");
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(d, "tiers"), i, t)
+    {
+        printf("  tier %lld  %-14s %-12s ceiling %.2f  ",
+               (long long)json_integer_value(json_object_get(t, "tier")),
+               json_string_value(json_object_get(t, "provider")),
+               json_string_value(json_object_get(t, "strategy")),
+               json_real_value(json_object_get(t, "ceiling")));
+        json_t *sk = json_object_get(t, "skipped");
+        if (json_is_true(json_object_get(t, "chosen"))) {
+            printf("chosen\n");
+        } else if (sk) {
+            printf("skipped:");
+            size_t k;
+            json_t *s;
+            json_array_foreach(sk, k, s) printf(" %s", json_string_value(s));
+            printf("%s\n", json_array_size(sk) ? "" : " (not reached)");
+        } else {
+            printf("not reached\n");
+        }
+    }
+}
+
+/* One line per successful command, in words. */
+static void print_human(const char *cmd, const json_t *d)
+{
+    if (strcmp(cmd, "select") == 0) {
+        print_select(d);
+        return;
+    }
+    if (strcmp(cmd, "reload") == 0) {
+        if (json_is_true(json_object_get(d, "changed")))
+            printf("reloaded: generation %lld, %lld accounts\n",
+                   (long long)json_integer_value(json_object_get(d, "generation")),
+                   (long long)json_integer_value(json_object_get(d, "accounts")));
+        else
+            printf("config unchanged: generation %lld stays\n",
+                   (long long)json_integer_value(json_object_get(d, "generation")));
+        return;
+    }
+    if (strcmp(cmd, "enable") == 0) {
+        printf("enabled %s\n", json_string_value(json_object_get(d, "enabled")));
+    } else if (strcmp(cmd, "disable") == 0) {
+        printf("disabled %s %s%s (in flight: %lld)\n",
+               json_string_value(json_object_get(d, "disabled")),
+               strcmp(json_string_value(json_object_get(d, "for")), "until enabled") ? "for "
+                                                                                     : "",
+               json_string_value(json_object_get(d, "for")),
+               (long long)json_integer_value(json_object_get(d, "in_flight")));
+    } else if (strcmp(cmd, "drain") == 0) {
+        json_t *what = json_object_get(d, "draining");
+        if (json_is_array(what)) {
+            printf("draining %zu accounts:", json_array_size(what));
+            size_t i;
+            json_t *x;
+            json_array_foreach(what, i, x) printf(" %s", json_string_value(x));
+            printf("\n");
+        } else {
+            printf("draining %s\n", json_string_value(what));
+        }
+        printf("calls in flight: %lld (they finish; no new ones start)\n",
+               (long long)json_integer_value(json_object_get(d, "in_flight")));
+    } else if (strcmp(cmd, "reset") == 0) {
+        printf("reset %s: %lld windows start from zero\n",
+               json_string_value(json_object_get(d, "reset")),
+               (long long)json_integer_value(json_object_get(d, "windows")));
+    } else if (strcmp(cmd, "cooldown") == 0) {
+        printf("%s cools down for %s\n", json_string_value(json_object_get(d, "cooldown")),
+               json_string_value(json_object_get(d, "for")));
+    }
+}
+
+int rotactl_remote(const struct rotactl_opts *o, int argc, char **argv)
+{
+    json_t *reply = NULL;
+    char err[512];
+    int rc = call(o, argv[0], argc - 1, argv + 1, &reply, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "rotactl: %s: %s\n", argv[0], err);
+        return 3;
+    }
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        const char *e = json_string_value(json_object_get(reply, "error"));
+        fprintf(stderr, "rotactl: %s: %s\n", argv[0], e ? e : "refused");
+        int usage = e && strncmp(e, "usage:", 6) == 0;
+        json_decref(reply);
+        return usage ? 2 : 1;
+    }
+    json_t *d = json_object_get(reply, "data");
+    if (o->json)
+        json_dumpf(d, stdout, JSON_INDENT(2) | JSON_SORT_KEYS), printf("\n");
+    else
+        print_human(argv[0], d);
+    json_decref(reply);
+    return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * remote.h - rotactl's commands that go through rotad's control socket (private).
+ *
+ * The socket's path comes from "socket", or else from the instance's directory in
+ * shared memory (rotad records it there). Replies are printed as tables, or as JSON with
+ * "json".
+ */
+#ifndef ROTACTL_REMOTE_H
+#define ROTACTL_REMOTE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct rotactl_opts {
+    const char *instance;
+    const char *socket; /* NULL = from the directory */
+    bool json;
+};
+
+/* Run a command that needs rotad: enable, disable, reset, cooldown, select, reload, drain.
+ * "argv[0]" is the command. Returns the process exit status (0 ok, 1 refused, 2 usage,
+ * 3 rotad unreachable), having printed the outcome or the error. */
+int rotactl_remote(const struct rotactl_opts *o, int argc, char **argv);
+
+/* True when "cmd" is one of those commands. */
+bool rotactl_is_remote(const char *cmd);
+
+/* rotad's own status (pid, uptime, config path, reloads, last error, ...) as a JSON
+ * object, or NULL with "err" saying why (not running, no answer). */
+json_t *rotactl_remote_status(const struct rotactl_opts *o, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * loop.c - rotad's main loop: one io_uring for signals, the control socket and time.
+ *
+ * DESIGN
+ * Everything the main thread waits for is an io_uring operation tagged with what it is
+ * for: a read of the signalfd, an accept on the control socket, a receive or send on
+ * a control connection, and a timeout that wakes the loop every TICK_MS for the timers
+ * (heartbeat, quota resets, the failure-rate breaker, leases, late counts). At most one
+ * operation is in flight per connection, so a connection's buffers have one owner.
+ *
+ * A request frame is read in two steps, its 4-byte length then its body; a length over
+ * ROTA_CTL_MAX_REQUEST, a body that is not a request, or a connection idle for longer
+ * than IDLE_MS gets an error reply (when it can still take one) and is closed. Nothing a
+ * client sends can stop the loop.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "control.h"
+#include "log.h"
+#include "rotad.h"
+
+#define TICK_MS   100
+#define IDLE_MS   10000
+#define NS_PER_MS 1000000ull
+
+enum op { OP_SIGNAL = 1, OP_ACCEPT, OP_RECV, OP_SEND, OP_TICK };
+
+static struct signalfd_siginfo sig_info;
+static struct __kernel_timespec tick_ts = {0, TICK_MS *NS_PER_MS};
+
+static uint64_t tag(enum op op, int conn)
+{
+    return (uint64_t)op | (uint64_t)(conn + 1) << 8;
+}
+
+static struct io_uring_sqe *sqe(struct rotad *d)
+{
+    struct io_uring_sqe *s = io_uring_get_sqe(&d->ring);
+    if (!s) {
+        io_uring_submit(&d->ring);
+        s = io_uring_get_sqe(&d->ring);
+    }
+    return s;
+}
+
+static void arm_signal(struct rotad *d)
+{
+    struct io_uring_sqe *s = sqe(d);
+    io_uring_prep_read(s, d->sig_fd, &sig_info, sizeof(sig_info), 0);
+    io_uring_sqe_set_data64(s, tag(OP_SIGNAL, -1));
+}
+
+static void arm_accept(struct rotad *d)
+{
+    struct io_uring_sqe *s = sqe(d);
+    io_uring_prep_accept(s, d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(s, tag(OP_ACCEPT, -1));
+}
+
+static void arm_tick(struct rotad *d)
+{
+    struct io_uring_sqe *s = sqe(d);
+    io_uring_prep_timeout(s, &tick_ts, 0, 0);
+    io_uring_sqe_set_data64(s, tag(OP_TICK, -1));
+}
+
+static void arm_recv(struct rotad *d, int i)
+{
+    struct rotad_conn *c = &d->conns[i];
+    struct io_uring_sqe *s = sqe(d);
+    if (c->got < 4)
+        io_uring_prep_recv(s, c->fd, c->hdr + c->got, 4 - c->got, 0);
+    else
+        io_uring_prep_recv(s, c->fd, c->body + (c->got - 4), c->want - (c->got - 4), 0);
+    io_uring_sqe_set_data64(s, tag(OP_RECV, i));
+    c->pending = true;
+}
+
+static void arm_send(struct rotad *d, int i)
+{
+    struct rotad_conn *c = &d->conns[i];
+    struct io_uring_sqe *s = sqe(d);
+    io_uring_prep_send(s, c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, tag(OP_SEND, i));
+    c->pending = true;
+}
+
+static void conn_close(struct rotad *d, int i)
+{
+    struct rotad_conn *c = &d->conns[i];
+    close(c->fd);
+    free(c->body);
+    free(c->out);
+    *c = (struct rotad_conn){.fd = -1};
+}
+
+/* Queue "reply" on connection "i" (consumes it). */
+static void conn_reply(struct rotad *d, int i, json_t *reply, bool close_after)
+{
+    struct rotad_conn *c = &d->conns[i];
+    free(c->body);
+    c->body = NULL;
+    c->got = c->want = 0;
+    int rc = rota_ctl_encode(reply, &c->out, &c->out_len);
+    json_decref(reply);
+    if (rc) {
+        rota_warn("control: cannot encode a reply: %s", strerror(-rc));
+        json_t *e = json_pack("{s:b, s:s}", "ok", 0, "error", "reply too large to send");
+        rc = rota_ctl_encode(e, &c->out, &c->out_len);
+        json_decref(e);
+        if (rc) {
+            conn_close(d, i);
+            return;
+        }
+    }
+    c->out_off = 0;
+    c->close_after = close_after;
+    arm_send(d, i);
+}
+
+static void refuse(struct rotad *d, int i, const char *why)
+{
+    d->frames_refused++;
+    rota_warn("control: refused a frame: %s", why);
+    conn_reply(d, i, json_pack("{s:b, s:s}", "ok", 0, "error", why), true);
+}
+
+/* A whole frame is in: decode, answer. */
+static void on_frame(struct rotad *d, int i)
+{
+    struct rotad_conn *c = &d->conns[i];
+    char err[256];
+    json_t *req = NULL;
+    const char *cmd;
+    const json_t *args;
+    if (rota_ctl_decode(c->body, c->want, &req, err, sizeof(err)) != 0 ||
+        rota_ctl_request(req, &cmd, &args, err, sizeof(err)) != 0) {
+        json_decref(req);
+        char why[320];
+        snprintf(why, sizeof(why), "bad request: %s", err);
+        refuse(d, i, why);
+        return;
+    }
+    d->requests++;
+    json_t *reply = rotad_command(d, cmd, args);
+    json_decref(req);
+    conn_reply(d, i, reply, false);
+}
+
+static void on_recv(struct rotad *d, int i, int res)
+{
+    struct rotad_conn *c = &d->conns[i];
+    if (res <= 0) { /* closed by the client, or broken */
+        conn_close(d, i);
+        return;
+    }
+    c->got += (uint32_t)res;
+    c->last_io = rota_clock_mono();
+    if (c->got == 4 && !c->body) {
+        c->want = rota_ctl_frame_len(c->hdr);
+        if (c->want == 0 || c->want > ROTA_CTL_MAX_REQUEST) {
+            char why[128];
+            snprintf(why, sizeof(why), "frame of %u bytes (requests are 1 to %u bytes)",
+                     c->want, ROTA_CTL_MAX_REQUEST);
+            refuse(d, i, why);
+            return;
+        }
+        c->body = malloc(c->want);
+        if (!c->body) {
+            refuse(d, i, "out of memory");
+            return;
+        }
+    }
+    if (c->got >= 4 && c->got - 4 == c->want)
+        on_frame(d, i);
+    else
+        arm_recv(d, i);
+}
+
+static void on_send(struct rotad *d, int i, int res)
+{
+    struct rotad_conn *c = &d->conns[i];
+    if (res <= 0) {
+        conn_close(d, i);
+        return;
+    }
+    c->out_off += (size_t)res;
+    c->last_io = rota_clock_mono();
+    if (c->out_off < c->out_len) {
+        arm_send(d, i);
+        return;
+    }
+    free(c->out);
+    c->out = NULL;
+    if (c->close_after)
+        conn_close(d, i);
+    else
+        arm_recv(d, i);
+}
+
+static void on_accept(struct rotad *d, int fd)
+{
+    if (fd < 0) {
+        if (fd != -EINTR && fd != -ECONNABORTED)
+            rota_warn("control: accept: %s", strerror(-fd));
+        return;
+    }
+    for (int i = 0; i < ROTAD_MAX_CONNS; i++) {
+        if (d->conns[i].fd >= 0)
+            continue;
+        d->conns[i] = (struct rotad_conn){.fd = fd, .last_io = rota_clock_mono()};
+        arm_recv(d, i);
+        return;
+    }
+    rota_warn("control: %d connections open; refusing another", ROTAD_MAX_CONNS);
+    close(fd);
+}
+
+static void on_signal(struct rotad *d, int res)
+{
+    if (res != (int)sizeof(sig_info))
+        return;
+    switch (sig_info.ssi_signo) {
+    case SIGTERM:
+    case SIGINT:
+        rota_info("%s: stopping", strsignal((int)sig_info.ssi_signo));
+        d->stopping = true;
+        break;
+    case SIGHUP:
+        rota_info("SIGHUP: reloading %s", d->config_path);
+        d->reload_requested = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Close connections that sent nothing for IDLE_MS while a receive waits on them. */
+static void reap_idle(struct rotad *d, uint64_t now)
+{
+    for (int i = 0; i < ROTAD_MAX_CONNS; i++) {
+        struct rotad_conn *c = &d->conns[i];
+        if (c->fd >= 0 && !c->out && now - c->last_io > IDLE_MS * NS_PER_MS) {
+            /* shutdown completes the pending receive with 0, which closes it */
+            shutdown(c->fd, SHUT_RDWR);
+            c->last_io = now;
+        }
+    }
+}
+
+int rotad_listen(struct rotad *d, char *err, size_t n)
+{
+    const char *path = d->cfg->socket;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return snprintf(err, n, "control socket path too long: %s", path), -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (mkdir(d->cfg->state_dir, 0700) < 0 && errno != EEXIST)
+        return snprintf(err, n, "%s: %s", d->cfg->state_dir, strerror(errno)), -errno;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return snprintf(err, n, "socket: %s", strerror(errno)), -errno;
+    /* We hold the instance's lock: a socket file there is a previous rotad's. */
+    unlink(path);
+    mode_t mode = d->cfg->group ? 0660 : 0600;
+    mode_t old = umask(0777 & ~mode);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0 || chmod(path, mode) < 0 || listen(fd, 64) < 0) {
+        rc = -errno;
+        close(fd);
+        return snprintf(err, n, "%s: %s", path, strerror(-rc)), rc;
+    }
+    if (d->cfg->group) {
+        struct group *g = getgrnam(d->cfg->group);
+        if (g && chown(path, (uid_t)-1, g->gr_gid) < 0)
+            rota_warn("%s: chown to group %s: %s", path, d->cfg->group, strerror(errno));
+    }
+    d->listen_fd = fd;
+    for (int i = 0; i < ROTAD_MAX_CONNS; i++)
+        d->conns[i].fd = -1;
+    return 0;
+}
+
+int rotad_run(struct rotad *d)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    int rc = d->sig_fd < 0 ? -errno : io_uring_queue_init(256, &d->ring, 0);
+    if (rc < 0) {
+        rota_error("event loop: %s", strerror(-rc));
+        return rc;
+    }
+    arm_signal(d);
+    arm_accept(d);
+    arm_tick(d);
+    while (!d->stopping) {
+        io_uring_submit_and_wait(&d->ring, 1);
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&d->ring, head, cqe)
+        {
+            seen++;
+            uint64_t t = io_uring_cqe_get_data64(cqe);
+            int conn = (int)(t >> 8) - 1, res = cqe->res;
+            if (conn >= 0)
+                d->conns[conn].pending = false;
+            switch ((enum op)(t & 0xff)) {
+            case OP_SIGNAL:
+                on_signal(d, res);
+                arm_signal(d);
+                break;
+            case OP_ACCEPT:
+                on_accept(d, res);
+                arm_accept(d);
+                break;
+            case OP_RECV:
+                on_recv(d, conn, res);
+                break;
+            case OP_SEND:
+                on_send(d, conn, res);
+                break;
+            case OP_TICK:
+                rotad_tick(d, rota_clock_mono());
+                reap_idle(d, rota_clock_mono());
+                arm_tick(d);
+                break;
+            }
+        }
+        io_uring_cq_advance(&d->ring, seen);
+        if (d->reload_requested) {
+            d->reload_requested = false;
+            char err[1024];
+            rotad_reload(d, err, sizeof(err));
+        }
+    }
+    for (int i = 0; i < ROTAD_MAX_CONNS; i++)
+        if (d->conns[i].fd >= 0)
+            conn_close(d, i);
+    io_uring_queue_exit(&d->ring);
+    close(d->listen_fd);
+    close(d->sig_fd);
+    return 0;
+}
+
+void rotad_tick(struct rotad *d, uint64_t now)
+{
+    if (now >= d->next_heartbeat) {
+        rota_shm_heartbeat(d->w, now);
+        d->next_heartbeat = now + (d->cfg->heartbeat_ns ? d->cfg->heartbeat_ns : 1000000000ull);
+    }
+    if (now < d->next_second)
+        return;
+    d->next_second = now + 1000000000ull;
+    struct rota_shm_map *m = rotad_map(d);
+    rota_shm_settle(d->w, false);
+    uint64_t reclaimed = rota_shm_clients_reap(rota_shm_writer_clients(d->w), m, NULL);
+    if (reclaimed) {
+        d->leases_reclaimed += reclaimed;
+        rota_info("leases: %llu calls held by exited workers reported done",
+                  (unsigned long long)reclaimed);
+    }
+    uint32_t resets = rota_sup_resets(d->sup, m, rotad_wall(d));
+    if (resets) {
+        d->resets += resets;
+        rota_info("quota: %u windows reset on schedule", resets);
+    }
+    uint32_t trips = rota_sup_rate_tick(d->sup, m, now, now * 0x9e3779b97f4a7c15ull);
+    if (trips) {
+        d->rate_trips += trips;
+        rota_info("breaker: %u accounts opened by failure rate", trips);
+    }
+}

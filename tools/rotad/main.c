@@ -1,0 +1,289 @@
+/*
+ * main.c - rotad, the supervisor: start, adopt or publish the table, reload, stop.
+ *
+ * DESIGN
+ * Start: load and check the config (a bad one stops rotad before it touches anything),
+ * take the instance's lock (/dev/shm/rota.<instance>.lock, flock: a second rotad is
+ * refused, and the lock dies with its holder, so kill -9 never leaves it stale), open
+ * the table's directory, then adopt the live generation if there is one (workers keep
+ * their counters: nothing is copied) and publish a new generation only when the config
+ * differs from the one that built it. Then the control socket, and the loop (loop.c).
+ *
+ * Reload (SIGHUP or `rotactl reload`): a config that fails to load, or names another
+ * instance, is refused and the running table stays as it is; an unchanged one does
+ * nothing; otherwise a new generation is published with hot state carried over by
+ * account id (shm/build.c).
+ *
+ * Stop (SIGTERM, SIGINT): the socket goes away, the lock is released, and the table
+ * stays mapped for workers at its last state: they go on selecting, and turn
+ * pessimistic when the heartbeat goes stale.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "rotad.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: rotad [-c FILE] [--check] [--log-level debug|info|warn|error]\n"
+               "  -c, --config FILE   the instance's config (default /etc/rota/rota.yaml)\n"
+               "      --check         validate FILE, print the resolved table (no secrets),\n"
+               "                      and exit: 0 when valid, 1 otherwise\n"
+               "      --log-level L   lowest level logged (info)\n");
+}
+
+static void warn_cb(void *arg, const char *msg)
+{
+    bool *quiet = arg;
+    if (quiet && *quiet)
+        fprintf(stderr, "warning: %s\n", msg);
+    else
+        rota_warn("%s", msg);
+}
+
+int64_t rotad_wall(const struct rotad *d)
+{
+    return rota_clock_wall() + d->clock_shift_ns;
+}
+
+struct rota_shm_map *rotad_map(struct rotad *d)
+{
+    return rota_shm_writer_map(d->w);
+}
+
+/* Per-provider failure-rate settings for rota_sup_new. */
+static int make_sup(struct rotad *d)
+{
+    const struct rota_config *c = d->cfg;
+    struct rota_sup_rate *r = calloc(c->desc.nproviders + 1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    for (uint32_t p = 0; p < c->desc.nproviders; p++)
+        r[p] = (struct rota_sup_rate){c->providers[p].fail_rate, c->providers[p].fail_min_calls,
+                                      c->providers[p].rate_window_ns};
+    struct rota_sup *s = NULL;
+    int rc = rota_sup_new(rotad_map(d), r, &s);
+    free(r);
+    if (rc)
+        return rc;
+    rota_sup_free(d->sup);
+    d->sup = s;
+    rota_sup_resets(d->sup, rotad_map(d), rotad_wall(d)); /* first reset times */
+    return 0;
+}
+
+/* Take the instance's lock, or say who holds it. */
+static int lock_instance(struct rotad *d, char *err, size_t n)
+{
+    char name[ROTA_MAX_NAME + 32];
+    snprintf(name, sizeof(name), "/rota.%s.lock", d->cfg->instance);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return snprintf(err, n, "/dev/shm%s: %s", name, strerror(errno)), -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t k = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[k > 0 ? k : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return snprintf(err, n,
+                            "instance '%s' is already supervised by rotad pid %s "
+                            "(lock /dev/shm%s); stop it first",
+                            d->cfg->instance, *pid ? pid : "?", name),
+                   -EBUSY;
+        return snprintf(err, n, "/dev/shm%s: flock: %s", name, strerror(e)), -e;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        rota_warn("cannot record the pid in /dev/shm%s: %s", name, strerror(errno));
+    d->lock_fd = fd;
+    return 0;
+}
+
+/* Adopt the live table when there is one; publish when the config differs. */
+static int open_table(struct rotad *d, char *err, size_t n)
+{
+    mode_t mode = d->cfg->group ? 0660 : 0600;
+    int rc = rota_shm_writer_open(d->cfg->instance, mode, &d->w, err, n);
+    if (rc)
+        return rc;
+    char aerr[256] = "";
+    rc = rota_shm_adopt(d->w, aerr, sizeof(aerr));
+    struct rota_shm_map *m = rotad_map(d);
+    if (rc == 0) {
+        rota_info("adopted the live table: generation %llu, %u accounts",
+                  (unsigned long long)m->hdr->generation, m->naccounts);
+        d->origin = "adopted the live table";
+        if (m->hdr->config_hash == d->cfg->desc.config_hash)
+            return 0;
+        rota_info("the config changed since generation %llu was built: publishing",
+                  (unsigned long long)m->hdr->generation);
+        d->origin = "adopted the live table, then published the changed config";
+    } else if (rc != -ENOENT) {
+        rota_warn("cannot adopt the live table (%s): starting a new one", aerr);
+        d->origin = "new table (the live one could not be adopted)";
+    } else {
+        d->origin = "new table (none was live)";
+    }
+    rc = rota_shm_publish(d->w, &d->cfg->desc, err, n);
+    if (rc)
+        return rc;
+    m = rotad_map(d);
+    rota_info("published generation %llu: %u providers, %u accounts, %u routes",
+              (unsigned long long)m->hdr->generation, m->nproviders, m->naccounts, m->nroutes);
+    return 0;
+}
+
+int rotad_reload(struct rotad *d, char *err, size_t n)
+{
+    struct rota_config *c = NULL;
+    int rc = rota_config_load(d->config_path, warn_cb, NULL, &c, err, n);
+    if (rc == 0 && strcmp(c->instance, d->cfg->instance) != 0) {
+        snprintf(err, n,
+                 "%s: the instance cannot change on reload ('%s' is running, the "
+                 "file says '%s')",
+                 d->config_path, d->cfg->instance, c->instance);
+        rc = -EINVAL;
+    }
+    if (rc == 0 && c->desc.config_hash == rotad_map(d)->hdr->config_hash) {
+        rota_info("reload: %s is unchanged", d->config_path);
+        rota_config_free(d->cfg);
+        d->cfg = c;
+        return 0;
+    }
+    if (rc == 0)
+        rc = rota_shm_publish(d->w, &c->desc, err, n);
+    if (rc) {
+        rota_config_free(c);
+        d->reload_failures++;
+        snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s", err);
+        rota_error("reload refused, the running table stays: %s", err);
+        return rc;
+    }
+    rota_config_free(d->cfg);
+    d->cfg = c;
+    d->reloads++;
+    d->last_reload_error[0] = 0;
+    struct rota_shm_map *m = rotad_map(d);
+    rota_info("reloaded: generation %llu, %u accounts", (unsigned long long)m->hdr->generation,
+              m->naccounts);
+    if (make_sup(d))
+        rota_error("reload: out of memory for the supervisor's state");
+    return 0;
+}
+
+static int check_only(const char *path)
+{
+    bool quiet = true;
+    struct rota_config *c = NULL;
+    char err[1024];
+    int rc = rota_config_load(path, warn_cb, &quiet, &c, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    rota_config_print(c, stdout);
+    rota_config_free(c);
+    return 0;
+}
+
+static int64_t clock_shift(void)
+{
+    const char *s = getenv("ROTA_CLOCK_SHIFT"); /* seconds; tests move the calendar */
+    return s && *s ? strtoll(s, NULL, 10) * 1000000000ll : 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check", no_argument, NULL, 'k'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct rotad d = {
+        .config_path = "/etc/rota/rota.yaml", .lock_fd = -1, .sig_fd = -1, .listen_fd = -1};
+    bool check = false;
+    int level = ROTA_LOG_INFO, o;
+    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            d.config_path = optarg;
+            break;
+        case 'k':
+            check = true;
+            break;
+        case 'l':
+            if ((level = rota_log_parse_level(optarg)) < 0) {
+                fprintf(stderr, "rotad: --log-level: expected debug, info, warn or error\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rotad: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (check)
+        return check_only(d.config_path);
+
+    rota_log_init("rotad", (enum rota_log_level)level);
+    d.clock_shift_ns = clock_shift();
+    d.started_mono = rota_clock_mono();
+    d.started_wall = rota_clock_wall();
+    char err[1024];
+    int rc = rota_config_load(d.config_path, warn_cb, NULL, &d.cfg, err, sizeof(err));
+    if (rc) {
+        rota_error("%s", err);
+        return 1;
+    }
+    if (d.cfg->group) {
+        struct group *g = getgrnam(d.cfg->group);
+        if (!g || setegid(g->gr_gid) < 0) {
+            rota_error("group '%s': %s", d.cfg->group, g ? strerror(errno) : "no such group");
+            return 1;
+        }
+    }
+    if ((rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
+        (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err)))) {
+        rota_error("%s", rc == -ENOMEM ? "out of memory" : err);
+        rota_shm_writer_close(d.w, false);
+        return 1;
+    }
+    rota_shm_set_control(d.w, d.cfg->socket);
+    rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.cfg->socket);
+    rc = rotad_run(&d);
+    unlink(d.cfg->socket);
+    rota_shm_set_control(d.w, "");
+    rota_shm_heartbeat(d.w, rota_clock_mono());
+    rota_shm_writer_close(d.w, false);
+    rota_sup_free(d.sup);
+    rotad_notes_free(&d);
+    rota_info("stopped; the table stays readable at its last state");
+    rota_config_free(d.cfg);
+    if (d.lock_fd >= 0)
+        close(d.lock_fd);
+    return rc ? 1 : 0;
+}

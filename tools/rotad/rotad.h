@@ -1,0 +1,78 @@
+/*
+ * rotad.h - the supervisor's state, shared by its files (private to rotad).
+ *
+ * DESIGN
+ * One main thread owns everything here: the config, the table writer, the io_uring
+ * loop, the control connections. Nothing in this struct is touched by another thread.
+ */
+#ifndef ROTAD_H
+#define ROTAD_H
+
+#include <jansson.h>
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clients.h"
+#include "config.h"
+#include "supervise.h"
+#include "table.h"
+
+#define ROTAD_MAX_CONNS 64
+
+struct rotad_note {
+    uint64_t id; /* account id */
+    char text[160];
+    int64_t at; /* wall ns */
+    struct rotad_note *next;
+};
+
+struct rotad_conn {
+    int fd;               /* -1 = free */
+    unsigned char hdr[4]; /* the frame's length, as received */
+    char *body;           /* the frame's body while receiving */
+    uint32_t got, want;   /* bytes received of the header + body */
+    char *out;            /* reply frame being sent */
+    size_t out_len, out_off;
+    bool close_after; /* close once the reply is out */
+    bool pending;     /* an operation is in flight for it */
+    uint64_t last_io; /* monotonic ns; idle connections are closed */
+};
+
+struct rotad {
+    const char *config_path;
+    struct rota_config *cfg;
+    struct rota_shm_writer *w;
+    struct rota_sup *sup;
+    int lock_fd;
+    int sig_fd, listen_fd;
+    struct io_uring ring;
+    struct rotad_conn conns[ROTAD_MAX_CONNS];
+    struct rotad_note *notes;
+    bool stopping;
+    bool reload_requested;
+    uint64_t started_mono;
+    int64_t started_wall;
+    const char *origin; /* where the table's state came from at start */
+    uint64_t reloads, reload_failures, resets, rate_trips, leases_reclaimed;
+    uint64_t frames_refused, requests;
+    char last_reload_error[512];
+    uint64_t next_heartbeat, next_second; /* monotonic ns */
+    int64_t clock_shift_ns;               /* ROTA_CLOCK_SHIFT: wall-clock offset, for tests */
+};
+
+/* main.c */
+int rotad_reload(struct rotad *d, char *err, size_t errlen);
+int64_t rotad_wall(const struct rotad *d);
+struct rota_shm_map *rotad_map(struct rotad *d);
+
+/* loop.c */
+int rotad_listen(struct rotad *d, char *err, size_t errlen);
+int rotad_run(struct rotad *d);
+void rotad_tick(struct rotad *d, uint64_t now);
+
+/* commands.c: answer one request (never NULL). */
+json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args);
+void rotad_notes_free(struct rotad *d);
+
+#endif
