@@ -2,10 +2,13 @@
  * control.c - control frames: jansson values to msgpack and back, and the client call.
  *
  * DESIGN
- * The decoder trusts nothing: msgpack-c parses the body into a zone, then the converter
- * walks it with a depth bound and refuses what JSON cannot hold (non-string map keys,
- * binary and extension types) with a message naming the path that held it. Integers
- * beyond int64 become reals. Used by rotad's main thread and by clients; no globals.
+ * The decoder trusts nothing. A first pass walks the bytes and checks every length and
+ * element count against what is left of the frame, and the nesting depth (msgpack-c
+ * allocates what a container claims before reading it). Then msgpack-c parses the body
+ * into a zone, and the converter refuses what JSON cannot hold (non-string map keys,
+ * binary and extension types, non-finite numbers, strings that are not UTF-8) with a
+ * message that says which. Integers beyond int64 become reals. Used by rotad's main
+ * thread and by clients; no globals.
  */
 #include <errno.h>
 #include <math.h>
@@ -124,7 +127,8 @@ static json_t *unpack(const msgpack_object *o, int depth, char *err, size_t n)
         }
         return json_real(o->via.f64);
     case MSGPACK_OBJECT_STR: {
-        json_t *s = json_stringn(o->via.str.ptr, o->via.str.size);
+        json_t *s =
+            o->via.str.size ? json_stringn(o->via.str.ptr, o->via.str.size) : json_string("");
         if (!s)
             snprintf(err, n, "a string that is not UTF-8");
         return s;
@@ -151,13 +155,15 @@ static json_t *unpack(const msgpack_object *o, int depth, char *err, size_t n)
             }
             char key[256];
             if (kv->key.via.str.size >= sizeof(key) ||
-                memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size)) {
+                (kv->key.via.str.size &&
+                 memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size))) {
                 snprintf(err, n, "a map key longer than %zu bytes or holding NUL",
                          sizeof(key) - 1);
                 json_decref(m);
                 return NULL;
             }
-            memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+            if (kv->key.via.str.size)
+                memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
             key[kv->key.via.str.size] = 0;
             json_t *x = unpack(&kv->val, depth + 1, err, n);
             if (!x || json_object_set_new(m, key, x)) {
@@ -176,6 +182,107 @@ static json_t *unpack(const msgpack_object *o, int depth, char *err, size_t n)
     }
 }
 
+/* Big-endian unsigned of "k" bytes at "p". */
+static uint64_t be(const uint8_t *p, int k)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < k; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Walk one msgpack value at p[*off] without building it: every length must fit in what
+ * is left, every container claim no more elements than bytes left (each takes one at
+ * least), nesting stays within the bound. msgpack-c allocates what a container claims
+ * before reading it; this keeps a 20-byte frame from asking for gigabytes. */
+static int scan(const uint8_t *p, size_t len, size_t *off, int depth, char *err, size_t n)
+{
+    if (depth > ROTA_CTL_MAX_DEPTH + 1)
+        return snprintf(err, n, "nested deeper than %d levels", ROTA_CTL_MAX_DEPTH), -EINVAL;
+    if (*off >= len)
+        return snprintf(err, n, "truncated msgpack value (%zu bytes)", len), -EINVAL;
+    uint8_t t = p[(*off)++];
+    uint64_t count = 0, skip = 0;
+    int hdr = 0;
+    if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
+        return 0;
+    if ((t & 0xe0) == 0xa0) {
+        skip = t & 0x1f;
+    } else if ((t & 0xf0) == 0x90 || (t & 0xf0) == 0x80) {
+        count = (uint64_t)(t & 0x0f) * ((t & 0xf0) == 0x80 ? 2 : 1);
+    } else {
+        switch (t) {
+        case 0xc4:
+        case 0xc5:
+        case 0xc6: /* bin */
+        case 0xd9:
+        case 0xda:
+        case 0xdb: /* str */
+            hdr = t >= 0xd9 ? 1 << (t - 0xd9) : 1 << (t - 0xc4);
+            break;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: /* ext: length, then a type byte */
+            hdr = 1 << (t - 0xc7);
+            skip = 1;
+            break;
+        case 0xca:
+            skip = 4;
+            break;
+        case 0xcb:
+            skip = 8;
+            break;
+        case 0xcc:
+        case 0xcd:
+        case 0xce:
+        case 0xcf:
+            skip = 1u << (t - 0xcc);
+            break;
+        case 0xd0:
+        case 0xd1:
+        case 0xd2:
+        case 0xd3:
+            skip = 1u << (t - 0xd0);
+            break;
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+            skip = 1 + (1u << (t - 0xd4));
+            break;
+        case 0xdc:
+        case 0xdd: /* array16/32 */
+        case 0xde:
+        case 0xdf: /* map16/32 */
+            if (len - *off < (t & 1 ? 4u : 2u))
+                return snprintf(err, n, "truncated msgpack value (%zu bytes)", len), -EINVAL;
+            count = be(p + *off, t & 1 ? 4 : 2) * (t >= 0xde ? 2 : 1);
+            *off += t & 1 ? 4 : 2;
+            break;
+        default:
+            return snprintf(err, n, "not msgpack (byte 0x%02x at %zu)", t, *off - 1), -EINVAL;
+        }
+    }
+    if (hdr) {
+        if (len - *off < (size_t)hdr)
+            return snprintf(err, n, "truncated msgpack value (%zu bytes)", len), -EINVAL;
+        skip += be(p + *off, hdr);
+        *off += (size_t)hdr;
+    }
+    if (skip > len - *off || count > len - *off)
+        return snprintf(err, n, "a length of %llu at byte %zu runs past the frame's %zu bytes",
+                        (unsigned long long)(skip ? skip : count), *off, len),
+               -EINVAL;
+    *off += (size_t)skip;
+    for (uint64_t i = 0; i < count; i++) {
+        int rc = scan(p, len, off, depth + 1, err, n);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int rota_ctl_decode(const void *body, size_t len, json_t **out, char *err, size_t n)
 {
     char tmp[8];
@@ -183,11 +290,16 @@ int rota_ctl_decode(const void *body, size_t len, json_t **out, char *err, size_
         err = tmp;
         n = sizeof(tmp);
     }
+    size_t off = 0;
+    int rc = scan(body, len, &off, 0, err, n);
+    if (rc)
+        return rc;
+    if (off != len)
+        return snprintf(err, n, "%zu bytes after the value", len - off), -EINVAL;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
-    size_t off = 0;
+    off = 0;
     msgpack_unpack_return r = msgpack_unpack_next(&u, body, len, &off);
-    int rc = 0;
     if (r == MSGPACK_UNPACK_CONTINUE) {
         rc = -EINVAL;
         snprintf(err, n, "truncated msgpack value (%zu bytes)", len);

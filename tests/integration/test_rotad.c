@@ -321,6 +321,13 @@ static void test_rotad_malformed_frames_leave_it_healthy(void **state)
     n = drain(fd, buf, sizeof(buf));
     assert_non_null(memmem(buf, n, "bad request", 11));
     close(fd);
+    /* A 5-byte body claiming an array of two billion elements. */
+    fd = raw_connect(&t);
+    unsigned char claim[] = {0, 0, 0, 5, 0xdd, 0x7f, 0xff, 0xff, 0xff};
+    send(fd, claim, sizeof(claim), 0);
+    n = drain(fd, buf, sizeof(buf));
+    assert_non_null(memmem(buf, n, "runs past", 9));
+    close(fd);
     /* Truncated: announces 100 bytes, sends 10, hangs up. */
     fd = raw_connect(&t);
     unsigned char trunc[14] = {0, 0, 0, 100, 0x82};
