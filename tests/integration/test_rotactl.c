@@ -110,7 +110,10 @@ static void test_rotactl_every_command_with_rotad(void **state)
     j = ctl_json(&t, 0, "show alpha/a0");
     assert_string_equal(json_string_value(json_object_get(j, "off")), "operator");
     assert_true(json_integer_value(json_object_get(j, "off_left_ms")) > 500000);
+    assert_string_equal(json_string_value(json_object_get(j, "note")), "key rotation");
     json_decref(j);
+    s = ctl(&t, 0, "show alpha/a0");
+    assert_non_null(strstr(s, "key rotation"));
     ctl(&t, 0, "enable alpha/a0");
     j = ctl_json(&t, 0, "show alpha/a0");
     assert_string_equal(json_string_value(json_object_get(j, "off")), "");

@@ -238,10 +238,21 @@ static int cmd_show(const struct rotactl_opts *o, int argc, char **argv)
         rota_shm_detach(&m);
         return ROTACTL_UNREACHABLE;
     }
-    if (o->json)
-        rotactl_print_json(rotactl_account_json(&v));
-    else
+    /* The operator's reason for a disable lives with rotad, not in the table. */
+    char *note = v.off == ROTA_OFF_OPERATOR || v.off == ROTA_OFF_DRAIN
+                     ? rotactl_remote_note(o, v.id)
+                     : NULL;
+    if (o->json) {
+        json_t *j = rotactl_account_json(&v);
+        if (note)
+            json_object_set_new(j, "note", json_string(note));
+        rotactl_print_json(j);
+    } else {
         rotactl_account_text(stdout, &v, wall);
+        if (note)
+            printf("%-16s %s\n", "note:", note);
+    }
+    free(note);
     rota_shm_detach(&m);
     return ROTACTL_OK;
 }

@@ -9,10 +9,12 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
 #include "remote.h"
+#include "rotactl.h"
 #include "table.h"
 
 #define TIMEOUT_MS 10000
@@ -81,6 +83,21 @@ json_t *rotactl_remote_status(const struct rotactl_opts *o, char *err, size_t n)
     json_incref(data);
     json_decref(reply);
     return data;
+}
+
+char *rotactl_remote_note(const struct rotactl_opts *o, uint64_t id)
+{
+    char hex[24], err[256];
+    snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)id);
+    char *argv[] = {hex};
+    json_t *reply = NULL;
+    if (call(o, "show", 1, argv, &reply, err, sizeof(err)) != 0)
+        return NULL;
+    const char *note =
+        json_string_value(json_object_get(json_object_get(reply, "data"), "note"));
+    char *copy = note && *note ? strdup(note) : NULL;
+    json_decref(reply);
+    return copy;
 }
 
 static void print_select(const json_t *d)
@@ -189,10 +206,12 @@ int rotactl_remote(const struct rotactl_opts *o, int argc, char **argv)
         return usage ? 2 : 1;
     }
     json_t *d = json_object_get(reply, "data");
-    if (o->json)
-        json_dumpf(d, stdout, JSON_INDENT(2) | JSON_SORT_KEYS), printf("\n");
-    else
-        print_human(argv[0], d);
+    if (o->json) {
+        json_incref(d);
+        json_decref(reply);
+        return rotactl_print_json(d);
+    }
+    print_human(argv[0], d);
     json_decref(reply);
     return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct rotactl_opts {
     const char *instance;
@@ -28,5 +29,9 @@ bool rotactl_is_remote(const char *cmd);
 /* rotad's own status (pid, uptime, config path, reloads, last error, ...) as a JSON
  * object, or NULL with "err" saying why (not running, no answer). */
 json_t *rotactl_remote_status(const struct rotactl_opts *o, char *err, size_t errlen);
+
+/* The operator's note on account "id" (the reason given to disable or drain it), as a
+ * malloc'd string, or NULL when there is none or rotad cannot be reached. */
+char *rotactl_remote_note(const struct rotactl_opts *o, uint64_t id);
 
 #endif

@@ -43,7 +43,6 @@ const char *rotactl_ago(uint64_t ns, char *buf, size_t n);
 /* "2024-05-01T00:00:00Z" from wall-clock ns. */
 const char *rotactl_iso(int64_t wall_ns, char *buf, size_t n);
 
-
 /* The accounts table (of route "route", grouped by tier, or of every account with
  * ROTA_NONE) as aligned text on "out". */
 void rotactl_accounts_text(FILE *out, const struct rota_shm_map *m, uint32_t route,
