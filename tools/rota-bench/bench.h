@@ -44,7 +44,7 @@ struct bench_sys {
     void (*teardown)(void *state);
 };
 
-extern const struct bench_sys bench_rota, bench_rwlock, bench_redis;
+extern const struct bench_sys bench_rota, bench_rota_nolease, bench_rwlock, bench_redis;
 
 /* The workload's table, shared by the systems: tier of account i, and its quota limit. */
 static inline uint32_t bench_tier_of(const struct bench_cfg *c, uint32_t i)

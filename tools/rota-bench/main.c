@@ -248,7 +248,8 @@ static void usage(FILE *f)
             "  --procs P         selector processes (2)\n"
             "  --duration S      seconds per system (5)\n"
             "  --writer-rate R   snapshot rewrites per second (10000)\n"
-            "  --peer P          none, rwlock, redis or all (none)\n"
+            "  --peer P          none, rwlock, redis, no-lease (rota with leases off)\n"
+            "                    or all (none)\n"
             "  --attach NAME     measure a running instance instead (with --route); its\n"
             "                    accounts count the selections as real ones\n"
             "  --route NAME      route or model to select on (bench)\n"
@@ -337,15 +338,18 @@ int main(int argc, char **argv)
     }
     bool rw = !strcmp(peer, "rwlock") || !strcmp(peer, "all");
     bool rd = !strcmp(peer, "redis") || !strcmp(peer, "all");
-    if (!rw && !rd && strcmp(peer, "none")) {
-        fprintf(stderr, "rota-bench: --peer is none, rwlock, redis or all, not \"%s\"\n", peer);
+    bool nl = !strcmp(peer, "no-lease") || !strcmp(peer, "all");
+    if (!rw && !rd && !nl && strcmp(peer, "none")) {
+        fprintf(stderr,
+                "rota-bench: --peer is none, rwlock, redis, no-lease or all, not \"%s\"\n",
+                peer);
         return 2;
     }
     if ((rw || rd) && (c.strategy != ROTA_STRAT_HYBRID || c.lru_share)) {
         fprintf(stderr, "rota-bench: the peers implement hybrid with the default share only\n");
         return 2;
     }
-    if (c.attach && (rw || rd)) {
+    if (c.attach && (rw || rd || nl)) {
         fprintf(stderr,
                 "rota-bench: --attach measures a running instance; peers need a built table\n");
         return 2;
@@ -367,11 +371,11 @@ int main(int argc, char **argv)
                "p90 ns", "p99 ns", "p99.9 ns", "retries", "exhausted", "errors", "gini",
                "bytes");
     }
-    struct measured m[3];
+    struct measured m[4];
     int nm = 0, rc = 0;
-    const struct bench_sys *sys[3] = {&bench_rota, rw ? &bench_rwlock : NULL,
-                                      rd ? &bench_redis : NULL};
-    for (int i = 0; i < 3; i++) {
+    const struct bench_sys *sys[4] = {&bench_rota, nl ? &bench_rota_nolease : NULL,
+                                      rw ? &bench_rwlock : NULL, rd ? &bench_redis : NULL};
+    for (int i = 0; i < 4; i++) {
         if (!sys[i])
             continue;
         if (run(sys[i], &c, &m[nm]) == 0)

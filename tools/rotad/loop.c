@@ -9,9 +9,9 @@
  * operation is in flight per connection, so a connection's buffers have one owner.
  *
  * A request frame is read in two steps, its 4-byte length then its body; a length over
- * ROTA_CTL_MAX_REQUEST, a body that is not a request, or a connection idle for longer
- * than IDLE_MS gets an error reply (when it can still take one) and is closed. Nothing a
- * client sends can stop the loop.
+ * ROTA_CTL_MAX_REQUEST, or a body that is not a request, gets an error reply and the
+ * connection is closed; so is a connection on which nothing moved for IDLE_MS. Nothing a
+ * client sends (or fails to read) can stop the loop.
  */
 #include <errno.h>
 #include <grp.h>
@@ -246,13 +246,14 @@ static void on_signal(struct rotad *d, int res)
     }
 }
 
-/* Close connections that sent nothing for IDLE_MS while a receive waits on them. */
+/* Close connections on which nothing moved for IDLE_MS: a client that sends nothing, or
+ * does not read its reply, gives its slot back. */
 static void reap_idle(struct rotad *d, uint64_t now)
 {
     for (int i = 0; i < ROTAD_MAX_CONNS; i++) {
         struct rotad_conn *c = &d->conns[i];
-        if (c->fd >= 0 && !c->out && now - c->last_io > IDLE_MS * NS_PER_MS) {
-            /* shutdown completes the pending receive with 0, which closes it */
+        if (c->fd >= 0 && now - c->last_io > IDLE_MS * NS_PER_MS) {
+            /* shutdown ends the pending receive (0) or send (EPIPE), which closes it */
             shutdown(c->fd, SHUT_RDWR);
             c->last_io = now;
         }
