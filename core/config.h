@@ -3,7 +3,7 @@
  *
  * DESIGN
  * rota_config_load reads a file with libcyaml into plain structs (the schema lives in
- * config.c), checks every value and cross-reference, resolves credential references
+ * config_schema.c), checks every value and cross-reference, resolves credential references
  * (env:NAME, file:PATH; a literal is accepted with a warning) and fills a struct rota_desc
  * ready for rota_shm_publish. Any error names the file, line and column and says what was
  * expected there. libcyaml 1.3 reports no positions, so the loader also walks the
