@@ -524,6 +524,15 @@ static int run(struct cfg *x)
     if ((rc = resolve_top(x)) || (rc = cfg_resolve_providers(x)) ||
         (rc = cfg_resolve_routes(x)) || (rc = resolve_journal(x)) || (rc = resolve_services(x)))
         return rc;
+    /* A credential behind env: or file: is part of what the table holds: a changed key
+     * must make a new generation even when the file's text is the same. */
+    struct rota_desc *d = &x->out->pub.desc;
+    for (uint32_t i = 0; i < d->naccounts; i++) {
+        const char *cred = d->accounts[i].credential;
+        uint64_t h = cred ? rota_hash_bytes(cred, strlen(cred)) : 0;
+        d->config_hash =
+            rota_hash_mix(d->config_hash ^ h ^ (uint64_t)i * 0x9e3779b97f4a7c15ull);
+    }
     return 0;
 }
 

@@ -26,6 +26,8 @@
 
 static int pack(msgpack_packer *pk, const json_t *v, int depth)
 {
+    if (!v)
+        return -EINVAL;
     if (depth > ROTA_CTL_MAX_DEPTH)
         return -E2BIG;
     switch (json_typeof(v)) {
@@ -316,6 +318,45 @@ int rota_ctl_decode(const void *body, size_t len, json_t **out, char *err, size_
     return rc;
 }
 
+/* Length of the valid UTF-8 sequence at "p" (1 to 4), or 0 when there is none. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || p[0] >= 0xf8)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
+        (n == 4 && p[0] == 0xf0 && p[1] < 0x90) || (n == 4 && p[0] == 0xf4 && p[1] >= 0x90))
+        return 0; /* overlong, surrogate, beyond U+10FFFF */
+    return n;
+}
+
+char *rota_ctl_clean(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+    return s;
+}
+
+json_t *rota_ctl_error(const char *msg)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", msg ? msg : "error");
+    json_t *r = json_pack("{s:b, s:s}", "ok", 0, "error", rota_ctl_clean(buf));
+    return r ? r : json_pack("{s:b, s:s}", "ok", 0, "error", "error");
+}
+
 int rota_ctl_request(const json_t *req, const char **cmd, const json_t **args, char *err,
                      size_t n)
 {
@@ -389,8 +430,13 @@ int rota_ctl_call(const char *path, const char *cmd, int argc, char *const *argv
         return snprintf(err, n, "no usable control socket path"), -EINVAL;
     memcpy(sa.sun_path, path, strlen(path) + 1);
     json_t *args = json_array(), *req = NULL;
-    for (int i = 0; i < argc; i++)
-        json_array_append_new(args, json_string(argv[i]));
+    for (int i = 0; args && i < argc; i++) {
+        json_t *a = json_string(argv[i]);
+        if (!a || json_array_append_new(args, a)) {
+            json_decref(args);
+            return snprintf(err, n, "argument %d is not valid UTF-8", i + 1), -EINVAL;
+        }
+    }
     req = json_pack("{s:s, s:o}", "cmd", cmd, "args", args);
     char *frame = NULL;
     size_t len = 0;

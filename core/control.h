@@ -36,6 +36,13 @@ static inline uint32_t rota_ctl_frame_len(const unsigned char h[4])
     return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
 }
 
+/* Make "s" safe to echo in a reply or a log line, in place: an invalid or cut UTF-8
+ * sequence and any control character become '?'. Returns "s". */
+char *rota_ctl_clean(char *s);
+
+/* An error reply {"ok": false, "error": msg}, "msg" cleaned first; never NULL. */
+json_t *rota_ctl_error(const char *msg);
+
 /* Check that "req" is a request; on success *cmd and *args point into it. */
 int rota_ctl_request(const json_t *req, const char **cmd, const json_t **args, char *err,
                      size_t errlen);

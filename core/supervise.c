@@ -230,9 +230,13 @@ int rota_sup_dry_select(const struct rota_shm_map *m, uint32_t route, uint64_t k
                                (m->size + ROTA_SHM_ALIGN - 1) & ~(size_t)(ROTA_SHM_ALIGN - 1));
     if (!copy)
         return -ENOMEM;
-    /* Racing workers change hot words while this copies: each word is copied whole (the
-     * copy is only read by this thread), which is all a dry run needs. */
-    memcpy(copy, m->base, m->size);
+    /* Workers change hot words while this copies: every word is read with a relaxed
+     * atomic load, as the selection itself reads them (the segment is a whole number of
+     * 128-byte blocks). */
+    const _Atomic uint64_t *src = (const _Atomic uint64_t *)m->base;
+    uint64_t *dst = copy;
+    for (size_t i = 0; i < m->size / sizeof(uint64_t); i++)
+        dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
     struct rota_shm_map c;
     int rc = rota_shm_validate(copy, m->size, &c, NULL, 0);
     if (rc == 0) {
@@ -241,6 +245,7 @@ int rota_sup_dry_select(const struct rota_shm_map *m, uint32_t route, uint64_t k
         struct rota_rng rng = {rota_hash_mix(now ^ key_hash)};
         rc = rota_select_route(&c, &q, &rng, r);
     }
+    explicit_bzero(copy, m->size); /* it held every credential */
     free(copy);
     return rc;
 }

@@ -53,6 +53,7 @@ struct retired {
 struct rota_shm_writer {
     char instance[ROTA_MAX_NAME];
     mode_t mode;
+    gid_t gid; /* group of every segment; (gid_t)-1 = the process's */
     struct rota_shm_dir *dir;
     struct rota_shm_clients *clients; /* leases of attached handles */
     struct rota_shm_map cur;
@@ -372,8 +373,8 @@ static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct
     return 0;
 }
 
-static int create_segment(const char *instance, uint64_t gen, mode_t mode, uint64_t size,
-                          struct rota_shm_map *out, char *err, size_t n)
+static int create_segment(const char *instance, uint64_t gen, mode_t mode, gid_t gid,
+                          uint64_t size, struct rota_shm_map *out, char *err, size_t n)
 {
     char name[ROTA_MAX_NAME + 32];
     rota_shm_name(name, sizeof(name), instance, gen);
@@ -384,7 +385,8 @@ static int create_segment(const char *instance, uint64_t gen, mode_t mode, uint6
     }
     if (fd < 0)
         return fail(err, n, -errno, "%s: create: %s", name, strerror(errno));
-    if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)size) < 0) {
+    if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) || fchmod(fd, mode) < 0 ||
+        ftruncate(fd, (off_t)size) < 0) {
         int e = errno;
         close(fd);
         shm_unlink(name);
@@ -483,7 +485,7 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     plan(&L, d, ntiers, nmembers, nbuckets ? nbuckets : 1, slots, str.len,
          cred.len ? cred.len : 1);
     str.len = cred.len = 0;
-    int rc = create_segment(w->instance, gen, w->mode, L.total, m, err, n);
+    int rc = create_segment(w->instance, gen, w->mode, w->gid, L.total, m, err, n);
     if (rc) {
         free(str.p);
         free(cred.p);
@@ -543,6 +545,7 @@ int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writ
         return -ENOMEM;
     snprintf(w->instance, sizeof(w->instance), "%s", instance);
     w->mode = mode ? mode : 0600;
+    w->gid = (gid_t)-1;
     int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, w->mode);
     if (fd < 0) {
         free(w);
@@ -584,6 +587,50 @@ int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writ
     }
     *out = w;
     return 0;
+}
+
+int rota_shm_writer_group(struct rota_shm_writer *w, gid_t gid, char *err, size_t n)
+{
+    w->gid = gid;
+    char name[ROTA_MAX_NAME + 32];
+    for (int k = 0; k < 2; k++) {
+        if (k == 0)
+            rota_shm_name(name, sizeof(name), w->instance, 0);
+        else
+            snprintf(name, sizeof(name), "/rota.%s.clients", w->instance);
+        int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+        int rc =
+            fd < 0 || fchown(fd, (uid_t)-1, gid) < 0 || fchmod(fd, w->mode) < 0 ? -errno : 0;
+        if (fd >= 0)
+            close(fd);
+        if (rc)
+            return fail(err, n, rc, "%s: group %u: %s", name, (unsigned)gid, strerror(-rc));
+    }
+    return 0;
+}
+
+void rota_shm_abandon(struct rota_shm_writer *w)
+{
+    uint64_t gen = atomic_load_explicit(&w->dir->generation, memory_order_acquire);
+    if (!gen || (w->have_cur && w->cur.hdr->generation == gen))
+        return;
+    char name[ROTA_MAX_NAME + 32];
+    rota_shm_name(name, sizeof(name), w->instance, gen);
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct rota_shm_header)) {
+            struct rota_shm_header *h =
+                mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (h != MAP_FAILED) {
+                if (h->magic == ROTA_SHM_MAGIC)
+                    atomic_store_explicit(&h->state, ROTA_GEN_SUPERSEDED, memory_order_release);
+                munmap(h, sizeof(*h));
+            }
+        }
+        close(fd);
+    }
+    shm_unlink(name);
 }
 
 struct rota_shm_clients *rota_shm_writer_clients(struct rota_shm_writer *w)

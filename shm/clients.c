@@ -6,8 +6,8 @@
  * start time and stores LIVE (release). The supervisor reaps a slot only after a CAS
  * LIVE (or GONE) -> REAPING, so an owner and the reaper never both think they own it;
  * a slot is reaped only when its process is gone (or it left), so nobody is holding or
- * dropping on it meanwhile. Entries keep their id after reaping: ids are only ever
- * looked up, so a stale id costs a probe, nothing more.
+ * dropping on it meanwhile. An entry names its account by a 44-bit tag of the id; the
+ * reaper finds the account by looking the tag up among the current generation's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +43,7 @@ int rota_shm_clients_open(const char *instance, bool create, mode_t mode,
     if (fd < 0)
         return -errno;
     struct stat st;
-    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    int rc = fstat(fd, &st) < 0 || (create && fchmod(fd, mode ? mode : 0600) < 0) ? -errno : 0;
     size_t size = sizeof(struct rota_shm_clients_seg);
     if (!rc && (size_t)st.st_size != size) {
         if (!create)
@@ -157,9 +157,15 @@ int rota_shm_client_claim(struct rota_shm_clients *c)
 
 void rota_shm_client_leave(struct rota_shm_clients *c, int slot)
 {
-    if (c && slot >= 0 && slot < ROTA_CLIENTS_SLOTS)
-        atomic_store_explicit(&c->seg->slot[slot].state, ROTA_CLIENT_GONE,
-                              memory_order_release);
+    if (!c || slot < 0 || slot >= ROTA_CLIENTS_SLOTS)
+        return;
+    /* Only from LIVE and only our own: a slot reaped meanwhile (and perhaps claimed by
+     * another process) is not ours to mark. */
+    struct rota_shm_client *s = &c->seg->slot[slot];
+    uint32_t live = ROTA_CLIENT_LIVE;
+    if (rota_load(&s->pid) == (int32_t)getpid())
+        atomic_compare_exchange_strong_explicit(&s->state, &live, ROTA_CLIENT_GONE,
+                                                memory_order_release, memory_order_relaxed);
 }
 
 struct rota_shm_client *rota_shm_client_at(struct rota_shm_clients *c, int slot)
@@ -167,19 +173,45 @@ struct rota_shm_client *rota_shm_client_at(struct rota_shm_clients *c, int slot)
     return &c->seg->slot[slot];
 }
 
-/* Report what a reaped slot held as done on its accounts; clear it. */
-static uint64_t reclaim(struct rota_shm_client *s, const struct rota_shm_map *m)
+struct tagged {
+    uint64_t tag;
+    uint32_t account;
+};
+
+static int by_tag(const void *a, const void *b)
+{
+    uint64_t x = ((const struct tagged *)a)->tag, y = ((const struct tagged *)b)->tag;
+    return x < y ? -1 : x > y;
+}
+
+/* The accounts of "m" sorted by tag, to find a reaped entry's account. */
+static struct tagged *tag_index(const struct rota_shm_map *m)
+{
+    struct tagged *t = m ? malloc((m->naccounts ? m->naccounts : 1) * sizeof(*t)) : NULL;
+    for (uint32_t a = 0; t && a < m->naccounts; a++)
+        t[a] = (struct tagged){rota_client_tag(m->accounts[a].id), a};
+    if (t)
+        qsort(t, m->naccounts, sizeof(*t), by_tag);
+    return t;
+}
+
+/* Report what a reaped slot held as done on its accounts; clear it. Calls it held
+ * untracked cannot be placed and stay counted in flight. */
+static uint64_t reclaim(struct rota_shm_client *s, const struct rota_shm_map *m,
+                        const struct tagged *idx)
 {
     uint64_t total = 0;
     for (uint32_t i = 0; i < ROTA_CLIENT_ENTRIES; i++) {
-        uint64_t id = rota_load(&s->ent[i].id);
-        int64_t held = atomic_exchange_explicit(&s->ent[i].held, 0, memory_order_relaxed);
-        if (id == 0 || held <= 0)
+        uint64_t w = atomic_exchange_explicit(&s->ent[i], 0, memory_order_relaxed);
+        uint64_t held = w & ROTA_CLIENT_COUNT_MASK;
+        if (held == 0)
             continue;
-        uint32_t a = m ? rota_shm_find(m, ROTA_IDX_ACCOUNT, id) : ROTA_NONE;
-        if (a != ROTA_NONE)
-            rota_add(&m->hot[a].done, (uint64_t)held);
-        total += (uint64_t)held;
+        struct tagged key = {w & ~ROTA_CLIENT_COUNT_MASK, 0};
+        const struct tagged *hit =
+            idx ? bsearch(&key, idx, m->naccounts, sizeof(*idx), by_tag) : NULL;
+        if (hit)
+            rota_add(&m->hot[hit->account].done, held);
+        total += held;
     }
     rota_store(&s->untracked, 0);
     return total;
@@ -193,6 +225,8 @@ uint64_t rota_shm_clients_reap(struct rota_shm_clients *c, const struct rota_shm
     if (!alive)
         alive = rota_client_alive;
     uint64_t total = 0;
+    struct tagged *idx = NULL;
+    bool indexed = false;
     for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
         struct rota_shm_client *s = &c->seg->slot[i];
         uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -208,13 +242,18 @@ uint64_t rota_shm_clients_reap(struct rota_shm_clients *c, const struct rota_shm
                                                      memory_order_acquire,
                                                      memory_order_relaxed))
             continue;
-        uint64_t n = reclaim(s, m);
+        if (!indexed) {
+            idx = tag_index(m);
+            indexed = true;
+        }
+        uint64_t n = reclaim(s, m, idx);
         rota_add(&s->reaped, n);
         total += n;
         rota_store(&s->pid, 0);
         rota_store(&s->start, 0);
         atomic_store_explicit(&s->state, ROTA_CLIENT_FREE, memory_order_release);
     }
+    free(idx);
     return total;
 }
 
@@ -227,11 +266,8 @@ void rota_shm_clients_count(struct rota_shm_clients *c, uint32_t *live, uint64_t
         if (atomic_load_explicit(&s->state, memory_order_acquire) != ROTA_CLIENT_LIVE)
             continue;
         (*live)++;
-        for (uint32_t k = 0; k < ROTA_CLIENT_ENTRIES; k++) {
-            int64_t h = rota_load(&s->ent[k].held);
-            if (h > 0)
-                *held += (uint64_t)h;
-        }
+        for (uint32_t k = 0; k < ROTA_CLIENT_ENTRIES; k++)
+            *held += rota_load(&s->ent[k]) & ROTA_CLIENT_COUNT_MASK;
         *held += rota_load(&s->untracked);
     }
 }

@@ -12,8 +12,8 @@
  *   +--------------------------+ 0
  *   | header: magic, ABI, slots |
  *   +--------------------------+ 64
- *   | slot 0: 4 KiB             |  line 0: state, pid, start time, untracked
- *   |   entries[252]: id, held  |  open addressing by id; an entry's id is set once
+ *   | slot 0: 2 KiB             |  line 0: state, pid, start time, untracked
+ *   |   entries[252]: tag|held  |  open addressing by the id's tag; freed at 0 held
  *   | slot 1 ...                |
  *   +--------------------------+
  *
@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hash.h"
 #include "seqlock.h"
 #include "table.h"
 
@@ -48,16 +49,26 @@ enum rota_client_state {
     ROTA_CLIENT_GONE = 4, /* detached: reap what it still holds */
 };
 
+/* An entry is one word: the account's tag (its id hashed, the high 44 bits, never 0) and
+ * the calls held (the low 20). A word whose count drops to 0 is freed by CAS, so a
+ * process that uses thousands of accounts over its life needs entries only for those it
+ * holds at once. */
+#define ROTA_CLIENT_COUNT_BITS 20
+#define ROTA_CLIENT_COUNT_MASK ((1ull << ROTA_CLIENT_COUNT_BITS) - 1)
+
+static inline uint64_t rota_client_tag(uint64_t id)
+{
+    uint64_t t = rota_hash_mix(id ^ 0x6c62272e07bb0142ull) & ~ROTA_CLIENT_COUNT_MASK;
+    return t ? t : 1ull << ROTA_CLIENT_COUNT_BITS;
+}
+
 struct rota_shm_client {
     alignas(64) _Atomic uint32_t state; /* enum rota_client_state */
     _Atomic int32_t pid;
     _Atomic uint64_t start;     /* the process's start time (clock ticks after boot) */
     _Atomic uint64_t untracked; /* calls held that found no entry */
     _Atomic uint64_t reaped;    /* sup: calls this slot's previous owners left behind */
-    struct {
-        _Atomic uint64_t id;  /* account id; 0 = unused; set once by CAS */
-        _Atomic int64_t held; /* calls selected and not yet reported */
-    } ent[ROTA_CLIENT_ENTRIES];
+    _Atomic uint64_t ent[ROTA_CLIENT_ENTRIES]; /* tag | count; 0 = free */
 };
 
 struct rota_shm_clients_seg {
@@ -85,22 +96,24 @@ struct rota_shm_client *rota_shm_client_at(struct rota_shm_clients *c, int slot)
 
 /* Record one call held on account "id": returns the entry + 1 to give back to
  * rota_client_drop, or 0 when it is counted untracked. */
-static inline uint32_t rota_client_hold(struct rota_shm_client *s, uint64_t id, uint64_t hash)
+static inline uint32_t rota_client_hold(struct rota_shm_client *s, uint64_t id)
 {
-    uint32_t i = (uint32_t)(hash % ROTA_CLIENT_ENTRIES);
+    uint64_t tag = rota_client_tag(id);
+    uint32_t i = (uint32_t)((tag >> ROTA_CLIENT_COUNT_BITS) % ROTA_CLIENT_ENTRIES);
     for (uint32_t k = 0; k < ROTA_CLIENT_PROBES; k++) {
-        uint64_t cur = rota_load(&s->ent[i].id);
-        if (cur == 0) {
-            uint64_t zero = 0;
-            if (atomic_compare_exchange_strong_explicit(
-                    &s->ent[i].id, &zero, id, memory_order_relaxed, memory_order_relaxed))
-                cur = id;
+        uint64_t w = rota_load(&s->ent[i]);
+        for (;;) {
+            uint64_t want;
+            if (w == 0)
+                want = tag | 1;
+            else if ((w & ~ROTA_CLIENT_COUNT_MASK) == tag &&
+                     (w & ROTA_CLIENT_COUNT_MASK) != ROTA_CLIENT_COUNT_MASK)
+                want = w + 1;
             else
-                cur = zero;
-        }
-        if (cur == id) {
-            atomic_fetch_add_explicit(&s->ent[i].held, 1, memory_order_relaxed);
-            return i + 1;
+                break; /* another account's entry: probe on */
+            if (atomic_compare_exchange_weak_explicit(
+                    &s->ent[i], &w, want, memory_order_relaxed, memory_order_relaxed))
+                return i + 1;
         }
         if (++i == ROTA_CLIENT_ENTRIES)
             i = 0;
@@ -109,12 +122,20 @@ static inline uint32_t rota_client_hold(struct rota_shm_client *s, uint64_t id, 
     return 0;
 }
 
+/* One held call ended. An entry already at zero is left alone (a choice carried over a
+ * fork into another slot), and the last call frees the entry in the same CAS. */
 static inline void rota_client_drop(struct rota_shm_client *s, uint32_t entry)
 {
-    if (entry == 0 || entry > ROTA_CLIENT_ENTRIES)
-        atomic_fetch_sub_explicit(&s->untracked, 1, memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(&s->ent[entry - 1].held, 1, memory_order_relaxed);
+    _Atomic uint64_t *e =
+        entry == 0 || entry > ROTA_CLIENT_ENTRIES ? &s->untracked : &s->ent[entry - 1];
+    uint64_t w = rota_load(e), want;
+    do {
+        uint64_t held = e == &s->untracked ? w : w & ROTA_CLIENT_COUNT_MASK;
+        if (held == 0)
+            return;
+        want = e == &s->untracked || held > 1 ? w - 1 : 0;
+    } while (!atomic_compare_exchange_weak_explicit(e, &w, want, memory_order_relaxed,
+                                                    memory_order_relaxed));
 }
 
 /* Is the process "pid" that started at "start" still there (not a zombie)? A "start" of

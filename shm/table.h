@@ -175,6 +175,14 @@ struct rota_shm_map *rota_shm_writer_map(struct rota_shm_writer *w);
 
 void rota_shm_heartbeat(struct rota_shm_writer *w, uint64_t mono_ns);
 
+/* Give every segment of the instance (and those made later) to group "gid", mode as
+ * opened (0660 for a group). 0 or -errno with "err". */
+int rota_shm_writer_group(struct rota_shm_writer *w, gid_t gid, char *err, size_t errlen);
+
+/* The directory names a generation that could not be adopted (damaged): mark it
+ * SUPERSEDED if its header is readable, so workers on it move on, and unlink it. */
+void rota_shm_abandon(struct rota_shm_writer *w);
+
 /* The leases segment the writer created (shm/clients.h), for reaping. */
 struct rota_shm_clients *rota_shm_writer_clients(struct rota_shm_writer *w);
 

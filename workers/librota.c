@@ -44,6 +44,7 @@ struct gen {
 };
 
 struct rota {
+    struct rota *next_handle; /* all handles of the process, for fork (under handles_lock) */
     char instance[ROTA_MAX_NAME];
     _Atomic(struct gen *) cur;
     pthread_mutex_t lock; /* re-attach and detach only */
@@ -53,6 +54,39 @@ struct rota {
     struct rota_shm_client *slot;     /* this handle's, in "clients" */
     int slot_index;
 };
+
+/* Every handle of the process: a child of fork() claims lease slots of its own for
+ * them, so the parent's exit never ends the child's calls (and the reverse). */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rota *handles;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&handles_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&handles_lock);
+}
+
+static void atfork_child(void)
+{
+    for (struct rota *h = handles; h; h = h->next_handle) {
+        if (!h->clients)
+            continue;
+        int slot = rota_shm_client_claim(h->clients);
+        h->slot_index = slot;
+        h->slot = slot >= 0 ? rota_shm_client_at(h->clients, slot) : NULL;
+    }
+    pthread_mutex_unlock(&handles_lock);
+}
+
+static void atfork_register(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
 
 static _Thread_local struct rota_rng tl_rng;
 static _Thread_local int tl_seeded;
@@ -124,6 +158,11 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
             h->clients = NULL;
         }
     }
+    pthread_once(&atfork_once, atfork_register);
+    pthread_mutex_lock(&handles_lock);
+    h->next_handle = handles;
+    handles = h;
+    pthread_mutex_unlock(&handles_lock);
     *out = h;
     return 0;
 }
@@ -221,9 +260,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->why = r.why;
     out->trial = r.trial;
     out->retry_at = 0;
-    out->reserved =
-        h->slot ? rota_client_hold(h->slot, out->account_id, rota_hash_mix(out->account_id))
-                : 0;
+    out->reserved = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
     return 0;
 }
 
@@ -316,8 +353,16 @@ void rota_detach(rota_t *h)
         free(g);
         g = next;
     }
+    pthread_mutex_lock(&handles_lock);
+    for (struct rota **p = &handles; *p; p = &(*p)->next_handle)
+        if (*p == h) {
+            *p = h->next_handle;
+            break;
+        }
+    pthread_mutex_unlock(&handles_lock);
     if (h->clients) {
-        rota_shm_client_leave(h->clients, h->slot_index);
+        if (h->slot)
+            rota_shm_client_leave(h->clients, h->slot_index);
         rota_shm_clients_close(h->clients);
     }
     pthread_mutex_destroy(&h->lock);

@@ -218,6 +218,59 @@ static void test_rotad_invalid_reload_keeps_old_config(void **state)
     it_cleanup(&t);
 }
 
+static void test_rotad_credential_change_makes_a_new_generation(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "cred");
+    it_config(&t, 2, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    uint64_t g = generation(&t);
+    /* Same file, a new key in the environment rotad reads at reload: not "unchanged". */
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    setenv("ROTA_IT_KEY", "sk-it-secret-rotated-999", 1);
+    assert_int_equal(it_start(&t), 0);
+    assert_true(generation(&t) > g);
+    rota_t *h;
+    rota_route_t rt;
+    rota_choice c;
+    char key[64];
+    assert_int_equal(rota_attach(t.instance, &h, NULL, 0), 0);
+    assert_int_equal(rota_route(h, "chat", &rt), 0);
+    assert_int_equal(rota_select(h, &rt, NULL, 0, 0, &c), 0);
+    assert_true(rota_credential(h, &c, key, sizeof(key)) > 0);
+    assert_string_equal(key, "sk-it-secret-rotated-999");
+    rota_outcome o = {.status = 200};
+    rota_report(h, &c, &o);
+    rota_detach(h);
+    setenv("ROTA_IT_KEY", "sk-it-secret-0123456789", 1);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+static void test_rotad_socket_of_another_instance_is_not_taken(void **state)
+{
+    (void)state;
+    struct it a, b;
+    it_init(&a, "sockA");
+    it_init(&b, "sockB");
+    char extra[256];
+    snprintf(extra, sizeof(extra), "socket: %s/state/rotad.sock", a.dir);
+    it_config(&a, 1, 0, NULL);
+    it_config(&b, 1, 0, extra); /* instance B pointed at A's socket */
+    assert_int_equal(it_start(&a), 0);
+    assert_int_equal(it_start(&b), 1);
+    assert_true(it_log_has(&b, "in use by another rotad"));
+    json_t *r = it_ctl(&a, "status", NULL, NULL); /* A still answers, as A */
+    assert_non_null(r);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r, "data"), "instance")), a.instance);
+    json_decref(r);
+    assert_int_equal(it_stop(&a, SIGTERM), 0);
+    it_cleanup(&a);
+    it_cleanup(&b);
+}
+
 static void test_rotad_second_instance_refused(void **state)
 {
     (void)state;
@@ -333,8 +386,20 @@ static void test_rotad_malformed_frames_leave_it_healthy(void **state)
     unsigned char trunc[14] = {0, 0, 0, 100, 0x82};
     send(fd, trunc, sizeof(trunc), 0);
     close(fd);
+    /* Text that must be cut inside a multi-byte character when echoed back. */
+    char longname[700];
+    for (int i = 0; i < 300; i++)
+        memcpy(longname + 2 * i, "\xc3\xa9", 2); /* é */
+    longname[600] = 0;
+    json_t *r = it_ctl(&t, "disable", longname, NULL);
+    assert_non_null(r);
+    assert_false(json_is_true(json_object_get(r, "ok")));
+    assert_non_null(json_string_value(json_object_get(r, "error")));
+    json_decref(r);
+    r = it_ctl(&t, longname, NULL, NULL); /* as the command's name: refused as a frame */
+    json_decref(r);
     /* The daemon carries on. */
-    json_t *r = it_ctl(&t, "status", NULL, NULL);
+    r = it_ctl(&t, "status", NULL, NULL);
     assert_non_null(r);
     assert_true(json_is_true(json_object_get(r, "ok")));
     assert_true(
@@ -466,6 +531,10 @@ int main(void)
         cmocka_unit_test_teardown(test_rotad_kill9_then_restart_adopts, it_teardown),
         cmocka_unit_test_teardown(test_rotad_invalid_reload_keeps_old_config, it_teardown),
         cmocka_unit_test_teardown(test_rotad_second_instance_refused, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_credential_change_makes_a_new_generation,
+                                  it_teardown),
+        cmocka_unit_test_teardown(test_rotad_socket_of_another_instance_is_not_taken,
+                                  it_teardown),
         cmocka_unit_test_teardown(test_rotad_bad_config_refused_at_start, it_teardown),
         cmocka_unit_test_teardown(test_rotad_malformed_frames_leave_it_healthy, it_teardown),
         cmocka_unit_test_teardown(test_rotad_reclaims_calls_of_killed_workers, it_teardown),

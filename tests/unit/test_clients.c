@@ -41,23 +41,29 @@ static void check_count(struct fx *f, uint32_t live, uint64_t held, int line)
                  (unsigned long long)h, live, (unsigned long long)held);
 }
 
-/* The live slot of process "pid", or NULL. */
+static uint64_t tracked(struct rota_shm_client *s);
+
+/* The live slot of process "pid" holding the most calls (a forked worker also has the
+ * slot its inherited handle claimed at fork), or NULL. */
 static struct rota_shm_client *slot_of(struct fx *f, pid_t pid)
 {
     struct rota_shm_clients *c = rota_shm_writer_clients(f->w);
+    struct rota_shm_client *best = NULL;
     for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
         struct rota_shm_client *s = rota_shm_client_at(c, i);
-        if (rota_load(&s->state) == ROTA_CLIENT_LIVE && rota_load(&s->pid) == (int32_t)pid)
-            return s;
+        if (rota_load(&s->state) == ROTA_CLIENT_LIVE && rota_load(&s->pid) == (int32_t)pid &&
+            (!best || tracked(s) + rota_load(&s->untracked) >
+                          tracked(best) + rota_load(&best->untracked)))
+            best = s;
     }
-    return NULL;
+    return best;
 }
 
 static uint64_t tracked(struct rota_shm_client *s)
 {
     uint64_t n = 0;
     for (uint32_t k = 0; k < ROTA_CLIENT_ENTRIES; k++)
-        n += (uint64_t)rota_load(&s->ent[k].held);
+        n += rota_load(&s->ent[k]) & ROTA_CLIENT_COUNT_MASK;
     return n;
 }
 
@@ -206,7 +212,7 @@ static void test_clients_killed_worker_is_reaped(void **state)
     assert_int_equal(select_n(h, 2, mine), 0);
 
     struct kid k = kid_start(f, 7, 0);
-    assert_count(f, 2, 9);
+    assert_count(f, 3, 9); /* ours, the worker's, and the one its copy of ours took at fork */
     assert_int_equal(in_flight(f->m), 9);
     assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 0); /* it still runs */
     kid_end(&k, SIGKILL);
@@ -220,7 +226,7 @@ static void test_clients_killed_worker_is_reaped(void **state)
 
     /* The freed slot serves the next worker. */
     struct kid k2 = kid_start(f, 3, 0);
-    assert_count(f, 2, 5);
+    assert_count(f, 3, 5);
     kid_end(&k2, SIGKILL);
     assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 3);
     report_all(h, mine, 2);
@@ -275,7 +281,7 @@ static void test_clients_leave_hands_held_calls_to_the_reaper(void **state)
         struct rota_sel_res r;
         assert_int_equal(rota_select_route(f->m, &q, &rng, &r), 0);
         uint64_t id = f->m->accounts[r.account].id;
-        assert_int_not_equal(rota_client_hold(s, id, rota_hash_mix(id)), 0);
+        assert_int_not_equal(rota_client_hold(s, id), 0);
     }
     assert_count(f, 1, 3);
     rota_shm_client_leave(clients, slot);
@@ -333,7 +339,7 @@ static void test_clients_reap_after_reload(void **state)
     assert_int_equal(fx_pool_with(f, "cl", &o), 0);
     assert_int_equal(f->m->hdr->generation, gen + 1);
     kid_step(&k);
-    assert_count(f, 2, 9);
+    assert_count(f, 3, 9);
     assert_int_equal(in_flight(f->m), 9);
     kid_end(&k, SIGKILL);
 
@@ -356,22 +362,34 @@ static void test_clients_hold_beyond_the_table_is_untracked(void **state)
     int slot = rota_shm_client_claim(clients);
     assert_true(slot >= 0);
     struct rota_shm_client *s = rota_shm_client_at(clients, slot);
-    /* Ids 1..252, hashed each to its own entry: the table fills up. */
-    for (uint32_t i = 0; i < ROTA_CLIENT_ENTRIES; i++)
-        assert_int_equal(rota_client_hold(s, i + 1, i), i + 1);
-    assert_int_equal(rota_client_hold(s, 7, 6), 7); /* a known id finds its entry */
-    assert_int_equal(rota_client_hold(s, 1000, 5), 0);
-    assert_int_equal(rota_client_hold(s, 1001, 251), 0); /* probing wraps, still full */
-    assert_int_equal(rota_load(&s->untracked), 2);
-    assert_count(f, 1, ROTA_CLIENT_ENTRIES + 3);
-    rota_client_drop(s, 0);
-    rota_client_drop(s, 0);
-    rota_client_drop(s, 7);
-    for (uint32_t i = 0; i < ROTA_CLIENT_ENTRIES; i++)
-        rota_client_drop(s, i + 1);
+    /* 2,000 distinct accounts held at once: the entries fill up, the rest is untracked,
+     * and every hold is still counted once. */
+    static uint32_t got[2000];
+    uint64_t untracked = 0;
+    for (uint32_t i = 0; i < 2000; i++) {
+        got[i] = rota_client_hold(s, 1000 + i);
+        untracked += got[i] == 0;
+    }
+    assert_true(untracked >= 2000 - ROTA_CLIENT_ENTRIES);
+    assert_int_equal(rota_load(&s->untracked), untracked);
+    assert_int_equal(tracked(s) + untracked, 2000);
+    assert_count(f, 1, 2000);
+    for (uint32_t i = 0; i < 2000; i++)
+        rota_client_drop(s, got[i]);
     assert_int_equal(rota_load(&s->untracked), 0);
     assert_int_equal(tracked(s), 0);
     assert_count(f, 1, 0);
+    /* Entries free themselves at zero: a long life over many accounts, a few at a time,
+     * never runs out. */
+    for (uint32_t i = 0; i < 20000; i++) {
+        uint32_t a = rota_client_hold(s, 50000 + i), b = rota_client_hold(s, 90000 + i);
+        assert_int_not_equal(a, 0);
+        assert_int_not_equal(b, 0);
+        rota_client_drop(s, a);
+        rota_client_drop(s, b);
+    }
+    for (uint32_t k = 0; k < ROTA_CLIENT_ENTRIES; k++)
+        assert_int_equal(rota_load(&s->ent[k]), 0);
     rota_shm_client_leave(clients, slot);
     assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 0);
 }
@@ -417,6 +435,50 @@ static void test_clients_more_accounts_than_entries(void **state)
     rota_detach(h);
 }
 
+/* A handle inherited over fork() takes a slot of its own in the child: the child's calls
+ * are reaped with the child, the parent's stay with the parent. */
+static void test_clients_fork_gives_the_child_its_own_slot(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_pool(f, "cl", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    struct rota_shm_clients *clients = rota_shm_writer_clients(f->w);
+    rota_t *h;
+    rota_choice mine[3];
+    assert_int_equal(rota_attach(f->instance, &h, NULL, 0), 0);
+    assert_int_equal(select_n(h, 3, mine), 0);
+    int up[2];
+    assert_int_equal(pipe(up), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rota_choice c[2];
+        char b = select_n(h, 2, c) == 0 ? 'a' : 'x';
+        if (write(up[1], &b, 1) != 1)
+            _exit(2);
+        pause();
+        _exit(0);
+    }
+    close(up[1]);
+    char b = 0;
+    assert_int_equal(read(up[0], &b, 1), 1);
+    assert_int_equal(b, 'a');
+    close(up[0]);
+    struct rota_shm_client *theirs = slot_of(f, pid), *ours = slot_of(f, getpid());
+    assert_non_null(theirs);
+    assert_ptr_not_equal(theirs, ours);
+    assert_int_equal(tracked(theirs), 2);
+    assert_int_equal(tracked(ours), 3);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 2);
+    assert_int_equal(tracked(ours), 3);
+    assert_int_equal(in_flight(f->m), 3);
+    report_all(h, mine, 3);
+    assert_int_equal(in_flight(f->m), 0);
+    rota_detach(h);
+}
+
 static void test_clients_start_time_identifies_the_process(void **state)
 {
     (void)state;
@@ -458,6 +520,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clients_select_holds_report_drops, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_clients_killed_worker_is_reaped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clients_fork_gives_the_child_its_own_slot, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_clients_live_worker_is_not_reaped, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_clients_leave_hands_held_calls_to_the_reaper,

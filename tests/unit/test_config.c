@@ -282,16 +282,17 @@ static void test_config_print_names_sources_not_secrets(void **state)
     rota_config_free(c);
 }
 
-static const char *const cred_yaml = "instance: t\n"
-                                     "state_dir: /tmp/rota-t\n"
-                                     "providers:\n"
-                                     "  - name: p\n"
-                                     "    kind: generic\n"
-                                     "    accounts:\n"
-                                     "      - {name: env, credential: env:ROTA_TEST_CRED}\n"
-                                     "      - {name: file, credential: 'file:%s'}\n"
-                                     "      - {name: lit, credential: " SECRET_LITERAL "}\n"
-                                     "      - {name: none, credential: none}\n";
+#define CRED_YAML                                                                              \
+    "instance: t\n"                                                                            \
+    "state_dir: /tmp/rota-t\n"                                                                 \
+    "providers:\n"                                                                             \
+    "  - name: p\n"                                                                            \
+    "    kind: generic\n"                                                                      \
+    "    accounts:\n"                                                                          \
+    "      - {name: env, credential: env:ROTA_TEST_CRED}\n"                                    \
+    "      - {name: file, credential: 'file:%s'}\n"                                            \
+    "      - {name: lit, credential: " SECRET_LITERAL "}\n"                                    \
+    "      - {name: none, credential: none}\n"
 
 static void test_config_credentials_resolve(void **state)
 {
@@ -300,7 +301,7 @@ static void test_config_credentials_resolve(void **state)
     snprintf(crlf, sizeof(crlf), "%s/crlf.token", e->dir);
     write_file(crlf, SECRET_FILE "\r\nsecond line\n");
     setenv("ROTA_TEST_CRED", SECRET_AG1, 1);
-    snprintf(text, sizeof(text), cred_yaml, crlf);
+    snprintf(text, sizeof(text), CRED_YAML, crlf);
     struct warns w = {0};
     struct rota_config *c = NULL;
     int rc =
@@ -331,7 +332,7 @@ static void test_config_credential_errors(void **state)
     struct warns w = {0};
     /* unset variable */
     unsetenv("ROTA_TEST_CRED");
-    snprintf(text, sizeof(text), cred_yaml, e->token);
+    snprintf(text, sizeof(text), CRED_YAML, e->token);
     assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
     assert_non_null(strstr(err, "inline.yaml:7:33: 'credential' in account 'env' of provider "
                                 "'p' names environment variable ROTA_TEST_CRED, which is "
@@ -342,7 +343,7 @@ static void test_config_credential_errors(void **state)
     assert_non_null(strstr(err, "ROTA_TEST_CRED, which is unset or empty"));
     /* missing file */
     setenv("ROTA_TEST_CRED", SECRET_AG2, 1);
-    snprintf(text, sizeof(text), cred_yaml, "/nonexistent/rota.token");
+    snprintf(text, sizeof(text), CRED_YAML, "/nonexistent/rota.token");
     assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
     assert_non_null(strstr(err,
                            "inline.yaml:8:34: 'credential' in account 'file' of provider "
@@ -350,11 +351,11 @@ static void test_config_credential_errors(void **state)
     /* empty file */
     snprintf(empty, sizeof(empty), "%s/empty.token", e->dir);
     write_file(empty, "\n" SECRET_FILE "\n");
-    snprintf(text, sizeof(text), cred_yaml, empty);
+    snprintf(text, sizeof(text), CRED_YAML, empty);
     assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
     assert_non_null(strstr(err, "whose first line is empty"));
     /* a directory is no credential file */
-    snprintf(text, sizeof(text), cred_yaml, e->dir);
+    snprintf(text, sizeof(text), CRED_YAML, e->dir);
     assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
     assert_non_null(strstr(err, "which is not a regular file"));
     unsetenv("ROTA_TEST_CRED");

@@ -100,9 +100,16 @@ char *rotactl_remote_note(const struct rotactl_opts *o, uint64_t id)
     return copy;
 }
 
+/* A string field of a reply, "" when absent or not a string (an older rotad). */
+static const char *str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
 static void print_select(const json_t *d)
 {
-    const char *route = json_string_value(json_object_get(d, "route"));
+    const char *route = str(d, "route");
     if (json_is_true(json_object_get(d, "exhausted"))) {
         json_t *in = json_object_get(d, "retry_in_ms");
         printf("%s: every tier exhausted", route);
@@ -110,10 +117,8 @@ static void print_select(const json_t *d)
             printf("; something may free up in %lld ms", (long long)json_integer_value(in));
         printf("\n");
     } else {
-        printf("%s -> %s (tier %lld, %s%s)\n", route,
-               json_string_value(json_object_get(d, "account")),
-               (long long)json_integer_value(json_object_get(d, "tier")),
-               json_string_value(json_object_get(d, "why")),
+        printf("%s -> %s (tier %lld, %s%s)\n", route, str(d, "account"),
+               (long long)json_integer_value(json_object_get(d, "tier")), str(d, "why"),
                json_is_true(json_object_get(d, "trial")) ? ", a half-open trial" : "");
     }
     size_t i;
@@ -121,10 +126,8 @@ static void print_select(const json_t *d)
     json_array_foreach(json_object_get(d, "tiers"), i, t)
     {
         printf("  tier %lld  %-14s %-12s ceiling %.2f  ",
-               (long long)json_integer_value(json_object_get(t, "tier")),
-               json_string_value(json_object_get(t, "provider")),
-               json_string_value(json_object_get(t, "strategy")),
-               json_real_value(json_object_get(t, "ceiling")));
+               (long long)json_integer_value(json_object_get(t, "tier")), str(t, "provider"),
+               str(t, "strategy"), json_real_value(json_object_get(t, "ceiling")));
         json_t *sk = json_object_get(t, "skipped");
         if (json_is_true(json_object_get(t, "chosen"))) {
             printf("chosen\n");
@@ -132,7 +135,8 @@ static void print_select(const json_t *d)
             printf("skipped:");
             size_t k;
             json_t *s;
-            json_array_foreach(sk, k, s) printf(" %s", json_string_value(s));
+            json_array_foreach(sk, k, s)
+                printf(" %s", json_is_string(s) ? json_string_value(s) : "?");
             printf("%s\n", json_array_size(sk) ? "" : " (not reached)");
         } else {
             printf("not reached\n");
@@ -158,13 +162,10 @@ static void print_human(const char *cmd, const json_t *d)
         return;
     }
     if (strcmp(cmd, "enable") == 0) {
-        printf("enabled %s\n", json_string_value(json_object_get(d, "enabled")));
+        printf("enabled %s\n", str(d, "enabled"));
     } else if (strcmp(cmd, "disable") == 0) {
-        printf("disabled %s %s%s (in flight: %lld)\n",
-               json_string_value(json_object_get(d, "disabled")),
-               strcmp(json_string_value(json_object_get(d, "for")), "until enabled") ? "for "
-                                                                                     : "",
-               json_string_value(json_object_get(d, "for")),
+        printf("disabled %s %s%s (in flight: %lld)\n", str(d, "disabled"),
+               strcmp(str(d, "for"), "until enabled") ? "for " : "", str(d, "for"),
                (long long)json_integer_value(json_object_get(d, "in_flight")));
     } else if (strcmp(cmd, "drain") == 0) {
         json_t *what = json_object_get(d, "draining");
@@ -172,20 +173,19 @@ static void print_human(const char *cmd, const json_t *d)
             printf("draining %zu accounts:", json_array_size(what));
             size_t i;
             json_t *x;
-            json_array_foreach(what, i, x) printf(" %s", json_string_value(x));
+            json_array_foreach(what, i, x)
+                printf(" %s", json_is_string(x) ? json_string_value(x) : "?");
             printf("\n");
         } else {
-            printf("draining %s\n", json_string_value(what));
+            printf("draining %s\n", json_is_string(what) ? json_string_value(what) : "?");
         }
         printf("calls in flight: %lld (they finish; no new ones start)\n",
                (long long)json_integer_value(json_object_get(d, "in_flight")));
     } else if (strcmp(cmd, "reset") == 0) {
-        printf("reset %s: %lld windows start from zero\n",
-               json_string_value(json_object_get(d, "reset")),
+        printf("reset %s: %lld windows start from zero\n", str(d, "reset"),
                (long long)json_integer_value(json_object_get(d, "windows")));
     } else if (strcmp(cmd, "cooldown") == 0) {
-        printf("%s cools down for %s\n", json_string_value(json_object_get(d, "cooldown")),
-               json_string_value(json_object_get(d, "for")));
+        printf("%s cools down for %s\n", str(d, "cooldown"), str(d, "for"));
     }
 }
 

@@ -38,7 +38,7 @@ static json_t *fail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    return rota_ctl_error(msg); /* cleaned: a cut client string is not UTF-8 */
 }
 
 static json_t *ok(json_t *data)

@@ -10,7 +10,8 @@
  *
  * A request frame is read in two steps, its 4-byte length then its body; a length over
  * ROTA_CTL_MAX_REQUEST, or a body that is not a request, gets an error reply and the
- * connection is closed; so is a connection on which nothing moved for IDLE_MS. Nothing a
+ * connection is closed; so is a connection on which nothing moved for IDLE_MS, or whose
+ * request has not arrived whole FRAME_MS after its first byte. Nothing a
  * client sends (or fails to read) can stop the loop.
  */
 #include <errno.h>
@@ -32,6 +33,7 @@
 
 #define TICK_MS   100
 #define IDLE_MS   10000
+#define FRAME_MS  5000 /* a request must arrive whole within this, however it trickles */
 #define NS_PER_MS 1000000ull
 
 enum op { OP_SIGNAL = 1, OP_ACCEPT, OP_RECV, OP_SEND, OP_TICK };
@@ -112,6 +114,8 @@ static void conn_reply(struct rotad *d, int i, json_t *reply, bool close_after)
     free(c->body);
     c->body = NULL;
     c->got = c->want = 0;
+    if (!reply) /* a handler could not build its reply (out of memory) */
+        reply = rota_ctl_error("rotad could not build the reply");
     int rc = rota_ctl_encode(reply, &c->out, &c->out_len);
     json_decref(reply);
     if (rc) {
@@ -131,9 +135,12 @@ static void conn_reply(struct rotad *d, int i, json_t *reply, bool close_after)
 
 static void refuse(struct rotad *d, int i, const char *why)
 {
+    char clean[512];
+    snprintf(clean, sizeof(clean), "%s", why);
+    rota_ctl_clean(clean);
     d->frames_refused++;
-    rota_warn("control: refused a frame: %s", why);
-    conn_reply(d, i, json_pack("{s:b, s:s}", "ok", 0, "error", why), true);
+    rota_warn("control: refused a frame: %s", clean);
+    conn_reply(d, i, rota_ctl_error(clean), true);
 }
 
 /* A whole frame is in: decode, answer. */
@@ -153,6 +160,7 @@ static void on_frame(struct rotad *d, int i)
         return;
     }
     d->requests++;
+    c->frame_start = 0;
     json_t *reply = rotad_command(d, cmd, args);
     json_decref(req);
     conn_reply(d, i, reply, false);
@@ -165,6 +173,8 @@ static void on_recv(struct rotad *d, int i, int res)
         conn_close(d, i);
         return;
     }
+    if (c->got == 0)
+        c->frame_start = rota_clock_mono();
     c->got += (uint32_t)res;
     c->last_io = rota_clock_mono();
     if (c->got == 4 && !c->body) {
@@ -209,22 +219,42 @@ static void on_send(struct rotad *d, int i, int res)
         arm_recv(d, i);
 }
 
+/* A new connection. When all slots are taken, the one idle longest makes room: a client
+ * that holds connections open cannot lock operators out. */
 static void on_accept(struct rotad *d, int fd)
 {
+    uint64_t now = rota_clock_mono();
     if (fd < 0) {
-        if (fd != -EINTR && fd != -ECONNABORTED)
-            rota_warn("control: accept: %s", strerror(-fd));
+        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+            d->accept_paused = true; /* re-armed by the next tick, not at once */
+            if (now - d->accept_warned > 10000 * NS_PER_MS) {
+                rota_warn("control: accept: %s; pausing new connections", strerror(-fd));
+                d->accept_warned = now;
+            }
+        } else if (fd != -EINTR && fd != -ECONNABORTED) {
+            /* anything else: wait for the next tick rather than spin on it */
+            d->accept_paused = true;
+            if (now - d->accept_warned > 10000 * NS_PER_MS) {
+                rota_warn("control: accept: %s", strerror(-fd));
+                d->accept_warned = now;
+            }
+        }
         return;
     }
+    int oldest = -1;
     for (int i = 0; i < ROTAD_MAX_CONNS; i++) {
-        if (d->conns[i].fd >= 0)
-            continue;
-        d->conns[i] = (struct rotad_conn){.fd = fd, .last_io = rota_clock_mono()};
-        arm_recv(d, i);
-        return;
+        if (d->conns[i].fd < 0) {
+            d->conns[i] = (struct rotad_conn){.fd = fd, .last_io = now};
+            arm_recv(d, i);
+            return;
+        }
+        if (oldest < 0 || d->conns[i].last_io < d->conns[oldest].last_io)
+            oldest = i;
     }
-    rota_warn("control: %d connections open; refusing another", ROTAD_MAX_CONNS);
-    close(fd);
+    rota_warn("control: %d connections open; closing the one idle longest", ROTAD_MAX_CONNS);
+    shutdown(d->conns[oldest].fd, SHUT_RDWR); /* its pending operation ends and closes it */
+    d->conns[oldest].last_io = now;
+    close(fd); /* the client retries; the slot is free by then */
 }
 
 static void on_signal(struct rotad *d, int res)
@@ -252,10 +282,12 @@ static void reap_idle(struct rotad *d, uint64_t now)
 {
     for (int i = 0; i < ROTAD_MAX_CONNS; i++) {
         struct rotad_conn *c = &d->conns[i];
-        if (c->fd >= 0 && now - c->last_io > IDLE_MS * NS_PER_MS) {
+        bool slow = c->frame_start && now - c->frame_start > FRAME_MS * NS_PER_MS;
+        if (c->fd >= 0 && (slow || now - c->last_io > IDLE_MS * NS_PER_MS)) {
             /* shutdown ends the pending receive (0) or send (EPIPE), which closes it */
             shutdown(c->fd, SHUT_RDWR);
             c->last_io = now;
+            c->frame_start = 0;
         }
     }
 }
@@ -267,27 +299,63 @@ int rotad_listen(struct rotad *d, char *err, size_t n)
     if (strlen(path) >= sizeof(sa.sun_path))
         return snprintf(err, n, "control socket path too long: %s", path), -ENAMETOOLONG;
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (mkdir(d->cfg->state_dir, 0700) < 0 && errno != EEXIST)
-        return snprintf(err, n, "%s: %s", d->cfg->state_dir, strerror(errno)), -errno;
+    /* The state directory: the group may enter it to reach the socket. */
+    if (mkdir(d->cfg->state_dir, d->cfg->group ? 0750 : 0700) == 0) {
+        struct group *g = d->cfg->group ? getgrnam(d->cfg->group) : NULL;
+        if (g && chown(d->cfg->state_dir, (uid_t)-1, g->gr_gid) < 0)
+            rota_warn("%s: chown to group %s: %s", d->cfg->state_dir, d->cfg->group,
+                      strerror(errno));
+    } else if (errno != EEXIST) {
+        int e = errno;
+        snprintf(err, n, "%s: %s", d->cfg->state_dir, strerror(e));
+        return -e;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return snprintf(err, n, "socket: %s", strerror(errno)), -errno;
-    /* We hold the instance's lock: a socket file there is a previous rotad's. */
-    unlink(path);
+    /* Only a dead rotad's socket may be replaced: not another file, and not a socket
+     * someone still answers on (another instance configured with the same path). */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        int rc = 0;
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, n,
+                     "%s exists and is not a socket; remove it or choose another "
+                     "socket path",
+                     path);
+            rc = -EEXIST;
+        } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            snprintf(err, n,
+                     "%s is in use by another rotad (a second instance with the same "
+                     "socket path?); give each instance its own",
+                     path);
+            rc = -EADDRINUSE;
+        }
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+        close(fd);
+        unlink(path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return snprintf(err, n, "socket: %s", strerror(errno)), -errno;
+    }
     mode_t mode = d->cfg->group ? 0660 : 0600;
-    mode_t old = umask(0777 & ~mode);
+    mode_t old = umask(0777 & ~mode); /* the socket is created with its mode: no chmod */
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
-    if (rc < 0 || chmod(path, mode) < 0 || listen(fd, 64) < 0) {
+    if (rc < 0 || listen(fd, 64) < 0) {
         rc = -errno;
         close(fd);
         return snprintf(err, n, "%s: %s", path, strerror(-rc)), rc;
     }
     if (d->cfg->group) {
         struct group *g = getgrnam(d->cfg->group);
-        if (g && chown(path, (uid_t)-1, g->gr_gid) < 0)
+        if (g && lchown(path, (uid_t)-1, g->gr_gid) < 0)
             rota_warn("%s: chown to group %s: %s", path, d->cfg->group, strerror(errno));
     }
+    d->socket_path = strdup(path);
     d->listen_fd = fd;
     for (int i = 0; i < ROTAD_MAX_CONNS; i++)
         d->conns[i].fd = -1;
@@ -330,7 +398,8 @@ int rotad_run(struct rotad *d)
                 break;
             case OP_ACCEPT:
                 on_accept(d, res);
-                arm_accept(d);
+                if (!d->accept_paused)
+                    arm_accept(d);
                 break;
             case OP_RECV:
                 on_recv(d, conn, res);
@@ -341,6 +410,10 @@ int rotad_run(struct rotad *d)
             case OP_TICK:
                 rotad_tick(d, rota_clock_mono());
                 reap_idle(d, rota_clock_mono());
+                if (d->accept_paused) {
+                    d->accept_paused = false;
+                    arm_accept(d);
+                }
                 arm_tick(d);
                 break;
             }
@@ -378,6 +451,8 @@ void rotad_tick(struct rotad *d, uint64_t now)
         rota_info("leases: %llu calls held by exited workers reported done",
                   (unsigned long long)reclaimed);
     }
+    if (!d->sup)
+        return; /* out of memory after a reload: make_sup logged it; retried on reload */
     uint32_t resets = rota_sup_resets(d->sup, m, rotad_wall(d));
     if (resets) {
         d->resets += resets;

@@ -122,6 +122,13 @@ static int open_table(struct rotad *d, char *err, size_t n)
     int rc = rota_shm_writer_open(d->cfg->instance, mode, &d->w, err, n);
     if (rc)
         return rc;
+    if (d->cfg->group) {
+        struct group *g = getgrnam(d->cfg->group);
+        if (!g)
+            return snprintf(err, n, "group '%s': no such group", d->cfg->group), -ENOENT;
+        if ((rc = rota_shm_writer_group(d->w, g->gr_gid, err, n)))
+            return rc;
+    }
     char aerr[256] = "";
     rc = rota_shm_adopt(d->w, aerr, sizeof(aerr));
     struct rota_shm_map *m = rotad_map(d);
@@ -136,6 +143,7 @@ static int open_table(struct rotad *d, char *err, size_t n)
         d->origin = "adopted the live table, then published the changed config";
     } else if (rc != -ENOENT) {
         rota_warn("cannot adopt the live table (%s): starting a new one", aerr);
+        rota_shm_abandon(d->w); /* workers on it move to the new one */
         d->origin = "new table (the live one could not be adopted)";
     } else {
         d->origin = "new table (none was live)";
@@ -160,6 +168,17 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
                  d->config_path, d->cfg->instance, c->instance);
         rc = -EINVAL;
     }
+    /* Where rotad listens and what it owns are fixed at start. */
+    if (rc == 0 && (strcmp(c->socket, d->socket_path ? d->socket_path : c->socket) ||
+                    strcmp(c->state_dir, d->cfg->state_dir) ||
+                    (c->group ? 1 : 0) != (d->cfg->group ? 1 : 0) ||
+                    (c->group && strcmp(c->group, d->cfg->group)))) {
+        snprintf(err, n,
+                 "%s: socket, state_dir and group take effect only at start; restart "
+                 "rotad to change them",
+                 d->config_path);
+        rc = -EINVAL;
+    }
     if (rc == 0 && c->desc.config_hash == rotad_map(d)->hdr->config_hash) {
         rota_info("reload: %s is unchanged", d->config_path);
         rota_config_free(d->cfg);
@@ -182,8 +201,13 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
     struct rota_shm_map *m = rotad_map(d);
     rota_info("reloaded: generation %llu, %u accounts", (unsigned long long)m->hdr->generation,
               m->naccounts);
-    if (make_sup(d))
-        rota_error("reload: out of memory for the supervisor's state");
+    if (make_sup(d)) {
+        /* the old state indexes the old table: never use it with the new one */
+        rota_sup_free(d->sup);
+        d->sup = NULL;
+        rota_error("reload: out of memory for the supervisor's state; quota resets and the "
+                   "failure-rate breaker pause until the next reload");
+    }
     return 0;
 }
 
@@ -249,6 +273,15 @@ int main(int argc, char **argv)
     if (check)
         return check_only(d.config_path);
 
+    /* Signals wait for the loop's signalfd from the start: a SIGHUP while loading must
+     * not kill rotad. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
     rota_log_init("rotad", (enum rota_log_level)level);
     d.clock_shift_ns = clock_shift();
     d.started_mono = rota_clock_mono();
@@ -259,23 +292,17 @@ int main(int argc, char **argv)
         rota_error("%s", err);
         return 1;
     }
-    if (d.cfg->group) {
-        struct group *g = getgrnam(d.cfg->group);
-        if (!g || setegid(g->gr_gid) < 0) {
-            rota_error("group '%s': %s", d.cfg->group, g ? strerror(errno) : "no such group");
-            return 1;
-        }
-    }
     if ((rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
         (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err)))) {
         rota_error("%s", rc == -ENOMEM ? "out of memory" : err);
         rota_shm_writer_close(d.w, false);
         return 1;
     }
-    rota_shm_set_control(d.w, d.cfg->socket);
-    rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.cfg->socket);
+    rota_shm_set_control(d.w, d.socket_path);
+    rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.socket_path);
     rc = rotad_run(&d);
-    unlink(d.cfg->socket);
+    unlink(d.socket_path);
+    free(d.socket_path);
     rota_shm_set_control(d.w, "");
     rota_shm_heartbeat(d.w, rota_clock_mono());
     rota_shm_writer_close(d.w, false);

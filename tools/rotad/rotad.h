@@ -34,9 +34,10 @@ struct rotad_conn {
     uint32_t got, want;   /* bytes received of the header + body */
     char *out;            /* reply frame being sent */
     size_t out_len, out_off;
-    bool close_after; /* close once the reply is out */
-    bool pending;     /* an operation is in flight for it */
-    uint64_t last_io; /* monotonic ns; idle connections are closed */
+    bool close_after;     /* close once the reply is out */
+    bool pending;         /* an operation is in flight for it */
+    uint64_t last_io;     /* monotonic ns; idle connections are closed */
+    uint64_t frame_start; /* monotonic ns of a request's first byte; 0 between requests */
 };
 
 struct rotad {
@@ -46,6 +47,9 @@ struct rotad {
     struct rota_sup *sup;
     int lock_fd;
     int sig_fd, listen_fd;
+    char *socket_path;      /* the socket bound at start (reloads cannot move it) */
+    bool accept_paused;     /* accept failed for want of descriptors: retry at the next tick */
+    uint64_t accept_warned; /* monotonic ns of the last such warning */
     struct io_uring ring;
     struct rotad_conn conns[ROTAD_MAX_CONNS];
     struct rotad_note *notes;
