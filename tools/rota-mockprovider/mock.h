@@ -1,0 +1,217 @@
+/*
+ * mock.h - private to rota-mockprovider: the state every module of the fake providers
+ * shares, the reply a module fills in, and the table of provider modules.
+ *
+ * Every field of struct mock_account and of the fault table is read and written only
+ * with mock.lock held; configured values are set once before the server starts and never
+ * change after.
+ */
+#ifndef ROTA_MOCK_H
+#define ROTA_MOCK_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MOCK_STATUS_MAX  600
+#define MOCK_HEADERS_MAX 24
+#define MOCK_FAULTS_MAX  64
+#define MOCK_DETAILS_MAX 3
+
+enum mock_provider {
+    MOCK_OPENAI,
+    MOCK_AZURE,
+    MOCK_ANTHROPIC,
+    MOCK_GEMINI,
+    MOCK_COPILOT,
+    MOCK_GITHUB,
+    MOCK_ANTIGRAVITY,
+    MOCK_OPENROUTER,
+    MOCK_LLAMACPP,
+    MOCK_PROVIDERS
+};
+
+/* Gemini 429 detail entries, in the order an account's "details_order" lists them. */
+enum mock_detail { MOCK_QUOTA_FAILURE, MOCK_RETRY_INFO, MOCK_HELP };
+
+/* A request limit and a token limit over fixed windows: window k spans
+ * [anchor + k * window, anchor + (k + 1) * window). Counts belong to window "index". */
+struct mock_bucket {
+    uint64_t requests, tokens; /* limits; 0 = none */
+    int64_t window_ms, anchor_ms;
+    int64_t index;
+    uint64_t used_requests, used_tokens;
+};
+
+struct mock_model {
+    char *name;
+    struct mock_bucket b;
+};
+
+struct mock_account {
+    /* configured */
+    char *key; /* never printed, never echoed */
+    char *name;
+    enum mock_provider provider;
+    struct mock_bucket limits;
+    struct mock_model *models;
+    size_t nmodels;
+    bool has_credit_limit; /* openrouter: false = unlimited (limit null) */
+    double credit_limit, credit_usage0, credit_per_call;
+    bool free_plan; /* copilot "plan":"free"; openrouter/gemini "tier":"free" */
+    char *project;  /* antigravity */
+    enum mock_detail details[MOCK_DETAILS_MAX];
+    size_t ndetails;
+    unsigned slots_total, slots_busy; /* llamacpp */
+    bool slots_hidden, loading;       /* llamacpp */
+    int limit_status;                 /* github: 403 or 429 */
+    /* counted, under mock.lock */
+    double credit_usage;
+    unsigned inflight; /* POST calls being answered */
+    uint64_t calls, dropped;
+    uint64_t status[MOCK_STATUS_MAX];
+};
+
+enum mock_fault_kind {
+    MOCK_FAULT_5XX,
+    MOCK_FAULT_LATENCY,
+    MOCK_FAULT_HANG,
+    MOCK_FAULT_MALFORMED,
+    MOCK_FAULT_OVERSIZED,
+    MOCK_FAULT_429
+};
+
+struct mock_fault {
+    uint64_t id;
+    char prefix[128];
+    enum mock_fault_kind kind;
+    int status;           /* 5xx: the status answered */
+    unsigned ms;          /* latency: the delay; hang: the longest hold (0 = none) */
+    int64_t until_ms;     /* wall clock; 0 = no time limit */
+    long remaining;       /* calls left to catch; -1 = no count limit */
+    unsigned retry_after; /* 429: seconds of the retry hint */
+    size_t size;          /* oversized: body bytes */
+    char reason[40];      /* 429: antigravity ErrorInfo reason ("" = QUOTA_EXHAUSTED) */
+};
+
+struct mock {
+    pthread_mutex_t lock;
+    atomic_bool stopping;     /* set once, by main, before the server stops */
+    int64_t start_ms;         /* wall clock at start */
+    unsigned latency_ms;      /* configured; every provider call waits this long */
+    unsigned tokens_per_call; /* configured */
+    struct mock_account *accounts;
+    size_t naccounts;
+    /* under lock */
+    struct mock_fault faults[MOCK_FAULTS_MAX];
+    size_t nfaults;
+    uint64_t next_fault_id;
+    uint64_t unknown_key;
+    uint64_t status[MOCK_STATUS_MAX];
+};
+
+/* One provider call, as the provider modules see it. */
+struct mock_call {
+    struct mock *m;
+    const char *method, *path;
+    json_t *body; /* the parsed request body; NULL when absent or not JSON */
+    int64_t now_ms;
+    void *conn; /* for mock_call_query */
+};
+
+struct mock_header {
+    char name[48];
+    char value[192];
+};
+
+/* What a module answers; main turns it into an HTTP response. "body" is malloc'd. */
+struct mock_reply {
+    int status;
+    const char *type;
+    char *body;
+    size_t len;
+    struct mock_header headers[MOCK_HEADERS_MAX];
+    size_t nheaders;
+};
+
+/* Why a call was refused: the limit it reached and when that limit frees up. */
+struct mock_hit {
+    const char *what;   /* "requests" or "tokens" */
+    const char *model;  /* the per-model quota reached, or NULL for the account's */
+    const char *reason; /* antigravity ErrorInfo reason */
+    uint64_t limit, used;
+    int64_t window_ms;
+    int64_t reset_ms; /* wall clock */
+    int64_t retry_ms; /* from now */
+};
+
+/* The state of a bucket at some instant. */
+struct mock_view {
+    uint64_t limit, used, remaining;
+    int64_t reset_ms; /* end of the current window, wall clock */
+};
+
+struct mock_provider_ops {
+    const char *name;
+    const char *type; /* Content-Type of its answers */
+    int default_window_s;
+    /* Answer "c" for "a" (lock held); counts the call against "a"'s limits. */
+    void (*serve)(struct mock_call *c, struct mock_account *a, struct mock_reply *r);
+    /* An error in the provider's own shape: 401, 404, 5xx and the like. */
+    void (*error)(struct mock_reply *r, int status, const char *message);
+    /* A refusal for a reached limit (or an injected 429) in the provider's shape. */
+    void (*limited)(struct mock_call *c, struct mock_account *a, const struct mock_hit *h,
+                    struct mock_reply *r);
+};
+
+extern const struct mock_provider_ops mock_openai_ops, mock_azure_ops, mock_anthropic_ops,
+    mock_gemini_ops, mock_copilot_ops, mock_github_ops, mock_antigravity_ops,
+    mock_openrouter_ops, mock_llamacpp_ops;
+extern const struct mock_provider_ops *const mock_providers[MOCK_PROVIDERS];
+
+/* accounts.c */
+int mock_config_load(struct mock *m, const char *path);
+void mock_config_free(struct mock *m);
+struct mock_account *mock_account_find(struct mock *m, const char *key);
+void mock_bucket_view(struct mock_bucket *b, int64_t now_ms, bool tokens, struct mock_view *v);
+int mock_charge(struct mock_account *a, struct mock_model *model, uint64_t tokens,
+                int64_t now_ms, struct mock_hit *hit);
+struct mock_model *mock_model_find(struct mock_account *a, const char *name);
+void mock_counts_reset(struct mock *m);
+json_t *mock_stats(struct mock *m);
+int64_t mock_now_ms(void);
+
+/* faults.c */
+void mock_fault_add(struct mock_call *c, struct mock_reply *r);
+void mock_fault_clear(struct mock *m);
+bool mock_fault_take(struct mock *m, const struct mock_account *a, int64_t now_ms,
+                     struct mock_fault *out);
+bool mock_fault_alive(struct mock *m, uint64_t id, int64_t now_ms);
+size_t mock_fault_count(struct mock *m, int64_t now_ms);
+void mock_fault_garble(struct mock_reply *r);
+void mock_fault_inflate(struct mock_reply *r, size_t size);
+
+/* reply.c */
+void mock_reply_json(struct mock_reply *r, int status, json_t *v);
+void mock_reply_header(struct mock_reply *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void mock_go_duration(char *buf, size_t n, int64_t ms);
+void mock_seconds(char *buf, size_t n, int64_t ms);
+void mock_rfc3339(char *buf, size_t n, int64_t ms, bool millis);
+int mock_parse_rfc3339(const char *s, int64_t *ms);
+int mock_parse_window(const char *s, int64_t *ms);
+int64_t mock_ceil_s(int64_t ms);
+
+/* openai.c, google.c: shapes other modules share */
+json_t *mock_openai_completion(const char *model, unsigned tokens, uint64_t serial,
+                               int64_t now_ms);
+void mock_google_error(struct mock_reply *r, int status, const char *message);
+
+/* main.c */
+const char *mock_call_query(const struct mock_call *c, const char *name);
+bool mock_path_is(const struct mock_call *c, const char *method, const char *path);
+
+#endif
