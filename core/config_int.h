@@ -44,9 +44,16 @@ struct raw_cooldown {
     char *base, *max;
 };
 
+struct raw_pointers {
+    char *used, *limit, *remaining, *reset;
+};
+
 struct raw_probe {
     bool *enabled;
     char *interval, *jitter, *timeout, *max_bytes;
+    char *path, *method, *body;
+    struct raw_pointers *pointers;
+    int *metric; /* enum rota_metric */
 };
 
 struct raw_window {

@@ -407,6 +407,34 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
                  "%s.probe.max_bytes", base))
         return -EINVAL;
     c->probe_max_bytes = (uint32_t)size;
+    char at[160], q[64];
+    if (p && p->method && strcmp(p->method, "GET") && strcmp(p->method, "POST")) {
+        snprintf(at, sizeof(at), "%s.probe.method", base);
+        return cfg_bad(x, at, "is '%s'; expected GET or POST",
+                       cfg_quote(q, sizeof(q), p->method));
+    }
+    if (p && p->path && p->path[0] != '/') {
+        snprintf(at, sizeof(at), "%s.probe.path", base);
+        return cfg_bad(x, at, "does not start with '/'; expected a path such as /v1/usage");
+    }
+    const char *raw[4] = {p && p->pointers ? p->pointers->used : NULL,
+                          p && p->pointers ? p->pointers->limit : NULL,
+                          p && p->pointers ? p->pointers->remaining : NULL,
+                          p && p->pointers ? p->pointers->reset : NULL};
+    static const char *const pname[4] = {"used", "limit", "remaining", "reset"};
+    for (int k = 0; k < 4; k++) {
+        if (raw[k] && raw[k][0] != '/' && raw[k][0] != 0) {
+            snprintf(at, sizeof(at), "%s.probe.pointers.%s", base, pname[k]);
+            return cfg_bad(x, at, "is not a JSON pointer; expected one such as /data/used");
+        }
+        if (raw[k] && !(c->pointers[k] = cfg_strdup(x, raw[k])))
+            return cfg_nomem(x);
+    }
+    if ((p && p->path && !(c->probe_path = cfg_strdup(x, p->path))) ||
+        (p && p->method && !(c->probe_method = cfg_strdup(x, p->method))) ||
+        (p && p->body && !(c->probe_body = cfg_strdup(x, p->body))))
+        return cfg_nomem(x);
+    c->probe_metric = p && p->metric ? (unsigned)*p->metric : ROTA_METRIC_REQUESTS;
     return 0;
 }
 

@@ -73,12 +73,26 @@ static const cyaml_schema_field_t cooldown_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t pointer_fields[] = {
+    CYAML_FIELD_STRING_PTR("used", OPT, struct raw_pointers, used, 1, 255),
+    CYAML_FIELD_STRING_PTR("limit", OPT, struct raw_pointers, limit, 1, 255),
+    CYAML_FIELD_STRING_PTR("remaining", OPT, struct raw_pointers, remaining, 1, 255),
+    CYAML_FIELD_STRING_PTR("reset", OPT, struct raw_pointers, reset, 1, 255),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t probe_fields[] = {
     CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_probe, enabled),
     CYAML_FIELD_STRING_PTR("interval", OPT, struct raw_probe, interval, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("jitter", OPT, struct raw_probe, jitter, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("timeout", OPT, struct raw_probe, timeout, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("max_bytes", OPT, struct raw_probe, max_bytes, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("path", OPT, struct raw_probe, path, 1, 255),
+    CYAML_FIELD_STRING_PTR("method", OPT, struct raw_probe, method, 1, 8),
+    CYAML_FIELD_STRING_PTR("body", OPT, struct raw_probe, body, 0, 511),
+    CYAML_FIELD_MAPPING_PTR("pointers", OPT, struct raw_probe, pointers, pointer_fields),
+    CYAML_FIELD_ENUM_PTR("metric", OPT | CYAML_FLAG_STRICT, struct raw_probe, metric,
+                         cfg_metrics, CYAML_ARRAY_LEN(cfg_metrics)),
     CYAML_FIELD_END,
 };
 

@@ -37,11 +37,16 @@ static const char *const usage_text =
     "  enable ACCOUNT              put an account back into rotation\n"
     "  disable ACCOUNT [--for DURATION] [--reason TEXT]\n"
     "                              take an account out of rotation (until enabled)\n"
-    "  reset ACCOUNT [POOL]        clear an account's breaker, cooldown and counted use\n"
+    "  reset ACCOUNT [POOL]        start quota windows from zero (all pools: also clear the\n"
+    "                              cooldown and the breaker)\n"
     "  cooldown ACCOUNT DURATION   rest an account for DURATION (30s, 5m, 2h)\n"
-    "  select ROUTE [--key K]      make one selection and print the account chosen\n"
+    "  select ROUTE [--key K]      a dry run: the account the route would choose and why;\n"
+    "                              nothing is counted\n"
     "  reload                      re-read the configuration, publish a new generation\n"
     "  drain ACCOUNT|PROVIDER      no new calls; calls in flight finish\n"
+    "Offline:\n"
+    "  parse --provider KIND [--status N] [--headers FILE] [--body FILE]\n"
+    "                              what the provider's parser reads in an answer\n"
     "  help                        this text\n"
     "\n"
     "Options:\n"
@@ -312,6 +317,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return ROTACTL_OK;
     }
+    if (strcmp(cmd, "parse") == 0)
+        return rotactl_parse(&o, cargc, cargv);
     if (rotactl_is_remote(cmd)) {
         if ((!o.instance || !*o.instance) && !o.socket) {
             fprintf(stderr, "rotactl: no instance: use -i INSTANCE, set ROTA_INSTANCE or "
