@@ -246,3 +246,9 @@ void rota_view_instance(const struct rota_shm_map *m, uint64_t now, int64_t wall
     out->gini = sel ? rota_gini(sel, m->naccounts) : 0;
     free(sel);
 }
+
+const char *rota_pess_name(unsigned why)
+{
+    static const char *const names[] = {"", "probe failed", "probe stale"};
+    return why < 3 ? names[why] : "?";
+}

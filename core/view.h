@@ -27,6 +27,14 @@ enum rota_off {
 };
 const char *rota_off_name(unsigned off);
 
+/* Why an account is pessimistic (the snapshot's reason when ROTA_SNAP_PESSIMISTIC). */
+enum rota_pess {
+    ROTA_PESS_NONE = 0,
+    ROTA_PESS_PROBE_FAILED = 1, /* the last probe failed (rotad logs why) */
+    ROTA_PESS_PROBE_STALE = 2,  /* no good probe answer for two intervals */
+};
+const char *rota_pess_name(unsigned why);
+
 struct rota_view_window {
     const char *pool; /* "*" for the account-wide pool */
     unsigned metric;  /* enum rota_metric */
@@ -48,9 +56,9 @@ struct rota_view_account {
     unsigned off;            /* enum rota_off; ROTA_OFF_NONE when in rotation */
     uint64_t off_left_ns;    /* time left of a timed disable; 0 = until enabled */
     uint64_t cooldown_left_ns;
-    unsigned breaker;          /* enum rota_breaker_state (core/breaker.h) */
-    unsigned breaker_trips;    /* consecutive trips */
-    uint64_t breaker_left_ns;  /* open: time until half-open */
+    unsigned breaker;           /* enum rota_breaker_state (core/breaker.h) */
+    unsigned breaker_trips;     /* consecutive trips */
+    uint64_t breaker_left_ns;   /* open: time until half-open */
     bool provider_breaker_open; /* the provider as a whole is open */
     uint32_t in_flight;
     uint64_t last_used_ago_ns; /* UINT64_MAX = never */
@@ -71,11 +79,11 @@ struct rota_view_instance {
     const char *instance;
     uint64_t generation, config_hash;
     int32_t sup_pid;
-    bool sup_alive;           /* a process with that pid exists */
-    int64_t sup_start;        /* wall-clock ns */
+    bool sup_alive;    /* a process with that pid exists */
+    int64_t sup_start; /* wall-clock ns */
     uint64_t heartbeat_age_ns;
-    bool stale;               /* heartbeat older than stale_after */
-    int64_t created_at;       /* wall-clock ns the generation was built */
+    bool stale;         /* heartbeat older than stale_after */
+    int64_t created_at; /* wall-clock ns the generation was built */
     uint32_t nproviders, naccounts, nroutes;
     uint32_t healthy, warning, critical, exhausted, unknown, off, cooling, open;
     uint64_t selections, in_flight;

@@ -205,7 +205,8 @@ static void finish(struct rota_prober *p, struct slot *s, CURLcode code, uint64_
                                   s->head.len, s->body.p ? s->body.p : "",
                                   s->body.len, r.wall};
         r.parsed = parser->parse(&in, &s->t.opts, &r.obs);
-        r.ok = r.parsed >= 0 && (r.status < 500 || r.parsed > 0);
+        /* A 5xx says the provider is in trouble, not what the quota is: a failed probe. */
+        r.ok = r.parsed >= 0 && r.status < 500;
         if (!r.ok)
             snprintf(r.error, sizeof(r.error), "HTTP %d: %.140s", r.status,
                      r.obs.problems ? r.obs.problem : "not understood");

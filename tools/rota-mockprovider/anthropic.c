@@ -1,5 +1,6 @@
 /*
- * anthropic.c - rota-mockprovider's Anthropic: POST /v1/messages, with
+ * anthropic.c - rota-mockprovider's Anthropic: POST /v1/messages (and GET /v1/models, which
+ * counts nothing), with
  * anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}
  * headers (resets in RFC 3339, token remainders rounded down to thousands once the limit
  * is that large), a 429 rate_limit_error with retry-after, and 529 overloaded_error when a
@@ -81,6 +82,13 @@ static void limited(struct mock_call *c, struct mock_account *a, const struct mo
 
 static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply *r)
 {
+    if (mock_path_is(c, "GET", "/v1/models")) { /* what a probe asks: counts nothing */
+        mock_reply_json(r, 200,
+                        json_pack("{s:[{s:s, s:s}], s:b}", "data", "type", "model", "id",
+                                  "claude-sonnet-4-5", "has_more", 0));
+        ratelimit_headers(a, c->now_ms, r);
+        return;
+    }
     if (!mock_path_is(c, "POST", "/v1/messages")) {
         error(r, 404, "Not found");
         return;

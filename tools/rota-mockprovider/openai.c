@@ -141,6 +141,14 @@ static void limited(struct mock_call *c, struct mock_account *a, const struct mo
 static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply *r)
 {
     const struct mock_provider_ops *ops = mock_providers[a->provider];
+    if (mock_path_is(c, "GET", azure(a) ? "/openai/models" : "/v1/models")) {
+        /* what a probe asks: the limits in the headers, nothing counted */
+        mock_reply_json(r, 200,
+                        json_pack("{s:s, s:[{s:s, s:s}]}", "object", "list", "data", "object",
+                                  "model", "id", "gpt-4o-mini"));
+        ratelimit_headers(a, c->now_ms, r);
+        return;
+    }
     if (!chat_path(c, azure(a))) {
         ops->error(r, 404, "no such endpoint");
         return;

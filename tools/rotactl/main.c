@@ -44,6 +44,7 @@ static const char *const usage_text =
     "                              nothing is counted\n"
     "  reload                      re-read the configuration, publish a new generation\n"
     "  drain ACCOUNT|PROVIDER      no new calls; calls in flight finish\n"
+    "  probe ACCOUNT|PROVIDER      ask the provider for the quota now\n"
     "Offline:\n"
     "  parse --provider KIND [--status N] [--headers FILE] [--body FILE]\n"
     "                              what the provider's parser reads in an answer\n"

@@ -19,8 +19,8 @@
 
 #define TIMEOUT_MS 10000
 
-static const char *const remote_cmds[] = {"enable", "disable", "reset", "cooldown",
-                                          "select", "reload",  "drain", NULL};
+static const char *const remote_cmds[] = {"enable", "disable", "reset", "cooldown", "select",
+                                          "reload", "drain",   "probe", NULL};
 
 bool rotactl_is_remote(const char *cmd)
 {
@@ -184,6 +184,10 @@ static void print_human(const char *cmd, const json_t *d)
     } else if (strcmp(cmd, "reset") == 0) {
         printf("reset %s: %lld windows start from zero\n", str(d, "reset"),
                (long long)json_integer_value(json_object_get(d, "windows")));
+    } else if (strcmp(cmd, "probe") == 0) {
+        printf("probing %s now (%lld accounts); `rotactl show` has the outcome\n",
+               str(d, "probing"),
+               (long long)json_integer_value(json_object_get(d, "accounts")));
     } else if (strcmp(cmd, "cooldown") == 0) {
         printf("%s cools down for %s\n", str(d, "cooldown"), str(d, "for"));
     }

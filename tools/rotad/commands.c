@@ -131,6 +131,13 @@ static json_t *account_json(struct rotad *d, uint32_t i)
         if (tries > 100)
             return NULL;
     json_t *o = rota_view_account_json(&v);
+    if (v.pessimistic)
+        json_object_set_new(o, "pessimistic_why", json_string(rota_pess_name(v.pess_reason)));
+    for (uint32_t k = 0; k < d->nprobed; k++)
+        if (d->probed[k].id == v.id && d->probed[k].fails)
+            json_object_set_new(o, "probe_error",
+                                json_pack("{s:i, s:s}", "failures", (int)d->probed[k].fails,
+                                          "last", d->probed[k].error));
     struct rotad_note *x = note_of(d, v.id);
     if (x && x->text[0])
         json_object_set_new(o, "note", json_string(x->text));
@@ -166,6 +173,9 @@ static json_t *cmd_status(struct rotad *d, struct args *a)
     json_object_set_new(o, "calls_held", json_integer((json_int_t)held));
     json_object_set_new(o, "requests", json_integer((json_int_t)d->requests));
     json_object_set_new(o, "frames_refused", json_integer((json_int_t)d->frames_refused));
+    json_object_set_new(o, "probed_accounts", json_integer(d->nprobed));
+    json_object_set_new(o, "probes_ok", json_integer((json_int_t)d->probes_ok));
+    json_object_set_new(o, "probes_failed", json_integer((json_int_t)d->probes_failed));
     return ok(o);
 }
 
@@ -383,6 +393,30 @@ static json_t *cmd_select(struct rotad *d, struct args *a)
     return ok(o);
 }
 
+static json_t *cmd_probe(struct rotad *d, struct args *a)
+{
+    if (a->n != 1)
+        return fail("usage: probe ACCOUNT|PROVIDER");
+    struct rota_shm_map *m = rotad_map(d);
+    uint32_t p = rota_sup_find_provider(m, a->v[0]);
+    int n;
+    if (p != ROTA_NONE && !strchr(a->v[0], '/')) {
+        n = rotad_probes_now(d, 0, p);
+    } else {
+        json_t *err = NULL;
+        uint32_t i = account_arg(d, a, &err);
+        if (i == ROTA_NONE)
+            return err;
+        n = rotad_probes_now(d, m->accounts[i].id, ROTA_NONE);
+    }
+    if (n <= 0)
+        return fail("'%s' has no probe (its provider kind has no probe endpoint, no base_url, "
+                    "or probes are off)",
+                    a->v[0]);
+    rota_info("control: probing %s now (%d accounts)", a->v[0], n);
+    return ok(json_pack("{s:s, s:i}", "probing", a->v[0], "accounts", n));
+}
+
 static json_t *cmd_reload(struct rotad *d, struct args *a)
 {
     char err[1024];
@@ -420,7 +454,9 @@ json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args)
         return cmd_select(d, &a);
     if (strcmp(cmd, "reload") == 0)
         return cmd_reload(d, &a);
+    if (strcmp(cmd, "probe") == 0)
+        return cmd_probe(d, &a);
     return fail("unknown command '%.32s' (status, accounts, show, enable, disable, reset, "
-                "cooldown, select, reload, drain)",
+                "cooldown, select, reload, drain, probe)",
                 cmd);
 }

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@
 #define FRAME_MS  5000 /* a request must arrive whole within this, however it trickles */
 #define NS_PER_MS 1000000ull
 
-enum op { OP_SIGNAL = 1, OP_ACCEPT, OP_RECV, OP_SEND, OP_TICK };
+enum op { OP_SIGNAL = 1, OP_ACCEPT, OP_RECV, OP_SEND, OP_TICK, OP_PROBE };
 
 static struct signalfd_siginfo sig_info;
 static struct __kernel_timespec tick_ts = {0, TICK_MS *NS_PER_MS};
@@ -68,6 +69,16 @@ static void arm_accept(struct rotad *d)
     struct io_uring_sqe *s = sqe(d);
     io_uring_prep_accept(s, d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(s, tag(OP_ACCEPT, -1));
+}
+
+/* Wake when the probe thread has queued results. */
+static bool probe_armed;
+static void arm_probe(struct rotad *d)
+{
+    struct io_uring_sqe *s = sqe(d);
+    io_uring_prep_poll_add(s, d->probe_fd, POLLIN);
+    io_uring_sqe_set_data64(s, tag(OP_PROBE, -1));
+    probe_armed = true;
 }
 
 static void arm_tick(struct rotad *d)
@@ -380,6 +391,8 @@ int rotad_run(struct rotad *d)
     arm_signal(d);
     arm_accept(d);
     arm_tick(d);
+    if (d->prober)
+        arm_probe(d);
     while (!d->stopping) {
         io_uring_submit_and_wait(&d->ring, 1);
         struct io_uring_cqe *cqe;
@@ -407,7 +420,14 @@ int rotad_run(struct rotad *d)
             case OP_SEND:
                 on_send(d, conn, res);
                 break;
+            case OP_PROBE:
+                probe_armed = false;
+                rotad_probes_drain(d);
+                arm_probe(d);
+                break;
             case OP_TICK:
+                if (d->prober && !probe_armed) /* probes started by a reload */
+                    arm_probe(d);
                 rotad_tick(d, rota_clock_mono());
                 reap_idle(d, rota_clock_mono());
                 if (d->accept_paused) {
@@ -453,6 +473,7 @@ void rotad_tick(struct rotad *d, uint64_t now)
     }
     if (!d->sup)
         return; /* out of memory after a reload: make_sup logged it; retried on reload */
+    rotad_probes_tick(d, now);
     uint32_t resets = rota_sup_resets(d->sup, m, rotad_wall(d));
     if (resets) {
         d->resets += resets;

@@ -197,6 +197,8 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
     rota_config_free(d->cfg);
     d->cfg = c;
     d->reloads++;
+    if (rotad_probes_configure(d))
+        rota_error("reload: the probes keep their old targets (out of memory)");
     d->last_reload_error[0] = 0;
     struct rota_shm_map *m = rotad_map(d);
     rota_info("reloaded: generation %llu, %u accounts", (unsigned long long)m->hdr->generation,
@@ -293,14 +295,19 @@ int main(int argc, char **argv)
         return 1;
     }
     if ((rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
-        (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err)))) {
-        rota_error("%s", rc == -ENOMEM ? "out of memory" : err);
+        (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err))) ||
+        (rc = rotad_probes_configure(&d))) {
+        if (rc == -ENOMEM || (rc < 0 && !err[0]))
+            snprintf(err, sizeof(err), "cannot start: %s", strerror(-rc));
+        rota_error("%s", err);
         rota_shm_writer_close(d.w, false);
         return 1;
     }
     rota_shm_set_control(d.w, d.socket_path);
     rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.socket_path);
     rc = rotad_run(&d);
+    rota_prober_stop(d.prober);
+    free(d.probed);
     unlink(d.socket_path);
     free(d.socket_path);
     rota_shm_set_control(d.w, "");

@@ -15,6 +15,7 @@
 
 #include "clients.h"
 #include "config.h"
+#include "probe.h"
 #include "supervise.h"
 #include "table.h"
 
@@ -40,6 +41,16 @@ struct rotad_conn {
     uint64_t frame_start; /* monotonic ns of a request's first byte; 0 between requests */
 };
 
+/* What rotad remembers of each account it probes (by id, across reloads). */
+struct rotad_probed {
+    uint64_t id;
+    uint64_t last_ok;  /* monotonic ns of the last answer understood; 0 = none yet */
+    uint64_t stale_ns; /* with no good answer for this long, the account is pessimistic */
+    bool pessimistic;  /* marked so by rotad */
+    uint32_t fails;    /* failed probes in a row */
+    char error[160];   /* the last failure */
+};
+
 struct rotad {
     const char *config_path;
     struct rota_config *cfg;
@@ -53,6 +64,11 @@ struct rotad {
     struct io_uring ring;
     struct rotad_conn conns[ROTAD_MAX_CONNS];
     struct rotad_note *notes;
+    struct rota_prober *prober;
+    int probe_fd;
+    struct rotad_probed *probed;
+    uint32_t nprobed;
+    uint64_t probes_ok, probes_failed;
     bool stopping;
     bool reload_requested;
     uint64_t started_mono;
@@ -74,6 +90,13 @@ struct rota_shm_map *rotad_map(struct rotad *d);
 int rotad_listen(struct rotad *d, char *err, size_t errlen);
 int rotad_run(struct rotad *d);
 void rotad_tick(struct rotad *d, uint64_t now);
+
+/* probes.c: start or retarget the probe thread from the config; apply its results. */
+int rotad_probes_configure(struct rotad *d);
+void rotad_probes_drain(struct rotad *d);
+void rotad_probes_tick(struct rotad *d, uint64_t now);
+/* Probe an account or all accounts of a provider now; how many were asked, or -1. */
+int rotad_probes_now(struct rotad *d, uint64_t account_id, uint32_t provider);
 
 /* commands.c: answer one request (never NULL). */
 json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args);
