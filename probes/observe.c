@@ -46,6 +46,23 @@ static bool observed_used(const struct rota_obs_window *w, uint64_t limit, uint6
     return false;
 }
 
+bool rota_obs_match(const struct rota_shm_map *m, uint32_t a, const struct rota_obs_window *ow,
+                    uint32_t *wi, uint64_t *used, uint64_t *limit)
+{
+    const struct rota_shm_account *acc = &m->accounts[a];
+    uint32_t pool = pool_index(m, acc, ow->pool), w = 0;
+    if (pool == ROTA_NONE)
+        return false;
+    while (w < acc->nwin && !(acc->win[w].pool == pool && acc->win[w].metric == ow->metric))
+        w++;
+    if (w == acc->nwin)
+        return false;
+    /* No limit in the answer: the one the table has (configured, or learnt before). */
+    *limit = ow->has_limit ? ow->limit : rota_load(&m->snaps[a].win[w].limit);
+    *wi = w;
+    return observed_used(ow, *limit, used);
+}
+
 void rota_probe_apply(struct rota_shm_map *m, uint32_t a, const struct rota_obs *o,
                       uint64_t now, int64_t wall, struct rota_apply_result *res)
 {
@@ -56,16 +73,9 @@ void rota_probe_apply(struct rota_shm_map *m, uint32_t a, const struct rota_obs 
     rota_shm_snap_begin(m, a);
     for (uint32_t i = 0; i < o->nwin; i++) {
         const struct rota_obs_window *ow = &o->win[i];
-        uint32_t pool = pool_index(m, acc, ow->pool);
-        uint32_t w = 0;
-        while (w < acc->nwin && !(acc->win[w].pool == pool && acc->win[w].metric == ow->metric))
-            w++;
-        if (pool == ROTA_NONE || w == acc->nwin) {
-            res->unmatched++;
-            continue;
-        }
-        uint64_t limit = ow->has_limit ? ow->limit : rota_load(&sn->win[w].limit), used;
-        if (!observed_used(ow, limit, &used)) {
+        uint32_t w;
+        uint64_t used, limit;
+        if (!rota_obs_match(m, a, ow, &w, &used, &limit)) {
             res->unmatched++;
             continue;
         }
@@ -113,4 +123,99 @@ void rota_probe_pessimistic(struct rota_shm_map *m, uint32_t a, uint32_t reason)
     if (!(rota_load(&sn->flags) & ROTA_SNAP_DISABLED))
         rota_store(&sn->reason, reason);
     rota_shm_snap_end(sn);
+}
+
+/* ---- passive observations ----
+ *
+ * The account's hot line 3 is a one-writer-at-a-time slot for the latest observation a
+ * worker read in an answer: any worker may take it (CAS on the sequence word from even to
+ * odd; a worker that finds it taken drops its observation: a newer one follows), write
+ * the words, and release it (even again). The supervisor reads it with the seqlock
+ * protocol and folds it into the snapshot when it is newer than the snapshot's latest
+ * observation. Words: 0 sequence, 1 window index, 2 used, 3 limit, 4 reset (wall ns),
+ * 5 the window's usage counter when it was read, 6 when it was read (wall ns). */
+enum { P_SEQ, P_WIN, P_USED, P_LIMIT, P_RESET, P_BASE, P_STAMP };
+
+void rota_passive_publish(const struct rota_shm_map *m, uint32_t a, const struct rota_obs *o,
+                          uint64_t now, int64_t wall)
+{
+    struct rota_shm_hot *h = &m->hot[a];
+    if (o->retry_at > wall)
+        rota_max_u64(&h->cooldown_until, to_mono(o->retry_at, now, wall));
+    /* The window nearest its limit is the one that decides. */
+    uint32_t best = ROTA_NONE;
+    uint64_t bu = 0, bl = 0;
+    int64_t reset = 0;
+    double bf = -1;
+    for (uint32_t i = 0; i < o->nwin; i++) {
+        uint32_t w;
+        uint64_t used, limit;
+        if (!rota_obs_match(m, a, &o->win[i], &w, &used, &limit) || limit == 0)
+            continue;
+        double f = (double)used / (double)limit;
+        if (f > bf) {
+            bf = f;
+            best = w;
+            bu = used;
+            bl = limit;
+            reset = o->win[i].reset_at;
+        }
+    }
+    if (best == ROTA_NONE)
+        return;
+    const struct rota_shm_window *win = &m->accounts[a].win[best];
+    uint64_t base =
+        rota_load(rota_shm_usage(h, win->pool, win->metric == ROTA_METRIC_TOKENS ? 1 : 0));
+    uint64_t seq = rota_load(&h->obs[P_SEQ]);
+    if ((seq & 1) ||
+        !atomic_compare_exchange_strong_explicit(&h->obs[P_SEQ], &seq, seq + 1,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return; /* another worker is writing: its observation is as fresh */
+    atomic_thread_fence(memory_order_release);
+    rota_store(&h->obs[P_WIN], best);
+    rota_store(&h->obs[P_USED], bu);
+    rota_store(&h->obs[P_LIMIT], bl);
+    rota_store(&h->obs[P_RESET], (uint64_t)reset);
+    rota_store(&h->obs[P_BASE], base);
+    rota_store(&h->obs[P_STAMP], (uint64_t)wall);
+    atomic_store_explicit(&h->obs[P_SEQ], seq + 2, memory_order_release);
+}
+
+uint32_t rota_passive_fold(struct rota_shm_map *m, uint64_t *seen_odd)
+{
+    uint32_t folded = 0;
+    for (uint32_t a = 0; a < m->naccounts; a++) {
+        struct rota_shm_hot *h = &m->hot[a];
+        uint64_t seq = atomic_load_explicit(&h->obs[P_SEQ], memory_order_acquire);
+        if (seq == 0)
+            continue;
+        if (seq & 1) {
+            /* Odd twice in a row, a fold apart: its writer died in the slot. */
+            if (seen_odd && seen_odd[a] == seq)
+                atomic_compare_exchange_strong_explicit(
+                    &h->obs[P_SEQ], &seq, seq + 1, memory_order_relaxed, memory_order_relaxed);
+            if (seen_odd)
+                seen_odd[a] = seq;
+            continue;
+        }
+        uint64_t w = rota_load(&h->obs[P_WIN]), used = rota_load(&h->obs[P_USED]);
+        uint64_t limit = rota_load(&h->obs[P_LIMIT]), base = rota_load(&h->obs[P_BASE]);
+        int64_t reset = (int64_t)rota_load(&h->obs[P_RESET]);
+        int64_t stamp = (int64_t)rota_load(&h->obs[P_STAMP]);
+        atomic_thread_fence(memory_order_acquire);
+        if (rota_load(&h->obs[P_SEQ]) != seq || w >= m->accounts[a].nwin)
+            continue; /* rewritten meanwhile: the next fold takes the newer one */
+        struct rota_shm_snap *sn = &m->snaps[a];
+        if (stamp <= rota_load(&sn->probe_at))
+            continue; /* not newer than what the snapshot has */
+        rota_shm_snap_begin(m, (uint32_t)a);
+        rota_shm_snap_window(sn, (uint32_t)w, used, limit, base);
+        if (reset > 0)
+            rota_store(&sn->win[w].reset_at, reset);
+        rota_store(&sn->flags, rota_load(&sn->flags) | ROTA_SNAP_HAS_DATA);
+        rota_store(&sn->probe_at, stamp);
+        rota_shm_snap_end(sn);
+        folded++;
+    }
+    return folded;
 }

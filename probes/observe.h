@@ -36,4 +36,23 @@ void rota_probe_apply(struct rota_shm_map *m, uint32_t a, const struct rota_obs 
  * pessimistic figure until the next good observation. "reason" is kept for rotactl. */
 void rota_probe_pessimistic(struct rota_shm_map *m, uint32_t a, uint32_t reason);
 
+/* The account's window an observed bucket stands for (same pool by name, same metric),
+ * with the used figure and limit it implies. False when the account has no such window
+ * or the bucket gives no figure. */
+bool rota_obs_match(const struct rota_shm_map *m, uint32_t a, const struct rota_obs_window *ow,
+                    uint32_t *w, uint64_t *used, uint64_t *limit);
+
+/* Worker side, from rota_report: what a parser read in the answer a worker got. A retry
+ * hint cools the account down at once (atomic max); the window nearest its limit goes to
+ * the account's passive slot for the supervisor. Lock-free; drops the observation when
+ * another worker is writing the slot. */
+void rota_passive_publish(const struct rota_shm_map *m, uint32_t a, const struct rota_obs *o,
+                          uint64_t now, int64_t wall);
+
+/* Supervisor side: fold every account's passive slot that is newer than its snapshot's
+ * latest observation into the snapshot. "seen_odd" (one word per account, zeroed, kept
+ * between calls; may be NULL) lets it repair a slot a dead worker left mid-write.
+ * Returns how many it folded. */
+uint32_t rota_passive_fold(struct rota_shm_map *m, uint64_t *seen_odd);
+
 #endif

@@ -32,6 +32,7 @@
 #include "clients.h"
 #include "clock.h"
 #include "hash.h"
+#include "observe.h"
 #include "rota.h"
 #include "select.h"
 
@@ -274,6 +275,29 @@ static uint32_t resolve(const struct gen *g, const rota_choice *c)
     return rota_shm_find(&g->map, ROTA_IDX_ACCOUNT, c->account_id);
 }
 
+/* Passive tracking: what the answer's headers and error body say about the account's
+ * quota, read by the provider's parser here, in the reporting process. */
+static void observe_answer(const struct gen *g, uint32_t ai, const rota_outcome *o,
+                           uint64_t now)
+{
+    const struct rota_shm_map *m = &g->map;
+    const char *kind = rota_shm_str(m, m->providers[m->accounts[ai].provider].kind);
+    const struct rota_parser *p = rota_parser_find(kind);
+    if (!p)
+        return;
+    size_t hl = o->headers ? o->headers_len : 0, bl = o->body ? o->body_len : 0;
+    struct rota_http_in in = {o->status,
+                              hl ? o->headers : "",
+                              hl,
+                              bl ? o->body : "",
+                              bl < ROTA_PARSE_MAX_BODY ? bl : ROTA_PARSE_MAX_BODY,
+                              rota_clock_wall()};
+    struct rota_parse_opts none = {0};
+    struct rota_obs ob;
+    if (p->parse(&in, &none, &ob) > 0)
+        rota_passive_publish(m, ai, &ob, now, in.now);
+}
+
 int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
 {
     if (!h || !c || !o || c->account_id == 0)
@@ -296,6 +320,8 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         .retry_after_ms = o->retry_after_ms,
     };
     rota_report_apply(&g->map, ai, &in, now, rota_rng_next(rng()));
+    if ((o->headers && o->headers_len) || (o->body && o->body_len))
+        observe_answer(g, ai, o, now);
     return 0;
 }
 

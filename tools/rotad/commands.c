@@ -176,6 +176,7 @@ static json_t *cmd_status(struct rotad *d, struct args *a)
     json_object_set_new(o, "probed_accounts", json_integer(d->nprobed));
     json_object_set_new(o, "probes_ok", json_integer((json_int_t)d->probes_ok));
     json_object_set_new(o, "probes_failed", json_integer((json_int_t)d->probes_failed));
+    json_object_set_new(o, "passive_folded", json_integer((json_int_t)d->passive_folded));
     return ok(o);
 }
 

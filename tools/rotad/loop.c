@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "control.h"
 #include "log.h"
+#include "observe.h"
 #include "rotad.h"
 
 #define TICK_MS   100
@@ -456,6 +457,14 @@ int rotad_run(struct rotad *d)
 
 void rotad_tick(struct rotad *d, uint64_t now)
 {
+    /* What workers read in their answers reaches the snapshots within a tick. */
+    struct rota_shm_map *pm = rotad_map(d);
+    if (d->nseen != pm->naccounts) {
+        free(d->seen_odd);
+        d->seen_odd = calloc(pm->naccounts + 1, sizeof(*d->seen_odd));
+        d->nseen = d->seen_odd ? pm->naccounts : 0;
+    }
+    d->passive_folded += rota_passive_fold(pm, d->seen_odd);
     if (now >= d->next_heartbeat) {
         rota_shm_heartbeat(d->w, now);
         d->next_heartbeat = now + (d->cfg->heartbeat_ns ? d->cfg->heartbeat_ns : 1000000000ull);

@@ -308,6 +308,7 @@ int main(int argc, char **argv)
     rc = rotad_run(&d);
     rota_prober_stop(d.prober);
     free(d.probed);
+    free(d.seen_odd);
     unlink(d.socket_path);
     free(d.socket_path);
     rota_shm_set_control(d.w, "");

@@ -69,6 +69,9 @@ struct rotad {
     struct rotad_probed *probed;
     uint32_t nprobed;
     uint64_t probes_ok, probes_failed;
+    uint64_t *seen_odd; /* per account index: passive slots seen mid-write (probes/observe) */
+    uint32_t nseen;
+    uint64_t passive_folded;
     bool stopping;
     bool reload_requested;
     uint64_t started_mono;
