@@ -34,10 +34,10 @@ static uint64_t generation(struct it *t)
     return g;
 }
 
-/* Wait up to 10 s for "cond" to hold. */
+/* Wait up to 30 s for "cond" to hold (a bound for slow machines, not a measure). */
 #define WAIT_FOR(cond)                                                                         \
     do {                                                                                       \
-        for (int w_ = 0; w_ < 200 && !(cond); w_++)                                            \
+        for (int w_ = 0; w_ < 600 && !(cond); w_++)                                            \
             sleep_ms(50);                                                                      \
     } while (0)
 
@@ -100,7 +100,7 @@ static void test_rotad_reload_under_load_carries_counters(void **state)
     uint64_t g0 = generation(&t);
     struct it_load l;
     it_load_start(&l, t.instance, 2);
-    WAIT_FOR(it_load_ok(&l) > 20000);
+    WAIT_FOR(it_load_ok(&l) > 5000);
     uint64_t a1_before = selections_of(&t, "a1");
     assert_true(a1_before > 0);
     /* SIGHUP: add two accounts. */
@@ -109,7 +109,7 @@ static void test_rotad_reload_under_load_carries_counters(void **state)
     WAIT_FOR(generation(&t) > g0);
     assert_true(generation(&t) > g0);
     uint64_t ok1 = it_load_ok(&l);
-    WAIT_FOR(it_load_ok(&l) > ok1 + 20000 && selections_of(&t, "a4") > 0);
+    WAIT_FOR(it_load_ok(&l) > ok1 + 5000 && selections_of(&t, "a4") > 0);
     assert_true(selections_of(&t, "a4") > 0);          /* the new accounts take traffic */
     assert_true(selections_of(&t, "a1") >= a1_before); /* carried over, not reset */
     /* rotactl reload: remove accounts a3 and a4 again. */
@@ -121,7 +121,7 @@ static void test_rotad_reload_under_load_carries_counters(void **state)
     assert_true(generation(&t) > g1);
     assert_int_equal(selections_of(&t, "a4"), UINT64_MAX); /* gone */
     uint64_t ok2 = it_load_ok(&l);
-    WAIT_FOR(it_load_ok(&l) > ok2 + 20000);
+    WAIT_FOR(it_load_ok(&l) > ok2 + 5000);
     it_load_stop(&l);
     for (int i = 0; i < l.n; i++) {
         assert_int_equal(l.c[i].errors, 0);
@@ -148,12 +148,12 @@ static void test_rotad_kill9_then_restart_adopts(void **state)
     uint64_t g = generation(&t);
     struct it_load l;
     it_load_start(&l, t.instance, 2);
-    WAIT_FOR(it_load_ok(&l) > 20000);
+    WAIT_FOR(it_load_ok(&l) > 5000);
     assert_int_equal(it_stop(&t, SIGKILL), 128 + SIGKILL);
     /* With no supervisor, selectors go on. */
     uint64_t at_kill = it_load_ok(&l);
-    WAIT_FOR(it_load_ok(&l) > at_kill + 50000);
-    assert_true(it_load_ok(&l) > at_kill + 50000);
+    WAIT_FOR(it_load_ok(&l) > at_kill + 10000);
+    assert_true(it_load_ok(&l) > at_kill + 10000);
     uint64_t a0 = selections_of(&t, "a0");
     /* Restart: same config, the live table is adopted, nothing reset. */
     assert_int_equal(it_start(&t), 0);
@@ -161,7 +161,7 @@ static void test_rotad_kill9_then_restart_adopts(void **state)
     assert_int_equal(generation(&t), g);
     assert_true(selections_of(&t, "a0") >= a0);
     uint64_t after = it_load_ok(&l);
-    WAIT_FOR(it_load_ok(&l) > after + 20000);
+    WAIT_FOR(it_load_ok(&l) > after + 5000);
     it_load_stop(&l);
     for (int i = 0; i < l.n; i++)
         assert_int_equal(l.c[i].errors, 0);
@@ -490,11 +490,11 @@ static void test_rotad_resets_quota_at_midnight_of_its_clock(void **state)
     struct it t;
     it_init(&t, "midnight");
     it_config(&t, 1, 1000, NULL); /* a0: 1000 requests a day, from 00:00 UTC */
-    /* The clock seam: rotad's calendar runs 5 s before the next UTC midnight. */
+    /* The clock seam: rotad's calendar runs 8 s before the next UTC midnight. */
     time_t now = time(NULL);
     int64_t midnight = ((int64_t)now / 86400 + 1) * 86400;
     char shift[32];
-    snprintf(shift, sizeof(shift), "%lld", (long long)(midnight - now - 5));
+    snprintf(shift, sizeof(shift), "%lld", (long long)(midnight - now - 8));
     setenv("ROTA_CLOCK_SHIFT", shift, 1);
     int started = it_start(&t);
     unsetenv("ROTA_CLOCK_SHIFT");
