@@ -1,6 +1,7 @@
 /* test_probes: rotad's probe thread against rota-mockprovider on loopback: quotas appear
  * in the table from each provider's own endpoint, a provider that fails makes its
- * accounts pessimistic, one that hangs stalls nobody else, and all recover. */
+ * accounts pessimistic, one that hangs stalls nobody else, and all recover; and quotas
+ * read by workers in the answers they report reach the table with no probe at all. */
 #include <curl/curl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "rota.h"
 #include "rotad_harness.h"
 #include "seqlock.h"
 #include "table.h"
@@ -215,11 +217,118 @@ static void test_probes_fill_fail_and_recover(void **state)
     it_cleanup(&t);
 }
 
+struct answer {
+    char head[8192];
+    size_t len;
+};
+
+static size_t keep_head(char *p, size_t size, size_t n, void *arg)
+{
+    struct answer *a = arg;
+    size_t k = size * n;
+    if (k >= 5 && strncmp(p, "HTTP/", 5) == 0)
+        a->len = 0;
+    if (a->len + k < sizeof(a->head)) {
+        memcpy(a->head + a->len, p, k);
+        a->len += k;
+        a->head[a->len] = 0;
+    }
+    return size * n;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+/* A worker calls the provider itself and reports with the answer's headers: rotad learns
+ * the account's limit and use from them, with no probe at all. */
+static void test_probes_passive_reports_move_quota(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "passive");
+    mock_start(t.dir);
+    setenv("ROTA_IT_ANT", "sk-it-ant-secret", 1);
+    char cfg[2048];
+    snprintf(cfg, sizeof(cfg),
+             "instance: %s\nstate_dir: %s/state\nproviders:\n"
+             "  - name: anthropic\n    kind: anthropic\n    auth: x-api-key\n"
+             "    base_url: http://127.0.0.1:%d\n    probe: {enabled: false}\n"
+             "    accounts:\n      - name: an-1\n        credential: env:ROTA_IT_ANT\n"
+             "        windows: [{metric: requests, limit: 0}]\n"
+             "routes:\n  - name: chat\n    tiers: [{provider: anthropic, ceiling: 0.5}]\n",
+             t.instance, t.dir, mock_port);
+    it_config_text(&t, cfg);
+    assert_int_equal(it_start(&t), 0);
+    rota_t *h;
+    rota_route_t rt;
+    assert_int_equal(rota_attach(t.instance, &h, NULL, 0), 0);
+    assert_int_equal(rota_route(h, "chat", &rt), 0);
+    char url[128], key[128], auth[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/messages", mock_port);
+    struct seen s = {0};
+    int calls = 0, exhausted = 0;
+    /* Each call's answer says how many of the 50 requests a minute are left; past half,
+     * the tier's ceiling (0.5) stops selection: the account is skipped, not the mock's
+     * 429 reached. */
+    for (int i = 0; i < 60 && !exhausted; i++) {
+        rota_choice c;
+        int rc = rota_select(h, &rt, NULL, 0, 10, &c);
+        if (rc == ROTA_EEXHAUSTED) {
+            exhausted = 1;
+            break;
+        }
+        assert_int_equal(rc, 0);
+        assert_true(rota_credential(h, &c, key, sizeof(key)) > 0);
+        snprintf(auth, sizeof(auth), "x-api-key: %s", key);
+        struct answer a = {0};
+        CURL *e = curl_easy_init();
+        struct curl_slist *hd = curl_slist_append(NULL, auth);
+        hd = curl_slist_append(hd, "content-type: application/json");
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{\"model\":\"claude\",\"max_tokens\":8}");
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_head);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, &a);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+        long status = 0;
+        assert_int_equal(curl_easy_perform(e), CURLE_OK);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(hd);
+        curl_easy_cleanup(e);
+        rota_outcome o = {.status = (int)status, .headers = a.head, .headers_len = a.len};
+        assert_int_equal(rota_report(h, &c, &o), 0);
+        assert_int_equal(status, 200);
+        calls++;
+        sleep_ms(150); /* rotad folds every 100 ms */
+    }
+    assert_true(exhausted);
+    assert_true(calls >= 20 && calls <= 30); /* about half of the 50 */
+    WAIT_FOR(look(&t, "an-1", &s) && s.limit == 50);
+    assert_int_equal(s.limit, 50); /* learnt from the headers alone */
+    assert_true(s.used >= 20);
+    rota_detach(h);
+    json_t *r = it_ctl(&t, "status", NULL, NULL);
+    assert_true(json_integer_value(
+                    json_object_get(json_object_get(r, "data"), "passive_folded")) >= 20);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r, "data"), "probes_ok")), 0);
+    json_decref(r);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    mock_stop();
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_probes_fill_fail_and_recover, teardown),
+        cmocka_unit_test_teardown(test_probes_passive_reports_move_quota, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
