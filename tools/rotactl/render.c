@@ -324,6 +324,11 @@ json_t *rotactl_account_json(const struct rota_view_account *v)
     json_t *o = rota_view_account_json(v);
     json_object_set_new(o, "index", json_integer(v->index));
     json_object_set_new(o, "pess_reason", json_integer(v->pess_reason));
+    if (v->pessimistic)
+        json_object_set_new(o, "pessimistic_why",
+                            json_string(v->pess_reason ? rota_pess_name(v->pess_reason)
+                                        : v->stale     ? "supervisor heartbeat stale"
+                                                       : ""));
     return o;
 }
 
@@ -418,8 +423,8 @@ void rotactl_account_text(FILE *out, const struct rota_view_account *v, int64_t 
         kv(out, "breaker:", "%s, trips %u", breaker_name(v->breaker), v->breaker_trips);
     kv(out, "provider breaker:", "%s", v->provider_breaker_open ? "open" : "closed");
     if (v->pessimistic && v->pess_reason)
-        kv(out, "pessimistic:", "yes (%s, reason %" PRIu32 ")",
-           v->stale ? "supervisor heartbeat stale" : "the supervisor says so", v->pess_reason);
+        kv(out, "pessimistic:", "yes (%s%s)", rota_pess_name(v->pess_reason),
+           v->stale ? "; supervisor heartbeat stale" : "");
     else if (v->pessimistic)
         kv(out, "pessimistic:", "yes (%s)",
            v->stale ? "supervisor heartbeat stale" : "the supervisor says so");
