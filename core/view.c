@@ -183,7 +183,9 @@ int rota_view_account(const struct rota_shm_map *m, uint32_t ai, uint64_t now, i
         if ((a->win_mp[w] & 15u) == 0 && f > pool0)
             pool0 = f;
     }
-    out->status = rota_quota_status(pool0, p->warn, p->crit);
+    /* The account-wide windows decide; an account with only per-model pools is as full
+     * as its fullest pool. */
+    out->status = rota_quota_status(pool0 >= 0 ? pool0 : out->fraction, p->warn, p->crit);
     /* As the selection does: pessimism is about quota, so only with quota data. */
     bool pess = c.flags & ROTA_SNAP_PESSIMISTIC;
     out->pessimistic = (pess || out->stale) && (c.flags & ROTA_SNAP_HAS_DATA);

@@ -3,13 +3,18 @@
  *
  *   rota-load -i INSTANCE --route ROUTE --upstream URL [--threads N] [--rate R]
  *             [--duration D] [--timeout-ms MS] [--every D] [--json FILE] [--label TEXT]
+ *             [--plain]
  *   rota-load --summary FILE...
  *
  * Each call: rota_select on ROUTE; when every tier is exhausted, count it and wait until
- * the answer's retry_at (at most a second) or 50 ms; otherwise POST a small chat request
- * to URL/v1/chat/completions with the account's credential as a bearer token and its
- * "provider/name" in X-Rota-Account, then rota_report the status, the latency, the tokens
- * of the answer's usage and any Retry-After. Every --every (1s) it prints a line: calls,
+ * the answer's retry_at (at most a second) or 50 ms; otherwise POST a small request to
+ * URL the way the account's provider kind expects it (shape.c: openai, anthropic,
+ * antigravity, github-copilot, openrouter, llamacpp and gemini each with their own path
+ * and key header; any other kind, or every call with --plain, to URL/v1/chat/completions
+ * with a bearer token), always with the account's "provider/name" in X-Rota-Account,
+ * then rota_report the status, the latency, the tokens of the answer's usage, any
+ * Retry-After, the answer's raw headers (passive quota tracking) and an error's body.
+ * Every --every (1s) it prints a line: calls,
  * 2xx, 429, 5xx, exhausted selections and each tier's share of the calls. At the end: the
  * totals, calls per account, and with --json a summary file; --summary prints one table
  * over several such files. A credential is never printed.
@@ -40,7 +45,8 @@
 #include "table.h"
 
 #define BODY_CAP    65536
-#define KEY_MAX     8192 /* longest credential sent */
+#define HEAD_CAP    16384 /* raw response headers kept for the report */
+#define KEY_MAX     8192  /* longest credential sent */
 #define HARD_STOP_S 5
 #define LAG_MAX_NS  100000000u /* pacing: how late a call may still be made */
 
@@ -48,6 +54,7 @@ struct options {
     const char *upstream, *json;
     uint64_t every_ns;
     long timeout_ms;
+    bool plain; /* every call in the plain shape, whatever the provider */
 };
 
 struct worker {
@@ -58,6 +65,8 @@ struct worker {
     size_t nlat, caplat;
     char body[BODY_CAP];
     size_t body_len;
+    char head[HEAD_CAP]; /* the last answer's header lines, status line first */
+    size_t head_len;
     uint64_t est_tokens;
     _Atomic int done;
 };
@@ -65,7 +74,7 @@ struct worker {
 static rota_t *g_rota;
 static rota_route_t g_route;
 static struct options g_opt = {.every_ns = 1000000000u, .timeout_ms = 5000};
-static char g_url[1024];
+static char g_upstream[1024]; /* the upstream without its trailing slashes */
 static uint64_t g_start, g_end, g_hard;
 static _Atomic uint64_t g_ticket;
 static _Atomic int g_stop;
@@ -142,8 +151,9 @@ static int read_names(struct load *l)
     n->ids = calloc(m.naccounts + 1, sizeof(*n->ids));
     n->labels = calloc(m.naccounts + 1, sizeof(*n->labels));
     n->order = calloc(m.naccounts + 1, sizeof(*n->order));
+    n->shapes = calloc(m.naccounts + 1, sizeof(*n->shapes));
     l->account = calloc(m.naccounts + 1, sizeof(*l->account));
-    if (!pairs || !n->ids || !n->labels || !n->order || !l->account) {
+    if (!pairs || !n->ids || !n->labels || !n->order || !n->shapes || !l->account) {
         free(pairs);
         rota_shm_detach(&m);
         return -ENOMEM;
@@ -159,9 +169,12 @@ static int read_names(struct load *l)
         n->order[pairs[k][1]] = k;
         snprintf(n->labels[k], sizeof(n->labels[k]), "%s/%s",
                  rota_shm_str(&m, m.providers[a->provider].name), rota_shm_str(&m, a->name));
+        n->shapes[k] =
+            load_shape_find(rota_shm_str(&m, m.providers[a->provider].kind), g_opt.plain);
     }
     n->naccounts = m.naccounts;
     n->order[m.naccounts] = m.naccounts;
+    n->shapes[m.naccounts] = load_shape_find(NULL, true);
     snprintf(n->labels[m.naccounts], sizeof(n->labels[0]), "(other)");
     free(pairs);
     uint32_t r = find_route(&m, l->route);
@@ -213,17 +226,16 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-/* Tokens of an OpenAI (usage.total_tokens) or Anthropic (input + output) answer; 0. */
-static uint64_t answer_tokens(const char *body, size_t len)
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
-    json_t *usage = json_object_get(root, "usage");
-    json_int_t t = json_integer_value(json_object_get(usage, "total_tokens"));
-    if (!t)
-        t = json_integer_value(json_object_get(usage, "input_tokens")) +
-            json_integer_value(json_object_get(usage, "output_tokens"));
-    json_decref(root);
-    return t > 0 ? (uint64_t)t : 0;
+    struct worker *w = arg;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+        w->head_len = 0; /* a new answer (after a 100 Continue, say) */
+    size_t room = sizeof(w->head) - w->head_len;
+    memcpy(w->head + w->head_len, p, n < room ? n : room);
+    w->head_len += n < room ? n : room;
+    return n;
 }
 
 static void count(struct tally *t, int status, int result)
@@ -241,18 +253,23 @@ static void count(struct tally *t, int status, int result)
         tally_add(&t->other);
 }
 
-/* POST to the upstream with "key" as "label"; fills the outcome's status or result. */
-static void call(struct worker *w, const char *key, const char *label, rota_outcome *o)
+/* POST in shape "sh" to the upstream with "key" as "label"; fills the outcome's status or
+ * result, and points its headers (and an error's body) at the worker's buffers. */
+static void call(struct worker *w, const struct load_shape *sh, const char *key,
+                 const char *label, rota_outcome *o)
 {
-    char auth[KEY_MAX + 32], who[160];
+    char auth[KEY_MAX + 32], who[160], url[sizeof(g_upstream) + 128];
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (*key) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    if (*key && sh->auth) {
+        snprintf(auth, sizeof(auth), "%s%s", sh->auth, key);
         h = curl_slist_append(h, auth);
         explicit_bzero(auth, sizeof(auth));
     }
     snprintf(who, sizeof(who), "X-Rota-Account: %s", label);
     h = curl_slist_append(h, who);
+    snprintf(url, sizeof(url), "%s%s", g_upstream, sh->path);
+    curl_easy_setopt(w->curl, CURLOPT_URL, url);
+    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, sh->body);
     uint64_t now = mono_ns();
     long left_ms = now < g_hard ? (long)((g_hard - now) / 1000000u) - 1000 : 1;
     curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, h);
@@ -260,6 +277,7 @@ static void call(struct worker *w, const char *key, const char *label, rota_outc
                      g_opt.timeout_ms < left_ms ? g_opt.timeout_ms
                                                 : (left_ms > 1 ? left_ms : 1));
     w->body_len = 0;
+    w->head_len = 0;
     CURLcode rc = curl_easy_perform(w->curl);
     o->latency_ns = mono_ns() - now;
     curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, NULL);
@@ -275,8 +293,10 @@ static void call(struct worker *w, const char *key, const char *label, rota_outc
         curl_easy_getinfo(w->curl, CURLINFO_RETRY_AFTER, &retry);
         o->status = (int)status;
         o->retry_after_ms = retry > 0 ? (uint64_t)retry * 1000 : 0;
+        o->headers = w->head; /* quota headers feed passive tracking */
+        o->headers_len = w->head_len;
         if (status >= 200 && status < 300) {
-            o->tokens = answer_tokens(w->body, w->body_len);
+            o->tokens = load_answer_tokens(w->body, w->body_len);
         } else {
             o->body = w->body; /* error bodies feed passive quota tracking */
             o->body_len = w->body_len;
@@ -330,7 +350,7 @@ static void one(struct worker *w)
         rota_report(g_rota, &c, &o);
         return;
     }
-    call(w, key, label, &o);
+    call(w, l->names.shapes[slot], key, label, &o);
     explicit_bzero(key, sizeof(key));
     rota_report(g_rota, &c, &o);
     if (o.tokens)
@@ -479,7 +499,7 @@ static void usage(FILE *f)
                "       rota-load --summary FILE...\n"
                "  -i, --instance NAME   the rota instance to attach to\n"
                "  -r, --route ROUTE     a route, or a model a route serves\n"
-               "  -u, --upstream URL    calls go to URL/v1/chat/completions\n"
+               "  -u, --upstream URL    calls go to URL, on each provider kind's path\n"
                "  -t, --threads N       calling threads (4)\n"
                "      --rate R          calls per second in total; 0 = unpaced (0)\n"
                "  -d, --duration D      how long, e.g. 8s, 500ms, 2m (10s)\n"
@@ -487,6 +507,7 @@ static void usage(FILE *f)
                "      --every D         one line per interval (1s)\n"
                "      --json FILE       write a summary of the run to FILE\n"
                "      --label TEXT      the run's name in the summary\n"
+               "      --plain           every call to URL/v1/chat/completions, bearer key\n"
                "      --summary         print one table over --json files\n");
 }
 
@@ -512,6 +533,9 @@ static bool set_option(int o, const char *arg, struct load *l, uint64_t *ns, boo
         return true;
     case 'S':
         *summary = true;
+        return true;
+    case 'P':
+        g_opt.plain = true;
         return true;
     case 'd':
         return parse_duration(arg, ns);
@@ -545,6 +569,7 @@ static int parse_args(int argc, char **argv, struct load *l, bool *summary)
                                          {"json", required_argument, NULL, 'j'},
                                          {"label", required_argument, NULL, 'l'},
                                          {"summary", no_argument, NULL, 'S'},
+                                         {"plain", no_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     uint64_t ns = 10000000000u;
@@ -590,18 +615,16 @@ static int setup(struct load *l, struct worker *w)
     size_t ulen = strlen(g_opt.upstream);
     while (ulen && g_opt.upstream[ulen - 1] == '/')
         ulen--;
-    snprintf(g_url, sizeof(g_url), "%.*s/v1/chat/completions", (int)ulen, g_opt.upstream);
+    snprintf(g_upstream, sizeof(g_upstream), "%.*s", (int)ulen, g_opt.upstream);
     for (unsigned i = 0; i < l->threads; i++) {
         w[i].l = l;
         w[i].est_tokens = 100;
         if (!(w[i].curl = curl_easy_init()))
             return 1;
-        curl_easy_setopt(w[i].curl, CURLOPT_URL, g_url);
-        curl_easy_setopt(w[i].curl, CURLOPT_POSTFIELDS,
-                         "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\","
-                         "\"content\":\"hello\"}]}");
         curl_easy_setopt(w[i].curl, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(w[i].curl, CURLOPT_WRITEDATA, &w[i]);
+        curl_easy_setopt(w[i].curl, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(w[i].curl, CURLOPT_HEADERDATA, &w[i]);
         curl_easy_setopt(w[i].curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(w[i].curl, CURLOPT_CONNECTTIMEOUT_MS,
                          g_opt.timeout_ms < 2000 ? g_opt.timeout_ms : 2000L);
@@ -740,6 +763,7 @@ int main(int argc, char **argv)
     free(l.names.ids);
     free(l.names.labels);
     free(l.names.order);
+    free(l.names.shapes);
     free(l.account);
     return rc;
 }
