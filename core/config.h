@@ -35,8 +35,9 @@ struct rota_config_provider {
     uint64_t probe_interval_ns, probe_jitter_ns, probe_timeout_ns;
     uint32_t probe_max_bytes;
     const char *probe_path, *probe_method, *probe_body; /* NULL = the kind's usual probe */
-    const char *pointers[4]; /* generic: used, limit, remaining, reset (RFC 6901); NULL */
-    unsigned probe_metric;   /* generic: what its figures count (enum rota_metric) */
+    const char *probe_command; /* run with /bin/sh -c instead of the HTTP probe; NULL */
+    const char *pointers[4];   /* generic: used, limit, remaining, reset (RFC 6901); NULL */
+    unsigned probe_metric;     /* generic: what its figures count (enum rota_metric) */
     /* failure-rate breaker, evaluated by rotad every "rate_window_ns" */
     double fail_rate;        /* open when failures / calls reach this; 0 = off */
     uint32_t fail_min_calls; /* ... over at least this many calls in the window */

@@ -52,6 +52,7 @@ struct raw_probe {
     bool *enabled;
     char *interval, *jitter, *timeout, *max_bytes;
     char *path, *method, *body;
+    char *command; /* run instead of the HTTP probe */
     struct raw_pointers *pointers;
     int *metric; /* enum rota_metric */
 };

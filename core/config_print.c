@@ -49,6 +49,12 @@ static void print_provider(const struct rota_config *c, uint32_t i, FILE *f)
                 dur(p->probe_timeout_ns, e, sizeof(e)), p->probe_max_bytes);
     else
         fprintf(f, "  probe       off\n");
+    if (p->probe_enabled && p->probe_command) { /* one line: control characters as spaces */
+        fprintf(f, "  command     ");
+        for (const char *s = p->probe_command; *s; s++)
+            fputc((unsigned char)*s < ' ' || *s == 0x7f ? ' ' : *s, f);
+        fprintf(f, " (sh -c, credential in ROTA_CREDENTIAL)\n");
+    }
 }
 
 static void print_account(const struct rota_config *c, uint32_t k, FILE *f)

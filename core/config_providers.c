@@ -417,6 +417,25 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
         snprintf(at, sizeof(at), "%s.probe.path", base);
         return cfg_bad(x, at, "does not start with '/'; expected a path such as /v1/usage");
     }
+    if (p && p->command) {
+        static const char *const http_only[3] = {"path", "method", "body"};
+        const char *set[3] = {p->path, p->method, p->body};
+        snprintf(at, sizeof(at), "%s.probe.command", base);
+        if (!p->command[strspn(p->command, " \t\r\n")])
+            return cfg_bad(x, at,
+                           "is blank; expected a command such as gh api "
+                           "/copilot_internal/user");
+        for (int k = 0; k < 3; k++)
+            if (set[k]) {
+                snprintf(at, sizeof(at), "%s.probe.%s", base, http_only[k]);
+                return cfg_bad(x, at,
+                               "is set beside command; expected one of them (%s shapes "
+                               "the HTTP probe, which command replaces)",
+                               http_only[k]);
+            }
+        if (!(c->probe_command = cfg_strdup(x, p->command)))
+            return cfg_nomem(x);
+    }
     const char *raw[4] = {p && p->pointers ? p->pointers->used : NULL,
                           p && p->pointers ? p->pointers->limit : NULL,
                           p && p->pointers ? p->pointers->remaining : NULL,

@@ -90,6 +90,7 @@ static const cyaml_schema_field_t probe_fields[] = {
     CYAML_FIELD_STRING_PTR("path", OPT, struct raw_probe, path, 1, 255),
     CYAML_FIELD_STRING_PTR("method", OPT, struct raw_probe, method, 1, 8),
     CYAML_FIELD_STRING_PTR("body", OPT, struct raw_probe, body, 0, 511),
+    CYAML_FIELD_STRING_PTR("command", OPT, struct raw_probe, command, 1, 1023),
     CYAML_FIELD_MAPPING_PTR("pointers", OPT, struct raw_probe, pointers, pointer_fields),
     CYAML_FIELD_ENUM_PTR("metric", OPT | CYAML_FLAG_STRICT, struct raw_probe, metric,
                          cfg_metrics, CYAML_ARRAY_LEN(cfg_metrics)),

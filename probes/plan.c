@@ -4,7 +4,8 @@
  * DESIGN
  * A table of the usual probe request per provider kind: the cheapest call whose answer
  * carries the account's quota or rate-limit state. The config may override the path,
- * the method and the body. Pure; any thread.
+ * the method and the body, or replace the request by a command whose output the kind's
+ * parser reads (an exec target). Pure; any thread.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -57,9 +58,25 @@ int rota_probe_plan(struct rota_probe_target *t, const char *kind, const char *b
     snprintf(t->method, sizeof(t->method), "%s", method ? method : pl->method);
     snprintf(t->body, sizeof(t->body), "%s", body ? body : pl->body);
     snprintf(t->extra, sizeof(t->extra), "%s", pl->extra);
+    t->command[0] = 0;
     t->auth[0] = 0;
     for (size_t i = 0; credential && *credential && i < sizeof(auths) / sizeof(auths[0]); i++)
         if (strcmp(auths[i].style, auth_style ? auth_style : "bearer") == 0)
             snprintf(t->auth, sizeof(t->auth), "%s%s", auths[i].prefix, credential);
+    return 0;
+}
+
+int rota_probe_plan_exec(struct rota_probe_target *t, const char *kind, const char *command,
+                         const char *credential)
+{
+    if (!rota_parser_find(kind) || !command || !*command)
+        return -ENOENT;
+    const char *cred = credential ? credential : "";
+    if (strlen(command) >= sizeof(t->command) || strlen(cred) >= sizeof(t->auth))
+        return -ENAMETOOLONG;
+    snprintf(t->kind, sizeof(t->kind), "%s", kind);
+    snprintf(t->command, sizeof(t->command), "%s", command);
+    snprintf(t->auth, sizeof(t->auth), "%s", cred);
+    t->url[0] = t->method[0] = t->body[0] = t->extra[0] = 0;
     return 0;
 }

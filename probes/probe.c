@@ -9,14 +9,32 @@
  * thread. curl_multi_wakeup interrupts the thread's wait when something is asked of it.
  * Transfers are bounded by the target's timeout and answer size, follow no redirects,
  * and speak HTTP(S) only.
+ *
+ * Exec targets run their command with posix_spawn: /bin/sh -c COMMAND, leader of a new
+ * process group, every signal unblocked and back to its default (rotad blocks SIGTERM,
+ * SIGINT and SIGHUP for its signalfd and ignores SIGPIPE), stdin and stderr on /dev/null,
+ * stdout the write end of a pipe; every descriptor of ours is O_CLOEXEC or closed in the
+ * child. The read end is non-blocking and joins curl_multi_poll's extra descriptors, so
+ * commands and transfers progress in one wait. A command is done when its output ended
+ * and its leader exited (seen with WNOWAIT, so the group's id stays ours until reaped);
+ * the group is then killed, so nothing it started outlives it, and so on a timeout, an
+ * output over the cap, a reload or a stop. A killed child that is not yet reaped waits
+ * in "reap" and is retried every REAP_POLL_MS; stopping waits up to STOP_REAP_MS for
+ * them. The credential reaches the child only in its environment, built for each run
+ * and wiped once posix_spawn returned (the child has then exec'd).
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -26,6 +44,13 @@
 #define RESULTS_MAX    1024
 #define RETRY_FIRST_NS (10ull * 1000000000ull)
 #define HEADERS_MAX    (64u * 1024)
+#define EXEC_TIMEOUT   (5ull * 1000000000ull) /* a target without a timeout */
+#define REAP_POLL_MS   10
+#define STOP_REAP_MS   5000
+#define EXEC_READ_STEP (256u * 1024) /* read per turn, so that transfers go on too */
+#define CRED_VAR       "ROTA_CREDENTIAL="
+
+extern char **environ;
 
 struct buf {
     char *p;
@@ -39,8 +64,13 @@ struct slot {
     uint32_t fails;
     CURL *easy; /* a transfer in flight */
     struct curl_slist *hdrs;
-    struct buf head, body;
+    struct buf head, body; /* the answer; an exec target's output goes in "body" */
     uint64_t started;
+    pid_t pid;       /* a command running (exec targets), not reaped; 0 = none */
+    int out;         /* the read end of its stdout until end of file; -1 = none */
+    bool exited;     /* its leader has exited (a zombie: the group id is still ours) */
+    bool lost;       /* ... and was reaped elsewhere (SIGCHLD ignored): its ids are not */
+    int why, status; /* then: CLD_EXITED and the exit status, or CLD_KILLED and the signal */
 };
 
 struct rota_prober {
@@ -61,7 +91,11 @@ struct rota_prober {
     /* the thread's */
     struct slot *slots;
     uint32_t nslots;
+    struct curl_waitfd *wfds; /* one per slot: the commands' stdout to wait on */
+    pid_t *reap;              /* killed children not reaped yet */
+    uint32_t nreap, reap_cap;
     uint64_t rnd;
+    struct rota_probe_result r; /* the result being built (large) */
 };
 
 static void wipe(void *p, size_t n)
@@ -106,8 +140,52 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return buf_add(b, p, size * n) ? size * n : 0;
 }
 
+/* Reap "pid" (killed) now, or later from the loop. */
+static void reap_later(struct rota_prober *p, pid_t pid)
+{
+    if (waitpid(pid, NULL, WNOHANG) != 0)
+        return; /* reaped, or not ours to reap (ECHILD) */
+    if (p->nreap == p->reap_cap) {
+        uint32_t cap = p->reap_cap ? 2 * p->reap_cap : 8;
+        pid_t *q = realloc(p->reap, cap * sizeof(*q));
+        if (!q) { /* it was sent SIGKILL: the wait is short */
+            waitpid(pid, NULL, 0);
+            return;
+        }
+        p->reap = q;
+        p->reap_cap = cap;
+    }
+    p->reap[p->nreap++] = pid;
+}
+
+/* Reap what can be; returns how many are left. */
+static uint32_t reap_some(struct rota_prober *p)
+{
+    for (uint32_t i = 0; i < p->nreap;)
+        if (waitpid(p->reap[i], NULL, WNOHANG) != 0)
+            p->reap[i] = p->reap[--p->nreap];
+        else
+            i++;
+    return p->nreap;
+}
+
+static bool busy(const struct slot *s)
+{
+    return s->easy || s->pid;
+}
+
 static void slot_end(struct rota_prober *p, struct slot *s)
 {
+    if (s->out >= 0) {
+        close(s->out);
+        s->out = -1;
+    }
+    if (s->pid && !s->lost) { /* the leader is not reaped: -pid is still its group */
+        kill(-s->pid, SIGKILL);
+        reap_later(p, s->pid);
+    }
+    s->pid = 0;
+    s->exited = s->lost = false;
     if (s->easy) {
         curl_multi_remove_handle(p->multi, s->easy);
         curl_easy_cleanup(s->easy);
@@ -180,40 +258,26 @@ static void queue(struct rota_prober *p, const struct rota_probe_result *r)
     (void)w;
 }
 
-/* A transfer ended: parse what came, queue the result, schedule the next probe. */
-static void finish(struct rota_prober *p, struct slot *s, CURLcode code, uint64_t now)
+/* Start p->r for slot "s". */
+static struct rota_probe_result *result_begin(struct rota_prober *p, struct slot *s,
+                                              uint64_t now)
 {
-    static struct rota_probe_result r; /* the thread's; large */
-    memset(&r, 0, sizeof(r));
-    r.account_id = s->t.account_id;
-    r.wall = rota_clock_wall();
-    r.elapsed_ns = now - s->started;
-    long status = 0;
-    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-    r.status = (int)status;
-    rota_obs_init(&r.obs);
-    const struct rota_parser *parser = rota_parser_find(s->t.kind);
-    if (s->body.over) {
-        snprintf(r.error, sizeof(r.error), "answer over %zu bytes", s->body.max);
-    } else if (code != CURLE_OK) {
-        snprintf(r.error, sizeof(r.error), "%s",
-                 code == CURLE_OPERATION_TIMEDOUT ? "timed out" : curl_easy_strerror(code));
-    } else if (!parser) {
-        snprintf(r.error, sizeof(r.error), "no parser for provider kind '%s'", s->t.kind);
-    } else {
-        struct rota_http_in in = {r.status,    s->head.p ? s->head.p : "",
-                                  s->head.len, s->body.p ? s->body.p : "",
-                                  s->body.len, r.wall};
-        r.parsed = parser->parse(&in, &s->t.opts, &r.obs);
-        /* A 5xx says the provider is in trouble, not what the quota is: a failed probe. */
-        r.ok = r.parsed >= 0 && r.status < 500;
-        if (!r.ok)
-            snprintf(r.error, sizeof(r.error), "HTTP %d: %.140s", r.status,
-                     r.obs.problems ? r.obs.problem : "not understood");
-    }
-    queue(p, &r);
+    struct rota_probe_result *r = &p->r;
+    memset(r, 0, sizeof(*r));
+    r->account_id = s->t.account_id;
+    r->wall = rota_clock_wall();
+    r->elapsed_ns = now - s->started;
+    rota_obs_init(&r->obs);
+    return r;
+}
+
+/* A probe of "s" ended with p->r: queue it, end the slot's work, schedule the next. */
+static void done(struct rota_prober *p, struct slot *s, uint64_t now)
+{
+    bool ok = p->r.ok;
+    queue(p, &p->r);
     slot_end(p, s);
-    if (r.ok) {
+    if (ok) {
         s->fails = 0;
         s->next_at = now + s->t.interval_ns + jitter(p, s->t.jitter_ns);
     } else {
@@ -223,14 +287,216 @@ static void finish(struct rota_prober *p, struct slot *s, CURLcode code, uint64_
     }
 }
 
+/* A transfer ended: parse what came, queue the result, schedule the next probe. */
+static void finish(struct rota_prober *p, struct slot *s, CURLcode code, uint64_t now)
+{
+    struct rota_probe_result *r = result_begin(p, s, now);
+    long status = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    r->status = (int)status;
+    const struct rota_parser *parser = rota_parser_find(s->t.kind);
+    if (s->body.over) {
+        snprintf(r->error, sizeof(r->error), "answer over %zu bytes", s->body.max);
+    } else if (code != CURLE_OK) {
+        snprintf(r->error, sizeof(r->error), "%s",
+                 code == CURLE_OPERATION_TIMEDOUT ? "timed out" : curl_easy_strerror(code));
+    } else if (!parser) {
+        snprintf(r->error, sizeof(r->error), "no parser for provider kind '%s'", s->t.kind);
+    } else {
+        struct rota_http_in in = {r->status,   s->head.p ? s->head.p : "",
+                                  s->head.len, s->body.p ? s->body.p : "",
+                                  s->body.len, r->wall};
+        r->parsed = parser->parse(&in, &s->t.opts, &r->obs);
+        /* A 5xx says the provider is in trouble, not what the quota is: a failed probe. */
+        r->ok = r->parsed >= 0 && r->status < 500;
+        if (!r->ok)
+            snprintf(r->error, sizeof(r->error), "HTTP %d: %.140s", r->status,
+                     r->obs.problems ? r->obs.problem : "not understood");
+    }
+    done(p, s, now);
+}
+
+/* ---- exec targets ---- */
+
+/* rotad's environment without any ROTA_CREDENTIAL, plus ROTA_CREDENTIAL=<credential>
+ * in *line (NULL when there is none; the caller wipes and frees it). NULL when out of
+ * memory. */
+static char **exec_env(const char *cred, char **line)
+{
+    size_t n = 0, k = 0, len = strlen(cred);
+    for (char **e = environ; e && *e; e++)
+        n++;
+    char **env = calloc(n + 2, sizeof(*env));
+    *line = NULL;
+    if (!env)
+        return NULL;
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, CRED_VAR, sizeof(CRED_VAR) - 1) != 0)
+            env[k++] = *e;
+    if (len) {
+        if (!(*line = malloc(sizeof(CRED_VAR) + len))) {
+            free(env);
+            return NULL;
+        }
+        memcpy(*line, CRED_VAR, sizeof(CRED_VAR) - 1);
+        memcpy(*line + sizeof(CRED_VAR) - 1, cred, len + 1);
+        env[k++] = *line;
+    }
+    return env;
+}
+
+/* Run "s"'s command (see the DESIGN above); s->pid and s->out are set on success.
+ * Returns 0 or a negative errno. */
+static int exec_spawn(struct slot *s)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -errno;
+    fcntl(fds[0], F_SETFL, O_NONBLOCK); /* ours only: the child's stdout blocks */
+    char *line, **env = exec_env(s->t.auth, &line);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    /* dup2 first: the pipe may have taken descriptor 0 or 2 */
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* what lacks O_CLOEXEC */
+#endif
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    char sh[] = "sh", dash_c[] = "-c";
+    char *argv[] = {sh, dash_c, s->t.command, NULL};
+    pid_t pid = 0;
+    int rc = env ? posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env) : ENOMEM;
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    if (line) {
+        wipe(line, strlen(line));
+        free(line);
+    }
+    free(env);
+    close(fds[1]);
+    if (rc) {
+        close(fds[0]);
+        return -rc;
+    }
+    s->pid = pid;
+    s->out = fds[0];
+    s->exited = false;
+    return 0;
+}
+
+/* A command ended, "why" not (NULL: it exited and its output ended): queue the result. */
+static void exec_finish(struct rota_prober *p, struct slot *s, const char *why, uint64_t now)
+{
+    struct rota_probe_result *r = result_begin(p, s, now);
+    const struct rota_parser *parser = rota_parser_find(s->t.kind);
+    if (why) {
+        snprintf(r->error, sizeof(r->error), "%s", why);
+    } else if (s->why == CLD_EXITED && s->status != 0) {
+        snprintf(r->error, sizeof(r->error), "command exited with status %d", s->status);
+    } else if (s->why != CLD_EXITED) {
+        snprintf(r->error, sizeof(r->error), "command killed by signal %d", s->status);
+    } else if (!parser) {
+        snprintf(r->error, sizeof(r->error), "no parser for provider kind '%s'", s->t.kind);
+    } else { /* the output is the body of an answer without status or headers */
+        struct rota_http_in in = {0, "", 0, s->body.p ? s->body.p : "", s->body.len, r->wall};
+        r->parsed = parser->parse(&in, &s->t.opts, &r->obs);
+        r->ok = r->parsed >= 0;
+        if (!r->ok)
+            snprintf(r->error, sizeof(r->error), "command output: %.140s",
+                     r->obs.problems ? r->obs.problem : "not understood");
+    }
+    done(p, s, now);
+}
+
+static void exec_start(struct rota_prober *p, struct slot *s, uint64_t now)
+{
+    s->body = (struct buf){.max = s->t.max_bytes ? s->t.max_bytes : ROTA_PARSE_MAX_BODY};
+    s->started = now;
+    int rc = exec_spawn(s);
+    if (rc) {
+        char why[96];
+        snprintf(why, sizeof(why), "cannot start the command: %s", strerror(-rc));
+        exec_finish(p, s, why, now);
+    }
+}
+
+static uint64_t exec_deadline(const struct slot *s)
+{
+    return s->started + (s->t.timeout_ns ? s->t.timeout_ns : EXEC_TIMEOUT);
+}
+
+/* Read what the command wrote, see whether it ended; finish it when it did, or when it
+ * ran out of time or wrote too much. */
+static void exec_step(struct rota_prober *p, struct slot *s, uint64_t now)
+{
+    char chunk[16384];
+    for (size_t got = 0; s->out >= 0 && got < EXEC_READ_STEP;) {
+        ssize_t n = read(s->out, chunk, sizeof(chunk));
+        if (n > 0 && !buf_add(&s->body, chunk, (size_t)n)) {
+            char why[64];
+            snprintf(why, sizeof(why), s->body.over ? "output over %zu bytes" : "out of memory",
+                     s->body.max);
+            exec_finish(p, s, why, now);
+            return;
+        }
+        if (n > 0)
+            got += (size_t)n;
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        close(s->out); /* end of file (or a read error: the same to us) */
+        s->out = -1;
+    }
+    if (!s->exited) {
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        int rc = waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (rc == 0 && si.si_pid == s->pid) {
+            s->exited = true;
+            s->why = si.si_code;
+            s->status = si.si_status;
+            kill(-s->pid, SIGKILL); /* what it left running, holding the pipe or not */
+        } else if (rc != 0 && errno == ECHILD) { /* reaped behind our back (SIGCHLD ignored) */
+            s->exited = s->lost = true;
+            s->why = CLD_EXITED;
+            s->status = 0; /* unknown: the parser judges the output */
+        }
+    }
+    if (s->exited && s->out < 0) {
+        exec_finish(p, s, NULL, now);
+    } else if (now >= exec_deadline(s)) {
+        char why[64];
+        snprintf(why, sizeof(why), "command timed out after %llu ms",
+                 (unsigned long long)((now - s->started) / 1000000));
+        exec_finish(p, s, why, now);
+    }
+}
+
 /* Adopt a pending target list: keep the schedules of accounts that stay. */
 static void adopt(struct rota_prober *p, struct rota_probe_target *t, uint32_t n, uint64_t now)
 {
     struct slot *fresh = calloc(n ? n : 1, sizeof(*fresh));
-    if (!fresh)
+    struct curl_waitfd *wfds = calloc(n ? n : 1, sizeof(*wfds));
+    if (!fresh || !wfds) {
+        free(fresh);
+        free(wfds);
         return;
+    }
     for (uint32_t i = 0; i < n; i++) {
         fresh[i].t = t[i];
+        fresh[i].out = -1;
         fresh[i].t.opts.used_ptr = t[i].pointers[0][0] ? fresh[i].t.pointers[0] : NULL;
         fresh[i].t.opts.limit_ptr = t[i].pointers[1][0] ? fresh[i].t.pointers[1] : NULL;
         fresh[i].t.opts.remaining_ptr = t[i].pointers[2][0] ? fresh[i].t.pointers[2] : NULL;
@@ -248,7 +514,9 @@ static void adopt(struct rota_prober *p, struct rota_probe_target *t, uint32_t n
         wipe(&p->slots[k].t, sizeof(p->slots[k].t));
     }
     free(p->slots);
+    free(p->wfds);
     p->slots = fresh;
+    p->wfds = wfds;
     p->nslots = n;
 }
 
@@ -280,13 +548,32 @@ static void *run(void *arg)
             for (uint32_t i = 0; i < p->nslots; i++)
                 if (ids[k] == 0 || ids[k] == p->slots[i].t.account_id)
                     p->slots[i].next_at = now;
-        uint64_t wake = now + 1000000000ull;
+        for (uint32_t i = 0; i < p->nslots; i++)
+            if (p->slots[i].pid)
+                exec_step(p, &p->slots[i], rota_clock_mono());
+        now = rota_clock_mono();
+        uint64_t wake = now + 1000000000ull, soon = now + REAP_POLL_MS * 1000000ull;
+        if (reap_some(p) && soon < wake)
+            wake = soon;
+        unsigned nw = 0;
         for (uint32_t i = 0; i < p->nslots; i++) {
             struct slot *s = &p->slots[i];
-            if (!s->easy && s->next_at <= now)
-                slot_start(p, s, now);
-            if (!s->easy && s->next_at < wake)
+            if (!busy(s) && s->next_at <= now) {
+                if (s->t.command[0])
+                    exec_start(p, s, now);
+                else
+                    slot_start(p, s, now);
+            }
+            if (!busy(s) && s->next_at < wake)
                 wake = s->next_at;
+            if (!s->pid)
+                continue;
+            if (exec_deadline(s) < wake)
+                wake = exec_deadline(s);
+            if (s->out >= 0)
+                p->wfds[nw++] = (struct curl_waitfd){s->out, CURL_WAIT_POLLIN, 0};
+            else if (soon < wake) /* its output ended; its exit is a moment away */
+                wake = soon;
         }
         int running = 0;
         curl_multi_perform(p->multi, &running);
@@ -302,13 +589,18 @@ static void *run(void *arg)
         }
         now = rota_clock_mono();
         int ms = wake > now ? (int)((wake - now) / 1000000) + 1 : 0;
-        curl_multi_poll(p->multi, NULL, 0, ms > 1000 ? 1000 : ms, NULL);
+        curl_multi_poll(p->multi, p->wfds, nw, ms > 1000 ? 1000 : ms, NULL);
     }
     for (uint32_t i = 0; i < p->nslots; i++) {
         slot_end(p, &p->slots[i]);
         wipe(&p->slots[i].t, sizeof(p->slots[i].t));
     }
     free(p->slots);
+    free(p->wfds);
+    /* Killed children die at once unless stuck in the kernel: wait for them, bounded. */
+    for (int ms = 0; reap_some(p) && ms < STOP_REAP_MS; ms += REAP_POLL_MS)
+        nanosleep(&(struct timespec){0, REAP_POLL_MS * 1000000L}, NULL);
+    free(p->reap);
     return NULL;
 }
 

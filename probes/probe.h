@@ -12,6 +12,15 @@
  * main thread, the snapshot writer, is woken through an eventfd, drains the queue and
  * applies the results (probes/observe.h). Targets carry credentials: they live in this
  * thread's memory only and are wiped when replaced; nothing here logs a request.
+ *
+ * An exec target runs a command instead of a request (the "CLI-first" check, e.g.
+ * `gh api /copilot_internal/user`): /bin/sh -c COMMAND in its own process group, stdin
+ * and stderr on /dev/null, rotad's environment plus ROTA_CREDENTIAL holding the account's
+ * credential (never on the command line, never logged). Its stdout, capped at
+ * "max_bytes", is parsed by the kind's parser as the body of an answer with status 0 and
+ * no headers. It runs on the same thread beside the HTTP transfers, bounded by the same
+ * "timeout" (the whole group is then killed); a non-zero exit or a signal is a failed
+ * probe. Every child is reaped, also when the thread stops.
  */
 #ifndef ROTA_PROBES_PROBE_H
 #define ROTA_PROBES_PROBE_H
@@ -26,10 +35,12 @@ struct rota_probe_target {
     uint64_t account_id;
     char kind[32]; /* the parser's provider kind */
     char url[512];
-    char method[8];              /* "GET" or "POST" */
-    char body[512];              /* POST body; "" = none */
-    char auth[1024];             /* the whole authorization header line; secret; "" = none */
-    char extra[128];             /* another header line the provider wants; "" = none */
+    char method[8];     /* "GET" or "POST" */
+    char body[512];     /* POST body; "" = none */
+    char auth[1024];    /* secret; "" = none. HTTP: the whole authorization header line;
+                           exec: the credential alone, for ROTA_CREDENTIAL */
+    char extra[128];    /* another header line the provider wants; "" = none */
+    char command[1024]; /* run with /bin/sh -c instead of a request; "" = HTTP */
     struct rota_parse_opts opts; /* the generic probe's pointers (strings owned below) */
     char pointers[4][128];
     uint64_t interval_ns, jitter_ns, timeout_ns;
@@ -40,9 +51,10 @@ struct rota_probe_target {
 struct rota_probe_result {
     uint64_t account_id;
     bool ok;             /* an answer arrived and the parser could read it */
-    int status;          /* HTTP status; 0 = no answer */
+    int status;          /* HTTP status; 0 = no answer, or an exec probe */
     int parsed;          /* the parser's return */
-    char error[160];     /* why not ok: "timeout after 5s", "answer over 1048576 bytes", ... */
+    char error[160];     /* why not ok: "timed out", "answer over 1048576 bytes",
+                            "command exited with status 1", ...; never a credential */
     struct rota_obs obs; /* what the parser read */
     int64_t wall;        /* when it arrived */
     uint64_t elapsed_ns;
@@ -57,6 +69,13 @@ struct rota_prober;
 int rota_probe_plan(struct rota_probe_target *t, const char *kind, const char *base_url,
                     const char *auth_style, const char *credential, const char *path,
                     const char *method, const char *body);
+
+/* Fill "t" for an account of provider "kind" probed by running "command" (/bin/sh -c),
+ * "credential" (NULL = none) to be passed in the environment variable ROTA_CREDENTIAL.
+ * Returns 0, -ENOENT when the kind has no parser to read the output, or -ENAMETOOLONG
+ * when the command or the credential is over 1023 bytes. */
+int rota_probe_plan_exec(struct rota_probe_target *t, const char *kind, const char *command,
+                         const char *credential);
 
 /* Start the thread. *notify_fd becomes readable (an eventfd) when results are queued. */
 int rota_prober_start(struct rota_prober **out, int *notify_fd);

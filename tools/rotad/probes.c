@@ -7,7 +7,9 @@
  * understood updates the account's snapshot (probes/observe.c); a failed one, or no good
  * answer for two intervals and the jitter, makes the account pessimistic (the provider's
  * pessimistic figure is assumed) with the reason kept for `rotactl show`. Accounts are
- * followed by id, so a reload keeps their probe history.
+ * followed by id, so a reload keeps their probe history. A provider with a probe command
+ * gets exec targets: the command runs instead of the request, the account's credential
+ * in its environment (ROTA_CREDENTIAL).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,9 +48,18 @@ int rotad_probes_configure(struct rotad *d)
         if (!p->probe_enabled)
             continue;
         struct rota_probe_target *x = &t[n];
-        if (rota_probe_plan(x, p->kind, p->base_url, p->auth, acc->credential, p->probe_path,
-                            p->probe_method, p->probe_body) != 0)
+        if (p->probe_command) { /* the credential goes in ROTA_CREDENTIAL, not in argv */
+            int rc = rota_probe_plan_exec(x, p->kind, p->probe_command, acc->credential);
+            if (rc) {
+                rota_warn("probe %s/%s: not probed: %s", p->name, acc->name,
+                          rc == -ENOENT ? "no parser reads the output of this kind"
+                                        : "its credential is over 1023 bytes");
+                continue;
+            }
+        } else if (rota_probe_plan(x, p->kind, p->base_url, p->auth, acc->credential,
+                                   p->probe_path, p->probe_method, p->probe_body) != 0) {
             continue; /* a kind without a probe endpoint, or no base URL */
+        }
         x->account_id = acc->id;
         x->interval_ns = p->probe_interval_ns;
         x->jitter_ns = p->probe_jitter_ns;
@@ -107,8 +118,11 @@ static void apply(struct rotad *d, const struct rota_probe_result *r)
             rota_warn("probe %s: %s; out of rotation (%s)", name,
                       r->obs.cause == ROTA_CAUSE_BILLING ? "billing" : "key refused",
                       r->obs.detail);
-        rota_debug("probe %s: HTTP %d, %u windows (%u unmatched)%s%s", name, r->status,
-                   res.windows, res.unmatched, r->obs.detail[0] ? ": " : "", r->obs.detail);
+        char how[16] = "command output"; /* status 0: an exec probe */
+        if (r->status)
+            snprintf(how, sizeof(how), "HTTP %d", r->status);
+        rota_debug("probe %s: %s, %u windows (%u unmatched)%s%s", name, how, res.windows,
+                   res.unmatched, r->obs.detail[0] ? ": " : "", r->obs.detail);
         return;
     }
     d->probes_failed++;
