@@ -160,4 +160,16 @@ int rota_parse_u64(const char *s, uint64_t *v);
  * fractional, or an HTTP-date), as an instant from in->now. 0 when there is none. */
 int64_t rota_http_retry_at(const struct rota_http_in *in, struct rota_obs *out);
 
+/* "now" + "d" ns; 0 ("not said") when that does not fit an int64. */
+int64_t rota_ns_after(int64_t now, uint64_t d);
+
+/* "now" + "d" ns, held at INT64_MAX when that does not fit: a wait that is always said. */
+int64_t rota_ns_later(int64_t now, int64_t d);
+
+/* Does "s" end with "tail"? */
+bool rota_str_ends_with(const char *s, const char *tail);
+
+/* The JSON helpers the parsers share are in parse_json.h, apart from this header so that
+ * only the parsers see jansson. */
+
 #endif

@@ -18,83 +18,22 @@
  * during the call.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <string.h>
 
 #include "parse.h"
+#include "parse_json.h"
 
 #define PPM 1000000u /* a FRACTION window's limit */
 
 /* ---- JSON ---- */
 
 /* How much a body must be JSON: a 429's or an exec probe's must; another answer's only
- * when it starts like JSON (a proxy's HTML 503 is no problem); a success's never. */
-enum want { WANT_NONE, WANT_IF_LIKE, WANT_JSON };
-
-static enum want want_of(int status)
+ * when it starts like JSON (a proxy's HTML 503 is no problem). */
+static enum rota_json_want want_of(int status)
 {
     if (status == 429 || status == 0)
-        return WANT_JSON;
-    return status >= 200 && status <= 299 ? WANT_IF_LIKE : WANT_IF_LIKE;
-}
-
-/* The body as JSON into *root (NULL when it is not). -EINVAL, a problem counted, when it
- * should have been JSON and is not; else 0. Integers too big for jansson are read again
- * as reals, so a huge figure costs one field, not the whole answer. */
-static int load_body(const struct rota_http_in *in, enum want want, struct rota_obs *out,
-                     json_t **root)
-{
-    *root = NULL;
-    size_t len = in->body_len < ROTA_PARSE_MAX_BODY ? in->body_len : ROTA_PARSE_MAX_BODY;
-    size_t i = 0;
-    while (in->body && i < len && strchr(" \t\r\n", in->body[i]) && in->body[i])
-        i++;
-    if (!in->body || i == len) {
-        if (want != WANT_JSON)
-            return 0;
-        rota_obs_problem(out, "body: empty");
-        return -EINVAL;
-    }
-    json_error_t e;
-    json_t *j = json_loadb(in->body, len, 0, &e);
-    if (!j && json_error_code(&e) == json_error_numeric_overflow)
-        j = json_loadb(in->body, len, JSON_DECODE_INT_AS_REAL, &e);
-    if (!j) {
-        if (want == WANT_NONE || (want == WANT_IF_LIKE && !strchr("{[", in->body[i])))
-            return 0;
-        rota_obs_problem(out, "body: not JSON at byte %d: %.80s", e.position, e.text);
-        return -EINVAL;
-    }
-    *root = j;
-    return 0;
-}
-
-/* The "error" object of a body, also inside a one-element array; NULL when none. */
-static json_t *error_of(json_t *root)
-{
-    if (json_is_array(root))
-        root = json_array_get(root, 0);
-    json_t *e = json_object_get(root, "error");
-    return json_is_object(e) ? e : NULL;
-}
-
-/* A non-negative integer given as a JSON integer, an integral real or a string of
- * digits (how Google writes int64). 0 or -EINVAL. */
-static int json_u64(const json_t *v, uint64_t *x)
-{
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *x = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= 0 && d < 18446744073709551616.0 && d == (double)(uint64_t)d) {
-            *x = (uint64_t)d;
-            return 0;
-        }
-        return -EINVAL;
-    }
-    return json_is_string(v) ? rota_parse_u64(json_string_value(v), x) : -EINVAL;
+        return ROTA_JSON_WANT_ALWAYS;
+    return ROTA_JSON_WANT_IF_LIKE;
 }
 
 /* A fraction in [0, 1] as millionths. 0 or -EINVAL. */
@@ -105,31 +44,6 @@ static int json_ppm(const json_t *v, uint64_t *ppm)
         return -EINVAL;
     *ppm = (uint64_t)(f * PPM + 0.5); /* rounded; no libm */
     return 0;
-}
-
-/* An RFC 3339 instant after the epoch. 0 or -EINVAL. */
-static int json_instant(const json_t *v, int64_t *ns)
-{
-    const char *s = json_string_value(v);
-    int64_t t;
-    if (!s || rota_parse_rfc3339(s, &t) != 0 || t <= 0)
-        return -EINVAL;
-    *ns = t;
-    return 0;
-}
-
-static bool ends_with(const char *s, const char *tail)
-{
-    size_t n = strlen(s), t = strlen(tail);
-    return n >= t && strcmp(s + n - t, tail) == 0;
-}
-
-/* now + d, or 0 when that does not fit an int64. */
-static int64_t after(int64_t now, uint64_t d)
-{
-    if (d > (uint64_t)(INT64_MAX - (now > 0 ? now : 0)))
-        return 0;
-    return now + (int64_t)d;
 }
 
 /* ---- fetchAvailableModels ---- */
@@ -162,7 +76,7 @@ static void read_model(const char *name, json_t *m, struct rota_obs *out)
     w->has_limit = w->has_remaining = true;
     w->limit = PPM;
     w->remaining = ppm;
-    if (jr && json_instant(jr, &w->reset_at) != 0)
+    if (jr && rota_json_instant(jr, &w->reset_at) != 0)
         rota_obs_problem(out, "models.%.40s.resetTime: not an instant", name);
     if (ppm == 0)
         rota_obs_detail(out, "%.40s used up", name);
@@ -197,7 +111,8 @@ static void read_bucket(json_t *b, size_t i, struct rota_obs *out)
         return;
     }
     uint64_t amount = 0, ppm = 0;
-    bool has_amount = ja && json_u64(ja, &amount) == 0, has_ppm = jf && json_ppm(jf, &ppm) == 0;
+    bool has_amount = ja && rota_json_u64(ja, &amount) == 0,
+         has_ppm = jf && json_ppm(jf, &ppm) == 0;
     if (ja && !has_amount)
         rota_obs_problem(out, "buckets[%zu].remainingAmount: not a count", i);
     if (jf && !has_ppm)
@@ -234,7 +149,7 @@ static void read_bucket(json_t *b, size_t i, struct rota_obs *out)
         w->limit = PPM;
         w->remaining = ppm; /* neither amount nor fraction: used up (0), like a model's */
     }
-    if (jr && json_instant(jr, &w->reset_at) != 0)
+    if (jr && rota_json_instant(jr, &w->reset_at) != 0)
         rota_obs_problem(out, "buckets[%zu].resetTime: not an instant", i);
 }
 
@@ -255,7 +170,7 @@ static json_t *detail_of(json_t *err, const char *type)
     for (size_t i = 0; i < json_array_size(ds); i++) {
         json_t *d = json_array_get(ds, i);
         const char *t = json_string_value(json_object_get(d, "@type"));
-        if (t && ends_with(t, type))
+        if (t && rota_str_ends_with(t, type))
             return d;
     }
     return NULL;
@@ -267,7 +182,7 @@ static int64_t reset_of(const struct rota_http_in *in, json_t *meta, json_t *err
 {
     json_t *ts = json_object_get(meta, "quotaResetTimeStamp");
     int64_t at;
-    if (ts && json_instant(ts, &at) == 0)
+    if (ts && rota_json_instant(ts, &at) == 0)
         return at;
     if (ts)
         rota_obs_problem(out, "ErrorInfo.metadata.quotaResetTimeStamp: not an instant");
@@ -277,7 +192,7 @@ static int64_t reset_of(const struct rota_http_in *in, json_t *meta, json_t *err
         json_t *v = json_object_get(holders[i], names[i]);
         const char *s = json_string_value(v);
         uint64_t d;
-        if (s && rota_parse_go_duration(s, false, &d) == 0 && (at = after(in->now, d)))
+        if (s && rota_parse_go_duration(s, false, &d) == 0 && (at = rota_ns_after(in->now, d)))
             return at;
         if (v)
             rota_obs_problem(out, "%s: not a duration", names[i]);
@@ -346,11 +261,9 @@ static int on_error(const struct rota_http_in *in, int status, json_t *err,
  * speaks with its own code. */
 static int status_of(const struct rota_http_in *in, json_t *err, struct rota_obs *out)
 {
-    if (!err || (in->status != 0 && (in->status < 200 || in->status > 299)))
-        return in->status;
-    uint64_t c;
-    if (json_u64(json_object_get(err, "code"), &c) == 0 && c >= 100 && c <= 599)
-        return (int)c;
+    int status = rota_json_status(in, err);
+    if (status >= 0)
+        return status;
     const char *st = json_string_value(json_object_get(err, "status"));
     if (st && strcmp(st, "RESOURCE_EXHAUSTED") == 0)
         return 429;
@@ -364,8 +277,8 @@ int rota_parse_antigravity(const struct rota_http_in *in, const struct rota_pars
     (void)o;
     rota_obs_init(out);
     json_t *root;
-    int lrc = load_body(in, want_of(in->status), out, &root), rc;
-    json_t *err = error_of(root), *models = json_object_get(root, "models"),
+    int lrc = rota_json_body(in, want_of(in->status), out, &root), rc;
+    json_t *err = rota_json_error_of(root), *models = json_object_get(root, "models"),
            *buckets = json_object_get(root, "buckets");
     int status = status_of(in, err, out);
     if (err || (status != 0 && (status < 200 || status > 299))) {

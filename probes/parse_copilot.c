@@ -20,11 +20,11 @@
  * reset, 5xx is Copilot's capacity.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "parse.h"
+#include "parse_json.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
 #define RATE_WAIT  (60 * NS_PER_SEC) /* a limit without Retry-After waits this long */
@@ -36,61 +36,6 @@ static const char *const header_pools[] = {"premium_interactions", "chat", "prem
 #define NPOOLS 3
 
 /* ---- JSON values ---- */
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
-
-/* The body as JSON, or NULL. Integers beyond int64 do not sink the whole document: it is
- * read again with every integer as a real, and each field that cannot hold such a value
- * says so. A problem is counted unless "quiet" (an error body need not be JSON). */
-static json_t *load_body(const struct rota_http_in *in, bool quiet, struct rota_obs *out)
-{
-    json_error_t err;
-    if (!in->body || in->body_len == 0) {
-        if (!quiet)
-            rota_obs_problem(out, "body: empty");
-        return NULL;
-    }
-    if (in->body_len > ROTA_PARSE_MAX_BODY) {
-        if (!quiet)
-            rota_obs_problem(out, "body: %zu bytes, over the cap", in->body_len);
-        return NULL;
-    }
-    json_t *j = json_loadb(in->body, in->body_len, 0, &err);
-    if (!j && strstr(err.text, "too big"))
-        j = json_loadb(in->body, in->body_len, JSON_DECODE_INT_AS_REAL, &err);
-    if (!j && !quiet)
-        rota_obs_problem(out, "body: not JSON (%.80s at byte %d)", err.text, err.position);
-    return j;
-}
-
-/* Does the body open with '{' (after blanks)? Only such a body can be the user object. */
-static bool looks_like_object(const struct rota_http_in *in)
-{
-    for (size_t i = 0; in->body && i < in->body_len; i++) {
-        char c = in->body[i];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
-            return c == '{';
-    }
-    return false;
-}
 
 /* A count at o[key]: an integer, a real (rounded down) or a string of digits, into *n.
  * 1 when read, 0 when absent or null, -1 when unusable, -2 when negative (*n = 0); both
@@ -124,7 +69,7 @@ static int count_of(json_t *o, const char *key, const char *where, struct rota_o
         rota_obs_problem(out, "%s.%s: not a count: \"%.32s\"", where, key,
                          json_string_value(v));
     else
-        rota_obs_problem(out, "%s.%s: %s, not a number", where, key, type_name(v));
+        rota_obs_problem(out, "%s.%s: %s, not a number", where, key, rota_json_type_name(v));
     return -1;
 }
 
@@ -138,7 +83,7 @@ static int bool_of(json_t *o, const char *key, const char *where, struct rota_ob
         *b = json_is_true(v);
         return 1;
     }
-    rota_obs_problem(out, "%s.%s: %s, not a boolean", where, key, type_name(v));
+    rota_obs_problem(out, "%s.%s: %s, not a boolean", where, key, rota_json_type_name(v));
     return -1;
 }
 
@@ -151,7 +96,7 @@ static int percent_of(json_t *o, const char *key, const char *where, struct rota
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_number(v)) {
-        rota_obs_problem(out, "%s.%s: %s, not a number", where, key, type_name(v));
+        rota_obs_problem(out, "%s.%s: %s, not a number", where, key, rota_json_type_name(v));
         return -1;
     }
     double p = json_number_value(v);
@@ -183,8 +128,8 @@ static int64_t reset_of(json_t *root, const char *const *keys, size_t nkeys,
         if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
             continue;
         if (!json_is_string(v))
-            rota_obs_problem(out, "%s: %s, not a date", keys[i], type_name(v));
-        else if (rota_parse_rfc3339(json_string_value(v), &at) != 0 || at <= 0)
+            rota_obs_problem(out, "%s: %s, not a date", keys[i], rota_json_type_name(v));
+        else if (rota_json_instant(v, &at) != 0)
             rota_obs_problem(out, "%s: not a date after 1970: \"%.40s\"", keys[i],
                              json_string_value(v));
         else
@@ -204,7 +149,7 @@ static void snapshot(const char *name, json_t *s, int64_t reset_at, struct rota_
     snprintf(where, sizeof(where), "quota_snapshots.%.40s", name);
     if (!json_is_object(s)) {
         if (!json_is_null(s))
-            rota_obs_problem(out, "%s: %s, not an object", where, type_name(s));
+            rota_obs_problem(out, "%s: %s, not an object", where, rota_json_type_name(s));
         return;
     }
     bool_of(s, "unlimited", where, out, &unlimited);
@@ -323,7 +268,7 @@ static json_t *object_at(json_t *root, const char *key, struct rota_obs *out)
 {
     json_t *v = json_object_get(root, key);
     if (v && !json_is_object(v) && !json_is_null(v))
-        rota_obs_problem(out, "%s: %s, not an object", key, type_name(v));
+        rota_obs_problem(out, "%s: %s, not an object", key, rota_json_type_name(v));
     return json_is_object(v) ? v : NULL;
 }
 
@@ -333,7 +278,7 @@ static bool user_body(const struct rota_http_in *in, json_t *root, struct rota_o
     if (!root)
         return false;
     if (!json_is_object(root)) {
-        rota_obs_problem(out, "body: %s, not an object", type_name(root));
+        rota_obs_problem(out, "body: %s, not an object", rota_json_type_name(root));
         return false;
     }
     const char *plan = json_string_value(json_object_get(root, "copilot_plan"));
@@ -514,11 +459,6 @@ static void snapshot_header(const struct rota_http_in *in, const char *pool,
 
 /* ---- error statuses ---- */
 
-static int64_t later(int64_t now, int64_t d)
-{
-    return now > INT64_MAX - d ? INT64_MAX : now + d;
-}
-
 /* The reset of a premium pool already read, or 0. */
 static int64_t premium_reset(const struct rota_obs *out)
 {
@@ -549,12 +489,12 @@ static void error_status(const struct rota_http_in *in, json_t *root, struct rot
         out->disable = true;
     } else if (s == 403 || (s == 429 && !(msg && strcasestr(msg, "quota")))) {
         out->cause = ROTA_CAUSE_RATE;
-        out->retry_at = hint ? hint : later(in->now, RATE_WAIT);
+        out->retry_at = hint ? hint : rota_ns_later(in->now, RATE_WAIT);
     } else if (s == 402 || s == 429) { /* the premium allowance is used up */
         out->cause = ROTA_CAUSE_QUOTA;
         out->retry_at = hint ? hint : premium_reset(out);
         if (!out->retry_at)
-            out->retry_at = later(in->now, RATE_WAIT);
+            out->retry_at = rota_ns_later(in->now, RATE_WAIT);
     } else if (s >= 500 && s <= 599) {
         out->cause = ROTA_CAUSE_CAPACITY;
         out->retry_at = hint;
@@ -574,13 +514,15 @@ int rota_parse_copilot(const struct rota_http_in *in, const struct rota_parse_op
         snapshot_header(in, header_pools[i], out);
     if (in->status == 0 || ok) {
         /* a 2xx that is not a JSON object is a chat answer, not the user body */
-        json_t *root =
-            in->status == 0 || looks_like_object(in) ? load_body(in, false, out) : NULL;
+        json_t *root = in->status == 0 || rota_json_looks_like_object(in)
+                           ? rota_json_body_or_null(in, false, out)
+                           : NULL;
         understood = user_body(in, root, out);
         out->reachable = ok || understood;
         json_decref(root);
     } else {
-        json_t *root = looks_like_object(in) ? load_body(in, true, out) : NULL;
+        json_t *root =
+            rota_json_looks_like_object(in) ? rota_json_body_or_null(in, true, out) : NULL;
         error_status(in, root, out);
         json_decref(root);
     }

@@ -18,10 +18,10 @@
  * call.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <string.h>
 
 #include "parse.h"
+#include "parse_json.h"
 #include "tz.h"
 
 #define NS_PER_SEC     INT64_C(1000000000)
@@ -43,89 +43,14 @@ struct hints {
 
 /* How much a body must be JSON: a 429's or an exec probe's must; another answer's only
  * when it starts like JSON (a proxy's HTML 503 is no problem); a success's never. */
-enum want { WANT_NONE, WANT_IF_LIKE, WANT_JSON };
-
-static enum want want_of(int status)
+static enum rota_json_want want_of(int status)
 {
     if (status == 429 || status == 0)
-        return WANT_JSON;
-    return status >= 200 && status <= 299 ? WANT_NONE : WANT_IF_LIKE;
-}
-
-/* The body as JSON into *root (NULL when it is not). -EINVAL, a problem counted, when it
- * should have been JSON and is not; else 0. Integers too big for jansson are read again
- * as reals, so a huge figure costs one field, not the whole answer. */
-static int load_body(const struct rota_http_in *in, enum want want, struct rota_obs *out,
-                     json_t **root)
-{
-    *root = NULL;
-    size_t len = in->body_len < ROTA_PARSE_MAX_BODY ? in->body_len : ROTA_PARSE_MAX_BODY;
-    size_t i = 0;
-    while (in->body && i < len && strchr(" \t\r\n", in->body[i]) && in->body[i])
-        i++;
-    if (!in->body || i == len) {
-        if (want != WANT_JSON)
-            return 0;
-        rota_obs_problem(out, "body: empty");
-        return -EINVAL;
-    }
-    json_error_t e;
-    json_t *j = json_loadb(in->body, len, 0, &e);
-    if (!j && json_error_code(&e) == json_error_numeric_overflow)
-        j = json_loadb(in->body, len, JSON_DECODE_INT_AS_REAL, &e);
-    if (!j) {
-        if (want == WANT_NONE || (want == WANT_IF_LIKE && !strchr("{[", in->body[i])))
-            return 0;
-        rota_obs_problem(out, "body: not JSON at byte %d: %.80s", e.position, e.text);
-        return -EINVAL;
-    }
-    *root = j;
-    return 0;
-}
-
-/* The "error" object of a body, also inside a one-element array; NULL when none. */
-static json_t *error_of(json_t *root)
-{
-    if (json_is_array(root))
-        root = json_array_get(root, 0);
-    json_t *e = json_object_get(root, "error");
-    return json_is_object(e) ? e : NULL;
-}
-
-/* A non-negative integer given as a JSON integer, an integral real or a string of
- * digits. 0 or -EINVAL. */
-static int json_u64(const json_t *v, uint64_t *x)
-{
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *x = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= 0 && d < 18446744073709551616.0 && d == (double)(uint64_t)d) {
-            *x = (uint64_t)d;
-            return 0;
-        }
-        return -EINVAL;
-    }
-    return json_is_string(v) ? rota_parse_u64(json_string_value(v), x) : -EINVAL;
-}
-
-static bool ends_with(const char *s, const char *tail)
-{
-    size_t n = strlen(s), t = strlen(tail);
-    return n >= t && strcmp(s + n - t, tail) == 0;
+        return ROTA_JSON_WANT_ALWAYS;
+    return status >= 200 && status <= 299 ? ROTA_JSON_WANT_NONE : ROTA_JSON_WANT_IF_LIKE;
 }
 
 /* ---- time ---- */
-
-/* now + d, or 0 when that does not fit an int64. */
-static int64_t after(int64_t now, uint64_t d)
-{
-    if (d > (uint64_t)(INT64_MAX - (now > 0 ? now : 0)))
-        return 0;
-    return now + (int64_t)d;
-}
 
 /* Is the UTC instant "t" (seconds) in Pacific daylight time? US rules since 2007: from the
  * second Sunday of March, 02:00 PST (10:00 UTC), to the first Sunday of November, 02:00
@@ -218,7 +143,7 @@ static void read_violation(json_t *v, size_t i, struct hints *h, struct rota_obs
     w->has_remaining = true; /* the violated quota is used up */
     json_t *jv = json_object_get(v, "quotaValue");
     uint64_t limit;
-    if (jv && json_u64(jv, &limit) == 0) {
+    if (jv && rota_json_u64(jv, &limit) == 0) {
         w->has_limit = true;
         w->limit = limit;
         h->zero |= limit == 0;
@@ -286,9 +211,9 @@ static void read_details(json_t *err, struct hints *h, struct rota_obs *out)
                     rota_obs_problem(out, "error.details[%zu]: no @type", i);
                 continue;
             }
-            if (pass == 0 && ends_with(type, "google.rpc.RetryInfo"))
+            if (pass == 0 && rota_str_ends_with(type, "google.rpc.RetryInfo"))
                 read_retry_info(d, h, out);
-            else if (pass == 1 && ends_with(type, "google.rpc.QuotaFailure"))
+            else if (pass == 1 && rota_str_ends_with(type, "google.rpc.QuotaFailure"))
                 read_quota_failure(d, h, out);
         }
         if (pass == 0)
@@ -306,12 +231,12 @@ static int on_429(const struct rota_http_in *in, json_t *err, struct rota_obs *o
         delay_in_message(json_string_value(json_object_get(err, "message")), &h.delay_ns))
         h.have_delay = true;
     if (h.have_delay) {
-        base = after(in->now, h.delay_ns);
+        base = rota_ns_after(in->now, h.delay_ns);
     } else if ((base = rota_http_retry_at(in, out)) != 0) {
         h.have_delay = true;
         h.delay_ns = (uint64_t)(base - in->now);
     } else if (h.minute && !h.daily) {
-        base = after(in->now, MINUTE_WAIT_NS);
+        base = rota_ns_after(in->now, MINUTE_WAIT_NS);
         rota_obs_detail(out, "per-minute quota without a hint: 60 s");
     }
     bool quota = h.daily || h.zero || (h.have_delay && h.delay_ns > DAILY_DELAY_NS);
@@ -348,17 +273,15 @@ static bool refuses_key(json_t *err)
  * speaks with its own code. */
 static int status_of(const struct rota_http_in *in, json_t *err, struct rota_obs *out)
 {
-    if (!err || (in->status != 0 && (in->status < 200 || in->status > 299)))
-        return in->status;
     static const struct {
         const char *status;
         int code;
     } codes[] = {{"RESOURCE_EXHAUSTED", 429}, {"UNAUTHENTICATED", 401},
                  {"PERMISSION_DENIED", 403},  {"INVALID_ARGUMENT", 400},
                  {"UNAVAILABLE", 503},        {"INTERNAL", 500}};
-    uint64_t c;
-    if (json_u64(json_object_get(err, "code"), &c) == 0 && c >= 100 && c <= 599)
-        return (int)c;
+    int status = rota_json_status(in, err);
+    if (status >= 0)
+        return status;
     const char *st = json_string_value(json_object_get(err, "status"));
     for (size_t i = 0; st && i < sizeof(codes) / sizeof(codes[0]); i++)
         if (strcmp(st, codes[i].status) == 0)
@@ -373,8 +296,8 @@ int rota_parse_gemini(const struct rota_http_in *in, const struct rota_parse_opt
     (void)o;
     rota_obs_init(out);
     json_t *root;
-    int lrc = load_body(in, want_of(in->status), out, &root);
-    json_t *err = error_of(root);
+    int lrc = rota_json_body(in, want_of(in->status), out, &root);
+    json_t *err = rota_json_error_of(root);
     int status = status_of(in, err, out), rc = 1;
     if (status >= 200 && status <= 299) {
         out->reachable = true;

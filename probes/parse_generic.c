@@ -22,9 +22,8 @@
 #include <math.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "parse.h"
+#include "parse_json.h"
 
 #define NS_PER_SEC  INT64_C(1000000000)
 #define EPOCH_MS_AT UINT64_C(1000000000000) /* above: a reset in ms (10^12 s: year 33658) */
@@ -147,7 +146,7 @@ static int reset_of(json_t *j, int64_t *ns)
         const char *s = json_string_value(j);
         if (decimal_string(s, 1000, &milli))
             return milli == 0 ? 0 : epoch_ns(milli, ns) ? 1 : -1;
-        return rota_parse_rfc3339(s, ns) == 0 && *ns > 0 ? 1 : -1;
+        return rota_json_instant(j, ns) == 0 ? 1 : -1;
     }
     if (figure(j, 1000, &milli) != 1)
         return -1;

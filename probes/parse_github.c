@@ -16,72 +16,17 @@
  * is GitHub's capacity.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "parse.h"
+#include "parse_json.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
 #define SEC_MAX    (INT64_MAX / NS_PER_SEC)
 #define RATE_WAIT  (60 * NS_PER_SEC) /* a secondary limit without Retry-After */
 
 /* ---- JSON values ---- */
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
-
-/* The body as JSON, or NULL. Integers beyond int64 do not sink the whole document: it is
- * read again with every integer as a real, and each field that cannot hold such a value
- * says so. A problem is counted unless "quiet". */
-static json_t *load_body(const struct rota_http_in *in, bool quiet, struct rota_obs *out)
-{
-    json_error_t err;
-    if (!in->body || in->body_len == 0) {
-        if (!quiet)
-            rota_obs_problem(out, "body: empty");
-        return NULL;
-    }
-    if (in->body_len > ROTA_PARSE_MAX_BODY) {
-        if (!quiet)
-            rota_obs_problem(out, "body: %zu bytes, over the cap", in->body_len);
-        return NULL;
-    }
-    json_t *j = json_loadb(in->body, in->body_len, 0, &err);
-    if (!j && strstr(err.text, "too big"))
-        j = json_loadb(in->body, in->body_len, JSON_DECODE_INT_AS_REAL, &err);
-    if (!j && !quiet)
-        rota_obs_problem(out, "body: not JSON (%.80s at byte %d)", err.text, err.position);
-    return j;
-}
-
-/* Does the body open with '{' (after blanks)? */
-static bool looks_like_object(const struct rota_http_in *in)
-{
-    for (size_t i = 0; in->body && i < in->body_len; i++) {
-        char c = in->body[i];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
-            return c == '{';
-    }
-    return false;
-}
 
 /* A count at o[key] (an integer, an integral real or a string of digits) into *n: true
  * when read; a present but unusable value counts a problem named "where.key". */
@@ -108,7 +53,7 @@ static bool count_of(json_t *o, const char *key, const char *where, struct rota_
         rota_obs_problem(out, "%s.%s: not a count: \"%.32s\"", where, key,
                          json_string_value(v));
     else
-        rota_obs_problem(out, "%s.%s: %s, not a number", where, key, type_name(v));
+        rota_obs_problem(out, "%s.%s: %s, not a number", where, key, rota_json_type_name(v));
     return false;
 }
 
@@ -155,7 +100,7 @@ static void resource(const char *name, json_t *r, struct rota_obs *out)
     uint64_t s;
     snprintf(where, sizeof(where), "resources.%.60s", name);
     if (!json_is_object(r)) {
-        rota_obs_problem(out, "%s: %s, not an object", where, type_name(r));
+        rota_obs_problem(out, "%s: %s, not an object", where, rota_json_type_name(r));
         return;
     }
     f.has_limit = count_of(r, "limit", where, out, &f.limit);
@@ -182,7 +127,7 @@ static bool rate_limit_body(json_t *root, struct rota_obs *out)
         return true;
     }
     if (!json_is_object(res)) {
-        rota_obs_problem(out, "resources: %s, not an object", type_name(res));
+        rota_obs_problem(out, "resources: %s, not an object", rota_json_type_name(res));
         return false;
     }
     if ((r = json_object_get(res, "core")))
@@ -235,11 +180,6 @@ static bool has_pool(const struct rota_obs *out, const char *pool)
 
 /* ---- statuses ---- */
 
-static int64_t later(int64_t now, int64_t d)
-{
-    return now > INT64_MAX - d ? INT64_MAX : now + d;
-}
-
 /* What a 401, 403, 429 or 5xx says (or `gh`'s output of a 401: status 0, "Bad
  * credentials"); "f" holds the headers' figures. */
 static void error_status(const struct rota_http_in *in, const struct figures *f, json_t *root,
@@ -264,11 +204,11 @@ static void error_status(const struct rota_http_in *in, const struct figures *f,
         out->cause = ROTA_CAUSE_RATE;
         out->retry_at = f->has_reset && f->reset_at > hint ? f->reset_at : hint;
         if (out->retry_at <= in->now) /* a reset already past: the clocks disagree */
-            out->retry_at = later(in->now, RATE_WAIT);
+            out->retry_at = rota_ns_later(in->now, RATE_WAIT);
         rota_obs_detail(out, "primary rate limit");
     } else {
         out->cause = ROTA_CAUSE_RATE;
-        out->retry_at = hint ? hint : later(in->now, RATE_WAIT);
+        out->retry_at = hint ? hint : rota_ns_later(in->now, RATE_WAIT);
         rota_obs_detail(out, "secondary rate limit");
     }
 }
@@ -282,8 +222,8 @@ int rota_parse_github(const struct rota_http_in *in, const struct rota_parse_opt
     bool ok = in->status >= 200 && in->status <= 299;
     bool headers = header_figures(in, &f, pool, sizeof(pool), out);
     json_t *root = NULL;
-    if (in->status == 0 || looks_like_object(in))
-        root = load_body(in, !(in->status == 0 || ok), out);
+    if (in->status == 0 || rota_json_looks_like_object(in))
+        root = rota_json_body_or_null(in, !(in->status == 0 || ok), out);
     bool body = json_is_object(root) && rate_limit_body(root, out);
     if (in->status == 0 && !body)
         rota_obs_problem(out, "body: not a /rate_limit answer");

@@ -15,59 +15,16 @@
  * is refused.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "parse.h"
+#include "parse_json.h"
 
 #define NS_PER_SEC   INT64_C(1000000000)
 #define LOADING_WAIT (5 * NS_PER_SEC) /* a server loading its model */
 #define BUSY_WAIT    (1 * NS_PER_SEC) /* every slot busy: one may free up soon */
 #define DOWN_WAIT    (5 * NS_PER_SEC) /* any other 5xx */
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
-
-/* The body as JSON, or NULL; a problem is counted unless "quiet" (an error's body need
- * not be JSON). */
-static json_t *load_body(const struct rota_http_in *in, bool quiet, struct rota_obs *out)
-{
-    json_error_t err;
-    if (!in->body || in->body_len == 0) {
-        if (!quiet)
-            rota_obs_problem(out, "body: empty");
-        return NULL;
-    }
-    if (in->body_len > ROTA_PARSE_MAX_BODY) {
-        if (!quiet)
-            rota_obs_problem(out, "body: %zu bytes, over the cap", in->body_len);
-        return NULL;
-    }
-    json_t *j = json_loadb(in->body, in->body_len, 0, &err);
-    if (!j && strstr(err.text, "too big"))
-        j = json_loadb(in->body, in->body_len, JSON_DECODE_INT_AS_REAL, &err);
-    if (!j && !quiet)
-        rota_obs_problem(out, "body: not JSON (%.80s at byte %d)", err.text, err.position);
-    return j;
-}
 
 /* The text that says what the server is doing: "status", else error.message. */
 static const char *state_text(json_t *root)
@@ -78,18 +35,13 @@ static const char *state_text(json_t *root)
     return s;
 }
 
-static int64_t later(int64_t now, int64_t d)
-{
-    return now > INT64_MAX - d ? INT64_MAX : now + d;
-}
-
 /* A busy or loading server: capacity, retry after Retry-After or "wait". */
 static void unavailable(const struct rota_http_in *in, int64_t wait, const char *what,
                         struct rota_obs *out)
 {
     int64_t hint = rota_http_retry_at(in, out);
     out->cause = ROTA_CAUSE_CAPACITY;
-    out->retry_at = hint ? hint : later(in->now, wait);
+    out->retry_at = hint ? hint : rota_ns_later(in->now, wait);
     rota_obs_detail(out, "%s", what);
 }
 
@@ -103,9 +55,10 @@ static bool slot_free(json_t *s, size_t i, struct rota_obs *out)
         return json_number_value(state) == 0;
     if (busy)
         rota_obs_problem(out, "slots[%zu].is_processing: %s, not a boolean", i,
-                         type_name(busy));
+                         rota_json_type_name(busy));
     else if (state)
-        rota_obs_problem(out, "slots[%zu].state: %s, not a number", i, type_name(state));
+        rota_obs_problem(out, "slots[%zu].state: %s, not a number", i,
+                         rota_json_type_name(state));
     else
         rota_obs_problem(out, "slots[%zu]: neither is_processing nor state", i);
     return false;
@@ -119,7 +72,7 @@ static void slots(const struct rota_http_in *in, json_t *arr, struct rota_obs *o
     json_array_foreach(arr, i, s)
     {
         if (!json_is_object(s)) {
-            rota_obs_problem(out, "slots[%zu]: %s, not an object", i, type_name(s));
+            rota_obs_problem(out, "slots[%zu]: %s, not an object", i, rota_json_type_name(s));
             continue;
         }
         total++;
@@ -176,7 +129,8 @@ static void answer(const struct rota_http_in *in, json_t *root, struct rota_obs 
     else if (status)
         health(in, status, root, out);
     else if (root)
-        rota_obs_problem(out, "body: %s that is neither /health nor /slots", type_name(root));
+        rota_obs_problem(out, "body: %s that is neither /health nor /slots",
+                         rota_json_type_name(root));
 }
 
 int rota_parse_llamacpp(const struct rota_http_in *in, const struct rota_parse_opts *o,
@@ -185,7 +139,7 @@ int rota_parse_llamacpp(const struct rota_http_in *in, const struct rota_parse_o
     rota_obs_init(out);
     int s = in->status;
     bool ok = s == 0 || (s >= 200 && s <= 299);
-    json_t *root = load_body(in, !ok, out);
+    json_t *root = rota_json_body_or_null(in, !ok, out);
     if (s == 404 || s == 501) {
         rota_obs_detail(out, "slots not exposed (%d)", s);
     } else if (s == 401 || s == 403) {

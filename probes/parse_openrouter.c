@@ -17,11 +17,11 @@
  * The JSON tree lives only during the call.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <strings.h>
 #include <string.h>
 
 #include "parse.h"
+#include "parse_json.h"
 #include "tz.h"
 
 #define NS_PER_SEC    INT64_C(1000000000)
@@ -31,10 +31,6 @@
 #define STALE_NS      (INT64_C(86400) * NS_PER_SEC) /* a reset this far back is not one */
 
 /* ---- JSON ---- */
-
-/* How much a body must be JSON: a 429's or an exec probe's must; another answer's only
- * when it starts like JSON (a proxy's HTML 503 is no problem). */
-enum want { WANT_IF_LIKE, WANT_JSON };
 
 /* The first server-sent "data:" event of "body" that holds an "error" object; NULL when
  * none. Each line is parsed on its own, so the work stays linear in the body. */
@@ -54,56 +50,21 @@ static json_t *sse_error(const char *body, size_t len)
     return NULL;
 }
 
-/* The body as JSON into *root (NULL when it is not). -EINVAL, a problem counted, when it
- * should have been JSON and is not; else 0. Integers too big for jansson are read again
- * as reals, so a huge figure costs one field, not the whole answer. */
-static int load_body(const struct rota_http_in *in, enum want want, struct rota_obs *out,
-                     json_t **root)
+/* The body as JSON into *root, as rota_json_body reads it ("want": how much it must be
+ * JSON), except that a body not starting with '{' or '[' (a NUL byte included) may be a
+ * stream whose error came as a server-sent event, and is otherwise no JSON to look for
+ * unless "want" is ROTA_JSON_WANT_ALWAYS. */
+static int load_body(const struct rota_http_in *in, enum rota_json_want want,
+                     struct rota_obs *out, json_t **root)
 {
-    *root = NULL;
+    const char *start = rota_json_body_start(in);
     size_t len = in->body_len < ROTA_PARSE_MAX_BODY ? in->body_len : ROTA_PARSE_MAX_BODY;
-    size_t i = 0;
-    while (in->body && i < len && in->body[i] && strchr(" \t\r\n", in->body[i]))
-        i++;
-    if (!in->body || i == len) {
-        if (want != WANT_JSON)
+    if (start && *start != '{' && *start != '[') {
+        /* no JSON document: maybe an event stream; a problem only if JSON was a must */
+        if ((*root = sse_error(in->body, len)) || want != ROTA_JSON_WANT_ALWAYS)
             return 0;
-        rota_obs_problem(out, "body: empty");
-        return -EINVAL;
     }
-    if (in->body[i] != '{' && in->body[i] != '[' && (*root = sse_error(in->body, len)))
-        return 0;
-    json_error_t e;
-    json_t *j = json_loadb(in->body, len, 0, &e);
-    if (!j && json_error_code(&e) == json_error_numeric_overflow)
-        j = json_loadb(in->body, len, JSON_DECODE_INT_AS_REAL, &e);
-    if (!j) {
-        if (want == WANT_IF_LIKE && in->body[i] != '{' && in->body[i] != '[')
-            return 0;
-        rota_obs_problem(out, "body: not JSON at byte %d: %.80s", e.position, e.text);
-        return -EINVAL;
-    }
-    *root = j;
-    return 0;
-}
-
-/* A non-negative integer given as a JSON integer, an integral real or a string of
- * digits. 0 or -EINVAL. */
-static int json_u64(const json_t *v, uint64_t *x)
-{
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *x = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= 0 && d < 18446744073709551616.0 && d == (double)(uint64_t)d) {
-            *x = (uint64_t)d;
-            return 0;
-        }
-        return -EINVAL;
-    }
-    return json_is_string(v) ? rota_parse_u64(json_string_value(v), x) : -EINVAL;
+    return rota_json_body(in, want, out, root);
 }
 
 /* Dollars (a JSON number) as micro-dollars, rounded. 0, or -EINVAL when not a number or
@@ -247,7 +208,7 @@ static int rl_figure(const struct rota_http_in *in, json_t *hdrs, const char *na
     {
         if (strcasecmp(key, name) != 0)
             continue;
-        if (json_u64(val, v) == 0)
+        if (rota_json_u64(val, v) == 0)
             return 1;
         rota_obs_problem(out, "error.metadata.headers.%s: not a count", name);
         return -EINVAL;
@@ -332,13 +293,10 @@ static int on_429(const struct rota_http_in *in, json_t *err, struct rota_obs *o
  * speaks with its own code; a word for a code ("server_error") is the provider's. */
 static int status_of(const struct rota_http_in *in, json_t *err, struct rota_obs *out)
 {
-    if (!err || (in->status != 0 && (in->status < 200 || in->status > 299)))
-        return in->status;
-    json_t *c = json_object_get(err, "code");
-    uint64_t code;
-    if (json_u64(c, &code) == 0 && code >= 100 && code <= 599)
-        return (int)code;
-    if (!json_is_string(c))
+    int status = rota_json_status(in, err);
+    if (status >= 0)
+        return status;
+    if (!json_is_string(json_object_get(err, "code")))
         rota_obs_problem(out, "error.code: not an HTTP status");
     return 500;
 }
@@ -373,8 +331,11 @@ int rota_parse_openrouter(const struct rota_http_in *in, const struct rota_parse
     (void)o;
     rota_obs_init(out);
     json_t *root;
+    /* a 429's or an exec probe's body must be JSON; another answer's only when it starts
+     * like JSON (a proxy's HTML 503 is no problem) */
     bool strict = in->status == 0 || in->status == 429;
-    int lrc = load_body(in, strict ? WANT_JSON : WANT_IF_LIKE, out, &root), rc = 0;
+    enum rota_json_want want = strict ? ROTA_JSON_WANT_ALWAYS : ROTA_JSON_WANT_IF_LIKE;
+    int lrc = load_body(in, want, out, &root), rc = 0;
     json_t *err = json_object_get(root, "error"), *data = json_object_get(root, "data");
     if (err && !json_is_object(err)) {
         rota_obs_problem(out, "error: not an object");

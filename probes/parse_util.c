@@ -1,17 +1,19 @@
 /*
- * parse_util.c - what every provider parser shares: building a struct rota_obs, finding a
- * header in a raw block, and reading durations, instants and integers as providers write
- * them.
+ * parse_util.c - what the provider parsers share: building a struct rota_obs, finding a
+ * header in a raw block, reading durations, instants and integers as providers write
+ * them, and reading a JSON body and its values (parse_json.h).
  *
  * DESIGN
- * Pure functions, safe from any thread: no globals, no allocation, no locale, no TZ (the
- * calendar comes from rota_days_from_civil). Input is untrusted: header blocks are read by
- * length only and may hold NUL bytes, bare LF or CRLF, folded lines and repeated names;
- * every number is checked for overflow before it is multiplied. Instants are wall-clock ns
- * in int64 (years 1678..2261); anything outside is refused as -EINVAL. Texts kept in an
- * observation (detail, problem) are cut at their size and have bytes outside printable
- * ASCII replaced by '?', so a hostile answer cannot put control characters or broken
- * UTF-8 into an operator's log.
+ * Pure functions, safe from any thread: no globals, no locale, no TZ (the calendar comes
+ * from rota_days_from_civil), and no allocation but the JSON trees the rota_json_body*
+ * helpers return, which their caller frees before its own return. Input is untrusted:
+ * header blocks and bodies are read by length only and may hold NUL bytes; header blocks
+ * may have bare LF or CRLF, folded lines and repeated names; every number is checked for
+ * overflow before it is multiplied. Instants are wall-clock ns in int64 (years
+ * 1678..2261); anything outside is refused as -EINVAL. Texts kept in an observation
+ * (detail, problem) are cut at their size and have bytes outside printable ASCII
+ * replaced by '?', so a hostile answer cannot put control characters or broken UTF-8
+ * into an operator's log.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "parse_json.h"
 #include "tz.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
@@ -435,7 +438,7 @@ int rota_parse_http_date(const char *s, int64_t *ns)
     return make_instant(y, mo, d, h, mi, sec, 0, 0, ns);
 }
 
-/* ---- retry hints ---- */
+/* ---- retry hints and waits ---- */
 
 /* now + d into *at; false when it does not fit an int64. */
 static bool add_ns(int64_t now, uint64_t d, int64_t *at)
@@ -470,4 +473,163 @@ int64_t rota_http_retry_at(const struct rota_http_in *in, struct rota_obs *out)
                              v);
     }
     return 0;
+}
+
+int64_t rota_ns_after(int64_t now, uint64_t d)
+{
+    int64_t at;
+    return add_ns(now, d, &at) ? at : 0;
+}
+
+int64_t rota_ns_later(int64_t now, int64_t d)
+{
+    return now > INT64_MAX - d ? INT64_MAX : now + d;
+}
+
+/* ---- strings ---- */
+
+bool rota_str_ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/* ---- JSON bodies and values ---- */
+
+/* "len" bytes at "buf" as JSON; read again with every integer as a real when one
+ * overflowed jansson's int64. */
+static json_t *load_json(const char *buf, size_t len, json_error_t *e)
+{
+    json_t *j = json_loadb(buf, len, 0, e);
+    if (!j && json_error_code(e) == json_error_numeric_overflow)
+        j = json_loadb(buf, len, JSON_DECODE_INT_AS_REAL, e);
+    return j;
+}
+
+const char *rota_json_body_start(const struct rota_http_in *in)
+{
+    size_t len = in->body_len < ROTA_PARSE_MAX_BODY ? in->body_len : ROTA_PARSE_MAX_BODY;
+    for (size_t i = 0; in->body && i < len; i++)
+        if (!in->body[i] || !strchr(" \t\r\n", in->body[i]))
+            return in->body + i;
+    return NULL;
+}
+
+int rota_json_body(const struct rota_http_in *in, enum rota_json_want want,
+                   struct rota_obs *out, json_t **root)
+{
+    *root = NULL;
+    const char *start = rota_json_body_start(in);
+    if (!start) {
+        if (want != ROTA_JSON_WANT_ALWAYS)
+            return 0;
+        rota_obs_problem(out, "body: empty");
+        return -EINVAL;
+    }
+    size_t len = in->body_len < ROTA_PARSE_MAX_BODY ? in->body_len : ROTA_PARSE_MAX_BODY;
+    json_error_t e;
+    json_t *j = load_json(in->body, len, &e);
+    if (!j) {
+        if (want == ROTA_JSON_WANT_NONE ||
+            (want == ROTA_JSON_WANT_IF_LIKE && *start != '{' && *start != '[' && *start))
+            return 0;
+        rota_obs_problem(out, "body: not JSON at byte %d: %.80s", e.position, e.text);
+        return -EINVAL;
+    }
+    *root = j;
+    return 0;
+}
+
+json_t *rota_json_body_or_null(const struct rota_http_in *in, bool quiet, struct rota_obs *out)
+{
+    json_error_t e;
+    if (!in->body || in->body_len == 0) {
+        if (!quiet)
+            rota_obs_problem(out, "body: empty");
+        return NULL;
+    }
+    if (in->body_len > ROTA_PARSE_MAX_BODY) {
+        if (!quiet)
+            rota_obs_problem(out, "body: %zu bytes, over the cap", in->body_len);
+        return NULL;
+    }
+    json_t *j = load_json(in->body, in->body_len, &e);
+    if (!j && !quiet)
+        rota_obs_problem(out, "body: not JSON (%.80s at byte %d)", e.text, e.position);
+    return j;
+}
+
+bool rota_json_looks_like_object(const struct rota_http_in *in)
+{
+    for (size_t i = 0; in->body && i < in->body_len; i++) {
+        char c = in->body[i];
+        if (!is_blank(c) && c != '\r' && c != '\n')
+            return c == '{';
+    }
+    return false;
+}
+
+const char *rota_json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+json_t *rota_json_error_of(json_t *root)
+{
+    if (json_is_array(root))
+        root = json_array_get(root, 0);
+    json_t *e = json_object_get(root, "error");
+    return json_is_object(e) ? e : NULL;
+}
+
+int rota_json_u64(const json_t *v, uint64_t *x)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *x = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d >= 0 && d < 18446744073709551616.0 && d == (double)(uint64_t)d) {
+            *x = (uint64_t)d;
+            return 0;
+        }
+        return -EINVAL;
+    }
+    return json_is_string(v) ? rota_parse_u64(json_string_value(v), x) : -EINVAL;
+}
+
+int rota_json_instant(const json_t *v, int64_t *ns)
+{
+    const char *s = json_string_value(v);
+    int64_t t;
+    if (!s || rota_parse_rfc3339(s, &t) != 0 || t <= 0)
+        return -EINVAL;
+    *ns = t;
+    return 0;
+}
+
+int rota_json_status(const struct rota_http_in *in, json_t *err)
+{
+    if (!err || (in->status != 0 && (in->status < 200 || in->status > 299)))
+        return in->status;
+    uint64_t c;
+    if (rota_json_u64(json_object_get(err, "code"), &c) == 0 && c >= 100 && c <= 599)
+        return (int)c;
+    return -1;
 }

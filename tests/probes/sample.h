@@ -1,6 +1,7 @@
 /*
- * sample.h - load a recorded provider answer (tests/probes/<kind>/<name>.http) for the
- * parser tests.
+ * sample.h - load a recorded provider answer (tests/probes/<kind>/<name>.http), feed it
+ * or an answer written inline to a parser, and check what came out, for the parser
+ * tests.
  *
  * DESIGN
  * A sample is a raw HTTP response: a status line ("HTTP/1.1 429 Too Many Requests"),
@@ -8,16 +9,26 @@
  * not start with "HTTP/" is an exec probe's output: status 0, no headers, all body.
  * Header lines keep their line ends; the body keeps every byte after the blank line
  * (a trailing newline included). Headers and body are copied into buffers of exactly
- * their size, with no NUL after them, so a parser reading one byte too far trips ASan.
- * Header-only, for test binaries compiled with ROTA_SAMPLES (tests/probes/).
+ * their size, with no NUL after them, so a parser reading one byte too far trips ASan;
+ * answers written inline are copied the same way. The observation a parser fills is
+ * first filled with garbage, so a field it forgets to set shows. The sample_expect_*
+ * checks are cmocka assertions. Header-only, for test binaries compiled with
+ * ROTA_SAMPLES (tests/probes/) and linked with the parsers.
  */
 #ifndef ROTA_TESTS_SAMPLE_H
 #define ROTA_TESTS_SAMPLE_H
 
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
+
+#include "parse.h"
 
 #ifndef ROTA_SAMPLES
 #error "ROTA_SAMPLES must name the tests/probes directory"
@@ -111,6 +122,96 @@ static inline int sample_load(const char *kind, const char *name, struct sample 
         return -ENOMEM;
     }
     return 0;
+}
+
+/* ---- parsing ---- */
+
+/* A figure sample_expect_win must find not said. */
+#define NO (-1)
+
+/* Parse an answer of "status" whose headers are "headers" (NULL: none) and whose body is
+ * the "len" bytes at "body", arrived at "now", with "fn" and options "opts" into "o".
+ * Returns what "fn" returns. */
+static inline int sample_parse_mem(rota_parse_fn fn, const struct rota_parse_opts *opts,
+                                   int status, const char *headers, const char *body,
+                                   size_t len, int64_t now, struct rota_obs *o)
+{
+    size_t hl = headers ? strlen(headers) : 0;
+    char *h = headers ? sample_dup(headers, hl) : NULL, *b = sample_dup(body, len);
+    struct rota_http_in in = {status, h, hl, b, len, now};
+    memset(o, 0x5a, sizeof(*o)); /* the parser must initialise everything */
+    int rc = fn(&in, opts, o);
+    free(h);
+    free(b);
+    return rc;
+}
+
+/* Parse sample "kind"/"name", arrived at "now", with "fn" and options "opts" into "o";
+ * a sample that cannot be loaded fails the test. Returns what "fn" returns. */
+static inline int sample_parse(rota_parse_fn fn, const char *kind, const char *name,
+                               const struct rota_parse_opts *opts, int64_t now,
+                               struct rota_obs *o)
+{
+    struct sample s;
+    int rc = sample_load(kind, name, &s);
+    if (rc != 0)
+        print_error("sample %s/%s: %s\n", kind, name, strerror(-rc));
+    assert_int_equal(rc, 0);
+    struct rota_http_in in = {s.status, s.headers, s.headers_len, s.body, s.body_len, now};
+    memset(o, 0x5a, sizeof(*o));
+    rc = fn(&in, opts, o);
+    sample_free(&s);
+    return rc;
+}
+
+/* ---- checks ---- */
+
+/* Window "i" of "o" is "pool", "what", "metric" with exactly these figures: each NO
+ * must not be said. */
+static inline void sample_expect_win(const struct rota_obs *o, uint32_t i, const char *pool,
+                                     const char *what, int metric, int64_t limit,
+                                     int64_t remaining, int64_t used, int64_t reset_at)
+{
+    assert_true(i < o->nwin);
+    const struct rota_obs_window *w = &o->win[i];
+    assert_string_equal(w->pool, pool);
+    assert_string_equal(w->what, what);
+    assert_int_equal(w->metric, metric);
+    assert_int_equal(w->has_limit, limit != NO);
+    if (limit != NO)
+        assert_int_equal(w->limit, (uint64_t)limit);
+    assert_int_equal(w->has_remaining, remaining != NO);
+    if (remaining != NO)
+        assert_int_equal(w->remaining, (uint64_t)remaining);
+    assert_int_equal(w->has_used, used != NO);
+    if (used != NO)
+        assert_int_equal(w->used, (uint64_t)used);
+    assert_int_equal(w->reset_at, reset_at);
+}
+
+/* "o" counts "n" problems, the first of which starts with "first". */
+static inline void sample_expect_problem(const struct rota_obs *o, uint32_t n,
+                                         const char *first)
+{
+    assert_int_equal(o->problems, n);
+    if (strncmp(o->problem, first, strlen(first)) != 0)
+        fail_msg("problem \"%s\" does not start with \"%s\"", o->problem, first);
+}
+
+/* The detail of "o" holds "part". */
+static inline void sample_expect_detail(const struct rota_obs *o, const char *part)
+{
+    if (!strstr(o->detail, part))
+        fail_msg("detail \"%s\" lacks \"%s\"", o->detail, part);
+}
+
+/* "o" gives no cause, no retry instant and no disable. */
+static inline void sample_expect_calm(const struct rota_obs *o)
+{
+    assert_int_equal(o->cause, ROTA_CAUSE_NONE);
+    assert_int_equal(o->retry_at, 0);
+    assert_false(o->disable);
+    assert_int_equal(o->disable_until, 0);
 }
 
 #endif

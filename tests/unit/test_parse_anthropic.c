@@ -16,36 +16,17 @@
 #define MS INT64_C(1000000)
 /* 2025-11-24T16:00:00Z, the fixed arrival time of every sample */
 #define NOW (INT64_C(1764000000) * S)
-#define NO  -1 /* a figure that must not be said */
 
 static int anth(const char *name, struct rota_obs *o)
 {
-    struct sample s;
-    if (sample_load("anthropic", name, &s) != 0)
-        fail_msg("sample anthropic/%s missing", name);
-    struct rota_http_in in = {s.status, s.headers, s.headers_len, s.body, s.body_len, NOW};
-    memset(o, 0x5a, sizeof(*o));
-    int rc = rota_parse_anthropic(&in, NULL, o);
-    sample_free(&s);
-    return rc;
+    return sample_parse(rota_parse_anthropic, "anthropic", name, NULL, NOW, o);
 }
 
+/* An account-wide window, with no used figure. */
 static void expect_win(const struct rota_obs *o, uint32_t i, const char *what, int metric,
                        int64_t limit, int64_t remaining, int64_t reset_at)
 {
-    assert_true(i < o->nwin);
-    const struct rota_obs_window *w = &o->win[i];
-    assert_string_equal(w->pool, "");
-    assert_string_equal(w->what, what);
-    assert_int_equal(w->metric, metric);
-    assert_int_equal(w->has_limit, limit != NO);
-    if (limit != NO)
-        assert_int_equal(w->limit, (uint64_t)limit);
-    assert_int_equal(w->has_remaining, remaining != NO);
-    if (remaining != NO)
-        assert_int_equal(w->remaining, (uint64_t)remaining);
-    assert_false(w->has_used);
-    assert_int_equal(w->reset_at, reset_at);
+    sample_expect_win(o, i, "", what, metric, limit, remaining, NO, reset_at);
 }
 
 static void test_parse_anthropic_ok(void **state)

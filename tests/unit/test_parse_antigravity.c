@@ -28,25 +28,13 @@
 
 static int parse_sample(const char *name, struct rota_obs *obs)
 {
-    struct sample s;
-    assert_int_equal(sample_load("antigravity", name, &s), 0);
-    struct rota_http_in in = {s.status, s.headers, s.headers_len, s.body, s.body_len, NOW};
-    struct rota_parse_opts o = {0};
-    int rc = rota_parse_antigravity(&in, &o, obs);
-    sample_free(&s);
-    return rc;
+    return sample_parse(rota_parse_antigravity, "antigravity", name, NULL, NOW, obs);
 }
 
 static int parse_mem(int status, const char *headers, const char *body, size_t len,
                      struct rota_obs *obs)
 {
-    char *h = sample_dup(headers, strlen(headers)), *b = sample_dup(body, len);
-    struct rota_http_in in = {status, h, strlen(headers), b, len, NOW};
-    struct rota_parse_opts o = {0};
-    int rc = rota_parse_antigravity(&in, &o, obs);
-    free(h);
-    free(b);
-    return rc;
+    return sample_parse_mem(rota_parse_antigravity, NULL, status, headers, body, len, NOW, obs);
 }
 
 static int parse_str(int status, const char *headers, const char *body, struct rota_obs *obs)

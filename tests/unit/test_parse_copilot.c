@@ -19,74 +19,27 @@
 #define NOW      (INT64_C(1760529600) * S)
 #define NOV_1    (INT64_C(1761955200) * S) /* 2025-11-01T00:00:00Z */
 #define NOV_8    (INT64_C(1762560000) * S) /* 2025-11-08T00:00:00Z */
-#define NO       -1                        /* a figure that must not be said */
 #define RST      "&rst=2025-11-01T00%3A00%3A00Z"
 #define FRACTION ROTA_METRIC_FRACTION
 
 static int sample(const char *name, struct rota_obs *o)
 {
-    struct sample s;
-    if (sample_load("github-copilot", name, &s) != 0)
-        fail_msg("sample github-copilot/%s missing", name);
-    struct rota_http_in in = {s.status, s.headers, s.headers_len, s.body, s.body_len, NOW};
-    memset(o, 0x5a, sizeof(*o)); /* the parser must initialise everything */
-    int rc = rota_parse_copilot(&in, NULL, o);
-    sample_free(&s);
-    return rc;
+    return sample_parse(rota_parse_copilot, "github-copilot", name, NULL, NOW, o);
 }
 
-/* Parse an answer given as strings, copied into buffers of exactly their size. */
+/* Parse an answer given as strings. */
 static int raw(int status, const char *headers, const char *body, struct rota_obs *o)
 {
-    size_t hl = strlen(headers), bl = strlen(body);
-    char *h = malloc(hl ? hl : 1), *b = malloc(bl ? bl : 1);
-    memcpy(h, headers, hl);
-    memcpy(b, body, bl);
-    struct rota_http_in in = {status, h, hl, b, bl, NOW};
-    memset(o, 0x5a, sizeof(*o));
-    int rc = rota_parse_copilot(&in, NULL, o);
-    free(h);
-    free(b);
-    return rc;
+    return sample_parse_mem(rota_parse_copilot, NULL, status, headers, body, strlen(body), NOW,
+                            o);
 }
 
+/* A window of "pool", in requests (or a percentage for FRACTION), with no used figure. */
 static void expect_win(const struct rota_obs *o, uint32_t i, const char *pool, int metric,
                        int64_t limit, int64_t remaining, int64_t reset_at)
 {
-    assert_true(i < o->nwin);
-    const struct rota_obs_window *w = &o->win[i];
-    assert_string_equal(w->pool, pool);
-    assert_string_equal(w->what, metric == FRACTION ? "percent" : "requests");
-    assert_int_equal(w->metric, metric);
-    assert_int_equal(w->has_limit, limit != NO);
-    if (limit != NO)
-        assert_int_equal(w->limit, (uint64_t)limit);
-    assert_int_equal(w->has_remaining, remaining != NO);
-    if (remaining != NO)
-        assert_int_equal(w->remaining, (uint64_t)remaining);
-    assert_false(w->has_used);
-    assert_int_equal(w->reset_at, reset_at);
-}
-
-static void expect_calm(const struct rota_obs *o)
-{
-    assert_int_equal(o->cause, ROTA_CAUSE_NONE);
-    assert_int_equal(o->retry_at, 0);
-    assert_false(o->disable);
-    assert_int_equal(o->disable_until, 0);
-}
-
-static void expect_problem(const struct rota_obs *o, uint32_t n, const char *first)
-{
-    assert_int_equal(o->problems, n);
-    if (strncmp(o->problem, first, strlen(first)) != 0)
-        fail_msg("problem \"%s\" does not start with \"%s\"", o->problem, first);
-}
-
-static void expect_detail(const struct rota_obs *o, const char *part)
-{
-    if (!strstr(o->detail, part))
-        fail_msg("detail \"%s\" lacks \"%s\"", o->detail, part);
+    sample_expect_win(o, i, pool, metric == FRACTION ? "percent" : "requests", metric, limit,
+                      remaining, NO, reset_at);
 }
 
 /* ---- realistic answers ---- */
@@ -101,7 +54,7 @@ static void test_parse_copilot_paid_plan(void **state)
     expect_win(&o, 1, "completions", ROTA_METRIC_REQUESTS, NO, NO, NOV_1);
     expect_win(&o, 2, "premium_interactions", ROTA_METRIC_REQUESTS, 1500, 469, NOV_1);
     assert_true(o.reachable);
-    expect_calm(&o);
+    sample_expect_calm(&o);
     assert_int_equal(o.problems, 0);
     assert_string_equal(o.problem, "");
     assert_string_equal(o.detail, "plan individual_pro; chat unlimited; completions unlimited; "
@@ -119,10 +72,10 @@ static void test_parse_copilot_exec_business(void **state)
     expect_win(&o, 1, "completions", ROTA_METRIC_REQUESTS, NO, NO, NOV_1);
     expect_win(&o, 2, "premium_interactions", ROTA_METRIC_REQUESTS, 300, 0, NOV_1);
     assert_true(o.reachable);
-    expect_calm(&o);
+    sample_expect_calm(&o);
     assert_int_equal(o.problems, 0);
-    expect_detail(&o, "plan business");
-    expect_detail(&o, "premium_interactions overage permitted (12 used)");
+    sample_expect_detail(&o, "plan business");
+    sample_expect_detail(&o, "premium_interactions overage permitted (12 used)");
 }
 
 static void test_parse_copilot_free_plan(void **state)
@@ -134,7 +87,7 @@ static void test_parse_copilot_free_plan(void **state)
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 500, 410, NOV_8);
     expect_win(&o, 1, "completions", ROTA_METRIC_REQUESTS, 4000, 3712, NOV_8);
     assert_true(o.reachable);
-    expect_calm(&o);
+    sample_expect_calm(&o);
     assert_int_equal(o.problems, 0);
     assert_string_equal(o.detail,
                         "plan individual; chat 410/500 left; completions 3712/4000 left");
@@ -151,7 +104,7 @@ static void test_parse_copilot_headers_passive(void **state)
     expect_win(&o, 1, "chat", ROTA_METRIC_REQUESTS, NO, NO, NOV_1);
     expect_win(&o, 2, "premium_models", ROTA_METRIC_REQUESTS, 1500, 469, NOV_1);
     assert_true(o.reachable);
-    expect_calm(&o);
+    sample_expect_calm(&o);
     assert_int_equal(o.problems, 0); /* an event stream is not a malformed user body */
     assert_string_equal(o.detail, "premium_interactions 469/1500 left; chat unlimited; "
                                   "premium_models 469/1500 left");
@@ -169,7 +122,7 @@ static void test_parse_copilot_rate_limited(void **state)
     assert_int_equal(o.nwin, 1);
     expect_win(&o, 0, "premium_interactions", ROTA_METRIC_REQUESTS, 1500, 180, NOV_1);
     assert_int_equal(o.problems, 0);
-    expect_detail(&o, "429: Sorry, you have been rate-limited");
+    sample_expect_detail(&o, "429: Sorry, you have been rate-limited");
 
     /* without Retry-After: a minute */
     assert_int_equal(raw(429, "", "", &o), 1);
@@ -231,7 +184,7 @@ static void test_parse_copilot_refused(void **state)
     assert_int_equal(o.cause, ROTA_CAUSE_AUTH);
     assert_true(o.disable);
     assert_int_equal(o.retry_at, 0);
-    expect_detail(&o, "Resource not accessible");
+    sample_expect_detail(&o, "Resource not accessible");
 }
 
 static void test_parse_copilot_unavailable(void **state)
@@ -245,11 +198,11 @@ static void test_parse_copilot_unavailable(void **state)
     assert_int_equal(o.problems, 0);
 
     assert_int_equal(sample("user_404", &o), -EINVAL);
-    expect_problem(&o, 1, "status: 404");
+    sample_expect_problem(&o, 1, "status: 404");
     assert_int_equal(o.cause, ROTA_CAUSE_NONE);
     assert_false(o.reachable);
     assert_int_equal(raw(418, "", "", &o), -EINVAL);
-    expect_problem(&o, 1, "status: 418");
+    sample_expect_problem(&o, 1, "status: 418");
 }
 
 /* ---- malformed bodies ---- */
@@ -259,7 +212,7 @@ static void test_parse_copilot_empty_and_broken(void **state)
     (void)state;
     struct rota_obs o;
     assert_int_equal(raw(0, "", "", &o), -EINVAL);
-    expect_problem(&o, 1, "body: empty");
+    sample_expect_problem(&o, 1, "body: empty");
     assert_false(o.reachable);
     /* a 200 with nothing in it says nothing */
     assert_int_equal(raw(200, "", "", &o), 0);
@@ -270,22 +223,23 @@ static void test_parse_copilot_empty_and_broken(void **state)
     assert_int_equal(o.problems, 0);
 
     assert_int_equal(raw(0, "", "{\"copilot_plan\":\"individual\",\"quota_snap", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     assert_int_equal(raw(200, "", "{\"quota_snapshots\":{\"chat\":{\"entitlement\":5", &o),
                      -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     assert_int_equal(o.nwin, 0);
     assert_int_equal(raw(0, "", "{\"copilot_plan\":\"ind\xff\xfe\"}", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     assert_int_equal(raw(0, "", "not json at all", &o), -EINVAL);
     assert_int_equal(raw(0, "", "[1,2]", &o), -EINVAL);
-    expect_problem(&o, 1, "body: an array, not an object");
+    sample_expect_problem(&o, 1, "body: an array, not an object");
     assert_int_equal(raw(0, "", "\"chat\"", &o), -EINVAL);
     assert_int_equal(raw(0, "", "{\"message\":\"Not Found\"}", &o), -EINVAL);
-    expect_problem(&o, 1, "body: neither quota_snapshots nor limited_user_quotas: Not Found");
+    sample_expect_problem(&o, 1,
+                          "body: neither quota_snapshots nor limited_user_quotas: Not Found");
     /* quota_snapshots of the wrong type, and nothing else */
     assert_int_equal(raw(0, "", "{\"quota_snapshots\":[1]}", &o), -EINVAL);
-    expect_problem(&o, 2, "quota_snapshots: an array, not an object");
+    sample_expect_problem(&o, 2, "quota_snapshots: an array, not an object");
     /* a plan without figures is understood: the token works */
     assert_int_equal(
         raw(0, "", "{\"copilot_plan\":\"enterprise\",\"quota_snapshots\":null}", &o), 1);
@@ -306,9 +260,9 @@ static void test_parse_copilot_wrong_types(void **state)
                          &o),
                      1);
     expect_win(&o, 0, "premium_interactions", ROTA_METRIC_REQUESTS, 1500, 469, 0);
-    expect_problem(&o, 1,
-                   "quota_snapshots.premium_interactions.unlimited: a string, not a "
-                   "boolean");
+    sample_expect_problem(&o, 1,
+                          "quota_snapshots.premium_interactions.unlimited: a string, not a "
+                          "boolean");
     /* remaining unusable: quota_remaining (rounded down), then the percentage */
     assert_int_equal(raw(0, "",
                          "{\"quota_snapshots\":{\"chat\":{\"entitlement\":300,\"remaining\":"
@@ -316,7 +270,7 @@ static void test_parse_copilot_wrong_types(void **state)
                          &o),
                      1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 300, 12, 0);
-    expect_problem(&o, 1, "quota_snapshots.chat.remaining: a boolean, not a number");
+    sample_expect_problem(&o, 1, "quota_snapshots.chat.remaining: a boolean, not a number");
     assert_int_equal(raw(0, "",
                          "{\"quota_snapshots\":{\"chat\":{\"entitlement\":1500,"
                          "\"percent_remaining\":31.3}}}",
@@ -330,7 +284,8 @@ static void test_parse_copilot_wrong_types(void **state)
                          &o),
                      1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 1500, 1500, 0);
-    expect_problem(&o, 1, "quota_snapshots.chat.percent_remaining: 150 is not a percentage");
+    sample_expect_problem(&o, 1,
+                          "quota_snapshots.chat.percent_remaining: 150 is not a percentage");
     assert_int_equal(raw(0, "",
                          "{\"quota_snapshots\":{\"chat\":{\"entitlement\":{},"
                          "\"percent_remaining\":\"31%\",\"remaining\":[]}}}",
@@ -338,7 +293,7 @@ static void test_parse_copilot_wrong_types(void **state)
                      1);
     assert_int_equal(o.nwin, 1); /* the pool was named, even with no figure */
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, NO, NO, 0);
-    expect_problem(&o, 3, "quota_snapshots.chat.entitlement: an object, not a number");
+    sample_expect_problem(&o, 3, "quota_snapshots.chat.entitlement: an object, not a number");
     /* a snapshot that is not an object; one that is null is simply absent */
     assert_int_equal(raw(0, "",
                          "{\"quota_snapshots\":{\"chat\":\"lots\",\"completions\":null,"
@@ -347,7 +302,7 @@ static void test_parse_copilot_wrong_types(void **state)
                      1);
     assert_int_equal(o.nwin, 1);
     expect_win(&o, 0, "premium_interactions", ROTA_METRIC_REQUESTS, 50, 5, 0);
-    expect_problem(&o, 1, "quota_snapshots.chat: a string, not an object");
+    sample_expect_problem(&o, 1, "quota_snapshots.chat: a string, not an object");
     /* free plan with a wrong type on one side */
     assert_int_equal(raw(0, "",
                          "{\"monthly_quotas\":{\"chat\":\"many\",\"completions\":4000},"
@@ -358,7 +313,7 @@ static void test_parse_copilot_wrong_types(void **state)
     assert_int_equal(o.nwin, 2);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, NO, 10, 0);
     expect_win(&o, 1, "completions", ROTA_METRIC_REQUESTS, 4000, NO, 0);
-    expect_problem(&o, 3, "limited_user_reset_date: a number, not a date");
+    sample_expect_problem(&o, 3, "limited_user_reset_date: a number, not a date");
 }
 
 static void test_parse_copilot_numbers(void **state)
@@ -372,12 +327,13 @@ static void test_parse_copilot_numbers(void **state)
                          &o),
                      1);
     expect_win(&o, 0, "premium_interactions", ROTA_METRIC_REQUESTS, 300, 0, 0);
-    expect_problem(&o, 1, "quota_snapshots.premium_interactions.remaining: negative (-12)");
+    sample_expect_problem(&o, 1,
+                          "quota_snapshots.premium_interactions.remaining: negative (-12)");
     assert_int_equal(
         raw(0, "", "{\"quota_snapshots\":{\"chat\":{\"entitlement\":-5,\"remaining\":3}}}", &o),
         1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, NO, 3, 0);
-    expect_problem(&o, 1, "quota_snapshots.chat.entitlement: negative (-5)");
+    sample_expect_problem(&o, 1, "quota_snapshots.chat.entitlement: negative (-5)");
     /* beyond 2^64: that field is refused, the rest of the document still read */
     assert_int_equal(raw(0, "",
                          "{\"quota_snapshots\":{\"chat\":{\"entitlement\":"
@@ -385,7 +341,7 @@ static void test_parse_copilot_numbers(void **state)
                          &o),
                      1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, NO, 469, 0);
-    expect_problem(&o, 1, "quota_snapshots.chat.entitlement: beyond 2^64");
+    sample_expect_problem(&o, 1, "quota_snapshots.chat.entitlement: beyond 2^64");
     /* between 2^63 and 2^64 still fits */
     assert_int_equal(raw(0, "",
                          "{\"quota_snapshots\":{\"chat\":{\"entitlement\":"
@@ -399,7 +355,7 @@ static void test_parse_copilot_numbers(void **state)
     assert_int_equal(o.win[0].remaining, 0);
     assert_int_equal(o.problems, 0);
     assert_int_equal(raw(0, "", "{\"monthly_quotas\":{\"chat\":1e999}}", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
 }
 
 static void test_parse_copilot_reset_dates(void **state)
@@ -414,7 +370,7 @@ static void test_parse_copilot_reset_dates(void **state)
                          &o),
                      1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, NO, NO, NOV_1);
-    expect_problem(&o, 1, "quota_reset_date_utc: not a date after 1970");
+    sample_expect_problem(&o, 1, "quota_reset_date_utc: not a date after 1970");
     /* zero and negative instants are refused */
     assert_int_equal(raw(0, "",
                          "{\"quota_reset_date\":\"1970-01-01\",\"quota_snapshots\":{\"chat\":"
@@ -422,14 +378,14 @@ static void test_parse_copilot_reset_dates(void **state)
                          &o),
                      1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 5, 5, 0);
-    expect_problem(&o, 1, "quota_reset_date: not a date after 1970");
+    sample_expect_problem(&o, 1, "quota_reset_date: not a date after 1970");
     assert_int_equal(raw(0, "",
                          "{\"limited_user_reset_date\":\"1969-12-31\",\"monthly_quotas\":{"
                          "\"chat\":5}}",
                          &o),
                      1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 5, NO, 0);
-    expect_problem(&o, 1, "limited_user_reset_date: not a date after 1970");
+    sample_expect_problem(&o, 1, "limited_user_reset_date: not a date after 1970");
     /* an empty date is no date */
     assert_int_equal(raw(0, "",
                          "{\"quota_reset_date\":\"\",\"quota_snapshots\":{\"chat\":"
@@ -455,7 +411,7 @@ static void test_parse_copilot_many_snapshots(void **state)
     assert_int_equal(o.nwin, ROTA_OBS_WINDOWS);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 9, NO, 0); /* known names first */
     expect_win(&o, 1, "pool00", ROTA_METRIC_REQUESTS, 1, 1, 0);
-    expect_problem(&o, 5, "windows: more than 16 buckets");
+    sample_expect_problem(&o, 5, "windows: more than 16 buckets");
 }
 
 /* ---- malformed headers ---- */
@@ -479,11 +435,11 @@ static void test_parse_copilot_header_variants(void **state)
                          "", &o),
                      1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 10, 5, 0);
-    expect_problem(&o, 1, "header chat: rst is not an instant");
+    sample_expect_problem(&o, 1, "header chat: rst is not an instant");
     /* out-of-range percentages are clamped and said */
     assert_int_equal(raw(200, "x-quota-snapshot-chat: ent=10&rem=-5\n", "", &o), 1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 10, 0, 0);
-    expect_problem(&o, 1, "header chat: rem -5 is not a percentage");
+    sample_expect_problem(&o, 1, "header chat: rem -5 is not a percentage");
     assert_int_equal(raw(200, "x-quota-snapshot-chat: ent=10&rem=250\n", "", &o), 1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 10, 10, 0);
     assert_int_equal(o.problems, 1);
@@ -492,25 +448,25 @@ static void test_parse_copilot_header_variants(void **state)
         raw(200, "x-quota-snapshot-chat: ent=10&rem=5&rst=2025-11-01T00%3A00%ZZ00Z\n", "", &o),
         1);
     expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 10, 0, 0);
-    expect_problem(&o, 1, "header chat: rst has a broken %-escape");
+    sample_expect_problem(&o, 1, "header chat: rst has a broken %-escape");
     assert_int_equal(raw(200, "x-quota-snapshot-chat: ent=1%00&rem=5%2\n", "", &o), -EINVAL);
-    expect_problem(&o, 3, "header chat: ent has a broken %-escape");
+    sample_expect_problem(&o, 3, "header chat: ent has a broken %-escape");
     assert_int_equal(o.nwin, 0);
     assert_true(o.reachable);
     assert_int_equal(raw(200, "x-quota-snapshot-chat: ent=lots&rem=1e3\n", "", &o), -EINVAL);
-    expect_problem(&o, 3, "header chat: ent is not a number");
+    sample_expect_problem(&o, 3, "header chat: ent is not a number");
     assert_int_equal(
         raw(200, "x-quota-snapshot-chat: ent=99999999999999999999999&rem=5\n", "", &o), 1);
     expect_win(&o, 0, "chat", FRACTION, 1000000, 50000, 0);
-    expect_problem(&o, 1, "header chat: ent is not a number");
+    sample_expect_problem(&o, 1, "header chat: ent is not a number");
     assert_int_equal(raw(200, "x-quota-snapshot-chat: ent=-7&rem=5\n", "", &o), 1);
-    expect_problem(&o, 1, "header chat: ent is negative");
+    sample_expect_problem(&o, 1, "header chat: ent is negative");
     /* not key=value at all; an empty value */
     assert_int_equal(raw(429, "x-quota-snapshot-chat: garbage\n", "", &o), 1);
-    expect_problem(&o, 2, "header chat: \"garbage\" is not key=value");
+    sample_expect_problem(&o, 2, "header chat: \"garbage\" is not key=value");
     assert_int_equal(o.cause, ROTA_CAUSE_RATE); /* the status still speaks */
     assert_int_equal(raw(200, "x-quota-snapshot-chat:\n", "", &o), -EINVAL);
-    expect_problem(&o, 1, "header chat: neither ent nor rem");
+    sample_expect_problem(&o, 1, "header chat: neither ent nor rem");
     /* an unknown suffix is not read; a repeated header: the first wins */
     assert_int_equal(raw(200,
                          "x-quota-snapshot-other: ent=1&rem=1\nx-quota-snapshot-chat: "

@@ -17,52 +17,27 @@
 #define MS INT64_C(1000000)
 /* 2025-11-24T16:00:00Z, the fixed arrival time of every sample */
 #define NOW (INT64_C(1764000000) * S)
-#define NO  -1 /* a figure that must not be said */
 
 static const struct rota_parse_opts data_opts = {"/data/used", "/data/limit", "/data/remaining",
                                                  "/data/reset", ROTA_METRIC_CREDITS};
 
 static int gen(const char *name, const struct rota_parse_opts *opts, struct rota_obs *o)
 {
-    struct sample s;
-    if (sample_load("generic", name, &s) != 0)
-        fail_msg("sample generic/%s missing", name);
-    struct rota_http_in in = {s.status, s.headers, s.headers_len, s.body, s.body_len, NOW};
-    memset(o, 0x5a, sizeof(*o));
-    int rc = rota_parse_generic(&in, opts, o);
-    sample_free(&s);
-    return rc;
+    return sample_parse(rota_parse_generic, "generic", name, opts, NOW, o);
 }
 
+/* A 200 without headers whose body is "body". */
 static int gen_body(const char *body, const struct rota_parse_opts *opts, struct rota_obs *o)
 {
-    size_t n = strlen(body);
-    char *copy = malloc(n ? n : 1); /* exactly sized: no NUL to lean on */
-    memcpy(copy, body, n);
-    struct rota_http_in in = {200, NULL, 0, copy, n, NOW};
-    int rc = rota_parse_generic(&in, opts, o);
-    free(copy);
-    return rc;
+    return sample_parse_mem(rota_parse_generic, opts, 200, NULL, body, strlen(body), NOW, o);
 }
 
+/* The one window, account-wide and named "quota". */
 static void expect_win(const struct rota_obs *o, int metric, int64_t used, int64_t limit,
                        int64_t remaining, int64_t reset_at)
 {
     assert_int_equal(o->nwin, 1);
-    const struct rota_obs_window *w = &o->win[0];
-    assert_string_equal(w->pool, "");
-    assert_string_equal(w->what, "quota");
-    assert_int_equal(w->metric, metric);
-    assert_int_equal(w->has_used, used != NO);
-    if (used != NO)
-        assert_int_equal(w->used, (uint64_t)used);
-    assert_int_equal(w->has_limit, limit != NO);
-    if (limit != NO)
-        assert_int_equal(w->limit, (uint64_t)limit);
-    assert_int_equal(w->has_remaining, remaining != NO);
-    if (remaining != NO)
-        assert_int_equal(w->remaining, (uint64_t)remaining);
-    assert_int_equal(w->reset_at, reset_at);
+    sample_expect_win(o, 0, "", "quota", metric, limit, remaining, used, reset_at);
 }
 
 static void test_parse_generic_shapes(void **state)

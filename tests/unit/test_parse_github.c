@@ -17,73 +17,25 @@
 /* 2025-10-15T12:00:00Z, the fixed arrival time of every answer */
 #define NOW        (INT64_C(1760529600) * S)
 #define CORE_RESET (INT64_C(1760530834) * S) /* NOW + 1234 s */
-#define NO         -1                        /* a figure that must not be said */
 
 static int sample(const char *name, struct rota_obs *o)
 {
-    struct sample s;
-    if (sample_load("github", name, &s) != 0)
-        fail_msg("sample github/%s missing", name);
-    struct rota_http_in in = {s.status, s.headers, s.headers_len, s.body, s.body_len, NOW};
-    memset(o, 0x5a, sizeof(*o)); /* the parser must initialise everything */
-    int rc = rota_parse_github(&in, NULL, o);
-    sample_free(&s);
-    return rc;
+    return sample_parse(rota_parse_github, "github", name, NULL, NOW, o);
 }
 
-/* Parse an answer given as strings, copied into buffers of exactly their size. */
+/* Parse an answer given as strings. */
 static int raw(int status, const char *headers, const char *body, struct rota_obs *o)
 {
-    size_t hl = strlen(headers), bl = strlen(body);
-    char *h = malloc(hl ? hl : 1), *b = malloc(bl ? bl : 1);
-    memcpy(h, headers, hl);
-    memcpy(b, body, bl);
-    struct rota_http_in in = {status, h, hl, b, bl, NOW};
-    memset(o, 0x5a, sizeof(*o));
-    int rc = rota_parse_github(&in, NULL, o);
-    free(h);
-    free(b);
-    return rc;
+    return sample_parse_mem(rota_parse_github, NULL, status, headers, body, strlen(body), NOW,
+                            o);
 }
 
+/* A window of "pool", counted in requests. */
 static void expect_win(const struct rota_obs *o, uint32_t i, const char *pool, int64_t limit,
                        int64_t remaining, int64_t used, int64_t reset_at)
 {
-    assert_true(i < o->nwin);
-    const struct rota_obs_window *w = &o->win[i];
-    assert_string_equal(w->pool, pool);
-    assert_string_equal(w->what, "requests");
-    assert_int_equal(w->metric, ROTA_METRIC_REQUESTS);
-    assert_int_equal(w->has_limit, limit != NO);
-    if (limit != NO)
-        assert_int_equal(w->limit, (uint64_t)limit);
-    assert_int_equal(w->has_remaining, remaining != NO);
-    if (remaining != NO)
-        assert_int_equal(w->remaining, (uint64_t)remaining);
-    assert_int_equal(w->has_used, used != NO);
-    if (used != NO)
-        assert_int_equal(w->used, (uint64_t)used);
-    assert_int_equal(w->reset_at, reset_at);
-}
-
-static void expect_problem(const struct rota_obs *o, uint32_t n, const char *first)
-{
-    assert_int_equal(o->problems, n);
-    if (strncmp(o->problem, first, strlen(first)) != 0)
-        fail_msg("problem \"%s\" does not start with \"%s\"", o->problem, first);
-}
-
-static void expect_detail(const struct rota_obs *o, const char *part)
-{
-    if (!strstr(o->detail, part))
-        fail_msg("detail \"%s\" lacks \"%s\"", o->detail, part);
-}
-
-static void expect_calm(const struct rota_obs *o)
-{
-    assert_int_equal(o->cause, ROTA_CAUSE_NONE);
-    assert_int_equal(o->retry_at, 0);
-    assert_false(o->disable);
+    sample_expect_win(o, i, pool, "requests", ROTA_METRIC_REQUESTS, limit, remaining, used,
+                      reset_at);
 }
 
 /* ---- realistic answers ---- */
@@ -111,7 +63,7 @@ static void check_rate_limit_body(const struct rota_obs *o)
     expect_win(o, 1, "search", 30, 28, 2, NOW + 42 * S);
     expect_win(o, 12, "code_search", 10, 9, 1, NOW + 50 * S);
     assert_true(o->reachable);
-    expect_calm(o);
+    sample_expect_calm(o);
     assert_int_equal(o->problems, 0);
 }
 
@@ -133,7 +85,7 @@ static void test_parse_github_headers(void **state)
     assert_int_equal(o.nwin, 1);
     expect_win(&o, 0, "core", 5000, 4986, 14, CORE_RESET);
     assert_true(o.reachable);
-    expect_calm(&o);
+    sample_expect_calm(&o);
     assert_int_equal(o.problems, 0);
 
     assert_int_equal(sample("search_200", &o), 1);
@@ -164,8 +116,8 @@ static void test_parse_github_primary(void **state)
     assert_int_equal(o.nwin, 1);
     expect_win(&o, 0, "core", 5000, 0, 5000, CORE_RESET);
     assert_int_equal(o.problems, 0);
-    expect_detail(&o, "403: API rate limit exceeded");
-    expect_detail(&o, "primary rate limit");
+    sample_expect_detail(&o, "403: API rate limit exceeded");
+    sample_expect_detail(&o, "primary rate limit");
 
     assert_int_equal(sample("primary_429_unauth", &o), 1);
     assert_int_equal(o.cause, ROTA_CAUSE_RATE);
@@ -197,7 +149,7 @@ static void test_parse_github_secondary(void **state)
     assert_int_equal(o.retry_at, NOW + 30 * S);
     assert_false(o.disable);
     expect_win(&o, 0, "core", 5000, 4700, 300, CORE_RESET);
-    expect_detail(&o, "secondary rate limit");
+    sample_expect_detail(&o, "secondary rate limit");
     assert_int_equal(o.problems, 0);
 
     assert_int_equal(sample("secondary_429", &o), 1);
@@ -215,7 +167,7 @@ static void test_parse_github_secondary(void **state)
     /* an unreadable Retry-After: said, and a minute */
     assert_int_equal(raw(429, "retry-after: soon\n", "", &o), 1);
     assert_int_equal(o.retry_at, NOW + 60 * S);
-    expect_problem(&o, 1, "retry-after: neither seconds nor an HTTP-date");
+    sample_expect_problem(&o, 1, "retry-after: neither seconds nor an HTTP-date");
 }
 
 static void test_parse_github_refused_and_down(void **state)
@@ -234,7 +186,7 @@ static void test_parse_github_refused_and_down(void **state)
     assert_int_equal(raw(0, "", "{\"message\":\"Bad credentials\",\"status\":\"401\"}", &o), 1);
     assert_int_equal(o.cause, ROTA_CAUSE_AUTH);
     assert_true(o.disable);
-    expect_problem(&o, 1, "body: not a /rate_limit answer");
+    sample_expect_problem(&o, 1, "body: not a /rate_limit answer");
 
     assert_int_equal(sample("bad_gateway_502", &o), 1);
     assert_int_equal(o.cause, ROTA_CAUSE_CAPACITY);
@@ -256,25 +208,25 @@ static void test_parse_github_bad_headers(void **state)
     struct rota_obs o;
     assert_int_equal(raw(200, "x-ratelimit-limit: abc\nx-ratelimit-remaining: 5\n", "", &o), 1);
     expect_win(&o, 0, "core", NO, 5, NO, 0);
-    expect_problem(&o, 1, "x-ratelimit-limit: not a count: \"abc\"");
+    sample_expect_problem(&o, 1, "x-ratelimit-limit: not a count: \"abc\"");
     /* every figure broken: nothing to say, and said */
     assert_int_equal(raw(200,
                          "x-ratelimit-limit: -1\nx-ratelimit-remaining: 1.5\n"
                          "x-ratelimit-used: 99999999999999999999\n",
                          "", &o),
                      -EINVAL);
-    expect_problem(&o, 3, "x-ratelimit-limit: not a count: \"-1\"");
+    sample_expect_problem(&o, 3, "x-ratelimit-limit: not a count: \"-1\"");
     assert_int_equal(o.nwin, 0);
     assert_true(o.reachable);
     /* zero, huge and negative resets */
     assert_int_equal(raw(200, "x-ratelimit-remaining: 5\nx-ratelimit-reset: 0\n", "", &o), 1);
     expect_win(&o, 0, "core", NO, 5, NO, 0);
-    expect_problem(&o, 1, "x-ratelimit-reset: reset 0 is not an instant");
+    sample_expect_problem(&o, 1, "x-ratelimit-reset: reset 0 is not an instant");
     assert_int_equal(
         raw(200, "x-ratelimit-remaining: 5\nx-ratelimit-reset: 9300000000\n", "", &o), 1);
-    expect_problem(&o, 1, "x-ratelimit-reset: reset 9300000000 is not an instant");
+    sample_expect_problem(&o, 1, "x-ratelimit-reset: reset 9300000000 is not an instant");
     assert_int_equal(raw(200, "x-ratelimit-remaining: 5\nx-ratelimit-reset: -60\n", "", &o), 1);
-    expect_problem(&o, 1, "x-ratelimit-reset: not a count");
+    sample_expect_problem(&o, 1, "x-ratelimit-reset: not a count");
     assert_int_equal(o.win[0].reset_at, 0);
     /* an empty resource is core; a long one is cut to the pool's size */
     assert_int_equal(raw(200, "x-ratelimit-remaining: 5\nx-ratelimit-resource:\n", "", &o), 1);
@@ -301,21 +253,21 @@ static void test_parse_github_bad_bodies(void **state)
     (void)state;
     struct rota_obs o;
     assert_int_equal(raw(0, "", "", &o), -EINVAL);
-    expect_problem(&o, 2, "body: empty");
+    sample_expect_problem(&o, 2, "body: empty");
     assert_false(o.reachable);
     assert_int_equal(raw(0, "", "{\"resources\":{\"core\":{\"limit\":5000,", &o), -EINVAL);
-    expect_problem(&o, 2, "body: not JSON");
+    sample_expect_problem(&o, 2, "body: not JSON");
     assert_int_equal(raw(0, "", "{\"resources\":{\"core\":{\"limit\":\"\xc3\x28\"}}}", &o),
                      -EINVAL);
-    expect_problem(&o, 2, "body: not JSON");
+    sample_expect_problem(&o, 2, "body: not JSON");
     assert_int_equal(raw(0, "", "{}", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not a /rate_limit answer");
+    sample_expect_problem(&o, 1, "body: not a /rate_limit answer");
     assert_int_equal(raw(0, "", "{\"resources\":[]}", &o), -EINVAL);
-    expect_problem(&o, 2, "resources: an array, not an object");
+    sample_expect_problem(&o, 2, "resources: an array, not an object");
     /* a truncated 200 with good headers: the headers still count */
     assert_int_equal(raw(200, "x-ratelimit-remaining: 5\n", "{\"resources\":{\"co", &o), 1);
     expect_win(&o, 0, "core", NO, 5, NO, 0);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     /* a broken error body is not a problem: the status speaks */
     assert_int_equal(raw(403, "", "{\"message\":", &o), 1);
     assert_int_equal(o.problems, 0);
@@ -342,7 +294,7 @@ static void test_parse_github_body_fields(void **state)
     assert_int_equal(o.nwin, 2);
     expect_win(&o, 0, "core", 5000, 4000, 1000, CORE_RESET);
     expect_win(&o, 1, "search", 30, NO, NO, 0);
-    expect_problem(&o, 4, "resources.search.remaining: a boolean, not a number");
+    sample_expect_problem(&o, 4, "resources.search.remaining: a boolean, not a number");
     assert_true(o.reachable);
     /* beyond 2^64 refuses that field only; between 2^63 and 2^64 fits */
     assert_int_equal(
@@ -357,7 +309,7 @@ static void test_parse_github_body_fields(void **state)
     assert_int_equal(o.win[0].remaining, UINT64_C(18000000000000000000));
     assert_int_equal(o.win[0].used, 3);
     assert_int_equal(o.win[0].reset_at, CORE_RESET);
-    expect_problem(&o, 1, "resources.core.limit: 1e+20 is not a count");
+    sample_expect_problem(&o, 1, "resources.core.limit: 1e+20 is not a count");
     /* more resources than windows */
     char body[4096];
     int n = snprintf(body, sizeof(body), "{\"resources\":{");
@@ -368,7 +320,7 @@ static void test_parse_github_body_fields(void **state)
     assert_int_equal(raw(0, "", body, &o), 1);
     assert_int_equal(o.nwin, ROTA_OBS_WINDOWS);
     expect_win(&o, 15, "r15", 16, NO, NO, 0);
-    expect_problem(&o, 4, "windows: more than 16 buckets");
+    sample_expect_problem(&o, 4, "windows: more than 16 buckets");
 }
 
 int main(void)

@@ -20,36 +20,14 @@
 
 static int sample(const char *name, struct rota_obs *o)
 {
-    struct sample s;
-    if (sample_load("llamacpp", name, &s) != 0)
-        fail_msg("sample llamacpp/%s missing", name);
-    struct rota_http_in in = {s.status, s.headers, s.headers_len, s.body, s.body_len, NOW};
-    memset(o, 0x5a, sizeof(*o)); /* the parser must initialise everything */
-    int rc = rota_parse_llamacpp(&in, NULL, o);
-    sample_free(&s);
-    return rc;
+    return sample_parse(rota_parse_llamacpp, "llamacpp", name, NULL, NOW, o);
 }
 
-/* Parse an answer given as strings, copied into buffers of exactly their size. */
+/* Parse an answer given as strings. */
 static int raw(int status, const char *headers, const char *body, struct rota_obs *o)
 {
-    size_t hl = strlen(headers), bl = strlen(body);
-    char *h = malloc(hl ? hl : 1), *b = malloc(bl ? bl : 1);
-    memcpy(h, headers, hl);
-    memcpy(b, body, bl);
-    struct rota_http_in in = {status, h, hl, b, bl, NOW};
-    memset(o, 0x5a, sizeof(*o));
-    int rc = rota_parse_llamacpp(&in, NULL, o);
-    free(h);
-    free(b);
-    return rc;
-}
-
-static void expect_problem(const struct rota_obs *o, uint32_t n, const char *first)
-{
-    assert_int_equal(o->problems, n);
-    if (strncmp(o->problem, first, strlen(first)) != 0)
-        fail_msg("problem \"%s\" does not start with \"%s\"", o->problem, first);
+    return sample_parse_mem(rota_parse_llamacpp, NULL, status, headers, body, strlen(body), NOW,
+                            o);
 }
 
 /* A ready server: reachable, no cause, no window, "detail" exactly. */
@@ -183,22 +161,22 @@ static void test_parse_llamacpp_malformed(void **state)
     (void)state;
     struct rota_obs o;
     assert_int_equal(raw(200, "", "", &o), -EINVAL);
-    expect_problem(&o, 1, "body: empty");
+    sample_expect_problem(&o, 1, "body: empty");
     assert_false(o.reachable);
     assert_int_equal(raw(200, "", "{\"status\":\"o", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     assert_int_equal(raw(200, "", "{\"status\":\"\xff\xfe\"}", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     assert_int_equal(raw(200, "", "OK", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     assert_int_equal(raw(200, "", "{\"status\":\"sleeping\"}", &o), -EINVAL);
-    expect_problem(&o, 1, "status: \"sleeping\" is not a state /health reports");
+    sample_expect_problem(&o, 1, "status: \"sleeping\" is not a state /health reports");
     assert_int_equal(raw(200, "", "{\"status\":5}", &o), -EINVAL);
-    expect_problem(&o, 1, "body: an object that is neither /health nor /slots");
+    sample_expect_problem(&o, 1, "body: an object that is neither /health nor /slots");
     assert_int_equal(raw(200, "", "42", &o), -EINVAL); /* JSON, but not a document */
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
     assert_int_equal(raw(418, "", "", &o), -EINVAL);
-    expect_problem(&o, 1, "status: 418");
+    sample_expect_problem(&o, 1, "status: 418");
     /* old counts of the wrong type or absurd size are left out of the detail */
     assert_int_equal(
         raw(200, "", "{\"status\":\"OK\",\"slots_idle\":\"3\",\"slots_processing\":1}", &o), 1);
@@ -219,7 +197,7 @@ static void test_parse_llamacpp_bad_slots(void **state)
                          &o),
                      1);
     expect_ready(&o, "1/4 slots free");
-    expect_problem(&o, 5, "slots[0]: a number, not an object");
+    sample_expect_problem(&o, 5, "slots[0]: a number, not an object");
     /* reordered fields, is_processing wins over state */
     assert_int_equal(raw(200, "", "[{\"state\":0,\"is_processing\":true},{\"state\":1}]", &o),
                      1);
@@ -233,7 +211,7 @@ static void test_parse_llamacpp_bad_slots(void **state)
     expect_ready(&o, "1/2 slots free");
     assert_int_equal(o.problems, 0);
     assert_int_equal(raw(200, "", "[{\"state\":1e999}]", &o), -EINVAL);
-    expect_problem(&o, 1, "body: not JSON");
+    sample_expect_problem(&o, 1, "body: not JSON");
 }
 
 int main(void)
