@@ -139,6 +139,15 @@ static uint64_t probes_ok(struct it *t)
     return n;
 }
 
+/* Does rotad report a failed probe for "account"? */
+static bool probe_failed(struct it *t, const char *account)
+{
+    json_t *x = it_ctl(t, "show", account, NULL);
+    bool bad = json_object_get(json_object_get(x, "data"), "probe_error") != NULL;
+    json_decref(x);
+    return bad;
+}
+
 static void test_probes_fill_fail_and_recover(void **state)
 {
     (void)state;
@@ -189,6 +198,15 @@ static void test_probes_fill_fail_and_recover(void **state)
                         "probe failed");
     assert_non_null(json_object_get(data, "probe_error"));
     json_decref(r);
+
+    /* llama.cpp answers garbage: it too is a failed probe (pessimism needs quota data, so
+     * what shows is the failure rotad keeps for `show`). */
+    mock_post("/_mock/fault?match=local&kind=malformed&seconds=30");
+    WAIT_FOR(probe_failed(&t, "local/local"));
+    r = it_ctl(&t, "show", "local/local", NULL);
+    assert_non_null(json_object_get(json_object_get(r, "data"), "probe_error"));
+    json_decref(r);
+    mock_post("/_mock/clear");
 
     /* openrouter hangs: the other probes go on meanwhile. */
     mock_post("/_mock/fault?match=or-1&kind=hang&seconds=30");
