@@ -374,15 +374,20 @@ int rotad_listen(struct rotad *d, char *err, size_t n)
     return 0;
 }
 
+void rotad_block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigprocmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int rotad_run(struct rotad *d)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    rotad_block_signals(&set); /* already blocked by main: this names them */
     d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
     int rc = d->sig_fd < 0 ? -errno : io_uring_queue_init(256, &d->ring, 0);
     if (rc < 0) {

@@ -278,12 +278,7 @@ int main(int argc, char **argv)
     /* Signals wait for the loop's signalfd from the start: a SIGHUP while loading must
      * not kill rotad. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    rotad_block_signals(&set);
     rota_log_init("rotad", (enum rota_log_level)level);
     d.clock_shift_ns = clock_shift();
     d.started_mono = rota_clock_mono();

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <liburing.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -90,6 +91,9 @@ int64_t rotad_wall(const struct rotad *d);
 struct rota_shm_map *rotad_map(struct rotad *d);
 
 /* loop.c */
+/* Block SIGTERM, SIGINT and SIGHUP (the loop reads them from a signalfd; "set" gets
+ * them) and ignore SIGPIPE. */
+void rotad_block_signals(sigset_t *set);
 int rotad_listen(struct rotad *d, char *err, size_t errlen);
 int rotad_run(struct rotad *d);
 void rotad_tick(struct rotad *d, uint64_t now);
