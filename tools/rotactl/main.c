@@ -45,6 +45,7 @@ static const char *const usage_text =
     "  reload                      re-read the configuration, publish a new generation\n"
     "  drain ACCOUNT|PROVIDER      no new calls; calls in flight finish\n"
     "  probe ACCOUNT|PROVIDER      ask the provider for the quota now\n"
+    "  journal                     the journal's backends: lag, queue, drops, last write\n"
     "Offline:\n"
     "  parse --provider KIND [--status N] [--headers FILE] [--body FILE]\n"
     "                              what the provider's parser reads in an answer\n"
@@ -141,6 +142,7 @@ static int cmd_status(const struct rotactl_opts *o, int argc, char **argv)
                                                "config",
                                                "socket",
                                                "state_origin",
+                                               "state_age_s",
                                                "started_at",
                                                "uptime_s",
                                                "reloads",

@@ -20,7 +20,7 @@
 #define TIMEOUT_MS 10000
 
 static const char *const remote_cmds[] = {"enable", "disable", "reset", "cooldown", "select",
-                                          "reload", "drain",   "probe", NULL};
+                                          "reload", "drain",   "probe", "journal",  NULL};
 
 bool rotactl_is_remote(const char *cmd)
 {
@@ -149,6 +149,10 @@ static void print_human(const char *cmd, const json_t *d)
 {
     if (strcmp(cmd, "select") == 0) {
         print_select(d);
+        return;
+    }
+    if (strcmp(cmd, "journal") == 0) {
+        rotactl_print_journal(d);
         return;
     }
     if (strcmp(cmd, "reload") == 0) {

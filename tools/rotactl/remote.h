@@ -34,4 +34,7 @@ json_t *rotactl_remote_status(const struct rotactl_opts *o, char *err, size_t er
  * malloc'd string, or NULL when there is none or rotad cannot be reached. */
 char *rotactl_remote_note(const struct rotactl_opts *o, uint64_t id);
 
+/* journal.c: print a `journal` reply as text. */
+void rotactl_print_journal(const json_t *d);
+
 #endif

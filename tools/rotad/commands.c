@@ -159,6 +159,14 @@ static json_t *cmd_status(struct rotad *d, struct args *a)
     json_object_set_new(o, "config", json_string(d->config_path));
     json_object_set_new(o, "socket", json_string(d->cfg->socket));
     json_object_set_new(o, "state_origin", json_string(d->origin));
+    if (d->restore.at) {
+        char at[32];
+        rota_iso_time(d->restore.at, at, sizeof(at));
+        json_object_set_new(o, "state_from", json_string(d->restore.source));
+        json_object_set_new(o, "state_at", json_string(at));
+        json_object_set_new(o, "state_age_s",
+                            json_real((double)(rotad_wall(d) - d->restore.at) / 1e9));
+    }
     json_object_set_new(o, "started_at", json_string(started));
     json_object_set_new(
         o, "uptime_s",
@@ -429,7 +437,21 @@ static json_t *cmd_reload(struct rotad *d, struct args *a)
                         after != before, "accounts", (json_int_t)rotad_map(d)->naccounts));
 }
 
+static json_t *dispatch(struct rotad *d, const char *cmd, const json_t *args);
+
+/* Operator actions reach the journal at once, not at its next pass. */
 json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args)
+{
+    static const char *const actions[] = {"enable", "disable",  "drain",
+                                          "reset",  "cooldown", "reload"};
+    json_t *reply = dispatch(d, cmd, args);
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        if (strcmp(cmd, actions[i]) == 0)
+            rota_journal_nudge(d->journal);
+    return reply;
+}
+
+static json_t *dispatch(struct rotad *d, const char *cmd, const json_t *args)
 {
     struct args a = {0};
     size_t i;
@@ -457,7 +479,9 @@ json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args)
         return cmd_reload(d, &a);
     if (strcmp(cmd, "probe") == 0)
         return cmd_probe(d, &a);
+    if (strcmp(cmd, "journal") == 0)
+        return a.n ? fail("usage: journal") : ok(rotad_journal_json(d));
     return fail("unknown command '%.32s' (status, accounts, show, enable, disable, reset, "
-                "cooldown, select, reload, drain, probe)",
+                "cooldown, select, reload, drain, probe, journal)",
                 cmd);
 }

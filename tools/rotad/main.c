@@ -136,6 +136,7 @@ static int open_table(struct rotad *d, char *err, size_t n)
         rota_info("adopted the live table: generation %llu, %u accounts",
                   (unsigned long long)m->hdr->generation, m->naccounts);
         d->origin = "adopted the live table";
+        d->adopted = true;
         if (m->hdr->config_hash == d->cfg->desc.config_hash)
             return 0;
         rota_info("the config changed since generation %llu was built: publishing",
@@ -289,12 +290,18 @@ int main(int argc, char **argv)
         rota_error("%s", err);
         return 1;
     }
+    err[0] = 0;
     if ((rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
+        (!d.adopted && (rc = rotad_journal_recover(&d, err, sizeof(err)))) ||
         (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err))) ||
-        (rc = rotad_probes_configure(&d))) {
+        (rc = rotad_probes_configure(&d)) || (rc = rotad_journal_start(&d, err, sizeof(err)))) {
         if (rc == -ENOMEM || (rc < 0 && !err[0]))
             snprintf(err, sizeof(err), "cannot start: %s", strerror(-rc));
         rota_error("%s", err);
+        rotad_journal_stop(&d);
+        rota_prober_stop(d.prober);
+        if (d.socket_path)
+            unlink(d.socket_path);
         rota_shm_writer_close(d.w, false);
         return 1;
     }
@@ -302,6 +309,7 @@ int main(int argc, char **argv)
     rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.socket_path);
     rc = rotad_run(&d);
     rota_prober_stop(d.prober);
+    rotad_journal_stop(&d); /* a last pass: the table's final state is journaled */
     free(d.probed);
     free(d.seen_odd);
     unlink(d.socket_path);

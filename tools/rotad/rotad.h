@@ -16,6 +16,7 @@
 
 #include "clients.h"
 #include "config.h"
+#include "journal.h"
 #include "probe.h"
 #include "supervise.h"
 #include "table.h"
@@ -78,6 +79,11 @@ struct rotad {
     uint64_t started_mono;
     int64_t started_wall;
     const char *origin; /* where the table's state came from at start */
+    char origin_buf[640];
+    bool adopted; /* the live table was adopted at start: nothing to recover */
+    struct rota_journal *journal;
+    struct rota_journal_restore restore;
+    char *redis_password; /* resolved once at start; wiped at stop */
     uint64_t reloads, reload_failures, resets, rate_trips, leases_reclaimed;
     uint64_t frames_refused, requests;
     char last_reload_error[512];
@@ -104,6 +110,14 @@ void rotad_probes_drain(struct rotad *d);
 void rotad_probes_tick(struct rotad *d, uint64_t now);
 /* Probe an account or all accounts of a provider now; how many were asked, or -1. */
 int rotad_probes_now(struct rotad *d, uint64_t account_id, uint32_t provider);
+
+/* durable.c: recovery at start (when no live table was adopted), the journal thread,
+ * and the journal's figures for `rotactl journal`. */
+int rotad_journal_recover(struct rotad *d, char *err, size_t errlen);
+void rotad_keep_damaged(struct rotad *d);
+int rotad_journal_start(struct rotad *d, char *err, size_t errlen);
+void rotad_journal_stop(struct rotad *d);
+json_t *rotad_journal_json(struct rotad *d);
 
 /* commands.c: answer one request (never NULL). */
 json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args);

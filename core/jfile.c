@@ -1,0 +1,440 @@
+/*
+ * jfile.c - the journal file: reading with tear and corruption detection, writing
+ * through io_uring. The format is described in jfile.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "jfile.h"
+
+static const char file_magic[8] = {'R', 'O', 'T', 'A', 'J', 'N', 'L', '1'};
+#define FORMAT_VERSION 1u
+#define SYNC_WORD      0x4a544f52u /* "ROTJ" little-endian */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void rota_jfile_frame(void *buf, const void *rec, uint32_t len)
+{
+    uint8_t *b = buf;
+    put32(b, SYNC_WORD);
+    put32(b + 4, len);
+    memcpy(b + ROTA_JFILE_FRAME, rec, len);
+    put32(b + 8, rota_crc32c(rota_crc32c(0, b + 4, 4), rec, len));
+}
+
+/* ---- reading ---- */
+
+/* Does a whole, checksummed frame start at "off"? Its payload length in *len. */
+static bool frame_ok(const uint8_t *p, size_t size, size_t off, uint32_t *len)
+{
+    if (size - off < ROTA_JFILE_FRAME || get32(p + off) != SYNC_WORD)
+        return false;
+    *len = get32(p + off + 4);
+    if (*len == 0 || *len > ROTA_JREC_MAX || *len > size - off - ROTA_JFILE_FRAME)
+        return false;
+    uint32_t crc =
+        rota_crc32c(rota_crc32c(0, p + off + 4, 4), p + off + ROTA_JFILE_FRAME, *len);
+    return crc == get32(p + off + 8);
+}
+
+/* The next offset after "off" where a good frame starts, or "size". */
+static size_t resync(const uint8_t *p, size_t size, size_t off)
+{
+    static const uint8_t sync[4] = {'R', 'O', 'T', 'J'};
+    uint32_t len;
+    for (size_t at = off + 1; at + ROTA_JFILE_FRAME <= size; at++) {
+        const uint8_t *hit = memmem(p + at, size - at, sync, 4);
+        if (!hit)
+            break;
+        at = (size_t)(hit - p);
+        if (frame_ok(p, size, at, &len))
+            return at;
+    }
+    return size;
+}
+
+/* Why the frame at "off" is bad, for the report. */
+static const char *frame_problem(const uint8_t *p, size_t size, size_t off)
+{
+    if (size - off < ROTA_JFILE_FRAME)
+        return "a frame header cut short";
+    if (get32(p + off) != SYNC_WORD)
+        return "no frame starts here";
+    uint32_t len = get32(p + off + 4);
+    if (len == 0 || len > ROTA_JREC_MAX)
+        return "a frame length out of bounds";
+    if (len > size - off - ROTA_JFILE_FRAME)
+        return "a frame cut short";
+    return "a checksum mismatch";
+}
+
+static int walk(const uint8_t *p, size_t size, int (*fn)(void *, const struct rota_jrec *),
+                void *arg, struct rota_jfile_scan *out)
+{
+    size_t off = ROTA_JFILE_HEADER;
+    while (off < size) {
+        uint32_t len;
+        if (frame_ok(p, size, off, &len)) {
+            struct rota_jrec r;
+            char why[120];
+            int rc = rota_jrec_decode(p + off + ROTA_JFILE_FRAME, len, &r, why, sizeof(why));
+            if (rc) {
+                /* checksummed but not understood: a record from a newer rota, or a bug */
+                out->corrupt++;
+                out->corrupt_bytes += ROTA_JFILE_FRAME + len;
+                if (!out->first_problem[0])
+                    snprintf(out->first_problem, sizeof(out->first_problem),
+                             "offset %zu: a record that does not decode (%s)", off, why);
+            } else {
+                out->records++;
+                out->snapshots += r.type == ROTA_JREC_SNAPSHOT;
+                if (r.at > out->newest_at)
+                    out->newest_at = r.at;
+                if ((rc = fn(arg, &r)))
+                    return rc;
+            }
+            off += ROTA_JFILE_FRAME + len;
+            continue;
+        }
+        size_t next = resync(p, size, off);
+        if (!out->first_problem[0])
+            snprintf(out->first_problem, sizeof(out->first_problem), "offset %zu: %s%s", off,
+                     frame_problem(p, size, off),
+                     next == size ? " with nothing whole after it (a torn tail)" : "");
+        if (next == size) {
+            out->torn_bytes = size - off;
+            break;
+        }
+        out->corrupt++;
+        out->corrupt_bytes += next - off;
+        off = next;
+    }
+    return 0;
+}
+
+int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jrec *r),
+                    void *arg, struct rota_jfile_scan *out, char *err, size_t n)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ENOENT
+                               : (snprintf(err, n, "%s: %s", path, strerror(errno)), -errno);
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return snprintf(err, n, "%s: %s", path, strerror(e)), -e;
+    }
+    out->size = (uint64_t)st.st_size;
+    if (st.st_size == 0) { /* created, never written: a crash before the header */
+        close(fd);
+        return 0;
+    }
+    if ((size_t)st.st_size < ROTA_JFILE_HEADER) {
+        close(fd);
+        out->torn_bytes = (uint64_t)st.st_size;
+        snprintf(out->first_problem, sizeof(out->first_problem),
+                 "offset 0: a file header cut short (a torn tail)");
+        return 0;
+    }
+    uint8_t *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return snprintf(err, n, "%s: mmap: %s", path, strerror(e)), -e;
+    int rc = 0;
+    if (memcmp(p, file_magic, 8) != 0) {
+        snprintf(err, n,
+                 "%s: not a rota journal (no ROTAJNL1 header); move it away or set "
+                 "journal.file.path",
+                 path);
+        rc = -EINVAL;
+    } else if (get32(p + 8) > FORMAT_VERSION) {
+        snprintf(err, n, "%s: journal format %u is newer than this rota reads (%u)", path,
+                 get32(p + 8), FORMAT_VERSION);
+        rc = -EINVAL;
+    } else {
+        rc = walk(p, (size_t)st.st_size, fn, arg, out);
+    }
+    munmap(p, (size_t)st.st_size);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+struct rota_jfile {
+    char *path, *tmp;
+    enum rota_fsync policy;
+    uint64_t interval_ns;
+    int fd; /* the file appended to: the journal, or <path>.tmp during a snapshot */
+    bool in_snapshot;
+    uint64_t off; /* end of the file */
+    uint8_t *buf; /* framed records waiting */
+    size_t len, cap;
+    uint64_t dirty; /* bytes written since the last sync */
+    uint64_t last_sync_mono;
+    struct io_uring ring;
+    struct rota_jfile_stats st;
+};
+
+int rota_jfile_open(const char *path, enum rota_fsync policy, uint64_t interval_ns,
+                    struct rota_jfile **out, char *err, size_t n)
+{
+    struct rota_jfile *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    f->fd = -1;
+    f->policy = policy;
+    f->interval_ns = interval_ns;
+    f->path = strdup(path);
+    f->cap = 64 * 1024;
+    f->buf = malloc(f->cap);
+    if (f->path && asprintf(&f->tmp, "%s.tmp", path) < 0)
+        f->tmp = NULL;
+    int rc = !f->path || !f->tmp || !f->buf ? -ENOMEM : io_uring_queue_init(8, &f->ring, 0);
+    if (rc) {
+        snprintf(err, n, "journal %s: %s", path, strerror(-rc));
+        free(f->path);
+        free(f->tmp);
+        free(f->buf);
+        free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int rota_jfile_put(struct rota_jfile *f, const void *rec, size_t len)
+{
+    size_t need = ROTA_JFILE_FRAME + len;
+    if (f->cap - f->len < need) {
+        size_t cap = f->cap * 2 > f->len + need ? f->cap * 2 : f->len + need;
+        uint8_t *b = realloc(f->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        f->buf = b;
+        f->cap = cap;
+    }
+    rota_jfile_frame(f->buf + f->len, rec, (uint32_t)len);
+    f->len += need;
+    f->st.records++;
+    return 0;
+}
+
+static void set_error(struct rota_jfile *f, const char *what, int rc)
+{
+    f->st.errors++;
+    snprintf(f->st.last_error, sizeof(f->st.last_error), "%s: %s: %s",
+             f->in_snapshot ? f->tmp : f->path, what, strerror(-rc));
+}
+
+/* Write "len" bytes at "off" of "fd" through the ring, with an fdatasync linked after
+ * the last piece when "sync". Short writes continue where they stopped. */
+static int ring_write(struct rota_jfile *f, int fd, const uint8_t *p, size_t len, uint64_t off,
+                      bool sync)
+{
+    size_t done = 0;
+    while (done < len || sync) {
+        struct io_uring_sqe *s = io_uring_get_sqe(&f->ring);
+        unsigned want = 0;
+        if (done < len) {
+            io_uring_prep_write(s, fd, p + done, (unsigned)(len - done), off + done);
+            io_uring_sqe_set_data64(s, 1);
+            want++;
+            if (sync) {
+                s->flags |= IOSQE_IO_LINK;
+                s = io_uring_get_sqe(&f->ring);
+            }
+        }
+        if (sync) {
+            io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
+            io_uring_sqe_set_data64(s, 2);
+            want++;
+        }
+        int rc = io_uring_submit_and_wait(&f->ring, want);
+        if (rc < 0)
+            return rc;
+        int wrote = 0, synced = -1, werr = 0;
+        for (unsigned i = 0; i < want; i++) {
+            struct io_uring_cqe *cqe;
+            if ((rc = io_uring_wait_cqe(&f->ring, &cqe)) < 0)
+                return rc;
+            if (io_uring_cqe_get_data64(cqe) == 1) {
+                if (cqe->res < 0)
+                    werr = cqe->res;
+                else
+                    wrote = cqe->res;
+            } else {
+                synced = cqe->res;
+            }
+            io_uring_cqe_seen(&f->ring, cqe);
+        }
+        if (werr)
+            return werr;
+        if (done < len && wrote == 0)
+            return -EIO; /* a write that writes nothing would loop forever */
+        done += (size_t)wrote;
+        if (sync && synced == 0 && done == len) {
+            f->st.syncs++;
+            return 0;
+        }
+        if (sync && synced < 0 && synced != -ECANCELED)
+            return synced;
+        /* a short write cancelled the linked sync: go on from where it stopped */
+    }
+    return 0;
+}
+
+static int write_header(struct rota_jfile *f, int fd)
+{
+    uint8_t h[ROTA_JFILE_HEADER] = {0};
+    memcpy(h, file_magic, 8);
+    put32(h + 8, FORMAT_VERSION);
+    return ring_write(f, fd, h, sizeof(h), 0, false);
+}
+
+int rota_jfile_snapshot_begin(struct rota_jfile *f)
+{
+    int fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = -errno;
+        f->in_snapshot = true;
+        set_error(f, "open", rc);
+        f->in_snapshot = false;
+        return rc;
+    }
+    /* what was pending belongs to the old file, which the snapshot replaces anyway */
+    f->len = 0;
+    int rc = write_header(f, fd);
+    if (rc) {
+        f->in_snapshot = true;
+        set_error(f, "write", rc);
+        f->in_snapshot = false;
+        close(fd);
+        unlink(f->tmp);
+        return rc;
+    }
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = fd;
+    f->in_snapshot = true;
+    f->off = ROTA_JFILE_HEADER;
+    return 0;
+}
+
+static int sync_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int rota_jfile_snapshot_end(struct rota_jfile *f)
+{
+    int rc = ring_write(f, f->fd, f->buf, f->len, f->off, true);
+    if (rc) {
+        set_error(f, "write", rc);
+        return rc;
+    }
+    f->off += f->len;
+    f->len = 0;
+    if (rename(f->tmp, f->path) < 0) {
+        rc = -errno;
+        set_error(f, "rename", rc);
+        return rc;
+    }
+    f->in_snapshot = false;
+    if ((rc = sync_dir(f->path)) < 0)
+        set_error(f, "fsync of its directory", rc);
+    f->dirty = 0;
+    f->last_sync_mono = rota_clock_mono();
+    f->st.snapshots++;
+    f->st.bytes = f->off;
+    f->st.last_snapshot = f->st.last_write = f->st.last_sync = rota_clock_wall();
+    return 0;
+}
+
+int rota_jfile_write(struct rota_jfile *f, uint64_t mono, bool force_sync)
+{
+    if (f->fd < 0)
+        return -EBADF; /* no snapshot yet: nothing to append to */
+    if (f->len == 0 && f->dirty == 0)
+        return 0;
+    bool sync = false;
+    if (f->policy == ROTA_FSYNC_ALWAYS)
+        sync = true;
+    else if (f->policy == ROTA_FSYNC_INTERVAL)
+        sync = force_sync || mono - f->last_sync_mono >= f->interval_ns;
+    int rc = ring_write(f, f->fd, f->buf, f->len, f->off, sync && !f->in_snapshot);
+    if (rc) {
+        set_error(f, sync ? "write and sync" : "write", rc);
+        return rc;
+    }
+    if (f->len) {
+        f->off += f->len;
+        f->dirty += f->len;
+        f->st.writes++;
+        f->st.last_write = rota_clock_wall();
+    }
+    f->len = 0;
+    f->st.bytes = f->off;
+    if (sync && !f->in_snapshot) {
+        f->dirty = 0;
+        f->last_sync_mono = mono;
+        f->st.last_sync = rota_clock_wall();
+    }
+    return 0;
+}
+
+uint64_t rota_jfile_pending(const struct rota_jfile *f)
+{
+    return f->len;
+}
+
+void rota_jfile_stats(const struct rota_jfile *f, struct rota_jfile_stats *out)
+{
+    *out = f->st;
+}
+
+void rota_jfile_close(struct rota_jfile *f)
+{
+    if (!f)
+        return;
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->in_snapshot)
+        unlink(f->tmp);
+    io_uring_queue_exit(&f->ring);
+    free(f->buf);
+    free(f->path);
+    free(f->tmp);
+    free(f);
+}
