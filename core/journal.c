@@ -322,18 +322,14 @@ static void *run(void *arg)
         bool stop = j->stop;
         j->nudged = false;
         pthread_mutex_unlock(&j->mu);
+        /* passes start every scan_ns; one that ran over starts the next at once */
+        uint64_t next = rota_clock_mono() + j->scan_ns;
         pass(j, stop);
         pthread_mutex_lock(&j->mu);
         if (stop)
             break;
-        if (j->stop || j->nudged)
-            continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t t = (uint64_t)ts.tv_sec * ROTA_NS_PER_S + (uint64_t)ts.tv_nsec + j->scan_ns;
-        ts.tv_sec = (time_t)(t / ROTA_NS_PER_S);
-        ts.tv_nsec = (long)(t % ROTA_NS_PER_S);
-        while (!j->stop && !j->nudged &&
+        struct timespec ts = {(time_t)(next / ROTA_NS_PER_S), (long)(next % ROTA_NS_PER_S)};
+        while (!j->stop && !j->nudged && rota_clock_mono() < next &&
                pthread_cond_timedwait(&j->cv, &j->mu, &ts) != ETIMEDOUT)
             ;
     }

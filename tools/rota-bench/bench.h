@@ -27,8 +27,11 @@ struct bench_cfg {
     const char *instance; /* instance name for a built table */
     bool json;
     uint64_t seed;
-    int strategy;     /* enum rota_strategy; peers only implement hybrid */
-    double lru_share; /* hybrid's forced least-recently-used share; < 0 = none */
+    int strategy;            /* enum rota_strategy; peers only implement hybrid */
+    double lru_share;        /* hybrid's forced least-recently-used share; < 0 = none */
+    const char *journal_dir; /* journal the table to <dir>/journal ("rota+jnl") */
+    int journal_fsync;       /* enum rota_fsync */
+    uint32_t rounds;         /* with a journal: rounds of rota then rota+jnl */
 };
 
 struct bench_sys {
@@ -44,7 +47,19 @@ struct bench_sys {
     void (*teardown)(void *state);
 };
 
-extern const struct bench_sys bench_rota, bench_rota_nolease, bench_rwlock, bench_redis;
+extern const struct bench_sys bench_rota, bench_rota_nolease, bench_rota_journal, bench_rwlock,
+    bench_redis;
+
+/* journal.c: the journal's side of the benchmark. */
+struct rota_journal;
+/* Start a journal on the built table "instance" writing <dir>/journal. */
+int bench_journal_start(const struct bench_cfg *c, const char *instance,
+                        struct rota_journal **out, char *err, size_t n);
+/* Print what the journal did over "seconds" (records, bytes, passes, lag), then stop it. */
+void bench_journal_stop(struct rota_journal *j, const struct bench_cfg *c, double seconds);
+/* --journal-load: every account changes all the time; how many changes a second the
+ * journal records, and how long its passes take. Returns the exit status. */
+int bench_journal_load(const struct bench_cfg *c);
 
 /* The workload's table, shared by the systems: tier of account i, and its quota limit. */
 static inline uint32_t bench_tier_of(const struct bench_cfg *c, uint32_t i)

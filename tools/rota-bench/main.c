@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "config.h"
 #include "clock.h"
 #include "fairness.h"
 #include "strategy.h"
@@ -239,6 +240,60 @@ static void print(const struct bench_cfg *c, const struct measured *m)
            (unsigned long long)m->exhausted, (unsigned long long)m->errors, m->gini, m->bytes);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, uint32_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* --journal: rota and rota+jnl alternately, then the medians side by side. */
+static int journal_rounds(const struct bench_cfg *c)
+{
+    calibrate();
+    if (!c->json) {
+        printf("rota-bench: %u accounts, %u tiers, %u selector processes, writer %u/s, "
+               "%.1f s each, %u rounds, journal in %s\n",
+               c->accounts, c->tiers, c->procs, c->writer_rate, c->duration, c->rounds,
+               c->journal_dir);
+        printf("%-8s %12s %8s %8s %8s %9s %10s %9s %6s %7s %10s\n", "system", "ops/s", "p50 ns",
+               "p90 ns", "p99 ns", "p99.9 ns", "retries", "exhausted", "errors", "gini",
+               "bytes");
+    }
+    double ops[2][100], p50[2][100], p99[2][100];
+    int rc = 0;
+    for (uint32_t r = 0; r < c->rounds; r++) {
+        const struct bench_sys *sys[2] = {&bench_rota, &bench_rota_journal};
+        for (int k = 0; k < 2; k++) {
+            struct measured m;
+            if (run(sys[k], c, &m) != 0)
+                return 1;
+            print(c, &m);
+            ops[k][r] = m.ops_per_s;
+            p50[k][r] = m.p50;
+            p99[k][r] = m.p99;
+            rc |= m.errors ? 1 : 0;
+        }
+    }
+    double o0 = median(ops[0], c->rounds), o1 = median(ops[1], c->rounds);
+    double a0 = median(p50[0], c->rounds), a1 = median(p50[1], c->rounds);
+    double b0 = median(p99[0], c->rounds), b1 = median(p99[1], c->rounds);
+    if (c->json)
+        printf("{\"journal_compare\":true,\"rounds\":%u,\"ops_per_s\":[%.0f,%.0f],"
+               "\"p50_ns\":[%.0f,%.0f],\"p99_ns\":[%.0f,%.0f],\"p99_ratio\":%.3f}\n",
+               c->rounds, o0, o1, a0, a1, b0, b1, b1 / b0);
+    else
+        printf("medians over %u rounds, journal off -> on: %.1f -> %.1f M ops/s, "
+               "p50 %.0f -> %.0f ns, p99 %.0f -> %.0f ns (p99 on/off %.3f)\n",
+               c->rounds, o0 / 1e6, o1 / 1e6, a0, a1, b0, b1, b1 / b0);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -256,6 +311,14 @@ static void usage(FILE *f)
             "  --strategy S      rota's strategy: hybrid, greedy, round-robin, weighted,\n"
             "                    sticky, lru, fill-first (hybrid; the peers are hybrid)\n"
             "  --lru-share F     hybrid's forced least-recently-used share (0.10; 0 = none)\n"
+            "  --journal DIR     also run rota with its journal writing DIR/journal\n"
+            "                    (\"rota+jnl\"), alternating with rota for --rounds rounds,\n"
+            "                    and compare the medians\n"
+            "  --fsync P         the journal's fsync: always, interval (100 ms) or never\n"
+            "                    (interval)\n"
+            "  --rounds R        rounds of rota and rota+jnl with --journal (3)\n"
+            "  --journal-load    the journal alone: every account changes without pause\n"
+            "                    (use with --accounts, --duration, --journal, --fsync)\n"
             "  --json            one JSON object per line per system\n"
             "  --seed N          generator seed\n");
 }
@@ -268,15 +331,18 @@ int main(int argc, char **argv)
                           .duration = 5,
                           .writer_rate = 10000,
                           .route = "bench",
-                          .seed = 1};
+                          .seed = 1,
+                          .journal_fsync = ROTA_FSYNC_INTERVAL,
+                          .rounds = 3};
     const char *peer = "none";
-    static const struct option opts[] = {{"accounts", 1, 0, 'a'},    {"tiers", 1, 0, 't'},
-                                         {"procs", 1, 0, 'p'},       {"duration", 1, 0, 'd'},
-                                         {"writer-rate", 1, 0, 'w'}, {"peer", 1, 0, 'P'},
-                                         {"attach", 1, 0, 'A'},      {"route", 1, 0, 'r'},
-                                         {"json", 0, 0, 'j'},        {"seed", 1, 0, 's'},
-                                         {"help", 0, 0, 'h'},        {"strategy", 1, 0, 'S'},
-                                         {"lru-share", 1, 0, 'L'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"accounts", 1, 0, 'a'},  {"tiers", 1, 0, 't'},        {"procs", 1, 0, 'p'},
+        {"duration", 1, 0, 'd'},  {"writer-rate", 1, 0, 'w'},  {"peer", 1, 0, 'P'},
+        {"attach", 1, 0, 'A'},    {"route", 1, 0, 'r'},        {"json", 0, 0, 'j'},
+        {"seed", 1, 0, 's'},      {"help", 0, 0, 'h'},         {"strategy", 1, 0, 'S'},
+        {"lru-share", 1, 0, 'L'}, {"journal", 1, 0, 'J'},      {"fsync", 1, 0, 'F'},
+        {"rounds", 1, 0, 'R'},    {"journal-load", 0, 0, 'G'}, {0, 0, 0, 0}};
+    bool journal_load = false;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -321,6 +387,25 @@ int main(int argc, char **argv)
             c.lru_share = strtod(optarg, NULL);
             c.lru_share = c.lru_share <= 0 ? -1 : c.lru_share;
             break;
+        case 'J':
+            c.journal_dir = optarg;
+            break;
+        case 'F':
+            c.journal_fsync = !strcmp(optarg, "always")     ? ROTA_FSYNC_ALWAYS
+                              : !strcmp(optarg, "interval") ? ROTA_FSYNC_INTERVAL
+                              : !strcmp(optarg, "never")    ? ROTA_FSYNC_NEVER
+                                                            : -1;
+            if (c.journal_fsync < 0) {
+                fprintf(stderr, "rota-bench: --fsync is always, interval or never\n");
+                return 2;
+            }
+            break;
+        case 'R':
+            c.rounds = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'G':
+            journal_load = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -357,7 +442,26 @@ int main(int argc, char **argv)
     char inst[64];
     snprintf(inst, sizeof(inst), "bench%d", (int)getpid());
     c.instance = inst;
+    if ((journal_load || c.journal_dir) && (c.attach || rw || rd || nl)) {
+        fprintf(stderr, "rota-bench: --journal and --journal-load run rota alone, on a built "
+                        "table\n");
+        return 2;
+    }
+    if (c.rounds < 1 || c.rounds > 100) {
+        fprintf(stderr, "rota-bench: 1 <= rounds <= 100\n");
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
+    if (journal_load) {
+        char dir[64];
+        if (!c.journal_dir) {
+            snprintf(dir, sizeof(dir), "/tmp/rota-bench-journal.%d", (int)getpid());
+            c.journal_dir = dir;
+        }
+        return bench_journal_load(&c);
+    }
+    if (c.journal_dir)
+        return journal_rounds(&c);
     calibrate();
     if (!c.json && c.attach)
         printf("rota-bench: instance %s, route %s, %u selector processes, %.1f s\n", c.attach,

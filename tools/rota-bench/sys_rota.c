@@ -24,6 +24,8 @@ struct rota_state {
     const struct bench_cfg *c;
     struct rota_shm_writer *w;
     char instance[64];
+    struct rota_journal *journal; /* rota+jnl only */
+    uint64_t journal_started;     /* monotonic ns */
 };
 
 struct rota_ctx {
@@ -193,6 +195,9 @@ static size_t bytes(void *state)
 static void teardown(void *state)
 {
     struct rota_state *s = state;
+    if (s->journal)
+        bench_journal_stop(s->journal, s->c,
+                           (double)(rota_clock_mono() - s->journal_started) / 1e9);
     if (s->w)
         rota_shm_writer_close(s->w, true);
     free(s);
@@ -228,6 +233,35 @@ static int setup_nolease(const struct bench_cfg *c, void **state, char *err, siz
 const struct bench_sys bench_rota_nolease = {
     .name = "no-lease",
     .setup = setup_nolease,
+    .worker_init = worker_init,
+    .op = op,
+    .retries = retries,
+    .writer_init = writer_init,
+    .write_one = write_one,
+    .counts = counts,
+    .bytes = bytes,
+    .teardown = teardown,
+};
+
+/* The same table journaled to a file as rotad would: the row to hold against "rota". */
+static int setup_journal(const struct bench_cfg *c, void **state, char *err, size_t n)
+{
+    int rc = setup(c, state, err, n);
+    if (rc)
+        return rc;
+    struct rota_state *s = *state;
+    rc = bench_journal_start(c, s->instance, &s->journal, err, n);
+    if (rc) {
+        teardown(s);
+        return rc;
+    }
+    s->journal_started = rota_clock_mono();
+    return 0;
+}
+
+const struct bench_sys bench_rota_journal = {
+    .name = "rota+jnl",
+    .setup = setup_journal,
     .worker_init = worker_init,
     .op = op,
     .retries = retries,
