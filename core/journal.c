@@ -405,6 +405,8 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
     j->want_snapshot = true;
     j->run.file_enabled = j->cfg.file_enabled;
     j->run.redis_enabled = j->cfg.redis_enabled;
+    j->run.fsync = j->cfg.fsync;
+    j->run.max_bytes = j->cfg.max_bytes;
     snprintf(j->run.file_path, sizeof(j->run.file_path), "%s",
              j->cfg.file_enabled && j->file_path ? j->file_path : "");
     int rc = oom ? -ENOMEM : 0;

@@ -52,6 +52,8 @@ struct rota_journal_stats {
     uint64_t generation;       /* of the map it scans */
     bool file_enabled, redis_enabled;
     char file_path[256];
+    enum rota_fsync fsync; /* as the journal runs (a reload does not change it) */
+    uint64_t max_bytes;
     struct rota_jfile_stats file;
     struct rota_jredis_stats redis;
 };

@@ -21,6 +21,11 @@
  * non-forced push into a full buffer drops the oldest record; a forced one goes over the
  * bound, and later non-forced pushes each drop one, so the excess drains but stays.
  *
+ * Delivery is at least once: a batch whose replies time out may still be applied when a
+ * stalled Redis resumes, and is sent again, so the stream may hold a record twice; the
+ * hash converges all the same (the later write of a field carries the same or a newer
+ * record).
+ *
  * rota_jredis_stop gives the sender "flush_ns" to empty the buffer, clamping its connect
  * and command timeouts to what is left; an operation already under way when stop is
  * called may add up to its own timeout (1 s) to that. The sender runs with every signal
@@ -112,6 +117,10 @@ static int ctx_error(const redisContext *c, int saved, const char *what, char *m
         return -EPROTO;
     case REDIS_ERR_OOM:
         return -ENOMEM;
+#ifdef REDIS_ERR_TIMEOUT /* hiredis 1.x */
+    case REDIS_ERR_TIMEOUT:
+        return -ETIMEDOUT;
+#endif
     default:
         return -EIO;
     }

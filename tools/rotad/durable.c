@@ -129,6 +129,25 @@ int rotad_journal_start(struct rotad *d, char *err, size_t n)
     return rc;
 }
 
+/* Journal settings are read at start: say so when a reload changes them. */
+void rotad_journal_reload(struct rotad *d, const struct rota_config *next)
+{
+    const struct rota_config_journal *a = &d->cfg->journal, *b = &next->journal;
+#define SAME_STR(x) ((a->x == NULL) == (b->x == NULL) && (!a->x || strcmp(a->x, b->x) == 0))
+    bool same = a->file_enabled == b->file_enabled && SAME_STR(file_path) &&
+                a->fsync == b->fsync && a->fsync_interval_ns == b->fsync_interval_ns &&
+                a->snapshot_every_ns == b->snapshot_every_ns && a->max_bytes == b->max_bytes &&
+                a->redis_enabled == b->redis_enabled && SAME_STR(redis_host) &&
+                a->redis_port == b->redis_port && SAME_STR(redis_socket) &&
+                SAME_STR(redis_password_source) && a->redis_db == b->redis_db &&
+                SAME_STR(redis_prefix) && a->redis_stream_max == b->redis_stream_max &&
+                a->redis_ttl_ns == b->redis_ttl_ns && a->redis_buffer == b->redis_buffer;
+#undef SAME_STR
+    if (!same)
+        rota_warn("reload: the journal settings changed; they take effect when rotad restarts "
+                  "(the journal goes on as it started)");
+}
+
 void rotad_journal_stop(struct rotad *d)
 {
     rota_journal_stop(d->journal);
@@ -177,10 +196,9 @@ json_t *rotad_journal_json(struct rotad *d)
     if (s.file_enabled) {
         static const char *const pol[] = {"always", "interval", "never"};
         json_object_set_new(f, "path", json_string(s.file_path));
-        json_object_set_new(f, "fsync", json_string(pol[d->cfg->journal.fsync % 3]));
+        json_object_set_new(f, "fsync", json_string(pol[s.fsync % 3]));
         json_object_set_new(f, "bytes", json_integer((json_int_t)s.file.bytes));
-        json_object_set_new(f, "max_bytes",
-                            json_integer((json_int_t)d->cfg->journal.max_bytes));
+        json_object_set_new(f, "max_bytes", json_integer((json_int_t)s.max_bytes));
         json_object_set_new(f, "records", json_integer((json_int_t)s.file.records));
         json_object_set_new(f, "lag_ms", ns_ms(s.lag_ns));
         json_object_set_new(f, "queue_bytes", json_integer((json_int_t)s.file_queue_bytes));

@@ -180,6 +180,8 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
                  d->config_path);
         rc = -EINVAL;
     }
+    if (rc == 0)
+        rotad_journal_reload(d, c);
     if (rc == 0 && c->desc.config_hash == rotad_map(d)->hdr->config_hash) {
         rota_info("reload: %s is unchanged", d->config_path);
         rota_config_free(d->cfg);

@@ -117,6 +117,7 @@ int rotad_journal_recover(struct rotad *d, char *err, size_t errlen);
 void rotad_keep_damaged(struct rotad *d);
 int rotad_journal_start(struct rotad *d, char *err, size_t errlen);
 void rotad_journal_stop(struct rotad *d);
+void rotad_journal_reload(struct rotad *d, const struct rota_config *next);
 json_t *rotad_journal_json(struct rotad *d);
 
 /* commands.c: answer one request (never NULL). */
