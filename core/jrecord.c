@@ -10,7 +10,8 @@
  *
  *   [version, type, seq, at, body...]
  *   ACCOUNT     id, what, flags, reason, disabled_until, wdisable, wdisable_until,
- *               cooldown_until, consec_429, breaker, counters, probe_at, windows
+ *               cooldown_until, consec_429, breaker, counters, probe_at, windows,
+ *               last_used
  *               breaker  = [state, trips, until, consec]
  *               counters = [requests, done, tokens, failures, rate_limited, auth_failures]
  *               windows  = [[metric, pool, used, limit, reset_at], ...]
@@ -117,10 +118,11 @@ static void pack_account(msgpack_packer *pk, const struct rota_jaccount *a)
         msgpack_pack_uint64(pk, x->limit);
         msgpack_pack_int64(pk, x->reset_at);
     }
+    msgpack_pack_int64(pk, a->last_used);
 }
 
 static const unsigned body_fields[] = {
-    [ROTA_JREC_ACCOUNT] = 13,
+    [ROTA_JREC_ACCOUNT] = 14,
     [ROTA_JREC_PROVIDER] = 2,
     [ROTA_JREC_GENERATION] = 3,
     [ROTA_JREC_SNAPSHOT] = 1,
@@ -455,7 +457,7 @@ static bool account(struct cur *c, struct rota_jaccount *a)
     for (uint32_t w = 0; w < nwin; w++)
         if (!window(c, &a->win[w]))
             return false;
-    return true;
+    return i64(c, &a->last_used);
 }
 
 static bool provider(struct cur *c, struct rota_jprovider *p)

@@ -76,7 +76,8 @@ struct rota_jaccount {
     uint32_t consec_429;    /* 429s in a row: the cooldown's escalation */
     struct rota_jbreaker breaker;
     uint64_t requests, done, tokens, failures, rate_limited, auth_failures;
-    int64_t probe_at; /* wall ns of the latest observation; 0 = none */
+    int64_t probe_at;  /* wall ns of the latest observation; 0 = none */
+    int64_t last_used; /* wall ns of the latest selection; 0 = never */
     uint32_t nwin;
     struct rota_jwin win[ROTA_MAX_WINDOWS];
 };

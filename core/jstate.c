@@ -102,6 +102,7 @@ int rota_jstate_capture(const struct rota_shm_map *m, uint32_t a, int64_t offset
     out->cooldown_until = to_wall(rota_load(&h->cooldown_until), offset);
     out->consec_429 = rota_load(&h->consec_429);
     capture_breaker(rota_load(&h->breaker), rota_load(&h->consec_fail), offset, &out->breaker);
+    out->last_used = to_wall(rota_load(&h->last_used), offset);
     out->requests = rota_load(&h->use0[0]);
     out->tokens = rota_load(&h->use0[1]);
     out->done = rota_load(&h->done);
@@ -226,6 +227,10 @@ void rota_jstate_apply(struct rota_shm_map *m, uint32_t a, const struct rota_jac
     if (cd)
         rota_max_u64(&h->cooldown_until, cd);
     rota_store(&h->consec_429, s->consec_429);
+    /* a use before this boot is as old as it was: earlier than any now */
+    int64_t lu = s->last_used - offset;
+    if (s->last_used > 0)
+        rota_max_u64(&h->last_used, lu > 0 ? (uint64_t)lu : 1);
     rota_store(&h->breaker, breaker_word(&s->breaker, offset));
     rota_store(&h->consec_fail, s->breaker.consec);
 }
