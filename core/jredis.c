@@ -4,14 +4,14 @@
  * DESIGN
  * The journal thread calls rota_jredis_push; the sender thread (started by
  * rota_jredis_start, the only user of the hiredis connection) sends. They share the
- * buffer under one mutex, which neither holds across a system call other than malloc and
- * free: the sender takes a batch (pointers to up to BATCH records at the front, left in
- * place), sends it without the lock, then takes the lock again to remove what Redis
- * acknowledged. Records carry consecutive sequence numbers, so a push that had to drop
- * the oldest record while it was in flight is seen: such a record leaves the buffer at
- * once but its memory passes to the sender ("busy_end" marks the batch), which frees it
- * after the batch and counts it as dropped only if the batch failed. So, whenever nothing
- * is in flight, pushed = written + dropped + queued.
+ * buffer under one mutex, which neither holds across I/O: the sender takes a batch
+ * (pointers to up to BATCH records at the front, left in place), sends it without the
+ * lock, then takes the lock again to remove what Redis acknowledged. Records carry
+ * consecutive sequence numbers, so a push that had to drop the oldest record while it was
+ * in flight is seen: such a record leaves the buffer at once but its memory passes to the
+ * sender ("busy_end" marks the batch), which frees it after the batch and counts it as
+ * dropped only if the batch failed. So, whenever nothing is in flight,
+ * pushed = written + dropped + queued.
  *
  * A push does not wake the sender, except when the buffer passes half its bound: the
  * sender sleeps up to TICK_NS while the buffer is empty, and once awake sends batch after
@@ -28,10 +28,10 @@
  *
  * rota_jredis_stop gives the sender "flush_ns" to empty the buffer, clamping its connect
  * and command timeouts to what is left; an operation already under way when stop is
- * called may add up to its own timeout (1 s) to that. The sender runs with every signal
- * blocked: hiredis writes with write(2), which raises SIGPIPE when Redis has gone.
- * rota_jredis_load runs in the caller's thread and blocks SIGPIPE around its work, taking
- * back one it raised itself.
+ * called may add up to its own timeout (1 s) to that. The sender runs with signals
+ * blocked (but for faults): hiredis writes with write(2), which raises SIGPIPE when
+ * Redis has gone. rota_jredis_load runs in the caller's thread and blocks SIGPIPE around
+ * its work, taking back one it raised itself.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -43,7 +43,7 @@
 #include <time.h>
 
 #include "clock.h"
-#include "jredis.h"
+#include "jredis_int.h"
 
 #define TICK_NS     (50 * ROTA_NS_PER_MS)
 #define BACKOFF_MIN (100 * ROTA_NS_PER_MS)
@@ -96,130 +96,6 @@ struct rota_jredis {
     const char *argv[2 * BATCH + 4];
     size_t argl[2 * BATCH + 4];
 };
-
-/* ---- hiredis errors and SIGPIPE ---- */
-
-/* hiredis' error on "c" as "what: reason" into "msg"; -errno ("saved" is errno right
- * after the failed call). */
-static int ctx_error(const redisContext *c, int saved, const char *what, char *msg, size_t n)
-{
-    if (c->err == REDIS_ERR_IO && (saved == EAGAIN || saved == EWOULDBLOCK)) {
-        snprintf(msg, n, "%s: timed out", what);
-        return -ETIMEDOUT;
-    }
-    snprintf(msg, n, "%s: %s", what, c->errstr[0] ? c->errstr : "connection lost");
-    switch (c->err) {
-    case REDIS_ERR_IO:
-        return saved > 0 ? -saved : -EIO;
-    case REDIS_ERR_EOF:
-        return -ECONNRESET;
-    case REDIS_ERR_PROTOCOL:
-        return -EPROTO;
-    case REDIS_ERR_OOM:
-        return -ENOMEM;
-#ifdef REDIS_ERR_TIMEOUT /* hiredis 1.x */
-    case REDIS_ERR_TIMEOUT:
-        return -ETIMEDOUT;
-#endif
-    default:
-        return -EIO;
-    }
-}
-
-/* Block SIGPIPE in this thread; *pending says whether one was pending already. */
-static void pipe_block(sigset_t *old, bool *pending)
-{
-    sigset_t s, p;
-    sigemptyset(&s);
-    sigaddset(&s, SIGPIPE);
-    sigpending(&p);
-    *pending = sigismember(&p, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &s, old);
-}
-
-/* Take back a SIGPIPE raised since pipe_block, then restore the mask. */
-static void pipe_restore(const sigset_t *old, bool pending)
-{
-    sigset_t s, p;
-    sigemptyset(&s);
-    sigaddset(&s, SIGPIPE);
-    sigpending(&p);
-    if (!pending && sigismember(&p, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&s, NULL, &zero) < 0 && errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
-/* ---- connecting ---- */
-
-static void fmt_target(const struct rota_jredis_opts *o, char *buf, size_t n)
-{
-    if (o->socket)
-        snprintf(buf, n, "unix:%s", o->socket);
-    else
-        snprintf(buf, n, "%s:%u", o->host ? o->host : "127.0.0.1", o->port);
-}
-
-/* Run one command whose answer is a status or an integer. 0; "refused" with "what
- * refused: <Redis' error>" in "msg" when Redis answers with an error; or -errno. */
-static int call(redisContext *c, int argc, const char **argv, const char *what, int refused,
-                char *msg, size_t n)
-{
-    size_t len[2];
-    for (int i = 0; i < argc; i++)
-        len[i] = strlen(argv[i]);
-    redisReply *rep = redisCommandArgv(c, argc, argv, len);
-    if (!rep)
-        return ctx_error(c, errno, what, msg, n);
-    int rc = 0;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(msg, n, "%s refused: %.*s", what, (int)rep->len, rep->str);
-        rc = refused;
-    }
-    freeReplyObject(rep);
-    return rc;
-}
-
-/* Connect as "o" says with timeout "tv" for the connection and every command, then AUTH
- * and SELECT when configured (else PING, so a connection means Redis answered). 0 with
- * *out, or -errno with the reason in "msg" (never the password). */
-static int dial(const struct rota_jredis_opts *o, struct timeval tv, redisContext **out,
-                char *msg, size_t n)
-{
-    redisContext *c =
-        o->socket ? redisConnectUnixWithTimeout(o->socket, tv)
-                  : redisConnectWithTimeout(o->host ? o->host : "127.0.0.1", (int)o->port, tv);
-    int saved = errno;
-    if (!c) {
-        snprintf(msg, n, "connect: out of memory");
-        return -ENOMEM;
-    }
-    int rc = c->err ? ctx_error(c, saved, "connect", msg, n) : 0;
-    if (!rc && redisSetTimeout(c, tv) != REDIS_OK)
-        rc = ctx_error(c, errno, "connect", msg, n);
-    if (!rc && o->password) {
-        const char *argv[] = {"AUTH", o->password};
-        rc = call(c, 2, argv, "AUTH", -EACCES, msg, n);
-    }
-    if (!rc && o->db) {
-        char db[16];
-        snprintf(db, sizeof(db), "%u", o->db);
-        const char *argv[] = {"SELECT", db};
-        rc = call(c, 2, argv, "SELECT", -EINVAL, msg, n);
-    }
-    if (!rc && !o->password && !o->db) {
-        const char *argv[] = {"PING"};
-        rc = call(c, 1, argv, "PING", -EACCES, msg, n);
-    }
-    if (rc) {
-        redisFree(c);
-        return rc;
-    }
-    *out = c;
-    return 0;
-}
 
 /* ---- the buffer (under mu) ---- */
 
@@ -319,7 +195,7 @@ static int sender_connect(struct rota_jredis *r)
     struct timeval tv = op_timeout(r);
     char msg[160];
     pthread_mutex_unlock(&r->mu);
-    int rc = dial(&r->o, tv, &r->c, msg, sizeof(msg));
+    int rc = rota_jr_dial(&r->o, tv, &r->c, msg, sizeof(msg));
     pthread_mutex_lock(&r->mu);
     if (rc) {
         failed(r, msg);
@@ -456,7 +332,7 @@ static int send_pipeline(struct rota_jredis *r, size_t k, char *msg, size_t n)
     for (int i = 0; i < sent; i++) {
         redisReply *rep;
         if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) {
-            ctx_error(r->c, errno, "batch", msg, n);
+            rota_jr_ctx_error(r->c, errno, "batch", msg, n);
             return -1;
         }
         bool ok = reply_ok(rep, i, sent, msg, n);
@@ -482,7 +358,7 @@ static int sender_batch(struct rota_jredis *r)
     char msg[160];
     int rc = 0;
     if (clamp && redisSetTimeout(r->c, tv) != REDIS_OK) {
-        ctx_error(r->c, errno, "batch", msg, sizeof(msg));
+        rota_jr_ctx_error(r->c, errno, "batch", msg, sizeof(msg));
         rc = -1;
     }
     if (!rc)
@@ -516,12 +392,15 @@ static void *sender(void *arg)
         if (r->stopping && (r->count == 0 || now >= r->deadline))
             break;
         if (now >= retry_at && (!r->c || r->count > 0)) {
-            if ((r->c ? sender_batch(r) : sender_connect(r)) == 0) {
+            /* Only an acknowledged batch ends the backoff: a Redis that accepts
+             * connections but refuses every batch is retried ever more slowly too. */
+            bool batch = r->c != NULL;
+            int rc = batch ? sender_batch(r) : sender_connect(r);
+            if (rc == 0 && batch)
                 backoff = 0;
-            } else {
-                backoff = !backoff                    ? BACKOFF_MIN
-                          : 2 * backoff > BACKOFF_MAX ? BACKOFF_MAX
-                                                      : 2 * backoff;
+            if (rc) {
+                backoff = backoff ? 2 * backoff : BACKOFF_MIN;
+                backoff = backoff < BACKOFF_MAX ? backoff : BACKOFF_MAX;
                 retry_at = rota_clock_mono() + backoff;
             }
             continue;
@@ -563,15 +442,6 @@ static char *dup_or_null(const char *s, bool *bad)
     return d;
 }
 
-static char *key(const char *prefix, const char *suffix)
-{
-    size_t n = strlen(prefix) + strlen(suffix) + 2;
-    char *k = malloc(n);
-    if (k)
-        snprintf(k, n, "%s:%s", prefix, suffix);
-    return k;
-}
-
 /* Copy "o" into "r": strings, keys, the decimal arguments. */
 static int setup(struct rota_jredis *r, const struct rota_jredis_opts *o)
 {
@@ -581,8 +451,8 @@ static int setup(struct rota_jredis *r, const struct rota_jredis_opts *o)
     r->o.socket = r->socket = dup_or_null(o->socket, &bad);
     r->o.password = r->password = dup_or_null(o->password, &bad);
     r->o.prefix = NULL;
-    r->k_stream = key(o->prefix, "stream");
-    r->k_state = key(o->prefix, "state");
+    r->k_stream = rota_jr_key(o->prefix, "stream");
+    r->k_state = rota_jr_key(o->prefix, "state");
     if (bad || !r->k_stream || !r->k_state)
         return -ENOMEM;
     if (o->stream_max)
@@ -593,11 +463,11 @@ static int setup(struct rota_jredis *r, const struct rota_jredis_opts *o)
     }
     r->bound = o->buffer ? o->buffer : 1;
     r->st.capacity = r->bound;
-    fmt_target(o, r->st.target, sizeof(r->st.target));
+    rota_jr_fmt_target(o, r->st.target, sizeof(r->st.target));
     return 0;
 }
 
-/* Start the sender with every signal blocked. 0 or -errno. */
+/* Start the sender with every signal blocked but those of a fault. 0 or -errno. */
 static int spawn(struct rota_jredis *r)
 {
     pthread_condattr_t ca;
@@ -610,6 +480,9 @@ static int spawn(struct rota_jredis *r)
     pthread_mutex_init(&r->mu, NULL);
     sigset_t all, old;
     sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT};
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+        sigdelset(&all, faults[i]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_create(&r->thread, NULL, sender, r);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -722,149 +595,4 @@ void rota_jredis_stop(struct rota_jredis *r, uint64_t flush_ns)
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     destroy(r);
-}
-
-/* ---- password references ---- */
-
-static int read_first_line(const char *path, char **out)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len = getline(&line, &cap, f);
-    int rc = len < 0 && ferror(f) ? -EIO : 0;
-    fclose(f);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        line[--len] = 0;
-    if (!rc && len <= 0)
-        rc = -ENODATA;
-    if (rc) {
-        if (line)
-            explicit_bzero(line, cap);
-        free(line);
-        return rc;
-    }
-    *out = line;
-    return 0;
-}
-
-int rota_jredis_password(const char *source, char **out, char *err, size_t n)
-{
-    if (source && !strncmp(source, "env:", 4) && source[4]) {
-        const char *v = getenv(source + 4);
-        if (!v || !v[0]) {
-            snprintf(err, n, "redis password %s: %s", source, v ? "empty" : "not set");
-            return v ? -ENODATA : -ENOENT;
-        }
-        *out = strdup(v);
-        if (!*out) {
-            snprintf(err, n, "redis password %s: out of memory", source);
-            return -ENOMEM;
-        }
-        return 0;
-    }
-    if (source && !strncmp(source, "file:", 5) && source[5]) {
-        int rc = read_first_line(source + 5, out);
-        if (rc)
-            snprintf(err, n, "redis password %s: %s", source,
-                     rc == -ENODATA ? "empty" : strerror(-rc));
-        return rc;
-    }
-    /* Not a reference: it may be the secret itself, so it is not repeated. */
-    snprintf(err, n, "redis password: expected env:NAME or file:PATH");
-    return -EINVAL;
-}
-
-/* ---- recovery ---- */
-
-/* Walk HGETALL's reply "rep" (its shape checked). */
-static int walk(const redisReply *rep, int (*fn)(void *, const void *, size_t), void *arg,
-                int64_t *at, char *msg, size_t n)
-{
-    for (size_t i = 0; i < rep->elements; i++)
-        if (rep->element[i]->type != REDIS_REPLY_STRING) {
-            snprintf(msg, n, "HGETALL: a reply of the wrong shape");
-            return -EPROTO;
-        }
-    *at = 0;
-    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->len == 2 && !memcmp(k->str, "at", 2)) {
-            char *end;
-            errno = 0;
-            long long x = strtoll(v->str, &end, 10);
-            if (errno || end == v->str || *end || v->len != (size_t)(end - v->str)) {
-                snprintf(msg, n, "HGETALL: field \"at\" is not a number");
-                return -EPROTO;
-            }
-            *at = x;
-            continue;
-        }
-        int rc = fn(arg, v->str, v->len);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int load_from(redisContext *c, const char *k, int (*fn)(void *, const void *, size_t),
-                     void *arg, int64_t *at, char *msg, size_t n)
-{
-    const char *argv[] = {"HGETALL", k};
-    size_t len[] = {7, strlen(k)};
-    redisReply *rep = redisCommandArgv(c, 2, argv, len);
-    if (!rep)
-        return ctx_error(c, errno, "HGETALL", msg, n);
-    int rc;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(msg, n, "HGETALL %s refused: %.*s", k, (int)rep->len, rep->str);
-        rc = -EPROTO;
-    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2) {
-        snprintf(msg, n, "HGETALL %s: a reply of the wrong shape", k);
-        rc = -EPROTO;
-    } else if (!rep->elements) {
-        snprintf(msg, n, "%s does not exist", k); /* a hash is never empty */
-        rc = -ENOENT;
-    } else {
-        rc = walk(rep, fn, arg, at, msg, n);
-    }
-    freeReplyObject(rep);
-    return rc;
-}
-
-int rota_jredis_load(const struct rota_jredis_opts *o, int timeout_ms,
-                     int (*fn)(void *arg, const void *rec, size_t len), void *arg, int64_t *at,
-                     char *err, size_t n)
-{
-    char target[160], msg[200] = "";
-    fmt_target(o, target, sizeof(target));
-    if (!o->prefix || !o->prefix[0]) {
-        snprintf(err, n, "redis %s: no key prefix", target);
-        return -EINVAL;
-    }
-    char *k = key(o->prefix, "state");
-    if (!k) {
-        snprintf(err, n, "redis %s: out of memory", target);
-        return -ENOMEM;
-    }
-    int ms = timeout_ms > 0 ? timeout_ms : 1;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    sigset_t old;
-    bool pending;
-    pipe_block(&old, &pending);
-    redisContext *c = NULL;
-    int rc = dial(o, tv, &c, msg, sizeof(msg));
-    if (!rc)
-        rc = load_from(c, k, fn, arg, at, msg, sizeof(msg));
-    if (c)
-        redisFree(c);
-    pipe_restore(&old, pending);
-    free(k);
-    if (rc && rc != -ENOENT && msg[0] == 0)
-        snprintf(msg, sizeof(msg), "stopped by the caller (%d)", rc);
-    if (rc)
-        snprintf(err, n, "redis %s: %s", target, msg);
-    return rc;
 }
