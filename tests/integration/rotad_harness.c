@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,6 +250,202 @@ void it_cleanup(struct it *t)
     if (t->rotad > 0)
         it_stop(t, SIGKILL);
     remove_instance(t->instance, t->dir);
+}
+
+void it_drop_table(struct it *t)
+{
+    char pat[2][160];
+    snprintf(pat[0], sizeof(pat[0]), "/dev/shm/rota.%s", t->instance);
+    snprintf(pat[1], sizeof(pat[1]), "/dev/shm/rota.%s.*", t->instance);
+    char lock[160];
+    snprintf(lock, sizeof(lock), "/dev/shm/rota.%s.lock", t->instance);
+    for (int k = 0; k < 2; k++) {
+        glob_t g;
+        if (glob(pat[k], 0, NULL, &g) != 0)
+            continue;
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            if (strcmp(g.gl_pathv[i], lock) != 0)
+                unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
+}
+
+/* ---- redis-server ---- */
+
+/* A TCP port on 127.0.0.1 that nothing listens on right now. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Does it answer PING (after AUTH when it has a password)? */
+static bool redis_pings(const struct it_redis *r)
+{
+    int fd;
+    if (r->socket[0]) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->socket);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    } else {
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)r->port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0)
+        return false;
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char cmd[160];
+    int n = r->password[0] ? snprintf(cmd, sizeof(cmd), "AUTH %s\r\nPING\r\n", r->password)
+                           : snprintf(cmd, sizeof(cmd), "PING\r\n");
+    bool ok = false;
+    if (send(fd, cmd, (size_t)n, MSG_NOSIGNAL) == n) {
+        char buf[256];
+        size_t got = 0;
+        while (!ok && got + 1 < sizeof(buf)) {
+            ssize_t k = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+            if (k <= 0)
+                break;
+            got += (size_t)k;
+            buf[got] = 0;
+            ok = strstr(buf, "+PONG") != NULL;
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+/* Fork and exec redis-server as "r" says; 0 once it answers, -1 if it exits first. */
+static int redis_spawn(struct it_redis *r)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(r->log, sizeof(r->log), "%s/redis-%d.log", r->dir, r->port);
+    const char *argv[24];
+    int k = 0;
+    argv[k++] = "redis-server";
+    argv[k++] = "--port";
+    argv[k++] = port;
+    argv[k++] = "--bind";
+    argv[k++] = "127.0.0.1";
+    argv[k++] = "--save";
+    argv[k++] = "";
+    argv[k++] = "--appendonly";
+    argv[k++] = "no";
+    argv[k++] = "--dir";
+    argv[k++] = r->dir;
+    argv[k++] = "--logfile";
+    argv[k++] = r->log;
+    if (r->password[0]) {
+        argv[k++] = "--requirepass";
+        argv[k++] = r->password;
+    }
+    if (r->socket[0]) {
+        argv[k++] = "--unixsocket";
+        argv[k++] = r->socket;
+        argv[k++] = "--unixsocketperm";
+        argv[k++] = "700";
+    }
+    argv[k] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    pid_track(pid, true);
+    r->pid = pid;
+    for (int i = 0; i < 200; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            pid_track(pid, false);
+            r->pid = 0;
+            return -1;
+        }
+        if (redis_pings(r))
+            return 0;
+        sleep_ms(50);
+    }
+    it_redis_stop(r, SIGKILL);
+    return -1;
+}
+
+int it_redis_start(struct it_redis *r, const char *dir, int port, const char *socket,
+                   const char *password)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->dir, sizeof(r->dir), "%s", dir);
+    snprintf(r->socket, sizeof(r->socket), "%s", socket ? socket : "");
+    snprintf(r->password, sizeof(r->password), "%s", password ? password : "");
+    for (int tries = 0; tries < 5; tries++) {
+        r->port = port > 0 ? port : port == 0 ? free_port() : 0;
+        if (r->port < 0)
+            return -1;
+        if (redis_spawn(r) == 0)
+            return 0;
+        if (port != 0)
+            break; /* a given port: no other to try */
+    }
+    return -1;
+}
+
+int it_redis_restart(struct it_redis *r)
+{
+    if (r->pid > 0)
+        return -1;
+    for (int tries = 0; tries < 20; tries++) { /* the port may linger a moment */
+        if (redis_spawn(r) == 0)
+            return 0;
+        sleep_ms(100);
+    }
+    return -1;
+}
+
+int it_redis_stop(struct it_redis *r, int sig)
+{
+    pid_t pid = r->pid;
+    if (pid <= 0)
+        return -1;
+    kill(pid, sig ? sig : SIGTERM);
+    int st = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 200 && (got = waitpid(pid, &st, WNOHANG)) == 0; i++)
+        sleep_ms(50);
+    bool forced = got == 0;
+    if (forced) {
+        kill(pid, SIGKILL);
+        got = waitpid(pid, &st, 0);
+    }
+    pid_track(pid, false);
+    r->pid = 0;
+    if (got != pid || forced)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 int it_teardown(void **state)

@@ -54,8 +54,35 @@ bool it_log_has(struct it *t, const char *text);
 /* Remove the instance's segments and the directory. */
 void it_cleanup(struct it *t);
 
-/* cmocka teardown: stop every selector and rotad the test started and clean up after
- * every instance it made, whether the test passed or failed half-way. */
+/* Remove the instance's table (every /dev/shm/rota.<instance> segment but the lock), as
+ * a reboot would; rotad must not be running. */
+void it_drop_table(struct it *t);
+
+/* A real redis-server, in the foreground as a child of the test: no persistence, its
+ * log in <dir>/redis-<port>.log. it_teardown kills it when a test stops half-way. */
+struct it_redis {
+    char dir[128];     /* its working directory */
+    int port;          /* on 127.0.0.1; 0 = no TCP */
+    char socket[108];  /* Unix socket path; "" = none */
+    char password[64]; /* requirepass; "" = none */
+    char log[192];
+    pid_t pid;
+};
+
+/* Start redis-server in "dir": TCP on "port" (> 0 that port, 0 a free one, < 0 none),
+ * a Unix socket at "socket" (NULL = none), --requirepass "password" (NULL = none). Waits
+ * until it answers PING. 0, or -1 (it did not come up in 10 s). */
+int it_redis_start(struct it_redis *r, const char *dir, int port, const char *socket,
+                   const char *password);
+
+/* Start it again as it was last started: same port, socket and password. 0 or -1. */
+int it_redis_restart(struct it_redis *r);
+
+/* Send "sig" (0 = SIGTERM) and wait for it: its exit status, or -1. */
+int it_redis_stop(struct it_redis *r, int sig);
+
+/* cmocka teardown: stop every selector, rotad and redis-server the test started and clean
+ * up after every instance it made, whether the test passed or failed half-way. */
 int it_teardown(void **state);
 
 /* Selector processes: each loops select + report on route "chat" until told to stop,
