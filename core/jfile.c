@@ -137,9 +137,12 @@ int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jre
 {
     memset(out, 0, sizeof(*out));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -ENOENT
-                               : (snprintf(err, n, "%s: %s", path, strerror(errno)), -errno);
+    if (fd < 0) {
+        int e = errno;
+        if (e != ENOENT)
+            snprintf(err, n, "%s: %s", path, strerror(e));
+        return -e;
+    }
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
@@ -152,7 +155,18 @@ int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jre
         return 0;
     }
     if ((size_t)st.st_size < ROTA_JFILE_HEADER) {
+        /* a header cut short by a crash, or a small file that is something else */
+        char head[ROTA_JFILE_HEADER];
+        ssize_t got = pread(fd, head, sizeof(head), 0);
         close(fd);
+        size_t cmp = got > 8 ? 8 : got > 0 ? (size_t)got : 0;
+        if (got != st.st_size || memcmp(head, file_magic, cmp) != 0) {
+            snprintf(err, n,
+                     "%s: not a rota journal (no ROTAJNL1 header); move it away or set "
+                     "journal.file.path",
+                     path);
+            return -EINVAL;
+        }
         out->torn_bytes = (uint64_t)st.st_size;
         snprintf(out->first_problem, sizeof(out->first_problem),
                  "offset 0: a file header cut short (a torn tail)");

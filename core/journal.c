@@ -52,6 +52,8 @@ struct rota_journal {
     uint64_t next_snapshot;   /* mono ns */
     uint64_t unwritten_since; /* mono ns of the oldest change not yet in the file; 0 */
     uint64_t written_records; /* run.records when the file last took them all */
+    uint64_t snapshot_bytes;  /* size of the file right after its last snapshot */
+    bool warned_size;
     uint64_t warned_at;
     struct rota_journal_stats run; /* this thread's counters, published after each pass */
 };
@@ -257,8 +259,22 @@ static void write_file(struct rota_journal *j, uint64_t now, bool last)
 {
     struct rota_jfile_stats fs;
     rota_jfile_stats(j->file, &fs);
+    /* by size: at half the bound, or at twice the last snapshot when the state alone
+     * takes half the bound or more (then the bound cannot hold; said once) */
+    uint64_t at_size = j->cfg.max_bytes / 2;
+    if (j->snapshot_bytes * 2 > at_size) {
+        at_size = j->snapshot_bytes * 2;
+        if (!j->warned_size) {
+            rota_warn("journal: a snapshot takes %llu bytes, more than half of max_bytes "
+                      "(%llu): the file will grow to %llu bytes; raise "
+                      "journal.file.max_bytes",
+                      (unsigned long long)j->snapshot_bytes,
+                      (unsigned long long)j->cfg.max_bytes, (unsigned long long)at_size);
+            j->warned_size = true;
+        }
+    }
     bool due = j->want_snapshot || now >= j->next_snapshot ||
-               fs.bytes + rota_jfile_pending(j->file) >= j->cfg.max_bytes / 2;
+               fs.bytes + rota_jfile_pending(j->file) >= at_size;
     uint64_t pending = j->run.records - j->written_records;
     int rc = due ? snapshot(j) : rota_jfile_write(j->file, now, last);
     if (rc) {
@@ -272,6 +288,8 @@ static void write_file(struct rota_journal *j, uint64_t now, bool last)
     if (due) {
         j->want_snapshot = false;
         j->next_snapshot = now + j->cfg.snapshot_every_ns;
+        rota_jfile_stats(j->file, &fs);
+        j->snapshot_bytes = fs.bytes;
     }
     j->unwritten_since = 0;
     j->written_records = j->run.records;
@@ -506,10 +524,10 @@ static int load_rec(void *arg, const struct rota_jrec *r)
             l->unknown++;
             return 0;
         }
-        if (r->at >= l->acc_at[a]) { /* the latest record wins */
-            l->acc[a] = r->u.acc;
-            l->acc_at[a] = r->at;
-        }
+        /* the last record read wins: a file is in the order it was written (whatever
+         * the clock did), and Redis's hash holds one record per account */
+        l->acc[a] = r->u.acc;
+        l->acc_at[a] = r->at > 0 ? r->at : 1;
     } else if (r->type == ROTA_JREC_PROVIDER) {
         for (uint32_t p = 0; p < l->m->nproviders; p++)
             if (strcmp(rota_shm_str(l->m, l->m->providers[p].name), r->u.prov.name) == 0) {
@@ -553,10 +571,11 @@ int rota_journal_recover(const struct rota_journal_opts *o, struct rota_shm_map 
     memset(out, 0, sizeof(*out));
     struct loaded fl, rl;
     int rc = loaded_init(&fl, m);
-    if (rc == 0)
-        rc = loaded_init(&rl, m);
-    if (rc) {
+    int rc2 = loaded_init(&rl, m);
+    if (rc || rc2) {
         loaded_free(&fl);
+        loaded_free(&rl);
+        rc = -ENOMEM;
         snprintf(err, n, "journal recovery: out of memory");
         return rc;
     }

@@ -51,6 +51,8 @@ const char *rota_jchg_names(uint32_t what, char *buf, size_t n)
     static const char *const names[] = {"usage",   "observed", "cooldown", "breaker",
                                         "disable", "enable",   "reset",    "full"};
     size_t len = 0;
+    if (n == 0)
+        return buf;
     buf[0] = 0;
     for (unsigned i = 0; i < 8 && len < n; i++)
         if (what & (1u << i))
@@ -496,7 +498,11 @@ int rota_jrec_decode(const void *buf, size_t len, struct rota_jrec *r, char *err
     uint32_t count, version;
     if (!array_of(&c, 4, &count) || !u32(&c, &version, UINT32_MAX))
         return -EINVAL;
-    if (version > ROTA_JREC_VERSION || version == 0) {
+    if (version == 0) {
+        fail(&c, "record version 0");
+        return -EINVAL;
+    }
+    if (version > ROTA_JREC_VERSION) {
         snprintf(c.err, c.n, "record version %u (this build reads up to %u)", version,
                  ROTA_JREC_VERSION);
         return -ENOTSUP;

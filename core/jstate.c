@@ -92,7 +92,10 @@ int rota_jstate_capture(const struct rota_shm_map *m, uint32_t a, int64_t offset
             rota_load(rota_shm_usage(h, win->pool, win->metric == ROTA_METRIC_TOKENS ? 1 : 0));
         out->win[w].metric = win->metric;
         out->win[w].pool = win->pool;
-        out->win[w].used += counter > base[w] ? counter - base[w] : 0;
+        /* as the selection reads it: calls and tokens count locally, credits and
+         * fractions only through observations */
+        if (win->metric <= ROTA_METRIC_TOKENS)
+            out->win[w].used += counter > base[w] ? counter - base[w] : 0;
     }
     uint64_t dis = rota_load(&h->disabled);
     out->wdisable = dis ? (uint32_t)(dis & 0xff) : 0;
@@ -195,13 +198,17 @@ void rota_jstate_apply(struct rota_shm_map *m, uint32_t a, const struct rota_jac
 
     struct rota_shm_snap *sn = rota_shm_snap_begin(m, a);
     uint32_t flags = rota_load(&sn->flags);
-    for (uint32_t w = 0; w < acc->nwin && w < s->nwin; w++) {
+    for (uint32_t w = 0; w < acc->nwin; w++) {
         const struct rota_shm_window *win = &acc->win[w];
         const struct rota_jwin *x = &s->win[w];
-        if (x->metric != win->metric || x->pool != win->pool)
-            continue; /* the config changed this window: it starts afresh */
         uint64_t counter =
             rota_load(rota_shm_usage(h, win->pool, win->metric == ROTA_METRIC_TOKENS ? 1 : 0));
+        if (w >= s->nwin || x->metric != win->metric || x->pool != win->pool) {
+            /* a window the config added or changed starts afresh, not with the counts
+             * restored above */
+            rota_store(&sn->win[w].base, counter);
+            continue;
+        }
         /* a configured limit stands; a learnt one comes back */
         uint64_t limit = win->limit ? win->limit : x->limit;
         rota_shm_snap_window(sn, w, x->used, limit, counter);
