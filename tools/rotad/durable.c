@@ -113,11 +113,40 @@ void rotad_keep_damaged(struct rotad *d)
         rota_warn("journal: cannot keep the damaged file as %s: %s", copy, strerror(errno));
 }
 
+static int count_rec(void *arg, const struct rota_jrec *r)
+{
+    (void)r;
+    (*(uint64_t *)arg)++;
+    return 0;
+}
+
+/* After adopting a live table the journal was not read, but its first snapshot replaces
+ * the file: refuse a file that is not a journal, and keep a damaged one. */
+static int check_file(struct rotad *d, char *err, size_t n)
+{
+    const char *path = d->cfg->journal.file_path;
+    uint64_t records = 0;
+    struct rota_jfile_scan scan;
+    int rc = rota_jfile_read(path, count_rec, &records, &scan, err, n);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc == 0 && scan.corrupt) {
+        rota_warn("journal %s: %s", path, scan.first_problem);
+        rotad_keep_damaged(d);
+    }
+    return rc;
+}
+
 int rotad_journal_start(struct rotad *d, char *err, size_t n)
 {
     const struct rota_config_journal *c = &d->cfg->journal;
     if (!c->file_enabled && !c->redis_enabled)
         return 0;
+    if (d->adopted && c->file_enabled) {
+        int rc = check_file(d, err, n);
+        if (rc)
+            return rc;
+    }
     struct rota_journal_opts o;
     int rc = journal_opts(d, &o, err, n);
     if (rc == 0)
