@@ -53,6 +53,7 @@ struct rota_journal {
     uint64_t unwritten_since; /* mono ns of the oldest change not yet in the file; 0 */
     uint64_t written_records; /* run.records when the file last took them all */
     uint64_t snapshot_bytes;  /* size of the file right after its last snapshot */
+    uint64_t next_redis_full; /* mono ns of the next full resend to Redis */
     bool warned_size;
     uint64_t warned_at;
     struct rota_journal_stats run; /* this thread's counters, published after each pass */
@@ -104,6 +105,28 @@ static void emit_account(struct rota_journal *j, const struct rota_jaccount *a, 
 static void provider_field(const struct rota_jprovider *p, char *field, size_t n)
 {
     snprintf(field, n, "p:%s", p->name);
+}
+
+/* Every state to Redis again: after drops or a reconnection, and every snapshot_every
+ * (which also keeps the keys from expiring while nothing changes). */
+static void redis_full(struct rota_journal *j)
+{
+    int64_t at = rota_clock_wall();
+    for (uint32_t a = 0; a < j->map.naccounts; a++)
+        if (j->have[a])
+            emit_account(j, &j->last[a], at, true);
+    for (uint32_t p = 0; p < j->map.nproviders; p++) {
+        if (!j->phave[p])
+            continue;
+        struct rota_jrec r = {.type = ROTA_JREC_PROVIDER, .at = at, .seq = ++j->seq};
+        r.u.prov = j->plast[p];
+        unsigned char buf[ROTA_JREC_MAX];
+        char field[ROTA_MAX_NAME + 4];
+        provider_field(&j->plast[p], field, sizeof(field));
+        size_t len = rota_jrec_encode(&r, buf, sizeof(buf));
+        if (len)
+            rota_jredis_push(j->redis, field, buf, len, at, true);
+    }
 }
 
 static void emit_generation(struct rota_journal *j, int64_t at)
@@ -179,6 +202,8 @@ static int refresh_map(struct rota_journal *j)
     j->plast = plast;
     j->phave = phave;
     j->run.generation = gen;
+    /* room for a whole pass: a busy pass must not drop records while Redis keeps up */
+    rota_jredis_reserve(j->redis, (size_t)m.naccounts + m.nproviders + 8);
     emit_generation(j, rota_clock_wall());
     return 0;
 }
@@ -317,11 +342,10 @@ static void pass(struct rota_journal *j, bool last)
     if (j->file)
         write_file(j, rota_clock_mono(), last);
     if (j->redis) {
-        if (rota_jredis_want_full(j->redis)) {
-            int64_t at = rota_clock_wall();
-            for (uint32_t a = 0; a < j->map.naccounts; a++)
-                if (j->have[a])
-                    emit_account(j, &j->last[a], at, true);
+        uint64_t now = rota_clock_mono();
+        if (rota_jredis_want_full(j->redis) || now >= j->next_redis_full) {
+            redis_full(j);
+            j->next_redis_full = now + j->cfg.snapshot_every_ns;
         }
         rota_jredis_flush(j->redis);
     }
@@ -440,6 +464,7 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
     j->scan_ns = o->scan_ns ? o->scan_ns : ROTA_JOURNAL_SCAN_NS;
     j->offset = rota_jclock_offset();
     j->want_snapshot = true;
+    j->next_redis_full = rota_clock_mono() + j->cfg.snapshot_every_ns;
     j->run.file_enabled = j->cfg.file_enabled;
     j->run.redis_enabled = j->cfg.redis_enabled;
     j->run.fsync = j->cfg.fsync;

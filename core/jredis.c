@@ -48,8 +48,9 @@
 #define TICK_NS     (50 * ROTA_NS_PER_MS)
 #define BACKOFF_MIN (100 * ROTA_NS_PER_MS)
 #define BACKOFF_MAX (5000 * ROTA_NS_PER_MS)
-#define OP_MS       1000 /* connect and command timeout of the sender */
-#define BATCH       512  /* records per MULTI/EXEC */
+#define OP_MS       1000                    /* connect and command timeout of the sender */
+#define BATCH       512                     /* records per MULTI/EXEC */
+#define PING_NS     (1000 * ROTA_NS_PER_MS) /* idle this long: check the connection */
 
 /* One queued record in one allocation: its bytes, then its field's name. */
 struct rec {
@@ -90,7 +91,8 @@ struct rota_jredis {
 
     /* The sender thread's own. */
     redisContext *c;
-    bool ever; /* connected once */
+    bool ever;        /* connected once */
+    uint64_t last_io; /* monotonic ns of the last exchange with Redis */
     struct rec *batch[BATCH];
     struct pick picks[BATCH];
     const char *argv[2 * BATCH + 4];
@@ -203,8 +205,32 @@ static int sender_connect(struct rota_jredis *r)
     }
     r->st.connected = true;
     r->st.reconnects += r->ever;
+    /* After a reconnection Redis may have lost what it had (restarted empty, flushed):
+     * once what is queued has gone out, the journal sends every state again. */
+    if (r->ever)
+        mark_lost(r);
     r->ever = true;
+    r->last_io = rota_clock_mono();
     return 0;
+}
+
+/* Idle: check the connection is alive (mu held, released meanwhile), so a Redis that
+ * went away while nothing was sent shows as disconnected. 0 or -1. */
+static int sender_ping(struct rota_jredis *r)
+{
+    static const char *const ping[] = {"PING"};
+    char msg[160];
+    pthread_mutex_unlock(&r->mu);
+    int rc = rota_jr_call(r->c, 1, (const char **)ping, "PING", -EIO, msg, sizeof(msg));
+    if (rc) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->last_io = rota_clock_mono();
+    if (rc)
+        failed(r, msg);
+    return rc ? -1 : 0;
 }
 
 /* Append argument "p" of "len" bytes to a command's argv and lengths. */
@@ -370,6 +396,7 @@ static int sender_batch(struct rota_jredis *r)
 
     pthread_mutex_lock(&r->mu);
     finish(r, lo, k, rc == 0);
+    r->last_io = rota_clock_mono();
     if (rc)
         failed(r, msg);
     return rc;
@@ -401,6 +428,13 @@ static void *sender(void *arg)
             if (rc) {
                 backoff = backoff ? 2 * backoff : BACKOFF_MIN;
                 backoff = backoff < BACKOFF_MAX ? backoff : BACKOFF_MAX;
+                retry_at = rota_clock_mono() + backoff;
+            }
+            continue;
+        }
+        if (r->c && !r->stopping && now - r->last_io >= PING_NS) {
+            if (sender_ping(r) != 0) {
+                backoff = BACKOFF_MIN;
                 retry_at = rota_clock_mono() + backoff;
             }
             continue;
@@ -554,6 +588,18 @@ void rota_jredis_flush(struct rota_jredis *r)
         return;
     pthread_mutex_lock(&r->mu);
     pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void rota_jredis_reserve(struct rota_jredis *r, size_t records)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    if (records > r->bound) {
+        r->bound = records;
+        r->st.capacity = records;
+    }
     pthread_mutex_unlock(&r->mu);
 }
 

@@ -15,9 +15,10 @@
  * provider ("p:<name>"), and its "at" field the wall-clock ns of the newest record in it.
  * A batch leaves the buffer only once Redis acknowledged it. On any error the connection
  * is dropped and retried with backoff (100 ms doubling to 5 s); the records wait, within
- * the buffer's bound. After drops, rota_jredis_want_full says so once the connection is
- * back, and the journal pushes every account's state again with "force" so the hash
- * converges.
+ * the buffer's bound. After drops, and after every reconnection (Redis may have come
+ * back empty), rota_jredis_want_full says so once the queue has gone out, and the
+ * journal pushes every state again with "force" so the hash converges. An idle
+ * connection is checked with PING every second.
  *
  * Records are opaque bytes here (core/jrecord.h makes them). The password is never
  * logged, stored in stats, or put in an error message.
@@ -73,11 +74,15 @@ int rota_jredis_start(const struct rota_jredis_opts *o, struct rota_jredis **out
 void rota_jredis_push(struct rota_jredis *r, const char *field, const void *rec, size_t len,
                       int64_t at, bool force);
 
+/* Raise the buffer's bound to at least "records" (the journal: room for a whole pass,
+ * so a pass that changes every account drops nothing while Redis keeps up). */
+void rota_jredis_reserve(struct rota_jredis *r, size_t records);
+
 /* Wake the sender: records pushed since are sent now rather than at its next tick. */
 void rota_jredis_flush(struct rota_jredis *r);
 
-/* True once each time records had been dropped and Redis is reachable again with the
- * buffer drained: the caller pushes every account's state with "force". */
+/* True once each time records had been dropped, or the connection was made again, and
+ * Redis has taken what was queued then: the caller pushes every state with "force". */
 bool rota_jredis_want_full(struct rota_jredis *r);
 
 void rota_jredis_stats(struct rota_jredis *r, struct rota_jredis_stats *out);
