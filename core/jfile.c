@@ -201,10 +201,11 @@ struct rota_jfile {
     char *path, *tmp;
     enum rota_fsync policy;
     uint64_t interval_ns;
-    int fd; /* the file appended to: the journal, or <path>.tmp during a snapshot */
-    bool in_snapshot;
-    uint64_t off; /* end of the file */
-    uint8_t *buf; /* framed records waiting */
+    int fd;           /* the journal, appended to; -1 before the first snapshot */
+    int tfd;          /* <path>.tmp while a snapshot is written; -1 otherwise */
+    bool in_snapshot; /* between snapshot_begin and snapshot_end */
+    uint64_t off;     /* end of the journal */
+    uint8_t *buf;     /* framed records waiting */
     size_t len, cap;
     uint64_t dirty; /* bytes written since the last sync */
     uint64_t last_sync_mono;
@@ -218,7 +219,7 @@ int rota_jfile_open(const char *path, enum rota_fsync policy, uint64_t interval_
     struct rota_jfile *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
-    f->fd = -1;
+    f->fd = f->tfd = -1;
     f->policy = policy;
     f->interval_ns = interval_ns;
     f->path = strdup(path);
@@ -328,33 +329,29 @@ static int write_header(struct rota_jfile *f, int fd)
     return ring_write(f, fd, h, sizeof(h), 0, false);
 }
 
+/* A snapshot that cannot go on: its file goes, the journal stays as it was. */
+static int snapshot_fail(struct rota_jfile *f, const char *what, int rc)
+{
+    set_error(f, what, rc);
+    if (f->tfd >= 0)
+        close(f->tfd);
+    f->tfd = -1;
+    unlink(f->tmp);
+    f->in_snapshot = false;
+    f->len = 0; /* the snapshot's records: the caller still has every state */
+    return rc;
+}
+
 int rota_jfile_snapshot_begin(struct rota_jfile *f)
 {
-    int fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int rc = -errno;
-        f->in_snapshot = true;
-        set_error(f, "open", rc);
-        f->in_snapshot = false;
-        return rc;
-    }
-    /* what was pending belongs to the old file, which the snapshot replaces anyway */
+    /* what was pending belongs to the old file (the caller wrote it first, or gave up) */
     f->len = 0;
-    int rc = write_header(f, fd);
-    if (rc) {
-        f->in_snapshot = true;
-        set_error(f, "write", rc);
-        f->in_snapshot = false;
-        close(fd);
-        unlink(f->tmp);
-        return rc;
-    }
-    if (f->fd >= 0)
-        close(f->fd);
-    f->fd = fd;
     f->in_snapshot = true;
-    f->off = ROTA_JFILE_HEADER;
-    return 0;
+    f->tfd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (f->tfd < 0)
+        return snapshot_fail(f, "open", -errno);
+    int rc = write_header(f, f->tfd);
+    return rc ? snapshot_fail(f, "write", rc) : 0;
 }
 
 static int sync_dir(const char *path)
@@ -373,18 +370,20 @@ static int sync_dir(const char *path)
 
 int rota_jfile_snapshot_end(struct rota_jfile *f)
 {
-    int rc = ring_write(f, f->fd, f->buf, f->len, f->off, true);
-    if (rc) {
-        set_error(f, "write", rc);
-        return rc;
-    }
-    f->off += f->len;
+    if (f->tfd < 0)
+        return -EBADF;
+    int rc = ring_write(f, f->tfd, f->buf, f->len, ROTA_JFILE_HEADER, true);
+    if (rc)
+        return snapshot_fail(f, "write", rc);
+    if (rename(f->tmp, f->path) < 0)
+        return snapshot_fail(f, "rename", -errno);
+    /* the new file is the journal now; the old one's descriptor goes */
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = f->tfd;
+    f->tfd = -1;
+    f->off = ROTA_JFILE_HEADER + f->len;
     f->len = 0;
-    if (rename(f->tmp, f->path) < 0) {
-        rc = -errno;
-        set_error(f, "rename", rc);
-        return rc;
-    }
     f->in_snapshot = false;
     if ((rc = sync_dir(f->path)) < 0)
         set_error(f, "fsync of its directory", rc);
@@ -398,8 +397,10 @@ int rota_jfile_snapshot_end(struct rota_jfile *f)
 
 int rota_jfile_write(struct rota_jfile *f, uint64_t mono, bool force_sync)
 {
-    if (f->fd < 0)
-        return -EBADF; /* no snapshot yet: nothing to append to */
+    if (f->fd < 0) {
+        f->len = 0; /* no file yet (its first snapshot failed): nothing to append to */
+        return -EBADF;
+    }
     if (f->len == 0 && f->dirty == 0)
         return 0;
     bool sync = false;
@@ -407,9 +408,15 @@ int rota_jfile_write(struct rota_jfile *f, uint64_t mono, bool force_sync)
         sync = true;
     else if (f->policy == ROTA_FSYNC_INTERVAL)
         sync = force_sync || mono - f->last_sync_mono >= f->interval_ns;
-    int rc = ring_write(f, f->fd, f->buf, f->len, f->off, sync && !f->in_snapshot);
+    int rc = ring_write(f, f->fd, f->buf, f->len, f->off, sync);
     if (rc) {
         set_error(f, sync ? "write and sync" : "write", rc);
+        /* Bounded: the records go (the caller rewrites every state in a snapshot), and
+         * whatever part of them reached the file is cut, so no stale frame can follow
+         * newer ones later. */
+        f->len = 0;
+        if (ftruncate(f->fd, (off_t)f->off) < 0)
+            set_error(f, "truncate after a failed write", -errno);
         return rc;
     }
     if (f->len) {
@@ -420,7 +427,7 @@ int rota_jfile_write(struct rota_jfile *f, uint64_t mono, bool force_sync)
     }
     f->len = 0;
     f->st.bytes = f->off;
-    if (sync && !f->in_snapshot) {
+    if (sync) {
         f->dirty = 0;
         f->last_sync_mono = mono;
         f->st.last_sync = rota_clock_wall();
@@ -444,8 +451,10 @@ void rota_jfile_close(struct rota_jfile *f)
         return;
     if (f->fd >= 0)
         close(f->fd);
-    if (f->in_snapshot)
+    if (f->tfd >= 0) {
+        close(f->tfd);
         unlink(f->tmp);
+    }
     io_uring_queue_exit(&f->ring);
     free(f->buf);
     free(f->path);

@@ -73,14 +73,18 @@ int rota_jfile_open(const char *path, enum rota_fsync policy, uint64_t interval_
 /* Add one encoded record to the pending buffer. 0, or -ENOMEM. */
 int rota_jfile_put(struct rota_jfile *f, const void *rec, size_t len);
 
-/* Start a new file at <path>.tmp: what is put until rota_jfile_snapshot_end goes there. */
+/* Start a new file at <path>.tmp (anything pending is dropped: write it first): what is
+ * put until rota_jfile_snapshot_end goes there. */
 int rota_jfile_snapshot_begin(struct rota_jfile *f);
-/* Write, sync and rename the new file over the old one, and continue appending to it. */
+/* Write, sync and rename the new file over the old one, and continue appending to it.
+ * On failure (of either) the new file is removed and the journal stays as it was, still
+ * appended to. */
 int rota_jfile_snapshot_end(struct rota_jfile *f);
 
 /* Write what is pending and sync by policy ("mono" is now, monotonic ns). With "sync",
- * sync whatever the policy (except "never"). 0, or -errno (the error is kept in the
- * stats; the pending records stay for the next attempt). */
+ * sync whatever the policy (except "never"). 0, or -errno: the error is kept in the
+ * stats, the pending records are dropped and any part of them written is cut from the
+ * file (the caller rewrites every state with a snapshot). */
 int rota_jfile_write(struct rota_jfile *f, uint64_t mono, bool sync);
 
 uint64_t rota_jfile_pending(const struct rota_jfile *f); /* bytes waiting */

@@ -54,6 +54,7 @@ struct rota_journal {
     uint64_t written_records; /* run.records when the file last took them all */
     uint64_t snapshot_bytes;  /* size of the file right after its last snapshot */
     uint64_t next_redis_full; /* mono ns of the next full resend to Redis */
+    uint64_t snapshot_retry_at, snapshot_backoff; /* after a failed snapshot */
     bool warned_size;
     uint64_t warned_at;
     struct rota_journal_stats run; /* this thread's counters, published after each pass */
@@ -300,24 +301,41 @@ static void write_file(struct rota_journal *j, uint64_t now, bool last)
     }
     bool due = j->want_snapshot || now >= j->next_snapshot ||
                fs.bytes + rota_jfile_pending(j->file) >= at_size;
+    if (now < j->snapshot_retry_at)
+        due = false; /* the last one failed: appends go on meanwhile */
+    /* This pass's records go to the journal first, whatever a snapshot then does. */
     uint64_t pending = j->run.records - j->written_records;
-    int rc = due ? snapshot(j) : rota_jfile_write(j->file, now, last);
-    if (rc) {
+    int rc = rota_jfile_write(j->file, now, last || due);
+    j->written_records = j->run.records;
+    if (rc == -EBADF) {
+        j->want_snapshot = true; /* no file yet: the first snapshot holds them */
+    } else if (rc) {
         j->run.file_dropped += pending;
-        j->written_records = j->run.records;
         rota_jfile_stats(j->file, &fs);
         warn_limited(j, fs.last_error);
         j->want_snapshot = true; /* the states are all in memory: rewrite them all */
+    } else {
+        j->unwritten_since = 0;
+    }
+    if (!due)
+        return;
+    if (snapshot(j) != 0) {
+        rota_jfile_stats(j->file, &fs);
+        warn_limited(j, fs.last_error);
+        j->want_snapshot = true;
+        j->snapshot_backoff = j->snapshot_backoff ? 2 * j->snapshot_backoff : ROTA_NS_PER_S;
+        if (j->snapshot_backoff > 60 * ROTA_NS_PER_S)
+            j->snapshot_backoff = 60 * ROTA_NS_PER_S;
+        j->snapshot_retry_at = now + j->snapshot_backoff;
         return;
     }
-    if (due) {
-        j->want_snapshot = false;
-        j->next_snapshot = now + j->cfg.snapshot_every_ns;
-        rota_jfile_stats(j->file, &fs);
-        j->snapshot_bytes = fs.bytes;
-    }
+    j->want_snapshot = false;
+    j->snapshot_backoff = 0;
+    j->snapshot_retry_at = 0;
+    j->next_snapshot = now + j->cfg.snapshot_every_ns;
+    rota_jfile_stats(j->file, &fs);
+    j->snapshot_bytes = fs.bytes;
     j->unwritten_since = 0;
-    j->written_records = j->run.records;
 }
 
 static void publish_stats(struct rota_journal *j)

@@ -668,6 +668,11 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
         }
         rota_shm_carry_over(&m, &w->cur, seen);
     }
+    if (d->prepare && (rc = d->prepare(d->prepare_arg, &m, err, n)) != 0) {
+        free(seen);
+        drop_segment(w, &m);
+        return rc;
+    }
     rota_store(&m.hdr->heartbeat, now);
     atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
     atomic_store_explicit(&w->dir->generation, gen, memory_order_release);

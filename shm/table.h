@@ -98,6 +98,11 @@ struct rota_desc {
     const struct rota_desc_route *routes;
     uint64_t config_hash;
     uint64_t stale_after_ns; /* 0 = 30 s */
+    /* Called on the new generation once state is carried over and before it is READY,
+     * while no other process can see it (the supervisor restores its journal here); a
+     * non-zero return abandons the generation and is returned by rota_shm_publish. */
+    int (*prepare)(void *arg, struct rota_shm_map *m, char *err, size_t errlen);
+    void *prepare_arg;
 };
 
 /* ---- readers ---- */

@@ -447,6 +447,56 @@ static void test_journal_file_snapshot_replaces_the_file(void **state)
     assert_int_equal(sc.records, 9);
 }
 
+/* A snapshot that cannot be written (its .tmp path is taken by a directory) leaves the
+ * journal as it was and appends go on to it; the next snapshot, once it can, replaces it.
+ * A failed append leaves nothing of itself in the file. */
+static void test_journal_file_failed_snapshot_keeps_the_journal(void **state)
+{
+    struct ju_ctx *c = *state;
+    char err[256], tmp[160];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", c->path);
+    assert_int_equal(rota_jfile_open(c->path, ROTA_FSYNC_ALWAYS, 0, &c->jf, err, sizeof(err)),
+                     0);
+    assert_int_equal(rota_jfile_snapshot_begin(c->jf), 0);
+    struct rota_jrec snap = ju_rec_snapshot(2);
+    ju_put(c->jf, &snap, NULL);
+    for (uint32_t i = 0; i < 2; i++) {
+        struct rota_jrec r = file_rec(i, 1000);
+        ju_put(c->jf, &r, NULL);
+    }
+    assert_int_equal(rota_jfile_snapshot_end(c->jf), 0);
+
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    struct rota_jrec r = file_rec(2, 1000);
+    ju_put(c->jf, &r, NULL);
+    assert_int_equal(rota_jfile_write(c->jf, 1, false), 0); /* record 2, appended */
+    assert_true(rota_jfile_snapshot_begin(c->jf) < 0);
+    assert_int_equal(rota_jfile_pending(c->jf), 0);
+    r = file_rec(3, 1000);
+    ju_put(c->jf, &r, NULL);
+    assert_int_equal(rota_jfile_write(c->jf, 2, false), 0); /* still appended */
+    struct rota_jfile_stats st;
+    rota_jfile_stats(c->jf, &st);
+    assert_int_equal(st.snapshots, 1);
+    assert_true(st.errors >= 1);
+    assert_non_null(strstr(st.last_error, ".tmp"));
+    struct rota_jfile_scan sc;
+    assert_int_equal(ju_read_journal(c->path, &sc, err, sizeof(err)), 0);
+    assert_int_equal(sc.corrupt + sc.torn_bytes, 0);
+    assert_got(4, -1);
+
+    assert_int_equal(rmdir(tmp), 0);
+    assert_int_equal(rota_jfile_snapshot_begin(c->jf), 0);
+    snap = ju_rec_snapshot(1);
+    ju_put(c->jf, &snap, NULL);
+    r = file_rec(0, 1000);
+    ju_put(c->jf, &r, NULL);
+    assert_int_equal(rota_jfile_snapshot_end(c->jf), 0);
+    assert_false(ju_exists(tmp));
+    assert_int_equal(ju_read_journal(c->path, &sc, err, sizeof(err)), 0);
+    assert_got(1, -1);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, ju_setup, ju_teardown)
@@ -459,6 +509,7 @@ int main(void)
         T(test_journal_file_short_foreign_file_is_not_a_journal),
         T(test_journal_file_every_fsync_policy_writes_a_readable_file),
         T(test_journal_file_snapshot_replaces_the_file),
+        T(test_journal_file_failed_snapshot_keeps_the_journal),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

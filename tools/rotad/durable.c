@@ -3,11 +3,12 @@
  * `rotactl journal` shows.
  *
  * DESIGN
- * Recovery runs only when rotad did not adopt a live table: the new generation is
- * published from the config first, then the newer of the journal file and Redis is
- * written into it by account id (core/journal.c), before any tick, probe or control
- * request touches it. The journal thread starts after, and its first pass writes a
- * fresh snapshot of the table, whatever it came from.
+ * Recovery runs only when rotad did not adopt a live table: while the new generation is
+ * built from the config and before it is READY (rota_desc.prepare), the newer of the
+ * journal file and Redis is written into it by account id (core/journal.c). No worker
+ * sees the table before that, and a failure or a kill -9 during recovery leaves no
+ * cold table that a later rotad would adopt instead of the journal. The journal thread starts
+ * after, and its first pass writes a fresh snapshot of the table, whatever it came from.
  *
  * The Redis password is resolved here, once, from its reference; a reference that does
  * not resolve stops rotad at start with the reference named (never the secret).
@@ -49,8 +50,9 @@ static void age_text(int64_t ns, char *buf, size_t n)
         snprintf(buf, n, "%.1f d", s / 86400);
 }
 
-int rotad_journal_recover(struct rotad *d, char *err, size_t n)
+int rotad_journal_recover(void *arg, struct rota_shm_map *m, char *err, size_t n)
 {
+    struct rotad *d = arg;
     struct rota_journal_opts o;
     int rc = journal_opts(d, &o, err, n);
     if (rc)
@@ -62,7 +64,7 @@ int rotad_journal_recover(struct rotad *d, char *err, size_t n)
         return 0;
     }
     struct rota_journal_restore *r = &d->restore;
-    rc = rota_journal_recover(&o, rotad_map(d), r, err, n);
+    rc = rota_journal_recover(&o, m, r, err, n);
     if (rc)
         return rc;
     if (r->file.first_problem[0])

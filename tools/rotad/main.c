@@ -149,7 +149,15 @@ static int open_table(struct rotad *d, char *err, size_t n)
     } else {
         d->origin = "new table (none was live)";
     }
+    /* Without a live table, the journal's state goes into the new one before it is
+     * READY: no worker selects from a cold table meanwhile, and a rotad that dies or
+     * fails here leaves nothing a later one would adopt in place of the journal. */
+    if (!d->adopted) {
+        d->cfg->desc.prepare = rotad_journal_recover;
+        d->cfg->desc.prepare_arg = d;
+    }
     rc = rota_shm_publish(d->w, &d->cfg->desc, err, n);
+    d->cfg->desc.prepare = NULL;
     if (rc)
         return rc;
     m = rotad_map(d);
@@ -294,7 +302,6 @@ int main(int argc, char **argv)
     }
     err[0] = 0;
     if ((rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
-        (!d.adopted && (rc = rotad_journal_recover(&d, err, sizeof(err)))) ||
         (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err))) ||
         (rc = rotad_probes_configure(&d)) || (rc = rotad_journal_start(&d, err, sizeof(err)))) {
         if (rc == -ENOMEM || (rc < 0 && !err[0]))

@@ -113,7 +113,8 @@ int rotad_probes_now(struct rotad *d, uint64_t account_id, uint32_t provider);
 
 /* durable.c: recovery at start (when no live table was adopted), the journal thread,
  * and the journal's figures for `rotactl journal`. */
-int rotad_journal_recover(struct rotad *d, char *err, size_t errlen);
+/* A rota_desc.prepare hook ("arg" is the rotad): restore the journal into "m". */
+int rotad_journal_recover(void *arg, struct rota_shm_map *m, char *err, size_t errlen);
 void rotad_keep_damaged(struct rotad *d);
 int rotad_journal_start(struct rotad *d, char *err, size_t errlen);
 void rotad_journal_stop(struct rotad *d);
