@@ -210,6 +210,7 @@ struct rota_jfile {
     uint64_t dirty; /* bytes written since the last sync */
     uint64_t last_sync_mono;
     struct io_uring ring;
+    bool ring_ok; /* false when a reset could not make a new ring */
     struct rota_jfile_stats st;
 };
 
@@ -229,13 +230,20 @@ int rota_jfile_open(const char *path, enum rota_fsync policy, uint64_t interval_
         f->tmp = NULL;
     int rc = !f->path || !f->tmp || !f->buf ? -ENOMEM : io_uring_queue_init(8, &f->ring, 0);
     if (rc) {
-        snprintf(err, n, "journal %s: %s", path, strerror(-rc));
+        if (rc == -ENOMEM)
+            snprintf(err, n, "journal %s: out of memory", path);
+        else
+            snprintf(err, n,
+                     "journal %s: io_uring_queue_init: %s (io_uring disabled by a seccomp "
+                     "profile or kernel.io_uring_disabled?)",
+                     path, strerror(-rc));
         free(f->path);
         free(f->tmp);
         free(f->buf);
         free(f);
         return rc;
     }
+    f->ring_ok = true;
     *out = f;
     return 0;
 }
@@ -264,37 +272,65 @@ static void set_error(struct rota_jfile *f, const char *what, int rc)
              f->in_snapshot ? f->tmp : f->path, what, strerror(-rc));
 }
 
+/* The ring failed in a way that may leave requests queued or unreaped: start a new one,
+ * so no later call submits or reaps what belonged to this one. */
+static int ring_reset(struct rota_jfile *f, int rc)
+{
+    io_uring_queue_exit(&f->ring);
+    f->ring_ok = io_uring_queue_init(8, &f->ring, 0) == 0;
+    return rc;
+}
+
+/* Submit what is queued and wait for "want" completions, through interruptions. */
+static int ring_submit(struct rota_jfile *f, unsigned want)
+{
+    int rc;
+    do
+        rc = io_uring_submit_and_wait(&f->ring, want);
+    while (rc == -EINTR);
+    return rc < 0 ? rc : 0;
+}
+
+#define PIECE (1u << 30) /* at most this much per write request */
+
 /* Write "len" bytes at "off" of "fd" through the ring, with an fdatasync linked after
  * the last piece when "sync". Short writes continue where they stopped. */
 static int ring_write(struct rota_jfile *f, int fd, const uint8_t *p, size_t len, uint64_t off,
                       bool sync)
 {
+    if (!f->ring_ok)
+        return -EIO;
     size_t done = 0;
     while (done < len || sync) {
+        size_t piece = len - done > PIECE ? PIECE : len - done;
+        bool link = sync && done + piece == len; /* the sync follows the last piece */
         struct io_uring_sqe *s = io_uring_get_sqe(&f->ring);
         unsigned want = 0;
-        if (done < len) {
-            io_uring_prep_write(s, fd, p + done, (unsigned)(len - done), off + done);
+        if (piece) {
+            io_uring_prep_write(s, fd, p + done, (unsigned)piece, off + done);
             io_uring_sqe_set_data64(s, 1);
             want++;
-            if (sync) {
+            if (link) {
                 s->flags |= IOSQE_IO_LINK;
                 s = io_uring_get_sqe(&f->ring);
             }
         }
-        if (sync) {
+        if (link) {
             io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
             io_uring_sqe_set_data64(s, 2);
             want++;
         }
-        int rc = io_uring_submit_and_wait(&f->ring, want);
+        int rc = ring_submit(f, want);
         if (rc < 0)
-            return rc;
+            return ring_reset(f, rc);
         int wrote = 0, synced = -1, werr = 0;
         for (unsigned i = 0; i < want; i++) {
             struct io_uring_cqe *cqe;
-            if ((rc = io_uring_wait_cqe(&f->ring, &cqe)) < 0)
-                return rc;
+            do
+                rc = io_uring_wait_cqe(&f->ring, &cqe);
+            while (rc == -EINTR);
+            if (rc < 0)
+                return ring_reset(f, rc);
             if (io_uring_cqe_get_data64(cqe) == 1) {
                 if (cqe->res < 0)
                     werr = cqe->res;
@@ -307,16 +343,16 @@ static int ring_write(struct rota_jfile *f, int fd, const uint8_t *p, size_t len
         }
         if (werr)
             return werr;
-        if (done < len && wrote == 0)
+        if (piece && wrote == 0)
             return -EIO; /* a write that writes nothing would loop forever */
         done += (size_t)wrote;
-        if (sync && synced == 0 && done == len) {
+        if (link && synced == 0 && done == len) {
             f->st.syncs++;
             return 0;
         }
-        if (sync && synced < 0 && synced != -ECANCELED)
+        if (link && synced < 0 && synced != -ECANCELED)
             return synced;
-        /* a short write cancelled the linked sync: go on from where it stopped */
+        /* more to write, or a short write cancelled the linked sync: go on from there */
     }
     return 0;
 }
@@ -455,7 +491,8 @@ void rota_jfile_close(struct rota_jfile *f)
         close(f->tfd);
         unlink(f->tmp);
     }
-    io_uring_queue_exit(&f->ring);
+    if (f->ring_ok)
+        io_uring_queue_exit(&f->ring);
     free(f->buf);
     free(f->path);
     free(f->tmp);

@@ -134,7 +134,6 @@ static void emit_generation(struct rota_journal *j, int64_t at)
 {
     struct rota_jrec r = {.type = ROTA_JREC_GENERATION, .at = at};
     r.u.gen.generation = j->map.hdr->generation;
-    r.u.gen.config_hash = j->map.hdr->config_hash;
     r.u.gen.naccounts = j->map.naccounts;
     emit(j, &r, NULL);
 }
@@ -258,8 +257,7 @@ static int snapshot(struct rota_journal *j)
     size_t len = rota_jrec_encode(&r, buf, sizeof(buf));
     rc = rota_jfile_put(j->file, buf, len);
     r = (struct rota_jrec){.type = ROTA_JREC_GENERATION, .at = at, .seq = ++j->seq};
-    r.u.gen = (struct rota_jgeneration){j->map.hdr->generation, j->map.hdr->config_hash,
-                                        j->map.naccounts};
+    r.u.gen = (struct rota_jgeneration){j->map.hdr->generation, j->map.naccounts};
     len = rota_jrec_encode(&r, buf, sizeof(buf));
     rc = rc ? rc : rota_jfile_put(j->file, buf, len);
     for (uint32_t a = 0; a < j->map.naccounts && !rc; a++) {
@@ -354,6 +352,15 @@ static void publish_stats(struct rota_journal *j)
 static void pass(struct rota_journal *j, bool last)
 {
     uint64_t t0 = rota_clock_mono();
+    /* A step of the wall clock (NTP at boot, a resumed VM) moves every deadline's wall
+     * time: follow it, so a restore gives each what it had left. Jitter of the two
+     * clock reads stays under the threshold and makes no records. */
+    int64_t off = rota_jclock_offset();
+    if (off - j->offset > (int64_t)ROTA_NS_PER_S || j->offset - off > (int64_t)ROTA_NS_PER_S) {
+        rota_info("journal: the wall clock moved by %+.3f s; deadlines follow it",
+                  (double)(off - j->offset) / 1e9);
+        j->offset = off;
+    }
     if (refresh_map(j) != 0)
         return;
     capture_all(j);

@@ -16,7 +16,7 @@
  *               counters = [requests, done, tokens, failures, rate_limited, auth_failures]
  *               windows  = [[metric, pool, used, limit, reset_at], ...]
  *   PROVIDER    name, breaker
- *   GENERATION  generation, config_hash, naccounts
+ *   GENERATION  generation, naccounts
  *   SNAPSHOT    count
  *
  * Fields appended by a later writer of the same version are skipped; a record with
@@ -126,7 +126,7 @@ static void pack_account(msgpack_packer *pk, const struct rota_jaccount *a)
 static const unsigned body_fields[] = {
     [ROTA_JREC_ACCOUNT] = 14,
     [ROTA_JREC_PROVIDER] = 2,
-    [ROTA_JREC_GENERATION] = 3,
+    [ROTA_JREC_GENERATION] = 2,
     [ROTA_JREC_SNAPSHOT] = 1,
 };
 
@@ -155,7 +155,6 @@ size_t rota_jrec_encode(const struct rota_jrec *r, void *buf, size_t cap)
     }
     case ROTA_JREC_GENERATION:
         msgpack_pack_uint64(&pk, r->u.gen.generation);
-        msgpack_pack_uint64(&pk, r->u.gen.config_hash);
         msgpack_pack_uint32(&pk, r->u.gen.naccounts);
         break;
     case ROTA_JREC_SNAPSHOT:
@@ -526,8 +525,7 @@ int rota_jrec_decode(const void *buf, size_t len, struct rota_jrec *r, char *err
         ok = provider(&c, &r->u.prov);
         break;
     case ROTA_JREC_GENERATION:
-        ok = u64(&c, &r->u.gen.generation) && u64(&c, &r->u.gen.config_hash) &&
-             u32(&c, &r->u.gen.naccounts, UINT32_MAX);
+        ok = u64(&c, &r->u.gen.generation) && u32(&c, &r->u.gen.naccounts, UINT32_MAX);
         break;
     case ROTA_JREC_SNAPSHOT:
         ok = u32(&c, &r->u.count, UINT32_MAX);

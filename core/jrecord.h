@@ -87,8 +87,10 @@ struct rota_jprovider {
     struct rota_jbreaker breaker;
 };
 
+/* (No config hash: the table's covers the credentials, and nothing derived from a
+ * credential is journaled.) */
 struct rota_jgeneration {
-    uint64_t generation, config_hash;
+    uint64_t generation;
     uint32_t naccounts;
 };
 

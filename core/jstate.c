@@ -34,12 +34,18 @@ static int64_t to_wall(uint64_t mono, int64_t offset)
 }
 
 /* Wall ns back to monotonic now; 0 when it has passed (or was 0). */
+/* Wall ns back to monotonic now; 0 when it has passed (or was 0). A deadline further
+ * than MAX_AHEAD away (a record from a broken clock, or not ours) is held to that. */
+#define MAX_AHEAD (400 * 86400 * (int64_t)ROTA_NS_PER_S)
 static uint64_t to_mono(int64_t wall, int64_t offset)
 {
-    if (wall <= 0)
+    int64_t now = (int64_t)rota_clock_mono();
+    if (wall <= 0 || wall <= offset)
         return 0;
-    int64_t mono = wall - offset;
-    return mono > (int64_t)rota_clock_mono() ? (uint64_t)mono : 0;
+    int64_t mono = wall - offset; /* no overflow: both positive */
+    if (mono <= now)
+        return 0;
+    return (uint64_t)(mono - now > MAX_AHEAD ? now + MAX_AHEAD : mono);
 }
 
 static void capture_breaker(uint64_t w, uint32_t consec, int64_t offset,
@@ -178,9 +184,26 @@ static uint64_t breaker_word(const struct rota_jbreaker *b, int64_t offset)
     uint64_t until = to_mono(b->until, offset);
     uint64_t until_ms = until ? (until + ROTA_NS_PER_MS - 1) / ROTA_NS_PER_MS
                               : rota_clock_mono() / ROTA_NS_PER_MS;
+    if (until_ms >> 40)
+        until_ms = (1ull << 40) - 1; /* the word's 40 bits; to_mono already bounds it */
     /* OPEN with its trips: once "until" passes the next caller half-opens it with a full
      * set of permits, as after any open period. */
     return (uint64_t)ROTA_BREAKER_OPEN | (uint64_t)(b->trips & 63) << 2 | until_ms << 24;
+}
+
+/* The saved window that table window "w" continues: the same metric and pool, at the
+ * same position if it is there, else the first such not yet taken; ROTA_NONE if none. */
+static uint32_t saved_window(const struct rota_jaccount *s, const struct rota_shm_window *win,
+                             uint32_t w, bool *taken)
+{
+    uint32_t n = s->nwin < ROTA_MAX_WINDOWS ? s->nwin : ROTA_MAX_WINDOWS;
+    for (uint32_t pass = 0; pass < 2; pass++)
+        for (uint32_t k = pass ? 0 : w; k < n && (pass || k == w); k++)
+            if (!taken[k] && s->win[k].metric == win->metric && s->win[k].pool == win->pool) {
+                taken[k] = true;
+                return k;
+            }
+    return ROTA_NONE;
 }
 
 void rota_jstate_apply(struct rota_shm_map *m, uint32_t a, const struct rota_jaccount *s,
@@ -198,12 +221,14 @@ void rota_jstate_apply(struct rota_shm_map *m, uint32_t a, const struct rota_jac
 
     struct rota_shm_snap *sn = rota_shm_snap_begin(m, a);
     uint32_t flags = rota_load(&sn->flags);
+    bool taken[ROTA_MAX_WINDOWS] = {false};
     for (uint32_t w = 0; w < acc->nwin; w++) {
         const struct rota_shm_window *win = &acc->win[w];
-        const struct rota_jwin *x = &s->win[w];
         uint64_t counter =
             rota_load(rota_shm_usage(h, win->pool, win->metric == ROTA_METRIC_TOKENS ? 1 : 0));
-        if (w >= s->nwin || x->metric != win->metric || x->pool != win->pool) {
+        uint32_t k = saved_window(s, win, w, taken);
+        const struct rota_jwin *x = k < s->nwin ? &s->win[k] : NULL;
+        if (!x) {
             /* a window the config added or changed starts afresh, not with the counts
              * restored above */
             rota_store(&sn->win[w].base, counter);
@@ -234,10 +259,10 @@ void rota_jstate_apply(struct rota_shm_map *m, uint32_t a, const struct rota_jac
     if (cd)
         rota_max_u64(&h->cooldown_until, cd);
     rota_store(&h->consec_429, s->consec_429);
-    /* a use before this boot is as old as it was: earlier than any now */
-    int64_t lu = s->last_used - offset;
-    if (s->last_used > 0)
-        rota_max_u64(&h->last_used, lu > 0 ? (uint64_t)lu : 1);
+    /* a use before this boot cannot be placed on this boot's clock: it reads as none,
+     * which the hybrid strategy scores as least recent, as it was */
+    if (s->last_used > offset)
+        rota_max_u64(&h->last_used, (uint64_t)(s->last_used - offset));
     rota_store(&h->breaker, breaker_word(&s->breaker, offset));
     rota_store(&h->consec_fail, s->breaker.consec);
 }

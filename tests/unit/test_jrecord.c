@@ -32,7 +32,6 @@ static void assert_rec_eq(const struct rota_jrec *a, const struct rota_jrec *b)
         break;
     case ROTA_JREC_GENERATION:
         assert_int_equal(a->u.gen.generation, b->u.gen.generation);
-        assert_int_equal(a->u.gen.config_hash, b->u.gen.config_hash);
         assert_int_equal(a->u.gen.naccounts, b->u.gen.naccounts);
         break;
     case ROTA_JREC_SNAPSHOT:
@@ -154,8 +153,8 @@ static struct rota_jrec rec_generation(bool max)
     r.type = ROTA_JREC_GENERATION;
     r.seq = max ? UINT64_MAX : 0;
     r.at = max ? INT64_MAX : 0;
-    r.u.gen = max ? (struct rota_jgeneration){UINT64_MAX, UINT64_MAX, UINT32_MAX}
-                  : (struct rota_jgeneration){0, 0, 0};
+    r.u.gen = max ? (struct rota_jgeneration){UINT64_MAX, UINT32_MAX}
+                  : (struct rota_jgeneration){0, 0};
     return r;
 }
 
@@ -355,9 +354,8 @@ static void sh_record(struct shaped *s, const struct rota_jrec *r)
         break;
     }
     case ROTA_JREC_GENERATION:
-        sh_header(s, r, 3);
+        sh_header(s, r, 2);
         sh_u(s, r->u.gen.generation);
-        sh_u(s, r->u.gen.config_hash);
         sh_u(s, r->u.gen.naccounts);
         break;
     case ROTA_JREC_SNAPSHOT:

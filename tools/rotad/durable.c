@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -103,13 +104,24 @@ int rotad_journal_recover(void *arg, struct rota_shm_map *m, char *err, size_t n
 }
 
 /* A file with damage in the middle is rewritten by the first snapshot: keep a copy of
- * it as it was, for whoever wants to look (nothing is lost). */
+ * it as it was, for whoever wants to look (nothing is lost). A hard link, so the journal
+ * itself stays in place until the snapshot replaces it whole. */
 void rotad_keep_damaged(struct rotad *d)
 {
     const char *path = d->cfg->journal.file_path;
     char copy[4096];
-    snprintf(copy, sizeof(copy), "%s.damaged", path);
-    if (rename(path, copy) == 0)
+    long long now = (long long)(rota_clock_wall() / 1000000000);
+    int rc = -1;
+    for (int k = 0; k < 100 && rc < 0; k++) {
+        if (k == 0)
+            snprintf(copy, sizeof(copy), "%s.damaged.%lld", path, now);
+        else
+            snprintf(copy, sizeof(copy), "%s.damaged.%lld.%d", path, now, k);
+        rc = link(path, copy);
+        if (rc < 0 && errno != EEXIST)
+            break;
+    }
+    if (rc == 0)
         rota_warn("journal: the damaged file is kept as %s", copy);
     else
         rota_warn("journal: cannot keep the damaged file as %s: %s", copy, strerror(errno));
