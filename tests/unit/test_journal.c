@@ -369,6 +369,50 @@ static void test_journal_state_window_that_changed_starts_fresh(void **state)
     assert_true(fraction(g, 3, 0) < 0.001);
 }
 
+/* One account, "inserted": a tokens window before its requests window. */
+static int publish_one(struct fx *f, const char *tag, bool inserted)
+{
+    struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
+    struct rota_desc_account a = {.id = 900, .name = "w", .credential = "sk-test-secret"};
+    struct rota_shm_reset day = {.kind = ROTA_RESET_DAY};
+    struct rota_desc_window req = {ROTA_METRIC_REQUESTS, 0, 500, day, NULL};
+    struct rota_desc_window tok = {ROTA_METRIC_TOKENS, 0, 100000, day, NULL};
+    a.nwin = inserted ? 2 : 1;
+    a.win[0] = inserted ? tok : req;
+    a.win[1] = req;
+    static const uint32_t members[1] = {0};
+    struct rota_desc_tier t = {
+        .strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = 1, .members = members};
+    struct rota_desc_route r = {.name = "r", .ntiers = 1, .tiers = &t};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 1,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = &a,
+                          .routes = &r};
+    return fx_publish(f, tag, &d);
+}
+
+/* A window keeps its use when the config puts another before it: windows are matched by
+ * metric and pool, not by position alone. */
+static void test_journal_state_window_moved_keeps_its_use(void **state)
+{
+    struct ju_ctx *c = *state;
+    assert_int_equal(publish_one(&c->f, "jm", false), 0);
+    calls(&c->f, 0, 0, 480, 10, 480);
+    assert_int_equal(publish_one(&c->g, "jmr", true), 0);
+    int64_t off = rota_jclock_offset();
+    struct rota_jaccount s = capture(&c->f, 0, off);
+    s = through_codec(&s);
+    rota_jstate_apply(c->g.m, 0, &s, rota_jclock_offset());
+    struct rota_jaccount back = capture(&c->g, 0, off);
+    assert_int_equal(back.win[1].metric, ROTA_METRIC_REQUESTS);
+    if (back.win[1].used != 480)
+        fail_msg("the requests window, now second, shows %" PRIu64 " used, not 480",
+                 back.win[1].used);
+    assert_int_equal(back.win[0].used, 0); /* the new tokens window starts empty */
+}
+
 /* Credits and fractions come from observations alone (core/view.c): the calls made since
  * the last observation are no use of such a window, before a restart or after. */
 static void test_journal_state_observed_only_window_keeps_its_use(void **state)
@@ -735,6 +779,7 @@ int main(void)
         T(test_journal_state_survives_capture_and_apply),
         T(test_journal_state_window_that_changed_starts_fresh),
         T(test_journal_state_observed_only_window_keeps_its_use),
+        T(test_journal_state_window_moved_keeps_its_use),
         T(test_journal_state_diff_names_each_change),
         T(test_journal_thread_records_and_recovery_restores),
         T(test_journal_recover_takes_the_last_record_in_the_file),
