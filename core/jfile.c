@@ -298,8 +298,8 @@ static int ring_submit(struct rota_jfile *f, unsigned want)
 static int ring_write(struct rota_jfile *f, int fd, const uint8_t *p, size_t len, uint64_t off,
                       bool sync)
 {
-    if (!f->ring_ok)
-        return -EIO;
+    if (!f->ring_ok && !(f->ring_ok = io_uring_queue_init(8, &f->ring, 0) == 0))
+        return -EIO; /* tried again at the next write */
     size_t done = 0;
     while (done < len || sync) {
         size_t piece = len - done > PIECE ? PIECE : len - done;
@@ -378,8 +378,16 @@ static int snapshot_fail(struct rota_jfile *f, const char *what, int rc)
     return rc;
 }
 
+void rota_jfile_snapshot_abort(struct rota_jfile *f, int rc)
+{
+    if (f->in_snapshot)
+        snapshot_fail(f, "snapshot", rc);
+}
+
 int rota_jfile_snapshot_begin(struct rota_jfile *f)
 {
+    if (f->tfd >= 0) /* one left open: never two */
+        snapshot_fail(f, "snapshot", -EALREADY);
     /* what was pending belongs to the old file (the caller wrote it first, or gave up) */
     f->len = 0;
     f->in_snapshot = true;

@@ -76,6 +76,9 @@ int rota_jfile_put(struct rota_jfile *f, const void *rec, size_t len);
 /* Start a new file at <path>.tmp (anything pending is dropped: write it first): what is
  * put until rota_jfile_snapshot_end goes there. */
 int rota_jfile_snapshot_begin(struct rota_jfile *f);
+/* Give up the snapshot begun (a record could not be put): its file goes, the journal
+ * stays as it was; "rc" goes into the stats' error. */
+void rota_jfile_snapshot_abort(struct rota_jfile *f, int rc);
 /* Write, sync and rename the new file over the old one, and continue appending to it.
  * On failure (of either) the new file is removed and the journal stays as it was, still
  * appended to. */

@@ -108,8 +108,18 @@ static void provider_field(const struct rota_jprovider *p, char *field, size_t n
     snprintf(field, n, "p:%s", p->name);
 }
 
-/* Every state to Redis again: after drops or a reconnection, and every snapshot_every
- * (which also keeps the keys from expiring while nothing changes). */
+/* How often every state goes to Redis again: every snapshot_every, and at least twice
+ * per ttl, so the keys never expire while rotad runs. */
+static uint64_t redis_full_every(const struct rota_journal *j)
+{
+    uint64_t every = j->cfg.snapshot_every_ns;
+    if (j->cfg.redis_ttl_ns && j->cfg.redis_ttl_ns / 2 < every)
+        every = j->cfg.redis_ttl_ns / 2;
+    return every > ROTA_NS_PER_S ? every : ROTA_NS_PER_S;
+}
+
+/* Every state to Redis again: after drops or a reconnection, and every
+ * redis_full_every (which also keeps the keys from expiring while nothing changes). */
 static void redis_full(struct rota_journal *j)
 {
     int64_t at = rota_clock_wall();
@@ -276,7 +286,11 @@ static int snapshot(struct rota_journal *j)
         len = rota_jrec_encode(&r, buf, sizeof(buf));
         rc = rota_jfile_put(j->file, buf, len);
     }
-    return rc ? rc : rota_jfile_snapshot_end(j->file);
+    if (rc) {
+        rota_jfile_snapshot_abort(j->file, rc);
+        return rc;
+    }
+    return rota_jfile_snapshot_end(j->file);
 }
 
 static void write_file(struct rota_journal *j, uint64_t now, bool last)
@@ -312,8 +326,8 @@ static void write_file(struct rota_journal *j, uint64_t now, bool last)
         rota_jfile_stats(j->file, &fs);
         warn_limited(j, fs.last_error);
         j->want_snapshot = true; /* the states are all in memory: rewrite them all */
-    } else {
-        j->unwritten_since = 0;
+    } else if (!j->want_snapshot) {
+        j->unwritten_since = 0; /* else records dropped earlier wait for the snapshot */
     }
     if (!due)
         return;
@@ -370,7 +384,7 @@ static void pass(struct rota_journal *j, bool last)
         uint64_t now = rota_clock_mono();
         if (rota_jredis_want_full(j->redis) || now >= j->next_redis_full) {
             redis_full(j);
-            j->next_redis_full = now + j->cfg.snapshot_every_ns;
+            j->next_redis_full = now + redis_full_every(j);
         }
         rota_jredis_flush(j->redis);
     }
@@ -489,7 +503,7 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
     j->scan_ns = o->scan_ns ? o->scan_ns : ROTA_JOURNAL_SCAN_NS;
     j->offset = rota_jclock_offset();
     j->want_snapshot = true;
-    j->next_redis_full = rota_clock_mono() + j->cfg.snapshot_every_ns;
+    j->next_redis_full = rota_clock_mono() + redis_full_every(j);
     j->run.file_enabled = j->cfg.file_enabled;
     j->run.redis_enabled = j->cfg.redis_enabled;
     j->run.fsync = j->cfg.fsync;
@@ -561,7 +575,7 @@ struct loaded {
     struct rota_jaccount *acc;
     int64_t *acc_at;
     struct rota_jprovider *prov;
-    bool *phave;
+    int64_t *prov_at; /* 0 = none */
     uint32_t unknown;
 };
 
@@ -582,7 +596,7 @@ static int load_rec(void *arg, const struct rota_jrec *r)
         for (uint32_t p = 0; p < l->m->nproviders; p++)
             if (strcmp(rota_shm_str(l->m, l->m->providers[p].name), r->u.prov.name) == 0) {
                 l->prov[p] = r->u.prov;
-                l->phave[p] = true;
+                l->prov_at[p] = r->at > 0 ? r->at : 1;
             }
     }
     return 0;
@@ -602,8 +616,8 @@ static int loaded_init(struct loaded *l, struct rota_shm_map *m)
     l->acc = calloc(m->naccounts + 1, sizeof(*l->acc));
     l->acc_at = calloc(m->naccounts + 1, sizeof(*l->acc_at));
     l->prov = calloc(m->nproviders + 1, sizeof(*l->prov));
-    l->phave = calloc(m->nproviders + 1, sizeof(*l->phave));
-    return l->acc && l->acc_at && l->prov && l->phave ? 0 : -ENOMEM;
+    l->prov_at = calloc(m->nproviders + 1, sizeof(*l->prov_at));
+    return l->acc && l->acc_at && l->prov && l->prov_at ? 0 : -ENOMEM;
 }
 
 static void loaded_free(struct loaded *l)
@@ -611,7 +625,7 @@ static void loaded_free(struct loaded *l)
     free(l->acc);
     free(l->acc_at);
     free(l->prov);
-    free(l->phave);
+    free(l->prov_at);
 }
 
 int rota_journal_recover(const struct rota_journal_opts *o, struct rota_shm_map *m,
@@ -647,25 +661,40 @@ int rota_journal_recover(const struct rota_journal_opts *o, struct rota_shm_map 
             out->redis_error[0] = 0;
     }
     if (rc == 0) {
-        bool redis = out->redis_at > out->file_at;
-        struct loaded *l = redis ? &rl : &fl;
-        int64_t at = redis ? out->redis_at : out->file_at;
+        /* each account and provider from whichever holds its newer record: a source
+         * that lost part of its state (keys expired, a file damaged) gives only what it
+         * still has the latest of */
         int64_t offset = rota_jclock_offset();
-        for (uint32_t a = 0; a < m->naccounts; a++)
-            if (l->acc_at[a]) {
-                rota_jstate_apply(m, a, &l->acc[a], offset);
-                out->accounts++;
-            }
-        for (uint32_t p = 0; p < m->nproviders; p++)
-            if (l->phave[p]) {
-                rota_jstate_apply_provider(m, p, &l->prov[p], offset);
-                out->providers++;
-            }
-        out->unknown = l->unknown;
-        if (at) {
-            snprintf(out->source, sizeof(out->source), "%s", redis ? "redis" : "file");
-            out->at = at;
+        uint32_t from_file = 0, from_redis = 0;
+        for (uint32_t a = 0; a < m->naccounts; a++) {
+            if (!fl.acc_at[a] && !rl.acc_at[a])
+                continue;
+            bool redis = rl.acc_at[a] > fl.acc_at[a];
+            rota_jstate_apply(m, a, redis ? &rl.acc[a] : &fl.acc[a], offset);
+            out->accounts++;
+            from_redis += redis;
+            from_file += !redis;
         }
+        for (uint32_t p = 0; p < m->nproviders; p++) {
+            if (!fl.prov_at[p] && !rl.prov_at[p])
+                continue;
+            bool redis = rl.prov_at[p] > fl.prov_at[p];
+            rota_jstate_apply_provider(m, p, redis ? &rl.prov[p] : &fl.prov[p], offset);
+            out->providers++;
+        }
+        out->unknown = fl.unknown > rl.unknown ? fl.unknown : rl.unknown;
+        out->from_file = from_file;
+        out->from_redis = from_redis;
+        const char *src = from_file && from_redis ? "file+redis"
+                          : from_redis            ? "redis"
+                          : from_file             ? "file"
+                                                  : "";
+        snprintf(out->source, sizeof(out->source), "%s", src);
+        out->at = !*src                  ? 0
+                  : !strcmp(src, "file") ? out->file_at
+                  : !strcmp(src, "redis")
+                      ? out->redis_at
+                      : (out->file_at > out->redis_at ? out->file_at : out->redis_at);
     }
     loaded_free(&fl);
     loaded_free(&rl);

@@ -17,9 +17,9 @@
  * every snapshot_every, and when it reaches half of max_bytes, so it stays bounded.
  *
  * Recovery (rota_journal_recover) reads the file (snapshot, then the records after it;
- * the latest record per account wins) and Redis's state hash, takes the newer of the
- * two by the newest record's time, and writes it into a freshly published table by
- * account id. Records of accounts no longer configured are counted and left.
+ * the last record per account wins) and Redis's state hash, takes each account from the
+ * one whose record of it is newer, and writes it into a new table by account id. Records of
+ * accounts no longer configured are counted and left.
  */
 #ifndef ROTA_CORE_JOURNAL_H
 #define ROTA_CORE_JOURNAL_H
@@ -76,9 +76,11 @@ void rota_journal_stop(struct rota_journal *j);
 
 /* Where a recovered state came from. */
 struct rota_journal_restore {
-    char source[32];   /* "file", "redis", or "" when nothing was restored */
-    int64_t at;        /* wall ns of its newest record */
-    uint32_t accounts; /* restored into the table */
+    char source[32]; /* "file", "redis", "file+redis" (each account from the one with
+                        its newer record), or "" when nothing was restored */
+    uint32_t from_file, from_redis; /* accounts restored from each */
+    int64_t at;                     /* wall ns of its newest record */
+    uint32_t accounts;              /* restored into the table */
     uint32_t providers;
     uint32_t unknown;          /* records of accounts the table does not have */
     int64_t file_at, redis_at; /* newest record of each; 0 = none or unread */
@@ -86,9 +88,9 @@ struct rota_journal_restore {
     char redis_error[200]; /* why Redis could not be read; "" = fine or not configured */
 };
 
-/* Restore the newer of the file and Redis into "m" (the supervisor's new generation).
- * 0 (also when there was nothing to restore: out->source is ""), or -errno with "err"
- * when the file cannot be used (not a journal, unreadable): rotad refuses to start
+/* Restore the newer of the file's and Redis's record of each account into "m" (the supervisor's
+ * new generation). 0 (also when there was nothing to restore: out->source is ""), or -errno
+ * with "err" when the file cannot be used (not a journal, unreadable): rotad refuses to start
  * rather than overwrite it. */
 int rota_journal_recover(const struct rota_journal_opts *o, struct rota_shm_map *m,
                          struct rota_journal_restore *out, char *err, size_t n);

@@ -14,7 +14,8 @@
  *               last_used
  *               breaker  = [state, trips, until, consec]
  *               counters = [requests, done, tokens, failures, rate_limited, auth_failures]
- *               windows  = [[metric, pool, used, limit, reset_at], ...]
+ *               windows  = [[metric, pool, used, limit, reset_at, reset_kind,
+ *                             period_s], ...]
  *   PROVIDER    name, breaker
  *   GENERATION  generation, naccounts
  *   SNAPSHOT    count
@@ -113,12 +114,14 @@ static void pack_account(msgpack_packer *pk, const struct rota_jaccount *a)
     msgpack_pack_array(pk, nwin);
     for (uint32_t w = 0; w < nwin; w++) {
         const struct rota_jwin *x = &a->win[w];
-        msgpack_pack_array(pk, 5);
+        msgpack_pack_array(pk, 7);
         msgpack_pack_uint8(pk, x->metric);
         msgpack_pack_uint8(pk, x->pool);
         msgpack_pack_uint64(pk, x->used);
         msgpack_pack_uint64(pk, x->limit);
         msgpack_pack_int64(pk, x->reset_at);
+        msgpack_pack_uint8(pk, x->reset_kind);
+        msgpack_pack_uint32(pk, x->period_s);
     }
     msgpack_pack_int64(pk, a->last_used);
 }
@@ -434,9 +437,10 @@ static bool breaker(struct cur *c, struct rota_jbreaker *b)
 static bool window(struct cur *c, struct rota_jwin *w)
 {
     uint32_t n;
-    return array_of(c, 5, &n) && u8(c, &w->metric, ROTA_METRIC_FRACTION) &&
+    return array_of(c, 7, &n) && u8(c, &w->metric, ROTA_METRIC_FRACTION) &&
            u8(c, &w->pool, ROTA_MAX_POOLS - 1) && u64(c, &w->used) && u64(c, &w->limit) &&
-           i64(c, &w->reset_at) && rest(c, n, 5);
+           i64(c, &w->reset_at) && u8(c, &w->reset_kind, ROTA_RESET_ROLLING) &&
+           u32(c, &w->period_s, UINT32_MAX) && rest(c, n, 7);
 }
 
 static bool account(struct cur *c, struct rota_jaccount *a)

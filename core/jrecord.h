@@ -51,10 +51,12 @@ const char *rota_jrec_type_name(unsigned type);
 const char *rota_jchg_names(uint32_t what, char *buf, size_t n);
 
 struct rota_jwin {
-    uint8_t metric, pool; /* which window of the account (checked on restore) */
+    uint8_t metric, pool; /* which window of the account (matched on restore) */
     uint64_t used;        /* observed plus counted since */
     uint64_t limit;       /* 0 = unknown */
     int64_t reset_at;     /* wall ns of the next reset; 0 = unknown */
+    uint8_t reset_kind;   /* enum rota_reset_kind, matched on restore too */
+    uint32_t period_s;    /* ROLLING's period */
 };
 
 struct rota_jbreaker {

@@ -98,6 +98,8 @@ int rota_jstate_capture(const struct rota_shm_map *m, uint32_t a, int64_t offset
             rota_load(rota_shm_usage(h, win->pool, win->metric == ROTA_METRIC_TOKENS ? 1 : 0));
         out->win[w].metric = win->metric;
         out->win[w].pool = win->pool;
+        out->win[w].reset_kind = win->reset.kind;
+        out->win[w].period_s = win->reset.period_s;
         /* as the selection reads it: calls and tokens count locally, credits and
          * fractions only through observations */
         if (win->metric <= ROTA_METRIC_TOKENS)
@@ -191,18 +193,28 @@ static uint64_t breaker_word(const struct rota_jbreaker *b, int64_t offset)
     return (uint64_t)ROTA_BREAKER_OPEN | (uint64_t)(b->trips & 63) << 2 | until_ms << 24;
 }
 
-/* The saved window that table window "w" continues: the same metric and pool, at the
- * same position if it is there, else the first such not yet taken; ROTA_NONE if none. */
-static uint32_t saved_window(const struct rota_jaccount *s, const struct rota_shm_window *win,
-                             uint32_t w, bool *taken)
+static bool same_window(const struct rota_jwin *x, const struct rota_shm_window *win)
 {
-    uint32_t n = s->nwin < ROTA_MAX_WINDOWS ? s->nwin : ROTA_MAX_WINDOWS;
-    for (uint32_t pass = 0; pass < 2; pass++)
-        for (uint32_t k = pass ? 0 : w; k < n && (pass || k == w); k++)
-            if (!taken[k] && s->win[k].metric == win->metric && s->win[k].pool == win->pool) {
-                taken[k] = true;
-                return k;
-            }
+    return x->metric == win->metric && x->pool == win->pool &&
+           x->reset_kind == win->reset.kind &&
+           (win->reset.kind != ROTA_RESET_ROLLING || x->period_s == win->reset.period_s);
+}
+
+/* The saved window that table window "w" continues: the same metric, pool and reset
+ * rule, and among windows alike the same rank (the second of two alike continues the
+ * second); ROTA_NONE if none. */
+static uint32_t saved_window(const struct rota_jaccount *s, const struct rota_shm_account *acc,
+                             uint32_t w)
+{
+    uint32_t rank = 0, n = s->nwin < ROTA_MAX_WINDOWS ? s->nwin : ROTA_MAX_WINDOWS;
+    for (uint32_t v = 0; v < w; v++)
+        rank += acc->win[v].metric == acc->win[w].metric &&
+                acc->win[v].pool == acc->win[w].pool &&
+                acc->win[v].reset.kind == acc->win[w].reset.kind &&
+                acc->win[v].reset.period_s == acc->win[w].reset.period_s;
+    for (uint32_t k = 0; k < n; k++)
+        if (same_window(&s->win[k], &acc->win[w]) && rank-- == 0)
+            return k;
     return ROTA_NONE;
 }
 
@@ -221,12 +233,11 @@ void rota_jstate_apply(struct rota_shm_map *m, uint32_t a, const struct rota_jac
 
     struct rota_shm_snap *sn = rota_shm_snap_begin(m, a);
     uint32_t flags = rota_load(&sn->flags);
-    bool taken[ROTA_MAX_WINDOWS] = {false};
     for (uint32_t w = 0; w < acc->nwin; w++) {
         const struct rota_shm_window *win = &acc->win[w];
         uint64_t counter =
             rota_load(rota_shm_usage(h, win->pool, win->metric == ROTA_METRIC_TOKENS ? 1 : 0));
-        uint32_t k = saved_window(s, win, w, taken);
+        uint32_t k = saved_window(s, acc, w);
         const struct rota_jwin *x = k < s->nwin ? &s->win[k] : NULL;
         if (!x) {
             /* a window the config added or changed starts afresh, not with the counts

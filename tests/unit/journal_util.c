@@ -122,6 +122,8 @@ void ju_assert_account_eq(const struct rota_jaccount *a, const struct rota_jacco
         assert_int_equal(a->win[w].used, b->win[w].used);
         assert_int_equal(a->win[w].limit, b->win[w].limit);
         assert_int_equal(a->win[w].reset_at, b->win[w].reset_at);
+        assert_int_equal(a->win[w].reset_kind, b->win[w].reset_kind);
+        assert_int_equal(a->win[w].period_s, b->win[w].period_s);
     }
 }
 

@@ -39,7 +39,7 @@ static struct rota_jrec file_rec(uint32_t i, uint64_t id0)
     r.u.acc.what = ROTA_JCHG_USAGE;
     r.u.acc.requests = r.u.acc.done = i * 7;
     r.u.acc.nwin = 1;
-    r.u.acc.win[0] = (struct rota_jwin){0, 0, i * 3, 1000, AT0 + DAY_NS};
+    r.u.acc.win[0] = (struct rota_jwin){0, 0, i * 3, 1000, AT0 + DAY_NS, ROTA_RESET_DAY, 0};
     return r;
 }
 

@@ -369,17 +369,24 @@ static void test_journal_state_window_that_changed_starts_fresh(void **state)
     assert_true(fraction(g, 3, 0) < 0.001);
 }
 
-/* One account, "inserted": a tokens window before its requests window. */
+/* One account with a per-minute and a per-day requests window; "inserted": a tokens
+ * window before them. */
 static int publish_one(struct fx *f, const char *tag, bool inserted)
 {
     struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
     struct rota_desc_account a = {.id = 900, .name = "w", .credential = "sk-test-secret"};
-    struct rota_shm_reset day = {.kind = ROTA_RESET_DAY};
-    struct rota_desc_window req = {ROTA_METRIC_REQUESTS, 0, 500, day, NULL};
-    struct rota_desc_window tok = {ROTA_METRIC_TOKENS, 0, 100000, day, NULL};
-    a.nwin = inserted ? 2 : 1;
-    a.win[0] = inserted ? tok : req;
-    a.win[1] = req;
+    struct rota_desc_window rpm = {
+        ROTA_METRIC_REQUESTS, 0, 60, {.kind = ROTA_RESET_MINUTE}, NULL};
+    struct rota_desc_window rpd = {
+        ROTA_METRIC_REQUESTS, 0, 1000, {.kind = ROTA_RESET_DAY}, NULL};
+    struct rota_desc_window tok = {
+        ROTA_METRIC_TOKENS, 0, 100000, {.kind = ROTA_RESET_DAY}, NULL};
+    uint32_t k = 0;
+    if (inserted)
+        a.win[k++] = tok;
+    a.win[k++] = rpm;
+    a.win[k++] = rpd;
+    a.nwin = k;
     static const uint32_t members[1] = {0};
     struct rota_desc_tier t = {
         .strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = 1, .members = members};
@@ -393,23 +400,27 @@ static int publish_one(struct fx *f, const char *tag, bool inserted)
     return fx_publish(f, tag, &d);
 }
 
-/* A window keeps its use when the config puts another before it: windows are matched by
- * metric and pool, not by position alone. */
+/* Windows keep their use when the config puts another before them, even two that count
+ * the same thing on the same pool: matched by metric, pool and reset rule, not position. */
 static void test_journal_state_window_moved_keeps_its_use(void **state)
 {
     struct ju_ctx *c = *state;
     assert_int_equal(publish_one(&c->f, "jm", false), 0);
-    calls(&c->f, 0, 0, 480, 10, 480);
+    int64_t wall = rota_clock_wall();
+    observe(&c->f, 0, 0, 10, 60, wall + 30 * S, wall);        /* this minute: 10 */
+    observe(&c->f, 0, 1, 700, 1000, wall + DAY_NS / 2, wall); /* today: 700 */
     assert_int_equal(publish_one(&c->g, "jmr", true), 0);
     int64_t off = rota_jclock_offset();
     struct rota_jaccount s = capture(&c->f, 0, off);
     s = through_codec(&s);
     rota_jstate_apply(c->g.m, 0, &s, rota_jclock_offset());
     struct rota_jaccount back = capture(&c->g, 0, off);
-    assert_int_equal(back.win[1].metric, ROTA_METRIC_REQUESTS);
-    if (back.win[1].used != 480)
-        fail_msg("the requests window, now second, shows %" PRIu64 " used, not 480",
-                 back.win[1].used);
+    if (back.win[1].used != 10 || back.win[2].used != 700)
+        fail_msg("after the restore the minute window shows %" PRIu64
+                 " and the day window %" PRIu64 " (want 10 and 700)",
+                 back.win[1].used, back.win[2].used);
+    assert_int_equal(back.win[1].reset_at, wall + 30 * S);
+    assert_int_equal(back.win[2].reset_at, wall + DAY_NS / 2);
     assert_int_equal(back.win[0].used, 0); /* the new tokens window starts empty */
 }
 

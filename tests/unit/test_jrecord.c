@@ -91,7 +91,9 @@ static struct rota_jrec rec_account(int k)
                                            .pool = (uint8_t)(3 - w % 4),
                                            .used = UINT64_MAX - w,
                                            .limit = w & 1 ? UINT64_MAX : 0,
-                                           .reset_at = w & 1 ? INT64_MIN + w : INT64_MAX - w};
+                                           .reset_at = w & 1 ? INT64_MIN + w : INT64_MAX - w,
+                                           .reset_kind = (uint8_t)(w % 7),
+                                           .period_s = UINT32_MAX - w};
         return r;
     }
     unsigned u = (unsigned)k, i = (unsigned)k;
@@ -128,6 +130,8 @@ static struct rota_jrec rec_account(int k)
         x->used = u_at(u++, UINT64_MAX);
         x->limit = u_at(u++, UINT64_MAX);
         x->reset_at = I64S[i++ % NI64];
+        x->reset_kind = (uint8_t)((k + w) % 7);
+        x->period_s = (uint32_t)u_at(u++, UINT32_MAX);
     }
     return r;
 }
@@ -327,12 +331,14 @@ static void sh_account(struct shaped *s, const struct rota_jrec *r, uint32_t nwi
     msgpack_pack_array(&s->pk, nwin); /* more elements here would be more windows */
     for (uint32_t w = 0; w < nwin; w++) {
         const struct rota_jwin *x = &a->win[w % ROTA_MAX_WINDOWS];
-        sh_array(s, 5);
+        sh_array(s, 7);
         sh_u(s, x->metric);
         sh_u(s, x->pool);
         sh_u(s, x->used);
         sh_u(s, x->limit);
         sh_i(s, x->reset_at);
+        sh_u(s, x->reset_kind);
+        sh_u(s, x->period_s);
         sh_extra(s);
     }
     sh_i(s, a->last_used);

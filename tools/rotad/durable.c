@@ -91,10 +91,18 @@ int rotad_journal_recover(void *arg, struct rota_shm_map *m, char *err, size_t n
     char age[32], when[32];
     age_text(rotad_wall(d) - r->at, age, sizeof(age));
     rota_iso_time(r->at, when, sizeof(when));
+    char from[512];
+    if (!strcmp(r->source, "file"))
+        snprintf(from, sizeof(from), "the journal file %s", c->file_path);
+    else if (!strcmp(r->source, "redis"))
+        snprintf(from, sizeof(from), "Redis %s", c->redis_prefix);
+    else
+        snprintf(from, sizeof(from),
+                 "the journal file %s (%u accounts) and Redis %s (%u), each account from the "
+                 "newer",
+                 c->file_path, r->from_file, c->redis_prefix, r->from_redis);
     snprintf(d->origin_buf, sizeof(d->origin_buf),
-             "restored from %s%s (state of %s, %s old at start; %u accounts)",
-             strcmp(r->source, "redis") ? "the journal file " : "Redis ",
-             strcmp(r->source, "redis") ? c->file_path : c->redis_prefix, when, age,
+             "restored from %s (state of %s, %s old at start; %u accounts)", from, when, age,
              r->accounts);
     d->origin = d->origin_buf;
     rota_info("journal: %s", d->origin);
