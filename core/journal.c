@@ -27,7 +27,7 @@
 
 struct rota_journal {
     /* settings, copied: the config may be freed by a reload */
-    char *instance, *file_path, *redis_prefix, *redis_host, *redis_socket, *redis_password;
+    char *instance, *file_path; /* (the Redis sender keeps its own copies) */
     struct rota_config_journal cfg;
     uint64_t scan_ns;
 
@@ -430,24 +430,9 @@ static void free_journal(struct rota_journal *j)
     free_state(j);
     free(j->instance);
     free(j->file_path);
-    free(j->redis_prefix);
-    free(j->redis_host);
-    free(j->redis_socket);
-    if (j->redis_password) {
-        explicit_bzero(j->redis_password, strlen(j->redis_password));
-        free(j->redis_password);
-    }
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);
-}
-
-static char *dup_or_null(const char *s, bool *oom)
-{
-    char *d = s ? strdup(s) : NULL;
-    if (s && !d)
-        *oom = true;
-    return d;
 }
 
 static void redis_opts(const struct rota_journal_opts *o, struct rota_jredis_opts *r)
@@ -487,19 +472,14 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&j->cv, &ca);
     pthread_condattr_destroy(&ca);
-    bool oom = false;
     j->cfg = *o->cfg;
-    j->instance = dup_or_null(o->instance, &oom);
-    j->file_path = dup_or_null(o->cfg->file_path, &oom);
-    j->redis_prefix = dup_or_null(o->cfg->redis_prefix, &oom);
-    j->redis_host = dup_or_null(o->cfg->redis_host, &oom);
-    j->redis_socket = dup_or_null(o->cfg->redis_socket, &oom);
-    j->redis_password = dup_or_null(o->redis_password, &oom);
+    j->instance = strdup(o->instance);
+    j->file_path = o->cfg->file_path ? strdup(o->cfg->file_path) : NULL;
+    bool oom = !j->instance || (o->cfg->file_path && !j->file_path);
     j->cfg.file_path = j->file_path;
-    j->cfg.redis_prefix = j->redis_prefix;
-    j->cfg.redis_host = j->redis_host;
-    j->cfg.redis_socket = j->redis_socket;
-    j->cfg.redis_password_source = NULL; /* the reference is not needed past this point */
+    /* the strings below are the caller's: only the start of the Redis sender reads them */
+    j->cfg.redis_host = j->cfg.redis_socket = j->cfg.redis_prefix = NULL;
+    j->cfg.redis_password_source = NULL;
     j->scan_ns = o->scan_ns ? o->scan_ns : ROTA_JOURNAL_SCAN_NS;
     j->offset = rota_jclock_offset();
     j->want_snapshot = true;
@@ -517,11 +497,8 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
         rc = rota_jfile_open(j->file_path, j->cfg.fsync, j->cfg.fsync_interval_ns, &j->file,
                              err, n);
     if (rc == 0 && j->cfg.redis_enabled) {
-        struct rota_journal_opts copy = *o;
-        copy.cfg = &j->cfg;
-        copy.redis_password = j->redis_password;
         struct rota_jredis_opts ro;
-        redis_opts(&copy, &ro);
+        redis_opts(o, &ro);
         rc = rota_jredis_start(&ro, &j->redis, err, n);
     }
     if (rc == 0 && (rc = -pthread_create(&j->thread, NULL, run, j)) != 0)

@@ -660,15 +660,14 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     if (w->have_cur) {
         size_t bytes = sizeof(*seen) * (w->cur.naccounts ? w->cur.naccounts : 1);
         seen = aligned_alloc(alignof(struct rota_shm_hot), bytes);
-        if (seen)
-            memset(seen, 0, bytes);
-        if (!seen) {
-            drop_segment(w, &m);
-            return fail(err, n, -ENOMEM, "out of memory carrying state over");
-        }
-        rota_shm_carry_over(&m, &w->cur, seen);
+        if (!seen)
+            rc = fail(err, n, -ENOMEM, "out of memory carrying state over");
+        else
+            rota_shm_carry_over(&m, &w->cur, memset(seen, 0, bytes));
     }
-    if (d->prepare && (rc = d->prepare(d->prepare_arg, &m, err, n)) != 0) {
+    if (rc == 0 && d->prepare)
+        rc = d->prepare(d->prepare_arg, &m, err, n);
+    if (rc) { /* nobody has seen the new generation: it goes */
         free(seen);
         drop_segment(w, &m);
         return rc;

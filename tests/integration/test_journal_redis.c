@@ -256,6 +256,18 @@ static void test_journal_newer_of_file_and_redis_wins(void **state)
     it_cleanup(&t);
 }
 
+/* A redis-server and rotad journaling to it and to the file, with a buffer of 50
+ * records over 35 accounts (a whole pass fits). */
+static void start_small_buffer(struct it *t, struct it_redis *r, const char *tag)
+{
+    it_init(t, tag);
+    assert_int_equal(it_redis_start(r, t->dir, 0, NULL, NULL), 0);
+    char journal[512];
+    redis_journal(journal, sizeof(journal), r, true, true, ", buffer: 50");
+    jit_config(t, 32, journal);
+    assert_int_equal(it_start(t), 0);
+}
+
 /* Redis killed under load and started again: dispatch goes on, the buffer stays
  * within its bound and drops the oldest, and once Redis is back the hash holds every
  * account's latest state, which only the full resend after drops can bring: alpha is
@@ -266,12 +278,7 @@ static void test_journal_redis_outage_under_load(void **state)
     (void)state;
     struct it t;
     struct it_redis r;
-    it_init(&t, "joutage");
-    assert_int_equal(it_redis_start(&r, t.dir, 0, NULL, NULL), 0);
-    char journal[512];
-    redis_journal(journal, sizeof(journal), &r, true, true, ", buffer: 50");
-    jit_config(&t, 32, journal); /* 35 accounts: a pass fits in the buffer */
-    assert_int_equal(it_start(&t), 0);
+    start_small_buffer(&t, &r, "joutage");
     struct it_load l;
     it_load_start(&l, t.instance, 2);
     JIT_WAIT_FOR(it_load_ok(&l) > 5000 && jit_journal_num(&t, "redis.written") > 100);
@@ -359,12 +366,7 @@ static void test_journal_redis_resend_after_drops_has_providers(void **state)
     (void)state;
     struct it t;
     struct it_redis r;
-    it_init(&t, "jprov");
-    assert_int_equal(it_redis_start(&r, t.dir, 0, NULL, NULL), 0);
-    char journal[512];
-    redis_journal(journal, sizeof(journal), &r, true, true, ", buffer: 50");
-    jit_config(&t, 32, journal); /* 35 accounts: a pass fits in the buffer */
-    assert_int_equal(it_start(&t), 0);
+    start_small_buffer(&t, &r, "jprov");
     jit_calls(&t, "chat", 100, 200);
     jit_wait_journaled(&t, JIT_REDIS_TOO);
     char key[160];

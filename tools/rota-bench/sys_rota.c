@@ -192,6 +192,14 @@ static size_t bytes(void *state)
     return m ? m->size : 0;
 }
 
+/* The three rota rows differ only in their setup. */
+#define ROTA_SYS(label, setup_fn)                                                              \
+    {                                                                                          \
+        .name = label, .setup = setup_fn, .worker_init = worker_init, .op = op,                \
+        .retries = retries, .writer_init = writer_init, .write_one = write_one,                \
+        .counts = counts, .bytes = bytes, .teardown = teardown,                                \
+    }
+
 static void teardown(void *state)
 {
     struct rota_state *s = state;
@@ -203,18 +211,7 @@ static void teardown(void *state)
     free(s);
 }
 
-const struct bench_sys bench_rota = {
-    .name = "rota",
-    .setup = setup,
-    .worker_init = worker_init,
-    .op = op,
-    .retries = retries,
-    .writer_init = writer_init,
-    .write_one = write_one,
-    .counts = counts,
-    .bytes = bytes,
-    .teardown = teardown,
-};
+const struct bench_sys bench_rota = ROTA_SYS("rota", setup);
 
 /* The same table with leases off: handles find no clients segment and record nothing, so
  * the two rows show what the lease costs a select + report. */
@@ -230,18 +227,7 @@ static int setup_nolease(const struct bench_cfg *c, void **state, char *err, siz
     return rc;
 }
 
-const struct bench_sys bench_rota_nolease = {
-    .name = "no-lease",
-    .setup = setup_nolease,
-    .worker_init = worker_init,
-    .op = op,
-    .retries = retries,
-    .writer_init = writer_init,
-    .write_one = write_one,
-    .counts = counts,
-    .bytes = bytes,
-    .teardown = teardown,
-};
+const struct bench_sys bench_rota_nolease = ROTA_SYS("no-lease", setup_nolease);
 
 /* The same table journaled to a file as rotad would: the row to hold against "rota". */
 static int setup_journal(const struct bench_cfg *c, void **state, char *err, size_t n)
@@ -259,15 +245,4 @@ static int setup_journal(const struct bench_cfg *c, void **state, char *err, siz
     return 0;
 }
 
-const struct bench_sys bench_rota_journal = {
-    .name = "rota+jnl",
-    .setup = setup_journal,
-    .worker_init = worker_init,
-    .op = op,
-    .retries = retries,
-    .writer_init = writer_init,
-    .write_one = write_one,
-    .counts = counts,
-    .bytes = bytes,
-    .teardown = teardown,
-};
+const struct bench_sys bench_rota_journal = ROTA_SYS("rota+jnl", setup_journal);
