@@ -12,7 +12,7 @@
 
 #include "observe.h"
 #include "seqlock.h"
-#include "view.h"
+#include "reason.h"
 
 /* The account's pool index named "name" ("" and "*" are pool 0), or ROTA_NONE. */
 static uint32_t pool_index(const struct rota_shm_map *m, const struct rota_shm_account *acc,

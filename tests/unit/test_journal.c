@@ -424,7 +424,7 @@ static void test_journal_state_window_moved_keeps_its_use(void **state)
     assert_int_equal(back.win[0].used, 0); /* the new tokens window starts empty */
 }
 
-/* Credits and fractions come from observations alone (core/view.c): the calls made since
+/* Credits and fractions come from observations alone (core/admin/view.c): the calls made since
  * the last observation are no use of such a window, before a restart or after. */
 static void test_journal_state_observed_only_window_keeps_its_use(void **state)
 {

@@ -3,7 +3,7 @@
  * (--journal DIR, the "rota+jnl" row) and the journal's own capacity (--journal-load).
  *
  * DESIGN
- * The journal runs exactly as in rotad (core/journal.c): a thread in the benchmark's
+ * The journal runs exactly as in rotad (core/journal/journal.c): a thread in the benchmark's
  * parent maps the table, captures every account each 100 ms and writes what changed to
  * <dir>/journal with the chosen fsync policy. --journal-load gives it the worst case: a
  * thread changes every account's counters without pause, so every account is a change

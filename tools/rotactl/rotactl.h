@@ -34,7 +34,7 @@ int rotactl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2
  * ROTACTL_UNREACHABLE. */
 int rotactl_attach(const struct rotactl_opts *o, struct rota_shm_map *m);
 
-/* ---- parse.c ---- */
+/* ---- answer.c ---- */
 
 /* `rotactl parse`: run a provider's parser on files and print what it understood. */
 int rotactl_parse(const struct rotactl_opts *o, int argc, char **argv);

@@ -5,7 +5,7 @@
  * DESIGN
  * Recovery runs only when rotad did not adopt a live table: while the new generation is
  * built from the config and before it is READY (rota_desc.prepare), the newer of the
- * journal file and Redis is written into it by account id (core/journal.c). No worker
+ * journal file and Redis is written into it by account id (core/journal/journal.c). No worker
  * sees the table before that, and a failure or a kill -9 during recovery leaves no
  * cold table that a later rotad would adopt instead of the journal. The journal thread starts
  * after, and its first pass writes a fresh snapshot of the table, whatever it came from.

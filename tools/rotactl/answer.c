@@ -1,5 +1,5 @@
 /*
- * parse.c - `rotactl parse`: what a provider's parser reads in an answer.
+ * answer.c - `rotactl parse`: what a provider's parser reads in an answer.
  *
  * DESIGN
  * For users whose provider changed its format: save the answer's headers and body to

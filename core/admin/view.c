@@ -32,12 +32,6 @@
 #include "select.h"
 #include "view.h"
 
-const char *rota_off_name(unsigned off)
-{
-    static const char *const names[] = {"", "auth", "billing", "operator", "drain"};
-    return off < sizeof(names) / sizeof(names[0]) ? names[off] : "?";
-}
-
 /* Time from "now" until "until" (both in the same clock), 0 when passed. */
 static uint64_t left(uint64_t until, uint64_t now)
 {
@@ -247,10 +241,4 @@ void rota_view_instance(const struct rota_shm_map *m, uint64_t now, int64_t wall
     }
     out->gini = sel ? rota_gini(sel, m->naccounts) : 0;
     free(sel);
-}
-
-const char *rota_pess_name(unsigned why)
-{
-    static const char *const names[] = {"", "probe failed", "probe stale"};
-    return why < 3 ? names[why] : "?";
 }

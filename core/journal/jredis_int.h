@@ -1,5 +1,5 @@
 /*
- * jredis_int.h - what the Redis backend's two files share (private to core/jredis*.c).
+ * jredis_int.h - what the Redis backend's two files share (private to core/journal/jredis*.c).
  */
 #ifndef ROTA_CORE_JREDIS_INT_H
 #define ROTA_CORE_JREDIS_INT_H

@@ -6,10 +6,10 @@
  * Workers change the table with single atomics and never talk to the supervisor, so
  * changes are found where they land: the journal thread maps the table as any reader
  * does and, every "scan" interval (100 ms) or at once when nudged, captures each
- * account's durable state (core/jrecord.h) and compares it with what it last recorded.
+ * account's durable state (core/journal/jrecord.h) and compares it with what it last recorded.
  * Each account that changed becomes one record saying what changed; the records of a
- * pass go to the file (core/jfile.h, synced by policy) and are queued for Redis
- * (core/jredis.h, which never makes the journal wait). A change is thus durable within
+ * pass go to the file (core/journal/jfile.h, synced by policy) and are queued for Redis
+ * (core/journal/jredis.h, which never makes the journal wait). A change is thus durable within
  * one scan interval plus the fsync policy's delay; a call rate of millions per second
  * costs at most one record per account per pass.
  *

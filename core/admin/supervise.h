@@ -42,7 +42,7 @@ uint32_t rota_sup_resets(struct rota_sup *s, struct rota_shm_map *m, int64_t wal
 uint32_t rota_sup_rate_tick(struct rota_sup *s, struct rota_shm_map *m, uint64_t now,
                             uint64_t rnd);
 
-/* Operator actions on account "a". "off" is enum rota_off (core/view.h). */
+/* Operator actions on account "a". "off" is enum rota_off (core/reason.h). */
 void rota_sup_disable(struct rota_shm_map *m, uint32_t a, unsigned off, uint64_t until);
 void rota_sup_enable(struct rota_shm_map *m, uint32_t a);
 /* Start windows of "pool" (all pools when pool < 0) from zero now; with all pools, clear

@@ -15,25 +15,8 @@
 #include <stdint.h>
 
 #include "quota.h"
+#include "reason.h"
 #include "table.h"
-
-/* Why an account is out of rotation (enum, stable: rotactl and journal records use it). */
-enum rota_off {
-    ROTA_OFF_NONE = 0,
-    ROTA_OFF_AUTH = 1,     /* a worker saw 401/403: key refused */
-    ROTA_OFF_BILLING = 2,  /* a worker saw 402 or a billing error */
-    ROTA_OFF_OPERATOR = 3, /* rotactl disable */
-    ROTA_OFF_DRAIN = 4,    /* rotactl drain: no new calls, in-flight ones finish */
-};
-const char *rota_off_name(unsigned off);
-
-/* Why an account is pessimistic (the snapshot's reason when ROTA_SNAP_PESSIMISTIC). */
-enum rota_pess {
-    ROTA_PESS_NONE = 0,
-    ROTA_PESS_PROBE_FAILED = 1, /* the last probe failed (rotad logs why) */
-    ROTA_PESS_PROBE_STALE = 2,  /* no good probe answer for two intervals */
-};
-const char *rota_pess_name(unsigned why);
 
 struct rota_view_window {
     const char *pool; /* "*" for the account-wide pool */

@@ -7,7 +7,7 @@
  *
  *   u32 sync "ROTJ" | u32 length | u32 CRC-32C of length and payload | payload
  *
- * all little-endian, the payload one record (core/jrecord.h) of at most ROTA_JREC_MAX
+ * all little-endian, the payload one record (core/journal/jrecord.h) of at most ROTA_JREC_MAX
  * bytes. A reader trusts a frame only when its sync word, bound and checksum all hold.
  * A bad frame followed by a good one is corruption: it is skipped, counted and reported
  * with its offset; a bad frame with nothing good after it is a torn tail (a crash in the
