@@ -28,6 +28,7 @@
 #include "config.h"
 #include "clock.h"
 #include "fairness.h"
+#include "rota_version.h"
 #include "strategy.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -341,7 +342,8 @@ int main(int argc, char **argv)
         {"attach", 1, 0, 'A'},    {"route", 1, 0, 'r'},        {"json", 0, 0, 'j'},
         {"seed", 1, 0, 's'},      {"help", 0, 0, 'h'},         {"strategy", 1, 0, 'S'},
         {"lru-share", 1, 0, 'L'}, {"journal", 1, 0, 'J'},      {"fsync", 1, 0, 'F'},
-        {"rounds", 1, 0, 'R'},    {"journal-load", 0, 0, 'G'}, {0, 0, 0, 0}};
+        {"rounds", 1, 0, 'R'},    {"journal-load", 0, 0, 'G'}, {"version", 0, 0, 'V'},
+        {0, 0, 0, 0}};
     bool journal_load = false;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -408,6 +410,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("rota-bench %s\n", ROTA_VERSION);
             return 0;
         default:
             usage(stderr);

@@ -42,6 +42,7 @@
 
 #include "load.h"
 #include "rota.h"
+#include "rota_version.h"
 #include "table.h"
 
 #define BODY_CAP    65536
@@ -571,12 +572,17 @@ static int parse_args(int argc, char **argv, struct load *l, bool *summary)
                                          {"summary", no_argument, NULL, 'S'},
                                          {"plain", no_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     uint64_t ns = 10000000000u;
     int o;
     while ((o = getopt_long(argc, argv, "i:r:u:t:d:h", opts, NULL)) != -1) {
         if (o == 'h') {
             usage(stdout);
+            return 0;
+        }
+        if (o == 'V') {
+            printf("rota-load %s\n", ROTA_VERSION);
             return 0;
         }
         if (!set_option(o, optarg, l, &ns, summary)) {

@@ -61,6 +61,7 @@
 #include <microhttpd.h>
 
 #include "mock.h"
+#include "rota_version.h"
 
 #define BODY_MAX (1u << 20)
 #define SLICE_MS 50
@@ -426,10 +427,15 @@ static int parse_args(int argc, char **argv, const char **config, unsigned *port
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"port", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
+        if (o == 'V') {
+            printf("rota-mockprovider %s\n", ROTA_VERSION);
+            return 0;
+        }
         if (o == 'c') {
             *config = optarg;
             continue;

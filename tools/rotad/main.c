@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rotad.h"
+#include "rota_version.h"
 
 static void usage(FILE *f)
 {
@@ -251,6 +252,7 @@ int main(int argc, char **argv)
                                          {"check", no_argument, NULL, 'k'},
                                          {"log-level", required_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     struct rotad d = {
         .config_path = "/etc/rota/rota.yaml", .lock_fd = -1, .sig_fd = -1, .listen_fd = -1};
@@ -272,6 +274,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("rotad %s\n", ROTA_VERSION);
             return 0;
         default:
             usage(stderr);
