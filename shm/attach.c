@@ -355,7 +355,7 @@ int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char 
 
 int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t n)
 {
-    struct rota_shm_dir_info info;
+    struct rota_shm_dir_info info = {0};
     if (!gen)
         return fail(err, n, -EINVAL, "no generation to fill");
     int rc = rota_shm_dir_read(instance, &info, err, n);

@@ -61,8 +61,8 @@ static int call(const struct rotactl_opts *o, const char *cmd, int argc, char *c
         return rc;
     char cerr[256];
     rc = rota_ctl_call(path, cmd, argc, argv, TIMEOUT_MS, reply, cerr, sizeof(cerr));
-    if (rc == -ECONNREFUSED || rc == -ENOENT)
-        snprintf(err, n, "rotad is not running for instance '%s' (%s)",
+    if (rc == -ECONNREFUSED || rc == -ENOENT) /* cerr is then a short connect error */
+        snprintf(err, n, "rotad is not running for instance '%s' (%.160s)",
                  o->instance ? o->instance : "?", cerr);
     else if (rc)
         snprintf(err, n, "%s", cerr);
