@@ -11,15 +11,17 @@
  *     rota_t *h;
  *     rota_route_t route;
  *     rota_choice c;
- *     if (rota_attach("main", &h, NULL, 0) || rota_route(h, "gpt-4o", &route))
- *         ...;
- *     if (rota_select(h, route, NULL, 0, 1200, &c) == 0) {
+ *     // examples/rota.yaml: its instance, and a model its route "chat" serves
+ *     if (rota_attach("example", &h, NULL, 0) || rota_route(h, "gemini-2.5-pro", &route))
+ *         return -1;
+ *     if (rota_select(h, &route, NULL, 0, 1200, &c) == 0) {
  *         char key[256];
  *         rota_credential(h, &c, key, sizeof(key));
- *         ... make the call with "key" ...
+ *         // make the call with "key", then say how it went (once per selection):
  *         rota_outcome o = {.status = 200, .tokens = 1311};
  *         rota_report(h, &c, &o);
  *     }
+ *     rota_detach(h);
  *
  * Errors: every function returns 0 (or a length) on success, or a negative number: a
  * negated errno or a ROTA_E* code (rota_codes.h); rota_strerror() names it.
