@@ -10,6 +10,10 @@
  * generations by id): by default a hash of "provider/name", so it survives reordering;
  * an explicit id survives renaming. Ids must be unique across the config.
  *
+ * A base_url is read by libcurl's URL parser, the one the probes' requests go through:
+ * it must have a scheme, http or https, and a host; no user or password (keys belong in
+ * credentials, and print shows the URL), no query or fragment (probe paths are appended).
+ *
  * Credentials: "env:NAME" reads the variable, "file:PATH" the first line of a regular
  * file, "none" is none, and anything else is taken literally with a warning. The value
  * is copied into memory the config owns and wiped on free; messages name the variable or
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <curl/curl.h>
 
 #include "config_int.h"
 #include "hash.h"
@@ -337,6 +342,59 @@ static int check_accounts_unique(struct cfg *x, uint32_t na)
     return 0;
 }
 
+/* ---- base_url ---- */
+
+static bool has_part(CURLU *u, CURLUPart part)
+{
+    char *v = NULL;
+    CURLUcode rc = curl_url_get(u, part, &v, 0);
+    bool set = rc == CURLUE_OK && v && *v;
+    curl_free(v);
+    return set;
+}
+
+/* Check "url" at "path". The value is never repeated: a URL may hold a password. */
+static int check_base_url(struct cfg *x, const char *url, const char *path)
+{
+    static const char expect[] = "expected http:// or https:// and a host, such as "
+                                 "https://api.openai.com or http://127.0.0.1:8080/v1";
+    CURLU *u = curl_url();
+    if (!u)
+        return cfg_nomem(x);
+    /* No CURLU_DEFAULT_SCHEME or CURLU_GUESS_SCHEME: a scheme must be written; no
+     * CURLU_ALLOW_SPACE: a space is refused. */
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
+    char *scheme = NULL;
+    int bad = 0;
+    if (rc == CURLUE_OUT_OF_MEMORY)
+        bad = cfg_nomem(x);
+    else if (rc == CURLUE_BAD_SCHEME && !strstr(url, "://"))
+        bad = cfg_bad(x, path, "has no scheme; %s", expect);
+    else if (rc != CURLUE_OK)
+        bad = cfg_bad(x, path, "is not a URL (%s); %s", curl_url_strerror(rc), expect);
+    else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !scheme)
+        bad = cfg_bad(x, path, "has no scheme; %s", expect);
+    else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        char q[64];
+        bad = cfg_bad(x, path, "has scheme '%s'; expected http or https",
+                      cfg_quote(q, sizeof(q), scheme));
+    } else if (!has_part(u, CURLUPART_HOST))
+        bad = cfg_bad(x, path, "has no host; %s", expect);
+    else if (has_part(u, CURLUPART_USER) || has_part(u, CURLUPART_PASSWORD))
+        bad = cfg_bad(x, path,
+                      "holds a user or password; expected none (a key goes in an account's "
+                      "credential)");
+    else if (has_part(u, CURLUPART_QUERY))
+        bad = cfg_bad(x, path,
+                      "has a query (?...); expected none (probe paths are appended to it)");
+    else if (has_part(u, CURLUPART_FRAGMENT))
+        bad = cfg_bad(x, path,
+                      "has a fragment (#...); expected none (probe paths are appended to it)");
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return bad;
+}
+
 /* ---- providers ---- */
 
 static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
@@ -469,6 +527,9 @@ static int resolve_provider(struct cfg *x, uint32_t i)
         return -EINVAL;
     d->name = c->name = r->name;
     d->kind = c->kind = cfg_kinds[r->kind].str;
+    snprintf(path, sizeof(path), "%s.base_url", base);
+    if (r->base_url && check_base_url(x, r->base_url, path))
+        return -EINVAL;
     c->base_url = r->base_url;
     c->auth = cfg_auths[r->auth ? *r->auth : 0].str;
     return resolve_limits(x, i, base);

@@ -474,6 +474,62 @@ static void test_config_tiers_of_accounts(void **state)
     rota_config_free(c);
 }
 
+/* A provider with "base_url" (a YAML flow scalar, quoted as given) and one account. */
+static int parse_base_url(const char *url, char *err, size_t n)
+{
+    char text[512];
+    snprintf(text, sizeof(text),
+             "instance: u\n"
+             "state_dir: /tmp/rota-u\n"
+             "providers:\n"
+             "  - name: p\n"
+             "    base_url: %s\n"
+             "    kind: openai\n"
+             "    accounts: [{name: a, credential: none}]\n",
+             url);
+    struct rota_config *c = NULL;
+    int rc = rota_config_parse("url.yaml", text, strlen(text), NULL, NULL, &c, err, n);
+    rota_config_free(c);
+    return rc;
+}
+
+static void test_config_base_url(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml, *why;
+    } bad[] = {
+        {"\"not a url at all\"", "no scheme"},
+        {"api.openai.com", "no scheme"},
+        {"ftp://files.example.com", "scheme 'ftp'"},
+        {"file:///etc/hosts", "scheme 'file'"},
+        {"\"http://\"", "No host part"},
+        {"https://", "No host part"},
+        {"\"http://api example.com/v1\"", "Bad hostname"},
+        {"\"http://api.example.com/v 1\"", "Bad path"},
+        {"\"http://127.0.0.1:99999\"", "Port number"},
+        {"\"https://user:pw@api.example.com\"", "user or password"},
+        {"\"https://api.example.com/v1?key=1\"", "query"},
+        {"\"https://api.example.com/v1#top\"", "fragment"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        if (parse_base_url(bad[i].yaml, err, sizeof(err)) != -EINVAL)
+            fail_msg("base_url %s: accepted, expected a refusal", bad[i].yaml);
+        if (strncmp(err, "url.yaml:5:15: 'base_url' in provider 'p' ", 42) != 0 ||
+            !strstr(err, bad[i].why) || !strstr(err, "expected"))
+            fail_msg("base_url %s: got '%s', expected url.yaml:5:15 and '%s'", bad[i].yaml, err,
+                     bad[i].why);
+        assert_null(strstr(err, "pw@")); /* a password in a URL is not repeated */
+    }
+    static const char *const good[] = {"http://127.0.0.1:8080/v1", "https://api.openai.com",
+                                       "HTTPS://API.example.com/v1/", "http://[::1]:8080"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (parse_base_url(good[i], err, sizeof(err)) != 0)
+            fail_msg("base_url %s: refused: %s", good[i], err);
+}
+
 static int yaml_name(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
@@ -543,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_config_credential_errors),
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_tiers_of_accounts),
+        cmocka_unit_test(test_config_base_url),
         cmocka_unit_test(test_config_broken_corpus),
         cmocka_unit_test(test_config_load_missing_file),
     };
