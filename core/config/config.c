@@ -5,7 +5,7 @@
  * Called by rotad at start and on SIGHUP, by rotactl --check and by tests, on one thread
  * per load; nothing here is global but constant tables. The pipeline (config_int.h) runs
  * libyaml's document loader, the schema walk (config_walk.c), libcyaml, then the resolve
- * steps: this file's for the top level, journal, metrics and workers, config_providers.c
+ * steps: this file's for the top level and the journal, config_providers.c
  * for providers and accounts, config_routes.c for routes. The first problem stops the
  * load with one line "file:line:col: what; expected what" and nothing is kept.
  *
@@ -252,36 +252,7 @@ bool cfg_dup(struct cfg_key *v, uint32_t count, uint32_t *first, uint32_t *again
     return found;
 }
 
-/* ---- the top level, journal, metrics, workers ---- */
-
-/* "host:port" or "[v6]:port", port 1..65535. */
-static bool listen_ok(const char *s)
-{
-    const char *c = strrchr(s, ':');
-    if (!c || c == s || !c[1] || strlen(c + 1) > 5)
-        return false;
-    for (const char *p = c + 1; *p; p++)
-        if (*p < '0' || *p > '9')
-            return false;
-    long port = strtol(c + 1, NULL, 10);
-    if (port < 1 || port > 65535)
-        return false;
-    if (s[0] == '[')
-        return c - s > 2 && c[-1] == ']';
-    for (const char *p = s; p < c; p++)
-        if (*p == ':' || *p == ' ' || *p == '[' || *p == ']')
-            return false;
-    return true;
-}
-
-static int check_listen(struct cfg *x, const char *s, const char *path)
-{
-    char q[64];
-    if (s && !listen_ok(s))
-        return cfg_bad(x, path, "is '%s'; expected host:port with a port from 1 to 65535",
-                       cfg_quote(q, sizeof(q), s));
-    return 0;
-}
+/* ---- the top level and the journal ---- */
 
 static int check_socket_path(struct cfg *x, const char *s, const char *path)
 {
@@ -388,30 +359,6 @@ static int resolve_journal(struct cfg *x)
         return -EINVAL;
     if (o->redis_socket && check_socket_path(x, o->redis_socket, "journal.redis.socket"))
         return -EINVAL;
-    return 0;
-}
-
-static int resolve_services(struct cfg *x)
-{
-    const struct raw_metrics *m = x->raw->metrics;
-    const struct raw_workers *w = x->raw->workers;
-    struct rota_config *c = &x->out->pub;
-    c->metrics.enabled = m && m->enabled ? *m->enabled : true;
-    c->metrics.listen = m && m->listen ? m->listen : "127.0.0.1:9464";
-    if (check_listen(x, c->metrics.listen, "metrics.listen"))
-        return -EINVAL;
-    c->workers.listen = w ? w->listen : NULL;
-    if (check_listen(x, c->workers.listen, "workers.listen") ||
-        cfg_uint(x, w ? w->count : NULL, 0, 0, 1024, &c->workers.count, "workers.count") ||
-        cfg_uint(x, w ? w->threads : NULL, 2, 1, 256, &c->workers.threads, "workers.threads") ||
-        cfg_uint(x, w ? w->retries : NULL, 2, 0, 100, &c->workers.retries, "workers.retries") ||
-        cfg_duration(x, w ? w->timeout : NULL, 120 * NS_PER_S, NS_PER_MS, 86400 * NS_PER_S,
-                     &c->workers.timeout_ns, "workers.timeout"))
-        return -EINVAL;
-    if (c->workers.count && !c->workers.listen)
-        return cfg_bad(x, "workers.count",
-                       "is %u but workers has no listen address; expected listen: host:port",
-                       c->workers.count);
     return 0;
 }
 
@@ -522,7 +469,7 @@ static int run(struct cfg *x)
     x->raw = raw;
     x->out->pub.desc.config_hash = rota_hash_bytes(x->text, x->len);
     if ((rc = resolve_top(x)) || (rc = cfg_resolve_providers(x)) ||
-        (rc = cfg_resolve_routes(x)) || (rc = resolve_journal(x)) || (rc = resolve_services(x)))
+        (rc = cfg_resolve_routes(x)) || (rc = resolve_journal(x)))
         return rc;
     /* A credential behind env: or file: is part of what the table holds: a changed key
      * must make a new generation even when the file's text is the same. */

@@ -70,19 +70,6 @@ struct rota_config_journal {
     uint32_t redis_buffer;
 };
 
-struct rota_config_metrics {
-    bool enabled;
-    const char *listen; /* "127.0.0.1:9464" */
-};
-
-struct rota_config_workers {
-    uint32_t count; /* rota-worker processes; 0 = none */
-    const char *listen;
-    uint32_t threads;
-    uint32_t retries;
-    uint64_t timeout_ns;
-};
-
 struct rota_config {
     const char *path;      /* the file it came from */
     const char *instance;  /* names /dev/shm/rota.<instance>* */
@@ -94,8 +81,6 @@ struct rota_config {
     const struct rota_config_provider *providers; /* desc.nproviders of them */
     const struct rota_config_account *accounts;   /* desc.naccounts of them */
     struct rota_config_journal journal;
-    struct rota_config_metrics metrics;
-    struct rota_config_workers workers;
 };
 
 /* Called once per warning (a literal credential, ...): "msg" is "file:line:col: text". */
@@ -112,7 +97,7 @@ int rota_config_parse(const char *name, const char *text, size_t len, rota_confi
 
 /* Print the resolved instance: providers with their settings, accounts (id, weight,
  * limits, windows with schedules, where the credential comes from), routes and tiers,
- * journal, metrics, workers. Never a credential. */
+ * journal. Never a credential. */
 void rota_config_print(const struct rota_config *c, FILE *f);
 
 /* Wipe the credentials and free everything. NULL is fine. */

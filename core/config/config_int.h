@@ -132,18 +132,6 @@ struct raw_journal {
     struct raw_redis *redis;
 };
 
-struct raw_metrics {
-    bool *enabled;
-    char *listen;
-};
-
-struct raw_workers {
-    uint32_t *count;
-    char *listen;
-    uint32_t *threads, *retries;
-    char *timeout;
-};
-
 struct raw_config {
     char *instance, *state_dir, *socket, *group, *heartbeat, *stale_after;
     struct raw_provider *providers;
@@ -151,8 +139,6 @@ struct raw_config {
     struct raw_route *routes;
     unsigned routes_count;
     struct raw_journal *journal;
-    struct raw_metrics *metrics;
-    struct raw_workers *workers;
 };
 
 /* The document's schema (config_schema.c) and the names its enums take. */
@@ -162,6 +148,13 @@ extern const cyaml_strval_t cfg_kinds[];   /* provider kinds, by raw_provider.ki
 extern const cyaml_strval_t cfg_auths[];   /* auth styles; [0] "bearer" is the default */
 extern const cyaml_strval_t cfg_metrics[]; /* enum rota_metric order */
 extern const cyaml_strval_t cfg_fsyncs[];  /* enum rota_fsync order */
+
+/* A top-level section of a feature this version does not have; the list ends with NULL. */
+struct cfg_unavailable {
+    const char *key;
+    const char *why; /* "nothing in rotad serves /metrics yet" */
+};
+extern const struct cfg_unavailable cfg_unavailable[];
 
 /* ---- one load in progress ---- */
 

@@ -136,12 +136,6 @@ static void print_services(const struct rota_config *c, FILE *f)
     } else {
         fprintf(f, "off\n");
     }
-    fprintf(f, "metrics       %s\n", c->metrics.enabled ? c->metrics.listen : "off");
-    fprintf(f, "workers       %u", c->workers.count);
-    if (c->workers.count || c->workers.listen)
-        fprintf(f, " on %s", c->workers.listen ? c->workers.listen : "-");
-    fprintf(f, ", %u threads, %u retries, timeout %s\n", c->workers.threads, c->workers.retries,
-            dur(c->workers.timeout_ns, a, sizeof(a)));
 }
 
 void rota_config_print(const struct rota_config *c, FILE *f)

@@ -6,7 +6,8 @@
  * libcyaml sees the file, cfg_walk visits the libyaml document (which keeps a line and
  * column for every node) along the same schema tables and reports the first unknown or
  * repeated key, missing required key, wrong type, unparsable number or bad list length,
- * at its position. It accepts a scalar only where libcyaml reads the same value from it
+ * at its position, and any top-level section of a feature still to come (cfg_unavailable),
+ * whatever it holds. It accepts a scalar only where libcyaml reads the same value from it
  * (integers in decimal or 0x hex, numbers strtod reads whole and finite, true/false/yes/
  * no/on/off), so that a document the walk passes loads.
  *
@@ -436,6 +437,13 @@ static int walk_mapping(struct walker *w, const cyaml_schema_value_t *s, const y
         unsigned i = 0;
         while (f[i].key && !key_is(k, f[i].key, strlen(f[i].key)))
             i++;
+        if (!f[i].key && w->plen == 0)
+            for (const struct cfg_unavailable *u = cfg_unavailable; u->key; u++)
+                if (key_is(k, u->key, strlen(u->key)))
+                    return cfg_fail(w->x, k->start_mark,
+                                    "'%s' is not available in this version of rota (%s); "
+                                    "expected no %s section: remove it",
+                                    u->key, u->why, u->key);
         if (!f[i].key) {
             char keys[400];
             size_t len = 0;

@@ -217,9 +217,6 @@ static void test_config_example_desc(void **state)
     assert_false(c->journal.redis_enabled);
     assert_string_equal(c->journal.redis_prefix, "rota:example");
     assert_int_equal(c->journal.redis_ttl_ns, 7 * 86400000000000ull);
-    assert_string_equal(c->metrics.listen, "127.0.0.1:9464");
-    assert_string_equal(c->workers.listen, "127.0.0.1:8400");
-    assert_int_equal(c->workers.timeout_ns, 120000000000ull);
 
     /* what rotad does with it: publish a table */
     struct fx f = {0};
@@ -407,10 +404,6 @@ static void test_config_defaults(void **state)
     assert_int_equal(c->journal.redis_stream_max, 100000);
     assert_int_equal(c->journal.redis_buffer, 10000);
     assert_null(c->journal.redis_password_source);
-    assert_true(c->metrics.enabled);
-    assert_int_equal(c->workers.count, 0);
-    assert_int_equal(c->workers.threads, 2);
-    assert_int_equal(c->workers.retries, 2);
     rota_config_free(c);
 }
 
