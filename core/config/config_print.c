@@ -87,7 +87,7 @@ static void print_tier(const struct rota_config *c, uint32_t t, const struct rot
 {
     const struct rota_desc *desc = &c->desc;
     const struct rota_desc_account *a0 = &desc->accounts[d->members[0]];
-    fprintf(f, "  tier %u      %s", t + 1, rota_strategy_name(d->strategy));
+    fprintf(f, "  tier %u      %s", t, rota_strategy_name(d->strategy)); /* from 0 */
     if (d->ceiling > 0)
         fprintf(f, "  ceiling %.2f", d->ceiling);
     else if (d->provider != ROTA_NONE)

@@ -565,7 +565,7 @@ int cfg_resolve_providers(struct cfg *x)
         return cfg_bad(x, path,
                        "repeats the name of provider %u (line %zu); expected unique "
                        "provider names",
-                       first + 1, cfg_at(x, "providers[%u]", first).line + 1);
+                       first, cfg_at(x, "providers[%u]", first).line + 1);
     }
     c->desc.naccounts = na; /* from here, rota_config_free wipes what was resolved */
     struct zones z = {.n = 0};

@@ -84,7 +84,7 @@ static int check_route_names(struct cfg *x)
         return cfg_bad(x, path,
                        "repeats the name of route %u (line %zu); expected unique "
                        "route names",
-                       route[first] + 1, cfg_at(x, "routes[%u]", route[first]).line + 1);
+                       route[first], cfg_at(x, "routes[%u]", route[first]).line + 1);
     if (model[first] < 0)
         return cfg_bad(x, path,
                        "is also the name of route '%s'; expected models distinct "

@@ -191,7 +191,8 @@ yaml_mark_t cfg_at(struct cfg *x, const char *fmt, ...)
 }
 
 /* Words for the node at "path": as a value ("'open_for' in breaker of provider 'x'") or
- * as a container ("breaker of provider 'x'"). */
+ * as a container ("breaker of provider 'x'"). An entry without a name is numbered from 0,
+ * as rotactl and rota_choice.tier number tiers: "tier 0 of route 'chat'". */
 static const char *describe(struct cfg *x, const char *path, bool container, char *out,
                             size_t n)
 {
@@ -216,8 +217,8 @@ static const char *describe(struct cfg *x, const char *path, bool container, cha
             w = snprintf(out + len, n - len, "%s%.*s", join, (int)kl, s[i].key);
             join = " of ";
         } else if (node[i] && node[i]->type != YAML_MAPPING_NODE) {
-            w = snprintf(out + len, n - len, "%sentry %ld of '%.*s'", join, s[i].index + 1,
-                         (int)kl, s[i].key);
+            w = snprintf(out + len, n - len, "%sentry %ld of '%.*s'", join, s[i].index, (int)kl,
+                         s[i].key);
             join = " in ";
         } else {
             size_t nl = kl && s[i].key[kl - 1] == 's' ? kl - 1 : kl;
@@ -227,7 +228,7 @@ static const char *describe(struct cfg *x, const char *path, bool container, cha
                              cfg_quote(q, sizeof(q), (const char *)nm->data.scalar.value));
             else
                 w = snprintf(out + len, n - len, "%s%.*s %ld", join, (int)nl, s[i].key,
-                             s[i].index + 1);
+                             s[i].index);
             join = " of ";
         }
         if (w < 0)

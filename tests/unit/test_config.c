@@ -270,6 +270,10 @@ static void test_config_print_names_sources_not_secrets(void **state)
     assert_non_null(strstr(out, "America/Los_Angeles"));
     assert_non_null(strstr(out, "fill-first"));
     assert_non_null(strstr(out, "antigravity/ag-1, antigravity/ag-2"));
+    /* tiers numbered from 0, as rotactl and rota_choice.tier number them */
+    assert_non_null(strstr(out, "\n  tier 0 "));
+    assert_non_null(strstr(out, "\n  tier 2 "));
+    assert_null(strstr(out, "\n  tier 3 "));
     char id[32];
     snprintf(id, sizeof(id), "0x%016llx", (unsigned long long)c->desc.accounts[0].id);
     assert_non_null(strstr(out, id));
