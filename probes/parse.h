@@ -142,11 +142,13 @@ void rota_obs_detail(struct rota_obs *out, const char *fmt, ...)
 int rota_http_header(const struct rota_http_in *in, const char *name, char *buf, size_t cap);
 
 /* Go-style duration ("1s", "6m0s", "20ms", "1h2m3.5s", "150us"), or a bare number of
- * seconds when "bare_seconds"; into ns. 0 or -EINVAL. Negative durations are refused. */
+ * seconds when "bare_seconds"; into ns, a fraction of a ns rounded up (never a wait
+ * shorter than said). 0 or -EINVAL. Negative durations are refused. */
 int rota_parse_go_duration(const char *s, bool bare_seconds, uint64_t *ns);
 
 /* RFC 3339 / ISO 8601 instant ("2025-08-21T12:40:59Z", "...59.123+02:00", and a bare
- * date "2026-04-01" as its midnight UTC) into wall-clock ns. 0 or -EINVAL. */
+ * date "2026-04-01" as its midnight UTC) into wall-clock ns, second fractions finer than
+ * a ns rounded up. 0 or -EINVAL. */
 int rota_parse_rfc3339(const char *s, int64_t *ns);
 
 /* An HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT") into wall-clock ns. 0 or -EINVAL. */
@@ -156,8 +158,14 @@ int rota_parse_http_date(const char *s, int64_t *ns);
  * string of digits. 0 or -EINVAL. */
 int rota_parse_u64(const char *s, uint64_t *v);
 
+/* A non-negative decimal with an optional fraction ("12", "1.78", ".5", "3."), fully
+ * consumed, of "unit" ns each (at most UINT64_MAX / 10), into ns rounded up: a time
+ * ("1764003600.5" s) is never made earlier. 0 or -EINVAL, also past UINT64_MAX ns. */
+int rota_parse_decimal_ns(const char *s, uint64_t unit, uint64_t *ns);
+
 /* Retry hints of an answer: "retry-after-ms" first, then "retry-after" (seconds, maybe
- * fractional, or an HTTP-date), as an instant from in->now. 0 when there is none. */
+ * fractional, or an HTTP-date), as an instant from in->now, a fraction of a ns rounded
+ * up. 0 when there is none. */
 int64_t rota_http_retry_at(const struct rota_http_in *in, struct rota_obs *out);
 
 /* "now" + "d" ns; 0 ("not said") when that does not fit an int64. */
@@ -165,6 +173,10 @@ int64_t rota_ns_after(int64_t now, uint64_t d);
 
 /* "now" + "d" ns, held at INT64_MAX when that does not fit: a wait that is always said. */
 int64_t rota_ns_later(int64_t now, int64_t d);
+
+/* "d" ns in whole seconds, rounded up (toward +inf): how a wait is told to an operator,
+ * never shorter than it is. */
+int64_t rota_ns_secs_up(int64_t d);
 
 /* Does "s" end with "tail"? */
 bool rota_str_ends_with(const char *s, const char *tail);

@@ -253,7 +253,7 @@ static int on_error(const struct rota_http_in *in, int status, json_t *err,
                     model ? model : "");
     if (out->retry_at)
         rota_obs_detail(out, "retry in %llds",
-                        (long long)((out->retry_at - in->now) / 1000000000));
+                        (long long)rota_ns_secs_up(out->retry_at - in->now));
     return 1;
 }
 

@@ -247,7 +247,7 @@ static int on_429(const struct rota_http_in *in, json_t *err, struct rota_obs *o
         out->win[i].reset_at = h.period[i] == P_DAY && midnight > base ? midnight : base;
     if (out->retry_at)
         rota_obs_detail(out, "%s: retry in %llds", quota ? "quota used up" : "rate limited",
-                        (long long)((out->retry_at - in->now) / NS_PER_SEC));
+                        (long long)rota_ns_secs_up(out->retry_at - in->now));
     else
         rota_obs_detail(out, "%s, no retry hint", quota ? "quota used up" : "rate limited");
     return 1;

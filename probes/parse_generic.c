@@ -12,11 +12,12 @@
  * millionths with limit 1000000). JSON numbers are decoded as doubles, so that one huge
  * integer elsewhere in the body does not spoil the document: figures are exact up to
  * 2^53 as numbers, and exact up to 2^64 - 1 as strings. A reset is epoch seconds, epoch
- * milliseconds when above 10^12, or an RFC 3339 string; 0 means "not said". A pointer
- * that names nothing, or a value of the wrong type, is a problem; null is "not said".
- * Error answers are not searched for figures: 429 is a rate limit, 401 disables for auth,
- * 402 disables for billing, 5xx is the provider's capacity, each with the retry hints of
- * its headers.
+ * milliseconds when above 10^12, or an RFC 3339 string; 0 means "not said"; a fraction
+ * is rounded up (rota_json_ns), never down, so a bucket is not thought full before it
+ * is. A pointer that names nothing, or a value of the wrong type, is a problem; null is
+ * "not said". Error answers are not searched for figures: 429 is a rate limit, 401
+ * disables for auth, 402 disables for billing, 5xx is the provider's capacity, each with
+ * the retry hints of its headers.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,7 +26,8 @@
 #include "parse.h"
 #include "parse_json.h"
 
-#define NS_PER_SEC  INT64_C(1000000000)
+#define NS_PER_SEC  UINT64_C(1000000000)
+#define NS_PER_MS   UINT64_C(1000000)
 #define EPOCH_MS_AT UINT64_C(1000000000000) /* above: a reset in ms (10^12 s: year 33658) */
 #define TOKEN_MAX   256
 
@@ -125,32 +127,31 @@ static int figure(json_t *j, uint64_t scale, uint64_t *v)
     return 1;
 }
 
-/* An epoch count in thousandths (of seconds, or of ms when the count is above 10^12)
- * into ns; false when it does not fit. Integer arithmetic, exact to the ms. */
-static bool epoch_ns(uint64_t milli, int64_t *ns)
+/* An epoch count "j" (a number, or a string of decimal digits) into ns, rounded up, never
+ * down: seconds, or ms when the count is above 10^12. 1 read, 0 when it is 0 ("not
+ * said"), -1 when it is not a count or does not fit. */
+static int epoch_of(json_t *j, int64_t *ns)
 {
-    uint64_t ms = milli > UINT64_C(1000) * EPOCH_MS_AT ? milli / 1000 : milli;
-    if (ms > (uint64_t)(INT64_MAX / 1000000))
-        return false;
-    *ns = (int64_t)ms * 1000000;
-    return true;
+    uint64_t milli, v;
+    if (rota_json_ns(j, 1000, &milli) != 0) /* in thousandths: seconds or ms? */
+        return -1;
+    if (milli == 0)
+        return 0;
+    uint64_t unit = milli > UINT64_C(1000) * EPOCH_MS_AT ? NS_PER_MS : NS_PER_SEC;
+    if (rota_json_ns(j, unit, &v) != 0 || v > INT64_MAX)
+        return -1;
+    *ns = (int64_t)v;
+    return 1;
 }
 
 /* A reset: epoch number, numeric string, or RFC 3339. 1 read, 0 not said, -1 bad. */
 static int reset_of(json_t *j, int64_t *ns)
 {
-    uint64_t milli;
     if (json_is_null(j))
         return 0;
-    if (json_is_string(j)) {
-        const char *s = json_string_value(j);
-        if (decimal_string(s, 1000, &milli))
-            return milli == 0 ? 0 : epoch_ns(milli, ns) ? 1 : -1;
-        return rota_json_instant(j, ns) == 0 ? 1 : -1;
-    }
-    if (figure(j, 1000, &milli) != 1)
-        return -1;
-    return milli == 0 ? 0 : epoch_ns(milli, ns) ? 1 : -1;
+    if (rota_json_instant(j, ns) == 0) /* never a string of digits */
+        return 1;
+    return epoch_of(j, ns);
 }
 
 static void read_body(const struct rota_http_in *in, const struct rota_parse_opts *o,

@@ -9,11 +9,11 @@
  * counted against (x-ratelimit-resource, "core" when unsaid) and become a window of that
  * pool; a /rate_limit body (status 0 when an exec probe ran `gh api /rate_limit`) becomes
  * a window per resources.<name>, "core" first, and then the headers' window is dropped
- * when the body already holds its resource. Resets are epoch seconds. A 403 or 429 with
- * x-ratelimit-remaining 0 is the primary limit: wait until the reset (or a later
- * Retry-After). Any other 403 or 429 is a secondary limit: Retry-After when given, else
- * a minute; backing off further is the caller's business. 401 disables the account, 5xx
- * is GitHub's capacity.
+ * when the body already holds its resource. Resets are epoch seconds, a fraction rounded
+ * up to the ns, never down. A 403 or 429 with x-ratelimit-remaining 0 is the primary
+ * limit: wait until the reset (or a later Retry-After). Any other 403 or 429 is a
+ * secondary limit: Retry-After when given, else a minute; backing off further is the
+ * caller's business. 401 disables the account, 5xx is GitHub's capacity.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +23,6 @@
 #include "parse_json.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
-#define SEC_MAX    (INT64_MAX / NS_PER_SEC)
 #define RATE_WAIT  (60 * NS_PER_SEC) /* a secondary limit without Retry-After */
 
 /* ---- JSON values ---- */
@@ -59,15 +58,41 @@ static bool count_of(json_t *o, const char *key, const char *where, struct rota_
 
 /* ---- windows ---- */
 
-/* Epoch seconds "s" as wall ns into *at; false (a problem) for 0 or beyond int64 ns. */
-static bool reset_ns(uint64_t s, const char *where, struct rota_obs *out, int64_t *at)
+/* A reset of "ns" since the epoch as wall ns into *at; false (a problem naming "text",
+ * the reset as given) for 0 or beyond int64 ns. */
+static bool reset_ns(uint64_t ns, const char *text, const char *where, struct rota_obs *out,
+                     int64_t *at)
 {
-    if (s == 0 || s > (uint64_t)SEC_MAX) {
-        rota_obs_problem(out, "%s: reset %llu is not an instant", where, (unsigned long long)s);
+    if (ns == 0 || ns > INT64_MAX) {
+        rota_obs_problem(out, "%s: reset %.32s is not an instant", where, text);
         return false;
     }
-    *at = (int64_t)s * NS_PER_SEC;
+    *at = (int64_t)ns;
     return true;
+}
+
+/* o.reset, epoch seconds (a fraction rounded up to the ns), into *at: true when read; a
+ * present but unusable value counts a problem named "where.reset". */
+static bool body_reset(json_t *o, const char *where, struct rota_obs *out, int64_t *at)
+{
+    json_t *v = json_object_get(o, "reset");
+    char text[32];
+    uint64_t ns;
+    if (!v || json_is_null(v))
+        return false;
+    if (json_is_string(v))
+        snprintf(text, sizeof(text), "%s", json_string_value(v));
+    else
+        snprintf(text, sizeof(text), "%.17g", json_number_value(v));
+    if (rota_json_ns(v, NS_PER_SEC, &ns) == 0)
+        return reset_ns(ns, text, where, out, at);
+    if (json_is_number(v))
+        rota_obs_problem(out, "%s.reset: %s is not a count", where, text);
+    else if (json_is_string(v))
+        rota_obs_problem(out, "%s.reset: not a count: \"%.32s\"", where, text);
+    else
+        rota_obs_problem(out, "%s.reset: %s, not a number", where, rota_json_type_name(v));
+    return false;
 }
 
 /* The figures of one resource, as the headers or the body give them. */
@@ -97,7 +122,6 @@ static void resource(const char *name, json_t *r, struct rota_obs *out)
 {
     char where[96];
     struct figures f = {0};
-    uint64_t s;
     snprintf(where, sizeof(where), "resources.%.60s", name);
     if (!json_is_object(r)) {
         rota_obs_problem(out, "%s: %s, not an object", where, rota_json_type_name(r));
@@ -106,8 +130,7 @@ static void resource(const char *name, json_t *r, struct rota_obs *out)
     f.has_limit = count_of(r, "limit", where, out, &f.limit);
     f.has_remaining = count_of(r, "remaining", where, out, &f.remaining);
     f.has_used = count_of(r, "used", where, out, &f.used);
-    if (count_of(r, "reset", where, out, &s))
-        f.has_reset = reset_ns(s, where, out, &f.reset_at);
+    f.has_reset = body_reset(r, where, out, &f.reset_at);
     if (!f.has_limit && !f.has_remaining && !f.has_used)
         rota_obs_problem(out, "%s: no limit, remaining or used", where);
     else
@@ -140,15 +163,17 @@ static bool rate_limit_body(json_t *root, struct rota_obs *out)
     return true;
 }
 
-/* x-ratelimit-<name> as a count: true when present and read (else a problem). */
-static bool header_count(const struct rota_http_in *in, const char *name, struct rota_obs *out,
-                         uint64_t *v)
+/* x-ratelimit-<name> as a count, or with a "unit" as a time of that many ns each (into ns,
+ * rounded up), into *v; its text into "buf". True when present and read (else a
+ * problem). */
+static bool header_count(const struct rota_http_in *in, const char *name, uint64_t unit,
+                         struct rota_obs *out, uint64_t *v, char *buf, size_t cap)
 {
-    char h[64], buf[64];
+    char h[64];
     snprintf(h, sizeof(h), "x-ratelimit-%s", name);
-    if (rota_http_header(in, h, buf, sizeof(buf)) < 0)
+    if (rota_http_header(in, h, buf, cap) < 0)
         return false;
-    if (rota_parse_u64(buf, v) == 0)
+    if ((unit ? rota_parse_decimal_ns(buf, unit, v) : rota_parse_u64(buf, v)) == 0)
         return true;
     rota_obs_problem(out, "%s: not a count: \"%.32s\"", h, buf);
     return false;
@@ -159,12 +184,13 @@ static bool header_count(const struct rota_http_in *in, const char *name, struct
 static bool header_figures(const struct rota_http_in *in, struct figures *f, char *pool,
                            size_t cap, struct rota_obs *out)
 {
-    uint64_t s;
-    f->has_limit = header_count(in, "limit", out, &f->limit);
-    f->has_remaining = header_count(in, "remaining", out, &f->remaining);
-    f->has_used = header_count(in, "used", out, &f->used);
-    if (header_count(in, "reset", out, &s))
-        f->has_reset = reset_ns(s, "x-ratelimit-reset", out, &f->reset_at);
+    char buf[64];
+    uint64_t ns;
+    f->has_limit = header_count(in, "limit", 0, out, &f->limit, buf, sizeof(buf));
+    f->has_remaining = header_count(in, "remaining", 0, out, &f->remaining, buf, sizeof(buf));
+    f->has_used = header_count(in, "used", 0, out, &f->used, buf, sizeof(buf));
+    if (header_count(in, "reset", NS_PER_SEC, out, &ns, buf, sizeof(buf)))
+        f->has_reset = reset_ns(ns, buf, "x-ratelimit-reset", out, &f->reset_at);
     if (rota_http_header(in, "x-ratelimit-resource", pool, cap) <= 0)
         snprintf(pool, cap, "core");
     return f->has_limit || f->has_remaining || f->has_used;

@@ -61,6 +61,14 @@ json_t *rota_json_error_of(json_t *root);
  * (how Google writes int64) into *x. 0 or -EINVAL. */
 int rota_json_u64(const json_t *v, uint64_t *x);
 
+/* A non-negative time of "unit" ns each (a multiple of 1000), given as a JSON integer, a
+ * real or a string of decimal digits with an optional fraction ("1764003600.25"), into
+ * *ns, rounded up, never down: a string to the ns (rota_parse_decimal_ns), a real to the
+ * thousandth of "unit" (a double holds about 16 digits: within two units of its last
+ * place a real is taken as the whole thousandth it stands for, so 1764003600.3 s is
+ * exactly its ms). 0 or -EINVAL: negative, not a number, or past UINT64_MAX ns. */
+int rota_json_ns(const json_t *v, uint64_t unit, uint64_t *ns);
+
 /* A string holding an RFC 3339 instant after 1970 (rota_parse_rfc3339) into *ns; *ns is
  * untouched unless it is one. 0 or -EINVAL. */
 int rota_json_instant(const json_t *v, int64_t *ns);

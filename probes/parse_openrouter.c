@@ -12,9 +12,10 @@
  * both are said (limit_remaining already counts only the current period), else the
  * period's usage_* (or all-time usage). A limit_reset period ends at midnight UTC
  * (weeks start on Monday). A 429's error.metadata.headers carry X-RateLimit-* figures,
- * Reset in epoch milliseconds; a 429 from the upstream provider (metadata.provider_name,
- * no figures) is capacity, not the key's limit. 402 disables for billing; 401 for auth.
- * The JSON tree lives only during the call.
+ * Reset in epoch milliseconds (a fraction rounded up, never down); a 429 from the
+ * upstream provider (metadata.provider_name, no figures) is capacity, not the key's
+ * limit. 402 disables for billing; 401 for auth. The JSON tree lives only during the
+ * call.
  */
 #include <errno.h>
 #include <strings.h>
@@ -25,7 +26,7 @@
 #include "tz.h"
 
 #define NS_PER_SEC    INT64_C(1000000000)
-#define NS_PER_MS     INT64_C(1000000)
+#define NS_PER_MS     UINT64_C(1000000)
 #define MICRO         1e6                           /* micro-dollars per dollar */
 #define QUOTA_WAIT_NS (INT64_C(300) * NS_PER_SEC)   /* a longer wait is a quota, not a rate */
 #define STALE_NS      (INT64_C(86400) * NS_PER_SEC) /* a reset this far back is not one */
@@ -198,9 +199,11 @@ static int read_credits(json_t *data, struct rota_obs *out)
 /* ---- errors ---- */
 
 /* X-RateLimit figure "name" from the error's metadata.headers (any case), else from the
- * answer's own headers. 1 when found, 0 when absent, -EINVAL (a problem) when malformed. */
-static int rl_figure(const struct rota_http_in *in, json_t *hdrs, const char *name, uint64_t *v,
-                     struct rota_obs *out)
+ * answer's own headers: a count, or with a "unit" a time of that many ns each, into ns
+ * rounded up (a reset in ms may carry a fraction). 1 when found, 0 when absent, -EINVAL
+ * (a problem) when malformed. */
+static int rl_figure(const struct rota_http_in *in, json_t *hdrs, const char *name,
+                     uint64_t unit, uint64_t *v, struct rota_obs *out)
 {
     const char *key;
     json_t *val;
@@ -208,14 +211,14 @@ static int rl_figure(const struct rota_http_in *in, json_t *hdrs, const char *na
     {
         if (strcasecmp(key, name) != 0)
             continue;
-        if (rota_json_u64(val, v) == 0)
+        if ((unit ? rota_json_ns(val, unit, v) : rota_json_u64(val, v)) == 0)
             return 1;
         rota_obs_problem(out, "error.metadata.headers.%s: not a count", name);
         return -EINVAL;
     }
     char buf[32];
     if (!hdrs && rota_http_header(in, name, buf, sizeof(buf)) >= 0) {
-        if (rota_parse_u64(buf, v) == 0)
+        if ((unit ? rota_parse_decimal_ns(buf, unit, v) : rota_parse_u64(buf, v)) == 0)
             return 1;
         rota_obs_problem(out, "%s: not a count: \"%.30s\"", name, buf);
         return -EINVAL;
@@ -255,16 +258,15 @@ static int on_429(const struct rota_http_in *in, json_t *err, struct rota_obs *o
         rota_obs_detail(out, "rate limited upstream by %.40s", provider);
         return 1;
     }
-    uint64_t limit, rem, reset_ms;
-    int hl = rl_figure(in, hdrs, "X-RateLimit-Limit", &limit, out);
-    int hr = rl_figure(in, hdrs, "X-RateLimit-Remaining", &rem, out);
-    int hz = rl_figure(in, hdrs, "X-RateLimit-Reset", &reset_ms, out);
+    uint64_t limit, rem, reset_ns;
+    int hl = rl_figure(in, hdrs, "X-RateLimit-Limit", 0, &limit, out);
+    int hr = rl_figure(in, hdrs, "X-RateLimit-Remaining", 0, &rem, out);
+    int hz = rl_figure(in, hdrs, "X-RateLimit-Reset", NS_PER_MS, &reset_ns, out);
     int64_t reset = 0;
-    if (hz == 1 && (reset_ms == 0 || reset_ms > (uint64_t)(INT64_MAX / NS_PER_MS)))
+    if (hz == 1 && (reset_ns == 0 || reset_ns > INT64_MAX))
         rota_obs_problem(out, "X-RateLimit-Reset: not an instant in ms: %llu",
-                         (unsigned long long)reset_ms);
-    else if (hz == 1 && (reset = (int64_t)reset_ms * NS_PER_MS) < in->now &&
-             in->now - reset > STALE_NS)
+                         (unsigned long long)(reset_ns / NS_PER_MS));
+    else if (hz == 1 && (reset = (int64_t)reset_ns) < in->now && in->now - reset > STALE_NS)
         rota_obs_problem(out, "X-RateLimit-Reset: a day or more in the past"), reset = 0;
     char what[32];
     bucket_name(msg, what, sizeof(what));
@@ -285,7 +287,7 @@ static int on_429(const struct rota_http_in *in, json_t *err, struct rota_obs *o
                     out->cause == ROTA_CAUSE_QUOTA ? "quota used up" : "rate limited", what);
     if (out->retry_at)
         rota_obs_detail(out, "retry in %llds",
-                        (long long)((out->retry_at - in->now) / NS_PER_SEC));
+                        (long long)rota_ns_secs_up(out->retry_at - in->now));
     return 1;
 }
 

@@ -10,7 +10,9 @@
  * header blocks and bodies are read by length only and may hold NUL bytes; header blocks
  * may have bare LF or CRLF, folded lines and repeated names; every number is checked for
  * overflow before it is multiplied. Instants are wall-clock ns in int64 (years
- * 1678..2261); anything outside is refused as -EINVAL. Texts kept in an observation
+ * 1678..2261); anything outside is refused as -EINVAL. A time written with a fraction
+ * finer than the unit it is kept in (a retry hint, a reset) is rounded up, never down:
+ * a wait cut short is a call the provider refuses again. Texts kept in an observation
  * (detail, problem) are cut at their size and have bytes outside printable ASCII
  * replaced by '?', so a hostile answer cannot put control characters or broken UTF-8
  * into an operator's log.
@@ -211,12 +213,29 @@ int rota_parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
+/* "unit" ns times the fraction 0.<the digits [a, b)>, rounded up to a whole ns: a wait
+ * cut short by a part of a ns would be a call made before the provider said. Exact for
+ * any number of digits and any "unit" up to UINT64_MAX / 10: Horner's rule from the last
+ * digit, where x stays below "unit" and what each division by ten drops (always below
+ * 1 ns) only decides whether one ns is added at the end. */
+static uint64_t fraction_up(const char *a, const char *b, uint64_t unit)
+{
+    uint64_t x = 0;
+    bool dropped = false;
+    while (b > a) {
+        uint64_t n = unit * (uint64_t)(*--b - '0') + x;
+        dropped |= n % 10 != 0;
+        x = n / 10;
+    }
+    return x + dropped;
+}
+
 /* A decimal number with an optional fraction ("12", "1.78", ".5", "3.") at *p, times
- * "unit" ns, into *ns; advances *p. Fraction digits below 1 ns are dropped. */
+ * "unit" ns, into *ns, rounded up to a whole ns; advances *p. */
 static int decimal(const char **p, uint64_t unit, uint64_t *ns)
 {
     const char *s = *p;
-    uint64_t whole = 0, frac = 0, u = unit;
+    uint64_t whole = 0, frac = 0;
     bool digits = false;
     for (; *s >= '0' && *s <= '9'; s++, digits = true) {
         unsigned d = (unsigned)(*s - '0');
@@ -225,15 +244,24 @@ static int decimal(const char **p, uint64_t unit, uint64_t *ns)
         whole = whole * 10 + d;
     }
     if (*s == '.') {
-        for (s++; *s >= '0' && *s <= '9'; s++, digits = true) {
-            u /= 10; /* exact while the unit has factors of ten; below 1 ns it is 0 */
-            frac += (uint64_t)(*s - '0') * u;
-        }
+        const char *first = ++s;
+        for (; *s >= '0' && *s <= '9'; s++)
+            digits = true;
+        frac = fraction_up(first, s, unit);
     }
     if (!digits || (unit && whole > UINT64_MAX / unit) || whole * unit > UINT64_MAX - frac)
         return -EINVAL;
     *ns = whole * unit + frac;
     *p = s;
+    return 0;
+}
+
+int rota_parse_decimal_ns(const char *s, uint64_t unit, uint64_t *ns)
+{
+    uint64_t v;
+    if (!s || !ns || decimal(&s, unit, &v) != 0 || *s != 0)
+        return -EINVAL;
+    *ns = v;
     return 0;
 }
 
@@ -312,7 +340,8 @@ static bool digits(const char **p, int n, int *v)
     return true;
 }
 
-/* Seconds since the epoch of a valid civil UTC time, plus "ns", into *out. */
+/* Seconds since the epoch of a valid civil UTC time, plus "frac_ns" (at most one
+ * second), into *out. */
 static int make_instant(int y, int mo, int d, int h, int mi, int sec, int64_t off_s,
                         int64_t frac_ns, int64_t *out)
 {
@@ -344,13 +373,12 @@ int rota_parse_rfc3339(const char *s, int64_t *ns)
         !digits(&s, 2, &sec))
         return -EINVAL;
     if (*s == '.') {
-        int64_t scale = NS_PER_SEC;
-        if (*++s < '0' || *s > '9')
+        const char *first = ++s;
+        if (*s < '0' || *s > '9')
             return -EINVAL;
-        for (; *s >= '0' && *s <= '9'; s++) {
-            scale /= 10;
-            frac += (*s - '0') * scale;
-        }
+        while (*s >= '0' && *s <= '9')
+            s++;
+        frac = (int64_t)fraction_up(first, s, NS_PER_SEC); /* at most NS_PER_SEC */
     }
     if (*s == 'Z' || *s == 'z') {
         s++;
@@ -486,6 +514,11 @@ int64_t rota_ns_later(int64_t now, int64_t d)
     return now > INT64_MAX - d ? INT64_MAX : now + d;
 }
 
+int64_t rota_ns_secs_up(int64_t d)
+{
+    return d / NS_PER_SEC + (d % NS_PER_SEC > 0); /* C division truncates toward 0 */
+}
+
 /* ---- strings ---- */
 
 bool rota_str_ends_with(const char *s, const char *tail)
@@ -612,6 +645,34 @@ int rota_json_u64(const json_t *v, uint64_t *x)
         return -EINVAL;
     }
     return json_is_string(v) ? rota_parse_u64(json_string_value(v), x) : -EINVAL;
+}
+
+int rota_json_ns(const json_t *v, uint64_t unit, uint64_t *ns)
+{
+    if (json_is_string(v))
+        return rota_parse_decimal_ns(json_string_value(v), unit, ns);
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0 || (uint64_t)i > UINT64_MAX / unit)
+            return -EINVAL;
+        *ns = (uint64_t)i * unit;
+        return 0;
+    }
+    if (!json_is_real(v))
+        return -EINVAL;
+    /* thousandths of "unit", rounded up; what the decoder and the product rounded puts x
+     * at most two units of its last place (x * 2^-51) from the text's figure, so a part
+     * of a thousandth no larger than that is their error, not the provider's */
+    double x = json_real_value(v) * 1000.0;
+    if (!(x >= 0 && x < 18446744073709551616.0))
+        return -EINVAL;
+    uint64_t k = (uint64_t)x, grain = unit / 1000;
+    if (x - (double)k > x * 0x1p-51)
+        k++;
+    if (k > UINT64_MAX / grain)
+        return -EINVAL;
+    *ns = k * grain;
+    return 0;
 }
 
 int rota_json_instant(const json_t *v, int64_t *ns)

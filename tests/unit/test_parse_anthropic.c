@@ -212,6 +212,37 @@ static void test_parse_anthropic_in_memory(void **state)
     assert_false(o.reachable);
 }
 
+/* Resets and retry hints with a fraction are waited in full, never cut short. */
+static void test_parse_anthropic_fractional_resets_round_up(void **state)
+{
+    (void)state;
+    struct rota_obs o;
+    static const char body[] = "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\"}}";
+    /* exact fractions stay exact; finer than a ns is one more ns */
+    const char *h = "anthropic-ratelimit-requests-remaining: 0\n"
+                    "anthropic-ratelimit-requests-reset: 2025-11-24T16:00:41.5Z\n"
+                    "anthropic-ratelimit-tokens-remaining: 0\n"
+                    "anthropic-ratelimit-tokens-reset: 2025-11-24T16:00:41.5000000001Z\n";
+    assert_int_equal(
+        sample_parse_mem(rota_parse_anthropic, NULL, 429, h, body, sizeof(body) - 1, NOW, &o),
+        1);
+    expect_win(&o, 0, "requests", ROTA_METRIC_REQUESTS, NO, 0, NOW + 41500 * MS);
+    expect_win(&o, 1, "tokens", ROTA_METRIC_TOKENS, NO, 0, NOW + 41500 * MS + 1);
+    assert_int_equal(o.retry_at, NOW + 41500 * MS + 1); /* the latest reset at zero */
+    assert_int_equal(o.problems, 0);
+    /* retry-after in seconds with a fraction */
+    h = "retry-after: 12.0000000001\n";
+    assert_int_equal(
+        sample_parse_mem(rota_parse_anthropic, NULL, 429, h, body, sizeof(body) - 1, NOW, &o),
+        1);
+    assert_int_equal(o.retry_at, NOW + 12 * S + 1);
+    h = "retry-after: 12.000\n";
+    assert_int_equal(
+        sample_parse_mem(rota_parse_anthropic, NULL, 429, h, body, sizeof(body) - 1, NOW, &o),
+        1);
+    assert_int_equal(o.retry_at, NOW + 12 * S);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_parse_anthropic_capacity_auth_billing),
         cmocka_unit_test(test_parse_anthropic_malformed),
         cmocka_unit_test(test_parse_anthropic_in_memory),
+        cmocka_unit_test(test_parse_anthropic_fractional_resets_round_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

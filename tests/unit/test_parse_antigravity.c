@@ -447,6 +447,55 @@ static void test_parse_antigravity_bad_errors(void **state)
     assert_int_equal(obs.retry_at, NOW + 4 * SEC);
 }
 
+/* A reset or a delay with a fraction is waited in full, in every place it may be read. */
+static void test_parse_antigravity_fractional_reset_rounds_up(void **state)
+{
+    (void)state;
+    struct rota_obs obs;
+    /* RetryInfo: the instant, and the wait told to an operator */
+    assert_int_equal(
+        parse_429("", "\"RATE_LIMIT_EXCEEDED\"", "{}", RETRY_INFO("\"41.7s\""), &obs), 1);
+    assert_int_equal(obs.retry_at, NOW + 41 * SEC + 700 * MS);
+    sample_expect_detail(&obs, "retry in 42s"); /* not 41 */
+    assert_int_equal(
+        parse_429("", "\"RATE_LIMIT_EXCEEDED\"", "{}", RETRY_INFO("\"41.0000000001s\""), &obs),
+        1);
+    assert_int_equal(obs.retry_at, NOW + 41 * SEC + 1);
+    assert_int_equal(
+        parse_429("", "\"RATE_LIMIT_EXCEEDED\"", "{}", RETRY_INFO("\"41.000s\""), &obs), 1);
+    assert_int_equal(obs.retry_at, NOW + 41 * SEC);
+    sample_expect_detail(&obs, "retry in 41s");
+    /* quotaResetDelay and quotaResetTimeStamp */
+    assert_int_equal(parse_429("", "\"QUOTA_EXHAUSTED\"",
+                               "{\"model\":\"m\",\"quotaResetDelay\":\"2h0m5.0000000001s\"}",
+                               "", &obs),
+                     1);
+    assert_int_equal(obs.retry_at, NOW + 7205 * SEC + 1);
+    assert_int_equal(obs.win[0].reset_at, NOW + 7205 * SEC + 1);
+    sample_expect_detail(&obs, "retry in 7206s");
+    assert_int_equal(parse_429("", "\"QUOTA_EXHAUSTED\"",
+                               "{\"quotaResetTimeStamp\":\"2025-12-01T12:00:41.7000000001Z\"}",
+                               "", &obs),
+                     1);
+    assert_int_equal(obs.retry_at, NOW + 41 * SEC + 700 * MS + 1);
+    /* Retry-After, when the body names no reset */
+    assert_int_equal(
+        parse_429("Retry-After: 1.0000000001\r\n", "\"RATE_LIMIT_EXCEEDED\"", "{}", "", &obs),
+        1);
+    assert_int_equal(obs.retry_at, NOW + SEC + 1);
+    /* a model's and a bucket's resetTime */
+    assert_int_equal(parse_model("{\"remainingFraction\":0.5,"
+                                 "\"resetTime\":\"2025-12-01T13:00:00.0000000001Z\"}",
+                                 &obs),
+                     1);
+    assert_int_equal(obs.win[0].reset_at, NOW + 3600 * SEC + 1);
+    assert_int_equal(parse_bucket("{\"remainingFraction\":0.5,"
+                                  "\"resetTime\":\"2025-12-01T13:00:00.9999999999Z\"}",
+                                  &obs),
+                     1);
+    assert_int_equal(obs.win[0].reset_at, NOW + 3601 * SEC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_parse_antigravity_bad_models),
         cmocka_unit_test(test_parse_antigravity_bad_buckets),
         cmocka_unit_test(test_parse_antigravity_bad_errors),
+        cmocka_unit_test(test_parse_antigravity_fractional_reset_rounds_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

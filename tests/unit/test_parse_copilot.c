@@ -484,6 +484,42 @@ static void test_parse_copilot_header_variants(void **state)
     assert_int_equal(o.nwin, 0);
 }
 
+/* Resets and retry hints with a fraction are waited in full, never cut short. */
+static void test_parse_copilot_fractional_resets_round_up(void **state)
+{
+    (void)state;
+    struct rota_obs o;
+    /* the snapshot header's rst, and the user body's reset date */
+    assert_int_equal(raw(200,
+                         "x-quota-snapshot-premium_interactions: ent=300&rem=0"
+                         "&rst=2025-11-01T00%3A00%3A00.0000000001Z\n",
+                         "", &o),
+                     1);
+    expect_win(&o, 0, "premium_interactions", ROTA_METRIC_REQUESTS, 300, 0, NOV_1 + 1);
+    assert_int_equal(raw(200,
+                         "x-quota-snapshot-premium_interactions: ent=300&rem=0"
+                         "&rst=2025-11-01T00%3A00%3A00.000Z\n",
+                         "", &o),
+                     1);
+    expect_win(&o, 0, "premium_interactions", ROTA_METRIC_REQUESTS, 300, 0, NOV_1);
+    assert_int_equal(raw(0, "",
+                         "{\"quota_reset_date_utc\":\"2025-10-31T23:59:59.9999999999Z\","
+                         "\"quota_snapshots\":{\"chat\":{\"entitlement\":5,\"remaining\":0}}}",
+                         &o),
+                     1);
+    expect_win(&o, 0, "chat", ROTA_METRIC_REQUESTS, 5, 0, NOV_1);
+    /* a 402 waits for the premium reset; a 429 for Retry-After */
+    assert_int_equal(raw(402,
+                         "x-quota-snapshot-premium_interactions: ent=300&rem=0"
+                         "&rst=2025-11-01T00%3A00%3A00.0000000001Z\n",
+                         "", &o),
+                     1);
+    assert_int_equal(o.retry_at, NOV_1 + 1);
+    assert_int_equal(raw(429, "retry-after: 37.0000000001\n", "", &o), 1);
+    assert_int_equal(o.retry_at, NOW + 37 * S + 1);
+    assert_int_equal(o.problems, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_parse_copilot_reset_dates),
         cmocka_unit_test(test_parse_copilot_many_snapshots),
         cmocka_unit_test(test_parse_copilot_header_variants),
+        cmocka_unit_test(test_parse_copilot_fractional_resets_round_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -449,6 +449,54 @@ static void test_parse_gemini_bad_delays(void **state)
     assert_int_equal(obs.retry_at, NOW + 60 * SEC);
 }
 
+/* A delay with a fraction is waited in full: never a retry before the provider said. */
+static void test_parse_gemini_fractional_delay_rounds_up(void **state)
+{
+    (void)state;
+    struct rota_obs obs;
+    assert_int_equal(parse_sample("429_fraction_delay", NOW, &obs), 1);
+    assert_int_equal(obs.problems, 0);
+    assert_int_equal(obs.retry_at, NOW + 41 * SEC + 700 * MS);
+    assert_int_equal(obs.win[1].reset_at, NOW + 41 * SEC + 700 * MS);
+    static const struct {
+        const char *delay;
+        int64_t ns;
+        const char *detail;
+    } cases[] = {
+        {"\"41.7s\"", 41 * SEC + 700 * MS, "rate limited: retry in 42s"}, /* not 41 */
+        {"\"41s\"", 41 * SEC, "retry in 41s"},
+        {"\"41.000s\"", 41 * SEC, "retry in 41s"},
+        {"\"0.5s\"", 500 * MS, "retry in 1s"},
+        {"\"41.000000001s\"", 41 * SEC + 1, "retry in 42s"},
+        {"\"41.0000000001s\"", 41 * SEC + 1, "retry in 42s"}, /* 0.1 ns is 1 ns */
+        {"\"0.0000000001s\"", 1, "retry in 1s"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char d[256];
+        snprintf(d, sizeof(d), RETRY_INFO("%s"), cases[i].delay);
+        assert_int_equal(parse_details(d, &obs), 1);
+        if (obs.retry_at != NOW + cases[i].ns)
+            fail_msg("%s: retry in %lld ns, want %lld", cases[i].delay,
+                     (long long)(obs.retry_at - NOW), (long long)cases[i].ns);
+        sample_expect_detail(&obs, cases[i].detail);
+    }
+    /* just over 300 s is a day's quota, not a rate limit */
+    assert_int_equal(parse_details(RETRY_INFO("\"300.0000000001s\""), &obs), 1);
+    assert_int_equal(obs.cause, ROTA_CAUSE_QUOTA);
+    assert_int_equal(obs.retry_at, NOW + 300 * SEC + 1);
+    /* the message's delay and Retry-After the same */
+    assert_int_equal(parse_str(429, "",
+                               "{\"error\":{\"message\":\"Please retry in 25.0000000001s.\"}}",
+                               &obs),
+                     1);
+    assert_int_equal(obs.retry_at, NOW + 25 * SEC + 1);
+    assert_int_equal(parse_str(429, "Retry-After: 7.0000000001\r\n",
+                               "{\"error\":{\"code\":429,\"message\":\"exhausted\"}}", &obs),
+                     1);
+    assert_int_equal(obs.retry_at, NOW + 7 * SEC + 1);
+    sample_expect_detail(&obs, "retry in 8s");
+}
+
 static void test_parse_gemini_huge_numbers_elsewhere(void **state)
 {
     (void)state;
@@ -483,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_parse_gemini_bad_models),
         cmocka_unit_test(test_parse_gemini_bad_delays),
         cmocka_unit_test(test_parse_gemini_huge_numbers_elsewhere),
+        cmocka_unit_test(test_parse_gemini_fractional_delay_rounds_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

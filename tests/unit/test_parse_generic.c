@@ -124,6 +124,41 @@ static void test_parse_generic_fraction(void **state)
     assert_string_equal(o.problem, "body: /quota/fraction_used: a fraction above 1");
 }
 
+/* A reset with a fraction is rounded up, never down: in s or ms, as a number or a string,
+ * or as RFC 3339; exact resets stay exact. */
+static void test_parse_generic_fractional_reset_rounds_up(void **state)
+{
+    (void)state;
+    struct rota_obs o;
+    struct rota_parse_opts r = {NULL, NULL, "/left", "/at", ROTA_METRIC_REQUESTS};
+    static const struct {
+        const char *body;
+        int64_t reset_at;
+    } cases[] = {
+        {"{\"left\":0,\"at\":1764003600}", NOW + 3600 * S},
+        {"{\"left\":0,\"at\":1764003600.25}", NOW + 3600 * S + 250 * MS},
+        {"{\"left\":0,\"at\":1764003600.3}", NOW + 3600 * S + 300 * MS},
+        {"{\"left\":0,\"at\":1764003600.0004}", NOW + 3600 * S + MS},
+        {"{\"left\":0,\"at\":\"1764003600.0000005\"}", NOW + 3600 * S + 500},
+        {"{\"left\":0,\"at\":\"1764003600.000\"}", NOW + 3600 * S},
+        {"{\"left\":0,\"at\":1764003600000.5}", NOW + 3600 * S + 500000},
+        {"{\"left\":0,\"at\":\"1764003600000.25\"}", NOW + 3600 * S + 250000},
+        {"{\"left\":0,\"at\":\"2025-11-24T17:00:00.0000000001Z\"}", NOW + 3600 * S + 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(gen_body(cases[i].body, &r, &o), 1);
+        if (o.problems || o.nwin != 1 || o.win[0].reset_at != cases[i].reset_at)
+            fail_msg("%s: %u problems (%s), reset %lld ns from now, want %lld", cases[i].body,
+                     o.problems, o.problem, (long long)(o.win[0].reset_at - NOW),
+                     (long long)(cases[i].reset_at - NOW));
+    }
+    /* a 429's Retry-After */
+    assert_int_equal(sample_parse_mem(rota_parse_generic, &r, 429,
+                                      "retry-after: 30.0000000001\n", "", 0, NOW, &o),
+                     1);
+    assert_int_equal(o.retry_at, NOW + 30 * S + 1);
+}
+
 static void test_parse_generic_hostile_values(void **state)
 {
     (void)state;
@@ -226,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_parse_generic_shapes),
         cmocka_unit_test(test_parse_generic_pointers),
         cmocka_unit_test(test_parse_generic_fraction),
+        cmocka_unit_test(test_parse_generic_fractional_reset_rounds_up),
         cmocka_unit_test(test_parse_generic_hostile_values),
         cmocka_unit_test(test_parse_generic_statuses),
         cmocka_unit_test(test_parse_generic_opts),

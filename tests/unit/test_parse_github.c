@@ -13,7 +13,8 @@
 #include "parse.h"
 #include "../probes/sample.h"
 
-#define S INT64_C(1000000000)
+#define S  INT64_C(1000000000)
+#define MS INT64_C(1000000)
 /* 2025-10-15T12:00:00Z, the fixed arrival time of every answer */
 #define NOW        (INT64_C(1760529600) * S)
 #define CORE_RESET (INT64_C(1760530834) * S) /* NOW + 1234 s */
@@ -323,6 +324,36 @@ static void test_parse_github_body_fields(void **state)
     sample_expect_problem(&o, 4, "windows: more than 16 buckets");
 }
 
+/* Resets and retry hints with a fraction are waited in full, never cut short. */
+static void test_parse_github_fractional_resets_round_up(void **state)
+{
+    (void)state;
+    struct rota_obs o;
+    /* a /rate_limit body: a real, a string, and an integral real that stays exact */
+    assert_int_equal(raw(0, "",
+                         "{\"resources\":{\"core\":{\"limit\":5000,\"remaining\":0,"
+                         "\"reset\":1760530834.5},\"search\":{\"limit\":30,\"reset\":"
+                         "\"1760529642.0000000001\"},\"graphql\":{\"limit\":5000,"
+                         "\"reset\":1760530834.0}}}",
+                         &o),
+                     1);
+    assert_int_equal(o.problems, 0);
+    expect_win(&o, 0, "core", 5000, 0, NO, CORE_RESET + 500 * MS);
+    expect_win(&o, 1, "search", 30, NO, NO, NOW + 42 * S + 1);
+    expect_win(&o, 2, "graphql", 5000, NO, NO, CORE_RESET);
+    /* the header, and the primary limit that waits for it */
+    assert_int_equal(raw(403,
+                         "x-ratelimit-remaining: 0\nx-ratelimit-reset: 1760530834.0000000001\n",
+                         "", &o),
+                     1);
+    assert_int_equal(o.problems, 0);
+    expect_win(&o, 0, "core", NO, 0, NO, CORE_RESET + 1);
+    assert_int_equal(o.retry_at, CORE_RESET + 1);
+    /* a secondary limit's Retry-After */
+    assert_int_equal(raw(429, "retry-after: 30.0000000001\n", "", &o), 1);
+    assert_int_equal(o.retry_at, NOW + 30 * S + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_parse_github_bad_headers),
         cmocka_unit_test(test_parse_github_bad_bodies),
         cmocka_unit_test(test_parse_github_body_fields),
+        cmocka_unit_test(test_parse_github_fractional_resets_round_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,22 @@ static void test_parse_llamacpp_bad_slots(void **state)
     sample_expect_problem(&o, 1, "body: not JSON");
 }
 
+/* A Retry-After with a fraction is waited in full, never cut short. */
+static void test_parse_llamacpp_fractional_retry_rounds_up(void **state)
+{
+    (void)state;
+    struct rota_obs o;
+    assert_int_equal(raw(503, "Retry-After: 1.5\r\n", "{\"status\":\"loading model\"}", &o), 1);
+    expect_busy(&o, NOW + 1500000000, "loading the model");
+    assert_int_equal(
+        raw(503, "Retry-After: 30.0000000001\r\n", "{\"status\":\"loading model\"}", &o), 1);
+    expect_busy(&o, NOW + 30 * S + 1, "loading the model");
+    /* half a ns is a ns, not "now" */
+    assert_int_equal(raw(503, "retry-after-ms: 0.0000005\n", "", &o), 1);
+    expect_busy(&o, NOW + 1, "unavailable (503)");
+    assert_int_equal(o.problems, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_parse_llamacpp_refused),
         cmocka_unit_test(test_parse_llamacpp_malformed),
         cmocka_unit_test(test_parse_llamacpp_bad_slots),
+        cmocka_unit_test(test_parse_llamacpp_fractional_retry_rounds_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

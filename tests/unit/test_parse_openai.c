@@ -239,6 +239,59 @@ static void test_parse_openai_in_memory(void **state)
     expect_win(&o, 0, "tokens", ROTA_METRIC_TOKENS, NO, 0, 0);
 }
 
+/* Parse a 429 of "headers" and "body" with "fn" into "o". */
+static int parse_429(rota_parse_fn fn, const char *headers, const char *body,
+                     struct rota_obs *o)
+{
+    return sample_parse_mem(fn, NULL, 429, headers, body, strlen(body), NOW, o);
+}
+
+/* Resets and retry hints with a fraction are waited in full, never cut short. */
+static void test_parse_openai_fractional_waits_round_up(void **state)
+{
+    (void)state;
+    struct rota_obs o;
+    /* Go durations: exact ones stay exact, a part of a ns is a whole one */
+    assert_int_equal(parse_429(rota_parse_openai,
+                               "x-ratelimit-remaining-requests: 0\n"
+                               "x-ratelimit-reset-requests: 6m0.5s\n"
+                               "x-ratelimit-remaining-tokens: 0\n"
+                               "x-ratelimit-reset-tokens: 1.2s\n",
+                               "{}", &o),
+                     1);
+    expect_win(&o, 0, "requests", ROTA_METRIC_REQUESTS, NO, 0, NOW + 360 * S + 500 * MS);
+    expect_win(&o, 1, "tokens", ROTA_METRIC_TOKENS, NO, 0, NOW + 1200 * MS);
+    assert_int_equal(parse_429(rota_parse_openai,
+                               "x-ratelimit-remaining-requests: 0\n"
+                               "x-ratelimit-reset-requests: 6m0.0000000001s\n"
+                               "x-ratelimit-remaining-tokens: 0\n"
+                               "x-ratelimit-reset-tokens: 20.0000001ms\n",
+                               "{}", &o),
+                     1);
+    expect_win(&o, 0, "requests", ROTA_METRIC_REQUESTS, NO, 0, NOW + 360 * S + 1);
+    expect_win(&o, 1, "tokens", ROTA_METRIC_TOKENS, NO, 0, NOW + 20 * MS + 1);
+    assert_int_equal(o.retry_at, NOW + 360 * S + 1); /* the latest reset at zero */
+    /* retry-after in seconds, retry-after-ms, and the message's wait */
+    assert_int_equal(parse_429(rota_parse_openai, "retry-after: 1.0000000001\n", "{}", &o), 1);
+    assert_int_equal(o.retry_at, NOW + S + 1);
+    assert_int_equal(parse_429(rota_parse_openai, "retry-after-ms: 0.0000005\n", "{}", &o), 1);
+    assert_int_equal(o.retry_at, NOW + 1); /* not "now" */
+    assert_int_equal(parse_429(rota_parse_openai, "",
+                               "{\"error\":{\"message\":\"Please try again in "
+                               "1.7800000001s.\",\"type\":\"tokens\"}}",
+                               &o),
+                     1);
+    assert_int_equal(o.retry_at, NOW + 1780 * MS + 1);
+    /* Azure's bare seconds */
+    assert_int_equal(parse_429(rota_parse_azure,
+                               "x-ratelimit-remaining-tokens: 0\n"
+                               "x-ratelimit-reset-tokens: 6.0000000001\n",
+                               "{\"error\":{}}", &o),
+                     1);
+    expect_win(&o, 0, "tokens", ROTA_METRIC_TOKENS, NO, 0, NOW + 6 * S + 1);
+    assert_int_equal(o.problems, 0);
+}
+
 static void test_parse_azure_samples(void **state)
 {
     (void)state;
@@ -297,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_parse_openai_malformed_bodies),
         cmocka_unit_test(test_parse_openai_in_memory),
         cmocka_unit_test(test_parse_azure_samples),
+        cmocka_unit_test(test_parse_openai_fractional_waits_round_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "../probes/sample.h"
 
 #define SEC INT64_C(1000000000)
+#define MS  INT64_C(1000000)
 #define NOW (INT64_C(1741262400) * SEC) /* Thursday 2025-03-06T12:00:00Z */
 
 #define NEXT_DAY   (INT64_C(1741305600) * SEC) /* 2025-03-07T00:00:00Z */
@@ -403,6 +404,40 @@ static void test_parse_openrouter_bad_429_figures(void **state)
     assert_int_equal(obs.nwin, 0);
 }
 
+/* A reset in ms with a fraction is waited in full, and so is the wait told to operators. */
+static void test_parse_openrouter_fractional_reset_rounds_up(void **state)
+{
+    (void)state;
+    struct rota_obs obs;
+    /* NOW is 1741262400000 ms; a reset 41.7005 s later, as a number and as a string */
+    static const char *const resets[] = {"1741262441700.5", "\"1741262441700.5\""};
+    for (size_t i = 0; i < 2; i++) {
+        char h[256];
+        snprintf(h, sizeof(h),
+                 "{\"X-RateLimit-Limit\":\"20\",\"X-RateLimit-Remaining\":\"0\","
+                 "\"X-RateLimit-Reset\":%s}",
+                 resets[i]);
+        assert_int_equal(parse_429("", h, &obs), 1);
+        assert_int_equal(obs.problems, 0);
+        assert_int_equal(obs.cause, ROTA_CAUSE_RATE);
+        assert_int_equal(obs.win[0].reset_at, NOW + 41700 * MS + 500000);
+        assert_int_equal(obs.retry_at, NOW + 41700 * MS + 500000);
+        sample_expect_detail(&obs, "retry in 42s"); /* not 41 */
+    }
+    /* the answer's own header, finer than a ns */
+    assert_int_equal(parse_str(429, "X-RateLimit-Reset: 1741262430000.0000001\r\n",
+                               "{\"error\":{\"code\":429,\"message\":\"Rate limit exceeded\"}}",
+                               &obs),
+                     1);
+    assert_int_equal(obs.problems, 0);
+    assert_int_equal(obs.retry_at, NOW + 30 * SEC + 1);
+    /* Retry-After when no reset is said */
+    assert_int_equal(
+        parse_str(429, "Retry-After: 11.0000000001\n", "{\"error\":{\"code\":429}}", &obs), 1);
+    assert_int_equal(obs.retry_at, NOW + 11 * SEC + 1);
+    sample_expect_detail(&obs, "retry in 12s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_parse_openrouter_unreadable_bodies),
         cmocka_unit_test(test_parse_openrouter_truncated_sample),
         cmocka_unit_test(test_parse_openrouter_bad_429_figures),
+        cmocka_unit_test(test_parse_openrouter_fractional_reset_rounds_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* test_parse_util: the parsers' shared helpers: observations, header lookup, Go durations,
- * RFC 3339 and HTTP dates, integers and retry hints, on good and hostile input. */
+ * RFC 3339 and HTTP dates, integers, times with fractions and retry hints, on good and
+ * hostile input. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "parse.h"
+#include "parse_json.h"
 #include "../probes/sample.h"
 
 #define S  INT64_C(1000000000)
@@ -188,7 +190,7 @@ static void test_parse_util_go_duration(void **state)
     expect_dur("2.s", false, 2 * S);
     expect_dur("1.5h", false, 5400 * S);
     expect_dur("0.000000001s", false, 1);
-    expect_dur("0.0000000019s", false, 1); /* below 1 ns is dropped */
+    expect_dur("0.0000000019s", false, 2); /* below 1 ns is rounded up */
     expect_dur("149h50m20.17s", false, (149 * 3600 + 50 * 60 + 20) * S + 170 * MS);
     expect_dur("1m1m", false, 120 * S); /* Go adds repeated units */
     uint64_t v;
@@ -245,7 +247,7 @@ static void test_parse_util_rfc3339(void **state)
     RFC_OK("2025-08-21T12:40:59", t); /* no zone: UTC */
     RFC_OK("2025-08-21T12:40:59.123Z", t + 123 * MS);
     RFC_OK("2025-08-21T12:40:59.000000001Z", t + 1);
-    RFC_OK("2025-08-21T12:40:59.1234567891234Z", t + 123456789);
+    RFC_OK("2025-08-21T12:40:59.1234567891234Z", t + 123456790); /* below 1 ns: up */
     RFC_OK("2025-08-21T14:40:59.123+02:00", t + 123 * MS);
     RFC_OK("2025-08-21T07:10:59-05:30", t);
     RFC_OK("2025-08-21T12:40:59+00:00", t);
@@ -405,6 +407,135 @@ static void test_parse_util_retry_at(void **state)
     assert_int_equal(rota_http_retry_at(&in, NULL), 0);
 }
 
+/* Times with a fraction finer than a ns round up, never down; exact ones stay exact. */
+static void test_parse_util_fractions_round_up(void **state)
+{
+    (void)state;
+    expect_dur("41s", false, 41 * S);
+    expect_dur("41.000s", false, 41 * S);
+    expect_dur("41.7s", false, 41 * S + 700 * MS);
+    expect_dur("0.5s", false, S / 2);
+    expect_dur("41.000000001s", false, 41 * S + 1);
+    expect_dur("41.0000000001s", false, 41 * S + 1);
+    expect_dur("41.0000000000000000000000001s", false, 41 * S + 1);
+    expect_dur("41.0000000000", true, 41 * S);
+    expect_dur("0.0000000001", true, 1);
+    expect_dur("1.5ns", false, 2);
+    expect_dur("0.0005us", false, 1);
+    expect_dur("6m0.5s", false, 360 * S + 500 * MS);
+    expect_dur("1.00000000001m", false, 60 * S + 1);         /* 0.6 ns */
+    expect_dur("1.0000000000001h", false, 3600 * S + 1);     /* 0.36 ns */
+    expect_dur("0.1666666666666666666666h", false, 600 * S); /* a hair under 600 s */
+    expect_dur("0.9999999999s", false, S);
+    /* rounding up may be what no longer fits */
+    uint64_t v;
+    assert_int_equal(rota_parse_go_duration("5124095h34m33.7095516150s", false, &v), 0);
+    assert_true(v == UINT64_MAX);
+    expect_dur("5124095h34m33.7095516151s", false, -1);
+
+    const int64_t t = INT64_C(1796644800) * S; /* 2026-12-07T12:00:00Z */
+    RFC_OK("2026-12-07T12:00:00.5Z", t + 500 * MS);
+    RFC_OK("2026-12-07T12:00:00.000Z", t);
+    RFC_OK("2026-12-07T12:00:00.5000000001Z", t + 500 * MS + 1);
+    RFC_OK("2026-12-07T12:00:00.0000000000000001Z", t + 1);
+    RFC_OK("2026-12-07T11:59:59.99999999999Z", t);
+    RFC_OK("2026-12-07T13:00:00.0000000001+01:00", t + 1);
+    RFC_OK("1969-12-31T23:59:59.0000000001Z", -S + 1);
+    RFC_OK("2262-04-11T23:47:16.8547758070Z", INT64_MAX);
+    RFC_BAD("2262-04-11T23:47:16.8547758071Z");
+
+    expect_retry("retry-after: 41.7\n", NOW + 41 * S + 700 * MS, 0);
+    expect_retry("retry-after: 41.0000000001\n", NOW + 41 * S + 1, 0);
+    expect_retry("retry-after: 41.000\n", NOW + 41 * S, 0);
+    expect_retry("retry-after-ms: 1.0000005\n", NOW + MS + 1, 0);
+    expect_retry("retry-after-ms: 0.0000001\n", NOW + 1, 0); /* not "now" */
+}
+
+static void expect_decimal(const char *s, uint64_t unit, int64_t ns)
+{
+    uint64_t v = 12345;
+    int rc = rota_parse_decimal_ns(s, unit, &v);
+    if (ns < 0 ? rc != -EINVAL || v != 12345 : rc != 0 || v != (uint64_t)ns)
+        fail_msg("\"%s\" of %llu ns: rc %d, %llu ns, want %lld", s, (unsigned long long)unit,
+                 rc, (unsigned long long)v, (long long)ns);
+}
+
+/* rota_json_ns on the JSON text "text" in "unit"; -1 = refused. */
+static void expect_json_ns(const char *text, uint64_t unit, int64_t ns)
+{
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    uint64_t v = 12345;
+    assert_non_null(j);
+    int rc = rota_json_ns(j, unit, &v);
+    json_decref(j);
+    if (ns < 0 ? rc != -EINVAL || v != 12345 : rc != 0 || v != (uint64_t)ns)
+        fail_msg("%s of %llu ns: rc %d, %llu ns, want %lld", text, (unsigned long long)unit, rc,
+                 (unsigned long long)v, (long long)ns);
+}
+
+static void test_parse_util_decimal_and_json_ns(void **state)
+{
+    (void)state;
+    const int64_t epoch = INT64_C(1764003600) * S;
+    expect_decimal("1764003600.5", S, epoch + 500 * MS);
+    expect_decimal("1764003600", S, epoch);
+    expect_decimal("1764003600.000", S, epoch);
+    expect_decimal("1764003600.0000000001", S, epoch + 1);
+    expect_decimal("1764003600000.25", MS, epoch + 250000);
+    expect_decimal("0.0001", 1000, 1);
+    expect_decimal(".5", S, S / 2);
+    expect_decimal("2.", S, 2 * S);
+    uint64_t v;
+    assert_int_equal(rota_parse_decimal_ns("18446744073709551615", 1, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(rota_parse_decimal_ns("18446744073709551614.01", 1, &v), 0);
+    assert_true(v == UINT64_MAX);
+    expect_decimal("18446744073709551615.01", 1, -1); /* rounded up past UINT64_MAX */
+    expect_decimal("18446744073709551616", 1, -1);
+    expect_decimal("18446744074", S, -1);
+    static const char *const bad[] = {"",   ".",     "-1", "+1",     "1e3", " 1",
+                                      "1 ", "1.2.3", "1s", "\"12\"", "0x10"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_decimal(bad[i], S, -1);
+    assert_int_equal(rota_parse_decimal_ns(NULL, S, &v), -EINVAL);
+
+    /* integers and strings exactly; reals to the thousandth of the unit, rounded up, and a
+     * real that stands for a whole thousandth (.3 is not a binary fraction) is that one */
+    expect_json_ns("1764003600", S, epoch);
+    expect_json_ns("\"1764003600.0000000001\"", S, epoch + 1);
+    expect_json_ns("1764003600.0", S, epoch);
+    expect_json_ns("1764003600.25", S, epoch + 250 * MS);
+    expect_json_ns("1764003600.3", S, epoch + 300 * MS);
+    expect_json_ns("1764003600.7", S, epoch + 700 * MS);
+    expect_json_ns("1764003600.0004", S, epoch + MS);
+    expect_json_ns("1764003600000.5", MS, epoch + 500000);
+    expect_json_ns("1764003600000.001", MS, epoch + 1000);
+    expect_json_ns("41.7", S, 41 * S + 700 * MS);
+    expect_json_ns("0.0000001", S, MS);
+    expect_json_ns("0", S, 0);
+    expect_json_ns("0.0", S, 0);
+    expect_json_ns("1e3", S, 1000 * S);
+    expect_json_ns("9223372036", S, INT64_C(9223372036) * S);
+    expect_json_ns("18446744074", S, -1);
+    expect_json_ns("1e300", S, -1);
+    expect_json_ns("-1", S, -1);
+    expect_json_ns("-0.5", S, -1);
+    expect_json_ns("\"-1\"", S, -1);
+    expect_json_ns("\"soon\"", S, -1);
+    expect_json_ns("true", S, -1);
+    expect_json_ns("null", S, -1);
+    expect_json_ns("[1]", S, -1);
+
+    /* a wait told in whole seconds is never shorter than it is */
+    assert_int_equal(rota_ns_secs_up(41 * S + 700 * MS), 42);
+    assert_int_equal(rota_ns_secs_up(41 * S), 41);
+    assert_int_equal(rota_ns_secs_up(41 * S + 1), 42);
+    assert_int_equal(rota_ns_secs_up(1), 1);
+    assert_int_equal(rota_ns_secs_up(0), 0);
+    assert_int_equal(rota_ns_secs_up(-S - S / 2), -1);
+    assert_int_equal(rota_ns_secs_up(INT64_MAX), INT64_MAX / S + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_parse_util_http_date),
         cmocka_unit_test(test_parse_util_u64),
         cmocka_unit_test(test_parse_util_retry_at),
+        cmocka_unit_test(test_parse_util_fractions_round_up),
+        cmocka_unit_test(test_parse_util_decimal_and_json_ns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
