@@ -5,10 +5,10 @@
  * For users whose provider changed its format: save the answer's headers and body to
  * files (curl -D headers.txt -o body.json ...), then see which windows, limits, resets,
  * retry hints and verdicts rota takes from them, and which fields it had to skip. Runs
- * the same parser the probes and librota's passive tracking use; needs no instance.
+ * the same parser the probes and librota's passive tracking use; needs no instance. What
+ * the answer says (pools, details, problems) is the provider's text: printed escaped.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,13 +90,16 @@ static json_t *obs_json(const struct rota_obs *ob, int rc)
 
 static void obs_text(const struct rota_obs *ob, int rc, int64_t now)
 {
-    char b[64];
+    char b[64], e1[ROTACTL_ESC_SIZE(sizeof(ob->win[0].pool))],
+        e2[ROTACTL_ESC_SIZE(sizeof(ob->win[0].what))], e3[ROTACTL_ESC_SIZE(sizeof(ob->detail))];
     printf("result:      %s\n", rc > 0    ? "understood"
                                 : rc == 0 ? "nothing relevant"
                                           : "malformed");
     for (uint32_t i = 0; i < ob->nwin; i++) {
         const struct rota_obs_window *w = &ob->win[i];
-        printf("window:      pool %s  %s (%s)", *w->pool ? w->pool : "*", w->what,
+        printf("window:      pool %s  %s (%s)",
+               rotactl_esc(*w->pool ? w->pool : "*", e1, sizeof(e1)),
+               rotactl_esc(w->what, e2, sizeof(e2)),
                w->metric < 4 ? metric_name[w->metric] : "?");
         if (w->has_limit)
             printf("  limit %llu", (unsigned long long)w->limit);
@@ -120,43 +123,18 @@ static void obs_text(const struct rota_obs *ob, int rc, int64_t now)
                                              : "until enabled");
     printf("reachable:   %s\n", ob->reachable ? "yes" : "no");
     if (ob->detail[0])
-        printf("detail:      %s\n", ob->detail);
+        printf("detail:      %s\n", rotactl_esc(ob->detail, e3, sizeof(e3)));
     if (ob->problems)
-        printf("problems:    %u, first: %s\n", ob->problems, ob->problem);
+        printf("problems:    %u, first: %s\n", ob->problems,
+               rotactl_esc(ob->problem, e3, sizeof(e3)));
 }
 
-int rotactl_parse(const struct rotactl_opts *o, int argc, char **argv)
+int rotactl_parse(const struct rotactl_opts *o, const struct rotactl_line *l)
 {
-    static const struct option opts[] = {{"provider", required_argument, NULL, 'p'},
-                                         {"status", required_argument, NULL, 's'},
-                                         {"headers", required_argument, NULL, 'H'},
-                                         {"body", required_argument, NULL, 'b'},
-                                         {NULL, 0, NULL, 0}};
-    const char *kind = NULL, *hpath = NULL, *bpath = NULL;
-    int status = 200, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (c == 'p')
-            kind = optarg;
-        else if (c == 's')
-            status = atoi(optarg);
-        else if (c == 'H')
-            hpath = optarg;
-        else if (c == 'b')
-            bpath = optarg;
-        else
-            return rotactl_usage_error("parse: bad option %s", argv[optind - 1]);
-    }
-    const struct rota_parser *p = kind ? rota_parser_find(kind) : NULL;
-    if (!p) {
-        fprintf(stderr, "rotactl: parse: --provider is one of:");
-        for (int i = 0; rota_parsers[i]; i++)
-            fprintf(stderr, " %s", rota_parsers[i]->kind);
-        fprintf(stderr, "\n");
-        return ROTACTL_USAGE;
-    }
-    if (status < 0 || status > 999)
-        return rotactl_usage_error("parse: --status %d is not an HTTP status", status);
+    const char *hpath = rotactl_line_opt(l, "--headers"),
+               *bpath = rotactl_line_opt(l, "--body");
+    const struct rota_parser *p = rota_parser_find(rotactl_line_opt(l, "--provider"));
+    int status = (int)rotactl_line_num(l, "--status", 200);
     char *headers = NULL, *body = NULL;
     size_t hlen = 0, blen = 0;
     const char *failed = NULL;
@@ -166,7 +144,9 @@ int rotactl_parse(const struct rotactl_opts *o, int argc, char **argv)
     else if (bpath && (rc = slurp(bpath, &body, &blen)))
         failed = bpath;
     if (failed) {
-        fprintf(stderr, "rotactl: parse: %s: %s\n", failed, strerror(-rc));
+        char e[ROTACTL_ESC_SIZE(256)];
+        fprintf(stderr, "rotactl: parse: %s: %s\n", rotactl_esc(failed, e, sizeof(e)),
+                strerror(-rc));
         free(headers);
         return ROTACTL_REFUSED;
     }

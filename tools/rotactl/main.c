@@ -9,75 +9,30 @@
  * disable, reset, cooldown, select, reload, drain) go to rotad's control socket through
  * remote.c. "status" does both: the table's half always, rotad's half when it answers.
  *
+ * The command line is read and checked whole (cli.c) before any of that: a mistake is
+ * exit status 2 and nothing attached or sent, --help prints and does nothing else. Every
+ * string a table, rotad or a provider supplies is escaped (escape.c) before it is printed
+ * as text.
+ *
  * Exit status: 0 ok, 1 refused or not found, 2 usage, 3 the instance (or rotad) cannot
- * be reached. Errors are one line on stderr starting "rotactl: ".
+ * be reached. Errors are one line on stderr starting "rotactl: "; a usage error adds a
+ * second, the hint "try 'rotactl CMD --help'".
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "rota_version.h"
 #include "rotactl.h"
 #include "supervise.h"
 #include "view_json.h"
 
-static const char *const usage_text =
-    "usage: rotactl [-i INSTANCE] [--socket PATH] [--json] COMMAND [ARGS]\n"
-    "\n"
-    "Read the table directly (work with rotad down):\n"
-    "  status                      the instance, its supervisor, a summary of its accounts\n"
-    "  accounts [ROUTE]            one row per account; with ROUTE (or a model), by tier\n"
-    "  show ACCOUNT                all about one account (provider/name, name or 0xID)\n"
-    "  watch [ROUTE] [--interval DURATION] [--count N]\n"
-    "                              redraw the accounts table every DURATION (1s)\n"
-    "Ask rotad, through its control socket:\n"
-    "  enable ACCOUNT              put an account back into rotation\n"
-    "  disable ACCOUNT [--for DURATION] [--reason TEXT]\n"
-    "                              take an account out of rotation (until enabled)\n"
-    "  reset ACCOUNT [POOL]        start quota windows from zero (all pools: also clear the\n"
-    "                              cooldown and the breaker)\n"
-    "  cooldown ACCOUNT DURATION   rest an account for DURATION (30s, 5m, 2h)\n"
-    "  select ROUTE [--key K]      a dry run: the account the route would choose and why;\n"
-    "                              nothing is counted\n"
-    "  reload                      re-read the configuration, publish a new generation\n"
-    "  drain ACCOUNT|PROVIDER      no new calls; calls in flight finish\n"
-    "  probe ACCOUNT|PROVIDER      ask the provider for the quota now\n"
-    "  journal                     the journal's backends: lag, queue, drops, last write\n"
-    "Offline:\n"
-    "  parse --provider KIND [--status N] [--headers FILE] [--body FILE]\n"
-    "                              what the provider's parser reads in an answer\n"
-    "  help                        this text\n"
-    "\n"
-    "Options:\n"
-    "  -i, --instance NAME         the instance (default: $ROTA_INSTANCE)\n"
-    "  --socket PATH               rotad's control socket (default: from the instance)\n"
-    "  --json                      print JSON instead of text\n"
-    "  -h, --help                  this text\n"
-    "\n"
-    "Exit status: 0 ok, 1 refused or not found, 2 usage, 3 instance or rotad unreachable.\n";
-
-int rotactl_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("rotactl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\n\n", stderr);
-    va_end(ap);
-    fputs(usage_text, stderr);
-    return ROTACTL_USAGE;
-}
-
 int rotactl_attach(const struct rotactl_opts *o, struct rota_shm_map *m)
 {
-    char err[256];
-    if (!o->instance || !*o->instance) {
-        fprintf(stderr, "rotactl: no instance: use -i INSTANCE or set ROTA_INSTANCE\n");
-        return ROTACTL_UNREACHABLE;
-    }
+    char err[256], e[ROTACTL_ESC_SIZE(256)];
     int rc = rota_shm_attach(o->instance, m, err, sizeof(err));
     if (rc == 0)
         return ROTACTL_OK;
@@ -87,12 +42,9 @@ int rotactl_attach(const struct rotactl_opts *o, struct rota_shm_map *m)
         bool dir = rota_shm_dir_read(o->instance, &info, NULL, 0) == 0;
         fprintf(stderr, "rotactl: instance '%s': %s (is rotad running?)\n", o->instance,
                 dir ? "no such table" : "no such instance");
-    } else if (rc == -EINVAL) {
-        fprintf(stderr,
-                "rotactl: instance '%s': bad instance name (letters, digits, '_' and '-')\n",
-                o->instance);
     } else {
-        fprintf(stderr, "rotactl: instance '%s': %s\n", o->instance, err);
+        fprintf(stderr, "rotactl: instance '%s': %s\n", o->instance,
+                rotactl_esc(err, e, sizeof(e)));
     }
     return ROTACTL_UNREACHABLE;
 }
@@ -102,19 +54,18 @@ int rotactl_attach(const struct rotactl_opts *o, struct rota_shm_map *m)
 /* A daemon field's value as text: strings as they are, anything else as compact JSON. */
 static void print_field(const char *key, json_t *v)
 {
-    if (json_is_string(v)) {
-        printf("  %s: %s\n", key, json_string_value(v));
-        return;
-    }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
-    printf("  %s: %s\n", key, s ? s : "?");
+    char *s = json_is_string(v) ? strdup(json_string_value(v))
+                                : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                                                    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
+    char *e = rotactl_esc_dup(s ? s : "?");
+    printf("  %s: %s\n", key, e);
+    free(e);
     free(s);
 }
 
-static int cmd_status(const struct rotactl_opts *o, int argc, char **argv)
+static int cmd_status(const struct rotactl_opts *o, const struct rotactl_line *l)
 {
-    if (argc > 1)
-        return rotactl_usage_error("status takes no arguments");
+    (void)l;
     struct rota_shm_map m;
     int rc = rotactl_attach(o, &m);
     if (rc)
@@ -163,7 +114,8 @@ static int cmd_status(const struct rotactl_opts *o, int argc, char **argv)
             }
             json_decref(d);
         } else {
-            printf("rotad: not running (%s)\n", err);
+            char e[ROTACTL_ESC_SIZE(sizeof(err))];
+            printf("rotad: not running (%s)\n", rotactl_esc(err, e, sizeof(e)));
         }
     }
     rota_shm_detach(&m);
@@ -172,20 +124,19 @@ static int cmd_status(const struct rotactl_opts *o, int argc, char **argv)
 
 /* ---- accounts ---- */
 
-static int cmd_accounts(const struct rotactl_opts *o, int argc, char **argv)
+static int cmd_accounts(const struct rotactl_opts *o, const struct rotactl_line *l)
 {
-    if (argc > 2)
-        return rotactl_usage_error("accounts takes at most one route");
     struct rota_shm_map m;
     int rc = rotactl_attach(o, &m);
     if (rc)
         return rc;
     uint32_t route = ROTA_NONE;
-    if (argc == 2) {
-        route = rota_sup_find_route(&m, argv[1]);
+    if (l->npos == 1) {
+        route = rota_sup_find_route(&m, l->pos[0]);
         if (route == ROTA_NONE) {
-            fprintf(stderr, "rotactl: no route or model '%s' in instance '%s'\n", argv[1],
-                    o->instance);
+            char e[ROTACTL_ESC_NAME];
+            fprintf(stderr, "rotactl: no route or model '%s' in instance '%s'\n",
+                    rotactl_esc(l->pos[0], e, sizeof(e)), o->instance);
             rota_shm_detach(&m);
             return ROTACTL_REFUSED;
         }
@@ -210,28 +161,30 @@ static uint32_t find_account(const struct rota_shm_map *m, const struct rotactl_
     uint32_t found = rota_sup_find_account(m, spec);
     if (found < ROTA_NONE - 1)
         return found;
+    char e[ROTACTL_ESC_NAME], p[ROTACTL_ESC_NAME];
+    rotactl_esc(spec, e, sizeof(e));
     if (found == ROTA_NONE) {
-        fprintf(stderr, "rotactl: no account '%s' in instance '%s'\n", spec, o->instance);
+        fprintf(stderr, "rotactl: no account '%s' in instance '%s'\n", e, o->instance);
         return ROTA_NONE;
     }
-    fprintf(stderr, "rotactl: account name '%s' is ambiguous; name one of:", spec);
+    fprintf(stderr, "rotactl: account name '%s' is ambiguous; name one of:", e);
     for (uint32_t a = 0; a < m->naccounts; a++)
         if (strcmp(rota_shm_str(m, m->accounts[a].name), spec) == 0)
             fprintf(stderr, " %s/%s",
-                    rota_shm_str(m, m->providers[m->accounts[a].provider].name), spec);
+                    rotactl_esc(rota_shm_str(m, m->providers[m->accounts[a].provider].name), p,
+                                sizeof(p)),
+                    e);
     fputc('\n', stderr);
     return ROTA_NONE;
 }
 
-static int cmd_show(const struct rotactl_opts *o, int argc, char **argv)
+static int cmd_show(const struct rotactl_opts *o, const struct rotactl_line *l)
 {
-    if (argc != 2)
-        return rotactl_usage_error("show takes one account (provider/name, name or 0xID)");
     struct rota_shm_map m;
     int rc = rotactl_attach(o, &m);
     if (rc)
         return rc;
-    uint32_t a = find_account(&m, o, argv[1]);
+    uint32_t a = find_account(&m, o, l->pos[0]);
     if (a == ROTA_NONE) {
         rota_shm_detach(&m);
         return ROTACTL_REFUSED;
@@ -242,7 +195,9 @@ static int cmd_show(const struct rotactl_opts *o, int argc, char **argv)
     for (int tries = 0; tries < 100 && (rc = rota_view_account(&m, a, now, wall, &v)); tries++)
         now = rota_clock_mono(); /* the supervisor is rewriting it: look again */
     if (rc) {
-        fprintf(stderr, "rotactl: account '%s': its snapshot stayed under rewrite\n", argv[1]);
+        char e[ROTACTL_ESC_NAME];
+        fprintf(stderr, "rotactl: account '%s': its snapshot stayed under rewrite\n",
+                rotactl_esc(l->pos[0], e, sizeof(e)));
         rota_shm_detach(&m);
         return ROTACTL_UNREACHABLE;
     }
@@ -257,8 +212,11 @@ static int cmd_show(const struct rotactl_opts *o, int argc, char **argv)
         rotactl_print_json(j);
     } else {
         rotactl_account_text(stdout, &v, wall);
-        if (note)
-            printf("%-16s %s\n", "note:", note);
+        if (note) {
+            char *e = rotactl_esc_dup(note);
+            printf("%-22s %s\n", "note:", e);
+            free(e);
+        }
     }
     free(note);
     rota_shm_detach(&m);
@@ -267,78 +225,94 @@ static int cmd_show(const struct rotactl_opts *o, int argc, char **argv)
 
 /* ---- the command line ---- */
 
-/* Take "--json" out of a command's arguments (it may come before or after the command). */
-static int strip_json(int argc, char **argv, struct rotactl_opts *o)
+/* A command that reads a table or asks rotad needs a well-formed instance name (or, to
+ * ask rotad, its socket): without one, that is a usage error. */
+static int check_instance(const struct rotactl_opts *o, bool from_env,
+                          const struct rotactl_line *l)
 {
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && strcmp(argv[i], "--json") == 0)
-            o->json = true;
-        else
-            argv[n++] = argv[i];
+    if (!o->instance || !*o->instance) {
+        if (l->remote && o->socket)
+            return ROTACTL_OK;
+        return rotactl_usage_error(l->cmd,
+                                   "no instance: give -i INSTANCE or set ROTA_INSTANCE%s",
+                                   l->remote ? " (or give --socket PATH)" : "");
     }
-    argv[n] = NULL;
-    return n;
+    if (!rota_shm_instance_ok(o->instance)) {
+        char e[ROTACTL_ESC_SIZE(80)];
+        return rotactl_usage_error(l->cmd,
+                                   "instance '%s'%s is not an instance name: 1 to %d letters, "
+                                   "digits, '_' and '-'",
+                                   rotactl_esc(o->instance, e, sizeof(e)),
+                                   from_env ? " (from ROTA_INSTANCE)" : "", ROTA_MAX_NAME - 1);
+    }
+    return ROTACTL_OK;
 }
 
 int main(int argc, char **argv)
 {
     struct rotactl_opts o = {.instance = getenv("ROTA_INSTANCE")};
+    bool from_env = true;
+    enum { OPT_SOCKET = 256, OPT_JSON, OPT_VERSION };
     static const struct option longopts[] = {{"instance", required_argument, NULL, 'i'},
-                                             {"socket", required_argument, NULL, 's'},
-                                             {"json", no_argument, NULL, 'j'},
+                                             {"socket", required_argument, NULL, OPT_SOCKET},
+                                             {"json", no_argument, NULL, OPT_JSON},
                                              {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, OPT_VERSION},
                                              {NULL, 0, NULL, 0}};
+    char e[ROTACTL_ESC_SIZE(80)];
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+:i:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             o.instance = optarg;
+            from_env = false;
             break;
-        case 's':
+        case OPT_SOCKET:
             o.socket = optarg;
             break;
-        case 'j':
+        case OPT_JSON:
             o.json = true;
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            rotactl_cli_help(stdout, NULL);
+            return ROTACTL_OK;
+        case OPT_VERSION:
+            printf("rotactl %s\n", ROTA_VERSION);
             return ROTACTL_OK;
         case ':':
-            return rotactl_usage_error("option %s needs an argument", argv[optind - 1]);
+            return rotactl_usage_error(NULL, "option %s needs a value",
+                                       rotactl_esc(argv[optind - 1], e, sizeof(e)));
         default:
-            return rotactl_usage_error("unknown option %s", argv[optind - 1]);
+            return rotactl_usage_error(NULL, "unknown option %s",
+                                       rotactl_esc(argv[optind - 1], e, sizeof(e)));
         }
     }
     if (optind >= argc)
-        return rotactl_usage_error("no command");
-    int cargc = strip_json(argc - optind, argv + optind, &o);
-    char **cargv = argv + optind;
-    const char *cmd = cargv[0];
-    if (strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
+        return rotactl_usage_error(NULL, "no command");
+    struct rotactl_line l;
+    int rc = rotactl_cli_parse(argc - optind, argv + optind, o.json, &l);
+    if (rc)
+        return rc == ROTACTL_DONE ? ROTACTL_OK : rc;
+    o.json = l.json;
+    if (l.needs_instance && (rc = check_instance(&o, from_env, &l)))
+        return rc;
+    if (strcmp(l.cmd, "help") == 0) {
+        rotactl_cli_help(stdout, l.npos ? l.pos[0] : NULL);
         return ROTACTL_OK;
     }
-    if (strcmp(cmd, "parse") == 0)
-        return rotactl_parse(&o, cargc, cargv);
-    if (rotactl_is_remote(cmd)) {
-        if ((!o.instance || !*o.instance) && !o.socket) {
-            fprintf(stderr, "rotactl: no instance: use -i INSTANCE, set ROTA_INSTANCE or "
-                            "give --socket PATH\n");
-            return ROTACTL_UNREACHABLE;
-        }
-        return rotactl_remote(&o, cargc, cargv);
-    }
+    if (l.remote)
+        return rotactl_remote(&o, &l);
     static const struct {
         const char *name;
-        int (*fn)(const struct rotactl_opts *, int, char **);
+        int (*fn)(const struct rotactl_opts *, const struct rotactl_line *);
     } cmds[] = {{"status", cmd_status},
                 {"accounts", cmd_accounts},
                 {"show", cmd_show},
-                {"watch", rotactl_watch}};
+                {"watch", rotactl_watch},
+                {"parse", rotactl_parse}};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        if (strcmp(cmd, cmds[i].name) == 0)
-            return cmds[i].fn(&o, cargc, cargv);
-    return rotactl_usage_error("unknown command '%s'", cmd);
+        if (strcmp(l.cmd, cmds[i].name) == 0)
+            return cmds[i].fn(&o, &l);
+    return rotactl_usage_error(NULL, "unknown command '%s'", l.cmd); /* not in the table */
 }

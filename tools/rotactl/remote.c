@@ -2,10 +2,11 @@
  * remote.c - rotactl's commands that go through rotad's control socket.
  *
  * DESIGN
- * Each command sends its arguments as they were typed (rotad parses them, so every
- * client says the same thing the same way) and prints the reply: a line or a few for a
- * person, or the reply's data as JSON with --json. rotad down is exit status 3 with a
- * message that says so; a refused command is 1 with rotad's reason.
+ * Each command sends its arguments as cli.c read and checked them, in one order (the
+ * positional arguments, then "--option value" pairs), and prints the reply: a line or a
+ * few for a person, every string from rotad escaped (escape.c), or the reply's data as
+ * JSON with --json. rotad down is exit status 3 with a message that says so; a refused
+ * command is 1 with rotad's reason.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,17 +19,6 @@
 #include "table.h"
 
 #define TIMEOUT_MS 10000
-
-static const char *const remote_cmds[] = {"enable", "disable", "reset", "cooldown", "select",
-                                          "reload", "drain",   "probe", "journal",  NULL};
-
-bool rotactl_is_remote(const char *cmd)
-{
-    for (int i = 0; remote_cmds[i]; i++)
-        if (strcmp(cmd, remote_cmds[i]) == 0)
-            return true;
-    return false;
-}
 
 /* The control socket's path: given, or recorded by rotad in the instance's directory. */
 static int socket_path(const struct rotactl_opts *o, char *buf, size_t n, char *err,
@@ -100,16 +90,22 @@ char *rotactl_remote_note(const struct rotactl_opts *o, uint64_t id)
     return copy;
 }
 
-/* A string field of a reply, "" when absent or not a string (an older rotad). */
-static const char *str(const json_t *o, const char *key)
+/* String field "key" of a reply, escaped, in "buf" of ROTACTL_ESC_NAME bytes; "" when
+ * absent or not a string (an older rotad). */
+static const char *str(const json_t *o, const char *key, char *buf)
 {
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
+    return rotactl_esc(json_string_value(json_object_get(o, key)), buf, ROTACTL_ESC_NAME);
+}
+
+static long long num(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
 }
 
 static void print_select(const json_t *d)
 {
-    const char *route = str(d, "route");
+    char a[ROTACTL_ESC_NAME], b[ROTACTL_ESC_NAME], c[ROTACTL_ESC_NAME];
+    const char *route = str(d, "route", a);
     if (json_is_true(json_object_get(d, "exhausted"))) {
         json_t *in = json_object_get(d, "retry_in_ms");
         printf("%s: every tier exhausted", route);
@@ -117,17 +113,19 @@ static void print_select(const json_t *d)
             printf("; something may free up in %lld ms", (long long)json_integer_value(in));
         printf("\n");
     } else {
-        printf("%s -> %s (tier %lld, %s%s)\n", route, str(d, "account"),
-               (long long)json_integer_value(json_object_get(d, "tier")), str(d, "why"),
+        printf("%s -> %s (tier %lld, %s%s)\n", route, str(d, "account", b), num(d, "tier"),
+               str(d, "why", c),
                json_is_true(json_object_get(d, "trial")) ? ", a half-open trial" : "");
     }
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(d, "tiers"), i, t)
     {
-        printf("  tier %lld  %-14s %-12s ceiling %.2f  ",
-               (long long)json_integer_value(json_object_get(t, "tier")), str(t, "provider"),
-               str(t, "strategy"), json_real_value(json_object_get(t, "ceiling")));
+        printf("  tier %lld  ", num(t, "tier"));
+        rotactl_pad(stdout, str(t, "provider", a), 14, false);
+        fputc(' ', stdout);
+        rotactl_pad(stdout, str(t, "strategy", b), 12, false);
+        printf(" ceiling %.2f  ", json_real_value(json_object_get(t, "ceiling")));
         json_t *sk = json_object_get(t, "skipped");
         if (json_is_true(json_object_get(t, "chosen"))) {
             printf("chosen\n");
@@ -135,8 +133,9 @@ static void print_select(const json_t *d)
             printf("skipped:");
             size_t k;
             json_t *s;
-            json_array_foreach(sk, k, s)
-                printf(" %s", json_is_string(s) ? json_string_value(s) : "?");
+            json_array_foreach(sk, k, s) printf(
+                " %s",
+                json_is_string(s) ? rotactl_esc(json_string_value(s), c, sizeof(c)) : "?");
             printf("%s\n", json_array_size(sk) ? "" : " (not reached)");
         } else {
             printf("not reached\n");
@@ -144,74 +143,84 @@ static void print_select(const json_t *d)
     }
 }
 
+static void print_drain(const json_t *d)
+{
+    char a[ROTACTL_ESC_NAME];
+    json_t *what = json_object_get(d, "draining");
+    if (json_is_array(what)) {
+        printf("draining %zu accounts:", json_array_size(what));
+        size_t i;
+        json_t *x;
+        json_array_foreach(what, i, x) printf(
+            " %s", json_is_string(x) ? rotactl_esc(json_string_value(x), a, sizeof(a)) : "?");
+        printf("\n");
+    } else {
+        printf("draining %s\n",
+               json_is_string(what) ? rotactl_esc(json_string_value(what), a, sizeof(a)) : "?");
+    }
+    printf("calls in flight: %lld (they finish; no new ones start)\n", num(d, "in_flight"));
+}
+
 /* One line per successful command, in words. */
 static void print_human(const char *cmd, const json_t *d)
 {
+    char a[ROTACTL_ESC_NAME], b[ROTACTL_ESC_NAME];
     if (strcmp(cmd, "select") == 0) {
         print_select(d);
-        return;
-    }
-    if (strcmp(cmd, "journal") == 0) {
+    } else if (strcmp(cmd, "journal") == 0) {
         rotactl_print_journal(d);
-        return;
-    }
-    if (strcmp(cmd, "reload") == 0) {
+    } else if (strcmp(cmd, "reload") == 0) {
         if (json_is_true(json_object_get(d, "changed")))
-            printf("reloaded: generation %lld, %lld accounts\n",
-                   (long long)json_integer_value(json_object_get(d, "generation")),
-                   (long long)json_integer_value(json_object_get(d, "accounts")));
+            printf("reloaded: generation %lld, %lld accounts\n", num(d, "generation"),
+                   num(d, "accounts"));
         else
-            printf("config unchanged: generation %lld stays\n",
-                   (long long)json_integer_value(json_object_get(d, "generation")));
-        return;
-    }
-    if (strcmp(cmd, "enable") == 0) {
-        printf("enabled %s\n", str(d, "enabled"));
+            printf("config unchanged: generation %lld stays\n", num(d, "generation"));
+    } else if (strcmp(cmd, "enable") == 0) {
+        printf("enabled %s\n", str(d, "enabled", a));
     } else if (strcmp(cmd, "disable") == 0) {
-        printf("disabled %s %s%s (in flight: %lld)\n", str(d, "disabled"),
-               strcmp(str(d, "for"), "until enabled") ? "for " : "", str(d, "for"),
-               (long long)json_integer_value(json_object_get(d, "in_flight")));
+        str(d, "for", b);
+        printf("disabled %s %s%s (in flight: %lld)\n", str(d, "disabled", a),
+               strcmp(b, "until enabled") ? "for " : "", b, num(d, "in_flight"));
     } else if (strcmp(cmd, "drain") == 0) {
-        json_t *what = json_object_get(d, "draining");
-        if (json_is_array(what)) {
-            printf("draining %zu accounts:", json_array_size(what));
-            size_t i;
-            json_t *x;
-            json_array_foreach(what, i, x)
-                printf(" %s", json_is_string(x) ? json_string_value(x) : "?");
-            printf("\n");
-        } else {
-            printf("draining %s\n", json_is_string(what) ? json_string_value(what) : "?");
-        }
-        printf("calls in flight: %lld (they finish; no new ones start)\n",
-               (long long)json_integer_value(json_object_get(d, "in_flight")));
+        print_drain(d);
     } else if (strcmp(cmd, "reset") == 0) {
-        printf("reset %s: %lld windows start from zero\n", str(d, "reset"),
-               (long long)json_integer_value(json_object_get(d, "windows")));
+        printf("reset %s: %lld windows start from zero\n", str(d, "reset", a),
+               num(d, "windows"));
     } else if (strcmp(cmd, "probe") == 0) {
         printf("probing %s now (%lld accounts); `rotactl show` has the outcome\n",
-               str(d, "probing"),
-               (long long)json_integer_value(json_object_get(d, "accounts")));
+               str(d, "probing", a), num(d, "accounts"));
     } else if (strcmp(cmd, "cooldown") == 0) {
-        printf("%s cools down for %s\n", str(d, "cooldown"), str(d, "for"));
+        printf("%s cools down for %s\n", str(d, "cooldown", a), str(d, "for", b));
     }
 }
 
-int rotactl_remote(const struct rotactl_opts *o, int argc, char **argv)
+int rotactl_remote(const struct rotactl_opts *o, const struct rotactl_line *l)
 {
+    /* The positional arguments, then each option given, in the command's order. */
+    char *argv[ROTACTL_MAX_POS + 2 * ROTACTL_MAX_OPT];
+    int argc = 0;
+    for (int i = 0; i < l->npos; i++)
+        argv[argc++] = (char *)l->pos[i];
+    for (int i = 0; i < ROTACTL_MAX_OPT; i++)
+        if (l->opt[i]) {
+            argv[argc++] = (char *)l->opt[i];
+            argv[argc++] = (char *)l->val[i];
+        }
     json_t *reply = NULL;
     char err[512];
-    int rc = call(o, argv[0], argc - 1, argv + 1, &reply, err, sizeof(err));
+    int rc = call(o, l->cmd, argc, argv, &reply, err, sizeof(err));
     if (rc) {
-        fprintf(stderr, "rotactl: %s: %s\n", argv[0], err);
-        return 3;
+        fprintf(stderr, "rotactl: %s: %s\n", l->cmd, err);
+        return ROTACTL_UNREACHABLE;
     }
     if (!json_is_true(json_object_get(reply, "ok"))) {
         const char *e = json_string_value(json_object_get(reply, "error"));
-        fprintf(stderr, "rotactl: %s: %s\n", argv[0], e ? e : "refused");
+        char *esc = rotactl_esc_dup(e ? e : "refused");
+        fprintf(stderr, "rotactl: %s: %s\n", l->cmd, esc);
+        free(esc);
         int usage = e && strncmp(e, "usage:", 6) == 0;
         json_decref(reply);
-        return usage ? 2 : 1;
+        return usage ? ROTACTL_USAGE : ROTACTL_REFUSED;
     }
     json_t *d = json_object_get(reply, "data");
     if (o->json) {
@@ -219,7 +228,7 @@ int rotactl_remote(const struct rotactl_opts *o, int argc, char **argv)
         json_decref(reply);
         return rotactl_print_json(d);
     }
-    print_human(argv[0], d);
+    print_human(l->cmd, d);
     json_decref(reply);
-    return 0;
+    return ROTACTL_OK;
 }

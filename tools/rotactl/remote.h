@@ -18,13 +18,12 @@ struct rotactl_opts {
     bool json;
 };
 
-/* Run a command that needs rotad: enable, disable, reset, cooldown, select, reload, drain.
- * "argv[0]" is the command. Returns the process exit status (0 ok, 1 refused, 2 usage,
- * 3 rotad unreachable), having printed the outcome or the error. */
-int rotactl_remote(const struct rotactl_opts *o, int argc, char **argv);
+struct rotactl_line;
 
-/* True when "cmd" is one of those commands. */
-bool rotactl_is_remote(const char *cmd);
+/* Run a command that needs rotad (enable, disable, reset, cooldown, select, reload, drain,
+ * probe, journal), read and checked by cli.c. Returns the process exit status (0 ok, 1
+ * refused, 2 usage, 3 rotad unreachable), having printed the outcome or the error. */
+int rotactl_remote(const struct rotactl_opts *o, const struct rotactl_line *l);
 
 /* rotad's own status (pid, uptime, config path, reloads, last error, ...) as a JSON
  * object, or NULL with "err" saying why (not running, no answer). */

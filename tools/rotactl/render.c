@@ -5,8 +5,11 @@
  * Single-threaded, called by main.c and watch.c with a mapped generation. Every figure
  * comes from core/view (rota_view_account, rota_view_instance), which reads the table
  * with the selection's own protocols and never touches a credential; this file only
- * formats. Text tables are built in memory first (one malloc'd string per cell) so each
- * column is as wide as its widest cell. JSON takes core/view_json's shape (the one rotad
+ * formats. Every name is escaped (escape.c) before it goes into text: a table's names
+ * are whatever its writer put there. Text tables are built in memory first (one malloc'd
+ * string per cell) so each column is as wide as its widest cell, counted in the columns
+ * a terminal gives it, not in bytes. JSON is written in ASCII (\uXXXX for the rest, C1
+ * controls and DEL included) and takes core/view_json's shape (the one rotad
  * answers with): field names of struct rota_view_account, times in ms, wall-clock
  * instants as ISO-8601 UTC.
  */
@@ -123,24 +126,26 @@ static char *quota_cell(const struct rota_view_account *v)
 {
     if (v->nwin == 0)
         return xfmt("?");
-    char out[512] = "";
+    char out[ROTA_MAX_WINDOWS * (ROTACTL_ESC_NAME + 64)] = ""; /* never cut */
     size_t len = 0;
     for (uint32_t w = 0; w < v->nwin && len < sizeof(out); w++) {
         const struct rota_view_window *x = &v->win[w];
         char u[16], l[16], pct[16] = "";
+        char pool[ROTACTL_ESC_NAME];
+        rotactl_esc(x->pool, pool, sizeof(pool));
         const char *unit = x->metric == ROTA_METRIC_TOKENS    ? " tok"
                            : x->metric == ROTA_METRIC_CREDITS ? " cr"
                                                               : "";
         if (x->fraction >= 0)
             snprintf(pct, sizeof(pct), " %.0f%%", x->fraction * 100);
         if (x->metric == ROTA_METRIC_FRACTION)
-            len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s%s", w ? ", " : "",
-                                    x->pool, x->fraction >= 0 ? pct : " ?");
+            len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s%s", w ? ", " : "", pool,
+                                    x->fraction >= 0 ? pct : " ?");
         else
             len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s/%s%s %s%s",
                                     w ? ", " : "", count(x->used, u, sizeof(u)),
-                                    x->limit ? count(x->limit, l, sizeof(l)) : "?", unit,
-                                    x->pool, pct);
+                                    x->limit ? count(x->limit, l, sizeof(l)) : "?", unit, pool,
+                                    pct);
     }
     return xfmt("%s", out);
 }
@@ -192,8 +197,9 @@ static void fill_row(struct row *r, const struct rota_view_account *v, int busy,
                      bool *pess)
 {
     *pess |= !busy && v->pessimistic;
-    char d[32];
-    r->cell[C_NAME] = xfmt("%s/%s", v->provider, v->name);
+    char d[32], p[ROTACTL_ESC_NAME], n[ROTACTL_ESC_NAME];
+    r->cell[C_NAME] = xfmt("%s/%s", rotactl_esc(v->provider, p, sizeof(p)),
+                           rotactl_esc(v->name, n, sizeof(n)));
     r->cell[C_STATUS] = busy ? xfmt("busy") : status_cell(v);
     r->cell[C_QUOTA] = busy ? xfmt("?") : quota_cell(v);
     r->cell[C_RESETS] = resets_cell(v, wall);
@@ -222,8 +228,8 @@ static void print_rows(FILE *out, struct row *rows, size_t n)
         w[c] = strlen(col_head[c]);
     for (size_t i = 0; i < n; i++)
         for (int c = 0; c < NCOL && !rows[i].heading; c++)
-            if (strlen(rows[i].cell[c]) > w[c])
-                w[c] = strlen(rows[i].cell[c]);
+            if (rotactl_width(rows[i].cell[c]) > w[c])
+                w[c] = rotactl_width(rows[i].cell[c]);
     if (n == 0 || !rows[0].heading)
         print_head(out, w);
     for (size_t i = 0; i < n; i++) {
@@ -234,11 +240,8 @@ static void print_rows(FILE *out, struct row *rows, size_t n)
             continue;
         }
         for (int c = 0; c < NCOL; c++) {
-            bool right = c == C_INFLIGHT || c == C_SEL;
-            if (c == NCOL - 1)
-                fprintf(out, "%*s\n", (int)w[c], rows[i].cell[c]);
-            else
-                fprintf(out, right ? "%*s  " : "%-*s  ", (int)w[c], rows[i].cell[c]);
+            rotactl_pad(out, rows[i].cell[c], w[c], c == C_INFLIGHT || c == C_SEL);
+            fputs(c == NCOL - 1 ? "\n" : "  ", out);
             free(rows[i].cell[c]);
         }
     }
@@ -279,9 +282,11 @@ static void text_one(void *arg, uint32_t a, uint32_t k)
     memset(r, 0, sizeof(*r));
     if (a == ROTA_NONE) {
         const struct rota_shm_tier *tr = &t->m->tiers[t->m->routes[t->route].tier0 + k];
-        const char *prov = tr->provider == ROTA_NONE
-                               ? "mixed"
-                               : rota_shm_str(t->m, t->m->providers[tr->provider].name);
+        char prov[ROTACTL_ESC_NAME];
+        rotactl_esc(tr->provider == ROTA_NONE
+                        ? "mixed"
+                        : rota_shm_str(t->m, t->m->providers[tr->provider].name),
+                    prov, sizeof(prov));
         r->heading = xfmt("tier %u: %s, %s, ceiling %.2f", k, prov,
                           rota_strategy_name(tr->strategy), tr->ceiling);
         return;
@@ -379,6 +384,7 @@ static void kv(FILE *out, const char *k, const char *fmt, ...)
 static void window_text(FILE *out, uint32_t w, const struct rota_view_window *x, int64_t wall)
 {
     char key[32], pct[16] = "?", reset[96] = "no reset known", iso[40], d[32];
+    char pool[ROTACTL_ESC_NAME];
     snprintf(key, sizeof(key), "window %u:", w);
     if (x->fraction >= 0)
         snprintf(pct, sizeof(pct), "%.1f%%", x->fraction * 100);
@@ -391,17 +397,19 @@ static void window_text(FILE *out, uint32_t w, const struct rota_view_window *x,
     char lim[24] = "?";
     if (x->limit)
         snprintf(lim, sizeof(lim), "%" PRIu64, x->limit);
-    kv(out, key, "pool %s, %s %" PRIu64 " of %s (%s), %s", x->pool, metric_name(x->metric),
-       x->used, lim, pct, reset);
+    kv(out, key, "pool %s, %s %" PRIu64 " of %s (%s), %s",
+       rotactl_esc(x->pool, pool, sizeof(pool)), metric_name(x->metric), x->used, lim, pct,
+       reset);
 }
 
 void rotactl_account_text(FILE *out, const struct rota_view_account *v, int64_t wall)
 {
-    char d[32], e[40];
-    kv(out, "account:", "%s/%s", v->provider, v->name);
+    char d[32], e[40], p[ROTACTL_ESC_NAME], n[ROTACTL_ESC_NAME], k[ROTACTL_ESC_NAME];
+    rotactl_esc(v->provider, p, sizeof(p));
+    kv(out, "account:", "%s/%s", p, rotactl_esc(v->name, n, sizeof(n)));
     kv(out, "id:", "0x%016" PRIx64, v->id);
     kv(out, "index:", "%" PRIu32, v->index);
-    kv(out, "provider:", "%s (kind %s)", v->provider, v->kind);
+    kv(out, "provider:", "%s (kind %s)", p, rotactl_esc(v->kind, k, sizeof(k)));
     kv(out, "status:", "%s", rota_quota_status_name(v->status));
     if (v->fraction >= 0)
         kv(out, "used:", "%.1f%% (most used window)", v->fraction * 100);
@@ -474,9 +482,9 @@ static const char *bytes(uint64_t b, char *buf, size_t n)
 
 void rotactl_instance_text(FILE *out, const struct rota_view_instance *vi)
 {
-    char d[32], e[40], b[32];
+    char d[32], e[40], b[32], inst[ROTACTL_ESC_NAME];
     int64_t wall = rota_clock_wall();
-    kv(out, "instance:", "%s", vi->instance);
+    kv(out, "instance:", "%s", rotactl_esc(vi->instance, inst, sizeof(inst)));
     kv(out, "generation:", "%" PRIu64 " (built %s, %s)", vi->generation,
        rotactl_iso(vi->created_at, e, sizeof(e)),
        rotactl_ago(wall > vi->created_at ? (uint64_t)(wall - vi->created_at) : 0, d,
@@ -503,22 +511,30 @@ void rotactl_instance_text(FILE *out, const struct rota_view_instance *vi)
 
 void rotactl_instance_line(FILE *out, const struct rota_view_instance *vi)
 {
-    char d[32];
+    char d[32], inst[ROTACTL_ESC_NAME];
     fprintf(out,
             "%s gen %" PRIu64 "  rotad pid %" PRId32 " %s  heartbeat %s%s  %" PRIu32
             " accounts: %" PRIu32 " healthy %" PRIu32 " warning %" PRIu32 " critical %" PRIu32
             " exhausted %" PRIu32 " unknown %" PRIu32 " off %" PRIu32 " cooling %" PRIu32
             " open  in flight %" PRIu64 "\n",
-            vi->instance, vi->generation, vi->sup_pid, vi->sup_alive ? "up" : "DOWN",
-            rotactl_ago(vi->heartbeat_age_ns, d, sizeof(d)), vi->stale ? " STALE" : "",
-            vi->naccounts, vi->healthy, vi->warning, vi->critical, vi->exhausted, vi->unknown,
-            vi->off, vi->cooling, vi->open, vi->in_flight);
+            rotactl_esc(vi->instance, inst, sizeof(inst)), vi->generation, vi->sup_pid,
+            vi->sup_alive ? "up" : "DOWN", rotactl_ago(vi->heartbeat_age_ns, d, sizeof(d)),
+            vi->stale ? " STALE" : "", vi->naccounts, vi->healthy, vi->warning, vi->critical,
+            vi->exhausted, vi->unknown, vi->off, vi->cooling, vi->open, vi->in_flight);
 }
 
 int rotactl_print_json(json_t *j)
 {
-    json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    /* ASCII, jansson escaping the rest, except DEL, which it leaves raw: it can only stand
+     * inside a string, where \u007f is the same character. */
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
+    for (const char *p = s ? s : "null"; *p; p++)
+        if (*p == 0x7f)
+            fputs("\\u007f", stdout);
+        else
+            fputc(*p, stdout);
     fputc('\n', stdout);
+    free(s);
     json_decref(j);
     return ROTACTL_OK;
 }

@@ -1,8 +1,9 @@
 /*
  * rotactl.h - what rotactl's files share (private to rotactl).
  *
- * main.c parses the command line and runs the one-shot commands, render.c turns views of
- * a table into text and JSON, watch.c redraws them. Exit codes, for every command:
+ * main.c wires the parts and runs the one-shot commands, cli.c reads and checks the
+ * command line, render.c turns views of a table into text and JSON, escape.c makes the
+ * names in them safe for a terminal, watch.c redraws them. Exit codes, for every command:
  * ROTACTL_OK, ROTACTL_REFUSED (refused or not found), ROTACTL_USAGE, ROTACTL_UNREACHABLE
  * (the instance or its table cannot be reached).
  */
@@ -25,10 +26,68 @@ enum {
     ROTACTL_UNREACHABLE = 3,
 };
 
-/* ---- main.c ---- */
+/* Not an exit status: the command line asked for help, which is printed; exit 0. */
+#define ROTACTL_DONE (-1)
 
-/* Print "rotactl: <message>" and the usage on stderr; returns ROTACTL_USAGE. */
-int rotactl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ---- cli.c ---- */
+
+#define ROTACTL_MAX_POS 2 /* positional arguments of a command */
+#define ROTACTL_MAX_OPT 4 /* options of a command */
+
+/* A command's line, read and checked against the command's table. Options are kept in
+ * the command's own order, whatever the order typed. */
+struct rotactl_line {
+    const char *cmd;     /* the command's name */
+    bool remote;         /* it goes through rotad's control socket */
+    bool needs_instance; /* it reads an instance's table or asks its rotad */
+    bool json;           /* --json was given */
+    int npos;
+    const char *pos[ROTACTL_MAX_POS];
+    const char *opt[ROTACTL_MAX_OPT]; /* an option's name when it was given, else NULL */
+    const char *val[ROTACTL_MAX_OPT]; /* ... its value as typed */
+    uint64_t num[ROTACTL_MAX_OPT];    /* ... as a number: ns for a duration */
+};
+
+/* Read "argv" ("argv[0]" is the command) into "l", checking every argument and option
+ * value ("json": --json came before the command). Returns ROTACTL_OK; ROTACTL_DONE when
+ * --help or -h asked for the command's usage, printed on stdout; or ROTACTL_USAGE, the
+ * mistake printed on stderr. */
+int rotactl_cli_parse(int argc, char **argv, bool json, struct rotactl_line *l);
+
+/* The value given to option "name" ("--for"), or NULL; its number, or "dflt". */
+const char *rotactl_line_opt(const struct rotactl_line *l, const char *name);
+uint64_t rotactl_line_num(const struct rotactl_line *l, const char *name, uint64_t dflt);
+
+/* Every command, one line each, with the global options; or command "cmd"'s usage. */
+void rotactl_cli_help(FILE *out, const char *cmd);
+
+/* Print "rotactl: <message>" and "try 'rotactl CMD --help'" ("cmd" NULL: 'rotactl
+ * --help') on stderr; returns ROTACTL_USAGE. */
+int rotactl_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- escape.c ---- */
+
+/* Room for "n" bytes of text once escaped (each byte may become \xNN), and the NUL. */
+#define ROTACTL_ESC_SIZE(n) (4 * (n) + 1)
+/* Room for a "provider/name" of a table's names. */
+#define ROTACTL_ESC_NAME ROTACTL_ESC_SIZE(2 * ROTA_MAX_NAME)
+
+/* "s" with every byte a terminal would act on written as \xNN (see escape.c for which),
+ * in "buf" of "n" bytes, ending in "..." when cut short; returns "buf". NULL is "". */
+const char *rotactl_esc(const char *s, char *buf, size_t n);
+/* The same, malloc'd (the caller frees); exits on no memory. */
+char *rotactl_esc_dup(const char *s);
+/* Would rotactl_esc change "s"? Is "s" valid UTF-8? */
+bool rotactl_esc_needed(const char *s);
+bool rotactl_utf8_ok(const char *s);
+/* Columns escaped text "s" takes on a terminal. */
+size_t rotactl_width(const char *s);
+/* Write escaped text "s" on "out", padded with spaces to "width" columns: after it, or
+ * before it when "right". */
+void rotactl_pad(FILE *out, const char *s, size_t width, bool right);
+
+/* ---- main.c ---- */
 
 /* Map the instance's current generation, or print why not (one line) and return
  * ROTACTL_UNREACHABLE. */
@@ -37,7 +96,7 @@ int rotactl_attach(const struct rotactl_opts *o, struct rota_shm_map *m);
 /* ---- answer.c ---- */
 
 /* `rotactl parse`: run a provider's parser on files and print what it understood. */
-int rotactl_parse(const struct rotactl_opts *o, int argc, char **argv);
+int rotactl_parse(const struct rotactl_opts *o, const struct rotactl_line *l);
 
 /* ---- render.c ---- */
 
@@ -70,6 +129,6 @@ int rotactl_print_json(json_t *j);
 
 /* ---- watch.c ---- */
 
-int rotactl_watch(const struct rotactl_opts *o, int argc, char **argv);
+int rotactl_watch(const struct rotactl_opts *o, const struct rotactl_line *l);
 
 #endif

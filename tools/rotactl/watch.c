@@ -11,7 +11,6 @@
  * stays in use and the frame says so. SIGINT and SIGTERM only set a flag: the sleep
  * between frames wakes, the loop ends, the cursor comes back.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,44 +35,9 @@ struct watch {
     uint64_t interval_ns;
     long count; /* frames; 0 = until stopped */
     struct rota_shm_map m;
-    char note[300]; /* why the frame shows what it shows, "" when all is well */
+    char note[ROTACTL_ESC_SIZE(300)]; /* why the frame shows what it shows, escaped; "" when
+                                       * all is well */
 };
-
-static int parse_args(struct watch *w, int argc, char **argv)
-{
-    w->interval_ns = ROTA_NS_PER_S;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        size_t len = strcspn(a, "=");
-        bool interval = strncmp(a, "--interval", len) == 0 && len == 10;
-        bool count = strncmp(a, "--count", len) == 0 && len == 7;
-        if (interval || count) {
-            val = a[len] == '=' ? a + len + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!val)
-                return rotactl_usage_error("watch: %.*s needs a value", (int)len, a);
-        }
-        if (interval) {
-            if (rota_parse_duration(val, &w->interval_ns) || w->interval_ns < ROTA_NS_PER_MS)
-                return rotactl_usage_error("watch: --interval wants a duration of at least "
-                                           "1ms (500ms, 2s, 1m), not '%s'",
-                                           val);
-        } else if (count) {
-            char *end;
-            errno = 0;
-            w->count = strtol(val, &end, 10);
-            if (*end || errno || w->count < 1)
-                return rotactl_usage_error("watch: --count wants a positive number, not '%s'",
-                                           val);
-        } else if (a[0] == '-' && a[1]) {
-            return rotactl_usage_error("watch: unknown option '%s'", a);
-        } else if (!w->route_name) {
-            w->route_name = a;
-        } else {
-            return rotactl_usage_error("watch takes at most one route");
-        }
-    }
-    return ROTACTL_OK;
-}
 
 /* Follow the instance to its current generation, keeping the map we have when there is
  * nothing better. */
@@ -92,8 +56,9 @@ static void follow(struct watch *w)
         return;
     struct rota_shm_map next;
     if (rota_shm_attach(w->o->instance, &next, err, sizeof(err))) {
+        char e[ROTACTL_ESC_SIZE(sizeof(err))];
         snprintf(w->note, sizeof(w->note), "generation %llu not mapped yet (%s)",
-                 (unsigned long long)gen, err);
+                 (unsigned long long)gen, rotactl_esc(err, e, sizeof(e)));
         return;
     }
     rota_shm_detach(&w->m);
@@ -117,7 +82,9 @@ static void render(struct watch *w, FILE *out)
     if (w->route_name) {
         route = rota_sup_find_route(&w->m, w->route_name);
         if (route == ROTA_NONE) {
-            fprintf(out, "\nno route or model '%s' in generation %llu\n", w->route_name,
+            char e[ROTACTL_ESC_NAME];
+            fprintf(out, "\nno route or model '%s' in generation %llu\n",
+                    rotactl_esc(w->route_name, e, sizeof(e)),
                     (unsigned long long)w->m.hdr->generation);
             return;
         }
@@ -136,19 +103,19 @@ static void pause_until(uint64_t until)
     }
 }
 
-int rotactl_watch(const struct rotactl_opts *o, int argc, char **argv)
+int rotactl_watch(const struct rotactl_opts *o, const struct rotactl_line *l)
 {
-    struct watch w = {.o = o};
-    int rc = parse_args(&w, argc, argv);
+    struct watch w = {.o = o,
+                      .route_name = l->npos ? l->pos[0] : NULL,
+                      .interval_ns = rotactl_line_num(l, "--interval", ROTA_NS_PER_S),
+                      .count = (long)rotactl_line_num(l, "--count", 0)};
+    int rc = rotactl_attach(o, &w.m);
     if (rc)
         return rc;
-    if (o->json)
-        return rotactl_usage_error("watch draws text; use 'accounts --json' in a loop");
-    if ((rc = rotactl_attach(o, &w.m)))
-        return rc;
     if (w.route_name && rota_sup_find_route(&w.m, w.route_name) == ROTA_NONE) {
-        fprintf(stderr, "rotactl: no route or model '%s' in instance '%s'\n", w.route_name,
-                o->instance);
+        char e[ROTACTL_ESC_NAME];
+        fprintf(stderr, "rotactl: no route or model '%s' in instance '%s'\n",
+                rotactl_esc(w.route_name, e, sizeof(e)), o->instance);
         rota_shm_detach(&w.m);
         return ROTACTL_REFUSED;
     }
