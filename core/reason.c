@@ -8,7 +8,8 @@
 
 const char *rota_off_name(unsigned off)
 {
-    static const char *const names[] = {"", "auth", "billing", "operator", "drain"};
+    static const char *const names[ROTA_OFF_COUNT] = {"",         "auth",  "billing",
+                                                      "operator", "drain", "credential"};
     return off < sizeof(names) / sizeof(names[0]) ? names[off] : "?";
 }
 

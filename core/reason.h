@@ -16,6 +16,11 @@ enum rota_off {
     ROTA_OFF_BILLING = 2,  /* a worker saw 402 or a billing error */
     ROTA_OFF_OPERATOR = 3, /* rotactl disable */
     ROTA_OFF_DRAIN = 4,    /* rotactl drain: no new calls, in-flight ones finish */
+    /* rotad: the credential's variable is unset or its file unreadable. Derived from the
+     * config at every publish, never a decision: it ends when the credential resolves
+     * at a reload, and rotactl enable cannot end it. */
+    ROTA_OFF_CREDENTIAL = 5,
+    ROTA_OFF_COUNT /* not a code: one past the last */
 };
 const char *rota_off_name(unsigned off);
 

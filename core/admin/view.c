@@ -97,16 +97,15 @@ static bool read_snap(const struct rota_shm_map *m, uint32_t ai, struct snap_cop
     return false;
 }
 
-/* Out of rotation? The supervisor's disable (operator, drain) first, then a worker's
- * (auth, billing), each only while its period lasts. */
+/* Out of rotation? The supervisor's disable (operator, drain, credential) first, then a
+ * worker's (auth, billing), each only while its period lasts. */
 static void read_off(const struct rota_shm_map *m, uint32_t ai, const struct snap_copy *c,
                      uint64_t now, struct rota_view_account *out)
 {
     if ((c->flags & ROTA_SNAP_DISABLED) &&
         (c->disabled_until == 0 || c->disabled_until > now)) {
-        out->off = c->reason >= ROTA_OFF_AUTH && c->reason <= ROTA_OFF_DRAIN
-                       ? c->reason
-                       : ROTA_OFF_OPERATOR;
+        out->off = c->reason >= ROTA_OFF_AUTH && c->reason < ROTA_OFF_COUNT ? c->reason
+                                                                            : ROTA_OFF_OPERATOR;
         out->off_left_ns = c->disabled_until ? c->disabled_until - now : 0;
         return;
     }
