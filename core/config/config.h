@@ -5,7 +5,9 @@
  * rota_config_load reads a file with libcyaml into plain structs (the schema lives in
  * config_schema.c), checks every value and cross-reference, resolves credential references
  * (env:NAME, file:PATH; a literal is accepted with a warning) and fills a struct rota_desc
- * ready for rota_shm_publish. Any error names the file, line and column and says what was
+ * ready for rota_shm_publish. A reference that does not resolve (a variable unset, a file
+ * unreadable) is no error in the file: the account loads without its credential and says
+ * why in cred_problem, and its user decides (rotad keeps it out of rotation). Any error names the file, line and column and says what was
  * expected there. libcyaml 1.3 reports no positions, so the loader also walks the
  * document with libyaml and locates each problem by the path of the node it concerns.
  *
@@ -45,9 +47,15 @@ struct rota_config_provider {
 };
 
 /* Per account, where its credential came from, for printing ("env:NAME", "file:PATH",
- * "literal", "none"). Never the credential itself. */
+ * "literal", "none"), and whether it resolved. Never the credential itself. */
 struct rota_config_account {
     const char *cred_source;
+    /* NULL when the credential resolved (or is "none" or a literal). Otherwise what is
+     * wrong with its source, to follow cred_source in a message ("is not set", "is
+     * empty", "cannot be read (No such file or directory)", "is not a regular file",
+     * ...): the account's desc credential is NULL and rotad keeps it out of rotation. */
+    const char *cred_problem;
+    const char *cred_where; /* "file:line:col" of the credential's value, for messages */
     uint32_t line;                       /* where the account is defined, for messages */
     const char *reset[ROTA_MAX_WINDOWS]; /* each window's schedule as written */
 };

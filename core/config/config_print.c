@@ -4,7 +4,8 @@
  * DESIGN
  * Called on any thread with a loaded, immutable config. Prints every value after
  * defaults were applied, so what rotad will do can be read off it. A credential is shown
- * only as its source ("env:NAME", "file:PATH", "literal", "none"), never as its value.
+ * only as its source ("env:NAME", "file:PATH", "literal", "none"), never as its value,
+ * with what is wrong when it did not resolve.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,7 +70,10 @@ static void print_account(const struct rota_config *c, uint32_t k, FILE *f)
     fprintf(f, "\n    tpm         %u%s", a->tpm, a->tpm ? "" : " (no limit)");
     if (a->tpm_burst)
         fprintf(f, ", burst %u", a->tpm_burst);
-    fprintf(f, "\n    credential  %s\n", ca->cred_source);
+    fprintf(f, "\n    credential  %s", ca->cred_source);
+    if (ca->cred_problem)
+        fprintf(f, ", which %s: out of rotation until it resolves", ca->cred_problem);
+    fprintf(f, "\n");
     for (uint32_t w = 0; w < a->nwin; w++) {
         const struct rota_desc_window *win = &a->win[w];
         fprintf(f, "    window      pool %s  %s  limit ", a->pools[win->pool],

@@ -17,7 +17,9 @@
  * Credentials: "env:NAME" reads the variable, "file:PATH" the first line of a regular
  * file, "none" is none, and anything else is taken literally with a warning. The value
  * is copied into memory the config owns and wiped on free; messages name the variable or
- * the path, never the value.
+ * the path, never the value. A variable unset or empty, or a file that cannot be read,
+ * is not an error of the config: the account loads without a credential and its
+ * cred_problem says what is missing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,28 +58,26 @@ static int check_name(struct cfg *x, const char *s, const char *path)
 
 /* ---- credentials ---- */
 
-/* Read the first line of regular file "file" into memory the config owns. */
-static int read_first_line(struct cfg *x, const char *file, const char *path, const char **out)
+/* Read the first line of regular file "file" into memory the config owns: 0 with *out
+ * set, or 0 with *problem saying why not (a file is the environment's matter, not the
+ * config's), or -ENOMEM. */
+static int read_first_line(struct cfg *x, const char *file, const char **out,
+                           const char **problem)
 {
-    char q[64], *buf = malloc(MAX_CRED_LINE + 1);
+    char *buf = malloc(MAX_CRED_LINE + 1);
     ssize_t n = 0, k;
     struct stat st;
-    int rc = 0, fd = -1;
+    int fd = -1;
+    const char *why = NULL;
     if (!buf)
         return cfg_nomem(x);
     fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 || fstat(fd, &st) != 0) {
-        rc = cfg_bad(x, path,
-                     "names file %s, which cannot be read (%s); expected a readable "
-                     "file holding the credential",
-                     cfg_quote(q, sizeof(q), file), strerror(errno));
+        why = cfg_printf(x, "cannot be read (%s)", strerror(errno));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        rc = cfg_bad(x, path,
-                     "names %s, which is not a regular file; expected a file holding "
-                     "the credential",
-                     cfg_quote(q, sizeof(q), file));
+        why = "is not a regular file";
         goto out;
     }
     while (n < MAX_CRED_LINE + 1 &&
@@ -85,10 +85,7 @@ static int read_first_line(struct cfg *x, const char *file, const char *path, co
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
-            rc = cfg_bad(x, path,
-                         "names file %s, which cannot be read (%s); expected a "
-                         "readable file holding the credential",
-                         cfg_quote(q, sizeof(q), file), strerror(errno));
+            why = cfg_printf(x, "cannot be read (%s)", strerror(errno));
             goto out;
         }
         if (memchr(buf + n, '\n', (size_t)k)) {
@@ -100,34 +97,25 @@ static int read_first_line(struct cfg *x, const char *file, const char *path, co
     char *nl = memchr(buf, '\n', (size_t)n);
     size_t len = nl ? (size_t)(nl - buf) : (size_t)n;
     if (len > MAX_CRED_LINE) {
-        rc = cfg_bad(x, path,
-                     "names file %s, whose first line is over %d bytes; expected the "
-                     "credential on the first line",
-                     cfg_quote(q, sizeof(q), file), MAX_CRED_LINE);
+        why = cfg_printf(x, "has a first line over %d bytes", MAX_CRED_LINE);
         goto out;
     }
     if (len && buf[len - 1] == '\r')
         len--;
     if (len == 0 || memchr(buf, 0, len)) {
-        rc = cfg_bad(x, path,
-                     "names file %s, whose first line is %s; expected the credential "
-                     "on the first line",
-                     cfg_quote(q, sizeof(q), file), len ? "not text" : "empty");
+        why = len ? "has a first line that is not text" : "has an empty first line";
         goto out;
     }
     char *cred = cfg_alloc(x, len + 1);
-    if (!cred) {
-        rc = cfg_nomem(x);
-        goto out;
-    }
-    memcpy(cred, buf, len);
-    *out = cred;
+    if (cred)
+        *out = memcpy(cred, buf, len);
 out:
     if (fd >= 0)
         close(fd);
     explicit_bzero(buf, (size_t)n);
     free(buf);
-    return rc;
+    *problem = why;
+    return *out || why ? 0 : cfg_nomem(x);
 }
 
 static bool env_name_ok(const char *s)
@@ -141,43 +129,45 @@ static bool env_name_ok(const char *s)
     return true;
 }
 
-/* Resolve credential text "v" (at "path", of account "who"): *cred (NULL for none) and
- * *source, what print shows. */
+/* Resolve credential text "v" (at "path", of account "who") into *cred (NULL for none or
+ * when it does not resolve) and ca's source, and its problem when it does not resolve. */
 static int credential(struct cfg *x, const char *v, const char *path, const char *who,
-                      const char **cred, const char **source)
+                      const char **cred, struct rota_config_account *ca)
 {
-    char q[64];
+    *cred = NULL;
     if (strcmp(v, "none") == 0) {
-        *source = "none";
-        *cred = NULL;
+        ca->cred_source = "none";
         return 0;
     }
-    if (strncmp(v, "env:", 4) == 0 || strncmp(v, "file:", 5) == 0) {
-        if (!(*source = cfg_strdup(x, v))) /* the raw text is wiped after loading */
-            return cfg_nomem(x);
+    if (strncmp(v, "env:", 4) != 0 && strncmp(v, "file:", 5) != 0) {
+        cfg_warn(x, cfg_at(x, "%s", path),
+                 "account %s: literal credential; use env:NAME or file:PATH", who);
+        ca->cred_source = "literal";
+        return (*cred = cfg_strdup(x, v)) ? 0 : cfg_nomem(x);
     }
+    if (!(ca->cred_source = cfg_strdup(x, v))) /* the raw text is wiped after loading */
+        return cfg_nomem(x);
     if (strncmp(v, "env:", 4) == 0) {
         if (!env_name_ok(v + 4))
             return cfg_bad(x, path,
                            "names no valid variable after env:; expected env:NAME with "
                            "letters, digits and '_'");
         const char *e = getenv(v + 4);
-        if (!e || !*e)
-            return cfg_bad(x, path,
-                           "names environment variable %s, which is unset or empty; "
-                           "expected it to hold the credential",
-                           cfg_quote(q, sizeof(q), v + 4));
-        return (*cred = cfg_strdup(x, e)) ? 0 : cfg_nomem(x);
-    }
-    if (strncmp(v, "file:", 5) == 0) {
+        if (e && *e && !(*cred = cfg_strdup(x, e)))
+            return cfg_nomem(x);
+        ca->cred_problem = !e ? "is not set" : !*e ? "is empty" : NULL;
+    } else {
         if (!v[5])
             return cfg_bad(x, path, "names no file after file:; expected file:PATH");
-        return read_first_line(x, v + 5, path, cred);
+        if (read_first_line(x, v + 5, cred, &ca->cred_problem))
+            return -ENOMEM;
     }
-    cfg_warn(x, cfg_at(x, "%s", path),
-             "account %s: literal credential; use env:NAME or file:PATH", who);
-    *source = "literal";
-    return (*cred = cfg_strdup(x, v)) ? 0 : cfg_nomem(x);
+    if (ca->cred_problem) {
+        yaml_mark_t m = cfg_at(x, "%s", path);
+        if (!(ca->cred_where = cfg_printf(x, "%s:%zu:%zu", x->name, m.line + 1, m.column + 1)))
+            return cfg_nomem(x);
+    }
+    return 0;
 }
 
 /* ---- windows ---- */
@@ -282,7 +272,7 @@ static int resolve_account(struct cfg *x, struct zones *z, uint32_t i, uint32_t 
     if (!a->id) /* a hash of 0: the id must not be */
         a->id = 1;
     snprintf(path, sizeof(path), "%s.credential", base);
-    if (credential(x, r->credential, path, who, &a->credential, &ca->cred_source))
+    if (credential(x, r->credential, path, who, &a->credential, ca))
         return -EINVAL;
     if (cfg_uint(x, r->weight, 1, 1, 65535, &a->weight, "%s.weight", base))
         return -EINVAL;

@@ -523,6 +523,145 @@ static void test_rotad_resets_quota_at_midnight_of_its_clock(void **state)
     it_cleanup(&t);
 }
 
+/* How many lines of rotad's log contain "text". */
+static int log_count(struct it *t, const char *text)
+{
+    FILE *f = fopen(t->log, "r");
+    char line[2048];
+    int n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Select on "chat" "n" times, reporting success; counts per account name in "names"
+ * (a0, a1, a2) and, for a1, the key it was given in "a1_key". */
+static void select_many(struct it *t, int n, int counts[3], char *a1_key, size_t cap)
+{
+    rota_t *h;
+    rota_route_t rt;
+    assert_int_equal(rota_attach(t->instance, &h, NULL, 0), 0);
+    assert_int_equal(rota_route(h, "chat", &rt), 0);
+    for (int i = 0; i < n; i++) {
+        rota_choice c;
+        char name[64];
+        assert_int_equal(rota_select(h, &rt, NULL, 0, 0, &c), 0);
+        assert_true(rota_account_name(h, &c, name, sizeof(name)) > 0);
+        int k = name[strlen(name) - 1] - '0';
+        assert_true(k >= 0 && k < 3);
+        counts[k]++;
+        if (k == 1 && a1_key)
+            assert_true(rota_credential(h, &c, a1_key, cap) > 0);
+        rota_outcome o = {.status = 200};
+        rota_report(h, &c, &o);
+    }
+    rota_detach(h);
+}
+
+/* The reason rotad's view gives for "account" being out of rotation ("" when in). */
+static char *off_of(struct it *t, const char *account)
+{
+    static char off[32];
+    json_t *r = it_ctl(t, "show", account, NULL);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    const char *s = json_string_value(json_object_get(json_object_get(r, "data"), "off"));
+    assert_non_null(s);
+    snprintf(off, sizeof(off), "%s", s);
+    json_decref(r);
+    return off;
+}
+
+static void write_token(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", key);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* One account's credential that does not resolve is that account's problem: the table is
+ * published without it in rotation (reason "credential", logged once, naming the variable
+ * or file), rotactl enable cannot put it back, and it comes back when the credential
+ * resolves at a reload, or at a restart that restores the journal. */
+static void test_rotad_unresolved_credential_keeps_only_that_account_out(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "nocred");
+    char token[256], text[2048], out[4096];
+    snprintf(token, sizeof(token), "%s/a1.token", t.dir);
+    unsetenv("ROTA_IT_UNSET_CRED");
+    snprintf(text, sizeof(text),
+             "instance: %s\nstate_dir: %s/state\nproviders:\n"
+             "  - name: alpha\n    kind: openai\n    probe: {enabled: false}\n"
+             "    accounts:\n"
+             "      - {name: a0, credential: env:ROTA_IT_KEY}\n"
+             "      - {name: a1, credential: 'file:%s'}\n"
+             "      - {name: a2, credential: env:ROTA_IT_UNSET_CRED}\n"
+             "routes:\n  - name: chat\n    tiers: [{provider: alpha, strategy: round-robin}]\n",
+             t.instance, t.dir, token);
+    it_config_text(&t, text);
+    assert_int_equal(it_start(&t), 0);
+
+    /* Selections go to a0 only; a1 and a2 are out with reason "credential". */
+    int counts[3] = {0};
+    select_many(&t, 60, counts, NULL, 0);
+    assert_int_equal(counts[0], 60);
+    assert_string_equal(off_of(&t, "alpha/a1"), "credential");
+    assert_string_equal(off_of(&t, "alpha/a2"), "credential");
+    assert_string_equal(off_of(&t, "alpha/a0"), "");
+    assert_int_equal(it_rotactl(&t, "show alpha/a2", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "credential"));
+    /* Logged once each, naming the file and the variable. */
+    char what[320];
+    snprintf(what, sizeof(what), "credential file:%s cannot be read", token);
+    assert_int_equal(log_count(&t, what), 1);
+    assert_int_equal(log_count(&t, "credential env:ROTA_IT_UNSET_CRED is not set"), 1);
+    /* rotactl enable is refused while the credential is missing. */
+    assert_int_equal(it_rotactl(&t, "enable alpha/a1", out, sizeof(out)), 1);
+    assert_non_null(strstr(out, token));
+    assert_string_equal(off_of(&t, "alpha/a1"), "credential");
+    /* An unchanged reload logs nothing new. */
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    assert_int_equal(log_count(&t, what), 1);
+
+    /* The file appears; a reload brings a1 back, with its key; a2 stays out. */
+    write_token(token, "sk-it-secret-a1-file");
+    uint64_t g = generation(&t);
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    assert_true(generation(&t) > g);
+    assert_string_equal(off_of(&t, "alpha/a1"), "");
+    assert_string_equal(off_of(&t, "alpha/a2"), "credential");
+    char key[64] = "";
+    memset(counts, 0, sizeof(counts));
+    select_many(&t, 60, counts, key, sizeof(key));
+    assert_true(counts[0] > 0 && counts[1] > 0);
+    assert_int_equal(counts[2], 0);
+    assert_string_equal(key, "sk-it-secret-a1-file");
+    assert_true(it_log_has(&t, "back in rotation"));
+
+    /* The file goes again: out at the next reload, and the journal records it so. */
+    assert_int_equal(unlink(token), 0);
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    assert_string_equal(off_of(&t, "alpha/a1"), "credential");
+    assert_int_equal(log_count(&t, what), 2);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    /* Restored from the journal with the file back: a credential-off state is no
+     * operator's decision, so it does not outlive the credential's return. */
+    it_drop_table(&t);
+    write_token(token, "sk-it-secret-a1-file");
+    assert_int_equal(it_start(&t), 0);
+    assert_true(it_log_has(&t, "restored from the journal"));
+    assert_string_equal(off_of(&t, "alpha/a1"), "");
+    assert_string_equal(off_of(&t, "alpha/a2"), "credential");
+    assert_false(it_log_has(&t, "sk-it-secret"));
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +678,8 @@ int main(void)
         cmocka_unit_test_teardown(test_rotad_malformed_frames_leave_it_healthy, it_teardown),
         cmocka_unit_test_teardown(test_rotad_reclaims_calls_of_killed_workers, it_teardown),
         cmocka_unit_test_teardown(test_rotad_resets_quota_at_midnight_of_its_clock,
+                                  it_teardown),
+        cmocka_unit_test_teardown(test_rotad_unresolved_credential_keeps_only_that_account_out,
                                   it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* test_config: the YAML loader on real files: the example loads into the desc it
- * describes (and publishes), credentials resolve from env and files, and every file of
- * tests/config/broken is refused at the line and column its first line names, with no
- * credential in any message. */
+ * describes (and publishes), credentials resolve from env and files or say what is
+ * missing, base_url is a URL, and every file of tests/config/broken is refused at the
+ * line and column its first line names, with no credential in any message. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -326,40 +326,122 @@ static void test_config_credentials_resolve(void **state)
     unsetenv("ROTA_TEST_CRED");
 }
 
-static void test_config_credential_errors(void **state)
+/* Load CRED_YAML with "file" as the file account's path; fails the test on an error. */
+static struct rota_config *load_creds(const char *file, struct warns *w)
+{
+    char text[1024], err[512];
+    snprintf(text, sizeof(text), CRED_YAML, file);
+    struct rota_config *c = NULL;
+    if (rota_config_parse("inline.yaml", text, strlen(text), on_warn, w, &c, err, sizeof(err)))
+        fail_msg("%s", err);
+    return c;
+}
+
+/* A credential that does not resolve is the environment's matter, not the file's: the
+ * config loads, the account has no credential, and what is missing is named (never a
+ * value) with the credential's position. */
+static void test_config_credentials_unresolved(void **state)
 {
     struct env *e = *state;
-    char text[1024], err[512], empty[160];
+    char empty[160];
     struct warns w = {0};
     /* unset variable */
     unsetenv("ROTA_TEST_CRED");
-    snprintf(text, sizeof(text), CRED_YAML, e->token);
-    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
-    assert_non_null(strstr(err, "inline.yaml:7:33: 'credential' in account 'env' of provider "
-                                "'p' names environment variable ROTA_TEST_CRED, which is "
-                                "unset or empty"));
+    struct rota_config *c = load_creds(e->token, &w);
+    assert_null(c->desc.accounts[0].credential);
+    assert_string_equal(c->accounts[0].cred_source, "env:ROTA_TEST_CRED");
+    assert_string_equal(c->accounts[0].cred_problem, "is not set");
+    assert_string_equal(c->accounts[0].cred_where, "inline.yaml:7:33");
+    assert_null(c->accounts[1].cred_problem); /* the others resolve */
+    assert_string_equal(c->desc.accounts[1].credential, SECRET_FILE);
+    assert_null(c->accounts[2].cred_problem);
+    assert_null(c->accounts[3].cred_problem);
+    assert_int_equal(w.n, 1); /* the literal's warning only */
+    rota_config_free(c);
     /* empty variable */
     setenv("ROTA_TEST_CRED", "", 1);
-    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
-    assert_non_null(strstr(err, "ROTA_TEST_CRED, which is unset or empty"));
+    c = load_creds(e->token, &w);
+    assert_null(c->desc.accounts[0].credential);
+    assert_string_equal(c->accounts[0].cred_problem, "is empty");
+    rota_config_free(c);
     /* missing file */
     setenv("ROTA_TEST_CRED", SECRET_AG2, 1);
-    snprintf(text, sizeof(text), CRED_YAML, "/nonexistent/rota.token");
-    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
-    assert_non_null(strstr(err,
-                           "inline.yaml:8:34: 'credential' in account 'file' of provider "
-                           "'p' names file /nonexistent/rota.token, which cannot be read"));
-    /* empty file */
+    c = load_creds("/nonexistent/rota.token", &w);
+    assert_string_equal(c->desc.accounts[0].credential, SECRET_AG2);
+    assert_null(c->accounts[0].cred_problem);
+    assert_null(c->desc.accounts[1].credential);
+    assert_string_equal(c->accounts[1].cred_source, "file:/nonexistent/rota.token");
+    assert_string_equal(c->accounts[1].cred_problem,
+                        "cannot be read (No such file or directory)");
+    assert_string_equal(c->accounts[1].cred_where, "inline.yaml:8:34");
+    rota_config_free(c);
+    /* empty first line */
     snprintf(empty, sizeof(empty), "%s/empty.token", e->dir);
     write_file(empty, "\n" SECRET_FILE "\n");
-    snprintf(text, sizeof(text), CRED_YAML, empty);
-    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
-    assert_non_null(strstr(err, "whose first line is empty"));
+    c = load_creds(empty, &w);
+    assert_null(c->desc.accounts[1].credential);
+    assert_string_equal(c->accounts[1].cred_problem, "has an empty first line");
+    rota_config_free(c);
     /* a directory is no credential file */
-    snprintf(text, sizeof(text), CRED_YAML, e->dir);
-    assert_int_equal(parse_err(text, err, sizeof(err), &w), -EINVAL);
-    assert_non_null(strstr(err, "which is not a regular file"));
+    c = load_creds(e->dir, &w);
+    assert_null(c->desc.accounts[1].credential);
+    assert_string_equal(c->accounts[1].cred_problem, "is not a regular file");
+    rota_config_free(c);
     unsetenv("ROTA_TEST_CRED");
+    /* what is wrong in the file itself stays an error */
+    char err[512];
+    static const char bad_env[] = "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
+                                  "  - name: p\n    kind: generic\n"
+                                  "    accounts: [{name: a, credential: 'env:1BAD-NAME'}]\n";
+    assert_int_equal(parse_err(bad_env, err, sizeof(err), &w), -EINVAL);
+    assert_non_null(strstr(err, "inline.yaml:6:38: 'credential' in account 'a' of provider "
+                                "'p' names no valid variable after env:"));
+}
+
+/* The shipped examples are valid files whatever the environment holds: with none of
+ * their credentials set they load, and every unresolved one is named. */
+static void test_config_shipped_examples_load_unset(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"rota.yaml", "demo.yaml"};
+    unsetenv("ROTA_EXAMPLE_AG1");
+    unsetenv("ROTA_EXAMPLE_AG2");
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/../examples/%s", ROTA_TEST_SRC, files[i]);
+        struct warns w = {0};
+        struct rota_config *c = load_ok(path, &w);
+        uint32_t unresolved = 0;
+        for (uint32_t k = 0; k < c->desc.naccounts; k++)
+            if (c->accounts[k].cred_problem) {
+                unresolved++;
+                assert_null(c->desc.accounts[k].credential);
+                assert_true(strncmp(c->accounts[k].cred_source, "env:", 4) == 0 ||
+                            strncmp(c->accounts[k].cred_source, "file:", 5) == 0);
+            }
+        assert_true(unresolved >= 2);
+        assert_int_equal(w.n, 0);
+        rota_config_free(c);
+    }
+    setenv("ROTA_EXAMPLE_AG1", SECRET_AG1, 1);
+    setenv("ROTA_EXAMPLE_AG2", SECRET_AG2, 1);
+}
+
+static void test_config_print_unresolved(void **state)
+{
+    struct env *e = *state;
+    struct warns w = {0};
+    unsetenv("ROTA_TEST_CRED");
+    struct rota_config *c = load_creds(e->token, &w);
+    char *out = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&out, &n);
+    rota_config_print(c, f);
+    fclose(f);
+    assert_non_null(strstr(out, "credential  env:ROTA_TEST_CRED, which is not set: out of "
+                                "rotation until it resolves\n"));
+    free(out);
+    rota_config_free(c);
 }
 
 static void test_config_defaults(void **state)
@@ -593,7 +675,9 @@ int main(void)
         cmocka_unit_test(test_config_example_hash_and_ids_stable),
         cmocka_unit_test(test_config_print_names_sources_not_secrets),
         cmocka_unit_test(test_config_credentials_resolve),
-        cmocka_unit_test(test_config_credential_errors),
+        cmocka_unit_test(test_config_credentials_unresolved),
+        cmocka_unit_test(test_config_shipped_examples_load_unset),
+        cmocka_unit_test(test_config_print_unresolved),
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_tiers_of_accounts),
         cmocka_unit_test(test_config_base_url),

@@ -236,6 +236,12 @@ static json_t *cmd_enable(struct rotad *d, struct args *a)
     if (i == ROTA_NONE)
         return err;
     char name[160];
+    const struct rota_config_account *ca =
+        rotad_credential_unresolved(d, rotad_map(d)->accounts[i].id);
+    if (ca)
+        return fail("%s stays out of rotation: its credential %s %s; %s",
+                    acct_name(d, i, name, sizeof(name)), ca->cred_source, ca->cred_problem,
+                    rotad_credential_remedy(ca));
     rota_sup_enable(rotad_map(d), i);
     note_set(d, rotad_map(d)->accounts[i].id, NULL);
     rota_info("control: enabled %s", acct_name(d, i, name, sizeof(name)));

@@ -12,7 +12,8 @@
  * Reload (SIGHUP or `rotactl reload`): a config that fails to load, or names another
  * instance, is refused and the running table stays as it is; an unchanged one does
  * nothing; otherwise a new generation is published with hot state carried over by
- * account id (shm/build.c).
+ * account id (shm/build.c). An account whose credential does not resolve is no reason to
+ * refuse a config: every publish keeps it out of rotation (credentials.c).
  *
  * Stop (SIGTERM, SIGINT): the socket goes away, the lock is released, and the table
  * stays mapped for workers at its last state: they go on selecting, and turn
@@ -116,6 +117,39 @@ static int lock_instance(struct rotad *d, char *err, size_t n)
     return 0;
 }
 
+/* What a publish does to the new generation before it is READY. */
+struct publishing {
+    struct rotad *d;
+    const struct rota_config *c;
+    bool recover; /* restore the journal first (no live table was adopted) */
+};
+
+static int prepare(void *arg, struct rota_shm_map *m, char *err, size_t n)
+{
+    struct publishing *p = arg;
+    if (p->recover) {
+        int rc = rotad_journal_recover(p->d, m, err, n);
+        if (rc)
+            return rc;
+    }
+    rotad_credentials_apply(p->d, p->c, m);
+    return 0;
+}
+
+/* Publish "c" as a new generation: the table carries state over by account id, then,
+ * before any worker sees it, the journal is restored ("recover") and the accounts whose
+ * credential does not resolve are taken out of rotation. */
+static int publish(struct rotad *d, struct rota_config *c, bool recover, char *err, size_t n)
+{
+    struct publishing p = {.d = d, .c = c, .recover = recover};
+    c->desc.prepare = prepare;
+    c->desc.prepare_arg = &p;
+    int rc = rota_shm_publish(d->w, &c->desc, err, n);
+    c->desc.prepare = NULL;
+    c->desc.prepare_arg = NULL;
+    return rc;
+}
+
 /* Adopt the live table when there is one; publish when the config differs. */
 static int open_table(struct rotad *d, char *err, size_t n)
 {
@@ -138,8 +172,10 @@ static int open_table(struct rotad *d, char *err, size_t n)
                   (unsigned long long)m->hdr->generation, m->naccounts);
         d->origin = "adopted the live table";
         d->adopted = true;
-        if (m->hdr->config_hash == d->cfg->desc.config_hash)
+        if (m->hdr->config_hash == d->cfg->desc.config_hash) {
+            rotad_credentials_apply(d, d->cfg, m); /* as the last rotad left them; logged */
             return 0;
+        }
         rota_info("the config changed since generation %llu was built: publishing",
                   (unsigned long long)m->hdr->generation);
         d->origin = "adopted the live table, then published the changed config";
@@ -153,12 +189,7 @@ static int open_table(struct rotad *d, char *err, size_t n)
     /* Without a live table, the journal's state goes into the new one before it is
      * READY: no worker selects from a cold table meanwhile, and a rotad that dies or
      * fails here leaves nothing a later one would adopt in place of the journal. */
-    if (!d->adopted) {
-        d->cfg->desc.prepare = rotad_journal_recover;
-        d->cfg->desc.prepare_arg = d;
-    }
-    rc = rota_shm_publish(d->w, &d->cfg->desc, err, n);
-    d->cfg->desc.prepare = NULL;
+    rc = publish(d, d->cfg, !d->adopted, err, n);
     if (rc)
         return rc;
     m = rotad_map(d);
@@ -198,7 +229,7 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
         return 0;
     }
     if (rc == 0)
-        rc = rota_shm_publish(d->w, &c->desc, err, n);
+        rc = publish(d, c, false, err, n);
     if (rc) {
         rota_config_free(c);
         d->reload_failures++;
@@ -333,6 +364,7 @@ int main(int argc, char **argv)
     rota_shm_writer_close(d.w, false);
     rota_sup_free(d.sup);
     rotad_notes_free(&d);
+    free(d.cred_off);
     rota_info("stopped; the table stays readable at its last state");
     rota_config_free(d.cfg);
     if (d.lock_fd >= 0)

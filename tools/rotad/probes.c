@@ -45,8 +45,8 @@ int rotad_probes_configure(struct rotad *d)
     for (uint32_t a = 0; a < c->desc.naccounts; a++) {
         const struct rota_desc_account *acc = &c->desc.accounts[a];
         const struct rota_config_provider *p = &c->providers[acc->provider];
-        if (!p->probe_enabled)
-            continue;
+        if (!p->probe_enabled || c->accounts[a].cred_problem)
+            continue; /* no key to probe with: the account is out of rotation */
         struct rota_probe_target *x = &t[n];
         if (p->probe_command) { /* the credential goes in ROTA_CREDENTIAL, not in argv */
             int rc = rota_probe_plan_exec(x, p->kind, p->probe_command, acc->credential);

@@ -84,6 +84,8 @@ struct rotad {
     struct rota_journal *journal;
     struct rota_journal_restore restore;
     char *redis_password; /* resolved once at start; wiped at stop */
+    uint64_t *cred_off;   /* ids of the accounts whose credential did not resolve at the */
+    uint32_t ncred_off;   /* last publish (credentials.c logs what changes) */
     uint64_t reloads, reload_failures, resets, rate_trips, leases_reclaimed;
     uint64_t frames_refused, requests;
     char last_reload_error[512];
@@ -120,6 +122,20 @@ int rotad_journal_start(struct rotad *d, char *err, size_t errlen);
 void rotad_journal_stop(struct rotad *d);
 void rotad_journal_reload(struct rotad *d, const struct rota_config *next);
 json_t *rotad_journal_json(struct rotad *d);
+
+/* credentials.c: keep the accounts of "c" whose credential did not resolve out of
+ * rotation in "m" (a generation being published from "c", or the live one built from
+ * it), and end the credential disable of those whose credential resolves; logs each
+ * change once. */
+void rotad_credentials_apply(struct rotad *d, const struct rota_config *c,
+                             struct rota_shm_map *m);
+/* What an operator does about "ca"'s unresolved credential, for messages: "set the
+ * variable in rotad's environment and restart rotad", or for a file, "... then reload". */
+const char *rotad_credential_remedy(const struct rota_config_account *ca);
+/* The running config's account with "id" when its credential did not resolve; NULL
+ * otherwise. */
+const struct rota_config_account *rotad_credential_unresolved(const struct rotad *d,
+                                                              uint64_t id);
 
 /* commands.c: answer one request (never NULL). */
 json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args);
