@@ -662,6 +662,94 @@ static void test_rotad_unresolved_credential_keeps_only_that_account_out(void **
     it_cleanup(&t);
 }
 
+/* Run "rotad --check -c FILE" with the environment "env" (a shell fragment before the
+ * command, such as "env -u NAME"); stdout and stderr apart; the exit status. */
+static int run_check(const char *env, const char *file, char *out, size_t on, char *err,
+                     size_t en, const char *dir)
+{
+    char cmd[1024], path[256];
+    const char *bin = getenv("ROTA_TEST_BIN");
+    snprintf(path, sizeof(path), "%s/check.err", dir);
+    snprintf(cmd, sizeof(cmd), "%s %s/tools/rotad/rotad --check -c '%s' 2>'%s'", env,
+             bin ? bin : ".", file, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, on - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(err, 1, en - 1, f);
+    err[n] = 0;
+    fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int count_lines(const char *s, const char *prefix)
+{
+    int n = 0;
+    for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        n += strncmp(l, prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+/* The shipped example passes --check where none of its credentials is set: the file is
+ * valid; each credential that does not resolve is one warning naming what to provide. */
+static void test_rotad_check_example_names_missing_credentials(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "check");
+    char example[600], dir[512], out[1 << 16], err[8192];
+    snprintf(dir, sizeof(dir), "%s", __FILE__); /* <src>/tests/integration/test_rotad.c */
+    *strrchr(dir, '/') = 0;
+    *strrchr(dir, '/') = 0;
+    *strrchr(dir, '/') = 0;
+    snprintf(example, sizeof(example), "%s/examples/rota.yaml", dir);
+    int rc = run_check("env -u ROTA_EXAMPLE_AG1 -u ROTA_EXAMPLE_AG2", example, out, sizeof(out),
+                       err, sizeof(err), t.dir);
+    if (rc != 0)
+        fail_msg("rotad --check %s exited %d: %s", example, rc, err);
+    assert_non_null(strstr(out, "provider antigravity"));
+    assert_non_null(strstr(out, "\n  tier 0 "));
+    assert_non_null(strstr(err, "warning: ")); /* each warning names the file's place */
+    assert_non_null(strstr(err, "examples/rota.yaml:"));
+    assert_non_null(strstr(err, ": account 'ag-1' of provider 'antigravity': credential "
+                                "env:ROTA_EXAMPLE_AG1 is not set; until it resolves, the "
+                                "account stays out of rotation\n"));
+    assert_non_null(strstr(err, "account 'ag-2' of provider 'antigravity': credential "
+                                "env:ROTA_EXAMPLE_AG2 is not set"));
+    bool gh = access("/tmp/rota-example/gh-1.token", R_OK) != 0;
+    if (gh)
+        assert_non_null(strstr(err, "account 'gh-1' of provider 'copilot': credential "
+                                    "file:/tmp/rota-example/gh-1.token cannot be read"));
+    assert_int_equal(count_lines(err, "warning: "), 2 + gh);
+    assert_int_equal(count_lines(err, ""), 2 + gh); /* nothing else */
+    /* With them set, nothing to warn about (the file's account aside). */
+    rc = run_check("ROTA_EXAMPLE_AG1=sk-check-1 ROTA_EXAMPLE_AG2=sk-check-2", example, out,
+                   sizeof(out), err, sizeof(err), t.dir);
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_lines(err, "warning: "), gh);
+    assert_null(strstr(out, "sk-check"));
+    assert_null(strstr(err, "sk-check"));
+    /* A section of a feature to come is an error of the file. */
+    char text[1 << 14], bad[256];
+    FILE *f = fopen(example, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    snprintf(bad, sizeof(bad), "%s/metrics.yaml", t.dir);
+    f = fopen(bad, "w");
+    assert_non_null(f);
+    fprintf(f, "%smetrics: {enabled: true, listen: 127.0.0.1:9464}\n", text);
+    fclose(f);
+    rc = run_check("", bad, out, sizeof(out), err, sizeof(err), t.dir);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "'metrics' is not available in this version of rota"));
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +768,8 @@ int main(void)
         cmocka_unit_test_teardown(test_rotad_resets_quota_at_midnight_of_its_clock,
                                   it_teardown),
         cmocka_unit_test_teardown(test_rotad_unresolved_credential_keeps_only_that_account_out,
+                                  it_teardown),
+        cmocka_unit_test_teardown(test_rotad_check_example_names_missing_credentials,
                                   it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

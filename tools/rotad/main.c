@@ -41,8 +41,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: rotad [-c FILE] [--check] [--log-level debug|info|warn|error]\n"
                "  -c, --config FILE   the instance's config (default /etc/rota/rota.yaml)\n"
-               "      --check         validate FILE, print the resolved table (no secrets),\n"
-               "                      and exit: 0 when valid, 1 otherwise\n"
+               "      --check         validate FILE, print the resolved table (no secrets)\n"
+               "                      and a warning per credential not set here, and exit:\n"
+               "                      0 when valid, 1 otherwise\n"
                "      --log-level L   lowest level logged (info)\n");
 }
 
@@ -267,6 +268,18 @@ static int check_only(const char *path)
         return 1;
     }
     rota_config_print(c, stdout);
+    /* A credential that does not resolve here is the environment's matter, not the
+     * file's: the file is valid, and rotad would run with the account out of rotation. */
+    for (uint32_t k = 0; k < c->desc.naccounts; k++) {
+        const struct rota_config_account *ca = &c->accounts[k];
+        const struct rota_desc_account *a = &c->desc.accounts[k];
+        if (ca->cred_problem)
+            fprintf(stderr,
+                    "warning: %s: account '%s' of provider '%s': credential %s %s; until it "
+                    "resolves, the account stays out of rotation\n",
+                    ca->cred_where, a->name, c->desc.providers[a->provider].name,
+                    ca->cred_source, ca->cred_problem);
+    }
     rota_config_free(c);
     return 0;
 }
