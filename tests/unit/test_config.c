@@ -91,11 +91,11 @@ static int setup(void **state)
     snprintf(e->example, sizeof(e->example), "%s/rota.yaml", e->dir);
     write_file(e->token, SECRET_FILE "\n");
     char *text = read_all(ROTA_TEST_SRC "/../examples/rota.yaml");
-    const char *old = "/tmp/rota-example/gh-1.token";
+    const char *old = "file:/tmp/rota-example/gh-1.token"; /* the credential, not a comment */
     char *at = strstr(text, old);
     assert_non_null(at);
     FILE *f = fopen(e->example, "w");
-    fprintf(f, "%.*s%s%s", (int)(at - text), text, e->token, at + strlen(old));
+    fprintf(f, "%.*sfile:%s%s", (int)(at - text), text, e->token, at + strlen(old));
     fclose(f);
     free(text);
     setenv("ROTA_EXAMPLE_AG1", SECRET_AG1, 1);
