@@ -12,11 +12,11 @@
  *     after the state carried over and the journal restored and before the generation
  *     is READY, so no worker can select the account without its key; into the live
  *     table when rotad adopts it unchanged;
- *   - once the credential resolves (a file at a reload; a variable only at a restart, as
- *     rotad reads its own environment), a disable with this reason
- *     ends, however it came into the table (carried over, restored from a journal that
- *     recorded it like any disable); an operator's disable or drain is a decision and
- *     stays, also while the credential is missing (the account is out either way);
+ *   - once the credential resolves (a file at a reload; a variable only at a restart,
+ *     as rotad reads its own environment), a disable with this reason ends, however it
+ *     came into the table (carried over, restored from a journal that recorded it like
+ *     any disable); an operator's disable or drain is a decision and stays, also while
+ *     the credential is missing (the account is out either way);
  *   - `rotactl enable` is refused while the credential is missing (commands.c), and
  *     the probes skip the account (probes.c): a probe with no key would be refused and
  *     would disable the account for "auth" instead;
@@ -26,6 +26,7 @@
  *
  * Main thread only: the table's single writer.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
