@@ -420,6 +420,8 @@ void rotactl_account_text(FILE *out, const struct rota_view_account *v, int64_t 
     else if (v->off_left_ns)
         kv(out, "in rotation:", "no: %s, %s left", rota_off_name(v->off),
            rotactl_dur(v->off_left_ns, d, sizeof(d)));
+    else if (v->off == ROTA_OFF_CREDENTIAL)
+        kv(out, "in rotation:", "no: credential, until it resolves (rotad's log says which)");
     else
         kv(out, "in rotation:", "no: %s, until enabled", rota_off_name(v->off));
     kv(out, "cooldown:", "%s",
