@@ -89,7 +89,10 @@ void rota_probe_apply(struct rota_shm_map *m, uint32_t a, const struct rota_obs 
     uint32_t flags = rota_load(&sn->flags) & ~ROTA_SNAP_PESSIMISTIC;
     uint32_t reason = rota_load(&sn->reason);
     bool off = flags & ROTA_SNAP_DISABLED;
-    bool operator_off = off && (reason == ROTA_OFF_OPERATOR || reason == ROTA_OFF_DRAIN);
+    /* disables the provider's answers neither cause nor end: the operator's, and rotad's
+     * for a credential that does not resolve */
+    bool operator_off = off && (reason == ROTA_OFF_OPERATOR || reason == ROTA_OFF_DRAIN ||
+                                reason == ROTA_OFF_CREDENTIAL);
     if (res->windows)
         flags |= ROTA_SNAP_HAS_DATA;
     if (o->disable && !operator_off) {
