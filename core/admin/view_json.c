@@ -1,6 +1,14 @@
 /*
  * view_json.c - operator views as JSON values.
+ *
+ * DESIGN
+ * Names come from the table, where whoever built it put them: JSON strings must be UTF-8,
+ * so a name that is not is written with each stray byte as the text \xNN rather than
+ * dropped (jansson refuses it, and the account would vanish from the view).
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "breaker.h"
@@ -22,6 +30,52 @@ void rota_iso_time(int64_t t, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Bytes of the valid UTF-8 character at "s" (of "n" bytes left), or 0: no overlong
+ * form, no surrogate, nothing above U+10FFFF (what jansson accepts). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len = 0;
+    if (c < 0x80)
+        len = 1;
+    else if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return len;
+}
+
+json_t *rota_json_text(const char *s)
+{
+    size_t n = strlen(s), k = 0;
+    char *buf = malloc(4 * n + 1);
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_len((const unsigned char *)s + i, n - i);
+        if (len) {
+            memcpy(buf + k, s + i, len);
+            k += len;
+            i += len;
+        } else {
+            k += (size_t)snprintf(buf + k, 5, "\\x%02x", (unsigned char)s[i++]);
+        }
+    }
+    json_t *v = json_stringn(buf, k);
+    free(buf);
+    return v;
+}
+
 static json_t *ms(uint64_t ns)
 {
     return json_integer((json_int_t)(ns / 1000000));
@@ -36,16 +90,17 @@ json_t *rota_view_account_json(const struct rota_view_account *v)
         rota_iso_time(x->reset_at, at, sizeof(at));
         json_array_append_new(
             wins,
-            json_pack("{s:s, s:s, s:I, s:I, s:o, s:s}", "pool", x->pool, "metric",
-                      x->metric < 4 ? metric_name[x->metric] : "?", "used", (json_int_t)x->used,
-                      "limit", (json_int_t)x->limit, "fraction",
+            json_pack("{s:o, s:s, s:I, s:I, s:o, s:s}", "pool", rota_json_text(x->pool),
+                      "metric", x->metric < 4 ? metric_name[x->metric] : "?", "used",
+                      (json_int_t)x->used, "limit", (json_int_t)x->limit, "fraction",
                       x->fraction < 0 ? json_null() : json_real(x->fraction), "reset_at", at));
     }
     char id[24], probe[32];
     snprintf(id, sizeof(id), "0x%016llx", (unsigned long long)v->id);
     rota_iso_time(v->probe_at, probe, sizeof(probe));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:s}", "id", id, "name",
-                          v->name, "provider", v->provider, "kind", v->kind, "status",
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:s, s:o, s:b, s:b, s:s}", "id", id, "name",
+                          rota_json_text(v->name), "provider", rota_json_text(v->provider),
+                          "kind", rota_json_text(v->kind), "status",
                           rota_quota_status_name(v->status), "fraction",
                           v->fraction < 0 ? json_null() : json_real(v->fraction), "pessimistic",
                           v->pessimistic, "stale", v->stale, "off", rota_off_name(v->off));
@@ -80,10 +135,11 @@ json_t *rota_view_instance_json(const struct rota_view_instance *v)
     snprintf(hash, sizeof(hash), "0x%016llx", (unsigned long long)v->config_hash);
     rota_iso_time(v->sup_start, start, sizeof(start));
     rota_iso_time(v->created_at, created, sizeof(created));
-    json_t *o = json_pack("{s:s, s:I, s:s, s:i, s:b, s:s, s:b, s:s}", "instance", v->instance,
-                          "generation", (json_int_t)v->generation, "config_hash", hash,
-                          "supervisor_pid", (int)v->sup_pid, "supervisor_alive", v->sup_alive,
-                          "supervisor_start", start, "stale", v->stale, "created_at", created);
+    json_t *o = json_pack("{s:o, s:I, s:s, s:i, s:b, s:s, s:b, s:s}", "instance",
+                          rota_json_text(v->instance), "generation", (json_int_t)v->generation,
+                          "config_hash", hash, "supervisor_pid", (int)v->sup_pid,
+                          "supervisor_alive", v->sup_alive, "supervisor_start", start, "stale",
+                          v->stale, "created_at", created);
     json_object_set_new(o, "heartbeat_age_ms", ms(v->heartbeat_age_ns));
     json_object_set_new(o, "providers", json_integer(v->nproviders));
     json_object_set_new(o, "accounts", json_integer(v->naccounts));

@@ -16,4 +16,8 @@ json_t *rota_view_instance_json(const struct rota_view_instance *v);
 /* "2026-11-28T17:33:54Z" for wall-clock ns "t" (0 = ""). */
 void rota_iso_time(int64_t t, char *buf, size_t n);
 
+/* A JSON string of the NUL-terminated "s": as it is when it is UTF-8, else with each byte
+ * that is not part of a valid character written as the text \\xNN. NULL without memory. */
+json_t *rota_json_text(const char *s);
+
 #endif
