@@ -210,8 +210,15 @@ static void test_rotad_invalid_reload_keeps_old_config(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(r, "data"), "reload_failures")), 3);
     json_decref(r);
-    /* The daemon still serves, and a good config reloads. */
+    /* A reload with arguments is a malformed request, whatever client sent it: refused,
+     * and the good config now on disk is not loaded by it. */
     it_config(&t, 3, 0, NULL);
+    r = it_ctl(&t, "reload", "--help", NULL);
+    assert_false(json_is_true(json_object_get(r, "ok")));
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "no arguments"));
+    json_decref(r);
+    assert_int_equal(generation(&t), g);
+    /* The daemon still serves, and a good config reloads. */
     assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
     assert_true(generation(&t) > g);
     assert_int_equal(it_stop(&t, SIGTERM), 0);

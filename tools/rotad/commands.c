@@ -434,6 +434,8 @@ static json_t *cmd_probe(struct rotad *d, struct args *a)
 
 static json_t *cmd_reload(struct rotad *d, struct args *a)
 {
+    if (a->n)
+        return fail("usage: reload (it takes no arguments; '%.32s' given)", a->v[0]);
     char err[1024];
     uint64_t before = rotad_map(d)->hdr->generation;
     if (rotad_reload(d, err, sizeof(err)) != 0)
