@@ -402,8 +402,8 @@ static json_t *cmd_select(struct rotad *d, struct args *a)
     } else if (res.retry_at) {
         json_object_set_new(
             o, "retry_in_ms",
-            json_integer(
-                (json_int_t)(res.retry_at > now ? (res.retry_at - now + 999999) / 1000000 : 0)));
+            json_integer((
+                json_int_t)(res.retry_at > now ? (res.retry_at - now + 999999) / 1000000 : 0)));
     }
     return ok(o);
 }
