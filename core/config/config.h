@@ -7,9 +7,10 @@
  * (env:NAME, file:PATH; a literal is accepted with a warning) and fills a struct rota_desc
  * ready for rota_shm_publish. A reference that does not resolve (a variable unset, a file
  * unreadable) is no error in the file: the account loads without its credential and says
- * why in cred_problem, and its user decides (rotad keeps it out of rotation). Any error names the file, line and column and says what was
- * expected there. libcyaml 1.3 reports no positions, so the loader also walks the
- * document with libyaml and locates each problem by the path of the node it concerns.
+ * why in cred_problem, and its user decides (rotad keeps it out of rotation). Any error names
+ * the file, line and column and says what was expected there. libcyaml 1.3 reports no
+ * positions, so the loader also walks the document with libyaml and locates each problem by the
+ * path of the node it concerns.
  *
  * One thread at a time per config; a loaded config is immutable and owns every string
  * the desc points to. Credentials are held only in "desc" (and freed with the config,
@@ -56,7 +57,7 @@ struct rota_config_account {
      * ...): the account's desc credential is NULL and rotad keeps it out of rotation. */
     const char *cred_problem;
     const char *cred_where; /* "file:line:col" of the credential's value, for messages */
-    uint32_t line;                       /* where the account is defined, for messages */
+    uint32_t line;          /* where the account is defined, for messages */
     const char *reset[ROTA_MAX_WINDOWS]; /* each window's schedule as written */
 };
 

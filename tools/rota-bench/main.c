@@ -336,14 +336,25 @@ int main(int argc, char **argv)
                           .journal_fsync = ROTA_FSYNC_INTERVAL,
                           .rounds = 3};
     const char *peer = "none";
-    static const struct option opts[] = {
-        {"accounts", 1, 0, 'a'},  {"tiers", 1, 0, 't'},        {"procs", 1, 0, 'p'},
-        {"duration", 1, 0, 'd'},  {"writer-rate", 1, 0, 'w'},  {"peer", 1, 0, 'P'},
-        {"attach", 1, 0, 'A'},    {"route", 1, 0, 'r'},        {"json", 0, 0, 'j'},
-        {"seed", 1, 0, 's'},      {"help", 0, 0, 'h'},         {"strategy", 1, 0, 'S'},
-        {"lru-share", 1, 0, 'L'}, {"journal", 1, 0, 'J'},      {"fsync", 1, 0, 'F'},
-        {"rounds", 1, 0, 'R'},    {"journal-load", 0, 0, 'G'}, {"version", 0, 0, 'V'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"accounts", 1, 0, 'a'},
+                                         {"tiers", 1, 0, 't'},
+                                         {"procs", 1, 0, 'p'},
+                                         {"duration", 1, 0, 'd'},
+                                         {"writer-rate", 1, 0, 'w'},
+                                         {"peer", 1, 0, 'P'},
+                                         {"attach", 1, 0, 'A'},
+                                         {"route", 1, 0, 'r'},
+                                         {"json", 0, 0, 'j'},
+                                         {"seed", 1, 0, 's'},
+                                         {"help", 0, 0, 'h'},
+                                         {"strategy", 1, 0, 'S'},
+                                         {"lru-share", 1, 0, 'L'},
+                                         {"journal", 1, 0, 'J'},
+                                         {"fsync", 1, 0, 'F'},
+                                         {"rounds", 1, 0, 'R'},
+                                         {"journal-load", 0, 0, 'G'},
+                                         {"version", 0, 0, 'V'},
+                                         {0, 0, 0, 0}};
     bool journal_load = false;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
