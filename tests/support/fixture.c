@@ -15,6 +15,19 @@ void fx_name(char *buf, size_t n, const char *tag)
     snprintf(buf, n, "t%s%d_%u", tag, (int)getpid(), atomic_fetch_add(&seq, 1));
 }
 
+/* Restamp the generation just published on the test's clock: the heartbeat a supervisor
+ * beating at f->mono wrote, and its creation and start at f->wall. Plain stores after the
+ * READY one: a test on a fixed clock reads its table from its own thread alone. */
+static void stamp(struct fx *f)
+{
+    if (f->mono)
+        rota_shm_heartbeat(f->w, f->mono);
+    if (f->wall) {
+        f->m->hdr->created_at = f->wall;
+        rota_store(&f->m->hdr->sup_start, (uint64_t)f->wall);
+    }
+}
+
 int fx_publish(struct fx *f, const char *tag, const struct rota_desc *d)
 {
     char err[256];
@@ -28,6 +41,8 @@ int fx_publish(struct fx *f, const char *tag, const struct rota_desc *d)
     if (rc)
         fprintf(stderr, "fixture: %s\n", err);
     f->m = rota_shm_writer_map(f->w);
+    if (!rc)
+        stamp(f);
     return rc;
 }
 
@@ -148,5 +163,5 @@ void fx_close(struct fx *f)
 {
     if (f->w)
         rota_shm_writer_close(f->w, true);
-    memset(f, 0, sizeof(*f));
+    *f = (struct fx){.mono = f->mono, .wall = f->wall};
 }

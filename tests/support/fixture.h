@@ -1,6 +1,16 @@
 /*
  * fixture.h - tables for tests: build one through the writer API, change snapshots as
  * the supervisor would, tear it down. Real shared memory, real segments; nothing mocked.
+ *
+ * DESIGN
+ * A test runs on one clock. rota_shm_publish stamps each generation from the host's
+ * clocks (the heartbeat from CLOCK_MONOTONIC, creation and supervisor start from
+ * CLOCK_REALTIME); a test that reads the real clocks, or calls what reads them (librota,
+ * the journal), leaves fx.mono and fx.wall at 0 and keeps those stamps. A test that
+ * injects fixed instants sets fx.mono and fx.wall to its "now" before its first publish:
+ * every publish then restamps the table at those instants, as a supervisor living on the
+ * test's clock would, so nothing in the table is seconds or days away from the test's
+ * "now" because of how long the host has been up or what day it is.
  */
 #ifndef ROTA_TEST_FIXTURE_H
 #define ROTA_TEST_FIXTURE_H
@@ -14,12 +24,15 @@ struct fx {
     char instance[64];
     struct rota_shm_writer *w;
     struct rota_shm_map *m;
+    uint64_t mono; /* the test's monotonic "now" for the table's stamps; 0 = real clock */
+    int64_t wall;  /* the test's wall-clock "now" likewise; 0 = real clock */
 };
 
 /* A fresh instance name unique to this process and call. */
 void fx_name(char *buf, size_t n, const char *tag);
 
-/* Publish "d" as a new instance (or a new generation of "f" if already open). */
+/* Publish "d" as a new instance (or a new generation of "f" if already open), stamped at
+ * f->mono and f->wall when they are set. */
 int fx_publish(struct fx *f, const char *tag, const struct rota_desc *d);
 
 /* The seed's fallback chain (RJ-2): route "code" (model "code-model") with tiers
@@ -53,6 +66,7 @@ void fx_used(struct fx *f, uint32_t a, uint64_t used);
 /* Set snapshot flags of account "a" (ROTA_SNAP_*). */
 void fx_flags(struct fx *f, uint32_t a, uint32_t flags);
 
+/* Remove the table; f->mono and f->wall stay for the next one. */
 void fx_close(struct fx *f);
 
 #endif

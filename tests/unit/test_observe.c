@@ -14,6 +14,9 @@
 #include "select.h"
 #include "view.h"
 
+/* The test's clocks, fixed; the fixture stamps its tables with them too. A heartbeat from
+ * the host's clock would lie anywhere from hours before NOW (a young host: the table
+ * looks stale, every account pessimistic) to days after it. */
 #define NOW  5000000000000ull      /* monotonic ns */
 #define WALL 1764000000000000000ll /* wall-clock ns */
 #define SEC  1000000000ll
@@ -44,7 +47,7 @@ static double fraction(struct fx *f, uint32_t a)
 static void test_observe_remaining_sets_used_limit_and_reset(void **state)
 {
     (void)state;
-    struct fx f = {0};
+    struct fx f = {.mono = NOW, .wall = WALL};
     assert_int_equal(fx_chain(&f, "obs1", ROTA_STRAT_HYBRID, 100), 0);
     struct rota_obs o;
     obs_empty(&o);
@@ -81,7 +84,7 @@ static void test_observe_remaining_sets_used_limit_and_reset(void **state)
 static void test_observe_exhausted_account_falls_to_next_tier(void **state)
 {
     (void)state;
-    struct fx f = {0};
+    struct fx f = {.mono = NOW, .wall = WALL};
     assert_int_equal(fx_chain(&f, "obs2", ROTA_STRAT_HYBRID, 100), 0);
     struct rota_obs o;
     for (uint32_t a = 0; a < 3; a++) { /* all of antigravity's accounts: 95 % used */
@@ -105,7 +108,7 @@ static void test_observe_exhausted_account_falls_to_next_tier(void **state)
 static void test_observe_retry_hint_cools_down(void **state)
 {
     (void)state;
-    struct fx f = {0};
+    struct fx f = {.mono = NOW, .wall = WALL};
     assert_int_equal(fx_chain(&f, "obs3", ROTA_STRAT_HYBRID, 100), 0);
     struct rota_obs o;
     obs_empty(&o);
@@ -128,7 +131,7 @@ static void test_observe_retry_hint_cools_down(void **state)
 static void test_observe_disable_and_recover(void **state)
 {
     (void)state;
-    struct fx f = {0};
+    struct fx f = {.mono = NOW, .wall = WALL};
     assert_int_equal(fx_chain(&f, "obs4", ROTA_STRAT_HYBRID, 100), 0);
     struct rota_obs o;
     obs_empty(&o);
@@ -168,7 +171,7 @@ static void test_observe_disable_and_recover(void **state)
 static void test_observe_pessimistic_until_next_observation(void **state)
 {
     (void)state;
-    struct fx f = {0};
+    struct fx f = {.mono = NOW, .wall = WALL};
     assert_int_equal(fx_chain(&f, "obs5", ROTA_STRAT_HYBRID, 100), 0);
     rota_probe_pessimistic(f.m, 0, 7);
     uint32_t flags = rota_load(&f.m->snaps[0].flags);

@@ -1,6 +1,7 @@
 /* test_passive: what workers read in the answers they report moves an account's quota
  * between probes: headers through librota's report, the parser, the account's passive
- * slot, and the supervisor's fold into the snapshot; selection then follows. */
+ * slot, and the supervisor's fold into the snapshot; selection then follows. All on the
+ * host's clocks, which librota reads itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "fixture.h"
 #include "observe.h"
 #include "rota.h"
@@ -120,7 +122,7 @@ static void test_passive_slot_left_mid_write_is_repaired(void **state)
     o.win[0].has_limit = o.win[0].has_remaining = true;
     o.win[0].limit = 100;
     o.win[0].remaining = 50;
-    rota_passive_publish(f.m, 1, &o, 1000, 2000000000000000000ll);
+    rota_passive_publish(f.m, 1, &o, rota_clock_mono(), rota_clock_wall());
     assert_int_equal(rota_passive_fold(f.m, seen), 1);
     assert_true(fraction(&f, 1) >= 0.5);
     fx_close(&f);

@@ -1,5 +1,7 @@
 /* test_supervise: the supervisor's work on a real table with injected clocks: reset
- * schedules, the failure-rate breaker, operator actions, dry selections and lookups. */
+ * schedules, the failure-rate breaker, operator actions, dry selections and lookups.
+ * Both clocks are fixed (NOW, and the calendar instants below) and the fixture stamps
+ * its tables with them: the tests take no instant from the host. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +34,8 @@
 #define NOV02_0700   INT64_C(1762066800) /* Sun 2025-11-02 00:00 PDT; DST ends 02:00 */
 #define NOV09_0800   INT64_C(1762675200) /* Sun 2025-11-09 00:00 PST */
 
+#define NOW (5000 * S) /* monotonic ns the tests start at */
+
 struct ctx {
     struct fx f;
     struct rota_sup *s;
@@ -44,6 +48,8 @@ static int setup(void **state)
 {
     static struct ctx c;
     memset(&c, 0, sizeof(c));
+    c.f.mono = NOW;
+    c.f.wall = JUN15_134530 * (int64_t)S;
     *state = &c;
     return 0;
 }
@@ -62,7 +68,7 @@ static struct ctx *start(struct ctx *c, const struct rota_sup_rate *rates)
 {
     assert_int_equal(rota_sup_new(c->f.m, rates, &c->s), 0);
     c->rng.s = 7;
-    c->now = rota_clock_mono();
+    c->now = NOW;
     rota_shm_heartbeat(c->f.w, c->now);
     return c;
 }
