@@ -32,8 +32,9 @@ uint64_t jit_mono_ms(void);
 /* ---- the instance ---- */
 
 /* The test's config: provider alpha with "nalpha" (>= 4) accounts a0.. (a daily window of
- * 100000 requests each; 3 failures in a row open a breaker for 10 minutes), beta with b0
- * and b1, local with l0; route "chat" over the three, and routes "pin0" and "pin3" over
+ * 100000 requests each, reset half a day from the process's first config, so no run
+ * sees it; 3 failures in a row open a breaker for 10 minutes), beta with b0 and b1,
+ * local with l0; route "chat" over the three, and routes "pin0" and "pin3" over
  * alpha/a0 and alpha/a3 alone, so a test can aim its failures. Probes are off: nothing
  * but the test changes the state. "journal" is the journal section, verbatim (NULL =
  * none: the default file journal). */
