@@ -321,7 +321,8 @@ static void usage(FILE *f)
             "  --journal-load    the journal alone: every account changes without pause\n"
             "                    (use with --accounts, --duration, --journal, --fsync)\n"
             "  --json            one JSON object per line per system\n"
-            "  --seed N          generator seed\n");
+            "  --seed N          generator seed\n"
+            "  --version         print the version and exit\n");
 }
 
 int main(int argc, char **argv)

@@ -509,7 +509,8 @@ static void usage(FILE *f)
                "      --json FILE       write a summary of the run to FILE\n"
                "      --label TEXT      the run's name in the summary\n"
                "      --plain           every call to URL/v1/chat/completions, bearer key\n"
-               "      --summary         print one table over --json files\n");
+               "      --summary         print one table over --json files\n"
+               "      --version         print the version and exit\n");
 }
 
 /* Take option "o" with its argument "arg"; false if the value is bad. */

@@ -417,7 +417,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: rota-mockprovider --config FILE.json [--port N]\n"
                "  --config FILE  accounts, limits and latency (see the top of main.c)\n"
-               "  --port N       loopback port to listen on; 0 (default) picks one\n");
+               "  --port N       loopback port to listen on; 0 (default) picks one\n"
+               "  --version      print the version and exit\n");
 }
 
 /* Parse the command line into "config" and "port"; returns -1 to go on, else an exit

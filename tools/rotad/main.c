@@ -44,7 +44,8 @@ static void usage(FILE *f)
                "      --check         validate FILE, print the resolved table (no secrets)\n"
                "                      and a warning per credential not set here, and exit:\n"
                "                      0 when valid, 1 otherwise\n"
-               "      --log-level L   lowest level logged (info)\n");
+               "      --log-level L   lowest level logged (info)\n"
+               "      --version       print the version and exit\n");
 }
 
 static void warn_cb(void *arg, const char *msg)
