@@ -343,9 +343,33 @@ static bool has_part(CURLU *u, CURLUPart part)
     return set;
 }
 
+/* The longest base_url and probe path: together, with the probe's own path, they fit the
+ * probe's URL (struct rota_probe_target.url, 512 bytes). */
+#define BASE_URL_MAX 384
+#define PROBE_PATH_MAX 127
+
+static bool port_zero(CURLU *u)
+{
+    char *v = NULL;
+    bool zero = curl_url_get(u, CURLUPART_PORT, &v, 0) == CURLUE_OK && v &&
+                strspn(v, "0") == strlen(v);
+    curl_free(v);
+    return zero;
+}
+
 /* Check "url" at "path". The value is never repeated: a URL may hold a password. */
 static int check_base_url(struct cfg *x, const char *url, const char *path)
 {
+    if (strlen(url) > BASE_URL_MAX)
+        return cfg_bad(x, path, "is %zu bytes long; expected at most %d", strlen(url),
+                       BASE_URL_MAX);
+    /* neither may appear unencoded in a path, and libcurl takes an empty one for none */
+    if (strchr(url, '?'))
+        return cfg_bad(x, path,
+                       "has a query (?...); expected none (probe paths are appended to it)");
+    if (strchr(url, '#'))
+        return cfg_bad(x, path,
+                       "has a fragment (#...); expected none (probe paths are appended to it)");
     static const char expect[] = "expected http:// or https:// and a host, such as "
                                  "https://api.openai.com or http://127.0.0.1:8080/v1";
     CURLU *u = curl_url();
@@ -374,12 +398,8 @@ static int check_base_url(struct cfg *x, const char *url, const char *path)
         bad = cfg_bad(x, path,
                       "holds a user or password; expected none (a key goes in an account's "
                       "credential)");
-    else if (has_part(u, CURLUPART_QUERY))
-        bad = cfg_bad(x, path,
-                      "has a query (?...); expected none (probe paths are appended to it)");
-    else if (has_part(u, CURLUPART_FRAGMENT))
-        bad = cfg_bad(x, path,
-                      "has a fragment (#...); expected none (probe paths are appended to it)");
+    else if (port_zero(u))
+        bad = cfg_bad(x, path, "has port 0; expected a port from 1 to 65535");
     curl_free(scheme);
     curl_url_cleanup(u);
     return bad;
@@ -464,6 +484,11 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
     if (p && p->path && p->path[0] != '/') {
         snprintf(at, sizeof(at), "%s.probe.path", base);
         return cfg_bad(x, at, "does not start with '/'; expected a path such as /v1/usage");
+    }
+    if (p && p->path && strlen(p->path) > PROBE_PATH_MAX) {
+        snprintf(at, sizeof(at), "%s.probe.path", base);
+        return cfg_bad(x, at, "is %zu bytes long; expected at most %d", strlen(p->path),
+                       PROBE_PATH_MAX);
     }
     if (p && p->command) {
         static const char *const http_only[3] = {"path", "method", "body"};

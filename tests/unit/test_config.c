@@ -556,7 +556,7 @@ static void test_config_tiers_of_accounts(void **state)
 /* A provider with "base_url" (a YAML flow scalar, quoted as given) and one account. */
 static int parse_base_url(const char *url, char *err, size_t n)
 {
-    char text[512];
+    char text[1024];
     snprintf(text, sizeof(text),
              "instance: u\n"
              "state_dir: /tmp/rota-u\n"
@@ -571,6 +571,8 @@ static int parse_base_url(const char *url, char *err, size_t n)
     rota_config_free(c);
     return rc;
 }
+
+#define LONG_URL "\"https://api.example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""
 
 static void test_config_base_url(void **state)
 {
@@ -590,6 +592,10 @@ static void test_config_base_url(void **state)
         {"\"https://user:pw@api.example.com\"", "user or password"},
         {"\"https://api.example.com/v1?key=1\"", "query"},
         {"\"https://api.example.com/v1#top\"", "fragment"},
+        {"\"https://api.example.com/v1?\"", "query"}, /* empty: libcurl sees none */
+        {"\"https://api.example.com/v1#\"", "fragment"},
+        {"\"http://127.0.0.1:0\"", "port 0"},
+        {LONG_URL, "bytes long"}, /* would not fit the probe's URL */
     };
     char err[512];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
