@@ -66,7 +66,8 @@ int rota_json_u64(const json_t *v, uint64_t *x);
  * *ns, rounded up, never down: a string to the ns (rota_parse_decimal_ns), a real to the
  * thousandth of "unit" (a double holds about 16 digits: within two units of its last
  * place a real is taken as the whole thousandth it stands for, so 1764003600.3 s is
- * exactly its ms). 0 or -EINVAL: negative, not a number, or past UINT64_MAX ns. */
+ * exactly its ms). "unit" is a multiple of 1000 ns. 0 or -EINVAL: negative, not a number,
+ * past UINT64_MAX ns, or a "unit" that is not such a multiple. */
 int rota_json_ns(const json_t *v, uint64_t unit, uint64_t *ns);
 
 /* A string holding an RFC 3339 instant after 1970 (rota_parse_rfc3339) into *ns; *ns is

@@ -649,6 +649,9 @@ int rota_json_u64(const json_t *v, uint64_t *x)
 
 int rota_json_ns(const json_t *v, uint64_t unit, uint64_t *ns)
 {
+    /* a real is kept to a thousandth of "unit", so "unit" is a whole number of those */
+    if (unit < 1000 || unit % 1000 != 0 || unit > UINT64_MAX / 10)
+        return -EINVAL;
     if (json_is_string(v))
         return rota_parse_decimal_ns(json_string_value(v), unit, ns);
     if (json_is_integer(v)) {

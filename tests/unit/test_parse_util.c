@@ -525,6 +525,10 @@ static void test_parse_util_decimal_and_json_ns(void **state)
     expect_json_ns("true", S, -1);
     expect_json_ns("null", S, -1);
     expect_json_ns("[1]", S, -1);
+    /* a unit the thousandths cannot divide is refused, not divided by zero */
+    expect_json_ns("1.5", 500, -1);
+    expect_json_ns("1.5", 1500, -1);
+    expect_json_ns("1", 0, -1);
 
     /* a wait told in whole seconds is never shorter than it is */
     assert_int_equal(rota_ns_secs_up(41 * S + 700 * MS), 42);
