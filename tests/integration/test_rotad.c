@@ -631,6 +631,10 @@ static void test_rotad_unresolved_credential_keeps_only_that_account_out(void **
     assert_int_equal(it_rotactl(&t, "enable alpha/a1", out, sizeof(out)), 1);
     assert_non_null(strstr(out, token));
     assert_string_equal(off_of(&t, "alpha/a1"), "credential");
+    /* So is a disable for a while: when it ended, a2 would be back without a key. */
+    assert_int_equal(it_rotactl(&t, "disable alpha/a2 --for 1s", out, sizeof(out)), 1);
+    assert_non_null(strstr(out, "until its credential"));
+    assert_string_equal(off_of(&t, "alpha/a2"), "credential");
     /* An unchanged reload logs nothing new. */
     assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
     assert_int_equal(log_count(&t, what), 1);
@@ -650,7 +654,11 @@ static void test_rotad_unresolved_credential_keeps_only_that_account_out(void **
     assert_string_equal(key, "sk-it-secret-a1-file");
     assert_true(it_log_has(&t, "back in rotation"));
 
-    /* The file goes again: out at the next reload, and the journal records it so. */
+    /* The file goes again while the operator has a1 out for an hour: out at the next
+     * reload for its credential, as the operator's disable would end first, and the
+     * journal records it so. */
+    assert_int_equal(it_rotactl(&t, "disable alpha/a1 --for 1h", out, sizeof(out)), 0);
+    assert_string_equal(off_of(&t, "alpha/a1"), "operator");
     assert_int_equal(unlink(token), 0);
     assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
     assert_string_equal(off_of(&t, "alpha/a1"), "credential");

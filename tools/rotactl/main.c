@@ -248,6 +248,16 @@ static int check_instance(const struct rotactl_opts *o, bool from_env,
     return ROTACTL_OK;
 }
 
+/* The option getopt refused, for a message: a long one is its word ("word"); a short one
+ * is getopt's optopt, as "word" may be a group ("-zq") or, after it, the program name. */
+static const char *bad_option(const char *word, char *buf, size_t n)
+{
+    if (strncmp(word, "--", 2) == 0)
+        return rotactl_esc(word, buf, n);
+    char opt[3] = {'-', (char)optopt, 0};
+    return rotactl_esc(opt, buf, n);
+}
+
 int main(int argc, char **argv)
 {
     struct rotactl_opts o = {.instance = getenv("ROTA_INSTANCE")};
@@ -282,10 +292,10 @@ int main(int argc, char **argv)
             return ROTACTL_OK;
         case ':':
             return rotactl_usage_error(NULL, "option %s needs a value",
-                                       rotactl_esc(argv[optind - 1], e, sizeof(e)));
+                                       bad_option(argv[optind - 1], e, sizeof(e)));
         default:
             return rotactl_usage_error(NULL, "unknown option %s",
-                                       rotactl_esc(argv[optind - 1], e, sizeof(e)));
+                                       bad_option(argv[optind - 1], e, sizeof(e)));
         }
     }
     if (optind >= argc)

@@ -46,10 +46,12 @@ static json_t *ok(json_t *data)
     return json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_object());
 }
 
-/* Take "--name VALUE" out of "a"; NULL if absent. "*bad" when the value is missing. */
+/* Take "--name VALUE" out of "a"; NULL if absent. "*bad" when the value is missing.
+ * Options follow the command's one positional argument (rotactl sends them so), which is
+ * never read as an option: a name may start with '-'. */
 static const char *take_opt(struct args *a, const char *name, bool *bad)
 {
-    for (int i = 0; i < a->n; i++) {
+    for (int i = 1; i < a->n; i++) {
         if (strcmp(a->v[i], name) != 0)
             continue;
         if (i + 1 >= a->n) {
@@ -265,6 +267,12 @@ static json_t *cmd_disable(struct rotad *d, struct args *a, unsigned off)
     if (i == ROTA_NONE)
         return err;
     char name[160];
+    const struct rota_config_account *ca = rotad_credential_unresolved(d, m->accounts[i].id);
+    if (ca && dur) /* when it ended, the account would be back in rotation without a key */
+        return fail("%s is out of rotation until its credential %s resolves; a disable "
+                    "--for would end before that: %s",
+                    acct_name(d, i, name, sizeof(name)), ca->cred_source,
+                    rotad_credential_remedy(ca));
     rota_sup_disable(m, i, off, dur ? rota_clock_mono() + ns : 0);
     note_set(d, m->accounts[i].id, why ? why : (off == ROTA_OFF_DRAIN ? "draining" : ""));
     rota_info("control: %s %s%s%s%s", off == ROTA_OFF_DRAIN ? "draining" : "disabled",

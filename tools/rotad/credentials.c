@@ -15,8 +15,12 @@
  *   - once the credential resolves (a file at a reload; a variable only at a restart,
  *     as rotad reads its own environment), a disable with this reason ends, however it
  *     came into the table (carried over, restored from a journal that recorded it like
- *     any disable); an operator's disable or drain is a decision and stays, also while
- *     the credential is missing (the account is out either way);
+ *     any disable); an operator's disable or drain for good is a decision and stays,
+ *     also while the credential is missing (the account is out either way);
+ *   - a disable that ends by itself (an operator's for a while, a provider's auth or
+ *     billing verdict on the key that is now missing) cannot stand in for this one: the
+ *     account would come back without a key when it ended. It is replaced by the
+ *     credential disable, and `rotactl disable --for` is refused (commands.c);
  *   - `rotactl enable` is refused while the credential is missing (commands.c), and
  *     the probes skip the account (probes.c): a probe with no key would be refused and
  *     would disable the account for "auth" instead;
@@ -79,7 +83,9 @@ void rotad_credentials_apply(struct rotad *d, const struct rota_config *c,
         const struct rota_shm_snap *sn = &m->snaps[a];
         bool off = rota_load(&sn->flags) & ROTA_SNAP_DISABLED;
         uint32_t reason = rota_load(&sn->reason);
-        bool decided = off && (reason == ROTA_OFF_OPERATOR || reason == ROTA_OFF_DRAIN);
+        bool for_good = rota_load(&sn->disabled_until) == 0;
+        bool decided =
+            off && for_good && (reason == ROTA_OFF_OPERATOR || reason == ROTA_OFF_DRAIN);
         char name[2 * ROTA_MAX_NAME];
         snprintf(name, sizeof(name), "%s/%s",
                  rota_shm_str(m, m->providers[m->accounts[a].provider].name),
@@ -87,7 +93,7 @@ void rotad_credentials_apply(struct rotad *d, const struct rota_config *c,
         if (ca->cred_problem) {
             if (now_off)
                 now_off[n++] = id;
-            if (!decided && !(off && reason == ROTA_OFF_CREDENTIAL))
+            if (!decided && !(off && for_good && reason == ROTA_OFF_CREDENTIAL))
                 rota_sup_disable(m, a, ROTA_OFF_CREDENTIAL, 0);
             if (!was_unresolved(d, id))
                 rota_warn("account %s: credential %s %s (%s); out of rotation until then: "
