@@ -1,5 +1,6 @@
 /* test_rotad: the supervisor as a real process: start and stop, reload under load,
  * kill -9 and adoption, refusals, leases, and a control socket that survives garbage. */
+#include <sched.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -135,6 +136,38 @@ static void test_rotad_reload_under_load_carries_counters(void **state)
         assert_int_equal(rota_in_flight(&m, a), 0);
     rota_shm_detach(&m);
     assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+/* A rotad killed with SIGKILL leaves its control socket answering for a moment (the
+ * kernel tears its io_uring down in the background): a rotad started at once takes the
+ * socket over rather than refuse it as another rotad's. Each round races that teardown,
+ * as a supervisor restarting rotad does; on one CPU (the test and the rotads it starts),
+ * the teardown is seldom done before the next rotad looks. */
+static void test_rotad_restart_right_after_kill9(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "rekill");
+    it_config(&t, 1, 0, NULL);
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    for (int i = 0; i < 15; i++) {
+        assert_int_equal(it_start(&t), 0);
+        usleep(200000); /* its loop settled: the accept pending in the ring */
+        assert_int_equal(it_stop(&t, SIGKILL), 128 + SIGKILL);
+    }
+    assert_int_equal(it_start(&t), 0);
+    assert_false(it_log_has(&t, "in use by another rotad"));
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
     it_cleanup(&t);
 }
 
@@ -771,6 +804,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rotad_start_status_stop, it_teardown),
         cmocka_unit_test_teardown(test_rotad_reload_under_load_carries_counters, it_teardown),
         cmocka_unit_test_teardown(test_rotad_kill9_then_restart_adopts, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_restart_right_after_kill9, it_teardown),
         cmocka_unit_test_teardown(test_rotad_invalid_reload_keeps_old_config, it_teardown),
         cmocka_unit_test_teardown(test_rotad_second_instance_refused, it_teardown),
         cmocka_unit_test_teardown(test_rotad_credential_change_makes_a_new_generation,

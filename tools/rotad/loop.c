@@ -304,6 +304,20 @@ static void reap_idle(struct rotad *d, uint64_t now)
     }
 }
 
+/* Whether the process that listens on the socket "fd" is connected to still lives. A
+ * rotad killed with SIGKILL leaves its socket answering for a while: the kernel tears its
+ * io_uring down, and with it the pending accept that holds the socket, in the background.
+ * The listener's pid (SO_PEERCRED: who called listen) tells a dead one from another rotad
+ * answering on the same path. */
+static bool listener_alive(int fd)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || cr.pid <= 0)
+        return true; /* cannot tell: assume it is in use */
+    return !(kill(cr.pid, 0) != 0 && errno == ESRCH);
+}
+
 int rotad_listen(struct rotad *d, char *err, size_t n)
 {
     const char *path = d->cfg->socket;
@@ -336,7 +350,7 @@ int rotad_listen(struct rotad *d, char *err, size_t n)
                      "socket path",
                      path);
             rc = -EEXIST;
-        } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listener_alive(fd)) {
             snprintf(err, n,
                      "%s is in use by another rotad (a second instance with the same "
                      "socket path?); give each instance its own",
