@@ -611,7 +611,7 @@ int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q
         r->skipped[k] = s.skip;
     }
     if (s.reset_wall) {
-        int64_t in = s.reset_wall - rota_clock_wall();
+        int64_t in = s.reset_wall - (q->wall ? q->wall : rota_clock_wall());
         note(&s, q->now + (uint64_t)(in > 0 ? in : 0));
     }
     r->retry_at = s.free_at;

@@ -20,6 +20,8 @@ struct rota_sel_req {
     uint64_t key_hash;   /* sticky key's hash; 0 = none */
     uint64_t est_tokens; /* charged to the TPM limit now, corrected on report */
     uint64_t now;        /* monotonic ns */
+    int64_t wall;        /* wall-clock ns at "now", to place a quota reset on the monotonic
+                          * clock when nothing is eligible; 0 = read the clock then */
 };
 
 struct rota_sel_res {

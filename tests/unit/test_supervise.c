@@ -203,6 +203,12 @@ static void test_supervise_window_full_then_reset_is_eligible_again(void **state
     struct rota_sel_res r;
     assert_int_equal(sel(c, &r), ROTA_EEXHAUSTED);
     assert_int_equal(r.skipped[0], ROTA_SKIP_CEILING);
+    /* When the test's wall clock says an hour to midnight, the answer says the window
+     * frees in an hour, on the test's monotonic clock: no real clock is read. */
+    struct rota_sel_req q = {
+        .route = 0, .est_tokens = 10, .now = c->now, .wall = midnight - 3600 * (int64_t)S};
+    assert_int_equal(rota_select_route(c->f.m, &q, &c->rng, &r), ROTA_EEXHAUSTED);
+    assert_true(r.retry_at == c->now + 3600 * S);
     assert_int_equal(rota_sup_resets(c->s, c->f.m, midnight), 1);
     assert_fraction(c, 0, 0.0);
     assert_int_equal(sel(c, &r), 0);
