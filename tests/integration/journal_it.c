@@ -27,20 +27,6 @@ uint64_t jit_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The windows' daily reset, "HH:MM" UTC: half a day from the first config a process
- * writes, and the same for every later one. rotad computes resets from the real wall
- * clock; a fixed 00:00 would fire between the state a test saves and the one it finds
- * after a restart whenever a run spans midnight UTC. */
-static const char *reset_time(void)
-{
-    static char hhmm[8];
-    if (!hhmm[0]) {
-        long m = (long)((time(NULL) + 43200) % 86400 / 60);
-        snprintf(hhmm, sizeof(hhmm), "%02ld:%02ld", m / 60, m % 60);
-    }
-    return hhmm;
-}
-
 void jit_config(struct it *t, int nalpha, const char *journal)
 {
     size_t cap = 64 * 1024;
@@ -58,7 +44,7 @@ void jit_config(struct it *t, int nalpha, const char *journal)
                       "      - name: a%d\n        credential: env:ROTA_IT_KEY\n"
                       "        windows: [{metric: requests, limit: 100000, reset: daily "
                       "%s}]\n",
-                      i, reset_time());
+                      i, it_reset_hhmm());
     snprintf(
         s + n, cap - (size_t)n,
         "  - name: beta\n    kind: anthropic\n    probe: {enabled: false}\n"

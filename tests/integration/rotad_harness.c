@@ -85,7 +85,23 @@ void it_config_text(struct it *t, const char *text)
     rename(tmp, t->config);
 }
 
+const char *it_reset_hhmm(void)
+{
+    static char hhmm[8];
+    if (!hhmm[0]) {
+        long m = (long)((time(NULL) + 43200) % 86400 / 60);
+        snprintf(hhmm, sizeof(hhmm), "%02ld:%02ld", m / 60, m % 60);
+    }
+    return hhmm;
+}
+
 void it_config(struct it *t, int nalpha, uint64_t limit, const char *extra)
+{
+    it_config_reset(t, nalpha, limit, extra, it_reset_hhmm());
+}
+
+void it_config_reset(struct it *t, int nalpha, uint64_t limit, const char *extra,
+                     const char *hhmm)
 {
     size_t cap = 64 * 1024;
     char *s = malloc(cap);
@@ -101,8 +117,8 @@ void it_config(struct it *t, int nalpha, uint64_t limit, const char *extra)
         if (limit)
             n += snprintf(s + n, cap - (size_t)n,
                           "        windows: [{metric: requests, limit: %llu, reset: daily "
-                          "00:00}]\n",
-                          (unsigned long long)limit);
+                          "%s}]\n",
+                          (unsigned long long)limit, hhmm);
     }
     snprintf(s + n, cap - (size_t)n,
              "  - name: beta\n    kind: anthropic\n    accounts:\n"

@@ -23,10 +23,20 @@ struct it {
 void it_init(struct it *t, const char *tag);
 
 /* Write <dir>/rota.yaml: provider alpha with "nalpha" accounts a0.. (daily window of
- * "limit" requests each, 0 = none), beta with b0 and b1, local with l0; route "chat"
- * (model "chat-model") over tiers alpha (hybrid), beta (round-robin), local
- * (fill-first). "extra" is appended verbatim under the instance's top level. */
+ * "limit" requests each, 0 = none, reset at it_reset_hhmm() UTC), beta with b0 and b1,
+ * local with l0; route "chat" (model "chat-model") over tiers alpha (hybrid), beta
+ * (round-robin), local (fill-first). "extra" is appended verbatim under the instance's
+ * top level. */
 void it_config(struct it *t, int nalpha, uint64_t limit, const char *extra);
+
+/* it_config with the daily reset at "hhmm" UTC. */
+void it_config_reset(struct it *t, int nalpha, uint64_t limit, const char *extra,
+                     const char *hhmm);
+
+/* "HH:MM" UTC half a day after the first call in this process, the same ever after: a
+ * daily reset there never fires during a test (rotad schedules resets on the real wall
+ * clock, and a run may span midnight UTC). */
+const char *it_reset_hhmm(void);
 
 /* Write "text" as the config, as is. */
 void it_config_text(struct it *t, const char *text);

@@ -529,7 +529,7 @@ static void test_rotad_resets_quota_at_midnight_of_its_clock(void **state)
     (void)state;
     struct it t;
     it_init(&t, "midnight");
-    it_config(&t, 1, 1000, NULL); /* a0: 1000 requests a day, from 00:00 UTC */
+    it_config_reset(&t, 1, 1000, NULL, "00:00"); /* a0: 1000 requests a day, from 00:00 UTC */
     /* The clock seam: rotad's calendar runs 8 s before the next UTC midnight. */
     time_t now = time(NULL);
     int64_t midnight = ((int64_t)now / 86400 + 1) * 86400;

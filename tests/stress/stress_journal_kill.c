@@ -58,27 +58,6 @@ static int keep(void *arg, const struct rota_jrec *r)
     return 0;
 }
 
-/* it_config's windows reset daily at 00:00 UTC by rotad's real wall clock: a run that
- * spans midnight would see them reset between a kill and the restore, and the use
- * restored would rightly differ from the file's. Move the reset half a day from now. */
-static void reset_half_a_day_away(struct it *t)
-{
-    static char text[64 * 1024];
-    FILE *f = fopen(t->config, "r");
-    assert_non_null(f);
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = 0;
-    long m = (long)((time(NULL) + 43200) % 86400 / 60);
-    char hhmm[8];
-    snprintf(hhmm, sizeof(hhmm), "%02ld:%02ld", m / 60, m % 60);
-    int moved = 0;
-    for (char *p = text; (p = strstr(p, "daily 00:00")) != NULL; p += 11, moved++)
-        memcpy(p + 6, hhmm, 5);
-    assert_int_equal(moved, NACC);
-    it_config_text(t, text);
-}
-
 /* Does rotad say its state came from "what"? */
 static bool origin_is(struct it *t, const char *what)
 {
@@ -129,7 +108,6 @@ static void test_kill_during_journal(void **state)
     it_init(&t, "jkill");
     it_config(&t, NACC, 1000000000,
               "journal:\n  file: {fsync: always, max_bytes: 64KiB, snapshot_every: 1h}\n");
-    reset_half_a_day_away(&t);
     char path[256];
     snprintf(path, sizeof(path), "%s/state/journal", t.dir);
     srand((unsigned)getpid());
