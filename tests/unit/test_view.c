@@ -14,6 +14,7 @@
 #include "fixture.h"
 #include "select.h"
 #include "view.h"
+#include "view_json.h"
 
 #define MS ROTA_NS_PER_MS
 #define S  ROTA_NS_PER_S
@@ -382,7 +383,37 @@ static void test_view_off_names(void **state)
     assert_string_equal(rota_off_name(ROTA_OFF_BILLING), "billing");
     assert_string_equal(rota_off_name(ROTA_OFF_OPERATOR), "operator");
     assert_string_equal(rota_off_name(ROTA_OFF_DRAIN), "drain");
+    assert_string_equal(rota_off_name(ROTA_OFF_CREDENTIAL), "credential");
     assert_string_equal(rota_off_name(99), "?");
+}
+
+/* A name that is not UTF-8 stays in the JSON view, its stray bytes as \xNN, its valid
+ * characters as they are; a UTF-8 name is unchanged. */
+static void test_view_json_keeps_names_that_are_not_utf8(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},               /* é */
+        {"\xe6\x97\xa5", "\xe6\x97\xa5"},             /* 日 */
+        {"a\x9bz", "a\\x9bz"},                        /* a lone continuation byte */
+        {"\xc0\xaf", "\\xc0\\xaf"},                   /* an overlong '/' */
+        {"\xed\xa0\x80", "\\xed\\xa0\\x80"},          /* a surrogate */
+        {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"}, /* past U+10FFFF */
+        {"ab\xe6\x97", "ab\\xe6\\x97"},               /* cut short at the end */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *v = rota_json_text(cases[i].in);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(v), cases[i].out);
+        json_decref(v);
+    }
+    struct rota_view_account a = {.name = "k\xff", .provider = "p", .kind = "openai"};
+    json_t *o = rota_view_account_json(&a);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "name")), "k\\xff");
+    json_decref(o);
 }
 
 int main(void)
@@ -404,6 +435,7 @@ int main(void)
         T(test_view_instance_summary),
         T(test_view_never_exposes_the_credential),
         cmocka_unit_test(test_view_off_names),
+        cmocka_unit_test(test_view_json_keeps_names_that_are_not_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
