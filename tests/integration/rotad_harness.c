@@ -206,27 +206,52 @@ json_t *it_ctl(struct it *t, const char *cmd, const char *arg1, const char *arg2
     return reply;
 }
 
+/* Read "f" into "buf" (at most "n" - 1 bytes, NUL-terminated); the rest is drained. */
+static void slurp(FILE *f, char *buf, size_t n)
+{
+    size_t got = 0, k;
+    while (got + 1 < n && (k = fread(buf + got, 1, n - 1 - got, f)) > 0)
+        got += k;
+    buf[got] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof(sink), f) > 0)
+        ;
+}
+
+int it_sh(const char *cmd, char *out, size_t on, char *err, size_t en)
+{
+    char errf[64], full[16384];
+    snprintf(errf, sizeof(errf), "/tmp/rota-it-%d.err", (int)getpid());
+    if ((size_t)snprintf(full, sizeof(full), "%s 2>%s", cmd, err ? errf : "&1") >= sizeof(full))
+        return -1;
+    FILE *p = popen(full, "r");
+    if (!p)
+        return -1;
+    slurp(p, out, on);
+    int st = pclose(p);
+    if (err) {
+        FILE *f = fopen(errf, "r");
+        err[0] = 0;
+        if (f) {
+            slurp(f, err, en);
+            fclose(f);
+        }
+        unlink(errf);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *it_bin(void)
+{
+    return bin_dir();
+}
+
 int it_rotactl(struct it *t, const char *args, char *out, size_t n)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s/tools/rotactl/rotactl -i %s %s 2>&1", bin_dir(), t->instance,
+    snprintf(cmd, sizeof(cmd), "%s/tools/rotactl/rotactl -i %s %s", bin_dir(), t->instance,
              args);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t got = 0;
-    while (got + 1 < n) {
-        size_t k = fread(out + got, 1, n - 1 - got, p);
-        if (k == 0)
-            break;
-        got += k;
-    }
-    out[got] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof(sink), p) > 0)
-        ;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return it_sh(cmd, out, n, NULL, 0);
 }
 
 bool it_log_has(struct it *t, const char *text)

@@ -58,6 +58,13 @@ json_t *it_ctl(struct it *t, const char *cmd, const char *arg1, const char *arg2
  * exit status returned. */
 int it_rotactl(struct it *t, const char *args, char *out, size_t n);
 
+/* Run the shell command "cmd": its stdout in "out" (at most "on" - 1 bytes), its stderr
+ * in "err" (NULL: mixed into "out"); returns its exit status, or -1. */
+int it_sh(const char *cmd, char *out, size_t on, char *err, size_t en);
+
+/* The build tree the programs are in (ROTA_TEST_BIN). */
+const char *it_bin(void);
+
 /* Does rotad's log contain "text"? */
 bool it_log_has(struct it *t, const char *text);
 

@@ -50,26 +50,12 @@ static json_t *ctl_json(struct it *t, int want, const char *args)
  * "e"; returns its exit status. */
 static int ctl_env(const char *env, const char *args, char *o, size_t on, char *e, size_t en)
 {
-    const char *bin = getenv("ROTA_TEST_BIN");
-    char errf[64], cmd[8192];
-    snprintf(errf, sizeof(errf), "/tmp/rotactl-test-%d.err", (int)getpid());
-    snprintf(cmd, sizeof(cmd), "env -u ROTA_INSTANCE %s %s/tools/rotactl/rotactl %s 2>%s", env,
-             bin ? bin : ".", args, errf);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t got = fread(o, 1, on - 1, p);
-    o[got] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof(sink), p) > 0)
-        ;
-    int st = pclose(p);
-    FILE *f = fopen(errf, "r");
-    assert_non_null(f);
-    got = fread(e, 1, en - 1, f);
-    e[got] = 0;
-    fclose(f);
-    unlink(errf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd), "env -u ROTA_INSTANCE %s %s/tools/rotactl/rotactl %s", env,
+             it_bin(), args);
+    int st = it_sh(cmd, o, on, e, en);
+    assert_true(st >= 0);
+    return st;
 }
 
 static int ctl_raw(const char *args, char *o, size_t on, char *e, size_t en)

@@ -713,24 +713,11 @@ static void test_rotad_unresolved_credential_keeps_only_that_account_out(void **
 /* Run "rotad --check -c FILE" with the environment "env" (a shell fragment before the
  * command, such as "env -u NAME"); stdout and stderr apart; the exit status. */
 static int run_check(const char *env, const char *file, char *out, size_t on, char *err,
-                     size_t en, const char *dir)
+                     size_t en)
 {
-    char cmd[1024], path[256];
-    const char *bin = getenv("ROTA_TEST_BIN");
-    snprintf(path, sizeof(path), "%s/check.err", dir);
-    snprintf(cmd, sizeof(cmd), "%s %s/tools/rotad/rotad --check -c '%s' 2>'%s'", env,
-             bin ? bin : ".", file, path);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, on - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    n = fread(err, 1, en - 1, f);
-    err[n] = 0;
-    fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s %s/tools/rotad/rotad --check -c '%s'", env, it_bin(), file);
+    return it_sh(cmd, out, on, err, en);
 }
 
 static int count_lines(const char *s, const char *prefix)
@@ -755,7 +742,7 @@ static void test_rotad_check_example_names_missing_credentials(void **state)
     *strrchr(dir, '/') = 0;
     snprintf(example, sizeof(example), "%s/examples/rota.yaml", dir);
     int rc = run_check("env -u ROTA_EXAMPLE_AG1 -u ROTA_EXAMPLE_AG2", example, out, sizeof(out),
-                       err, sizeof(err), t.dir);
+                       err, sizeof(err));
     if (rc != 0)
         fail_msg("rotad --check %s exited %d: %s", example, rc, err);
     assert_non_null(strstr(out, "provider antigravity"));
@@ -775,7 +762,7 @@ static void test_rotad_check_example_names_missing_credentials(void **state)
     assert_int_equal(count_lines(err, ""), 2 + gh); /* nothing else */
     /* With them set, nothing to warn about (the file's account aside). */
     rc = run_check("ROTA_EXAMPLE_AG1=sk-check-1 ROTA_EXAMPLE_AG2=sk-check-2", example, out,
-                   sizeof(out), err, sizeof(err), t.dir);
+                   sizeof(out), err, sizeof(err));
     assert_int_equal(rc, 0);
     assert_int_equal(count_lines(err, "warning: "), gh);
     assert_null(strstr(out, "sk-check"));
@@ -792,7 +779,7 @@ static void test_rotad_check_example_names_missing_credentials(void **state)
     assert_non_null(f);
     fprintf(f, "%smetrics: {enabled: true, listen: 127.0.0.1:9464}\n", text);
     fclose(f);
-    rc = run_check("", bad, out, sizeof(out), err, sizeof(err), t.dir);
+    rc = run_check("", bad, out, sizeof(out), err, sizeof(err));
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "'metrics' is not available in this version of rota"));
     it_cleanup(&t);
