@@ -267,10 +267,13 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
         note(s, at);
         return false;
     }
+    /* A trial needs a permit from each half-open breaker; one lost race gives back only
+     * what this call took (a permit returned that was never taken is a second trial). */
     bool acct = c->gates & ROTA_TRIAL_ACCOUNT, prov = c->gates & ROTA_TRIAL_PROVIDER;
-    if ((acct && !rota_breaker_acquire(&h->breaker, &bc, now)) ||
-        (prov && !rota_breaker_acquire(pbreaker, &bc, now))) {
-        if (acct && prov) /* the account's permit was taken: return it */
+    bool got_acct = !acct || rota_breaker_acquire(&h->breaker, &bc, now);
+    bool got_prov = got_acct && (!prov || rota_breaker_acquire(pbreaker, &bc, now));
+    if (!got_prov) {
+        if (acct && got_acct)
             rota_breaker_release(&h->breaker, &bc);
         rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
         rota_gcra_adjust(&h->gcra_tok, &tk, now, -(int64_t)s->tok_units);
