@@ -46,7 +46,7 @@
 /* A superseded generation still watched for late counts. */
 struct retired {
     struct rota_shm_map map;
-    struct rota_shm_hot *seen; /* per account of "map": counters already carried on */
+    struct rota_shm_hot *seen; /* rota_shm_seen_size: what was carried on so far */
     uint64_t at;               /* monotonic ns it was superseded */
 };
 
@@ -658,7 +658,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     if (w->have_cur) {
-        size_t bytes = sizeof(*seen) * (w->cur.naccounts ? w->cur.naccounts : 1);
+        size_t bytes = rota_shm_seen_size(&w->cur);
         seen = aligned_alloc(alignof(struct rota_shm_hot), bytes);
         if (!seen)
             rc = fail(err, n, -ENOMEM, "out of memory carrying state over");

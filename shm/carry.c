@@ -10,7 +10,11 @@
  * advance (so a limit is never spent twice across a reload), and single-valued words
  * (breaker, disable, consecutive counts) when they changed. Snapshot windows are carried
  * when the window kept its metric and pool; a window the reload adds starts empty.
+ * Providers keep their breaker and failure streak by name the same way: a reload must not
+ * close the breaker of a provider that is down.
  */
+#include <string.h>
+
 #include "carry.h"
 #include "seqlock.h"
 
@@ -22,11 +26,49 @@ static void copy_hot(struct rota_shm_hot *dst, struct rota_shm_hot *src)
         rota_store(&d[w], rota_load(&s[w]));
 }
 
-/* Copy hot state and snapshot windows of surviving accounts from "old"; "seen" (per old
- * account) records the counters as copied. */
+size_t rota_shm_seen_size(const struct rota_shm_map *old)
+{
+    return sizeof(struct rota_shm_hot) * (old->naccounts ? old->naccounts : 1) +
+           sizeof(struct rota_shm_phot) * old->nproviders;
+}
+
+/* The providers' part of "seen", after the accounts'. */
+static struct rota_shm_phot *seen_providers(struct rota_shm_hot *seen,
+                                            const struct rota_shm_map *old)
+{
+    return (struct rota_shm_phot *)(seen + (old->naccounts ? old->naccounts : 1));
+}
+
+/* Index in "m" of the provider "old" calls "p", or ROTA_NONE. */
+static uint32_t same_provider(const struct rota_shm_map *m, const struct rota_shm_map *old,
+                              uint32_t p)
+{
+    const char *name = rota_shm_str(old, old->providers[p].name);
+    for (uint32_t i = 0; i < m->nproviders; i++)
+        if (strcmp(rota_shm_str(m, m->providers[i].name), name) == 0)
+            return i;
+    return ROTA_NONE;
+}
+
+static void copy_phot(struct rota_shm_phot *dst, struct rota_shm_phot *src)
+{
+    rota_store(&dst->breaker, rota_load(&src->breaker));
+    rota_store(&dst->consec_fail, rota_load(&src->consec_fail));
+}
+
+/* Copy hot state and snapshot windows of surviving accounts from "old", and surviving
+ * providers' hot blocks; "seen" records them as copied. */
 void rota_shm_carry_over(struct rota_shm_map *m, const struct rota_shm_map *old,
                          struct rota_shm_hot *seen)
 {
+    struct rota_shm_phot *pseen = seen_providers(seen, old);
+    for (uint32_t j = 0; j < old->nproviders; j++) {
+        uint32_t i = same_provider(m, old, j);
+        if (i == ROTA_NONE)
+            continue;
+        copy_phot(&m->phot[i], &old->phot[j]);
+        copy_phot(&pseen[j], &m->phot[i]);
+    }
     for (uint32_t i = 0; i < m->naccounts; i++) {
         uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
         if (j == ROTA_NONE)
@@ -133,5 +175,14 @@ void rota_shm_catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
         take_if_changed(&n->disabled, &o->disabled, &c->disabled);
         take_if_changed32(&n->consec_fail, &o->consec_fail, &c->consec_fail);
         take_if_changed32(&n->consec_429, &o->consec_429, &c->consec_429);
+    }
+    struct rota_shm_phot *pseen = seen_providers(seen, old);
+    for (uint32_t j = 0; j < old->nproviders; j++) {
+        uint32_t i = same_provider(m, old, j);
+        if (i == ROTA_NONE)
+            continue;
+        take_if_changed(&m->phot[i].breaker, &old->phot[j].breaker, &pseen[j].breaker);
+        take_if_changed32(&m->phot[i].consec_fail, &old->phot[j].consec_fail,
+                          &pseen[j].consec_fail);
     }
 }

@@ -8,8 +8,13 @@
 
 #include "table.h"
 
+/* Bytes of the "seen" record for carrying from "old": a hot block per account, then a
+ * provider hot block per provider (aligned as hot blocks are). */
+size_t rota_shm_seen_size(const struct rota_shm_map *old);
+
 /* Copy hot blocks and matching snapshot windows of the accounts of "m" that "old" also
- * has (by id); "seen" (one per account of "old") records the hot blocks as copied. */
+ * has (by id), and the hot blocks (breaker, failure streak) of the providers it also has
+ * (by name); "seen" (rota_shm_seen_size bytes, zeroed) records them as copied. */
 void rota_shm_carry_over(struct rota_shm_map *m, const struct rota_shm_map *old,
                          struct rota_shm_hot *seen);
 

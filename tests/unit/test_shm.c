@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "breaker.h"
 #include "clock.h"
 #include "fixture.h"
 #include "hash.h"
@@ -161,6 +162,37 @@ static void test_shm_reload_merges_rate_and_gates(void **state)
     assert_true(rota_load(&f.m->hot[1].cooldown_until) >= now + 60000 * ROTA_NS_PER_MS);
     assert_int_not_equal(rota_load(&f.m->hot[1].disabled), 0);
     assert_int_equal(rota_load(&f.m->hot[0].use0[0]), 10);
+    rota_shm_detach(&old);
+    fx_close(&f);
+}
+
+/* A provider's breaker and failure streak survive a reload, by the provider's name: a
+ * reload with the same config must not send full traffic to a provider that is down. A
+ * worker still on the old generation that changes them after the copy is caught up. */
+static void test_shm_reload_keeps_provider_breakers(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_chain(&f, "pbrk", ROTA_STRAT_HYBRID, 100), 0);
+    struct rota_breaker_cfg bc = {3, 1, 30000, 600000};
+    uint64_t now = rota_clock_mono();
+    rota_breaker_force_open(&f.m->phot[1].breaker, &bc, now, 0); /* copilot */
+    rota_store(&f.m->phot[1].consec_fail, 3);
+    uint64_t open_word = rota_load(&f.m->phot[1].breaker);
+    struct rota_shm_map old;
+    assert_int_equal(rota_shm_attach(f.instance, &old, NULL, 0), 0);
+    assert_int_equal(fx_chain(&f, "pbrk", ROTA_STRAT_HYBRID, 100), 0); /* a reload */
+    assert_int_equal(f.m->hdr->generation, 2);
+    assert_int_equal(rota_load(&f.m->phot[1].breaker), open_word);
+    assert_int_equal(rota_load(&f.m->phot[1].consec_fail), 3);
+    assert_int_equal(rota_breaker_state_of(rota_load(&f.m->phot[0].breaker)),
+                     ROTA_BREAKER_CLOSED);
+    /* A worker on generation 1 opens antigravity's breaker after the copy. */
+    rota_breaker_force_open(&old.phot[0].breaker, &bc, now, 0);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_breaker_state_of(rota_load(&f.m->phot[0].breaker)),
+                     ROTA_BREAKER_OPEN);
+    assert_int_equal(rota_load(&f.m->phot[1].breaker), open_word);
     rota_shm_detach(&old);
     fx_close(&f);
 }
@@ -483,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_shm_catch_up_counts_on_old_generation),
         cmocka_unit_test(test_shm_reload_merges_rate_and_gates),
         cmocka_unit_test(test_shm_reload_new_window_starts_empty),
+        cmocka_unit_test(test_shm_reload_keeps_provider_breakers),
         cmocka_unit_test(test_shm_attach_missing_instance),
         cmocka_unit_test(test_shm_bad_instance_names),
         cmocka_unit_test(test_shm_validate_refuses_damage),
