@@ -626,8 +626,7 @@ static void test_rotactl_escapes_names_in_a_table(void **state)
     it_init(&t, "esc");
     static const char *const accts[] = {"a\x1b[2J",
                                         "del\x7f",
-                                        "raw\x9b"
-                                        "31m",
+                                        "raw\x9b\x33\x31m", /* CSI 3 1 m */
                                         "\xc3\xbcn\xc3\xaf",
                                         "\xe6\x97\xa5\xe6\x9c\xac",
                                         "b0"};

@@ -69,13 +69,21 @@ struct command {
     bool text_only;                     /* refuses --json */
 };
 
-static const struct argdef a_account = {"ACCOUNT", NULL, K_ACCOUNT,
-                                        "provider/name, a name unique across providers, or "
-                                        "0x<id>"};
-static const struct argdef a_target = {"ACCOUNT|PROVIDER", NULL, K_TARGET,
-                                       "an account (provider/name, name or 0x<id>), or a "
-                                       "provider"};
-static const struct argdef a_route = {"ROUTE", NULL, K_ROUTE, "a route, or one of its models"};
+/* Positional arguments several commands share (macros: a const object is no constant
+ * expression in C11, so it cannot initialise the table below). */
+#define A_ACCOUNT                                                                              \
+    {                                                                                          \
+        "ACCOUNT", NULL, K_ACCOUNT, "provider/name, a name unique across providers, or 0x<id>" \
+    }
+#define A_TARGET                                                                               \
+    {                                                                                          \
+        "ACCOUNT|PROVIDER", NULL, K_TARGET,                                                    \
+            "an account (provider/name, name or 0x<id>), or a provider"                        \
+    }
+#define A_ROUTE                                                                                \
+    {                                                                                          \
+        "ROUTE", NULL, K_ROUTE, "a route, or one of its models"                                \
+    }
 
 static const struct command commands[] = {
     {.name = "status",
@@ -92,7 +100,7 @@ static const struct command commands[] = {
               "cooldown, breaker, calls in flight, last use, selections. With ROUTE, its\n"
               "accounts grouped by tier. Reads the table directly: works with rotad down.",
      .max = 1,
-     .pos = {a_route}},
+     .pos = {A_ROUTE}},
     {.name = "show",
      .group = G_TABLE,
      .summary = "all about one account (provider/name, name or 0xID)",
@@ -101,14 +109,14 @@ static const struct command commands[] = {
          "when rotad answers, the reason it was disabled. Reads the table directly.",
      .min = 1,
      .max = 1,
-     .pos = {a_account}},
+     .pos = {A_ACCOUNT}},
     {.name = "watch",
      .group = G_TABLE,
      .summary = "`accounts`, redrawn every DURATION (1s)",
      .about = "The accounts table, redrawn every DURATION until interrupted or N frames are\n"
               "drawn; follows the instance to each new generation. Reads the table directly.",
      .max = 1,
-     .pos = {a_route},
+     .pos = {A_ROUTE},
      .opt = {{"--interval", "DURATION", K_INTERVAL,
               "between frames, at least 1ms (default 1s)"},
              {"--count", "N", K_COUNT,
@@ -120,7 +128,7 @@ static const struct command commands[] = {
      .about = "Put an account back into rotation, also after a worker's 401/402 disable.",
      .min = 1,
      .max = 1,
-     .pos = {a_account}},
+     .pos = {A_ACCOUNT}},
     {.name = "disable",
      .group = G_REMOTE,
      .summary = "take an account out of rotation (until enabled)",
@@ -129,7 +137,7 @@ static const struct command commands[] = {
          "For good (until `rotactl enable`) or, with --for, for a while.",
      .min = 1,
      .max = 1,
-     .pos = {a_account},
+     .pos = {A_ACCOUNT},
      .opt = {{"--for", "DURATION", K_PERIOD, "for this long only (90s, 10m, 2h)"},
              {"--reason", "TEXT", K_REASON,
               "a note `rotactl show` prints (at most 159 bytes)"}}},
@@ -141,7 +149,7 @@ static const struct command commands[] = {
          "Without POOL, the cooldown and the breaker clear too.",
      .min = 1,
      .max = 2,
-     .pos = {a_account,
+     .pos = {A_ACCOUNT,
              {"POOL", NULL, K_POOL, "one of the account's pools ('*': the account-wide one)"}}},
     {.name = "cooldown",
      .group = G_REMOTE,
@@ -149,7 +157,7 @@ static const struct command commands[] = {
      .about = "Rest an account for DURATION from now: selection passes it over until then.",
      .min = 2,
      .max = 2,
-     .pos = {a_account, {"DURATION", NULL, K_DURATION, "30s, 5m, 2h; 0s ends a cooldown"}}},
+     .pos = {A_ACCOUNT, {"DURATION", NULL, K_DURATION, "30s, 5m, 2h; 0s ends a cooldown"}}},
     {.name = "select",
      .group = G_REMOTE,
      .summary = "a dry run: the account ROUTE would pick, and why",
@@ -158,7 +166,7 @@ static const struct command commands[] = {
          "each earlier tier was passed over. Nothing is counted.",
      .min = 1,
      .max = 1,
-     .pos = {a_route},
+     .pos = {A_ROUTE},
      .opt = {{"--key", "K", K_KEY, "the sticky key a worker would pass"},
              {"--tokens", "N", K_NUMBER, "the tokens the call is expected to use"}}},
     {.name = "reload",
@@ -173,7 +181,7 @@ static const struct command commands[] = {
               "flight finish. Prints how many there are. `rotactl enable` ends it.",
      .min = 1,
      .max = 1,
-     .pos = {a_target}},
+     .pos = {A_TARGET}},
     {.name = "probe",
      .group = G_REMOTE,
      .summary = "ask the provider for the quota now",
@@ -181,7 +189,7 @@ static const struct command commands[] = {
               "`rotactl show` has the outcome once it is in.",
      .min = 1,
      .max = 1,
-     .pos = {a_target}},
+     .pos = {A_TARGET}},
     {.name = "journal",
      .group = G_REMOTE,
      .summary = "the journal's backends: lag, queue, drops, last write",
