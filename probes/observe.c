@@ -8,8 +8,11 @@
  * the next observation. Instants arrive in wall-clock ns and become monotonic ns for the
  * hot words (cooldown, disable) by their distance from "wall".
  */
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clients.h"
 #include "observe.h"
 #include "seqlock.h"
 #include "reason.h"
@@ -133,11 +136,51 @@ void rota_probe_pessimistic(struct rota_shm_map *m, uint32_t a, uint32_t reason)
  * The account's hot line 3 is a one-writer-at-a-time slot for the latest observation a
  * worker read in an answer: any worker may take it (CAS on the sequence word from even to
  * odd; a worker that finds it taken drops its observation: a newer one follows), write
- * the words, and release it (even again). The supervisor reads it with the seqlock
- * protocol and folds it into the snapshot when it is newer than the snapshot's latest
- * observation. Words: 0 sequence, 1 window index, 2 used, 3 limit, 4 reset (wall ns),
- * 5 the window's usage counter when it was read, 6 when it was read (wall ns). */
+ * the words, and release it (CAS from its odd value to the next even one). The
+ * supervisor reads it with the seqlock protocol and folds it into the snapshot when it is
+ * newer than the snapshot's latest observation. Words: 0 sequence, 1 window index, 2
+ * used, 3 limit, 4 reset (wall ns), 5 the window's usage counter when it was read, 6 when
+ * it was read (wall ns).
+ *
+ * The sequence word holds the counter in its low 32 bits and, in its high 32, the pid of
+ * the process that last took the slot. A slot held across two folds is freed by the
+ * supervisor only when that process is gone (or unknown, 0): a writer that is merely
+ * slow (preempted mid-write) keeps it, since freeing it would let its late stores land
+ * in the next writer's record and its release move the sequence backwards. */
 enum { P_SEQ, P_WIN, P_USED, P_LIMIT, P_RESET, P_BASE, P_STAMP };
+
+#define SEQ_LOW 0xffffffffull
+
+/* This process's pid, read once and again after a fork (the child's differs). */
+static _Atomic int32_t self_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+    atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+}
+
+static void pid_register(void)
+{
+    pthread_atfork(NULL, NULL, pid_forget);
+}
+
+static uint64_t owner_bits(void)
+{
+    int32_t pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
+    if (pid == 0) { /* the first observation of this process */
+        pthread_once(&pid_once, pid_register);
+        pid = (int32_t)getpid();
+        atomic_store_explicit(&self_pid, pid, memory_order_relaxed);
+    }
+    return (uint64_t)(uint32_t)pid << 32;
+}
+
+/* The sequence word after "w" with the counter moved on by one, owned by "owner". */
+static uint64_t seq_next(uint64_t w, uint64_t owner)
+{
+    return owner | ((w + 1) & SEQ_LOW);
+}
 
 void rota_passive_publish(const struct rota_shm_map *m, uint32_t a, const struct rota_obs *o,
                           uint64_t now, int64_t wall)
@@ -169,9 +212,10 @@ void rota_passive_publish(const struct rota_shm_map *m, uint32_t a, const struct
     const struct rota_shm_window *win = &m->accounts[a].win[best];
     uint64_t base =
         rota_load(rota_shm_usage(h, win->pool, win->metric == ROTA_METRIC_TOKENS ? 1 : 0));
-    uint64_t seq = rota_load(&h->obs[P_SEQ]);
+    uint64_t seq = rota_load(&h->obs[P_SEQ]), owner = owner_bits();
+    uint64_t held = seq_next(seq, owner);
     if ((seq & 1) ||
-        !atomic_compare_exchange_strong_explicit(&h->obs[P_SEQ], &seq, seq + 1,
+        !atomic_compare_exchange_strong_explicit(&h->obs[P_SEQ], &seq, held,
                                                  memory_order_relaxed, memory_order_relaxed))
         return; /* another worker is writing: its observation is as fresh */
     atomic_thread_fence(memory_order_release);
@@ -181,7 +225,17 @@ void rota_passive_publish(const struct rota_shm_map *m, uint32_t a, const struct
     rota_store(&h->obs[P_RESET], (uint64_t)reset);
     rota_store(&h->obs[P_BASE], base);
     rota_store(&h->obs[P_STAMP], (uint64_t)wall);
-    atomic_store_explicit(&h->obs[P_SEQ], seq + 2, memory_order_release);
+    /* Only the holder releases: a slot freed meanwhile (this process was taken for dead:
+     * its pid reused) keeps the newer sequence. */
+    atomic_compare_exchange_strong_explicit(&h->obs[P_SEQ], &held, seq_next(held, owner),
+                                            memory_order_release, memory_order_relaxed);
+}
+
+/* May the supervisor free a slot held in "seq"? Only when its holder is gone (exited,
+ * a zombie included), or unknown. */
+static bool holder_gone(uint64_t seq)
+{
+    return !rota_client_alive((int32_t)(seq >> 32), 0);
 }
 
 uint32_t rota_passive_fold(struct rota_shm_map *m, uint64_t *seen_odd)
@@ -193,10 +247,12 @@ uint32_t rota_passive_fold(struct rota_shm_map *m, uint64_t *seen_odd)
         if (seq == 0)
             continue;
         if (seq & 1) {
-            /* Odd twice in a row, a fold apart: its writer died in the slot. */
-            if (seen_odd && seen_odd[a] == seq)
+            /* Odd twice in a row, a fold apart, and its writer's process gone: it died in
+             * the slot. */
+            if (seen_odd && seen_odd[a] == seq && holder_gone(seq))
                 atomic_compare_exchange_strong_explicit(
-                    &h->obs[P_SEQ], &seq, seq + 1, memory_order_relaxed, memory_order_relaxed);
+                    &h->obs[P_SEQ], &seq, seq_next(seq, seq & ~SEQ_LOW), memory_order_relaxed,
+                    memory_order_relaxed);
             if (seen_odd)
                 seen_odd[a] = seq;
             continue;

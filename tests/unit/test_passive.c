@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "clock.h"
@@ -63,7 +65,9 @@ static void test_passive_headers_move_quota_and_traffic(void **state)
     assert_true(fraction(&f, 0) < 0.05);
     select_report(h, &rt, limits95, 200, &a);
     assert_int_equal(a, 0);
-    assert_int_equal(rota_load(&f.m->hot[0].obs[0]), 2); /* one observation, released */
+    uint64_t seq = rota_load(&f.m->hot[0].obs[0]);
+    assert_int_equal(seq & 0xffffffff, 2); /* one observation, released */
+    assert_int_equal(seq >> 32, getpid()); /* by this process */
     assert_int_equal(rota_passive_fold(f.m, NULL), 1);
     assert_true(fraction(&f, 0) >= 0.95);              /* the provider's figure */
     assert_int_equal(rota_passive_fold(f.m, NULL), 0); /* folded once */
@@ -114,6 +118,23 @@ static void test_passive_slot_left_mid_write_is_repaired(void **state)
     assert_int_equal(rota_load(&f.m->hot[1].obs[0]), 7); /* once: it may still be writing */
     assert_int_equal(rota_passive_fold(f.m, seen), 0);
     assert_int_equal(rota_load(&f.m->hot[1].obs[0]), 8); /* twice: released */
+    /* A holder that is alive keeps the slot however long it takes (it may be preempted
+     * mid-write); one whose process is gone loses it at the second fold. */
+    uint64_t alive = (uint64_t)getpid() << 32 | 9;
+    rota_store(&f.m->hot[1].obs[0], alive);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rota_passive_fold(f.m, seen), 0);
+    assert_int_equal(rota_load(&f.m->hot[1].obs[0]), alive);
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    uint64_t dead = (uint64_t)(uint32_t)child << 32 | 11;
+    rota_store(&f.m->hot[1].obs[0], dead);
+    assert_int_equal(rota_passive_fold(f.m, seen), 0);
+    assert_int_equal(rota_load(&f.m->hot[1].obs[0]), dead);
+    assert_int_equal(rota_passive_fold(f.m, seen), 0);
+    assert_int_equal(rota_load(&f.m->hot[1].obs[0]), dead + 1);
     /* and the next observation gets through */
     struct rota_obs o;
     memset(&o, 0, sizeof(o));
