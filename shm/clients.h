@@ -122,16 +122,17 @@ static inline uint32_t rota_client_hold(struct rota_shm_client *s, uint64_t id)
     return 0;
 }
 
-/* One held call ended. An entry already at zero is left alone (a choice carried over a
- * fork into another slot), and the last call frees the entry in the same CAS. */
-static inline void rota_client_drop(struct rota_shm_client *s, uint32_t entry)
+/* One held call on account "id" ended. An entry that is not that account's, or already
+ * at zero, is left alone (a choice carried over a fork into another slot, where the
+ * entry may hold another account), and the last call frees the entry in the same CAS. */
+static inline void rota_client_drop(struct rota_shm_client *s, uint32_t entry, uint64_t id)
 {
     _Atomic uint64_t *e =
         entry == 0 || entry > ROTA_CLIENT_ENTRIES ? &s->untracked : &s->ent[entry - 1];
-    uint64_t w = rota_load(e), want;
+    uint64_t w = rota_load(e), want, tag = rota_client_tag(id);
     do {
         uint64_t held = e == &s->untracked ? w : w & ROTA_CLIENT_COUNT_MASK;
-        if (held == 0)
+        if (held == 0 || (e != &s->untracked && (w & ~ROTA_CLIENT_COUNT_MASK) != tag))
             return;
         want = e == &s->untracked || held > 1 ? w - 1 : 0;
     } while (!atomic_compare_exchange_weak_explicit(e, &w, want, memory_order_relaxed,

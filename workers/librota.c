@@ -305,7 +305,7 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
     if (!h || !c || !o || c->account_id == 0)
         return -EINVAL;
     if (h->slot)
-        rota_client_drop(h->slot, c->reserved);
+        rota_client_drop(h->slot, c->reserved, c->account_id);
     struct gen *g = current(h);
     uint32_t ai = resolve(g, c);
     if (ai == ROTA_NONE)
