@@ -67,15 +67,11 @@ static inline bool rota_gcra_peek(_Atomic uint64_t *tat, const struct rota_gcra 
            rota_gcra_fits(rota_load(tat), rota_gcra_cost(g, n), g->limit_ns, now);
 }
 
-/* Admit "n" units at "now". Returns true and advances the TAT, setting *until (if not
- * NULL) to the TAT this admission reached, or false and sets *retry_at (if not NULL) to
- * the earliest time they would be admitted. */
-static inline bool rota_gcra_admit_until(_Atomic uint64_t *tat, const struct rota_gcra *g,
-                                         uint64_t now, uint64_t n, uint64_t *retry_at,
-                                         uint64_t *until)
+/* Admit "n" units at "now". Returns true and advances the TAT, or false and sets
+ * *retry_at (if not NULL) to the earliest time they would be admitted. */
+static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra *g,
+                                   uint64_t now, uint64_t n, uint64_t *retry_at)
 {
-    if (until)
-        *until = 0;
     if (!g->interval_ns)
         return true;
     uint64_t cost = rota_gcra_cost(g, n), t = rota_load(tat);
@@ -86,18 +82,9 @@ static inline bool rota_gcra_admit_until(_Atomic uint64_t *tat, const struct rot
                 *retry_at = base + cost - g->limit_ns;
             return false;
         }
-        if (rota_cas(tat, &t, base + cost)) {
-            if (until)
-                *until = base + cost;
+        if (rota_cas(tat, &t, base + cost))
             return true;
-        }
     }
-}
-
-static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra *g,
-                                   uint64_t now, uint64_t n, uint64_t *retry_at)
-{
-    return rota_gcra_admit_until(tat, g, now, n, retry_at, NULL);
 }
 
 /* Correct an admission by "delta" units (negative gives units back, never below now). */
@@ -118,29 +105,6 @@ static inline void rota_gcra_adjust(_Atomic uint64_t *tat, const struct rota_gcr
             return; /* nothing outstanding to give back */
         else
             nt = t - now > cost ? t - cost : now;
-        if (rota_cas(tat, &t, nt))
-            return;
-    }
-}
-
-/* Give back "n" units an admission charged and did not use. An admission that reached TAT
- * "until" still holds only what has not drained by "now" (until - now): the rest has
- * already been given back by time, and returning it again would let later callers' charges
- * be admitted twice. So at most that is given back, and nothing when "until" is 0
- * (unknown) or past. */
-static inline void rota_gcra_refund(_Atomic uint64_t *tat, const struct rota_gcra *g,
-                                    uint64_t now, uint64_t n, uint64_t until)
-{
-    if (!g->interval_ns || n == 0 || until <= now)
-        return;
-    uint64_t cost, held = until - now;
-    if (__builtin_mul_overflow(n, g->interval_ns, &cost) || cost > held)
-        cost = held;
-    uint64_t t = rota_load(tat);
-    for (;;) {
-        if (t <= now)
-            return; /* nothing outstanding to give back */
-        uint64_t nt = t - now > cost ? t - cost : now;
         if (rota_cas(tat, &t, nt))
             return;
     }

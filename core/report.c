@@ -106,17 +106,12 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
     rota_add(&h->use0[1], tokens);
     if (pool)
         rota_add(rota_shm_usage(h, pool, 1), tokens);
-    /* The TPM word is corrected by the count: more is charged now; less is given back,
-     * but only what the selection's charge still holds (what has drained since is no
-     * longer this call's to give, and giving it would admit others' charges twice). */
     if (o->tokens && o->tokens != o->est_tokens) {
         struct rota_gcra tk = {a->tok_interval_ns, a->tok_limit_ns};
-        if (o->tokens > o->est_tokens) {
-            uint64_t d = o->tokens - o->est_tokens;
-            rota_gcra_adjust(&h->gcra_tok, &tk, now, d > INT64_MAX ? INT64_MAX : (int64_t)d);
-        } else {
-            rota_gcra_refund(&h->gcra_tok, &tk, now, o->est_tokens - o->tokens, o->tok_until);
-        }
+        uint64_t d =
+            o->tokens > o->est_tokens ? o->tokens - o->est_tokens : o->est_tokens - o->tokens;
+        int64_t delta = d > INT64_MAX ? INT64_MAX : (int64_t)d;
+        rota_gcra_adjust(&h->gcra_tok, &tk, now, o->tokens > o->est_tokens ? delta : -delta);
     }
     /* A moving average with a plain load and store: a lost update among racing reports
      * only skips one sample. */

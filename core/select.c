@@ -261,8 +261,7 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
         note(s, at);
         return false;
     }
-    uint64_t tok_until;
-    if (!rota_gcra_admit_until(&h->gcra_tok, &tk, now, s->q->est_tokens, &at, &tok_until)) {
+    if (!rota_gcra_admit(&h->gcra_tok, &tk, now, s->q->est_tokens, &at)) {
         rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
         s->skip |= ROTA_SKIP_RATE;
         note(s, at);
@@ -288,7 +287,6 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
     r->account = mb->account;
     r->pool = mb->pool;
     r->trial = c->gates;
-    r->tok_until = tok_until;
     if (c->gates)
         rota_add(&h->halfopen, 1);
     return true;

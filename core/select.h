@@ -27,9 +27,7 @@ struct rota_sel_req {
 struct rota_sel_res {
     uint32_t account, pool, tier, why, trial;
     uint16_t skipped[ROTA_MAX_TIERS]; /* ROTA_SKIP_* bits per tier passed over */
-    uint64_t retry_at;  /* exhausted: monotonic ns when something may free up; 0 unknown */
-    uint64_t tok_until; /* the TPM word as this admission left it (0: no TPM limit), which
-                         * bounds what its report may give back */
+    uint64_t retry_at; /* exhausted: monotonic ns when something may free up; 0 unknown */
 };
 
 /* Seqlock read attempts that had to be repeated, by this thread (for rota-bench). */
@@ -46,7 +44,6 @@ struct rota_outcome_in {
     uint64_t latency_ns;
     uint64_t tokens; /* actual; 0 = the estimate stands */
     uint64_t est_tokens;
-    uint64_t tok_until; /* rota_sel_res.tok_until of the selection; 0 = give nothing back */
     uint64_t retry_after_ms;
 };
 

@@ -253,7 +253,6 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
         out->retry_at = r.retry_at;
         out->why = 0;
         out->trial = 0;
-        out->tok_until = 0;
         return rc;
     }
     out->account = r.account;
@@ -261,7 +260,6 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->pool = r.pool;
     out->why = r.why;
     out->trial = r.trial;
-    out->tok_until = r.tok_until;
     out->retry_at = 0;
     out->reserved = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
     return 0;
@@ -319,7 +317,6 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         .latency_ns = o->latency_ns ? o->latency_ns : now - c->selected_at,
         .tokens = o->tokens,
         .est_tokens = c->est_tokens,
-        .tok_until = c->tok_until,
         .retry_after_ms = o->retry_after_ms,
     };
     rota_report_apply(&g->map, ai, &in, now, rota_rng_next(rng()));

@@ -68,7 +68,6 @@ typedef struct rota_choice {
     uint64_t retry_at;    /* ROTA_EEXHAUSTED: monotonic ns when something may free up */
     uint32_t trial;       /* private: breaker permits held */
     uint32_t reserved;    /* private: the lease the call holds */
-    uint64_t tok_until;   /* private: the TPM charge's end, which bounds its refund */
 } rota_choice;
 
 /* What happened to the call. Zero-initialise, then set what you know. */

@@ -492,31 +492,6 @@ static void test_gcra_threads_share_one_limit(void **state)
     }
 }
 
-/* A refund gives back at most what the admission it corrects still holds. */
-static void test_gcra_refund_bounded_by_what_is_held(void **state)
-{
-    (void)state;
-    struct rota_gcra g = {.interval_ns = 10, .limit_ns = 1000}; /* burst 100 */
-    _Atomic uint64_t word = 0;
-    uint64_t until;
-    assert_true(rota_gcra_admit_until(&word, &g, START, 100, NULL, &until));
-    assert_true(until == START + 1000);
-    /* Half drained: 50 units are still this admission's; 80 asked, 50 given back. */
-    rota_gcra_refund(&word, &g, START + 500, 80, until);
-    assert_true(atomic_load(&word) == START + 500);
-    /* Drained: nothing is held any more, and another admission's charge stays. */
-    assert_true(rota_gcra_admit_until(&word, &g, START + 1000, 100, NULL, NULL));
-    uint64_t w = atomic_load(&word);
-    rota_gcra_refund(&word, &g, START + 1000, 99, until);
-    assert_true(atomic_load(&word) == w);
-    rota_gcra_refund(&word, &g, START + 1000, 99, 0); /* unknown: nothing */
-    assert_true(atomic_load(&word) == w);
-    /* Within what is held, exactly the units asked. */
-    assert_true(rota_gcra_admit_until(&word, &g, START + 5000, 10, NULL, &until));
-    rota_gcra_refund(&word, &g, START + 5000, 4, until);
-    assert_true(atomic_load(&word) == START + 5000 + 60);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,7 +503,6 @@ int main(void)
         cmocka_unit_test(test_gcra_sustains_the_rate),
         cmocka_unit_test(test_gcra_retry_at_is_earliest),
         cmocka_unit_test(test_gcra_adjust_gives_back_and_charges),
-        cmocka_unit_test(test_gcra_refund_bounded_by_what_is_held),
         cmocka_unit_test(test_gcra_no_limit_always_admits),
         cmocka_unit_test(test_gcra_cost_is_capped),
         cmocka_unit_test(test_gcra_huge_request_needs_full_bucket),

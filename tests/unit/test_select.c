@@ -622,56 +622,9 @@ static void test_select_shortlist_follows_quota(void **state)
     fx_close(&f);
 }
 
-/* A report that used fewer tokens than estimated gives back only what its admission still
- * holds. Here the estimate of 100 (the whole burst) has drained by the time a second
- * caller takes the burst again; the first then reports 1 token used. Giving back 99
- * would let a third caller in at the same instant: 199 tokens admitted against a burst
- * of 100. */
-static void test_select_tpm_refund_gives_back_only_what_is_held(void **state)
-{
-    (void)state;
-    struct fx f = {0};
-    struct rota_desc_provider p = {.name = "p", .kind = "openai"};
-    struct rota_desc_account a = {
-        .id = 5, .name = "tpm", .tpm = 6000, .tpm_burst = 100, .credential = "sk-test-secret"};
-    uint32_t member = 0;
-    struct rota_desc_tier t = {
-        .strategy = ROTA_STRAT_GREEDY, .nmembers = 1, .members = &member};
-    struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1,
-                          .naccounts = 1,
-                          .nroutes = 1,
-                          .providers = &p,
-                          .accounts = &a,
-                          .routes = &rt};
-    assert_int_equal(fx_publish(&f, "tpmref", &d), 0);
-    struct rota_rng rng = {1};
-    uint64_t t0 = rota_clock_mono(), t1 = t0 + S; /* 100 tokens drain in 1 s */
-    struct rota_sel_req q = {.route = 0, .est_tokens = 100, .now = t0};
-    struct rota_sel_res first, second, third;
-    assert_int_equal(rota_select_route(f.m, &q, &rng, &first), 0);
-    q.now = t1;
-    assert_int_equal(rota_select_route(f.m, &q, &rng, &second), 0);
-    struct rota_outcome_in o = {.status = 200,
-                                .pool = first.pool,
-                                .tokens = 1,
-                                .est_tokens = 100,
-                                .tok_until = first.tok_until};
-    rota_report_apply(f.m, first.account, &o, t1, 0);
-    q.est_tokens = 99;
-    assert_int_equal(rota_select_route(f.m, &q, &rng, &third), ROTA_EEXHAUSTED);
-    assert_int_equal(third.skipped[0], ROTA_SKIP_RATE);
-    /* Reported while its charge is still held, an overestimate is given back. */
-    o.tok_until = second.tok_until;
-    rota_report_apply(f.m, second.account, &o, t1, 0);
-    assert_int_equal(rota_select_route(f.m, &q, &rng, &third), 0);
-    fx_close(&f);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select_tpm_refund_gives_back_only_what_is_held),
         cmocka_unit_test_setup_teardown(test_select_healthy_chain_uses_first_tier, setup_chain,
                                         teardown),
         cmocka_unit_test_setup_teardown(
