@@ -276,7 +276,10 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
         if (acct && got_acct)
             rota_breaker_release(&h->breaker, &bc);
         rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
-        rota_gcra_adjust(&h->gcra_tok, &tk, now, -(int64_t)s->tok_units);
+        /* the estimate is the caller's: an undoing of more than INT64_MAX units is capped
+         * (every cost is capped at the limit anyway), never a negated overflow */
+        rota_gcra_adjust(&h->gcra_tok, &tk, now,
+                         s->tok_units > INT64_MAX ? INT64_MIN + 1 : -(int64_t)s->tok_units);
         s->skip |= ROTA_SKIP_BREAKER;
         return false;
     }

@@ -2,14 +2,14 @@
  * selectors race, also when the account and its provider are both half-open. */
 /*
  * DESIGN
- * One account behind one provider, both half-open: the account with one permit left,
- * the provider with four. A selection must take a permit from each, so at most one
- * trial goes through per round, and the account's permits left plus the trials granted
- * is exactly one. Each round the main thread re-arms both breaker words, then THREADS
- * threads, released together by a barrier, select once each. A selector that wins the
- * provider's permit but loses the account's, or the reverse, must give back exactly
- * what it took: a permit given back that was never taken lets a second trial through.
- * ROTA_STRESS_SCALE (default 1) multiplies the rounds.
+ * One account behind one provider, both half-open: one of them with one permit left,
+ * the other with four (each way round in turn). A selection must take a permit from
+ * each, so at most one trial goes through per round, and each breaker's permits left
+ * plus the trials granted is exactly what it had. Each round the main thread re-arms both
+ * breaker words, then THREADS threads, released together by a barrier, select once each. A
+ * selector that wins the provider's permit but loses the account's, or the reverse, must give
+ * back exactly what it took: a permit given back that was never taken lets a second trial
+ * through. ROTA_STRESS_SCALE (default 1) multiplies the rounds.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "breaker.h"
@@ -57,10 +58,12 @@ static uint64_t half_open(unsigned permits)
     return ROTA_BREAKER_HALF_OPEN | (1ull << 2) | ((uint64_t)permits << 8) | (until_ms << 24);
 }
 
-static void test_stress_trials_account_and_provider_half_open(void **state)
+/* Rounds with the account's breaker at "acct_permits" and the provider's at
+ * "prov_permits". */
+static void race_rounds(unsigned acct_permits, unsigned prov_permits)
 {
-    (void)state;
     static struct race r;
+    memset(&r, 0, sizeof(r));
     const char *scale = getenv("ROTA_STRESS_SCALE");
     r.rounds = ROUNDS * (scale && atoi(scale) > 0 ? atoi(scale) : 1);
     struct rota_desc_provider p = {
@@ -85,16 +88,17 @@ static void test_stress_trials_account_and_provider_half_open(void **state)
         assert_int_equal(pthread_create(&th[i], NULL, selector, &r), 0);
     int over = 0, wrong = 0, any = 0;
     for (int i = 0; i < r.rounds; i++) {
-        atomic_store(acct, half_open(1));
-        atomic_store(prov, half_open(4));
+        atomic_store(acct, half_open(acct_permits));
+        atomic_store(prov, half_open(prov_permits));
         atomic_store(&r.granted, 0);
         rota_shm_heartbeat(r.f.w, rota_clock_mono());
         pthread_barrier_wait(&r.go);
         pthread_barrier_wait(&r.done);
         int g = atomic_load(&r.granted);
-        unsigned left = rota_breaker_permits(atomic_load(acct));
+        unsigned a_left = rota_breaker_permits(atomic_load(acct));
+        unsigned p_left = rota_breaker_permits(atomic_load(prov));
         over += g > 1;
-        wrong += left + (unsigned)g != 1;
+        wrong += a_left + (unsigned)g != acct_permits || p_left + (unsigned)g != prov_permits;
         any += g;
     }
     for (int i = 0; i < THREADS; i++)
@@ -102,12 +106,19 @@ static void test_stress_trials_account_and_provider_half_open(void **state)
     pthread_barrier_destroy(&r.go);
     pthread_barrier_destroy(&r.done);
     fx_close(&r.f);
-    print_message("%d rounds: %d trials, %d rounds over-granted, %d with the account's "
-                  "permits miscounted\n",
-                  r.rounds, any, over, wrong);
+    print_message("account %u, provider %u permits, %d rounds: %d trials, %d rounds "
+                  "over-granted, %d with permits miscounted\n",
+                  acct_permits, prov_permits, r.rounds, any, over, wrong);
     assert_true(any > 0); /* the selections really ran into the breaker */
     assert_int_equal(over, 0);
     assert_int_equal(wrong, 0);
+}
+
+static void test_stress_trials_account_and_provider_half_open(void **state)
+{
+    (void)state;
+    race_rounds(1, 4); /* the account's one permit decides */
+    race_rounds(4, 1); /* the provider's: an account permit taken is given back */
 }
 
 int main(void)
