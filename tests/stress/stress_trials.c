@@ -69,17 +69,7 @@ static void race_rounds(unsigned acct_permits, unsigned prov_permits)
     struct rota_desc_provider p = {
         .name = "prov", .kind = "openai", .fail_threshold = 1, .halfopen_permits = 4};
     struct rota_desc_account a = {.id = 7, .name = "acct", .credential = "sk-test-secret"};
-    uint32_t member = 0;
-    struct rota_desc_tier t = {
-        .strategy = ROTA_STRAT_HYBRID, .nmembers = 1, .members = &member};
-    struct rota_desc_route rt = {.name = "pool", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1,
-                          .naccounts = 1,
-                          .nroutes = 1,
-                          .providers = &p,
-                          .accounts = &a,
-                          .routes = &rt};
-    assert_int_equal(fx_publish(&r.f, "trials", &d), 0);
+    assert_int_equal(fx_one(&r.f, "trials", &p, &a), 0);
     _Atomic uint64_t *acct = &r.f.m->hot[0].breaker, *prov = &r.f.m->phot[0].breaker;
     pthread_barrier_init(&r.go, NULL, THREADS + 1);
     pthread_barrier_init(&r.done, NULL, THREADS + 1);

@@ -144,6 +144,22 @@ int fx_pool(struct fx *f, const char *tag, uint32_t n, enum rota_strategy strate
     return fx_pool_with(f, tag, &o);
 }
 
+int fx_one(struct fx *f, const char *tag, const struct rota_desc_provider *p,
+           const struct rota_desc_account *a)
+{
+    static const uint32_t member = 0;
+    struct rota_desc_tier t = {
+        .strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = 1, .members = &member};
+    struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 1,
+                          .nroutes = 1,
+                          .providers = p,
+                          .accounts = a,
+                          .routes = &rt};
+    return fx_publish(f, tag, &d);
+}
+
 void fx_used(struct fx *f, uint32_t a, uint64_t used)
 {
     struct rota_shm_snap *s = rota_shm_snap_begin(f->m, a);

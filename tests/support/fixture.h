@@ -60,6 +60,10 @@ int fx_pool_with(struct fx *f, const char *tag, const struct fx_pool_opts *o);
 int fx_pool(struct fx *f, const char *tag, uint32_t n, enum rota_strategy strategy,
             const uint32_t *weights);
 
+/* One account "a" behind one provider "p": route "r" of one hybrid tier over it. */
+int fx_one(struct fx *f, const char *tag, const struct rota_desc_provider *p,
+           const struct rota_desc_account *a);
+
 /* Set window 0 of account "a" as the supervisor does after an observation. */
 void fx_used(struct fx *f, uint32_t a, uint64_t used);
 

@@ -319,17 +319,7 @@ static void test_select_rpm_limit_and_retry_at(void **state)
     struct fx f = {0};
     struct rota_desc_provider p = {.name = "p", .kind = "openai"};
     struct rota_desc_account a = {.id = 7, .name = "only", .rpm = 2};
-    uint32_t m0 = 0;
-    struct rota_desc_tier t = {
-        .strategy = ROTA_STRAT_HYBRID, .provider = 0, .nmembers = 1, .members = &m0};
-    struct rota_desc_route rt = {.name = "r", .ntiers = 1, .tiers = &t};
-    struct rota_desc d = {.nproviders = 1,
-                          .naccounts = 1,
-                          .nroutes = 1,
-                          .providers = &p,
-                          .accounts = &a,
-                          .routes = &rt};
-    assert_int_equal(fx_publish(&f, "rpm", &d), 0);
+    assert_int_equal(fx_one(&f, "rpm", &p, &a), 0);
     struct rota_rng rng = {1};
     uint64_t now = rota_clock_mono();
     struct rota_sel_req q = {.route = 0, .now = now};
