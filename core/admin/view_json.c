@@ -13,6 +13,7 @@
 
 #include "breaker.h"
 #include "quota.h"
+#include "utf8.h"
 #include "view_json.h"
 
 static const char *const metric_name[] = {"requests", "tokens", "credits", "fraction"};
@@ -30,31 +31,6 @@ void rota_iso_time(int64_t t, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Bytes of the valid UTF-8 character at "s" (of "n" bytes left), or 0: no overlong
- * form, no surrogate, nothing above U+10FFFF (what jansson accepts). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len = 0;
-    if (c < 0x80)
-        len = 1;
-    else if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return len;
-}
-
 json_t *rota_json_text(const char *s)
 {
     size_t n = strlen(s), k = 0;
@@ -62,7 +38,8 @@ json_t *rota_json_text(const char *s)
     if (!buf)
         return NULL;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_len((const unsigned char *)s + i, n - i);
+        uint32_t cp;
+        size_t len = rota_utf8_next((const unsigned char *)s + i, &cp);
         if (len) {
             memcpy(buf + k, s + i, len);
             k += len;

@@ -30,33 +30,7 @@
 #include <string.h>
 
 #include "rotactl.h"
-
-/* Length of the valid UTF-8 sequence at "p" (1 to 4) with its code point in "*cp", or 0
- * when "p" starts none. */
-static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
-{
-    if (p[0] < 0x80) {
-        *cp = p[0];
-        return 1;
-    }
-    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4  ? 4
-               : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-               : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
-                                             : 0;
-    if (n == 0)
-        return 0;
-    uint32_t c = p[0] & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0; /* also stops at the terminating NUL */
-        c = c << 6 | (p[i] & 0x3f);
-    }
-    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
-        (c >= 0xd800 && c <= 0xdfff))
-        return 0; /* overlong, beyond U+10FFFF, or a surrogate */
-    *cp = c;
-    return n;
-}
+#include "utf8.h"
 
 /* A code point a terminal acts on instead of showing it (or that rearranges the text
  * after it). */
@@ -75,7 +49,7 @@ static size_t esc_into(const char *s, char *buf, size_t n, bool *cut)
     *cut = false;
     while (*p) {
         uint32_t c;
-        size_t len = utf8_seq(p, &c);
+        size_t len = rota_utf8_next(p, &c);
         size_t take = len ? len : 1; /* input bytes */
         bool escape = len == 0 || acts(c);
         size_t w = escape ? 4 * take : take; /* output bytes */
@@ -137,7 +111,7 @@ bool rotactl_utf8_ok(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         uint32_t c;
-        size_t len = utf8_seq(p, &c);
+        size_t len = rota_utf8_next(p, &c);
         if (len == 0)
             return false;
         p += len;
@@ -150,7 +124,7 @@ bool rotactl_esc_needed(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         uint32_t c;
-        size_t len = utf8_seq(p, &c);
+        size_t len = rota_utf8_next(p, &c);
         if (len == 0 || acts(c))
             return true;
         p += len;
@@ -187,7 +161,7 @@ size_t rotactl_width(const char *s)
     size_t w = 0;
     while (*p) {
         uint32_t c;
-        size_t len = utf8_seq(p, &c);
+        size_t len = rota_utf8_next(p, &c);
         if (len == 0) { /* not escaped text: count what rotactl_esc would write */
             w += 4;
             p++;
