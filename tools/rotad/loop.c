@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "clock.h"
 #include "control.h"
 #include "log.h"
@@ -307,15 +308,15 @@ static void reap_idle(struct rotad *d, uint64_t now)
 /* Whether the process that listens on the socket "fd" is connected to still lives. A
  * rotad killed with SIGKILL leaves its socket answering for a while: the kernel tears its
  * io_uring down, and with it the pending accept that holds the socket, in the background.
- * The listener's pid (SO_PEERCRED: who called listen) tells a dead one from another rotad
- * answering on the same path. */
+ * The listener's pid (SO_PEERCRED: who called listen) tells a dead one, a zombie included,
+ * from another rotad answering on the same path, as the lease reaper tells them. */
 static bool listener_alive(int fd)
 {
     struct ucred cr;
     socklen_t len = sizeof(cr);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || cr.pid <= 0)
         return true; /* cannot tell: assume it is in use */
-    return !(kill(cr.pid, 0) != 0 && errno == ESRCH);
+    return rota_client_alive(cr.pid, 0);
 }
 
 int rotad_listen(struct rotad *d, char *err, size_t n)
