@@ -220,13 +220,21 @@ static void slurp(FILE *f, char *buf, size_t n)
 
 int it_sh(const char *cmd, char *out, size_t on, char *err, size_t en)
 {
-    char errf[64], full[16384];
-    snprintf(errf, sizeof(errf), "/tmp/rota-it-%d.err", (int)getpid());
-    if ((size_t)snprintf(full, sizeof(full), "%s 2>%s", cmd, err ? errf : "&1") >= sizeof(full))
+    char errf[] = "/tmp/rota-it-XXXXXX", full[16384];
+    if (err) { /* made here, exclusively: the shell then writes to a file that is ours */
+        int fd = mkstemp(errf);
+        if (fd < 0)
+            return -1;
+        close(fd);
+    }
+    FILE *p = NULL;
+    if ((size_t)snprintf(full, sizeof(full), "%s 2>%s", cmd, err ? errf : "&1") < sizeof(full))
+        p = popen(full, "r");
+    if (!p) {
+        if (err)
+            unlink(errf);
         return -1;
-    FILE *p = popen(full, "r");
-    if (!p)
-        return -1;
+    }
     slurp(p, out, on);
     int st = pclose(p);
     if (err) {
