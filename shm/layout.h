@@ -43,7 +43,7 @@
 
 #define ROTA_SHM_MAGIC     0x314c425441544f52ull /* "ROTATBL1" */
 #define ROTA_SHM_DIR_MAGIC 0x3152494441544f52ull /* "ROTADIR1" */
-#define ROTA_SHM_ABI       2u
+#define ROTA_SHM_ABI       3u
 
 #define ROTA_MAX_WINDOWS 8  /* quota windows per account, over all its pools */
 #define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */

@@ -261,7 +261,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->why = r.why;
     out->trial = r.trial;
     out->retry_at = 0;
-    out->reserved = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
+    out->lease = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
     return 0;
 }
 
@@ -303,7 +303,7 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
     if (!h || !c || !o || c->account_id == 0)
         return -EINVAL;
     if (h->slot)
-        rota_client_drop(h->slot, c->reserved, c->account_id);
+        rota_client_drop(h->slot, c->lease, c->account_id);
     struct gen *g = current(h);
     uint32_t ai = resolve(g, c);
     if (ai == ROTA_NONE)

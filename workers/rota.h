@@ -66,8 +66,10 @@ typedef struct rota_choice {
     uint64_t est_tokens;  /* what the selection charged to the TPM limit */
     uint64_t selected_at; /* monotonic ns */
     uint64_t retry_at;    /* ROTA_EEXHAUSTED: monotonic ns when something may free up */
-    uint32_t trial;       /* private: breaker permits held */
-    uint32_t reserved;    /* private: the lease the call holds */
+    uint32_t trial;       /* private: breaker trial permits held, with their periods */
+    uint32_t lease;       /* private: the lease the call holds (slot and entry) */
+    uint64_t tok_tat;     /* private: the TPM word right after this admission */
+    uint64_t tok_back;    /* private: the account's given-back tokens before it */
 } rota_choice;
 
 /* What happened to the call. Zero-initialise, then set what you know. */

@@ -415,7 +415,7 @@ static void test_clients_more_accounts_than_entries(void **state)
     for (uint32_t a = 0; a < f->m->naccounts; a++)
         distinct += rota_in_flight(f->m, a) > 0;
     for (uint32_t i = 0; i < N; i++)
-        untracked_choices += c[i].reserved == 0;
+        untracked_choices += c[i].lease == 0;
     assert_true(distinct > ROTA_CLIENT_ENTRIES);
     struct rota_shm_client *s = slot_of(f, getpid());
     assert_non_null(s);
