@@ -12,13 +12,25 @@
 
 #include "seqlock.h"
 
-#define NS_PER_MS 1000000ull
+#define NS_PER_MS        1000000ull
+#define TRIAL_DEFAULT_MS 120000u
 
-static uint64_t pack(unsigned state, unsigned trips, unsigned permits, unsigned succ,
-                     uint64_t until_ms)
+static unsigned permits_of(const struct rota_breaker_cfg *c)
 {
-    return (uint64_t)state | (uint64_t)(trips > 63 ? 63 : trips) << 2 |
-           (uint64_t)(permits & 255) << 8 | (uint64_t)(succ & 255) << 16 | until_ms << 24;
+    unsigned k = c->permits ? c->permits : 1;
+    return k > ROTA_BREAKER_PERMITS_MAX ? ROTA_BREAKER_PERMITS_MAX : k;
+}
+
+static uint64_t trial_ns(const struct rota_breaker_cfg *c)
+{
+    return (uint64_t)(c->trial_ms ? c->trial_ms : TRIAL_DEFAULT_MS) * NS_PER_MS;
+}
+
+/* Whether "cur" is the half-open period "epoch" a trial was taken in. */
+static bool in_period(uint64_t cur, unsigned epoch)
+{
+    return rota_breaker_state_of(cur) == ROTA_BREAKER_HALF_OPEN &&
+           rota_breaker_epoch(cur) == (epoch & 255);
 }
 
 uint64_t rota_breaker_period_ms(const struct rota_breaker_cfg *c, unsigned trips)
@@ -40,74 +52,82 @@ static uint64_t jittered(const struct rota_breaker_cfg *c, unsigned trips, uint6
 
 enum rota_breaker_gate rota_breaker_gate(uint64_t w, uint64_t now_ns, uint64_t *until_ns)
 {
-    uint64_t now_ms = now_ns / NS_PER_MS, until = rota_breaker_until_ms(w);
+    uint64_t until = rota_breaker_until_ns(w);
     switch (rota_breaker_state_of(w)) {
     case ROTA_BREAKER_CLOSED:
         return ROTA_GATE_PASS;
     case ROTA_BREAKER_OPEN:
-        if (now_ms >= until)
+        if (now_ns >= until)
             return ROTA_GATE_TRIAL;
         break;
     default:
-        if (rota_breaker_permits(w) > 0 || now_ms >= until)
+        if (rota_breaker_permits(w) > 0 || now_ns >= until)
             return ROTA_GATE_TRIAL;
         break;
     }
     if (until_ns)
-        *until_ns = until * NS_PER_MS;
+        *until_ns = until;
     return ROTA_GATE_BLOCKED;
 }
 
-bool rota_breaker_acquire(_Atomic uint64_t *w, const struct rota_breaker_cfg *c,
-                          uint64_t now_ns)
+enum rota_breaker_take rota_breaker_acquire(_Atomic uint64_t *w,
+                                            const struct rota_breaker_cfg *c, uint64_t now_ns,
+                                            unsigned *epoch)
 {
-    uint64_t now_ms = now_ns / NS_PER_MS, cur = rota_load(w);
-    unsigned k = c->permits ? c->permits : 1;
-    /* A trial that never reports would hold its permit forever: re-arm after one base
-     * period (kept in "until" while half-open). */
-    uint64_t rearm = now_ms + (c->base_ms ? c->base_ms : 1000);
+    uint64_t cur = rota_load(w), deadline = now_ns + trial_ns(c);
+    unsigned k = permits_of(c);
     for (;;) {
         unsigned st = rota_breaker_state_of(cur), trips = rota_breaker_trips(cur);
+        unsigned ep = rota_breaker_epoch(cur), left = rota_breaker_permits(cur);
         uint64_t next;
         if (st == ROTA_BREAKER_CLOSED)
-            return true;
+            return ROTA_BREAKER_NO_TRIAL;
         if (st == ROTA_BREAKER_OPEN) {
-            if (now_ms < rota_breaker_until_ms(cur))
-                return false;
-            next = pack(ROTA_BREAKER_HALF_OPEN, trips, k - 1, 0, rearm);
-        } else if (rota_breaker_permits(cur) > 0) {
-            next = cur - ((uint64_t)1 << 8);
-        } else if (now_ms >= rota_breaker_until_ms(cur)) {
-            next =
-                pack(ROTA_BREAKER_HALF_OPEN, trips, k - 1, rota_breaker_successes(cur), rearm);
+            if (now_ns < rota_breaker_until_ns(cur))
+                return ROTA_BREAKER_DENIED;
+            next = rota_breaker_word(ROTA_BREAKER_HALF_OPEN, trips, k - 1, 0, ep + 1, deadline);
+        } else if (left > 0) {
+            /* the deadline follows the latest permit: no re-arm while it may report */
+            next = rota_breaker_word(ROTA_BREAKER_HALF_OPEN, trips, left - 1,
+                                     rota_breaker_successes(cur), ep, deadline);
+        } else if (now_ns >= rota_breaker_until_ns(cur)) {
+            /* Every permit taken, none reported by the deadline: the trials are abandoned
+             * and a new period begins, whose epoch their late outcomes do not match. */
+            next = rota_breaker_word(ROTA_BREAKER_HALF_OPEN, trips, k - 1, 0, ep + 1, deadline);
         } else {
-            return false;
+            return ROTA_BREAKER_DENIED;
         }
-        if (rota_cas(w, &cur, next))
-            return true;
+        if (rota_cas(w, &cur, next)) {
+            if (epoch)
+                *epoch = rota_breaker_epoch(next);
+            return ROTA_BREAKER_PERMIT;
+        }
     }
 }
 
-void rota_breaker_release(_Atomic uint64_t *w, const struct rota_breaker_cfg *c)
+void rota_breaker_release(_Atomic uint64_t *w, const struct rota_breaker_cfg *c, unsigned epoch)
 {
     uint64_t cur = rota_load(w);
-    unsigned k = c->permits ? c->permits : 1;
-    while (rota_breaker_state_of(cur) == ROTA_BREAKER_HALF_OPEN &&
-           rota_breaker_permits(cur) < k && !rota_cas(w, &cur, cur + ((uint64_t)1 << 8)))
+    unsigned k = permits_of(c);
+    while (in_period(cur, epoch) && rota_breaker_permits(cur) < k &&
+           !rota_cas(w, &cur, cur + ((uint64_t)1 << 7)))
         ;
 }
 
 void rota_breaker_success(_Atomic uint64_t *w, _Atomic uint32_t *consec,
-                          const struct rota_breaker_cfg *c, bool trial)
+                          const struct rota_breaker_cfg *c, bool trial, unsigned epoch)
 {
     if (consec && rota_load(consec) != 0)
         rota_store(consec, 0);
+    if (!trial)
+        return;
     uint64_t cur = rota_load(w);
-    unsigned k = c->permits ? c->permits : 1;
-    while (rota_breaker_state_of(cur) == ROTA_BREAKER_HALF_OPEN && trial) {
+    unsigned k = permits_of(c);
+    while (in_period(cur, epoch)) {
         unsigned succ = rota_breaker_successes(cur) + 1;
-        uint64_t next =
-            succ >= k ? pack(ROTA_BREAKER_CLOSED, 0, 0, 0, 0) : cur + ((uint64_t)1 << 16);
+        uint64_t next = succ >= k ? rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0,
+                                                      rota_breaker_epoch(cur), 0)
+                                  : cur + ((uint64_t)1 << 14);
         if (rota_cas(w, &cur, next))
             return;
     }
@@ -115,20 +135,21 @@ void rota_breaker_success(_Atomic uint64_t *w, _Atomic uint32_t *consec,
 
 bool rota_breaker_failure(_Atomic uint64_t *w, _Atomic uint32_t *consec,
                           const struct rota_breaker_cfg *c, uint64_t now_ns, uint64_t rnd,
-                          bool trial)
+                          bool trial, unsigned epoch)
 {
     uint32_t n = consec ? rota_add(consec, 1) + 1 : 0;
-    uint64_t now_ms = now_ns / NS_PER_MS, cur = rota_load(w);
+    uint64_t cur = rota_load(w);
     for (;;) {
         unsigned st = rota_breaker_state_of(cur), trips = rota_breaker_trips(cur);
         if (st == ROTA_BREAKER_OPEN)
             return false; /* already open: a late report from before it opened */
         if (st == ROTA_BREAKER_CLOSED && n < c->fail_threshold)
             return false;
-        if (st == ROTA_BREAKER_HALF_OPEN && !trial)
-            return false; /* a call chosen before the breaker opened: not a trial */
+        if (st == ROTA_BREAKER_HALF_OPEN && !(trial && in_period(cur, epoch)))
+            return false; /* not a trial of this period: a call chosen before it began */
         uint64_t next =
-            pack(ROTA_BREAKER_OPEN, trips + 1, 0, 0, now_ms + jittered(c, trips + 1, rnd));
+            rota_breaker_word(ROTA_BREAKER_OPEN, trips + 1, 0, 0, rota_breaker_epoch(cur),
+                              now_ns + jittered(c, trips + 1, rnd) * NS_PER_MS);
         if (rota_cas(w, &cur, next)) {
             if (consec)
                 rota_store(consec, 0);
@@ -144,15 +165,22 @@ void rota_breaker_force_open(_Atomic uint64_t *w, const struct rota_breaker_cfg 
     for (;;) {
         unsigned trips = rota_breaker_trips(cur) + 1;
         uint64_t next =
-            pack(ROTA_BREAKER_OPEN, trips, 0, 0, now_ns / NS_PER_MS + jittered(c, trips, rnd));
+            rota_breaker_word(ROTA_BREAKER_OPEN, trips, 0, 0, rota_breaker_epoch(cur),
+                              now_ns + jittered(c, trips, rnd) * NS_PER_MS);
         if (rota_cas(w, &cur, next))
             return;
     }
 }
 
+/* A new epoch: trials still in flight from before the reset count for nothing, and a
+ * reload's carry sees the reset as newer than the word it replaced. */
 void rota_breaker_reset(_Atomic uint64_t *w, _Atomic uint32_t *consec)
 {
-    rota_store(w, 0);
+    uint64_t cur = rota_load(w);
+    while (!rota_cas(
+        w, &cur,
+        rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0, rota_breaker_epoch(cur) + 1, 0)))
+        ;
     if (consec)
         rota_store(consec, 0);
 }

@@ -67,11 +67,15 @@ static inline bool rota_gcra_peek(_Atomic uint64_t *tat, const struct rota_gcra 
            rota_gcra_fits(rota_load(tat), rota_gcra_cost(g, n), g->limit_ns, now);
 }
 
-/* Admit "n" units at "now". Returns true and advances the TAT, or false and sets
- * *retry_at (if not NULL) to the earliest time they would be admitted. */
-static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra *g,
-                                   uint64_t now, uint64_t n, uint64_t *retry_at)
+/* Admit "n" units at "now". Returns true and advances the TAT (its new value in *after,
+ * if not NULL; 0 without a limit), or false and sets *retry_at (if not NULL) to the
+ * earliest time they would be admitted. */
+static inline bool rota_gcra_admit_to(_Atomic uint64_t *tat, const struct rota_gcra *g,
+                                      uint64_t now, uint64_t n, uint64_t *retry_at,
+                                      uint64_t *after)
 {
+    if (after)
+        *after = 0;
     if (!g->interval_ns)
         return true;
     uint64_t cost = rota_gcra_cost(g, n), t = rota_load(tat);
@@ -82,9 +86,18 @@ static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra
                 *retry_at = base + cost - g->limit_ns;
             return false;
         }
-        if (rota_cas(tat, &t, base + cost))
+        if (rota_cas(tat, &t, base + cost)) {
+            if (after)
+                *after = base + cost;
             return true;
+        }
     }
+}
+
+static inline bool rota_gcra_admit(_Atomic uint64_t *tat, const struct rota_gcra *g,
+                                   uint64_t now, uint64_t n, uint64_t *retry_at)
+{
+    return rota_gcra_admit_to(tat, g, now, n, retry_at, NULL);
 }
 
 /* Correct an admission by "delta" units (negative gives units back, never below now). */
@@ -108,6 +121,34 @@ static inline void rota_gcra_adjust(_Atomic uint64_t *tat, const struct rota_gcr
         if (rota_cas(tat, &t, nt))
             return;
     }
+}
+
+/* Give back up to "ns" of one admission's charge to "tat", but never more than that
+ * admission still holds at "now": the word has moved since (other callers' charges lie
+ * on top of it, the part before "now" has drained), so est - actual subtracted blindly
+ * would hand out capacity that is no longer this admission's. "tat_after" is the word
+ * right after the admission and "back_before" the account's "back" counter read before
+ * it. Refunds since then ("giving" now minus "back_before") may have moved the
+ * admission's slice of the word down by as much; it holds at most
+ * tat_after - that - now. "giving" is raised before the word is lowered and "back" after
+ * it, so a refund in progress is always counted against this one (a process killed in
+ * between leaves "giving" ahead: refunds are then smaller, never larger). Returns the ns
+ * given back. */
+static inline uint64_t rota_gcra_refund(_Atomic uint64_t *tat, _Atomic uint64_t *giving,
+                                        _Atomic uint64_t *back, uint64_t now,
+                                        uint64_t tat_after, uint64_t back_before, uint64_t ns)
+{
+    uint64_t moved = atomic_load_explicit(giving, memory_order_acquire) - back_before;
+    if (ns == 0 || moved >= tat_after || tat_after - moved <= now)
+        return 0; /* ("moved" wraps to a huge value if the counter restarted: nothing) */
+    uint64_t held = tat_after - moved - now;
+    ns = ns < held ? ns : held;
+    atomic_fetch_add_explicit(giving, ns, memory_order_release);
+    uint64_t t = rota_load(tat);
+    while (t > now && !rota_cas(tat, &t, t - now > ns ? t - ns : now))
+        ;
+    atomic_fetch_add_explicit(back, ns, memory_order_release);
+    return ns;
 }
 
 /* Earliest time one unit would be admitted (0 = now). */

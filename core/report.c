@@ -16,7 +16,10 @@
  *   other 4xx      the request's fault, not the account's: counted, nothing else
  *
  * Usage is counted per pool (pool 0 counts everything), and the TPM admission is
- * corrected from the estimate to the reported token count.
+ * corrected from the estimate to the reported token count: a shortfall is given back
+ * only as far as the admission still holds it (core/gcra.h rota_gcra_refund), since the
+ * TPM word has moved on with other callers' charges and the passing of time. A trial's
+ * outcome counts only in the half-open period its permit was taken in.
  */
 #include "breaker.h"
 #include "clock.h"
@@ -52,14 +55,32 @@ enum rota_verdict rota_outcome_verdict(int status, int result)
     return ROTA_VERDICT_NEUTRAL;
 }
 
-/* An outcome that says nothing about the provider's health hands a trial permit back. */
+/* An outcome that says nothing about the provider's health hands a trial permit back,
+ * to the half-open period it was taken in (core/breaker.h: a later one ignores it). */
 static void release_trial(struct rota_shm_hot *h, struct rota_shm_phot *ph,
                           const struct rota_breaker_cfg *bc, uint32_t trial)
 {
     if (trial & ROTA_TRIAL_ACCOUNT)
-        rota_breaker_release(&h->breaker, bc);
+        rota_breaker_release(&h->breaker, bc, rota_trial_account_epoch(trial));
     if (trial & ROTA_TRIAL_PROVIDER)
-        rota_breaker_release(&ph->breaker, bc);
+        rota_breaker_release(&ph->breaker, bc, rota_trial_provider_epoch(trial));
+}
+
+/* Correct the TPM admission from the estimate to the reported count: more is charged,
+ * less is given back, at most what the admission still holds (rota_gcra_refund). */
+static void correct_tokens(const struct rota_shm_account *a, struct rota_shm_hot *h,
+                           const struct rota_outcome_in *o, uint64_t now)
+{
+    struct rota_gcra tk = {a->tok_interval_ns, a->tok_limit_ns};
+    if (o->tokens > o->est_tokens) {
+        uint64_t d = o->tokens - o->est_tokens;
+        rota_gcra_adjust(&h->gcra_tok, &tk, now, d > INT64_MAX ? INT64_MAX : (int64_t)d);
+        return;
+    }
+    uint64_t est = rota_gcra_cost(&tk, o->est_tokens), act = rota_gcra_cost(&tk, o->tokens);
+    if (tk.interval_ns && est > act)
+        rota_gcra_refund(&h->gcra_tok, &h->tok_giving, &h->tok_back, now, o->tok_tat,
+                         o->tok_back, est - act);
 }
 
 static void cooldown(struct rota_shm_hot *h, const struct rota_shm_provider *p,
@@ -97,7 +118,7 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
     struct rota_shm_hot *h = &m->hot[ai];
     struct rota_shm_phot *ph = &m->phot[a->provider];
     struct rota_breaker_cfg bc = {p->fail_threshold, p->halfopen_permits, p->open_base_ms,
-                                  p->open_cap_ms};
+                                  p->open_cap_ms, p->trial_timeout_ms};
     enum rota_verdict v = rota_outcome_verdict(o->status, o->result);
     uint64_t tokens = o->tokens ? o->tokens : o->est_tokens;
     uint32_t pool = o->pool < a->npools ? o->pool : 0;
@@ -106,13 +127,8 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
     rota_add(&h->use0[1], tokens);
     if (pool)
         rota_add(rota_shm_usage(h, pool, 1), tokens);
-    if (o->tokens && o->tokens != o->est_tokens) {
-        struct rota_gcra tk = {a->tok_interval_ns, a->tok_limit_ns};
-        uint64_t d =
-            o->tokens > o->est_tokens ? o->tokens - o->est_tokens : o->est_tokens - o->tokens;
-        int64_t delta = d > INT64_MAX ? INT64_MAX : (int64_t)d;
-        rota_gcra_adjust(&h->gcra_tok, &tk, now, o->tokens > o->est_tokens ? delta : -delta);
-    }
+    if (o->tokens && o->tokens != o->est_tokens)
+        correct_tokens(a, h, o, now);
     /* A moving average with a plain load and store: a lost update among racing reports
      * only skips one sample. */
     uint64_t avg = rota_load(&h->latency_ns);
@@ -122,9 +138,11 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
     case ROTA_VERDICT_SUCCESS:
         if (rota_load(&h->consec_429))
             rota_store(&h->consec_429, 0);
-        rota_breaker_success(&h->breaker, &h->consec_fail, &bc, o->trial & ROTA_TRIAL_ACCOUNT);
+        rota_breaker_success(&h->breaker, &h->consec_fail, &bc, o->trial & ROTA_TRIAL_ACCOUNT,
+                             rota_trial_account_epoch(o->trial));
         rota_breaker_success(&ph->breaker, &ph->consec_fail, &bc,
-                             o->trial & ROTA_TRIAL_PROVIDER);
+                             o->trial & ROTA_TRIAL_PROVIDER,
+                             rota_trial_provider_epoch(o->trial));
         break;
     case ROTA_VERDICT_RATE_LIMITED:
         cooldown(h, p, o, now);
@@ -133,9 +151,10 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
     case ROTA_VERDICT_FAILURE:
         rota_add(&h->failures, 1);
         rota_breaker_failure(&h->breaker, &h->consec_fail, &bc, now, rnd,
-                             o->trial & ROTA_TRIAL_ACCOUNT);
+                             o->trial & ROTA_TRIAL_ACCOUNT, rota_trial_account_epoch(o->trial));
         rota_breaker_failure(&ph->breaker, &ph->consec_fail, &bc, now, rnd >> 17,
-                             o->trial & ROTA_TRIAL_PROVIDER);
+                             o->trial & ROTA_TRIAL_PROVIDER,
+                             rota_trial_provider_epoch(o->trial));
         break;
     case ROTA_VERDICT_DISABLE:
         disable(h, p, o, now);

@@ -134,7 +134,8 @@ static bool gates_open(struct scan *s, struct rota_shm_hot *h, uint64_t pw, uint
     uint64_t now = s->now, cd = rota_load(&h->cooldown_until);
     uint64_t dis = rota_load(&h->disabled), bw = rota_load(&h->breaker);
     *gates = 0;
-    if (__builtin_expect(cd <= now && (dis | bw | pw) == 0, 1))
+    /* a closed breaker's word is its epoch alone */
+    if (__builtin_expect(cd <= now && (dis | ((bw | pw) & ~ROTA_BREAKER_EPOCH_MASK)) == 0, 1))
         return true;
     uint64_t until = 0;
     if (cd > now) {
@@ -242,6 +243,29 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
     return true;
 }
 
+/* Take the trial permits "gates" asks for: one from each half-open breaker. True with
+ * *trial the trial word (only permits actually taken, a breaker that closed meanwhile
+ * gives none); false if either was denied, having given back only what this call took
+ * (a permit returned that was never taken is a second trial). */
+static bool take_trials(_Atomic uint64_t *acct, _Atomic uint64_t *prov,
+                        const struct rota_breaker_cfg *bc, uint32_t gates, uint64_t now,
+                        uint32_t *trial)
+{
+    unsigned ae = 0, pe = 0;
+    enum rota_breaker_take ta = ROTA_BREAKER_NO_TRIAL, tp = ROTA_BREAKER_NO_TRIAL;
+    if (gates & ROTA_TRIAL_ACCOUNT)
+        ta = rota_breaker_acquire(acct, bc, now, &ae);
+    if (ta != ROTA_BREAKER_DENIED && (gates & ROTA_TRIAL_PROVIDER))
+        tp = rota_breaker_acquire(prov, bc, now, &pe);
+    if (ta == ROTA_BREAKER_DENIED || tp == ROTA_BREAKER_DENIED) {
+        if (ta == ROTA_BREAKER_PERMIT)
+            rota_breaker_release(acct, bc, ae);
+        return false;
+    }
+    *trial = rota_trial_word(ta == ROTA_BREAKER_PERMIT, ae, tp == ROTA_BREAKER_PERMIT, pe);
+    return true;
+}
+
 /* Make the pick real. False if a race took what it needed (permit, rate). */
 static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_res *r)
 {
@@ -250,10 +274,10 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
     const struct rota_shm_account *a = &m->accounts[mb->account];
     const struct rota_shm_provider *p = &m->providers[a->provider];
     struct rota_shm_hot *h = &m->hot[mb->account];
-    _Atomic uint64_t *pbreaker = &m->phot[a->provider].breaker;
-    uint64_t now = s->q->now, at = 0;
+    uint64_t now = s->q->now, at = 0, tat = 0, back = 0;
+    uint32_t trial = 0;
     struct rota_breaker_cfg bc = {p->fail_threshold, p->halfopen_permits, p->open_base_ms,
-                                  p->open_cap_ms};
+                                  p->open_cap_ms, p->trial_timeout_ms};
     /* Rate first: an admission can be given back exactly; a trial permit only roughly. */
     struct rota_gcra rq = req_gcra(a), tk = tok_gcra(a);
     if (!rota_gcra_admit(&h->gcra_req, &rq, now, 1, &at)) {
@@ -261,25 +285,21 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
         note(s, at);
         return false;
     }
-    if (!rota_gcra_admit(&h->gcra_tok, &tk, now, s->q->est_tokens, &at)) {
+    /* What was given back before the admission: a report bounds its refund by what this
+     * admission still holds after the refunds made since (rota_gcra_refund). */
+    if (a->tok_limit_ns)
+        back = rota_load_acq(&h->tok_back);
+    if (!rota_gcra_admit_to(&h->gcra_tok, &tk, now, s->q->est_tokens, &at, &tat)) {
         rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
         s->skip |= ROTA_SKIP_RATE;
         note(s, at);
         return false;
     }
-    /* A trial needs a permit from each half-open breaker; one lost race gives back only
-     * what this call took (a permit returned that was never taken is a second trial). */
-    bool acct = c->gates & ROTA_TRIAL_ACCOUNT, prov = c->gates & ROTA_TRIAL_PROVIDER;
-    bool got_acct = !acct || rota_breaker_acquire(&h->breaker, &bc, now);
-    bool got_prov = got_acct && (!prov || rota_breaker_acquire(pbreaker, &bc, now));
-    if (!got_prov) {
-        if (acct && got_acct)
-            rota_breaker_release(&h->breaker, &bc);
+    if (c->gates &&
+        !take_trials(&h->breaker, &m->phot[a->provider].breaker, &bc, c->gates, now, &trial)) {
         rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
-        /* the estimate is the caller's: an undoing of more than INT64_MAX units is capped
-         * (every cost is capped at the limit anyway), never a negated overflow */
-        rota_gcra_adjust(&h->gcra_tok, &tk, now,
-                         s->tok_units > INT64_MAX ? INT64_MIN + 1 : -(int64_t)s->tok_units);
+        rota_gcra_refund(&h->gcra_tok, &h->tok_giving, &h->tok_back, now, tat, back,
+                         rota_gcra_cost(&tk, s->q->est_tokens));
         s->skip |= ROTA_SKIP_BREAKER;
         return false;
     }
@@ -289,8 +309,10 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
     rota_store(&h->last_used, now);
     r->account = mb->account;
     r->pool = mb->pool;
-    r->trial = c->gates;
-    if (c->gates)
+    r->trial = trial;
+    r->tok_tat = tat;
+    r->tok_back = back;
+    if (trial)
         rota_add(&h->halfopen, 1);
     return true;
 }
@@ -302,7 +324,7 @@ static bool pick_commit(struct scan *s, struct rota_pick *pk, struct rota_cand *
     while (n > 0) {
         uint32_t why = 0, i = rota_strategy_pick(pk, c, n, &why);
         if (commit(s, &c[i], r)) {
-            r->why = why | (c[i].gates ? ROTA_WHY_TRIAL : 0);
+            r->why = why | (r->trial ? ROTA_WHY_TRIAL : 0);
             return true;
         }
         c[i] = c[--n];
@@ -474,7 +496,7 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
             drop_lru(sl, k);
             prefetch(s, pos); /* least recently used: its lines are likely cold */
             if (eval(s, pos, &c) && commit(s, &c, r)) {
-                r->why = ROTA_WHY_FORCED_LRU | (c.gates ? ROTA_WHY_TRIAL : 0);
+                r->why = ROTA_WHY_FORCED_LRU | (r->trial ? ROTA_WHY_TRIAL : 0);
                 return true;
             }
         }
@@ -487,7 +509,7 @@ static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pic
             uint32_t pos = sl->pos[k];
             if (eval(s, pos, &c) && commit(s, &c, r)) {
                 r->why = (t->strategy == ROTA_STRAT_GREEDY ? ROTA_WHY_GREEDY : ROTA_WHY_SCORE) |
-                         (c.gates ? ROTA_WHY_TRIAL : 0);
+                         (r->trial ? ROTA_WHY_TRIAL : 0);
                 if (c.left < sl->left[k] - SHORT_DRIFT)
                     sl->uses = SHORT_USES; /* its quota moved: rank again next time */
                 return true;

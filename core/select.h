@@ -12,8 +12,26 @@
 #include "rota_codes.h"
 #include "table.h"
 
+/* The trial word of a choice: which breakers' trial permits it holds (bits 0..1) and the
+ * half-open period each was taken in (the account's epoch in bits 8..15, the provider's
+ * in bits 16..23). 0 = no permit. */
 #define ROTA_TRIAL_ACCOUNT  1u /* the choice holds the account breaker's trial permit */
 #define ROTA_TRIAL_PROVIDER 2u /* ... and/or the provider breaker's */
+
+static inline uint32_t rota_trial_word(bool acct, unsigned acct_epoch, bool prov,
+                                       unsigned prov_epoch)
+{
+    return (acct ? ROTA_TRIAL_ACCOUNT | (acct_epoch & 255u) << 8 : 0) |
+           (prov ? ROTA_TRIAL_PROVIDER | (prov_epoch & 255u) << 16 : 0);
+}
+static inline unsigned rota_trial_account_epoch(uint32_t trial)
+{
+    return (trial >> 8) & 255u;
+}
+static inline unsigned rota_trial_provider_epoch(uint32_t trial)
+{
+    return (trial >> 16) & 255u;
+}
 
 struct rota_sel_req {
     uint32_t route;      /* route index in this generation */
@@ -25,9 +43,12 @@ struct rota_sel_req {
 };
 
 struct rota_sel_res {
-    uint32_t account, pool, tier, why, trial;
+    uint32_t account, pool, tier, why;
+    uint32_t trial;                   /* trial word: permits taken and their periods */
     uint16_t skipped[ROTA_MAX_TIERS]; /* ROTA_SKIP_* bits per tier passed over */
     uint64_t retry_at; /* exhausted: monotonic ns when something may free up; 0 unknown */
+    uint64_t tok_tat;  /* the TPM word right after this admission (0 = no TPM limit) */
+    uint64_t tok_back; /* the account's tok_back read before the admission */
 };
 
 /* Seqlock read attempts that had to be repeated, by this thread (for rota-bench). */
@@ -38,13 +59,14 @@ int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q
                       struct rota_rng *rng, struct rota_sel_res *r);
 
 struct rota_outcome_in {
-    int status; /* HTTP status, 0 = none */
-    int result; /* enum rota_result */
-    uint32_t pool, trial;
+    int status;           /* HTTP status, 0 = none */
+    int result;           /* enum rota_result */
+    uint32_t pool, trial; /* trial: the selection's trial word */
     uint64_t latency_ns;
     uint64_t tokens; /* actual; 0 = the estimate stands */
     uint64_t est_tokens;
     uint64_t retry_after_ms;
+    uint64_t tok_tat, tok_back; /* the selection's, to bound the TPM refund */
 };
 
 /* How an outcome is classified. */

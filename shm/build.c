@@ -237,6 +237,7 @@ static void fill_provider(struct rota_shm_provider *p, const struct rota_desc_pr
     p->halfopen_permits = or_default_u(s->halfopen_permits, 3);
     p->open_base_ms = or_default_u(s->open_base_ms, 30000);
     p->open_cap_ms = or_default_u(s->open_cap_ms, 600000);
+    p->trial_timeout_ms = or_default_u(s->trial_timeout_ms, 120000);
     p->cooldown_base_ms = or_default_u(s->cooldown_base_ms, 1000);
     p->cooldown_cap_ms = or_default_u(s->cooldown_cap_ms, 300000);
     p->disable_for_s = s->disable_for_s;

@@ -39,6 +39,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define ROTA_SHM_MAGIC     0x314c425441544f52ull /* "ROTATBL1" */
@@ -120,10 +121,10 @@ struct rota_shm_provider {
     uint32_t open_cap_ms;      /* longest open period */
     uint32_t cooldown_base_ms; /* 429 without a hint: base, doubling per 429 in a row */
     uint32_t cooldown_cap_ms;
-    uint32_t disable_for_s; /* auth/billing disable; 0 = until re-enabled */
-    uint32_t pad;
-    double warn, crit;  /* status thresholds (used fractions) */
-    double pessimistic; /* the used fraction assumed without fresh data */
+    uint32_t disable_for_s;    /* auth/billing disable; 0 = until re-enabled */
+    uint32_t trial_timeout_ms; /* half-open trial deadline after the latest permit */
+    double warn, crit;         /* status thresholds (used fractions) */
+    double pessimistic;        /* the used fraction assumed without fresh data */
 };
 
 struct rota_shm_account {
@@ -232,9 +233,10 @@ struct rota_shm_snap {
 /* Per-account hot block. Writers: any, one atomic operation per word.
  *   line 0: all a selection scan reads (gates, rate words, pool 0's usage); a selection
  *           writes only here: last use, the rate words, the request count;
- *   line 1: what a report writes besides the token count (calls done, latency) and the
- *           rare-path counters;
- *   line 2: usage of pools 1..3;  line 3: the latest passive observation. */
+ *   line 1: what a report writes besides the token count (calls done, latency, TPM
+ *           given back) and the rare-path counters; a selection under a TPM limit reads
+ *           tok_back here;
+ *   line 2: usage of pools 1..3, trial count;  line 3: the latest passive observation. */
 struct rota_shm_hot {
     alignas(ROTA_SHM_ALIGN) _Atomic uint64_t last_used; /* any: store, monotonic ns */
     _Atomic uint64_t cooldown_until; /* any: atomic max; sup: store 0 on reset */
@@ -253,13 +255,21 @@ struct rota_shm_hot {
     _Atomic uint32_t consec_429;   /* any: fetch_add on 429, store 0 on success */
     _Atomic uint64_t latency_ns;   /* any: load + store, moving average of 1/8 per report */
     /* statistics, any: fetch_add. Successes are done minus the others. */
-    _Atomic uint64_t failures, rate_limited, auth_failures, halfopen, neutral;
+    _Atomic uint64_t failures, rate_limited, auth_failures;
+    /* TPM time (ns of gcra_tok) given back by reports and lost commits, so that a report
+     * can tell how far other refunds have moved its admission down (core/gcra.h
+     * rota_gcra_refund). any: fetch_add, tok_giving before the CAS on gcra_tok that
+     * gives it back, tok_back after it; a selection reads tok_back before admitting */
+    _Atomic uint64_t tok_giving, tok_back;
 
     alignas(64) _Atomic uint64_t use_pool[ROTA_MAX_POOLS - 1][2]; /* pools 1.. */
-    _Atomic uint64_t pad[2];
+    _Atomic uint64_t halfopen, neutral; /* statistics as above (trials, other 4xx) */
 
     alignas(64) _Atomic uint64_t obs[8]; /* reserved: latest passive observation */
 };
+
+_Static_assert(sizeof(struct rota_shm_hot) == 256, "a hot block is four cache lines");
+_Static_assert(offsetof(struct rota_shm_hot, tok_back) < 128, "tok_back is on line 1");
 
 /* The usage counter of "pool" and "metric" (0 requests, 1 tokens). */
 static inline _Atomic uint64_t *rota_shm_usage(struct rota_shm_hot *h, uint32_t pool,
@@ -268,10 +278,12 @@ static inline _Atomic uint64_t *rota_shm_usage(struct rota_shm_hot *h, uint32_t 
     return pool == 0 ? &h->use0[metric] : &h->use_pool[pool - 1][metric];
 }
 
-/* Per-provider hot block: a breaker for the provider as a whole. Writers: any. */
+/* Per-provider hot block: a breaker for the provider as a whole. Writers: any. Every
+ * selection reads the breaker; the failure streak, written on reports, has a line of its
+ * own so that writing it does not take that line from every selector. */
 struct rota_shm_phot {
-    alignas(ROTA_SHM_ALIGN) _Atomic uint64_t breaker;
-    _Atomic uint32_t consec_fail;
+    alignas(ROTA_SHM_ALIGN) _Atomic uint64_t breaker; /* any: CAS (core/breaker) */
+    alignas(64) _Atomic uint32_t consec_fail;         /* any: fetch_add on failure, store 0 */
     _Atomic uint32_t pad;
 };
 

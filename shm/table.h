@@ -48,6 +48,7 @@ struct rota_shm_map {
 struct rota_desc_provider {
     const char *name, *kind;
     uint32_t fail_threshold, halfopen_permits, open_base_ms, open_cap_ms;
+    uint32_t trial_timeout_ms; /* half-open trial deadline; 0 = 120 s */
     uint32_t cooldown_base_ms, cooldown_cap_ms, disable_for_s;
     double warn, crit, pessimistic; /* 0 = the seed's 0.70, 0.80, 0.85 */
 };

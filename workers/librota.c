@@ -253,6 +253,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
         out->retry_at = r.retry_at;
         out->why = 0;
         out->trial = 0;
+        out->tok_tat = out->tok_back = 0;
         return rc;
     }
     out->account = r.account;
@@ -260,6 +261,8 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->pool = r.pool;
     out->why = r.why;
     out->trial = r.trial;
+    out->tok_tat = r.tok_tat;
+    out->tok_back = r.tok_back;
     out->retry_at = 0;
     out->lease = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
     return 0;
@@ -318,6 +321,8 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         .tokens = o->tokens,
         .est_tokens = c->est_tokens,
         .retry_after_ms = o->retry_after_ms,
+        .tok_tat = c->tok_tat,
+        .tok_back = c->tok_back,
     };
     rota_report_apply(&g->map, ai, &in, now, rota_rng_next(rng()));
     if ((o->headers && o->headers_len) || (o->body && o->body_len))

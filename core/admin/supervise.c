@@ -164,7 +164,7 @@ uint32_t rota_sup_rate_tick(struct rota_sup *s, struct rota_shm_map *m, uint64_t
         if (rota_breaker_state_of(bw) != 0)
             continue; /* already open or half-open */
         struct rota_breaker_cfg bc = {p->fail_threshold, p->halfopen_permits, p->open_base_ms,
-                                      p->open_cap_ms};
+                                      p->open_cap_ms, p->trial_timeout_ms};
         rota_breaker_force_open(&h->breaker, &bc, now, rnd ^ a);
         opened++;
     }

@@ -34,7 +34,7 @@ struct raw_thresholds {
 
 struct raw_breaker {
     uint32_t *failures, *half_open;
-    char *open_for, *open_max;
+    char *open_for, *open_max, *trial_timeout;
     double *failure_rate;
     uint32_t *min_calls;
     char *window;

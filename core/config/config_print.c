@@ -34,9 +34,10 @@ static void print_provider(const struct rota_config *c, uint32_t i, FILE *f)
     if (p->fail_rate > 0)
         fprintf(f, " or a failure rate of %.2f over %u calls in %s", p->fail_rate,
                 p->fail_min_calls, dur(p->rate_window_ns, a, sizeof(a)));
-    fprintf(f, "; open %s doubling to %s; half-open trials %u\n",
+    fprintf(f, "; open %s doubling to %s; half-open trials %u, abandoned after %s\n",
             dur(d->open_base_ms * NS_PER_MS, a, sizeof(a)),
-            dur(d->open_cap_ms * NS_PER_MS, b, sizeof(b)), d->halfopen_permits);
+            dur(d->open_cap_ms * NS_PER_MS, b, sizeof(b)), d->halfopen_permits,
+            dur(d->trial_timeout_ms * NS_PER_MS, e, sizeof(e)));
     fprintf(f, "  cooldown    %s doubling to %s\n",
             dur(d->cooldown_base_ms * NS_PER_MS, a, sizeof(a)),
             dur(d->cooldown_cap_ms * NS_PER_MS, b, sizeof(b)));

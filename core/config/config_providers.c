@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
+#include "breaker_word.h"
 #include "config_int.h"
 #include "hash.h"
 #include "quota.h"
@@ -416,7 +417,7 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
     const struct raw_breaker *b = r->breaker;
     const struct raw_cooldown *cd = r->cooldown;
     const struct raw_probe *p = r->probe;
-    uint64_t open_for, open_max, cd_base, cd_max, disable, size;
+    uint64_t open_for, open_max, trial, cd_base, cd_max, disable, size;
     if (cfg_fraction(x, t ? t->warn : NULL, ROTA_WARN_DEFAULT, false, &d->warn,
                      "%s.thresholds.warn", base) ||
         cfg_fraction(x, t ? t->critical : NULL, ROTA_CRIT_DEFAULT, false, &d->crit,
@@ -433,12 +434,15 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
     }
     if (cfg_uint(x, b ? b->failures : NULL, 5, 1, 1000000, &d->fail_threshold,
                  "%s.breaker.failures", base) ||
-        cfg_uint(x, b ? b->half_open : NULL, 1, 1, 1000000, &d->halfopen_permits,
-                 "%s.breaker.half_open", base) ||
+        /* the breaker word counts permits and successes in 7 bits (core/breaker.h) */
+        cfg_uint(x, b ? b->half_open : NULL, 1, 1, ROTA_BREAKER_PERMITS_MAX,
+                 &d->halfopen_permits, "%s.breaker.half_open", base) ||
         cfg_duration(x, b ? b->open_for : NULL, 30 * NS_PER_S, NS_PER_MS,
                      UINT32_MAX * NS_PER_MS, &open_for, "%s.breaker.open_for", base) ||
         cfg_duration(x, b ? b->open_max : NULL, 600 * NS_PER_S, open_for,
                      UINT32_MAX * NS_PER_MS, &open_max, "%s.breaker.open_max", base) ||
+        cfg_duration(x, b ? b->trial_timeout : NULL, 120 * NS_PER_S, NS_PER_S,
+                     UINT32_MAX * NS_PER_MS, &trial, "%s.breaker.trial_timeout", base) ||
         cfg_fraction(x, b ? b->failure_rate : NULL, 0, true, &c->fail_rate,
                      "%s.breaker.failure_rate", base) ||
         cfg_uint(x, b ? b->min_calls : NULL, 20, 1, UINT32_MAX, &c->fail_min_calls,
@@ -459,6 +463,7 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
     }
     d->open_base_ms = (uint32_t)(open_for / NS_PER_MS);
     d->open_cap_ms = (uint32_t)(open_max / NS_PER_MS);
+    d->trial_timeout_ms = (uint32_t)(trial / NS_PER_MS);
     d->cooldown_base_ms = (uint32_t)(cd_base / NS_PER_MS);
     d->cooldown_cap_ms = (uint32_t)(cd_max / NS_PER_MS);
     d->disable_for_s = (uint32_t)(disable / NS_PER_S);

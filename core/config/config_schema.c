@@ -64,6 +64,8 @@ static const cyaml_schema_field_t breaker_fields[] = {
     CYAML_FIELD_UINT_PTR("half_open", OPT, struct raw_breaker, half_open),
     CYAML_FIELD_STRING_PTR("open_for", OPT, struct raw_breaker, open_for, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("open_max", OPT, struct raw_breaker, open_max, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("trial_timeout", OPT, struct raw_breaker, trial_timeout, 1,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_FLOAT_PTR("failure_rate", OPT, struct raw_breaker, failure_rate),
     CYAML_FIELD_UINT_PTR("min_calls", OPT, struct raw_breaker, min_calls),
     CYAML_FIELD_STRING_PTR("window", OPT, struct raw_breaker, window, 1, CYAML_UNLIMITED),

@@ -184,13 +184,11 @@ static uint64_t breaker_word(const struct rota_jbreaker *b, int64_t offset)
     if (b->state == ROTA_BREAKER_CLOSED)
         return 0;
     uint64_t until = to_mono(b->until, offset);
-    uint64_t until_ms = until ? (until + ROTA_NS_PER_MS - 1) / ROTA_NS_PER_MS
-                              : rota_clock_mono() / ROTA_NS_PER_MS;
-    if (until_ms >> 40)
-        until_ms = (1ull << 40) - 1; /* the word's 40 bits; to_mono already bounds it */
     /* OPEN with its trips: once "until" passes the next caller half-opens it with a full
-     * set of permits, as after any open period. */
-    return (uint64_t)ROTA_BREAKER_OPEN | (uint64_t)(b->trips & 63) << 2 | until_ms << 24;
+     * set of permits, as after any open period. The word rounds "until" up and bounds it;
+     * to_mono already keeps it near. */
+    return rota_breaker_word(ROTA_BREAKER_OPEN, b->trips, 0, 0, 0,
+                             until ? until : rota_clock_mono());
 }
 
 static bool same_window(const struct rota_jwin *x, const struct rota_shm_window *win)

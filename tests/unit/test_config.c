@@ -469,6 +469,7 @@ static void test_config_defaults(void **state)
     assert_int_equal(p->fail_threshold, 5);
     assert_int_equal(p->halfopen_permits, 1);
     assert_int_equal(p->open_base_ms, 30000);
+    assert_int_equal(p->trial_timeout_ms, 120000);
     assert_int_equal(p->cooldown_base_ms, 1000);
     assert_int_equal(p->cooldown_cap_ms, 300000);
     assert_int_equal(p->disable_for_s, 0);

@@ -40,7 +40,7 @@ static void assert_near(int64_t got, int64_t want, int64_t tolerance)
 
 /* ---- capture and restore on real tables ---- */
 
-static const struct rota_breaker_cfg BCFG = {3, 2, 4000, 60000};
+static const struct rota_breaker_cfg BCFG = {3, 2, 4000, 60000, 0};
 
 /* The state tests' table: provider "prov" and NACC accounts (ids 500 + i):
  *   a0  requests/day 1000, tokens/day 100000 (pool 0)
@@ -231,7 +231,7 @@ static void test_journal_state_survives_capture_and_apply(void **state)
     calls(f, 2, 0, 9, 0, 9);
     rota_store(&f->m->hot[2].disabled, rota_disable_word(ROTA_OFF_AUTH, 0));
     rota_store(&f->m->hot[2].breaker,
-               (uint64_t)ROTA_BREAKER_HALF_OPEN | 3u << 2 | 1u << 8 | (now_ms + 5000) << 24);
+               rota_breaker_word(ROTA_BREAKER_HALF_OPEN, 3, 1, 0, 1, (now_ms + 5000) * MS));
     /* a3: every deadline already passed */
     rota_store(&f->m->hot[3].cooldown_until, now - MS);
     rota_store(&f->m->hot[3].consec_429, 1);

@@ -3,12 +3,14 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "breaker.h"
 #include "clock.h"
 #include "fixture.h"
 #include "hash.h"
@@ -126,9 +128,9 @@ static void test_select_rj2_provider_down_opens_breaker_then_recovers(void **sta
      * provider's and every account's have closed. */
     int i = 0;
     for (; i < 1000; i++) {
-        bool open = rota_load(&c->f.m->phot[0].breaker) != 0;
+        bool open = rota_breaker_state_of(rota_load(&c->f.m->phot[0].breaker)) != 0;
         for (uint32_t a = 0; a < 3; a++)
-            open |= rota_load(&c->f.m->hot[a].breaker) != 0;
+            open |= rota_breaker_state_of(rota_load(&c->f.m->hot[a].breaker)) != 0;
         if (!open)
             break;
         assert_int_equal(sel(c, &r), 0);
@@ -612,6 +614,119 @@ static void test_select_shortlist_follows_quota(void **state)
     fx_close(&f);
 }
 
+/* ---- TPM refunds: a report gives back at most what its admission still holds ---- */
+
+#define TPM_THREADS 4
+
+struct tpm_race {
+    struct fx f;
+    uint64_t now;             /* the one instant every selection and report happens at */
+    pthread_barrier_t phase;  /* fill, then the late report, then fill again */
+    _Atomic uint64_t tokens;  /* tokens admitted at "now" */
+    struct rota_sel_res late; /* the admission reported at "now" */
+};
+
+/* Select 10-token calls at r->now until the TPM limit refuses one. */
+static void fill(struct tpm_race *r, struct rota_rng *rng)
+{
+    struct rota_sel_req q = {.route = 0, .est_tokens = 10, .now = r->now};
+    struct rota_sel_res res;
+    while (rota_select_route(r->f.m, &q, rng, &res) == 0)
+        atomic_fetch_add(&r->tokens, 10);
+}
+
+static void *tpm_filler(void *arg)
+{
+    struct tpm_race *r = arg;
+    struct rota_rng rng = {(uint64_t)(uintptr_t)&rng | 1};
+    fill(r, &rng);
+    pthread_barrier_wait(&r->phase);
+    pthread_barrier_wait(&r->phase); /* the late report has been applied */
+    fill(r, &rng);
+    return NULL;
+}
+
+/* Threads fill the burst at "now" while "late" (admitted earlier, est 50) reports 1 token
+ * used; returns the tokens admitted at that one instant. */
+static uint64_t tpm_instant(struct tpm_race *r)
+{
+    pthread_t th[TPM_THREADS];
+    atomic_store(&r->tokens, 0);
+    pthread_barrier_init(&r->phase, NULL, TPM_THREADS + 1);
+    for (int i = 0; i < TPM_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, tpm_filler, r), 0);
+    pthread_barrier_wait(&r->phase);
+    struct rota_outcome_in o = {.status = 200,
+                                .tokens = 1,
+                                .est_tokens = 50,
+                                .tok_tat = r->late.tok_tat,
+                                .tok_back = r->late.tok_back};
+    rota_report_apply(r->f.m, 0, &o, r->now, 1);
+    pthread_barrier_wait(&r->phase);
+    for (int i = 0; i < TPM_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&r->phase);
+    return atomic_load(&r->tokens);
+}
+
+/* A TPM limit of 6000 a minute with a burst of 100 admits at most 100 tokens at one
+ * instant, whatever reports arrive then. An admission whose time has drained, or whose
+ * place in the TPM word other refunds have moved into the past, has nothing left to give
+ * back: a report that subtracted est - actual anyway handed out 40 to 50 tokens of
+ * capacity that was no longer its own. */
+static void test_select_tpm_refund_never_exceeds_burst(void **state)
+{
+    (void)state;
+    static struct tpm_race r;
+    struct rota_desc_provider p = {.name = "p", .kind = "openai"};
+    struct rota_desc_account a = {.id = 5, .name = "a", .tpm = 6000, .tpm_burst = 100};
+    struct rota_rng rng = {7};
+    for (int moved = 0; moved < 2; moved++) {
+        memset(&r, 0, sizeof(r));
+        r.f.mono = r.now = 1000 * S;
+        assert_int_equal(fx_one(&r.f, "tpm", &p, &a), 0);
+        struct rota_sel_req q = {.route = 0, .est_tokens = 50, .now = r.now};
+        struct rota_sel_res first;
+        if (moved) /* an earlier admission, given back in full before "late" reports */
+            assert_int_equal(rota_select_route(r.f.m, &q, &rng, &first), 0);
+        assert_int_equal(rota_select_route(r.f.m, &q, &rng, &r.late), 0);
+        if (moved) {
+            struct rota_outcome_in o = {.status = 200,
+                                        .tokens = 1,
+                                        .est_tokens = 50,
+                                        .tok_tat = first.tok_tat,
+                                        .tok_back = first.tok_back};
+            rota_report_apply(r.f.m, 0, &o, r.now, 1);
+        }
+        /* Until the TPM word has drained to "now": nothing of "late" is left ahead. */
+        r.now = rota_load(&r.f.m->hot[0].gcra_tok);
+        rota_shm_heartbeat(r.f.w, r.now);
+        uint64_t got = tpm_instant(&r);
+        print_message("%s: %llu tokens admitted at one instant, burst 100\n",
+                      moved ? "refund moved by another" : "drained admission",
+                      (unsigned long long)got);
+        assert_int_equal(got, 100);
+        fx_close(&r.f);
+    }
+    /* What an admission still holds is given back: est 50, used 10, at the same instant
+     * leaves room for 90 more. */
+    memset(&r, 0, sizeof(r));
+    r.f.mono = r.now = 1000 * S;
+    assert_int_equal(fx_one(&r.f, "tpm", &p, &a), 0);
+    struct rota_sel_req q = {.route = 0, .est_tokens = 50, .now = r.now};
+    struct rota_sel_res res;
+    assert_int_equal(rota_select_route(r.f.m, &q, &rng, &res), 0);
+    struct rota_outcome_in o = {.status = 200,
+                                .tokens = 10,
+                                .est_tokens = 50,
+                                .tok_tat = res.tok_tat,
+                                .tok_back = res.tok_back};
+    rota_report_apply(r.f.m, 0, &o, r.now, 1);
+    fill(&r, &rng);
+    assert_int_equal(atomic_load(&r.tokens), 90);
+    fx_close(&r.f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -648,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_select_large_tier_samples_and_stays_fair),
         cmocka_unit_test(test_select_concurrent_selectors_take_different_lanes),
         cmocka_unit_test(test_select_shortlist_follows_quota),
+        cmocka_unit_test(test_select_tpm_refund_never_exceeds_burst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

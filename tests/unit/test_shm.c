@@ -174,7 +174,7 @@ static void test_shm_reload_keeps_provider_breakers(void **state)
     (void)state;
     struct fx f = {0};
     assert_int_equal(fx_chain(&f, "pbrk", ROTA_STRAT_HYBRID, 100), 0);
-    struct rota_breaker_cfg bc = {3, 1, 30000, 600000};
+    struct rota_breaker_cfg bc = {3, 1, 30000, 600000, 0};
     uint64_t now = rota_clock_mono();
     rota_breaker_force_open(&f.m->phot[1].breaker, &bc, now, 0); /* copilot */
     rota_store(&f.m->phot[1].consec_fail, 3);

@@ -489,7 +489,7 @@ static void test_supervise_reset_all_pools_clears_windows_cooldown_breaker(void 
     assert_int_equal(rota_load(&c->f.m->hot[0].cooldown_until), 0);
     assert_int_equal(rota_load(&c->f.m->hot[0].consec_429), 0);
     assert_int_equal(rota_load(&c->f.m->hot[0].consec_fail), 0);
-    assert_int_equal(breaker(c, 0), 0);
+    assert_int_equal(rota_breaker_state_of(breaker(c, 0)), ROTA_BREAKER_CLOSED);
     assert_int_equal(reset_at(c, 0, 0), JUN16_0000 * (int64_t)S);
     assert_int_equal(sel(c, &r), 0);
     assert_fraction(c, 0, 1.0 / 100.0);
