@@ -8,13 +8,25 @@
  * the copy is carried later, relative to a "seen" copy: counters by their difference
  * (exact, since they only grow), cooldowns by maximum, GCRA arrival times by their
  * advance (so a limit is never spent twice across a reload), and single-valued words
- * (breaker, disable, consecutive counts) when they changed. Snapshot windows are carried
- * when the window kept its metric and pool; a window the reload adds starts empty.
- * Providers keep their breaker and failure streak by name the same way: a reload must not
- * close the breaker of a provider that is down.
+ * (disable, consecutive counts) when they changed. Snapshot windows are carried when the
+ * window kept its metric and pool; a window the reload adds starts empty. Providers keep
+ * their breaker and failure streak by name the same way: a reload must not close the
+ * breaker of a provider that is down. The TPM given-back counters (tok_giving, tok_back)
+ * are counters like the others, so a choice made before the reload and reported after it
+ * still tells how far refunds have moved its admission.
+ *
+ * Breaker words are not taken merely because they changed on the old generation: workers
+ * already on the new one may have moved its word too (a trial failed there and opened it)
+ * while a stale worker closed the old one. When only the old word changed, it is the
+ * news and replaces the new one (by CAS, so a change made meanwhile is decided again).
+ * When both changed since the copy, the one further along wins: the later half-open
+ * period (epoch, compared as serial numbers modulo 256), and in the same period OPEN
+ * over the others, since opening ends a period and a close or a trial from it is older
+ * news; on a tie the new generation's word stays.
  */
 #include <string.h>
 
+#include "breaker_word.h"
 #include "carry.h"
 #include "seqlock.h"
 
@@ -108,8 +120,8 @@ static void add_since(_Atomic uint64_t *dst, _Atomic uint64_t *src, _Atomic uint
     rota_store(seen, now);
 }
 
-/* A word that is not a counter (breaker, disable, consecutive counts): if a worker on the
- * old generation changed it since it was seen, the old value is the news. */
+/* A word that is not a counter (disable, consecutive counts): if a worker on the old
+ * generation changed it since it was seen, the old value is the news. */
 static void take_if_changed(_Atomic uint64_t *dst, _Atomic uint64_t *src,
                             _Atomic uint64_t *seen)
 {
@@ -130,6 +142,18 @@ static void take_if_changed32(_Atomic uint32_t *dst, _Atomic uint32_t *src,
     }
 }
 
+/* A breaker word: the old generation's change is taken if the new word has not moved
+ * since it was carried, or if it is further along than the new word (see DESIGN). */
+static void merge_breaker(_Atomic uint64_t *dst, _Atomic uint64_t *src, _Atomic uint64_t *seen)
+{
+    uint64_t old = rota_load(src), was = rota_load(seen), cur = rota_load(dst);
+    if (old == was)
+        return;
+    rota_store(seen, old);
+    while ((cur == was || rota_breaker_ahead(old, cur)) && !rota_cas(dst, &cur, old))
+        ;
+}
+
 /* A GCRA word: what was admitted on the old generation since it was seen (its arrival
  * time's advance past the later of the seen value and "since", when the copy was made)
  * is charged to the new one too, so a reload never lets a limit admit twice. */
@@ -148,7 +172,8 @@ static void merge_tat(_Atomic uint64_t *dst, _Atomic uint64_t *src, _Atomic uint
 
 /* After the switch: add what workers did on "old" since it was last seen (at the copy,
  * made at "since", or the previous catch-up): counters by their difference, cooldowns by
- * maximum, rate words by their advance, other words if they changed. */
+ * maximum, rate words by their advance, breakers by which is further along, other words
+ * if they changed. */
 void rota_shm_catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
                        struct rota_shm_hot *seen, uint64_t since)
 {
@@ -167,11 +192,13 @@ void rota_shm_catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
         add_since(&n->auth_failures, &o->auth_failures, &c->auth_failures);
         add_since(&n->halfopen, &o->halfopen, &c->halfopen);
         add_since(&n->neutral, &o->neutral, &c->neutral);
+        add_since(&n->tok_giving, &o->tok_giving, &c->tok_giving);
+        add_since(&n->tok_back, &o->tok_back, &c->tok_back);
         rota_max_u64(&n->cooldown_until, rota_load(&o->cooldown_until));
         rota_max_u64(&n->last_used, rota_load(&o->last_used));
         merge_tat(&n->gcra_req, &o->gcra_req, &c->gcra_req, since);
         merge_tat(&n->gcra_tok, &o->gcra_tok, &c->gcra_tok, since);
-        take_if_changed(&n->breaker, &o->breaker, &c->breaker);
+        merge_breaker(&n->breaker, &o->breaker, &c->breaker);
         take_if_changed(&n->disabled, &o->disabled, &c->disabled);
         take_if_changed32(&n->consec_fail, &o->consec_fail, &c->consec_fail);
         take_if_changed32(&n->consec_429, &o->consec_429, &c->consec_429);
@@ -181,7 +208,7 @@ void rota_shm_catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
         uint32_t i = same_provider(m, old, j);
         if (i == ROTA_NONE)
             continue;
-        take_if_changed(&m->phot[i].breaker, &old->phot[j].breaker, &pseen[j].breaker);
+        merge_breaker(&m->phot[i].breaker, &old->phot[j].breaker, &pseen[j].breaker);
         take_if_changed32(&m->phot[i].consec_fail, &old->phot[j].consec_fail,
                           &pseen[j].consec_fail);
     }

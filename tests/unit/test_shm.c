@@ -197,6 +197,75 @@ static void test_shm_reload_keeps_provider_breakers(void **state)
     fx_close(&f);
 }
 
+/* During the settle window a worker still on the old generation may change a breaker
+ * word that workers on the new one have moved further: the provider's and the account's
+ * breakers were half-open at the reload, a trial on the new generation failed and opened
+ * them, and a stale trial of the same period then closed the old generation's words. The
+ * catch-up must not close the new generation's breakers: they stay open. */
+static void test_shm_reload_stale_breaker_does_not_close_new(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_chain(&f, "sbrk", ROTA_STRAT_HYBRID, 100), 0);
+    struct rota_breaker_cfg bc = {3, 1, 30000, 600000, 0};
+    uint64_t now = rota_clock_mono();
+    _Atomic uint32_t consec = 0;
+    uint64_t half =
+        rota_breaker_word(ROTA_BREAKER_HALF_OPEN, 1, 0, 0, 1, now + 60 * ROTA_NS_PER_S);
+    rota_store(&f.m->phot[0].breaker, half); /* antigravity, one trial out in period 1 */
+    rota_store(&f.m->hot[0].breaker, half);
+    struct rota_shm_map old;
+    assert_int_equal(rota_shm_attach(f.instance, &old, NULL, 0), 0);
+    assert_int_equal(fx_chain(&f, "sbrk", ROTA_STRAT_HYBRID, 100), 0); /* a reload */
+    assert_int_equal(rota_load(&f.m->phot[0].breaker), half);
+    /* On the new generation a trial of period 1 fails: open. */
+    assert_true(rota_breaker_failure(&f.m->phot[0].breaker, &consec, &bc, now, 0, true, 1));
+    assert_true(rota_breaker_failure(&f.m->hot[0].breaker, &consec, &bc, now, 0, true, 1));
+    /* On the old one, a stale worker's trial of period 1 succeeds: closed there. */
+    rota_breaker_success(&old.phot[0].breaker, &consec, &bc, true, 1);
+    rota_breaker_success(&old.hot[0].breaker, &consec, &bc, true, 1);
+    assert_int_equal(rota_breaker_state_of(rota_load(&old.phot[0].breaker)),
+                     ROTA_BREAKER_CLOSED);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_breaker_state_of(rota_load(&f.m->phot[0].breaker)),
+                     ROTA_BREAKER_OPEN);
+    assert_int_equal(rota_breaker_state_of(rota_load(&f.m->hot[0].breaker)), ROTA_BREAKER_OPEN);
+    /* A change on the old generation that is further along (a later period) is taken. */
+    uint64_t later =
+        rota_breaker_word(ROTA_BREAKER_HALF_OPEN, 2, 1, 0, 2, now + 60 * ROTA_NS_PER_S);
+    rota_store(&old.phot[0].breaker, later);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_load(&f.m->phot[0].breaker), later);
+    rota_shm_detach(&old);
+    fx_close(&f);
+}
+
+/* TPM time given back on the old generation after the copy reaches the new one, so a
+ * choice made before a reload and reported after it is still bounded by the refunds
+ * made in between. */
+static void test_shm_reload_carries_tok_back(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct fx_pool_opts o = {.n = 2, .strategy = ROTA_STRAT_GREEDY};
+    assert_int_equal(fx_pool_with(&f, "tokb", &o), 0);
+    rota_store(&f.m->hot[1].tok_giving, 700);
+    rota_store(&f.m->hot[1].tok_back, 700);
+    struct rota_shm_map old;
+    assert_int_equal(rota_shm_attach(f.instance, &old, NULL, 0), 0);
+    assert_int_equal(fx_pool_with(&f, "tokb", &o), 0); /* a reload */
+    assert_int_equal(rota_load(&f.m->hot[1].tok_back), 700);
+    rota_add(&old.hot[1].tok_giving, 50); /* a refund on the old generation, after the copy */
+    rota_add(&old.hot[1].tok_back, 50);
+    rota_add(&f.m->hot[1].tok_giving, 5); /* and one on the new */
+    rota_add(&f.m->hot[1].tok_back, 5);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_load(&f.m->hot[1].tok_giving), 755);
+    assert_int_equal(rota_load(&f.m->hot[1].tok_back), 755);
+    rota_shm_detach(&old);
+    fx_close(&f);
+}
+
 /* A window added by a reload starts empty, whatever the account counted before. */
 static void test_shm_reload_new_window_starts_empty(void **state)
 {
@@ -516,6 +585,8 @@ int main(void)
         cmocka_unit_test(test_shm_reload_merges_rate_and_gates),
         cmocka_unit_test(test_shm_reload_new_window_starts_empty),
         cmocka_unit_test(test_shm_reload_keeps_provider_breakers),
+        cmocka_unit_test(test_shm_reload_stale_breaker_does_not_close_new),
+        cmocka_unit_test(test_shm_reload_carries_tok_back),
         cmocka_unit_test(test_shm_attach_missing_instance),
         cmocka_unit_test(test_shm_bad_instance_names),
         cmocka_unit_test(test_shm_validate_refuses_damage),
