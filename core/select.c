@@ -33,7 +33,8 @@
 
 #define SCAN_MAX ROTA_SAMPLE_MAX
 
-_Thread_local uint64_t rota_select_retries;
+/* Initial-exec: a few bytes of static TLS, never allocated on a thread's first use. */
+_Thread_local uint64_t rota_select_retries __attribute__((tls_model("initial-exec")));
 
 struct scan {
     const struct rota_shm_map *m;
@@ -375,25 +376,23 @@ static void prefetch(const struct scan *s, uint32_t pos)
  * one list's life a thread keeps to it, and threads and processes choosing at the same
  * time spread over the top k instead of all writing one account's cache lines, which is
  * what the jitter is for. */
-#define SHORT_SLOTS  8
-#define SHORT_MAX    8
-#define LRU_MAX      32
+#define SHORT_SLOTS  ROTA_SHORT_SLOTS
+#define SHORT_MAX    ROTA_SHORT_MAX
+#define LRU_MAX      ROTA_LRU_MAX
 #define SHORT_USES   512
 #define SHORT_DRIFT  0.01f /* quota used since the list was built that makes it stale */
 #define SHORT_AGE_NS (4 * ROTA_NS_PER_MS)
 
-struct shortlist {
-    uint64_t table; /* the segment's nonce: a map address or generation number may recur */
-    uint64_t at;
-    uint32_t tier, n, nlru, uses;
-    uint32_t size; /* the tier's member count: positions are below it whatever the table */
-    uint32_t pos[SHORT_MAX];
-    float score[SHORT_MAX]; /* the preferred one's raised to 2 */
-    float left[SHORT_MAX];  /* quota left when the list was built */
-    uint32_t lru[LRU_MAX];
-};
-
-static _Thread_local struct shortlist tl_short[SHORT_SLOTS];
+/* The thread's list for tier "t", or "scratch" (cleared: never valid) without a cache. */
+static struct rota_shortlist *short_slot(const struct scan *s, const struct rota_shm_tier *t,
+                                    struct rota_shortlist *scratch)
+{
+    if (!s->q->cache) {
+        memset(scratch, 0, sizeof(*scratch));
+        return scratch;
+    }
+    return &s->q->cache->list[(t - s->m->tiers) & (SHORT_SLOTS - 1)];
+}
 
 static uint32_t short_len(const struct rota_shm_tier *t)
 {
@@ -401,7 +400,7 @@ static uint32_t short_len(const struct rota_shm_tier *t)
     return k > SHORT_MAX ? SHORT_MAX : k;
 }
 
-static bool short_valid(const struct scan *s, const struct shortlist *sl)
+static bool short_valid(const struct scan *s, const struct rota_shortlist *sl)
 {
     return sl->table == s->m->hdr->nonce && sl->tier == (uint32_t)(s->t - s->m->tiers) &&
            sl->size == s->t->nmembers && sl->uses < SHORT_USES &&
@@ -412,7 +411,7 @@ static bool short_valid(const struct scan *s, const struct shortlist *sl)
  * Drawn independently, concurrent selectors would land on the same one a third of the
  * time and fight over its cache lines; instead they take those candidates in turn, from
  * the tier's shared cursor (one atomic per list built), and the one dealt goes first. */
-static void deal_lane(struct scan *s, struct shortlist *sl)
+static void deal_lane(struct scan *s, struct rota_shortlist *sl)
 {
     const struct rota_shm_tier *t = s->t;
     uint32_t k = t->top_k < sl->n ? t->top_k : sl->n, reach = 1;
@@ -433,7 +432,7 @@ static void deal_lane(struct scan *s, struct shortlist *sl)
     sl->score[0] = 2.f; /* above any score: taken first while it stays eligible */
 }
 
-static void short_build(struct scan *s, struct shortlist *sl, const struct rota_pick *pk,
+static void short_build(struct scan *s, struct rota_shortlist *sl, const struct rota_pick *pk,
                         const struct rota_cand *c, uint32_t n)
 {
     uint32_t idx[SHORT_MAX];
@@ -466,7 +465,7 @@ static void short_build(struct scan *s, struct shortlist *sl, const struct rota_
     sl->uses = 0;
 }
 
-static void drop_best(struct shortlist *sl, uint32_t k)
+static void drop_best(struct rota_shortlist *sl, uint32_t k)
 {
     for (uint32_t j = k + 1; j < sl->n; j++) {
         sl->pos[j - 1] = sl->pos[j];
@@ -476,14 +475,14 @@ static void drop_best(struct shortlist *sl, uint32_t k)
     sl->n--;
 }
 
-static void drop_lru(struct shortlist *sl, uint32_t k)
+static void drop_lru(struct rota_shortlist *sl, uint32_t k)
 {
     for (uint32_t j = k + 1; j < sl->nlru; j++)
         sl->lru[j - 1] = sl->lru[j];
     sl->nlru--;
 }
 
-static bool from_shortlist(struct scan *s, struct shortlist *sl, struct rota_pick *pk,
+static bool from_shortlist(struct scan *s, struct rota_shortlist *sl, struct rota_pick *pk,
                            struct rota_sel_res *r)
 {
     const struct rota_shm_tier *t = s->t;
@@ -552,13 +551,13 @@ static bool sticky_buckets(struct scan *s, struct rota_pick *pk, struct rota_sel
  * and an earlier account that frees up is back within SHORT_USES picks or SHORT_AGE_NS. */
 static bool fill_first(struct scan *s, struct rota_pick *pk, struct rota_sel_res *r)
 {
-    struct shortlist *sl = &tl_short[(s->t - s->m->tiers) & (SHORT_SLOTS - 1)];
+    struct rota_shortlist scratch, *sl = short_slot(s, s->t, &scratch);
     uint32_t start = 0, found;
     if (short_valid(s, sl) && sl->n == 1) {
         start = sl->pos[0];
         sl->uses++;
     } else {
-        *sl = (struct shortlist){.table = s->m->hdr->nonce,
+        *sl = (struct rota_shortlist){.table = s->m->hdr->nonce,
                                  .tier = (uint32_t)(s->t - s->m->tiers),
                                  .size = s->t->nmembers,
                                  .at = s->now};
@@ -592,7 +591,7 @@ static bool select_tier(struct scan *s, struct rota_rng *rng, struct rota_sel_re
     bool ranked = t->strategy == ROTA_STRAT_HYBRID || t->strategy == ROTA_STRAT_GREEDY;
     if (t->strategy == ROTA_STRAT_HYBRID || (t->strategy == ROTA_STRAT_STICKY && !pk.key_hash))
         pk.force = t->lru_share > 0 && rota_rng_unit(rng) < t->lru_share ? 1 : 2;
-    struct shortlist *sl = &tl_short[(t - s->m->tiers) & (SHORT_SLOTS - 1)];
+    struct rota_shortlist scratch, *sl = short_slot(s, t, &scratch);
     if (ranked && short_valid(s, sl) && from_shortlist(s, sl, &pk, r))
         return true;
     if (t->strategy == ROTA_STRAT_STICKY && pk.key_hash && t->nbuckets)

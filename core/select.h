@@ -33,13 +33,37 @@ static inline unsigned rota_trial_provider_epoch(uint32_t trial)
     return (trial >> 16) & 255u;
 }
 
+/* What a thread remembers between its selections: the ranking of each tier it chose from
+ * lately (select.c, "the shortlist"). The caller keeps one per thread and passes it in
+ * every request, so the selection itself has no thread-local storage: a library loaded
+ * with dlopen would otherwise have glibc allocate that storage on a thread's first call. */
+#define ROTA_SHORT_SLOTS 8
+#define ROTA_SHORT_MAX   8
+#define ROTA_LRU_MAX     32
+
+struct rota_shortlist {
+    uint64_t table; /* the segment's nonce: a map address or generation number may recur */
+    uint64_t at;
+    uint32_t tier, n, nlru, uses;
+    uint32_t size; /* the tier's member count: positions are below it whatever the table */
+    uint32_t pos[ROTA_SHORT_MAX];
+    float score[ROTA_SHORT_MAX]; /* the preferred one's raised to 2 */
+    float left[ROTA_SHORT_MAX];  /* quota left when the list was built */
+    uint32_t lru[ROTA_LRU_MAX];
+};
+
+struct rota_sel_cache {
+    struct rota_shortlist list[ROTA_SHORT_SLOTS];
+};
+
 struct rota_sel_req {
-    uint32_t route;      /* route index in this generation */
-    uint64_t key_hash;   /* sticky key's hash; 0 = none */
-    uint64_t est_tokens; /* charged to the TPM limit now, corrected on report */
-    uint64_t now;        /* monotonic ns */
-    int64_t wall;        /* wall-clock ns at "now", to place a quota reset on the monotonic
-                          * clock when nothing is eligible; 0 = read the clock then */
+    uint32_t route;               /* route index in this generation */
+    struct rota_sel_cache *cache; /* the calling thread's; NULL: rank afresh every time */
+    uint64_t key_hash;            /* sticky key's hash; 0 = none */
+    uint64_t est_tokens;          /* charged to the TPM limit now, corrected on report */
+    uint64_t now;                 /* monotonic ns */
+    int64_t wall; /* wall-clock ns at "now", to place a quota reset on the monotonic
+                   * clock when nothing is eligible; 0 = read the clock then */
 };
 
 struct rota_sel_res {
@@ -52,7 +76,7 @@ struct rota_sel_res {
 };
 
 /* Seqlock read attempts that had to be repeated, by this thread (for rota-bench). */
-extern _Thread_local uint64_t rota_select_retries;
+extern _Thread_local uint64_t rota_select_retries __attribute__((tls_model("initial-exec")));
 
 /* Choose an account for route "q->route". 0, or ROTA_EEXHAUSTED with r->retry_at. */
 int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q,

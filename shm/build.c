@@ -14,8 +14,10 @@
  *   4. copy each surviving account's hot block and matching snapshot windows from
  *      generation N, by account id;
  *   5. store state READY (release), then the directory's generation (release), then
- *      generation N's state SUPERSEDED (release): a reader that sees READY sees all of
- *      step 3 and 4; a worker that sees SUPERSEDED finds N+1 in the directory;
+ *      generation N's time of supersession and its state SUPERSEDED (release), and wake
+ *      the movers sleeping on that state word (every attached handle has one, a thread
+ *      that maps the new generation off the select path): a reader that sees READY sees
+ *      all of step 3 and 4; a worker that sees SUPERSEDED finds N+1 in the directory;
  *   6. add to N+1 what workers counted on N since step 4 (monotonic counters only) and
  *      unlink N's name. Processes that map N keep their mapping, and a worker that was
  *      inside a selection on N may still count there for a moment: the writer keeps N
@@ -25,6 +27,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +46,7 @@
 #include "table.h"
 
 #define RETIRED_MAX     8
-#define SETTLE_GRACE_NS 2000000000ull
+#define SETTLE_GRACE_NS ROTA_SHM_SETTLE_NS
 
 /* A superseded generation still watched for late counts. */
 struct retired {
@@ -639,6 +644,21 @@ struct rota_shm_clients *rota_shm_writer_clients(struct rota_shm_writer *w)
     return w ? w->clients : NULL;
 }
 
+static uint64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void rota_shm_supersede(struct rota_shm_map *m, uint64_t now)
+{
+    atomic_store_explicit(&m->hdr->superseded_at, now, memory_order_relaxed);
+    atomic_store_explicit(&m->hdr->state, ROTA_GEN_SUPERSEDED, memory_order_release);
+    /* Every process's mover sleeps on this word (a shared futex): wake them all. */
+    syscall(SYS_futex, &m->hdr->state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
 int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char *err, size_t n)
 {
     if (!w)
@@ -677,7 +697,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     atomic_store_explicit(&m.hdr->state, ROTA_GEN_READY, memory_order_release);
     atomic_store_explicit(&w->dir->generation, gen, memory_order_release);
     if (w->have_cur) {
-        atomic_store_explicit(&w->cur.hdr->state, ROTA_GEN_SUPERSEDED, memory_order_release);
+        rota_shm_supersede(&w->cur, now);
         char name[ROTA_MAX_NAME + 32];
         rota_shm_name(name, sizeof(name), w->instance, w->cur.hdr->generation);
         shm_unlink(name);
@@ -738,7 +758,8 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
         struct rota_shm_map old;
         if (rota_shm_attach_gen(w->instance, g, &old, NULL, 0) != 0)
             continue;
-        atomic_store_explicit(&old.hdr->state, ROTA_GEN_SUPERSEDED, memory_order_release);
+        if (atomic_load_explicit(&old.hdr->state, memory_order_acquire) != ROTA_GEN_SUPERSEDED)
+            rota_shm_supersede(&old, mono_now());
         char name[ROTA_MAX_NAME + 32];
         rota_shm_name(name, sizeof(name), w->instance, g);
         shm_unlink(name);

@@ -334,6 +334,9 @@ struct rota_shm_header {
     _Atomic int32_t sup_pid;            /* sup */
     _Atomic uint64_t sup_start;         /* sup: wall-clock ns the supervisor started */
     _Atomic uint64_t heartbeat;         /* sup: monotonic ns, relaxed store */
+    /* sup: monotonic ns this generation was superseded, stored before the state; workers
+     * keep using it for less than the writer keeps merging it, then fail closed */
+    _Atomic uint64_t superseded_at;
 };
 
 /* The directory object. Writer: sup. */

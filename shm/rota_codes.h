@@ -17,6 +17,7 @@ enum rota_error {
     ROTA_ENOTREADY = -1006,  /* the generation is still being built */
     ROTA_ENOROUTE = -1007,   /* no route has that name or serves that model */
     ROTA_ESTALE = -1008,     /* the chosen account left the table */
+    ROTA_EBEHIND = -1009,    /* the table moved on and this process could not follow */
 };
 
 /* Why a tier had no eligible account: a bit per reason seen (rota_choice.skipped). */

@@ -167,6 +167,15 @@ int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writ
 int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char *err,
                      size_t errlen);
 
+/* How long the writer keeps adding what workers count on a superseded generation to the
+ * current one, and how long a worker may go on using a superseded generation (while its
+ * handle's mover maps the new one): less, so nothing a worker counts is lost. */
+#define ROTA_SHM_SETTLE_NS 2000000000ull
+#define ROTA_SHM_FOLLOW_NS 1000000000ull
+
+/* Mark "m" superseded at monotonic "now" and wake every process's mover waiting on it. */
+void rota_shm_supersede(struct rota_shm_map *m, uint64_t now);
+
 /* Add the counts workers made on superseded generations since they were last looked at
  * to the current one, and let go of those superseded for more than two seconds (or of
  * all of them with "all"). The supervisor calls it every second; publish and close do. */

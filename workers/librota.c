@@ -7,27 +7,60 @@
  * (acquire), check its state word, and call into core/select; they take no lock,
  * allocate nothing and make no system call (clock_gettime is served by the vDSO).
  *
- * Generation changes: when a thread sees its generation SUPERSEDED it tries to re-attach
- * under the handle's mutex with trylock: the one thread that gets it maps the new
- * generation and publishes it with a release store; the others carry on with the old
- * generation for this call, which stays mapped and valid. Old maps are retired, not
- * unmapped, because another thread may still be inside a selection on them; the handle
- * keeps up to RETIRED_MAX of them and unmaps the oldest beyond that (a thread would have
- * to stall inside one selection across that many reloads to be hurt).
+ * Following reloads: the mover. Each handle has one thread of its own, the mover, which
+ * sleeps on the current generation's state word (a futex shared by every process: the
+ * writer wakes it when it supersedes the generation, and a 50 ms timeout covers a writer
+ * that died before waking anyone). Woken, it maps and validates the new generation,
+ * publishes it with a release store, and retires the old one. Selections never map,
+ * validate or unmap anything: until the mover has moved, they go on with the superseded
+ * generation, which the writer keeps merging into the new one for ROTA_SHM_SETTLE_NS
+ * (table.h). They may do so for ROTA_SHM_FOLLOW_NS, less than that; past it, a handle
+ * still behind (mapping failed: EMFILE, ENOMEM, EACCES...) fails closed with
+ * ROTA_EBEHIND rather than admit on words nobody merges any more, and the mover keeps
+ * trying every poll. rota_move_error says why it is behind.
+ *
+ * Retired generations: a grace period. Every thread that selects has a reader slot (a
+ * static array, claimed on the thread's first call, freed when it exits) where it
+ * announces the generation it is using: store the pointer, then load the current one
+ * again, retrying if it moved. The mover unmaps a retired generation only when, after a
+ * process-wide memory barrier (membarrier(2); without it, readers pay a full fence), no
+ * slot names it: a thread stalled inside a selection across any number of reloads keeps
+ * its generation mapped. Threads beyond the slots count themselves in a shared counter
+ * instead, which holds every retired generation while it is not zero.
  *
  * A choice names its generation, account index and account id. Reported on the same
  * generation it goes straight to the index; on a later one the account is found by id,
  * so nothing is counted against the wrong account and nothing is lost across a reload.
  *
- * Per-thread state: the generator for jitter and sampling (thread-local, seeded from
- * the thread's stack address and the clock unless rota_seed was called).
+ * Passive tracking: a report with headers is read by the provider's parser inline (the
+ * header readers allocate nothing). A report with a body is copied into one of the
+ * handle's few preallocated cells and parsed by the mover at its next wake (bodies are
+ * JSON, and the JSON reader allocates); with every cell busy, the headers alone are read.
+ *
+ * Per-thread state: the generator for jitter and sampling, seeded from the thread's
+ * stack address and the clock unless rota_seed was called, and the reader slot's index;
+ * both initial-exec thread-locals of a few bytes, which glibc places in static TLS even
+ * when the library is loaded with dlopen (no allocation on a thread's first call). The
+ * selection's shortlists live in the reader slot.
+ *
+ * fork: the handlers hold every handle's lock across fork, so no mover is half-way
+ * through a move; the child gets a mover of its own, its own lease slot, and frees the
+ * reader slots of the threads it does not have.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clients.h"
 #include "clock.h"
@@ -36,7 +69,13 @@
 #include "rota.h"
 #include "select.h"
 
-#define RETIRED_MAX 16
+#define MOVER_POLL_MS       50
+#define READERS_MAX         256
+#define PASSIVE_CELLS       8
+#define PASSIVE_HEADERS_MAX 8192
+#define PASSIVE_BODY_MAX    (24 * 1024)
+
+#define TLS_IE __attribute__((tls_model("initial-exec")))
 
 struct gen {
     struct rota_shm_map map;
@@ -44,53 +83,197 @@ struct gen {
     struct gen *older;
 };
 
+/* A thread that selects: the generation it is inside (NULL between calls). */
+struct reader {
+    alignas(64) _Atomic(struct gen *) using;
+    _Atomic uint32_t taken;
+    alignas(64) struct rota_sel_cache cache;
+};
+
+enum { CELL_FREE, CELL_FILLING, CELL_READY };
+
+/* An answer with a body, waiting for the mover to parse it. */
+struct passive_cell {
+    _Atomic uint32_t state;
+    int status;
+    uint32_t headers_len, body_len;
+    uint64_t account_id;
+    uint64_t now; /* monotonic and wall-clock ns of the report */
+    int64_t wall;
+    char headers[PASSIVE_HEADERS_MAX];
+    char body[PASSIVE_BODY_MAX];
+};
+
 struct rota {
     struct rota *next_handle; /* all handles of the process, for fork (under handles_lock) */
     char instance[ROTA_MAX_NAME];
     _Atomic(struct gen *) cur;
-    pthread_mutex_t lock; /* re-attach and detach only */
-    struct gen *retired;  /* newest first; guarded by "lock" */
-    unsigned nretired;
+    _Atomic uint64_t unslotted; /* selections in progress by threads without a slot */
+    pthread_mutex_t lock;       /* the mover's work, fork and detach */
+    struct gen *retired;        /* newest first; guarded by "lock" */
+    int move_rc;                /* the latest failed move, and what failed; "lock" */
+    char move_msg[200];
+    _Atomic int behind; /* move_rc, for the select path */
+    pthread_t mover;
+    bool mover_up;
+    _Atomic bool stop;
+    struct passive_cell *passive;     /* PASSIVE_CELLS of them */
     struct rota_shm_clients *clients; /* leases; NULL when the instance keeps none */
     struct rota_shm_client *slot;     /* this handle's, in "clients" */
     int slot_index;
 };
 
+static struct reader readers[READERS_MAX];
+static _Thread_local uint32_t tl_reader TLS_IE; /* index + 1; 0 = none yet */
+static _Thread_local bool tl_no_reader TLS_IE;  /* every slot was taken: count instead */
+static pthread_key_t reader_key;
+static bool membarrier_ok;
+
 /* Every handle of the process: a child of fork() claims lease slots of its own for
  * them, so the parent's exit never ends the child's calls (and the reverse). */
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rota *handles;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void *mover_main(void *arg);
+
+static int start_mover(struct rota *h)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    /* The mover takes none of the process's signals (it inherits this mask). */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    atomic_store_explicit(&h->stop, false, memory_order_relaxed);
+    int rc = pthread_create(&h->mover, NULL, mover_main, h);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    h->mover_up = rc == 0;
+    return -rc;
+}
 
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&handles_lock);
+    for (struct rota *h = handles; h; h = h->next_handle)
+        pthread_mutex_lock(&h->lock);
 }
 
 static void atfork_parent(void)
 {
+    for (struct rota *h = handles; h; h = h->next_handle)
+        pthread_mutex_unlock(&h->lock);
     pthread_mutex_unlock(&handles_lock);
 }
 
 static void atfork_child(void)
 {
+    /* Only the forking thread lives on: the other threads' reader slots are free. */
+    for (uint32_t i = 0; i < READERS_MAX; i++)
+        if (i + 1 != tl_reader) {
+            atomic_store_explicit(&readers[i].using, NULL, memory_order_relaxed);
+            atomic_store_explicit(&readers[i].taken, 0, memory_order_relaxed);
+        }
     for (struct rota *h = handles; h; h = h->next_handle) {
-        if (!h->clients)
-            continue;
-        int slot = rota_shm_client_claim(h->clients);
-        h->slot_index = slot;
-        h->slot = slot >= 0 ? rota_shm_client_at(h->clients, slot) : NULL;
+        h->unslotted = 0;
+        h->mover_up = false;
+        if (h->clients) {
+            int slot = rota_shm_client_claim(h->clients);
+            h->slot_index = slot;
+            h->slot = slot >= 0 ? rota_shm_client_at(h->clients, slot) : NULL;
+        }
+        pthread_mutex_unlock(&h->lock);
+        start_mover(h); /* without one the child fails closed after the next reload */
     }
     pthread_mutex_unlock(&handles_lock);
 }
 
-static void atfork_register(void)
+static void reader_exit(void *v)
 {
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    uint32_t i = (uint32_t)(uintptr_t)v;
+    if (i > 0 && i <= READERS_MAX) {
+        atomic_store_explicit(&readers[i - 1].using, NULL, memory_order_release);
+        atomic_store_explicit(&readers[i - 1].taken, 0, memory_order_release);
+    }
 }
 
-static _Thread_local struct rota_rng tl_rng;
-static _Thread_local int tl_seeded;
+static void init_once(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    pthread_key_create(&reader_key, reader_exit);
+    membarrier_ok =
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* The calling thread's reader slot, claimed on its first call; NULL when all are taken. */
+static struct reader *reader(void)
+{
+    uint32_t i = tl_reader;
+    if (__builtin_expect(i != 0, 1))
+        return &readers[i - 1];
+    if (tl_no_reader)
+        return NULL;
+    for (i = 0; i < READERS_MAX; i++) {
+        uint32_t free_ = 0;
+        if (atomic_load_explicit(&readers[i].taken, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(
+                &readers[i].taken, &free_, 1, memory_order_acquire, memory_order_relaxed)) {
+            memset(&readers[i].cache, 0, sizeof(readers[i].cache));
+            tl_reader = i + 1;
+            pthread_setspecific(reader_key, (void *)(uintptr_t)(i + 1));
+            return &readers[i];
+        }
+    }
+    tl_no_reader = true;
+    return NULL;
+}
+
+/* Enter the handle's current generation: announced in the thread's reader slot (or the
+ * shared count), so the mover leaves it mapped until leave(). NULL, with *rc, when the
+ * handle has been behind the table for longer than a worker may stay behind. */
+static struct gen *enter(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
+{
+    struct reader *rd = reader();
+    struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
+    if (__builtin_expect(rd != NULL, 1)) {
+        for (;;) {
+            atomic_store_explicit(&rd->using, g, memory_order_relaxed);
+            if (membarrier_ok)
+                atomic_signal_fence(memory_order_seq_cst); /* the mover's membarrier pairs */
+            else
+                atomic_thread_fence(memory_order_seq_cst);
+            struct gen *again = atomic_load_explicit(&h->cur, memory_order_acquire);
+            if (again == g)
+                break;
+            g = again;
+        }
+    } else {
+        atomic_fetch_add(&h->unslotted, 1);
+        g = atomic_load_explicit(&h->cur, memory_order_acquire);
+    }
+    *rdp = rd;
+    uint32_t st = atomic_load_explicit(&g->map.hdr->state, memory_order_acquire);
+    if (__builtin_expect(st == ROTA_GEN_READY, 1))
+        return g;
+    uint64_t at = atomic_load_explicit(&g->map.hdr->superseded_at, memory_order_relaxed);
+    if (st == ROTA_GEN_SUPERSEDED && (now < at || now - at < ROTA_SHM_FOLLOW_NS))
+        return g; /* the mover is on it, and the writer still merges this generation */
+    if (rd)
+        atomic_store_explicit(&rd->using, NULL, memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&h->unslotted, 1, memory_order_release);
+    *rc = ROTA_EBEHIND;
+    return NULL;
+}
+
+static void leave(struct rota *h, struct reader *rd)
+{
+    if (__builtin_expect(rd != NULL, 1))
+        atomic_store_explicit(&rd->using, NULL, memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&h->unslotted, 1, memory_order_release);
+}
+
+static _Thread_local struct rota_rng tl_rng TLS_IE;
+static _Thread_local bool tl_seeded TLS_IE;
 
 static struct rota_rng *rng(void)
 {
@@ -111,8 +294,11 @@ void rota_seed(uint64_t seed)
 static int map_current(const char *instance, struct gen **out, char *err, size_t errlen)
 {
     struct gen *g = calloc(1, sizeof(*g));
-    if (!g)
+    if (!g) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
         return -ENOMEM;
+    }
     int rc = rota_shm_attach(instance, &g->map, err, errlen);
     if (rc) {
         free(g);
@@ -121,6 +307,106 @@ static int map_current(const char *instance, struct gen **out, char *err, size_t
     g->generation = g->map.hdr->generation;
     *out = g;
     return 0;
+}
+
+/* The mover, under h->lock: follow the table to its current generation. */
+static void move(struct rota *h)
+{
+    struct gen *g = atomic_load_explicit(&h->cur, memory_order_relaxed), *fresh;
+    if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) == ROTA_GEN_READY)
+        return;
+    char err[sizeof(h->move_msg)];
+    int rc = map_current(h->instance, &fresh, err, sizeof(err));
+    if (rc == 0 && fresh->generation == g->generation) { /* re-marked ready meanwhile */
+        rota_shm_detach(&fresh->map);
+        free(fresh);
+        return;
+    }
+    if (rc) {
+        h->move_rc = rc;
+        snprintf(h->move_msg, sizeof(h->move_msg), "%s", err);
+        atomic_store_explicit(&h->behind, rc, memory_order_relaxed);
+        return;
+    }
+    g->older = h->retired;
+    h->retired = g;
+    atomic_store_explicit(&h->cur, fresh, memory_order_release);
+    h->move_rc = 0;
+    h->move_msg[0] = 0;
+    atomic_store_explicit(&h->behind, 0, memory_order_relaxed);
+}
+
+/* The mover, under h->lock: unmap the retired generations no thread is inside. */
+static void reclaim(struct rota *h)
+{
+    if (!h->retired)
+        return;
+    /* Every thread of the process passes a full barrier: a reader that announced a
+     * retired generation is seen below; one that did not will load the new one. */
+    if (!membarrier_ok || syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+        atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&h->unslotted, memory_order_acquire) != 0)
+        return;
+    for (struct gen **pp = &h->retired; *pp;) {
+        struct gen *g = *pp;
+        bool used = false;
+        for (uint32_t i = 0; i < READERS_MAX && !used; i++)
+            used = atomic_load_explicit(&readers[i].using, memory_order_acquire) == g;
+        if (used) {
+            pp = &g->older;
+            continue;
+        }
+        *pp = g->older;
+        rota_shm_detach(&g->map);
+        free(g);
+    }
+}
+
+/* The mover, under h->lock: read the answers waiting with a body. */
+static void drain_passive(struct rota *h)
+{
+    struct gen *g = atomic_load_explicit(&h->cur, memory_order_relaxed);
+    for (uint32_t k = 0; h->passive && k < PASSIVE_CELLS; k++) {
+        struct passive_cell *c = &h->passive[k];
+        if (atomic_load_explicit(&c->state, memory_order_acquire) != CELL_READY)
+            continue;
+        const struct rota_shm_map *m = &g->map;
+        uint32_t ai = rota_shm_find(m, ROTA_IDX_ACCOUNT, c->account_id);
+        const struct rota_parser *p =
+            ai == ROTA_NONE ? NULL
+                            : rota_parser_find(
+                                  rota_shm_str(m, m->providers[m->accounts[ai].provider].kind));
+        if (p) {
+            struct rota_http_in in = {c->status, c->headers,  c->headers_len,
+                                      c->body,   c->body_len, c->wall};
+            struct rota_parse_opts none = {0};
+            struct rota_obs ob;
+            if (p->parse(&in, &none, &ob) > 0)
+                rota_passive_publish(m, ai, &ob, c->now, c->wall);
+        }
+        atomic_store_explicit(&c->state, CELL_FREE, memory_order_release);
+    }
+}
+
+static void *mover_main(void *arg)
+{
+    struct rota *h = arg;
+    while (!atomic_load_explicit(&h->stop, memory_order_acquire)) {
+        struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
+        struct timespec poll = {0, MOVER_POLL_MS * 1000000L};
+        if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) == ROTA_GEN_READY)
+            syscall(SYS_futex, &g->map.hdr->state, FUTEX_WAIT, ROTA_GEN_READY, &poll, NULL, 0);
+        else if (atomic_load_explicit(&h->behind, memory_order_relaxed))
+            nanosleep(&poll, NULL); /* the last move failed: try again after a poll */
+        if (atomic_load_explicit(&h->stop, memory_order_acquire))
+            break;
+        pthread_mutex_lock(&h->lock);
+        move(h);
+        drain_passive(h);
+        reclaim(h);
+        pthread_mutex_unlock(&h->lock);
+    }
+    return NULL;
 }
 
 int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
@@ -136,15 +422,18 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
                      instance);
         return -EINVAL;
     }
+    pthread_once(&once, init_once);
     struct rota *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;
     snprintf(h->instance, sizeof(h->instance), "%s", instance);
     pthread_mutex_init(&h->lock, NULL);
+    h->passive = calloc(PASSIVE_CELLS, sizeof(*h->passive)); /* NULL: headers only */
     struct gen *g;
     int rc = map_current(instance, &g, err, errlen);
     if (rc) {
         pthread_mutex_destroy(&h->lock);
+        free(h->passive);
         free(h);
         return rc;
     }
@@ -159,66 +448,42 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
             h->clients = NULL;
         }
     }
-    pthread_once(&atfork_once, atfork_register);
     pthread_mutex_lock(&handles_lock);
-    h->next_handle = handles;
-    handles = h;
+    rc = start_mover(h);
+    if (rc == 0) {
+        h->next_handle = handles;
+        handles = h;
+    }
     pthread_mutex_unlock(&handles_lock);
+    if (rc) {
+        if (err && errlen)
+            snprintf(err, errlen, "cannot start the thread that follows reloads: %s",
+                     strerror(-rc));
+        h->mover_up = false;
+        rota_detach(h);
+        return rc;
+    }
     *out = h;
     return 0;
-}
-
-/* Called when the current generation is no longer READY. Never blocks. */
-static struct gen *reattach(struct rota *h, struct gen *seen)
-{
-    if (pthread_mutex_trylock(&h->lock) != 0)
-        return seen;
-    struct gen *g = atomic_load_explicit(&h->cur, memory_order_relaxed), *fresh;
-    if (g == seen && map_current(h->instance, &fresh, NULL, 0) == 0) {
-        if (fresh->generation == g->generation) {
-            rota_shm_detach(&fresh->map);
-            free(fresh);
-        } else {
-            g->older = h->retired;
-            h->retired = g;
-            if (++h->nretired > RETIRED_MAX) {
-                struct gen **pp = &h->retired;
-                while ((*pp)->older)
-                    pp = &(*pp)->older;
-                rota_shm_detach(&(*pp)->map);
-                free(*pp);
-                *pp = NULL;
-                h->nretired--;
-            }
-            atomic_store_explicit(&h->cur, fresh, memory_order_release);
-            g = fresh;
-        }
-    }
-    pthread_mutex_unlock(&h->lock);
-    return g;
-}
-
-static struct gen *current(struct rota *h)
-{
-    struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
-    if (__builtin_expect(atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) !=
-                             ROTA_GEN_READY,
-                         0))
-        g = reattach(h, g);
-    return g;
 }
 
 int rota_route(rota_t *h, const char *name, rota_route_t *out)
 {
     if (!h || !name || !out)
         return -EINVAL;
-    struct gen *g = current(h);
+    struct reader *rd;
+    int rc = 0;
+    struct gen *g = enter(h, &rd, rota_clock_fast(), &rc);
+    if (!g)
+        return rc;
     uint64_t key = rota_hash_str(name);
     uint32_t i = rota_shm_find(&g->map, ROTA_IDX_ROUTE, key);
     if (i == ROTA_NONE)
-        return ROTA_ENOROUTE;
-    *out = (rota_route_t){.key = key, .generation = g->generation, .index = i};
-    return 0;
+        rc = ROTA_ENOROUTE;
+    else
+        *out = (rota_route_t){.key = key, .generation = g->generation, .index = i};
+    leave(h, rd);
+    return rc;
 }
 
 int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t key_len,
@@ -226,27 +491,36 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
 {
     if (!h || !route || !out || (key_len && !key))
         return -EINVAL;
-    struct gen *g = current(h);
+    uint64_t now = rota_clock_fast();
+    struct reader *rd;
+    int rc = 0;
+    struct gen *g = enter(h, &rd, now, &rc);
+    if (!g)
+        return rc;
     uint32_t ri = route->index;
     if (route->generation != g->generation || ri >= g->map.nroutes) {
         ri = rota_shm_find(&g->map, ROTA_IDX_ROUTE, route->key);
-        if (ri == ROTA_NONE)
+        if (ri == ROTA_NONE) {
+            leave(h, rd);
             return ROTA_ENOROUTE;
+        }
     }
     struct rota_sel_req q = {
         .route = ri,
+        .cache = rd ? &rd->cache : NULL,
         .key_hash = key_len ? rota_hash_bytes(key, key_len) | 1 : 0,
         .est_tokens = est_tokens,
-        .now = rota_clock_fast(),
+        .now = now,
     };
     struct rota_sel_res r;
-    int rc = rota_select_route(&g->map, &q, rng(), &r);
+    rc = rota_select_route(&g->map, &q, rng(), &r);
     out->generation = g->generation;
     out->tier = r.tier;
     memcpy(out->skipped, r.skipped, sizeof(out->skipped));
     out->est_tokens = est_tokens;
     out->selected_at = q.now;
     if (rc) {
+        leave(h, rd);
         out->account = ROTA_NONE;
         out->account_id = 0;
         out->pool = 0;
@@ -264,6 +538,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->tok_tat = r.tok_tat;
     out->tok_back = r.tok_back;
     out->retry_at = 0;
+    leave(h, rd);
     out->lease = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
     return 0;
 }
@@ -278,10 +553,38 @@ static uint32_t resolve(const struct gen *g, const rota_choice *c)
     return rota_shm_find(&g->map, ROTA_IDX_ACCOUNT, c->account_id);
 }
 
-/* Passive tracking: what the answer's headers and error body say about the account's
- * quota, read by the provider's parser here, in the reporting process. */
-static void observe_answer(const struct gen *g, uint32_t ai, const rota_outcome *o,
-                           uint64_t now)
+/* Hand an answer with a body to the mover: false when every cell is busy or it is too
+ * long for one. */
+static bool defer_answer(struct rota *h, uint64_t id, const rota_outcome *o, size_t hl,
+                         size_t bl, uint64_t now, int64_t wall)
+{
+    if (!h->passive || hl > PASSIVE_HEADERS_MAX || bl > PASSIVE_BODY_MAX)
+        return false;
+    for (uint32_t k = 0; k < PASSIVE_CELLS; k++) {
+        struct passive_cell *c = &h->passive[k];
+        uint32_t free_ = CELL_FREE;
+        if (atomic_load_explicit(&c->state, memory_order_relaxed) != CELL_FREE ||
+            !atomic_compare_exchange_strong_explicit(
+                &c->state, &free_, CELL_FILLING, memory_order_acquire, memory_order_relaxed))
+            continue;
+        c->status = o->status;
+        c->account_id = id;
+        c->now = now;
+        c->wall = wall;
+        c->headers_len = (uint32_t)hl;
+        c->body_len = (uint32_t)bl;
+        memcpy(c->headers, hl ? o->headers : "", hl);
+        memcpy(c->body, o->body, bl);
+        atomic_store_explicit(&c->state, CELL_READY, memory_order_release);
+        return true;
+    }
+    return false;
+}
+
+/* Passive tracking: what the answer's headers (here) and error body (the mover, which
+ * may allocate) say about the account's quota. */
+static void observe_answer(struct rota *h, const struct gen *g, uint32_t ai,
+                           const rota_outcome *o, uint64_t now)
 {
     const struct rota_shm_map *m = &g->map;
     const char *kind = rota_shm_str(m, m->providers[m->accounts[ai].provider].kind);
@@ -289,16 +592,14 @@ static void observe_answer(const struct gen *g, uint32_t ai, const rota_outcome 
     if (!p)
         return;
     size_t hl = o->headers ? o->headers_len : 0, bl = o->body ? o->body_len : 0;
-    struct rota_http_in in = {o->status,
-                              hl ? o->headers : "",
-                              hl,
-                              bl ? o->body : "",
-                              bl < ROTA_PARSE_MAX_BODY ? bl : ROTA_PARSE_MAX_BODY,
-                              rota_clock_wall()};
+    int64_t wall = rota_clock_wall();
+    if (bl && defer_answer(h, m->accounts[ai].id, o, hl, bl, now, wall))
+        return;
+    struct rota_http_in in = {o->status, hl ? o->headers : "", hl, "", 0, wall};
     struct rota_parse_opts none = {0};
     struct rota_obs ob;
-    if (p->parse(&in, &none, &ob) > 0)
-        rota_passive_publish(m, ai, &ob, now, in.now);
+    if (hl && p->parse(&in, &none, &ob) > 0)
+        rota_passive_publish(m, ai, &ob, now, wall);
 }
 
 int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
@@ -307,11 +608,17 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         return -EINVAL;
     if (h->slot)
         rota_client_drop(h->slot, c->lease, c->account_id);
-    struct gen *g = current(h);
-    uint32_t ai = resolve(g, c);
-    if (ai == ROTA_NONE)
-        return ROTA_ESTALE;
     uint64_t now = rota_clock_fast();
+    struct reader *rd;
+    int rc = 0;
+    struct gen *g = enter(h, &rd, now, &rc);
+    if (!g)
+        return rc;
+    uint32_t ai = resolve(g, c);
+    if (ai == ROTA_NONE) {
+        leave(h, rd);
+        return ROTA_ESTALE;
+    }
     struct rota_outcome_in in = {
         .status = o->status,
         .result = o->result,
@@ -326,7 +633,8 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
     };
     rota_report_apply(&g->map, ai, &in, now, rota_rng_next(rng()));
     if ((o->headers && o->headers_len) || (o->body && o->body_len))
-        observe_answer(g, ai, o, now);
+        observe_answer(h, g, ai, o, now);
+    leave(h, rd);
     return 0;
 }
 
@@ -346,15 +654,25 @@ static int copy_field(rota_t *h, const rota_choice *c, char *buf, size_t cap, bo
 {
     if (!h || !c || !buf)
         return -EINVAL;
-    struct gen *g = current(h);
+    struct reader *rd;
+    int rc = 0;
+    struct gen *g = enter(h, &rd, rota_clock_fast(), &rc);
+    if (!g)
+        return rc;
     uint32_t ai = resolve(g, c);
-    if (ai == ROTA_NONE)
-        return ROTA_ESTALE;
-    const struct rota_shm_account *a = &g->map.accounts[ai];
-    if (credential)
-        return copy_out(buf, cap, g->map.creds + a->cred, a->cred_len);
-    const char *name = rota_shm_str(&g->map, a->name);
-    return copy_out(buf, cap, name, strlen(name));
+    if (ai == ROTA_NONE) {
+        rc = ROTA_ESTALE;
+    } else {
+        const struct rota_shm_account *a = &g->map.accounts[ai];
+        if (credential) {
+            rc = copy_out(buf, cap, g->map.creds + a->cred, a->cred_len);
+        } else {
+            const char *name = rota_shm_str(&g->map, a->name);
+            rc = copy_out(buf, cap, name, strlen(name));
+        }
+    }
+    leave(h, rd);
+    return rc;
 }
 
 int rota_credential(rota_t *h, const rota_choice *c, char *buf, size_t cap)
@@ -369,13 +687,47 @@ int rota_account_name(rota_t *h, const rota_choice *c, char *buf, size_t cap)
 
 uint64_t rota_generation(rota_t *h)
 {
-    return h ? current(h)->generation : 0;
+    if (!h)
+        return 0;
+    struct reader *rd;
+    int rc = 0;
+    struct gen *g = enter(h, &rd, rota_clock_fast(), &rc);
+    if (!g)
+        return 0;
+    uint64_t n = g->generation;
+    leave(h, rd);
+    return n;
+}
+
+int rota_move_error(rota_t *h, char *buf, size_t cap)
+{
+    if (!h)
+        return -EINVAL;
+    pthread_mutex_lock(&h->lock);
+    int rc = h->move_rc;
+    if (buf && cap)
+        snprintf(buf, cap, "%s", rc ? h->move_msg : "");
+    pthread_mutex_unlock(&h->lock);
+    return rc;
 }
 
 void rota_detach(rota_t *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&handles_lock);
+    for (struct rota **p = &handles; *p; p = &(*p)->next_handle)
+        if (*p == h) {
+            *p = h->next_handle;
+            break;
+        }
+    pthread_mutex_unlock(&handles_lock);
+    if (h->mover_up) {
+        struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
+        atomic_store_explicit(&h->stop, true, memory_order_release);
+        syscall(SYS_futex, &g->map.hdr->state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+        pthread_join(h->mover, NULL);
+    }
     struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
     g->older = h->retired;
     while (g) {
@@ -384,19 +736,13 @@ void rota_detach(rota_t *h)
         free(g);
         g = next;
     }
-    pthread_mutex_lock(&handles_lock);
-    for (struct rota **p = &handles; *p; p = &(*p)->next_handle)
-        if (*p == h) {
-            *p = h->next_handle;
-            break;
-        }
-    pthread_mutex_unlock(&handles_lock);
     if (h->clients) {
         if (h->slot)
             rota_shm_client_leave(h->clients, h->slot_index);
         rota_shm_clients_close(h->clients);
     }
     pthread_mutex_destroy(&h->lock);
+    free(h->passive);
     free(h);
 }
 
@@ -421,6 +767,9 @@ const char *rota_strerror(int err)
         return "no route has that name or serves that model";
     case ROTA_ESTALE:
         return "the chosen account is no longer in the table";
+    case ROTA_EBEHIND:
+        return "the table moved to a new generation this process could not map "
+               "(rota_move_error says why)";
     default:
         break;
     }

@@ -29,7 +29,10 @@
  * Threads: a handle may be shared by any number of threads. rota_select and rota_report
  * take no lock, allocate nothing and make no system call. A choice stays valid to report
  * after the table changes generation (a config reload): it is applied to the same
- * account, by id, in the new generation.
+ * account, by id, in the new generation. Each handle runs one thread of its own that
+ * follows reloads (maps each new generation) and reads answers' error bodies, so none of
+ * that work falls on a selection; if it cannot map a new generation for a second,
+ * selections fail with ROTA_EBEHIND until it can (rota_move_error says why).
  */
 #ifndef ROTA_H
 #define ROTA_H
@@ -113,6 +116,11 @@ ROTA_API void rota_seed(uint64_t seed);
 
 /* Generation currently attached. */
 ROTA_API uint64_t rota_generation(rota_t *h);
+
+/* Why the handle is behind the table: 0 when it follows it, else the error of the
+ * latest failed attempt to map the current generation (a negated errno or a ROTA_E*
+ * code), with what failed in "buf". Selections fail with ROTA_EBEHIND meanwhile. */
+ROTA_API int rota_move_error(rota_t *h, char *buf, size_t cap);
 
 /* Unmap everything and free the handle; once no thread uses it any more. */
 ROTA_API void rota_detach(rota_t *h);

@@ -546,7 +546,8 @@ static void *lane_main(void *arg)
 {
     struct lane_thread *lt = arg;
     struct rota_rng rng = {(uint64_t)(uintptr_t)lt};
-    struct rota_sel_req q = {.route = 0, .now = lt->now};
+    struct rota_sel_cache cache = {0}; /* the thread's shortlists */
+    struct rota_sel_req q = {.route = 0, .cache = &cache, .now = lt->now};
     for (int i = 0; i < 20; i++) {
         struct rota_sel_res r;
         if (rota_select_route(lt->f->m, &q, &rng, &r) == 0 && i > 0) /* 0: the full scan */
