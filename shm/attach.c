@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "table.h"
 
 int rota_shm_fail(char *err, size_t n, int code, const char *fmt, ...)
@@ -416,7 +417,7 @@ void rota_shm_detach(struct rota_shm_map *m)
 uint32_t rota_shm_find(const struct rota_shm_map *m, uint32_t kind, uint64_t key)
 {
     uint32_t mask = m->hdr->index_mask;
-    for (uint32_t i = (uint32_t)key & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+    for (uint32_t i = rota_index_home(key, mask), n = 0; n <= mask; i = (i + 1) & mask, n++) {
         const struct rota_shm_index *x = &m->index[i];
         if (x->kind == ROTA_IDX_EMPTY)
             return ROTA_NONE;

@@ -186,7 +186,7 @@ static int check_desc(const struct rota_desc *d, char *err, size_t n)
 static int index_put(struct rota_shm_index *ix, uint32_t mask, uint32_t kind, uint64_t key,
                      uint32_t value)
 {
-    for (uint32_t i = (uint32_t)key & mask;; i = (i + 1) & mask) {
+    for (uint32_t i = rota_index_home(key, mask);; i = (i + 1) & mask) {
         if (ix[i].kind == ROTA_IDX_EMPTY) {
             ix[i] = (struct rota_shm_index){.key = key, .kind = kind, .value = value};
             return 0;

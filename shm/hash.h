@@ -23,6 +23,14 @@ static inline uint64_t rota_hash_mix(uint64_t x)
     return x;
 }
 
+/* The home slot of "key" in the table's index ("mask" = slots - 1). Keys are mixed first:
+ * account ids are often consecutive numbers, which would otherwise fill one run of slots
+ * that every probe for a key landing in it walks. */
+static inline uint32_t rota_index_home(uint64_t key, uint32_t mask)
+{
+    return (uint32_t)rota_hash_mix(key) & mask;
+}
+
 static inline uint64_t rota_hash_bytes(const void *p, size_t n)
 {
     const unsigned char *s = p;
