@@ -45,7 +45,7 @@
 #include "hash.h"
 #include "table.h"
 
-#define RETIRED_MAX     8
+#define RETIRED_MAX     32 /* 16 reloads a second within the grace */
 #define SETTLE_GRACE_NS ROTA_SHM_SETTLE_NS
 
 /* A superseded generation still watched for late counts. */
@@ -644,11 +644,9 @@ struct rota_shm_clients *rota_shm_writer_clients(struct rota_shm_writer *w)
     return w ? w->clients : NULL;
 }
 
-static uint64_t mono_now(void)
+void rota_shm_expire(struct rota_shm_map *m)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    atomic_store_explicit(&m->hdr->superseded_at, 0, memory_order_relaxed);
 }
 
 void rota_shm_supersede(struct rota_shm_map *m, uint64_t now)
@@ -713,6 +711,9 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
 
 static void release_oldest(struct rota_shm_writer *w)
 {
+    /* Released before its grace is over (too many reloads at once): workers still on it
+     * must stop counting there now, not when the follow window would have ended. */
+    rota_shm_expire(&w->ret[0].map);
     rota_shm_catch_up(&w->cur, &w->ret[0].map, w->ret[0].seen, w->ret[0].at);
     rota_shm_detach(&w->ret[0].map);
     free(w->ret[0].seen);
@@ -758,8 +759,12 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
         struct rota_shm_map old;
         if (rota_shm_attach_gen(w->instance, g, &old, NULL, 0) != 0)
             continue;
+        /* Nobody merges it from here on: workers on it stop counting there at once (a
+         * time of supersession of 0 is a follow window long over). */
         if (atomic_load_explicit(&old.hdr->state, memory_order_acquire) != ROTA_GEN_SUPERSEDED)
-            rota_shm_supersede(&old, mono_now());
+            rota_shm_supersede(&old, 0);
+        else
+            rota_shm_expire(&old);
         char name[ROTA_MAX_NAME + 32];
         rota_shm_name(name, sizeof(name), w->instance, g);
         shm_unlink(name);

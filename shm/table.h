@@ -176,6 +176,10 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
 /* Mark "m" superseded at monotonic "now" and wake every process's mover waiting on it. */
 void rota_shm_supersede(struct rota_shm_map *m, uint64_t now);
 
+/* A superseded "m" is no longer merged: workers must not count on it any more (its time
+ * of supersession goes back to 0, so every follow window is over). */
+void rota_shm_expire(struct rota_shm_map *m);
+
 /* Add the counts workers made on superseded generations since they were last looked at
  * to the current one, and let go of those superseded for more than two seconds (or of
  * all of them with "all"). The supervisor calls it every second; publish and close do. */

@@ -14,10 +14,18 @@
  * publishes it with a release store, and retires the old one. Selections never map,
  * validate or unmap anything: until the mover has moved, they go on with the superseded
  * generation, which the writer keeps merging into the new one for ROTA_SHM_SETTLE_NS
- * (table.h). They may do so for ROTA_SHM_FOLLOW_NS, less than that; past it, a handle
- * still behind (mapping failed: EMFILE, ENOMEM, EACCES...) fails closed with
- * ROTA_EBEHIND rather than admit on words nobody merges any more, and the mover keeps
- * trying every poll. rota_move_error says why it is behind.
+ * (table.h). They may do so for ROTA_SHM_FOLLOW_NS, less than that (or not at all once
+ * the writer has let the generation go early and zeroed its time of supersession); past
+ * it, a handle still behind (mapping failed: EMFILE, ENOMEM, EACCES...) fails closed:
+ * selections return ROTA_EBEHIND rather than admit on words nobody merges any more, and
+ * the mover keeps trying every poll. rota_move_error says why it is behind. A report is
+ * never refused for being behind: the call happened. It waits in one of the handle's
+ * cells for the mover, which applies it (by account id) as soon as it follows, and only
+ * then ends the call's lease; with every cell taken, the lease keeps the call in flight
+ * until the process exits and the supervisor reaps it.
+ *
+ * A thread stalled for longer than the follow window between its check and its last
+ * atomic write still writes to a generation nobody merges: one call's counts at most.
  *
  * Retired generations: a grace period. Every thread that selects has a reader slot (a
  * static array, claimed on the thread's first call, freed when it exits) where it
@@ -25,8 +33,10 @@
  * again, retrying if it moved. The mover unmaps a retired generation only when, after a
  * process-wide memory barrier (membarrier(2); without it, readers pay a full fence), no
  * slot names it: a thread stalled inside a selection across any number of reloads keeps
- * its generation mapped. Threads beyond the slots count themselves in a shared counter
- * instead, which holds every retired generation while it is not zero.
+ * its generation mapped. Threads beyond the slots count themselves in the generation's
+ * own counter instead (a full-barrier increment, then the same re-check); a generation's
+ * "struct gen" is kept for reuse, never freed before detach, so a thread counting itself
+ * into one that was just retired touches valid memory and then moves on.
  *
  * A choice names its generation, account index and account id. Reported on the same
  * generation it goes straight to the index; on a later one the account is found by id,
@@ -44,8 +54,11 @@
  * selection's shortlists live in the reader slot.
  *
  * fork: the handlers hold every handle's lock across fork, so no mover is half-way
- * through a move; the child gets a mover of its own, its own lease slot, and frees the
- * reader slots of the threads it does not have.
+ * through a move (a fork waits for one in progress); the child gets a mover of its own,
+ * its own lease slot, frees the reader slots of the threads it does not have, and drops
+ * the cells its parent's threads were filling or had handed over (the parent handles
+ * them). The functions are not async-signal-safe: a selection from a signal handler
+ * would take the interrupted one's reader slot.
  */
 #include <errno.h>
 #include <limits.h>
@@ -74,6 +87,7 @@
 #define PASSIVE_CELLS       8
 #define PASSIVE_HEADERS_MAX 8192
 #define PASSIVE_BODY_MAX    (24 * 1024)
+#define PENDING_MAX         64
 
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 
@@ -81,6 +95,7 @@ struct gen {
     struct rota_shm_map map;
     uint64_t generation;
     struct gen *older;
+    _Atomic uint64_t inside; /* selections in it by threads without a reader slot */
 };
 
 /* A thread that selects: the generation it is inside (NULL between calls). */
@@ -91,6 +106,14 @@ struct reader {
 };
 
 enum { CELL_FREE, CELL_FILLING, CELL_READY };
+
+/* A report made while the handle was behind: the mover applies it once it follows. */
+struct pending {
+    _Atomic uint32_t state; /* CELL_* */
+    rota_choice c;
+    struct rota_outcome_in in;
+    uint64_t now, rnd;
+};
 
 /* An answer with a body, waiting for the mover to parse it. */
 struct passive_cell {
@@ -108,14 +131,17 @@ struct rota {
     struct rota *next_handle; /* all handles of the process, for fork (under handles_lock) */
     char instance[ROTA_MAX_NAME];
     _Atomic(struct gen *) cur;
-    _Atomic uint64_t unslotted; /* selections in progress by threads without a slot */
-    pthread_mutex_t lock;       /* the mover's work, fork and detach */
-    struct gen *retired;        /* newest first; guarded by "lock" */
-    int move_rc;                /* the latest failed move, and what failed; "lock" */
+    pthread_mutex_t lock; /* the mover's work, fork and detach */
+    struct gen *retired;  /* newest first; guarded by "lock" */
+    struct gen *spare;    /* unmapped, for the next move: a gen is never freed while a
+                             thread without a slot may still touch its "inside" */
+    int move_rc;          /* the latest failed move, and what failed; "lock" */
     char move_msg[200];
     _Atomic int behind; /* move_rc, for the select path */
     pthread_t mover;
     bool mover_up;
+    pid_t pid; /* the process the mover runs in */
+    struct pending pending[PENDING_MAX];
     _Atomic bool stop;
     struct passive_cell *passive;     /* PASSIVE_CELLS of them */
     struct rota_shm_clients *clients; /* leases; NULL when the instance keeps none */
@@ -173,7 +199,15 @@ static void atfork_child(void)
             atomic_store_explicit(&readers[i].taken, 0, memory_order_relaxed);
         }
     for (struct rota *h = handles; h; h = h->next_handle) {
-        h->unslotted = 0;
+        /* What the parent's threads were counting or handing over is the parent's. */
+        atomic_store_explicit(&atomic_load(&h->cur)->inside, 0, memory_order_relaxed);
+        for (struct gen *g = h->retired; g; g = g->older)
+            atomic_store_explicit(&g->inside, 0, memory_order_relaxed);
+        for (uint32_t k = 0; h->passive && k < PASSIVE_CELLS; k++)
+            atomic_store_explicit(&h->passive[k].state, CELL_FREE, memory_order_relaxed);
+        for (uint32_t k = 0; k < PENDING_MAX; k++)
+            atomic_store_explicit(&h->pending[k].state, CELL_FREE, memory_order_relaxed);
+        h->pid = getpid();
         h->mover_up = false;
         if (h->clients) {
             int slot = rota_shm_client_claim(h->clients);
@@ -190,6 +224,9 @@ static void reader_exit(void *v)
 {
     uint32_t i = (uint32_t)(uintptr_t)v;
     if (i > 0 && i <= READERS_MAX) {
+        /* A later destructor calling rota must not use the slot another thread may take. */
+        tl_reader = 0;
+        tl_no_reader = true;
         atomic_store_explicit(&readers[i - 1].using, NULL, memory_order_release);
         atomic_store_explicit(&readers[i - 1].taken, 0, memory_order_release);
     }
@@ -201,6 +238,13 @@ static void init_once(void)
     pthread_key_create(&reader_key, reader_exit);
     membarrier_ok =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* At load: the thread-exit key is then among the process's first (glibc keeps the first
+ * 32 of a thread in place; a later one would allocate on a thread's first selection). */
+__attribute__((constructor)) static void librota_load(void)
+{
+    pthread_once(&once, init_once);
 }
 
 /* The calling thread's reader slot, claimed on its first call; NULL when all are taken. */
@@ -226,28 +270,37 @@ static struct reader *reader(void)
     return NULL;
 }
 
-/* Enter the handle's current generation: announced in the thread's reader slot (or the
- * shared count), so the mover leaves it mapped until leave(). NULL, with *rc, when the
- * handle has been behind the table for longer than a worker may stay behind. */
+static void leave(struct reader *rd, struct gen *g)
+{
+    if (__builtin_expect(rd != NULL, 1))
+        atomic_store_explicit(&rd->using, NULL, memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&g->inside, 1, memory_order_release);
+}
+
+/* Enter the handle's current generation: announced in the thread's reader slot (or its
+ * count of slot-less threads), so the mover leaves it mapped until leave(). NULL, with
+ * *rc, when the handle has been behind the table for longer than a worker may be. */
 static struct gen *enter(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
 {
     struct reader *rd = reader();
     struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
-    if (__builtin_expect(rd != NULL, 1)) {
-        for (;;) {
+    for (;;) {
+        if (__builtin_expect(rd != NULL, 1)) {
             atomic_store_explicit(&rd->using, g, memory_order_relaxed);
             if (membarrier_ok)
                 atomic_signal_fence(memory_order_seq_cst); /* the mover's membarrier pairs */
             else
                 atomic_thread_fence(memory_order_seq_cst);
-            struct gen *again = atomic_load_explicit(&h->cur, memory_order_acquire);
-            if (again == g)
-                break;
-            g = again;
+        } else {
+            atomic_fetch_add(&g->inside, 1); /* a gen is never freed: see "spare" */
         }
-    } else {
-        atomic_fetch_add(&h->unslotted, 1);
-        g = atomic_load_explicit(&h->cur, memory_order_acquire);
+        struct gen *again = atomic_load_explicit(&h->cur, memory_order_acquire);
+        if (again == g)
+            break;
+        if (!rd)
+            atomic_fetch_sub_explicit(&g->inside, 1, memory_order_release);
+        g = again;
     }
     *rdp = rd;
     uint32_t st = atomic_load_explicit(&g->map.hdr->state, memory_order_acquire);
@@ -256,20 +309,9 @@ static struct gen *enter(struct rota *h, struct reader **rdp, uint64_t now, int 
     uint64_t at = atomic_load_explicit(&g->map.hdr->superseded_at, memory_order_relaxed);
     if (st == ROTA_GEN_SUPERSEDED && (now < at || now - at < ROTA_SHM_FOLLOW_NS))
         return g; /* the mover is on it, and the writer still merges this generation */
-    if (rd)
-        atomic_store_explicit(&rd->using, NULL, memory_order_release);
-    else
-        atomic_fetch_sub_explicit(&h->unslotted, 1, memory_order_release);
+    leave(rd, g);
     *rc = ROTA_EBEHIND;
     return NULL;
-}
-
-static void leave(struct rota *h, struct reader *rd)
-{
-    if (__builtin_expect(rd != NULL, 1))
-        atomic_store_explicit(&rd->using, NULL, memory_order_release);
-    else
-        atomic_fetch_sub_explicit(&h->unslotted, 1, memory_order_release);
 }
 
 static _Thread_local struct rota_rng tl_rng TLS_IE;
@@ -291,21 +333,25 @@ void rota_seed(uint64_t seed)
     tl_seeded = 1;
 }
 
-static int map_current(const char *instance, struct gen **out, char *err, size_t errlen)
+/* Map the current generation into "g" (a spare, or a new one when "g" is NULL). */
+static int map_current(const char *instance, struct gen *g, struct gen **out, char *err,
+                       size_t errlen)
 {
-    struct gen *g = calloc(1, sizeof(*g));
-    if (!g) {
+    struct gen *fresh = g ? g : calloc(1, sizeof(*fresh));
+    if (!fresh) {
         if (err && errlen)
             snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    int rc = rota_shm_attach(instance, &g->map, err, errlen);
+    int rc = rota_shm_attach(instance, &fresh->map, err, errlen);
     if (rc) {
-        free(g);
+        if (!g)
+            free(fresh);
         return rc;
     }
-    g->generation = g->map.hdr->generation;
-    *out = g;
+    fresh->generation = fresh->map.hdr->generation;
+    fresh->older = NULL;
+    *out = fresh;
     return 0;
 }
 
@@ -316,10 +362,16 @@ static void move(struct rota *h)
     if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) == ROTA_GEN_READY)
         return;
     char err[sizeof(h->move_msg)];
-    int rc = map_current(h->instance, &fresh, err, sizeof(err));
-    if (rc == 0 && fresh->generation == g->generation) { /* re-marked ready meanwhile */
+    struct gen *spare = h->spare;
+    int rc = map_current(h->instance, spare, &fresh, err, sizeof(err));
+    if (rc == 0 && spare)
+        h->spare = spare->older;
+    /* The same segment (by its nonce: a new table may reuse a generation number), marked
+     * ready again meanwhile: nothing to move to. */
+    if (rc == 0 && fresh->map.hdr->nonce == g->map.hdr->nonce) {
         rota_shm_detach(&fresh->map);
-        free(fresh);
+        fresh->older = h->spare;
+        h->spare = fresh;
         return;
     }
     if (rc) {
@@ -336,20 +388,23 @@ static void move(struct rota *h)
     atomic_store_explicit(&h->behind, 0, memory_order_relaxed);
 }
 
-/* The mover, under h->lock: unmap the retired generations no thread is inside. */
+/* The mover, under h->lock: unmap the retired generations no thread is inside. Their
+ * "struct gen" goes to the spares, never back to malloc: a slot-less thread may still
+ * count itself in (and at once out of) one it loaded just before the move. */
 static void reclaim(struct rota *h)
 {
     if (!h->retired)
         return;
     /* Every thread of the process passes a full barrier: a reader that announced a
-     * retired generation is seen below; one that did not will load the new one. */
-    if (!membarrier_ok || syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+     * retired generation is seen below; one that did not will load the new one. Without
+     * membarrier readers fence themselves; if it fails now, readers did not: wait. */
+    if (!membarrier_ok)
         atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&h->unslotted, memory_order_acquire) != 0)
+    else if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
         return;
     for (struct gen **pp = &h->retired; *pp;) {
         struct gen *g = *pp;
-        bool used = false;
+        bool used = atomic_load_explicit(&g->inside, memory_order_acquire) != 0;
         for (uint32_t i = 0; i < READERS_MAX && !used; i++)
             used = atomic_load_explicit(&readers[i].using, memory_order_acquire) == g;
         if (used) {
@@ -358,7 +413,29 @@ static void reclaim(struct rota *h)
         }
         *pp = g->older;
         rota_shm_detach(&g->map);
-        free(g);
+        g->older = h->spare;
+        h->spare = g;
+    }
+}
+
+/* The mover, under h->lock: apply the reports made while the handle was behind, now
+ * that it follows (on the account by id; one that left the table is dropped), and only
+ * then end their leases. */
+static void apply_pending(struct rota *h)
+{
+    struct gen *g = atomic_load_explicit(&h->cur, memory_order_relaxed);
+    if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) != ROTA_GEN_READY)
+        return;
+    for (uint32_t k = 0; k < PENDING_MAX; k++) {
+        struct pending *p = &h->pending[k];
+        if (atomic_load_explicit(&p->state, memory_order_acquire) != CELL_READY)
+            continue;
+        uint32_t ai = rota_shm_find(&g->map, ROTA_IDX_ACCOUNT, p->c.account_id);
+        if (ai != ROTA_NONE)
+            rota_report_apply(&g->map, ai, &p->in, p->now, p->rnd);
+        if (h->slot)
+            rota_client_drop(h->slot, p->c.lease, p->c.account_id);
+        atomic_store_explicit(&p->state, CELL_FREE, memory_order_release);
     }
 }
 
@@ -402,6 +479,7 @@ static void *mover_main(void *arg)
             break;
         pthread_mutex_lock(&h->lock);
         move(h);
+        apply_pending(h);
         drain_passive(h);
         reclaim(h);
         pthread_mutex_unlock(&h->lock);
@@ -430,7 +508,8 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
     pthread_mutex_init(&h->lock, NULL);
     h->passive = calloc(PASSIVE_CELLS, sizeof(*h->passive)); /* NULL: headers only */
     struct gen *g;
-    int rc = map_current(instance, &g, err, errlen);
+    h->pid = getpid();
+    int rc = map_current(instance, NULL, &g, err, errlen);
     if (rc) {
         pthread_mutex_destroy(&h->lock);
         free(h->passive);
@@ -482,7 +561,7 @@ int rota_route(rota_t *h, const char *name, rota_route_t *out)
         rc = ROTA_ENOROUTE;
     else
         *out = (rota_route_t){.key = key, .generation = g->generation, .index = i};
-    leave(h, rd);
+    leave(rd, g);
     return rc;
 }
 
@@ -501,7 +580,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     if (route->generation != g->generation || ri >= g->map.nroutes) {
         ri = rota_shm_find(&g->map, ROTA_IDX_ROUTE, route->key);
         if (ri == ROTA_NONE) {
-            leave(h, rd);
+            leave(rd, g);
             return ROTA_ENOROUTE;
         }
     }
@@ -520,7 +599,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->est_tokens = est_tokens;
     out->selected_at = q.now;
     if (rc) {
-        leave(h, rd);
+        leave(rd, g);
         out->account = ROTA_NONE;
         out->account_id = 0;
         out->pool = 0;
@@ -538,7 +617,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->tok_tat = r.tok_tat;
     out->tok_back = r.tok_back;
     out->retry_at = 0;
-    leave(h, rd);
+    leave(rd, g);
     out->lease = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
     return 0;
 }
@@ -602,23 +681,32 @@ static void observe_answer(struct rota *h, const struct gen *g, uint32_t ai,
         rota_passive_publish(m, ai, &ob, now, wall);
 }
 
+/* Hand a report to the mover, to apply once the handle follows the table. */
+static bool defer_report(struct rota *h, const rota_choice *c, const struct rota_outcome_in *in,
+                         uint64_t now, uint64_t rnd)
+{
+    for (uint32_t k = 0; k < PENDING_MAX; k++) {
+        struct pending *p = &h->pending[k];
+        uint32_t free_ = CELL_FREE;
+        if (atomic_load_explicit(&p->state, memory_order_relaxed) != CELL_FREE ||
+            !atomic_compare_exchange_strong_explicit(
+                &p->state, &free_, CELL_FILLING, memory_order_acquire, memory_order_relaxed))
+            continue;
+        p->c = *c;
+        p->in = *in;
+        p->now = now;
+        p->rnd = rnd;
+        atomic_store_explicit(&p->state, CELL_READY, memory_order_release);
+        return true;
+    }
+    return false;
+}
+
 int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
 {
     if (!h || !c || !o || c->account_id == 0)
         return -EINVAL;
-    if (h->slot)
-        rota_client_drop(h->slot, c->lease, c->account_id);
     uint64_t now = rota_clock_fast();
-    struct reader *rd;
-    int rc = 0;
-    struct gen *g = enter(h, &rd, now, &rc);
-    if (!g)
-        return rc;
-    uint32_t ai = resolve(g, c);
-    if (ai == ROTA_NONE) {
-        leave(h, rd);
-        return ROTA_ESTALE;
-    }
     struct rota_outcome_in in = {
         .status = o->status,
         .result = o->result,
@@ -631,11 +719,27 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         .tok_tat = c->tok_tat,
         .tok_back = c->tok_back,
     };
-    rota_report_apply(&g->map, ai, &in, now, rota_rng_next(rng()));
-    if ((o->headers && o->headers_len) || (o->body && o->body_len))
-        observe_answer(h, g, ai, o, now);
-    leave(h, rd);
-    return 0;
+    uint64_t rnd = rota_rng_next(rng());
+    struct reader *rd;
+    int rc = 0;
+    struct gen *g = enter(h, &rd, now, &rc);
+    if (!g) {
+        /* Behind the table: the call still ends. The mover applies it when it follows;
+         * with every cell taken it stays held until this process exits (its lease). */
+        return rc == ROTA_EBEHIND && defer_report(h, c, &in, now, rnd) ? 0 : rc;
+    }
+    uint32_t ai = resolve(g, c);
+    if (ai != ROTA_NONE) {
+        rota_report_apply(&g->map, ai, &in, now, rnd);
+        if ((o->headers && o->headers_len) || (o->body && o->body_len))
+            observe_answer(h, g, ai, o, now);
+    }
+    leave(rd, g);
+    /* Counted done before the lease ends: a kill in between ends the call twice (the
+     * reaper's done is one too many, never a call in flight for ever). */
+    if (h->slot)
+        rota_client_drop(h->slot, c->lease, c->account_id);
+    return ai == ROTA_NONE ? ROTA_ESTALE : 0;
 }
 
 static int copy_out(char *buf, size_t cap, const char *src, size_t len)
@@ -671,7 +775,7 @@ static int copy_field(rota_t *h, const rota_choice *c, char *buf, size_t cap, bo
             rc = copy_out(buf, cap, name, strlen(name));
         }
     }
-    leave(h, rd);
+    leave(rd, g);
     return rc;
 }
 
@@ -695,7 +799,7 @@ uint64_t rota_generation(rota_t *h)
     if (!g)
         return 0;
     uint64_t n = g->generation;
-    leave(h, rd);
+    leave(rd, g);
     return n;
 }
 
@@ -722,11 +826,13 @@ void rota_detach(rota_t *h)
             break;
         }
     pthread_mutex_unlock(&handles_lock);
-    if (h->mover_up) {
+    /* A child made without the fork handlers (_Fork, clone) has no mover to stop. */
+    if (h->mover_up && h->pid == getpid()) {
         struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
         atomic_store_explicit(&h->stop, true, memory_order_release);
         syscall(SYS_futex, &g->map.hdr->state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
         pthread_join(h->mover, NULL);
+        apply_pending(h); /* what the mover had not applied yet, if it can be */
     }
     struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
     g->older = h->retired;
@@ -735,6 +841,10 @@ void rota_detach(rota_t *h)
         rota_shm_detach(&g->map);
         free(g);
         g = next;
+    }
+    for (struct gen *sp = h->spare, *next; sp; sp = next) {
+        next = sp->older;
+        free(sp);
     }
     if (h->clients) {
         if (h->slot)

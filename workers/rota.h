@@ -32,7 +32,8 @@
  * account, by id, in the new generation. Each handle runs one thread of its own that
  * follows reloads (maps each new generation) and reads answers' error bodies, so none of
  * that work falls on a selection; if it cannot map a new generation for a second,
- * selections fail with ROTA_EBEHIND until it can (rota_move_error says why).
+ * selections fail with ROTA_EBEHIND until it can (rota_move_error says why). None of
+ * these functions may be called from a signal handler.
  */
 #ifndef ROTA_H
 #define ROTA_H

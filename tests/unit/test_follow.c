@@ -164,6 +164,8 @@ static void test_follow_fails_closed_when_it_cannot_map(void **state)
         rota_detach(h);
         _exit(0);
     }
+    close(ready[1]); /* the child's end: a child that dies unblocks the reads */
+    close(go[0]);
     char b;
     assert_int_equal(read(ready[0], &b, 1), 1);
     assert_int_equal(fx_pool(&f, "fcl", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
@@ -172,10 +174,8 @@ static void test_follow_fails_closed_when_it_cannot_map(void **state)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    close(go[0]);
     close(go[1]);
     close(ready[0]);
-    close(ready[1]);
     fx_close(&f);
 }
 
@@ -298,6 +298,218 @@ static void test_follow_fork_while_moving(void **state)
     fx_close(&f);
 }
 
+/* From here on this process gets no new descriptor: the lowest free one is the limit. */
+static void no_more_fds(struct rlimit *old)
+{
+    int lowest = dup(0);
+    close(lowest);
+    getrlimit(RLIMIT_NOFILE, old);
+    struct rlimit low = {(rlim_t)lowest, old->rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &low))
+        _exit(11);
+}
+
+static uint64_t selected_total(struct fx *f)
+{
+    uint64_t n = 0;
+    for (uint32_t a = 0; a < f->m->naccounts; a++)
+        n += rota_selections(f->m, a);
+    return n;
+}
+
+static uint64_t in_flight_total(struct fx *f)
+{
+    uint64_t n = 0;
+    for (uint32_t a = 0; a < f->m->naccounts; a++)
+        n += rota_in_flight(f->m, a);
+    return n;
+}
+
+/* A report made while the handle is behind is not refused: the mover applies it once
+ * the handle follows, and the call ends. */
+static void test_follow_report_while_behind_is_applied_later(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "rwb", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    int go[2], ready[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rota_t *h;
+        rota_route_t rt;
+        rota_choice c, d;
+        char b;
+        struct rlimit old;
+        if (rota_attach(f.instance, &h, NULL, 0) || rota_route(h, "pool", &rt) ||
+            rota_select(h, &rt, NULL, 0, 0, &c))
+            _exit(10);
+        no_more_fds(&old);
+        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(12);
+        sleep_ms((long)(ROTA_SHM_FOLLOW_NS / ROTA_NS_PER_MS) + 200);
+        if (rota_select(h, &rt, NULL, 0, 0, &d) != ROTA_EBEHIND)
+            _exit(13);
+        rota_outcome o = {.status = 200, .tokens = 7};
+        if (rota_report(h, &c, &o) != 0)
+            _exit(14);
+        setrlimit(RLIMIT_NOFILE, &old);
+        if (!follows(h, 2, 3000))
+            _exit(15);
+        sleep_ms(200); /* the mover applies it at its next wake */
+        _exit(write(ready[1], "d", 1) == 1 && read(go[0], &b, 1) == 1 ? 0 : 16);
+    }
+    close(ready[1]); /* the child's end: a child that dies unblocks the reads */
+    close(go[0]);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+    assert_int_equal(fx_pool(&f, "rwb", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    assert_int_equal(read(ready[0], &b, 1), 1);
+    rota_shm_settle(f.w, true);
+    assert_int_equal(selected_total(&f), 1);
+    assert_int_equal(in_flight_total(&f), 0); /* the call ended */
+    assert_int_equal(write(go[1], "e", 1), 1);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    close(go[1]);
+    close(ready[0]);
+    fx_close(&f);
+}
+
+/* More reloads at once than the writer keeps merging: the generation it lets go early
+ * stops taking counts at once, so every selection the worker made is in the table. */
+static void test_follow_burst_of_reloads_loses_no_count(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "brs", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    int go[2], ready[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rota_t *h;
+        rota_route_t rt;
+        char b;
+        struct rlimit old;
+        if (rota_attach(f.instance, &h, NULL, 0) || rota_route(h, "pool", &rt))
+            _exit(10);
+        no_more_fds(&old);
+        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(12);
+        uint32_t ok = 0;
+        for (int i = 0; i < 100; i++) {
+            rota_choice c;
+            if (rota_select(h, &rt, NULL, 0, 0, &c) == 0) {
+                ok++;
+                rota_outcome o = {.status = 200};
+                rota_report(h, &c, &o);
+            }
+        }
+        _exit(write(ready[1], &ok, sizeof(ok)) == sizeof(ok) ? 0 : 13);
+    }
+    close(ready[1]); /* the child's end: a child that dies unblocks the reads */
+    close(go[0]);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+    for (int k = 0; k < 40; k++)
+        assert_int_equal(fx_pool(&f, "brs", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    uint32_t ok = 0;
+    assert_int_equal(read(ready[0], &ok, sizeof(ok)), sizeof(ok));
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    rota_shm_settle(f.w, true);
+    assert_int_equal(selected_total(&f), ok);
+    close(go[1]);
+    close(ready[0]);
+    fx_close(&f);
+}
+
+/* Generations of "instance" this process maps. */
+static int mapped_generations(const char *instance)
+{
+    char needle[128], line[512];
+    snprintf(needle, sizeof(needle), "/rota.%s.g", instance);
+    FILE *fp = fopen("/proc/self/maps", "r");
+    int n = 0;
+    while (fp && fgets(line, sizeof(line), fp))
+        n += strstr(line, needle) != NULL;
+    if (fp)
+        fclose(fp);
+    return n;
+}
+
+#define HOLDERS 256 /* threads that take every reader slot */
+
+struct crowd {
+    rota_t *h;
+    rota_route_t rt;
+    atomic_int stop;
+};
+
+/* Takes a reader slot (its first selection) and keeps it until told to stop. */
+static void *holder_main(void *arg)
+{
+    struct crowd *c = arg;
+    rota_choice ch;
+    rota_select(c->h, &c->rt, NULL, 0, 0, &ch);
+    while (!atomic_load(&c->stop))
+        sleep_ms(5);
+    return NULL;
+}
+
+/* With every reader slot taken, a thread held inside a selection keeps only its own
+ * generation mapped: the retired generations nobody is in still go. */
+static void test_follow_slotless_thread_holds_only_its_generation(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct fx_pool_opts o = {.n = 8, .strategy = ROTA_STRAT_HYBRID, .limit = 100};
+    assert_int_equal(fx_pool_with(&f, "sll", &o), 0);
+    for (uint32_t a = 0; a < o.n; a++) {
+        fx_used(&f, a, 100);
+        struct rota_shm_snap *sn = rota_shm_snap_begin(f.m, a);
+        rota_store(&sn->win[0].reset_at, rota_clock_wall() + 3600 * (int64_t)ROTA_NS_PER_S);
+        rota_shm_snap_end(sn);
+    }
+    struct crowd c = {0};
+    assert_int_equal(rota_attach(f.instance, &c.h, NULL, 0), 0);
+    assert_int_equal(rota_route(c.h, "pool", &c.rt), 0);
+    static pthread_t tid[HOLDERS];
+    for (int i = 0; i < HOLDERS; i++)
+        assert_int_equal(pthread_create(&tid[i], NULL, holder_main, &c), 0);
+    sleep_ms(300); /* every slot taken */
+    struct staller s = {.h = c.h, .rt = c.rt};
+    assert_int_equal(pthread_create(&s.tid, NULL, stall_main, &s), 0);
+    assert_true(sem_wait_5s(&wall_entered)); /* held inside, without a slot */
+    for (uint64_t k = 0; k < 20; k++) {
+        assert_int_equal(fx_pool_with(&f, "sll", &o), 0);
+        assert_true(follows(c.h, k + 2, 3000));
+    }
+    rota_shm_settle(f.w, true); /* the writer's own retired maps go */
+    sleep_ms(200);              /* a few mover polls */
+    int mapped = mapped_generations(f.instance);
+    sem_post(&wall_release);
+    assert_int_equal(pthread_join(s.tid, NULL), 0);
+    assert_int_equal(s.rc, ROTA_EEXHAUSTED);
+    atomic_store(&c.stop, 1);
+    for (int i = 0; i < HOLDERS; i++)
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+    /* the writer's current one, the handle's, and the held thread's */
+    assert_int_equal(mapped, 3);
+    rota_detach(c.h);
+    fx_close(&f);
+}
+
 int main(void)
 {
     main_thread = pthread_self();
@@ -309,6 +521,9 @@ int main(void)
         cmocka_unit_test(test_follow_fails_closed_when_it_cannot_map),
         cmocka_unit_test(test_follow_keeps_a_stalled_selection_mapped),
         cmocka_unit_test(test_follow_fork_while_moving),
+        cmocka_unit_test(test_follow_report_while_behind_is_applied_later),
+        cmocka_unit_test(test_follow_burst_of_reloads_loses_no_count),
+        cmocka_unit_test(test_follow_slotless_thread_holds_only_its_generation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
