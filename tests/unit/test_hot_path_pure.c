@@ -628,7 +628,11 @@ static void check_hot_path(const struct api *api, const char *tag)
     for (unsigned k = 1; k <= RELOADS; k++) {
         wait_calls(&r, k * CALLS_APART, deadline);
         atomic_store(&reloads_published, k);
-        assert_int_equal(fx_pool_with(&f, tag, k % 2 ? &same : &changed), 0);
+        if (fx_pool_with(&f, tag, k % 2 ? &same : &changed)) {
+            atomic_store_explicit(&r.stop, 1, memory_order_release);
+            pthread_join(t, NULL);
+            fail_msg("reload %u could not be published", k);
+        }
     }
     uint64_t final_gen = f.m->hdr->generation;
     uint64_t mark = atomic_load(&r.calls);
