@@ -151,27 +151,33 @@ enum { P_SEQ, P_WIN, P_USED, P_LIMIT, P_RESET, P_BASE, P_STAMP };
 
 #define SEQ_LOW 0xffffffffull
 
-/* This process's pid, read once and again after a fork (the child's differs). */
+/* This process's pid, read once (at attach: rota_passive_prepare) and again in a child
+ * of fork, so that publishing never asks the kernel. */
 static _Atomic int32_t self_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 
-static void pid_forget(void)
+static void pid_read(void)
 {
-    atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&self_pid, (int32_t)getpid(), memory_order_relaxed);
 }
 
 static void pid_register(void)
 {
-    pthread_atfork(NULL, NULL, pid_forget);
+    pthread_atfork(NULL, NULL, pid_read);
+    pid_read();
+}
+
+void rota_passive_prepare(void)
+{
+    pthread_once(&pid_once, pid_register);
 }
 
 static uint64_t owner_bits(void)
 {
     int32_t pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
-    if (pid == 0) { /* the first observation of this process */
-        pthread_once(&pid_once, pid_register);
-        pid = (int32_t)getpid();
-        atomic_store_explicit(&self_pid, pid, memory_order_relaxed);
+    if (pid == 0) { /* a process that publishes without having attached */
+        rota_passive_prepare();
+        pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
     }
     return (uint64_t)(uint32_t)pid << 32;
 }

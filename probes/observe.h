@@ -49,6 +49,10 @@ bool rota_obs_match(const struct rota_shm_map *m, uint32_t a, const struct rota_
 void rota_passive_publish(const struct rota_shm_map *m, uint32_t a, const struct rota_obs *o,
                           uint64_t now, int64_t wall);
 
+/* Read what publishing needs of the process (its pid) now, so that rota_passive_publish
+ * makes no system call; librota calls it when attaching. */
+void rota_passive_prepare(void);
+
 /* Supervisor side: fold every account's passive slot that is newer than its snapshot's
  * latest observation into the snapshot. "seen_odd" (one word per account, zeroed, kept
  * between calls; may be NULL) lets it repair a slot a dead worker left mid-write.

@@ -501,6 +501,7 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
         return -EINVAL;
     }
     pthread_once(&once, init_once);
+    rota_passive_prepare();
     struct rota *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;

@@ -7,7 +7,8 @@
  * redis-server); worker_init() and op() run in each forked selector process, op() being
  * one select + admit + report; write_one() runs in the writer process, rewriting one
  * account's quota snapshot; counts() reads selections per account for the fairness
- * figure; teardown() stops and removes what setup() made. All systems run the same
+ * figure; reload() (rota only) publishes a new generation of the table, from the parent;
+ * teardown() stops and removes what setup() made. All systems run the same
  * workload: one route of "tiers" tiers over "accounts" accounts, hybrid strategy,
  * ceiling 0.80, RPM/TPM admission, a success report of 100 tokens per call.
  */
@@ -32,19 +33,22 @@ struct bench_cfg {
     const char *journal_dir; /* journal the table to <dir>/journal ("rota+jnl") */
     int journal_fsync;       /* enum rota_fsync */
     uint32_t rounds;         /* with a journal: rounds of rota then rota+jnl */
+    double reload_rate;      /* new generations published per second; 0 = none */
 };
 
 struct bench_sys {
     const char *name;
     int (*setup)(const struct bench_cfg *c, void **state, char *err, size_t n);
     int (*worker_init)(void *state, int id, void **ctx);
-    int (*op)(void *ctx); /* 0 chosen, 1 exhausted, < 0 error */
+    int (*op)(void *ctx); /* 0 chosen, 1 exhausted, < 0 error; 2 chosen, and the handle
+                           * moved to a new generation meanwhile (with reloads) */
     uint64_t (*retries)(void *ctx);
     int (*writer_init)(void *state, void **wctx);
     void (*write_one)(void *wctx, uint32_t account, uint64_t round);
     void (*counts)(void *state, uint64_t *per_account);
     size_t (*bytes)(void *state); /* memory the table takes */
     void (*teardown)(void *state);
+    int (*reload)(void *state, uint64_t k, char *err, size_t n); /* NULL: no generations */
 };
 
 extern const struct bench_sys bench_rota, bench_rota_nolease, bench_rota_journal, bench_rwlock,

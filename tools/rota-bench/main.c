@@ -11,6 +11,16 @@
  * percentiles, throughput, seqlock retries and the Gini coefficient of selections per
  * account over the first tier (the tier that serves while it has quota). Every process
  * stops by itself at the deadline even if the parent dies.
+ *
+ * Reloads (--reload-rate R, rota only): the parent, instead of sleeping, publishes R new
+ * generations a second through the system's reload(), marking each in the shared area
+ * (its number, the TSC when the publish began and when it returned). Selectors then time
+ * every operation, not one in TIME_EVERY (the percentiles still come from the same one in
+ * TIME_EVERY), and keep three maxima: over the run, over the operations that overlap a
+ * reload window (from the start of a publish to RELOAD_WINDOW_NS after it returned) with
+ * one maximum per reload, and over the rest. They also keep the time of each operation
+ * after which the handle was on a new generation (op() says so): the operation that met
+ * the switch; their median has the least scheduling noise of all these figures.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,13 +57,24 @@ static inline uint64_t ticks(void)
 /* One operation in TIME_EVERY is timed for the percentiles; all count for throughput. */
 #define TIME_EVERY 4
 
+/* With reloads: what counts as "just after a reload", and how many reloads keep their own
+ * maximum (later ones still count in the overall figures). */
+#define RELOAD_WINDOW_NS (10 * ROTA_NS_PER_MS)
+#define RELOAD_SLOTS     1024
+
 struct proc_result {
     uint64_t ops, timed, exhausted, errors, retries;
+    uint64_t worst, worst_reload, worst_other;    /* TSC ticks, with reloads only */
+    uint64_t reload_worst[RELOAD_SLOTS];          /* by reload number */
+    uint64_t nswitch, switch_ticks[RELOAD_SLOTS]; /* operations that met a new generation */
     uint64_t hist[HIST_BUCKETS];
 };
 
 struct shared {
     _Atomic int start, stop;
+    /* the latest reload: its number, and the TSC at its publish's start and return
+     * (end < begin while it is under way); written by the parent only */
+    _Atomic uint64_t reload_seq, reload_begin, reload_end;
     struct proc_result r[];
 };
 
@@ -62,6 +83,14 @@ struct measured {
     double ops_per_s, p50, p90, p99, p999, gini;
     uint64_t ops, timed, exhausted, errors, retries;
     size_t bytes;
+    /* with reloads: how many were published, what publishing took, and the worst
+     * operation overall, within a reload window (the worst of all and the median of each
+     * reload's worst) and outside them, in ns */
+    uint64_t reloads;
+    double publish_max_ms, publish_mean_ms;
+    double worst, worst_reload, worst_reload_median, worst_other;
+    uint64_t switches; /* operations that met a new generation */
+    double switch_median, switch_worst;
 };
 
 static double ns_per_tick = 1.0;
@@ -81,11 +110,45 @@ static void sleep_ns(uint64_t ns)
     nanosleep(&ts, NULL);
 }
 
-static void selector(const struct bench_sys *s, void *state, int id, struct shared *sh,
-                     uint64_t deadline)
+/* Time one operation; with reloads, fold it into the maxima. "window" is
+ * RELOAD_WINDOW_NS in ticks. */
+static int timed_op(const struct bench_sys *s, void *ctx, struct shared *sh,
+                    struct proc_result *r, bool sample, bool reloads, uint64_t window)
+{
+    uint64_t t0 = ticks();
+    int rc = s->op(ctx);
+    uint64_t t1 = ticks(), dt = t1 - t0;
+    if (sample) {
+        r->hist[hist_bucket((uint64_t)((double)dt * ns_per_tick))]++;
+        r->timed++;
+    }
+    if (!reloads)
+        return rc;
+    if (dt > r->worst)
+        r->worst = dt;
+    if (rc == 2 && r->nswitch < RELOAD_SLOTS)
+        r->switch_ticks[r->nswitch++] = dt;
+    uint64_t end = atomic_load_explicit(&sh->reload_end, memory_order_acquire);
+    uint64_t begin = atomic_load_explicit(&sh->reload_begin, memory_order_acquire);
+    uint64_t seq = atomic_load_explicit(&sh->reload_seq, memory_order_relaxed);
+    if (begin && t1 >= begin && (end < begin || t0 <= end + window)) {
+        if (dt > r->worst_reload)
+            r->worst_reload = dt;
+        if (seq < RELOAD_SLOTS && dt > r->reload_worst[seq])
+            r->reload_worst[seq] = dt;
+    } else if (dt > r->worst_other) {
+        r->worst_other = dt;
+    }
+    return rc;
+}
+
+static void selector(const struct bench_sys *s, const struct bench_cfg *c, void *state, int id,
+                     struct shared *sh, uint64_t deadline)
 {
     void *ctx;
     struct proc_result *r = &sh->r[id];
+    bool reloads = c->reload_rate > 0;
+    uint64_t window = (uint64_t)((double)RELOAD_WINDOW_NS / ns_per_tick);
     if (s->worker_init(state, id, &ctx)) {
         r->errors = 1;
         _exit(1);
@@ -96,15 +159,11 @@ static void selector(const struct bench_sys *s, void *state, int id, struct shar
     while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
         for (int k = 0; k < 256; k++) {
             int rc;
-            if (k % TIME_EVERY == 0) { /* reading the TSC costs ~10 ns: time a sample */
-                uint64_t t0 = ticks();
+            bool sample = k % TIME_EVERY == 0; /* reading the TSC costs ~10 ns: a sample */
+            if (sample || reloads)
+                rc = timed_op(s, ctx, sh, r, sample, reloads, window);
+            else
                 rc = s->op(ctx);
-                uint64_t t1 = ticks();
-                r->hist[hist_bucket((uint64_t)((double)(t1 - t0) * ns_per_tick))]++;
-                r->timed++;
-            } else {
-                rc = s->op(ctx);
-            }
             r->ops++;
             r->exhausted += rc == 1;
             r->errors += rc < 0;
@@ -147,6 +206,83 @@ static double percentile(const uint64_t *h, uint64_t total, double q)
     return 0;
 }
 
+static double median(double *v, uint32_t n);
+
+/* What the parent's reloads did. */
+struct reloads {
+    uint64_t done, failed;
+    uint64_t publish_max, publish_sum; /* ns */
+};
+
+/* Publish c->reload_rate generations a second from "t0" until the run's end, marking each
+ * in "sh" for the selectors. Stops at the first failed publish, saying why. */
+static void reload_for(const struct bench_sys *s, void *state, const struct bench_cfg *c,
+                       struct shared *sh, uint64_t t0, struct reloads *rl)
+{
+    uint64_t period = (uint64_t)(1e9 / c->reload_rate);
+    uint64_t until = t0 + (uint64_t)(c->duration * 1e9);
+    for (uint64_t k = 1;; k++) {
+        uint64_t due = t0 + k * period, now = rota_clock_mono();
+        if (due >= until || now >= until) /* a publish slower than the period: fewer */
+            break;
+        if (now < due)
+            sleep_ns(due - now);
+        char err[256] = "";
+        atomic_store_explicit(&sh->reload_seq, k, memory_order_relaxed);
+        atomic_store_explicit(&sh->reload_begin, ticks(), memory_order_release);
+        uint64_t p0 = rota_clock_mono();
+        int rc = s->reload(state, k, err, sizeof(err));
+        uint64_t took = rota_clock_mono() - p0;
+        atomic_store_explicit(&sh->reload_end, ticks(), memory_order_release);
+        if (rc) {
+            fprintf(stderr, "rota-bench: %s: reload %llu: %s\n", s->name, (unsigned long long)k,
+                    err);
+            rl->failed++;
+            break;
+        }
+        rl->done++;
+        rl->publish_sum += took;
+        if (took > rl->publish_max)
+            rl->publish_max = took;
+    }
+}
+
+/* The reload figures of "m" from the "n" selectors' results and the reloads "rl". */
+static void reload_figures(const struct shared *sh, uint32_t n, const struct reloads *rl,
+                           struct measured *m)
+{
+    uint64_t worst = 0, wr = 0, wo = 0;
+    static double per[RELOAD_SLOTS];
+    uint32_t nper = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct proc_result *r = &sh->r[i];
+        worst = r->worst > worst ? r->worst : worst;
+        wr = r->worst_reload > wr ? r->worst_reload : wr;
+        wo = r->worst_other > wo ? r->worst_other : wo;
+    }
+    for (uint64_t k = 1; k <= rl->done && k < RELOAD_SLOTS; k++) {
+        uint64_t w = 0;
+        for (uint32_t i = 0; i < n; i++)
+            w = sh->r[i].reload_worst[k] > w ? sh->r[i].reload_worst[k] : w;
+        per[nper++] = (double)w * ns_per_tick;
+    }
+    m->reloads = rl->done;
+    m->publish_max_ms = (double)rl->publish_max / 1e6;
+    m->publish_mean_ms = rl->done ? (double)rl->publish_sum / (double)rl->done / 1e6 : 0;
+    m->worst = (double)worst * ns_per_tick;
+    m->worst_reload = (double)wr * ns_per_tick;
+    m->worst_other = (double)wo * ns_per_tick;
+    m->worst_reload_median = nper ? median(per, nper) : 0;
+    nper = 0;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint64_t k = 0; k < sh->r[i].nswitch && nper < RELOAD_SLOTS; k++)
+            per[nper++] = (double)sh->r[i].switch_ticks[k] * ns_per_tick;
+    m->switches = nper;
+    m->switch_median = nper ? median(per, nper) : 0;
+    m->switch_worst = nper ? per[nper - 1] : 0; /* median() sorted them */
+    m->errors += rl->failed; /* said on stderr; the exit status says it too */
+}
+
 static int run(const struct bench_sys *s, const struct bench_cfg *c, struct measured *m)
 {
     char err[256] = "";
@@ -168,7 +304,7 @@ static int run(const struct bench_sys *s, const struct bench_cfg *c, struct meas
     for (; n < c->procs; n++) {
         pids[n] = fork();
         if (pids[n] == 0)
-            selector(s, state, (int)n, sh, deadline);
+            selector(s, c, state, (int)n, sh, deadline);
     }
     pid_t wpid = 0;
     if (c->writer_rate && !c->attach) {
@@ -179,7 +315,12 @@ static int run(const struct bench_sys *s, const struct bench_cfg *c, struct meas
     sleep_ns(100 * ROTA_NS_PER_MS); /* let everyone map and fault in the table */
     uint64_t t0 = rota_clock_mono();
     atomic_store_explicit(&sh->start, 1, memory_order_release);
-    sleep_ns((uint64_t)(c->duration * 1e9));
+    struct reloads rl = {0};
+    if (c->reload_rate > 0 && s->reload)
+        reload_for(s, state, c, sh, t0, &rl);
+    uint64_t until = t0 + (uint64_t)(c->duration * 1e9), now = rota_clock_mono();
+    if (now < until)
+        sleep_ns(until - now);
     atomic_store_explicit(&sh->stop, 1, memory_order_relaxed);
     uint64_t elapsed = rota_clock_mono() - t0;
     for (uint32_t i = 0; i < n; i++)
@@ -206,6 +347,8 @@ static int run(const struct bench_sys *s, const struct bench_cfg *c, struct meas
     m->p99 = percentile(hist, m->timed, 0.99);
     m->p999 = percentile(hist, m->timed, 0.999);
     m->bytes = s->bytes ? s->bytes(state) : 0;
+    if (c->reload_rate > 0 && s->reload)
+        reload_figures(sh, n, &rl, m);
     if (s->counts && !c->attach) {
         uint64_t *cnt = calloc(c->accounts, sizeof(*cnt));
         uint32_t first = 0;
@@ -229,16 +372,38 @@ static void print(const struct bench_cfg *c, const struct measured *m)
             "{\"system\":\"%s\",\"accounts\":%u,\"tiers\":%u,\"procs\":%u,\"writer_rate\":%u,"
             "\"duration_s\":%.1f,\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%.0f,"
             "\"p90_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"seqlock_retries\":%llu,"
-            "\"exhausted\":%llu,\"errors\":%llu,\"gini\":%.4f,\"table_bytes\":%zu}\n",
+            "\"exhausted\":%llu,\"errors\":%llu,\"gini\":%.4f,\"table_bytes\":%zu",
             m->system, c->accounts, c->tiers, c->procs, c->writer_rate, c->duration,
             (unsigned long long)m->ops, m->ops_per_s, m->p50, m->p90, m->p99, m->p999,
             (unsigned long long)m->retries, (unsigned long long)m->exhausted,
             (unsigned long long)m->errors, m->gini, m->bytes);
+        if (c->reload_rate > 0)
+            printf(",\"reload_rate\":%g,\"reloads\":%llu,\"publish_mean_ms\":%.2f,"
+                   "\"publish_max_ms\":%.2f,\"worst_ns\":%.0f,\"worst_reload_ns\":%.0f,"
+                   "\"worst_reload_median_ns\":%.0f,\"worst_other_ns\":%.0f,"
+                   "\"switches\":%llu,\"switch_median_ns\":%.0f,\"switch_worst_ns\":%.0f",
+                   c->reload_rate, (unsigned long long)m->reloads, m->publish_mean_ms,
+                   m->publish_max_ms, m->worst, m->worst_reload, m->worst_reload_median,
+                   m->worst_other, (unsigned long long)m->switches, m->switch_median,
+                   m->switch_worst);
+        printf("}\n");
         return;
     }
     printf("%-8s %12.0f %8.0f %8.0f %8.0f %9.0f %10llu %9llu %6llu %7.4f %10zu\n", m->system,
            m->ops_per_s, m->p50, m->p90, m->p99, m->p999, (unsigned long long)m->retries,
            (unsigned long long)m->exhausted, (unsigned long long)m->errors, m->gini, m->bytes);
+    if (c->reload_rate == 0)
+        return;
+    printf("%-8s reloads: %llu (%.1f/s), publish %.1f ms mean, %.1f ms max\n", m->system,
+           (unsigned long long)m->reloads, (double)m->reloads / c->duration, m->publish_mean_ms,
+           m->publish_max_ms);
+    printf("%-8s worst select + report: %.0f ns over the run; within %llu ms of a reload %.0f "
+           "ns (median of each reload's worst %.0f ns); elsewhere %.0f ns\n",
+           m->system, m->worst, (unsigned long long)(RELOAD_WINDOW_NS / ROTA_NS_PER_MS),
+           m->worst_reload, m->worst_reload_median, m->worst_other);
+    printf("%-8s select + report that met a new generation: %llu, median %.0f ns, worst "
+           "%.0f ns\n",
+           m->system, (unsigned long long)m->switches, m->switch_median, m->switch_worst);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -304,6 +469,10 @@ static void usage(FILE *f)
             "  --procs P         selector processes (2)\n"
             "  --duration S      seconds per system (5)\n"
             "  --writer-rate R   snapshot rewrites per second (10000)\n"
+            "  --reload-rate R   rota: publish R new generations per second during the run\n"
+            "                    (a reload, the same table or one more model alias); time\n"
+            "                    every select + report and print the worst, the worst within\n"
+            "                    10 ms of a reload and the reloads done (0 = none)\n"
             "  --peer P          none, rwlock, redis, no-lease (rota with leases off)\n"
             "                    or all (none)\n"
             "  --attach NAME     measure a running instance instead (with --route); its\n"
@@ -337,25 +506,16 @@ int main(int argc, char **argv)
                           .journal_fsync = ROTA_FSYNC_INTERVAL,
                           .rounds = 3};
     const char *peer = "none";
-    static const struct option opts[] = {{"accounts", 1, 0, 'a'},
-                                         {"tiers", 1, 0, 't'},
-                                         {"procs", 1, 0, 'p'},
-                                         {"duration", 1, 0, 'd'},
-                                         {"writer-rate", 1, 0, 'w'},
-                                         {"peer", 1, 0, 'P'},
-                                         {"attach", 1, 0, 'A'},
-                                         {"route", 1, 0, 'r'},
-                                         {"json", 0, 0, 'j'},
-                                         {"seed", 1, 0, 's'},
-                                         {"help", 0, 0, 'h'},
-                                         {"strategy", 1, 0, 'S'},
-                                         {"lru-share", 1, 0, 'L'},
-                                         {"journal", 1, 0, 'J'},
-                                         {"fsync", 1, 0, 'F'},
-                                         {"rounds", 1, 0, 'R'},
-                                         {"journal-load", 0, 0, 'G'},
-                                         {"version", 0, 0, 'V'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"accounts", 1, 0, 'a'},     {"tiers", 1, 0, 't'},
+                                         {"procs", 1, 0, 'p'},        {"duration", 1, 0, 'd'},
+                                         {"writer-rate", 1, 0, 'w'},  {"peer", 1, 0, 'P'},
+                                         {"attach", 1, 0, 'A'},       {"route", 1, 0, 'r'},
+                                         {"json", 0, 0, 'j'},         {"seed", 1, 0, 's'},
+                                         {"help", 0, 0, 'h'},         {"strategy", 1, 0, 'S'},
+                                         {"lru-share", 1, 0, 'L'},    {"journal", 1, 0, 'J'},
+                                         {"fsync", 1, 0, 'F'},        {"rounds", 1, 0, 'R'},
+                                         {"journal-load", 0, 0, 'G'}, {"version", 0, 0, 'V'},
+                                         {"reload-rate", 1, 0, 'X'},  {0, 0, 0, 0}};
     bool journal_load = false;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -420,6 +580,13 @@ int main(int argc, char **argv)
         case 'G':
             journal_load = true;
             break;
+        case 'X':
+            c.reload_rate = strtod(optarg, NULL);
+            if (!(c.reload_rate >= 0 && c.reload_rate <= 1000)) {
+                fprintf(stderr, "rota-bench: 0 <= reload-rate <= 1000\n");
+                return 2;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -464,6 +631,11 @@ int main(int argc, char **argv)
                         "table\n");
         return 2;
     }
+    if (c.reload_rate > 0 && (rw || rd || c.attach || c.journal_dir || journal_load)) {
+        fprintf(stderr, "rota-bench: --reload-rate runs on a built rota table (peers none or "
+                        "no-lease); the rwlock and Redis peers have no generations\n");
+        return 2;
+    }
     if (c.rounds < 1 || c.rounds > 100) {
         fprintf(stderr, "rota-bench: 1 <= rounds <= 100\n");
         return 2;
@@ -487,6 +659,9 @@ int main(int argc, char **argv)
         printf("rota-bench: %u accounts, %u tiers, %u selector processes, writer %u/s, %.1f s "
                "each\n",
                c.accounts, c.tiers, c.procs, c.writer_rate, c.duration);
+    if (!c.json && c.reload_rate > 0)
+        printf("rota-bench: %g reloads/s during each run; every select + report timed\n",
+               c.reload_rate);
     if (!c.json) {
         printf("%-8s %12s %8s %8s %8s %9s %10s %9s %6s %7s %10s\n", "system", "ops/s", "p50 ns",
                "p90 ns", "p99 ns", "p99.9 ns", "retries", "exhausted", "errors", "gini",

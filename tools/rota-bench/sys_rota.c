@@ -7,6 +7,12 @@
  * strategy, a daily request window and RPM/TPM limits high enough never to refuse (the
  * admission CAS still runs on every call). Selectors attach with rota_attach like any
  * worker. The writer rewrites snapshots through the seqlock like the supervisor.
+ *
+ * Reloads (--reload-rate): the parent publishes the kept description again as a new
+ * generation, every other time with one more model alias on the route (a harmless
+ * change, as an edited rota.yaml would make). The writer process, forked before, maps
+ * each new generation itself when it sees its own superseded, as a second observer of
+ * the table would.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,11 +32,34 @@ struct rota_state {
     char instance[64];
     struct rota_journal *journal; /* rota+jnl only */
     uint64_t journal_started;     /* monotonic ns */
+    /* the description, kept for reloads */
+    struct rota_desc d;
+    struct rota_desc_provider prov[8];
+    struct rota_desc_tier tiers[8];
+    struct rota_desc_route route;
+    char pnames[8][16];
+    struct rota_desc_account *acc;
+    uint32_t *members;
+    char (*names)[24];
 };
+
+/* The writer process's view: the generation it writes snapshots into. */
+struct rota_wctx {
+    struct rota_state *s;
+    struct rota_shm_map map;
+    bool own; /* "map" is this process's own mapping, not the one fork handed down */
+};
+
+static void free_desc(struct rota_state *s)
+{
+    free(s->acc), free(s->members), free(s->names);
+}
 
 struct rota_ctx {
     rota_t *h;
     rota_route_t route;
+    bool track;          /* with reloads: say which operation met a new generation */
+    uint64_t generation; /* the handle's, after the last operation */
 };
 
 static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
@@ -57,63 +86,70 @@ static int setup(const struct bench_cfg *c, void **state, char *err, size_t n)
         return rc;
     }
     snprintf(s->instance, sizeof(s->instance), "%s", c->instance);
-    struct rota_desc_provider prov[8];
-    struct rota_desc_tier tiers[8];
-    struct rota_desc_account *acc = calloc(c->accounts, sizeof(*acc));
-    uint32_t *members = calloc(c->accounts, sizeof(*members));
-    char(*names)[24] = calloc(c->accounts, sizeof(*names));
-    char pnames[8][16];
-    if (!acc || !members || !names) {
-        free(acc), free(members), free(names);
+    s->acc = calloc(c->accounts, sizeof(*s->acc));
+    s->members = calloc(c->accounts, sizeof(*s->members));
+    s->names = calloc(c->accounts, sizeof(*s->names));
+    if (!s->acc || !s->members || !s->names) {
+        free_desc(s);
+        free(s);
         return -ENOMEM;
     }
-    memset(prov, 0, sizeof(prov));
-    memset(tiers, 0, sizeof(tiers));
     for (uint32_t t = 0; t < c->tiers; t++) {
-        snprintf(pnames[t], sizeof(pnames[t]), "p%u", t);
-        prov[t].name = pnames[t];
-        prov[t].kind = "openai";
-        tiers[t].strategy = (enum rota_strategy)c->strategy;
-        tiers[t].lru_share = c->lru_share;
-        tiers[t].provider = t;
-        tiers[t].members = members;
+        snprintf(s->pnames[t], sizeof(s->pnames[t]), "p%u", t);
+        s->prov[t].name = s->pnames[t];
+        s->prov[t].kind = "openai";
+        s->tiers[t].strategy = (enum rota_strategy)c->strategy;
+        s->tiers[t].lru_share = c->lru_share;
+        s->tiers[t].provider = t;
+        s->tiers[t].members = s->members;
     }
     for (uint32_t i = 0; i < c->accounts; i++) {
         uint32_t t = bench_tier_of(c, i);
-        snprintf(names[i], sizeof(names[i]), "acct%u", i);
-        acc[i] = (struct rota_desc_account){.id = 1000 + i,
-                                            .name = names[i],
-                                            .provider = t,
-                                            .rpm = 1000000000u,
-                                            .tpm = 4000000000u,
-                                            .nwin = 1,
-                                            .credential = "sk-bench-not-a-secret"};
-        acc[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS,
-                                                  .limit = BENCH_LIMIT,
-                                                  .reset = {.kind = ROTA_RESET_DAY}};
-        members[i] = i;
-        if (tiers[t].nmembers == 0)
-            tiers[t].members = &members[i];
-        tiers[t].nmembers++;
+        snprintf(s->names[i], sizeof(s->names[i]), "acct%u", i);
+        s->acc[i] = (struct rota_desc_account){.id = 1000 + i,
+                                               .name = s->names[i],
+                                               .provider = t,
+                                               .rpm = 1000000000u,
+                                               .tpm = 4000000000u,
+                                               .nwin = 1,
+                                               .credential = "sk-bench-not-a-secret"};
+        s->acc[i].win[0] = (struct rota_desc_window){.metric = ROTA_METRIC_REQUESTS,
+                                                     .limit = BENCH_LIMIT,
+                                                     .reset = {.kind = ROTA_RESET_DAY}};
+        s->members[i] = i;
+        if (s->tiers[t].nmembers == 0)
+            s->tiers[t].members = &s->members[i];
+        s->tiers[t].nmembers++;
     }
     static const char *const models[] = {"bench-model", NULL};
-    struct rota_desc_route route = {
-        .name = "bench", .models = models, .ntiers = c->tiers, .tiers = tiers};
-    struct rota_desc d = {.nproviders = c->tiers,
-                          .naccounts = c->accounts,
-                          .nroutes = 1,
-                          .providers = prov,
-                          .accounts = acc,
-                          .routes = &route};
+    s->route = (struct rota_desc_route){
+        .name = "bench", .models = models, .ntiers = c->tiers, .tiers = s->tiers};
+    s->d = (struct rota_desc){.nproviders = c->tiers,
+                              .naccounts = c->accounts,
+                              .nroutes = 1,
+                              .providers = s->prov,
+                              .accounts = s->acc,
+                              .routes = &s->route};
     int rc = rota_shm_writer_open(s->instance, 0600, &s->w, err, n);
     if (!rc)
-        rc = rota_shm_publish(s->w, &d, err, n);
-    free(acc), free(members), free(names);
+        rc = rota_shm_publish(s->w, &s->d, err, n);
     if (rc && s->w)
         rota_shm_writer_close(s->w, true);
-    if (rc)
+    if (rc) {
+        free_desc(s);
         free(s);
+    }
     return rc;
+}
+
+/* Publish reload "k": the same description, with a second model alias when "k" is odd. */
+static int reload(void *state, uint64_t k, char *err, size_t n)
+{
+    struct rota_state *s = state;
+    static const char *const one[] = {"bench-model", NULL};
+    static const char *const two[] = {"bench-model", "bench-model-b", NULL};
+    s->route.models = k % 2 ? two : one;
+    return rota_shm_publish(s->w, &s->d, err, n);
 }
 
 static int worker_init(void *state, int id, void **ctx)
@@ -133,6 +169,7 @@ static int worker_init(void *state, int id, void **ctx)
         return rc;
     }
     rota_seed(s->c->seed * 7919 + (uint64_t)id);
+    x->track = s->c->reload_rate > 0;
     *ctx = x;
     return 0;
 }
@@ -145,7 +182,15 @@ static int op(void *ctx)
     if (rc)
         return rc == ROTA_EEXHAUSTED ? 1 : -1;
     rota_outcome o = {.status = 200, .tokens = BENCH_TOKENS, .latency_ns = 1};
-    return rota_report(x->h, &c, &o) ? -1 : 0;
+    if (rota_report(x->h, &c, &o))
+        return -1;
+    if (!x->track)
+        return 0;
+    /* The switch may happen in the select or the report: ask the handle afterwards. */
+    uint64_t g = rota_generation(x->h);
+    bool first = x->generation && g != x->generation;
+    x->generation = g;
+    return first ? 2 : 0;
 }
 
 static uint64_t retries(void *ctx)
@@ -156,16 +201,37 @@ static uint64_t retries(void *ctx)
 
 static int writer_init(void *state, void **wctx)
 {
-    *wctx = state;
+    struct rota_wctx *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -ENOMEM;
+    x->s = state;
+    x->map = *rota_shm_writer_map(x->s->w);
+    *wctx = x;
     return 0;
+}
+
+/* After a reload: map the generation that superseded ours (the old one stays if that
+ * fails, and the next rewrite tries again). */
+static void follow(struct rota_wctx *x)
+{
+    if (rota_load(&x->map.hdr->state) == ROTA_GEN_READY)
+        return;
+    struct rota_shm_map m;
+    if (rota_shm_attach(x->s->instance, &m, NULL, 0) != 0)
+        return;
+    if (x->own)
+        rota_shm_detach(&x->map);
+    x->map = m;
+    x->own = true;
 }
 
 /* Rewrite one snapshot as the supervisor does after an observation: the used count
  * observed now (a quarter to a half of the limit), with the local counter as its base. */
 static void write_one(void *wctx, uint32_t i, uint64_t round)
 {
-    struct rota_state *s = wctx;
-    struct rota_shm_map *m = rota_shm_writer_map(s->w);
+    struct rota_wctx *x = wctx;
+    follow(x);
+    struct rota_shm_map *m = &x->map;
     uint64_t used = bench_used(i, round);
     struct rota_shm_snap *sn = rota_shm_snap_begin(m, i);
     rota_store(&sn->win[0].used, used);
@@ -174,7 +240,7 @@ static void write_one(void *wctx, uint32_t i, uint64_t round)
     rota_store(&sn->probe_at, rota_clock_wall());
     rota_shm_snap_end(sn);
     if (i % 64 == 0)
-        rota_shm_heartbeat(s->w, rota_clock_mono());
+        rota_store(&m->hdr->heartbeat, rota_clock_mono());
 }
 
 static void counts(void *state, uint64_t *out)
@@ -197,7 +263,7 @@ static size_t bytes(void *state)
     {                                                                                          \
         .name = label, .setup = setup_fn, .worker_init = worker_init, .op = op,                \
         .retries = retries, .writer_init = writer_init, .write_one = write_one,                \
-        .counts = counts, .bytes = bytes, .teardown = teardown,                                \
+        .counts = counts, .bytes = bytes, .teardown = teardown, .reload = reload,              \
     }
 
 static void teardown(void *state)
@@ -208,6 +274,7 @@ static void teardown(void *state)
                            (double)(rota_clock_mono() - s->journal_started) / 1e9);
     if (s->w)
         rota_shm_writer_close(s->w, true);
+    free_desc(s);
     free(s);
 }
 
