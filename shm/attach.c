@@ -300,7 +300,10 @@ static int map_name(const char *name, struct rota_shm_map *out, char *err, size_
         return fail(err, n, ROTA_ETRUNC, "%s: %zu bytes, smaller than a table header (%zu)",
                     name, size, sizeof(struct rota_shm_header));
     }
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* Populated: the page tables are filled here, off any selection, and no selection
+     * on this generation ever takes a page fault (which, while another thread of the
+     * process unmaps an old generation, waits for it). */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED)

@@ -68,6 +68,14 @@ struct rota_shm_writer {
 };
 
 static void settle(struct rota_shm_writer *w, bool all);
+static void release_expired(struct rota_shm_writer *w);
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 static void release_oldest(struct rota_shm_writer *w);
 
 #define fail rota_shm_fail
@@ -705,7 +713,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     }
     w->cur = m;
     w->have_cur = true;
-    settle(w, false);
+    release_expired(w);
     return 0;
 }
 
@@ -721,13 +729,22 @@ static void release_oldest(struct rota_shm_writer *w)
     w->nret--;
 }
 
+/* Let go of the retired generations past their grace, adding their late counts first.
+ * The others' counts wait for the next settle (every second): each is added relative to
+ * what was seen of it, so how often does not matter, and a publish does not pay for
+ * every retired generation's every account. */
+static void release_expired(struct rota_shm_writer *w)
+{
+    uint64_t now = mono_ns();
+    while (w->nret > 0 && now - w->ret[0].at >= SETTLE_GRACE_NS)
+        release_oldest(w);
+}
+
 /* Carry late counts from every retired generation to the current one (oldest first, so
  * each is added once), releasing those past the grace period, or all of them. */
 static void settle(struct rota_shm_writer *w, bool all)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now = mono_ns();
     for (unsigned k = 0; k < w->nret; k++)
         rota_shm_catch_up(&w->cur, &w->ret[k].map, w->ret[k].seen, w->ret[k].at);
     while (w->nret > 0 && (all || now - w->ret[0].at >= SETTLE_GRACE_NS))
