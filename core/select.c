@@ -326,7 +326,8 @@ static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
     return false;
 }
 
-/* Start loading what eval reads of member "pos". */
+/* Start loading what eval reads of member "pos": line 0 of its settings, of its snapshot
+ * (all of it for an account with one window) and of its hot block (shm/layout.h). */
 static void prefetch(const struct scan *s, uint32_t pos)
 {
     uint32_t ai = s->members[pos].account;

@@ -488,6 +488,39 @@ static void test_shm_publish_refuses_bad_descriptions(void **state)
     rota_shm_writer_close(w, true);
 }
 
+static uintptr_t line_of(const volatile void *p)
+{
+    return (uintptr_t)p / 64;
+}
+
+/* A scan of an account with one window reads one cache line of its settings and one of
+ * its snapshot, whatever its index; the supervisor's write of an observation stamp never
+ * lands on the line of the next snapshot's sequence. */
+static void test_shm_scan_reads_one_line_per_record(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "lines", 40, ROTA_STRAT_HYBRID, NULL), 0);
+    const struct rota_shm_map *m = f.m;
+    for (uint32_t i = 0; i < m->naccounts; i++) {
+        const struct rota_shm_account *a = &m->accounts[i];
+        uintptr_t line = line_of(&a->id);
+        if (line_of(&a->req_limit_ns) != line || line_of(&a->tok_limit_ns) != line ||
+            line_of(&a->win_mp[ROTA_MAX_WINDOWS - 1]) != line || line_of(&a->nwin) != line)
+            fail_msg("account %u: a scan reads two lines of its settings", i);
+        struct rota_shm_snap *sn = &m->snaps[i];
+        line = line_of(&sn->seq);
+        if (line_of(&sn->flags) != line || line_of(&sn->win[0].used) != line ||
+            line_of(&sn->win[0].base) != line || line_of(&sn->win[0].scale) != line ||
+            line_of(&sn->disabled_until) != line)
+            fail_msg("account %u: a scan reads two lines of its snapshot", i);
+        if (i + 1 < m->naccounts && line_of(&sn->probe_at) == line_of(&m->snaps[i + 1].seq))
+            fail_msg("account %u: its observation stamp shares account %u's sequence line", i,
+                     i + 1);
+    }
+    fx_close(&f);
+}
+
 static void test_shm_adopt_repairs_open_write_section(void **state)
 {
     (void)state;
@@ -523,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_shm_attach_refuses_bad_segments),
         cmocka_unit_test(test_shm_publish_refuses_bad_descriptions),
         cmocka_unit_test(test_shm_adopt_repairs_open_write_section),
+        cmocka_unit_test(test_shm_scan_reads_one_line_per_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
