@@ -10,7 +10,9 @@
  *   1. validate the description (ids unique and non-zero, every index in range);
  *   2. create /rota.<instance>.g<N+1> (O_EXCL, the configured mode), size and map it;
  *   3. write the header (state INITIALIZING) and the immutable sections with plain
- *      stores; initialise snapshots from the configured limits;
+ *      stores, each account's lease tag kept by id from generation N (new accounts get
+ *      a tag no other account of N or N+1 has: shm/clients.h); initialise snapshots
+ *      from the configured limits;
  *   4. copy each surviving account's hot block and matching snapshot windows from
  *      generation N, by account id;
  *   5. store state READY (release), then the directory's generation (release), then
@@ -444,6 +446,55 @@ static void drop_segment(struct rota_shm_writer *w, struct rota_shm_map *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* ---- lease tags ---- */
+
+/* Add "tag" to the open-addressing set "set" of "cap" slots (a power of two); false if
+ * it is there already. */
+static bool tag_add(uint64_t *set, uint32_t cap, uint64_t tag)
+{
+    for (uint32_t i = (uint32_t)rota_hash_mix(tag) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (set[i] == tag)
+            return false;
+        if (set[i] == 0) {
+            set[i] = tag;
+            return true;
+        }
+    }
+}
+
+/* Give every account of "acct" its lease tag, unique in the table: the tag it had in
+ * "old" (found by id), so entries held across the reload go on naming it; else the tag
+ * its id hashes to, or the next one free, passing over those of "old"'s accounts too
+ * (a removed account's held entries never come to name a new one). */
+static int assign_tags(struct rota_shm_account *acct, uint32_t n,
+                       const struct rota_shm_map *old)
+{
+    uint32_t nold = old ? old->naccounts : 0, cap = 16;
+    while (cap < 2 * ((uint64_t)n + nold))
+        cap *= 2;
+    uint64_t *set = calloc(cap, sizeof(*set));
+    if (!set)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = nold ? rota_shm_find(old, ROTA_IDX_ACCOUNT, acct[i].id) : ROTA_NONE;
+        uint64_t t = j != ROTA_NONE ? old->accounts[j].lease_tag : 0;
+        acct[i].lease_tag = t && tag_add(set, cap, t) ? t : 0;
+    }
+    for (uint32_t j = 0; j < nold; j++)
+        if (old->accounts[j].lease_tag)
+            tag_add(set, cap, old->accounts[j].lease_tag);
+    for (uint32_t i = 0; i < n; i++) {
+        if (acct[i].lease_tag)
+            continue;
+        uint64_t t = rota_client_tag(acct[i].id);
+        while (!tag_add(set, cap, t))
+            t = rota_client_tag_next(t);
+        acct[i].lease_tag = t;
+    }
+    free(set);
+    return 0;
+}
+
 /* Strings and credentials first (their sizes fix the layout), then everything else. */
 static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t gen,
                  struct rota_shm_map *m, char *err, size_t n)
@@ -507,6 +558,8 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     m->buckets = (void *)(b + L.off[ROTA_SEC_BUCKETS]);
     m->index = (void *)(b + L.off[ROTA_SEC_INDEX]);
     rc = fill_routes(m, d, &str, err, n);
+    if (!rc && assign_tags(acct, d->naccounts, w->have_cur ? &w->cur : NULL))
+        rc = fail(err, n, -ENOMEM, "out of memory assigning lease tags");
     if (!rc) {
         memcpy(b + L.off[ROTA_SEC_STRINGS], str.p, str.len);
         if (cred.len)

@@ -16,7 +16,7 @@
  *   +-------------------- immutable after READY -------------------+
  *   | providers[P]     breaker, cooldown, threshold settings       |
  *   | accounts[A]      384 B each: line 0 is all a scan reads;     |
- *   |                  then pool names, window settings            |
+ *   |                  then lease tag, pool names, window settings |
  *   | routes[R]        name, tiers                                 |
  *   | tiers[T]         strategy, ceiling, member range             |
  *   | members[M]       account index + quota pool                  |
@@ -149,6 +149,10 @@ struct rota_shm_account {
     /* the rest */
     uint32_t cred; /* offset into creds */
     uint32_t pad;
+    /* The account's tag in lease entries (shm/clients.h): unique among the table's
+     * accounts, kept by id across generations. Read by commit (once per selection) and
+     * the reaper, never by a scan. */
+    uint64_t lease_tag;
     uint32_t pool_name[ROTA_MAX_POOLS]; /* string offsets; pool 0 is "*" */
     struct rota_shm_window win[ROTA_MAX_WINDOWS];
 };
@@ -157,6 +161,8 @@ _Static_assert(_Alignof(struct rota_shm_account) == 64 &&
                "each account record starts on a cache line");
 _Static_assert(offsetof(struct rota_shm_account, win_mp) + ROTA_MAX_WINDOWS <= 64,
                "line 0 holds everything a scan reads of an account");
+_Static_assert(offsetof(struct rota_shm_account, lease_tag) >= 64,
+               "the lease tag stays off the line a scan reads");
 
 struct rota_shm_route {
     uint32_t name;  /* string offset */

@@ -238,6 +238,8 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
         .key_hash = key_len ? rota_hash_bytes(key, key_len) | 1 : 0,
         .est_tokens = est_tokens,
         .now = rota_clock_fast(),
+        .lease = h->slot,
+        .lease_slot = (uint32_t)h->slot_index,
     };
     struct rota_sel_res r;
     int rc = rota_select_route(&g->map, &q, rng(), &r);
@@ -261,7 +263,7 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->why = r.why;
     out->trial = r.trial;
     out->retry_at = 0;
-    out->lease = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
+    out->lease = r.lease;
     return 0;
 }
 
@@ -302,12 +304,16 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
 {
     if (!h || !c || !o || c->account_id == 0)
         return -EINVAL;
-    if (h->slot)
-        rota_client_drop(h->slot, c->lease, c->account_id);
     struct gen *g = current(h);
     uint32_t ai = resolve(g, c);
-    if (ai == ROTA_NONE)
+    if (ai == ROTA_NONE) {
+        /* The account left the table: no count to settle; its tag is most likely the one
+         * its id hashes to (a tag probed on past a collision is left held, harmlessly). */
+        if (h->slot)
+            rota_client_drop(h->slot, (uint32_t)h->slot_index, c->lease,
+                             rota_client_tag(c->account_id));
         return ROTA_ESTALE;
+    }
     uint64_t now = rota_clock_fast();
     struct rota_outcome_in in = {
         .status = o->status,
@@ -320,6 +326,11 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         .retry_after_ms = o->retry_after_ms,
     };
     rota_report_apply(&g->map, ai, &in, now, rota_rng_next(rng()));
+    /* The lease after the count: killed in between, the call is ended twice (early for
+     * another call), never left in flight. */
+    if (h->slot)
+        rota_client_drop(h->slot, (uint32_t)h->slot_index, c->lease,
+                         g->map.accounts[ai].lease_tag);
     if ((o->headers && o->headers_len) || (o->body && o->body_len))
         observe_answer(g, ai, o, now);
     return 0;
