@@ -771,6 +771,50 @@ void rota_shm_settle(struct rota_shm_writer *w, bool all)
         settle(w, all);
 }
 
+/* Adoption of a snapshot a dead writer left mid-write (its sequence odd). Its fields may
+ * mix old and new values, each word whole but not together: a new "used" with an old
+ * "limit" and "scale" can read as almost nothing used. Closing the sequence alone would
+ * make that mix readable until the next observation, so before closing it every window
+ * is rewritten self-consistent and pessimistic, inside the section the dead writer left
+ * open (readers keep skipping it until then): "scale" from "limit"; the use it showed
+ * (its "used" plus the counter past its "base", the larger of the two readings a mix can
+ * give) raised to at least the provider's pessimistic share of the limit, counted from
+ * the counter now. A window whose limit is not known cannot be given a figure: the
+ * account is flagged PESSIMISTIC, which selection turns into the pessimistic share and
+ * the next probe answer clears. The next observation, a scheduled reset or rotactl reset
+ * replaces the figures as for any other account, so nothing stays pessimistic for
+ * longer than the supervisor takes to look again. Returns true if it had to. */
+static bool settle_torn(struct rota_shm_map *m, uint32_t i)
+{
+    struct rota_shm_snap *sn = &m->snaps[i];
+    if (!(rota_load(&sn->seq) & 1u))
+        return false;
+    const struct rota_shm_account *a = &m->accounts[i];
+    double p = m->providers[a->provider].pessimistic;
+    p = p > 1 ? 1 : p;
+    uint32_t flags = rota_load(&sn->flags);
+    for (uint32_t w = 0; w < a->nwin; w++) {
+        const struct rota_shm_window *cw = &a->win[w];
+        uint64_t limit = rota_load(&sn->win[w].limit), used = rota_load(&sn->win[w].used);
+        uint64_t base = rota_load(&sn->win[w].base), counter = base;
+        if (cw->metric <= ROTA_METRIC_TOKENS) {
+            counter = rota_load(rota_shm_usage(&m->hot[i], cw->pool, cw->metric));
+            used += counter > base ? counter - base : 0;
+        }
+        if (limit == 0) {
+            flags |= ROTA_SNAP_PESSIMISTIC;
+        } else {
+            double share = p * (double)limit;
+            uint64_t least = share >= (double)UINT64_MAX ? UINT64_MAX : (uint64_t)share;
+            least += (double)least < share;
+            used = used > least ? used : least;
+        }
+        rota_shm_snap_window(sn, w, used, limit, counter);
+    }
+    rota_store(&sn->flags, flags | (a->nwin ? ROTA_SNAP_HAS_DATA : 0));
+    return rota_seq_repair(&sn->seq);
+}
+
 int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
 {
     if (!w)
@@ -783,7 +827,7 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
     if (rc)
         return rc;
     for (uint32_t i = 0; i < m.naccounts; i++)
-        rota_seq_repair(&m.snaps[i].seq);
+        settle_torn(&m, i);
     /* A writer that died between switching the directory and superseding the previous
      * generation left it READY: workers on it would never move. */
     for (uint64_t g = gen - 1; g > 0 && g + 4 > gen; g--) {
