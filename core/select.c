@@ -304,6 +304,10 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
         s->skip |= ROTA_SKIP_BREAKER;
         return false;
     }
+    /* The lease before the count: a process killed between the two leaves a lease for a
+     * call not counted, which the reaper ends early, never a count nobody will end. */
+    struct rota_shm_client *lease = s->q->lease;
+    r->lease = lease ? rota_client_hold(lease, s->q->lease_slot, a->lease_tag) : 0;
     rota_add(&h->use0[0], 1);
     if (mb->pool)
         rota_add(rota_shm_usage(h, mb->pool, 0), 1);
@@ -349,7 +353,8 @@ static bool walk_in_order(struct scan *s, struct rota_pick *pk, uint32_t start,
     return false;
 }
 
-/* Start loading what eval reads of member "pos". */
+/* Start loading what eval reads of member "pos": line 0 of its settings, of its snapshot
+ * (all of it for an account with one window) and of its hot block (shm/layout.h). */
 static void prefetch(const struct scan *s, uint32_t pos)
 {
     uint32_t ai = s->members[pos].account;
@@ -628,6 +633,7 @@ int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q
                      .stale = q->now > hb && q->now - hb > m->hdr->stale_after_ns};
     memset(r->skipped, 0, sizeof(r->skipped));
     r->retry_at = 0;
+    r->lease = 0;
     for (uint32_t k = 0; k < rt->ntiers; k++) {
         s.t = &m->tiers[rt->tier0 + k];
         s.skip = 0;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clients.h"
 #include "rng.h"
 #include "rota_codes.h"
 #include "table.h"
@@ -64,11 +65,14 @@ struct rota_sel_req {
     uint64_t now;                 /* monotonic ns */
     int64_t wall; /* wall-clock ns at "now", to place a quota reset on the monotonic
                    * clock when nothing is eligible; 0 = read the clock then */
+    struct rota_shm_client *lease; /* the caller's lease slot (shm/clients.h); NULL = none */
+    uint32_t lease_slot;           /* ... and its index */
 };
 
 struct rota_sel_res {
     uint32_t account, pool, tier, why;
-    uint32_t trial;                   /* trial word: permits taken and their periods */
+    uint32_t trial; /* trial word: permits taken and their periods */
+    uint32_t lease; /* the lease held for the call (rota_client_hold); 0 = none */
     uint16_t skipped[ROTA_MAX_TIERS]; /* ROTA_SKIP_* bits per tier passed over */
     uint64_t retry_at; /* exhausted: monotonic ns when something may free up; 0 unknown */
     uint64_t tok_tat;  /* the TPM word right after this admission (0 = no TPM limit) */

@@ -10,7 +10,9 @@
  *   1. validate the description (ids unique and non-zero, every index in range);
  *   2. create /rota.<instance>.g<N+1> (O_EXCL, the configured mode), size and map it;
  *   3. write the header (state INITIALIZING) and the immutable sections with plain
- *      stores; initialise snapshots from the configured limits;
+ *      stores, each account's lease tag kept by id from generation N (new accounts get
+ *      a tag no other account of N or N+1 has: shm/clients.h); initialise snapshots
+ *      from the configured limits;
  *   4. copy each surviving account's hot block and matching snapshot windows from
  *      generation N, by account id;
  *   5. store state READY (release), then the directory's generation (release), then
@@ -458,6 +460,55 @@ static void drop_segment(struct rota_shm_writer *w, struct rota_shm_map *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* ---- lease tags ---- */
+
+/* Add "tag" to the open-addressing set "set" of "cap" slots (a power of two); false if
+ * it is there already. */
+static bool tag_add(uint64_t *set, uint32_t cap, uint64_t tag)
+{
+    for (uint32_t i = (uint32_t)rota_hash_mix(tag) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (set[i] == tag)
+            return false;
+        if (set[i] == 0) {
+            set[i] = tag;
+            return true;
+        }
+    }
+}
+
+/* Give every account of "acct" its lease tag, unique in the table: the tag it had in
+ * "old" (found by id), so entries held across the reload go on naming it; else the tag
+ * its id hashes to, or the next one free, passing over those of "old"'s accounts too
+ * (a removed account's held entries never come to name a new one). */
+static int assign_tags(struct rota_shm_account *acct, uint32_t n,
+                       const struct rota_shm_map *old)
+{
+    uint32_t nold = old ? old->naccounts : 0, cap = 16;
+    while (cap < 2 * ((uint64_t)n + nold))
+        cap *= 2;
+    uint64_t *set = calloc(cap, sizeof(*set));
+    if (!set)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = nold ? rota_shm_find(old, ROTA_IDX_ACCOUNT, acct[i].id) : ROTA_NONE;
+        uint64_t t = j != ROTA_NONE ? old->accounts[j].lease_tag : 0;
+        acct[i].lease_tag = t && tag_add(set, cap, t) ? t : 0;
+    }
+    for (uint32_t j = 0; j < nold; j++)
+        if (old->accounts[j].lease_tag)
+            tag_add(set, cap, old->accounts[j].lease_tag);
+    for (uint32_t i = 0; i < n; i++) {
+        if (acct[i].lease_tag)
+            continue;
+        uint64_t t = rota_client_tag(acct[i].id);
+        while (!tag_add(set, cap, t))
+            t = rota_client_tag_next(t);
+        acct[i].lease_tag = t;
+    }
+    free(set);
+    return 0;
+}
+
 /* Strings and credentials first (their sizes fix the layout), then everything else. */
 static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t gen,
                  struct rota_shm_map *m, char *err, size_t n)
@@ -521,6 +572,8 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     m->buckets = (void *)(b + L.off[ROTA_SEC_BUCKETS]);
     m->index = (void *)(b + L.off[ROTA_SEC_INDEX]);
     rc = fill_routes(m, d, &str, err, n);
+    if (!rc && assign_tags(acct, d->naccounts, w->have_cur ? &w->cur : NULL))
+        rc = fail(err, n, -ENOMEM, "out of memory assigning lease tags");
     if (!rc) {
         memcpy(b + L.off[ROTA_SEC_STRINGS], str.p, str.len);
         if (cred.len)
@@ -757,6 +810,50 @@ void rota_shm_settle(struct rota_shm_writer *w, bool all)
         settle(w, all);
 }
 
+/* Adoption of a snapshot a dead writer left mid-write (its sequence odd). Its fields may
+ * mix old and new values, each word whole but not together: a new "used" with an old
+ * "limit" and "scale" can read as almost nothing used. Closing the sequence alone would
+ * make that mix readable until the next observation, so before closing it every window
+ * is rewritten self-consistent and pessimistic, inside the section the dead writer left
+ * open (readers keep skipping it until then): "scale" from "limit"; the use it showed
+ * (its "used" plus the counter past its "base", the larger of the two readings a mix can
+ * give) raised to at least the provider's pessimistic share of the limit, counted from
+ * the counter now. A window whose limit is not known cannot be given a figure: the
+ * account is flagged PESSIMISTIC, which selection turns into the pessimistic share and
+ * the next probe answer clears. The next observation, a scheduled reset or rotactl reset
+ * replaces the figures as for any other account, so nothing stays pessimistic for
+ * longer than the supervisor takes to look again. Returns true if it had to. */
+static bool settle_torn(struct rota_shm_map *m, uint32_t i)
+{
+    struct rota_shm_snap *sn = &m->snaps[i];
+    if (!(rota_load(&sn->seq) & 1u))
+        return false;
+    const struct rota_shm_account *a = &m->accounts[i];
+    double p = m->providers[a->provider].pessimistic;
+    p = p > 1 ? 1 : p;
+    uint32_t flags = rota_load(&sn->flags);
+    for (uint32_t w = 0; w < a->nwin; w++) {
+        const struct rota_shm_window *cw = &a->win[w];
+        uint64_t limit = rota_load(&sn->win[w].limit), used = rota_load(&sn->win[w].used);
+        uint64_t base = rota_load(&sn->win[w].base), counter = base;
+        if (cw->metric <= ROTA_METRIC_TOKENS) {
+            counter = rota_load(rota_shm_usage(&m->hot[i], cw->pool, cw->metric));
+            used += counter > base ? counter - base : 0;
+        }
+        if (limit == 0) {
+            flags |= ROTA_SNAP_PESSIMISTIC;
+        } else {
+            double share = p * (double)limit;
+            uint64_t least = share >= (double)UINT64_MAX ? UINT64_MAX : (uint64_t)share;
+            least += (double)least < share;
+            used = used > least ? used : least;
+        }
+        rota_shm_snap_window(sn, w, used, limit, counter);
+    }
+    rota_store(&sn->flags, flags | (a->nwin ? ROTA_SNAP_HAS_DATA : 0));
+    return rota_seq_repair(&sn->seq);
+}
+
 int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
 {
     if (!w)
@@ -769,7 +866,7 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
     if (rc)
         return rc;
     for (uint32_t i = 0; i < m.naccounts; i++)
-        rota_seq_repair(&m.snaps[i].seq);
+        settle_torn(&m, i);
     /* A writer that died between switching the directory and superseding the previous
      * generation left it READY: workers on it would never move. */
     for (uint64_t g = gen - 1; g > 0 && g + 4 > gen; g--) {

@@ -2,12 +2,15 @@
  * clients.c - the leases segment: claim, leave, reap.
  *
  * DESIGN
- * Claiming is a CAS FREE -> CLAIMING by the attaching process, which then fills pid and
- * start time and stores LIVE (release). The supervisor reaps a slot only after a CAS
- * LIVE (or GONE) -> REAPING, so an owner and the reaper never both think they own it;
- * a slot is reaped only when its process is gone (or it left), so nobody is holding or
- * dropping on it meanwhile. An entry names its account by a 44-bit tag of the id; the
- * reaper finds the account by looking the tag up among the current generation's.
+ * Claiming is one CAS of the slot's word from FREE to CLAIMING with the claimer's pid,
+ * after which it fills its start time and stores LIVE (release): a slot claiming always
+ * names its owner, so one whose owner died mid-claim is reaped like any other. The
+ * supervisor reaps a slot only after a CAS to REAPING from the word it judged (LIVE or
+ * CLAIMING with a dead owner, or GONE), so an owner and the reaper never both think they
+ * own it; a slot is reaped only when its process is gone (or it left), so nobody is
+ * holding or dropping on it meanwhile. An entry names its account by the tag the table
+ * gave it (unique in the table, kept across generations); the reaper maps tags to the
+ * current generation's accounts exactly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -142,14 +145,14 @@ int rota_shm_client_claim(struct rota_shm_clients *c)
     uint64_t start = rota_client_start_time(pid);
     for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
         struct rota_shm_client *s = &c->seg->slot[i];
-        uint32_t st = ROTA_CLIENT_FREE;
-        if (!atomic_compare_exchange_strong_explicit(&s->state, &st, ROTA_CLIENT_CLAIMING,
-                                                     memory_order_acquire,
-                                                     memory_order_relaxed))
+        uint64_t own = rota_client_own(ROTA_CLIENT_FREE, 0);
+        if (!atomic_compare_exchange_strong_explicit(
+                &s->own, &own, rota_client_own(ROTA_CLIENT_CLAIMING, pid), memory_order_acquire,
+                memory_order_relaxed))
             continue;
-        rota_store(&s->pid, pid);
         rota_store(&s->start, start);
-        atomic_store_explicit(&s->state, ROTA_CLIENT_LIVE, memory_order_release);
+        atomic_store_explicit(&s->own, rota_client_own(ROTA_CLIENT_LIVE, pid),
+                              memory_order_release);
         return i;
     }
     return -ENOSPC;
@@ -162,10 +165,11 @@ void rota_shm_client_leave(struct rota_shm_clients *c, int slot)
     /* Only from LIVE and only our own: a slot reaped meanwhile (and perhaps claimed by
      * another process) is not ours to mark. */
     struct rota_shm_client *s = &c->seg->slot[slot];
-    uint32_t live = ROTA_CLIENT_LIVE;
-    if (rota_load(&s->pid) == (int32_t)getpid())
-        atomic_compare_exchange_strong_explicit(&s->state, &live, ROTA_CLIENT_GONE,
-                                                memory_order_release, memory_order_relaxed);
+    int32_t pid = (int32_t)getpid();
+    uint64_t live = rota_client_own(ROTA_CLIENT_LIVE, pid);
+    atomic_compare_exchange_strong_explicit(&s->own, &live,
+                                            rota_client_own(ROTA_CLIENT_GONE, pid),
+                                            memory_order_release, memory_order_relaxed);
 }
 
 struct rota_shm_client *rota_shm_client_at(struct rota_shm_clients *c, int slot)
@@ -184,12 +188,13 @@ static int by_tag(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The accounts of "m" sorted by tag, to find a reaped entry's account. */
+/* The accounts of "m" sorted by their lease tags (unique in a table), to find a reaped
+ * entry's account. */
 static struct tagged *tag_index(const struct rota_shm_map *m)
 {
     struct tagged *t = m ? malloc((m->naccounts ? m->naccounts : 1) * sizeof(*t)) : NULL;
     for (uint32_t a = 0; t && a < m->naccounts; a++)
-        t[a] = (struct tagged){rota_client_tag(m->accounts[a].id), a};
+        t[a] = (struct tagged){m->accounts[a].lease_tag, a};
     if (t)
         qsort(t, m->naccounts, sizeof(*t), by_tag);
     return t;
@@ -229,18 +234,16 @@ uint64_t rota_shm_clients_reap(struct rota_shm_clients *c, const struct rota_shm
     bool indexed = false;
     for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
         struct rota_shm_client *s = &c->seg->slot[i];
-        uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-        if (st == ROTA_CLIENT_CLAIMING && !alive(rota_load(&s->pid), rota_load(&s->start)) &&
-            rota_load(&s->pid) != 0) {
-            st = ROTA_CLIENT_LIVE; /* died while claiming, after writing its pid */
-            atomic_store_explicit(&s->state, st, memory_order_relaxed);
-        }
+        uint64_t own = atomic_load_explicit(&s->own, memory_order_acquire);
+        uint32_t st = rota_client_state(own);
+        /* A claiming slot names its owner: reaped once the owner is gone, as a live one. */
+        bool owned = st == ROTA_CLIENT_LIVE || st == ROTA_CLIENT_CLAIMING;
         if (st != ROTA_CLIENT_GONE &&
-            (st != ROTA_CLIENT_LIVE || alive(rota_load(&s->pid), rota_load(&s->start))))
+            (!owned || alive(rota_client_pid(own), rota_load(&s->start))))
             continue;
-        if (!atomic_compare_exchange_strong_explicit(&s->state, &st, ROTA_CLIENT_REAPING,
-                                                     memory_order_acquire,
-                                                     memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(
+                &s->own, &own, rota_client_own(ROTA_CLIENT_REAPING, rota_client_pid(own)),
+                memory_order_acquire, memory_order_relaxed))
             continue;
         if (!indexed) {
             idx = tag_index(m);
@@ -249,9 +252,9 @@ uint64_t rota_shm_clients_reap(struct rota_shm_clients *c, const struct rota_shm
         uint64_t n = reclaim(s, m, idx);
         rota_add(&s->reaped, n);
         total += n;
-        rota_store(&s->pid, 0);
         rota_store(&s->start, 0);
-        atomic_store_explicit(&s->state, ROTA_CLIENT_FREE, memory_order_release);
+        atomic_store_explicit(&s->own, rota_client_own(ROTA_CLIENT_FREE, 0),
+                              memory_order_release);
     }
     free(idx);
     return total;
@@ -263,7 +266,8 @@ void rota_shm_clients_count(struct rota_shm_clients *c, uint32_t *live, uint64_t
     *held = 0;
     for (int i = 0; c && i < ROTA_CLIENTS_SLOTS; i++) {
         struct rota_shm_client *s = &c->seg->slot[i];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != ROTA_CLIENT_LIVE)
+        if (rota_client_state(atomic_load_explicit(&s->own, memory_order_acquire)) !=
+            ROTA_CLIENT_LIVE)
             continue;
         (*live)++;
         for (uint32_t k = 0; k < ROTA_CLIENT_ENTRIES; k++)

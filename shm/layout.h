@@ -15,7 +15,8 @@
  *   |         supervisor pid/start, heartbeat, config hash         |
  *   +-------------------- immutable after READY -------------------+
  *   | providers[P]     breaker, cooldown, threshold settings       |
- *   | accounts[A]      id, provider, weight, rate limits, windows  |
+ *   | accounts[A]      384 B each: line 0 is all a scan reads;     |
+ *   |                  then lease tag, pool names, window settings |
  *   | routes[R]        name, tiers                                 |
  *   | tiers[T]         strategy, ceiling, member range             |
  *   | members[M]       account index + quota pool                  |
@@ -24,7 +25,8 @@
  *   | strings          NUL-terminated names                        |
  *   | creds            credentials (workers need them)             |
  *   +-------------------- supervisor, seqlock ---------------------+
- *   | snaps[A]         quota per window, status flags              |
+ *   | snaps[A]         384 B each: seq, flags, window 0 on line 0; |
+ *   |                  then windows 1..7, the observation stamp    |
  *   +-------------------- workers, single atomics -----------------+
  *   | hot[A]           256 B each: line 0 is all a selection reads |
  *   | phot[P]          provider breaker                            |
@@ -127,9 +129,12 @@ struct rota_shm_provider {
     double pessimistic;        /* the used fraction assumed without fresh data */
 };
 
+/* Per-account settings. Writer: sup, before READY; immutable after. Each record starts
+ * on a cache line: line 0 holds everything a selection scan reads (eval's gates, the
+ * windows' pools and metrics, the rate limits), the rest only commit, reports and tools. */
 struct rota_shm_account {
     /* line 0: everything a selection scan reads */
-    uint64_t id;              /* stable across generations */
+    alignas(64) uint64_t id;  /* stable across generations */
     uint32_t provider;        /* provider index */
     uint16_t weight;          /* weighted random; >= 1 */
     uint8_t nwin;             /* windows in use */
@@ -144,9 +149,20 @@ struct rota_shm_account {
     /* the rest */
     uint32_t cred; /* offset into creds */
     uint32_t pad;
+    /* The account's tag in lease entries (shm/clients.h): unique among the table's
+     * accounts, kept by id across generations. Read by commit (once per selection) and
+     * the reaper, never by a scan. */
+    uint64_t lease_tag;
     uint32_t pool_name[ROTA_MAX_POOLS]; /* string offsets; pool 0 is "*" */
     struct rota_shm_window win[ROTA_MAX_WINDOWS];
 };
+_Static_assert(_Alignof(struct rota_shm_account) == 64 &&
+                   sizeof(struct rota_shm_account) % 64 == 0,
+               "each account record starts on a cache line");
+_Static_assert(offsetof(struct rota_shm_account, win_mp) + ROTA_MAX_WINDOWS <= 64,
+               "line 0 holds everything a scan reads of an account");
+_Static_assert(offsetof(struct rota_shm_account, lease_tag) >= 64,
+               "the lease tag stays off the line a scan reads");
 
 struct rota_shm_route {
     uint32_t name;  /* string offset */
@@ -213,22 +229,33 @@ struct rota_shm_index {
 };
 
 /* Per-account snapshot. Writer: sup, under "seq". Readers: any, seqlock protocol.
- * Line 0 holds the first window whole: most accounts have one. */
+ * Each record starts on a cache line, and line 0 holds all a scan reads of an account
+ * with one window (most have one): the sequence, the flags, the disable deadline and the
+ * first window whole. Later windows and the observation stamp follow on lines of their
+ * own, so no write to one record touches the line of the next one's sequence. */
 struct rota_shm_snap {
-    _Atomic uint32_t seq;
+    alignas(64) _Atomic uint32_t seq;
     _Atomic uint32_t flags;  /* ROTA_SNAP_* */
     _Atomic uint32_t reason; /* why disabled or pessimistic (ROTA_WHY_*) */
     _Atomic uint32_t pad;
+    _Atomic uint64_t disabled_until; /* monotonic ns; 0 with DISABLED = until enabled */
     struct {
         _Atomic uint64_t used;    /* observed use at "base" */
         _Atomic uint64_t base;    /* the hot usage counter's value when "used" was true */
-        _Atomic uint64_t limit;   /* observed or configured limit; 0 = unknown */
         _Atomic double scale;     /* 1 / limit, 0 when unknown: no division when reading */
+        _Atomic uint64_t limit;   /* observed or configured limit; 0 = unknown */
         _Atomic int64_t reset_at; /* wall-clock ns of the next reset; 0 = unknown */
     } win[ROTA_MAX_WINDOWS];
-    _Atomic uint64_t disabled_until; /* monotonic ns; 0 with DISABLED = until enabled */
-    _Atomic int64_t probe_at;        /* wall-clock ns of the latest observation */
+    _Atomic int64_t probe_at; /* wall-clock ns of the latest observation */
 };
+_Static_assert(_Alignof(struct rota_shm_snap) == 64 && sizeof(struct rota_shm_snap) % 64 == 0,
+               "each snapshot starts on a cache line");
+_Static_assert(offsetof(struct rota_shm_snap, win) +
+                       sizeof(((struct rota_shm_snap *)0)->win[0]) <=
+                   64,
+               "line 0 holds the sequence, the flags and the first window whole");
+_Static_assert(offsetof(struct rota_shm_snap, probe_at) >= 64,
+               "the observation stamp stays off line 0");
 
 /* Per-account hot block. Writers: any, one atomic operation per word.
  *   line 0: all a selection scan reads (gates, rate words, pool 0's usage); a selection

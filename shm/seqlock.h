@@ -23,7 +23,9 @@
  * moving after the re-load of seq. A reader never waits for a writer: it makes a bounded
  * number of attempts and reports "busy", so a writer killed inside its write section
  * (sequence left odd) costs readers a few loads, never a hang. Whoever next owns the
- * table repairs an odd sequence (rota_seq_repair).
+ * table rewrites such a record's fields while its sequence is still odd (they may mix
+ * old and new values: a new "used" with an old "scale") and only then closes the
+ * section (rota_seq_repair); closing it alone would publish the mix.
  *
  * Hot state (written by any worker) is never seqlocked: each word is changed by a single
  * atomic operation (fetch_add, CAS, store) and read relaxed, so a process killed at any
@@ -79,7 +81,8 @@ static inline bool rota_seq_read_ok(_Atomic uint32_t *seq, uint32_t start)
 }
 
 /* New owner of a table: close a write section a dead writer left open. Returns true if
- * it had to. The fields may hold a mix of old and new values; the caller rewrites them. */
+ * it had to. The fields may hold a mix of old and new values: the caller rewrites them
+ * before, never after, closing the section. */
 static inline bool rota_seq_repair(_Atomic uint32_t *seq)
 {
     uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);

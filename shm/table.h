@@ -185,8 +185,9 @@ void rota_shm_expire(struct rota_shm_map *m);
  * all of them with "all"). The supervisor calls it every second; publish and close do. */
 void rota_shm_settle(struct rota_shm_writer *w, bool all);
 
-/* Take over the live current generation (after a writer died): repairs write sections a
- * dead writer left open. Returns -ENOENT when there is none. */
+/* Take over the live current generation (after a writer died): closes write sections a
+ * dead writer left open, their figures rewritten consistent and pessimistic first (see
+ * settle_torn in build.c). Returns -ENOENT when there is none. */
 int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t errlen);
 
 /* The writer's current generation (NULL before publish or adopt). */

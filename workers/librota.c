@@ -434,7 +434,9 @@ static void apply_pending(struct rota *h)
         if (ai != ROTA_NONE)
             rota_report_apply(&g->map, ai, &p->in, p->now, p->rnd);
         if (h->slot)
-            rota_client_drop(h->slot, p->c.lease, p->c.account_id);
+            rota_client_drop(h->slot, (uint32_t)h->slot_index, p->c.lease,
+                             ai != ROTA_NONE ? g->map.accounts[ai].lease_tag
+                                             : rota_client_tag(p->c.account_id));
         atomic_store_explicit(&p->state, CELL_FREE, memory_order_release);
     }
 }
@@ -591,6 +593,8 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
         .key_hash = key_len ? rota_hash_bytes(key, key_len) | 1 : 0,
         .est_tokens = est_tokens,
         .now = now,
+        .lease = h->slot,
+        .lease_slot = (uint32_t)h->slot_index,
     };
     struct rota_sel_res r;
     rc = rota_select_route(&g->map, &q, rng(), &r);
@@ -618,8 +622,8 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
     out->tok_tat = r.tok_tat;
     out->tok_back = r.tok_back;
     out->retry_at = 0;
+    out->lease = r.lease;
     leave(rd, g);
-    out->lease = h->slot ? rota_client_hold(h->slot, out->account_id) : 0;
     return 0;
 }
 
@@ -730,16 +734,20 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         return rc == ROTA_EBEHIND && defer_report(h, c, &in, now, rnd) ? 0 : rc;
     }
     uint32_t ai = resolve(g, c);
+    /* An account that left the table: no count to settle; its tag is most likely the one
+     * its id hashes to (a tag probed on past a collision is left held, harmlessly). */
+    uint64_t tag =
+        ai != ROTA_NONE ? g->map.accounts[ai].lease_tag : rota_client_tag(c->account_id);
     if (ai != ROTA_NONE) {
         rota_report_apply(&g->map, ai, &in, now, rnd);
         if ((o->headers && o->headers_len) || (o->body && o->body_len))
             observe_answer(h, g, ai, o, now);
     }
     leave(rd, g);
-    /* Counted done before the lease ends: a kill in between ends the call twice (the
-     * reaper's done is one too many, never a call in flight for ever). */
+    /* The lease after the count: killed in between, the call is ended twice (early for
+     * another call), never left in flight. */
     if (h->slot)
-        rota_client_drop(h->slot, c->lease, c->account_id);
+        rota_client_drop(h->slot, (uint32_t)h->slot_index, c->lease, tag);
     return ai == ROTA_NONE ? ROTA_ESTALE : 0;
 }
 

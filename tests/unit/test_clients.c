@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -51,12 +53,20 @@ static struct rota_shm_client *slot_of(struct fx *f, pid_t pid)
     struct rota_shm_client *best = NULL;
     for (int i = 0; i < ROTA_CLIENTS_SLOTS; i++) {
         struct rota_shm_client *s = rota_shm_client_at(c, i);
-        if (rota_load(&s->state) == ROTA_CLIENT_LIVE && rota_load(&s->pid) == (int32_t)pid &&
+        uint64_t own = rota_load(&s->own);
+        if (rota_client_state(own) == ROTA_CLIENT_LIVE &&
+            rota_client_pid(own) == (int32_t)pid &&
             (!best || tracked(s) + rota_load(&s->untracked) >
                           tracked(best) + rota_load(&best->untracked)))
             best = s;
     }
     return best;
+}
+
+/* A lease held as untracked (no entry): its entry part is 0. */
+static bool untracked_lease(uint32_t lease)
+{
+    return (lease & ((1u << ROTA_LEASE_SLOT_SHIFT) - 1)) == 0;
 }
 
 static uint64_t tracked(struct rota_shm_client *s)
@@ -277,19 +287,19 @@ static void test_clients_leave_hands_held_calls_to_the_reaper(void **state)
     struct rota_rng rng = {1};
     uint64_t now = rota_clock_mono();
     for (int i = 0; i < 3; i++) { /* as librota selects */
-        struct rota_sel_req q = {.route = 0, .now = now};
+        struct rota_sel_req q = {
+            .route = 0, .now = now, .lease = s, .lease_slot = (uint32_t)slot};
         struct rota_sel_res r;
         assert_int_equal(rota_select_route(f->m, &q, &rng, &r), 0);
-        uint64_t id = f->m->accounts[r.account].id;
-        assert_int_not_equal(rota_client_hold(s, id), 0);
+        assert_false(untracked_lease(r.lease));
     }
     assert_count(f, 1, 3);
     rota_shm_client_leave(clients, slot);
-    assert_int_equal(rota_load(&s->state), ROTA_CLIENT_GONE);
+    assert_int_equal(rota_client_state(rota_load(&s->own)), ROTA_CLIENT_GONE);
     assert_count(f, 0, 0);
     assert_int_equal(in_flight(f->m), 3);
     assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 3);
-    assert_int_equal(rota_load(&s->state), ROTA_CLIENT_FREE);
+    assert_int_equal(rota_client_state(rota_load(&s->own)), ROTA_CLIENT_FREE);
     assert_int_equal(in_flight(f->m), 0);
     assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 0);
 }
@@ -370,35 +380,43 @@ static void test_clients_hold_beyond_the_table_is_untracked(void **state)
     static uint32_t got[2000];
     uint64_t untracked = 0;
     for (uint32_t i = 0; i < 2000; i++) {
-        got[i] = rota_client_hold(s, 1000 + i);
-        untracked += got[i] == 0;
+        got[i] = rota_client_hold(s, (uint32_t)slot, rota_client_tag(1000 + i));
+        untracked += untracked_lease(got[i]);
     }
     assert_true(untracked >= 2000 - ROTA_CLIENT_ENTRIES);
     assert_int_equal(rota_load(&s->untracked), untracked);
     assert_int_equal(tracked(s) + untracked, 2000);
     assert_count(f, 1, 2000);
     for (uint32_t i = 0; i < 2000; i++)
-        rota_client_drop(s, got[i], 1000 + i);
+        rota_client_drop(s, (uint32_t)slot, got[i], rota_client_tag(1000 + i));
     assert_int_equal(rota_load(&s->untracked), 0);
     assert_int_equal(tracked(s), 0);
     assert_count(f, 1, 0);
     /* Entries free themselves at zero: a long life over many accounts, a few at a time,
      * never runs out. */
     for (uint32_t i = 0; i < 20000; i++) {
-        uint32_t a = rota_client_hold(s, 50000 + i), b = rota_client_hold(s, 90000 + i);
-        assert_int_not_equal(a, 0);
-        assert_int_not_equal(b, 0);
-        rota_client_drop(s, a, 50000 + i);
-        rota_client_drop(s, b, 90000 + i);
+        uint64_t ta = rota_client_tag(50000 + i), tb = rota_client_tag(90000 + i);
+        uint32_t a = rota_client_hold(s, (uint32_t)slot, ta);
+        uint32_t b = rota_client_hold(s, (uint32_t)slot, tb);
+        assert_false(untracked_lease(a));
+        assert_false(untracked_lease(b));
+        rota_client_drop(s, (uint32_t)slot, a, ta);
+        rota_client_drop(s, (uint32_t)slot, b, tb);
     }
     for (uint32_t k = 0; k < ROTA_CLIENT_ENTRIES; k++)
         assert_int_equal(rota_load(&s->ent[k]), 0);
     /* A drop names its account: an entry that holds another (a choice made in another
      * slot, carried over a fork, whose entry number here is someone else's) is left. */
-    uint32_t x = rota_client_hold(s, 7777);
-    rota_client_drop(s, x, 8888);
+    uint64_t t7 = rota_client_tag(7777);
+    uint32_t x = rota_client_hold(s, (uint32_t)slot, t7);
+    rota_client_drop(s, (uint32_t)slot, x, rota_client_tag(8888));
     assert_int_equal(tracked(s), 1);
-    rota_client_drop(s, x, 7777);
+    /* Nor is a lease another slot gave, for the same account. */
+    uint32_t other = (uint32_t)slot + 1;
+    rota_client_drop(s, (uint32_t)slot, (other + 1) << ROTA_LEASE_SLOT_SHIFT | (x & 0xffff),
+                     t7);
+    assert_int_equal(tracked(s), 1);
+    rota_client_drop(s, (uint32_t)slot, x, t7);
     assert_int_equal(tracked(s), 0);
     rota_shm_client_leave(clients, slot);
     assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 0);
@@ -418,7 +436,7 @@ static void test_clients_more_accounts_than_entries(void **state)
     for (uint32_t a = 0; a < f->m->naccounts; a++)
         distinct += rota_in_flight(f->m, a) > 0;
     for (uint32_t i = 0; i < N; i++)
-        untracked_choices += c[i].lease == 0;
+        untracked_choices += untracked_lease(c[i].lease);
     assert_true(distinct > ROTA_CLIENT_ENTRIES);
     struct rota_shm_client *s = slot_of(f, getpid());
     assert_non_null(s);
@@ -489,6 +507,275 @@ static void test_clients_fork_gives_the_child_its_own_slot(void **state)
     rota_detach(h);
 }
 
+/* ---- killed at the step that takes or gives back a lease ---- */
+
+static void kill_self(int sig)
+{
+    (void)sig;
+    kill(getpid(), SIGKILL);
+}
+
+/* Make this process's mappings of the shared object whose name contains "part" read-only
+ * and turn the fault of the next write to them into SIGKILL: the process dies, by a real
+ * SIGKILL, at the exact instruction of that write and nowhere else. */
+static bool die_at_next_write(const char *part)
+{
+    struct sigaction sa = {.sa_handler = kill_self};
+    if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+        return false;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512], path[256];
+    bool found = false;
+    while (maps && fgets(line, sizeof(line), maps)) {
+        unsigned long lo, hi;
+        path[0] = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %255s", &lo, &hi, path) >= 2 &&
+            strstr(path, part) && mprotect((void *)lo, hi - lo, PROT_READ) == 0)
+            found = true;
+    }
+    if (maps)
+        fclose(maps);
+    return found;
+}
+
+/* A worker that selects one call on route "pool" and, with "at_report", reports it; the
+ * step named by "part" (the leases segment or the table) is where it is killed. */
+static void gap_main(const char *instance, bool at_report, const char *part)
+{
+    rota_t *h;
+    rota_route_t rt;
+    rota_choice c;
+    if (rota_attach(instance, &h, NULL, 0) || rota_route(h, "pool", &rt))
+        _exit(2);
+    if (at_report && rota_select(h, &rt, NULL, 0, 1, &c))
+        _exit(3);
+    if (!die_at_next_write(part))
+        _exit(4);
+    if (at_report) {
+        rota_outcome o = {.status = 200};
+        rota_report(h, &c, &o);
+    } else {
+        rota_select(h, &rt, NULL, 0, 1, &c);
+    }
+    _exit(5); /* never: the step writes where it may not */
+}
+
+static void gap_run(struct fx *f, bool at_report, const char *what)
+{
+    char part[128];
+    snprintf(part, sizeof(part), "rota.%s.%s", f->instance, what);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        gap_main(f->instance, at_report, part);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+        fail_msg("the worker was not killed at the step (status %#x)", st);
+}
+
+/* Killed as its selection takes the lease (the leases segment refuses the write): the
+ * call was not counted yet, so nothing is left in flight for anyone to end. Taking the
+ * lease after counting the call left it in flight for ever. */
+static void test_clients_killed_taking_the_lease_leaves_no_call(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_pool(f, "cl", 1, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    gap_run(f, false, "clients");
+    rota_shm_clients_reap(rota_shm_writer_clients(f->w), f->m, NULL);
+    assert_int_equal(in_flight(f->m), 0);
+    assert_count(f, 0, 0);
+}
+
+/* Killed as its report counts the call done (the table refuses the write): the lease is
+ * still held, and the reaper ends the call. Dropping the lease before counting left it
+ * in flight for ever. */
+static void test_clients_killed_reporting_leaves_no_call(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_pool(f, "cl", 1, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    gap_run(f, true, "g");
+    assert_int_equal(in_flight(f->m), 1);
+    assert_int_equal(rota_shm_clients_reap(rota_shm_writer_clients(f->w), f->m, NULL), 1);
+    assert_int_equal(in_flight(f->m), 0);
+    assert_count(f, 0, 0);
+}
+
+/* A choice made before fork() and reported in the child is not dropped from the child's
+ * slot (where an entry for the same account holds the child's own call): killed, the
+ * child's call is still ended by the reaper. */
+static void test_clients_choice_carried_over_fork_keeps_the_childs_lease(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_pool(f, "cl", 1, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    rota_t *h;
+    rota_choice before;
+    assert_int_equal(rota_attach(f->instance, &h, NULL, 0), 0);
+    assert_int_equal(select_n(h, 1, &before), 0);
+    int up[2];
+    assert_int_equal(pipe(up), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rota_choice mine;
+        rota_outcome o = {.status = 200};
+        char b = select_n(h, 1, &mine) == 0 && rota_report(h, &before, &o) == 0 ? 'a' : 'x';
+        if (write(up[1], &b, 1) != 1)
+            _exit(2);
+        pause();
+        _exit(0);
+    }
+    close(up[1]);
+    char b = 0;
+    assert_int_equal(read(up[0], &b, 1), 1);
+    assert_int_equal(b, 'a');
+    close(up[0]);
+    struct rota_shm_client *theirs = slot_of(f, pid);
+    uint64_t held = theirs ? tracked(theirs) : 0;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(held, 1); /* the child's own call */
+    assert_int_equal(rota_shm_clients_reap(rota_shm_writer_clients(f->w), f->m, NULL), 1);
+    assert_int_equal(in_flight(f->m), 0);
+    rota_detach(h);
+}
+
+/* ---- tags ---- */
+
+/* The inverse of rota_hash_mix (a bijection), to build ids whose tags collide. */
+static uint64_t inverse_mul(uint64_t c)
+{
+    uint64_t x = c;
+    for (int i = 0; i < 6; i++)
+        x *= 2 - c * x;
+    return x;
+}
+
+static uint64_t unxorshift(uint64_t y, int k)
+{
+    uint64_t x = y;
+    for (int i = 0; i < 64 / k + 1; i++)
+        x = y ^ (x >> k);
+    return x;
+}
+
+static uint64_t unmix(uint64_t x)
+{
+    x = unxorshift(x, 31);
+    x *= inverse_mul(0x94d049bb133111ebull);
+    x = unxorshift(x, 27);
+    x *= inverse_mul(0xbf58476d1ce4e5b9ull);
+    return unxorshift(x, 30);
+}
+
+/* Two accounts whose ids hash to the same tag: each is credited its own calls. */
+static void test_clients_colliding_ids_are_credited_exactly(void **state)
+{
+    struct fx *f = *state;
+    uint64_t mixed = 0x5eed0000c0ffee00ull, key = 0x6c62272e07bb0142ull;
+    uint64_t ids[2] = {unmix(mixed) ^ key, unmix(mixed | 7) ^ key};
+    assert_int_equal(rota_hash_mix(ids[0] ^ key), mixed);
+    assert_int_not_equal(ids[0], ids[1]);
+    assert_int_equal(rota_client_tag(ids[0]), rota_client_tag(ids[1]));
+    struct rota_desc_account a[2] = {
+        {.id = ids[0], .name = "one", .credential = "k"},
+        {.id = ids[1], .name = "two", .credential = "k"},
+    };
+    static const uint32_t members[2] = {0, 1};
+    struct rota_desc_provider p = {.name = "prov", .kind = "openai"};
+    struct rota_desc_tier t = {
+        .strategy = ROTA_STRAT_ROUND_ROBIN, .provider = 0, .nmembers = 2, .members = members};
+    struct rota_desc_route r = {.name = "pool", .ntiers = 1, .tiers = &t};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 2,
+                          .nroutes = 1,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = &r};
+    assert_int_equal(fx_publish(f, "tag", &d), 0);
+    assert_int_not_equal(f->m->accounts[0].lease_tag, f->m->accounts[1].lease_tag);
+    /* A reload keeps each account's tag, whichever order the accounts come in. */
+    uint64_t tags[2] = {f->m->accounts[0].lease_tag, f->m->accounts[1].lease_tag};
+    struct rota_desc_account swapped[2] = {a[1], a[0]};
+    d.accounts = swapped;
+    assert_int_equal(fx_publish(f, "tag", &d), 0);
+    assert_int_equal(f->m->accounts[0].lease_tag, tags[1]);
+    assert_int_equal(f->m->accounts[1].lease_tag, tags[0]);
+
+    /* This process holds 2 calls on one account and 1 on the other, then is taken for
+     * dead (the reaper's liveness seam). */
+    rota_t *h;
+    rota_route_t rt;
+    rota_choice c[4];
+    assert_int_equal(rota_attach(f->instance, &h, NULL, 0), 0);
+    assert_int_equal(rota_route(h, "pool", &rt), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rota_select(h, &rt, NULL, 0, 1, &c[i]), 0);
+    rota_outcome o = {.status = 200};
+    assert_int_equal(rota_report(h, &c[0], &o), 0);
+    uint32_t first = c[0].account;
+    assert_int_equal(rota_in_flight(f->m, first), 1);
+    assert_int_equal(rota_in_flight(f->m, 1 - first), 2);
+    g_dead = getpid();
+    assert_int_equal(rota_shm_clients_reap(rota_shm_writer_clients(f->w), f->m, alive_but_one),
+                     3);
+    assert_int_equal(rota_in_flight(f->m, 0), 0);
+    assert_int_equal(rota_in_flight(f->m, 1), 0);
+    assert_int_equal(rota_load(&f->m->hot[0].done), rota_load(&f->m->hot[0].use0[0]));
+    assert_int_equal(rota_load(&f->m->hot[1].done), rota_load(&f->m->hot[1].use0[0]));
+    rota_detach(h);
+}
+
+/* ---- claiming ---- */
+
+/* A process killed while it claims a slot, at the first instruction its slot shows it
+ * claiming, leaves a slot that names it, and the reaper frees it once it is gone. The
+ * claimer runs traced, one instruction at a time. */
+static void test_clients_killed_while_claiming_is_reaped(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_pool(f, "cl", 1, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    struct rota_shm_clients *clients = rota_shm_writer_clients(f->w);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rota_shm_clients *c;
+        if (rota_shm_clients_open(f->instance, false, 0, &c))
+            _exit(2);
+        ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+        raise(SIGSTOP);
+        rota_shm_client_claim(c);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSTOPPED(st));
+    struct rota_shm_client *claimed = NULL;
+    for (long steps = 0; !claimed && steps < 50000000; steps++) {
+        for (int i = 0; i < ROTA_CLIENTS_SLOTS && !claimed; i++) {
+            struct rota_shm_client *s = rota_shm_client_at(clients, i);
+            if (rota_client_state(rota_load(&s->own)) == ROTA_CLIENT_CLAIMING)
+                claimed = s;
+        }
+        if (claimed)
+            break;
+        assert_int_equal(ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL), 0);
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFSTOPPED(st))
+            fail_msg("the claimer ended (status %#x) before its slot showed it", st);
+    }
+    assert_non_null(claimed);
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_int_equal(rota_client_state(rota_load(&claimed->own)), ROTA_CLIENT_CLAIMING);
+    assert_int_equal(rota_shm_clients_reap(clients, f->m, NULL), 0);
+    assert_int_equal(rota_client_state(rota_load(&claimed->own)), ROTA_CLIENT_FREE);
+}
+
 static void test_clients_start_time_identifies_the_process(void **state)
 {
     (void)state;
@@ -541,6 +828,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clients_hold_beyond_the_table_is_untracked, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_clients_more_accounts_than_entries, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_clients_killed_taking_the_lease_leaves_no_call,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clients_killed_reporting_leaves_no_call, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_clients_choice_carried_over_fork_keeps_the_childs_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clients_colliding_ids_are_credited_exactly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_clients_killed_while_claiming_is_reaped, setup,
                                         teardown),
         cmocka_unit_test(test_clients_start_time_identifies_the_process),
     };

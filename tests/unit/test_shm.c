@@ -557,6 +557,39 @@ static void test_shm_publish_refuses_bad_descriptions(void **state)
     rota_shm_writer_close(w, true);
 }
 
+static uintptr_t line_of(const volatile void *p)
+{
+    return (uintptr_t)p / 64;
+}
+
+/* A scan of an account with one window reads one cache line of its settings and one of
+ * its snapshot, whatever its index; the supervisor's write of an observation stamp never
+ * lands on the line of the next snapshot's sequence. */
+static void test_shm_scan_reads_one_line_per_record(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "lines", 40, ROTA_STRAT_HYBRID, NULL), 0);
+    const struct rota_shm_map *m = f.m;
+    for (uint32_t i = 0; i < m->naccounts; i++) {
+        const struct rota_shm_account *a = &m->accounts[i];
+        uintptr_t line = line_of(&a->id);
+        if (line_of(&a->req_limit_ns) != line || line_of(&a->tok_limit_ns) != line ||
+            line_of(&a->win_mp[ROTA_MAX_WINDOWS - 1]) != line || line_of(&a->nwin) != line)
+            fail_msg("account %u: a scan reads two lines of its settings", i);
+        struct rota_shm_snap *sn = &m->snaps[i];
+        line = line_of(&sn->seq);
+        if (line_of(&sn->flags) != line || line_of(&sn->win[0].used) != line ||
+            line_of(&sn->win[0].base) != line || line_of(&sn->win[0].scale) != line ||
+            line_of(&sn->disabled_until) != line)
+            fail_msg("account %u: a scan reads two lines of its snapshot", i);
+        if (i + 1 < m->naccounts && line_of(&sn->probe_at) == line_of(&m->snaps[i + 1].seq))
+            fail_msg("account %u: its observation stamp shares account %u's sequence line", i,
+                     i + 1);
+    }
+    fx_close(&f);
+}
+
 static void test_shm_adopt_repairs_open_write_section(void **state)
 {
     (void)state;
@@ -572,6 +605,45 @@ static void test_shm_adopt_repairs_open_write_section(void **state)
     assert_false(rota_load(&m2->snaps[1].seq) & 1);
     double frac;
     assert_true(rota_account_fraction(m2, 1, 0, &frac, NULL));
+    rota_shm_writer_close(w2, false);
+    fx_close(&f);
+}
+
+/* A supervisor killed inside a write section, with a new "used" stored and the old
+ * "limit" and "scale" still there (a mix that reads as almost nothing used), does not
+ * hand that mix to the next one: after adoption the account reads at least the
+ * pessimistic share and is not chosen over its ceiling, until observed again. */
+static void test_shm_adopt_does_not_publish_a_torn_snapshot(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "torn", 1, ROTA_STRAT_HYBRID, NULL), 0); /* limit 10^6 */
+    fx_used(&f, 0, 950000); /* 95 %: over the 80 % ceiling */
+    struct rota_sel_req q = {.route = 0, .now = rota_clock_mono()};
+    struct rota_sel_res r;
+    struct rota_rng rng = {7};
+    assert_int_equal(rota_select_route(f.m, &q, &rng, &r), ROTA_EEXHAUSTED);
+    /* The writer starts the next observation (5 used of a new limit of 10) and dies
+     * after storing "used". */
+    struct rota_shm_snap *s = rota_shm_snap_begin(f.m, 0);
+    rota_store(&s->win[0].used, 5);
+    struct rota_shm_writer *w2;
+    char err[256];
+    assert_int_equal(rota_shm_writer_open(f.instance, 0600, &w2, err, sizeof(err)), 0);
+    assert_int_equal(rota_shm_adopt(w2, err, sizeof(err)), 0);
+    struct rota_shm_map *m2 = rota_shm_writer_map(w2);
+    assert_false(rota_load(&m2->snaps[0].seq) & 1);
+    double frac;
+    assert_true(rota_account_fraction(m2, 0, 0, &frac, NULL));
+    if (frac < m2->providers[0].pessimistic)
+        fail_msg("after adoption the torn snapshot reads %.6f used", frac);
+    q.now = rota_clock_mono();
+    assert_int_equal(rota_select_route(m2, &q, &rng, &r), ROTA_EEXHAUSTED);
+    /* The supervisor observes again: the account is back. */
+    s = rota_shm_snap_begin(m2, 0);
+    rota_shm_snap_window(s, 0, 5, 10, rota_load(&m2->hot[0].use0[0]));
+    rota_shm_snap_end(s);
+    assert_int_equal(rota_select_route(m2, &q, &rng, &r), 0);
     rota_shm_writer_close(w2, false);
     fx_close(&f);
 }
@@ -594,6 +666,8 @@ int main(void)
         cmocka_unit_test(test_shm_attach_refuses_bad_segments),
         cmocka_unit_test(test_shm_publish_refuses_bad_descriptions),
         cmocka_unit_test(test_shm_adopt_repairs_open_write_section),
+        cmocka_unit_test(test_shm_scan_reads_one_line_per_record),
+        cmocka_unit_test(test_shm_adopt_does_not_publish_a_torn_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
