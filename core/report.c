@@ -119,6 +119,16 @@ void rota_report_apply(const struct rota_shm_map *m, uint32_t ai,
     struct rota_shm_phot *ph = &m->phot[a->provider];
     struct rota_breaker_cfg bc = {p->fail_threshold, p->halfopen_permits, p->open_base_ms,
                                   p->open_cap_ms, p->trial_timeout_ms};
+    /* A trial that outlived the trial deadline lost its permit to a re-arm: its outcome
+     * is an ordinary one (however many half-open periods went by, so its period number
+     * can never alias a later one's). */
+    struct rota_outcome_in late;
+    if (o->trial && o->selected_at && now > o->selected_at &&
+        now - o->selected_at > (uint64_t)p->trial_timeout_ms * ROTA_NS_PER_MS) {
+        late = *o;
+        late.trial = 0;
+        o = &late;
+    }
     enum rota_verdict v = rota_outcome_verdict(o->status, o->result);
     uint64_t tokens = o->tokens ? o->tokens : o->est_tokens;
     uint32_t pool = o->pool < a->npools ? o->pool : 0;

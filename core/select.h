@@ -95,6 +95,7 @@ struct rota_outcome_in {
     uint64_t est_tokens;
     uint64_t retry_after_ms;
     uint64_t tok_tat, tok_back; /* the selection's, to bound the TPM refund */
+    uint64_t selected_at;       /* monotonic ns of the selection; 0 = unknown */
 };
 
 /* How an outcome is classified. */

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "breaker_word.h"
 #include "carry.h"
 #include "clients.h"
 #include "hash.h"
@@ -189,6 +190,12 @@ static int check_desc(const struct rota_desc *d, char *err, size_t n)
         }
     }
     return 0;
+}
+
+/* A random-looking byte per record of "m", from the segment's nonce. */
+static uint64_t h_nonce_mix(const struct rota_shm_map *m, uint32_t i)
+{
+    return rota_hash_mix(m->hdr->nonce + i) >> 56;
 }
 
 /* ---- index ---- */
@@ -596,6 +603,16 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
             rota_shm_snap_window(&m->snaps[i], k, 0, a->win[k].limit, 0);
         rota_store(&m->snaps[i].flags, flags);
     }
+    /* Breakers start closed in a random half-open period: a worker's late trial outcome
+     * from an earlier table (a restart, a journal restore) then almost never matches the
+     * period of this one's first trials. Carried breakers keep theirs. */
+    for (uint32_t i = 0; i < m->naccounts; i++)
+        rota_store(&m->hot[i].breaker, rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0,
+                                                         (unsigned)(h_nonce_mix(m, i)), 0));
+    for (uint32_t i = 0; i < m->nproviders; i++)
+        rota_store(&m->phot[i].breaker,
+                   rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0,
+                                     (unsigned)(h_nonce_mix(m, m->naccounts + i)), 0));
     return 0;
 }
 

@@ -36,6 +36,11 @@ static void copy_hot(struct rota_shm_hot *dst, struct rota_shm_hot *src)
     _Atomic uint64_t *d = (void *)dst, *s = (void *)src;
     for (size_t w = 0; w < sizeof(*dst) / sizeof(uint64_t); w++)
         rota_store(&d[w], rota_load(&s[w]));
+    /* The refund counters again, "back" before "giving" (a refund raises giving first):
+     * the copy never has back ahead of giving, which would let a refund overreach. */
+    uint64_t back = rota_load_acq(&src->tok_back);
+    rota_store(&dst->tok_back, back);
+    rota_store(&dst->tok_giving, rota_load_acq(&src->tok_giving));
 }
 
 size_t rota_shm_seen_size(const struct rota_shm_map *old)
@@ -192,8 +197,8 @@ void rota_shm_catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
         add_since(&n->auth_failures, &o->auth_failures, &c->auth_failures);
         add_since(&n->halfopen, &o->halfopen, &c->halfopen);
         add_since(&n->neutral, &o->neutral, &c->neutral);
+        add_since(&n->tok_back, &o->tok_back, &c->tok_back); /* back first: see copy_hot */
         add_since(&n->tok_giving, &o->tok_giving, &c->tok_giving);
-        add_since(&n->tok_back, &o->tok_back, &c->tok_back);
         rota_max_u64(&n->cooldown_until, rota_load(&o->cooldown_until));
         rota_max_u64(&n->last_used, rota_load(&o->last_used));
         merge_tat(&n->gcra_req, &o->gcra_req, &c->gcra_req, since);

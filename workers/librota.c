@@ -431,8 +431,10 @@ static void apply_pending(struct rota *h)
         if (atomic_load_explicit(&p->state, memory_order_acquire) != CELL_READY)
             continue;
         uint32_t ai = rota_shm_find(&g->map, ROTA_IDX_ACCOUNT, p->c.account_id);
+        /* Applied now, at the time it is applied: a refund bounded by what the
+         * admission held at report time would give back what has drained since. */
         if (ai != ROTA_NONE)
-            rota_report_apply(&g->map, ai, &p->in, p->now, p->rnd);
+            rota_report_apply(&g->map, ai, &p->in, rota_clock_fast(), p->rnd);
         if (h->slot)
             rota_client_drop(h->slot, (uint32_t)h->slot_index, p->c.lease,
                              ai != ROTA_NONE ? g->map.accounts[ai].lease_tag
@@ -723,6 +725,7 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
         .retry_after_ms = o->retry_after_ms,
         .tok_tat = c->tok_tat,
         .tok_back = c->tok_back,
+        .selected_at = c->selected_at,
     };
     uint64_t rnd = rota_rng_next(rng());
     struct reader *rd;

@@ -181,13 +181,15 @@ bool rota_jstate_provider_same(const struct rota_jprovider *a, const struct rota
  * its trial starting over); CLOSED when that time has passed and nothing was open. */
 static uint64_t breaker_word(const struct rota_jbreaker *b, int64_t offset)
 {
+    /* A random half-open period, as a new table's breakers have (shm/build.c). */
+    unsigned epoch = (unsigned)(rota_hash_mix(rota_clock_mono() ^ (uintptr_t)b) >> 56);
     if (b->state == ROTA_BREAKER_CLOSED)
-        return 0;
+        return rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0, epoch, 0);
     uint64_t until = to_mono(b->until, offset);
     /* OPEN with its trips: once "until" passes the next caller half-opens it with a full
      * set of permits, as after any open period. The word rounds "until" up and bounds it;
      * to_mono already keeps it near. */
-    return rota_breaker_word(ROTA_BREAKER_OPEN, b->trips, 0, 0, 0,
+    return rota_breaker_word(ROTA_BREAKER_OPEN, b->trips, 0, 0, epoch,
                              until ? until : rota_clock_mono());
 }
 
