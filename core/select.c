@@ -268,6 +268,13 @@ static bool take_trials(_Atomic uint64_t *acct, _Atomic uint64_t *prov,
 }
 
 /* Make the pick real. False if a race took what it needed (permit, rate). */
+/* Hand back a lease commit() took for a call it then did not make. */
+static void unhold(const struct scan *s, uint32_t held, const struct rota_shm_account *a)
+{
+    if (s->q->lease)
+        rota_client_drop(s->q->lease, s->q->lease_slot, held, a->lease_tag);
+}
+
 static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_res *r)
 {
     const struct rota_shm_map *m = s->m;
@@ -279,9 +286,16 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
     uint32_t trial = 0;
     struct rota_breaker_cfg bc = {p->fail_threshold, p->halfopen_permits, p->open_base_ms,
                                   p->open_cap_ms, p->trial_timeout_ms};
+    /* The lease first, before anything is counted: a process killed after counting the
+     * call leaves a lease the reaper ends (early at worst), never a count nobody ends. It
+     * is taken before the rate words, so the hot line's atomics below run back to back
+     * (a lost race hands it back). */
+    struct rota_shm_client *lease = s->q->lease;
+    uint32_t held = lease ? rota_client_hold(lease, s->q->lease_slot, a->lease_tag) : 0;
     /* Rate first: an admission can be given back exactly; a trial permit only roughly. */
     struct rota_gcra rq = req_gcra(a), tk = tok_gcra(a);
     if (!rota_gcra_admit(&h->gcra_req, &rq, now, 1, &at)) {
+        unhold(s, held, a);
         s->skip |= ROTA_SKIP_RATE;
         note(s, at);
         return false;
@@ -291,6 +305,7 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
     if (a->tok_limit_ns)
         back = rota_load_acq(&h->tok_back);
     if (!rota_gcra_admit_to(&h->gcra_tok, &tk, now, s->q->est_tokens, &at, &tat)) {
+        unhold(s, held, a);
         rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
         s->skip |= ROTA_SKIP_RATE;
         note(s, at);
@@ -298,16 +313,14 @@ static bool commit(struct scan *s, const struct rota_cand *c, struct rota_sel_re
     }
     if (c->gates &&
         !take_trials(&h->breaker, &m->phot[a->provider].breaker, &bc, c->gates, now, &trial)) {
+        unhold(s, held, a);
         rota_gcra_adjust(&h->gcra_req, &rq, now, -1);
         rota_gcra_refund(&h->gcra_tok, &h->tok_giving, &h->tok_back, now, tat, back,
                          rota_gcra_cost(&tk, s->q->est_tokens));
         s->skip |= ROTA_SKIP_BREAKER;
         return false;
     }
-    /* The lease before the count: a process killed between the two leaves a lease for a
-     * call not counted, which the reaper ends early, never a count nobody will end. */
-    struct rota_shm_client *lease = s->q->lease;
-    r->lease = lease ? rota_client_hold(lease, s->q->lease_slot, a->lease_tag) : 0;
+    r->lease = held;
     rota_add(&h->use0[0], 1);
     if (mb->pool)
         rota_add(rota_shm_usage(h, mb->pool, 0), 1);
@@ -390,7 +403,7 @@ static void prefetch(const struct scan *s, uint32_t pos)
 
 /* The thread's list for tier "t", or "scratch" (cleared: never valid) without a cache. */
 static struct rota_shortlist *short_slot(const struct scan *s, const struct rota_shm_tier *t,
-                                    struct rota_shortlist *scratch)
+                                         struct rota_shortlist *scratch)
 {
     if (!s->q->cache) {
         memset(scratch, 0, sizeof(*scratch));
@@ -563,9 +576,9 @@ static bool fill_first(struct scan *s, struct rota_pick *pk, struct rota_sel_res
         sl->uses++;
     } else {
         *sl = (struct rota_shortlist){.table = s->m->hdr->nonce,
-                                 .tier = (uint32_t)(s->t - s->m->tiers),
-                                 .size = s->t->nmembers,
-                                 .at = s->now};
+                                      .tier = (uint32_t)(s->t - s->m->tiers),
+                                      .size = s->t->nmembers,
+                                      .at = s->now};
     }
     if (!walk_in_order(s, pk, start, r, &found))
         return false;

@@ -270,7 +270,7 @@ static struct reader *reader(void)
     return NULL;
 }
 
-static void leave(struct reader *rd, struct gen *g)
+static inline __attribute__((always_inline)) void leave(struct reader *rd, struct gen *g)
 {
     if (__builtin_expect(rd != NULL, 1))
         atomic_store_explicit(&rd->using, NULL, memory_order_release);
@@ -281,7 +281,8 @@ static void leave(struct reader *rd, struct gen *g)
 /* Enter the handle's current generation: announced in the thread's reader slot (or its
  * count of slot-less threads), so the mover leaves it mapped until leave(). NULL, with
  * *rc, when the handle has been behind the table for longer than a worker may be. */
-static struct gen *enter(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
+__attribute__((noinline, cold)) static struct gen *
+enter_slow(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
 {
     struct reader *rd = reader();
     struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
@@ -312,6 +313,31 @@ static struct gen *enter(struct rota *h, struct reader **rdp, uint64_t now, int 
     leave(rd, g);
     *rc = ROTA_EBEHIND;
     return NULL;
+}
+
+/* The common case inline: a thread with its slot, the generation current and ready. */
+static inline __attribute__((always_inline)) struct gen *
+enter(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
+{
+    uint32_t i = tl_reader;
+    if (__builtin_expect(i != 0, 1)) {
+        struct reader *rd = &readers[i - 1];
+        struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
+        atomic_store_explicit(&rd->using, g, memory_order_relaxed);
+        if (__builtin_expect(membarrier_ok, 1))
+            atomic_signal_fence(memory_order_seq_cst); /* the mover's membarrier pairs */
+        else
+            atomic_thread_fence(memory_order_seq_cst);
+        if (__builtin_expect(atomic_load_explicit(&h->cur, memory_order_acquire) == g &&
+                                 atomic_load_explicit(&g->map.hdr->state,
+                                                      memory_order_acquire) == ROTA_GEN_READY,
+                             1)) {
+            *rdp = rd;
+            return g;
+        }
+        atomic_store_explicit(&rd->using, NULL, memory_order_release);
+    }
+    return enter_slow(h, rdp, now, rc);
 }
 
 static _Thread_local struct rota_rng tl_rng TLS_IE;
