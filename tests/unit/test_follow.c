@@ -101,6 +101,86 @@ static bool follows(rota_t *h, uint64_t gen, long ms)
 
 /* ---- the tests ---- */
 
+/* ---- a worker in a child process that runs out of descriptors ---- */
+
+/* The child: attached, on the route, then denied any new descriptor; it says "ready" and
+ * waits for "go". The parent: told "ready", publishes, says "go". */
+struct kid {
+    pid_t pid;
+    int go[2], ready[2];
+    rota_t *h; /* the child's */
+    rota_route_t rt;
+    struct rlimit old; /* the child's descriptor limit before */
+};
+
+/* From here on this process gets no new descriptor: the lowest free one is the limit. */
+static void no_more_fds(struct rlimit *old)
+{
+    int lowest = dup(0);
+    close(lowest);
+    getrlimit(RLIMIT_NOFILE, old);
+    struct rlimit low = {(rlim_t)lowest, old->rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &low))
+        _exit(11);
+}
+
+/* Fork; true in the child, which is attached, short of descriptors, and past "go". */
+static bool kid_start(struct kid *k, struct fx *f, rota_choice *first)
+{
+    assert_int_equal(pipe(k->go), 0);
+    assert_int_equal(pipe(k->ready), 0);
+    k->pid = fork();
+    assert_true(k->pid >= 0);
+    if (k->pid == 0) {
+        char b;
+        if (rota_attach(f->instance, &k->h, NULL, 0) || rota_route(k->h, "pool", &k->rt) ||
+            (first && rota_select(k->h, &k->rt, NULL, 0, 0, first)))
+            _exit(10);
+        no_more_fds(&k->old);
+        if (write(k->ready[1], "r", 1) != 1 || read(k->go[0], &b, 1) != 1)
+            _exit(12);
+        return true;
+    }
+    close(k->ready[1]); /* the child's ends: a child that dies unblocks the reads */
+    close(k->go[0]);
+    char b;
+    assert_int_equal(read(k->ready[0], &b, 1), 1);
+    return false;
+}
+
+/* The parent: "go", after publishing. */
+static void kid_go(struct kid *k)
+{
+    assert_int_equal(write(k->go[1], "g", 1), 1);
+}
+
+/* The parent: the child exited 0. */
+static void kid_end(struct kid *k)
+{
+    int st;
+    assert_int_equal(waitpid(k->pid, &st, 0), k->pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    close(k->go[1]);
+    close(k->ready[0]);
+}
+
+static uint64_t selected_total(struct fx *f)
+{
+    uint64_t n = 0;
+    for (uint32_t a = 0; a < f->m->naccounts; a++)
+        n += rota_selections(f->m, a);
+    return n;
+}
+
+static uint64_t in_flight_total(struct fx *f)
+{
+    uint64_t n = 0;
+    for (uint32_t a = 0; a < f->m->naccounts; a++)
+        n += rota_in_flight(f->m, a);
+    return n;
+}
+
 /* A handle whose process cannot map the new generation (no descriptor left) fails
  * closed within the follow window instead of admitting on words nobody merges, says
  * why, and follows as soon as it can. The child is the worker; the parent publishes. */
@@ -109,37 +189,19 @@ static void test_follow_fails_closed_when_it_cannot_map(void **state)
     (void)state;
     struct fx f = {0};
     assert_int_equal(fx_pool(&f, "fcl", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
-    int go[2], ready[2];
-    assert_int_equal(pipe(go), 0);
-    assert_int_equal(pipe(ready), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        rota_t *h;
-        rota_route_t rt;
-        rota_choice c;
-        char why[256];
-        if (rota_attach(f.instance, &h, NULL, 0) || rota_route(h, "pool", &rt))
-            _exit(10);
-        /* No new descriptor from here on: the lowest free one becomes the limit. */
-        int lowest = dup(0);
-        close(lowest);
-        struct rlimit old, low = {(rlim_t)lowest, (rlim_t)lowest};
-        getrlimit(RLIMIT_NOFILE, &old);
-        low.rlim_max = old.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &low))
-            _exit(11);
-        if (write(ready[1], "r", 1) != 1 || read(go[0], why, 1) != 1)
-            _exit(12);
+    struct kid k;
+    if (kid_start(&k, &f, NULL)) {
         /* Generation 2 is out. Within the follow window selections may go on; past it
          * they must stop. */
+        rota_choice c;
+        char why[256];
         uint64_t t0 = rota_clock_mono();
         int rc = 0;
         while (rota_clock_mono() - t0 < 3 * ROTA_NS_PER_S) {
-            rc = rota_select(h, &rt, NULL, 0, 0, &c);
+            rc = rota_select(k.h, &k.rt, NULL, 0, 0, &c);
             if (rc == 0) {
                 rota_outcome o = {.status = 200};
-                rota_report(h, &c, &o);
+                rota_report(k.h, &c, &o);
             }
             if (rc == ROTA_EBEHIND)
                 break;
@@ -150,32 +212,23 @@ static void test_follow_fails_closed_when_it_cannot_map(void **state)
             _exit(13); /* still selecting on a superseded generation */
         if (took < ROTA_SHM_FOLLOW_NS - 100 * ROTA_NS_PER_MS)
             _exit(14); /* stopped before the window */
-        if (rota_move_error(h, why, sizeof(why)) != -EMFILE || !why[0])
+        if (rota_move_error(k.h, why, sizeof(why)) != -EMFILE || !why[0])
             _exit(15);
-        if (rota_generation(h) != 0 && rota_generation(h) != 1)
+        if (rota_generation(k.h) != 0 && rota_generation(k.h) != 1)
             _exit(16);
-        setrlimit(RLIMIT_NOFILE, &old);
-        if (!follows(h, 2, 3000))
+        setrlimit(RLIMIT_NOFILE, &k.old);
+        if (!follows(k.h, 2, 3000))
             _exit(17);
-        if (rota_select(h, &rt, NULL, 0, 0, &c) != 0 || c.generation != 2)
+        if (rota_select(k.h, &k.rt, NULL, 0, 0, &c) != 0 || c.generation != 2)
             _exit(18);
-        if (rota_move_error(h, why, sizeof(why)) != 0)
+        if (rota_move_error(k.h, why, sizeof(why)) != 0)
             _exit(19);
-        rota_detach(h);
+        rota_detach(k.h);
         _exit(0);
     }
-    close(ready[1]); /* the child's end: a child that dies unblocks the reads */
-    close(go[0]);
-    char b;
-    assert_int_equal(read(ready[0], &b, 1), 1);
     assert_int_equal(fx_pool(&f, "fcl", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
-    assert_int_equal(write(go[1], "g", 1), 1);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-    close(go[1]);
-    close(ready[0]);
+    kid_go(&k);
+    kid_end(&k);
     fx_close(&f);
 }
 
@@ -298,33 +351,6 @@ static void test_follow_fork_while_moving(void **state)
     fx_close(&f);
 }
 
-/* From here on this process gets no new descriptor: the lowest free one is the limit. */
-static void no_more_fds(struct rlimit *old)
-{
-    int lowest = dup(0);
-    close(lowest);
-    getrlimit(RLIMIT_NOFILE, old);
-    struct rlimit low = {(rlim_t)lowest, old->rlim_max};
-    if (setrlimit(RLIMIT_NOFILE, &low))
-        _exit(11);
-}
-
-static uint64_t selected_total(struct fx *f)
-{
-    uint64_t n = 0;
-    for (uint32_t a = 0; a < f->m->naccounts; a++)
-        n += rota_selections(f->m, a);
-    return n;
-}
-
-static uint64_t in_flight_total(struct fx *f)
-{
-    uint64_t n = 0;
-    for (uint32_t a = 0; a < f->m->naccounts; a++)
-        n += rota_in_flight(f->m, a);
-    return n;
-}
-
 /* A report made while the handle is behind is not refused: the mover applies it once
  * the handle follows, and the call ends. */
 static void test_follow_report_while_behind_is_applied_later(void **state)
@@ -332,52 +358,32 @@ static void test_follow_report_while_behind_is_applied_later(void **state)
     (void)state;
     struct fx f = {0};
     assert_int_equal(fx_pool(&f, "rwb", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
-    int go[2], ready[2];
-    assert_int_equal(pipe(go), 0);
-    assert_int_equal(pipe(ready), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        rota_t *h;
-        rota_route_t rt;
-        rota_choice c, d;
+    struct kid k;
+    rota_choice c;
+    if (kid_start(&k, &f, &c)) {
+        rota_choice d;
         char b;
-        struct rlimit old;
-        if (rota_attach(f.instance, &h, NULL, 0) || rota_route(h, "pool", &rt) ||
-            rota_select(h, &rt, NULL, 0, 0, &c))
-            _exit(10);
-        no_more_fds(&old);
-        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
-            _exit(12);
         sleep_ms((long)(ROTA_SHM_FOLLOW_NS / ROTA_NS_PER_MS) + 200);
-        if (rota_select(h, &rt, NULL, 0, 0, &d) != ROTA_EBEHIND)
+        if (rota_select(k.h, &k.rt, NULL, 0, 0, &d) != ROTA_EBEHIND)
             _exit(13);
         rota_outcome o = {.status = 200, .tokens = 7};
-        if (rota_report(h, &c, &o) != 0)
+        if (rota_report(k.h, &c, &o) != 0)
             _exit(14);
-        setrlimit(RLIMIT_NOFILE, &old);
-        if (!follows(h, 2, 3000))
+        setrlimit(RLIMIT_NOFILE, &k.old);
+        if (!follows(k.h, 2, 3000))
             _exit(15);
         sleep_ms(200); /* the mover applies it at its next wake */
-        _exit(write(ready[1], "d", 1) == 1 && read(go[0], &b, 1) == 1 ? 0 : 16);
+        _exit(write(k.ready[1], "d", 1) == 1 && read(k.go[0], &b, 1) == 1 ? 0 : 16);
     }
-    close(ready[1]); /* the child's end: a child that dies unblocks the reads */
-    close(go[0]);
-    char b;
-    assert_int_equal(read(ready[0], &b, 1), 1);
     assert_int_equal(fx_pool(&f, "rwb", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
-    assert_int_equal(write(go[1], "g", 1), 1);
-    assert_int_equal(read(ready[0], &b, 1), 1);
+    kid_go(&k);
+    char b;
+    assert_int_equal(read(k.ready[0], &b, 1), 1);
     rota_shm_settle(f.w, true);
     assert_int_equal(selected_total(&f), 1);
     assert_int_equal(in_flight_total(&f), 0); /* the call ended */
-    assert_int_equal(write(go[1], "e", 1), 1);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-    close(go[1]);
-    close(ready[0]);
+    kid_go(&k);
+    kid_end(&k);
     fx_close(&f);
 }
 
@@ -388,49 +394,27 @@ static void test_follow_burst_of_reloads_loses_no_count(void **state)
     (void)state;
     struct fx f = {0};
     assert_int_equal(fx_pool(&f, "brs", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
-    int go[2], ready[2];
-    assert_int_equal(pipe(go), 0);
-    assert_int_equal(pipe(ready), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        rota_t *h;
-        rota_route_t rt;
-        char b;
-        struct rlimit old;
-        if (rota_attach(f.instance, &h, NULL, 0) || rota_route(h, "pool", &rt))
-            _exit(10);
-        no_more_fds(&old);
-        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
-            _exit(12);
+    struct kid k;
+    if (kid_start(&k, &f, NULL)) {
         uint32_t ok = 0;
         for (int i = 0; i < 100; i++) {
             rota_choice c;
-            if (rota_select(h, &rt, NULL, 0, 0, &c) == 0) {
+            if (rota_select(k.h, &k.rt, NULL, 0, 0, &c) == 0) {
                 ok++;
                 rota_outcome o = {.status = 200};
-                rota_report(h, &c, &o);
+                rota_report(k.h, &c, &o);
             }
         }
-        _exit(write(ready[1], &ok, sizeof(ok)) == sizeof(ok) ? 0 : 13);
+        _exit(write(k.ready[1], &ok, sizeof(ok)) == sizeof(ok) ? 0 : 13);
     }
-    close(ready[1]); /* the child's end: a child that dies unblocks the reads */
-    close(go[0]);
-    char b;
-    assert_int_equal(read(ready[0], &b, 1), 1);
-    for (int k = 0; k < 40; k++)
+    for (int n = 0; n < 40; n++)
         assert_int_equal(fx_pool(&f, "brs", 4, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
-    assert_int_equal(write(go[1], "g", 1), 1);
+    kid_go(&k);
     uint32_t ok = 0;
-    assert_int_equal(read(ready[0], &ok, sizeof(ok)), sizeof(ok));
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(read(k.ready[0], &ok, sizeof(ok)), sizeof(ok));
+    kid_end(&k);
     rota_shm_settle(f.w, true);
     assert_int_equal(selected_total(&f), ok);
-    close(go[1]);
-    close(ready[0]);
     fx_close(&f);
 }
 
