@@ -465,6 +465,16 @@ static void test_clients_more_accounts_than_entries(void **state)
 
 /* A handle inherited over fork() takes a slot of its own in the child: the child's calls
  * are reaped with the child, the parent's stay with the parent. */
+/* The parent's side of a child's one-byte answer: it must be 'a' (all went well). */
+static void child_said_a(int up[2])
+{
+    close(up[1]);
+    char b = 0;
+    assert_int_equal(read(up[0], &b, 1), 1);
+    assert_int_equal(b, 'a');
+    close(up[0]);
+}
+
 static void test_clients_fork_gives_the_child_its_own_slot(void **state)
 {
     struct fx *f = *state;
@@ -487,11 +497,7 @@ static void test_clients_fork_gives_the_child_its_own_slot(void **state)
         pause();
         _exit(0);
     }
-    close(up[1]);
-    char b = 0;
-    assert_int_equal(read(up[0], &b, 1), 1);
-    assert_int_equal(b, 'a');
-    close(up[0]);
+    child_said_a(up);
     struct rota_shm_client *theirs = slot_of(f, pid), *ours = slot_of(f, getpid());
     assert_non_null(theirs);
     assert_ptr_not_equal(theirs, ours);
@@ -627,11 +633,7 @@ static void test_clients_choice_carried_over_fork_keeps_the_childs_lease(void **
         pause();
         _exit(0);
     }
-    close(up[1]);
-    char b = 0;
-    assert_int_equal(read(up[0], &b, 1), 1);
-    assert_int_equal(b, 'a');
-    close(up[0]);
+    child_said_a(up);
     struct rota_shm_client *theirs = slot_of(f, pid);
     uint64_t held = theirs ? tracked(theirs) : 0;
     kill(pid, SIGKILL);
