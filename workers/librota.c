@@ -55,10 +55,11 @@
  *
  * fork: the handlers hold every handle's lock across fork, so no mover is half-way
  * through a move (a fork waits for one in progress); the child gets a mover of its own,
- * its own lease slot, frees the reader slots of the threads it does not have, and drops
- * the cells its parent's threads were filling or had handed over (the parent handles
- * them). The functions are not async-signal-safe: a selection from a signal handler
- * would take the interrupted one's reader slot.
+ * its own lease slot (a choice its parent made is ended in the parent's slot while the
+ * parent owns it, so the reaper never ends that call a second time), frees the reader slots of
+ * the threads it does not have, and drops the cells its parent's threads were filling or had
+ * handed over (the parent handles them). The functions are not async-signal-safe: a selection
+ * from a signal handler would take the interrupted one's reader slot.
  */
 #include <errno.h>
 #include <limits.h>
@@ -147,6 +148,8 @@ struct rota {
     struct rota_shm_clients *clients; /* leases; NULL when the instance keeps none */
     struct rota_shm_client *slot;     /* this handle's, in "clients" */
     int slot_index;
+    int parent_slot;    /* in a child of fork: the parent's slot, which holds the leases */
+    int32_t parent_pid; /* of choices made before the fork; -1 = none */
 };
 
 static struct reader readers[READERS_MAX];
@@ -207,6 +210,8 @@ static void atfork_child(void)
             atomic_store_explicit(&h->passive[k].state, CELL_FREE, memory_order_relaxed);
         for (uint32_t k = 0; k < PENDING_MAX; k++)
             atomic_store_explicit(&h->pending[k].state, CELL_FREE, memory_order_relaxed);
+        h->parent_slot = h->slot ? h->slot_index : -1;
+        h->parent_pid = (int32_t)h->pid;
         h->pid = getpid();
         h->mover_up = false;
         if (h->clients) {
@@ -444,6 +449,24 @@ static void reclaim(struct rota *h)
     }
 }
 
+/* End the lease of a call whose report is counted. A choice the parent of a fork made is
+ * ended in the parent's slot while the parent still owns it (after that, the reaper
+ * ends it with the parent's others). */
+static void drop_lease(struct rota *h, uint32_t lease, uint64_t tag)
+{
+    if (!h->clients)
+        return;
+    uint32_t slot = (lease >> ROTA_LEASE_SLOT_SHIFT) - 1;
+    if (h->slot && slot == (uint32_t)h->slot_index) {
+        rota_client_drop(h->slot, slot, lease, tag);
+    } else if (h->parent_slot >= 0 && slot == (uint32_t)h->parent_slot) {
+        struct rota_shm_client *ps = rota_shm_client_at(h->clients, h->parent_slot);
+        uint64_t own = atomic_load_explicit(&ps->own, memory_order_acquire);
+        if (rota_client_state(own) == ROTA_CLIENT_LIVE && rota_client_pid(own) == h->parent_pid)
+            rota_client_drop(ps, slot, lease, tag);
+    }
+}
+
 /* The mover, under h->lock: apply the reports made while the handle was behind, now
  * that it follows (on the account by id; one that left the table is dropped), and only
  * then end their leases. */
@@ -461,10 +484,9 @@ static void apply_pending(struct rota *h)
          * admission held at report time would give back what has drained since. */
         if (ai != ROTA_NONE)
             rota_report_apply(&g->map, ai, &p->in, rota_clock_fast(), p->rnd);
-        if (h->slot)
-            rota_client_drop(h->slot, (uint32_t)h->slot_index, p->c.lease,
-                             ai != ROTA_NONE ? g->map.accounts[ai].lease_tag
-                                             : rota_client_tag(p->c.account_id));
+        drop_lease(h, p->c.lease,
+                   ai != ROTA_NONE ? g->map.accounts[ai].lease_tag
+                                   : rota_client_tag(p->c.account_id));
         atomic_store_explicit(&p->state, CELL_FREE, memory_order_release);
     }
 }
@@ -540,6 +562,7 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
     h->passive = calloc(PASSIVE_CELLS, sizeof(*h->passive)); /* NULL: headers only */
     struct gen *g;
     h->pid = getpid();
+    h->parent_slot = -1;
     int rc = map_current(instance, NULL, &g, err, errlen);
     if (rc) {
         pthread_mutex_destroy(&h->lock);
@@ -775,8 +798,7 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
     leave(rd, g);
     /* The lease after the count: killed in between, the call is ended twice (early for
      * another call), never left in flight. */
-    if (h->slot)
-        rota_client_drop(h->slot, (uint32_t)h->slot_index, c->lease, tag);
+    drop_lease(h, c->lease, tag);
     return ai == ROTA_NONE ? ROTA_ESTALE : 0;
 }
 

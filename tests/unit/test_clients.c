@@ -634,14 +634,18 @@ static void test_clients_choice_carried_over_fork_keeps_the_childs_lease(void **
         _exit(0);
     }
     child_said_a(up);
-    struct rota_shm_client *theirs = slot_of(f, pid);
+    struct rota_shm_client *theirs = slot_of(f, pid), *ours = slot_of(f, getpid());
     uint64_t held = theirs ? tracked(theirs) : 0;
+    /* the call the parent chose and the child reported ended in the parent's slot */
+    uint64_t parents = ours ? tracked(ours) : 99;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     assert_int_equal(held, 1); /* the child's own call */
+    assert_int_equal(parents, 0);
     assert_int_equal(rota_shm_clients_reap(rota_shm_writer_clients(f->w), f->m, NULL), 1);
     assert_int_equal(in_flight(f->m), 0);
-    rota_detach(h);
+    rota_detach(h); /* nothing left for the reaper to end twice */
+    assert_int_equal(rota_shm_clients_reap(rota_shm_writer_clients(f->w), f->m, NULL), 0);
 }
 
 /* ---- tags ---- */
