@@ -174,12 +174,18 @@ void rota_breaker_force_open(_Atomic uint64_t *w, const struct rota_breaker_cfg 
 
 /* A new epoch: trials still in flight from before the reset count for nothing, and a
  * reload's carry sees the reset as newer than the word it replaced. */
+/* An operator's reset moves the period on by half the epoch's range: a reload's carry
+ * (shm/carry.c) then takes it as further along than anything a stale worker on the old
+ * generation can reach in the few periods of the settle window, and no trial from
+ * before it counts. */
+#define RESET_EPOCH_STEP 128u
+
 void rota_breaker_reset(_Atomic uint64_t *w, _Atomic uint32_t *consec)
 {
     uint64_t cur = rota_load(w);
-    while (!rota_cas(
-        w, &cur,
-        rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0, rota_breaker_epoch(cur) + 1, 0)))
+    while (!rota_cas(w, &cur,
+                     rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0,
+                                       rota_breaker_epoch(cur) + RESET_EPOCH_STEP - 1, 0)))
         ;
     if (consec)
         rota_store(consec, 0);

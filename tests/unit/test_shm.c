@@ -240,6 +240,35 @@ static void test_shm_reload_stale_breaker_does_not_close_new(void **state)
     fx_close(&f);
 }
 
+/* An operator's reset on the new generation survives a stale worker on the old one that
+ * half-opens and fails a trial there meanwhile (a period that, counted on its own, the
+ * old generation reaches too). */
+static void test_shm_reload_keeps_an_operator_reset(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_chain(&f, "rbrk", ROTA_STRAT_HYBRID, 100), 0);
+    struct rota_breaker_cfg bc = {3, 1, 30000, 600000, 0};
+    uint64_t now = rota_clock_mono();
+    _Atomic uint32_t consec = 0;
+    uint64_t open = rota_breaker_word(ROTA_BREAKER_OPEN, 1, 0, 0, 7, now - ROTA_NS_PER_S);
+    rota_store(&f.m->phot[0].breaker, open); /* open in period 7, its time up */
+    struct rota_shm_map old;
+    assert_int_equal(rota_shm_attach(f.instance, &old, NULL, 0), 0);
+    assert_int_equal(fx_chain(&f, "rbrk", ROTA_STRAT_HYBRID, 100), 0); /* a reload */
+    rota_breaker_reset(&f.m->phot[0].breaker, NULL); /* the operator, on the new one */
+    /* On the old one a stale worker takes the trial of period 8 and it fails: open. */
+    unsigned epoch = 0;
+    assert_int_equal(rota_breaker_acquire(&old.phot[0].breaker, &bc, now, &epoch),
+                     ROTA_BREAKER_PERMIT);
+    assert_true(rota_breaker_failure(&old.phot[0].breaker, &consec, &bc, now, 0, true, epoch));
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_breaker_state_of(rota_load(&f.m->phot[0].breaker)),
+                     ROTA_BREAKER_CLOSED);
+    rota_shm_detach(&old);
+    fx_close(&f);
+}
+
 /* TPM time given back on the old generation after the copy reaches the new one, so a
  * choice made before a reload and reported after it is still bounded by the refunds
  * made in between. */
@@ -658,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_shm_reload_new_window_starts_empty),
         cmocka_unit_test(test_shm_reload_keeps_provider_breakers),
         cmocka_unit_test(test_shm_reload_stale_breaker_does_not_close_new),
+        cmocka_unit_test(test_shm_reload_keeps_an_operator_reset),
         cmocka_unit_test(test_shm_reload_carries_tok_back),
         cmocka_unit_test(test_shm_attach_missing_instance),
         cmocka_unit_test(test_shm_bad_instance_names),
