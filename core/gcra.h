@@ -132,8 +132,8 @@ static inline void rota_gcra_adjust(_Atomic uint64_t *tat, const struct rota_gcr
  * admission's slice of the word down by as much; it holds at most
  * tat_after - that - now. "giving" is raised before the word is lowered and "back" after
  * it, so a refund in progress is always counted against this one (a process killed in
- * between leaves "giving" ahead: refunds are then smaller, never larger). Returns the ns
- * given back. */
+ * between leaves "giving" ahead: refunds are then smaller, never larger, until the
+ * table's writer sees the gap stand still and closes it). Returns the ns given back. */
 static inline uint64_t rota_gcra_refund(_Atomic uint64_t *tat, _Atomic uint64_t *giving,
                                         _Atomic uint64_t *back, uint64_t now,
                                         uint64_t tat_after, uint64_t back_before, uint64_t ns)

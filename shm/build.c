@@ -68,6 +68,8 @@ struct rota_shm_writer {
     bool have_cur;
     struct retired ret[RETIRED_MAX]; /* superseded generations, oldest first */
     unsigned nret;
+    uint64_t *refunds;   /* per current account: its TPM refund counters at the last look */
+    uint64_t refunds_at; /* monotonic ns of that look */
 };
 
 static void settle(struct rota_shm_writer *w, bool all);
@@ -783,6 +785,8 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
     }
     w->cur = m;
     w->have_cur = true;
+    free(w->refunds); /* indexed by the current generation's accounts */
+    w->refunds = NULL;
     release_expired(w);
     return 0;
 }
@@ -821,10 +825,44 @@ static void settle(struct rota_shm_writer *w, bool all)
         release_oldest(w);
 }
 
+/* A TPM refund raises "tok_giving", lowers the rate word, then raises "tok_back"; a
+ * worker killed between the first and the last leaves them apart for ever, and every
+ * later refund on the account is cut by the gap (core/gcra.h). Apart at two looks a
+ * second or more apart with neither moving, no refund is in progress: the writer closes
+ * the gap (by CAS, so a refund starting meanwhile keeps its own step). */
+#define ROTA_NS_PER_S_BUILD 1000000000ull
+static void close_refund_gaps(struct rota_shm_writer *w)
+{
+    const struct rota_shm_map *m = &w->cur;
+    uint64_t now = mono_ns();
+    if (w->refunds && now - w->refunds_at < ROTA_NS_PER_S_BUILD)
+        return;
+    if (!w->refunds)
+        w->refunds = calloc((size_t)(m->naccounts ? m->naccounts : 1) * 2, sizeof(uint64_t));
+    w->refunds_at = now;
+    for (uint32_t i = 0; w->refunds && i < m->naccounts; i++) {
+        struct rota_shm_hot *h = &m->hot[i];
+        uint64_t back = rota_load_acq(&h->tok_back), giving = rota_load_acq(&h->tok_giving);
+        uint64_t *seen = &w->refunds[2 * (size_t)i];
+        if (giving != back && seen[0] == giving && seen[1] == back) {
+            if (giving > back)
+                rota_cas(&h->tok_back, &back, giving);
+            else
+                rota_cas(&h->tok_giving, &giving, back);
+            back = rota_load_acq(&h->tok_back);
+            giving = rota_load_acq(&h->tok_giving);
+        }
+        seen[0] = giving;
+        seen[1] = back;
+    }
+}
+
 void rota_shm_settle(struct rota_shm_writer *w, bool all)
 {
-    if (w && w->have_cur)
+    if (w && w->have_cur) {
         settle(w, all);
+        close_refund_gaps(w);
+    }
 }
 
 /* Adoption of a snapshot a dead writer left mid-write (its sequence odd). Its fields may
@@ -912,6 +950,8 @@ int rota_shm_adopt(struct rota_shm_writer *w, char *err, size_t n)
         settle(w, true);
         rota_shm_detach(&w->cur);
     }
+    free(w->refunds);
+    w->refunds = NULL;
     w->cur = m;
     w->have_cur = true;
     return 0;
@@ -954,5 +994,6 @@ void rota_shm_writer_close(struct rota_shm_writer *w, bool unlink)
     }
     rota_shm_clients_close(w->clients);
     munmap(w->dir, sizeof(*w->dir));
+    free(w->refunds);
     free(w);
 }

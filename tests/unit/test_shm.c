@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -266,6 +267,28 @@ static void test_shm_reload_keeps_an_operator_reset(void **state)
     assert_int_equal(rota_breaker_state_of(rota_load(&f.m->phot[0].breaker)),
                      ROTA_BREAKER_CLOSED);
     rota_shm_detach(&old);
+    fx_close(&f);
+}
+
+/* A worker killed inside a TPM refund (after raising tok_giving, before tok_back) would
+ * cut every later refund on the account by the gap: the writer's settle closes a gap
+ * that stood still for a second. */
+static void test_shm_settle_closes_a_dead_refunds_gap(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    assert_int_equal(fx_pool(&f, "rgap", 2, ROTA_STRAT_ROUND_ROBIN, NULL), 0);
+    rota_store(&f.m->hot[0].tok_giving, 5000); /* the dead refund's step */
+    rota_store(&f.m->hot[1].tok_giving, 7000);
+    rota_store(&f.m->hot[1].tok_back, 7000);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_load(&f.m->hot[0].tok_back), 0); /* once is not enough */
+    struct timespec ts = {1, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_load(&f.m->hot[0].tok_back), 5000);
+    assert_int_equal(rota_load(&f.m->hot[0].tok_giving), 5000);
+    assert_int_equal(rota_load(&f.m->hot[1].tok_back), 7000); /* no gap: untouched */
     fx_close(&f);
 }
 
@@ -689,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_shm_reload_stale_breaker_does_not_close_new),
         cmocka_unit_test(test_shm_reload_keeps_an_operator_reset),
         cmocka_unit_test(test_shm_reload_carries_tok_back),
+        cmocka_unit_test(test_shm_settle_closes_a_dead_refunds_gap),
         cmocka_unit_test(test_shm_attach_missing_instance),
         cmocka_unit_test(test_shm_bad_instance_names),
         cmocka_unit_test(test_shm_validate_refuses_damage),
