@@ -360,7 +360,12 @@ static void test_clients_reap_after_reload(void **state)
     rota_shm_settle(f->w, true);
     assert_int_equal(in_flight(f->m), 2);
     assert_count(f, 1, 2);
-    report_all(h, mine, 2); /* choices made on generation 1, reported on 2 */
+    /* choices made on generation 1, reported on 2 once the handle follows (reported
+     * before, they would wait for its mover: generation 1 is let go already) */
+    for (int i = 0; i < 5000 && rota_generation(h) != gen + 1; i++)
+        usleep(1000);
+    assert_int_equal(rota_generation(h), gen + 1);
+    report_all(h, mine, 2);
     rota_shm_settle(f->w, true);
     assert_int_equal(in_flight(f->m), 0);
     assert_count(f, 1, 0);
