@@ -393,10 +393,10 @@ static void move(struct rota *h)
     if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) == ROTA_GEN_READY)
         return;
     char err[sizeof(h->move_msg)];
-    struct gen *spare = h->spare;
+    struct gen *spare = h->spare, *rest = spare ? spare->older : NULL;
     int rc = map_current(h->instance, spare, &fresh, err, sizeof(err));
     if (rc == 0 && spare)
-        h->spare = spare->older;
+        h->spare = rest; /* (map_current cleared spare->older) */
     /* The same segment (by its nonce: a new table may reuse a generation number), marked
      * ready again meanwhile: nothing to move to. */
     if (rc == 0 && fresh->map.hdr->nonce == g->map.hdr->nonce) {
