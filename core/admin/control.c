@@ -9,11 +9,21 @@
  * binary and extension types, non-finite numbers, strings that are not UTF-8) with a
  * message that says which. Integers beyond int64 become reals. Used by rotad's main
  * thread and by clients; no globals.
+ *
+ * Whom a client talks to. A request can disable accounts or reload the config, and a
+ * reply is believed, so a client sends nothing until it knows who listens: it connects,
+ * then asks the kernel (SO_PEERCRED: who called listen on the socket it reached) and
+ * goes on only when that uid is root, its own euid, or one the caller names (rotad's
+ * service user), and, when the caller knows rotad's pid (rotactl reads it from the
+ * instance's directory), that pid. Checking the path first (lstat) would race a stranger
+ * who swaps the file; the connected socket cannot be swapped. rotad checks the other
+ * direction (tools/rotad/loop.c).
  */
 #include <errno.h>
 #include <math.h>
 #include <msgpack.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,8 +432,48 @@ static int io_all(int fd, void *buf, size_t len, bool out, uint64_t deadline)
     return 0;
 }
 
+/* Whether the listener on the connected "fd" is one "want" trusts; "err" says why not. */
+static int check_peer(int fd, const char *path, const struct rota_ctl_peer *want, char *err,
+                      size_t n)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return snprintf(err, n, "%s: cannot tell who listens (SO_PEERCRED: %s); nothing sent",
+                        path, strerror(errno)),
+               -EPERM;
+    uid_t me = geteuid(), also = want ? want->uid : (uid_t)-1;
+    pid_t pid = want ? want->pid : 0;
+    bool uid_ok = cr.uid == 0 || cr.uid == me || (also != (uid_t)-1 && cr.uid == also);
+    if (uid_ok && (pid <= 0 || cr.pid == pid))
+        return 0;
+    char exp[96];
+    int k = me ? snprintf(exp, sizeof(exp), "uid 0 or %ld", (long)me)
+               : snprintf(exp, sizeof(exp), "uid 0");
+    if (also != (uid_t)-1 && also != 0 && also != me)
+        snprintf(exp + k, sizeof(exp) - (size_t)k, " or %ld", (long)also);
+    if (!uid_ok)
+        snprintf(err, n,
+                 "%s: refusing to talk to this socket: its listener is uid %ld (pid %ld), "
+                 "expected %s; nothing sent",
+                 path, (long)cr.uid, (long)cr.pid, exp);
+    else
+        snprintf(err, n,
+                 "%s: refusing to talk to this socket: its listener is pid %ld (uid %ld), "
+                 "but the instance's rotad is pid %ld; nothing sent",
+                 path, (long)cr.pid, (long)cr.uid, (long)pid);
+    return -EPERM;
+}
+
 int rota_ctl_call(const char *path, const char *cmd, int argc, char *const *argv,
                   int timeout_ms, json_t **reply, char *err, size_t n)
+{
+    return rota_ctl_call_peer(path, NULL, cmd, argc, argv, timeout_ms, reply, err, n);
+}
+
+int rota_ctl_call_peer(const char *path, const struct rota_ctl_peer *want, const char *cmd,
+                       int argc, char *const *argv, int timeout_ms, json_t **reply, char *err,
+                       size_t n)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (!path || strlen(path) >= sizeof(sa.sun_path))
@@ -455,12 +505,18 @@ int rota_ctl_call(const char *path, const char *cmd, int argc, char *const *argv
         snprintf(err, n, "%s: %s", path, strerror(errno));
         goto out;
     }
+    if ((rc = check_peer(fd, path, want, err, n)) != 0)
+        goto out;
     rc = io_all(fd, frame, len, true, deadline);
     unsigned char h[4];
-    if (!rc)
+    /* A refusal may come before the request is read, and the socket close after it:
+     * the reply is read even when sending failed. */
+    int sent = rc;
+    if (!rc || rc == -EPIPE || rc == -ECONNRESET)
         rc = io_all(fd, h, 4, false, deadline);
     if (rc) {
-        snprintf(err, n, "%s: %s", path, strerror(-rc));
+        snprintf(err, n, "%s: %s", path, strerror(sent ? -sent : -rc));
+        rc = sent ? sent : rc;
         goto out;
     }
     uint32_t blen = rota_ctl_frame_len(h);

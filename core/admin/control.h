@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ROTA_CTL_MAX_REQUEST (64u * 1024)
 #define ROTA_CTL_MAX_REPLY   (64u * 1024 * 1024)
@@ -47,9 +48,24 @@ json_t *rota_ctl_error(const char *msg);
 int rota_ctl_request(const json_t *req, const char **cmd, const json_t **args, char *err,
                      size_t errlen);
 
-/* Connect to "path", send {"cmd": cmd, "args": argv}, wait for the reply (at most
- * "timeout_ms"). Returns 0 with *reply, -ECONNREFUSED / -ENOENT when nobody listens,
+/* Whom a client accepts as the listener on a control socket, besides root and its own
+ * euid (always accepted). */
+struct rota_ctl_peer {
+    uid_t uid; /* one more uid accepted (rotad's service user); (uid_t)-1 = none */
+    pid_t pid; /* the listener must be this process (rotad, as recorded); 0 = any */
+};
+
+/* Connect to "path", check who listens there (SO_PEERCRED: root, the caller's euid, or
+ * as "want" says; NULL = root or the caller's euid, any pid), send {"cmd": cmd, "args":
+ * argv}, wait for the reply (at most "timeout_ms"). Returns 0 with *reply, -EPERM when
+ * the listener is not one to trust (nothing sent; "err" names the socket, the listener's
+ * uid and pid, and what was expected), -ECONNREFUSED / -ENOENT when nobody listens,
  * -ETIMEDOUT, or another -errno; "err" says which. */
+int rota_ctl_call_peer(const char *path, const struct rota_ctl_peer *want, const char *cmd,
+                       int argc, char *const *argv, int timeout_ms, json_t **reply, char *err,
+                       size_t errlen);
+
+/* rota_ctl_call_peer with "want" NULL. */
 int rota_ctl_call(const char *path, const char *cmd, int argc, char *const *argv,
                   int timeout_ms, json_t **reply, char *err, size_t errlen);
 

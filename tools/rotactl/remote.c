@@ -9,6 +9,7 @@
  * command is 1 with rotad's reason.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,22 @@
 
 #define TIMEOUT_MS 10000
 
-/* The control socket's path: given, or recorded by rotad in the instance's directory. */
-static int socket_path(const struct rotactl_opts *o, char *buf, size_t n, char *err,
-                       size_t errlen)
+/* The control socket's path, given or recorded by rotad in the instance's directory, and
+ * whom to trust there ("want"): root, our euid, the user ROTA_SOCKET_USER names (rotad's
+ * service user), and, for a path from the directory, only the rotad it records. */
+static int socket_path(const struct rotactl_opts *o, char *buf, size_t n,
+                       struct rota_ctl_peer *want, char *err, size_t errlen)
 {
+    const char *user = getenv("ROTA_SOCKET_USER");
+    *want = (struct rota_ctl_peer){.uid = (uid_t)-1, .pid = 0};
+    if (user && *user) {
+        char *end;
+        unsigned long u = strtoul(user, &end, 10);
+        struct passwd *pw = *end ? getpwnam(user) : NULL;
+        if (*end && !pw)
+            return snprintf(err, errlen, "ROTA_SOCKET_USER: no user '%.64s'", user), -EINVAL;
+        want->uid = pw ? pw->pw_uid : (uid_t)u;
+    }
     if (o->socket) {
         snprintf(buf, n, "%s", o->socket);
         return 0;
@@ -39,6 +52,7 @@ static int socket_path(const struct rotactl_opts *o, char *buf, size_t n, char *
         return snprintf(err, errlen, "rotad is not running for instance '%s'", o->instance),
                -ENOENT;
     snprintf(buf, n, "%s", info.control);
+    want->pid = info.sup_pid;
     return 0;
 }
 
@@ -46,11 +60,13 @@ static int call(const struct rotactl_opts *o, const char *cmd, int argc, char *c
                 json_t **reply, char *err, size_t n)
 {
     char path[128];
-    int rc = socket_path(o, path, sizeof(path), err, n);
+    struct rota_ctl_peer want;
+    int rc = socket_path(o, path, sizeof(path), &want, err, n);
     if (rc)
         return rc;
-    char cerr[256];
-    rc = rota_ctl_call(path, cmd, argc, argv, TIMEOUT_MS, reply, cerr, sizeof(cerr));
+    char cerr[384];
+    rc =
+        rota_ctl_call_peer(path, &want, cmd, argc, argv, TIMEOUT_MS, reply, cerr, sizeof(cerr));
     if (rc == -ECONNREFUSED || rc == -ENOENT) /* cerr is then a short connect error */
         snprintf(err, n, "rotad is not running for instance '%s' (%.160s)",
                  o->instance ? o->instance : "?", cerr);

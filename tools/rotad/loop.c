@@ -13,6 +13,17 @@
  * connection is closed; so is a connection on which nothing moved for IDLE_MS, or whose
  * request has not arrived whole FRAME_MS after its first byte. Nothing a
  * client sends (or fails to read) can stop the loop.
+ *
+ * Who may use the control socket. Every command on it changes or reveals the table, so
+ * rotad answers only its own uid, root, and in group mode (`group:`) the members of that
+ * group. The file modes say so first: the socket is 0600 (0660 in group mode) in a state
+ * directory of 0700 (0750). The kernel says so again, whatever the modes: at accept,
+ * SO_PEERCRED gives the client's uid and gid as they were at connect, SO_PEERGROUPS its
+ * other groups; anyone else gets one error frame, unread, and is closed, and the refusal
+ * is logged (uid and pid, at most once in 10 s with a count). No more than
+ * ROTAD_MAX_CONNS connections are open at once; a new one beyond that closes the one
+ * idle longest (not sending a reply) and takes its place, so clients that connect and
+ * wait cannot lock an operator out. rotactl checks the other direction (control.c).
  */
 #include <errno.h>
 #include <grp.h>
@@ -118,6 +129,17 @@ static void conn_close(struct rotad *d, int i)
     free(c->body);
     free(c->out);
     *c = (struct rotad_conn){.fd = -1};
+}
+
+/* Close connection "i" once its pending operation ends: shutdown ends a pending receive
+ * (0) or send (EPIPE), and its completion closes the slot. */
+static void conn_shut(struct rotad *d, int i)
+{
+    struct rotad_conn *c = &d->conns[i];
+    shutdown(c->fd, SHUT_RDWR);
+    c->closing = true;
+    if (!c->pending)
+        conn_close(d, i);
 }
 
 /* Queue "reply" on connection "i" (consumes it). */
@@ -232,8 +254,66 @@ static void on_send(struct rotad *d, int i, int res)
         arm_recv(d, i);
 }
 
-/* A new connection. When all slots are taken, the one idle longest makes room: a client
- * that holds connections open cannot lock operators out. */
+/* Refuse the client on "fd" (of "uid", "pid"): one error frame, never blocking, then
+ * close; logged at most once in 10 s. */
+static void refuse_peer(struct rotad *d, int fd, long uid, long pid, uint64_t now)
+{
+    char msg[256], self[32] = "";
+    if (geteuid() != 0)
+        snprintf(self, sizeof(self), "uid %ld, ", (long)geteuid());
+    snprintf(msg, sizeof(msg),
+             "uid %ld may not use this control socket (rotad answers %sroot%s%s)", uid, self,
+             d->cfg->group ? " and group " : "", d->cfg->group ? d->cfg->group : "");
+    json_t *e = rota_ctl_error(msg);
+    char *frame = NULL;
+    size_t len = 0;
+    if (rota_ctl_encode(e, &frame, &len) == 0)
+        (void)!send(fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    free(frame);
+    json_decref(e);
+    close(fd);
+    if (d->peer_warned && now - d->peer_warned < 10000 * NS_PER_MS) {
+        d->peers_unwarned++;
+        return;
+    }
+    char more[64] = "";
+    if (d->peers_unwarned)
+        snprintf(more, sizeof(more), " (%llu more refused since the last such line)",
+                 (unsigned long long)d->peers_unwarned);
+    rota_warn("control: refused a connection from uid %ld pid %ld: %s%s", uid, pid, msg, more);
+    d->peer_warned = now;
+    d->peers_unwarned = 0;
+}
+
+/* Whether the client on "fd" may use the socket (the rule at the top); closes it if not. */
+static bool peer_allowed(struct rotad *d, int fd, uint64_t now)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
+        refuse_peer(d, fd, -1, -1, now);
+        return false;
+    }
+    if (cr.uid == 0 || cr.uid == geteuid())
+        return true;
+    if (d->ctl_gid != (gid_t)-1) {
+        if (cr.gid == d->ctl_gid)
+            return true;
+        gid_t g[256];
+        socklen_t gl = sizeof(g);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &gl) == 0)
+            for (size_t k = 0; k < gl / sizeof(gid_t); k++)
+                if (g[k] == d->ctl_gid)
+                    return true;
+    }
+    refuse_peer(d, fd, (long)cr.uid, (long)cr.pid, now);
+    return false;
+}
+
+/* A new connection. At ROTAD_MAX_CONNS open, the one idle longest (not sending a reply)
+ * is shut down and the new one taken: a client that holds connections open cannot lock
+ * operators out. The shut one's slot is freed when its pending operation ends, hence
+ * ROTAD_CONN_SLOTS slots for ROTAD_MAX_CONNS connections. */
 static void on_accept(struct rotad *d, int fd)
 {
     uint64_t now = rota_clock_mono();
@@ -254,20 +334,36 @@ static void on_accept(struct rotad *d, int fd)
         }
         return;
     }
-    int oldest = -1;
-    for (int i = 0; i < ROTAD_MAX_CONNS; i++) {
-        if (d->conns[i].fd < 0) {
-            d->conns[i] = (struct rotad_conn){.fd = fd, .last_io = now};
-            arm_recv(d, i);
-            return;
-        }
-        if (oldest < 0 || d->conns[i].last_io < d->conns[oldest].last_io)
-            oldest = i;
+    if (!peer_allowed(d, fd, now))
+        return;
+    int slot = -1, idlest = -1, nopen = 0;
+    for (int i = 0; i < ROTAD_CONN_SLOTS; i++) {
+        struct rotad_conn *c = &d->conns[i];
+        if (c->fd < 0 && slot < 0)
+            slot = i;
+        if (c->fd < 0 || c->closing)
+            continue;
+        nopen++;
+        if (!c->out && (idlest < 0 || c->last_io < d->conns[idlest].last_io))
+            idlest = i;
     }
-    rota_warn("control: %d connections open; closing the one idle longest", ROTAD_MAX_CONNS);
-    shutdown(d->conns[oldest].fd, SHUT_RDWR); /* its pending operation ends and closes it */
-    d->conns[oldest].last_io = now;
-    close(fd); /* the client retries; the slot is free by then */
+    if (nopen >= ROTAD_MAX_CONNS && idlest >= 0) {
+        static uint64_t warned;
+        if (!warned || now - warned > 10000 * NS_PER_MS) {
+            rota_warn("control: %d connections open; closing the one idle longest",
+                      ROTAD_MAX_CONNS);
+            warned = now;
+        }
+        conn_shut(d, idlest);
+        if (slot < 0 && d->conns[idlest].fd < 0)
+            slot = idlest;
+    }
+    if (slot < 0 || (nopen >= ROTAD_MAX_CONNS && idlest < 0)) {
+        close(fd); /* every connection is busy replying: the client retries */
+        return;
+    }
+    d->conns[slot] = (struct rotad_conn){.fd = fd, .last_io = now};
+    arm_recv(d, slot);
 }
 
 static void on_signal(struct rotad *d, int res)
@@ -293,15 +389,11 @@ static void on_signal(struct rotad *d, int res)
  * does not read its reply, gives its slot back. */
 static void reap_idle(struct rotad *d, uint64_t now)
 {
-    for (int i = 0; i < ROTAD_MAX_CONNS; i++) {
+    for (int i = 0; i < ROTAD_CONN_SLOTS; i++) {
         struct rotad_conn *c = &d->conns[i];
         bool slow = c->frame_start && now - c->frame_start > FRAME_MS * NS_PER_MS;
-        if (c->fd >= 0 && (slow || now - c->last_io > IDLE_MS * NS_PER_MS)) {
-            /* shutdown ends the pending receive (0) or send (EPIPE), which closes it */
-            shutdown(c->fd, SHUT_RDWR);
-            c->last_io = now;
-            c->frame_start = 0;
-        }
+        if (c->fd >= 0 && !c->closing && (slow || now - c->last_io > IDLE_MS * NS_PER_MS))
+            conn_shut(d, i);
     }
 }
 
@@ -384,8 +476,10 @@ int rotad_listen(struct rotad *d, char *err, size_t n)
     }
     d->socket_path = strdup(path);
     d->listen_fd = fd;
-    for (int i = 0; i < ROTAD_MAX_CONNS; i++)
+    for (int i = 0; i < ROTAD_CONN_SLOTS; i++)
         d->conns[i].fd = -1;
+    struct group *cg = d->cfg->group ? getgrnam(d->cfg->group) : NULL;
+    d->ctl_gid = cg ? cg->gr_gid : (gid_t)-1;
     return 0;
 }
 
@@ -423,8 +517,13 @@ int rotad_run(struct rotad *d)
             seen++;
             uint64_t t = io_uring_cqe_get_data64(cqe);
             int conn = (int)(t >> 8) - 1, res = cqe->res;
-            if (conn >= 0)
+            if (conn >= 0) {
                 d->conns[conn].pending = false;
+                if (d->conns[conn].closing) {
+                    conn_close(d, conn);
+                    continue;
+                }
+            }
             switch ((enum op)(t & 0xff)) {
             case OP_SIGNAL:
                 on_signal(d, res);
@@ -466,7 +565,7 @@ int rotad_run(struct rotad *d)
             rotad_reload(d, err, sizeof(err));
         }
     }
-    for (int i = 0; i < ROTAD_MAX_CONNS; i++)
+    for (int i = 0; i < ROTAD_CONN_SLOTS; i++)
         if (d->conns[i].fd >= 0)
             conn_close(d, i);
     io_uring_queue_exit(&d->ring);

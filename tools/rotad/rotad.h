@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "clients.h"
 #include "config.h"
@@ -21,7 +22,8 @@
 #include "supervise.h"
 #include "table.h"
 
-#define ROTAD_MAX_CONNS 64
+#define ROTAD_MAX_CONNS  64 /* control connections open at once; the idle make room */
+#define ROTAD_CONN_SLOTS (2 * ROTAD_MAX_CONNS) /* room for those being closed, too */
 
 struct rotad_note {
     uint64_t id; /* account id */
@@ -39,6 +41,7 @@ struct rotad_conn {
     size_t out_len, out_off;
     bool close_after;     /* close once the reply is out */
     bool pending;         /* an operation is in flight for it */
+    bool closing;         /* shut down; closed when its pending operation ends */
     uint64_t last_io;     /* monotonic ns; idle connections are closed */
     uint64_t frame_start; /* monotonic ns of a request's first byte; 0 between requests */
 };
@@ -64,7 +67,10 @@ struct rotad {
     bool accept_paused;     /* accept failed for want of descriptors: retry at the next tick */
     uint64_t accept_warned; /* monotonic ns of the last such warning */
     struct io_uring ring;
-    struct rotad_conn conns[ROTAD_MAX_CONNS];
+    struct rotad_conn conns[ROTAD_CONN_SLOTS];
+    gid_t ctl_gid;           /* group mode: its members may use the socket; -1 = none */
+    uint64_t peer_warned;    /* monotonic ns a refused client was last logged */
+    uint64_t peers_unwarned; /* refused since, not logged */
     struct rotad_note *notes;
     struct rota_prober *prober;
     int probe_fd;
