@@ -155,6 +155,62 @@ static void test_shm_owner_precreated_clients_segment_is_refused(void **state)
     fx_close(&f);
 }
 
+/* The stranger as the writer, against an object root made first (mode 0600: she cannot
+ * even open it). */
+struct writer_arg {
+    const char *instance;
+    char err[256];
+};
+
+static int writer_fn(void *arg)
+{
+    struct writer_arg *a = arg;
+    struct rota_shm_writer *w = NULL;
+    int rc = rota_shm_writer_open(a->instance, 0600, &w, a->err, sizeof(a->err));
+    if (rc == 0)
+        rota_shm_writer_close(w, true);
+    char want[160];
+    snprintf(want, sizeof(want), "is owned by uid 0, not by this rotad (uid %u)",
+             (unsigned)getuid());
+    return rc == -EPERM && strstr(a->err, want) ? 0 : 1;
+}
+
+static void test_shm_owner_unprivileged_writer_names_an_unreadable_owner(void **state)
+{
+    (void)state;
+    NEED_STRANGER();
+    char inst[64], name[128];
+    fx_name(inst, sizeof(inst), "own");
+    rota_shm_name(name, sizeof(name), inst, 0);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct writer_arg a = {.instance = inst};
+    assert_int_equal(as_stranger(writer_fn, &a), 0);
+    shm_unlink(name);
+}
+
+static void test_shm_owner_precreated_first_generation_is_passed_over(void **state)
+{
+    (void)state;
+    NEED_STRANGER();
+    struct fx f = {0};
+    char g1[128], err[256] = "";
+    fx_name(f.instance, sizeof(f.instance), "own");
+    rota_shm_name(g1, sizeof(g1), f.instance, 1);
+    plant(g1, NULL, 0);
+    assert_int_equal(rota_shm_writer_open(f.instance, 0600, &f.w, err, sizeof(err)), 0);
+    assert_int_equal(fx_pool(&f, "own", 2, ROTA_STRAT_HYBRID, NULL), 0);
+    assert_int_equal(f.m->hdr->generation, 2);
+    assert_true(owned_by(g1, stranger_uid));
+    struct rota_shm_map m;
+    assert_int_equal(rota_shm_attach(f.instance, &m, err, sizeof(err)), 0);
+    assert_int_equal(m.hdr->generation, 2);
+    rota_shm_detach(&m);
+    shm_unlink(g1);
+    fx_close(&f);
+}
+
 /* A table just like a real one of "f", but of the stranger's: another instance name and
  * another key. */
 static void *forged_table(const struct fx *f, size_t *size)
@@ -433,6 +489,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shm_owner_precreated_directory_is_refused),
         cmocka_unit_test(test_shm_owner_precreated_clients_segment_is_refused),
+        cmocka_unit_test(test_shm_owner_unprivileged_writer_names_an_unreadable_owner),
+        cmocka_unit_test(test_shm_owner_precreated_first_generation_is_passed_over),
         cmocka_unit_test(test_shm_owner_planted_next_generation_is_passed_over),
         cmocka_unit_test(test_shm_owner_generation_of_another_instance_is_refused),
         cmocka_unit_test(test_shm_owner_group_worker_of_another_user_attaches),
