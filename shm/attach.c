@@ -10,6 +10,20 @@
  * count, alignment and bounds, and finally every stored index and string offset. After
  * rota_shm_validate succeeds, readers index sections without further checks. Each
  * refusal carries a message naming the segment and the field at fault.
+ *
+ * Whom shared memory trusts. /dev/shm is writable by every local user, so a name there
+ * proves nothing: anyone may create /rota.<instance> or a generation's name before the
+ * supervisor does. Trust goes by owner, checked with fstat on the opened descriptor (never
+ * on the name, which may change between a check and an open). The supervisor creates
+ * every object (directory, generations, leases) with O_EXCL; an object already there is
+ * taken only if its own uid owns it (a stale object of an earlier supervisor: adopted or
+ * replaced), and refused, untouched, naming it and its owner otherwise. The directory
+ * records the supervisor's uid. A reader (librota, rotactl, the journal) trusts the
+ * directory only if the object's owner is the uid it records, and a generation or the
+ * leases segment only if its owner is that same uid and its header names the instance
+ * and generation asked for. Workers of another user (group mode) pass: they check against
+ * the recorded uid, not their own. Every check is made once, when mapping, off the
+ * select path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +49,67 @@ int rota_shm_fail(char *err, size_t n, int code, const char *fmt, ...)
 }
 
 #define fail rota_shm_fail
+
+int rota_shm_open_owned_by(const char *name, int flags, uid_t uid, const char *whose,
+                           struct stat *st, char *err, size_t n)
+{
+    int fd = shm_open(name, flags | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        char path[ROTA_MAX_NAME + 48];
+        snprintf(path, sizeof(path), "/dev/shm%s", name);
+        struct stat ps;
+        /* Refused entry: the owner, if it is not "uid", says why better than EACCES. */
+        if (e == EACCES && lstat(path, &ps) == 0 && ps.st_uid != uid)
+            return fail(err, n, -EPERM,
+                        "/dev/shm%s is owned by uid %u, not by %s (uid %u): refusing to use "
+                        "it",
+                        name, (unsigned)ps.st_uid, whose, (unsigned)uid);
+        return fail(err, n, -e, "%s: %s", name,
+                    e == ENOENT ? "no such table (is rotad running?)" : strerror(e));
+    }
+    int rc = 0;
+    if (fstat(fd, st) < 0)
+        rc = fail(err, n, -errno, "%s: fstat: %s", name, strerror(errno));
+    else if (st->st_uid != uid)
+        rc = fail(err, n, -EPERM,
+                  "/dev/shm%s is owned by uid %u, not by %s (uid %u): refusing to use it", name,
+                  (unsigned)st->st_uid, whose, (unsigned)uid);
+    else if (!S_ISREG(st->st_mode))
+        rc = fail(err, n, -EPERM, "/dev/shm%s is not a regular file: refusing to use it", name);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int rota_shm_open_own(const char *name, mode_t mode, bool *created, struct stat *st, char *err,
+                      size_t n)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd >= 0) {
+            *created = true;
+            if (fstat(fd, st) == 0)
+                return fd;
+            int e = errno;
+            close(fd);
+            shm_unlink(name);
+            return fail(err, n, -e, "%s: fstat: %s", name, strerror(e));
+        }
+        if (errno != EEXIST)
+            return fail(err, n, -errno, "%s: create: %s", name, strerror(errno));
+        *created = false;
+        fd = rota_shm_open_owned_by(name, O_RDWR, geteuid(), "this rotad", st, err, n);
+        size_t len = err && n ? strlen(err) : 0;
+        if (fd == -EPERM && len + 1 < n)
+            snprintf(err + len, n - len, "; remove it");
+        if (fd != -ENOENT) /* gone meanwhile: create it again */
+            return fd;
+    }
+    return fail(err, n, -EAGAIN, "%s: keeps appearing and vanishing", name);
+}
 
 bool rota_shm_instance_ok(const char *instance)
 {
@@ -282,18 +357,24 @@ int rota_shm_validate(void *base, size_t size, struct rota_shm_map *out, char *e
     return rc;
 }
 
-static int map_name(const char *name, struct rota_shm_map *out, char *err, size_t n)
+/* "field" (a char array of ROTA_MAX_NAME) holds exactly "instance". */
+static bool names(const char *field, const char *instance)
 {
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-    if (fd < 0)
-        return fail(err, n, -errno, "%s: %s", name,
-                    errno == ENOENT ? "no such table (is rotad running?)" : strerror(errno));
+    return memchr(field, 0, ROTA_MAX_NAME) && strcmp(field, instance) == 0;
+}
+
+/* Map generation "gen" of "instance", which the supervisor "uid" owns, and validate it. */
+static int map_gen(const char *instance, uint64_t gen, uid_t uid, struct rota_shm_map *out,
+                   char *err, size_t n)
+{
+    char name[ROTA_MAX_NAME + 32];
+    if (!out || !gen || rota_shm_name(name, sizeof(name), instance, gen))
+        return fail(err, n, -EINVAL, "bad instance name or generation");
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = -errno;
-        close(fd);
-        return fail(err, n, e, "%s: fstat: %s", name, strerror(-e));
-    }
+    int fd = rota_shm_open_owned_by(name, O_RDWR, uid, "the supervisor its directory names",
+                                    &st, err, n);
+    if (fd < 0)
+        return fd;
     size_t size = (size_t)st.st_size;
     if (size < sizeof(struct rota_shm_header)) {
         close(fd);
@@ -310,7 +391,13 @@ static int map_name(const char *name, struct rota_shm_map *out, char *err, size_
         return fail(err, n, -e, "%s: mmap: %s", name, strerror(e));
     char why[200];
     int rc = rota_shm_validate(p, size, out, why, sizeof(why));
+    if (rc == 0 && !names(out->hdr->instance, instance))
+        rc = fail(why, sizeof(why), ROTA_ELAYOUT, "its header names another instance");
+    else if (rc == 0 && out->hdr->generation != gen)
+        rc = fail(why, sizeof(why), ROTA_ELAYOUT, "its header names generation %llu",
+                  (unsigned long long)out->hdr->generation);
     if (rc) {
+        memset(out, 0, sizeof(*out));
         munmap(p, size);
         return fail(err, n, rc, "%s: %s", name, why);
     }
@@ -329,7 +416,10 @@ int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char 
         return fail(err, n, -errno, "%s: %s", name,
                     errno == ENOENT ? "no such instance (is rotad running?)" : strerror(errno));
     struct stat st;
-    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    int rc =
+        fstat(fd, &st) < 0 ? fail(err, n, -errno, "%s: fstat: %s", name, strerror(errno)) : 0;
+    if (!rc && !S_ISREG(st.st_mode))
+        rc = fail(err, n, -EPERM, "/dev/shm%s is not a regular file: refusing to use it", name);
     if (!rc && (size_t)st.st_size < sizeof(struct rota_shm_dir))
         rc = fail(err, n, ROTA_ETRUNC, "%s: %lld bytes, smaller than a directory (%zu)", name,
                   (long long)st.st_size, sizeof(struct rota_shm_dir));
@@ -347,9 +437,17 @@ int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char 
     } else if (d->abi != ROTA_SHM_ABI || d->size != sizeof(*d)) {
         rc = fail(err, n, ROTA_EABI, "%s: directory ABI %u, this rota speaks ABI %u", name,
                   d->abi, ROTA_SHM_ABI);
+    } else if (st.st_uid != d->sup_uid) {
+        rc = fail(err, n, -EPERM,
+                  "/dev/shm%s is owned by uid %u, not by the supervisor it names (uid %u): "
+                  "refusing to use it",
+                  name, (unsigned)st.st_uid, (unsigned)d->sup_uid);
+    } else if (!names(d->instance, instance)) {
+        rc = fail(err, n, ROTA_ELAYOUT, "%s: the directory names another instance", name);
     } else {
         out->generation = atomic_load_explicit(&d->generation, memory_order_acquire);
         out->sup_pid = atomic_load_explicit(&d->sup_pid, memory_order_relaxed);
+        out->sup_uid = (uid_t)d->sup_uid;
         memcpy(out->control, d->control, sizeof(out->control));
         out->control[sizeof(out->control) - 1] = 0;
     }
@@ -371,27 +469,31 @@ int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t n)
 int rota_shm_attach_gen(const char *instance, uint64_t gen, struct rota_shm_map *out, char *err,
                         size_t n)
 {
-    char name[ROTA_MAX_NAME + 32];
-    if (!out || !gen || rota_shm_name(name, sizeof(name), instance, gen))
+    struct rota_shm_dir_info info;
+    if (!out || !gen || !rota_shm_instance_ok(instance))
         return fail(err, n, -EINVAL, "bad instance name or generation");
-    return map_name(name, out, err, n);
+    memset(out, 0, sizeof(*out));
+    int rc = rota_shm_dir_read(instance, &info, err, n);
+    return rc ? rc : map_gen(instance, gen, info.sup_uid, out, err, n);
 }
 
 int rota_shm_attach(const char *instance, struct rota_shm_map *out, char *err, size_t n)
 {
     if (!out)
         return fail(err, n, -EINVAL, "no map to fill");
+    memset(out, 0, sizeof(*out)); /* left so on failure: nothing to use by mistake */
     /* The directory may move on between reading it and opening the generation (which is
      * then unlinked): try again a few times. */
     int rc = 0;
     for (int tries = 0; tries < 8; tries++) {
-        uint64_t gen = 0;
-        rc = rota_shm_current(instance, &gen, err, n);
+        struct rota_shm_dir_info info;
+        rc = rota_shm_dir_read(instance, &info, err, n);
         if (rc)
             return rc;
-        if (gen == 0)
+        if (info.generation == 0)
             return fail(err, n, ROTA_ENOTREADY, "instance %s has no table yet", instance);
-        rc = rota_shm_attach_gen(instance, gen, out, err, n);
+        uint64_t gen = info.generation;
+        rc = map_gen(instance, gen, info.sup_uid, out, err, n);
         if (rc == -ENOENT)
             continue;
         if (rc)

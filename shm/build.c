@@ -9,6 +9,8 @@
  * Publishing generation N+1:
  *   1. validate the description (ids unique and non-zero, every index in range);
  *   2. create /rota.<instance>.g<N+1> (O_EXCL, the configured mode), size and map it;
+ *      a name another user took first is left to her and the next number taken (whom
+ *      shared memory trusts, and how: shm/attach.c);
  *   3. write the header (state INITIALIZING) and the immutable sections with plain
  *      stores, each account's lease tag kept by id from generation N (new accounts get
  *      a tag no other account of N or N+1 has: shm/clients.h); initialise snapshots
@@ -398,18 +400,38 @@ static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct
     return 0;
 }
 
-static int create_segment(const char *instance, uint64_t gen, mode_t mode, gid_t gid,
+/* At most this many generation names taken by objects of other owners are passed over
+ * before a publish gives up. */
+#define FOREIGN_SKIP_MAX 16
+
+/* Create the segment of generation "*gen" (O_EXCL): a stale one of this uid under that
+ * name (a writer died mid-build) is removed; one of another owner is left alone, and the
+ * next generation number taken instead ("*gen" says which). */
+static int create_segment(const char *instance, uint64_t *gen, mode_t mode, gid_t gid,
                           uint64_t size, struct rota_shm_map *out, char *err, size_t n)
 {
     char name[ROTA_MAX_NAME + 32];
-    rota_shm_name(name, sizeof(name), instance, gen);
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0 && errno == EEXIST) { /* left by a writer that died mid-build */
-        shm_unlink(name);
+    int fd = -1;
+    for (int skipped = 0, tries = 0; fd < 0; tries++) {
+        if (tries > FOREIGN_SKIP_MAX + 8)
+            return fail(err, n, -EAGAIN, "%s: keeps appearing and vanishing", name);
+        rota_shm_name(name, sizeof(name), instance, *gen);
         fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd >= 0)
+            break;
+        if (errno != EEXIST)
+            return fail(err, n, -errno, "%s: create: %s", name, strerror(errno));
+        struct stat st;
+        int old = rota_shm_open_owned_by(name, O_RDONLY, geteuid(), "this rotad", &st, err, n);
+        if (old >= 0) { /* ours, left by a writer that died mid-build */
+            close(old);
+            shm_unlink(name);
+        } else if (old == -EPERM && ++skipped <= FOREIGN_SKIP_MAX) {
+            ++*gen;
+        } else if (old != -ENOENT) {
+            return old;
+        }
     }
-    if (fd < 0)
-        return fail(err, n, -errno, "%s: create: %s", name, strerror(errno));
     if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) || fchmod(fd, mode) < 0 ||
         ftruncate(fd, (off_t)size) < 0) {
         int e = errno;
@@ -519,7 +541,7 @@ static int assign_tags(struct rota_shm_account *acct, uint32_t n,
 }
 
 /* Strings and credentials first (their sizes fix the layout), then everything else. */
-static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t gen,
+static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t *genp,
                  struct rota_shm_map *m, char *err, size_t n)
 {
     struct blob str = {0}, cred = {0};
@@ -559,13 +581,13 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     plan(&L, d, ntiers, nmembers, nbuckets ? nbuckets : 1, slots, str.len,
          cred.len ? cred.len : 1);
     str.len = cred.len = 0;
-    int rc = create_segment(w->instance, gen, w->mode, w->gid, L.total, m, err, n);
+    int rc = create_segment(w->instance, genp, w->mode, w->gid, L.total, m, err, n);
     if (rc) {
         free(str.p);
         free(cred.p);
         return rc;
     }
-    write_header(m->hdr, &L, w->instance, gen, d);
+    write_header(m->hdr, &L, w->instance, *genp, d);
     char *b = m->base;
     struct rota_shm_provider *prov = (void *)(b + L.off[ROTA_SEC_PROVIDERS]);
     struct rota_shm_account *acct = (void *)(b + L.off[ROTA_SEC_ACCOUNTS]);
@@ -618,58 +640,102 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     return 0;
 }
 
+/* Map the instance's directory "name" for the writer: created afresh (O_EXCL), or one an
+ * earlier supervisor of this uid left, kept when it is a directory of this rota (so
+ * workers on its table go on reading it) and replaced otherwise. "*created" says which. */
+static int open_dir(struct rota_shm_writer *w, const char *name, bool *created, char *err,
+                    size_t n)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        struct stat st;
+        int fd = rota_shm_open_own(name, w->mode, created, &st, err, n);
+        if (fd < 0)
+            return fd;
+        int rc = 0;
+        if (*created && ftruncate(fd, sizeof(struct rota_shm_dir)) < 0)
+            rc = -errno;
+        if (!rc && !*created && (size_t)st.st_size != sizeof(struct rota_shm_dir))
+            rc = -EEXIST; /* not a directory of this rota: replaced below */
+        if (!rc && fchmod(fd, w->mode) < 0)
+            rc = -errno;
+        if (!rc) {
+            w->dir = mmap(NULL, sizeof(*w->dir), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            rc = w->dir == MAP_FAILED ? -errno : 0;
+        }
+        close(fd);
+        struct rota_shm_dir *d = rc ? NULL : w->dir;
+        if (d && !*created &&
+            (d->magic != ROTA_SHM_DIR_MAGIC || d->abi != ROTA_SHM_ABI ||
+             d->size != sizeof(*d))) {
+            munmap(d, sizeof(*d));
+            rc = -EEXIST;
+        }
+        if (rc == -EEXIST) {
+            shm_unlink(name);
+            continue;
+        }
+        if (rc) {
+            if (*created)
+                shm_unlink(name);
+            return fail(err, n, rc, "%s: %s", name, strerror(-rc));
+        }
+        if (*created) {
+            d->abi = ROTA_SHM_ABI;
+            d->size = sizeof(*d);
+            snprintf(d->instance, sizeof(d->instance), "%s", w->instance);
+            atomic_store_explicit(&d->generation, 0, memory_order_relaxed);
+        }
+        /* Ours by the object's owner: readers check that owner against this. */
+        d->sup_uid = (uint32_t)geteuid();
+        atomic_thread_fence(memory_order_release);
+        d->magic = ROTA_SHM_DIR_MAGIC;
+        return 0;
+    }
+    return fail(err, n, -EAGAIN, "%s: cannot replace it", name);
+}
+
 int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writer **out,
                          char *err, size_t n)
 {
-    char name[ROTA_MAX_NAME + 32];
+    char name[ROTA_MAX_NAME + 32], cname[ROTA_MAX_NAME + 32];
     if (!out || rota_shm_name(name, sizeof(name), instance, 0))
         return fail(err, n, -EINVAL,
                     "bad instance name (letters, digits, '_' and '-', at most %d)",
                     ROTA_MAX_NAME - 1);
+    snprintf(cname, sizeof(cname), "/rota.%s.clients", instance);
     struct rota_shm_writer *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
     snprintf(w->instance, sizeof(w->instance), "%s", instance);
     w->mode = mode ? mode : 0600;
     w->gid = (gid_t)-1;
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, w->mode);
-    if (fd < 0) {
-        free(w);
-        return fail(err, n, -errno, "%s: %s", name, strerror(errno));
-    }
-    struct stat st;
-    int rc = 0;
-    if (fchmod(fd, w->mode) < 0 || fstat(fd, &st) < 0 ||
-        ((size_t)st.st_size != sizeof(struct rota_shm_dir) &&
-         ftruncate(fd, sizeof(struct rota_shm_dir)) < 0))
-        rc = -errno;
-    if (!rc) {
-        w->dir = mmap(NULL, sizeof(*w->dir), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (w->dir == MAP_FAILED)
-            rc = -errno;
-    }
-    close(fd);
+    bool created = false, ccreated = false;
+    int rc = open_dir(w, name, &created, err, n);
     if (rc) {
         free(w);
-        return fail(err, n, rc, "%s: %s", name, strerror(-rc));
+        return rc;
     }
-    struct rota_shm_dir *d = w->dir;
-    if (d->magic != ROTA_SHM_DIR_MAGIC || d->abi != ROTA_SHM_ABI || d->size != sizeof(*d)) {
-        /* New, or left by an incompatible rota: start it afresh. */
-        memset(d, 0, sizeof(*d));
-        d->abi = ROTA_SHM_ABI;
-        d->size = sizeof(*d);
-        snprintf(d->instance, sizeof(d->instance), "%s", instance);
-        atomic_store_explicit(&d->generation, 0, memory_order_relaxed);
-        atomic_thread_fence(memory_order_release);
-        d->magic = ROTA_SHM_DIR_MAGIC;
+    atomic_store_explicit(&w->dir->sup_pid, (int32_t)getpid(), memory_order_relaxed);
+    /* The leases segment: created here, or refused, by the same rule as the directory. */
+    struct stat st;
+    int fd = rota_shm_open_own(cname, w->mode, &ccreated, &st, err, n);
+    if (fd >= 0) {
+        close(fd);
+        rc = rota_shm_clients_open(instance, true, w->mode, &w->clients);
+        if (rc) {
+            fail(err, n, rc, "%s: %s", cname, strerror(-rc));
+            if (ccreated)
+                shm_unlink(cname);
+        }
+    } else {
+        rc = fd;
     }
-    atomic_store_explicit(&d->sup_pid, (int32_t)getpid(), memory_order_relaxed);
-    rc = rota_shm_clients_open(instance, true, w->mode, &w->clients);
     if (rc) {
         munmap(w->dir, sizeof(*w->dir));
+        if (created)
+            shm_unlink(name);
         free(w);
-        return fail(err, n, rc, "/rota.%s.clients: %s", instance, strerror(-rc));
+        return rc;
     }
     *out = w;
     return 0;
@@ -684,11 +750,12 @@ int rota_shm_writer_group(struct rota_shm_writer *w, gid_t gid, char *err, size_
             rota_shm_name(name, sizeof(name), w->instance, 0);
         else
             snprintf(name, sizeof(name), "/rota.%s.clients", w->instance);
-        int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-        int rc =
-            fd < 0 || fchown(fd, (uid_t)-1, gid) < 0 || fchmod(fd, w->mode) < 0 ? -errno : 0;
-        if (fd >= 0)
-            close(fd);
+        struct stat st;
+        int fd = rota_shm_open_owned_by(name, O_RDWR, geteuid(), "this rotad", &st, err, n);
+        if (fd < 0)
+            return fd;
+        int rc = fchown(fd, (uid_t)-1, gid) < 0 || fchmod(fd, w->mode) < 0 ? -errno : 0;
+        close(fd);
         if (rc)
             return fail(err, n, rc, "%s: group %u: %s", name, (unsigned)gid, strerror(-rc));
     }
@@ -702,10 +769,12 @@ void rota_shm_abandon(struct rota_shm_writer *w)
         return;
     char name[ROTA_MAX_NAME + 32];
     rota_shm_name(name, sizeof(name), w->instance, gen);
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    struct stat st;
+    int fd = rota_shm_open_owned_by(name, O_RDWR, geteuid(), "this rotad", &st, NULL, 0);
+    if (fd == -EPERM)
+        return; /* not ours: never written to, and never attached to by anyone */
     if (fd >= 0) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct rota_shm_header)) {
+        if ((size_t)st.st_size >= sizeof(struct rota_shm_header)) {
             struct rota_shm_header *h =
                 mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
             if (h != MAP_FAILED) {
@@ -749,7 +818,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
         gen = w->cur.hdr->generation;
     gen++;
     struct rota_shm_map m;
-    rc = build(w, d, gen, &m, err, n);
+    rc = build(w, d, &gen, &m, err, n);
     if (rc)
         return rc;
     struct rota_shm_hot *seen = NULL;

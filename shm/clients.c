@@ -42,11 +42,23 @@ int rota_shm_clients_open(const char *instance, bool create, mode_t mode,
     char name[ROTA_MAX_NAME + 32];
     if (seg_name(name, sizeof(name), instance))
         return -EINVAL;
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), mode ? mode : 0600);
-    if (fd < 0)
-        return -errno;
+    /* The writer creates it (O_EXCL) or takes its own; a worker maps it only if the
+     * supervisor its instance's directory names owns it (shm/attach.c). */
     struct stat st;
-    int rc = fstat(fd, &st) < 0 || (create && fchmod(fd, mode ? mode : 0600) < 0) ? -errno : 0;
+    bool created = false;
+    int fd;
+    if (create) {
+        fd = rota_shm_open_own(name, mode ? mode : 0600, &created, &st, NULL, 0);
+    } else {
+        struct rota_shm_dir_info info;
+        fd = rota_shm_dir_read(instance, &info, NULL, 0);
+        if (fd == 0)
+            fd = rota_shm_open_owned_by(name, O_RDWR, info.sup_uid, "the supervisor", &st, NULL,
+                                        0);
+    }
+    if (fd < 0)
+        return fd;
+    int rc = create && fchmod(fd, mode ? mode : 0600) < 0 ? -errno : 0;
     size_t size = sizeof(struct rota_shm_clients_seg);
     if (!rc && (size_t)st.st_size != size) {
         if (!create)

@@ -366,16 +366,22 @@ struct rota_shm_header {
     _Atomic uint64_t superseded_at;
 };
 
-/* The directory object. Writer: sup. */
+/* The directory object. Writer: sup. Readers trust it, and the segments it leads to,
+ * only when the object is owned by the uid it records (shm/attach.c). */
 struct rota_shm_dir {
     uint64_t magic; /* ROTA_SHM_DIR_MAGIC */
     uint32_t abi;
     uint32_t size; /* sizeof(struct rota_shm_dir) */
     char instance[ROTA_MAX_NAME];
     char control[108]; /* sup: the control socket's path, set before any generation */
+    uint32_t sup_uid;  /* sup: its uid, before the magic; owns every object of the instance */
     alignas(64) _Atomic uint64_t generation; /* current generation; 0 = none yet */
     _Atomic int32_t sup_pid;
     _Atomic uint32_t pad;
 };
+_Static_assert(offsetof(struct rota_shm_dir, sup_uid) == 188 &&
+                   offsetof(struct rota_shm_dir, generation) == 192 &&
+                   sizeof(struct rota_shm_dir) == 256,
+               "the supervisor's uid fills a gap: the directory's layout is unchanged");
 
 #endif

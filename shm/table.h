@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "layout.h"
@@ -109,7 +110,9 @@ struct rota_desc {
 /* ---- readers ---- */
 
 /* Map the current generation of "instance" read-write (hot blocks are shared) and
- * validate it. On failure, "err" (if not NULL) says what and where. */
+ * validate it: owned by the supervisor uid its directory records (else -EPERM), its
+ * header naming "instance" and the generation (else ROTA_ELAYOUT), then every offset.
+ * On failure, "err" (if not NULL) says what and where. */
 int rota_shm_attach(const char *instance, struct rota_shm_map *out, char *err, size_t errlen);
 
 /* Map generation "gen" of "instance" whatever its state (for tools and tests). */
@@ -126,11 +129,13 @@ void rota_shm_detach(struct rota_shm_map *m);
 /* Current generation named by the instance's directory; 0 when none. */
 int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t errlen);
 
-/* What an instance's directory says: the current generation (0 = none), the pid of the
- * supervisor that last opened it, and its control socket ("" = none). */
+/* What an instance's directory says: the current generation (0 = none), the pid and uid
+ * of the supervisor that last opened it, and its control socket ("" = none). Refused
+ * (-EPERM) unless the directory object is owned by the uid it records. */
 struct rota_shm_dir_info {
     uint64_t generation;
     int32_t sup_pid;
+    uid_t sup_uid;
     char control[108];
 };
 int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char *err,
@@ -151,6 +156,19 @@ extern const uint32_t rota_shm_elem_size[ROTA_SEC_COUNT];
 int rota_shm_fail(char *err, size_t n, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Open the existing object "name" with shm_open "flags" and return its descriptor, its
+ * stat in "st", if it is a regular file owned by "uid" ("whose", for the message: "the
+ * supervisor"); else -EPERM and a message naming the object and its owner, or -errno. */
+int rota_shm_open_owned_by(const char *name, int flags, uid_t uid, const char *whose,
+                           struct stat *st, char *err, size_t errlen);
+
+/* The writer's way to an object: create "name" with O_EXCL and "mode" ("*created" true),
+ * or open the one there read-write if this process's uid owns it (a stale object of an
+ * earlier supervisor, "*created" false). An object of any other owner is refused with
+ * -EPERM, untouched, with a message naming it and its owner. Returns the descriptor. */
+int rota_shm_open_own(const char *name, mode_t mode, bool *created, struct stat *st, char *err,
+                      size_t errlen);
+
 /* POSIX shm names: "/rota.<instance>" and "/rota.<instance>.g<gen>". */
 int rota_shm_name(char *buf, size_t n, const char *instance, uint64_t gen);
 bool rota_shm_instance_ok(const char *instance);
@@ -159,7 +177,9 @@ bool rota_shm_instance_ok(const char *instance);
 
 struct rota_shm_writer;
 
-/* Create or open the instance's directory. "mode" is the segments' mode (0600). */
+/* Create the instance's directory and leases segment (O_EXCL), or take over those an
+ * earlier supervisor of this uid left; -EPERM, naming the object and its owner, when one
+ * is there owned by anyone else. "mode" is the segments' mode (0600). */
 int rota_shm_writer_open(const char *instance, mode_t mode, struct rota_shm_writer **out,
                          char *err, size_t errlen);
 

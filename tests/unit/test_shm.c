@@ -512,6 +512,8 @@ static void test_shm_attach_refuses_bad_segments(void **state)
     char *p = copy_table(&f, &size);
     char inst[64], name[128], err[256];
     fx_name(inst, sizeof(inst), "seg");
+    /* The copy is of another instance's table: made this one's, as its writer would. */
+    snprintf(((struct rota_shm_header *)p)->instance, ROTA_MAX_NAME, "%s", inst);
     struct rota_shm_writer *w;
     assert_int_equal(rota_shm_writer_open(inst, 0600, &w, err, sizeof(err)), 0);
     /* The directory points at generation 1, which we lay down by hand. */
