@@ -54,7 +54,7 @@ static void assert_victim_intact(const char *victim)
     struct stat st;
     assert_int_equal(lstat(victim, &st), 0);
     assert_true(S_ISREG(st.st_mode));
-    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(st.st_uid, geteuid());
     char buf[256] = "";
     FILE *f = fopen(victim, "r");
     assert_non_null(f);
@@ -261,8 +261,8 @@ static int count_rec(void *arg, const struct rota_jrec *r)
 
 /* Below rotad's directory check, the journal file's own: a journal.tmp symlink left in
  * rotad's directory is removed, never written through, by a snapshot; a journal that is a
- * symlink is not read. (No second user needed: the links are root's, as a restored
- * backup or a careless admin would leave them.) */
+ * symlink is not read. (No second user needed: the links are the test user's own, as a
+ * restored backup or a careless admin would leave them.) */
 static void test_statedir_journal_never_follows_links(void **state)
 {
     (void)state;
@@ -277,7 +277,7 @@ static void test_statedir_journal_never_follows_links(void **state)
     char err[512] = "";
     struct rota_jfile *f = NULL;
     assert_int_equal(rota_jfile_open(path, ROTA_FSYNC_ALWAYS, 0, &f, err, sizeof(err)), 0);
-    unlink(tmp); /* (the open removed it) */
+    unlink(tmp);                               /* (the open removed it) */
     assert_int_equal(symlink(victim, tmp), 0); /* again, after the open's own check */
     assert_int_equal(rota_jfile_snapshot_begin(f), 0);
     assert_int_equal(rota_jfile_snapshot_end(f), 0);
