@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,33 +131,124 @@ static int walk(const uint8_t *p, size_t size, int (*fn)(void *, const struct ro
     return 0;
 }
 
+/* Open the directory holding "path" (its last component in *name). The directory must be
+ * rotad's: a real directory owned by the effective uid and writable by no one else but
+ * perhaps its group (rotad's state-dir rule, tools/rotad/statedir.c, says when a group
+ * may write). The descriptor, or -errno with "err" saying why. */
+static int open_dir(const char *path, const char **name, char *err, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    *name = slash ? slash + 1 : path;
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else if ((size_t)(slash - path) < sizeof(dir))
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    else
+        return snprintf(err, n, "%s: path too long", path), -ENAMETOOLONG;
+    if (!**name)
+        return snprintf(err, n, "%s: names a directory, not a file", path), -EISDIR;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (e == ELOOP || e == ENOTDIR)
+            return snprintf(err, n,
+                            "directory %s of journal %s is not a directory (a "
+                            "symlink?): refusing",
+                            dir, path),
+                   -ELOOP;
+        return snprintf(err, n, "directory %s of journal %s: %s", dir, path, strerror(e)), -e;
+    }
+    const char *why = NULL;
+    char buf[64];
+    if (st.st_uid != geteuid()) {
+        snprintf(buf, sizeof(buf), "is owned by uid %u, not %u", (unsigned)st.st_uid,
+                 (unsigned)geteuid());
+        why = buf;
+    } else if (st.st_mode & S_IWOTH) {
+        why = "is writable by others";
+    }
+    if (why) {
+        close(fd);
+        snprintf(err, n, "directory %s of journal %s %s: refusing", dir, path, why);
+        return -EPERM;
+    }
+    return fd;
+}
+
+/* Is the open file "fd" one rotad wrote: a regular file owned by the effective uid that
+ * no one else may write? 0, or -EPERM with "err" saying why. */
+static int check_own(int fd, const char *path, char *err, size_t n)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return snprintf(err, n, "%s: %s", path, strerror(errno)), -errno;
+    char why[64] = "";
+    if (!S_ISREG(st.st_mode))
+        snprintf(why, sizeof(why), "is not a regular file");
+    else if (st.st_uid != geteuid())
+        snprintf(why, sizeof(why), "is owned by uid %u, not %u", (unsigned)st.st_uid,
+                 (unsigned)geteuid());
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        snprintf(why, sizeof(why), "is writable by %s",
+                 st.st_mode & S_IWOTH ? "others" : "its group");
+    if (!why[0])
+        return 0;
+    snprintf(err, n,
+             "journal %s %s: refusing to restore from a file rotad did not write; move it "
+             "away (rotad then starts without it) or fix its owner and mode if it is rotad's",
+             path, why);
+    return -EPERM;
+}
+
 int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jrec *r),
                     void *arg, struct rota_jfile_scan *out, char *err, size_t n)
 {
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *name;
+    int dfd = open_dir(path, &name, err, n);
+    if (dfd < 0)
+        return dfd == -ENOENT ? (err[0] = 0, -ENOENT) : dfd;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int e = errno;
+    close(dfd);
     if (fd < 0) {
-        int e = errno;
+        if (e == ELOOP)
+            return snprintf(err, n, "journal %s is a symlink: refusing to follow it", path),
+                   -ELOOP;
         if (e != ENOENT)
             snprintf(err, n, "%s: %s", path, strerror(e));
         return -e;
     }
+    int rc = check_own(fd, path, err, n);
+    if (rc == 0)
+        rc = rota_jfile_read_fd(fd, path, fn, arg, out, err, n);
+    close(fd);
+    return rc;
+}
+
+int rota_jfile_read_fd(int fd, const char *path,
+                       int (*fn)(void *arg, const struct rota_jrec *r), void *arg,
+                       struct rota_jfile_scan *out, char *err, size_t n)
+{
+    memset(out, 0, sizeof(*out));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
-        close(fd);
         return snprintf(err, n, "%s: %s", path, strerror(e)), -e;
     }
     out->size = (uint64_t)st.st_size;
-    if (st.st_size == 0) { /* created, never written: a crash before the header */
-        close(fd);
+    if (st.st_size == 0) /* created, never written: a crash before the header */
         return 0;
-    }
     if ((size_t)st.st_size < ROTA_JFILE_HEADER) {
         /* a header cut short by a crash, or a small file that is something else */
         char head[ROTA_JFILE_HEADER];
         ssize_t got = pread(fd, head, sizeof(head), 0);
-        close(fd);
         size_t cmp = got > 8 ? 8 : got > 0 ? (size_t)got : 0;
         if (got != st.st_size || memcmp(head, file_magic, cmp) != 0) {
             snprintf(err, n,
@@ -173,10 +263,10 @@ int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jre
         return 0;
     }
     uint8_t *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        int e = errno;
         return snprintf(err, n, "%s: mmap: %s", path, strerror(e)), -e;
+    }
     int rc = 0;
     if (memcmp(p, file_magic, 8) != 0) {
         snprintf(err, n,
@@ -198,7 +288,10 @@ int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jre
 /* ---- writing ---- */
 
 struct rota_jfile {
-    char *path, *tmp;
+    char *path, *tmp; /* for messages */
+    int dfd;          /* the directory: every file is opened and renamed relative to it */
+    const char *name; /* the journal's name in it (inside "path") */
+    char *tmp_name;   /* <name>.tmp */
     enum rota_fsync policy;
     uint64_t interval_ns;
     int fd;           /* the journal, appended to; -1 before the first snapshot */
@@ -214,13 +307,38 @@ struct rota_jfile {
     struct rota_jfile_stats st;
 };
 
+/* Create <name>.tmp afresh in the directory (removing a stale one of rotad's first,
+ * never following it): a new file there is never anything but rotad's own. */
+static int create_tmp(struct rota_jfile *f)
+{
+    if (unlinkat(f->dfd, f->tmp_name, 0) < 0 && errno != ENOENT)
+        return -errno;
+    int fd =
+        openat(f->dfd, f->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Can rotad create files in the directory? Found at start rather than at the first
+ * snapshot. */
+static int try_create(struct rota_jfile *f, char *err, size_t n)
+{
+    int fd = create_tmp(f);
+    if (fd < 0)
+        return snprintf(err, n, "journal file %s: cannot create %s: %s", f->path, f->tmp,
+                        strerror(-fd)),
+               fd;
+    close(fd);
+    unlinkat(f->dfd, f->tmp_name, 0);
+    return 0;
+}
+
 int rota_jfile_open(const char *path, enum rota_fsync policy, uint64_t interval_ns,
                     struct rota_jfile **out, char *err, size_t n)
 {
     struct rota_jfile *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
-    f->fd = f->tfd = -1;
+    f->fd = f->tfd = f->dfd = -1;
     f->policy = policy;
     f->interval_ns = interval_ns;
     f->path = strdup(path);
@@ -228,17 +346,28 @@ int rota_jfile_open(const char *path, enum rota_fsync policy, uint64_t interval_
     f->buf = malloc(f->cap);
     if (f->path && asprintf(&f->tmp, "%s.tmp", path) < 0)
         f->tmp = NULL;
-    int rc = !f->path || !f->tmp || !f->buf ? -ENOMEM : io_uring_queue_init(8, &f->ring, 0);
+    int rc = !f->path || !f->tmp || !f->buf ? -ENOMEM : 0;
+    if (rc == 0 && (f->dfd = open_dir(f->path, &f->name, err, n)) < 0)
+        rc = f->dfd;
+    if (rc == 0 && asprintf(&f->tmp_name, "%s.tmp", f->name) < 0) {
+        f->tmp_name = NULL;
+        rc = -ENOMEM;
+    }
+    if (rc == 0)
+        rc = try_create(f, err, n);
+    if (rc == 0 && (rc = io_uring_queue_init(8, &f->ring, 0)))
+        snprintf(err, n,
+                 "journal %s: io_uring_queue_init: %s (io_uring disabled by a seccomp "
+                 "profile or kernel.io_uring_disabled?)",
+                 path, strerror(-rc));
     if (rc) {
         if (rc == -ENOMEM)
             snprintf(err, n, "journal %s: out of memory", path);
-        else
-            snprintf(err, n,
-                     "journal %s: io_uring_queue_init: %s (io_uring disabled by a seccomp "
-                     "profile or kernel.io_uring_disabled?)",
-                     path, strerror(-rc));
+        if (f->dfd >= 0)
+            close(f->dfd);
         free(f->path);
         free(f->tmp);
+        free(f->tmp_name);
         free(f->buf);
         free(f);
         return rc;
@@ -372,7 +501,7 @@ static int snapshot_fail(struct rota_jfile *f, const char *what, int rc)
     if (f->tfd >= 0)
         close(f->tfd);
     f->tfd = -1;
-    unlink(f->tmp);
+    unlinkat(f->dfd, f->tmp_name, 0);
     f->in_snapshot = false;
     f->len = 0; /* the snapshot's records: the caller still has every state */
     return rc;
@@ -391,25 +520,14 @@ int rota_jfile_snapshot_begin(struct rota_jfile *f)
     /* what was pending belongs to the old file (the caller wrote it first, or gave up) */
     f->len = 0;
     f->in_snapshot = true;
-    f->tfd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (f->tfd < 0)
-        return snapshot_fail(f, "open", -errno);
+    f->tfd = create_tmp(f);
+    if (f->tfd < 0) {
+        int rc = f->tfd;
+        f->tfd = -1;
+        return snapshot_fail(f, "open", rc);
+    }
     int rc = write_header(f, f->tfd);
     return rc ? snapshot_fail(f, "write", rc) : 0;
-}
-
-static int sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
 }
 
 int rota_jfile_snapshot_end(struct rota_jfile *f)
@@ -419,7 +537,7 @@ int rota_jfile_snapshot_end(struct rota_jfile *f)
     int rc = ring_write(f, f->tfd, f->buf, f->len, ROTA_JFILE_HEADER, true);
     if (rc)
         return snapshot_fail(f, "write", rc);
-    if (rename(f->tmp, f->path) < 0)
+    if (renameat(f->dfd, f->tmp_name, f->dfd, f->name) < 0)
         return snapshot_fail(f, "rename", -errno);
     /* the new file is the journal now; the old one's descriptor goes */
     if (f->fd >= 0)
@@ -429,8 +547,8 @@ int rota_jfile_snapshot_end(struct rota_jfile *f)
     f->off = ROTA_JFILE_HEADER + f->len;
     f->len = 0;
     f->in_snapshot = false;
-    if ((rc = sync_dir(f->path)) < 0)
-        set_error(f, "fsync of its directory", rc);
+    if (fsync(f->dfd) < 0)
+        set_error(f, "fsync of its directory", -errno);
     f->dirty = 0;
     f->last_sync_mono = rota_clock_mono();
     f->st.snapshots++;
@@ -497,12 +615,15 @@ void rota_jfile_close(struct rota_jfile *f)
         close(f->fd);
     if (f->tfd >= 0) {
         close(f->tfd);
-        unlink(f->tmp);
+        unlinkat(f->dfd, f->tmp_name, 0);
     }
+    if (f->dfd >= 0)
+        close(f->dfd);
     if (f->ring_ok)
         io_uring_queue_exit(&f->ring);
     free(f->buf);
     free(f->path);
     free(f->tmp);
+    free(f->tmp_name);
     free(f);
 }

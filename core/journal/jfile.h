@@ -19,6 +19,13 @@
  * to the kernel. A snapshot writes a new file beside the old one (<path>.tmp), syncs it,
  * renames it over the old one and syncs the directory: the file is always either the
  * old journal or the new one, whole.
+ *
+ * Trust: a journal is read only from a regular file owned by rotad's effective uid that
+ * no one else may write, in a directory owned by that uid that others may not write
+ * (rotad's whole state-dir rule is in tools/rotad/statedir.c). Files are opened relative
+ * to the directory's descriptor, never following a symlink; <path>.tmp is created with
+ * O_EXCL after a stale one is removed (never followed), then renamed into place. A file
+ * that fails the check is refused with -EPERM and a message saying why.
  */
 #ifndef ROTA_CORE_JFILE_H
 #define ROTA_CORE_JFILE_H
@@ -47,9 +54,16 @@ struct rota_jfile_scan {
 
 /* Read "path", calling "fn" for each good record in order (a non-zero return stops the
  * walk and is returned). 0; -ENOENT when there is no file; -EINVAL with "err" when it is
- * not a rota journal (another file's bytes are never treated as records). */
+ * not a rota journal (another file's bytes are never treated as records); -EPERM or
+ * -ELOOP with "err" when the file or its directory fails the trust check above. */
 int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jrec *r),
                     void *arg, struct rota_jfile_scan *out, char *err, size_t n);
+
+/* rota_jfile_read of a file the caller opened and vouches for (no owner or mode check);
+ * "path" names it in messages. */
+int rota_jfile_read_fd(int fd, const char *path,
+                       int (*fn)(void *arg, const struct rota_jrec *r), void *arg,
+                       struct rota_jfile_scan *out, char *err, size_t n);
 
 /* Frame one encoded record into "buf" (ROTA_JFILE_FRAME + len bytes). */
 void rota_jfile_frame(void *buf, const void *rec, uint32_t len);
@@ -66,7 +80,9 @@ struct rota_jfile_stats {
     char last_error[200];
 };
 
-/* Prepare a writer for "path" (nothing is written until a snapshot begins). */
+/* Prepare a writer for "path": its directory is opened (and checked as above) and a file
+ * created in it once, to find out now that it can be; nothing is written until a
+ * snapshot begins. */
 int rota_jfile_open(const char *path, enum rota_fsync policy, uint64_t interval_ns,
                     struct rota_jfile **out, char *err, size_t n);
 

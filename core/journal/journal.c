@@ -443,23 +443,6 @@ static void redis_opts(const struct rota_journal_opts *o, struct rota_jredis_opt
                                    c->redis_stream_max, c->redis_ttl_ns, c->redis_buffer};
 }
 
-/* Can the journal's snapshots be written beside "path"? Said at start, not found out
- * later in the log. */
-static int check_writable(const char *path, char *err, size_t n)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, n, "journal file %s: cannot create %s: %s", path, tmp, strerror(e));
-        return -e;
-    }
-    close(fd);
-    unlink(tmp);
-    return 0;
-}
-
 int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **out, char *err,
                        size_t n)
 {
@@ -491,8 +474,6 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
     snprintf(j->run.file_path, sizeof(j->run.file_path), "%s",
              j->cfg.file_enabled && j->file_path ? j->file_path : "");
     int rc = oom ? -ENOMEM : 0;
-    if (rc == 0 && j->cfg.file_enabled)
-        rc = check_writable(j->file_path, err, n);
     if (rc == 0 && j->cfg.file_enabled)
         rc = rota_jfile_open(j->file_path, j->cfg.fsync, j->cfg.fsync_interval_ns, &j->file,
                              err, n);

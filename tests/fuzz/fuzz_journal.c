@@ -72,7 +72,7 @@ static void read_back(size_t size, struct rota_jfile_scan *sc, struct counts *c)
 {
     char err[256] = "";
     memset(c, 0, sizeof(*c));
-    int rc = rota_jfile_read(journal_path, count, c, sc, err, sizeof(err));
+    int rc = rota_jfile_read_fd(journal_fd, journal_path, count, c, sc, err, sizeof(err));
     if (rc != 0 || sc->records != c->records || sc->size != size)
         abort();
     uint64_t body = size - ROTA_JFILE_HEADER;

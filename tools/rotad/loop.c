@@ -418,17 +418,7 @@ int rotad_listen(struct rotad *d, char *err, size_t n)
     if (strlen(path) >= sizeof(sa.sun_path))
         return snprintf(err, n, "control socket path too long: %s", path), -ENAMETOOLONG;
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    /* The state directory: the group may enter it to reach the socket. */
-    if (mkdir(d->cfg->state_dir, d->cfg->group ? 0750 : 0700) == 0) {
-        struct group *g = d->cfg->group ? getgrnam(d->cfg->group) : NULL;
-        if (g && chown(d->cfg->state_dir, (uid_t)-1, g->gr_gid) < 0)
-            rota_warn("%s: chown to group %s: %s", d->cfg->state_dir, d->cfg->group,
-                      strerror(errno));
-    } else if (errno != EEXIST) {
-        int e = errno;
-        snprintf(err, n, "%s: %s", d->cfg->state_dir, strerror(e));
-        return -e;
-    }
+    /* The state directory was made or checked at start (statedir.c). */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return snprintf(err, n, "socket: %s", strerror(errno)), -errno;

@@ -3,11 +3,13 @@
  *
  * DESIGN
  * Start: load and check the config (a bad one stops rotad before it touches anything),
- * take the instance's lock (/dev/shm/rota.<instance>.lock, flock: a second rotad is
- * refused, and the lock dies with its holder, so kill -9 never leaves it stale), open
- * the table's directory, then adopt the live generation if there is one (workers keep
- * their counters: nothing is copied) and publish a new generation only when the config
- * differs from the one that built it. Then the control socket, and the loop (loop.c).
+ * create or check the state directory (statedir.c: one that someone else controls stops
+ * rotad), take the instance's lock (/dev/shm/rota.<instance>.lock, flock: a second
+ * rotad is refused, and the lock dies with its holder, so kill -9 never leaves it
+ * stale), open the table's directory, then adopt the live generation if there is one
+ * (workers keep their counters: nothing is copied) and publish a new generation only
+ * when the config differs from the one that built it. Then the control socket, and the loop
+ * (loop.c).
  *
  * Reload (SIGHUP or `rotactl reload`): a config that fails to load, or names another
  * instance, is refused and the running table stays as it is; an unchanged one does
@@ -297,8 +299,11 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},    {"check", no_argument, NULL, 'k'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
-    struct rotad d = {
-        .config_path = "/etc/rota/rota.yaml", .lock_fd = -1, .sig_fd = -1, .listen_fd = -1};
+    struct rotad d = {.config_path = "/etc/rota/rota.yaml",
+                      .lock_fd = -1,
+                      .state_fd = -1,
+                      .sig_fd = -1,
+                      .listen_fd = -1};
     bool check = false;
     int level = ROTA_LOG_INFO, o;
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -349,7 +354,8 @@ int main(int argc, char **argv)
         return 1;
     }
     err[0] = 0;
-    if ((rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
+    if ((rc = rotad_state_open(&d, err, sizeof(err))) ||
+        (rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
         (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err))) ||
         (rc = rotad_probes_configure(&d)) || (rc = rotad_journal_start(&d, err, sizeof(err)))) {
         if (rc == -ENOMEM || (rc < 0 && !err[0]))
@@ -381,5 +387,7 @@ int main(int argc, char **argv)
     rota_config_free(d.cfg);
     if (d.lock_fd >= 0)
         close(d.lock_fd);
+    if (d.state_fd >= 0)
+        close(d.state_fd);
     return rc ? 1 : 0;
 }

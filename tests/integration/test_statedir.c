@@ -1,0 +1,314 @@
+/* test_statedir: a hostile local user (the real unprivileged user rota-stranger) against
+ * root's rotad through its state directory: a directory she made first, with a symlink
+ * where rotad writes its snapshot; a directory others may write; a symlink in place of the
+ * directory; a journal she wrote, put in root's directory. rotad refuses each at start,
+ * naming the path and the problem, and writes nothing through her links. Below that
+ * check, the journal file never follows a symlink, to read or to write. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "jfile.h"
+#include "journal_it.h"
+#include "rotad_harness.h"
+#include "stranger.h"
+
+static const char victim_text[] = "root's file: must stay as it is\n";
+
+/* The stranger's ids, or skip the test saying why. */
+#define NEED_STRANGER(uid)                                                                     \
+    do {                                                                                       \
+        gid_t g_;                                                                              \
+        char why_[160];                                                                        \
+        if (!stranger_ids(&(uid), &g_, why_, sizeof(why_))) {                                  \
+            print_message("skipped: %s\n", why_);                                              \
+            skip();                                                                            \
+        }                                                                                      \
+    } while (0)
+
+/* An instance whose directory is shared like /tmp (world-writable, sticky), with a
+ * root-owned file "victim" in it (its path in "victim"). */
+static void shared_dir(struct it *t, const char *tag, char *victim, size_t n)
+{
+    it_init(t, tag);
+    assert_int_equal(chmod(t->dir, 01777), 0);
+    snprintf(victim, n, "%s/victim", t->dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs(victim_text, f);
+    fclose(f);
+    assert_int_equal(chmod(victim, 0644), 0);
+}
+
+static void assert_victim_intact(const char *victim)
+{
+    struct stat st;
+    assert_int_equal(lstat(victim, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_uid, geteuid());
+    char buf[256] = "";
+    FILE *f = fopen(victim, "r");
+    assert_non_null(f);
+    size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    assert_string_equal(buf, victim_text);
+}
+
+/* What the stranger does: paths she works on. */
+struct plant {
+    char dir[256];    /* a directory to make (mode 0755), "" = none */
+    char link[256];   /* a symlink to make, "" = none */
+    char target[256]; /* ... pointing here */
+    char file[256];   /* a file to write, "" = none */
+    const void *bytes;
+    size_t len;
+};
+
+static int plant(void *arg)
+{
+    const struct plant *p = arg;
+    if (p->dir[0] && mkdir(p->dir, 0755) != 0)
+        return 1;
+    if (p->dir[0] && chmod(p->dir, 0755) != 0)
+        return 2;
+    if (p->link[0] && symlink(p->target, p->link) != 0)
+        return 3;
+    if (p->file[0]) {
+        FILE *f = fopen(p->file, "w");
+        if (!f || fwrite(p->bytes, 1, p->len, f) != p->len || fclose(f) != 0)
+            return 4;
+    }
+    return 0;
+}
+
+/* Attack 2: she makes the state directory before root's rotad first starts, with
+ * journal.tmp a symlink to root's file. */
+static void test_statedir_precreated_by_a_stranger_is_refused(void **state)
+{
+    (void)state;
+    uid_t su;
+    NEED_STRANGER(su);
+    struct it t;
+    char victim[256];
+    shared_dir(&t, "sdpre", victim, sizeof(victim));
+    struct plant p = {0};
+    snprintf(p.dir, sizeof(p.dir), "%s/state", t.dir);
+    snprintf(p.link, sizeof(p.link), "%s/state/journal.tmp", t.dir);
+    snprintf(p.target, sizeof(p.target), "%s", victim);
+    assert_int_equal(as_stranger(plant, &p), 0);
+    jit_config(&t, 4, NULL);
+    int rc = it_start(&t);
+    if (rc == 0)
+        it_stop(&t, SIGTERM); /* the old behaviour: let its snapshot run to the end */
+    assert_int_equal(rc, 1);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "state dir %s/state is owned by uid %u, not 0: refusing", t.dir,
+             (unsigned)su);
+    assert_true(it_log_has(&t, msg));
+    assert_victim_intact(victim);
+    struct stat st;
+    assert_int_equal(lstat(p.link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode)); /* left alone: nothing in her directory is touched */
+    it_cleanup(&t);
+}
+
+/* A state directory of root's that others may write: she plants the same symlink. */
+static void test_statedir_writable_by_others_is_refused(void **state)
+{
+    (void)state;
+    uid_t su;
+    NEED_STRANGER(su);
+    struct it t;
+    char victim[256], dir[200];
+    shared_dir(&t, "sdww", victim, sizeof(victim));
+    snprintf(dir, sizeof(dir), "%s/state", t.dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0777), 0);
+    struct plant p = {0};
+    snprintf(p.link, sizeof(p.link), "%s/journal.tmp", dir);
+    snprintf(p.target, sizeof(p.target), "%s", victim);
+    assert_int_equal(as_stranger(plant, &p), 0);
+    jit_config(&t, 4, NULL);
+    int rc = it_start(&t);
+    if (rc == 0)
+        it_stop(&t, SIGTERM);
+    assert_int_equal(rc, 1);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "state dir %s is writable by others: refusing", dir);
+    assert_true(it_log_has(&t, msg));
+    assert_victim_intact(victim);
+    it_cleanup(&t);
+}
+
+/* She puts a symlink where the state directory should be, to a directory of hers. */
+static void test_statedir_symlink_is_refused(void **state)
+{
+    (void)state;
+    uid_t su;
+    NEED_STRANGER(su);
+    struct it t;
+    char victim[256];
+    shared_dir(&t, "sdln", victim, sizeof(victim));
+    struct plant p = {0};
+    snprintf(p.dir, sizeof(p.dir), "%s/hers", t.dir);
+    snprintf(p.link, sizeof(p.link), "%s/state", t.dir);
+    snprintf(p.target, sizeof(p.target), "%s", p.dir);
+    assert_int_equal(as_stranger(plant, &p), 0);
+    jit_config(&t, 4, NULL);
+    int rc = it_start(&t);
+    if (rc == 0)
+        it_stop(&t, SIGTERM);
+    assert_int_equal(rc, 1);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "state dir %s/state is not a directory (a symlink?): refusing",
+             t.dir);
+    assert_true(it_log_has(&t, msg));
+    char journal[300];
+    snprintf(journal, sizeof(journal), "%s/journal", p.dir);
+    assert_int_equal(access(journal, F_OK), -1); /* nothing written into her directory */
+    it_cleanup(&t);
+}
+
+static size_t slurp(const char *path, unsigned char **p)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *p = malloc((size_t)n + 1);
+    assert_non_null(*p);
+    assert_int_equal(fread(*p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return (size_t)n;
+}
+
+/* Attack 3: a journal she wrote (a valid one, a2 disabled) is moved into root's state
+ * directory by an admin "restoring a backup": rotad refuses to restore from a file it
+ * does not own, and says so. Owned by root, the same bytes restore: the refusal is the
+ * owner's, not the content's. */
+static void test_statedir_journal_of_another_user_is_not_restored(void **state)
+{
+    (void)state;
+    uid_t su;
+    NEED_STRANGER(su);
+    struct it t;
+    char victim[256];
+    shared_dir(&t, "sdjf", victim, sizeof(victim));
+    jit_config(&t, 4, NULL);
+    assert_int_equal(it_start(&t), 0);
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/state", t.dir);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0); /* made by rotad: root's, 0700 */
+    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    jit_make_state(&t);
+    jit_wait_journaled(&t, JIT_FILE_ONLY);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_drop_table(&t);
+
+    char path[256];
+    jit_journal_path(&t, path, sizeof(path));
+    unsigned char *bytes;
+    size_t len = slurp(path, &bytes);
+    assert_int_equal(unlink(path), 0);
+    struct plant p = {.bytes = bytes, .len = len};
+    snprintf(p.file, sizeof(p.file), "%s/journal.backup", t.dir);
+    assert_int_equal(as_stranger(plant, &p), 0);
+    free(bytes);
+    assert_int_equal(rename(p.file, path), 0); /* the admin's mistake: still hers */
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, su);
+
+    int rc = it_start(&t);
+    if (rc == 0)
+        it_stop(&t, SIGTERM);
+    assert_int_equal(rc, 1);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "journal %s is owned by uid %u, not 0: refusing to restore",
+             path, (unsigned)su);
+    assert_true(it_log_has(&t, msg));
+    assert_false(it_log_has(&t, "restored from the journal file"));
+
+    /* the same file, rotad's own: restored */
+    assert_int_equal(chown(path, 0, 0), 0);
+    assert_int_equal(it_start(&t), 0);
+    jit_assert_restored_from(&t, "file");
+    json_t *acc = jit_ctl_json(&t, "accounts");
+    assert_string_equal(jit_str(jit_account(acc, "a2"), "off"), "operator");
+    json_decref(acc);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_cleanup(&t);
+}
+
+static int count_rec(void *arg, const struct rota_jrec *r)
+{
+    (void)r;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Below rotad's directory check, the journal file's own: a journal.tmp symlink left in
+ * rotad's directory is removed, never written through, by a snapshot; a journal that is a
+ * symlink is not read. (No second user needed: the links are the test user's own, as a
+ * restored backup or a careless admin would leave them.) */
+static void test_statedir_journal_never_follows_links(void **state)
+{
+    (void)state;
+    struct it t;
+    char victim[256], path[256], tmp[300];
+    shared_dir(&t, "sdlnk", victim, sizeof(victim));
+    snprintf(path, sizeof(path), "%s/own", t.dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/own/journal", t.dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    assert_int_equal(symlink(victim, tmp), 0);
+    char err[512] = "";
+    struct rota_jfile *f = NULL;
+    assert_int_equal(rota_jfile_open(path, ROTA_FSYNC_ALWAYS, 0, &f, err, sizeof(err)), 0);
+    unlink(tmp);                               /* (the open removed it) */
+    assert_int_equal(symlink(victim, tmp), 0); /* again, after the open's own check */
+    assert_int_equal(rota_jfile_snapshot_begin(f), 0);
+    assert_int_equal(rota_jfile_snapshot_end(f), 0);
+    rota_jfile_close(f);
+    assert_victim_intact(victim);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    int n = 0;
+    struct rota_jfile_scan sc;
+    assert_int_equal(rota_jfile_read(path, count_rec, &n, &sc, err, sizeof(err)), 0);
+
+    /* the journal itself a symlink (to a journal, even): refused, with the reason */
+    char link[300];
+    snprintf(link, sizeof(link), "%s/own/linked", t.dir);
+    assert_int_equal(symlink(path, link), 0);
+    assert_int_equal(rota_jfile_read(link, count_rec, &n, &sc, err, sizeof(err)), -ELOOP);
+    assert_non_null(strstr(err, "is a symlink"));
+    it_cleanup(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_statedir_precreated_by_a_stranger_is_refused,
+                                  it_teardown),
+        cmocka_unit_test_teardown(test_statedir_writable_by_others_is_refused, it_teardown),
+        cmocka_unit_test_teardown(test_statedir_symlink_is_refused, it_teardown),
+        cmocka_unit_test_teardown(test_statedir_journal_of_another_user_is_not_restored,
+                                  it_teardown),
+        cmocka_unit_test_teardown(test_statedir_journal_never_follows_links, it_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
