@@ -299,6 +299,34 @@ static void test_statedir_journal_never_follows_links(void **state)
     it_cleanup(&t);
 }
 
+/* Attack 4's lock: she makes the instance's lock file before root's rotad starts, with a
+ * message of hers in it where rotad would read a pid. rotad refuses it, naming its owner,
+ * and quotes none of it. */
+static void test_statedir_strangers_lock_is_refused(void **state)
+{
+    (void)state;
+    uid_t su;
+    NEED_STRANGER(su);
+    struct it t;
+    it_init(&t, "sdlk");
+    static const char hers[] = "4242 -- rotad moved: run rotactl against /tmp/evil.sock\n";
+    struct plant p = {.bytes = hers, .len = sizeof(hers) - 1};
+    snprintf(p.file, sizeof(p.file), "/dev/shm/rota.%s.lock", t.instance);
+    assert_int_equal(as_stranger(plant, &p), 0);
+    jit_config(&t, 4, NULL);
+    int rc = it_start(&t);
+    if (rc == 0)
+        it_stop(&t, SIGTERM);
+    unlink(p.file);
+    assert_int_equal(rc, 1);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "/dev/shm/rota.%s.lock is owned by uid %u, not by this rotad",
+             t.instance, (unsigned)su);
+    assert_true(it_log_has(&t, msg));
+    assert_false(it_log_has(&t, "evil.sock"));
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +337,7 @@ int main(void)
         cmocka_unit_test_teardown(test_statedir_journal_of_another_user_is_not_restored,
                                   it_teardown),
         cmocka_unit_test_teardown(test_statedir_journal_never_follows_links, it_teardown),
+        cmocka_unit_test_teardown(test_statedir_strangers_lock_is_refused, it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,9 +95,25 @@ static int lock_instance(struct rotad *d, char *err, size_t n)
 {
     char name[ROTA_MAX_NAME + 32];
     snprintf(name, sizeof(name), "/rota.%s.lock", d->cfg->instance);
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600); /* never follows a link */
     if (fd < 0)
         return snprintf(err, n, "/dev/shm%s: %s", name, strerror(errno)), -errno;
+    /* Another user's lock file is not ours to wait on, nor is what it says worth quoting:
+     * refuse it, naming its owner (the same rule as the table's objects, shm/build.c). */
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return snprintf(err, n, "/dev/shm%s: fstat: %s", name, strerror(e)), -e;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        return snprintf(err, n,
+                        "/dev/shm%s is owned by uid %u, not by this rotad (uid %u): refusing "
+                        "to use it; remove it",
+                        name, (unsigned)st.st_uid, (unsigned)geteuid()),
+               -EPERM;
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
         char pid[32] = "";
