@@ -538,6 +538,14 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
                                "the HTTP probe, which command replaces)",
                                http_only[k]);
             }
+        if (cfg_exec_exposes_credential(p->command)) {
+            snprintf(at, sizeof(at), "%s.probe.command", base);
+            cfg_warn(x, cfg_at(x, "%s", at),
+                     "exec probe for the accounts of provider %s puts the key on a command "
+                     "line, readable by every user in /proc: read ROTA_CREDENTIAL inside the "
+                     "program or pass it on stdin",
+                     r->name);
+        }
         if (!(c->probe_command = cfg_strdup(x, p->command)))
             return cfg_nomem(x);
     }

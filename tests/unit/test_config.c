@@ -504,6 +504,58 @@ static void test_config_credentials_stranger_refused(void **state)
     chmod(e->dir, 0700);
 }
 
+/* An exec probe command that expands the key into a program's argument draws a warning
+ * naming the provider and the safe forms; the safe forms themselves draw none. */
+static void test_config_exec_probe_key_on_command_line(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cmd;
+        bool warn;
+    } cases[] = {
+        {"curl -sf -H \"Authorization: token $ROTA_CREDENTIAL\" https://api.github.com/x", 1},
+        {"tool --key=${ROTA_CREDENTIAL} quota", 1},
+        {"true; curl -u \"u:${ROTA_CREDENTIAL:-}\" https://x", 1},
+        {"GH_TOKEN=$ROTA_CREDENTIAL gh api /copilot_internal/user", 0},
+        {"GH_TOKEN=\"$ROTA_CREDENTIAL\" X=1 gh api /copilot_internal/user", 0},
+        {"export GH_TOKEN=\"$ROTA_CREDENTIAL\"; gh api /copilot_internal/user", 0},
+        {"printf '%s' \"$ROTA_CREDENTIAL\" | tool --token-stdin", 0},
+        {"echo '$ROTA_CREDENTIAL' >/dev/null; gh api /copilot_internal/user", 0},
+        {"tool --key $ROTA_CREDENTIALS", 0}, /* another variable */
+        {"gh api /copilot_internal/user", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024], quoted[512], err[512];
+        size_t q = 0;
+        for (const char *c = cases[i].cmd; *c && q < sizeof(quoted) - 2; c++) {
+            if (*c == '\'')
+                quoted[q++] = '\''; /* YAML's single quotes: '' is one */
+            quoted[q++] = *c;
+        }
+        quoted[q] = 0;
+        snprintf(text, sizeof(text),
+                 "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
+                 "  - name: copilot\n    kind: github-copilot\n"
+                 "    probe: {command: '%s'}\n"
+                 "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n",
+                 quoted);
+        struct warns w = {0};
+        struct rota_config *c = NULL;
+        if (rota_config_parse("inline.yaml", text, strlen(text), on_warn, &w, &c, err,
+                              sizeof(err)))
+            fail_msg("%s: %s", cases[i].cmd, err);
+        rota_config_free(c);
+        if (cases[i].warn != (w.n == 1))
+            fail_msg("%s: %d warnings (%s)", cases[i].cmd, w.n, w.last);
+        if (cases[i].warn)
+            assert_string_equal(w.last,
+                                "inline.yaml:6:22: exec probe for the accounts of provider "
+                                "copilot puts the key on a command line, readable by every "
+                                "user in /proc: read ROTA_CREDENTIAL inside the program or "
+                                "pass it on stdin");
+    }
+}
+
 static void test_config_shipped_examples_load_unset(void **state)
 {
     (void)state;
@@ -795,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_config_credentials_unresolved),
         cmocka_unit_test(test_config_credentials_file_modes),
         cmocka_unit_test(test_config_credentials_stranger_refused),
+        cmocka_unit_test(test_config_exec_probe_key_on_command_line),
         cmocka_unit_test(test_config_shipped_examples_load_unset),
         cmocka_unit_test(test_config_print_unresolved),
         cmocka_unit_test(test_config_defaults),
