@@ -556,6 +556,42 @@ static void test_config_exec_probe_key_on_command_line(void **state)
     }
 }
 
+/* A config another user owns, or one its group or every user may write, is refused with
+ * the reason; its own user's, writable by that user only, loads. */
+static void test_config_load_refuses_untrusted_file(void **state)
+{
+    struct env *e = *state;
+    char err[512];
+    struct rota_config *c = NULL;
+    struct warns w = {0};
+    assert_int_equal(chmod(e->example, 0666), 0);
+    assert_int_equal(rota_config_load(e->example, on_warn, &w, &c, err, sizeof(err)), -EPERM);
+    assert_null(c);
+    assert_non_null(strstr(err, "is writable by every user (mode 0666); refused"));
+    assert_int_equal(chmod(e->example, 0620), 0);
+    assert_int_equal(rota_config_load(e->example, on_warn, &w, &c, err, sizeof(err)), -EPERM);
+    assert_non_null(strstr(err, "is writable by its group (mode 0620)"));
+    assert_int_equal(chmod(e->example, 0644), 0);
+    c = load_ok(e->example, &w);
+    rota_config_free(c);
+    uid_t uid;
+    gid_t gid;
+    char why[160];
+    if (!stranger_ids(&uid, &gid, why, sizeof(why))) {
+        print_message("skipped the second user's part: %s\n", why);
+        return;
+    }
+    assert_int_equal(chown(e->example, uid, gid), 0);
+    int rc = rota_config_load(e->example, on_warn, &w, &c, err, sizeof(err));
+    assert_int_equal(chown(e->example, 0, 0), 0);
+    assert_int_equal(rc, -EPERM);
+    assert_null(c);
+    char want[96];
+    snprintf(want, sizeof(want), "is owned by uid %u, neither root nor", (unsigned)uid);
+    if (!strstr(err, want))
+        fail_msg("\"%s\" lacks \"%s\"", err, want);
+}
+
 static void test_config_shipped_examples_load_unset(void **state)
 {
     (void)state;
@@ -855,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_config_base_url),
         cmocka_unit_test(test_config_broken_corpus),
         cmocka_unit_test(test_config_load_missing_file),
+        cmocka_unit_test(test_config_load_refuses_untrusted_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
