@@ -2,12 +2,14 @@
  * JSON output read by the kind's parser, the credential reaching it in ROTA_CREDENTIAL
  * only (with nothing else of this process's environment), and hung, failing, chatty and
  * garbled commands each costing one failed probe, leaving no process behind, stalling no
- * other target and quoting no key in what the result says. */
+ * other target and quoting no key in what the result says (nor an HTTP probe's, when the
+ * provider echoes it). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -466,6 +468,76 @@ static void test_probe_exec_redact(void **state)
     assert_string_equal(small, "nothing here");
 }
 
+/* A one-connection HTTP server on loopback: answers 200 with a body that starts with
+ * the bearer token the request carried, then garbage (a provider echoing the key). */
+struct echo_server {
+    int fd;
+    pthread_t thread;
+};
+
+static void *echo_serve(void *arg)
+{
+    struct echo_server *es = arg;
+    int c = accept(es->fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char req[4096], key[256] = "", reply[1024];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof(req) - 1 && (k = read(c, req + n, sizeof(req) - 1 - n)) > 0) {
+        n += (size_t)k;
+        req[n] = 0;
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    const char *auth = strstr(req, "Bearer ");
+    if (auth)
+        sscanf(auth + 7, "%255[^\r\n]", key);
+    char body[512];
+    int bl = snprintf(body, sizeof(body), "{\"message\": %s is not a key we know", key);
+    int rl = snprintf(reply, sizeof(reply),
+                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                      bl, body);
+    ssize_t w = write(c, reply, (size_t)rl);
+    (void)w;
+    close(c);
+    return NULL;
+}
+
+static void test_probe_http_echoed_key_redacted(void **state)
+{
+    struct env *e = *state;
+    struct echo_server es;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    es.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(es.fd >= 0);
+    assert_int_equal(bind(es.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(es.fd, 4), 0);
+    assert_int_equal(getsockname(es.fd, (struct sockaddr *)&a, &len), 0);
+    assert_int_equal(pthread_create(&es.thread, NULL, echo_serve, &es), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    struct rota_probe_target t;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(
+        rota_probe_plan(&t, "github-copilot", url, "bearer", ALPHA_KEY, NULL, NULL, NULL), 0);
+    t.account_id = 1;
+    t.interval_ns = 600 * S;
+    t.timeout_ns = 10 * S;
+    run_targets(e, &t, 1);
+    const struct rota_probe_result *r = wait_result(e, 1);
+    pthread_join(es.thread, NULL);
+    close(es.fd);
+    assert_false(r->ok);
+    if (strstr(r->error, "tokenABCD") || strstr(r->obs.problem, "tokenABCD") ||
+        strstr(r->obs.detail, "tokenABCD"))
+        fail_msg("the key is quoted: \"%s\"", r->error);
+    assert_non_null(strstr(r->error, "[redacted]")); /* the verdict stays, the key goes */
+    stop_and_expect_no_children(e);
+}
+
 /* A port on loopback where nothing listens. */
 static int closed_port(void)
 {
@@ -531,6 +603,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_exec_env_minimal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_exec_output_never_quoted, setup, teardown),
         cmocka_unit_test(test_probe_exec_redact),
+        cmocka_unit_test_setup_teardown(test_probe_http_echoed_key_redacted, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
