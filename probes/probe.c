@@ -21,7 +21,12 @@
  * output over the cap, a reload or a stop. A killed child that is not yet reaped waits
  * in "reap" and is retried every REAP_POLL_MS; stopping waits up to STOP_REAP_MS for
  * them. The credential reaches the child only in its environment, built for each run
- * and wiped once posix_spawn returned (the child has then exec'd).
+ * and wiped once posix_spawn returned (the child has then exec'd); of rotad's own
+ * environment the child gets PATH, HOME and LANG, nothing else.
+ *
+ * Before a result is queued, its messages are redacted (redact.c) with the credential of
+ * every target: an exec probe's output, or a provider's error body, quoted by a parser's
+ * verdict can hold one.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -49,6 +54,7 @@
 #define STOP_REAP_MS   5000
 #define EXEC_READ_STEP (256u * 1024) /* read per turn, so that transfers go on too */
 #define CRED_VAR       "ROTA_CREDENTIAL="
+#define DEFAULT_PATH   "PATH=/usr/local/bin:/usr/bin:/bin"
 
 extern char **environ;
 
@@ -274,6 +280,13 @@ static struct rota_probe_result *result_begin(struct rota_prober *p, struct slot
 /* A probe of "s" ended with p->r: queue it, end the slot's work, schedule the next. */
 static void done(struct rota_prober *p, struct slot *s, uint64_t now)
 {
+    struct rota_probe_result *r = &p->r;
+    for (uint32_t i = 0; i < p->nslots; i++) {
+        const char *secret = rota_probe_secret(&p->slots[i].t);
+        rota_probe_redact(r->error, sizeof(r->error), secret);
+        rota_probe_redact(r->obs.detail, sizeof(r->obs.detail), secret);
+        rota_probe_redact(r->obs.problem, sizeof(r->obs.problem), secret);
+    }
     bool ok = p->r.ok;
     queue(p, &p->r);
     slot_end(p, s);
@@ -318,21 +331,31 @@ static void finish(struct rota_prober *p, struct slot *s, CURLcode code, uint64_
 
 /* ---- exec targets ---- */
 
-/* rotad's environment without any ROTA_CREDENTIAL, plus ROTA_CREDENTIAL=<credential>
- * in *line (NULL when there is none; the caller wipes and frees it). NULL when out of
- * memory. */
+/* The names a command gets from rotad's environment; nothing else of it (other
+ * accounts' key variables live there). */
+static const char *const keep_vars[] = {"PATH=", "HOME=", "LANG="};
+
+/* A command's environment: keep_vars from rotad's (PATH, when rotad has none,
+ * DEFAULT_PATH), plus ROTA_CREDENTIAL=<credential> in *line (NULL when there is none; the
+ * caller wipes and frees it). NULL when out of memory. */
 static char **exec_env(const char *cred, char **line)
 {
-    size_t n = 0, k = 0, len = strlen(cred);
-    for (char **e = environ; e && *e; e++)
-        n++;
-    char **env = calloc(n + 2, sizeof(*env));
+    size_t nkeep = sizeof(keep_vars) / sizeof(keep_vars[0]), k = 0, len = strlen(cred);
+    char **env = calloc(nkeep + 2, sizeof(*env));
     *line = NULL;
     if (!env)
         return NULL;
-    for (char **e = environ; e && *e; e++)
-        if (strncmp(*e, CRED_VAR, sizeof(CRED_VAR) - 1) != 0)
+    static char default_path[] = DEFAULT_PATH;
+    for (size_t v = 0; v < nkeep; v++) {
+        size_t n = strlen(keep_vars[v]);
+        char **e = environ;
+        while (e && *e && strncmp(*e, keep_vars[v], n) != 0)
+            e++;
+        if (e && *e)
             env[k++] = *e;
+        else if (v == 0) /* PATH */
+            env[k++] = default_path;
+    }
     if (len) {
         if (!(*line = malloc(sizeof(CRED_VAR) + len))) {
             free(env);
@@ -413,8 +436,8 @@ static void exec_finish(struct rota_prober *p, struct slot *s, const char *why, 
         r->parsed = parser->parse(&in, &s->t.opts, &r->obs);
         r->ok = r->parsed >= 0;
         if (!r->ok)
-            snprintf(r->error, sizeof(r->error), "command output: %.140s",
-                     r->obs.problems ? r->obs.problem : "not understood");
+            snprintf(r->error, sizeof(r->error), "command output (%zu bytes, exit 0): %.100s",
+                     s->body.len, r->obs.problems ? r->obs.problem : "not understood");
     }
     done(p, s, now);
 }

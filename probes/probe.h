@@ -15,17 +15,22 @@
  *
  * An exec target runs a command instead of a request (the "CLI-first" check, e.g.
  * `gh api /copilot_internal/user`): /bin/sh -c COMMAND in its own process group, stdin
- * and stderr on /dev/null, rotad's environment plus ROTA_CREDENTIAL holding the account's
- * credential (never on the command line, never logged). Its stdout, capped at
+ * and stderr on /dev/null, a minimal environment (PATH, HOME, LANG, nothing else of
+ * rotad's, where other accounts' keys may live) plus ROTA_CREDENTIAL holding the
+ * account's credential (never on the command line, never logged). Its stdout, capped at
  * "max_bytes", is parsed by the kind's parser as the body of an answer with status 0 and
  * no headers. It runs on the same thread beside the HTTP transfers, bounded by the same
  * "timeout" (the whole group is then killed); a non-zero exit or a signal is a failed
  * probe. Every child is reaped, also when the thread stops.
+ *
+ * What a result says (its error, the parser's detail and problem) never holds a
+ * credential of any target: it is redacted (rota_probe_redact) before it is queued.
  */
 #ifndef ROTA_PROBES_PROBE_H
 #define ROTA_PROBES_PROBE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "parse.h"
@@ -92,5 +97,13 @@ uint32_t rota_prober_take(struct rota_prober *p, struct rota_probe_result *out, 
 
 /* Stop the thread and free everything (credentials wiped). */
 void rota_prober_stop(struct rota_prober *p);
+
+/* Replace in "text" (a string in a buffer of "cap" bytes) every appearance of "secret",
+ * whole or its first 8 bytes and more (a verdict cut short), with "[redacted]"; what
+ * follows moves and is cut at "cap". NULL or "" secret: nothing changes. */
+void rota_probe_redact(char *text, size_t cap, const char *secret);
+
+/* The credential alone in "t" (within its auth header line); "" when none. */
+const char *rota_probe_secret(const struct rota_probe_target *t);
 
 #endif

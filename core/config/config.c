@@ -14,6 +14,11 @@
  * credentials). rota_config_free wipes every credential, then frees both. The input bytes
  * and libyaml's copies of the scalars are wiped before they are freed too, as a literal
  * credential may be among them.
+ *
+ * Trust: rota_config_load reads a file only when it is owned by root or by the user rotad
+ * runs as and writable by its owner alone; otherwise it is refused, naming the owner or
+ * the mode. Whoever can write the config decides what rotad runs (exec probes) and where
+ * the keys go (base_url), so such a file would hand rotad's user to them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -514,6 +519,34 @@ int rota_config_parse(const char *name, const char *text, size_t len, rota_confi
     return 0;
 }
 
+/* Whoever may write the config decides what rotad runs (an exec probe's command) and
+ * where its keys go (a base_url): the file "path" ("st") must be owned by root or by the
+ * user rotad runs as, and writable by its owner only. True, with "err" saying why, when
+ * it is not. */
+static bool untrusted(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+    uid_t me = geteuid();
+    if (st->st_uid != 0 && st->st_uid != me) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "%s:1:1: is owned by uid %u, neither root nor rotad's user (uid %u); "
+                     "refused: whoever can write the config decides what rotad runs "
+                     "(chown it)",
+                     path, (unsigned)st->st_uid, (unsigned)me);
+        return true;
+    }
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "%s:1:1: is writable by %s (mode %04o); refused: whoever can write the "
+                     "config decides what rotad runs (chmod go-w it)",
+                     path, st->st_mode & S_IWOTH ? "every user" : "its group",
+                     (unsigned)(st->st_mode & 07777));
+        return true;
+    }
+    return false;
+}
+
 int rota_config_load(const char *path, rota_config_warn_fn warn, void *warn_arg,
                      struct rota_config **out, char *err, size_t errlen)
 {
@@ -527,6 +560,10 @@ int rota_config_load(const char *path, rota_config_warn_fn warn, void *warn_arg,
         rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
     if (!rc && (uint64_t)st.st_size > MAX_FILE)
         rc = -EFBIG;
+    if (!rc && untrusted(path, &st, err, errlen)) {
+        close(fd);
+        return -EPERM;
+    }
     char *buf = rc ? NULL : malloc((size_t)st.st_size + 1);
     size_t n = 0;
     if (!rc && !buf)

@@ -96,7 +96,9 @@ struct rota_config {
 typedef void (*rota_config_warn_fn)(void *arg, const char *msg);
 
 /* Load and check "path". Returns 0 and *out, or a negative errno with "err" holding
- * "file:line:column: what was wrong, what was expected" (one line, no secret). */
+ * "file:line:column: what was wrong, what was expected" (one line, no secret); -EPERM
+ * when the file is owned by another user than root or the caller's effective one, or is
+ * writable by its group or every user. */
 int rota_config_load(const char *path, rota_config_warn_fn warn, void *warn_arg,
                      struct rota_config **out, char *err, size_t errlen);
 

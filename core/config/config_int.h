@@ -252,6 +252,10 @@ void cfg_sort(struct cfg_key *v, uint32_t count);
  * earliest repeat in document order. */
 bool cfg_dup(struct cfg_key *v, uint32_t count, uint32_t *first, uint32_t *again);
 
+/* Does exec probe command "cmd" (for /bin/sh -c) expand $ROTA_CREDENTIAL into a program's
+ * argument, where every local user can read it in /proc (config_exec.c)? */
+bool cfg_exec_exposes_credential(const char *cmd);
+
 /* The resolve steps, in order (config_providers.c, config_routes.c). */
 int cfg_resolve_providers(struct cfg *x);
 int cfg_resolve_routes(struct cfg *x);

@@ -15,7 +15,9 @@
  * credentials, and print shows the URL), no query or fragment (probe paths are appended).
  *
  * Credentials: "env:NAME" reads the variable, "file:PATH" the first line of a regular
- * file, "none" is none, and anything else is taken literally with a warning. The value
+ * file, "none" is none, and anything else is taken literally with a warning. A key file
+ * is trusted only as itself (O_NOFOLLOW: a symbolic link is refused) and only when it is
+ * owned by root or by rotad's user; one that others may read draws a warning. The value
  * is copied into memory the config owns and wiped on free; messages name the variable or
  * the path, never the value. A variable unset or empty, or a file that cannot be read,
  * is not an error of the config: the account loads without a credential and its
@@ -59,11 +61,34 @@ static int check_name(struct cfg *x, const char *s, const char *path)
 
 /* ---- credentials ---- */
 
-/* Read the first line of regular file "file" into memory the config owns: 0 with *out
- * set, or 0 with *problem saying why not (a file is the environment's matter, not the
- * config's), or -ENOMEM. */
-static int read_first_line(struct cfg *x, const char *file, const char **out,
-                           const char **problem)
+/* Why the key file open on "fd" ("st" its status) is not to be trusted, or NULL: it must
+ * be a regular file owned by root or by the user rotad runs as (whoever else owns it
+ * can change the key, or made it a link to a file of someone else's). A file that others
+ * may read draws a warning (at "path", for account "who"). */
+static const char *untrusted(struct cfg *x, const struct stat *st, const char *path,
+                             const char *who, const char *file)
+{
+    if (!S_ISREG(st->st_mode))
+        return "is not a regular file";
+    uid_t me = geteuid();
+    if (st->st_uid != 0 && st->st_uid != me)
+        return cfg_printf(x,
+                          "is owned by uid %u, neither root nor rotad's user (uid %u); "
+                          "refused",
+                          (unsigned)st->st_uid, (unsigned)me);
+    if (st->st_mode & (S_IRGRP | S_IROTH))
+        cfg_warn(x, cfg_at(x, "%s", path),
+                 "account %s: key file %s is readable by %s (mode %04o); chmod 600 it", who,
+                 file, st->st_mode & S_IROTH ? "every user" : "its group",
+                 (unsigned)(st->st_mode & 07777));
+    return NULL;
+}
+
+/* Read the first line of the key file "file" (see untrusted) into memory the config
+ * owns: 0 with *out set, or 0 with *problem saying why not (a file is the environment's
+ * matter, not the config's), or -ENOMEM. A symbolic link is refused, not followed. */
+static int read_first_line(struct cfg *x, const char *file, const char *path, const char *who,
+                           const char **out, const char **problem)
 {
     char *buf = malloc(MAX_CRED_LINE + 1);
     ssize_t n = 0, k;
@@ -72,15 +97,17 @@ static int read_first_line(struct cfg *x, const char *file, const char **out,
     const char *why = NULL;
     if (!buf)
         return cfg_nomem(x);
-    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP) {
+        why = "is a symbolic link; refused (name the file itself)";
+        goto out;
+    }
     if (fd < 0 || fstat(fd, &st) != 0) {
         why = cfg_printf(x, "cannot be read (%s)", strerror(errno));
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
-        why = "is not a regular file";
+    if ((why = untrusted(x, &st, path, who, file)))
         goto out;
-    }
     while (n < MAX_CRED_LINE + 1 &&
            (k = read(fd, buf + n, (size_t)(MAX_CRED_LINE + 1 - n))) != 0) {
         if (k < 0 && errno == EINTR)
@@ -160,7 +187,7 @@ static int credential(struct cfg *x, const char *v, const char *path, const char
     } else {
         if (!v[5])
             return cfg_bad(x, path, "names no file after file:; expected file:PATH");
-        if (read_first_line(x, v + 5, cred, &ca->cred_problem))
+        if (read_first_line(x, v + 5, path, who, cred, &ca->cred_problem))
             return -ENOMEM;
     }
     if (ca->cred_problem) {
@@ -346,14 +373,14 @@ static bool has_part(CURLU *u, CURLUPart part)
 
 /* The longest base_url and probe path: together, with the probe's own path, they fit the
  * probe's URL (struct rota_probe_target.url, 512 bytes). */
-#define BASE_URL_MAX 384
+#define BASE_URL_MAX   384
 #define PROBE_PATH_MAX 127
 
 static bool port_zero(CURLU *u)
 {
     char *v = NULL;
-    bool zero = curl_url_get(u, CURLUPART_PORT, &v, 0) == CURLUE_OK && v &&
-                strspn(v, "0") == strlen(v);
+    bool zero =
+        curl_url_get(u, CURLUPART_PORT, &v, 0) == CURLUE_OK && v && strspn(v, "0") == strlen(v);
     curl_free(v);
     return zero;
 }
@@ -511,6 +538,14 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
                                "the HTTP probe, which command replaces)",
                                http_only[k]);
             }
+        if (cfg_exec_exposes_credential(p->command)) {
+            snprintf(at, sizeof(at), "%s.probe.command", base);
+            cfg_warn(x, cfg_at(x, "%s", at),
+                     "exec probe for the accounts of provider %s puts the key on a command "
+                     "line, readable by every user in /proc: read ROTA_CREDENTIAL inside the "
+                     "program or pass it on stdin",
+                     r->name);
+        }
         if (!(c->probe_command = cfg_strdup(x, p->command)))
             return cfg_nomem(x);
     }

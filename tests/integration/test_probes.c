@@ -235,6 +235,54 @@ static void test_probes_fill_fail_and_recover(void **state)
     it_cleanup(&t);
 }
 
+/* An exec probe whose command prints its key, then garbage, and dumps its environment:
+ * the failure is logged and shown without the key, and the command never sees the other
+ * account's key variable. */
+static void test_probes_exec_output_redacted(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "pexec");
+    setenv("ROTA_IT_EXEC_A", "tokenExecAlphaSecret", 1);
+    setenv("ROTA_IT_EXEC_B", "tokenExecBetaSecret", 1);
+    char cfg[4096];
+    snprintf(
+        cfg, sizeof(cfg),
+        "instance: %s\nstate_dir: %s/state\nproviders:\n"
+        "  - name: copilot\n    kind: github-copilot\n"
+        "    probe: {interval: 1s, jitter: 0s, timeout: 2s, command: \"env > %s/env-$$.txt;"
+        " printf '%%s garbage {' \\\"$ROTA_CREDENTIAL\\\"\"}\n"
+        "    accounts:\n      - name: a\n        credential: env:ROTA_IT_EXEC_A\n"
+        "        windows: [{metric: requests, limit: 100}]\n"
+        "      - name: b\n        credential: env:ROTA_IT_EXEC_B\n"
+        "        windows: [{metric: requests, limit: 100}]\n"
+        "routes:\n  - name: chat\n    tiers:\n      - {provider: copilot}\n",
+        t.instance, t.dir, t.dir);
+    it_config_text(&t, cfg);
+    assert_int_equal(it_start(&t), 0);
+    WAIT_FOR(probe_failed(&t, "copilot/a") && probe_failed(&t, "copilot/b"));
+    assert_true(probe_failed(&t, "copilot/a"));
+    json_t *r = it_ctl(&t, "show", "copilot/a", NULL);
+    char *text = json_dumps(r, 0);
+    assert_non_null(text);
+    assert_null(strstr(text, "tokenExec"));
+    assert_non_null(strstr(text, "command output"));
+    free(text);
+    json_decref(r);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    assert_true(it_log_has(&t, "command output"));
+    assert_false(it_log_has(&t, "tokenExec"));
+    /* what each command saw: its own key only */
+    char cmd[512], out[8192];
+    snprintf(cmd, sizeof(cmd), "cat %s/env-*.txt", t.dir);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+    assert_non_null(strstr(out, "ROTA_CREDENTIAL=tokenExec"));
+    assert_null(strstr(out, "ROTA_IT_EXEC"));
+    unsetenv("ROTA_IT_EXEC_A");
+    unsetenv("ROTA_IT_EXEC_B");
+    it_cleanup(&t);
+}
+
 struct answer {
     char head[8192];
     size_t len;
@@ -347,6 +395,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_probes_fill_fail_and_recover, teardown),
         cmocka_unit_test_teardown(test_probes_passive_reports_move_quota, teardown),
+        cmocka_unit_test_teardown(test_probes_exec_output_redacted, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "fixture.h"
+#include "stranger.h"
 #include "hash.h"
 
 #ifndef ROTA_TEST_SRC
@@ -45,6 +46,7 @@ struct env {
 struct warns {
     int n;
     char last[512];
+    char all[2048]; /* every one, a line each, as room allows */
 };
 
 static void on_warn(void *arg, const char *msg)
@@ -52,6 +54,8 @@ static void on_warn(void *arg, const char *msg)
     struct warns *w = arg;
     w->n++;
     snprintf(w->last, sizeof(w->last), "%s", msg);
+    size_t used = strlen(w->all);
+    snprintf(w->all + used, sizeof(w->all) - used, "%s\n", msg);
 }
 
 static void assert_clean(const char *msg)
@@ -62,12 +66,14 @@ static void assert_clean(const char *msg)
     assert_null(strchr(msg, '\n'));
 }
 
+/* Write "text" to "path", readable by its owner only (as a key file should be). */
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(fputs(text, f) >= 0, 1);
     assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, 0600), 0);
 }
 
 static char *read_all(const char *path)
@@ -108,8 +114,8 @@ static int teardown(void **state)
 {
     struct env *e = *state;
     char path[160];
-    const char *files[] = {"gh-1.token", "rota.yaml", "other.yaml", "empty.token",
-                           "crlf.token"};
+    const char *files[] = {"gh-1.token",  "rota.yaml",  "other.yaml",
+                           "empty.token", "crlf.token", "link.token"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", e->dir, files[i]);
         unlink(path);
@@ -400,6 +406,192 @@ static void test_config_credentials_unresolved(void **state)
 
 /* The shipped examples are valid files whatever the environment holds: with none of
  * their credentials set they load, and every unresolved one is named. */
+/* A key file readable by others loads, with a warning that names the file, not the key;
+ * a symbolic link is refused, not followed, even to a good key file. */
+static void test_config_credentials_file_modes(void **state)
+{
+    struct env *e = *state;
+    char link[160];
+    struct warns w = {0};
+    assert_int_equal(chmod(e->token, 0644), 0);
+    setenv("ROTA_TEST_CRED", SECRET_AG2, 1);
+    struct rota_config *c = load_creds(e->token, &w);
+    assert_string_equal(c->desc.accounts[1].credential, SECRET_FILE);
+    assert_int_equal(w.n, 2); /* the file's and the literal's */
+    const char *file_warn = strstr(w.all, "inline.yaml:8:34: account p/file: key file");
+    assert_non_null(file_warn);
+    assert_non_null(strstr(file_warn, "readable by every user (mode 0644); chmod 600 it"));
+    assert_clean(w.last);
+    assert_null(strstr(w.all, SECRET_FILE));
+    rota_config_free(c);
+    assert_int_equal(chmod(e->token, 0600), 0);
+    snprintf(link, sizeof(link), "%s/link.token", e->dir); /* removed by teardown */
+    assert_int_equal(symlink(e->token, link), 0);
+    c = load_creds(link, &w);
+    assert_null(c->desc.accounts[1].credential);
+    assert_non_null(strstr(c->accounts[1].cred_problem, "symbolic link"));
+    rota_config_free(c);
+    unsetenv("ROTA_TEST_CRED");
+}
+
+struct planted {
+    char key[200], link[200];
+};
+
+/* As the stranger: a key file of her own, and a link to /etc/shadow. */
+static int plant(void *arg)
+{
+    const struct planted *p = arg;
+    FILE *f = fopen(p->key, "w");
+    if (!f || fputs("sk-STRANGER-KEY\n", f) < 0 || fclose(f) != 0)
+        return 1;
+    if (chmod(p->key, 0600) != 0)
+        return 2;
+    return symlink("/etc/shadow", p->link) == 0 ? 0 : 3;
+}
+
+/* A real second user owns a key file, or plants a link to /etc/shadow: both refused,
+ * with an error that quotes nothing of either file. */
+static void test_config_credentials_stranger_refused(void **state)
+{
+    struct env *e = *state;
+    uid_t uid;
+    gid_t gid;
+    char why[160], drop[128], shadow[512] = "";
+    if (!stranger_ids(&uid, &gid, why, sizeof(why))) {
+        print_message("skipped: %s\n", why);
+        skip();
+    }
+    struct planted p;
+    snprintf(drop, sizeof(drop), "%s/drop", e->dir);
+    assert_int_equal(mkdir(drop, 0700), 0);
+    assert_int_equal(chown(drop, uid, gid), 0);
+    assert_int_equal(chmod(e->dir, 0711), 0);
+    snprintf(p.key, sizeof(p.key), "%s/key", drop);
+    snprintf(p.link, sizeof(p.link), "%s/shadow", drop);
+    assert_int_equal(as_stranger(plant, &p), 0);
+    FILE *f = fopen("/etc/shadow", "r");
+    if (f) {
+        if (!fgets(shadow, sizeof(shadow), f))
+            shadow[0] = 0;
+        shadow[strcspn(shadow, "\n")] = 0;
+        fclose(f);
+    }
+    setenv("ROTA_TEST_CRED", SECRET_AG2, 1);
+    const char *paths[] = {p.key, p.link};
+    const char *want[] = {"is owned by uid", "symbolic link"};
+    for (int i = 0; i < 2; i++) {
+        struct warns w = {0};
+        struct rota_config *c = load_creds(paths[i], &w);
+        const struct rota_config_account *ca = &c->accounts[1];
+        assert_null(c->desc.accounts[1].credential);
+        assert_non_null(ca->cred_problem);
+        if (!strstr(ca->cred_problem, want[i]))
+            fail_msg("problem \"%s\" lacks \"%s\"", ca->cred_problem, want[i]);
+        assert_null(strstr(ca->cred_problem, "STRANGER"));
+        assert_null(strstr(w.all, "STRANGER"));
+        if (shadow[0]) { /* not one line of shadow, nor its first name */
+            assert_null(strstr(ca->cred_problem, shadow));
+            assert_null(strstr(ca->cred_problem, "root:"));
+        }
+        assert_string_equal(c->desc.accounts[0].credential, SECRET_AG2); /* the rest loads */
+        rota_config_free(c);
+    }
+    unsetenv("ROTA_TEST_CRED");
+    unlink(p.key);
+    unlink(p.link);
+    rmdir(drop);
+    chmod(e->dir, 0700);
+}
+
+/* An exec probe command that expands the key into a program's argument draws a warning
+ * naming the provider and the safe forms; the safe forms themselves draw none. */
+static void test_config_exec_probe_key_on_command_line(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cmd;
+        bool warn;
+    } cases[] = {
+        {"curl -sf -H \"Authorization: token $ROTA_CREDENTIAL\" https://api.github.com/x", 1},
+        {"tool --key=${ROTA_CREDENTIAL} quota", 1},
+        {"true; curl -u \"u:${ROTA_CREDENTIAL:-}\" https://x", 1},
+        {"GH_TOKEN=$ROTA_CREDENTIAL gh api /copilot_internal/user", 0},
+        {"GH_TOKEN=\"$ROTA_CREDENTIAL\" X=1 gh api /copilot_internal/user", 0},
+        {"export GH_TOKEN=\"$ROTA_CREDENTIAL\"; gh api /copilot_internal/user", 0},
+        {"printf '%s' \"$ROTA_CREDENTIAL\" | tool --token-stdin", 0},
+        {"echo '$ROTA_CREDENTIAL' >/dev/null; gh api /copilot_internal/user", 0},
+        {"tool --key $ROTA_CREDENTIALS", 0}, /* another variable */
+        {"gh api /copilot_internal/user", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024], quoted[512], err[512];
+        size_t q = 0;
+        for (const char *c = cases[i].cmd; *c && q < sizeof(quoted) - 2; c++) {
+            if (*c == '\'')
+                quoted[q++] = '\''; /* YAML's single quotes: '' is one */
+            quoted[q++] = *c;
+        }
+        quoted[q] = 0;
+        snprintf(text, sizeof(text),
+                 "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
+                 "  - name: copilot\n    kind: github-copilot\n"
+                 "    probe: {command: '%s'}\n"
+                 "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n",
+                 quoted);
+        struct warns w = {0};
+        struct rota_config *c = NULL;
+        if (rota_config_parse("inline.yaml", text, strlen(text), on_warn, &w, &c, err,
+                              sizeof(err)))
+            fail_msg("%s: %s", cases[i].cmd, err);
+        rota_config_free(c);
+        if (cases[i].warn != (w.n == 1))
+            fail_msg("%s: %d warnings (%s)", cases[i].cmd, w.n, w.last);
+        if (cases[i].warn)
+            assert_string_equal(w.last,
+                                "inline.yaml:6:22: exec probe for the accounts of provider "
+                                "copilot puts the key on a command line, readable by every "
+                                "user in /proc: read ROTA_CREDENTIAL inside the program or "
+                                "pass it on stdin");
+    }
+}
+
+/* A config another user owns, or one its group or every user may write, is refused with
+ * the reason; its own user's, writable by that user only, loads. */
+static void test_config_load_refuses_untrusted_file(void **state)
+{
+    struct env *e = *state;
+    char err[512];
+    struct rota_config *c = NULL;
+    struct warns w = {0};
+    assert_int_equal(chmod(e->example, 0666), 0);
+    assert_int_equal(rota_config_load(e->example, on_warn, &w, &c, err, sizeof(err)), -EPERM);
+    assert_null(c);
+    assert_non_null(strstr(err, "is writable by every user (mode 0666); refused"));
+    assert_int_equal(chmod(e->example, 0620), 0);
+    assert_int_equal(rota_config_load(e->example, on_warn, &w, &c, err, sizeof(err)), -EPERM);
+    assert_non_null(strstr(err, "is writable by its group (mode 0620)"));
+    assert_int_equal(chmod(e->example, 0644), 0);
+    c = load_ok(e->example, &w);
+    rota_config_free(c);
+    uid_t uid;
+    gid_t gid;
+    char why[160];
+    if (!stranger_ids(&uid, &gid, why, sizeof(why))) {
+        print_message("skipped the second user's part: %s\n", why);
+        return;
+    }
+    assert_int_equal(chown(e->example, uid, gid), 0);
+    int rc = rota_config_load(e->example, on_warn, &w, &c, err, sizeof(err));
+    assert_int_equal(chown(e->example, 0, 0), 0);
+    assert_int_equal(rc, -EPERM);
+    assert_null(c);
+    char want[96];
+    snprintf(want, sizeof(want), "is owned by uid %u, neither root nor", (unsigned)uid);
+    if (!strstr(err, want))
+        fail_msg("\"%s\" lacks \"%s\"", err, want);
+}
+
 static void test_config_shipped_examples_load_unset(void **state)
 {
     (void)state;
@@ -573,7 +765,13 @@ static int parse_base_url(const char *url, char *err, size_t n)
     return rc;
 }
 
-#define LONG_URL "\"https://api.example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""
+#define LONG_URL                                                                               \
+    "\"https://api.example.com/"                                                               \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaa\""
 
 static void test_config_base_url(void **state)
 {
@@ -683,6 +881,9 @@ int main(void)
         cmocka_unit_test(test_config_print_names_sources_not_secrets),
         cmocka_unit_test(test_config_credentials_resolve),
         cmocka_unit_test(test_config_credentials_unresolved),
+        cmocka_unit_test(test_config_credentials_file_modes),
+        cmocka_unit_test(test_config_credentials_stranger_refused),
+        cmocka_unit_test(test_config_exec_probe_key_on_command_line),
         cmocka_unit_test(test_config_shipped_examples_load_unset),
         cmocka_unit_test(test_config_print_unresolved),
         cmocka_unit_test(test_config_defaults),
@@ -690,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_config_base_url),
         cmocka_unit_test(test_config_broken_corpus),
         cmocka_unit_test(test_config_load_missing_file),
+        cmocka_unit_test(test_config_load_refuses_untrusted_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

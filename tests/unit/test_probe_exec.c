@@ -1,12 +1,15 @@
 /* test_probe_exec: the probe thread's exec targets with real child processes: a command's
  * JSON output read by the kind's parser, the credential reaching it in ROTA_CREDENTIAL
- * only, and hung, failing, chatty and garbled commands each costing one failed probe,
- * leaving no process behind and stalling no other target. */
+ * only (with nothing else of this process's environment), and hung, failing, chatty and
+ * garbled commands each costing one failed probe, leaving no process behind, stalling no
+ * other target and quoting no key in what the result says (nor an HTTP probe's, when the
+ * provider echoes it). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -377,6 +380,164 @@ static void test_probe_exec_garbage_fails(void **state)
     stop_and_expect_no_children(e);
 }
 
+static void test_probe_exec_env_minimal(void **state)
+{
+    struct env *e = *state;
+    /* rotad's environment holds other accounts' keys: the command sees none of them */
+    setenv("ROTA_TEST_OTHER_KEY", "sk-other-account-key", 1);
+    setenv("HOME", "/nonexistent-home", 1);
+    struct rota_probe_target t =
+        exec_target(1, "github-copilot", script(e, "envdump", "env > env.txt; cat user.json"),
+                    CRED, 10000, 0);
+    run_targets(e, &t, 1);
+    const struct rota_probe_result *r = wait_result(e, 1);
+    unsetenv("ROTA_TEST_OTHER_KEY");
+    if (!r->ok)
+        fail_msg("failed: %s", r->error);
+    char path[128], line[4096];
+    snprintf(path, sizeof(path), "%s/env.txt", e->dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    bool cred = false, home = false, path_set = false;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strstr(line, "sk-other-account-key"))
+            fail_msg("the command saw another account's key: %s", line);
+        cred |= strcmp(line, "ROTA_CREDENTIAL=" CRED) == 0;
+        home |= strcmp(line, "HOME=/nonexistent-home") == 0;
+        path_set |= strncmp(line, "PATH=", 5) == 0;
+        /* the shell adds PWD (and some SHLVL, OLDPWD, _): nothing else of rotad's */
+        static const char *ok[] = {
+            "ROTA_CREDENTIAL=", "PATH=", "HOME=", "LANG=", "PWD=", "SHLVL=", "OLDPWD=", "_="};
+        bool known = false;
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+            known |= strncmp(line, ok[i], strlen(ok[i])) == 0;
+        if (!known)
+            fail_msg("the command's environment holds \"%s\"", line);
+    }
+    fclose(f);
+    assert_true(cred && home && path_set);
+    stop_and_expect_no_children(e);
+}
+
+/* A key of letters only: a JSON parser quotes it whole as the token it choked on. */
+#define ALPHA_KEY "tokenABCDEFsecretXYZ"
+
+static void test_probe_exec_output_never_quoted(void **state)
+{
+    struct env *e = *state;
+    /* a command that prints its key, then garbage; another account's key likewise */
+    struct rota_probe_target t[2] = {
+        exec_target(1, "github-copilot", "printf '%s garbage {' \"$ROTA_CREDENTIAL\"",
+                    ALPHA_KEY, 10000, 0),
+        exec_target(2, "github-copilot", "printf '%s' \"$ROTA_CREDENTIAL\"", "sk-short", 10000,
+                    0),
+    };
+    run_targets(e, t, 2);
+    const struct rota_probe_result *r = wait_result(e, 1);
+    assert_false(r->ok);
+    expect_error(r, "command output");
+    if (strstr(r->error, "tokenABCD") || strstr(r->obs.problem, "tokenABCD"))
+        fail_msg("the key is quoted: \"%s\"", r->error);
+    (void)wait_result(e, 2);
+    for (uint32_t i = 0; i < e->ngot; i++)
+        if (strstr(e->got[i].error, "sk-short") || strstr(e->got[i].obs.problem, "sk-short"))
+            fail_msg("the key is quoted: \"%s\"", e->got[i].error);
+    stop_and_expect_no_children(e);
+}
+
+static void test_probe_exec_redact(void **state)
+{
+    (void)state;
+    char b[40];
+    snprintf(b, sizeof(b), "near 'sk-abcdefgh' and sk-abcdefgh!");
+    rota_probe_redact(b, sizeof(b), "sk-abcdefgh");
+    assert_string_equal(b, "near '[redacted]' and [redacted]!");
+    /* a verdict cut short shows the key's start only: that goes too */
+    snprintf(b, sizeof(b), "expected near 'sk-abcdef");
+    rota_probe_redact(b, sizeof(b), "sk-abcdefghijklmnop");
+    assert_string_equal(b, "expected near '[redacted]");
+    /* a short key, whole; the replacement, longer, cut at the buffer's end */
+    char small[16];
+    snprintf(small, sizeof(small), "x abc yyyyyyyy");
+    rota_probe_redact(small, sizeof(small), "abc");
+    assert_string_equal(small, "x [redacted] yy");
+    snprintf(small, sizeof(small), "nothing here");
+    rota_probe_redact(small, sizeof(small), "");
+    rota_probe_redact(small, sizeof(small), NULL);
+    assert_string_equal(small, "nothing here");
+}
+
+/* A one-connection HTTP server on loopback: answers 200 with a body that starts with
+ * the bearer token the request carried, then garbage (a provider echoing the key). */
+struct echo_server {
+    int fd;
+    pthread_t thread;
+};
+
+static void *echo_serve(void *arg)
+{
+    struct echo_server *es = arg;
+    int c = accept(es->fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char req[4096], key[256] = "", reply[1024];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof(req) - 1 && (k = read(c, req + n, sizeof(req) - 1 - n)) > 0) {
+        n += (size_t)k;
+        req[n] = 0;
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    const char *auth = strstr(req, "Bearer ");
+    if (auth)
+        sscanf(auth + 7, "%255[^\r\n]", key);
+    char body[512];
+    int bl = snprintf(body, sizeof(body), "{\"message\": %s is not a key we know", key);
+    int rl = snprintf(reply, sizeof(reply),
+                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                      bl, body);
+    ssize_t w = write(c, reply, (size_t)rl);
+    (void)w;
+    close(c);
+    return NULL;
+}
+
+static void test_probe_http_echoed_key_redacted(void **state)
+{
+    struct env *e = *state;
+    struct echo_server es;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    es.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(es.fd >= 0);
+    assert_int_equal(bind(es.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(es.fd, 4), 0);
+    assert_int_equal(getsockname(es.fd, (struct sockaddr *)&a, &len), 0);
+    assert_int_equal(pthread_create(&es.thread, NULL, echo_serve, &es), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    struct rota_probe_target t;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(
+        rota_probe_plan(&t, "github-copilot", url, "bearer", ALPHA_KEY, NULL, NULL, NULL), 0);
+    t.account_id = 1;
+    t.interval_ns = 600 * S;
+    t.timeout_ns = 10 * S;
+    run_targets(e, &t, 1);
+    const struct rota_probe_result *r = wait_result(e, 1);
+    pthread_join(es.thread, NULL);
+    close(es.fd);
+    assert_false(r->ok);
+    if (strstr(r->error, "tokenABCD") || strstr(r->obs.problem, "tokenABCD") ||
+        strstr(r->obs.detail, "tokenABCD"))
+        fail_msg("the key is quoted: \"%s\"", r->error);
+    assert_non_null(strstr(r->error, "[redacted]")); /* the verdict stays, the key goes */
+    stop_and_expect_no_children(e);
+}
+
 /* A port on loopback where nothing listens. */
 static int closed_port(void)
 {
@@ -439,6 +600,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_exec_output_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_exec_garbage_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_exec_hang_stalls_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_exec_env_minimal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_exec_output_never_quoted, setup, teardown),
+        cmocka_unit_test(test_probe_exec_redact),
+        cmocka_unit_test_setup_teardown(test_probe_http_echoed_key_redacted, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -9,12 +9,14 @@
  * only with mock.lock held, by the connection threads and the /_mock endpoints. A window
  * is fixed: counts are kept for window index k and dropped when the clock enters another
  * window, so no timer runs; windows are anchored at the process start, or at a configured
- * "reset_at". Error messages name an account by its name or position, never its key.
+ * "reset_at". Error messages name an account by its name or position, never its key;
+ * the file holds the keys, and one that other users may read draws a warning.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "mock.h"
@@ -225,6 +227,12 @@ static int load_account(struct mock *m, json_t *o, size_t i, struct mock_account
 int mock_config_load(struct mock *m, const char *path)
 {
     json_error_t e;
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+        fprintf(stderr,
+                "rota-mockprovider: warning: %s holds the accounts' keys and other users "
+                "may read it (mode %04o); chmod 600 it\n",
+                path, (unsigned)(st.st_mode & 07777));
     json_t *root = json_load_file(path, 0, &e);
     if (!root) {
         fprintf(stderr, "rota-mockprovider: %s:%d: %s\n", path, e.line, e.text);

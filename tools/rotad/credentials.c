@@ -128,7 +128,8 @@ const char *rotad_credential_remedy(const struct rota_config_account *ca)
     /* rotad reads its own environment, which no reload changes */
     return strncmp(ca->cred_source, "env:", 4) == 0
                ? "set the variable in rotad's environment and restart rotad"
-               : "make the file readable, then reload (rotactl reload)";
+               : "make it a readable regular file (not a link) owned by root or rotad's "
+                 "user, then reload (rotactl reload)";
 }
 
 const struct rota_config_account *rotad_credential_unresolved(const struct rotad *d,

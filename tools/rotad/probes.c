@@ -9,7 +9,9 @@
  * pessimistic figure is assumed) with the reason kept for `rotactl show`. Accounts are
  * followed by id, so a reload keeps their probe history. A provider with a probe command
  * gets exec targets: the command runs instead of the request, the account's credential
- * in its environment (ROTA_CREDENTIAL).
+ * in its environment (ROTA_CREDENTIAL). What a result says is logged and kept only with
+ * every credential of the config taken out (rota_probe_redact): the probe thread already
+ * took out those of its targets, this covers the accounts it does not probe.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -93,8 +95,19 @@ int rotad_probes_configure(struct rotad *d)
     return 0;
 }
 
-static void apply(struct rotad *d, const struct rota_probe_result *r)
+/* Take every credential of the config out of "text" (a buffer of "cap" bytes). */
+static void redact(const struct rotad *d, char *text, size_t cap)
 {
+    for (uint32_t a = 0; a < d->cfg->desc.naccounts; a++)
+        rota_probe_redact(text, cap, d->cfg->desc.accounts[a].credential);
+}
+
+static void apply(struct rotad *d, const struct rota_probe_result *in)
+{
+    struct rota_probe_result copy = *in, *r = &copy; /* what is logged, redacted */
+    redact(d, r->error, sizeof(r->error));
+    redact(d, r->obs.detail, sizeof(r->obs.detail));
+    redact(d, r->obs.problem, sizeof(r->obs.problem));
     struct rota_shm_map *m = rotad_map(d);
     uint32_t a = rota_shm_find(m, ROTA_IDX_ACCOUNT, r->account_id);
     struct rotad_probed *pr = probed_of(d, r->account_id);
@@ -127,7 +140,7 @@ static void apply(struct rotad *d, const struct rota_probe_result *r)
     }
     d->probes_failed++;
     pr->fails++;
-    snprintf(pr->error, sizeof(pr->error), "%s", r->error);
+    snprintf(pr->error, sizeof(pr->error), "%.*s", (int)sizeof(r->error) - 1, r->error);
     rota_probe_pessimistic(m, a, ROTA_PESS_PROBE_FAILED);
     pr->pessimistic = true;
     if (pr->fails == 1 || (pr->fails & (pr->fails - 1)) == 0) /* 1, 2, 4, 8, ... */
