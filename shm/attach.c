@@ -21,13 +21,16 @@
  * records the supervisor's uid. A reader (librota, rotactl, the journal) trusts the
  * directory only if the object's owner is the uid it records, and a generation or the
  * leases segment only if its owner is that same uid and its header names the instance
- * and generation asked for. Workers of another user (group mode) pass: they check against
- * the recorded uid, not their own. Every check is made once, when mapping, off the
- * select path.
+ * and generation asked for. The recorded uid is itself only a claim (whoever creates the
+ * directory first writes it): a reader follows a supervisor only of root, of its own user,
+ * or of the user ROTA_SUPERVISOR_USER names (rotad's service user, for workers of other
+ * users in group mode). Every check is made once, when mapping, off the select path.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -357,6 +360,42 @@ int rota_shm_validate(void *base, size_t size, struct rota_shm_map *out, char *e
     return rc;
 }
 
+int rota_shm_trusted_uid(uid_t *extra, char *err, size_t n)
+{
+    *extra = (uid_t)-1;
+    const char *user = getenv("ROTA_SUPERVISOR_USER");
+    if (!user || !*user)
+        return 0;
+    char *end;
+    unsigned long u = strtoul(user, &end, 10);
+    if (!*end) {
+        *extra = (uid_t)u;
+        return 0;
+    }
+    struct passwd pw, *hit = NULL;
+    char buf[1024];
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &hit) != 0 || !hit)
+        return fail(err, n, -EINVAL, "ROTA_SUPERVISOR_USER: no user '%.64s'", user);
+    *extra = hit->pw_uid;
+    return 0;
+}
+
+/* May this process follow a supervisor running as "uid"? */
+static int trust_supervisor(uid_t uid, const char *name, char *err, size_t n)
+{
+    uid_t extra;
+    int rc = rota_shm_trusted_uid(&extra, err, n);
+    if (rc)
+        return rc;
+    if (uid == 0 || uid == geteuid() || uid == extra)
+        return 0;
+    return fail(err, n, -EPERM,
+                "/dev/shm%s was made by uid %u, neither root nor this process's user (uid %u): "
+                "refusing to follow it (set ROTA_SUPERVISOR_USER to rotad's user if that is "
+                "rotad)",
+                name, (unsigned)uid, (unsigned)geteuid());
+}
+
 /* "field" (a char array of ROTA_MAX_NAME) holds exactly "instance". */
 static bool names(const char *field, const char *instance)
 {
@@ -444,6 +483,8 @@ int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char 
                   name, (unsigned)st.st_uid, (unsigned)d->sup_uid);
     } else if (!names(d->instance, instance)) {
         rc = fail(err, n, ROTA_ELAYOUT, "%s: the directory names another instance", name);
+    } else if ((rc = trust_supervisor((uid_t)d->sup_uid, name, err, n)) != 0) {
+        /* said why */
     } else {
         out->generation = atomic_load_explicit(&d->generation, memory_order_acquire);
         out->sup_pid = atomic_load_explicit(&d->sup_pid, memory_order_relaxed);

@@ -129,6 +129,10 @@ void rota_shm_detach(struct rota_shm_map *m);
 /* Current generation named by the instance's directory; 0 when none. */
 int rota_shm_current(const char *instance, uint64_t *gen, char *err, size_t errlen);
 
+/* The supervisor user this process trusts besides root and itself: ROTA_SUPERVISOR_USER
+ * (a name or a uid), or (uid_t)-1 when unset. -EINVAL with "err" for an unknown name. */
+int rota_shm_trusted_uid(uid_t *extra, char *err, size_t errlen);
+
 /* What an instance's directory says: the current generation (0 = none), the pid and uid
  * of the supervisor that last opened it, and its control socket ("" = none). Refused
  * (-EPERM) unless the directory object is owned by the uid it records. */

@@ -369,6 +369,62 @@ static void test_shm_owner_group_worker_of_another_user_attaches(void **state)
     fx_close(&f);
 }
 
+/* She publishes a whole instance of her own, under a name root's workers use, before
+ * root's rotad ever runs: every object hers, her uid recorded as the supervisor's.
+ * Consistent as it is, root's readers do not follow a supervisor they do not trust; a
+ * worker told that rotad runs as her user (ROTA_SUPERVISOR_USER) does. */
+struct fake_arg {
+    char instance[64];
+};
+
+static int fake_instance_fn(void *arg)
+{
+    struct fake_arg *a = arg;
+    struct fx f = {0};
+    snprintf(f.instance, sizeof(f.instance), "%s", a->instance);
+    char err[256];
+    if (rota_shm_writer_open(a->instance, 0644, &f.w, err, sizeof(err)) != 0)
+        return 1;
+    if (fx_pool(&f, "fake", 2, ROTA_STRAT_ROUND_ROBIN, NULL) != 0)
+        return 2;
+    rota_shm_writer_close(f.w, false); /* her objects stay */
+    return 0;
+}
+
+static void test_shm_owner_strangers_whole_instance_is_not_followed(void **state)
+{
+    (void)state;
+    NEED_STRANGER();
+    struct fake_arg a;
+    fx_name(a.instance, sizeof(a.instance), "fak");
+    assert_int_equal(as_stranger(fake_instance_fn, &a), 0);
+    struct rota_shm_map m;
+    char err[512] = "";
+    int rc = rota_shm_attach(a.instance, &m, err, sizeof(err));
+    char want[160];
+    snprintf(want, sizeof(want), "was made by uid %u, neither root nor",
+             (unsigned)stranger_uid);
+    if (rc == 0)
+        rota_shm_detach(&m);
+    char uid[16];
+    snprintf(uid, sizeof(uid), "%u", (unsigned)stranger_uid);
+    setenv("ROTA_SUPERVISOR_USER", uid, 1);
+    int trusted = rota_shm_attach(a.instance, &m, NULL, 0);
+    unsetenv("ROTA_SUPERVISOR_USER");
+    if (trusted == 0)
+        rota_shm_detach(&m);
+    char name[128];
+    for (uint64_t g = 0; g < 4; g++) {
+        rota_shm_name(name, sizeof(name), a.instance, g);
+        shm_unlink(name);
+    }
+    snprintf(name, sizeof(name), "/rota.%s.clients", a.instance);
+    shm_unlink(name);
+    assert_int_equal(rc, -EPERM);
+    expect_says(err, want);
+    assert_int_equal(trusted, 0);
+}
+
 /* ---- property: owner and instance fields, changed at random ---- */
 
 static uint64_t rng_state;
@@ -494,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_shm_owner_planted_next_generation_is_passed_over),
         cmocka_unit_test(test_shm_owner_generation_of_another_instance_is_refused),
         cmocka_unit_test(test_shm_owner_group_worker_of_another_user_attaches),
+        cmocka_unit_test(test_shm_owner_strangers_whole_instance_is_not_followed),
         cmocka_unit_test(test_shm_owner_random_owner_and_instance_fields_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

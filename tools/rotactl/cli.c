@@ -328,7 +328,7 @@ void rotactl_cli_help(FILE *out, const char *cmd)
     fputs("\nOptions:\n"
           "  -i, --instance NAME         the instance (default: $ROTA_INSTANCE)\n"
           "  --socket PATH               rotad's control socket (default: from the instance)\n"
-          "                              served by root, you or $ROTA_SOCKET_USER\n"
+          "                              served by root, you or $ROTA_SUPERVISOR_USER\n"
           "  --json                      print JSON instead of text\n"
           "  -h, --help                  this text; `rotactl COMMAND --help`: one command's\n"
           "  --version                   rotactl's version\n"

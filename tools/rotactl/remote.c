@@ -22,21 +22,15 @@
 #define TIMEOUT_MS 10000
 
 /* The control socket's path, given or recorded by rotad in the instance's directory, and
- * whom to trust there ("want"): root, our euid, the user ROTA_SOCKET_USER names (rotad's
+ * whom to trust there ("want"): root, our euid, the user ROTA_SUPERVISOR_USER names (rotad's
  * service user), and, for a path from the directory, only the rotad it records. */
 static int socket_path(const struct rotactl_opts *o, char *buf, size_t n,
                        struct rota_ctl_peer *want, char *err, size_t errlen)
 {
-    const char *user = getenv("ROTA_SOCKET_USER");
     *want = (struct rota_ctl_peer){.uid = (uid_t)-1, .pid = 0};
-    if (user && *user) {
-        char *end;
-        unsigned long u = strtoul(user, &end, 10);
-        struct passwd *pw = *end ? getpwnam(user) : NULL;
-        if (*end && !pw)
-            return snprintf(err, errlen, "ROTA_SOCKET_USER: no user '%.64s'", user), -EINVAL;
-        want->uid = pw ? pw->pw_uid : (uid_t)u;
-    }
+    int trc = rota_shm_trusted_uid(&want->uid, err, errlen);
+    if (trc)
+        return trc;
     if (o->socket) {
         snprintf(buf, n, "%s", o->socket);
         return 0;
