@@ -70,6 +70,11 @@ static const char *untrusted(struct cfg *x, const struct stat *st, const char *p
 {
     if (!S_ISREG(st->st_mode))
         return "is not a regular file";
+    /* A second name elsewhere may be a hard link another user made to a file of root's
+     * (where the kernel does not protect hard links): its owner then proves nothing. */
+    if (st->st_nlink > 1)
+        return cfg_printf(x, "has %lu names (hard links); refused (keep a key in one file)",
+                          (unsigned long)st->st_nlink);
     uid_t me = geteuid();
     if (st->st_uid != 0 && st->st_uid != me)
         return cfg_printf(x,

@@ -411,7 +411,7 @@ static void test_config_credentials_unresolved(void **state)
 static void test_config_credentials_file_modes(void **state)
 {
     struct env *e = *state;
-    char link[160];
+    char sym[160];
     struct warns w = {0};
     assert_int_equal(chmod(e->token, 0644), 0);
     setenv("ROTA_TEST_CRED", SECRET_AG2, 1);
@@ -425,11 +425,21 @@ static void test_config_credentials_file_modes(void **state)
     assert_null(strstr(w.all, SECRET_FILE));
     rota_config_free(c);
     assert_int_equal(chmod(e->token, 0600), 0);
-    snprintf(link, sizeof(link), "%s/link.token", e->dir); /* removed by teardown */
-    assert_int_equal(symlink(e->token, link), 0);
-    c = load_creds(link, &w);
+    snprintf(sym, sizeof(sym), "%s/link.token", e->dir); /* removed by teardown */
+    assert_int_equal(symlink(e->token, sym), 0);
+    c = load_creds(sym, &w);
     assert_null(c->desc.accounts[1].credential);
     assert_non_null(strstr(c->accounts[1].cred_problem, "symbolic link"));
+    rota_config_free(c);
+    /* a second name for it (a hard link): its owner proves nothing, refused */
+    char hard[160];
+    snprintf(hard, sizeof(hard), "%s/hard.token", e->dir);
+    assert_int_equal(link(e->token, hard), 0);
+    c = load_creds(e->token, &w);
+    unlink(hard);
+    assert_null(c->desc.accounts[1].credential);
+    assert_non_null(strstr(c->accounts[1].cred_problem, "hard links"));
+    assert_null(strstr(c->accounts[1].cred_problem, SECRET_FILE));
     rota_config_free(c);
     unsetenv("ROTA_TEST_CRED");
 }
