@@ -91,6 +91,17 @@ static int plant(void *arg)
     return 0;
 }
 
+/* Start rotad on "t" (4 accounts): it must refuse to start, saying "msg". */
+static void expect_refused(struct it *t, const char *msg)
+{
+    jit_config(t, 4, NULL);
+    int rc = it_start(t);
+    if (rc == 0)
+        it_stop(t, SIGTERM); /* the old behaviour: let its snapshot run to the end */
+    assert_int_equal(rc, 1);
+    assert_true(it_log_has(t, msg));
+}
+
 /* Attack 2: she makes the state directory before root's rotad first starts, with
  * journal.tmp a symlink to root's file. */
 static void test_statedir_precreated_by_a_stranger_is_refused(void **state)
@@ -106,15 +117,10 @@ static void test_statedir_precreated_by_a_stranger_is_refused(void **state)
     snprintf(p.link, sizeof(p.link), "%s/state/journal.tmp", t.dir);
     snprintf(p.target, sizeof(p.target), "%s", victim);
     assert_int_equal(as_stranger(plant, &p), 0);
-    jit_config(&t, 4, NULL);
-    int rc = it_start(&t);
-    if (rc == 0)
-        it_stop(&t, SIGTERM); /* the old behaviour: let its snapshot run to the end */
-    assert_int_equal(rc, 1);
     char msg[512];
     snprintf(msg, sizeof(msg), "state dir %s/state is owned by uid %u, not 0: refusing", t.dir,
              (unsigned)su);
-    assert_true(it_log_has(&t, msg));
+    expect_refused(&t, msg);
     assert_victim_intact(victim);
     struct stat st;
     assert_int_equal(lstat(p.link, &st), 0);
@@ -138,14 +144,9 @@ static void test_statedir_writable_by_others_is_refused(void **state)
     snprintf(p.link, sizeof(p.link), "%s/journal.tmp", dir);
     snprintf(p.target, sizeof(p.target), "%s", victim);
     assert_int_equal(as_stranger(plant, &p), 0);
-    jit_config(&t, 4, NULL);
-    int rc = it_start(&t);
-    if (rc == 0)
-        it_stop(&t, SIGTERM);
-    assert_int_equal(rc, 1);
     char msg[512];
     snprintf(msg, sizeof(msg), "state dir %s is writable by others: refusing", dir);
-    assert_true(it_log_has(&t, msg));
+    expect_refused(&t, msg);
     assert_victim_intact(victim);
     it_cleanup(&t);
 }
@@ -164,15 +165,10 @@ static void test_statedir_symlink_is_refused(void **state)
     snprintf(p.link, sizeof(p.link), "%s/state", t.dir);
     snprintf(p.target, sizeof(p.target), "%s", p.dir);
     assert_int_equal(as_stranger(plant, &p), 0);
-    jit_config(&t, 4, NULL);
-    int rc = it_start(&t);
-    if (rc == 0)
-        it_stop(&t, SIGTERM);
-    assert_int_equal(rc, 1);
     char msg[512];
     snprintf(msg, sizeof(msg), "state dir %s/state is not a directory (a symlink?): refusing",
              t.dir);
-    assert_true(it_log_has(&t, msg));
+    expect_refused(&t, msg);
     char journal[300];
     snprintf(journal, sizeof(journal), "%s/journal", p.dir);
     assert_int_equal(access(journal, F_OK), -1); /* nothing written into her directory */
@@ -313,16 +309,11 @@ static void test_statedir_strangers_lock_is_refused(void **state)
     struct plant p = {.bytes = hers, .len = sizeof(hers) - 1};
     snprintf(p.file, sizeof(p.file), "/dev/shm/rota.%s.lock", t.instance);
     assert_int_equal(as_stranger(plant, &p), 0);
-    jit_config(&t, 4, NULL);
-    int rc = it_start(&t);
-    if (rc == 0)
-        it_stop(&t, SIGTERM);
-    unlink(p.file);
-    assert_int_equal(rc, 1);
     char msg[512];
     snprintf(msg, sizeof(msg), "/dev/shm/rota.%s.lock is owned by uid %u, not by this rotad",
              t.instance, (unsigned)su);
-    assert_true(it_log_has(&t, msg));
+    expect_refused(&t, msg);
+    unlink(p.file);
     assert_false(it_log_has(&t, "evil.sock"));
     it_cleanup(&t);
 }
