@@ -7,36 +7,7 @@
  * (acquire), check its state word, and call into core/select; they take no lock,
  * allocate nothing and make no system call (clock_gettime is served by the vDSO).
  *
- * Following reloads: the mover. Each handle has one thread of its own, the mover, which
- * sleeps on the current generation's state word (a futex shared by every process: the
- * writer wakes it when it supersedes the generation, and a 50 ms timeout covers a writer
- * that died before waking anyone). Woken, it maps and validates the new generation,
- * publishes it with a release store, and retires the old one. Selections never map,
- * validate or unmap anything: until the mover has moved, they go on with the superseded
- * generation, which the writer keeps merging into the new one for ROTA_SHM_SETTLE_NS
- * (table.h). They may do so for ROTA_SHM_FOLLOW_NS, less than that (or not at all once
- * the writer has let the generation go early and zeroed its time of supersession); past
- * it, a handle still behind (mapping failed: EMFILE, ENOMEM, EACCES...) fails closed:
- * selections return ROTA_EBEHIND rather than admit on words nobody merges any more, and
- * the mover keeps trying every poll. rota_move_error says why it is behind. A report is
- * never refused for being behind: the call happened. It waits in one of the handle's
- * cells for the mover, which applies it (by account id) as soon as it follows, and only
- * then ends the call's lease; with every cell taken, the lease keeps the call in flight
- * until the process exits and the supervisor reaps it.
- *
- * A thread stalled for longer than the follow window between its check and its last
- * atomic write still writes to a generation nobody merges: one call's counts at most.
- *
- * Retired generations: a grace period. Every thread that selects has a reader slot (a
- * static array, claimed on the thread's first call, freed when it exits) where it
- * announces the generation it is using: store the pointer, then load the current one
- * again, retrying if it moved. The mover unmaps a retired generation only when, after a
- * process-wide memory barrier (membarrier(2); without it, readers pay a full fence), no
- * slot names it: a thread stalled inside a selection across any number of reloads keeps
- * its generation mapped. Threads beyond the slots count themselves in the generation's
- * own counter instead (a full-barrier increment, then the same re-check); a generation's
- * "struct gen" is kept for reuse, never freed before detach, so a thread counting itself
- * into one that was just retired touches valid memory and then moves on.
+ * Following reloads and retired generations: mover.c.
  *
  * A choice names its generation, account index and account id. Reported on the same
  * generation it goes straight to the index; on a later one the account is found by id,
@@ -76,108 +47,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clients.h"
 #include "clock.h"
+#include "handle.h"
 #include "hash.h"
 #include "observe.h"
-#include "rota.h"
-#include "select.h"
 
-#define MOVER_POLL_MS       50
-#define READERS_MAX         256
-#define PASSIVE_CELLS       8
-#define PASSIVE_HEADERS_MAX 8192
-#define PASSIVE_BODY_MAX    (24 * 1024)
-#define PENDING_MAX         64
-
-#define TLS_IE __attribute__((tls_model("initial-exec")))
-
-struct gen {
-    struct rota_shm_map map;
-    uint64_t generation;
-    struct gen *older;
-    _Atomic uint64_t inside; /* selections in it by threads without a reader slot */
-};
-
-/* A thread that selects: the generation it is inside (NULL between calls). */
-struct reader {
-    alignas(64) _Atomic(struct gen *) using;
-    _Atomic uint32_t taken;
-    alignas(64) struct rota_sel_cache cache;
-};
-
-enum { CELL_FREE, CELL_FILLING, CELL_READY };
-
-/* A report made while the handle was behind: the mover applies it once it follows. */
-struct pending {
-    _Atomic uint32_t state; /* CELL_* */
-    rota_choice c;
-    struct rota_outcome_in in;
-    uint64_t now, rnd;
-};
-
-/* An answer with a body, waiting for the mover to parse it. */
-struct passive_cell {
-    _Atomic uint32_t state;
-    int status;
-    uint32_t headers_len, body_len;
-    uint64_t account_id;
-    uint64_t now; /* monotonic and wall-clock ns of the report */
-    int64_t wall;
-    char headers[PASSIVE_HEADERS_MAX];
-    char body[PASSIVE_BODY_MAX];
-};
-
-struct rota {
-    struct rota *next_handle; /* all handles of the process, for fork (under handles_lock) */
-    char instance[ROTA_MAX_NAME];
-    _Atomic(struct gen *) cur;
-    pthread_mutex_t lock; /* the mover's work, fork and detach */
-    struct gen *retired;  /* newest first; guarded by "lock" */
-    struct gen *spare;    /* unmapped, for the next move: a gen is never freed while a
-                             thread without a slot may still touch its "inside" */
-    int move_rc;          /* the latest failed move, and what failed; "lock" */
-    char move_msg[200];
-    _Atomic int behind; /* move_rc, for the select path */
-    pthread_t mover;
-    bool mover_up;
-    pid_t pid; /* the process the mover runs in */
-    struct pending pending[PENDING_MAX];
-    _Atomic bool stop;
-    struct passive_cell *passive;     /* PASSIVE_CELLS of them */
-    struct rota_shm_clients *clients; /* leases; NULL when the instance keeps none */
-    struct rota_shm_client *slot;     /* this handle's, in "clients" */
-    int slot_index;
-    int parent_slot;    /* in a child of fork: the parent's slot, which holds the leases */
-    int32_t parent_pid; /* of choices made before the fork; -1 = none */
-};
-
-static struct reader readers[READERS_MAX];
+ROTA_HIDDEN struct reader rota_readers[READERS_MAX];
 static _Thread_local uint32_t tl_reader TLS_IE; /* index + 1; 0 = none yet */
 static _Thread_local bool tl_no_reader TLS_IE;  /* every slot was taken: count instead */
 static pthread_key_t reader_key;
-static bool membarrier_ok;
+ROTA_HIDDEN bool rota_membarrier_ok;
 
 /* Every handle of the process: a child of fork() claims lease slots of its own for
  * them, so the parent's exit never ends the child's calls (and the reverse). */
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rota *handles;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void *mover_main(void *arg);
-
-static int start_mover(struct rota *h)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    /* The mover takes none of the process's signals (it inherits this mask). */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    atomic_store_explicit(&h->stop, false, memory_order_relaxed);
-    int rc = pthread_create(&h->mover, NULL, mover_main, h);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    h->mover_up = rc == 0;
-    return -rc;
-}
 
 static void atfork_prepare(void)
 {
@@ -198,8 +83,8 @@ static void atfork_child(void)
     /* Only the forking thread lives on: the other threads' reader slots are free. */
     for (uint32_t i = 0; i < READERS_MAX; i++)
         if (i + 1 != tl_reader) {
-            atomic_store_explicit(&readers[i].using, NULL, memory_order_relaxed);
-            atomic_store_explicit(&readers[i].taken, 0, memory_order_relaxed);
+            atomic_store_explicit(&rota_readers[i].using, NULL, memory_order_relaxed);
+            atomic_store_explicit(&rota_readers[i].taken, 0, memory_order_relaxed);
         }
     for (struct rota *h = handles; h; h = h->next_handle) {
         /* What the parent's threads were counting or handing over is the parent's. */
@@ -220,7 +105,7 @@ static void atfork_child(void)
             h->slot = slot >= 0 ? rota_shm_client_at(h->clients, slot) : NULL;
         }
         pthread_mutex_unlock(&h->lock);
-        start_mover(h); /* without one the child fails closed after the next reload */
+        rota_mover_start(h); /* without one the child fails closed after the next reload */
     }
     pthread_mutex_unlock(&handles_lock);
 }
@@ -232,8 +117,8 @@ static void reader_exit(void *v)
         /* A later destructor calling rota must not use the slot another thread may take. */
         tl_reader = 0;
         tl_no_reader = true;
-        atomic_store_explicit(&readers[i - 1].using, NULL, memory_order_release);
-        atomic_store_explicit(&readers[i - 1].taken, 0, memory_order_release);
+        atomic_store_explicit(&rota_readers[i - 1].using, NULL, memory_order_release);
+        atomic_store_explicit(&rota_readers[i - 1].taken, 0, memory_order_release);
     }
 }
 
@@ -241,7 +126,7 @@ static void init_once(void)
 {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     pthread_key_create(&reader_key, reader_exit);
-    membarrier_ok =
+    rota_membarrier_ok =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
@@ -257,18 +142,19 @@ static struct reader *reader(void)
 {
     uint32_t i = tl_reader;
     if (__builtin_expect(i != 0, 1))
-        return &readers[i - 1];
+        return &rota_readers[i - 1];
     if (tl_no_reader)
         return NULL;
     for (i = 0; i < READERS_MAX; i++) {
         uint32_t free_ = 0;
-        if (atomic_load_explicit(&readers[i].taken, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_strong_explicit(
-                &readers[i].taken, &free_, 1, memory_order_acquire, memory_order_relaxed)) {
-            memset(&readers[i].cache, 0, sizeof(readers[i].cache));
+        if (atomic_load_explicit(&rota_readers[i].taken, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&rota_readers[i].taken, &free_, 1,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed)) {
+            memset(&rota_readers[i].cache, 0, sizeof(rota_readers[i].cache));
             tl_reader = i + 1;
             pthread_setspecific(reader_key, (void *)(uintptr_t)(i + 1));
-            return &readers[i];
+            return &rota_readers[i];
         }
     }
     tl_no_reader = true;
@@ -294,7 +180,7 @@ enter_slow(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
     for (;;) {
         if (__builtin_expect(rd != NULL, 1)) {
             atomic_store_explicit(&rd->using, g, memory_order_relaxed);
-            if (membarrier_ok)
+            if (rota_membarrier_ok)
                 atomic_signal_fence(memory_order_seq_cst); /* the mover's membarrier pairs */
             else
                 atomic_thread_fence(memory_order_seq_cst);
@@ -326,10 +212,10 @@ enter(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
 {
     uint32_t i = tl_reader;
     if (__builtin_expect(i != 0, 1)) {
-        struct reader *rd = &readers[i - 1];
+        struct reader *rd = &rota_readers[i - 1];
         struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
         atomic_store_explicit(&rd->using, g, memory_order_relaxed);
-        if (__builtin_expect(membarrier_ok, 1))
+        if (__builtin_expect(rota_membarrier_ok, 1))
             atomic_signal_fence(memory_order_seq_cst); /* the mover's membarrier pairs */
         else
             atomic_thread_fence(memory_order_seq_cst);
@@ -364,181 +250,6 @@ void rota_seed(uint64_t seed)
     tl_seeded = 1;
 }
 
-/* Map the current generation into "g" (a spare, or a new one when "g" is NULL). */
-static int map_current(const char *instance, struct gen *g, struct gen **out, char *err,
-                       size_t errlen)
-{
-    struct gen *fresh = g ? g : calloc(1, sizeof(*fresh));
-    if (!fresh) {
-        if (err && errlen)
-            snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    int rc = rota_shm_attach(instance, &fresh->map, err, errlen);
-    if (rc) {
-        if (!g)
-            free(fresh);
-        return rc;
-    }
-    fresh->generation = fresh->map.hdr->generation;
-    fresh->older = NULL;
-    *out = fresh;
-    return 0;
-}
-
-/* The mover, under h->lock: follow the table to its current generation. */
-static void move(struct rota *h)
-{
-    struct gen *g = atomic_load_explicit(&h->cur, memory_order_relaxed), *fresh;
-    if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) == ROTA_GEN_READY)
-        return;
-    char err[sizeof(h->move_msg)];
-    struct gen *spare = h->spare, *rest = spare ? spare->older : NULL;
-    int rc = map_current(h->instance, spare, &fresh, err, sizeof(err));
-    if (rc == 0 && spare)
-        h->spare = rest; /* (map_current cleared spare->older) */
-    /* The same segment (by its nonce: a new table may reuse a generation number), marked
-     * ready again meanwhile: nothing to move to. */
-    if (rc == 0 && fresh->map.hdr->nonce == g->map.hdr->nonce) {
-        rota_shm_detach(&fresh->map);
-        fresh->older = h->spare;
-        h->spare = fresh;
-        return;
-    }
-    if (rc) {
-        h->move_rc = rc;
-        snprintf(h->move_msg, sizeof(h->move_msg), "%s", err);
-        atomic_store_explicit(&h->behind, rc, memory_order_relaxed);
-        return;
-    }
-    g->older = h->retired;
-    h->retired = g;
-    atomic_store_explicit(&h->cur, fresh, memory_order_release);
-    h->move_rc = 0;
-    h->move_msg[0] = 0;
-    atomic_store_explicit(&h->behind, 0, memory_order_relaxed);
-}
-
-/* The mover, under h->lock: unmap the retired generations no thread is inside. Their
- * "struct gen" goes to the spares, never back to malloc: a slot-less thread may still
- * count itself in (and at once out of) one it loaded just before the move. */
-static void reclaim(struct rota *h)
-{
-    if (!h->retired)
-        return;
-    /* Every thread of the process passes a full barrier: a reader that announced a
-     * retired generation is seen below; one that did not will load the new one. Without
-     * membarrier readers fence themselves; if it fails now, readers did not: wait. */
-    if (!membarrier_ok)
-        atomic_thread_fence(memory_order_seq_cst);
-    else if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-        return;
-    for (struct gen **pp = &h->retired; *pp;) {
-        struct gen *g = *pp;
-        bool used = atomic_load_explicit(&g->inside, memory_order_acquire) != 0;
-        for (uint32_t i = 0; i < READERS_MAX && !used; i++)
-            used = atomic_load_explicit(&readers[i].using, memory_order_acquire) == g;
-        if (used) {
-            pp = &g->older;
-            continue;
-        }
-        *pp = g->older;
-        rota_shm_detach(&g->map);
-        g->older = h->spare;
-        h->spare = g;
-    }
-}
-
-/* End the lease of a call whose report is counted. A choice the parent of a fork made is
- * ended in the parent's slot while the parent still owns it (after that, the reaper
- * ends it with the parent's others). */
-static void drop_lease(struct rota *h, uint32_t lease, uint64_t tag)
-{
-    if (!h->clients)
-        return;
-    uint32_t slot = (lease >> ROTA_LEASE_SLOT_SHIFT) - 1;
-    if (h->slot && slot == (uint32_t)h->slot_index) {
-        rota_client_drop(h->slot, slot, lease, tag);
-    } else if (h->parent_slot >= 0 && slot == (uint32_t)h->parent_slot) {
-        struct rota_shm_client *ps = rota_shm_client_at(h->clients, h->parent_slot);
-        uint64_t own = atomic_load_explicit(&ps->own, memory_order_acquire);
-        if (rota_client_state(own) == ROTA_CLIENT_LIVE && rota_client_pid(own) == h->parent_pid)
-            rota_client_drop(ps, slot, lease, tag);
-    }
-}
-
-/* The mover, under h->lock: apply the reports made while the handle was behind, now
- * that it follows (on the account by id; one that left the table is dropped), and only
- * then end their leases. */
-static void apply_pending(struct rota *h)
-{
-    struct gen *g = atomic_load_explicit(&h->cur, memory_order_relaxed);
-    if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) != ROTA_GEN_READY)
-        return;
-    for (uint32_t k = 0; k < PENDING_MAX; k++) {
-        struct pending *p = &h->pending[k];
-        if (atomic_load_explicit(&p->state, memory_order_acquire) != CELL_READY)
-            continue;
-        uint32_t ai = rota_shm_find(&g->map, ROTA_IDX_ACCOUNT, p->c.account_id);
-        /* Applied now, at the time it is applied: a refund bounded by what the
-         * admission held at report time would give back what has drained since. */
-        if (ai != ROTA_NONE)
-            rota_report_apply(&g->map, ai, &p->in, rota_clock_fast(), p->rnd);
-        drop_lease(h, p->c.lease,
-                   ai != ROTA_NONE ? g->map.accounts[ai].lease_tag
-                                   : rota_client_tag(p->c.account_id));
-        atomic_store_explicit(&p->state, CELL_FREE, memory_order_release);
-    }
-}
-
-/* The mover, under h->lock: read the answers waiting with a body. */
-static void drain_passive(struct rota *h)
-{
-    struct gen *g = atomic_load_explicit(&h->cur, memory_order_relaxed);
-    for (uint32_t k = 0; h->passive && k < PASSIVE_CELLS; k++) {
-        struct passive_cell *c = &h->passive[k];
-        if (atomic_load_explicit(&c->state, memory_order_acquire) != CELL_READY)
-            continue;
-        const struct rota_shm_map *m = &g->map;
-        uint32_t ai = rota_shm_find(m, ROTA_IDX_ACCOUNT, c->account_id);
-        const struct rota_parser *p =
-            ai == ROTA_NONE ? NULL
-                            : rota_parser_find(
-                                  rota_shm_str(m, m->providers[m->accounts[ai].provider].kind));
-        if (p) {
-            struct rota_http_in in = {c->status, c->headers,  c->headers_len,
-                                      c->body,   c->body_len, c->wall};
-            struct rota_parse_opts none = {0};
-            struct rota_obs ob;
-            if (p->parse(&in, &none, &ob) > 0)
-                rota_passive_publish(m, ai, &ob, c->now, c->wall);
-        }
-        atomic_store_explicit(&c->state, CELL_FREE, memory_order_release);
-    }
-}
-
-static void *mover_main(void *arg)
-{
-    struct rota *h = arg;
-    while (!atomic_load_explicit(&h->stop, memory_order_acquire)) {
-        struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
-        struct timespec poll = {0, MOVER_POLL_MS * 1000000L};
-        if (atomic_load_explicit(&g->map.hdr->state, memory_order_acquire) == ROTA_GEN_READY)
-            syscall(SYS_futex, &g->map.hdr->state, FUTEX_WAIT, ROTA_GEN_READY, &poll, NULL, 0);
-        else if (atomic_load_explicit(&h->behind, memory_order_relaxed))
-            nanosleep(&poll, NULL); /* the last move failed: try again after a poll */
-        if (atomic_load_explicit(&h->stop, memory_order_acquire))
-            break;
-        pthread_mutex_lock(&h->lock);
-        move(h);
-        apply_pending(h);
-        drain_passive(h);
-        reclaim(h);
-        pthread_mutex_unlock(&h->lock);
-    }
-    return NULL;
-}
-
 int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
 {
     if (!instance || !out) {
@@ -563,7 +274,7 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
     struct gen *g;
     h->pid = getpid();
     h->parent_slot = -1;
-    int rc = map_current(instance, NULL, &g, err, errlen);
+    int rc = rota_map_current(instance, NULL, &g, err, errlen);
     if (rc) {
         pthread_mutex_destroy(&h->lock);
         free(h->passive);
@@ -582,7 +293,7 @@ int rota_attach(const char *instance, rota_t **out, char *err, size_t errlen)
         }
     }
     pthread_mutex_lock(&handles_lock);
-    rc = start_mover(h);
+    rc = rota_mover_start(h);
     if (rc == 0) {
         h->next_handle = handles;
         handles = h;
@@ -798,7 +509,7 @@ int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
     leave(rd, g);
     /* The lease after the count: killed in between, the call is ended twice (early for
      * another call), never left in flight. */
-    drop_lease(h, c->lease, tag);
+    rota_lease_end(h, c->lease, tag);
     return ai == ROTA_NONE ? ROTA_ESTALE : 0;
 }
 
@@ -892,7 +603,7 @@ void rota_detach(rota_t *h)
         atomic_store_explicit(&h->stop, true, memory_order_release);
         syscall(SYS_futex, &g->map.hdr->state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
         pthread_join(h->mover, NULL);
-        apply_pending(h); /* what the mover had not applied yet, if it can be */
+        rota_apply_pending(h); /* what the mover had not applied yet, if it can be */
     }
     struct gen *g = atomic_load_explicit(&h->cur, memory_order_acquire);
     g->older = h->retired;
