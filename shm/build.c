@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -46,6 +45,7 @@
 
 #include "breaker_word.h"
 #include "carry.h"
+#include "fill.h"
 #include "clients.h"
 #include "hash.h"
 #include "table.h"
@@ -86,319 +86,6 @@ static uint64_t mono_ns(void)
 static void release_oldest(struct rota_shm_writer *w);
 
 #define fail rota_shm_fail
-
-static uint64_t align_up(uint64_t v)
-{
-    return (v + ROTA_SHM_ALIGN - 1) & ~(uint64_t)(ROTA_SHM_ALIGN - 1);
-}
-
-/* ---- string blob ---- */
-
-struct blob {
-    char *p;
-    size_t len, cap;
-};
-
-static uint32_t blob_add(struct blob *b, const char *s, size_t n, bool nul)
-{
-    size_t need = b->len + n + (nul ? 1 : 0);
-    if (need > UINT32_MAX)
-        return ROTA_NONE;
-    if (need > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < need)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return ROTA_NONE;
-        b->p = q;
-        b->cap = cap;
-    }
-    uint32_t off = (uint32_t)b->len;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    if (nul)
-        b->p[b->len++] = 0;
-    return off;
-}
-
-static uint32_t blob_str(struct blob *b, const char *s)
-{
-    return blob_add(b, s ? s : "", s ? strlen(s) : 0, true);
-}
-
-/* ---- description checks ---- */
-
-static int check_name(const char *what, uint32_t i, const char *name, char *err, size_t n)
-{
-    if (!name || !*name || strlen(name) >= ROTA_MAX_NAME)
-        return fail(err, n, -EINVAL, "%s %u: name missing or longer than %d", what, i,
-                    ROTA_MAX_NAME - 1);
-    return 0;
-}
-
-static int check_desc(const struct rota_desc *d, char *err, size_t n)
-{
-    if (!d || (d->nproviders && !d->providers) || (d->naccounts && !d->accounts) ||
-        (d->nroutes && !d->routes))
-        return fail(err, n, -EINVAL, "description: missing array");
-    if (d->nproviders > 65535 || d->naccounts > (1u << 22) || d->nroutes > 65535)
-        return fail(err, n, -E2BIG, "description: too many providers, accounts or routes");
-    for (uint32_t i = 0; i < d->nproviders; i++)
-        if (check_name("provider", i, d->providers[i].name, err, n))
-            return -EINVAL;
-    for (uint32_t i = 0; i < d->naccounts; i++) {
-        const struct rota_desc_account *a = &d->accounts[i];
-        if (check_name("account", i, a->name, err, n))
-            return -EINVAL;
-        if (a->id == 0)
-            return fail(err, n, -EINVAL, "account %s: id 0 is reserved", a->name);
-        if (a->provider >= d->nproviders)
-            return fail(err, n, -EINVAL, "account %s: provider %u out of range", a->name,
-                        a->provider);
-        if (a->nwin > ROTA_MAX_WINDOWS)
-            return fail(err, n, -EINVAL, "account %s: %u windows, at most %d", a->name, a->nwin,
-                        ROTA_MAX_WINDOWS);
-        for (uint32_t w = 0; w < a->nwin; w++)
-            if (a->win[w].pool >= ROTA_MAX_POOLS ||
-                (a->win[w].pool && !a->pools[a->win[w].pool]))
-                return fail(err, n, -EINVAL, "account %s window %u: pool %u not defined",
-                            a->name, w, a->win[w].pool);
-    }
-    for (uint32_t r = 0; r < d->nroutes; r++) {
-        const struct rota_desc_route *rt = &d->routes[r];
-        if (check_name("route", r, rt->name, err, n))
-            return -EINVAL;
-        if (rt->ntiers == 0 || rt->ntiers > ROTA_MAX_TIERS || !rt->tiers)
-            return fail(err, n, -EINVAL, "route %s: %u tiers, need 1 to %d", rt->name,
-                        rt->ntiers, ROTA_MAX_TIERS);
-        for (uint32_t t = 0; t < rt->ntiers; t++) {
-            const struct rota_desc_tier *tr = &rt->tiers[t];
-            if (tr->strategy >= ROTA_STRAT_COUNT)
-                return fail(err, n, -EINVAL, "route %s tier %u: unknown strategy", rt->name, t);
-            if (tr->provider != ROTA_NONE && tr->provider >= d->nproviders)
-                return fail(err, n, -EINVAL, "route %s tier %u: provider out of range",
-                            rt->name, t);
-            if (tr->nmembers && !tr->members)
-                return fail(err, n, -EINVAL, "route %s tier %u: no member array", rt->name, t);
-            for (uint32_t m = 0; m < tr->nmembers; m++) {
-                uint32_t a = tr->members[m], p = tr->pools ? tr->pools[m] : 0;
-                if (a >= d->naccounts)
-                    return fail(err, n, -EINVAL, "route %s tier %u: account %u out of range",
-                                rt->name, t, a);
-                if (p >= ROTA_MAX_POOLS || (p && !d->accounts[a].pools[p]))
-                    return fail(err, n, -EINVAL, "route %s tier %u: account %s has no pool %u",
-                                rt->name, t, d->accounts[a].name, p);
-            }
-        }
-    }
-    return 0;
-}
-
-/* A random-looking byte per record of "m", from the segment's nonce. */
-static uint64_t h_nonce_mix(const struct rota_shm_map *m, uint32_t i)
-{
-    return rota_hash_mix(m->hdr->nonce + i) >> 56;
-}
-
-/* ---- index ---- */
-
-static int index_put(struct rota_shm_index *ix, uint32_t mask, uint32_t kind, uint64_t key,
-                     uint32_t value)
-{
-    for (uint32_t i = rota_index_home(key, mask);; i = (i + 1) & mask) {
-        if (ix[i].kind == ROTA_IDX_EMPTY) {
-            ix[i] = (struct rota_shm_index){.key = key, .kind = kind, .value = value};
-            return 0;
-        }
-        if (ix[i].kind == kind && ix[i].key == key)
-            return ix[i].value == value ? 0 : -EEXIST;
-    }
-}
-
-/* ---- filling a generation ---- */
-
-struct layout {
-    uint64_t off[ROTA_SEC_COUNT], size[ROTA_SEC_COUNT];
-    uint32_t count[ROTA_SEC_COUNT];
-    uint64_t total;
-};
-
-static void plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers,
-                 uint32_t nmembers, uint32_t nbuckets, uint32_t slots, size_t nstr,
-                 size_t ncred)
-{
-    uint32_t count[ROTA_SEC_COUNT] = {
-        d->nproviders, d->naccounts,  d->nroutes,     ntiers,          nmembers,
-        nbuckets,      slots,         (uint32_t)nstr, (uint32_t)ncred, d->naccounts,
-        d->naccounts,  d->nproviders, ntiers,
-    };
-    uint64_t off = align_up(sizeof(struct rota_shm_header));
-    for (int i = 0; i < ROTA_SEC_COUNT; i++) {
-        L->count[i] = count[i];
-        L->off[i] = off;
-        L->size[i] = align_up((uint64_t)count[i] * rota_shm_elem_size[i]);
-        off += L->size[i];
-    }
-    L->total = off;
-}
-
-static double or_default(double v, double def)
-{
-    return v > 0 ? v : def;
-}
-
-static uint32_t or_default_u(uint32_t v, uint32_t def)
-{
-    return v ? v : def;
-}
-
-static void fill_provider(struct rota_shm_provider *p, const struct rota_desc_provider *s,
-                          struct blob *str)
-{
-    p->name = blob_str(str, s->name);
-    p->kind = blob_str(str, s->kind ? s->kind : "generic");
-    p->fail_threshold = or_default_u(s->fail_threshold, 5);
-    p->halfopen_permits = or_default_u(s->halfopen_permits, 3);
-    p->open_base_ms = or_default_u(s->open_base_ms, 30000);
-    p->open_cap_ms = or_default_u(s->open_cap_ms, 600000);
-    p->trial_timeout_ms = or_default_u(s->trial_timeout_ms, 120000);
-    p->cooldown_base_ms = or_default_u(s->cooldown_base_ms, 1000);
-    p->cooldown_cap_ms = or_default_u(s->cooldown_cap_ms, 300000);
-    p->disable_for_s = s->disable_for_s;
-    p->warn = or_default(s->warn, 0.70);
-    p->crit = or_default(s->crit, 0.80);
-    p->pessimistic = or_default(s->pessimistic, 0.85);
-}
-
-static void fill_account(struct rota_shm_account *a, const struct rota_desc_account *s,
-                         struct blob *str, struct blob *cred)
-{
-    a->id = s->id;
-    a->name = blob_str(str, s->name);
-    a->provider = s->provider;
-    a->weight = (uint16_t)(s->weight > 65535 ? 65535 : or_default_u(s->weight, 1));
-    a->nwin = (uint8_t)s->nwin;
-    a->npools = 1;
-    for (uint32_t p = 0; p < ROTA_MAX_POOLS; p++) {
-        a->pool_name[p] =
-            blob_str(str, p == 0 ? (s->pools[0] ? s->pools[0] : "*") : s->pools[p]);
-        if (s->pools[p] && p + 1 > a->npools)
-            a->npools = (uint8_t)(p + 1);
-    }
-    if (s->credential) {
-        size_t len = strlen(s->credential);
-        a->cred = blob_add(cred, s->credential, len, true);
-        a->cred_len = (uint32_t)len;
-    }
-    rota_shm_rate(s->rpm, s->rpm_burst, &a->req_interval_ns, &a->req_limit_ns);
-    rota_shm_rate(s->tpm, s->tpm_burst, &a->tok_interval_ns, &a->tok_limit_ns);
-    for (uint32_t w = 0; w < s->nwin; w++) {
-        a->win[w].metric = (uint8_t)s->win[w].metric;
-        a->win[w].pool = (uint8_t)s->win[w].pool;
-        a->win[w].limit = s->win[w].limit;
-        a->win[w].reset = s->win[w].reset;
-        a->win[w].reset.tz = blob_str(str, s->win[w].tz ? s->win[w].tz : "UTC");
-        a->win_mp[w] = (uint8_t)(s->win[w].pool | (unsigned)s->win[w].metric << 4);
-    }
-}
-
-static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
-                      const struct rota_desc *d, uint32_t member0)
-{
-    t->provider = s->provider;
-    t->member0 = member0;
-    t->nmembers = s->nmembers;
-    t->strategy = (uint8_t)s->strategy;
-    t->top_k = (uint8_t)or_default_u(s->top_k > 255 ? 255 : s->top_k, 3);
-    t->sample =
-        (uint8_t)or_default_u(s->sample > ROTA_SAMPLE_MAX ? ROTA_SAMPLE_MAX : s->sample, 8);
-    double crit = s->provider != ROTA_NONE && d->providers[s->provider].crit > 0
-                      ? d->providers[s->provider].crit
-                      : 0.80;
-    t->ceiling = or_default(s->ceiling, crit);
-    t->w_quota = (float)or_default(s->w_quota, 0.6);
-    t->w_recency = (float)or_default(s->w_recency, 0.4);
-    t->jitter = (float)or_default(s->jitter, 0.05);
-    t->lru_share = s->lru_share < 0 ? 0 : (float)or_default(s->lru_share, 0.10);
-    t->recency_s = or_default_u(s->recency_s, 86400);
-}
-
-/* Words of the buckets section a tier needs: sticky tiers too large to scan. */
-static uint32_t bucket_words(const struct rota_desc_tier *t)
-{
-    if (t->strategy != ROTA_STRAT_STICKY || t->nmembers <= ROTA_SAMPLE_MAX)
-        return 0;
-    return rota_shm_buckets_for(t->nmembers) + 1 + t->nmembers;
-}
-
-/* Group a sticky tier's members by the hash of their account id (a counting sort):
- * offsets first, then positions. Returns the words written. */
-static uint32_t fill_buckets(uint32_t *out, struct rota_shm_tier *t,
-                             const struct rota_desc_tier *s, const struct rota_desc *d)
-{
-    uint32_t nb = rota_shm_buckets_for(s->nmembers), *off = out, *perm = out + nb + 1;
-    memset(off, 0, (nb + 1) * sizeof(*off));
-    for (uint32_t k = 0; k < s->nmembers; k++)
-        off[(rota_hash_mix(d->accounts[s->members[k]].id) & (nb - 1)) + 1]++;
-    for (uint32_t b = 0; b < nb; b++)
-        off[b + 1] += off[b];
-    for (uint32_t k = 0; k < s->nmembers; k++) {
-        uint32_t b = (uint32_t)(rota_hash_mix(d->accounts[s->members[k]].id) & (nb - 1));
-        perm[off[b]++] = k;
-    }
-    for (uint32_t b = nb; b > 0; b--) /* the fill moved each start to the next one's */
-        off[b] = off[b - 1];
-    off[0] = 0;
-    t->nbuckets = nb;
-    return nb + 1 + s->nmembers;
-}
-
-/* Routes, tiers, members and the index. */
-static int fill_routes(struct rota_shm_map *m, const struct rota_desc *d, struct blob *str,
-                       char *err, size_t n)
-{
-    struct rota_shm_route *routes = (void *)m->routes;
-    struct rota_shm_tier *tiers = (void *)m->tiers;
-    struct rota_shm_member *members = (void *)m->members;
-    struct rota_shm_index *ix = (void *)m->index;
-    uint32_t mask = m->hdr->index_mask, tier = 0, member = 0, bucket = 0;
-    uint32_t *buckets = (void *)m->buckets;
-    for (uint32_t i = 0; i < d->naccounts; i++)
-        if (index_put(ix, mask, ROTA_IDX_ACCOUNT, d->accounts[i].id, i))
-            return fail(err, n, -EEXIST, "account %s: id %llu is used twice",
-                        d->accounts[i].name, (unsigned long long)d->accounts[i].id);
-    for (uint32_t r = 0; r < d->nroutes; r++) {
-        const struct rota_desc_route *rt = &d->routes[r];
-        routes[r].name = blob_str(str, rt->name);
-        routes[r].tier0 = tier;
-        routes[r].ntiers = rt->ntiers;
-        routes[r].models = (uint32_t)str->len;
-        if (index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(rt->name), r))
-            return fail(err, n, -EEXIST, "route %s: name used twice", rt->name);
-        for (const char *const *mo = rt->models; mo && *mo; mo++) {
-            blob_str(str, *mo);
-            if (index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(*mo), r))
-                return fail(err, n, -EEXIST, "route %s: model %s is served by another route",
-                            rt->name, *mo);
-        }
-        blob_str(str, "");
-        for (uint32_t t = 0; t < rt->ntiers; t++, tier++) {
-            const struct rota_desc_tier *s = &rt->tiers[t];
-            fill_tier(&tiers[tier], s, d, member);
-            if (bucket_words(s)) {
-                tiers[tier].bucket0 = bucket;
-                bucket += fill_buckets(buckets + bucket, &tiers[tier], s, d);
-            }
-            for (uint32_t k = 0; k < s->nmembers; k++, member++) {
-                members[member].account = s->members[k];
-                members[member].pool = s->pools ? s->pools[k] : 0;
-            }
-        }
-    }
-    return 0;
-}
 
 /* At most this many generation names taken by objects of other owners are passed over
  * before a publish gives up. */
@@ -454,33 +141,6 @@ static int create_segment(const char *instance, uint64_t *gen, mode_t mode, gid_
     return 0;
 }
 
-static void write_header(struct rota_shm_header *h, const struct layout *L,
-                         const char *instance, uint64_t gen, const struct rota_desc *d)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    h->magic = ROTA_SHM_MAGIC;
-    h->abi = ROTA_SHM_ABI;
-    h->header_size = sizeof(*h);
-    h->total_size = L->total;
-    h->generation = gen;
-    h->config_hash = d->config_hash;
-    if (getrandom(&h->nonce, sizeof(h->nonce), 0) != sizeof(h->nonce))
-        h->nonce = (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)h;
-    h->created_at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    h->stale_after_ns = d->stale_after_ns ? d->stale_after_ns : 30000000000ull;
-    snprintf(h->instance, sizeof(h->instance), "%s", instance);
-    for (int i = 0; i < ROTA_SEC_COUNT; i++)
-        h->sec[i] = (struct rota_shm_section_desc){.off = L->off[i],
-                                                   .size = L->size[i],
-                                                   .count = L->count[i],
-                                                   .elem = rota_shm_elem_size[i]};
-    h->index_mask = L->count[ROTA_SEC_INDEX] - 1;
-    atomic_store_explicit(&h->state, ROTA_GEN_INITIALIZING, memory_order_relaxed);
-    atomic_store_explicit(&h->sup_pid, (int32_t)getpid(), memory_order_relaxed);
-    atomic_store_explicit(&h->sup_start, (uint64_t)h->created_at, memory_order_relaxed);
-}
-
 /* Unmap and remove a generation that was never published. */
 static void drop_segment(struct rota_shm_writer *w, struct rota_shm_map *m)
 {
@@ -493,66 +153,19 @@ static void drop_segment(struct rota_shm_writer *w, struct rota_shm_map *m)
 
 /* ---- lease tags ---- */
 
-/* Add "tag" to the open-addressing set "set" of "cap" slots (a power of two); false if
- * it is there already. */
-static bool tag_add(uint64_t *set, uint32_t cap, uint64_t tag)
-{
-    for (uint32_t i = (uint32_t)rota_hash_mix(tag) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-        if (set[i] == tag)
-            return false;
-        if (set[i] == 0) {
-            set[i] = tag;
-            return true;
-        }
-    }
-}
-
-/* Give every account of "acct" its lease tag, unique in the table: the tag it had in
- * "old" (found by id), so entries held across the reload go on naming it; else the tag
- * its id hashes to, or the next one free, passing over those of "old"'s accounts too
- * (a removed account's held entries never come to name a new one). */
-static int assign_tags(struct rota_shm_account *acct, uint32_t n,
-                       const struct rota_shm_map *old)
-{
-    uint32_t nold = old ? old->naccounts : 0, cap = 16;
-    while (cap < 2 * ((uint64_t)n + nold))
-        cap *= 2;
-    uint64_t *set = calloc(cap, sizeof(*set));
-    if (!set)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t j = nold ? rota_shm_find(old, ROTA_IDX_ACCOUNT, acct[i].id) : ROTA_NONE;
-        uint64_t t = j != ROTA_NONE ? old->accounts[j].lease_tag : 0;
-        acct[i].lease_tag = t && tag_add(set, cap, t) ? t : 0;
-    }
-    for (uint32_t j = 0; j < nold; j++)
-        if (old->accounts[j].lease_tag)
-            tag_add(set, cap, old->accounts[j].lease_tag);
-    for (uint32_t i = 0; i < n; i++) {
-        if (acct[i].lease_tag)
-            continue;
-        uint64_t t = rota_client_tag(acct[i].id);
-        while (!tag_add(set, cap, t))
-            t = rota_client_tag_next(t);
-        acct[i].lease_tag = t;
-    }
-    free(set);
-    return 0;
-}
-
 /* Strings and credentials first (their sizes fix the layout), then everything else. */
 static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t *genp,
                  struct rota_shm_map *m, char *err, size_t n)
 {
     struct blob str = {0}, cred = {0};
     uint32_t ntiers = 0, nmembers = 0, nbuckets = 0;
-    blob_str(&str, "");
+    rota_fill_blob_str(&str, "");
     for (uint32_t r = 0; r < d->nroutes; r++)
         for (uint32_t t = 0; t < d->routes[r].ntiers; t++, ntiers++)
             nmembers += d->routes[r].tiers[t].nmembers;
     for (uint32_t r = 0; r < d->nroutes; r++)
         for (uint32_t t = 0; t < d->routes[r].ntiers; t++)
-            nbuckets += bucket_words(&d->routes[r].tiers[t]);
+            nbuckets += rota_fill_bucket_words(&d->routes[r].tiers[t]);
     uint32_t keys = d->naccounts + d->nroutes, slots = 16;
     for (uint32_t r = 0; r < d->nroutes; r++)
         for (const char *const *mo = d->routes[r].models; mo && *mo; mo++)
@@ -563,14 +176,14 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     struct rota_shm_provider ptmp;
     struct rota_shm_account atmp;
     for (uint32_t i = 0; i < d->nproviders; i++)
-        fill_provider(&ptmp, &d->providers[i], &str);
+        rota_fill_fill_provider(&ptmp, &d->providers[i], &str);
     for (uint32_t i = 0; i < d->naccounts; i++)
-        fill_account(&atmp, &d->accounts[i], &str, &cred);
+        rota_fill_fill_account(&atmp, &d->accounts[i], &str, &cred);
     for (uint32_t r = 0; r < d->nroutes; r++) {
-        blob_str(&str, d->routes[r].name);
+        rota_fill_blob_str(&str, d->routes[r].name);
         for (const char *const *mo = d->routes[r].models; mo && *mo; mo++)
-            blob_str(&str, *mo);
-        blob_str(&str, "");
+            rota_fill_blob_str(&str, *mo);
+        rota_fill_blob_str(&str, "");
     }
     if (!str.p || (d->naccounts && str.len == 0)) {
         free(str.p);
@@ -578,8 +191,8 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
         return fail(err, n, -ENOMEM, "out of memory building strings");
     }
     struct layout L;
-    plan(&L, d, ntiers, nmembers, nbuckets ? nbuckets : 1, slots, str.len,
-         cred.len ? cred.len : 1);
+    rota_fill_plan(&L, d, ntiers, nmembers, nbuckets ? nbuckets : 1, slots, str.len,
+                   cred.len ? cred.len : 1);
     str.len = cred.len = 0;
     int rc = create_segment(w->instance, genp, w->mode, w->gid, L.total, m, err, n);
     if (rc) {
@@ -587,23 +200,23 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
         free(cred.p);
         return rc;
     }
-    write_header(m->hdr, &L, w->instance, *genp, d);
+    rota_fill_write_header(m->hdr, &L, w->instance, *genp, d);
     char *b = m->base;
     struct rota_shm_provider *prov = (void *)(b + L.off[ROTA_SEC_PROVIDERS]);
     struct rota_shm_account *acct = (void *)(b + L.off[ROTA_SEC_ACCOUNTS]);
-    blob_str(&str, "");
+    rota_fill_blob_str(&str, "");
     for (uint32_t i = 0; i < d->nproviders; i++)
-        fill_provider(&prov[i], &d->providers[i], &str);
+        rota_fill_fill_provider(&prov[i], &d->providers[i], &str);
     for (uint32_t i = 0; i < d->naccounts; i++)
-        fill_account(&acct[i], &d->accounts[i], &str, &cred);
+        rota_fill_fill_account(&acct[i], &d->accounts[i], &str, &cred);
     /* Routes go through a provisional map so fill_routes can use the section pointers. */
     m->routes = (void *)(b + L.off[ROTA_SEC_ROUTES]);
     m->tiers = (void *)(b + L.off[ROTA_SEC_TIERS]);
     m->members = (void *)(b + L.off[ROTA_SEC_MEMBERS]);
     m->buckets = (void *)(b + L.off[ROTA_SEC_BUCKETS]);
     m->index = (void *)(b + L.off[ROTA_SEC_INDEX]);
-    rc = fill_routes(m, d, &str, err, n);
-    if (!rc && assign_tags(acct, d->naccounts, w->have_cur ? &w->cur : NULL))
+    rc = rota_fill_fill_routes(m, d, &str, err, n);
+    if (!rc && rota_fill_assign_tags(acct, d->naccounts, w->have_cur ? &w->cur : NULL))
         rc = fail(err, n, -ENOMEM, "out of memory assigning lease tags");
     if (!rc) {
         memcpy(b + L.off[ROTA_SEC_STRINGS], str.p, str.len);
@@ -631,12 +244,13 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
      * from an earlier table (a restart, a journal restore) then almost never matches the
      * period of this one's first trials. Carried breakers keep theirs. */
     for (uint32_t i = 0; i < m->naccounts; i++)
-        rota_store(&m->hot[i].breaker, rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0,
-                                                         (unsigned)(h_nonce_mix(m, i)), 0));
+        rota_store(&m->hot[i].breaker,
+                   rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0,
+                                     (unsigned)(rota_fill_nonce_byte(m, i)), 0));
     for (uint32_t i = 0; i < m->nproviders; i++)
         rota_store(&m->phot[i].breaker,
                    rota_breaker_word(ROTA_BREAKER_CLOSED, 0, 0, 0,
-                                     (unsigned)(h_nonce_mix(m, m->naccounts + i)), 0));
+                                     (unsigned)(rota_fill_nonce_byte(m, m->naccounts + i)), 0));
     return 0;
 }
 
@@ -810,7 +424,7 @@ int rota_shm_publish(struct rota_shm_writer *w, const struct rota_desc *d, char 
 {
     if (!w)
         return fail(err, n, -EINVAL, "no writer");
-    int rc = check_desc(d, err, n);
+    int rc = rota_fill_check(d, err, n);
     if (rc)
         return rc;
     uint64_t gen = atomic_load_explicit(&w->dir->generation, memory_order_relaxed);
