@@ -193,6 +193,25 @@ int it_stop(struct it *t, int sig)
     return -1;
 }
 
+/* Keep what rotactl and the control socket said in <dir>/<file>: with the rest of the
+ * test's directory it is swept for keys after the suite (tests/sweep_keys). */
+static void transcript(const struct it *t, const char *file, const char *what,
+                       const char *said)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", t->dir, file);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    FILE *f = fdopen(fd, "a");
+    if (!f) {
+        close(fd);
+        return;
+    }
+    fprintf(f, "$ %s\n%s\n", what, said ? said : "(nothing)");
+    fclose(f);
+}
+
 json_t *it_ctl(struct it *t, const char *cmd, const char *arg1, const char *arg2)
 {
     char sock[256];
@@ -201,8 +220,13 @@ json_t *it_ctl(struct it *t, const char *cmd, const char *arg1, const char *arg2
     int argc = arg2 ? 2 : arg1 ? 1 : 0;
     json_t *reply = NULL;
     char err[256];
-    if (rota_ctl_call(sock, cmd, argc, argv, 5000, &reply, err, sizeof(err)) != 0)
+    if (rota_ctl_call(sock, cmd, argc, argv, 5000, &reply, err, sizeof(err)) != 0) {
+        transcript(t, "control.out", cmd, err);
         return NULL;
+    }
+    char *text = json_dumps(reply, JSON_COMPACT);
+    transcript(t, "control.out", cmd, text);
+    free(text);
     return reply;
 }
 
@@ -259,7 +283,9 @@ int it_rotactl(struct it *t, const char *args, char *out, size_t n)
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "%s/tools/rotactl/rotactl -i %s %s", bin_dir(), t->instance,
              args);
-    return it_sh(cmd, out, n, NULL, 0);
+    int rc = it_sh(cmd, out, n, NULL, 0);
+    transcript(t, "rotactl.out", args, out);
+    return rc;
 }
 
 bool it_log_has(struct it *t, const char *text)
@@ -285,8 +311,14 @@ static void remove_instance(const char *instance, const char *dir)
             unlink(g.gl_pathv[i]);
         globfree(&g);
     }
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    /* Under tools/test the directory (logs, transcripts, journal, Redis dumps) is kept
+     * for the sweep for keys that follows the suite. */
+    const char *keep = getenv("ROTA_TEST_ARTIFACTS");
+    char cmd[512];
+    if (keep && keep[0])
+        snprintf(cmd, sizeof(cmd), "mv '%s' '%s'/ 2>/dev/null || rm -rf '%s'", dir, keep, dir);
+    else
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", dir);
     for (int i = 0; i < LIVE_MAX; i++)
@@ -336,8 +368,8 @@ static int free_port(void)
     return port;
 }
 
-/* Does it answer PING (after AUTH when it has a password)? */
-static bool redis_pings(const struct it_redis *r)
+/* A connection to it, or -1. */
+static int redis_connect(const struct it_redis *r)
 {
     int fd;
     if (r->socket[0]) {
@@ -358,16 +390,24 @@ static bool redis_pings(const struct it_redis *r)
             fd = -1;
         }
     }
+    return fd;
+}
+
+/* Send "cmds" (inline commands, AUTH first when it has a password); true once the reply
+ * holds "want". */
+static bool redis_says(const struct it_redis *r, const char *cmds, const char *want, int secs)
+{
+    int fd = redis_connect(r);
     if (fd < 0)
         return false;
-    struct timeval tv = {1, 0};
+    struct timeval tv = {secs, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char cmd[160];
-    int n = r->password[0] ? snprintf(cmd, sizeof(cmd), "AUTH %s\r\nPING\r\n", r->password)
-                           : snprintf(cmd, sizeof(cmd), "PING\r\n");
+    char cmd[512];
+    int n = r->password[0] ? snprintf(cmd, sizeof(cmd), "AUTH %s\r\n%s", r->password, cmds)
+                           : snprintf(cmd, sizeof(cmd), "%s", cmds);
     bool ok = false;
-    if (send(fd, cmd, (size_t)n, MSG_NOSIGNAL) == n) {
-        char buf[256];
+    if (n > 0 && (size_t)n < sizeof(cmd) && send(fd, cmd, (size_t)n, MSG_NOSIGNAL) == n) {
+        char buf[1024];
         size_t got = 0;
         while (!ok && got + 1 < sizeof(buf)) {
             ssize_t k = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
@@ -375,11 +415,34 @@ static bool redis_pings(const struct it_redis *r)
                 break;
             got += (size_t)k;
             buf[got] = 0;
-            ok = strstr(buf, "+PONG") != NULL;
+            ok = strstr(buf, want) != NULL;
         }
     }
     close(fd);
     return ok;
+}
+
+/* Does it answer PING (after AUTH when it has a password)? */
+static bool redis_pings(const struct it_redis *r)
+{
+    return redis_says(r, "PING\r\n", "+PONG", 1);
+}
+
+/* Under tools/test, what the server holds is kept as <dir>/kept-<port>-<n>.rdb,
+ * uncompressed, before it stops, for the sweep for keys after the suite. Renamed from
+ * dump.rdb at once: a restarted server must come back empty, as the tests expect. */
+static void redis_keep(const struct it_redis *r)
+{
+    static int seq;
+    const char *keep = getenv("ROTA_TEST_ARTIFACTS");
+    if (!keep || !keep[0])
+        return;
+    char dump[400], kept[400];
+    snprintf(dump, sizeof(dump), "%s/dump.rdb", r->dir);
+    snprintf(kept, sizeof(kept), "%s/kept-%d-%d.rdb", r->dir, r->port, seq++);
+    if (!redis_says(r, "CONFIG SET rdbcompression no\r\nSAVE\r\nPING\r\n", "+PONG", 5) ||
+        rename(dump, kept) != 0)
+        fprintf(stderr, "redis on port %d: could not keep its data for the sweep\n", r->port);
 }
 
 /* Fork and exec redis-server as "r" says; 0 once it answers, -1 if it exits first. */
@@ -480,6 +543,7 @@ int it_redis_stop(struct it_redis *r, int sig)
     pid_t pid = r->pid;
     if (pid <= 0)
         return -1;
+    redis_keep(r);
     kill(pid, sig ? sig : SIGTERM);
     int st = 0;
     pid_t got = 0;

@@ -24,7 +24,7 @@ static void test_trust_files_config_refused(void **state)
     (void)state;
     struct it t;
     it_init(&t, "trustcfg");
-    setenv("ROTA_IT_KEY", "sk-it-trust", 1);
+    setenv("ROTA_IT_KEY", "sk-it-trust-secret", 1);
     it_config(&t, 1, 0, NULL);
     assert_int_equal(chmod(t.config, 0666), 0);
     assert_true(it_start(&t) > 0); /* exits before it touches anything */
@@ -90,7 +90,7 @@ static void test_trust_files_stranger_key_files(void **state)
         shadow[strcspn(shadow, "\n")] = 0;
         fclose(f);
     }
-    setenv("ROTA_IT_KEY", "sk-it-trust", 1);
+    setenv("ROTA_IT_KEY", "sk-it-trust-secret", 1);
     snprintf(cfg, sizeof(cfg),
              "instance: %s\nstate_dir: %s/state\nproviders:\n"
              "  - name: alpha\n    kind: openai\n    accounts:\n"
