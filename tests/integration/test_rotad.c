@@ -345,6 +345,34 @@ static void test_rotad_second_instance_refused(void **state)
     it_cleanup(&t);
 }
 
+/* Two configs naming one instance with different state directories: each would take
+ * the lock in its own directory, so the table's directory stops the second, naming the
+ * first's pid; once the first is killed, the second starts and adopts its table. */
+static void test_rotad_same_instance_other_state_dir_refused(void **state)
+{
+    (void)state;
+    struct it t, t2;
+    it_init(&t, "samei");
+    it_config(&t, 2, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    it_init(&t2, "samei2");
+    snprintf(t2.instance, sizeof(t2.instance), "%s", t.instance);
+    it_config(&t2, 2, 0, NULL);
+    assert_int_equal(it_start(&t2), 1);
+    char msg[128];
+    snprintf(msg, sizeof(msg), "already supervised by rotad pid %d", (int)t.rotad);
+    assert_true(it_log_has(&t2, msg));
+    json_t *r = it_ctl(&t, "status", NULL, NULL); /* the first is untouched */
+    assert_non_null(r);
+    json_decref(r);
+    assert_int_equal(it_stop(&t, SIGKILL), 128 + SIGKILL);
+    assert_int_equal(it_start(&t2), 0);
+    assert_true(it_log_has(&t2, "adopted the live table"));
+    assert_int_equal(it_stop(&t2, SIGTERM), 0);
+    it_cleanup(&t2);
+    it_cleanup(&t);
+}
+
 static void test_rotad_bad_config_refused_at_start(void **state)
 {
     (void)state;
@@ -798,6 +826,8 @@ int main(void)
         cmocka_unit_test_teardown(test_rotad_restart_right_after_kill9, it_teardown),
         cmocka_unit_test_teardown(test_rotad_invalid_reload_keeps_old_config, it_teardown),
         cmocka_unit_test_teardown(test_rotad_second_instance_refused, it_teardown),
+        cmocka_unit_test_teardown(test_rotad_same_instance_other_state_dir_refused,
+                                  it_teardown),
         cmocka_unit_test_teardown(test_rotad_credential_change_makes_a_new_generation,
                                   it_teardown),
         cmocka_unit_test_teardown(test_rotad_socket_of_another_instance_is_not_taken,

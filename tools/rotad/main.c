@@ -4,9 +4,9 @@
  * DESIGN
  * Start: load and check the config (a bad one stops rotad before it touches anything),
  * create or check the state directory (statedir.c: one that someone else controls stops
- * rotad), take the instance's lock (/dev/shm/rota.<instance>.lock, flock: a second
- * rotad is refused, and the lock dies with its holder, so kill -9 never leaves it
- * stale), open the table's directory, then adopt the live generation if there is one
+ * rotad), take the instance's lock (<state_dir>/rotad.lock, flock: a second rotad is
+ * refused, and the lock dies with its holder, so kill -9 never leaves it stale), open
+ * the table's directory (refused while another live rotad supervises the instance), then adopt the live generation if there is one
  * (workers keep their counters: nothing is copied) and publish a new generation only
  * when the config differs from the one that built it. Then the control socket, and the loop
  * (loop.c).
@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "clock.h"
 #include "log.h"
 #include "rotad.h"
@@ -90,28 +91,22 @@ static int make_sup(struct rotad *d)
     return 0;
 }
 
-/* Take the instance's lock, or say who holds it. */
+/* Take the instance's lock, <state_dir>/rotad.lock, or say who holds it. In the state
+ * directory, which passed the rule (statedir.c), no one else can have made it, put a
+ * link in its place or written what it says; in /dev/shm anyone could, and keep rotad
+ * from starting. A rotad of the same instance name on another state directory is
+ * stopped by the table's directory instead (rota_shm_writer_open). */
 static int lock_instance(struct rotad *d, char *err, size_t n)
 {
-    char name[ROTA_MAX_NAME + 32];
-    snprintf(name, sizeof(name), "/rota.%s.lock", d->cfg->instance);
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600); /* never follows a link */
+    static const char name[] = "rotad.lock";
+    int fd = openat(d->state_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return snprintf(err, n, "/dev/shm%s: %s", name, strerror(errno)), -errno;
-    /* Another user's lock file is not ours to wait on, nor is what it says worth quoting:
-     * refuse it, naming its owner (the same rule as the table's objects, shm/build.c). */
+        return snprintf(err, n, "%s/%s: %s", d->cfg->state_dir, name, strerror(errno)), -errno;
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         close(fd);
-        return snprintf(err, n, "/dev/shm%s: fstat: %s", name, strerror(e)), -e;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-        close(fd);
-        return snprintf(err, n,
-                        "/dev/shm%s is owned by uid %u, not by this rotad (uid %u): refusing "
-                        "to use it; remove it",
-                        name, (unsigned)st.st_uid, (unsigned)geteuid()),
+        return snprintf(err, n, "%s/%s is not a file of this rotad (uid %u): refusing it",
+                        d->cfg->state_dir, name, (unsigned)geteuid()),
                -EPERM;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -119,22 +114,61 @@ static int lock_instance(struct rotad *d, char *err, size_t n)
         char pid[32] = "";
         ssize_t k = pread(fd, pid, sizeof(pid) - 1, 0);
         pid[k > 0 ? k : 0] = 0;
-        pid[strcspn(pid, "\n")] = 0;
+        pid[strspn(pid, "0123456789")] = 0;
         close(fd);
         if (e == EWOULDBLOCK)
             return snprintf(err, n,
                             "instance '%s' is already supervised by rotad pid %s "
-                            "(lock /dev/shm%s); stop it first",
-                            d->cfg->instance, *pid ? pid : "?", name),
+                            "(lock %s/%s); stop it first",
+                            d->cfg->instance, *pid ? pid : "?", d->cfg->state_dir, name),
                    -EBUSY;
-        return snprintf(err, n, "/dev/shm%s: flock: %s", name, strerror(e)), -e;
+        return snprintf(err, n, "%s/%s: flock: %s", d->cfg->state_dir, name, strerror(e)), -e;
     }
     char pid[32];
     int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
     if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
-        rota_warn("cannot record the pid in /dev/shm%s: %s", name, strerror(errno));
+        rota_warn("cannot record the pid in %s/%s: %s", d->cfg->state_dir, name, strerror(errno));
     d->lock_fd = fd;
     return 0;
+}
+
+/* Is "pid", the supervisor the table's directory names, another process running this
+ * program? A pid gone, exited, or reused by another program is no supervisor: kill -9
+ * leaves no obstacle. */
+static bool supervisor_lives(int32_t pid)
+{
+    if (pid <= 0 || pid == (int32_t)getpid() || !rota_client_alive(pid, 0))
+        return false;
+    char path[64], theirs[32] = "", ours[32] = "";
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    bool got = fgets(theirs, sizeof(theirs), f) != NULL;
+    fclose(f);
+    if (!got || !(f = fopen("/proc/self/comm", "re")))
+        return false;
+    got = fgets(ours, sizeof(ours), f) != NULL;
+    fclose(f);
+    return got && strcmp(theirs, ours) == 0;
+}
+
+/* Each rotad's lock is in its own state directory: two configs naming one instance with
+ * different state directories meet only at the table's directory, which names the live
+ * supervisor. (Two such rotads starting in the same instant can both pass; one started
+ * while the other runs cannot.) */
+static int refuse_a_live_supervisor(struct rotad *d, char *err, size_t n)
+{
+    struct rota_shm_dir_info info;
+    char ignored[256];
+    if (rota_shm_dir_read(d->cfg->instance, &info, ignored, sizeof(ignored)) != 0 ||
+        info.sup_uid != geteuid() || !supervisor_lives(info.sup_pid))
+        return 0; /* none, or one the writer refuses by its own rules */
+    return snprintf(err, n,
+                    "instance '%s' is already supervised by rotad pid %d (a config with this "
+                    "instance name and another state_dir?); stop it first",
+                    d->cfg->instance, (int)info.sup_pid),
+           -EBUSY;
 }
 
 /* What a publish does to the new generation before it is READY. */
@@ -174,7 +208,9 @@ static int publish(struct rotad *d, struct rota_config *c, bool recover, char *e
 static int open_table(struct rotad *d, char *err, size_t n)
 {
     mode_t mode = d->cfg->group ? 0660 : 0600;
-    int rc = rota_shm_writer_open(d->cfg->instance, mode, &d->w, err, n);
+    int rc = refuse_a_live_supervisor(d, err, n);
+    if (rc == 0)
+        rc = rota_shm_writer_open(d->cfg->instance, mode, &d->w, err, n);
     if (rc)
         return rc;
     if (d->cfg->group) {
