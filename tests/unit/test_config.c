@@ -628,7 +628,9 @@ static void test_config_credentials_stranger_refused(void **state)
 }
 
 /* An exec probe command that expands the key into a program's argument draws a warning
- * naming the provider and the safe forms; the safe forms themselves draw none. */
+ * naming the provider and the safe forms, also through the common evasions (braces,
+ * quotes, sh -c, eval, command substitution, a copy in another variable, xargs); the
+ * safe forms themselves draw none. */
 static void test_config_exec_probe_key_on_command_line(void **state)
 {
     (void)state;
@@ -646,22 +648,48 @@ static void test_config_exec_probe_key_on_command_line(void **state)
         {"echo '$ROTA_CREDENTIAL' >/dev/null; gh api /copilot_internal/user", 0},
         {"tool --key $ROTA_CREDENTIALS", 0}, /* another variable */
         {"gh api /copilot_internal/user", 0},
+        /* the common evasions */
+        {"curl -H \"x: ${ROTA_CREDENTIAL}\" https://x", 1},
+        {"curl -H \"$ROTA_CREDENTIAL\" https://x", 1},
+        {"sh -c 'curl -H \"x: $ROTA_CREDENTIAL\" https://x'", 1},
+        {"bash -c 'exec curl -H \"x: $ROTA_CREDENTIAL\" https://x'", 1},
+        {"sh -c 'curl \"$1\"' _ \"$ROTA_CREDENTIAL\"", 1},
+        {"curl -H \"x: $(printenv ROTA_CREDENTIAL)\" https://x", 1},
+        {"curl -H \"x: `printenv ROTA_CREDENTIAL`\" https://x", 1},
+        {"curl -H x:`env | grep ROTA_CRED | cut -d= -f2` https://x", 1},
+        {"X=$(cat /proc/self/environ); curl \"$X\"", 1},
+        {"K=$ROTA_CREDENTIAL; curl -H \"x: $K\" https://x", 1},
+        {"K=\"$ROTA_CREDENTIAL\"\ncurl -H \"x: ${K}\" https://x", 1},
+        {"export K=$ROTA_CREDENTIAL; curl -H \"x: $K\" https://x", 1},
+        {"K=$(printenv ROTA_CREDENTIAL) && curl -u \"u:$K\" https://x", 1},
+        {"read -r K <<< \"$ROTA_CREDENTIAL\"; curl -H \"x: $K\" https://x", 1},
+        {"printenv ROTA_CREDENTIAL | xargs -I{} curl -H \"x: {}\" https://x", 1},
+        {"env | grep ROTA_CREDENTIAL | cut -d= -f2 | xargs curl -u", 1},
+        {"eval \"curl -H x:\\$ROTA_CREDENTIAL https://x\"", 1},
+        /* safe forms: stdin, a here-string, a file name, tests in the shell */
+        {"printf 'x: %s\\n' \"$ROTA_CREDENTIAL\" | curl -H @- https://x", 0},
+        {"curl --config - <<< \"header = \\\"x: $ROTA_CREDENTIAL\\\"\"", 0},
+        {"curl -H @<(printf 'x: %s' \"$ROTA_CREDENTIAL\") https://x", 0},
+        {"if [ -n \"$ROTA_CREDENTIAL\" ]; then gh api /u; fi", 0},
+        {"[ -z \"$ROTA_CREDENTIAL\" ] || gh api /u 2>&1", 0},
+        {"sh -c 'printf \"%s\" \"$ROTA_CREDENTIAL\" | tool --token-stdin'", 0},
+        {"K=1; curl -H \"x: $K $(date)\" https://x", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char text[1024], quoted[512], err[512];
-        size_t q = 0;
-        for (const char *c = cases[i].cmd; *c && q < sizeof(quoted) - 2; c++) {
-            if (*c == '\'')
-                quoted[q++] = '\''; /* YAML's single quotes: '' is one */
-            quoted[q++] = *c;
+        char text[1024], yaml[512], err[512];
+        size_t y = 0; /* a YAML double-quoted scalar: \\, \" and \n escaped */
+        for (const char *c = cases[i].cmd; *c && y < sizeof(yaml) - 3; c++) {
+            if (*c == '"' || *c == '\\' || *c == '\n')
+                yaml[y++] = '\\';
+            yaml[y++] = *c == '\n' ? 'n' : *c;
         }
-        quoted[q] = 0;
+        yaml[y] = 0;
         snprintf(text, sizeof(text),
                  "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
                  "  - name: copilot\n    kind: github-copilot\n"
-                 "    probe: {command: '%s'}\n"
+                 "    probe: {command: \"%s\"}\n"
                  "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n",
-                 quoted);
+                 yaml);
         struct warns w = {0};
         struct rota_config *c = NULL;
         if (rota_config_parse("inline.yaml", text, strlen(text), on_warn, &w, &c, err,
