@@ -67,12 +67,12 @@ struct scan {
     bool exposed;
     /* the simple command being read */
     bool have_cmd;
-    char name[64]; /* cut: no name of interest is that long */
-    bool holds;       /* some word of it expands the key: it may print it */
-    bool fed;         /* its stdin is a pipe from a stage that may print the key */
-    bool redirect;    /* the next word is a redirection's target */
-    bool herestring;  /* ... of <<<, */
-    bool here_hot;    /* ... which fed it the key */
+    char name[64];            /* cut: no name of interest is that long */
+    bool holds;               /* some word of it expands the key: it may print it */
+    bool fed;                 /* its stdin is a pipe from a stage that may print the key */
+    bool redirect;            /* the next word is a redirection's target */
+    bool herestring;          /* ... of <<<, */
+    bool here_hot;            /* ... which fed it the key */
     char reads[4][NAME_MAX_]; /* read's names, tainted at the end when it was fed the key */
     unsigned nreads;
 };
@@ -95,25 +95,26 @@ static bool in_list(const char *name, const char *const *list)
 /* Builtins of every sh that run no program: an argument of theirs stays in the shell. */
 static bool harmless(const char *name)
 {
-    static const char *const b[] = {"echo", "printf", "export", "local", "readonly", "declare",
-                                    "typeset", "test", "[", "[[", ":", "read", "set", "unset",
-                                    "true", "false", "for", "case", "cd", "let", "shift",
-                                    "return", "exit", NULL};
+    static const char *const b[] = {
+        "echo", "printf", "export", "local", "readonly", "declare", "typeset", "test",
+        "[",    "[[",     ":",      "read",  "set",      "unset",   "true",    "false",
+        "for",  "case",   "cd",     "let",   "shift",    "return",  "exit",    NULL};
     return in_list(name, b);
 }
 
 /* Words before a command's name that are not its name. */
 static bool reserved(const char *w)
 {
-    static const char *const r[] = {"if", "then", "else", "elif", "fi", "do", "done", "while",
-                                    "until", "esac", "!", "{", "}", "time", "exec", NULL};
+    static const char *const r[] = {"if",   "then",  "else",  "elif", "fi", "do",
+                                    "done", "while", "until", "esac", "!",  "{",
+                                    "}",    "time",  "exec",  NULL};
     return in_list(w, r);
 }
 
 static bool shell(const char *name)
 {
-    static const char *const s[] = {"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "eval",
-                                    NULL};
+    static const char *const s[] = {"sh",  "bash", "dash", "zsh", "ksh",
+                                    "ash", "mksh", "eval", NULL};
     const char *base = strrchr(name, '/');
     return in_list(base ? base + 1 : name, s);
 }

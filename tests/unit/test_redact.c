@@ -45,7 +45,8 @@ static void test_redact_whole_and_in_part(void **state)
     /* a provider's mask: the start and the end, 8 bytes or more each */
     expect(r, 200, "Incorrect API key provided: sk-proj-Ab12********************OpQr.",
            "Incorrect API key provided: [redacted]********************OpQr.");
-    expect(r, 200, "token ending in ...Aa3Bb6Cc refused", "token ending in ...[redacted] refused");
+    expect(r, 200, "token ending in ...Aa3Bb6Cc refused",
+           "token ending in ...[redacted] refused");
     /* a run from the middle of another key, glued to text */
     expect(r, 200, "x=Tt4Vv8Ww1Yy;", "x=[redacted];");
     /* fewer than 8 bytes of a key stay: ordinary text cannot be told from them */
