@@ -80,3 +80,11 @@ int rota_probe_plan_exec(struct rota_probe_target *t, const char *kind, const ch
     t->url[0] = t->method[0] = t->body[0] = t->extra[0] = 0;
     return 0;
 }
+
+const char *rota_probe_secret(const struct rota_probe_target *t)
+{
+    if (t->command[0]) /* exec: the credential alone */
+        return t->auth;
+    const char *sp = strrchr(t->auth, ' '); /* "Name: [Scheme ]credential" */
+    return sp ? sp + 1 : t->auth;
+}

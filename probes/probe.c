@@ -24,9 +24,12 @@
  * and wiped once posix_spawn returned (the child has then exec'd); of rotad's own
  * environment the child gets PATH, HOME and LANG, nothing else.
  *
- * Before a result is queued, its messages are redacted (redact.c) with the credential of
- * every target: an exec probe's output, or a provider's error body, quoted by a parser's
- * verdict can hold one.
+ * Before a result is queued, its messages and the excerpt of a failed answer are
+ * redacted (redact.c) with the set that came with the targets: every credential of the
+ * instance, not only the targets' (an error body of one provider may echo the key of an
+ * account another provider holds, or one that is not probed). The set is adopted with
+ * the targets, under "lock", so results are redacted with the keys of the generation the
+ * thread probes for, and the old set is released once nothing here uses it.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -94,7 +97,9 @@ struct rota_prober {
     struct rota_probe_result *ring;
     uint32_t head, count;
     uint64_t dropped;
+    struct rota_redact *pending_redact; /* comes with "pending" */
     /* the thread's */
+    struct rota_redact *redact; /* every credential of the instance (a reference) */
     struct slot *slots;
     uint32_t nslots;
     struct curl_waitfd *wfds; /* one per slot: the commands' stdout to wait on */
@@ -277,18 +282,34 @@ static struct rota_probe_result *result_begin(struct rota_prober *p, struct slot
     return r;
 }
 
-/* A probe of "s" ended with p->r: queue it, end the slot's work, schedule the next. */
+/* The first bytes of what "s" received (printable ASCII, the rest as spaces) into
+ * "out": a failed probe is logged with them, once redacted. */
+static void excerpt(const struct slot *s, char *out, size_t cap)
+{
+    size_t n = s->body.p ? s->body.len : 0;
+    if (n > cap - 1)
+        n = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s->body.p[i];
+        out[i] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
+    }
+    out[n] = 0;
+}
+
+/* A probe of "s" ended with p->r: redact it, queue it, end the slot's work, schedule the
+ * next. */
 static void done(struct rota_prober *p, struct slot *s, uint64_t now)
 {
     struct rota_probe_result *r = &p->r;
-    for (uint32_t i = 0; i < p->nslots; i++) {
-        const char *secret = rota_probe_secret(&p->slots[i].t);
-        rota_probe_redact(r->error, sizeof(r->error), secret);
-        rota_probe_redact(r->obs.detail, sizeof(r->obs.detail), secret);
-        rota_probe_redact(r->obs.problem, sizeof(r->obs.problem), secret);
-    }
+    if (!r->ok)
+        excerpt(s, r->excerpt, sizeof(r->excerpt));
+    rota_redact_text(p->redact, r->error, sizeof(r->error));
+    rota_redact_text(p->redact, r->excerpt, sizeof(r->excerpt));
+    rota_redact_text(p->redact, r->obs.detail, sizeof(r->obs.detail));
+    rota_redact_text(p->redact, r->obs.problem, sizeof(r->obs.problem));
     bool ok = p->r.ok;
     queue(p, &p->r);
+    wipe(&p->r, sizeof(p->r)); /* nothing of an answer stays on the thread */
     slot_end(p, s);
     if (ok) {
         s->fails = 0;
@@ -553,8 +574,10 @@ static void *run(void *arg)
         struct rota_probe_target *t = p->have_pending ? p->pending : NULL;
         uint32_t nt = p->npending;
         bool have = p->have_pending;
+        struct rota_redact *redact = p->pending_redact;
         p->have_pending = false;
         p->pending = NULL;
+        p->pending_redact = NULL;
         uint64_t ids[64];
         uint32_t nids = p->nnow;
         memcpy(ids, p->now_ids, nids * sizeof(ids[0]));
@@ -566,6 +589,8 @@ static void *run(void *arg)
             adopt(p, t, nt, now);
             wipe(t, nt * sizeof(*t));
             free(t);
+            rota_redact_unref(p->redact);
+            p->redact = redact;
         }
         for (uint32_t k = 0; k < nids; k++)
             for (uint32_t i = 0; i < p->nslots; i++)
@@ -620,6 +645,7 @@ static void *run(void *arg)
     }
     free(p->slots);
     free(p->wfds);
+    rota_redact_unref(p->redact);
     /* Killed children die at once unless stuck in the kernel: wait for them, bounded. */
     for (int ms = 0; reap_some(p) && ms < STOP_REAP_MS; ms += REAP_POLL_MS)
         nanosleep(&(struct timespec){0, REAP_POLL_MS * 1000000L}, NULL);
@@ -654,19 +680,42 @@ int rota_prober_start(struct rota_prober **out, int *notify_fd)
     return 0;
 }
 
-int rota_prober_set(struct rota_prober *p, const struct rota_probe_target *t, uint32_t n)
+/* A set of the credentials of "t" alone, for a caller that gives none; NULL when out of
+ * memory. */
+static struct rota_redact *targets_redact(const struct rota_probe_target *t, uint32_t n)
+{
+    const char **secrets = calloc(n ? n : 1, sizeof(*secrets));
+    struct rota_redact *r = NULL;
+    if (secrets) {
+        for (uint32_t i = 0; i < n; i++)
+            secrets[i] = rota_probe_secret(&t[i]);
+        if (rota_redact_new(secrets, n, &r))
+            r = NULL;
+        free(secrets);
+    }
+    return r;
+}
+
+int rota_prober_set(struct rota_prober *p, const struct rota_probe_target *t, uint32_t n,
+                    struct rota_redact *redact)
 {
     struct rota_probe_target *copy = malloc((n ? n : 1) * sizeof(*copy));
-    if (!copy)
+    struct rota_redact *r = redact ? rota_redact_ref(redact) : targets_redact(t, n);
+    if (!copy || !r) {
+        free(copy);
+        rota_redact_unref(r);
         return -ENOMEM;
+    }
     memcpy(copy, t, n * sizeof(*t));
     pthread_mutex_lock(&p->lock);
     if (p->pending) {
         wipe(p->pending, p->npending * sizeof(*p->pending));
         free(p->pending);
     }
+    rota_redact_unref(p->pending_redact);
     p->pending = copy;
     p->npending = n;
+    p->pending_redact = r;
     p->have_pending = true;
     pthread_mutex_unlock(&p->lock);
     curl_multi_wakeup(p->multi);
@@ -719,6 +768,7 @@ void rota_prober_stop(struct rota_prober *p)
         wipe(p->pending, p->npending * sizeof(*p->pending));
         free(p->pending);
     }
+    rota_redact_unref(p->pending_redact);
     curl_multi_cleanup(p->multi);
     close(p->efd);
     free(p->ring);

@@ -23,8 +23,9 @@
  * "timeout" (the whole group is then killed); a non-zero exit or a signal is a failed
  * probe. Every child is reaped, also when the thread stops.
  *
- * What a result says (its error, the parser's detail and problem) never holds a
- * credential of any target: it is redacted (rota_probe_redact) before it is queued.
+ * What a result says (its error, the parser's detail and problem, an excerpt of a failed
+ * answer) never holds a credential of the instance, whole or a run of 8 bytes of one: it
+ * is redacted (redact.h) before it is queued.
  */
 #ifndef ROTA_PROBES_PROBE_H
 #define ROTA_PROBES_PROBE_H
@@ -34,6 +35,7 @@
 #include <stdint.h>
 
 #include "parse.h"
+#include "redact.h"
 
 /* What to ask, for one account. */
 struct rota_probe_target {
@@ -60,6 +62,8 @@ struct rota_probe_result {
     int parsed;          /* the parser's return */
     char error[160];     /* why not ok: "timed out", "answer over 1048576 bytes",
                             "command exited with status 1", ...; never a credential */
+    char excerpt[96];    /* not ok: the answer's (the output's) first bytes, printable
+                            ASCII only, redacted; "" when there was none */
     struct rota_obs obs; /* what the parser read */
     int64_t wall;        /* when it arrived */
     uint64_t elapsed_ns;
@@ -86,8 +90,11 @@ int rota_probe_plan_exec(struct rota_probe_target *t, const char *kind, const ch
 int rota_prober_start(struct rota_prober **out, int *notify_fd);
 
 /* Replace the targets (on start and reload). A target whose account id was there before
- * keeps its schedule; new ones are probed within a few seconds, spread out. */
-int rota_prober_set(struct rota_prober *p, const struct rota_probe_target *t, uint32_t n);
+ * keeps its schedule; new ones are probed within a few seconds, spread out. What a result
+ * says is redacted with "redact" (the thread takes a reference: every credential of the
+ * instance, see redact.h), or when it is NULL with the targets' own credentials. */
+int rota_prober_set(struct rota_prober *p, const struct rota_probe_target *t, uint32_t n,
+                    struct rota_redact *redact);
 
 /* Probe "account_id" now (0: every target). Returns how many were scheduled. */
 uint32_t rota_prober_now(struct rota_prober *p, uint64_t account_id);
@@ -97,11 +104,6 @@ uint32_t rota_prober_take(struct rota_prober *p, struct rota_probe_result *out, 
 
 /* Stop the thread and free everything (credentials wiped). */
 void rota_prober_stop(struct rota_prober *p);
-
-/* Replace in "text" (a string in a buffer of "cap" bytes) every appearance of "secret",
- * whole or its first 8 bytes and more (a verdict cut short), with "[redacted]"; what
- * follows moves and is cut at "cap". NULL or "" secret: nothing changes. */
-void rota_probe_redact(char *text, size_t cap, const char *secret);
 
 /* The credential alone in "t" (within its auth header line); "" when none. */
 const char *rota_probe_secret(const struct rota_probe_target *t);

@@ -1,44 +1,179 @@
 /*
- * redact.c - what a probe says about an answer or a command's output, with the
- * credentials taken out, before it is kept or logged.
+ * redact.c - what a probe says about an answer or a command's output, with every
+ * credential of the instance taken out, before it is kept or logged.
  *
  * DESIGN
- * A provider's error body or an exec probe's output can hold a key (a 401 that echoes
- * the token it refused, a command that printed its ROTA_CREDENTIAL), and a parser's
- * verdict quotes the start of what it could not read ("near 'sk-...'"). The probe thread
- * runs every message of a result through rota_probe_redact with each credential it
- * holds, and rotad again with each credential of its config before logging. A verdict is
- * cut at its buffer's size, so a key may appear only in part: any run of text that
- * matches the start of a credential over REDACT_MIN bytes (or the whole of a shorter
- * one) is replaced, not only the whole credential. Pure functions, any thread.
+ * A provider's error body or an exec probe's output can hold a key, and not only the
+ * probed account's: a 401 that echoes the token it refused, a proxy in front of several
+ * accounts that quotes another one's, a command that printed its environment. Providers
+ * also quote keys in part: "sk-proj-Ab12...", "key ending in ...9xQz2Lm7", and a verdict
+ * cut at its buffer's size, or a parser's "near '...'" that starts inside a token, shows
+ * a key's start, end or middle. So the rule is: every run of ROTA_REDACT_MIN (8) bytes or
+ * more that appears anywhere in any credential of the instance is replaced, however it
+ * is cut, and so is a whole credential shorter than that. A fragment shorter than 8 bytes
+ * stays: it cannot be told from ordinary text (a provider's own mask shows fewer), and 7
+ * bytes of a key of 20 or more leave too many unknown to guess.
+ *
+ * Index: every 8-byte window of every credential, as a 64-bit word, sorted and
+ * deduplicated (8 bytes per byte of key: about 8 MB for 10,000 keys of 100 bytes, built
+ * in one sort per generation). A text is scanned once: at each position one binary
+ * search asks whether the 8 bytes there are a window of some key; a hit starts a run,
+ * which grows while the windows at the following positions (up to its end) are hits too,
+ * so a fragment of any length from 8 up is covered whole, and overlapping fragments of
+ * different keys merge into one "[redacted]". Credentials under 8 bytes are kept aside
+ * and matched whole, one by one (there should be none).
+ *
+ * The set copies nothing of a key but the windows and the short keys, in memory it owns
+ * and wipes before freeing; nothing here logs. Built on one thread, then read-only:
+ * rota_redact_text runs on any thread at once; the reference count is atomic.
  */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "probe.h"
+#include "redact.h"
 
-#define REDACTED   "[redacted]"
-#define REDACT_MIN 8
+#define REDACTED "[redacted]"
+#define MIN      ROTA_REDACT_MIN
 
-/* How many bytes at "p" (of "left") match the start of "secret" (of "sl"). */
-static size_t prefix_match(const char *p, size_t left, const char *secret, size_t sl)
+struct rota_redact {
+    atomic_uint refs;
+    uint64_t *win; /* every MIN-byte window of every credential, sorted, unique */
+    size_t nwin;
+    char *shorts; /* credentials under MIN bytes, each followed by a NUL */
+    size_t nshorts_bytes;
+};
+
+static void wipe(void *p, size_t n)
 {
-    size_t m = 0;
-    while (m < left && m < sl && p[m] == secret[m])
-        m++;
-    return m;
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
 }
 
-void rota_probe_redact(char *text, size_t cap, const char *secret)
+static int cmp_u64(const void *a, const void *b)
 {
-    size_t sl = secret ? strlen(secret) : 0;
-    if (!text || cap == 0 || sl == 0)
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t window(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof(w));
+    return w;
+}
+
+int rota_redact_new(const char *const *secrets, uint32_t n, struct rota_redact **out)
+{
+    size_t nwin = 0, nshort = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = secrets[i] ? strlen(secrets[i]) : 0;
+        if (len >= MIN)
+            nwin += len - MIN + 1;
+        else if (len)
+            nshort += len + 1;
+    }
+    struct rota_redact *r = calloc(1, sizeof(*r));
+    uint64_t *win = malloc((nwin ? nwin : 1) * sizeof(*win));
+    char *shorts = malloc(nshort ? nshort : 1);
+    if (!r || !win || !shorts) {
+        free(r);
+        free(win);
+        free(shorts);
+        return -ENOMEM;
+    }
+    size_t w = 0, s = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = secrets[i] ? strlen(secrets[i]) : 0;
+        for (size_t k = 0; len >= MIN && k + MIN <= len; k++)
+            win[w++] = window(secrets[i] + k);
+        if (len && len < MIN) {
+            memcpy(shorts + s, secrets[i], len + 1);
+            s += len + 1;
+        }
+    }
+    qsort(win, nwin, sizeof(*win), cmp_u64);
+    size_t u = 0;
+    for (size_t k = 0; k < nwin; k++)
+        if (u == 0 || win[k] != win[u - 1])
+            win[u++] = win[k];
+    wipe(win + u, (nwin - u) * sizeof(*win));
+    atomic_init(&r->refs, 1);
+    r->win = win;
+    r->nwin = u;
+    r->shorts = shorts;
+    r->nshorts_bytes = nshort;
+    *out = r;
+    return 0;
+}
+
+struct rota_redact *rota_redact_ref(struct rota_redact *r)
+{
+    if (r)
+        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    return r;
+}
+
+void rota_redact_unref(struct rota_redact *r)
+{
+    if (!r || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
-    size_t need = sl < REDACT_MIN ? sl : REDACT_MIN, rl = sizeof(REDACTED) - 1;
+    wipe(r->win, r->nwin * sizeof(*r->win));
+    wipe(r->shorts, r->nshorts_bytes);
+    free(r->win);
+    free(r->shorts);
+    free(r);
+}
+
+/* Are the MIN bytes at "p" a window of some credential? */
+static bool hit(const struct rota_redact *r, const char *p)
+{
+    uint64_t w = window(p);
+    size_t lo = 0, hi = r->nwin;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->win[mid] == w)
+            return true;
+        if (r->win[mid] < w)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* Length of the run of credential bytes at text[i] (of "len"), 0 when none. */
+static size_t run_at(const struct rota_redact *r, const char *text, size_t i, size_t len)
+{
+    size_t end = 0;
+    if (i + MIN <= len && hit(r, text + i)) {
+        end = i + MIN;
+        for (size_t j = i + 1; j <= end && j + MIN <= len; j++)
+            if (hit(r, text + j))
+                end = j + MIN;
+    }
+    for (size_t s = 0; s < r->nshorts_bytes;) { /* whole short credentials */
+        size_t sl = strlen(r->shorts + s);
+        if (i + sl <= len && i + sl > end && memcmp(text + i, r->shorts + s, sl) == 0)
+            end = i + sl;
+        s += sl + 1;
+    }
+    return end ? end - i : 0;
+}
+
+void rota_redact_text(const struct rota_redact *r, char *text, size_t cap)
+{
+    if (!r || !text || cap == 0)
+        return;
+    size_t rl = sizeof(REDACTED) - 1;
     size_t len = strnlen(text, cap - 1);
     text[len] = 0;
     for (size_t i = 0; i < len;) {
-        size_t m = prefix_match(text + i, len - i, secret, sl);
-        if (m < need) {
+        size_t m = run_at(r, text, i, len);
+        if (!m) {
             i++;
             continue;
         }
@@ -48,16 +183,11 @@ void rota_probe_redact(char *text, size_t cap, const char *secret)
         size_t keep = i + put + tail < cap - 1 ? tail : cap - 1 - i - put;
         memmove(text + i + put, text + i + m, keep);
         memcpy(text + i, REDACTED, put);
+        size_t was = len;
         len = i + put + keep;
         text[len] = 0;
+        if (was > len) /* no piece of the key left past the end */
+            memset(text + len, 0, was - len);
         i += put;
     }
-}
-
-const char *rota_probe_secret(const struct rota_probe_target *t)
-{
-    if (t->command[0]) /* exec: the credential alone */
-        return t->auth;
-    const char *sp = strrchr(t->auth, ' '); /* "Name: [Scheme ]credential" */
-    return sp ? sp + 1 : t->auth;
 }

@@ -18,7 +18,9 @@
  * Trust: rota_config_load reads a file only when it is owned by root or by the user rotad
  * runs as and writable by its owner alone; otherwise it is refused, naming the owner or
  * the mode. Whoever can write the config decides what rotad runs (exec probes) and where
- * the keys go (base_url), so such a file would hand rotad's user to them.
+ * the keys go (base_url), so such a file would hand rotad's user to them. Who may read
+ * it matters only when it holds a literal key: with strict: true such a file readable by
+ * its group or others is refused (config_providers.c; the load passes the file's mode).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -278,6 +280,7 @@ static int resolve_top(struct cfg *x)
                        cfg_quote(q, sizeof(q), r->instance), ROTA_MAX_NAME - 1);
     c->instance = r->instance;
     c->state_dir = r->state_dir;
+    c->strict = x->strict = r->strict && *r->strict;
     c->socket = r->socket ? r->socket : cfg_printf(x, "%s/rotad.sock", r->state_dir);
     if (!c->socket)
         return cfg_nomem(x);
@@ -488,8 +491,10 @@ static int run(struct cfg *x)
     return 0;
 }
 
-int rota_config_parse(const char *name, const char *text, size_t len, rota_config_warn_fn warn,
-                      void *warn_arg, struct rota_config **out, char *err, size_t errlen)
+/* rota_config_parse of the text of a file whose st_mode is "mode" (0: none). */
+static int parse(const char *name, const char *text, size_t len, unsigned mode,
+                 rota_config_warn_fn warn, void *warn_arg, struct rota_config **out, char *err,
+                 size_t errlen)
 {
     if (!name || (!text && len) || !out)
         return -EINVAL;
@@ -502,7 +507,8 @@ int rota_config_parse(const char *name, const char *text, size_t len, rota_confi
                     .err = err,
                     .errlen = errlen,
                     .warn = warn,
-                    .warn_arg = warn_arg};
+                    .warn_arg = warn_arg,
+                    .file_mode = mode};
     x.out = calloc(1, sizeof(*x.out));
     if (!x.out)
         return cfg_nomem(&x);
@@ -517,6 +523,12 @@ int rota_config_parse(const char *name, const char *text, size_t len, rota_confi
     }
     *out = &x.out->pub;
     return 0;
+}
+
+int rota_config_parse(const char *name, const char *text, size_t len, rota_config_warn_fn warn,
+                      void *warn_arg, struct rota_config **out, char *err, size_t errlen)
+{
+    return parse(name, text, len, 0, warn, warn_arg, out, err, errlen);
 }
 
 /* Whoever may write the config decides what rotad runs (an exec probe's command) and
@@ -589,7 +601,7 @@ int rota_config_load(const char *path, rota_config_warn_fn warn, void *warn_arg,
         free(buf);
         return rc;
     }
-    rc = rota_config_parse(path, buf, n, warn, warn_arg, out, err, errlen);
+    rc = parse(path, buf, n, (unsigned)st.st_mode, warn, warn_arg, out, err, errlen);
     explicit_bzero(buf, n);
     free(buf);
     return rc;

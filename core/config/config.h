@@ -85,6 +85,9 @@ struct rota_config {
     const char *state_dir; /* journal, lock and default socket live here */
     const char *socket;    /* control socket path; default <state_dir>/rotad.sock */
     const char *group;     /* NULL, or segments and socket are 0660 for this group */
+    bool strict;           /* what draws a warning about keys exposed to other local
+                              users is an error (a readable key file, a literal in a
+                              readable config, a key on an exec probe's command line) */
     uint64_t heartbeat_ns; /* how often rotad writes the heartbeat (1 s) */
     struct rota_desc desc; /* providers, accounts, routes; desc.config_hash set */
     const struct rota_config_provider *providers; /* desc.nproviders of them */
@@ -98,7 +101,8 @@ typedef void (*rota_config_warn_fn)(void *arg, const char *msg);
 /* Load and check "path". Returns 0 and *out, or a negative errno with "err" holding
  * "file:line:column: what was wrong, what was expected" (one line, no secret); -EPERM
  * when the file is owned by another user than root or the caller's effective one, or is
- * writable by its group or every user. */
+ * writable by its group or every user. With strict: true, what would otherwise be a
+ * warning about a key other local users can read is such an error (-EINVAL). */
 int rota_config_load(const char *path, rota_config_warn_fn warn, void *warn_arg,
                      struct rota_config **out, char *err, size_t errlen);
 

@@ -134,6 +134,7 @@ struct raw_journal {
 
 struct raw_config {
     char *instance, *state_dir, *socket, *group, *heartbeat, *stale_after;
+    bool *strict;
     struct raw_provider *providers;
     unsigned providers_count;
     struct raw_route *routes;
@@ -158,7 +159,8 @@ extern const struct cfg_unavailable cfg_unavailable[];
 
 /* ---- one load in progress ---- */
 
-struct cfg_mem; /* allocations owned by the config */
+struct cfg_mem;       /* allocations owned by the config */
+struct cfg_file_seen; /* key files warned about in this load (config_providers.c) */
 
 /* The config handed out, with what it owns. */
 struct cfg_owned {
@@ -179,6 +181,9 @@ struct cfg {
     void *warn_arg;
     struct cfg_owned *out;
     const struct raw_config *raw;
+    unsigned file_mode; /* the config file's st_mode; 0 for text held in memory */
+    bool strict;        /* strict: true (set by the top level's resolve, before the rest) */
+    struct cfg_file_seen *seen; /* key files readable by others, warned about once each */
     /* what resolve fills: writable views of out->pub's arrays */
     struct rota_desc_provider *dp;
     struct rota_config_provider *cp;

@@ -151,6 +151,8 @@ void rota_config_print(const struct rota_config *c, FILE *f)
     fprintf(f, "config        %s (hash 0x%016" PRIx64 ")\n", c->path, c->desc.config_hash);
     fprintf(f, "instance      %s\nstate_dir     %s\nsocket        %s\ngroup         %s\n",
             c->instance, c->state_dir, c->socket, c->group ? c->group : "- (mode 0600)");
+    fprintf(f, "strict        %s\n",
+            c->strict ? "yes (keys other users could read are errors)" : "no");
     fprintf(f, "heartbeat     %s, stale after %s\n", dur(c->heartbeat_ns, a, sizeof(a)),
             dur(c->desc.stale_after_ns, b, sizeof(b)));
     for (uint32_t i = 0, k = 0; i < c->desc.nproviders; i++) {

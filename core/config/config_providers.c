@@ -17,7 +17,12 @@
  * Credentials: "env:NAME" reads the variable, "file:PATH" the first line of a regular
  * file, "none" is none, and anything else is taken literally with a warning. A key file
  * is trusted only as itself (O_NOFOLLOW: a symbolic link is refused) and only when it is
- * owned by root or by rotad's user; one that others may read draws a warning. The value
+ * owned by root or by rotad's user; one that others may read draws a warning, once per
+ * file and load however many accounts name it (at start, at each reload and in --check,
+ * as each loads the config anew). With strict: true (config.c) what would be a warning
+ * about a key other local users can see is an error that refuses the whole config: a key
+ * file readable by group or others (named with its mode), a literal key in a config file
+ * so readable, an exec probe that puts the key on a command line. The value
  * is copied into memory the config owns and wiped on free; messages name the variable or
  * the path, never the value. A variable unset or empty, or a file that cannot be read,
  * is not an error of the config: the account loads without a credential and its
@@ -61,37 +66,77 @@ static int check_name(struct cfg *x, const char *s, const char *path)
 
 /* ---- credentials ---- */
 
-/* Why the key file open on "fd" ("st" its status) is not to be trusted, or NULL: it must
- * be a regular file owned by root or by the user rotad runs as (whoever else owns it
- * can change the key, or made it a link to a file of someone else's). A file that others
- * may read draws a warning (at "path", for account "who"). */
-static const char *untrusted(struct cfg *x, const struct stat *st, const char *path,
-                             const char *who, const char *file)
+/* A key file readable by others, already warned about in this load (by device and inode:
+ * several accounts may share one file, and the warning is about the file). */
+struct cfg_file_seen {
+    struct cfg_file_seen *next;
+    dev_t dev;
+    ino_t ino;
+};
+
+/* Has "st" been warned about in this load? Notes it when not (no memory: false). */
+static bool seen_before(struct cfg *x, const struct stat *st)
+{
+    for (const struct cfg_file_seen *f = x->seen; f; f = f->next)
+        if (f->dev == st->st_dev && f->ino == st->st_ino)
+            return true;
+    struct cfg_file_seen *f = cfg_alloc(x, sizeof(*f));
+    if (f) {
+        *f = (struct cfg_file_seen){x->seen, st->st_dev, st->st_ino};
+        x->seen = f;
+    }
+    return false;
+}
+
+static const char *readers(unsigned mode)
+{
+    return mode & S_IROTH ? "every user" : "its group";
+}
+
+/* Why the key file open on "fd" ("st" its status) is not to be trusted: 0, or 1 with
+ * *why set. It must be a regular file owned by root or by the user rotad runs as
+ * (whoever else owns it can change the key, or made it a link to a file of someone
+ * else's). One that others may read draws a warning, once per file and load (at "path",
+ * for account "who"), or with strict: true is an error of the config (-EINVAL). */
+static int untrusted(struct cfg *x, const struct stat *st, const char *path, const char *who,
+                     const char *file, const char **why)
 {
     if (!S_ISREG(st->st_mode))
-        return "is not a regular file";
+        return *why = "is not a regular file", 1;
     /* A second name elsewhere may be a hard link another user made to a file of root's
      * (where the kernel does not protect hard links): its owner then proves nothing. */
-    if (st->st_nlink > 1)
-        return cfg_printf(x, "has %lu names (hard links); refused (keep a key in one file)",
+    if (st->st_nlink > 1) {
+        *why = cfg_printf(x, "has %lu names (hard links); refused (keep a key in one file)",
                           (unsigned long)st->st_nlink);
+        return 1;
+    }
     uid_t me = geteuid();
-    if (st->st_uid != 0 && st->st_uid != me)
-        return cfg_printf(x,
+    if (st->st_uid != 0 && st->st_uid != me) {
+        *why = cfg_printf(x,
                           "is owned by uid %u, neither root nor rotad's user (uid %u); "
                           "refused",
                           (unsigned)st->st_uid, (unsigned)me);
-    if (st->st_mode & (S_IRGRP | S_IROTH))
+        return 1;
+    }
+    unsigned mode = (unsigned)(st->st_mode & 07777);
+    if (!(mode & (S_IRGRP | S_IROTH)))
+        return 0;
+    if (x->strict)
+        return cfg_bad(x, path,
+                       "names key file %s, readable by %s (mode %04o); refused with strict: "
+                       "true; expected a key file only its owner can read (chmod 600 it)",
+                       file, readers(mode), mode);
+    if (!seen_before(x, st))
         cfg_warn(x, cfg_at(x, "%s", path),
                  "account %s: key file %s is readable by %s (mode %04o); chmod 600 it", who,
-                 file, st->st_mode & S_IROTH ? "every user" : "its group",
-                 (unsigned)(st->st_mode & 07777));
-    return NULL;
+                 file, readers(mode), mode);
+    return 0;
 }
 
 /* Read the first line of the key file "file" (see untrusted) into memory the config
  * owns: 0 with *out set, or 0 with *problem saying why not (a file is the environment's
- * matter, not the config's), or -ENOMEM. A symbolic link is refused, not followed. */
+ * matter, not the config's), or -ENOMEM, or -EINVAL (strict: a file others may read).
+ * A symbolic link is refused, not followed. */
 static int read_first_line(struct cfg *x, const char *file, const char *path, const char *who,
                            const char **out, const char **problem)
 {
@@ -100,6 +145,7 @@ static int read_first_line(struct cfg *x, const char *file, const char *path, co
     struct stat st;
     int fd = -1;
     const char *why = NULL;
+    int rc = 0;
     if (!buf)
         return cfg_nomem(x);
     fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
@@ -111,7 +157,7 @@ static int read_first_line(struct cfg *x, const char *file, const char *path, co
         why = cfg_printf(x, "cannot be read (%s)", strerror(errno));
         goto out;
     }
-    if ((why = untrusted(x, &st, path, who, file)))
+    if ((rc = untrusted(x, &st, path, who, file, &why)))
         goto out;
     while (n < MAX_CRED_LINE + 1 &&
            (k = read(fd, buf + n, (size_t)(MAX_CRED_LINE + 1 - n))) != 0) {
@@ -148,6 +194,8 @@ out:
     explicit_bzero(buf, (size_t)n);
     free(buf);
     *problem = why;
+    if (rc < 0)
+        return rc;
     return *out || why ? 0 : cfg_nomem(x);
 }
 
@@ -173,6 +221,13 @@ static int credential(struct cfg *x, const char *v, const char *path, const char
         return 0;
     }
     if (strncmp(v, "env:", 4) != 0 && strncmp(v, "file:", 5) != 0) {
+        unsigned mode = x->file_mode & 07777;
+        if (x->strict && (mode & (S_IRGRP | S_IROTH)))
+            return cfg_bad(x, path,
+                           "is a literal key in a file readable by %s (mode %04o); refused "
+                           "with strict: true; expected env:NAME or file:PATH (or chmod go-r "
+                           "the config)",
+                           readers(mode), mode);
         cfg_warn(x, cfg_at(x, "%s", path),
                  "account %s: literal credential; use env:NAME or file:PATH", who);
         ca->cred_source = "literal";
@@ -192,8 +247,9 @@ static int credential(struct cfg *x, const char *v, const char *path, const char
     } else {
         if (!v[5])
             return cfg_bad(x, path, "names no file after file:; expected file:PATH");
-        if (read_first_line(x, v + 5, path, who, cred, &ca->cred_problem))
-            return -ENOMEM;
+        int rc = read_first_line(x, v + 5, path, who, cred, &ca->cred_problem);
+        if (rc)
+            return rc;
     }
     if (ca->cred_problem) {
         yaml_mark_t m = cfg_at(x, "%s", path);
@@ -545,6 +601,12 @@ static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
             }
         if (cfg_exec_exposes_credential(p->command)) {
             snprintf(at, sizeof(at), "%s.probe.command", base);
+            if (x->strict)
+                return cfg_bad(x, at,
+                               "puts the key on a command line, readable by every user in "
+                               "/proc; refused with strict: true; expected a command that "
+                               "reads ROTA_CREDENTIAL inside the program or passes it on "
+                               "stdin");
             cfg_warn(x, cfg_at(x, "%s", at),
                      "exec probe for the accounts of provider %s puts the key on a command "
                      "line, readable by every user in /proc: read ROTA_CREDENTIAL inside the "

@@ -240,6 +240,7 @@ static const cyaml_schema_field_t top_fields[] = {
                            CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("socket", OPT, struct raw_config, socket, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("group", OPT, struct raw_config, group, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_BOOL_PTR("strict", OPT, struct raw_config, strict),
     CYAML_FIELD_STRING_PTR("heartbeat", OPT, struct raw_config, heartbeat, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("stale_after", OPT, struct raw_config, stale_after, 1,
                            CYAML_UNLIMITED),

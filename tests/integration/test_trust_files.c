@@ -117,11 +117,105 @@ static void test_trust_files_stranger_key_files(void **state)
     it_cleanup(&t);
 }
 
+/* How many lines of rotad's log hold "text" (no quote in it). */
+static int log_count(struct it *t, const char *text)
+{
+    char cmd[768], out[64];
+    snprintf(cmd, sizeof(cmd), "grep -c -F '%s' %s", text, t->log);
+    it_sh(cmd, out, sizeof(out), NULL, 0); /* grep exits 1 on none: 0 printed */
+    return atoi(out);
+}
+
+/* Does rotad's log hold "key" or any run of 8 bytes of it? */
+static bool log_has_piece(struct it *t, const char *key)
+{
+    char piece[9];
+    for (size_t i = 0; i + 8 <= strlen(key); i++) {
+        memcpy(piece, key + i, 8);
+        piece[8] = 0;
+        if (it_log_has(t, piece))
+            return true;
+    }
+    return false;
+}
+
+static void write_key(const char *path, const char *key, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fprintf(f, "%s\n", key) > 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+#define KEY_B1 "ghp_B1xQz2Lm7Tt4Vv8Ww1Yy5Zz0Aa3Bb6Cc"
+#define KEY_B2 "ghp_B2kq7Xw9Zr4Tp2Mn8Lc5Vb3Hj6Gf1Ds"
+
+/* Account a's probe answers with the end of account b's key (a provider echoing another
+ * account's key in its error body): rotad logs the verdict, and neither the key nor 8
+ * bytes of it; after b's key changes and rotad reloads, the new key likewise. A key file
+ * readable by others is warned about at start and at each reload, once per file. */
+static void test_trust_files_echoed_key_redacted(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "trustecho");
+    char keyb[256], echo[256], cfg[4096];
+    snprintf(keyb, sizeof(keyb), "%s/b.key", t.dir);
+    snprintf(echo, sizeof(echo), "%s/echo.txt", t.dir); /* what the "provider" echoes */
+    write_key(keyb, KEY_B1, 0644);
+    write_key(echo, KEY_B1, 0600);
+    setenv("ROTA_IT_ECHO_A", "tokenEchoAlphaSecret", 1);
+    snprintf(cfg, sizeof(cfg),
+             "instance: %s\nstate_dir: %s/state\nproviders:\n"
+             "  - name: copilot\n    kind: github-copilot\n"
+             "    probe: {interval: 1s, jitter: 0s, timeout: 2s, command: \"printf "
+             "'{\\\"message\\\":\\\"Bad credentials: token ...%%s\\\"}' \\\"$(cut -c 5- "
+             "%s)\\\"\"}\n"
+             "    accounts:\n      - {name: a, credential: 'env:ROTA_IT_ECHO_A'}\n"
+             "  - name: other\n    kind: openai\n    probe: {enabled: false}\n"
+             "    accounts:\n      - {name: b, credential: 'file:%s'}\n"
+             "      - {name: b2, credential: 'file:%s'}\n"
+             "routes:\n  - name: chat\n    tiers:\n      - {provider: other}\n",
+             t.instance, t.dir, echo, keyb, keyb);
+    it_config_text(&t, cfg);
+    assert_int_equal(it_start(&t), 0);
+    for (int i = 0; i < 200 && !it_log_has(&t, "token refused: Bad credentials"); i++)
+        usleep(50000);
+    assert_true(it_log_has(&t, "token refused: Bad credentials: token ...[redacted]"));
+    assert_false(log_has_piece(&t, KEY_B1));
+    /* a new key for b, read at a reload, then echoed: redacted as well */
+    write_key(keyb, KEY_B2, 0644);
+    char out[4096];
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    for (int i = 0; i < 200 && !it_log_has(&t, "reloaded"); i++)
+        usleep(50000);
+    assert_true(it_log_has(&t, "reloaded"));
+    write_key(echo, KEY_B2, 0600);
+    int before = log_count(&t, "token refused");
+    for (int i = 0; i < 200 && log_count(&t, "token refused") < before + 2; i++)
+        usleep(50000); /* probes answered with the new key's end */
+    assert_true(log_count(&t, "token refused") >= before + 2);
+    assert_int_equal(it_stop(&t, 15), 0);
+    assert_false(log_has_piece(&t, KEY_B1));
+    assert_false(log_has_piece(&t, KEY_B2));
+    assert_false(log_has_piece(&t, "tokenEchoAlphaSecret"));
+    /* the readable key file: one warning at start, one at the reload */
+    char warn[320];
+    snprintf(warn, sizeof(warn), "key file %s is readable by every user", keyb);
+    assert_int_equal(log_count(&t, warn), 2);
+    unsetenv("ROTA_IT_ECHO_A");
+    unlink(keyb);
+    unlink(echo);
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_trust_files_config_refused, it_teardown),
         cmocka_unit_test_teardown(test_trust_files_stranger_key_files, it_teardown),
+        cmocka_unit_test_teardown(test_trust_files_echoed_key_redacted, it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -444,6 +444,119 @@ static void test_config_credentials_file_modes(void **state)
     unsetenv("ROTA_TEST_CRED");
 }
 
+/* Two accounts sharing a key file others may read, and a third with another such file:
+ * one warning per file, naming it and its mode, however many accounts name it. */
+static void test_config_readable_key_file_warned_once(void **state)
+{
+    struct env *e = *state;
+    char other[160], text[1024];
+    snprintf(other, sizeof(other), "%s/crlf.token", e->dir); /* removed by teardown */
+    write_file(other, SECRET_AG2 "\n");
+    assert_int_equal(chmod(e->token, 0644), 0);
+    assert_int_equal(chmod(other, 0640), 0);
+    snprintf(text, sizeof(text),
+             "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
+             "  - name: p\n    kind: openai\n    accounts:\n"
+             "      - {name: a, credential: 'file:%s'}\n"
+             "      - {name: b, credential: 'file:%s'}\n"
+             "  - name: q\n    kind: openai\n    accounts:\n"
+             "      - {name: c, credential: 'file:%s'}\n"
+             "      - {name: d, credential: 'file:%s'}\n",
+             e->token, e->token, other, e->token);
+    struct warns w = {0};
+    struct rota_config *c = NULL;
+    char err[512];
+    if (rota_config_parse("once.yaml", text, strlen(text), on_warn, &w, &c, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_string_equal(c->desc.accounts[1].credential, SECRET_FILE);
+    assert_string_equal(c->desc.accounts[2].credential, SECRET_AG2);
+    rota_config_free(c);
+    if (w.n != 2)
+        fail_msg("%d warnings, expected one per file:\n%s", w.n, w.all);
+    assert_non_null(strstr(w.all, "account p/a: key file"));
+    assert_non_null(strstr(w.all, "readable by every user (mode 0644)"));
+    assert_non_null(strstr(w.all, "account q/c: key file"));
+    assert_non_null(strstr(w.all, "readable by its group (mode 0640)"));
+    assert_null(strstr(w.all, SECRET_FILE));
+    assert_null(strstr(w.all, SECRET_AG2));
+    assert_int_equal(chmod(e->token, 0600), 0);
+}
+
+/* strict: true makes a key file its group or others may read an error that refuses the
+ * config, naming the file and its mode; once only its owner can read it, it loads. */
+static void test_config_strict_refuses_readable_key_file(void **state)
+{
+    struct env *e = *state;
+    char text[1024], err[512];
+    snprintf(text, sizeof(text),
+             "instance: t\nstate_dir: /tmp/rota-t\nstrict: true\nproviders:\n"
+             "  - name: p\n    kind: openai\n    accounts:\n"
+             "      - {name: a, credential: 'file:%s'}\n",
+             e->token);
+    struct warns w = {0};
+    struct rota_config *c = NULL;
+    assert_int_equal(chmod(e->token, 0640), 0);
+    assert_int_equal(
+        rota_config_parse("strict.yaml", text, strlen(text), on_warn, &w, &c, err, sizeof(err)),
+        -EINVAL);
+    assert_null(c);
+    assert_clean(err);
+    char want[256];
+    snprintf(want, sizeof(want), "strict.yaml:8:31: ");
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("not at the credential: %s", err);
+    snprintf(want, sizeof(want),
+             "names key file %s, readable by its group (mode 0640); refused with strict: true",
+             e->token);
+    if (!strstr(err, want))
+        fail_msg("\"%s\" lacks \"%s\"", err, want);
+    assert_int_equal(chmod(e->token, 0600), 0);
+    if (rota_config_parse("strict.yaml", text, strlen(text), on_warn, &w, &c, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_true(c->strict);
+    assert_string_equal(c->desc.accounts[0].credential, SECRET_FILE);
+    rota_config_free(c);
+    assert_int_equal(w.n, 0);
+}
+
+/* strict: true refuses a literal key in a config file its group or others may read (a
+ * literal in a file only its owner reads keeps its warning), and an exec probe that puts
+ * the key on a command line. */
+static void test_config_strict_literal_and_command_line(void **state)
+{
+    struct env *e = *state;
+    char path[160], err[512];
+    snprintf(path, sizeof(path), "%s/other.yaml", e->dir); /* removed by teardown */
+    write_file(path, "instance: t\nstate_dir: /tmp/rota-t\nstrict: true\nproviders:\n"
+                     "  - name: p\n    kind: openai\n    accounts:\n"
+                     "      - {name: lit, credential: " SECRET_LITERAL "}\n");
+    assert_int_equal(chmod(path, 0644), 0);
+    struct warns w = {0};
+    struct rota_config *c = NULL;
+    assert_int_equal(rota_config_load(path, on_warn, &w, &c, err, sizeof(err)), -EINVAL);
+    assert_null(c);
+    assert_clean(err);
+    if (!strstr(err, "is a literal key in a file readable by every user (mode 0644); "
+                     "refused with strict: true"))
+        fail_msg("%s", err);
+    assert_int_equal(chmod(path, 0600), 0);
+    c = load_ok(path, &w);
+    rota_config_free(c);
+    assert_int_equal(w.n, 1); /* the literal's warning */
+    const char *text = "instance: t\nstate_dir: /tmp/rota-t\nstrict: true\nproviders:\n"
+                       "  - name: copilot\n    kind: github-copilot\n"
+                       "    probe: {command: 'sh -c \"gh api -H x:$ROTA_CREDENTIAL /u\"'}\n"
+                       "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n";
+    assert_int_equal(
+        rota_config_parse("inline.yaml", text, strlen(text), on_warn, &w, &c, err, sizeof(err)),
+        -EINVAL);
+    assert_null(c);
+    if (!strstr(err, "inline.yaml:7:22: ") ||
+        !strstr(err, "puts the key on a command line, readable by every user in /proc; "
+                     "refused with strict: true"))
+        fail_msg("%s", err);
+}
+
 struct planted {
     char key[200], link[200];
 };
@@ -515,7 +628,9 @@ static void test_config_credentials_stranger_refused(void **state)
 }
 
 /* An exec probe command that expands the key into a program's argument draws a warning
- * naming the provider and the safe forms; the safe forms themselves draw none. */
+ * naming the provider and the safe forms, also through the common evasions (braces,
+ * quotes, sh -c, eval, command substitution, a copy in another variable, xargs); the
+ * safe forms themselves draw none. */
 static void test_config_exec_probe_key_on_command_line(void **state)
 {
     (void)state;
@@ -533,22 +648,48 @@ static void test_config_exec_probe_key_on_command_line(void **state)
         {"echo '$ROTA_CREDENTIAL' >/dev/null; gh api /copilot_internal/user", 0},
         {"tool --key $ROTA_CREDENTIALS", 0}, /* another variable */
         {"gh api /copilot_internal/user", 0},
+        /* the common evasions */
+        {"curl -H \"x: ${ROTA_CREDENTIAL}\" https://x", 1},
+        {"curl -H \"$ROTA_CREDENTIAL\" https://x", 1},
+        {"sh -c 'curl -H \"x: $ROTA_CREDENTIAL\" https://x'", 1},
+        {"bash -c 'exec curl -H \"x: $ROTA_CREDENTIAL\" https://x'", 1},
+        {"sh -c 'curl \"$1\"' _ \"$ROTA_CREDENTIAL\"", 1},
+        {"curl -H \"x: $(printenv ROTA_CREDENTIAL)\" https://x", 1},
+        {"curl -H \"x: `printenv ROTA_CREDENTIAL`\" https://x", 1},
+        {"curl -H x:`env | grep ROTA_CRED | cut -d= -f2` https://x", 1},
+        {"X=$(cat /proc/self/environ); curl \"$X\"", 1},
+        {"K=$ROTA_CREDENTIAL; curl -H \"x: $K\" https://x", 1},
+        {"K=\"$ROTA_CREDENTIAL\"\ncurl -H \"x: ${K}\" https://x", 1},
+        {"export K=$ROTA_CREDENTIAL; curl -H \"x: $K\" https://x", 1},
+        {"K=$(printenv ROTA_CREDENTIAL) && curl -u \"u:$K\" https://x", 1},
+        {"read -r K <<< \"$ROTA_CREDENTIAL\"; curl -H \"x: $K\" https://x", 1},
+        {"printenv ROTA_CREDENTIAL | xargs -I{} curl -H \"x: {}\" https://x", 1},
+        {"env | grep ROTA_CREDENTIAL | cut -d= -f2 | xargs curl -u", 1},
+        {"eval \"curl -H x:\\$ROTA_CREDENTIAL https://x\"", 1},
+        /* safe forms: stdin, a here-string, a file name, tests in the shell */
+        {"printf 'x: %s\\n' \"$ROTA_CREDENTIAL\" | curl -H @- https://x", 0},
+        {"curl --config - <<< \"header = \\\"x: $ROTA_CREDENTIAL\\\"\"", 0},
+        {"curl -H @<(printf 'x: %s' \"$ROTA_CREDENTIAL\") https://x", 0},
+        {"if [ -n \"$ROTA_CREDENTIAL\" ]; then gh api /u; fi", 0},
+        {"[ -z \"$ROTA_CREDENTIAL\" ] || gh api /u 2>&1", 0},
+        {"sh -c 'printf \"%s\" \"$ROTA_CREDENTIAL\" | tool --token-stdin'", 0},
+        {"K=1; curl -H \"x: $K $(date)\" https://x", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char text[1024], quoted[512], err[512];
-        size_t q = 0;
-        for (const char *c = cases[i].cmd; *c && q < sizeof(quoted) - 2; c++) {
-            if (*c == '\'')
-                quoted[q++] = '\''; /* YAML's single quotes: '' is one */
-            quoted[q++] = *c;
+        char text[1024], yaml[512], err[512];
+        size_t y = 0; /* a YAML double-quoted scalar: \\, \" and \n escaped */
+        for (const char *c = cases[i].cmd; *c && y < sizeof(yaml) - 3; c++) {
+            if (*c == '"' || *c == '\\' || *c == '\n')
+                yaml[y++] = '\\';
+            yaml[y++] = *c == '\n' ? 'n' : *c;
         }
-        quoted[q] = 0;
+        yaml[y] = 0;
         snprintf(text, sizeof(text),
                  "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
                  "  - name: copilot\n    kind: github-copilot\n"
-                 "    probe: {command: '%s'}\n"
+                 "    probe: {command: \"%s\"}\n"
                  "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n",
-                 quoted);
+                 yaml);
         struct warns w = {0};
         struct rota_config *c = NULL;
         if (rota_config_parse("inline.yaml", text, strlen(text), on_warn, &w, &c, err,
@@ -894,6 +1035,9 @@ int main(void)
         cmocka_unit_test(test_config_credentials_file_modes),
         cmocka_unit_test(test_config_credentials_stranger_refused),
         cmocka_unit_test(test_config_exec_probe_key_on_command_line),
+        cmocka_unit_test(test_config_readable_key_file_warned_once),
+        cmocka_unit_test(test_config_strict_refuses_readable_key_file),
+        cmocka_unit_test(test_config_strict_literal_and_command_line),
         cmocka_unit_test(test_config_shipped_examples_load_unset),
         cmocka_unit_test(test_config_print_unresolved),
         cmocka_unit_test(test_config_defaults),

@@ -111,7 +111,7 @@ static struct rota_probe_target exec_target(uint64_t id, const char *kind, const
 /* Probe "t" now. */
 static void run_targets(struct env *e, const struct rota_probe_target *t, uint32_t n)
 {
-    assert_int_equal(rota_prober_set(e->p, t, n), 0);
+    assert_int_equal(rota_prober_set(e->p, t, n, NULL), 0);
     assert_int_equal(rota_prober_now(e->p, 0), 1);
 }
 
@@ -446,26 +446,44 @@ static void test_probe_exec_output_never_quoted(void **state)
     stop_and_expect_no_children(e);
 }
 
-static void test_probe_exec_redact(void **state)
+/* Another account's key, not probed by this thread, echoed in part by a command (as a
+ * provider's error body would): with the instance's set, no run of 8 bytes of it is in
+ * what the result says, the excerpt of a failed answer included. */
+#define OTHER_KEY "ghp_9xQz2Lm7Tt4Vv8Ww1Yy5Zz0Aa3Bb6Cc"
+
+static void test_probe_exec_other_accounts_key_redacted(void **state)
 {
-    (void)state;
-    char b[40];
-    snprintf(b, sizeof(b), "near 'sk-abcdefgh' and sk-abcdefgh!");
-    rota_probe_redact(b, sizeof(b), "sk-abcdefgh");
-    assert_string_equal(b, "near '[redacted]' and [redacted]!");
-    /* a verdict cut short shows the key's start only: that goes too */
-    snprintf(b, sizeof(b), "expected near 'sk-abcdef");
-    rota_probe_redact(b, sizeof(b), "sk-abcdefghijklmnop");
-    assert_string_equal(b, "expected near '[redacted]");
-    /* a short key, whole; the replacement, longer, cut at the buffer's end */
-    char small[16];
-    snprintf(small, sizeof(small), "x abc yyyyyyyy");
-    rota_probe_redact(small, sizeof(small), "abc");
-    assert_string_equal(small, "x [redacted] yy");
-    snprintf(small, sizeof(small), "nothing here");
-    rota_probe_redact(small, sizeof(small), "");
-    rota_probe_redact(small, sizeof(small), NULL);
-    assert_string_equal(small, "nothing here");
+    struct env *e = *state;
+    const char *keys[] = {CRED, OTHER_KEY};
+    struct rota_redact *set = NULL;
+    assert_int_equal(rota_redact_new(keys, 2, &set), 0);
+    /* the message read as the parser's verdict; the same output of a command that fails,
+     * kept as the answer's excerpt */
+    const char *echo = "printf '{\"message\":\"Bad credentials: ...%s, not %s\"}' "
+                       "Tt4Vv8Ww1Yy5Zz0Aa3Bb6Cc ghp_9xQz2Lm7T";
+    char failing[256];
+    snprintf(failing, sizeof(failing), "%s; exit 1", echo);
+    struct rota_probe_target t[2] = {
+        exec_target(1, "github-copilot", echo, CRED, 10000, 0),
+        exec_target(2, "github-copilot", failing, CRED, 10000, 0),
+    };
+    assert_int_equal(rota_prober_set(e->p, t, 2, set), 0);
+    rota_redact_unref(set); /* the thread holds its own reference */
+    assert_int_equal(rota_prober_now(e->p, 0), 1);
+    const struct rota_probe_result *r1 = wait_result(e, 1), *r2 = wait_result(e, 2);
+    if (!strstr(r1->obs.detail, "token refused: Bad credentials: ...[redacted], not "
+                                "[redacted]"))
+        fail_msg("detail \"%s\"", r1->obs.detail);
+    expect_error(r2, "command exited with status 1");
+    if (!strstr(r2->excerpt, "Bad credentials: ...[redacted], not [redacted]"))
+        fail_msg("excerpt \"%s\"", r2->excerpt);
+    const char *said[] = {r1->error, r1->obs.detail, r1->obs.problem, r1->excerpt,
+                          r2->error, r2->obs.detail, r2->obs.problem, r2->excerpt};
+    for (size_t k = 0; k < sizeof(said) / sizeof(said[0]); k++)
+        for (size_t i = 0; i + 8 <= strlen(OTHER_KEY); i++)
+            if (memmem(said[k], strlen(said[k]), OTHER_KEY + i, 8))
+                fail_msg("8 bytes of the other key in \"%s\"", said[k]);
+    stop_and_expect_no_children(e);
 }
 
 /* A one-connection HTTP server on loopback: answers 200 with a body that starts with
@@ -602,8 +620,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_exec_hang_stalls_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_exec_env_minimal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_exec_output_never_quoted, setup, teardown),
-        cmocka_unit_test(test_probe_exec_redact),
         cmocka_unit_test_setup_teardown(test_probe_http_echoed_key_redacted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_exec_other_accounts_key_redacted, setup,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -424,6 +424,7 @@ int main(int argc, char **argv)
     rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.socket_path);
     rc = rotad_run(&d);
     rota_prober_stop(d.prober);
+    rota_redact_unref(d.redact);
     rotad_journal_stop(&d); /* a last pass: the table's final state is journaled */
     free(d.probed);
     free(d.seen_odd);

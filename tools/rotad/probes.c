@@ -9,9 +9,16 @@
  * pessimistic figure is assumed) with the reason kept for `rotactl show`. Accounts are
  * followed by id, so a reload keeps their probe history. A provider with a probe command
  * gets exec targets: the command runs instead of the request, the account's credential
- * in its environment (ROTA_CREDENTIAL). What a result says is logged and kept only with
- * every credential of the config taken out (rota_probe_redact): the probe thread already
- * took out those of its targets, this covers the accounts it does not probe.
+ * in its environment (ROTA_CREDENTIAL).
+ *
+ * Redaction: each time the targets are set (start, reload), a set of every resolved
+ * credential of the config, all accounts' and not only the probed ones', is built once
+ * (probes/redact.h) and handed to the probe thread with the targets; rotad keeps a
+ * reference in d->redact. The thread redacts a result before queuing it; rotad redacts
+ * again before logging or keeping it, with the set of the config it runs now, which
+ * covers a result probed with the keys of the generation before. A failed probe is
+ * logged with its status, the parser's verdict and a bounded, redacted excerpt of the
+ * answer; never the raw body.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,12 +40,26 @@ static struct rotad_probed *probed_of(struct rotad *d, uint64_t id)
     return NULL;
 }
 
+/* The redaction set of every credential of "c" into *out: 0 or -ENOMEM. */
+static int redact_set(const struct rota_config *c, struct rota_redact **out)
+{
+    const char **keys = calloc(c->desc.naccounts + 1, sizeof(*keys));
+    if (!keys)
+        return -ENOMEM;
+    for (uint32_t a = 0; a < c->desc.naccounts; a++)
+        keys[a] = c->desc.accounts[a].credential; /* pointers only: the set copies */
+    int rc = rota_redact_new(keys, c->desc.naccounts, out);
+    free(keys);
+    return rc;
+}
+
 int rotad_probes_configure(struct rotad *d)
 {
     const struct rota_config *c = d->cfg;
     struct rota_probe_target *t = calloc(c->desc.naccounts + 1, sizeof(*t));
     struct rotad_probed *pr = calloc(c->desc.naccounts + 1, sizeof(*pr));
-    if (!t || !pr) {
+    struct rota_redact *redact = NULL;
+    if (!t || !pr || redact_set(c, &redact)) {
         free(t);
         free(pr);
         return -ENOMEM;
@@ -80,13 +101,16 @@ int rotad_probes_configure(struct rotad *d)
     if (n && !d->prober)
         rc = rota_prober_start(&d->prober, &d->probe_fd);
     if (!rc && d->prober)
-        rc = rota_prober_set(d->prober, t, n);
+        rc = rota_prober_set(d->prober, t, n, redact);
     explicit_bzero(t, (c->desc.naccounts + 1) * sizeof(*t)); /* auth headers */
     free(t);
     if (rc) {
+        rota_redact_unref(redact);
         free(pr);
         return rc;
     }
+    rota_redact_unref(d->redact);
+    d->redact = redact;
     free(d->probed);
     d->probed = pr;
     d->nprobed = n;
@@ -95,19 +119,13 @@ int rotad_probes_configure(struct rotad *d)
     return 0;
 }
 
-/* Take every credential of the config out of "text" (a buffer of "cap" bytes). */
-static void redact(const struct rotad *d, char *text, size_t cap)
-{
-    for (uint32_t a = 0; a < d->cfg->desc.naccounts; a++)
-        rota_probe_redact(text, cap, d->cfg->desc.accounts[a].credential);
-}
-
 static void apply(struct rotad *d, const struct rota_probe_result *in)
 {
     struct rota_probe_result copy = *in, *r = &copy; /* what is logged, redacted */
-    redact(d, r->error, sizeof(r->error));
-    redact(d, r->obs.detail, sizeof(r->obs.detail));
-    redact(d, r->obs.problem, sizeof(r->obs.problem));
+    rota_redact_text(d->redact, r->error, sizeof(r->error));
+    rota_redact_text(d->redact, r->excerpt, sizeof(r->excerpt));
+    rota_redact_text(d->redact, r->obs.detail, sizeof(r->obs.detail));
+    rota_redact_text(d->redact, r->obs.problem, sizeof(r->obs.problem));
     struct rota_shm_map *m = rotad_map(d);
     uint32_t a = rota_shm_find(m, ROTA_IDX_ACCOUNT, r->account_id);
     struct rotad_probed *pr = probed_of(d, r->account_id);
@@ -144,8 +162,9 @@ static void apply(struct rotad *d, const struct rota_probe_result *in)
     rota_probe_pessimistic(m, a, ROTA_PESS_PROBE_FAILED);
     pr->pessimistic = true;
     if (pr->fails == 1 || (pr->fails & (pr->fails - 1)) == 0) /* 1, 2, 4, 8, ... */
-        rota_warn("probe %s failed (%u in a row): %s; assuming the pessimistic figure", name,
-                  pr->fails, r->error);
+        rota_warn("probe %s failed (%u in a row): %s; assuming the pessimistic figure%s%s%s",
+                  name, pr->fails, r->error, r->excerpt[0] ? " (answer: '" : "", r->excerpt,
+                  r->excerpt[0] ? "')" : "");
 }
 
 void rotad_probes_drain(struct rotad *d)

@@ -74,6 +74,8 @@ struct rotad {
     uint64_t peers_unwarned; /* refused since, not logged */
     struct rotad_note *notes;
     struct rota_prober *prober;
+    struct rota_redact *redact; /* every credential of d->cfg (probes.c); shared with the
+                                   probe thread */
     int probe_fd;
     struct rotad_probed *probed;
     uint32_t nprobed;
