@@ -270,6 +270,25 @@ static int check_socket_path(struct cfg *x, const char *s, const char *path)
     return 0;
 }
 
+/* Where the state lives when the config does not say: never under /tmp, where anyone
+ * may make the directory first. Root's is /var/lib/rota/<instance>; another user's is
+ * under $XDG_STATE_HOME (an absolute path), else ~/.local/state, as the XDG base
+ * directory specification says. */
+static const char *default_state_dir(struct cfg *x, const char *instance)
+{
+    if (geteuid() == 0)
+        return cfg_printf(x, "/var/lib/rota/%s", instance);
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        return cfg_printf(x, "%s/rota/%s", xdg, instance);
+    if (home && home[0] == '/')
+        return cfg_printf(x, "%s/.local/state/rota/%s", home, instance);
+    cfg_bad(x, "state_dir",
+            "is not set, and neither XDG_STATE_HOME nor HOME names an absolute directory "
+            "for the default; expected state_dir: PATH");
+    return NULL;
+}
+
 static int resolve_top(struct cfg *x)
 {
     const struct raw_config *r = x->raw;
@@ -279,9 +298,12 @@ static int resolve_top(struct cfg *x)
         return cfg_bad(x, "instance", "is '%s'; expected 1 to %d letters, digits, '-' or '_'",
                        cfg_quote(q, sizeof(q), r->instance), ROTA_MAX_NAME - 1);
     c->instance = r->instance;
-    c->state_dir = r->state_dir;
+    c->state_dir = r->state_dir ? r->state_dir : default_state_dir(x, r->instance);
+    if (!c->state_dir)
+        return -EINVAL;
+    c->state_dir_default = !r->state_dir;
     c->strict = x->strict = r->strict && *r->strict;
-    c->socket = r->socket ? r->socket : cfg_printf(x, "%s/rotad.sock", r->state_dir);
+    c->socket = r->socket ? r->socket : cfg_printf(x, "%s/rotad.sock", c->state_dir);
     if (!c->socket)
         return cfg_nomem(x);
     if (check_socket_path(x, c->socket, r->socket ? "socket" : "state_dir"))
@@ -332,7 +354,7 @@ static int resolve_journal(struct cfg *x)
     const struct raw_redis *r = j ? j->redis : NULL;
     struct rota_config_journal *o = &x->out->pub.journal;
     o->file_enabled = f && f->enabled ? *f->enabled : true;
-    o->file_path = f && f->path ? f->path : cfg_printf(x, "%s/journal", x->raw->state_dir);
+    o->file_path = f && f->path ? f->path : cfg_printf(x, "%s/journal", x->out->pub.state_dir);
     o->fsync = f && f->fsync ? (enum rota_fsync)(*f->fsync) : ROTA_FSYNC_INTERVAL;
     if (!o->file_path)
         return cfg_nomem(x);
@@ -421,8 +443,8 @@ static int load_document(struct cfg *x)
         rc = syntax_error(x, &p);
     } else if (!yaml_document_get_root_node(&x->doc)) {
         rc = cfg_fail(x, (yaml_mark_t){0, 0, 0},
-                      "the file holds no document; expected a mapping with instance, "
-                      "state_dir and providers");
+                      "the file holds no document; expected a mapping with instance "
+                      "and providers");
     } else if (!yaml_parser_load(&p, &more)) {
         rc = syntax_error(x, &p);
     } else {

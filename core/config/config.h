@@ -82,7 +82,10 @@ struct rota_config_journal {
 struct rota_config {
     const char *path;      /* the file it came from */
     const char *instance;  /* names /dev/shm/rota.<instance>* */
-    const char *state_dir; /* journal, lock and default socket live here */
+    const char *state_dir; /* journal, lock and default socket live here; default
+                              /var/lib/rota/<instance> as root, else under
+                              $XDG_STATE_HOME or ~/.local/state */
+    bool state_dir_default; /* not in the file: rotad may create its parents */
     const char *socket;    /* control socket path; default <state_dir>/rotad.sock */
     const char *group;     /* NULL, or segments and socket are 0660 for this group */
     bool strict;           /* what draws a warning about keys exposed to other local

@@ -236,8 +236,7 @@ static const cyaml_schema_field_t journal_fields[] = {
 static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_STRING_PTR("instance", CYAML_FLAG_DEFAULT, struct raw_config, instance, 1,
                            NAME_MAX_LEN),
-    CYAML_FIELD_STRING_PTR("state_dir", CYAML_FLAG_DEFAULT, struct raw_config, state_dir, 1,
-                           CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("state_dir", OPT, struct raw_config, state_dir, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("socket", OPT, struct raw_config, socket, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("group", OPT, struct raw_config, group, 1, CYAML_UNLIMITED),
     CYAML_FIELD_BOOL_PTR("strict", OPT, struct raw_config, strict),

@@ -1024,6 +1024,67 @@ static void test_config_load_missing_file(void **state)
     rota_config_free(NULL);
 }
 
+/* Without state_dir: root's state is in /var/lib/rota/<instance>, another user's under
+ * $XDG_STATE_HOME or ~/.local/state; never /tmp. */
+#define NO_STATE_DIR                                                                       \
+    "instance: t\nproviders:\n  - name: p\n    kind: openai\n    accounts:\n"              \
+    "      - {name: a, credential: none}\nroutes:\n  - name: r\n    tiers: [{provider: p}]\n"
+
+/* As the stranger: 0 when each environment gives the default it should. */
+static int user_defaults(void *arg)
+{
+    (void)arg;
+    char err[512];
+    struct rota_config *c = NULL;
+    setenv("XDG_STATE_HOME", "/srv/xdg", 1);
+    setenv("HOME", "/home/someone", 1);
+    if (rota_config_parse("t.yaml", NO_STATE_DIR, strlen(NO_STATE_DIR), NULL, NULL, &c, err,
+                          sizeof(err)) ||
+        strcmp(c->state_dir, "/srv/xdg/rota/t") || !c->state_dir_default)
+        return 1;
+    rota_config_free(c);
+    setenv("XDG_STATE_HOME", "relative/ignored", 1);
+    if (rota_config_parse("t.yaml", NO_STATE_DIR, strlen(NO_STATE_DIR), NULL, NULL, &c, err,
+                          sizeof(err)) ||
+        strcmp(c->state_dir, "/home/someone/.local/state/rota/t") ||
+        strcmp(c->socket, "/home/someone/.local/state/rota/t/rotad.sock"))
+        return 2;
+    rota_config_free(c);
+    unsetenv("XDG_STATE_HOME");
+    unsetenv("HOME");
+    c = NULL;
+    if (rota_config_parse("t.yaml", NO_STATE_DIR, strlen(NO_STATE_DIR), NULL, NULL, &c, err,
+                          sizeof(err)) != -EINVAL ||
+        c || !strstr(err, "state_dir") || !strstr(err, "HOME"))
+        return 3;
+    return 0;
+}
+
+static void test_config_default_state_dir_is_not_tmp(void **state)
+{
+    (void)state;
+    char err[512];
+    struct rota_config *c = NULL;
+    assert_int_equal(rota_config_parse("t.yaml", NO_STATE_DIR, strlen(NO_STATE_DIR), NULL, NULL,
+                                       &c, err, sizeof(err)),
+                     0);
+    if (geteuid() == 0) {
+        assert_string_equal(c->state_dir, "/var/lib/rota/t");
+        assert_string_equal(c->socket, "/var/lib/rota/t/rotad.sock");
+        assert_string_equal(c->journal.file_path, "/var/lib/rota/t/journal");
+    }
+    assert_true(c->state_dir_default);
+    rota_config_free(c);
+    uid_t uid;
+    gid_t gid;
+    char why[160];
+    if (!stranger_ids(&uid, &gid, why, sizeof(why))) {
+        print_message("the other user's defaults skipped: %s\n", why);
+        return;
+    }
+    assert_int_equal(as_stranger(user_defaults, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1046,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_config_broken_corpus),
         cmocka_unit_test(test_config_load_missing_file),
         cmocka_unit_test(test_config_load_refuses_untrusted_file),
+        cmocka_unit_test(test_config_default_state_dir_is_not_tmp),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
