@@ -5,6 +5,7 @@
  * naming the path and the problem, and writes nothing through her links. Below that
  * check, the journal file never follows a symlink, to read or to write. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -339,6 +340,103 @@ static void test_statedir_strangers_lock_is_ignored(void **state)
     it_cleanup(&t);
 }
 
+/* A user's rotad with no state_dir in its config. */
+struct user_rotad {
+    char home[160], config[256], log[256], sock[512], rotad[512];
+};
+
+/* As the stranger: start rotad, wait for its socket under ~/.local/state, stop it. 0 when
+ * it came up there. */
+static int run_user_rotad(void *arg)
+{
+    const struct user_rotad *u = arg;
+    setenv("HOME", u->home, 1);
+    unsetenv("XDG_STATE_HOME");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(u->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0)
+            dup2(fd, 2);
+        execl(u->rotad, "rotad", "-c", u->config, (char *)NULL);
+        _exit(127);
+    }
+    struct stat st;
+    bool up = false;
+    for (int i = 0; i < 200 && !up; i++) {
+        up = lstat(u->sock, &st) == 0 && S_ISSOCK(st.st_mode);
+        if (!up)
+            usleep(50000);
+    }
+    kill(pid, SIGTERM);
+    int ws;
+    waitpid(pid, &ws, 0);
+    return up && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 ? 0 : 1;
+}
+
+/* No state_dir: a user's rotad makes ~/.local/state/rota/<instance> and its missing
+ * parents, each 0700, and keeps its socket, lock and journal there. */
+static void test_statedir_default_for_a_user(void **state)
+{
+    (void)state;
+    uid_t su;
+    gid_t sg;
+    char why[160];
+    if (!stranger_ids(&su, &sg, why, sizeof(why))) {
+        print_message("skipped: %s\n", why);
+        skip();
+    }
+    struct it t;
+    it_init(&t, "sddef");
+    struct user_rotad u;
+    snprintf(u.home, sizeof(u.home), "%s/home", t.dir);
+    assert_int_equal(chmod(t.dir, 0711), 0);
+    assert_int_equal(mkdir(u.home, 0700), 0);
+    assert_int_equal(chown(u.home, su, sg), 0);
+    snprintf(u.config, sizeof(u.config), "%s/rota.yaml", u.home);
+    snprintf(u.log, sizeof(u.log), "%s/rotad.log", u.home);
+    snprintf(u.rotad, sizeof(u.rotad), "%s/tools/rotad/rotad", it_bin());
+    char base[400];
+    snprintf(base, sizeof(base), "%s/.local/state/rota/%s", u.home, t.instance);
+    snprintf(u.sock, sizeof(u.sock), "%s/rotad.sock", base);
+    FILE *f = fopen(u.config, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "instance: %s\nproviders:\n  - name: p\n    kind: openai\n    accounts:\n"
+            "      - {name: a, credential: none}\nroutes:\n  - name: r\n"
+            "    tiers: [{provider: p}]\n",
+            t.instance);
+    fclose(f);
+    assert_int_equal(chmod(u.config, 0644), 0);
+    int rc = as_stranger(run_user_rotad, &u);
+    if (rc != 0) {
+        char out[4096] = "";
+        FILE *l = fopen(u.log, "r");
+        if (l) {
+            out[fread(out, 1, sizeof(out) - 1, l)] = 0;
+            fclose(l);
+        }
+        fail_msg("the user's rotad did not come up under %s; its log:\n%s", base, out);
+    }
+    const char *made[] = {"/.local", "/.local/state", "/.local/state/rota", ""};
+    for (int i = 0; i < 4; i++) {
+        char p[420];
+        struct stat st;
+        if (i < 3)
+            snprintf(p, sizeof(p), "%s%s", u.home, made[i]);
+        else
+            snprintf(p, sizeof(p), "%s", base);
+        assert_int_equal(lstat(p, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_uid, su);
+        assert_int_equal(st.st_mode & 0777, 0700);
+    }
+    char lock[420];
+    snprintf(lock, sizeof(lock), "%s/rotad.lock", base);
+    struct stat st;
+    assert_int_equal(lstat(lock, &st), 0);
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +448,7 @@ int main(void)
                                   it_teardown),
         cmocka_unit_test_teardown(test_statedir_journal_never_follows_links, it_teardown),
         cmocka_unit_test_teardown(test_statedir_strangers_lock_is_ignored, it_teardown),
+        cmocka_unit_test_teardown(test_statedir_default_for_a_user, it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,6 +114,29 @@ static int open_checked(const char *what, const char *path, gid_t gid, char *err
     return fd;
 }
 
+/* The default state directory (not named in the config: /var/lib/rota/<instance>, or
+ * under ~/.local/state) may lack its parents on a new host: make those missing, 0755 for
+ * root's /var/lib/rota (it holds only directories of 0700), 0700 for a user's. A named
+ * one is created one level only: a typo must not grow a tree. */
+static int make_default_parents(const char *path, char *err, size_t n)
+{
+    char p[4096];
+    if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
+        return snprintf(err, n, "state dir %s: path too long", path), -ENAMETOOLONG;
+    mode_t mode = geteuid() == 0 ? 0755 : 0700;
+    char *last = strrchr(p, '/');
+    for (char *s = strchr(p + 1, '/'); s && s <= last; s = strchr(s + 1, '/')) {
+        *s = 0;
+        if (mkdir(p, mode) == 0 && chmod(p, mode) == 0) /* whatever the umask */
+            rota_info("made %s (mode %04o) for the default state dir", p, (unsigned)mode);
+        else if (errno != EEXIST)
+            return snprintf(err, n, "state dir %s: making %s: %s", path, p, strerror(errno)),
+                   -errno;
+        *s = '/';
+    }
+    return 0;
+}
+
 int rotad_state_open(struct rotad *d, char *err, size_t n)
 {
     const char *path = d->cfg->state_dir;
@@ -125,6 +148,9 @@ int rotad_state_open(struct rotad *d, char *err, size_t n)
         gid = g->gr_gid;
     }
     mode_t mode = gid != (gid_t)-1 ? 0750 : 0700;
+    int rc = d->cfg->state_dir_default ? make_default_parents(path, err, n) : 0;
+    if (rc)
+        return rc;
     bool made = mkdir(path, mode) == 0;
     if (!made && errno != EEXIST)
         return snprintf(err, n, "state dir %s: %s", path, strerror(errno)), -errno;
