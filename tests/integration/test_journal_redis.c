@@ -69,14 +69,17 @@ static long long redis_hlen(redisContext *c, const char *key)
     return n;
 }
 
-/* The record in field "field" of hash "key", decoded; false when there is none. */
-static bool redis_record(redisContext *c, const char *key, const char *field,
+/* The record in field "field" of hash "key", decoded as instance "t"'s; false when there
+ * is none. */
+static bool redis_record(struct it *t, redisContext *c, const char *key, const char *field,
                          struct rota_jrec *r)
 {
+    struct rota_jkey k;
+    jit_identity(t, &k);
     redisReply *x = redisCommand(c, "HGET %s %s", key, field);
     assert_non_null(x);
-    bool ok =
-        x->type == REDIS_REPLY_STRING && rota_jrec_decode(x->str, x->len, r, NULL, 0) == 0;
+    bool ok = x->type == REDIS_REPLY_STRING &&
+              rota_jrec_decode(x->str, x->len, &k, 0, r, NULL, 0) == 0;
     freeReplyObject(x);
     return ok;
 }
@@ -112,7 +115,8 @@ static void wait_redis_back(struct it *t)
 
 /* Does the hash hold every account of "accs" at its state there (selections and whether
  * it is off)? The first difference in "why". */
-static bool redis_holds(redisContext *c, const char *key, json_t *accs, char *why, size_t n)
+static bool redis_holds(struct it *t, redisContext *c, const char *key, json_t *accs, char *why,
+                        size_t n)
 {
     size_t i;
     json_t *a;
@@ -121,7 +125,7 @@ static bool redis_holds(redisContext *c, const char *key, json_t *accs, char *wh
         char field[32];
         snprintf(field, sizeof(field), "a:%" PRIx64, jit_account_id(a));
         struct rota_jrec r;
-        if (!redis_record(c, key, field, &r)) {
+        if (!redis_record(t, c, key, field, &r)) {
             snprintf(why, n, "%s (%s): no record", jit_str(a, "name"), field);
             return false;
         }
@@ -341,8 +345,8 @@ static void test_journal_redis_outage_under_load(void **state)
     char key[160], why[256] = "";
     snprintf(key, sizeof(key), "rota:%s:state", t.instance);
     redisContext *c = redis_open(&r);
-    JIT_WAIT_FOR(redis_holds(c, key, accs, why, sizeof(why)));
-    if (!redis_holds(c, key, accs, why, sizeof(why)))
+    JIT_WAIT_FOR(redis_holds(&t, c, key, accs, why, sizeof(why)));
+    if (!redis_holds(&t, c, key, accs, why, sizeof(why)))
         fail_msg("%s does not hold the latest state: %s", key, why);
     assert_int_equal(redis_fields(c, key, "a:"), 35);
     j = jit_ctl_json(&t, "journal");
@@ -373,7 +377,7 @@ static void test_journal_redis_resend_after_drops_has_providers(void **state)
     snprintf(key, sizeof(key), "rota:%s:state", t.instance);
     redisContext *c = redis_open(&r);
     struct rota_jrec p;
-    assert_true(redis_record(c, key, "p:alpha", &p));
+    assert_true(redis_record(&t, c, key, "p:alpha", &p));
     assert_int_equal(p.u.prov.breaker.state, 0); /* closed */
     redisFree(c);
 
@@ -408,11 +412,12 @@ static void test_journal_redis_resend_after_drops_has_providers(void **state)
     c = redis_open(&r);
     char why[256] = "";
     accs = jit_ctl_json(&t, "accounts");
-    JIT_WAIT_FOR(redis_holds(c, key, accs, why, sizeof(why))); /* the accounts were resent */
-    if (!redis_holds(c, key, accs, why, sizeof(why)))
+    JIT_WAIT_FOR(
+        redis_holds(&t, c, key, accs, why, sizeof(why))); /* the accounts were resent */
+    if (!redis_holds(&t, c, key, accs, why, sizeof(why)))
         fail_msg("%s does not hold the latest state: %s", key, why);
     json_decref(accs);
-    assert_true(redis_record(c, key, "p:alpha", &p));
+    assert_true(redis_record(&t, c, key, "p:alpha", &p));
     bool in_hash = p.u.prov.breaker.state != 0;
     redisFree(c);
     /* What a user notices: restored from Redis, alpha's breaker must still be open. */
