@@ -22,6 +22,7 @@
  * it matters only when it holds a literal key: with strict: true such a file readable by
  * its group or others is refused (config_providers.c; the load passes the file's mode).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -347,6 +349,38 @@ static bool is_reference(const char *s)
     return (strncmp(s, "env:", 4) == 0 && s[4]) || (strncmp(s, "file:", 5) == 0 && s[5]);
 }
 
+/* Is "host" this machine (127.0.0.0/8, ::1, an IPv4-mapped loopback, "localhost")? */
+static bool loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) ||
+               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+/* Redis without a password where others can reach it: whoever can write its keys can
+ * change the table rotad restores (their records are refused, but they can delete the
+ * state, or put back an old one of this instance). Said at start, in --check and at
+ * each reload; the address, never anything else. */
+static void warn_open_redis(struct cfg *x, const struct rota_config_journal *o)
+{
+    if (!o->redis_enabled || o->redis_password_source || o->redis_socket ||
+        loopback(o->redis_host))
+        return;
+    cfg_warn(x, cfg_at(x, "journal.redis.host"),
+             "journal.redis at %s:%u has no password and is not on loopback: whoever can "
+             "reach it can write the journal's keys (%s:*) and delete or roll back the state "
+             "rotad restores (forged records are refused); set journal.redis.password, "
+             "ideally for an ACL user limited to those keys (README, \"Security\")",
+             o->redis_host, o->redis_port, o->redis_prefix);
+}
+
 static int resolve_journal(struct cfg *x)
 {
     const struct raw_journal *j = x->raw->journal;
@@ -389,6 +423,7 @@ static int resolve_journal(struct cfg *x)
         return -EINVAL;
     if (o->redis_socket && check_socket_path(x, o->redis_socket, "journal.redis.socket"))
         return -EINVAL;
+    warn_open_redis(x, o);
     return 0;
 }
 

@@ -87,8 +87,9 @@ static const char *frame_problem(const uint8_t *p, size_t size, size_t off)
     return "a checksum mismatch";
 }
 
-static int walk(const uint8_t *p, size_t size, int (*fn)(void *, const struct rota_jrec *),
-                void *arg, struct rota_jfile_scan *out)
+static int walk(const uint8_t *p, size_t size, const struct rota_jkey *k,
+                int (*fn)(void *, const struct rota_jrec *), void *arg,
+                struct rota_jfile_scan *out)
 {
     size_t off = ROTA_JFILE_HEADER;
     while (off < size) {
@@ -96,8 +97,15 @@ static int walk(const uint8_t *p, size_t size, int (*fn)(void *, const struct ro
         if (frame_ok(p, size, off, &len)) {
             struct rota_jrec r;
             char why[120];
-            int rc = rota_jrec_decode(p + off + ROTA_JFILE_FRAME, len, &r, why, sizeof(why));
-            if (rc) {
+            int rc = rota_jrec_decode(p + off + ROTA_JFILE_FRAME, len, k, ROTA_JREC_FROM_FILE,
+                                      &r, why, sizeof(why));
+            if (rc == -EXDEV) {
+                /* whole, but not this instance's: refused, and the caller says so */
+                if (!out->foreign++)
+                    memcpy(out->foreign_id, r.id, ROTA_JID_LEN);
+            } else if (rc == -EBADMSG) {
+                out->forged++;
+            } else if (rc) {
                 /* checksummed but not understood: a record from a newer rota, or a bug */
                 out->corrupt++;
                 out->corrupt_bytes += ROTA_JFILE_FRAME + len;
@@ -106,6 +114,7 @@ static int walk(const uint8_t *p, size_t size, int (*fn)(void *, const struct ro
                              "offset %zu: a record that does not decode (%s)", off, why);
             } else {
                 out->records++;
+                out->v1 += r.version == 1;
                 out->snapshots += r.type == ROTA_JREC_SNAPSHOT;
                 if (r.at > out->newest_at)
                     out->newest_at = r.at;
@@ -206,8 +215,9 @@ static int check_own(int fd, const char *path, char *err, size_t n)
     return -EPERM;
 }
 
-int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jrec *r),
-                    void *arg, struct rota_jfile_scan *out, char *err, size_t n)
+int rota_jfile_read(const char *path, const struct rota_jkey *k,
+                    int (*fn)(void *arg, const struct rota_jrec *r), void *arg,
+                    struct rota_jfile_scan *out, char *err, size_t n)
 {
     memset(out, 0, sizeof(*out));
     const char *name;
@@ -227,12 +237,12 @@ int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jre
     }
     int rc = check_own(fd, path, err, n);
     if (rc == 0)
-        rc = rota_jfile_read_fd(fd, path, fn, arg, out, err, n);
+        rc = rota_jfile_read_fd(fd, path, k, fn, arg, out, err, n);
     close(fd);
     return rc;
 }
 
-int rota_jfile_read_fd(int fd, const char *path,
+int rota_jfile_read_fd(int fd, const char *path, const struct rota_jkey *k,
                        int (*fn)(void *arg, const struct rota_jrec *r), void *arg,
                        struct rota_jfile_scan *out, char *err, size_t n)
 {
@@ -279,7 +289,7 @@ int rota_jfile_read_fd(int fd, const char *path,
                  get32(p + 8), FORMAT_VERSION);
         rc = -EINVAL;
     } else {
-        rc = walk(p, (size_t)st.st_size, fn, arg, out);
+        rc = walk(p, (size_t)st.st_size, k, fn, arg, out);
     }
     munmap(p, (size_t)st.st_size);
     return rc;

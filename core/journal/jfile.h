@@ -25,7 +25,11 @@
  * (rotad's whole state-dir rule is in tools/rotad/statedir.c). Files are opened relative
  * to the directory's descriptor, never following a symlink; <path>.tmp is created with
  * O_EXCL after a stale one is removed (never followed), then renamed into place. A file
- * that fails the check is refused with -EPERM and a message saying why.
+ * that fails the check is refused with -EPERM and a message saying why. Within a file
+ * that passed, each record must still carry this instance's identity and a MAC made with
+ * its secret (core/journal/jrecord.h): a record of another instance, or one whose MAC does
+ * not match, is counted and skipped. Version 1 records, written before records carried
+ * an identity, are taken from the file alone, on the strength of this check.
  */
 #ifndef ROTA_CORE_JFILE_H
 #define ROTA_CORE_JFILE_H
@@ -42,26 +46,34 @@
 
 /* What reading a file found. */
 struct rota_jfile_scan {
-    uint64_t records;        /* decoded and passed on */
-    uint64_t snapshots;      /* SNAPSHOT records among them */
-    uint64_t corrupt;        /* bad regions skipped in the middle */
-    uint64_t corrupt_bytes;  /* ... their bytes */
-    uint64_t torn_bytes;     /* cut from the tail */
-    uint64_t size;           /* the file's size */
-    int64_t newest_at;       /* largest "at" of a record; 0 = none */
-    char first_problem[200]; /* "offset N: what" of the first corruption or the tear */
+    uint64_t records;       /* decoded and passed on */
+    uint64_t snapshots;     /* SNAPSHOT records among them */
+    uint64_t corrupt;       /* bad regions skipped in the middle */
+    uint64_t corrupt_bytes; /* ... their bytes */
+    uint64_t torn_bytes;    /* cut from the tail */
+    uint64_t size;          /* the file's size */
+    uint64_t foreign;       /* whole records of another instance, refused */
+    uint64_t forged;        /* whole records of this instance's id with a bad MAC, refused */
+    uint64_t v1;            /* version 1 records (before records carried an identity) */
+    uint8_t foreign_id[ROTA_JID_LEN]; /* the first foreign record's identity */
+    int64_t newest_at;                /* largest "at" of a record; 0 = none */
+    char first_problem[200];          /* "offset N: what" of the first corruption or the tear */
 };
 
-/* Read "path", calling "fn" for each good record in order (a non-zero return stops the
- * walk and is returned). 0; -ENOENT when there is no file; -EINVAL with "err" when it is
- * not a rota journal (another file's bytes are never treated as records); -EPERM or
- * -ELOOP with "err" when the file or its directory fails the trust check above. */
-int rota_jfile_read(const char *path, int (*fn)(void *arg, const struct rota_jrec *r),
-                    void *arg, struct rota_jfile_scan *out, char *err, size_t n);
+/* Read "path", calling "fn" for each good record of the instance "k" in order (a
+ * non-zero return stops the walk and is returned). Records of another instance, or with
+ * a MAC that does not match, are counted and skipped, never passed on; version 1 records
+ * are passed on (the file passed the trust check) and counted. 0; -ENOENT when there is
+ * no file; -EINVAL with "err" when it is not a rota journal (another file's bytes are
+ * never treated as records); -EPERM or -ELOOP with "err" when the file or its directory
+ * fails the trust check above. */
+int rota_jfile_read(const char *path, const struct rota_jkey *k,
+                    int (*fn)(void *arg, const struct rota_jrec *r), void *arg,
+                    struct rota_jfile_scan *out, char *err, size_t n);
 
 /* rota_jfile_read of a file the caller opened and vouches for (no owner or mode check);
  * "path" names it in messages. */
-int rota_jfile_read_fd(int fd, const char *path,
+int rota_jfile_read_fd(int fd, const char *path, const struct rota_jkey *k,
                        int (*fn)(void *arg, const struct rota_jrec *r), void *arg,
                        struct rota_jfile_scan *out, char *err, size_t n);
 

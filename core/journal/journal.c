@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "jident.h"
 #include "journal.h"
 #include "log.h"
 
@@ -30,6 +31,7 @@ struct rota_journal {
     char *instance, *file_path; /* (the Redis sender keeps its own copies) */
     struct rota_config_journal cfg;
     uint64_t scan_ns;
+    struct rota_jkey key; /* signs every record; wiped when the journal stops */
 
     pthread_t thread;
     pthread_mutex_t mu;
@@ -75,7 +77,7 @@ static void emit(struct rota_journal *j, struct rota_jrec *r, const char *field)
 {
     unsigned char buf[ROTA_JREC_MAX];
     r->seq = ++j->seq;
-    size_t len = rota_jrec_encode(r, buf, sizeof(buf));
+    size_t len = rota_jrec_encode(r, &j->key, buf, sizeof(buf));
     if (!len)
         return; /* cannot happen: every record fits ROTA_JREC_MAX */
     j->run.records++;
@@ -98,7 +100,7 @@ static void emit_account(struct rota_journal *j, const struct rota_jaccount *a, 
     }
     unsigned char buf[ROTA_JREC_MAX];
     r.seq = ++j->seq;
-    size_t len = rota_jrec_encode(&r, buf, sizeof(buf));
+    size_t len = rota_jrec_encode(&r, &j->key, buf, sizeof(buf));
     if (len)
         rota_jredis_push(j->redis, field, buf, len, at, true);
 }
@@ -134,7 +136,7 @@ static void redis_full(struct rota_journal *j)
         unsigned char buf[ROTA_JREC_MAX];
         char field[ROTA_MAX_NAME + 4];
         provider_field(&j->plast[p], field, sizeof(field));
-        size_t len = rota_jrec_encode(&r, buf, sizeof(buf));
+        size_t len = rota_jrec_encode(&r, &j->key, buf, sizeof(buf));
         if (len)
             rota_jredis_push(j->redis, field, buf, len, at, true);
     }
@@ -264,18 +266,18 @@ static int snapshot(struct rota_journal *j)
     unsigned char buf[ROTA_JREC_MAX];
     struct rota_jrec r = {.type = ROTA_JREC_SNAPSHOT, .at = at, .seq = ++j->seq};
     r.u.count = count;
-    size_t len = rota_jrec_encode(&r, buf, sizeof(buf));
+    size_t len = rota_jrec_encode(&r, &j->key, buf, sizeof(buf));
     rc = rota_jfile_put(j->file, buf, len);
     r = (struct rota_jrec){.type = ROTA_JREC_GENERATION, .at = at, .seq = ++j->seq};
     r.u.gen = (struct rota_jgeneration){j->map.hdr->generation, j->map.naccounts};
-    len = rota_jrec_encode(&r, buf, sizeof(buf));
+    len = rota_jrec_encode(&r, &j->key, buf, sizeof(buf));
     rc = rc ? rc : rota_jfile_put(j->file, buf, len);
     for (uint32_t a = 0; a < j->map.naccounts && !rc; a++) {
         if (!j->have[a])
             continue;
         r = (struct rota_jrec){.type = ROTA_JREC_ACCOUNT, .at = at, .seq = ++j->seq};
         r.u.acc = j->last[a];
-        len = rota_jrec_encode(&r, buf, sizeof(buf));
+        len = rota_jrec_encode(&r, &j->key, buf, sizeof(buf));
         rc = rota_jfile_put(j->file, buf, len);
     }
     for (uint32_t p = 0; p < j->map.nproviders && !rc; p++) {
@@ -283,7 +285,7 @@ static int snapshot(struct rota_journal *j)
             continue;
         r = (struct rota_jrec){.type = ROTA_JREC_PROVIDER, .at = at, .seq = ++j->seq};
         r.u.prov = j->plast[p];
-        len = rota_jrec_encode(&r, buf, sizeof(buf));
+        len = rota_jrec_encode(&r, &j->key, buf, sizeof(buf));
         rc = rota_jfile_put(j->file, buf, len);
     }
     if (rc) {
@@ -430,6 +432,7 @@ static void free_journal(struct rota_journal *j)
     free_state(j);
     free(j->instance);
     free(j->file_path);
+    rota_jkey_wipe(&j->key);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -474,6 +477,12 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
     snprintf(j->run.file_path, sizeof(j->run.file_path), "%s",
              j->cfg.file_enabled && j->file_path ? j->file_path : "");
     int rc = oom ? -ENOMEM : 0;
+    if (o->key) {
+        j->key = *o->key;
+    } else if (rc == 0) {
+        snprintf(err, n, "journal: no instance identity to sign records with");
+        rc = -EINVAL;
+    }
     if (rc == 0 && j->cfg.file_enabled)
         rc = rota_jfile_open(j->file_path, j->cfg.fsync, j->cfg.fsync_interval_ns, &j->file,
                              err, n);
@@ -530,6 +539,8 @@ void rota_journal_stop(struct rota_journal *j)
 /* States read from one source, indexed like the table's accounts. */
 struct loaded {
     struct rota_shm_map *m;
+    const struct rota_jkey *key;
+    struct rota_journal_restore *out; /* Redis's refusals are counted there */
     struct rota_jaccount *acc;
     int64_t *acc_at;
     struct rota_jprovider *prov;
@@ -560,17 +571,26 @@ static int load_rec(void *arg, const struct rota_jrec *r)
     return 0;
 }
 
+/* A record from Redis's hash: taken only when it is this instance's, version 2, its MAC
+ * good; anything else is counted (never logged here: the caller says it once). */
 static int load_redis_rec(void *arg, const void *rec, size_t len)
 {
+    struct loaded *l = arg;
+    struct rota_journal_restore *o = l->out;
     struct rota_jrec r;
-    if (rota_jrec_decode(rec, len, &r, NULL, 0) != 0)
-        return 0; /* counted below as nothing restored for it */
-    return load_rec(arg, &r);
+    int rc = rota_jrec_decode(rec, len, l->key, 0, &r, NULL, 0);
+    if (rc == -EXDEV && !o->redis_foreign++)
+        memcpy(o->redis_foreign_id, r.id, ROTA_JID_LEN);
+    o->redis_forged += rc == -EBADMSG;
+    o->redis_v1 += rc == -EPERM;
+    o->redis_bad += rc && rc != -EXDEV && rc != -EBADMSG && rc != -EPERM;
+    return rc ? 0 : load_rec(arg, &r);
 }
 
-static int loaded_init(struct loaded *l, struct rota_shm_map *m)
+static int loaded_init(struct loaded *l, struct rota_shm_map *m, const struct rota_jkey *key,
+                       struct rota_journal_restore *out)
 {
-    *l = (struct loaded){.m = m};
+    *l = (struct loaded){.m = m, .key = key, .out = out};
     l->acc = calloc(m->naccounts + 1, sizeof(*l->acc));
     l->acc_at = calloc(m->naccounts + 1, sizeof(*l->acc_at));
     l->prov = calloc(m->nproviders + 1, sizeof(*l->prov));
@@ -591,9 +611,13 @@ int rota_journal_recover(const struct rota_journal_opts *o, struct rota_shm_map 
 {
     const struct rota_config_journal *c = o->cfg;
     memset(out, 0, sizeof(*out));
+    if (!o->key) {
+        snprintf(err, n, "journal recovery: no instance identity to check records with");
+        return -EINVAL;
+    }
     struct loaded fl, rl;
-    int rc = loaded_init(&fl, m);
-    int rc2 = loaded_init(&rl, m);
+    int rc = loaded_init(&fl, m, o->key, out);
+    int rc2 = loaded_init(&rl, m, o->key, out);
     if (rc || rc2) {
         loaded_free(&fl);
         loaded_free(&rl);
@@ -602,7 +626,7 @@ int rota_journal_recover(const struct rota_journal_opts *o, struct rota_shm_map 
         return rc;
     }
     if (c->file_enabled) {
-        rc = rota_jfile_read(c->file_path, load_rec, &fl, &out->file, err, n);
+        rc = rota_jfile_read(c->file_path, o->key, load_rec, &fl, &out->file, err, n);
         if (rc == -ENOENT)
             rc = 0;
         out->file_at = out->file.newest_at;

@@ -19,7 +19,9 @@
  * Recovery (rota_journal_recover) reads the file (snapshot, then the records after it;
  * the last record per account wins) and Redis's state hash, takes each account from the
  * one whose record of it is newer, and writes it into a new table by account id. Records of
- * accounts no longer configured are counted and left.
+ * accounts no longer configured are counted and left. Every record is checked against the
+ * instance's identity and secret (core/journal/jrecord.h): those of another instance, forged
+ * or damaged ones, and version 1 records from Redis are counted and never restored.
  */
 #ifndef ROTA_CORE_JOURNAL_H
 #define ROTA_CORE_JOURNAL_H
@@ -37,8 +39,10 @@
 struct rota_journal_opts {
     const char *instance;
     const struct rota_config_journal *cfg;
-    const char *redis_password; /* resolved; NULL = none */
-    uint64_t scan_ns;           /* 0 = ROTA_JOURNAL_SCAN_NS */
+    const char *redis_password;  /* resolved; NULL = none */
+    const struct rota_jkey *key; /* the instance's identity and secret (rota_jident):
+                                    records are signed and checked with it; copied */
+    uint64_t scan_ns;            /* 0 = ROTA_JOURNAL_SCAN_NS */
 };
 
 struct rota_journal_stats {
@@ -86,6 +90,11 @@ struct rota_journal_restore {
     int64_t file_at, redis_at; /* newest record of each; 0 = none or unread */
     struct rota_jfile_scan file;
     char redis_error[200]; /* why Redis could not be read; "" = fine or not configured */
+    /* Records in Redis's hash refused (never restored): of another instance, with a MAC
+     * that does not match (forged or corrupt), of version 1 (no identity: the file's
+     * alone are taken), or not records at all. */
+    uint32_t redis_foreign, redis_forged, redis_v1, redis_bad;
+    uint8_t redis_foreign_id[ROTA_JID_LEN]; /* the first foreign record's identity */
 };
 
 /* Restore the newer of the file's and Redis's record of each account into "m" (the supervisor's

@@ -8,7 +8,9 @@
  * left before reading, allocates nothing, and reports the byte offset of the first
  * thing it did not expect. Record layout (msgpack arrays, fields in this order):
  *
- *   [version, type, seq, at, body...]
+ *   [2, id, type, seq, at, body..., mac]     id, mac: bin 8 of 16 bytes; mac is
+ *                                            SipHash-2-4-128 of the bytes before it
+ *   [1, type, seq, at, body...]              version 1: from the local file only
  *   ACCOUNT     id, what, flags, reason, disabled_until, wdisable, wdisable_until,
  *               cooldown_until, consec_429, breaker, counters, probe_at, windows,
  *               last_used
@@ -20,8 +22,10 @@
  *   GENERATION  generation, naccounts
  *   SNAPSHOT    count
  *
- * Fields appended by a later writer of the same version are skipped; a record with
- * fewer fields than this reader expects is refused.
+ * Fields appended by a later writer of the same version are skipped (they sit before the
+ * MAC); a record with fewer fields than this reader expects is refused. The MAC is always
+ * the record's last 18 bytes (c4 10 and 16 bytes), so it is checked before the body is
+ * read: a body no one could have MAC'd is never interpreted.
  */
 #include <errno.h>
 #include <msgpack.h>
@@ -30,6 +34,7 @@
 #include <string.h>
 
 #include "jrecord.h"
+#include "siphash.h"
 
 const char *rota_jrec_type_name(unsigned type)
 {
@@ -58,6 +63,16 @@ const char *rota_jchg_names(uint32_t what, char *buf, size_t n)
     for (unsigned i = 0; i < 8 && len < n; i++)
         if (what & (1u << i))
             len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "", names[i]);
+    return buf;
+}
+
+const char *rota_jid_hex(const uint8_t id[ROTA_JID_LEN], char *buf, size_t n)
+{
+    size_t len = 0;
+    if (n)
+        buf[0] = 0;
+    for (unsigned i = 0; i < ROTA_JID_LEN && len + 3 <= n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%02x", id[i]);
     return buf;
 }
 
@@ -133,15 +148,20 @@ static const unsigned body_fields[] = {
     [ROTA_JREC_SNAPSHOT] = 1,
 };
 
-size_t rota_jrec_encode(const struct rota_jrec *r, void *buf, size_t cap)
+#define MAC_FIELD (2 + ROTA_JMAC_LEN) /* c4 10 and the MAC */
+
+size_t rota_jrec_encode(const struct rota_jrec *r, const struct rota_jkey *k, void *buf,
+                        size_t cap)
 {
     if (r->type < ROTA_JREC_ACCOUNT || r->type > ROTA_JREC_SNAPSHOT)
         return 0;
     struct fixed f = {buf, 0, cap, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &f, fixed_write);
-    msgpack_pack_array(&pk, 4 + body_fields[r->type]);
+    msgpack_pack_array(&pk, 6 + body_fields[r->type]);
     msgpack_pack_uint32(&pk, ROTA_JREC_VERSION);
+    msgpack_pack_bin(&pk, ROTA_JID_LEN);
+    msgpack_pack_bin_body(&pk, k->id, ROTA_JID_LEN);
     msgpack_pack_uint32(&pk, r->type);
     msgpack_pack_uint64(&pk, r->seq);
     msgpack_pack_int64(&pk, r->at);
@@ -164,7 +184,13 @@ size_t rota_jrec_encode(const struct rota_jrec *r, void *buf, size_t cap)
         msgpack_pack_uint32(&pk, r->u.count);
         break;
     }
-    return f.full ? 0 : f.len;
+    if (f.full || f.cap - f.len < MAC_FIELD)
+        return 0;
+    uint8_t *mac = (uint8_t *)buf + f.len;
+    mac[0] = 0xc4;
+    mac[1] = ROTA_JMAC_LEN;
+    rota_siphash(k->secret, buf, f.len, mac + 2, ROTA_JMAC_LEN);
+    return f.len + MAC_FIELD;
 }
 
 /* ---- decoding ---- */
@@ -493,33 +519,112 @@ static bool provider(struct cur *c, struct rota_jprovider *p)
     return breaker(c, &p->breaker);
 }
 
-int rota_jrec_decode(const void *buf, size_t len, struct rota_jrec *r, char *err, size_t n)
+/* Equal, in a time that does not depend on where the first difference is. */
+static bool same_mac(const uint8_t *a, const uint8_t *b)
+{
+    uint8_t d = 0;
+    for (unsigned i = 0; i < ROTA_JMAC_LEN; i++)
+        d |= a[i] ^ b[i];
+    return d == 0;
+}
+
+/* A version 2 record's id (next at the cursor) and MAC (its last bytes), checked against
+ * "k"; on success the cursor ends before the MAC. 0 or a negative rota_jrec_decode code. */
+static int authenticate(struct cur *c, const struct rota_jkey *k, struct rota_jrec *r)
+{
+    const uint8_t *t, *id;
+    if (!take(c, 2, &t))
+        return -EINVAL;
+    if (t[0] != 0xc4 || t[1] != ROTA_JID_LEN) {
+        c->off -= 2;
+        fail(c, "expected the instance's identity (16 bytes)");
+        return -EINVAL;
+    }
+    if (!take(c, ROTA_JID_LEN, &id))
+        return -EINVAL;
+    memcpy(r->id, id, ROTA_JID_LEN);
+    if (c->len - c->off < MAC_FIELD) {
+        fail(c, "record ends before its MAC");
+        return -EINVAL;
+    }
+    const uint8_t *mac = c->p + c->len - ROTA_JMAC_LEN;
+    if (mac[-2] != 0xc4 || mac[-1] != ROTA_JMAC_LEN) {
+        c->off = c->len - MAC_FIELD;
+        fail(c, "expected the record's MAC (16 bytes) at its end");
+        return -EINVAL;
+    }
+    if (!k || memcmp(id, k->id, ROTA_JID_LEN) != 0) {
+        char hex[2 * ROTA_JID_LEN + 1];
+        snprintf(c->err, c->n, "a record of another instance (identity %s)",
+                 rota_jid_hex(id, hex, sizeof(hex)));
+        return -EXDEV;
+    }
+    uint8_t want[ROTA_JMAC_LEN];
+    rota_siphash(k->secret, c->p, c->len - MAC_FIELD, want, ROTA_JMAC_LEN);
+    if (!same_mac(want, mac)) {
+        snprintf(c->err, c->n,
+                 "this instance's identity with a MAC that does not match: "
+                 "forged or corrupt");
+        return -EBADMSG;
+    }
+    c->len -= MAC_FIELD;
+    return 0;
+}
+
+/* The header up to the type: [version, (id,) type, seq, at. The fields before the
+ * body in *head, those after it in *tail. */
+static int header(struct cur *c, const struct rota_jkey *k, unsigned flags, struct rota_jrec *r,
+                  uint32_t *count, uint32_t *head, uint32_t *tail)
+{
+    if (!array_of(c, 4, count) || !u32(c, &r->version, UINT32_MAX))
+        return -EINVAL;
+    if (r->version == 0) {
+        fail(c, "record version 0");
+        return -EINVAL;
+    }
+    if (r->version > ROTA_JREC_VERSION) {
+        snprintf(c->err, c->n, "record version %u (this build reads up to %u)", r->version,
+                 ROTA_JREC_VERSION);
+        return -ENOTSUP;
+    }
+    *head = 4;
+    *tail = 0;
+    if (r->version == 1 && !(flags & ROTA_JREC_FROM_FILE)) {
+        snprintf(c->err, c->n,
+                 "a version 1 record (no identity, no MAC): taken only from "
+                 "rotad's own journal file");
+        return -EPERM;
+    }
+    if (r->version >= 2) {
+        int rc = authenticate(c, k, r);
+        if (rc)
+            return rc;
+        *head = 5;
+        *tail = 1;
+    }
+    if (!u32(c, &r->type, UINT32_MAX) || !u64(c, &r->seq) || !i64(c, &r->at))
+        return -EINVAL;
+    if (r->type < ROTA_JREC_ACCOUNT || r->type > ROTA_JREC_SNAPSHOT) {
+        snprintf(c->err, c->n, "record type %u unknown", r->type);
+        return -ENOTSUP;
+    }
+    if (*count < *head + body_fields[r->type] + *tail) {
+        fail(c, "record has too few fields for its type");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int rota_jrec_decode(const void *buf, size_t len, const struct rota_jkey *k, unsigned flags,
+                     struct rota_jrec *r, char *err, size_t n)
 {
     char dummy[8];
     struct cur c = {buf, len, 0, err ? err : dummy, err ? n : sizeof(dummy), false};
     memset(r, 0, sizeof(*r));
-    uint32_t count, version;
-    if (!array_of(&c, 4, &count) || !u32(&c, &version, UINT32_MAX))
-        return -EINVAL;
-    if (version == 0) {
-        fail(&c, "record version 0");
-        return -EINVAL;
-    }
-    if (version > ROTA_JREC_VERSION) {
-        snprintf(c.err, c.n, "record version %u (this build reads up to %u)", version,
-                 ROTA_JREC_VERSION);
-        return -ENOTSUP;
-    }
-    if (!u32(&c, &r->type, UINT32_MAX) || !u64(&c, &r->seq) || !i64(&c, &r->at))
-        return -EINVAL;
-    if (r->type < ROTA_JREC_ACCOUNT || r->type > ROTA_JREC_SNAPSHOT) {
-        snprintf(c.err, c.n, "record type %u unknown", r->type);
-        return -ENOTSUP;
-    }
-    if (count < 4 + body_fields[r->type]) {
-        fail(&c, "record has too few fields for its type");
-        return -EINVAL;
-    }
+    uint32_t count, head, tail;
+    int rc = header(&c, k, flags, r, &count, &head, &tail);
+    if (rc)
+        return rc;
     bool ok = false;
     switch (r->type) {
     case ROTA_JREC_ACCOUNT:
@@ -535,9 +640,9 @@ int rota_jrec_decode(const void *buf, size_t len, struct rota_jrec *r, char *err
         ok = u32(&c, &r->u.count, UINT32_MAX);
         break;
     }
-    if (!ok || !rest(&c, count, 4 + body_fields[r->type]))
+    if (!ok || !rest(&c, count - tail, head + body_fields[r->type]))
         return -EINVAL;
-    if (c.off != len) {
+    if (c.off != c.len) {
         fail(&c, "trailing bytes after the record");
         return -EINVAL;
     }

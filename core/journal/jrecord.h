@@ -10,10 +10,22 @@
  * stable id, providers by name. Times in a record are wall-clock ns (the monotonic
  * clock restarts with the host); rota_jstate_capture and rota_jstate_apply convert.
  *
- * A record is one msgpack array: [version, type, seq, at, body...]. The decoder refuses
- * a version newer than ROTA_JREC_VERSION and ignores trailing fields a newer writer of
- * the same version added; it reads any bytes without allocating and bounds every length
- * by the record, so it may be fed anything (tests/fuzz/fuzz_journal.c does).
+ * A record is one msgpack array: [version, id, type, seq, at, body..., mac]. "id" is the
+ * instance's identity (16 random bytes made with its state directory, rota_jident) and
+ * "mac" SipHash-2-4-128 (core/journal/siphash.h), keyed with the instance's secret, of
+ * every byte of the record before it: whoever can write Redis, or the journal's bytes
+ * without the state directory's identity file, cannot make a record this instance takes.
+ * The decoder looks at the id first, so a record of another instance (two rotads sharing
+ * a Redis prefix by mistake) is told apart from a forged or damaged one; neither is
+ * taken. Version 1 records ([1, type, seq, at, body...]: no id, no MAC) are what rota
+ * wrote before; the decoder takes them only when its caller says they come from the
+ * local file (ROTA_JREC_FROM_FILE), whose owner and mode were checked, never from Redis;
+ * the first snapshot rewrites the file in version 2.
+ *
+ * The decoder refuses a version newer than ROTA_JREC_VERSION and ignores trailing fields
+ * a newer writer of the same version added (before the MAC); it reads any bytes without
+ * allocating and bounds every length by the record, so it may be fed anything
+ * (tests/fuzz/fuzz_journal.c does). It checks the MAC before it reads the body.
  *
  * Each account record carries the account's whole durable state plus "what" changed
  * since its previous record: replaying is idempotent and the latest record per id wins.
@@ -27,8 +39,22 @@
 
 #include "table.h"
 
-#define ROTA_JREC_VERSION 1
+#define ROTA_JREC_VERSION 2
 #define ROTA_JREC_MAX     1024 /* bytes: an encoded record never exceeds this */
+
+#define ROTA_JID_LEN  16 /* bytes of an instance's identity */
+#define ROTA_JKEY_LEN 16 /* bytes of its secret: SipHash's key */
+#define ROTA_JMAC_LEN 16 /* bytes of a record's MAC */
+
+/* An instance's identity and the key of its records' MACs (rota_jident reads or makes
+ * them). The secret stays in the process: never logged, journaled, sent or shown. */
+struct rota_jkey {
+    uint8_t id[ROTA_JID_LEN];
+    uint8_t secret[ROTA_JKEY_LEN];
+};
+
+/* "id" in hexadecimal (2 * ROTA_JID_LEN + 1 bytes) into "buf". */
+const char *rota_jid_hex(const uint8_t id[ROTA_JID_LEN], char *buf, size_t n);
 
 enum rota_jrec_type {
     ROTA_JREC_ACCOUNT = 1,    /* an account's durable state */
@@ -97,9 +123,11 @@ struct rota_jgeneration {
 };
 
 struct rota_jrec {
-    uint32_t type; /* enum rota_jrec_type */
-    uint64_t seq;  /* increasing within one writer's run */
-    int64_t at;    /* wall ns the record was made */
+    uint32_t version;         /* as read: 1 (no id, no MAC) or 2; encode writes 2 */
+    uint8_t id[ROTA_JID_LEN]; /* as read: the writer's identity (zero in version 1) */
+    uint32_t type;            /* enum rota_jrec_type */
+    uint64_t seq;             /* increasing within one writer's run */
+    int64_t at;               /* wall ns the record was made */
     union {
         struct rota_jaccount acc;
         struct rota_jprovider prov;
@@ -108,13 +136,26 @@ struct rota_jrec {
     } u;
 };
 
-/* Encode "r" into "buf" (ROTA_JREC_MAX bytes suffice). Returns the length, or 0 when
- * "cap" is too small. */
-size_t rota_jrec_encode(const struct rota_jrec *r, void *buf, size_t cap);
+/* Encode "r" as a version 2 record of the instance "k" (its id, a MAC with its secret;
+ * r->version and r->id are not read) into "buf" (ROTA_JREC_MAX bytes suffice). Returns the
+ * length, or 0 when "cap" is too small. */
+size_t rota_jrec_encode(const struct rota_jrec *r, const struct rota_jkey *k, void *buf,
+                        size_t cap);
 
-/* Decode one record of exactly "len" bytes. 0, or -EINVAL with "err" saying what was
- * wrong and at which byte; -ENOTSUP for a newer version or an unknown type. */
-int rota_jrec_decode(const void *buf, size_t len, struct rota_jrec *r, char *err, size_t n);
+/* rota_jrec_decode's "flags". */
+#define ROTA_JREC_FROM_FILE                                                                    \
+    0x1u /* the bytes come from rotad's own journal file (its                                  \
+            owner and mode checked): version 1 is taken too */
+
+/* Decode one record of exactly "len" bytes, written by the instance "k". 0, or with
+ * "err" saying what was wrong (never the record's content):
+ *   -EINVAL   not a record: what and at which byte
+ *   -ENOTSUP  a newer version or an unknown type
+ *   -EXDEV    a record of another instance (r->id holds its identity)
+ *   -EBADMSG  this instance's id but a MAC that does not match: forged or corrupt
+ *   -EPERM    version 1 (no identity, no MAC) without ROTA_JREC_FROM_FILE */
+int rota_jrec_decode(const void *buf, size_t len, const struct rota_jkey *k, unsigned flags,
+                     struct rota_jrec *r, char *err, size_t n);
 
 /* CRC-32C (Castagnoli) of "n" bytes, continuing from "crc" (start with 0). */
 uint32_t rota_crc32c(uint32_t crc, const void *p, size_t n);

@@ -20,7 +20,9 @@
  * journal pushes every state again with "force" so the hash converges. An idle
  * connection is checked with PING every second.
  *
- * Records are opaque bytes here (core/journal/jrecord.h makes them). The password is never
+ * Records are opaque bytes here (core/journal/jrecord.h makes them, each signed with the
+ * instance's identity and MAC, and checks them when they are read back at recovery:
+ * nothing in Redis is trusted for having been found there). The password is never
  * logged, stored in stats, or put in an error message.
  */
 #ifndef ROTA_CORE_JREDIS_H

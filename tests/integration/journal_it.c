@@ -11,6 +11,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "jident.h"
 #include "journal_it.h"
 #include "rota.h"
 
@@ -67,6 +68,14 @@ void jit_config(struct it *t, int nalpha, const char *journal)
 void jit_journal_path(const struct it *t, char *buf, size_t n)
 {
     snprintf(buf, n, "%s/state/journal", t->dir);
+}
+
+void jit_identity(const struct it *t, struct rota_jkey *k)
+{
+    char path[256], err[512];
+    snprintf(path, sizeof(path), "%s/state/%s", t->dir, ROTA_JIDENT_NAME);
+    if (rota_jident_read(path, k, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
 }
 
 static char out[256 * 1024]; /* rotactl's output */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "jrecord.h"
 #include "rotad_harness.h"
 
 void jit_sleep_ms(int ms);
@@ -42,6 +43,10 @@ void jit_config(struct it *t, int nalpha, const char *journal);
 
 /* The default journal file's path, <dir>/state/journal, in "buf". */
 void jit_journal_path(const struct it *t, char *buf, size_t n);
+
+/* The instance's identity and secret, from <dir>/state/identity (rotad made it); fails
+ * the test when it cannot be read. */
+void jit_identity(const struct it *t, struct rota_jkey *k);
 
 /* ---- rotactl ---- */
 

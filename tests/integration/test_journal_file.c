@@ -68,14 +68,17 @@ static int count_rec(void *arg, const struct rota_jrec *r)
 }
 
 /* The file reads whole: no torn tail, no damage, some records. */
-static void assert_file_clean(const char *path)
+static void assert_file_clean(const struct it *t, const char *path)
 {
     struct rota_jfile_scan s;
     char err[256] = "";
     int n = 0;
-    assert_int_equal(rota_jfile_read(path, count_rec, &n, &s, err, sizeof(err)), 0);
+    struct rota_jkey key;
+    jit_identity(t, &key);
+    assert_int_equal(rota_jfile_read(path, &key, count_rec, &n, &s, err, sizeof(err)), 0);
     if (s.torn_bytes || s.corrupt || s.first_problem[0])
         fail_msg("%s: %s", path, s.first_problem);
+    assert_int_equal(s.foreign + s.forged + s.v1, 0);
     assert_true(n > 0);
 }
 
@@ -184,7 +187,7 @@ static void test_journal_torn_tail_is_cut(void **state)
     jit_assert_restored(before, after, jit_mono_ms() - t0, NULL);
     json_decref(after);
     assert_int_equal(it_stop(&t, SIGTERM), 0);
-    assert_file_clean(path);
+    assert_file_clean(&t, path);
     /* Again, with a log of its own: nothing torn any more. */
     snprintf(t.log, sizeof(t.log), "%s/rotad-2.log", t.dir);
     it_drop_table(&t);
@@ -221,16 +224,19 @@ static void test_journal_damaged_record_is_skipped(void **state)
     size_t n = slurp(path, &p);
     struct frame f[4096];
     int k = frames(p, n, f, 4096), hit = -1;
+    struct rota_jkey key;
+    jit_identity(&t, &key);
     for (int i = 0; i < k; i++) {
         struct rota_jrec r;
         assert_int_equal(
-            rota_jrec_decode(p + f[i].off + ROTA_JFILE_FRAME, f[i].len, &r, NULL, 0), 0);
+            rota_jrec_decode(p + f[i].off + ROTA_JFILE_FRAME, f[i].len, &key, 0, &r, NULL, 0),
+            0);
         if (r.type == ROTA_JREC_ACCOUNT && r.u.acc.id == a1)
             hit = i;
     }
     assert_true(hit >= 0 && hit < k - 1);
     struct rota_jrec r;
-    rota_jrec_decode(p + f[hit].off + ROTA_JFILE_FRAME, f[hit].len, &r, NULL, 0);
+    rota_jrec_decode(p + f[hit].off + ROTA_JFILE_FRAME, f[hit].len, &key, 0, &r, NULL, 0);
     assert_true(r.u.acc.cooldown_until != 0);
     size_t flip = f[hit].off + ROTA_JFILE_FRAME + f[hit].len / 2;
     p[flip] ^= 0x5a;
@@ -270,7 +276,7 @@ static void test_journal_damaged_record_is_skipped(void **state)
     free(q);
     free(p);
     assert_int_equal(it_stop(&t, SIGTERM), 0);
-    assert_file_clean(path);
+    assert_file_clean(&t, path);
     it_cleanup(&t);
 }
 
@@ -305,7 +311,7 @@ static void test_journal_file_stays_bounded(void **state)
     assert_int_equal(jit_num(j, "file.errors"), 0);
     json_decref(j);
     assert_int_equal(it_stop(&t, SIGTERM), 0);
-    assert_file_clean(path);
+    assert_file_clean(&t, path);
     it_cleanup(&t);
 }
 

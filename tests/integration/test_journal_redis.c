@@ -1,7 +1,11 @@
 /* test_journal_redis: rotad's journal with a real redis-server: the state restored from
  * Redis alone, and from the newer of the file and Redis; Redis killed under load while
  * dispatch and the journal go on, and the full resend once it is back, providers
- * included; Redis behind a password on a Unix socket, the password never shown. */
+ * included; Redis behind a password on a Unix socket, the password never shown; records
+ * a real second user forged in Redis, and another instance's records under a shared
+ * prefix, never restored. */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,7 +21,9 @@
 
 #include "journal_it.h"
 #include "jrecord.h"
+#include "reason.h"
 #include "rotad_harness.h"
+#include "stranger.h"
 
 /* ---- the journal's config and status ---- */
 
@@ -69,14 +75,17 @@ static long long redis_hlen(redisContext *c, const char *key)
     return n;
 }
 
-/* The record in field "field" of hash "key", decoded; false when there is none. */
-static bool redis_record(redisContext *c, const char *key, const char *field,
+/* The record in field "field" of hash "key", decoded as instance "t"'s; false when there
+ * is none. */
+static bool redis_record(struct it *t, redisContext *c, const char *key, const char *field,
                          struct rota_jrec *r)
 {
+    struct rota_jkey k;
+    jit_identity(t, &k);
     redisReply *x = redisCommand(c, "HGET %s %s", key, field);
     assert_non_null(x);
-    bool ok =
-        x->type == REDIS_REPLY_STRING && rota_jrec_decode(x->str, x->len, r, NULL, 0) == 0;
+    bool ok = x->type == REDIS_REPLY_STRING &&
+              rota_jrec_decode(x->str, x->len, &k, 0, r, NULL, 0) == 0;
     freeReplyObject(x);
     return ok;
 }
@@ -112,7 +121,8 @@ static void wait_redis_back(struct it *t)
 
 /* Does the hash hold every account of "accs" at its state there (selections and whether
  * it is off)? The first difference in "why". */
-static bool redis_holds(redisContext *c, const char *key, json_t *accs, char *why, size_t n)
+static bool redis_holds(struct it *t, redisContext *c, const char *key, json_t *accs, char *why,
+                        size_t n)
 {
     size_t i;
     json_t *a;
@@ -121,7 +131,7 @@ static bool redis_holds(redisContext *c, const char *key, json_t *accs, char *wh
         char field[32];
         snprintf(field, sizeof(field), "a:%" PRIx64, jit_account_id(a));
         struct rota_jrec r;
-        if (!redis_record(c, key, field, &r)) {
+        if (!redis_record(t, c, key, field, &r)) {
             snprintf(why, n, "%s (%s): no record", jit_str(a, "name"), field);
             return false;
         }
@@ -341,8 +351,8 @@ static void test_journal_redis_outage_under_load(void **state)
     char key[160], why[256] = "";
     snprintf(key, sizeof(key), "rota:%s:state", t.instance);
     redisContext *c = redis_open(&r);
-    JIT_WAIT_FOR(redis_holds(c, key, accs, why, sizeof(why)));
-    if (!redis_holds(c, key, accs, why, sizeof(why)))
+    JIT_WAIT_FOR(redis_holds(&t, c, key, accs, why, sizeof(why)));
+    if (!redis_holds(&t, c, key, accs, why, sizeof(why)))
         fail_msg("%s does not hold the latest state: %s", key, why);
     assert_int_equal(redis_fields(c, key, "a:"), 35);
     j = jit_ctl_json(&t, "journal");
@@ -373,7 +383,7 @@ static void test_journal_redis_resend_after_drops_has_providers(void **state)
     snprintf(key, sizeof(key), "rota:%s:state", t.instance);
     redisContext *c = redis_open(&r);
     struct rota_jrec p;
-    assert_true(redis_record(c, key, "p:alpha", &p));
+    assert_true(redis_record(&t, c, key, "p:alpha", &p));
     assert_int_equal(p.u.prov.breaker.state, 0); /* closed */
     redisFree(c);
 
@@ -408,11 +418,12 @@ static void test_journal_redis_resend_after_drops_has_providers(void **state)
     c = redis_open(&r);
     char why[256] = "";
     accs = jit_ctl_json(&t, "accounts");
-    JIT_WAIT_FOR(redis_holds(c, key, accs, why, sizeof(why))); /* the accounts were resent */
-    if (!redis_holds(c, key, accs, why, sizeof(why)))
+    JIT_WAIT_FOR(
+        redis_holds(&t, c, key, accs, why, sizeof(why))); /* the accounts were resent */
+    if (!redis_holds(&t, c, key, accs, why, sizeof(why)))
         fail_msg("%s does not hold the latest state: %s", key, why);
     json_decref(accs);
-    assert_true(redis_record(c, key, "p:alpha", &p));
+    assert_true(redis_record(&t, c, key, "p:alpha", &p));
     bool in_hash = p.u.prov.breaker.state != 0;
     redisFree(c);
     /* What a user notices: restored from Redis, alpha's breaker must still be open. */
@@ -434,6 +445,214 @@ static void test_journal_redis_resend_after_drops_has_providers(void **state)
                  restored ? "open" : "closed", key, in_hash ? "open" : "closed");
     assert_int_equal(it_stop(&t, SIGTERM), 0);
     it_redis_stop(&r, SIGTERM);
+    it_cleanup(&t);
+}
+
+/* ---- records nobody but the instance can make ---- */
+
+/* What the stranger forges: every account of the victim off, in its state hash. */
+struct forge {
+    int port;
+    char key[160];   /* the victim's state hash */
+    char ident[256]; /* the victim's identity file, which she must not be able to read */
+    uint64_t ids[16];
+    int n;
+};
+
+/* The version 1 form of the version 2 record "v2" ([n, 2, c4 10 id, ..., c4 10 mac] to
+ * [n - 2, 1, ...]): what rota wrote before records carried an identity. */
+static size_t v1_of(const uint8_t *v2, size_t len, uint8_t *out)
+{
+    size_t h = (v2[0] & 0xf0) == 0x90 ? 1 : 3, o = 0;
+    uint32_t count = h == 1 ? v2[0] & 0x0f : (uint32_t)v2[1] << 8 | v2[2];
+    if (count - 2 <= 15) {
+        out[o++] = (uint8_t)(0x90 | (count - 2));
+    } else {
+        out[o++] = 0xdc;
+        out[o++] = (uint8_t)((count - 2) >> 8);
+        out[o++] = (uint8_t)(count - 2);
+    }
+    out[o++] = 1;
+    memcpy(out + o, v2 + h + 1 + 18, len - 18 - (h + 1 + 18));
+    return o + len - 18 - (h + 1 + 18);
+}
+
+/* As the stranger: read the victim's identity from a record of hers in Redis (anyone who
+ * can read Redis can), then write, for every account, a record saying it is off an hour
+ * from now: in turn with her identity and a MAC made with a guessed secret, with another
+ * instance's identity, and in version 1 (no identity, no MAC). 0, or which step failed. */
+static int forge(void *arg)
+{
+    const struct forge *f = arg;
+    int fd = open(f->ident, O_RDONLY);
+    if (fd >= 0 || errno != EACCES)
+        return 10; /* the secret must be out of her reach */
+    redisContext *c = redisConnect("127.0.0.1", f->port);
+    if (!c || c->err)
+        return 11;
+    char field[32];
+    snprintf(field, sizeof(field), "a:%" PRIx64, f->ids[0]);
+    redisReply *x = redisCommand(c, "HGET %s %s", f->key, field);
+    if (!x || x->type != REDIS_REPLY_STRING)
+        return 12;
+    struct rota_jkey guess = {.secret = "guessed-secret!"}, other = {.id = "some-other-inst!"};
+    const char *id = memmem(x->str, x->len, "\xc4\x10", 2);
+    if (!id)
+        return 13;
+    memcpy(guess.id, id + 2, ROTA_JID_LEN);
+    freeReplyObject(x);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t at = ((int64_t)now.tv_sec + 3600) * 1000000000;
+    for (int i = 0; i < f->n; i++) {
+        struct rota_jrec r = {.type = ROTA_JREC_ACCOUNT, .seq = 1, .at = at};
+        r.u.acc.id = f->ids[i];
+        r.u.acc.what = ROTA_JCHG_DISABLE | ROTA_JCHG_FULL;
+        r.u.acc.flags = ROTA_SNAP_DISABLED;
+        r.u.acc.reason = ROTA_OFF_OPERATOR;
+        uint8_t v2[ROTA_JREC_MAX], v1[ROTA_JREC_MAX];
+        size_t len = rota_jrec_encode(&r, i % 3 == 1 ? &other : &guess, v2, sizeof(v2));
+        const uint8_t *rec = v2;
+        if (i % 3 == 2) {
+            len = v1_of(v2, len, v1);
+            rec = v1;
+        }
+        snprintf(field, sizeof(field), "a:%" PRIx64, f->ids[i]);
+        x = redisCommand(c, "HSET %s %s %b", f->key, field, rec, len);
+        if (!x || x->type != REDIS_REPLY_INTEGER)
+            return 14;
+        freeReplyObject(x);
+    }
+    x = redisCommand(c, "HSET %s at %lld", f->key, (long long)at);
+    bool ok = x && x->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(x);
+    redisFree(c);
+    return ok ? 0 : 15;
+}
+
+/* Every account of "t" is in rotation, and a call on each tier goes through. */
+static void assert_all_selectable(struct it *t)
+{
+    json_t *accs = jit_ctl_json(t, "accounts");
+    size_t i;
+    json_t *a;
+    json_array_foreach(accs, i, a)
+    {
+        if (*jit_str(a, "off"))
+            fail_msg("%s is off (%s): a forged record was restored", jit_str(a, "name"),
+                     jit_str(a, "off"));
+    }
+    json_decref(accs);
+    jit_calls(t, "chat", 10, 200);
+    jit_calls(t, "pin0", 1, 200);
+    jit_calls(t, "pin3", 1, 200);
+}
+
+/* A real second user who can write the password-less Redis on loopback (but not read
+ * rotad's state directory) writes records saying every account is off, newer than
+ * anything rotad wrote: with the victim's identity (read from Redis) and a guessed MAC,
+ * with another instance's identity, and in version 1. The victim, restarted without its
+ * table, restores none of them, says so in its log, and every account stays selectable. */
+static void test_journal_redis_forged_records_are_not_restored(void **state)
+{
+    (void)state;
+    uid_t su;
+    gid_t sg;
+    char why[160];
+    if (!stranger_ids(&su, &sg, why, sizeof(why))) {
+        print_message("skipped: %s\n", why);
+        skip();
+    }
+    struct it t;
+    struct it_redis r;
+    it_init(&t, "jforge");
+    assert_int_equal(it_redis_start(&r, t.dir, 0, NULL, NULL), 0);
+    char journal[512];
+    redis_journal(journal, sizeof(journal), &r, true, true, NULL);
+    jit_config(&t, 4, journal);
+    assert_int_equal(it_start(&t), 0);
+    jit_calls(&t, "chat", 20, 200);
+    jit_wait_journaled(&t, JIT_REDIS_TOO);
+    struct forge f = {.port = r.port};
+    snprintf(f.key, sizeof(f.key), "rota:%s:state", t.instance);
+    snprintf(f.ident, sizeof(f.ident), "%s/state/identity", t.dir);
+    json_t *accs = jit_ctl_json(&t, "accounts");
+    size_t i;
+    json_t *a;
+    json_array_foreach(accs, i, a)
+    {
+        if (f.n < 16)
+            f.ids[f.n++] = jit_account_id(a);
+    }
+    json_decref(accs);
+    assert_int_equal(f.n, 7);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+
+    int rc = as_stranger(forge, &f);
+    if (rc != 0)
+        fail_msg("the stranger's forging failed at step %d", rc);
+    it_drop_table(&t);
+    assert_int_equal(it_start(&t), 0);
+    assert_all_selectable(&t);
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "Redis %s holds 3 records with this instance's identity but a MAC", f.key);
+    assert_true(it_log_has(&t, msg));
+    assert_true(it_log_has(&t, "forged or corrupt"));
+    snprintf(msg, sizeof(msg), "Redis %s holds 2 records of another instance (identity %s",
+             f.key, "736f6d652d6f746865722d696e737421"); /* "some-other-inst!" */
+    assert_true(it_log_has(&t, msg));
+    snprintf(msg, sizeof(msg), "Redis %s holds 2 version 1 records (no identity, no MAC)",
+             f.key);
+    assert_true(it_log_has(&t, msg));
+    assert_false(it_log_has(&t, "restored from Redis"));
+    assert_false(it_log_has(&t, "guessed-secret"));
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    it_redis_stop(&r, SIGTERM);
+    it_cleanup(&t);
+}
+
+/* Two rotads given one Redis key prefix by mistake: the second refuses the first one's
+ * records (which would turn a2 off), warns naming the prefix, and carries on with its own
+ * state; its own records, written over the first one's, restore it later. */
+static void test_journal_redis_another_instances_records_are_refused(void **state)
+{
+    (void)state;
+    struct it t, u;
+    struct it_redis r;
+    it_init(&t, "jshare1");
+    it_init(&u, "jshare2");
+    assert_int_equal(it_redis_start(&r, t.dir, 0, NULL, NULL), 0);
+    char journal[512];
+    redis_journal(journal, sizeof(journal), &r, false, true, ", prefix: 'rota:shared'");
+    jit_config(&t, 4, journal);
+    assert_int_equal(it_start(&t), 0);
+    jit_ctl(&t, "disable a2 --for 1h");
+    jit_wait_journaled(&t, JIT_REDIS_TOO);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+
+    jit_config(&u, 4, journal);
+    assert_int_equal(it_start(&u), 0);
+    assert_true(it_log_has(&u, "Redis rota:shared:state holds"));
+    assert_true(it_log_has(&u, "records of another instance"));
+    assert_true(it_log_has(&u, "Do two rotads share the key prefix rota:shared?"));
+    json_t *accs = jit_ctl_json(&u, "accounts");
+    assert_string_equal(jit_str(jit_account(accs, "a2"), "off"), "");
+    json_decref(accs);
+    /* it carries on: its own state goes to Redis, and comes back from there */
+    jit_ctl(&u, "disable a1 --for 1h");
+    jit_wait_journaled(&u, JIT_REDIS_TOO);
+    assert_int_equal(it_stop(&u, SIGTERM), 0);
+    it_drop_table(&u);
+    assert_int_equal(it_start(&u), 0);
+    jit_assert_restored_from(&u, "redis");
+    accs = jit_ctl_json(&u, "accounts");
+    assert_string_equal(jit_str(jit_account(accs, "a1"), "off"), "operator");
+    assert_string_equal(jit_str(jit_account(accs, "a2"), "off"), "");
+    json_decref(accs);
+    assert_int_equal(it_stop(&u, SIGTERM), 0);
+    it_redis_stop(&r, SIGTERM);
+    it_cleanup(&u);
     it_cleanup(&t);
 }
 
@@ -523,6 +742,10 @@ int main(void)
         cmocka_unit_test_teardown(test_journal_redis_resend_after_drops_has_providers,
                                   it_teardown),
         cmocka_unit_test_teardown(test_journal_redis_password_and_socket, it_teardown),
+        cmocka_unit_test_teardown(test_journal_redis_forged_records_are_not_restored,
+                                  it_teardown),
+        cmocka_unit_test_teardown(test_journal_redis_another_instances_records_are_refused,
+                                  it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

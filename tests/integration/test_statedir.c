@@ -3,7 +3,8 @@
  * where rotad writes its snapshot; a directory others may write; a symlink in place of the
  * directory; a journal she wrote, put in root's directory. rotad refuses each at start,
  * naming the path and the problem, and writes nothing through her links. Below that
- * check, the journal file never follows a symlink, to read or to write. */
+ * check, the journal file never follows a symlink, to read or to write. The instance's
+ * identity file is made 0600, and one she owns or others may read is refused. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -250,6 +251,9 @@ static void test_statedir_journal_of_another_user_is_not_restored(void **state)
     it_cleanup(&t);
 }
 
+/* A key for files that hold no records: which one does not matter. */
+static const struct rota_jkey any_key = {.id = "statedir-test-id", .secret = "not-a-real-key!"};
+
 static int count_rec(void *arg, const struct rota_jrec *r)
 {
     (void)r;
@@ -286,14 +290,89 @@ static void test_statedir_journal_never_follows_links(void **state)
     assert_true(S_ISREG(st.st_mode));
     int n = 0;
     struct rota_jfile_scan sc;
-    assert_int_equal(rota_jfile_read(path, count_rec, &n, &sc, err, sizeof(err)), 0);
+    assert_int_equal(rota_jfile_read(path, &any_key, count_rec, &n, &sc, err, sizeof(err)), 0);
 
     /* the journal itself a symlink (to a journal, even): refused, with the reason */
     char link[300];
     snprintf(link, sizeof(link), "%s/own/linked", t.dir);
     assert_int_equal(symlink(path, link), 0);
-    assert_int_equal(rota_jfile_read(link, count_rec, &n, &sc, err, sizeof(err)), -ELOOP);
+    assert_int_equal(rota_jfile_read(link, &any_key, count_rec, &n, &sc, err, sizeof(err)),
+                     -ELOOP);
     assert_non_null(strstr(err, "is a symlink"));
+    it_cleanup(&t);
+}
+
+/* The instance's identity: made by rotad with its state directory, mode 0600, 44 bytes,
+ * and the same on the next start. One she owns (planted in a directory of root's by an
+ * admin restoring a backup), or one its group or others may read, stops rotad naming the
+ * path; the same file, root's and 0600, is taken again. */
+static void test_statedir_identity_file_is_rotads_alone(void **state)
+{
+    (void)state;
+    uid_t su;
+    NEED_STRANGER(su);
+    struct it t;
+    char victim[256], path[256];
+    shared_dir(&t, "sdid", victim, sizeof(victim));
+    jit_config(&t, 4, NULL);
+    assert_int_equal(it_start(&t), 0);
+    assert_true(it_log_has(&t, "identity"));
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    snprintf(path, sizeof(path), "%s/state/identity", t.dir);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(st.st_size, 44);
+    unsigned char *before;
+    size_t len = slurp(path, &before);
+    char id[33], secret[33];
+    for (int i = 0; i < 16; i++) {
+        snprintf(id + 2 * i, 3, "%02x", before[8 + i]);
+        snprintf(secret + 2 * i, 3, "%02x", before[24 + i]);
+    }
+    assert_true(it_log_has(&t, id)); /* the identity is no secret: logged when made */
+    assert_false(it_log_has(&t, secret));
+    assert_int_equal(it_start(&t), 0); /* kept, not made again */
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    unsigned char *again;
+    assert_int_equal(slurp(path, &again), len);
+    assert_memory_equal(before, again, len);
+    free(again);
+
+    /* group-readable, then readable by every user: refused, named */
+    static const mode_t loose[] = {0640, 0604};
+    char msg[512];
+    for (size_t i = 0; i < 2; i++) {
+        it_drop_table(&t);
+        assert_int_equal(chmod(path, loose[i]), 0);
+        snprintf(msg, sizeof(msg),
+                 "identity file %s may be read or written by %s (mode %04o): refusing", path,
+                 i == 0 ? "its group" : "others", (unsigned)loose[i]);
+        expect_refused(&t, msg);
+    }
+    assert_int_equal(chmod(path, 0600), 0);
+
+    /* hers, with root's bytes in it: refused, named */
+    assert_int_equal(unlink(path), 0);
+    struct plant p = {.bytes = before, .len = len};
+    snprintf(p.file, sizeof(p.file), "%s/identity.hers", t.dir);
+    assert_int_equal(as_stranger(plant, &p), 0);
+    assert_int_equal(rename(p.file, path), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(msg, sizeof(msg), "identity file %s is owned by uid %u, not 0: refusing", path,
+             (unsigned)su);
+    it_drop_table(&t);
+    expect_refused(&t, msg);
+
+    /* root's again: the journal it signed is restored */
+    assert_int_equal(chown(path, 0, 0), 0);
+    it_drop_table(&t);
+    assert_int_equal(it_start(&t), 0);
+    jit_assert_restored_from(&t, "file");
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    free(before);
     it_cleanup(&t);
 }
 
@@ -449,6 +528,7 @@ int main(void)
         cmocka_unit_test_teardown(test_statedir_journal_never_follows_links, it_teardown),
         cmocka_unit_test_teardown(test_statedir_strangers_lock_is_ignored, it_teardown),
         cmocka_unit_test_teardown(test_statedir_default_for_a_user, it_teardown),
+        cmocka_unit_test_teardown(test_statedir_identity_file_is_rotads_alone, it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "jfile.h"
+#include "jident.h"
 #include "rotad_harness.h"
 #include "table.h"
 
@@ -124,7 +125,12 @@ static void test_kill_during_journal(void **state)
         struct latest l = {.n = 0};
         struct rota_jfile_scan scan;
         char err[512];
-        assert_int_equal(rota_jfile_read(path, keep, &l, &scan, err, sizeof(err)), 0);
+        struct rota_jkey key;
+        char ident[300];
+        snprintf(ident, sizeof(ident), "%s/state/identity", t.dir);
+        if (rota_jident_read(ident, &key, err, sizeof(err)) != 0)
+            fail_msg("round %d: %s", r, err);
+        assert_int_equal(rota_jfile_read(path, &key, keep, &l, &scan, err, sizeof(err)), 0);
         if (scan.corrupt)
             fail_msg("round %d: damage in the middle of the journal: %s", r,
                      scan.first_problem);

@@ -138,23 +138,53 @@ struct rota_jrec ju_rec_snapshot(uint32_t count)
     return r;
 }
 
+const struct rota_jkey ju_key = {.id = "test-instance-01", .secret = "0123456789abcdef"};
+const struct rota_jkey ju_other_key = {.id = "other-instance-2", .secret = "fedcba9876543210"};
+
 size_t ju_enc(const struct rota_jrec *r, uint8_t *buf)
 {
-    size_t n = rota_jrec_encode(r, buf, ROTA_JREC_MAX);
+    size_t n = rota_jrec_encode(r, &ju_key, buf, ROTA_JREC_MAX);
     assert_true(n > 0 && n <= ROTA_JREC_MAX);
     return n;
 }
 
-int ju_dec(const void *bytes, size_t len, struct rota_jrec *r, char *err, size_t n)
+int ju_dec_flags(const void *bytes, size_t len, unsigned flags, struct rota_jrec *r, char *err,
+                 size_t n)
 {
     void *p = malloc(len ? len : 1);
     assert_non_null(p);
     if (len)
         memcpy(p, bytes, len);
     err[0] = 0;
-    int rc = rota_jrec_decode(p, len, r, err, n);
+    int rc = rota_jrec_decode(p, len, &ju_key, flags, r, err, n);
     free(p);
     return rc;
+}
+
+int ju_dec(const void *bytes, size_t len, struct rota_jrec *r, char *err, size_t n)
+{
+    return ju_dec_flags(bytes, len, 0, r, err, n);
+}
+
+size_t ju_v1_of(const uint8_t *v2, size_t len, uint8_t *out)
+{
+    /* [count, 2, c4 10 id, rest..., c4 10 mac] -> [count - 2, 1, rest...] */
+    size_t hlen = (v2[0] & 0xf0) == 0x90 ? 1 : 3;
+    uint32_t count = hlen == 1 ? v2[0] & 0x0f : (uint32_t)v2[1] << 8 | v2[2];
+    assert_int_equal(v2[hlen], ROTA_JREC_VERSION);
+    assert_true(len > hlen + 1 + 18 + 18);
+    size_t o = 0;
+    if (count - 2 <= 15) {
+        out[o++] = (uint8_t)(0x90 | (count - 2));
+    } else {
+        out[o++] = 0xdc;
+        out[o++] = (uint8_t)((count - 2) >> 8);
+        out[o++] = (uint8_t)(count - 2);
+    }
+    out[o++] = 1;
+    size_t body = hlen + 1 + 18, end = len - 18;
+    memcpy(out + o, v2 + body, end - body);
+    return o + end - body;
 }
 
 /* ---- files ---- */
@@ -185,7 +215,7 @@ int ju_read_journal(const char *path, struct rota_jfile_scan *sc, char *err, siz
 {
     memset(&ju_got, 0, sizeof(ju_got));
     err[0] = 0;
-    return rota_jfile_read(path, collect, NULL, sc, err, n);
+    return rota_jfile_read(path, &ju_key, collect, NULL, sc, err, n);
 }
 
 uint8_t *ju_slurp(const char *path, size_t *size)

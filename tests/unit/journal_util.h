@@ -45,13 +45,24 @@ void ju_assert_account_eq(const struct rota_jaccount *a, const struct rota_jacco
 /* A SNAPSHOT record announcing "count" records (at INT64_MIN, or 0 when "count" is 0). */
 struct rota_jrec ju_rec_snapshot(uint32_t count);
 
-/* Encode "r" into "buf" (ROTA_JREC_MAX bytes), asserting that it fits; returns its
- * length. */
+/* The tests' instance: a fixed identity and secret (and another instance's). */
+extern const struct rota_jkey ju_key, ju_other_key;
+
+/* Encode "r" as ju_key's into "buf" (ROTA_JREC_MAX bytes), asserting that it fits;
+ * returns its length. */
 size_t ju_enc(const struct rota_jrec *r, uint8_t *buf);
 
-/* Decode from an allocation of exactly "len" bytes, so a read past the end is caught by
- * the address sanitizer. Returns what rota_jrec_decode does, "err" emptied first. */
+/* Decode, as ju_key's and with "flags", from an allocation of exactly "len" bytes, so a
+ * read past the end is caught by the address sanitizer. Returns what rota_jrec_decode
+ * does, "err" emptied first. ju_dec passes no flags (a record from Redis). */
+int ju_dec_flags(const void *bytes, size_t len, unsigned flags, struct rota_jrec *r, char *err,
+                 size_t n);
 int ju_dec(const void *bytes, size_t len, struct rota_jrec *r, char *err, size_t n);
+
+/* The version 1 record (as rota wrote before records carried an identity) holding what
+ * the version 2 record "v2" of "len" bytes holds, into "out" (ROTA_JREC_MAX bytes); its
+ * length. */
+size_t ju_v1_of(const uint8_t *v2, size_t len, uint8_t *out);
 
 /* Encode "r" and put it to "f", asserting success; its length in "*len" unless NULL. */
 void ju_put(struct rota_jfile *f, const struct rota_jrec *r, size_t *len);

@@ -707,6 +707,62 @@ static void test_config_exec_probe_key_on_command_line(void **state)
     }
 }
 
+/* Redis without a password on an address others can reach draws one warning naming the
+ * address and the key prefix; loopback, a Unix socket or a password draw none. */
+static void test_config_redis_without_password_off_loopback(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *redis;
+        const char *addr; /* NULL: no warning */
+    } cases[] = {
+        {"host: 10.1.2.3", "10.1.2.3:6379"},
+        {"host: redis.internal, port: 6380", "redis.internal:6380"},
+        {"host: '::ffff:10.0.0.1'", "::ffff:10.0.0.1:6379"},
+        {"host: 127.0.0.1", NULL},
+        {"host: 127.9.8.7", NULL},
+        {"host: localhost", NULL},
+        {"host: '::1'", NULL},
+        {"host: '::ffff:127.0.0.1'", NULL},
+        {"port: 6379", NULL}, /* the default, 127.0.0.1 */
+        {"socket: /run/redis/redis.sock", NULL},
+        {"host: 10.1.2.3, password: 'env:ROTA_TEST_REDIS_PW'", NULL},
+        {"host: 10.1.2.3, enabled: false", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024], err[512];
+        snprintf(text, sizeof(text),
+                 "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
+                 "  - name: p\n    kind: openai\n"
+                 "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n"
+                 "journal:\n  redis: {enabled: true, %s}\n",
+                 cases[i].redis);
+        if (strstr(cases[i].redis, "enabled: false"))
+            snprintf(text, sizeof(text),
+                     "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
+                     "  - name: p\n    kind: openai\n"
+                     "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n"
+                     "journal:\n  redis: {%s}\n",
+                     cases[i].redis);
+        struct warns w = {0};
+        struct rota_config *c = NULL;
+        if (rota_config_parse("inline.yaml", text, strlen(text), on_warn, &w, &c, err,
+                              sizeof(err)))
+            fail_msg("%s: %s", cases[i].redis, err);
+        rota_config_free(c);
+        if ((cases[i].addr != NULL) != (w.n == 1) || w.n > 1)
+            fail_msg("%s: %d warnings (%s)", cases[i].redis, w.n, w.last);
+        if (!cases[i].addr)
+            continue;
+        char want[160];
+        snprintf(want, sizeof(want),
+                 "journal.redis at %s has no password and is not on loopback", cases[i].addr);
+        if (!strstr(w.last, want) || !strstr(w.last, "(rota:t:*)") ||
+            !strstr(w.last, "inline.yaml:8:"))
+            fail_msg("%s: \"%s\"", cases[i].redis, w.last);
+    }
+}
+
 /* A config another user owns, or one its group or every user may write, is refused with
  * the reason; its own user's, writable by that user only, loads. */
 static void test_config_load_refuses_untrusted_file(void **state)
@@ -1108,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_config_load_missing_file),
         cmocka_unit_test(test_config_load_refuses_untrusted_file),
         cmocka_unit_test(test_config_default_state_dir_is_not_tmp),
+        cmocka_unit_test(test_config_redis_without_password_off_loopback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

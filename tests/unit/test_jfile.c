@@ -1,6 +1,7 @@
 /* test_jfile: the journal's file: records written and read back, a read stopped by its
  * callback, torn tails cut, a corrupt record skipped alone, files that are no journal
- * refused, every fsync policy, and a snapshot replacing the file. Real files in a
+ * refused, every fsync policy, a snapshot replacing the file, and only the instance's own
+ * records taken (version 1 ones too, from the file). Real files in a
  * temporary directory; nothing mocked. */
 #include <errno.h>
 #include <inttypes.h>
@@ -142,7 +143,8 @@ static void test_journal_file_callback_stops_the_walk(void **state)
     struct rota_jfile_scan sc;
     char err[256] = "";
     int n = 0;
-    assert_int_equal(rota_jfile_read(c->path, stop_at_third, &n, &sc, err, sizeof(err)), 42);
+    assert_int_equal(
+        rota_jfile_read(c->path, &ju_key, stop_at_third, &n, &sc, err, sizeof(err)), 42);
     assert_int_equal(n, 3);
     assert_int_equal(sc.records, 3);
 }
@@ -497,6 +499,54 @@ static void test_journal_file_failed_snapshot_keeps_the_journal(void **state)
     assert_got(1, -1);
 }
 
+/* A file rotad owns holding, between its own records, a version 1 record (what rota
+ * wrote before records carried an identity), one of another instance and one with this
+ * instance's id and a MAC made without its secret, each framed with a good checksum: the
+ * version 1 record is read (the file vouches for it) and counted, the two others are
+ * counted and never passed on, and nothing is taken for damage. */
+static void test_journal_file_takes_only_its_instances_records(void **state)
+{
+    struct ju_ctx *c = *state;
+    char err[256] = "";
+    assert_int_equal(rota_jfile_open(c->path, ROTA_FSYNC_ALWAYS, 0, &c->jf, err, sizeof(err)),
+                     0);
+    assert_int_equal(rota_jfile_snapshot_begin(c->jf), 0);
+    struct rota_jrec r = ju_rec_snapshot(0);
+    ju_put(c->jf, &r, NULL);
+    uint8_t v2[ROTA_JREC_MAX], v1[ROTA_JREC_MAX];
+    r = file_rec(0, 1000);
+    ju_put(c->jf, &r, NULL);
+    r = file_rec(1, 1000);
+    assert_int_equal(rota_jfile_put(c->jf, v1, ju_v1_of(v2, ju_enc(&r, v2), v1)), 0);
+    r = file_rec(2, 1000);
+    size_t len = rota_jrec_encode(&r, &ju_other_key, v2, sizeof(v2));
+    assert_int_equal(rota_jfile_put(c->jf, v2, len), 0);
+    struct rota_jkey forger = ju_other_key;
+    memcpy(forger.id, ju_key.id, ROTA_JID_LEN);
+    r = file_rec(3, 1000);
+    len = rota_jrec_encode(&r, &forger, v2, sizeof(v2));
+    assert_int_equal(rota_jfile_put(c->jf, v2, len), 0);
+    r = file_rec(4, 1000);
+    ju_put(c->jf, &r, NULL);
+    assert_int_equal(rota_jfile_snapshot_end(c->jf), 0);
+    rota_jfile_close(c->jf);
+    c->jf = NULL;
+
+    struct rota_jfile_scan sc;
+    assert_int_equal(ju_read_journal(c->path, &sc, err, sizeof(err)), 0);
+    assert_int_equal(sc.records, 4); /* SNAPSHOT, 1000, 1001 (version 1), 1004 */
+    assert_int_equal(ju_got.n, 4);
+    assert_int_equal(ju_got.id[1], 1000);
+    assert_int_equal(ju_got.id[2], 1001);
+    assert_int_equal(ju_got.id[3], 1004);
+    assert_int_equal(sc.v1, 1);
+    assert_int_equal(sc.foreign, 1);
+    assert_memory_equal(sc.foreign_id, ju_other_key.id, ROTA_JID_LEN);
+    assert_int_equal(sc.forged, 1);
+    assert_int_equal(sc.corrupt, 0);
+    assert_int_equal(sc.torn_bytes, 0);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, ju_setup, ju_teardown)
@@ -510,6 +560,7 @@ int main(void)
         T(test_journal_file_every_fsync_policy_writes_a_readable_file),
         T(test_journal_file_snapshot_replaces_the_file),
         T(test_journal_file_failed_snapshot_keeps_the_journal),
+        T(test_journal_file_takes_only_its_instances_records),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

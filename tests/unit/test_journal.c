@@ -554,7 +554,7 @@ static bool file_has_changes(const char *path)
     memset(&latest, 0, sizeof(latest));
     struct rota_jfile_scan sc;
     char err[256];
-    if (rota_jfile_read(path, keep_latest, NULL, &sc, err, sizeof(err)) != 0)
+    if (rota_jfile_read(path, &ju_key, keep_latest, NULL, &sc, err, sizeof(err)) != 0)
         return false;
     return latest.have[0] && latest.acc[0].requests == 7 && latest.acc[0].done == 7 &&
            latest.have[1] && latest.acc[1].cooldown_until > 0 && latest.have[2] &&
@@ -573,7 +573,7 @@ static void copy_file(const char *from, const char *to)
  * changed came back. */
 static void assert_recovered(struct rota_config_journal *cfg, struct fx *from, struct fx *to)
 {
-    struct rota_journal_opts o = {.instance = to->instance, .cfg = cfg};
+    struct rota_journal_opts o = {.instance = to->instance, .cfg = cfg, .key = &ju_key};
     struct rota_journal_restore rs;
     char err[256] = "";
     int rc = rota_journal_recover(&o, to->m, &rs, err, sizeof(err));
@@ -603,7 +603,8 @@ static void test_journal_thread_records_and_recovery_restores(void **state)
     assert_int_equal(publish(&c->f, "jt", false), 0);
     struct rota_config_journal cfg;
     journal_cfg(c, &cfg, 64 * 1024);
-    struct rota_journal_opts o = {.instance = c->f.instance, .cfg = &cfg, .scan_ns = 10 * MS};
+    struct rota_journal_opts o = {
+        .instance = c->f.instance, .cfg = &cfg, .scan_ns = 10 * MS, .key = &ju_key};
     char err[256] = "";
     int rc = rota_journal_start(&o, &c->j, err, sizeof(err));
     if (rc)
@@ -666,7 +667,7 @@ static void test_journal_thread_records_and_recovery_restores(void **state)
     /* ... and from the crashed one */
     struct rota_config_journal cfg2 = cfg;
     struct rota_journal_restore rs;
-    struct rota_journal_opts o2 = {.instance = c->g.instance, .cfg = &cfg2};
+    struct rota_journal_opts o2 = {.instance = c->g.instance, .cfg = &cfg2, .key = &ju_key};
     cfg2.file_path = crash;
     assert_int_equal(publish(&c->h, "jtc", false), 0);
     assert_recovered(&cfg2, &c->f, &c->h);
@@ -715,7 +716,7 @@ static void test_journal_recover_takes_the_last_record_in_the_file(void **state)
 
     struct rota_config_journal cfg;
     journal_cfg(c, &cfg, 64 * 1024);
-    struct rota_journal_opts o = {.instance = c->f.instance, .cfg = &cfg};
+    struct rota_journal_opts o = {.instance = c->f.instance, .cfg = &cfg, .key = &ju_key};
     struct rota_journal_restore rs;
     assert_int_equal(rota_journal_recover(&o, c->f.m, &rs, err, sizeof(err)), 0);
     assert_string_equal(rs.source, "file");
@@ -735,7 +736,8 @@ static void test_journal_thread_keeps_the_file_bounded(void **state)
     assert_int_equal(fx_pool(&c->f, "jb", N, ROTA_STRAT_HYBRID, NULL), 0);
     struct rota_config_journal cfg;
     journal_cfg(c, &cfg, max_bytes);
-    struct rota_journal_opts o = {.instance = c->f.instance, .cfg = &cfg, .scan_ns = 10 * MS};
+    struct rota_journal_opts o = {
+        .instance = c->f.instance, .cfg = &cfg, .scan_ns = 10 * MS, .key = &ju_key};
     char err[256] = "";
     int rc = rota_journal_start(&o, &c->j, err, sizeof(err));
     if (rc)

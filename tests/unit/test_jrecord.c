@@ -1,6 +1,8 @@
 /* test_jrecord: the journal's records: the msgpack codec (every type round-tripped at its
  * extremes, every truncation and every out-of-range field refused, a newer writer's extra
- * fields skipped), CRC-32C against its check values, and the names of changes and record
+ * fields skipped), the instance's identity and MAC (SipHash against the reference vectors,
+ * any flipped byte refused, another instance's records refused, version 1 taken from the
+ * file only), CRC-32C against its check values, and the names of changes and record
  * types. Records built by hand where the encoder would never make them; nothing mocked. */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +16,7 @@
 
 #include "breaker.h"
 #include "journal_util.h"
+#include "siphash.h"
 
 /* ---- records: comparing ---- */
 
@@ -184,9 +187,10 @@ static size_t all_records(struct rota_jrec *out, size_t cap)
     return n;
 }
 
-/* Packs records field by field as jrecord.c lays them out, with "extra" values a newer
- * writer of the same version might append to every array, and scalar number "override"
- * (0 version, 1 type, 2 seq, 3 at, then the body's scalars in order) replaced by "raw". */
+/* Packs records field by field as jrecord.c lays them out (as ju_key's instance), with
+ * "extra" values a newer writer of the same version might append to every array, and
+ * scalar number "override" (0 version, 1 type, 2 seq, 3 at, then the body's scalars in
+ * order) replaced by "raw". sh_seal ends a record with its MAC (sh_record does). */
 struct shaped {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -287,8 +291,10 @@ static void sh_extra(struct shaped *s)
 
 static void sh_header(struct shaped *s, const struct rota_jrec *r, uint32_t nbody)
 {
-    sh_array(s, 4 + nbody);
+    sh_array(s, 6 + nbody); /* version, id, type, seq, at, body, mac */
     sh_u(s, ROTA_JREC_VERSION);
+    msgpack_pack_bin(&s->pk, ROTA_JID_LEN);
+    msgpack_pack_bin_body(&s->pk, ju_key.id, ROTA_JID_LEN);
     sh_u(s, r->type);
     sh_u(s, r->seq);
     sh_i(s, r->at);
@@ -345,11 +351,21 @@ static void sh_account(struct shaped *s, const struct rota_jrec *r, uint32_t nwi
     sh_extra(s);
 }
 
+/* The MAC of everything packed so far, as the record's last field. */
+static void sh_seal(struct shaped *s)
+{
+    uint8_t mac[ROTA_JMAC_LEN];
+    rota_siphash(ju_key.secret, s->sb.data, s->sb.size, mac, sizeof(mac));
+    msgpack_pack_bin(&s->pk, sizeof(mac));
+    msgpack_pack_bin_body(&s->pk, mac, sizeof(mac));
+}
+
 static void sh_record(struct shaped *s, const struct rota_jrec *r)
 {
     switch (r->type) {
     case ROTA_JREC_ACCOUNT:
         sh_account(s, r, r->u.acc.nwin);
+        sh_seal(s);
         return;
     case ROTA_JREC_PROVIDER: {
         size_t len = strlen(r->u.prov.name);
@@ -370,6 +386,7 @@ static void sh_record(struct shaped *s, const struct rota_jrec *r)
         break;
     }
     sh_extra(s);
+    sh_seal(s);
 }
 
 /* ---- record codec ---- */
@@ -383,7 +400,7 @@ static void test_journal_codec_round_trips_every_type_at_extremes(void **state)
         size_t len = ju_enc(&recs[i], buf);
         /* too small a buffer: 0, never a partial record */
         for (size_t cap = 0; cap < len; cap++)
-            assert_int_equal(rota_jrec_encode(&recs[i], again, cap), 0);
+            assert_int_equal(rota_jrec_encode(&recs[i], &ju_key, again, cap), 0);
         struct rota_jrec back;
         char err[200];
         int rc = ju_dec(buf, len, &back, err, sizeof(err));
@@ -391,7 +408,7 @@ static void test_journal_codec_round_trips_every_type_at_extremes(void **state)
             fail_msg("record %zu (%s): %s", i, rota_jrec_type_name(recs[i].type), err);
         assert_rec_eq(&recs[i], &back);
         /* and canonical: the decoded record encodes to the same bytes */
-        assert_int_equal(rota_jrec_encode(&back, again, sizeof(again)), len);
+        assert_int_equal(rota_jrec_encode(&back, &ju_key, again, sizeof(again)), len);
         assert_memory_equal(buf, again, len);
         /* the hand packer lays records out as the encoder does */
         struct shaped s;
@@ -406,7 +423,7 @@ static void test_journal_codec_round_trips_every_type_at_extremes(void **state)
     assert_true(ju_enc(&recs[0], buf) < ROTA_JREC_MAX / 2);
     struct rota_jrec bad = ju_rec_snapshot(1);
     bad.type = 9;
-    assert_int_equal(rota_jrec_encode(&bad, buf, sizeof(buf)), 0);
+    assert_int_equal(rota_jrec_encode(&bad, &ju_key, buf, sizeof(buf)), 0);
 }
 
 static void test_journal_codec_refuses_every_truncation(void **state)
@@ -431,18 +448,21 @@ static void test_journal_codec_refuses_every_truncation(void **state)
             struct rota_jrec r;
             char err[200];
             int rc = ju_dec(buf, cut, &r, err, sizeof(err));
-            if (rc != -EINVAL)
+            /* (-EBADMSG: the cut left what looks like a MAC at the end, and it is wrong) */
+            if (rc != -EINVAL && rc != -EBADMSG)
                 fail_msg("record %zu cut to %zu of %zu bytes: %d", i, cut, len, rc);
             assert_true(err[0] != 0);
         }
     }
 }
 
+/* Refused with "want" and "why", read as from the file: the hand-made records below are
+ * of version 1, which shares version 2's body and is read by the same code. */
 static void expect_refused(const void *bytes, size_t len, int want, const char *why)
 {
     struct rota_jrec r;
     char err[200];
-    int rc = ju_dec(bytes, len, &r, err, sizeof(err));
+    int rc = ju_dec_flags(bytes, len, ROTA_JREC_FROM_FILE, &r, err, sizeof(err));
     if (rc != want || !strstr(err, why))
         fail_msg("got %d \"%s\", want %d with \"%s\"", rc, err, want, why);
 }
@@ -453,10 +473,11 @@ static void test_journal_codec_refuses_what_it_cannot_read(void **state)
     static const char ok[] = "\x95\x01\x04\x01\x00\x03";
     struct rota_jrec r;
     char err[200];
-    assert_int_equal(ju_dec(ok, 6, &r, err, sizeof(err)), 0);
+    assert_int_equal(ju_dec_flags(ok, 6, ROTA_JREC_FROM_FILE, &r, err, sizeof(err)), 0);
     assert_int_equal(r.type, ROTA_JREC_SNAPSHOT);
     assert_int_equal(r.u.count, 3);
-    expect_refused("\x95\x02\x04\x01\x00\x03", 6, -ENOTSUP, "version 2");
+    expect_refused("\x95\x03\x04\x01\x00\x03", 6, -ENOTSUP, "version 3");
+    expect_refused("\x95\x02\x04\x01\x00\x03", 6, -EINVAL, "identity");
     expect_refused("\x95\xcd\x01\x00\x04\x01\x00\x03", 8, -ENOTSUP, "version 256");
     expect_refused("\x95\x01\x05\x01\x00\x03", 6, -ENOTSUP, "type 5");
     expect_refused("\x95\x01\x00\x01\x00\x03", 6, -ENOTSUP, "type 0");
@@ -486,6 +507,7 @@ static void test_journal_codec_refuses_what_it_cannot_read(void **state)
     acc = rec_account(-1);
     sh_init(&s, 0, -1, false, 0);
     sh_account(&s, &acc, ROTA_MAX_WINDOWS + 1);
+    sh_seal(&s);
     expect_refused(s.sb.data, s.sb.size, -EINVAL, "more windows");
     msgpack_sbuffer_destroy(&s.sb);
 
@@ -519,6 +541,7 @@ static void test_journal_codec_refuses_what_it_cannot_read(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sh_init(&s, 0, bad[i].field, bad[i].neg, bad[i].raw);
         sh_account(&s, &acc, acc.u.acc.nwin);
+        sh_seal(&s);
         int rc = ju_dec(s.sb.data, s.sb.size, &r, err, sizeof(err));
         if (rc != -EINVAL || !strstr(err, bad[i].why))
             fail_msg("field %d = %" PRIu64 ": %d \"%s\"", bad[i].field, bad[i].raw, rc, err);
@@ -543,6 +566,7 @@ static void test_journal_codec_refuses_what_it_cannot_read(void **state)
         msgpack_pack_str(&s.pk, names[i].len);
         msgpack_pack_str_body(&s.pk, name, names[i].len);
         sh_breaker(&s, &prov.u.prov.breaker);
+        sh_seal(&s);
         expect_refused(s.sb.data, s.sb.size, -EINVAL, names[i].why);
         msgpack_sbuffer_destroy(&s.sb);
     }
@@ -550,12 +574,17 @@ static void test_journal_codec_refuses_what_it_cannot_read(void **state)
     sh_header(&s, &prov, 2);
     msgpack_pack_uint8(&s.pk, 7);
     sh_breaker(&s, &prov.u.prov.breaker);
+    sh_seal(&s);
     expect_refused(s.sb.data, s.sb.size, -EINVAL, "provider's name");
     msgpack_sbuffer_destroy(&s.sb);
 
     /* no error buffer: the same answer */
-    assert_int_equal(rota_jrec_decode("\x95\x02\x04\x01\x00\x03", 6, &r, NULL, 0), -ENOTSUP);
-    assert_int_equal(rota_jrec_decode("\x95\x01\x04\x01\x00", 5, &r, NULL, 0), -EINVAL);
+    assert_int_equal(rota_jrec_decode("\x95\x03\x04\x01\x00\x03", 6, &ju_key,
+                                      ROTA_JREC_FROM_FILE, &r, NULL, 0),
+                     -ENOTSUP);
+    assert_int_equal(
+        rota_jrec_decode("\x95\x01\x04\x01\x00", 5, &ju_key, ROTA_JREC_FROM_FILE, &r, NULL, 0),
+        -EINVAL);
 }
 
 static void test_journal_codec_accepts_a_newer_writers_extra_fields(void **state)
@@ -575,6 +604,143 @@ static void test_journal_codec_accepts_a_newer_writers_extra_fields(void **state
             assert_rec_eq(&recs[i], &back);
             msgpack_sbuffer_destroy(&s.sb);
         }
+    }
+}
+
+/* ---- identity and MAC ---- */
+
+/* The reference implementation's vectors (github.com/veorq/SipHash, vectors.h): key
+ * 00 01 .. 0f, message i the i bytes 00 01 .. i-1. Entry 15 of the 64-bit ones is the
+ * paper's worked example (Appendix A): a129ca6149be45e5. */
+static void test_journal_siphash_matches_the_reference_vectors(void **state)
+{
+    static const struct {
+        size_t len;
+        uint8_t h64[8], h128[16];
+    } v[] = {
+        {0,
+         {0x31, 0x0e, 0x0e, 0xdd, 0x47, 0xdb, 0x6f, 0x72},
+         {0xa3, 0x81, 0x7f, 0x04, 0xba, 0x25, 0xa8, 0xe6, 0x6d, 0xf6, 0x72, 0x14, 0xc7, 0x55,
+          0x02, 0x93}},
+        {1,
+         {0xfd, 0x67, 0xdc, 0x93, 0xc5, 0x39, 0xf8, 0x74},
+         {0xda, 0x87, 0xc1, 0xd8, 0x6b, 0x99, 0xaf, 0x44, 0x34, 0x76, 0x59, 0x11, 0x9b, 0x22,
+          0xfc, 0x45}},
+        {7,
+         {0x37, 0xd1, 0x01, 0x8b, 0xf5, 0x00, 0x02, 0xab},
+         {0xa1, 0xf1, 0xeb, 0xbe, 0xd8, 0xdb, 0xc1, 0x53, 0xc0, 0xb8, 0x4a, 0xa6, 0x1f, 0xf0,
+          0x82, 0x39}},
+        {8,
+         {0x62, 0x24, 0x93, 0x9a, 0x79, 0xf5, 0xf5, 0x93},
+         {0x3b, 0x62, 0xa9, 0xba, 0x62, 0x58, 0xf5, 0x61, 0x0f, 0x83, 0xe2, 0x64, 0xf3, 0x14,
+          0x97, 0xb4}},
+        {15,
+         {0xe5, 0x45, 0xbe, 0x49, 0x61, 0xca, 0x29, 0xa1},
+         {0x54, 0x93, 0xe9, 0x99, 0x33, 0xb0, 0xa8, 0x11, 0x7e, 0x08, 0xec, 0x0f, 0x97, 0xcf,
+          0xc3, 0xd9}},
+        {16,
+         {0xdb, 0x9b, 0xc2, 0x57, 0x7f, 0xcc, 0x2a, 0x3f},
+         {0x6e, 0xe2, 0xa4, 0xca, 0x67, 0xb0, 0x54, 0xbb, 0xfd, 0x33, 0x15, 0xbf, 0x85, 0x23,
+          0x05, 0x77}},
+        {63,
+         {0x72, 0x45, 0x06, 0xeb, 0x4c, 0x32, 0x8a, 0x95},
+         {0x51, 0x50, 0xd1, 0x77, 0x2f, 0x50, 0x83, 0x4a, 0x50, 0x3e, 0x06, 0x9a, 0x97, 0x3f,
+          0xbd, 0x7c}},
+    };
+    uint8_t key[16], msg[64], out[16];
+    for (unsigned i = 0; i < 16; i++)
+        key[i] = (uint8_t)i;
+    for (unsigned i = 0; i < 64; i++)
+        msg[i] = (uint8_t)i;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        rota_siphash(key, msg, v[i].len, out, 8);
+        assert_memory_equal(out, v[i].h64, 8);
+        rota_siphash(key, msg, v[i].len, out, 16);
+        assert_memory_equal(out, v[i].h128, 16);
+    }
+}
+
+/* Every record carries the instance's id, and flipping any bit of it anywhere makes it
+ * refused: the id's bytes as another instance's, the MAC's and the body's as forged or
+ * corrupt, the framing's as malformed. Never taken, never a crash. */
+static void test_journal_codec_refuses_any_flipped_byte(void **state)
+{
+    static struct rota_jrec recs[64];
+    size_t n = all_records(recs, 64);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t buf[ROTA_JREC_MAX];
+        size_t len = ju_enc(&recs[i], buf);
+        struct rota_jrec r;
+        char err[200];
+        assert_int_equal(ju_dec(buf, len, &r, err, sizeof(err)), 0);
+        assert_int_equal(r.version, ROTA_JREC_VERSION);
+        assert_memory_equal(r.id, ju_key.id, ROTA_JID_LEN);
+        size_t hlen = (buf[0] & 0xf0) == 0x90 ? 1 : 3, id = hlen + 3, body = id + ROTA_JID_LEN;
+        assert_memory_equal(buf + id, ju_key.id, ROTA_JID_LEN); /* where it says it is */
+        for (size_t at = 0; at < len; at++)
+            for (unsigned bit = 0; bit < 8; bit += 7) {
+                buf[at] ^= (uint8_t)(1u << bit);
+                int rc = ju_dec(buf, len, &r, err, sizeof(err));
+                buf[at] ^= (uint8_t)(1u << bit);
+                int want = at >= id && at < body         ? -EXDEV
+                           : at >= body && at < len - 18 ? -EBADMSG
+                           : at >= len - ROTA_JMAC_LEN   ? -EBADMSG
+                                                         : 0;
+                if (rc == 0 || (want && rc != want) || !err[0])
+                    fail_msg("record %zu, byte %zu of %zu, bit %u: %d (%s), want %d", i, at,
+                             len, bit, rc, err, want ? want : -EINVAL);
+            }
+    }
+}
+
+/* A record of another instance (two rotads sharing a Redis prefix) is refused as such,
+ * naming its identity; one with this instance's id whose MAC was made without the secret
+ * (a writer of Redis who read the id from a record there) as forged. */
+static void test_journal_codec_refuses_another_instances_records(void **state)
+{
+    struct rota_jrec rec = rec_account(3), r;
+    uint8_t buf[ROTA_JREC_MAX];
+    char err[200], hex[2 * ROTA_JID_LEN + 1];
+    size_t len = rota_jrec_encode(&rec, &ju_other_key, buf, sizeof(buf));
+    assert_true(len > 0);
+    assert_int_equal(ju_dec(buf, len, &r, err, sizeof(err)), -EXDEV);
+    assert_non_null(strstr(err, "another instance"));
+    assert_non_null(strstr(err, rota_jid_hex(ju_other_key.id, hex, sizeof(hex))));
+    assert_memory_equal(r.id, ju_other_key.id, ROTA_JID_LEN);
+    /* from the file too: the file's owner does not vouch for another instance */
+    assert_int_equal(ju_dec_flags(buf, len, ROTA_JREC_FROM_FILE, &r, err, sizeof(err)), -EXDEV);
+
+    struct rota_jkey forger = ju_other_key;
+    memcpy(forger.id, ju_key.id, ROTA_JID_LEN);
+    len = rota_jrec_encode(&rec, &forger, buf, sizeof(buf));
+    assert_int_equal(ju_dec(buf, len, &r, err, sizeof(err)), -EBADMSG);
+    assert_non_null(strstr(err, "forged or corrupt"));
+    assert_int_equal(ju_dec_flags(buf, len, ROTA_JREC_FROM_FILE, &r, err, sizeof(err)),
+                     -EBADMSG);
+    /* nor does the message quote the record: no field of it shows */
+    char id[32];
+    snprintf(id, sizeof(id), "%" PRIx64, rec.u.acc.id);
+    assert_null(strstr(err, id));
+}
+
+/* A record as rota wrote it before records carried an identity (version 1): taken from
+ * rotad's own file, whose owner was checked, and never from anywhere else. */
+static void test_journal_codec_takes_version_1_from_the_file_only(void **state)
+{
+    static struct rota_jrec recs[64];
+    size_t n = all_records(recs, 64);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t v2[ROTA_JREC_MAX], v1[ROTA_JREC_MAX];
+        size_t len = ju_v1_of(v2, ju_enc(&recs[i], v2), v1);
+        struct rota_jrec r;
+        char err[200];
+        assert_int_equal(ju_dec(v1, len, &r, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "version 1"));
+        int rc = ju_dec_flags(v1, len, ROTA_JREC_FROM_FILE, &r, err, sizeof(err));
+        if (rc)
+            fail_msg("record %zu as version 1: %s", i, err);
+        assert_int_equal(r.version, 1);
+        assert_rec_eq(&recs[i], &r);
     }
 }
 
@@ -612,6 +778,10 @@ int main(void)
         cmocka_unit_test(test_journal_codec_refuses_every_truncation),
         cmocka_unit_test(test_journal_codec_refuses_what_it_cannot_read),
         cmocka_unit_test(test_journal_codec_accepts_a_newer_writers_extra_fields),
+        cmocka_unit_test(test_journal_siphash_matches_the_reference_vectors),
+        cmocka_unit_test(test_journal_codec_refuses_any_flipped_byte),
+        cmocka_unit_test(test_journal_codec_refuses_another_instances_records),
+        cmocka_unit_test(test_journal_codec_takes_version_1_from_the_file_only),
         cmocka_unit_test(test_journal_crc32c_matches_the_check_value),
         cmocka_unit_test(test_journal_change_names),
     };

@@ -22,6 +22,7 @@
 #include "bench.h"
 #include "clock.h"
 #include "config.h"
+#include "jident.h"
 #include "journal.h"
 
 int bench_journal_start(const struct bench_cfg *c, const char *instance,
@@ -38,7 +39,12 @@ int bench_journal_start(const struct bench_cfg *c, const char *instance,
                                       .fsync_interval_ns = 100 * ROTA_NS_PER_MS,
                                       .snapshot_every_ns = 300 * ROTA_NS_PER_S,
                                       .max_bytes = 64ull << 20};
-    struct rota_journal_opts o = {.instance = instance, .cfg = &jc};
+    /* records signed as rotad signs them; the key lives and dies with the benchmark */
+    static struct rota_jkey key;
+    int rc = rota_jident_random(&key);
+    if (rc)
+        return snprintf(err, n, "getrandom: %s", strerror(-rc)), rc;
+    struct rota_journal_opts o = {.instance = instance, .cfg = &jc, .key = &key};
     return rota_journal_start(&o, out, err, n);
 }
 

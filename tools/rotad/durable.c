@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "jident.h"
 #include "log.h"
 #include "rotad.h"
 #include "view_json.h"
@@ -27,7 +28,7 @@
 static int journal_opts(struct rotad *d, struct rota_journal_opts *o, char *err, size_t n)
 {
     const struct rota_config_journal *c = &d->cfg->journal;
-    *o = (struct rota_journal_opts){.instance = d->cfg->instance, .cfg = c};
+    *o = (struct rota_journal_opts){.instance = d->cfg->instance, .cfg = c, .key = &d->jkey};
     if (c->redis_enabled && c->redis_password_source && !d->redis_password) {
         int rc = rota_jredis_password(c->redis_password_source, &d->redis_password, err, n);
         if (rc)
@@ -49,6 +50,52 @@ static void age_text(int64_t ns, char *buf, size_t n)
         snprintf(buf, n, "%.1f h", s / 3600);
     else
         snprintf(buf, n, "%.1f d", s / 86400);
+}
+
+/* Say once, with counts, which records recovery refused and why (never their content):
+ * each of them is left out of the restored state. */
+static void report_refused(struct rotad *d, const struct rota_journal_restore *r)
+{
+    const struct rota_config_journal *c = &d->cfg->journal;
+    char mine[2 * ROTA_JID_LEN + 1], theirs[2 * ROTA_JID_LEN + 1];
+    rota_jid_hex(d->jkey.id, mine, sizeof(mine));
+    if (r->file.foreign)
+        rota_warn("journal %s: %llu records of another instance (identity %s; this one is %s) "
+                  "refused: not restored. Was the state directory's identity file replaced, or "
+                  "this journal copied from another instance? A copy of the file is kept",
+                  c->file_path, (unsigned long long)r->file.foreign,
+                  rota_jid_hex(r->file.foreign_id, theirs, sizeof(theirs)), mine);
+    if (r->file.forged)
+        rota_warn("journal %s: %llu records with this instance's identity but a MAC that does "
+                  "not match (forged or corrupt) refused: not restored. A copy of the file is "
+                  "kept",
+                  c->file_path, (unsigned long long)r->file.forged);
+    if (r->file.v1)
+        rota_info("journal %s: %llu version 1 records (written before records carried the "
+                  "instance's identity) taken from the file, which rotad owns; the first "
+                  "snapshot rewrites them in version 2",
+                  c->file_path, (unsigned long long)r->file.v1);
+    if (r->redis_foreign)
+        rota_warn("journal: Redis %s:state holds %u records of another instance (identity %s; "
+                  "this one is %s): refused, not restored. Do two rotads share the key prefix "
+                  "%s? Give each its own journal.redis.prefix",
+                  c->redis_prefix, r->redis_foreign,
+                  rota_jid_hex(r->redis_foreign_id, theirs, sizeof(theirs)), mine,
+                  c->redis_prefix);
+    if (r->redis_forged)
+        rota_warn("journal: Redis %s:state holds %u records with this instance's identity but "
+                  "a MAC that does not match (forged or corrupt): refused, not restored; "
+                  "someone other than this rotad wrote its keys",
+                  c->redis_prefix, r->redis_forged);
+    if (r->redis_v1)
+        rota_warn("journal: Redis %s:state holds %u version 1 records (no identity, no MAC): "
+                  "refused, not restored (they are taken from the local file only); rotad "
+                  "writes every state again in version 2",
+                  c->redis_prefix, r->redis_v1);
+    if (r->redis_bad)
+        rota_warn("journal: Redis %s:state holds %u values that are not records this rota "
+                  "reads: refused, not restored",
+                  c->redis_prefix, r->redis_bad);
 }
 
 int rotad_journal_recover(void *arg, struct rota_shm_map *m, char *err, size_t n)
@@ -75,7 +122,8 @@ int rotad_journal_recover(void *arg, struct rota_shm_map *m, char *err, size_t n
                   (unsigned long long)r->file.corrupt,
                   (unsigned long long)r->file.corrupt_bytes,
                   (unsigned long long)r->file.torn_bytes);
-    if (r->file.corrupt)
+    report_refused(d, r);
+    if (r->file.corrupt || r->file.foreign || r->file.forged)
         rotad_keep_damaged(d);
     if (r->redis_error[0])
         rota_warn("journal: Redis could not be read at start (%s); recovering from the file "
@@ -149,11 +197,16 @@ static int check_file(struct rotad *d, char *err, size_t n)
     const char *path = d->cfg->journal.file_path;
     uint64_t records = 0;
     struct rota_jfile_scan scan;
-    int rc = rota_jfile_read(path, count_rec, &records, &scan, err, n);
+    int rc = rota_jfile_read(path, &d->jkey, count_rec, &records, &scan, err, n);
     if (rc == -ENOENT)
         return 0;
-    if (rc == 0 && scan.corrupt) {
-        rota_warn("journal %s: %s", path, scan.first_problem);
+    if (rc == 0 && (scan.foreign || scan.forged))
+        rota_warn("journal %s: %llu records of another instance and %llu with a MAC that does "
+                  "not match (forged or corrupt)",
+                  path, (unsigned long long)scan.foreign, (unsigned long long)scan.forged);
+    if (rc == 0 && (scan.corrupt || scan.foreign || scan.forged)) {
+        if (scan.first_problem[0])
+            rota_warn("journal %s: %s", path, scan.first_problem);
         rotad_keep_damaged(d);
     }
     return rc;
@@ -203,6 +256,7 @@ void rotad_journal_stop(struct rotad *d)
 {
     rota_journal_stop(d->journal);
     d->journal = NULL;
+    rota_jkey_wipe(&d->jkey);
     if (d->redis_password) {
         explicit_bzero(d->redis_password, strlen(d->redis_password));
         free(d->redis_password);

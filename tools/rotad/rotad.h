@@ -62,7 +62,8 @@ struct rotad {
     struct rota_shm_writer *w;
     struct rota_sup *sup;
     int lock_fd;
-    int state_fd; /* the state directory, checked (statedir.c); -1 before */
+    int state_fd;          /* the state directory, checked (statedir.c); -1 before */
+    struct rota_jkey jkey; /* the instance's identity and secret (statedir.c); wiped at exit */
     int sig_fd, listen_fd;
     char *socket_path;      /* the socket bound at start (reloads cannot move it) */
     bool accept_paused;     /* accept failed for want of descriptors: retry at the next tick */
@@ -116,8 +117,9 @@ int rotad_run(struct rotad *d);
 void rotad_tick(struct rotad *d, uint64_t now);
 
 /* statedir.c: create or check the state directory (and the journal's, when elsewhere)
- * by the rule written there; its descriptor in d->state_fd. 0, or -errno with "err"
- * naming the path and the problem: rotad must not start. */
+ * by the rule written there; its descriptor in d->state_fd; the instance's identity read
+ * or made there, in d->jkey. 0, or -errno with "err" naming the path and the problem:
+ * rotad must not start. */
 int rotad_state_open(struct rotad *d, char *err, size_t errlen);
 
 /* probes.c: start or retarget the probe thread from the config; apply its results. */

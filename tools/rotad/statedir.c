@@ -1,6 +1,7 @@
 /*
- * statedir.c - rotad's state directory: the place it keeps its files (the journal, and
- * the control socket by default), and the rule that decides whether rotad trusts it.
+ * statedir.c - rotad's state directory: the place it keeps its files (the instance's
+ * identity, the journal, and the control socket by default), and the rule that decides
+ * whether rotad trusts it.
  *
  * DESIGN
  * The rule. When the state directory is absent, rotad creates it (one level) with mode
@@ -23,6 +24,14 @@
  * start, saying why: rotad neither starts from a state someone else wrote nor silently
  * drops the state it was asked to keep (moving the file away is the operator's call).
  *
+ * The identity. Once the directory passed, rotad reads "identity" in it, or makes it when
+ * there is none (core/journal/jident.h): a random id that every journal record carries,
+ * and a secret that keys each record's MAC. So a record is restored only when this
+ * instance wrote it: whoever can write Redis (or copies another instance's journal in)
+ * cannot make one rotad takes, and two instances sharing a Redis prefix by mistake refuse
+ * each other's records. The file must be rotad's alone (owned by its uid, mode 0600 or
+ * stricter): one that someone else owns or could read stops rotad at start, with its path.
+ *
  * Called once, from main() on the main thread, before the lock, the table and the
  * journal; the directory's descriptor stays open in rotad.state_fd until rotad exits.
  */
@@ -34,6 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jident.h"
 #include "log.h"
 #include "rotad.h"
 
@@ -137,6 +147,24 @@ static int make_default_parents(const char *path, char *err, size_t n)
     return 0;
 }
 
+/* Read or make the instance's identity in the state directory "path" (d->state_fd). */
+static int open_identity(struct rotad *d, const char *path, char *err, size_t n)
+{
+    bool created;
+    int rc = rota_jident_open(d->state_fd, path, &d->jkey, &created, err, n);
+    if (rc)
+        return rc;
+    char hex[2 * ROTA_JID_LEN + 1];
+    rota_jid_hex(d->jkey.id, hex, sizeof(hex));
+    if (created)
+        rota_info("instance identity %s created in %s/%s (mode 0600): journal records carry "
+                  "it and a MAC keyed with its secret",
+                  hex, path, ROTA_JIDENT_NAME);
+    else
+        rota_debug("instance identity %s (%s/%s)", hex, path, ROTA_JIDENT_NAME);
+    return 0;
+}
+
 int rotad_state_open(struct rotad *d, char *err, size_t n)
 {
     const char *path = d->cfg->state_dir;
@@ -163,6 +191,9 @@ int rotad_state_open(struct rotad *d, char *err, size_t n)
     d->state_fd = fd;
     if (made)
         rota_info("state dir %s created (mode %04o)", path, (unsigned)mode);
+    rc = open_identity(d, path, err, n);
+    if (rc)
+        return rc;
 
     /* A journal kept elsewhere: its directory is held to the same rule. */
     const struct rota_config_journal *j = &d->cfg->journal;
