@@ -412,6 +412,15 @@ static int resolve_journal(struct cfg *x)
                        "is not a reference; expected env:NAME or file:PATH (a literal password "
                        "is not accepted here)");
     o->redis_password_source = r ? r->password : NULL;
+    o->redis_user = r ? r->user : NULL;
+    if (o->redis_user && !o->redis_password_source)
+        return cfg_bad(x, "journal.redis.user",
+                       "is set without a password; expected journal.redis.password too (Redis "
+                       "authenticates a user by its password)");
+    for (const char *u = o->redis_user; u && *u; u++)
+        if ((unsigned char)*u <= ' ' || *u == 0x7f)
+            return cfg_bad(x, "journal.redis.user",
+                           "holds a space or a control character; expected an ACL user name");
     if (cfg_uint(x, r ? r->port : NULL, 6379, 1, 65535, &o->redis_port, "journal.redis.port") ||
         cfg_uint(x, r ? r->db : NULL, 0, 0, INT32_MAX, &o->redis_db, "journal.redis.db") ||
         cfg_uint(x, r ? r->stream_max : NULL, 100000, 1, UINT32_MAX, &o->redis_stream_max,

@@ -72,6 +72,7 @@ struct rota_config_journal {
     const char *redis_host; /* or a Unix socket path in redis_socket */
     uint32_t redis_port, redis_db;
     const char *redis_socket;
+    const char *redis_user;            /* ACL user (Redis 6+); NULL = the default user */
     const char *redis_password_source; /* env:/file: reference; resolved by the journal */
     const char *redis_prefix;
     uint32_t redis_stream_max;

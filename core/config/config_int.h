@@ -119,7 +119,7 @@ struct raw_redis {
     bool *enabled;
     char *host;
     uint32_t *port;
-    char *socket, *password;
+    char *socket, *user, *password;
     uint32_t *db;
     char *prefix;
     uint32_t *stream_max;

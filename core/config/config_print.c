@@ -134,8 +134,8 @@ static void print_services(const struct rota_config *c, FILE *f)
             fprintf(f, "unix:%s", j->redis_socket);
         else
             fprintf(f, "%s:%u", j->redis_host, j->redis_port);
-        fprintf(f, "  db %u  prefix %s  password %s  stream_max %u  ttl %s  buffer %u\n",
-                j->redis_db, j->redis_prefix,
+        fprintf(f, "  db %u  prefix %s  user %s  password %s  stream_max %u  ttl %s  buffer %u\n",
+                j->redis_db, j->redis_prefix, j->redis_user ? j->redis_user : "default",
                 j->redis_password_source ? j->redis_password_source : "none",
                 j->redis_stream_max, dur(j->redis_ttl_ns, a, sizeof(a)), j->redis_buffer);
     } else {

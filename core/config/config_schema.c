@@ -216,6 +216,7 @@ static const cyaml_schema_field_t redis_fields[] = {
     CYAML_FIELD_STRING_PTR("host", OPT, struct raw_redis, host, 1, CYAML_UNLIMITED),
     CYAML_FIELD_UINT_PTR("port", OPT, struct raw_redis, port),
     CYAML_FIELD_STRING_PTR("socket", OPT, struct raw_redis, socket, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("user", OPT, struct raw_redis, user, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("password", OPT, struct raw_redis, password, 1, CYAML_UNLIMITED),
     CYAML_FIELD_UINT_PTR("db", OPT, struct raw_redis, db),
     CYAML_FIELD_STRING_PTR("prefix", OPT, struct raw_redis, prefix, 1, CYAML_UNLIMITED),

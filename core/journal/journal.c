@@ -441,9 +441,16 @@ static void free_journal(struct rota_journal *j)
 static void redis_opts(const struct rota_journal_opts *o, struct rota_jredis_opts *r)
 {
     const struct rota_config_journal *c = o->cfg;
-    *r = (struct rota_jredis_opts){c->redis_host,       c->redis_port,   c->redis_socket,
-                                   o->redis_password,   c->redis_db,     c->redis_prefix,
-                                   c->redis_stream_max, c->redis_ttl_ns, c->redis_buffer};
+    *r = (struct rota_jredis_opts){.host = c->redis_host,
+                                   .port = c->redis_port,
+                                   .socket = c->redis_socket,
+                                   .user = c->redis_user,
+                                   .password = o->redis_password,
+                                   .db = c->redis_db,
+                                   .prefix = c->redis_prefix,
+                                   .stream_max = c->redis_stream_max,
+                                   .ttl_ns = c->redis_ttl_ns,
+                                   .buffer = c->redis_buffer};
 }
 
 int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **out, char *err,
@@ -464,7 +471,7 @@ int rota_journal_start(const struct rota_journal_opts *o, struct rota_journal **
     bool oom = !j->instance || (o->cfg->file_path && !j->file_path);
     j->cfg.file_path = j->file_path;
     /* the strings below are the caller's: only the start of the Redis sender reads them */
-    j->cfg.redis_host = j->cfg.redis_socket = j->cfg.redis_prefix = NULL;
+    j->cfg.redis_host = j->cfg.redis_socket = j->cfg.redis_prefix = j->cfg.redis_user = NULL;
     j->cfg.redis_password_source = NULL;
     j->scan_ns = o->scan_ns ? o->scan_ns : ROTA_JOURNAL_SCAN_NS;
     j->offset = rota_jclock_offset();

@@ -69,7 +69,7 @@ struct pick {
 struct rota_jredis {
     /* Set by start, read-only after. */
     struct rota_jredis_opts o; /* strings point to the copies below */
-    char *host, *socket, *password, *k_stream, *k_state;
+    char *host, *socket, *user, *password, *k_stream, *k_state;
     char maxlen[24], ttl[24]; /* decimal; "" = no cap, no expiry */
     size_t bound;
     pthread_t thread;
@@ -462,6 +462,7 @@ static void destroy(struct rota_jredis *r)
     if (r->password)
         explicit_bzero(r->password, strlen(r->password));
     free(r->password);
+    free(r->user);
     free(r->host);
     free(r->socket);
     free(r->k_stream);
@@ -483,6 +484,7 @@ static int setup(struct rota_jredis *r, const struct rota_jredis_opts *o)
     r->o = *o;
     r->o.host = r->host = dup_or_null(o->host ? o->host : "127.0.0.1", &bad);
     r->o.socket = r->socket = dup_or_null(o->socket, &bad);
+    r->o.user = r->user = dup_or_null(o->user, &bad);
     r->o.password = r->password = dup_or_null(o->password, &bad);
     r->o.prefix = NULL;
     r->k_stream = rota_jr_key(o->prefix, "stream");

@@ -36,6 +36,7 @@ struct rota_jredis_opts {
     const char *host; /* used when "socket" is NULL */
     uint32_t port;
     const char *socket;   /* Unix socket path, or NULL */
+    const char *user;     /* ACL user, or NULL: the default user */
     const char *password; /* resolved (rota_jredis_password), or NULL */
     uint32_t db;
     const char *prefix;  /* key prefix, "rota:<instance>" */

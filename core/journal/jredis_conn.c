@@ -87,7 +87,9 @@ void rota_jr_fmt_target(const struct rota_jredis_opts *o, char *buf, size_t n)
 int rota_jr_call(redisContext *c, int argc, const char **argv, const char *what, int refused,
                  char *msg, size_t n)
 {
-    size_t len[2];
+    size_t len[3]; /* AUTH user password, the longest */
+    if (argc < 1 || argc > 3)
+        return snprintf(msg, n, "%s: %d arguments", what, argc), -EINVAL;
     for (int i = 0; i < argc; i++)
         len[i] = strlen(argv[i]);
     redisReply *rep = redisCommandArgv(c, argc, argv, len);
@@ -116,9 +118,9 @@ int rota_jr_dial(const struct rota_jredis_opts *o, struct timeval tv, redisConte
     int rc = c->err ? rota_jr_ctx_error(c, saved, "connect", msg, n) : 0;
     if (!rc && redisSetTimeout(c, tv) != REDIS_OK)
         rc = rota_jr_ctx_error(c, errno, "connect", msg, n);
-    if (!rc && o->password) {
-        const char *argv[] = {"AUTH", o->password};
-        rc = rota_jr_call(c, 2, argv, "AUTH", -EACCES, msg, n);
+    if (!rc && o->password) { /* AUTH [user] password: a user needs Redis 6 */
+        const char *argv[] = {"AUTH", o->user ? o->user : o->password, o->password};
+        rc = rota_jr_call(c, o->user ? 3 : 2, argv, "AUTH", -EACCES, msg, n);
     }
     if (!rc && o->db) {
         char db[16];

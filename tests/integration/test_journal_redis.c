@@ -667,6 +667,71 @@ static bool ctl_says(struct it *t, const char *args, const char *text)
 
 /* Redis behind a password on a Unix socket: the state gets there, the password never
  * shows, and a wrong one is refused without being repeated. */
+/* The README's lockdown: an ACL user of rota's own, limited to the instance's keys and
+ * the commands rota uses. rotad journals and restores through it, and the user can touch
+ * nothing else. A command rota starts to use without the README's line saying so fails
+ * here. */
+static void test_journal_redis_acl_user_of_its_own(void **state)
+{
+    (void)state;
+    struct it t;
+    struct it_redis r;
+    it_init(&t, "jacl");
+    char admin[64], pw[64], journal[512];
+    snprintf(admin, sizeof(admin), "admin-%d-Rk2wQ7", (int)getpid());
+    snprintf(pw, sizeof(pw), "rota-%d-Pv5nH1", (int)getpid());
+    assert_int_equal(it_redis_start(&r, t.dir, 0, NULL, admin), 0);
+    redisContext *c = redis_open(&r);
+    redisReply *x = redisCommand(c,
+                                 "ACL SETUSER rota-it on >%s resetkeys ~rota:%s:* resetchannels "
+                                 "-@all +multi +exec +xadd +hset +expire +hgetall +ping +select",
+                                 pw, t.instance);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_STATUS);
+    freeReplyObject(x);
+    redisFree(c);
+    setenv("ROTA_IT_REDIS_PW", pw, 1);
+    snprintf(journal, sizeof(journal),
+             "journal:\n  redis: {enabled: true, port: %d, user: rota-it, "
+             "password: env:ROTA_IT_REDIS_PW}\n",
+             r.port);
+    jit_config(&t, 4, journal);
+    assert_int_equal(it_start(&t), 0);
+    jit_make_state(&t);
+    jit_wait_journaled(&t, JIT_REDIS_TOO);
+    json_t *before = jit_ctl_json(&t, "accounts");
+    uint64_t t0 = jit_mono_ms();
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    char path[256];
+    jit_journal_path(&t, path, sizeof(path));
+    assert_int_equal(unlink(path), 0);
+    it_drop_table(&t);
+    assert_int_equal(it_start(&t), 0);
+    jit_assert_restored_from(&t, "redis");
+    json_t *after = jit_ctl_json(&t, "accounts");
+    jit_assert_restored(before, after, jit_mono_ms() - t0, NULL);
+    json_decref(before);
+    json_decref(after);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    assert_false(it_log_has(&t, pw));
+    /* The user reaches nothing but the instance's keys. */
+    struct it_redis as_rota = r;
+    as_rota.password[0] = 0;
+    c = redis_open(&as_rota);
+    x = redisCommand(c, "AUTH rota-it %s", pw);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_STATUS);
+    freeReplyObject(x);
+    x = redisCommand(c, "HSET elsewhere:state a 1");
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_ERROR);
+    freeReplyObject(x);
+    redisFree(c);
+    unsetenv("ROTA_IT_REDIS_PW");
+    it_redis_stop(&r, SIGTERM);
+    it_cleanup(&t);
+}
+
 static void test_journal_redis_password_and_socket(void **state)
 {
     (void)state;
@@ -742,6 +807,7 @@ int main(void)
         cmocka_unit_test_teardown(test_journal_redis_resend_after_drops_has_providers,
                                   it_teardown),
         cmocka_unit_test_teardown(test_journal_redis_password_and_socket, it_teardown),
+        cmocka_unit_test_teardown(test_journal_redis_acl_user_of_its_own, it_teardown),
         cmocka_unit_test_teardown(test_journal_redis_forged_records_are_not_restored,
                                   it_teardown),
         cmocka_unit_test_teardown(test_journal_redis_another_instances_records_are_refused,

@@ -761,6 +761,23 @@ static void test_config_redis_without_password_off_loopback(void **state)
             !strstr(w.last, "inline.yaml:8:"))
             fail_msg("%s: \"%s\"", cases[i].redis, w.last);
     }
+    /* An ACL user: only with a password, and a name without spaces. */
+    static const char *const users[][2] = {
+        {"user: rota", "is set without a password"},
+        {"user: 'ro ta', password: 'env:ROTA_TEST_REDIS_PW'", "holds a space"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char text[512], err[512];
+        snprintf(text, sizeof(text),
+                 "instance: t\nstate_dir: /tmp/rota-t\nproviders:\n"
+                 "  - name: p\n    kind: openai\n"
+                 "    accounts: [{name: a, credential: 'env:ROTA_TEST_CRED'}]\n"
+                 "journal:\n  redis: {enabled: true, %s}\n",
+                 users[i][0]);
+        assert_int_equal(parse_err(text, err, sizeof(err), NULL), -EINVAL);
+        if (!strstr(err, "inline.yaml:8:") || !strstr(err, users[i][1]))
+            fail_msg("%s: %s", users[i][0], err);
+    }
 }
 
 /* A config another user owns, or one its group or every user may write, is refused with

@@ -243,7 +243,7 @@ void rotad_journal_reload(struct rotad *d, const struct rota_config *next)
                 a->snapshot_every_ns == b->snapshot_every_ns && a->max_bytes == b->max_bytes &&
                 a->redis_enabled == b->redis_enabled && SAME_STR(redis_host) &&
                 a->redis_port == b->redis_port && SAME_STR(redis_socket) &&
-                SAME_STR(redis_password_source) && a->redis_db == b->redis_db &&
+                SAME_STR(redis_password_source) && SAME_STR(redis_user) && a->redis_db == b->redis_db &&
                 SAME_STR(redis_prefix) && a->redis_stream_max == b->redis_stream_max &&
                 a->redis_ttl_ns == b->redis_ttl_ns && a->redis_buffer == b->redis_buffer;
 #undef SAME_STR
