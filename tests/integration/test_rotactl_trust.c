@@ -203,6 +203,32 @@ static int stranger_disable(void *arg)
     return done;
 }
 
+/* Attack 9 as the stranger, on a socket she can reach: IDLE_CONNS + 4 connections that
+ * send nothing. rotad must close every one of them at once (it asks the kernel who
+ * connected), so none is left to crowd out an operator. 0 when all were closed. */
+static int stranger_idles(void *arg)
+{
+    const char *path = arg;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int fds[IDLE_CONNS + 4], open_ = 0;
+    for (int i = 0; i < IDLE_CONNS + 4; i++) {
+        fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            return 2;
+    }
+    for (int i = 0; i < IDLE_CONNS + 4; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        char buf[512];
+        ssize_t k = 1;
+        while (k > 0 && poll(&p, 1, 3000) == 1) /* its refusal, if any, then the end */
+            k = recv(fds[i], buf, sizeof(buf), 0);
+        open_ += k != 0; /* still open after 3 s */
+        close(fds[i]);
+    }
+    return open_ ? 1 : 0;
+}
+
 /* Lines of rotad's log holding "text". */
 static int log_count(const struct it *t, const char *text)
 {
@@ -253,10 +279,14 @@ static void test_rotad_refuses_a_stranger(void **state)
     assert_int_equal(chmod(path, 0666), 0);
     assert_int_equal(as_stranger(stranger_disable, path), 0);
     assert_int_equal(as_stranger(stranger_disable, path), 0);
+    assert_int_equal(as_stranger(stranger_idles, path), 0);
+    char args[256];
+    snprintf(args, sizeof(args), "-i %s --json status", t.instance);
+    assert_int_equal(rotactl(args), 0);
     assert_a0_enabled(&t);
     char line[96];
     snprintf(line, sizeof(line), "refused a connection from uid %ld", (long)su);
-    assert_int_equal(log_count(&t, line), 1); /* two refused, logged once */
+    assert_int_equal(log_count(&t, line), 1); /* all refused, logged once */
 }
 
 /* In group mode the group's members are operators: the stranger, put in the group the
