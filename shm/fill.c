@@ -230,8 +230,9 @@ void rota_fill_fill_provider(struct rota_shm_provider *p, const struct rota_desc
     p->format = rota_fill_blob_str(str, format);
     p->base_url = rota_fill_blob_str(str, s->base_url);
     p->path = rota_fill_blob_str(str, s->path ? s->path : rota_shm_wire_path(kind, format));
-    p->auth_header = rota_fill_blob_str(str, s->auth_header);
-    p->auth_scheme = rota_fill_blob_str(str, s->auth_scheme);
+    /* no auth given: the config's default, a bearer token */
+    p->auth_header = rota_fill_blob_str(str, s->auth_header ? s->auth_header : "Authorization");
+    p->auth_scheme = rota_fill_blob_str(str, s->auth_header ? s->auth_scheme : "Bearer ");
     p->headers = rota_fill_blob_str(str, s->headers);
     p->fail_threshold = or_default_u(s->fail_threshold, 5);
     p->halfopen_permits = or_default_u(s->halfopen_permits, 3);

@@ -48,8 +48,8 @@ struct rota_shm_map {
 
 struct rota_desc_provider {
     const char *name, *kind;
-    /* Where a call goes; NULL = "" (base_url, auth, headers) or the kind's default
-     * (format and path: rota_shm_wire_format, rota_shm_wire_path). */
+    /* Where a call goes; NULL = "" (base_url, headers), a bearer token (auth_header), or
+     * the kind's default (format and path: rota_shm_wire_format, rota_shm_wire_path). */
     const char *format, *base_url, *path;
     const char *auth_header, *auth_scheme; /* "Authorization" and "Bearer ", say */
     const char *headers;                   /* "Name: value\r\n" each */
