@@ -118,7 +118,8 @@ static void print_tier(const struct rota_config *c, uint32_t t, const struct rot
     fprintf(f, "\n    model    ");
     for (const char *const *m = d->models; m && m[0] && m[1]; m += 2)
         fprintf(f, "%s -> %s, ", m[0], m[1]);
-    fprintf(f, "%s%s\n", d->model ? "others -> " : "others as asked", d->model ? d->model : "");
+    fprintf(f, "%s%s%s\n", d->models ? "others " : "", d->model ? "-> " : "as asked",
+            d->model ? d->model : "");
     if (d->strategy == ROTA_STRAT_HYBRID &&
         (d->w_quota || d->w_recency || d->jitter || d->lru_share || d->top_k || d->sample ||
          d->recency_s))
