@@ -19,12 +19,12 @@
  * thread gets no warm-up of its own: a binding's thread pool calls select first thing,
  * and that first call is held to the promise like every other.
  *
- * While the armed thread loops select + target_of + report (reports without headers, with rate-limit
- * headers, and a 429 with headers and an OpenAI error body), the main thread publishes
- * RELOADS new generations through the writer API, alternately the same description and
- * one with other weights. The armed thread must keep selecting (0 or ROTA_EEXHAUSTED)
- * and end up on the last generation. The main thread then prints every violation, with
- * the call it happened in, and fails.
+ * While the armed thread loops select + target_of + report (reports without headers, with
+ * rate-limit headers, and a 429 with headers and an OpenAI error body), the main thread
+ * publishes RELOADS new generations through the writer API, alternately the same
+ * description and one with other weights. The armed thread must keep selecting (0 or
+ * ROTA_EEXHAUSTED) and end up on the last generation. The main thread then prints every
+ * violation, with the call it happened in, and fails.
  *
  * Sanitizer builds skip the check: their runtimes replace malloc and make system calls
  * of their own. The plain builds are where it runs.
