@@ -193,6 +193,23 @@ static bool str_ok(const struct rota_shm_map *m, uint32_t off)
     return off < n && memchr(m->strings + off, 0, n - off) != NULL;
 }
 
+/* A list of strings at "off" ended by an empty one, all inside the strings section: what
+ * route models and tier model maps are. With "pairs", an even number of them. */
+static bool list_ok(const struct rota_shm_map *m, uint32_t off, bool pairs)
+{
+    uint32_t n = m->hdr->sec[ROTA_SEC_STRINGS].count, k = 0;
+    for (;; k++) {
+        if (!str_ok(m, off))
+            return false;
+        size_t len = strlen(m->strings + off);
+        if (len == 0)
+            return !pairs || k % 2 == 0;
+        if (len + 1 > n - off)
+            return false;
+        off += (uint32_t)len + 1;
+    }
+}
+
 /* Sections: sizes, alignment, bounds, element sizes. */
 static int check_sections(const struct rota_shm_header *h, size_t size, char *err, size_t n)
 {
@@ -248,6 +265,9 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
         const struct rota_shm_provider *p = &m->providers[i];
         if (!str_ok(m, p->name) || !str_ok(m, p->kind))
             return fail(err, n, ROTA_ELAYOUT, "provider %u: bad name offset", i);
+        if (!str_ok(m, p->format) || !str_ok(m, p->base_url) || !str_ok(m, p->path) ||
+            !str_ok(m, p->auth_header) || !str_ok(m, p->auth_scheme) || !str_ok(m, p->headers))
+            return fail(err, n, ROTA_ELAYOUT, "provider %u: bad target string offset", i);
         if (!fraction_ok(p->warn) || !fraction_ok(p->crit) || !fraction_ok(p->pessimistic))
             return fail(err, n, ROTA_ELAYOUT, "provider %u: thresholds out of range", i);
     }
@@ -275,8 +295,9 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
     }
     for (uint32_t i = 0; i < m->nroutes; i++) {
         const struct rota_shm_route *r = &m->routes[i];
-        if (!str_ok(m, r->name) || !str_ok(m, r->models) || r->ntiers > ROTA_MAX_TIERS ||
-            r->tier0 > m->ntiers || r->ntiers > m->ntiers - r->tier0)
+        if (!str_ok(m, r->name) || !list_ok(m, r->models, false) ||
+            r->ntiers > ROTA_MAX_TIERS || r->tier0 > m->ntiers ||
+            r->ntiers > m->ntiers - r->tier0)
             return fail(err, n, ROTA_ELAYOUT, "route %u: bad name or tier range", i);
     }
     for (uint32_t i = 0; i < m->ntiers; i++) {
@@ -288,6 +309,8 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
             !weight_ok(t->w_quota) || !weight_ok(t->w_recency) || !weight_ok(t->jitter) ||
             t->jitter >= 1 || !weight_ok(t->lru_share) || t->lru_share > 1)
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad provider, strategy or members", i);
+        if (!str_ok(m, t->model) || !list_ok(m, t->models, true))
+            return fail(err, n, ROTA_ELAYOUT, "tier %u: bad model or model map offset", i);
     }
     for (uint32_t i = 0; i < m->ntiers; i++)
         if ((m->tiers[i].nbuckets && !buckets_ok(m, &m->tiers[i])) ||

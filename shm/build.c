@@ -184,6 +184,9 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
         for (const char *const *mo = d->routes[r].models; mo && *mo; mo++)
             rota_fill_blob_str(&str, *mo);
         rota_fill_blob_str(&str, "");
+        struct rota_shm_tier ttmp;
+        for (uint32_t t = 0; t < d->routes[r].ntiers; t++)
+            rota_fill_tier_strings(&ttmp, &d->routes[r].tiers[t], &str);
     }
     if (!str.p || (d->naccounts && str.len == 0)) {
         free(str.p);

@@ -171,11 +171,69 @@ static uint32_t or_default_u(uint32_t v, uint32_t def)
     return v ? v : def;
 }
 
+/* ---- wire defaults ---- */
+
+/* Each kind's usual wire format and, where it differs from the format's, its endpoint. */
+static const struct {
+    const char *kind, *format, *path;
+} wires[] = {
+    {"openai", "openai", NULL},
+    {"azure-openai", "openai",
+     "/openai/deployments/{model}/chat/completions?api-version=2024-10-21"},
+    {"anthropic", "anthropic", NULL},
+    {"gemini", "gemini", NULL},
+    {"github-copilot", "openai", "/chat/completions"},
+    {"github", "openai", "/inference/chat/completions"},
+    {"antigravity", "code-assist", NULL},
+    {"openrouter", "openai", "/api/v1/chat/completions"},
+    {"llamacpp", "openai", NULL},
+};
+
+static const struct {
+    const char *format, *path;
+} format_paths[] = {
+    {"openai", "/v1/chat/completions"},
+    {"anthropic", "/v1/messages"},
+    {"gemini", "/v1beta/models/{model}:generateContent"},
+    {"code-assist", "/v1internal:generateContent"},
+};
+
+const char *rota_shm_wire_format(const char *kind)
+{
+    for (size_t i = 0; kind && i < sizeof(wires) / sizeof(wires[0]); i++)
+        if (strcmp(wires[i].kind, kind) == 0)
+            return wires[i].format;
+    return "openai"; /* generic, exec: most servers speak OpenAI's chat completions */
+}
+
+const char *rota_shm_wire_path(const char *kind, const char *format)
+{
+    if (!format)
+        format = rota_shm_wire_format(kind);
+    for (size_t i = 0; kind && i < sizeof(wires) / sizeof(wires[0]); i++)
+        if (strcmp(wires[i].kind, kind) == 0 && wires[i].path &&
+            strcmp(wires[i].format, format) == 0)
+            return wires[i].path;
+    for (size_t i = 0; i < sizeof(format_paths) / sizeof(format_paths[0]); i++)
+        if (strcmp(format_paths[i].format, format) == 0)
+            return format_paths[i].path;
+    return "";
+}
+
 void rota_fill_fill_provider(struct rota_shm_provider *p, const struct rota_desc_provider *s,
                              struct blob *str)
 {
+    const char *kind = s->kind ? s->kind : "generic";
+    const char *format = s->format ? s->format : rota_shm_wire_format(kind);
     p->name = rota_fill_blob_str(str, s->name);
-    p->kind = rota_fill_blob_str(str, s->kind ? s->kind : "generic");
+    p->kind = rota_fill_blob_str(str, kind);
+    p->format = rota_fill_blob_str(str, format);
+    p->base_url = rota_fill_blob_str(str, s->base_url);
+    p->path = rota_fill_blob_str(str, s->path ? s->path : rota_shm_wire_path(kind, format));
+    /* no auth given: the config's default, a bearer token */
+    p->auth_header = rota_fill_blob_str(str, s->auth_header ? s->auth_header : "Authorization");
+    p->auth_scheme = rota_fill_blob_str(str, s->auth_header ? s->auth_scheme : "Bearer ");
+    p->headers = rota_fill_blob_str(str, s->headers);
     p->fail_threshold = or_default_u(s->fail_threshold, 5);
     p->halfopen_permits = or_default_u(s->halfopen_permits, 3);
     p->open_base_ms = or_default_u(s->open_base_ms, 30000);
@@ -242,6 +300,19 @@ static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
     t->recency_s = or_default_u(s->recency_s, 86400);
 }
 
+/* A tier's model and its map of client models: pairs, then the empty string. */
+void rota_fill_tier_strings(struct rota_shm_tier *t, const struct rota_desc_tier *s,
+                            struct blob *str)
+{
+    t->model = rota_fill_blob_str(str, s->model);
+    t->models = (uint32_t)str->len;
+    for (const char *const *mo = s->models; mo && mo[0] && mo[1]; mo += 2) {
+        rota_fill_blob_str(str, mo[0]);
+        rota_fill_blob_str(str, mo[1]);
+    }
+    rota_fill_blob_str(str, "");
+}
+
 /* Words of the buckets section a tier needs: sticky tiers too large to scan. */
 uint32_t rota_fill_bucket_words(const struct rota_desc_tier *t)
 {
@@ -304,6 +375,7 @@ int rota_fill_fill_routes(struct rota_shm_map *m, const struct rota_desc *d, str
         for (uint32_t t = 0; t < rt->ntiers; t++, tier++) {
             const struct rota_desc_tier *s = &rt->tiers[t];
             fill_tier(&tiers[tier], s, d, member);
+            rota_fill_tier_strings(&tiers[tier], s, str);
             if (rota_fill_bucket_words(s)) {
                 tiers[tier].bucket0 = bucket;
                 bucket += fill_buckets(buckets + bucket, &tiers[tier], s, d);

@@ -45,6 +45,9 @@ ROTA_FILL_API void rota_fill_fill_account(struct rota_shm_account *a,
                                           const struct rota_desc_account *s, struct blob *str,
                                           struct blob *cred);
 
+ROTA_FILL_API void rota_fill_tier_strings(struct rota_shm_tier *t,
+                                          const struct rota_desc_tier *s, struct blob *str);
+
 ROTA_FILL_API uint32_t rota_fill_bucket_words(const struct rota_desc_tier *t);
 
 ROTA_FILL_API int rota_fill_fill_routes(struct rota_shm_map *m, const struct rota_desc *d,

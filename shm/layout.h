@@ -46,7 +46,7 @@
 
 #define ROTA_SHM_MAGIC     0x314c425441544f52ull /* "ROTATBL1" */
 #define ROTA_SHM_DIR_MAGIC 0x3152494441544f52ull /* "ROTADIR1" */
-#define ROTA_SHM_ABI       3u
+#define ROTA_SHM_ABI       4u
 
 #define ROTA_MAX_WINDOWS 8  /* quota windows per account, over all its pools */
 #define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */
@@ -127,6 +127,15 @@ struct rota_shm_provider {
     uint32_t trial_timeout_ms; /* half-open trial deadline after the latest permit */
     double warn, crit;         /* status thresholds (used fractions) */
     double pessimistic;        /* the used fraction assumed without fresh data */
+    /* Where a call goes (rota_target_of), string offsets; "" = none:
+     *   format       wire format: openai, anthropic, gemini, code-assist
+     *   base_url     the provider's URL, without the endpoint's path
+     *   path         the call's endpoint after base_url; "{model}" stands for the model
+     *   auth_header  the header that carries the key ("Authorization", "x-api-key")
+     *   auth_scheme  what precedes the key in it ("Bearer ", "token ", "")
+     *   headers      extra headers, "Name: value\r\n" each (no secret among them) */
+    uint32_t format, base_url, path;
+    uint32_t auth_header, auth_scheme, headers;
 };
 
 /* Per-account settings. Writer: sup, before READY; immutable after. Each record starts
@@ -168,7 +177,7 @@ struct rota_shm_route {
     uint32_t name;  /* string offset */
     uint32_t tier0; /* first tier */
     uint32_t ntiers;
-    uint32_t models; /* string offset of a "\0"-separated, "\0\0"-ended list */
+    uint32_t models; /* string offset of a "\0"-separated list ended by an empty string */
 };
 
 struct rota_shm_tier {
@@ -186,6 +195,11 @@ struct rota_shm_tier {
     uint32_t nbuckets;        /* sticky over SAMPLE_MAX members: buckets, a power of 2 */
     uint32_t bucket0;         /* ... at buckets[bucket0]: nbuckets + 1 offsets, then the
                                  tier's member positions grouped by bucket */
+    /* The model this tier's provider is asked for (rota_target_of), string offsets: "models"
+     * a list of pairs "client\0upstream\0...\0" ended by "\0" (a client's model found there
+     * is sent as its pair), else "model" unless "" (every model of the route), else the
+     * client's model unchanged. */
+    uint32_t model, models;
 };
 
 /* Sticky tiers too large to scan hash each account by id into one of "nbuckets" buckets

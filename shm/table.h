@@ -48,6 +48,11 @@ struct rota_shm_map {
 
 struct rota_desc_provider {
     const char *name, *kind;
+    /* Where a call goes; NULL = "" (base_url, headers), a bearer token (auth_header), or
+     * the kind's default (format and path: rota_shm_wire_format, rota_shm_wire_path). */
+    const char *format, *base_url, *path;
+    const char *auth_header, *auth_scheme; /* "Authorization" and "Bearer ", say */
+    const char *headers;                   /* "Name: value\r\n" each */
     uint32_t fail_threshold, halfopen_permits, open_base_ms, open_cap_ms;
     uint32_t trial_timeout_ms; /* half-open trial deadline; 0 = 120 s */
     uint32_t cooldown_base_ms, cooldown_cap_ms, disable_for_s;
@@ -84,6 +89,8 @@ struct rota_desc_tier {
     double ceiling;                              /* 0 = the provider's crit (0.80) */
     float w_quota, w_recency, jitter, lru_share; /* 0 = defaults */
     uint32_t top_k, sample, recency_s;           /* 0 = defaults */
+    const char *model;                           /* for every client model; NULL = pass */
+    const char *const *models; /* pairs client, upstream, ..., NULL; may be NULL */
 };
 
 struct rota_desc_route {
@@ -106,6 +113,15 @@ struct rota_desc {
     int (*prepare)(void *arg, struct rota_shm_map *m, char *err, size_t errlen);
     void *prepare_arg;
 };
+
+/* The wire format a provider of "kind" speaks unless its config says otherwise: "openai",
+ * "anthropic", "gemini" or "code-assist". Never NULL. */
+const char *rota_shm_wire_format(const char *kind);
+
+/* The call's endpoint on the base URL of a provider of "kind" speaking "format" ("{model}"
+ * stands for the model): the kind's own when it speaks its usual format (Copilot's
+ * /chat/completions, OpenRouter's /api/v1/chat/completions), else the format's. */
+const char *rota_shm_wire_path(const char *kind, const char *format);
 
 /* ---- readers ---- */
 

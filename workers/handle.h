@@ -27,6 +27,7 @@
 #define PASSIVE_HEADERS_MAX 8192
 #define PASSIVE_BODY_MAX    (24 * 1024)
 #define PENDING_MAX         64
+#define RECENT_MAX          4 /* retired generations kept mapped for rota_target_of */
 
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 
@@ -35,6 +36,7 @@ struct gen {
     uint64_t generation;
     struct gen *older;
     _Atomic uint64_t inside; /* selections in it by threads without a reader slot */
+    uint64_t retired_at;     /* monotonic ns it stopped being current (the mover's) */
 };
 
 /* A thread that selects: the generation it is inside (NULL between calls). */
@@ -77,6 +79,11 @@ struct rota {
     int move_rc;          /* the latest failed move, and what failed; "lock" */
     char move_msg[200];
     _Atomic int behind; /* move_rc, for the select path */
+    /* The latest retired generations, for ROTA_SHM_FOLLOW_NS after each was retired, so
+     * that rota_target_of finds the generation a choice was made on. Mover: stores (it
+     * empties a slot before the barrier that precedes an unmap); readers: announce the one
+     * they load in their reader slot, then load it again (librota.c enter_recent). */
+    _Atomic(struct gen *) recent[RECENT_MAX];
     pthread_t mover;
     bool mover_up;
     pid_t pid; /* the process the mover runs in */

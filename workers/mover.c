@@ -33,6 +33,13 @@
  * own counter instead (a full-barrier increment, then the same re-check); a generation's
  * "struct gen" is kept for reuse, never freed before detach, so a thread counting itself
  * into one that was just retired touches valid memory and then moves on.
+ *
+ * The latest retired generations also stay mapped for ROTA_SHM_FOLLOW_NS in the handle's
+ * "recent" slots, where rota_target_of finds the generation a choice was made on (its tier
+ * and provider settings are that generation's). Readers announce such a generation in
+ * their slot as above, then load the "recent" slot again; the mover empties the slot
+ * before its barrier, so either it sees the announcement or the reader sees the slot
+ * empty (and answers ROTA_ESTALE).
  */
 #include <errno.h>
 #include <limits.h>
@@ -72,6 +79,46 @@ int rota_map_current(const char *instance, struct gen *g, struct gen **out, char
     return 0;
 }
 
+/* The mover, under h->lock: keep "g", just retired, where rota_target_of looks, in a free
+ * slot or in that of the oldest there (which reclaim then treats as any retired one). */
+static void keep_recent(struct rota *h, struct gen *g)
+{
+    uint32_t at = 0;
+    uint64_t oldest = UINT64_MAX;
+    g->retired_at = rota_clock_mono();
+    for (uint32_t i = 0; i < RECENT_MAX; i++) {
+        struct gen *r = atomic_load_explicit(&h->recent[i], memory_order_relaxed);
+        if (!r) {
+            at = i;
+            break;
+        }
+        if (r->retired_at < oldest) {
+            oldest = r->retired_at;
+            at = i;
+        }
+    }
+    atomic_store_explicit(&h->recent[at], g, memory_order_release);
+}
+
+/* The mover, under h->lock, before its barrier: let go of the recent generations retired
+ * for longer than a worker may use one. */
+static void expire_recent(struct rota *h, uint64_t now)
+{
+    for (uint32_t i = 0; i < RECENT_MAX; i++) {
+        struct gen *r = atomic_load_explicit(&h->recent[i], memory_order_relaxed);
+        if (r && now - r->retired_at >= ROTA_SHM_FOLLOW_NS)
+            atomic_store_explicit(&h->recent[i], NULL, memory_order_relaxed);
+    }
+}
+
+static bool kept_recent(struct rota *h, const struct gen *g)
+{
+    for (uint32_t i = 0; i < RECENT_MAX; i++)
+        if (atomic_load_explicit(&h->recent[i], memory_order_relaxed) == g)
+            return true;
+    return false;
+}
+
 /* The mover, under h->lock: follow the table to its current generation. */
 static void move(struct rota *h)
 {
@@ -99,6 +146,7 @@ static void move(struct rota *h)
     }
     g->older = h->retired;
     h->retired = g;
+    keep_recent(h, g);
     atomic_store_explicit(&h->cur, fresh, memory_order_release);
     h->move_rc = 0;
     h->move_msg[0] = 0;
@@ -112,6 +160,7 @@ static void reclaim(struct rota *h)
 {
     if (!h->retired)
         return;
+    expire_recent(h, rota_clock_mono());
     /* Every thread of the process passes a full barrier: a reader that announced a
      * retired generation is seen below; one that did not will load the new one. Without
      * membarrier readers fence themselves; if it fails now, readers did not: wait. */
@@ -121,7 +170,8 @@ static void reclaim(struct rota *h)
         return;
     for (struct gen **pp = &h->retired; *pp;) {
         struct gen *g = *pp;
-        bool used = atomic_load_explicit(&g->inside, memory_order_acquire) != 0;
+        bool used =
+            kept_recent(h, g) || atomic_load_explicit(&g->inside, memory_order_acquire) != 0;
         for (uint32_t i = 0; i < READERS_MAX && !used; i++)
             used = atomic_load_explicit(&rota_readers[i].using, memory_order_acquire) == g;
         if (used) {

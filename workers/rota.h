@@ -16,8 +16,12 @@
  *         return -1;
  *     if (rota_select(h, &route, NULL, 0, 1200, &c) == 0) {
  *         char key[256];
+ *         rota_target t;
  *         rota_credential(h, &c, key, sizeof(key));
- *         // make the call with "key", then say how it went (once per selection):
+ *         rota_target_of(h, &c, "gemini-2.5-pro", 14, &t);
+ *         // POST to t.base_url + t.path in format t.format, "model": t.model, with the
+ *         // header t.auth_header ": " t.auth_scheme key (unless t.auth_header is ""),
+ *         // and t.headers; then say how it went (once per selection):
  *         rota_outcome o = {.status = 200, .tokens = 1311};
  *         rota_report(h, &c, &o);
  *     }
@@ -26,11 +30,11 @@
  * Errors: every function returns 0 (or a length) on success, or a negative number: a
  * negated errno or a ROTA_E* code (rota_codes.h); rota_strerror() names it.
  *
- * Threads: a handle may be shared by any number of threads. rota_select and rota_report
- * take no lock, allocate nothing and make no system call. A choice stays valid to report
- * after the table changes generation (a config reload): it is applied to the same
- * account, by id, in the new generation. Each handle runs one thread of its own that
- * follows reloads (maps each new generation) and reads answers' error bodies, so none of
+ * Threads: a handle may be shared by any number of threads. rota_select, rota_report and
+ * rota_target_of take no lock, allocate nothing and make no system call. A choice stays
+ * valid to report after the table changes generation (a config reload): it is applied to
+ * the same account, by id, in the new generation. Each handle runs one thread of its own
+ * that follows reloads (maps each new generation) and reads answers' error bodies, so none of
  * that work falls on a selection; if it cannot map a new generation for a second,
  * selections fail with ROTA_EBEHIND until it can (rota_move_error says why). None of
  * these functions may be called from a signal handler.
@@ -74,7 +78,28 @@ typedef struct rota_choice {
     uint32_t lease;       /* private: the lease the call holds (slot and entry) */
     uint64_t tok_tat;     /* private: the TPM word right after this admission */
     uint64_t tok_back;    /* private: the account's given-back tokens before it */
+    uint32_t route;       /* private: the route's index in that generation */
+    uint32_t pad_;
 } rota_choice;
+
+/* Where the call of a choice goes (rota_target_of): copies, valid for as long as the
+ * caller keeps them, whatever the table does meanwhile. Every field is NUL-terminated;
+ * none holds a secret (the key comes from rota_credential). */
+typedef struct rota_target {
+    char provider[64];    /* the provider's name in the config */
+    char kind[32];        /* openai, anthropic, gemini, github-copilot, antigravity, ... */
+    char format[16];      /* the wire format it speaks: openai, anthropic, gemini,
+                             code-assist */
+    char base_url[512];   /* "https://api.anthropic.com"; "" when the config sets none */
+    char path[512];       /* the call's endpoint after base_url, for the format and kind,
+                             the model already in it where the format puts it there
+                             (Gemini's /v1beta/models/MODEL:generateContent) */
+    char auth_header[64]; /* the header that carries the key: "Authorization",
+                             "x-api-key", "x-goog-api-key", "api-key"; "" = none is sent */
+    char auth_scheme[32]; /* what precedes the key in it: "Bearer ", "token " or "" */
+    char model[256];      /* the model to ask the provider for */
+    char headers[2048];   /* extra headers the provider needs, "Name: value\r\n" each */
+} rota_target;
 
 /* What happened to the call. Zero-initialise, then set what you know. */
 typedef struct rota_outcome {
@@ -108,6 +133,20 @@ ROTA_API int rota_report(rota_t *h, const rota_choice *c, const rota_outcome *o)
 /* Copy the chosen account's credential into "buf" (NUL-terminated). Returns its length,
  * or -ERANGE when "cap" is too small (nothing is copied), or ROTA_ESTALE. */
 ROTA_API int rota_credential(rota_t *h, const rota_choice *c, char *buf, size_t cap);
+
+/* Where to send the call of "c" for a client that asked for "model" ("model_len" bytes, not
+ * NUL-terminated; NULL and 0 for none): the chosen account's provider (its kind, wire
+ * format, URL, auth header and extra headers) and the model the choice's tier sends
+ * upstream for it (the route's per-tier map, else the tier's model, else "model"
+ * unchanged). Read from the generation the choice was made on, so a reload between
+ * select and this call changes nothing; that generation stays mapped for at least a
+ * second after a reload. Returns 0; ROTA_ESTALE when the choice's generation is no
+ * longer mapped (report the call as not made, result ROTA_RESULT_CANCELLED, and select
+ * again); -ERANGE when the model to send is longer than 255 bytes (out->model) or a
+ * string of the table does not fit its field; -EINVAL for a choice that chose nothing.
+ * Takes no lock, allocates nothing and makes no system call. */
+ROTA_API int rota_target_of(rota_t *h, const rota_choice *c, const char *model,
+                            size_t model_len, rota_target *out);
 
 /* Copy the chosen account's name, likewise. */
 ROTA_API int rota_account_name(rota_t *h, const rota_choice *c, char *buf, size_t cap);

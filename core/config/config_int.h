@@ -78,7 +78,9 @@ struct raw_provider {
     char *name;
     int kind; /* index into cfg_kinds */
     char *base_url;
-    int *auth; /* index into cfg_auths */
+    int *auth;   /* index into cfg_auths */
+    int *format; /* index into cfg_formats */
+    char *path;  /* the call's endpoint; headers: read from the document (cfg_map) */
     struct raw_thresholds *thresholds;
     struct raw_breaker *breaker;
     struct raw_cooldown *cooldown;
@@ -98,6 +100,7 @@ struct raw_tier {
     double *w_quota, *w_recency, *jitter, *lru_share;
     uint32_t *top_k, *sample;
     char *recency;
+    char *model; /* models: read from the document (cfg_map) */
 };
 
 struct raw_route {
@@ -147,6 +150,7 @@ extern const cyaml_schema_value_t cfg_schema;
 extern const cyaml_config_t cfg_cyaml;
 extern const cyaml_strval_t cfg_kinds[];   /* provider kinds, by raw_provider.kind */
 extern const cyaml_strval_t cfg_auths[];   /* auth styles; [0] "bearer" is the default */
+extern const cyaml_strval_t cfg_formats[]; /* wire formats */
 extern const cyaml_strval_t cfg_metrics[]; /* enum rota_metric order */
 extern const cyaml_strval_t cfg_fsyncs[];  /* enum rota_fsync order */
 
@@ -215,6 +219,12 @@ const char *cfg_what(struct cfg *x, const char *path, char *out, size_t n);
 /* cfg_fail at the node at "path", the message starting with cfg_what of it. */
 int cfg_bad(struct cfg *x, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The pairs of the mapping at "path", a key whose names the schema cannot list (a
+ * provider's headers, a tier's models; the walk checked it maps names to strings): their
+ * count, 0 when the key is absent. cfg_node gives a pair's key or value. */
+size_t cfg_map(struct cfg *x, const char *path, const yaml_node_pair_t **pairs);
+yaml_node_t *cfg_node(struct cfg *x, int id);
 
 /* Check the whole document against cfg_schema; 0 or -EINVAL with the first problem. */
 int cfg_walk(struct cfg *x);

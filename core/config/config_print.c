@@ -9,6 +9,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config_int.h"
 #include "strategy.h"
@@ -28,6 +29,13 @@ static void print_provider(const struct rota_config *c, uint32_t i, FILE *f)
     fprintf(f, "\nprovider %s\n", d->name);
     fprintf(f, "  kind        %s\n  auth        %s\n  base_url    %s\n", d->kind, p->auth,
             p->base_url ? p->base_url : "-");
+    fprintf(f, "  format      %s, calls to %s\n", d->format, d->path);
+    for (const char *h = d->headers;
+         h && *h;) { /* values are no secrets (config_providers.c) */
+        size_t n = strcspn(h, "\r");
+        fprintf(f, "  header      %.*s\n", (int)n, h);
+        h += n + (h[n] ? 2 : 0);
+    }
     fprintf(f, "  thresholds  warn %.2f  critical %.2f  pessimistic %.2f\n", d->warn, d->crit,
             d->pessimistic);
     fprintf(f, "  breaker     opens after %u failures in a row", d->fail_threshold);
@@ -107,7 +115,11 @@ static void print_tier(const struct rota_config *c, uint32_t t, const struct rot
         const struct rota_desc_account *a = &desc->accounts[d->members[m]];
         fprintf(f, "%s%s/%s", m ? ", " : "", desc->providers[a->provider].name, a->name);
     }
-    fprintf(f, "\n");
+    fprintf(f, "\n    model    ");
+    for (const char *const *m = d->models; m && m[0] && m[1]; m += 2)
+        fprintf(f, "%s -> %s, ", m[0], m[1]);
+    fprintf(f, "%s%s%s\n", d->models ? "others " : "", d->model ? "-> " : "as asked",
+            d->model ? d->model : "");
     if (d->strategy == ROTA_STRAT_HYBRID &&
         (d->w_quota || d->w_recency || d->jitter || d->lru_share || d->top_k || d->sample ||
          d->recency_s))

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <curl/curl.h>
@@ -494,6 +495,105 @@ static int check_base_url(struct cfg *x, const char *url, const char *path)
     return bad;
 }
 
+/* ---- where calls go ---- */
+
+#define HEADERS_MAX 2047 /* the block of extra headers: what rota_target.headers holds */
+
+/* The header and the scheme before the key, per auth style (cfg_auths order). */
+static const char *const auth_header[][2] = {
+    {"Authorization", "Bearer "}, {"x-api-key", ""}, {"x-goog-api-key", ""},
+    {"Authorization", "token "},  {"api-key", ""},   {"", ""},
+};
+
+/* Headers that carry a key: a key belongs in an account's credential, not here, where
+ * rota_target_of would hand it to every worker and rotad --check would print it. */
+static const char *const key_headers[] = {
+    "authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"};
+
+static bool token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* One header "k: v" of the provider at "base", checked, appended to "out" ("len" so far). */
+static int header(struct cfg *x, const char *base, const yaml_node_t *k, const yaml_node_t *v,
+                  char *out, size_t *len)
+{
+    const char *name = (const char *)k->data.scalar.value;
+    const char *value = (const char *)v->data.scalar.value;
+    size_t nl = k->data.scalar.length, vl = v->data.scalar.length;
+    char what[320], q[64];
+    cfg_what(x, base, what, sizeof(what)); /* "provider 'p'" */
+    for (size_t i = 0; i < nl; i++)
+        if (!token_char((unsigned char)name[i]))
+            return cfg_fail(x, k->start_mark,
+                            "header '%s' of %s has a character not allowed in a header name; "
+                            "expected letters, digits and !#$%%&'*+-.^_`|~, such as "
+                            "anthropic-version",
+                            cfg_quote(q, sizeof(q), name), what);
+    for (size_t i = 0; i < sizeof(key_headers) / sizeof(key_headers[0]); i++)
+        if (strcasecmp(name, key_headers[i]) == 0)
+            return cfg_fail(x, k->start_mark,
+                            "header '%s' of %s carries a key; expected keys in accounts' "
+                            "credentials, sent in the header auth: names",
+                            cfg_quote(q, sizeof(q), name), what);
+    for (size_t i = 0; i < vl; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < ' ' && c != '\t') || c == 0x7f)
+            return cfg_fail(x, v->start_mark,
+                            "header '%s' of %s has a %s in its value; expected one line of "
+                            "text",
+                            cfg_quote(q, sizeof(q), name), what,
+                            c == '\r' || c == '\n' ? "line break" : "control character");
+    }
+    if (*len + nl + vl + 4 > HEADERS_MAX)
+        return cfg_fail(x, k->start_mark,
+                        "header '%s' of %s brings its headers over %d bytes; expected fewer "
+                        "or shorter headers",
+                        cfg_quote(q, sizeof(q), name), what, HEADERS_MAX);
+    *len += (size_t)snprintf(out + *len, HEADERS_MAX + 1 - *len, "%s: %s\r\n", name, value);
+    return 0;
+}
+
+/* Format, endpoint, auth header and extra headers of provider "i" at "base". */
+static int resolve_wire(struct cfg *x, uint32_t i, const char *base)
+{
+    const struct raw_provider *r = &x->raw->providers[i];
+    struct rota_desc_provider *d = &x->dp[i];
+    char path[96];
+    d->format = r->format ? cfg_formats[*r->format].str : rota_shm_wire_format(d->kind);
+    d->base_url = r->base_url;
+    if (r->path) {
+        snprintf(path, sizeof(path), "%s.path", base);
+        if (r->path[0] != '/')
+            return cfg_bad(x, path,
+                           "does not start with '/'; expected a path such as "
+                           "/v1/chat/completions");
+        for (const char *c = r->path; *c; c++)
+            if ((unsigned char)*c <= ' ' || *c == 0x7f)
+                return cfg_bad(x, path,
+                               "has a space or control character; expected a path such as "
+                               "/v1/chat/completions");
+    }
+    d->path = r->path ? r->path : rota_shm_wire_path(d->kind, d->format);
+    int style = r->auth ? *r->auth : 0;
+    d->auth_header = auth_header[style][0];
+    d->auth_scheme = auth_header[style][1];
+    const yaml_node_pair_t *pairs = NULL;
+    snprintf(path, sizeof(path), "%s.headers", base);
+    size_t n = cfg_map(x, path, &pairs), len = 0;
+    char *block = cfg_alloc(x, HEADERS_MAX + 1);
+    if (!block)
+        return cfg_nomem(x);
+    for (size_t k = 0; k < n; k++)
+        if (header(x, base, cfg_node(x, pairs[k].key), cfg_node(x, pairs[k].value), block,
+                   &len))
+            return -EINVAL;
+    d->headers = block;
+    return 0;
+}
+
 /* ---- providers ---- */
 
 static int resolve_limits(struct cfg *x, uint32_t i, const char *base)
@@ -654,7 +754,8 @@ static int resolve_provider(struct cfg *x, uint32_t i)
         return -EINVAL;
     c->base_url = r->base_url;
     c->auth = cfg_auths[r->auth ? *r->auth : 0].str;
-    return resolve_limits(x, i, base);
+    int rc = resolve_wire(x, i, base);
+    return rc ? rc : resolve_limits(x, i, base);
 }
 
 int cfg_resolve_providers(struct cfg *x)

@@ -13,6 +13,7 @@
  * jitter, ZERO_WEIGHT, a positive value too small to change any score.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +240,7 @@ static int tier_members(struct routes *rs, const struct raw_tier *rt, const char
     return 0;
 }
 
-/* ---- tiers ---- */
+/* ---- tier settings ---- */
 
 static int tier_pool(struct cfg *x, const struct raw_tier *rt, const char *base,
                      struct rota_desc_tier *d)
@@ -292,6 +293,79 @@ static int tier_tuning(struct cfg *x, const struct raw_tier *rt, const char *bas
     return 0;
 }
 
+/* ---- models ---- */
+
+/* Is "s" ("len" bytes) a name route "r" answers to (its name, or one of its models)? True
+ * for any name when the route lists no models: a worker may send any through it. */
+static bool route_serves(const struct raw_route *r, const char *s)
+{
+    if (!r->models_count || strcmp(r->name, s) == 0)
+        return true;
+    for (unsigned m = 0; m < r->models_count; m++)
+        if (strcmp(r->models[m], s) == 0)
+            return true;
+    return false;
+}
+
+/* A name of the tier's model map at node "n", checked as check_text does. */
+static int check_model(struct cfg *x, const yaml_node_t *n, const char *what, const char *role)
+{
+    const char *s = (const char *)n->data.scalar.value;
+    char q[64];
+    if (n->data.scalar.length > MAX_MODEL)
+        return cfg_fail(x, n->start_mark,
+                        "%s '%s' in models of %s is %zu bytes long; expected at most %d", role,
+                        cfg_quote(q, sizeof(q), s), what, n->data.scalar.length, MAX_MODEL);
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+            return cfg_fail(x, n->start_mark,
+                            "%s '%s' in models of %s has a space or control character; "
+                            "expected a model name such as gemini-2.5-pro",
+                            role, cfg_quote(q, sizeof(q), (const char *)n->data.scalar.value),
+                            what);
+    return 0;
+}
+
+/* The tier's "model" (for every client model) and "models" (client: upstream), as pairs. */
+static int tier_models(struct cfg *x, uint32_t r, const struct raw_tier *rt, const char *base,
+                       struct rota_desc_tier *d)
+{
+    const struct raw_route *rr = &x->raw->routes[r];
+    char path[96], what[320], q[64], rq[64];
+    snprintf(path, sizeof(path), "%s.model", base);
+    if (rt->model && check_text(x, rt->model, MAX_MODEL, path))
+        return -EINVAL;
+    d->model = rt->model;
+    const yaml_node_pair_t *pairs = NULL;
+    snprintf(path, sizeof(path), "%s.models", base);
+    size_t n = cfg_map(x, path, &pairs);
+    if (!n)
+        return 0;
+    const char **v = cfg_array(x, 2 * n + 1, sizeof(*v));
+    if (!v)
+        return cfg_nomem(x);
+    cfg_what(x, base, what, sizeof(what)); /* "tier 0 of route 'r'" */
+    for (size_t k = 0; k < n; k++) {
+        const yaml_node_t *kn = cfg_node(x, pairs[k].key), *vn = cfg_node(x, pairs[k].value);
+        if (check_model(x, kn, what, "model") || check_model(x, vn, what, "upstream model"))
+            return -EINVAL;
+        const char *client = (const char *)kn->data.scalar.value;
+        if (!route_serves(rr, client))
+            return cfg_fail(x, kn->start_mark,
+                            "model '%s' in models of %s is not one route '%s' serves; "
+                            "expected the route's name or one of its models",
+                            cfg_quote(q, sizeof(q), client), what,
+                            cfg_quote(rq, sizeof(rq), rr->name));
+        if (!(v[2 * k] = cfg_strdup(x, client)) ||
+            !(v[2 * k + 1] = cfg_strdup(x, (const char *)vn->data.scalar.value)))
+            return cfg_nomem(x);
+    }
+    d->models = v;
+    return 0;
+}
+
+/* ---- tiers ---- */
+
 static int resolve_tier(struct routes *rs, uint32_t r, uint32_t t, struct rota_desc_tier *d)
 {
     struct cfg *x = rs->x;
@@ -313,7 +387,8 @@ static int resolve_tier(struct routes *rs, uint32_t r, uint32_t t, struct rota_d
     }
     d->strategy = (enum rota_strategy)s;
     if (cfg_fraction(x, rt->ceiling, 0, false, &d->ceiling, "%s.ceiling", base) ||
-        tier_pool(x, rt, base, d) || tier_tuning(x, rt, base, d))
+        tier_pool(x, rt, base, d) || tier_tuning(x, rt, base, d) ||
+        tier_models(x, r, rt, base, d))
         return -EINVAL;
     return 0;
 }

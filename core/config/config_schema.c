@@ -31,6 +31,12 @@ const cyaml_strval_t cfg_auths[] = {
     {"bearer", 0}, {"x-api-key", 1}, {"x-goog-api-key", 2},
     {"token", 3},  {"api-key", 4},   {"none", 5},
 };
+const cyaml_strval_t cfg_formats[] = {
+    {"openai", 0},
+    {"anthropic", 1},
+    {"gemini", 2},
+    {"code-assist", 3},
+};
 const cyaml_strval_t cfg_metrics[] = {
     {"requests", ROTA_METRIC_REQUESTS},
     {"tokens", ROTA_METRIC_TOKENS},
@@ -144,6 +150,12 @@ static const cyaml_schema_field_t provider_fields[] = {
     CYAML_FIELD_STRING_PTR("base_url", OPT, struct raw_provider, base_url, 1, CYAML_UNLIMITED),
     CYAML_FIELD_ENUM_PTR("auth", OPT | CYAML_FLAG_STRICT, struct raw_provider, auth, cfg_auths,
                          CYAML_ARRAY_LEN(cfg_auths)),
+    CYAML_FIELD_ENUM_PTR("format", OPT | CYAML_FLAG_STRICT, struct raw_provider, format,
+                         cfg_formats, CYAML_ARRAY_LEN(cfg_formats)),
+    CYAML_FIELD_STRING_PTR("path", OPT, struct raw_provider, path, 1, 255),
+    /* name: value, names of the user's choosing: checked by the walk and read from the
+     * document (config_providers.c) */
+    CYAML_FIELD_IGNORE("headers", OPT),
     CYAML_FIELD_MAPPING_PTR("thresholds", OPT, struct raw_provider, thresholds,
                             thresholds_fields),
     CYAML_FIELD_MAPPING_PTR("breaker", OPT, struct raw_provider, breaker, breaker_fields),
@@ -176,6 +188,8 @@ static const cyaml_schema_field_t tier_fields[] = {
     CYAML_FIELD_UINT_PTR("top_k", OPT, struct raw_tier, top_k),
     CYAML_FIELD_UINT_PTR("sample", OPT, struct raw_tier, sample),
     CYAML_FIELD_STRING_PTR("recency", OPT, struct raw_tier, recency, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("model", OPT, struct raw_tier, model, 1, 255),
+    CYAML_FIELD_IGNORE("models", OPT), /* client model: upstream model (config_routes.c) */
     CYAML_FIELD_END,
 };
 

@@ -190,6 +190,23 @@ yaml_mark_t cfg_at(struct cfg *x, const char *fmt, ...)
     return m;
 }
 
+size_t cfg_map(struct cfg *x, const char *path, const yaml_node_pair_t **pairs)
+{
+    struct seg s[16];
+    yaml_node_t *node[16] = {0};
+    int k = follow(x, path, s, node, 16);
+    yaml_node_t *m = k > 0 ? node[k - 1] : NULL;
+    if (!m || m->type != YAML_MAPPING_NODE)
+        return 0;
+    *pairs = m->data.mapping.pairs.start;
+    return (size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
+}
+
+yaml_node_t *cfg_node(struct cfg *x, int id)
+{
+    return get(x, id);
+}
+
 /* Words for the node at "path": as a value ("'open_for' in breaker of provider 'x'") or
  * as a container ("breaker of provider 'x'"). An entry without a name is numbered from 0,
  * as rotactl and rota_choice.tier number tiers: "tier 0 of route 'chat'". */
@@ -308,6 +325,8 @@ static const char *expect(const cyaml_schema_value_t *s, char *out, size_t n)
             len += (size_t)snprintf(out + len, n - len, "%s %s", i ? "," : "",
                                     s->enumeration.strings[i].str);
         return out;
+    case CYAML_IGNORE: /* the keys the schema leaves to the resolve steps */
+        return "a mapping of names to strings (name: value lines or {name: value, ...})";
     case CYAML_STRING:
         if (s->string.max != CYAML_UNLIMITED)
             snprintf(out, n, "a string of %u to %u bytes", s->string.min, s->string.max);
@@ -499,6 +518,48 @@ static int walk_sequence(struct walker *w, const cyaml_schema_value_t *s, const 
     return 0;
 }
 
+/* A mapping of names to strings, each name once (a provider's headers, a tier's models). */
+static int walk_names(struct walker *w, const cyaml_schema_value_t *s, const yaml_node_t *n)
+{
+    char where[320], q[64];
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = get(w->x, p->key), *v = get(w->x, p->value);
+        if (!k || !v)
+            return cfg_bad(w->x, w->path, "is damaged; expected a mapping");
+        if (++w->visits > w->max_visits)
+            return cfg_fail(w->x, k->start_mark,
+                            "the document expands to more than %zu values (aliases?); "
+                            "expected a smaller document",
+                            w->max_visits);
+        if (k->type != YAML_SCALAR_NODE || !k->data.scalar.length ||
+            memchr(k->data.scalar.value, 0, k->data.scalar.length))
+            return cfg_fail(w->x, k->start_mark, "a key in %s is %s; expected %s",
+                            describe(w->x, w->path, true, where, sizeof(where)),
+                            k->type == YAML_SCALAR_NODE && k->data.scalar.length
+                                ? "text with a NUL character"
+                                : node_kind(k),
+                            expect(s, q, sizeof(q)));
+        if (v->type != YAML_SCALAR_NODE || !v->data.scalar.length ||
+            memchr(v->data.scalar.value, 0, v->data.scalar.length))
+            return cfg_fail(w->x, v->start_mark,
+                            "'%s' in %s is %s; expected a non-empty string",
+                            cfg_quote(q, sizeof(q), (const char *)k->data.scalar.value),
+                            describe(w->x, w->path, true, where, sizeof(where)),
+                            v->type == YAML_SCALAR_NODE && v->data.scalar.length
+                                ? "text with a NUL character"
+                                : node_kind(v));
+        for (yaml_node_pair_t *o = n->data.mapping.pairs.start; o < p; o++)
+            if (key_is(get(w->x, o->key), (const char *)k->data.scalar.value,
+                       k->data.scalar.length))
+                return cfg_fail(w->x, k->start_mark,
+                                "key '%s' repeated in %s; expected it once",
+                                cfg_quote(q, sizeof(q), (const char *)k->data.scalar.value),
+                                describe(w->x, w->path, true, where, sizeof(where)));
+    }
+    return 0;
+}
+
 static int walk(struct walker *w, const cyaml_schema_value_t *s, const yaml_node_t *n)
 {
     if (!n)
@@ -513,6 +574,8 @@ static int walk(struct walker *w, const cyaml_schema_value_t *s, const yaml_node
         return n->type == YAML_MAPPING_NODE ? walk_mapping(w, s, n) : wrong(w, s, n, NULL);
     case CYAML_SEQUENCE:
         return n->type == YAML_SEQUENCE_NODE ? walk_sequence(w, s, n) : wrong(w, s, n, NULL);
+    case CYAML_IGNORE:
+        return n->type == YAML_MAPPING_NODE ? walk_names(w, s, n) : wrong(w, s, n, NULL);
     default:
         return n->type == YAML_SCALAR_NODE ? walk_scalar(w, s, n) : wrong(w, s, n, NULL);
     }

@@ -1038,6 +1038,111 @@ static void test_config_base_url(void **state)
             fail_msg("base_url %s: refused: %s", good[i], err);
 }
 
+static const char targets_yaml[] =
+    "instance: t\n"
+    "state_dir: /tmp/rota-test\n"
+    "providers:\n"
+    "  - name: claude\n"
+    "    kind: anthropic\n"
+    "    base_url: https://api.anthropic.com\n"
+    "    auth: x-api-key\n"
+    "    headers: {anthropic-version: 2023-06-01}\n"
+    "    accounts: [{name: a, credential: none}]\n"
+    "  - name: copilot\n"
+    "    kind: github-copilot\n"
+    "    auth: token\n"
+    "    headers:\n"
+    "      Editor-Version: vscode/1.99.0\n"
+    "      Copilot-Integration-Id: vscode-chat\n"
+    "    accounts: [{name: b, credential: none}]\n"
+    "  - name: local\n"
+    "    kind: llamacpp\n"
+    "    auth: none\n"
+    "    format: anthropic\n"
+    "    path: /messages\n"
+    "    accounts: [{name: c, credential: none}]\n"
+    "  - name: g\n"
+    "    kind: gemini\n"
+    "    auth: x-goog-api-key\n"
+    "    accounts: [{name: d, credential: none}]\n"
+    "routes:\n"
+    "  - name: chat\n"
+    "    models: [gpt-4o, gpt-4o-mini]\n"
+    "    tiers:\n"
+    "      - provider: claude\n"
+    "        models: {gpt-4o: claude-sonnet-4, chat: claude-haiku}\n"
+    "      - provider: copilot\n"
+    "      - provider: local\n"
+    "        model: qwen2.5-7b-instruct\n"
+    "        models: {gpt-4o-mini: qwen2.5-1.5b}\n"
+    "      - provider: g\n";
+
+/* Where calls go: each kind's format and endpoint (or the config's), the auth style as a
+ * header and scheme, extra headers as one block, and per tier the model it sends. */
+static void test_config_targets(void **state)
+{
+    (void)state;
+    char err[512];
+    struct rota_config *c = NULL;
+    int rc = rota_config_parse("t.yaml", targets_yaml, strlen(targets_yaml), NULL, NULL, &c,
+                               err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    const struct rota_desc_provider *p = c->desc.providers;
+    assert_string_equal(p[0].format, "anthropic");
+    assert_string_equal(p[0].path, "/v1/messages");
+    assert_string_equal(p[0].base_url, "https://api.anthropic.com");
+    assert_string_equal(p[0].auth_header, "x-api-key");
+    assert_string_equal(p[0].auth_scheme, "");
+    assert_string_equal(p[0].headers, "anthropic-version: 2023-06-01\r\n");
+    assert_string_equal(p[1].format, "openai");
+    assert_string_equal(p[1].path, "/chat/completions");
+    assert_null(p[1].base_url);
+    assert_string_equal(p[1].auth_header, "Authorization");
+    assert_string_equal(p[1].auth_scheme, "token ");
+    assert_string_equal(
+        p[1].headers,
+        "Editor-Version: vscode/1.99.0\r\nCopilot-Integration-Id: vscode-chat\r\n");
+    assert_string_equal(p[2].format, "anthropic"); /* overridden */
+    assert_string_equal(p[2].path, "/messages");
+    assert_string_equal(p[2].auth_header, "");
+    assert_string_equal(p[2].headers, "");
+    assert_string_equal(p[3].format, "gemini");
+    assert_string_equal(p[3].path, "/v1beta/models/{model}:generateContent");
+    assert_string_equal(p[3].auth_header, "x-goog-api-key");
+    const struct rota_desc_tier *t = c->desc.routes[0].tiers;
+    assert_null(t[0].model);
+    assert_string_equal(t[0].models[0], "gpt-4o");
+    assert_string_equal(t[0].models[1], "claude-sonnet-4");
+    assert_string_equal(t[0].models[2], "chat"); /* the route's name is a model too */
+    assert_string_equal(t[0].models[3], "claude-haiku");
+    assert_null(t[0].models[4]);
+    assert_null(t[1].model);
+    assert_null(t[1].models);
+    assert_string_equal(t[2].model, "qwen2.5-7b-instruct");
+    assert_string_equal(t[2].models[1], "qwen2.5-1.5b");
+    uint64_t hash = c->desc.config_hash;
+    FILE *pr = fopen("/dev/null", "w");
+    rota_config_print(c, pr); /* the headers are printed: they hold no secret */
+    fclose(pr);
+    rota_config_free(c);
+
+    /* Another header value or tier model is another table: a reload publishes it. */
+    char *other = strdup(targets_yaml);
+    memcpy(strstr(other, "2023-06-01"), "2024-06-01", 10);
+    assert_int_equal(
+        rota_config_parse("t.yaml", other, strlen(other), NULL, NULL, &c, err, sizeof(err)), 0);
+    assert_true(c->desc.config_hash != hash);
+    rota_config_free(c);
+    memcpy(strstr(other, "2024-06-01"), "2023-06-01", 10);
+    memcpy(strstr(other, "qwen2.5-7b"), "qwen2.5-8b", 10);
+    assert_int_equal(
+        rota_config_parse("t.yaml", other, strlen(other), NULL, NULL, &c, err, sizeof(err)), 0);
+    assert_true(c->desc.config_hash != hash);
+    rota_config_free(c);
+    free(other);
+}
+
 static int yaml_name(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
@@ -1177,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_tiers_of_accounts),
         cmocka_unit_test(test_config_base_url),
+        cmocka_unit_test(test_config_targets),
         cmocka_unit_test(test_config_broken_corpus),
         cmocka_unit_test(test_config_load_missing_file),
         cmocka_unit_test(test_config_load_refuses_untrusted_file),

@@ -480,7 +480,9 @@ static void test_follow_slotless_thread_holds_only_its_generation(void **state)
         assert_true(follows(c.h, k + 2, 3000));
     }
     rota_shm_settle(f.w, true); /* the writer's own retired maps go */
-    sleep_ms(200);              /* a few mover polls */
+    /* a few mover polls after the handle let go of the generations it keeps for
+     * rota_target_of (ROTA_SHM_FOLLOW_NS after each was retired) */
+    sleep_ms(ROTA_SHM_FOLLOW_NS / 1000000 + 200);
     int mapped = mapped_generations(f.instance);
     sem_post(&wall_release);
     assert_int_equal(pthread_join(s.tid, NULL), 0);

@@ -1,5 +1,6 @@
-/* test_hot_path_pure: rota_select and rota_report keep rota.h's promise (no lock, no
- * allocation, no system call) on a thread that calls them while the table is reloaded.
+/* test_hot_path_pure: rota_select, rota_target_of and rota_report keep rota.h's promise (no
+ * lock, no allocation, no system call) on a thread that calls them while the table is
+ * reloaded.
  *
  * DESIGN
  * The armed thread installs a seccomp filter on itself alone (no TSYNC) whose default
@@ -18,12 +19,12 @@
  * thread gets no warm-up of its own: a binding's thread pool calls select first thing,
  * and that first call is held to the promise like every other.
  *
- * While the armed thread loops select + report (reports without headers, with rate-limit
- * headers, and a 429 with headers and an OpenAI error body), the main thread publishes
- * RELOADS new generations through the writer API, alternately the same description and
- * one with other weights. The armed thread must keep selecting (0 or ROTA_EEXHAUSTED)
- * and end up on the last generation. The main thread then prints every violation, with
- * the call it happened in, and fails.
+ * While the armed thread loops select + target_of + report (reports without headers, with
+ * rate-limit headers, and a 429 with headers and an OpenAI error body), the main thread
+ * publishes RELOADS new generations through the writer API, alternately the same
+ * description and one with other weights. The armed thread must keep selecting (0 or
+ * ROTA_EEXHAUSTED) and end up on the last generation. The main thread then prints every
+ * violation, with the call it happened in, and fails.
  *
  * Sanitizer builds skip the check: their runtimes replace malloc and make system calls
  * of their own. The plain builds are where it runs.
@@ -374,6 +375,7 @@ struct api {
     int (*report)(rota_t *, const rota_choice *, const rota_outcome *);
     void (*detach)(rota_t *);
     const char *(*strerror)(int);
+    int (*target_of)(rota_t *, const rota_choice *, const char *, size_t, rota_target *);
 };
 
 struct run {
@@ -387,8 +389,8 @@ struct run {
     _Atomic uint64_t on_final;  /* selections made on final_gen */
     _Atomic int stop;
     _Atomic int done;
-    uint64_t ok, exhausted, errors, report_errors, last_gen;
-    int first_error, first_report_error;
+    uint64_t ok, exhausted, errors, report_errors, target_errors, last_gen;
+    int first_error, first_report_error, first_target_error;
 };
 
 static const char headers_ok[] = "HTTP/1.1 200 OK\r\n"
@@ -439,6 +441,11 @@ static void one_call(struct run *r, uint64_t i)
     tl_phase = keyed ? "select (with a key)" : "select";
     int rc = r->api->select(r->h, &r->rt, keyed ? "user-17" : NULL, keyed ? 7 : 0, 100, &c);
     if (rc == 0) {
+        rota_target t;
+        tl_phase = "target_of";
+        int tr = r->api->target_of(r->h, &c, "gpt-4o", 6, &t);
+        if (tr && !r->target_errors++)
+            r->first_target_error = tr;
         tl_phase = outcome_for(i, &o);
         int rr = r->api->report(r->h, &c, &o);
         tl_phase = NULL;
@@ -665,12 +672,17 @@ static void check_hot_path(const struct api *api, const char *tag)
     api->detach(r.h);
     fx_close(&f);
     if (total)
-        fail_msg("rota.h promises no lock, allocation or system call in select and report; "
+        fail_msg("rota.h promises no lock, allocation or system call in select, target_of "
+                 "and report; "
                  "%llu violation(s) (%u distinct, listed above), the first: %s",
                  (unsigned long long)total, n, first);
     if (r.errors)
         fail_msg("select failed %llu times across the reloads, first with %d (%s)",
                  (unsigned long long)r.errors, r.first_error, api->strerror(r.first_error));
+    if (r.target_errors) /* ROTA_ESTALE would mean the choice's generation went early */
+        fail_msg("target_of failed %llu times across the reloads, first with %d (%s)",
+                 (unsigned long long)r.target_errors, r.first_target_error,
+                 api->strerror(r.first_target_error));
     if (r.report_errors)
         fail_msg("report failed %llu times across the reloads, first with %d (%s)",
                  (unsigned long long)r.report_errors, r.first_report_error,
@@ -682,8 +694,8 @@ static void check_hot_path(const struct api *api, const char *tag)
                  (unsigned long long)final_gen);
 }
 
-static const struct api linked = {rota_attach, rota_route,  rota_select,
-                                  rota_report, rota_detach, rota_strerror};
+static const struct api linked = {rota_attach, rota_route,    rota_select,   rota_report,
+                                  rota_detach, rota_strerror, rota_target_of};
 
 static void test_hot_path_pure_across_reloads(void **state)
 {
@@ -704,10 +716,11 @@ static void test_hot_path_pure_when_dlopened(void **state)
     if (!lib)
         fail_msg("dlopen %s: %s", ROTA_LIB, dlerror());
     struct api api;
-    void *sym[6];
-    static const char *const names[6] = {"rota_attach", "rota_route",  "rota_select",
-                                         "rota_report", "rota_detach", "rota_strerror"};
-    for (int i = 0; i < 6; i++)
+    void *sym[7];
+    static const char *const names[7] = {"rota_attach",   "rota_route",  "rota_select",
+                                         "rota_report",   "rota_detach", "rota_strerror",
+                                         "rota_target_of"};
+    for (int i = 0; i < 7; i++)
         if (!(sym[i] = dlsym(lib, names[i])))
             fail_msg("dlsym %s: %s", names[i], dlerror());
     /* POSIX: a data pointer from dlsym converts to a function pointer. */
@@ -717,6 +730,7 @@ static void test_hot_path_pure_when_dlopened(void **state)
     memcpy(&api.report, &sym[3], sizeof(void *));
     memcpy(&api.detach, &sym[4], sizeof(void *));
     memcpy(&api.strerror, &sym[5], sizeof(void *));
+    memcpy(&api.target_of, &sym[6], sizeof(void *));
     check_hot_path(&api, "pured");
     dlclose(lib);
 }

@@ -462,6 +462,46 @@ static void test_shm_validate_refuses_damage(void **state)
     expect_refused(p, size, ROTA_ELAYOUT, "NUL");
     fx_close(&f);
     free(p);
+
+    /* Where calls go: every string offset of a provider, a tier's model and its map. */
+    p = copy_table(&f, &size);
+    h = (void *)p;
+    uint32_t ns = h->sec[ROTA_SEC_STRINGS].count;
+    const char *strs = p + h->sec[ROTA_SEC_STRINGS].off;
+    struct rota_shm_provider *pv = (void *)(p + h->sec[ROTA_SEC_PROVIDERS].off);
+    uint32_t *field[] = {&pv[1].format,      &pv[1].base_url,    &pv[1].path,
+                         &pv[1].auth_header, &pv[1].auth_scheme, &pv[1].headers};
+    for (size_t k = 0; k < sizeof(field) / sizeof(field[0]); k++) {
+        uint32_t keep = *field[k];
+        *field[k] = ns; /* one past the strings */
+        expect_refused(p, size, ROTA_ELAYOUT, "provider 1: bad target string");
+        *field[k] = keep;
+    }
+    t = (void *)(p + h->sec[ROTA_SEC_TIERS].off);
+    t[3].model = ns + 100;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 3: bad model");
+    t[3].model = 0;
+    /* a list must end with an empty string inside the section: one starting at the last
+     * string, "x", runs off its end */
+    uint32_t last = ns - 2;
+    char keep = strs[last];
+    p[h->sec[ROTA_SEC_STRINGS].off + last] = 'x';
+    t[3].models = last;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 3: bad model");
+    r = (void *)(p + h->sec[ROTA_SEC_ROUTES].off);
+    uint32_t models0 = r[0].models;
+    r[0].models = last;
+    expect_refused(p, size, ROTA_ELAYOUT, "route 0");
+    r[0].models = models0;
+    p[h->sec[ROTA_SEC_STRINGS].off + last] = keep;
+    /* pairs: an odd count is refused (the route's model list is one string long) */
+    t[3].models = r[0].models;
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 3: bad model");
+    t[3].models = 0; /* "": an empty map */
+    struct rota_shm_map m2;
+    assert_int_equal(rota_shm_validate(p, size, &m2, NULL, 0), 0);
+    fx_close(&f);
+    free(p);
 }
 
 /* Random damage anywhere in the immutable part: never a crash, never a false accept of

@@ -25,22 +25,13 @@ struct tally {
     _Atomic uint64_t failed; /* no answer: timeout or connection error */
 };
 
-#define LOAD_MODEL "demo-model" /* the model every call asks for */
-
-/* How a call to one kind of provider is made (shape.c). */
-struct load_shape {
-    const char *kind; /* the provider kind; "" for the plain shape */
-    const char *path; /* appended to the upstream URL */
-    const char *auth; /* the header before the key ("x-api-key: "); NULL: none sent */
-    const char *body; /* the request, JSON */
-};
+#define LOAD_MODEL "demo-model" /* the model calls ask for, unless --model says */
 
 /* Who is who in the table, read once at start: accounts sorted by id. */
 struct names {
     uint32_t naccounts;
     uint64_t *ids;
     char (*labels)[2 * ROTA_MAX_NAME]; /* "provider/name" */
-    const struct load_shape **shapes;  /* how to call each account's provider */
     uint32_t *order;                   /* positions in table order, for printing */
     uint32_t ntiers;
     char tiers[ROTA_MAX_TIERS][2 * ROTA_MAX_NAME]; /* the tier's provider, or its accounts */
@@ -68,9 +59,9 @@ static inline uint64_t tally_get(_Atomic uint64_t *x)
     return atomic_load_explicit(x, memory_order_relaxed);
 }
 
-/* The shape for provider kind "kind": its own when shape.c knows it and "use_plain" is
- * false, else the plain one (POST /v1/chat/completions, bearer token). Never NULL. */
-const struct load_shape *load_shape_find(const char *kind, bool use_plain);
+/* A small request in wire format "format" (rota_target.format; "openai" for any other)
+ * asking for "model", into "buf" (shape.c). */
+void load_body(const char *format, const char *model, char *buf, size_t n);
 
 /* Tokens an answer says it used (OpenAI, Anthropic, Gemini and Antigravity, llama.cpp
  * shapes); 0 when it says nothing. */

@@ -1,19 +1,21 @@
 /*
  * rota-load - drive calls through librota at a set rate and show where they went.
  *
- *   rota-load -i INSTANCE --route ROUTE --upstream URL [--threads N] [--rate R]
- *             [--duration D] [--timeout-ms MS] [--every D] [--json FILE] [--label TEXT]
- *             [--plain]
+ *   rota-load -i INSTANCE --route ROUTE [--upstream URL] [--model M] [--threads N]
+ *             [--rate R] [--duration D] [--timeout-ms MS] [--every D] [--json FILE]
+ *             [--label TEXT] [--plain]
  *   rota-load --summary FILE...
  *
  * Each call: rota_select on ROUTE; when every tier is exhausted, count it and wait until
- * the answer's retry_at (at most a second) or 50 ms; otherwise POST a small request to
- * URL the way the account's provider kind expects it (shape.c: openai, anthropic,
- * antigravity, github-copilot, openrouter, llamacpp and gemini each with their own path
- * and key header; any other kind, or every call with --plain, to URL/v1/chat/completions
- * with a bearer token), always with the account's "provider/name" in X-Rota-Account,
- * then rota_report the status, the latency, the tokens of the answer's usage, any
- * Retry-After, the answer's raw headers (passive quota tracking) and an error's body.
+ * the answer's retry_at (at most a second) or 50 ms; otherwise POST a small request
+ * where rota_target_of says the call goes, for a client asking for model M (demo-model):
+ * the provider's base URL (or URL, with --upstream: every provider played by one mock)
+ * and endpoint, its wire format (shape.c), the key in the provider's auth header, its
+ * extra headers, the model the chosen tier sends; with --plain, every call to
+ * URL/v1/chat/completions with a bearer token. Always with the account's "provider/name"
+ * in X-Rota-Account, then rota_report the status, the latency, the tokens of the answer's
+ * usage, any Retry-After, the answer's raw headers (passive quota tracking) and an
+ * error's body.
  * Every --every (1s) it prints a line: calls,
  * 2xx, 429, 5xx, exhausted selections and each tier's share of the calls. At the end: the
  * totals, calls per account, and with --json a summary file; --summary prints one table
@@ -55,7 +57,8 @@ struct options {
     const char *upstream, *json;
     uint64_t every_ns;
     long timeout_ms;
-    bool plain; /* every call in the plain shape, whatever the provider */
+    bool plain;        /* every call in the plain shape, whatever the provider */
+    const char *model; /* the client's model, for rota_target_of */
 };
 
 struct worker {
@@ -74,7 +77,8 @@ struct worker {
 
 static rota_t *g_rota;
 static rota_route_t g_route;
-static struct options g_opt = {.every_ns = 1000000000u, .timeout_ms = 5000};
+static struct options g_opt = {
+    .every_ns = 1000000000u, .timeout_ms = 5000, .model = LOAD_MODEL};
 static char g_upstream[1024]; /* the upstream without its trailing slashes */
 static uint64_t g_start, g_end, g_hard;
 static _Atomic uint64_t g_ticket;
@@ -152,9 +156,8 @@ static int read_names(struct load *l)
     n->ids = calloc(m.naccounts + 1, sizeof(*n->ids));
     n->labels = calloc(m.naccounts + 1, sizeof(*n->labels));
     n->order = calloc(m.naccounts + 1, sizeof(*n->order));
-    n->shapes = calloc(m.naccounts + 1, sizeof(*n->shapes));
     l->account = calloc(m.naccounts + 1, sizeof(*l->account));
-    if (!pairs || !n->ids || !n->labels || !n->order || !n->shapes || !l->account) {
+    if (!pairs || !n->ids || !n->labels || !n->order || !l->account) {
         free(pairs);
         rota_shm_detach(&m);
         return -ENOMEM;
@@ -170,12 +173,9 @@ static int read_names(struct load *l)
         n->order[pairs[k][1]] = k;
         snprintf(n->labels[k], sizeof(n->labels[k]), "%s/%s",
                  rota_shm_str(&m, m.providers[a->provider].name), rota_shm_str(&m, a->name));
-        n->shapes[k] =
-            load_shape_find(rota_shm_str(&m, m.providers[a->provider].kind), g_opt.plain);
     }
     n->naccounts = m.naccounts;
     n->order[m.naccounts] = m.naccounts;
-    n->shapes[m.naccounts] = load_shape_find(NULL, true);
     snprintf(n->labels[m.naccounts], sizeof(n->labels[0]), "(other)");
     free(pairs);
     uint32_t r = find_route(&m, l->route);
@@ -254,23 +254,44 @@ static void count(struct tally *t, int status, int result)
         tally_add(&t->other);
 }
 
-/* POST in shape "sh" to the upstream with "key" as "label"; fills the outcome's status or
- * result, and points its headers (and an error's body) at the worker's buffers. */
-static void call(struct worker *w, const struct load_shape *sh, const char *key,
-                 const char *label, rota_outcome *o)
+/* Append target "t"'s extra headers ("Name: value\r\n" each) to "h". */
+static struct curl_slist *extra_headers(struct curl_slist *h, const rota_target *t)
 {
-    char auth[KEY_MAX + 32], who[160], url[sizeof(g_upstream) + 128];
+    for (const char *p = t->headers; *p;) {
+        char line[600];
+        size_t len = strcspn(p, "\r");
+        snprintf(line, sizeof(line), "%.*s", (int)len, p);
+        h = curl_slist_append(h, line);
+        p += len + (p[len] ? 2 : 0);
+    }
+    return h;
+}
+
+/* POST where "t" says (or in the plain shape) with "key" as "label"; fills the outcome's
+ * status or result, and points its headers (and an error's body) at the worker's
+ * buffers. */
+static void call(struct worker *w, const rota_target *t, const char *key, const char *label,
+                 rota_outcome *o)
+{
+    char auth[KEY_MAX + 128], who[160], body[1024];
+    char url[sizeof(g_upstream) + sizeof(t->base_url) + sizeof(t->path)];
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (*key && sh->auth) {
-        snprintf(auth, sizeof(auth), "%s%s", sh->auth, key);
+    const char *header = g_opt.plain ? "Authorization" : t->auth_header;
+    if (*key && *header) {
+        snprintf(auth, sizeof(auth), "%s: %s%s", header,
+                 g_opt.plain ? "Bearer " : t->auth_scheme, key);
         h = curl_slist_append(h, auth);
         explicit_bzero(auth, sizeof(auth));
     }
+    if (!g_opt.plain)
+        h = extra_headers(h, t);
     snprintf(who, sizeof(who), "X-Rota-Account: %s", label);
     h = curl_slist_append(h, who);
-    snprintf(url, sizeof(url), "%s%s", g_upstream, sh->path);
+    snprintf(url, sizeof(url), "%s%s", *g_upstream ? g_upstream : t->base_url,
+             g_opt.plain ? "/v1/chat/completions" : t->path);
+    load_body(g_opt.plain ? "openai" : t->format, t->model, body, sizeof(body));
     curl_easy_setopt(w->curl, CURLOPT_URL, url);
-    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, sh->body);
+    curl_easy_setopt(w->curl, CURLOPT_COPYPOSTFIELDS, body);
     uint64_t now = mono_ns();
     long left_ms = now < g_hard ? (long)((g_hard - now) / 1000000u) - 1000 : 1;
     curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, h);
@@ -345,13 +366,15 @@ static void one(struct worker *w)
     if (slot == l->names.naccounts && rota_account_name(g_rota, &c, key, ROTA_MAX_NAME) > 0)
         snprintf(label, sizeof(label), "?/%.*s", ROTA_MAX_NAME, key);
     rota_outcome o = {0};
-    if (rota_credential(g_rota, &c, key, sizeof(key)) < 0) {
+    rota_target t;
+    if (rota_target_of(g_rota, &c, g_opt.model, strlen(g_opt.model), &t) != 0 ||
+        rota_credential(g_rota, &c, key, sizeof(key)) < 0) {
         tally_add(&l->select_errors);
         o.result = ROTA_RESULT_CANCELLED;
         rota_report(g_rota, &c, &o);
         return;
     }
-    call(w, l->names.shapes[slot], key, label, &o);
+    call(w, &t, key, label, &o);
     explicit_bzero(key, sizeof(key));
     rota_report(g_rota, &c, &o);
     if (o.tokens)
@@ -496,11 +519,12 @@ static void print_totals(struct load *l, const uint32_t *lat, size_t nlat, doubl
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rota-load -i INSTANCE --route ROUTE --upstream URL [options]\n"
+    fprintf(f, "usage: rota-load -i INSTANCE --route ROUTE [options]\n"
                "       rota-load --summary FILE...\n"
                "  -i, --instance NAME   the rota instance to attach to\n"
                "  -r, --route ROUTE     a route, or a model a route serves\n"
-               "  -u, --upstream URL    calls go to URL, on each provider kind's path\n"
+               "  -u, --upstream URL    calls go to URL instead of each provider's base URL\n"
+               "      --model M         the model clients ask for (" LOAD_MODEL ")\n"
                "  -t, --threads N       calling threads (4)\n"
                "      --rate R          calls per second in total; 0 = unpaced (0)\n"
                "  -d, --duration D      how long, e.g. 8s, 500ms, 2m (10s)\n"
@@ -509,6 +533,7 @@ static void usage(FILE *f)
                "      --json FILE       write a summary of the run to FILE\n"
                "      --label TEXT      the run's name in the summary\n"
                "      --plain           every call to URL/v1/chat/completions, bearer key\n"
+               "                        (needs --upstream)\n"
                "      --summary         print one table over --json files\n"
                "      --version         print the version and exit\n");
 }
@@ -539,6 +564,9 @@ static bool set_option(int o, const char *arg, struct load *l, uint64_t *ns, boo
     case 'P':
         g_opt.plain = true;
         return true;
+    case 'M':
+        g_opt.model = arg;
+        return strlen(arg) < 256;
     case 'd':
         return parse_duration(arg, ns);
     case 'e':
@@ -572,6 +600,7 @@ static int parse_args(int argc, char **argv, struct load *l, bool *summary)
                                          {"label", required_argument, NULL, 'l'},
                                          {"summary", no_argument, NULL, 'S'},
                                          {"plain", no_argument, NULL, 'P'},
+                                         {"model", required_argument, NULL, 'M'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -596,7 +625,8 @@ static int parse_args(int argc, char **argv, struct load *l, bool *summary)
     l->seconds = (double)ns / 1e9;
     if (*summary && optind < argc)
         return -1;
-    if (*summary || !l->instance || !l->route || !g_opt.upstream || optind != argc) {
+    if (*summary || !l->instance || !l->route || (g_opt.plain && !g_opt.upstream) ||
+        optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -619,10 +649,10 @@ static int setup(struct load *l, struct worker *w)
     }
     if ((rc = read_names(l)))
         return 1;
-    size_t ulen = strlen(g_opt.upstream);
+    size_t ulen = g_opt.upstream ? strlen(g_opt.upstream) : 0;
     while (ulen && g_opt.upstream[ulen - 1] == '/')
         ulen--;
-    snprintf(g_upstream, sizeof(g_upstream), "%.*s", (int)ulen, g_opt.upstream);
+    snprintf(g_upstream, sizeof(g_upstream), "%.*s", (int)ulen, ulen ? g_opt.upstream : "");
     for (unsigned i = 0; i < l->threads; i++) {
         w[i].l = l;
         w[i].est_tokens = 100;
@@ -770,7 +800,6 @@ int main(int argc, char **argv)
     free(l.names.ids);
     free(l.names.labels);
     free(l.names.order);
-    free(l.names.shapes);
     free(l.account);
     return rc;
 }

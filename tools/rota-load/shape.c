@@ -1,17 +1,14 @@
 /*
- * shape.c - how rota-load makes a call to each kind of provider: the path on the
- * upstream, the header that carries the key, a small request body, and how many tokens
- * the answer says it used.
- *
- * A provider kind listed here is called the way that provider expects (the shapes
- * rota-mockprovider answers, see PROVIDERS.md); any other kind, and every call under
- * --plain, gets the plain shape: POST /v1/chat/completions with a bearer token.
+ * shape.c - what rota-load sends in each wire format, and how many tokens the answer
+ * says it used. Where a call goes (URL, endpoint, key header, extra headers, model) is
+ * rota_target_of's answer (main.c).
  *
  * DESIGN
- * Constant tables, read by every calling thread; nothing here allocates except the JSON
+ * Pure, for every calling thread; nothing here allocates except the JSON
  * tree of one answer while its tokens are read.
  */
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "load.h"
@@ -19,31 +16,16 @@
 #define CHAT     "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]"
 #define CONTENTS "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hello\"}]}]"
 
-static const struct load_shape plain = {"", "/v1/chat/completions", "Authorization: Bearer ",
-                                        "{\"model\":\"" LOAD_MODEL "\"," CHAT "}"};
-
-static const struct load_shape shapes[] = {
-    {"openai", "/v1/chat/completions", "Authorization: Bearer ",
-     "{\"model\":\"" LOAD_MODEL "\"," CHAT "}"},
-    {"anthropic", "/v1/messages",
-     "x-api-key: ", "{\"model\":\"" LOAD_MODEL "\",\"max_tokens\":16," CHAT "}"},
-    {"antigravity", "/v1internal:generateContent", "Authorization: Bearer ",
-     "{\"model\":\"" LOAD_MODEL "\",\"request\":{" CONTENTS "}}"},
-    {"github-copilot", "/chat/completions", "Authorization: Bearer ",
-     "{\"model\":\"" LOAD_MODEL "\"," CHAT "}"},
-    {"openrouter", "/api/v1/chat/completions", "Authorization: Bearer ",
-     "{\"model\":\"" LOAD_MODEL "\"," CHAT "}"},
-    {"llamacpp", "/completion", NULL, "{\"prompt\":\"hello\",\"n_predict\":16}"},
-    {"gemini", "/v1beta/models/" LOAD_MODEL ":generateContent",
-     "x-goog-api-key: ", "{" CONTENTS "}"},
-};
-
-const struct load_shape *load_shape_find(const char *kind, bool use_plain)
+void load_body(const char *format, const char *model, char *buf, size_t n)
 {
-    for (size_t i = 0; kind && !use_plain && i < sizeof(shapes) / sizeof(shapes[0]); i++)
-        if (strcmp(shapes[i].kind, kind) == 0)
-            return &shapes[i];
-    return &plain;
+    if (strcmp(format, "anthropic") == 0)
+        snprintf(buf, n, "{\"model\":\"%s\",\"max_tokens\":16," CHAT "}", model);
+    else if (strcmp(format, "gemini") == 0) /* the model is in the path */
+        snprintf(buf, n, "{" CONTENTS "}");
+    else if (strcmp(format, "code-assist") == 0)
+        snprintf(buf, n, "{\"model\":\"%s\",\"request\":{" CONTENTS "}}", model);
+    else
+        snprintf(buf, n, "{\"model\":\"%s\"," CHAT "}", model);
 }
 
 /* The integer at "key" of "o", or 0. */

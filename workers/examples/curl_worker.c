@@ -2,14 +2,17 @@
  * curl_worker.c - a worker as users write one: select an account, call the provider
  * with its key, report what happened.
  *
- *   rota-example-worker INSTANCE ROUTE URL [CALLS]
+ *   rota-example-worker INSTANCE ROUTE [URL [CALLS]]
  *
- * Each call: rota_select on ROUTE, the account's key as a bearer token, a POST of a
- * small JSON body to URL with libcurl, then rota_report with the HTTP status, the
- * measured latency and any Retry-After. When every account is exhausted it waits until
- * the time rota says something frees up (at most a second) and tries again.
+ * Each call: rota_select on ROUTE, rota_target_of for where it goes (the provider's URL
+ * and endpoint, the header its key goes in, its extra headers, the model the chosen tier
+ * sends for ROUTE), a POST of a small JSON body in the provider's wire format with
+ * libcurl, then rota_report with the HTTP status, the measured latency and any
+ * Retry-After. URL, when given and not "-", replaces the provider's URL and endpoint
+ * (every call goes there). When every account is exhausted it waits until the time rota
+ * says something frees up (at most a second) and tries again.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,16 +34,44 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One call with the chosen account's key; fills the outcome. */
-static void call(CURL *curl, const char *url, const char *key, rota_outcome *o)
+/* A small request for "t"'s wire format into "buf". */
+static void body_for(const rota_target *t, char *buf, size_t n)
 {
-    char auth[600];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
+    static const char chat[] = "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]";
+    static const char contents[] = "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+                                   "\"hello\"}]}]";
+    if (strcmp(t->format, "anthropic") == 0)
+        snprintf(buf, n, "{\"model\":\"%s\",\"max_tokens\":16,%s}", t->model, chat);
+    else if (strcmp(t->format, "gemini") == 0) /* the model is in the path */
+        snprintf(buf, n, "{%s}", contents);
+    else if (strcmp(t->format, "code-assist") == 0)
+        snprintf(buf, n, "{\"model\":\"%s\",\"request\":{%s}}", t->model, contents);
+    else
+        snprintf(buf, n, "{\"model\":\"%s\",%s}", t->model, chat);
+}
+
+/* One call to "url" as target "t" says, with the chosen account's key; fills the
+ * outcome. */
+static void call(CURL *curl, const char *url, const rota_target *t, const char *key,
+                 rota_outcome *o)
+{
+    char auth[700], body[512];
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (t->auth_header[0] && key[0]) {
+        snprintf(auth, sizeof(auth), "%s: %s%s", t->auth_header, t->auth_scheme, key);
+        h = curl_slist_append(h, auth);
+    }
+    for (const char *p = t->headers; *p;) { /* "Name: value\r\n" each */
+        char line[512];
+        size_t len = strcspn(p, "\r");
+        snprintf(line, sizeof(line), "%.*s", (int)len, p);
+        h = curl_slist_append(h, line);
+        p += len + (p[len] ? 2 : 0);
+    }
+    body_for(t, body, sizeof(body));
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "{\"model\":\"demo\",\"messages\":[]}");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
     uint64_t t0 = mono_ns();
@@ -58,15 +89,18 @@ static void call(CURL *curl, const char *url, const char *key, rota_outcome *o)
         o->status = (int)status;
         o->retry_after_ms = (uint64_t)retry * 1000;
     }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(h);
+    explicit_bzero(auth, sizeof(auth));
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s INSTANCE ROUTE URL [CALLS]\n", argv[0]);
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s INSTANCE ROUTE [URL [CALLS]]\n", argv[0]);
         return 2;
     }
+    const char *fixed = argc > 3 && strcmp(argv[3], "-") != 0 ? argv[3] : NULL;
     long calls = argc > 4 ? strtol(argv[4], NULL, 10) : 10;
     char err[256];
     rota_t *h;
@@ -96,14 +130,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "select: %s\n", rota_strerror(rc));
             break;
         }
-        char key[512], name[64];
-        rota_credential(h, &c, key, sizeof(key));
-        rota_account_name(h, &c, name, sizeof(name));
+        char key[512], name[64], url[1100];
+        rota_target t;
         rota_outcome o = {0};
-        call(curl, argv[3], key, &o);
+        /* ROUTE as the client's model: a tier may send its provider another */
+        rc = rota_target_of(h, &c, argv[2], strlen(argv[2]), &t);
+        if (rc == 0)
+            rc = rota_credential(h, &c, key, sizeof(key)) < 0;
+        if (rc) {
+            o.result = ROTA_RESULT_CANCELLED; /* no call made: say so, choose again */
+            rota_report(h, &c, &o);
+            continue;
+        }
+        rota_account_name(h, &c, name, sizeof(name));
+        snprintf(url, sizeof(url), "%s%s", fixed ? fixed : t.base_url, fixed ? "" : t.path);
+        call(curl, url, &t, key, &o);
+        explicit_bzero(key, sizeof(key));
         rota_report(h, &c, &o);
-        printf("call %ld: account %s (tier %u) -> %d in %.1f ms\n", i, name, c.tier, o.status,
-               (double)o.latency_ns / 1e6);
+        printf("call %ld: account %s (tier %u, %s, model %s) -> %d in %.1f ms\n", i, name,
+               c.tier, t.provider, t.model, o.status, (double)o.latency_ns / 1e6);
     }
     curl_easy_cleanup(curl);
     curl_global_cleanup();
