@@ -1,20 +1,24 @@
 /* test_rotad: the supervisor as a real process: start and stop, reload under load,
  * kill -9 and adoption, refusals, leases, and a control socket that survives garbage. */
-#include <sched.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "rota.h"
@@ -370,6 +374,43 @@ static void test_rotad_same_instance_other_state_dir_refused(void **state)
     assert_true(it_log_has(&t2, "adopted the live table"));
     assert_int_equal(it_stop(&t2, SIGTERM), 0);
     it_cleanup(&t2);
+    it_cleanup(&t);
+}
+
+/* The table's directory records its supervisor's pid, which any process may come to
+ * hold once rotad has stopped (pids are reused; a stranger can fork until she gets it and
+ * name her process "rotad"). A process of that name at the recorded pid is no supervisor:
+ * rotad starts. */
+static void test_rotad_recorded_pid_held_by_an_impostor_is_no_supervisor(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "impostor");
+    it_config(&t, 2, 0, NULL);
+    assert_int_equal(it_start(&t), 0);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
+    pid_t imp = fork();
+    assert_true(imp >= 0);
+    if (imp == 0) {
+        prctl(PR_SET_NAME, "rotad");
+        pause();
+        _exit(0);
+    }
+    char name[160];
+    snprintf(name, sizeof(name), "/rota.%s", t.instance);
+    int fd = shm_open(name, O_RDWR, 0);
+    assert_true(fd >= 0);
+    struct rota_shm_dir *d = mmap(NULL, sizeof(*d), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(d != MAP_FAILED);
+    close(fd);
+    atomic_store(&d->sup_pid, (int32_t)imp);
+    munmap(d, sizeof(*d));
+    usleep(100000); /* its name is set */
+    int rc = it_start(&t);
+    kill(imp, SIGKILL);
+    waitpid(imp, NULL, 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(it_stop(&t, SIGTERM), 0);
     it_cleanup(&t);
 }
 
@@ -827,6 +868,8 @@ int main(void)
         cmocka_unit_test_teardown(test_rotad_invalid_reload_keeps_old_config, it_teardown),
         cmocka_unit_test_teardown(test_rotad_second_instance_refused, it_teardown),
         cmocka_unit_test_teardown(test_rotad_same_instance_other_state_dir_refused,
+                                  it_teardown),
+        cmocka_unit_test_teardown(test_rotad_recorded_pid_held_by_an_impostor_is_no_supervisor,
                                   it_teardown),
         cmocka_unit_test_teardown(test_rotad_credential_change_makes_a_new_generation,
                                   it_teardown),

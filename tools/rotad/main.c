@@ -6,7 +6,7 @@
  * create or check the state directory (statedir.c: one that someone else controls stops
  * rotad), take the instance's lock (<state_dir>/rotad.lock, flock: a second rotad is
  * refused, and the lock dies with its holder, so kill -9 never leaves it stale), open
- * the table's directory (refused while another live rotad supervises the instance), then adopt the live generation if there is one
+ * the table's directory (held with flock: refused while another rotad holds it), then adopt the live generation if there is one
  * (workers keep their counters: nothing is copied) and publish a new generation only
  * when the config differs from the one that built it. Then the control socket, and the loop
  * (loop.c).
@@ -34,7 +34,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clients.h"
 #include "clock.h"
 #include "log.h"
 #include "rotad.h"
@@ -132,43 +131,51 @@ static int lock_instance(struct rotad *d, char *err, size_t n)
     return 0;
 }
 
-/* Is "pid", the supervisor the table's directory names, another process running this
- * program? A pid gone, exited, or reused by another program is no supervisor: kill -9
- * leaves no obstacle. */
-static bool supervisor_lives(int32_t pid)
-{
-    if (pid <= 0 || pid == (int32_t)getpid() || !rota_client_alive(pid, 0))
-        return false;
-    char path[64], theirs[32] = "", ours[32] = "";
-    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    bool got = fgets(theirs, sizeof(theirs), f) != NULL;
-    fclose(f);
-    if (!got || !(f = fopen("/proc/self/comm", "re")))
-        return false;
-    got = fgets(ours, sizeof(ours), f) != NULL;
-    fclose(f);
-    return got && strcmp(theirs, ours) == 0;
-}
-
 /* Each rotad's lock is in its own state directory: two configs naming one instance with
- * different state directories meet only at the table's directory, which names the live
- * supervisor. (Two such rotads starting in the same instant can both pass; one started
- * while the other runs cannot.) */
-static int refuse_a_live_supervisor(struct rotad *d, char *err, size_t n)
+ * different state directories meet only at the table's directory object in /dev/shm.
+ * rotad holds flock on it for its life; another rotad finding it held is refused, naming
+ * the pid the directory records. The object is rotad's own, 0600 (0660 with group:), so
+ * no stranger can open it to hold the lock, and the kernel drops the lock with its holder
+ * (kill -9 leaves nothing behind, a reused pid means nothing). Taken before the writer
+ * opens the directory when it exists, and again after, which takes the one the writer
+ * made or put in place of a stale one. An object of someone else's is left to the
+ * writer, which refuses it in its own words. */
+static int hold_table_dir(struct rotad *d, char *err, size_t n)
 {
-    struct rota_shm_dir_info info;
-    char ignored[256];
-    if (rota_shm_dir_read(d->cfg->instance, &info, ignored, sizeof(ignored)) != 0 ||
-        info.sup_uid != geteuid() || !supervisor_lives(info.sup_pid))
-        return 0; /* none, or one the writer refuses by its own rules */
-    return snprintf(err, n,
-                    "instance '%s' is already supervised by rotad pid %d (a config with this "
-                    "instance name and another state_dir?); stop it first",
-                    d->cfg->instance, (int)info.sup_pid),
-           -EBUSY;
+    char name[ROTA_MAX_NAME + 32];
+    rota_shm_name(name, sizeof(name), d->cfg->instance, 0);
+    int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    struct stat st, held;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    if (d->table_fd >= 0 && fstat(d->table_fd, &held) == 0 && held.st_dev == st.st_dev &&
+        held.st_ino == st.st_ino) {
+        close(fd); /* holding this one already */
+        return 0;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return snprintf(err, n, "/dev/shm%s: flock: %s", name, strerror(e)), -e;
+        struct rota_shm_dir_info info;
+        char ignored[256];
+        int pid = rota_shm_dir_read(d->cfg->instance, &info, ignored, sizeof(ignored)) == 0
+                      ? (int)info.sup_pid
+                      : 0;
+        return snprintf(err, n,
+                        "instance '%s' is already supervised by rotad pid %d (a config with "
+                        "this instance name and another state_dir?); stop it first",
+                        d->cfg->instance, pid),
+               -EBUSY;
+    }
+    if (d->table_fd >= 0)
+        close(d->table_fd);
+    d->table_fd = fd;
+    return 0;
 }
 
 /* What a publish does to the new generation before it is READY. */
@@ -208,9 +215,11 @@ static int publish(struct rotad *d, struct rota_config *c, bool recover, char *e
 static int open_table(struct rotad *d, char *err, size_t n)
 {
     mode_t mode = d->cfg->group ? 0660 : 0600;
-    int rc = refuse_a_live_supervisor(d, err, n);
+    int rc = hold_table_dir(d, err, n);
     if (rc == 0)
         rc = rota_shm_writer_open(d->cfg->instance, mode, &d->w, err, n);
+    if (rc == 0)
+        rc = hold_table_dir(d, err, n);
     if (rc)
         return rc;
     if (d->cfg->group) {
@@ -353,6 +362,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
     struct rotad d = {.config_path = "/etc/rota/rota.yaml",
                       .lock_fd = -1,
+                      .table_fd = -1,
                       .state_fd = -1,
                       .sig_fd = -1,
                       .listen_fd = -1};
@@ -438,6 +448,8 @@ int main(int argc, char **argv)
     free(d.cred_off);
     rota_info("stopped; the table stays readable at its last state");
     rota_config_free(d.cfg);
+    if (d.table_fd >= 0)
+        close(d.table_fd);
     if (d.lock_fd >= 0)
         close(d.lock_fd);
     if (d.state_fd >= 0)

@@ -62,6 +62,7 @@ struct rotad {
     struct rota_shm_writer *w;
     struct rota_sup *sup;
     int lock_fd;
+    int table_fd; /* the table's directory object, held with flock (main.c) */
     int state_fd;          /* the state directory, checked (statedir.c); -1 before */
     struct rota_jkey jkey; /* the instance's identity and secret (statedir.c); wiped at exit */
     int sig_fd, listen_fd;
