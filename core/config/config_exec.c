@@ -11,32 +11,48 @@
  * substitution hands over a file name (curl -H @<(printf ...)).
  *
  * cfg_exec_exposes_credential reads the command as sh would split it, closely enough for
- * this: simple commands end at an unquoted ; & | ( ) or newline, words at unquoted blanks;
- * leading NAME=value words are assignments, reserved words (if, then, do, !, {, exec ...)
- * are skipped, the first other word names the command, and a redirection's target is no
- * argument. A word is "hot" when it expands the key: $NAME or ${NAME...} of a tainted name
- * (ROTA_CREDENTIAL, and every name assigned a hot value: K=$ROTA_CREDENTIAL, export K=...,
- * read K fed the key), or a command substitution ($(...) or `...`) that names a tainted
- * variable or prints the environment (env, printenv, environ, set, export, declare). It
- * reports:
+ * this: simple commands end at an unquoted ; & | ( ) or newline, words at unquoted blanks,
+ * and an unquoted '#' that begins a word comments out the rest of its line (quotes in it
+ * included); leading NAME=value words are assignments, reserved words (if, then, do, !, {,
+ * exec ...) are skipped, the first other word names the command, and a redirection's
+ * target is no argument. A wrapper that runs the command its arguments name (busybox,
+ * env, command, nice, nohup, setsid, stdbuf, timeout) gives way to the first of them that
+ * is a shell, xargs or parallel: busybox sh -c '...' is read as sh -c '...'. A word is
+ * "hot" when it expands the key: $NAME or ${NAME...} of a tainted name (ROTA_CREDENTIAL,
+ * and every name given a hot value: K=$ROTA_CREDENTIAL, export K=..., for K in <words
+ * with a hot one>, printf -v K ... with a hot argument, read or mapfile K fed the key), or
+ * a command substitution ($(...) or `...`) that names a tainted variable or prints the
+ * environment (env, printenv, environ, set, export, declare). It reports:
  *
  *   - a hot word as the argument of any command but a builtin that runs nothing (echo,
  *     printf, test, read, export ...), or as the command's name;
  *   - what a shell would run: the text of every argument of sh/bash/dash/zsh/ksh (sh -c
- *     '...') and of eval is read again the same way, as is the inside of every
- *     substitution;
- *   - xargs (or parallel) at the end of a pipe fed by a stage that holds the key: it puts
- *     its input on a command line.
+ *     '...') and of eval is read again the same way, whatever its length, as is the
+ *     inside of every substitution;
+ *   - xargs (or parallel) at the end of a pipe fed by a stage that holds the key, or fed
+ *     it by a here-string: it puts its input on a command line; and a shell so fed that
+ *     reads its script from stdin (sh, bash -s, busybox sh; not sh -c '...' nor sh FILE):
+ *     the key is in the commands it runs.
  *
- * What it cannot see: a script or program that puts the key on a command line itself; the
- * key copied by means it does not follow (positional parameters after set --, ${!name},
- * arrays, files, functions and aliases, names built at run time by eval); here-documents
- * (their lines are read as commands). A command it reports may be safe (a hot word given
- * to a program that keeps it to itself is still reported: the rule is about argv).
- * Called on the loading thread; pure.
+ * A word's text has room for 3 bytes a byte of what is read (<() reads as /dev/fd/N), so
+ * none is cut short, whatever the command's length; a word that did not fit, or a command
+ * there is no memory to read, is reported rather than passed unread.
+ *
+ * What it cannot see: a script or program that puts the key on a command line itself, nor
+ * what a shell given its script (sh -c '...', sh FILE) does with the key fed on its stdin;
+ * the key copied by means it does not follow (positional parameters after set --, ${!name},
+ * arrays, files, functions and aliases, names built at run time by eval, a copy made after
+ * its use, as in while read K ... done <<< "$ROTA_CREDENTIAL"); wrappers other than those
+ * above (sudo, ionice ...); here-documents (their lines are read as commands). A command
+ * it reports may be safe (a hot word given to a program that keeps it to itself is still
+ * reported: the rule is about argv).
+ * Called on the loading thread; pure but for the memory it takes and gives back: a buffer
+ * for each level of reading under way, DEPTH_MAX + 1 at most.
  */
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config_int.h"
@@ -44,7 +60,6 @@
 #define TAINT_MAX 16 /* names holding the key that are followed */
 #define NAME_MAX_ 48 /* bytes of a followed name */
 #define DEPTH_MAX 4  /* sh -c, eval and substitutions read within each other */
-#define WORD_MAX  1024
 
 struct taint {
     char name[TAINT_MAX][NAME_MAX_];
@@ -52,11 +67,12 @@ struct taint {
 };
 
 struct word {
-    size_t len;          /* bytes seen; 0 = none yet */
-    int assign;          /* 0 = still NAME, 1 = NAME=..., -1 = neither */
-    bool hot;            /* expands the key */
-    char text[WORD_MAX]; /* its text, quotes removed, expansions as written */
-    size_t ntext;
+    size_t len;        /* bytes seen; 0 = none yet */
+    int assign;        /* 0 = still NAME, 1 = NAME=..., -1 = neither */
+    bool hot;          /* expands the key */
+    bool cut;          /* its text did not fit: it is reported, not read */
+    char *text;        /* its text, quotes removed, expansions as written */
+    size_t ntext, cap; /* cap: 3 bytes a byte of the text read, room for any word */
 };
 
 enum sep { SEP_LIST, SEP_PIPE };
@@ -75,6 +91,13 @@ struct scan {
     bool here_hot;            /* ... which fed it the key */
     char reads[4][NAME_MAX_]; /* read's names, tainted at the end when it was fed the key */
     unsigned nreads;
+    unsigned nargs;      /* its arguments so far */
+    char var[NAME_MAX_]; /* the name of for NAME in ... and of printf -v NAME */
+    bool var_next;       /* the next word is printf -v's name */
+    bool sh_script;      /* a shell given its script: -c, or a file operand */
+    bool sh_stdin;       /* ... told to read it from stdin all the same: -s */
+    bool sh_operands;    /* ... past its options */
+    bool sh_optarg;      /* ... and the next word is an option's argument (-o NAME) */
 };
 
 static bool scan_text(struct taint *t, const char *p, size_t len, int depth);
@@ -96,9 +119,10 @@ static bool in_list(const char *name, const char *const *list)
 static bool harmless(const char *name)
 {
     static const char *const b[] = {
-        "echo", "printf", "export", "local", "readonly", "declare", "typeset", "test",
-        "[",    "[[",     ":",      "read",  "set",      "unset",   "true",    "false",
-        "for",  "case",   "cd",     "let",   "shift",    "return",  "exit",    NULL};
+        "echo",   "printf", "export", "local",   "readonly",  "declare", "typeset",
+        "test",   "[",      "[[",     ":",       "read",      "set",     "unset",
+        "true",   "false",  "for",    "case",    "cd",        "let",     "shift",
+        "return", "exit",   "select", "mapfile", "readarray", NULL};
     return in_list(name, b);
 }
 
@@ -117,6 +141,15 @@ static bool shell(const char *name)
                                     "ash", "mksh", "eval", NULL};
     const char *base = strrchr(name, '/');
     return in_list(base ? base + 1 : name, s);
+}
+
+/* Programs that run the command their arguments name (busybox sh, env sh, timeout 5 sh). */
+static bool wrapper(const char *name)
+{
+    static const char *const w[] = {"busybox", "env",    "command", "builtin", "nice",
+                                    "nohup",   "setsid", "stdbuf",  "timeout", NULL};
+    const char *base = strrchr(name, '/');
+    return in_list(base ? base + 1 : name, w);
 }
 
 static bool tainted(const struct taint *t, const char *name, size_t n)
@@ -165,8 +198,10 @@ static void word_char(struct word *w, char c, bool quoting)
         w->assign = (isalpha((unsigned char)c) || c == '_') && !quoting ? 0 : -1;
     else if (w->assign == 0)
         w->assign = c == '=' && !quoting ? 1 : ident(c) && !quoting ? 0 : -1;
-    if (w->ntext < sizeof(w->text) - 1)
+    if (w->ntext + 1 < w->cap)
         w->text[w->ntext++] = c;
+    else
+        w->cut = true;
     w->len++;
 }
 
@@ -177,23 +212,33 @@ static void word_text(struct word *w, const char *p, size_t n)
 }
 
 /* Length of the substitution whose text starts at "p" after its opening "(" (nested
- * parentheses and quotes skipped) up to and including its ")"; 0 when it does not close. */
+ * parentheses, quotes and comments skipped) up to and including its ")"; 0 when it does
+ * not close. */
 static size_t paren_end(const char *p, const char *end)
 {
     int open = 1;
     char quote = 0;
+    bool start = true; /* at the start of a word, where '#' begins a comment */
     for (const char *q = p; q < end; q++) {
+        bool next = false;
         if (quote != '\'' && *q == '\\' && q + 1 < end) {
             q++;
         } else if (quote) {
             quote = *q == quote ? 0 : quote;
         } else if (*q == '\'' || *q == '"') {
             quote = *q;
+        } else if (*q == '#' && start) {
+            while (q + 1 < end && q[1] != '\n')
+                q++;
         } else if (*q == '(') {
             open++;
+            next = true;
         } else if (*q == ')' && --open == 0) {
             return (size_t)(q - p) + 1;
+        } else {
+            next = *q == ')' || (*q && strchr(" \t\n;&|<>", *q));
         }
+        start = next;
     }
     return 0;
 }
@@ -250,7 +295,38 @@ static void word_reset(struct word *w)
 {
     w->len = w->ntext = 0;
     w->assign = 0;
-    w->hot = false;
+    w->hot = w->cut = false;
+}
+
+/* Copy "name" into "to" (of NAME_MAX_), "" when it does not fit. */
+static void name_copy(char *to, const char *name)
+{
+    size_t n = strlen(name);
+    n = n < NAME_MAX_ ? n : 0;
+    memcpy(to, name, n);
+    to[n] = 0;
+}
+
+/* A shell's argument "a" ahead of its operands: does it give the script (-c, a file), ask
+ * for it on stdin (-s) or take the next word (-o NAME)? eval has none. */
+static void shell_option(struct scan *s, const char *a)
+{
+    if (s->sh_operands || strcmp(s->name, "eval") == 0) {
+        /* its script's arguments */
+    } else if (s->sh_optarg) {
+        s->sh_optarg = false;
+    } else if (strcmp(a, "--") == 0 || strcmp(a, "-") == 0) {
+        s->sh_operands = true;
+    } else if (a[0] == '-' && a[1] == '-') { /* bash's long options */
+        s->sh_optarg = strcmp(a, "--rcfile") == 0 || strcmp(a, "--init-file") == 0;
+    } else if (a[0] == '-' || a[0] == '+') {
+        s->sh_script |= a[0] == '-' && strchr(a, 'c');
+        s->sh_stdin |= a[0] == '-' && strchr(a, 's');
+        s->sh_optarg = strpbrk(a + 1, "oO") != NULL;
+    } else {
+        s->sh_operands = true;
+        s->sh_script |= !s->sh_stdin; /* sh FILE: its script; sh -s ARG: an argument */
+    }
 }
 
 /* An argument "w" of the command s->name. */
@@ -258,15 +334,37 @@ static void argument(struct scan *s, struct word *w)
 {
     w->text[w->ntext] = 0;
     s->holds |= w->hot || strstr(w->text, "environ"); /* cat /proc/self/environ | ... */
+    unsigned n = s->nargs++;
+    if (wrapper(s->name) && !w->hot &&
+        (shell(w->text) || strcmp(w->text, "xargs") == 0 || strcmp(w->text, "parallel") == 0)) {
+        size_t k = w->ntext < sizeof(s->name) - 1 ? w->ntext : sizeof(s->name) - 1;
+        memcpy(s->name, w->text, k); /* busybox sh, env sh -c '...': the shell is the command */
+        s->name[k] = 0;
+        s->nargs = 0;
+        return;
+    }
     if (strcmp(s->name, "export") == 0 || strcmp(s->name, "local") == 0 ||
         strcmp(s->name, "readonly") == 0 || strcmp(s->name, "declare") == 0 ||
         strcmp(s->name, "typeset") == 0) {
         if (w->assign == 1 && w->hot)
             taint_add(s->t, w->text, strcspn(w->text, "="));
-    } else if (strcmp(s->name, "read") == 0) {
+    } else if (strcmp(s->name, "read") == 0 || strcmp(s->name, "mapfile") == 0 ||
+               strcmp(s->name, "readarray") == 0) {
         if (w->text[0] != '-' && s->nreads < 4 && w->ntext < NAME_MAX_)
             memcpy(s->reads[s->nreads++], w->text, w->ntext + 1);
+    } else if (strcmp(s->name, "for") == 0 || strcmp(s->name, "select") == 0) {
+        if (n == 0)
+            name_copy(s->var, w->text);
+        else if (w->hot) /* for K in "$ROTA_CREDENTIAL": K holds the key in the loop */
+            taint_add(s->t, s->var, strlen(s->var));
+    } else if (strcmp(s->name, "printf") == 0) { /* printf -v K ...: K, at the end */
+        if (s->var_next)
+            name_copy(s->var, w->text);
+        else if (n == 0 && strncmp(w->text, "-v", 2) == 0)
+            name_copy(s->var, w->text + 2);
+        s->var_next = !s->var_next && n == 0 && strcmp(w->text, "-v") == 0;
     } else if (shell(s->name)) {
+        shell_option(s, w->text);
         if (w->hot && strcmp(s->name, "eval") != 0)
             s->exposed = true; /* sh -c "... $KEY": on sh's own command line */
         if (s->depth < DEPTH_MAX && scan_text(s->t, w->text, w->ntext, s->depth + 1))
@@ -279,6 +377,7 @@ static void argument(struct scan *s, struct word *w)
 static void word_end(struct scan *s, struct word *w)
 {
     w->text[w->ntext] = 0;
+    s->exposed |= w->cut; /* never so, with room for 3 bytes a byte: not read, reported */
     if (!w->len) {
         /* nothing */
     } else if (s->redirect) {
@@ -309,14 +408,20 @@ static void command_end(struct scan *s, struct word *w, enum sep sep)
     bool fed_key = s->fed || s->here_hot;
     if (fed_key && (strcmp(s->name, "xargs") == 0 || strcmp(s->name, "parallel") == 0))
         s->exposed = true;
-    if (fed_key && strcmp(s->name, "read") == 0)
+    if (fed_key && shell(s->name) && strcmp(s->name, "eval") != 0 && !s->sh_script)
+        s->exposed = true; /* printf ... | sh: its input is its script, the key in it */
+    if (fed_key && (strcmp(s->name, "read") == 0 || strcmp(s->name, "mapfile") == 0 ||
+                    strcmp(s->name, "readarray") == 0))
         for (unsigned i = 0; i < s->nreads; i++)
             taint_add(s->t, s->reads[i], strlen(s->reads[i]));
+    if (s->holds && strcmp(s->name, "printf") == 0) /* printf -v K '%s' "$ROTA_CREDENTIAL" */
+        taint_add(s->t, s->var, strlen(s->var));
     bool feeds = s->have_cmd && (s->holds || s->fed || strcmp(s->name, "env") == 0 ||
                                  strcmp(s->name, "printenv") == 0);
     s->have_cmd = s->holds = s->redirect = s->herestring = s->here_hot = false;
-    s->nreads = 0;
-    s->name[0] = 0;
+    s->nreads = s->nargs = 0;
+    s->name[0] = s->var[0] = 0;
+    s->var_next = s->sh_script = s->sh_stdin = s->sh_operands = s->sh_optarg = false;
     s->fed = sep == SEP_PIPE && feeds;
 }
 
@@ -342,7 +447,11 @@ static size_t redirection(struct scan *s, struct word *w, const char *p, const c
 static bool scan_text(struct taint *t, const char *cmd, size_t len, int depth)
 {
     struct scan s = {.t = t, .depth = depth};
-    struct word word, *w = &word; /* 1 KiB a level, DEPTH_MAX levels at most */
+    /* A word's text is at most 3 bytes a byte of "cmd" (<() becomes /dev/fd/N): no word is
+     * cut, however long. Without the room, the command is reported, not passed unread. */
+    struct word word = {.cap = len < SIZE_MAX / 4 ? 3 * len + 1 : 0}, *w = &word;
+    if (!(word.text = word.cap ? malloc(word.cap) : NULL))
+        return true;
     word_reset(w);
     const char *end = cmd + len;
     char quote = 0;
@@ -358,6 +467,9 @@ static bool scan_text(struct taint *t, const char *cmd, size_t len, int depth)
                 quote = 0;
             else
                 word_char(w, c, true);
+        } else if (c == '#' && !w->len) { /* a comment, to the end of the line */
+            while (p + 1 < end && p[1] != '\n')
+                p++;
         } else if (c == '\'' || c == '"') {
             quote = c;
             if (!w->len)
@@ -383,6 +495,7 @@ static bool scan_text(struct taint *t, const char *cmd, size_t len, int depth)
         }
     }
     command_end(&s, w, SEP_LIST);
+    free(word.text);
     return s.exposed;
 }
 

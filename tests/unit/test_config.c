@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_int.h"
 #include "fixture.h"
 #include "stranger.h"
 #include "hash.h"
@@ -627,10 +628,17 @@ static void test_config_credentials_stranger_refused(void **state)
     chmod(e->dir, 0700);
 }
 
+/* 120 process substitutions, 360 bytes that read as 1080 (each one /dev/fd/N): within a
+ * probe command's 1023 bytes, a word longer than 1 KiB. */
+#define PSUB10 "<()<()<()<()<()<()<()<()<()<()"
+#define PSUB120                                                                                \
+    PSUB10 PSUB10 PSUB10 PSUB10 PSUB10 PSUB10 PSUB10 PSUB10 PSUB10 PSUB10 PSUB10 PSUB10
+
 /* An exec probe command that expands the key into a program's argument draws a warning
  * naming the provider and the safe forms, also through the common evasions (braces,
- * quotes, sh -c, eval, command substitution, a copy in another variable, xargs); the
- * safe forms themselves draw none. */
+ * quotes, comments, sh -c however long, eval, command substitution, a copy in another
+ * variable, for, printf -v, xargs or a shell fed by a pipe); the safe forms themselves
+ * draw none. */
 static void test_config_exec_probe_key_on_command_line(void **state)
 {
     (void)state;
@@ -666,6 +674,37 @@ static void test_config_exec_probe_key_on_command_line(void **state)
         {"printenv ROTA_CREDENTIAL | xargs -I{} curl -H \"x: {}\" https://x", 1},
         {"env | grep ROTA_CREDENTIAL | cut -d= -f2 | xargs curl -u", 1},
         {"eval \"curl -H x:\\$ROTA_CREDENTIAL https://x\"", 1},
+        /* a comment ends at its line, whatever quotes it holds */
+        {"# don't log the body\ncurl -sS -H \"Authorization: Bearer $ROTA_CREDENTIAL\" "
+         "https://api.example/v1/usage",
+         1},
+        {"true # it's\ncurl -H \"x: $ROTA_CREDENTIAL\" https://x", 1},
+        {"curl -H \"x: $(# it's\nprintenv ROTA_CREDENTIAL)\" https://x", 1},
+        {"gh api /u # not $ROTA_CREDENTIAL: a comment", 0},
+        {"curl -H x:a#$ROTA_CREDENTIAL https://x", 1}, /* no comment within a word */
+        /* a word past 1 KiB is read to its end */
+        {"sh -c " PSUB120 "';curl -H \"x: $ROTA_CREDENTIAL\" https://x'", 1},
+        {"sh -c " PSUB120 "';gh api /u'", 0},
+        /* a shell fed the key on stdin runs it as a command, as a wrapper runs a shell */
+        {"printf 'curl -H \"x: %s\" https://x' \"$ROTA_CREDENTIAL\" | sh", 1},
+        {"printf 'curl -H \"x: %s\" https://x' \"$ROTA_CREDENTIAL\" | bash -s", 1},
+        {"printf 'curl -H \"x: %s\" https://x' \"$ROTA_CREDENTIAL\" | /bin/dash -e", 1},
+        {"printf 'curl -u u:%s https://x' \"$ROTA_CREDENTIAL\" | busybox sh", 1},
+        {"printenv ROTA_CREDENTIAL | sed 's/^/curl -u u:/' | zsh -o errexit", 1},
+        {"bash <<< \"curl -H 'x: $ROTA_CREDENTIAL' https://x\"", 1},
+        {"busybox sh -c 'curl -H \"x: $ROTA_CREDENTIAL\" https://x'", 1},
+        {"timeout 5 sh -c 'curl -H \"x: $ROTA_CREDENTIAL\" https://x'", 1},
+        {"printf '%s' \"$ROTA_CREDENTIAL\" | sh -c 'tool --token-stdin'", 0},
+        {"printf '%s' \"$ROTA_CREDENTIAL\" | bash -o pipefail -ec 'tool --token-stdin'", 0},
+        {"printf 'gh api /u' | sh", 0},
+        /* copies by for, printf -v and mapfile */
+        {"for k in \"$ROTA_CREDENTIAL\"; do curl -H \"x: $k\" https://x; done", 1},
+        {"for k in a $(printenv ROTA_CREDENTIAL)\ndo curl -u \"u:$k\" https://x\ndone", 1},
+        {"printf -v K '%s' \"$ROTA_CREDENTIAL\"; curl -H \"x: $K\" https://x", 1},
+        {"printf -vK 'x: %s' \"$ROTA_CREDENTIAL\" && curl -H \"$K\" https://x", 1},
+        {"mapfile -t K <<< \"$ROTA_CREDENTIAL\"; curl -H \"x: $K\" https://x", 1},
+        {"for k in a b; do curl -H \"x: $k\" https://x; done", 0},
+        {"printf -v K '%s' x; curl -H \"x: $K\" https://x", 0},
         /* safe forms: stdin, a here-string, a file name, tests in the shell */
         {"printf 'x: %s\\n' \"$ROTA_CREDENTIAL\" | curl -H @- https://x", 0},
         {"curl --config - <<< \"header = \\\"x: $ROTA_CREDENTIAL\\\"\"", 0},
@@ -676,7 +715,7 @@ static void test_config_exec_probe_key_on_command_line(void **state)
         {"K=1; curl -H \"x: $K $(date)\" https://x", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char text[1024], yaml[512], err[512];
+        char text[4096], yaml[3072], err[512];
         size_t y = 0; /* a YAML double-quoted scalar: \\, \" and \n escaped */
         for (const char *c = cases[i].cmd; *c && y < sizeof(yaml) - 3; c++) {
             if (*c == '"' || *c == '\\' || *c == '\n')
@@ -694,10 +733,10 @@ static void test_config_exec_probe_key_on_command_line(void **state)
         struct rota_config *c = NULL;
         if (rota_config_parse("inline.yaml", text, strlen(text), on_warn, &w, &c, err,
                               sizeof(err)))
-            fail_msg("%s: %s", cases[i].cmd, err);
+            fail_msg("%.40s: %s", cases[i].cmd, err);
         rota_config_free(c);
         if (cases[i].warn != (w.n == 1))
-            fail_msg("%s: %d warnings (%s)", cases[i].cmd, w.n, w.last);
+            fail_msg("%.40s: %d warnings (%s)", cases[i].cmd, w.n, w.last);
         if (cases[i].warn)
             assert_string_equal(w.last,
                                 "inline.yaml:6:22: exec probe for the accounts of provider "
@@ -705,6 +744,17 @@ static void test_config_exec_probe_key_on_command_line(void **state)
                                 "user in /proc: read ROTA_CREDENTIAL inside the program or "
                                 "pass it on stdin");
     }
+    /* The check reads any command to its end, past the 1023 bytes of a probe's: a script of
+     * 8 KiB given to sh -c, its last command the one that shows the key. */
+    static const char noop[] = "true 0123456789;";
+    char big[8192 + 64];
+    size_t b = (size_t)snprintf(big, sizeof(big), "sh -c '");
+    for (; b + sizeof(noop) < 8192; b += sizeof(noop) - 1)
+        memcpy(big + b, noop, sizeof(noop) - 1);
+    snprintf(big + b, sizeof(big) - b, "curl -H \"x: $ROTA_CREDENTIAL\" https://x'");
+    assert_true(cfg_exec_exposes_credential(big));
+    snprintf(big + b, sizeof(big) - b, "gh api /u'");
+    assert_false(cfg_exec_exposes_credential(big));
 }
 
 /* Redis without a password on an address others can reach draws one warning naming the
