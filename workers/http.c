@@ -271,7 +271,10 @@ size_t rota_http_feed(struct rota_http *h, const char *data, size_t len)
         parse_error(h);
         h->state = ROTA_HTTP_ERROR;
     } else if (in_head && h->head_bytes + n > h->lim->max_head) {
-        fail(h, 431, "request headers too large");
+        if (h->last == L_URL)
+            fail(h, 414, "request target too long");
+        else
+            fail(h, 431, "request headers too large");
         h->state = ROTA_HTTP_ERROR;
     }
     if (in_head)
