@@ -29,7 +29,7 @@ struct server {
 
 /* Start rota-front-echo with "args" (NULL-terminated); fails the test if it does not
  * say its port. */
-static void server_start(struct server *s, const char *const *args)
+static inline void server_start(struct server *s, const char *const *args)
 {
     const char *dir = getenv("ROTA_TEST_BIN");
     char bin[512];
@@ -59,7 +59,7 @@ static void server_start(struct server *s, const char *const *args)
 }
 
 /* Stop it with SIGTERM: it must exit 0 (under ASan, with no leak). */
-static void server_stop(struct server *s)
+static inline void server_stop(struct server *s)
 {
     if (s->pid <= 0)
         return;
@@ -71,7 +71,7 @@ static void server_stop(struct server *s)
         fail_msg("rota-front-echo ended with status %#x", st);
 }
 
-static int dial(int port)
+static inline int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
@@ -84,7 +84,7 @@ static int dial(int port)
     return fd;
 }
 
-static void send_all(int fd, const void *p, size_t n)
+static inline void send_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
@@ -96,7 +96,7 @@ static void send_all(int fd, const void *p, size_t n)
     }
 }
 
-static void send_str(int fd, const char *s)
+static inline void send_str(int fd, const char *s)
 {
     send_all(fd, s, strlen(s));
 }
@@ -116,7 +116,7 @@ struct resp {
 };
 
 /* Receive more; false at end of stream (or error, or the 10 s timeout). */
-static bool more(struct reader *r)
+static inline bool more(struct reader *r)
 {
     if (r->len == sizeof(r->buf))
         return false;
@@ -127,14 +127,14 @@ static bool more(struct reader *r)
     return true;
 }
 
-static void consume(struct reader *r, size_t n)
+static inline void consume(struct reader *r, size_t n)
 {
     memmove(r->buf, r->buf + n, r->len - n);
     r->len -= n;
 }
 
 /* The value of header "name" in "p"'s head, into "out"; false if absent. */
-static bool resp_header(const struct resp *p, const char *name, char *out, size_t n)
+static inline bool resp_header(const struct resp *p, const char *name, char *out, size_t n)
 {
     size_t nl = strlen(name);
     for (const char *l = strstr(p->head, "\r\n"); l; l = strstr(l + 2, "\r\n")) {
@@ -151,7 +151,7 @@ static bool resp_header(const struct resp *p, const char *name, char *out, size_
 
 /* Read one response (1xx ones included) as a client does: Content-Length, chunked, or
  * to the end of the stream. Returns false if the stream ended first. */
-static bool read_resp(struct reader *r, struct resp *p)
+static inline bool read_resp(struct reader *r, struct resp *p)
 {
     memset(p, 0, sizeof(*p));
     char *end;
@@ -206,7 +206,7 @@ static bool read_resp(struct reader *r, struct resp *p)
 }
 
 /* Whether the server has closed the connection (end of stream or reset) by now. */
-static bool closed_by_peer(int fd)
+static inline bool closed_by_peer(int fd)
 {
     char c;
     ssize_t k = recv(fd, &c, 1, 0);
@@ -214,7 +214,7 @@ static bool closed_by_peer(int fd)
 }
 
 /* One request on a new connection; the response into "p". */
-static int request(int port, const char *req, struct resp *p)
+static inline int request(int port, const char *req, struct resp *p)
 {
     struct reader r = {.fd = dial(port)};
     send_str(r.fd, req);
@@ -223,7 +223,7 @@ static int request(int port, const char *req, struct resp *p)
     return ok ? p->status : -1;
 }
 
-static uint64_t now_ms(void)
+static inline uint64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -231,7 +231,7 @@ static uint64_t now_ms(void)
 }
 
 /* A number in the server's /stats ("name":N), read through a new connection. */
-static long stat_of(int port, const char *name)
+static inline long stat_of(int port, const char *name)
 {
     struct resp p;
     if (request(port, "GET /stats HTTP/1.1\r\n\r\n", &p) != 200)
