@@ -235,7 +235,7 @@ static int start_request(struct rota_front_conn *c)
 /* A client's X-Request-Id if it is sane to echo, else one made here. */
 static const char *request_id(struct rota_front *f, struct rota_http *h)
 {
-    const char *id = rota_http_header(h->headers, h->nheaders, "x-request-id");
+    const char *id = rota_http_get(h->headers, h->nheaders, "x-request-id");
     if (id) {
         size_t n = 0;
         while (id[n] > 0x20 && id[n] < 0x7f && id[n] != '"' && id[n] != '\\')
@@ -563,7 +563,7 @@ struct rota_loop *rota_front_loop(const struct rota_front *f)
 
 const char *rota_front_header(const struct rota_front_req *r, const char *name)
 {
-    return rota_http_header(r->headers, r->nheaders, name);
+    return rota_http_get(r->headers, r->nheaders, name);
 }
 
 int rota_front_peer(const struct rota_front_conn *c, struct sockaddr_storage *ss,

@@ -282,9 +282,9 @@ int rota_front_stream_begin(struct rota_front_conn *c, int status,
     c->chunked = c->rq->h->http_minor >= 1;
     if (!c->chunked)
         c->keep = false; /* HTTP/1.0: the end of the stream is the end of the connection */
-    const char *ct = rota_http_header(h, nh, "content-type");
+    const char *ct = rota_http_get(h, nh, "content-type");
     bool sse = ct && !strncasecmp(ct, "text/event-stream", 17);
-    const char *extra = sse && !rota_http_header(h, nh, "cache-control")
+    const char *extra = sse && !rota_http_get(h, nh, "cache-control")
                             ? "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
                             : NULL;
     rc = head(c, status, h, nh, hbytes, c->chunked ? FR_CHUNKED : FR_CLOSE, 0, extra);

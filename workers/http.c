@@ -133,7 +133,7 @@ static void finish_head(struct rota_http *h)
 
 static int check_expect(struct rota_http *h)
 {
-    const char *ex = rota_http_header(h->headers, h->nheaders, "expect");
+    const char *ex = rota_http_get(h->headers, h->nheaders, "expect");
     if (!ex)
         return 0;
     if (strcasecmp(ex, "100-continue") != 0)
@@ -291,7 +291,7 @@ char *rota_http_spare(struct rota_http *h, size_t n)
     return p;
 }
 
-const char *rota_http_header(const struct rota_http_hdr *h, size_t n, const char *name)
+const char *rota_http_get(const struct rota_http_hdr *h, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (!strcasecmp(h[i].name, name))

@@ -77,7 +77,7 @@ struct rota_http {
     uint64_t body_cap;
     uint32_t used, cap, head_bytes;
     uint8_t last; /* which kind of string the parser delivered last */
-    char arena[];
+    _Alignas(8) char arena[]; /* header entries at its end hold pointers */
 };
 
 /* Bytes a struct rota_http needs (arena included) for limits "lim". */
@@ -95,6 +95,6 @@ char *rota_http_spare(struct rota_http *h, size_t n);
 
 /* The value of header "name" (ASCII case-insensitive) among "n" at "h": the first one
  * sent, or NULL. */
-const char *rota_http_header(const struct rota_http_hdr *h, size_t n, const char *name);
+const char *rota_http_get(const struct rota_http_hdr *h, size_t n, const char *name);
 
 #endif

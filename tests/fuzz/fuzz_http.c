@@ -23,7 +23,7 @@ static void check_done(const struct rota_http *h)
     if (h->body_len > lim.max_body || h->nheaders > lim.max_headers)
         abort();
     for (uint32_t i = 0; i < h->nheaders; i++)
-        if (rota_http_header(h->headers, h->nheaders, h->headers[i].name) == NULL)
+        if (rota_http_get(h->headers, h->nheaders, h->headers[i].name) == NULL)
             abort();
 }
 
