@@ -26,7 +26,7 @@
 
 #include "front_int.h"
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+#define container_of(p, T, m) ((T *)(void *)((char *)(p)-offsetof(T, m)))
 
 static void on_recv(struct rota_loop_op *op, int res, uint32_t flags);
 static void on_timer(struct rota_loop_timer *t);
@@ -264,10 +264,15 @@ static void dispatch(struct rota_front_conn *c)
     c->keep = h->keep_alive;
     c->read_due = 0;
     rota_front_timer(c);
-    c->rq->r = (struct rota_front_req){
-        .method = h->method, .path = h->path, .query = h->query, .headers = h->headers,
-        .nheaders = h->nheaders, .body = h->body, .body_len = (size_t)h->body_len,
-        .request_id = request_id(f, h), .http_minor = h->http_minor};
+    c->rq->r = (struct rota_front_req){.method = h->method,
+                                       .path = h->path,
+                                       .query = h->query,
+                                       .headers = h->headers,
+                                       .nheaders = h->nheaders,
+                                       .body = h->body,
+                                       .body_len = (size_t)h->body_len,
+                                       .request_id = request_id(f, h),
+                                       .http_minor = h->http_minor};
     if (!strcmp(h->path, "/healthz") && (c->head_only || !strcmp(h->method, "GET")))
         rota_front_health(c);
     else
@@ -508,8 +513,8 @@ int rota_front_new(struct rota_front **out, struct rota_loop *l,
         return -ENOMEM;
     f->l = l;
     f->o = *o;
-#define DEFAULT(field, v)                                                                  \
-    if (!f->o.field)                                                                       \
+#define DEFAULT(field, v)                                                                      \
+    if (!f->o.field)                                                                           \
     f->o.field = (v)
     DEFAULT(max_head, 16384);
     DEFAULT(max_headers, 100);
@@ -591,10 +596,12 @@ void rota_front_on_writable(struct rota_front_conn *c, rota_front_conn_fn fn, vo
 
 void rota_front_stats(const struct rota_front *f, struct rota_front_stats *s)
 {
-    *s = (struct rota_front_stats){.conns = f->nconns, .accepted = f->accepted,
-                                   .refused = f->refused, .requests = f->requests};
+    *s = (struct rota_front_stats){.conns = f->nconns,
+                                   .accepted = f->accepted,
+                                   .refused = f->refused,
+                                   .requests = f->requests};
     for (const struct rota_front_conn *c = f->conns; c; c = c->list_next)
-        s->bytes_conns += sizeof(*c) + c->in.cap + c->fl.cap + c->wq.cap +
-                          (c->rq ? f->reqs.size : 0);
+        s->bytes_conns +=
+            sizeof(*c) + c->in.cap + c->fl.cap + c->wq.cap + (c->rq ? f->reqs.size : 0);
     s->bytes_pool = f->bufs.n * f->bufs.size + f->reqs.n * f->reqs.size;
 }

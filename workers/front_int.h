@@ -24,12 +24,12 @@
 
 #include "front.h"
 
-#define BUF_BLOCK 16384  /* pooled I/O buffer size */
-#define IN_MAX    65536  /* unparsed bytes kept while an answer is in progress */
-#define LINGER_MS 2000   /* reading after a final answer, so the client sees it */
-#define POOL_MAX  64     /* spare blocks of each kind kept per thread */
-#define MAX_REFUSING 64  /* connections being refused (503) at once */
-#define MAX_LISTEN 4
+#define BUF_BLOCK    16384 /* pooled I/O buffer size */
+#define IN_MAX       65536 /* unparsed bytes kept while an answer is in progress */
+#define LINGER_MS    2000  /* reading after a final answer, so the client sees it */
+#define POOL_MAX     64    /* spare blocks of each kind kept per thread */
+#define MAX_REFUSING 64    /* connections being refused (503) at once */
+#define MAX_LISTEN   4
 
 enum cstate { S_IDLE, S_HEAD, S_BODY, S_ANSWER, S_CLOSING, S_LINGER };
 

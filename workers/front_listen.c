@@ -27,7 +27,7 @@
 #define ACCEPT_PAUSE_MS 100
 #define BACKLOG         4096
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+#define container_of(p, T, m) ((T *)(void *)((char *)(p)-offsetof(T, m)))
 
 static void on_accept(struct rota_loop_op *op, int res, uint32_t flags)
 {
@@ -78,7 +78,8 @@ int rota_front_listen_tcp(struct rota_front *f, const char *host, uint16_t port,
 {
     char ps[8];
     snprintf(ps, sizeof(ps), "%u", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai;
     int g = getaddrinfo(host, ps, &hints, &ai);
@@ -110,12 +111,14 @@ static int stale_socket(const char *path, const struct sockaddr_un *sa, char *er
 {
     struct stat st;
     if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : (snprintf(err, n, "%s: %s", path, strerror(errno)), -errno);
+        return errno == ENOENT ? 0
+                               : (snprintf(err, n, "%s: %s", path, strerror(errno)), -errno);
     if (S_ISLNK(st.st_mode))
         return snprintf(err, n, "%s is a symlink; refusing to follow or replace it", path),
                -ELOOP;
     if (!S_ISSOCK(st.st_mode))
-        return snprintf(err, n, "%s exists and is not a socket; remove it or choose another path",
+        return snprintf(err, n,
+                        "%s exists and is not a socket; remove it or choose another path",
                         path),
                -EEXIST;
     if (st.st_uid != geteuid())
@@ -125,12 +128,14 @@ static int stale_socket(const char *path, const struct sockaddr_un *sa, char *er
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return snprintf(err, n, "socket: %s", strerror(errno)), -errno;
-    int live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno != ECONNREFUSED;
+    int live =
+        connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno != ECONNREFUSED;
     close(fd);
     if (live)
         return snprintf(err, n, "%s is in use (something answers on it)", path), -EADDRINUSE;
     if (unlink(path) < 0 && errno != ENOENT)
-        return snprintf(err, n, "%s: cannot remove the stale socket: %s", path, strerror(errno)),
+        return snprintf(err, n, "%s: cannot remove the stale socket: %s", path,
+                        strerror(errno)),
                -errno;
     return 0;
 }

@@ -24,7 +24,7 @@
 
 #include "front_int.h"
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+#define container_of(p, T, m) ((T *)(void *)((char *)(p)-offsetof(T, m)))
 
 enum framing { FR_LENGTH, FR_CHUNKED, FR_CLOSE };
 
@@ -171,8 +171,8 @@ static void w_hdr(struct w *w, const char *name, const char *value)
 }
 
 /* Queue the status line and headers of an answer. */
-static int head(struct rota_front_conn *c, int status, const struct rota_http_hdr *h,
-                size_t nh, size_t hbytes, enum framing fr, size_t len, const char *extra)
+static int head(struct rota_front_conn *c, int status, const struct rota_http_hdr *h, size_t nh,
+                size_t hbytes, enum framing fr, size_t len, const char *extra)
 {
     const char *id = c->rq && c->rq->r.request_id ? c->rq->r.request_id : NULL;
     size_t need = 256 + hbytes + (id ? strlen(id) : 0) + (extra ? strlen(extra) : 0);
@@ -255,8 +255,8 @@ int rota_front_error(struct rota_front_conn *c, int status, const char *type,
     if (c->state != S_ANSWER || c->answered || c->streaming)
         return -EALREADY;
     char body[1536];
-    size_t n = rota_front_error_json(body, sizeof(body), c->rq ? c->rq->r.path : NULL,
-                                     status, type, message);
+    size_t n = rota_front_error_json(body, sizeof(body), c->rq ? c->rq->r.path : NULL, status,
+                                     type, message);
     static const struct rota_http_hdr ct = {"Content-Type", "application/json"};
     return rota_front_reply(c, status, &ct, 1, body, n);
 }
@@ -344,8 +344,7 @@ int rota_front_stream_end(struct rota_front_conn *c)
 
 /* ---- the front's own refusals ---- */
 
-void rota_front_refuse(struct rota_front_conn *c, int status, const char *path,
-                       const char *why)
+void rota_front_refuse(struct rota_front_conn *c, int status, const char *path, const char *why)
 {
     char body[1024], extra[128] = "Content-Type: application/json\r\n";
     size_t n = rota_front_error_json(body, sizeof(body), path, status, NULL, why);

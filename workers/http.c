@@ -112,9 +112,9 @@ static void finish_head(struct rota_http *h)
     h->headers = (struct rota_http_hdr *)(void *)e;
     for (uint32_t i = 0; i < h->nheaders; i++) {
         struct ent x = e[i];
-        h->headers[i] = (struct rota_http_hdr){
-            .name = h->arena + x.name,
-            .value = x.value == UINT32_MAX ? empty : h->arena + x.value};
+        h->headers[i] =
+            (struct rota_http_hdr){.name = h->arena + x.name,
+                                   .value = x.value == UINT32_MAX ? empty : h->arena + x.value};
     }
     char *url = h->arena; /* the URL is the arena's first string */
     if (!strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8)) {
@@ -243,7 +243,7 @@ static void parse_error(struct rota_http *h)
 {
     enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
     h->status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
-    h->why = e == HPE_HEADER_OVERFLOW      ? "request headers too large"
+    h->why = e == HPE_HEADER_OVERFLOW          ? "request headers too large"
              : e == HPE_INVALID_CONTENT_LENGTH ? "invalid Content-Length"
              : e == HPE_UNEXPECTED_CONTENT_LENGTH
                  ? "Content-Length given twice, or with Transfer-Encoding"

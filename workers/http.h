@@ -64,19 +64,19 @@ struct rota_http {
     const char *query;             /* after '?', "" if none */
     struct rota_http_hdr *headers; /* in the order sent */
     uint32_t nheaders;
-    uint8_t http_minor;           /* HTTP/1.0 or 1.1 */
-    bool keep_alive;              /* the connection may carry another request after */
-    bool expect_continue;         /* "Expect: 100-continue" on a request with a body */
-    bool has_body;                /* a Content-Length above 0, or chunked */
-    uint64_t content_length;      /* as declared, UINT64_MAX if none (chunked or absent) */
-    char *body;                   /* NUL-terminated; "" when none */
+    uint8_t http_minor;      /* HTTP/1.0 or 1.1 */
+    bool keep_alive;         /* the connection may carry another request after */
+    bool expect_continue;    /* "Expect: 100-continue" on a request with a body */
+    bool has_body;           /* a Content-Length above 0, or chunked */
+    uint64_t content_length; /* as declared, UINT64_MAX if none (chunked or absent) */
+    char *body;              /* NUL-terminated; "" when none */
     uint64_t body_len;
     /* private */
     http_parser p;
     const struct rota_http_limits *lim;
     uint64_t body_cap;
     uint32_t used, cap, head_bytes;
-    uint8_t last; /* which kind of string the parser delivered last */
+    uint8_t last;             /* which kind of string the parser delivered last */
     _Alignas(8) char arena[]; /* header entries at its end hold pointers */
 };
 

@@ -112,8 +112,8 @@ static void arm_wake(struct rota_loop *l)
 static int setup_bufs(struct rota_loop *l)
 {
     l->br_bytes = (sizeof(struct io_uring_buf) * l->buf_count + 4095) & ~(size_t)4095;
-    void *p = mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
-                   0);
+    void *p =
+        mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     l->br = p;

@@ -11,8 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const struct rota_http_limits lim = {.max_head = 2048, .max_headers = 16,
-                                            .max_body = 4096};
+static const struct rota_http_limits lim = {
+    .max_head = 2048, .max_headers = 16, .max_body = 4096};
 
 static void check_done(const struct rota_http *h)
 {

@@ -102,15 +102,17 @@ static void late_tick(struct rota_loop_timer *t)
     rota_loop_timer_set(x->l, &x->t, (uint64_t)x->ms);
 }
 
-static void late_start(struct thread *th, struct rota_front_conn *c, const char *q,
-                       bool stream)
+static void late_start(struct thread *th, struct rota_front_conn *c, const char *q, bool stream)
 {
     struct late *x = calloc(1, sizeof(*x));
     if (!x) {
         rota_front_error(c, 503, NULL, "out of memory");
         return;
     }
-    *x = (struct late){.c = c, .l = th->l, .stream = stream, .n = qnum(q, "n", 10),
+    *x = (struct late){.c = c,
+                       .l = th->l,
+                       .stream = stream,
+                       .n = qnum(q, "n", 10),
                        .ms = qnum(q, "ms", stream ? 10 : 100)};
     x->t.fn = late_tick;
     rota_front_on_close(c, late_closed, x);
@@ -129,15 +131,15 @@ static void stats(struct thread *th, struct rota_front_conn *c)
     rota_front_stats(th->f, &s);
     struct mallinfo2 mi = mallinfo2();
     char body[512];
-    int k = snprintf(body, sizeof(body),
-                     "{\"conns\":%llu,\"accepted\":%llu,\"refused\":%llu,\"requests\":%llu,"
-                     "\"bytes_conns\":%llu,\"bytes_pool\":%llu,\"heap\":%zu,"
-                     "\"closes\":%lu,\"streams_ended\":%lu}",
-                     (unsigned long long)s.conns, (unsigned long long)s.accepted,
-                     (unsigned long long)s.refused, (unsigned long long)s.requests,
-                     (unsigned long long)s.bytes_conns, (unsigned long long)s.bytes_pool,
-                     mi.uordblks + mi.hblkhd, atomic_load(&closes),
-                     atomic_load(&streams_ended));
+    int k =
+        snprintf(body, sizeof(body),
+                 "{\"conns\":%llu,\"accepted\":%llu,\"refused\":%llu,\"requests\":%llu,"
+                 "\"bytes_conns\":%llu,\"bytes_pool\":%llu,\"heap\":%zu,"
+                 "\"closes\":%lu,\"streams_ended\":%lu}",
+                 (unsigned long long)s.conns, (unsigned long long)s.accepted,
+                 (unsigned long long)s.refused, (unsigned long long)s.requests,
+                 (unsigned long long)s.bytes_conns, (unsigned long long)s.bytes_pool,
+                 mi.uordblks + mi.hblkhd, atomic_load(&closes), atomic_load(&streams_ended));
     static const struct rota_http_hdr h[] = {{"Content-Type", "application/json"}};
     rota_front_reply(c, 200, h, 1, body, (size_t)k);
 }
@@ -155,9 +157,8 @@ static void handle(void *arg, struct rota_front_conn *c, const struct rota_front
         rota_front_reply(c, 200, h, 3, r->body, r->body_len);
     } else if (!strcmp(r->path, "/hdr")) {
         char name[128];
-        const char *v = qparam(r->query, "name", name, sizeof(name))
-                            ? rota_front_header(r, name)
-                            : NULL;
+        const char *v =
+            qparam(r->query, "name", name, sizeof(name)) ? rota_front_header(r, name) : NULL;
         if (v)
             rota_front_reply(c, 200, NULL, 0, v, strlen(v));
         else
@@ -219,16 +220,26 @@ int main(int argc, char **argv)
             const char *colon = strrchr(v, ':');
             snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - v) : 0, v);
             port = colon ? atoi(colon + 1) : 0;
-        } else if (!strcmp(k, "--unix")) unix_path = v;
-        else if (!strcmp(k, "--threads")) nthreads = (int)n;
-        else if (!strcmp(k, "--max-conns")) o.max_conns = (uint32_t)n;
-        else if (!strcmp(k, "--max-body")) o.max_body = n;
-        else if (!strcmp(k, "--max-head")) o.max_head = (uint32_t)n;
-        else if (!strcmp(k, "--max-headers")) o.max_headers = (uint32_t)n;
-        else if (!strcmp(k, "--header-ms")) o.header_timeout_ms = (uint32_t)n;
-        else if (!strcmp(k, "--body-ms")) o.body_timeout_ms = (uint32_t)n;
-        else if (!strcmp(k, "--idle-ms")) o.idle_timeout_ms = (uint32_t)n;
-        else if (!strcmp(k, "--send-ms")) o.send_timeout_ms = (uint32_t)n;
+        } else if (!strcmp(k, "--unix"))
+            unix_path = v;
+        else if (!strcmp(k, "--threads"))
+            nthreads = (int)n;
+        else if (!strcmp(k, "--max-conns"))
+            o.max_conns = (uint32_t)n;
+        else if (!strcmp(k, "--max-body"))
+            o.max_body = n;
+        else if (!strcmp(k, "--max-head"))
+            o.max_head = (uint32_t)n;
+        else if (!strcmp(k, "--max-headers"))
+            o.max_headers = (uint32_t)n;
+        else if (!strcmp(k, "--header-ms"))
+            o.header_timeout_ms = (uint32_t)n;
+        else if (!strcmp(k, "--body-ms"))
+            o.body_timeout_ms = (uint32_t)n;
+        else if (!strcmp(k, "--idle-ms"))
+            o.idle_timeout_ms = (uint32_t)n;
+        else if (!strcmp(k, "--send-ms"))
+            o.send_timeout_ms = (uint32_t)n;
         else {
             fprintf(stderr, "rota-front-echo: unknown option %s\n", k);
             return 2;

@@ -18,9 +18,10 @@ static struct server srv;
 
 static int group_setup(void **state)
 {
-    static const char *const args[] = {
-        "--threads", "2", "--header-ms", "2500", "--body-ms", "2500", "--max-body",
-        "100000", "--max-head", "4096", "--max-headers", "40", NULL};
+    static const char *const args[] = {"--threads",  "2",    "--header-ms",   "2500",
+                                       "--body-ms",  "2500", "--max-body",    "100000",
+                                       "--max-head", "4096", "--max-headers", "40",
+                                       NULL};
     server_start(&srv, args);
     return 0;
 }
@@ -73,8 +74,8 @@ static void test_front_healthz(void **state)
     assert_true(resp_header(&p, "x-request-id", id, sizeof(id)));
     assert_int_equal(strncmp(id, "req_", 4), 0);
     /* a client's own request id comes back */
-    assert_int_equal(request(srv.port, "GET /healthz HTTP/1.1\r\nX-Request-Id: abc-1\r\n\r\n", &p),
-                     200);
+    assert_int_equal(
+        request(srv.port, "GET /healthz HTTP/1.1\r\nX-Request-Id: abc-1\r\n\r\n", &p), 200);
     assert_true(resp_header(&p, "x-request-id", id, sizeof(id)));
     assert_string_equal(id, "abc-1");
 }
@@ -140,10 +141,10 @@ static void test_front_expect_continue(void **state)
                              "Content-Length: 200000\r\n\r\n",
                              &p),
                      413);
-    assert_int_equal(request(srv.port,
-                             "POST /echo HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\n",
-                             &p),
-                     417);
+    assert_int_equal(
+        request(srv.port, "POST /echo HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\n",
+                &p),
+        417);
     /* curl waits for the 100 (it would wait 1 s without one, and still succeed: so the
      * time it took says whether the 100 came) */
     char out[4096], cmd[512];
@@ -291,7 +292,8 @@ static void test_front_error_shape(void **state)
     if (!v)
         fail_msg("not JSON: %s: %s", e.text, out);
     json_t *err = json_object_get(v, "error");
-    assert_string_equal(json_string_value(json_object_get(err, "status")), "RESOURCE_EXHAUSTED");
+    assert_string_equal(json_string_value(json_object_get(err, "status")),
+                        "RESOURCE_EXHAUSTED");
     assert_string_equal(json_string_value(json_object_get(err, "message")),
                         "a \"quote\"\tand\x01 caf\xc3\xa9 bad\xef\xbf\xbd");
     json_decref(v);

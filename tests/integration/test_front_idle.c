@@ -110,8 +110,8 @@ static void test_front_idle_10k(void **state)
     /* a normal request among them, answered */
     uint64_t t0 = now_ms();
     struct resp p;
-    assert_int_equal(request(s.port, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nbusy", &p),
-                     200);
+    assert_int_equal(
+        request(s.port, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nbusy", &p), 200);
     assert_string_equal(p.body, "busy");
     uint64_t took = now_ms() - t0;
 

@@ -27,8 +27,9 @@ static json_t *error_of(const char *path, int status, const char *type, const ch
 static void test_front_error_shapes(void **state)
 {
     json_t *v = error_of("/v1/chat/completions", 429, NULL, "slow down");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "error"), "message")),
-                        "slow down");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(v, "error"), "message")),
+        "slow down");
     assert_string_equal(json_string_value(json_object_get(json_object_get(v, "error"), "type")),
                         "rate_limit_error");
     assert_true(json_is_null(json_object_get(json_object_get(v, "error"), "param")));
@@ -56,8 +57,9 @@ static void test_front_error_shapes(void **state)
     assert_string_equal(json_string_value(json_object_get(e, "message")), "quota");
     json_decref(v);
     v = error_of(NULL, 503, NULL, NULL); /* no path yet: OpenAI's; no message: the reason */
-    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "error"), "message")),
-                        "Service Unavailable");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(v, "error"), "message")),
+        "Service Unavailable");
     json_decref(v);
 }
 
@@ -65,15 +67,21 @@ static void test_front_error_escaping(void **state)
 {
     const char *msg = "say \"hi\"\\ \n\t\x01\x1f caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
     json_t *v = error_of("/x", 400, NULL, msg);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "error"), "message")),
-                        msg);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(v, "error"), "message")), msg);
     json_decref(v);
     /* invalid: a lone continuation byte, an overlong "/", a surrogate, a cut sequence */
-    v = error_of("/x", 400, NULL, "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xe2\x82");
+    v = error_of("/x", 400, NULL,
+                 "a\x80"
+                 "b\xc0\xaf"
+                 "c\xed\xa0\x80"
+                 "d\xe2\x82");
     const char *got =
         json_string_value(json_object_get(json_object_get(v, "error"), "message"));
     assert_non_null(got);
-    assert_non_null(strstr(got, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c"));
+    assert_non_null(strstr(got, "a\xef\xbf\xbd"
+                                "b\xef\xbf\xbd\xef\xbf\xbd"
+                                "c"));
     assert_int_equal(got[strlen(got) - 1], (char)0xbd); /* ends in U+FFFD */
     json_decref(v);
 }

@@ -12,8 +12,7 @@
 
 #include "http.h"
 
-static const struct rota_http_limits lim = {.max_head = 1024, .max_headers = 8,
-                                            .max_body = 64};
+static const struct rota_http_limits lim = {.max_head = 1024, .max_headers = 8, .max_body = 64};
 
 static struct rota_http *h;
 static int heads; /* times ROTA_HTTP_HEAD was seen */
@@ -98,8 +97,7 @@ static void test_http_body_and_pipelining(void **state)
     assert_int_equal(h->body_len, 5);
     assert_string_equal(h->body, "hello");
     rota_http_begin(h, &lim); /* the next request starts where the first ended */
-    assert_int_equal(feed(two + first, sizeof(two) - 1 - first, 4096),
-                     sizeof(two) - 1 - first);
+    assert_int_equal(feed(two + first, sizeof(two) - 1 - first, 4096), sizeof(two) - 1 - first);
     assert_int_equal(h->state, ROTA_HTTP_DONE);
     assert_string_equal(h->path, "/next");
 }
