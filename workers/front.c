@@ -121,9 +121,9 @@ void rota_front_close(struct rota_front_conn *c)
 {
     if (!c->closing) {
         c->closing = true;
-        shutdown(c->fd, SHUT_RDWR); /* ends a pending receive (0) or send (EPIPE) */
-        rota_loop_cancel(c->f->l, &c->rop);
-        rota_loop_cancel(c->f->l, &c->sop);
+        /* Ends a pending receive (0) and send (EPIPE) by itself; no cancellation, which
+         * could reach a new connection's operation once this one's memory is reused. */
+        shutdown(c->fd, SHUT_RDWR);
         rota_loop_timer_stop(c->f->l, &c->timer);
     }
     maybe_free(c);

@@ -31,7 +31,8 @@
  *                         it is written (chunked; close-delimited for HTTP/1.0).
  * The request ("r") and the connection ("c") stay valid until that answer is complete
  * (the reply, error or stream_end call), even when the client has gone: the front
- * tells the handler at once (rota_front_on_close), after which writes fail with -EPIPE
+ * tells the handler at once (rota_front_on_close; a client that shuts down its sending
+ * side mid-answer counts as gone, as nginx takes it), after which writes fail with -EPIPE
  * and the handler still ends its answer. After the call that completes the answer,
  * neither "r" nor "c" may be used.
  *

@@ -270,6 +270,9 @@ void rota_loop_cancel(struct rota_loop *l, struct rota_loop_op *op)
     struct io_uring_sqe *s = get_sqe(l);
     io_uring_prep_cancel64(s, (uint64_t)(uintptr_t)op, 0);
     io_uring_sqe_set_data64(s, 0);
+    /* Now, not with the next batch: "op" may complete on its own in the meantime, and
+     * its memory be used for a new operation that this cancellation would then end. */
+    io_uring_submit(&l->ring);
 }
 
 /* ---- watches ---- */
@@ -304,7 +307,9 @@ static void watch_done(struct rota_loop *l, struct rota_loop_watch *w, int res)
     unsigned want = w->events | POLLERR | POLLHUP;
     if (res < 0 && res != -ECANCELED)
         res = POLLERR; /* the fd is gone or refused polling: say so, then wait no more */
-    bool again = res >= 0 && !((unsigned)res & (POLLERR | POLLNVAL));
+    /* -ECANCELED: removed to change its events (or by a removal meant for an earlier
+     * poll of the same watch, one that had completed already): wait again */
+    bool again = res == -ECANCELED || (res >= 0 && !((unsigned)res & (POLLERR | POLLNVAL)));
     if (res > 0 && ((unsigned)res & want)) {
         w->in_cb = true;
         w->fn(w->arg, w->op.fd, (unsigned)res & want);
