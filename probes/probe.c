@@ -204,6 +204,11 @@ static void slot_end(struct rota_prober *p, struct slot *s)
     }
     curl_slist_free_all(s->hdrs);
     s->hdrs = NULL;
+    /* An answer can echo a key: wiped before it goes back to the allocator. */
+    if (s->head.p)
+        explicit_bzero(s->head.p, s->head.cap);
+    if (s->body.p)
+        explicit_bzero(s->body.p, s->body.cap);
     free(s->head.p);
     free(s->body.p);
     s->head = (struct buf){0};

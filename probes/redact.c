@@ -53,10 +53,31 @@ static void wipe(void *p, size_t n)
         *v++ = 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Heap sort, in place: qsort may sort through a scratch copy it frees unwiped (glibc's
+ * merge sort does), and these words are pieces of keys. */
+static void sift_down(uint64_t *a, size_t at, size_t n)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    for (size_t c; (c = 2 * at + 1) < n; at = c) {
+        if (c + 1 < n && a[c + 1] > a[c])
+            c++;
+        if (a[at] >= a[c])
+            return;
+        uint64_t t = a[at];
+        a[at] = a[c];
+        a[c] = t;
+    }
+}
+
+static void sort_in_place(uint64_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(a, i, n);
+    for (size_t end = n; end > 1; end--) {
+        uint64_t t = a[0];
+        a[0] = a[end - 1];
+        a[end - 1] = t;
+        sift_down(a, 0, end - 1);
+    }
 }
 
 static uint64_t window(const char *p)
@@ -95,7 +116,7 @@ int rota_redact_new(const char *const *secrets, uint32_t n, struct rota_redact *
             s += len + 1;
         }
     }
-    qsort(win, nwin, sizeof(*win), cmp_u64);
+    sort_in_place(win, nwin);
     size_t u = 0;
     for (size_t k = 0; k < nwin; k++)
         if (u == 0 || win[k] != win[u - 1])

@@ -364,21 +364,24 @@ static bool loopback(const char *host)
     return false;
 }
 
-/* Redis without a password where others can reach it: whoever can write its keys can
- * change the table rotad restores (their records are refused, but they can delete the
- * state, or put back an old one of this instance). Said at start, in --check and at
- * each reload; the address, never anything else. */
+/* Redis over TCP without a password: whoever can reach it (on loopback, every local
+ * user) can write its keys and so change the table rotad restores (their records are
+ * refused, but they can delete the state, or put back an old one of this instance). A
+ * unix socket is left to its file mode. Said at start, in --check and at each reload;
+ * the address, never anything else. */
 static void warn_open_redis(struct cfg *x, const struct rota_config_journal *o)
 {
-    if (!o->redis_enabled || o->redis_password_source || o->redis_socket ||
-        loopback(o->redis_host))
+    if (!o->redis_enabled || o->redis_password_source || o->redis_socket)
         return;
-    cfg_warn(x, cfg_at(x, "journal.redis.host"),
-             "journal.redis at %s:%u has no password and is not on loopback: whoever can "
-             "reach it can write the journal's keys (%s:*) and delete or roll back the state "
-             "rotad restores (forged records are refused); set journal.redis.password, "
-             "ideally for an ACL user limited to those keys (README, \"Security\")",
-             o->redis_host, o->redis_port, o->redis_prefix);
+    bool local = loopback(o->redis_host);
+    cfg_warn(x, cfg_at(x, x->raw->journal->redis->host ? "journal.redis.host" : "journal.redis"),
+             "journal.redis at %s:%u has no password and %s can write the journal's keys "
+             "(%s:*) and delete or roll back the state rotad restores (forged records are "
+             "refused); set journal.redis.password, ideally for an ACL user limited to those "
+             "keys, or use a unix socket only rotad's user may open (README, \"Security\")",
+             o->redis_host, o->redis_port,
+             local ? "is on loopback: every local user" : "is not on loopback: whoever can reach it",
+             o->redis_prefix);
 }
 
 static int resolve_journal(struct cfg *x)

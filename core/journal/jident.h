@@ -10,8 +10,9 @@
  * made once from getrandom(2) with the state directory, or at the first start of a rotad
  * that finds none (one that journaled before records carried an identity). It is
  * created as identity.tmp (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, relative to the
- * directory's descriptor), synced, and renamed into place without replacing one already
- * there: of two rotads starting at once, both end up with the one that got there first.
+ * directory's descriptor), synced, and renamed into place. The caller holds the
+ * instance's lock (rotad opens it after taking <state_dir>/rotad.lock): the temporary
+ * name is fixed, so two makers at once could each end up with a key the other wrote.
  * An existing file is read only when it is a regular file owned by rotad's effective uid
  * that neither its group nor others may read or write: whoever can read the secret can
  * forge records, and whoever can write it can choose it. One that fails is refused with

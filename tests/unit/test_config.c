@@ -769,12 +769,12 @@ static void test_config_redis_without_password_off_loopback(void **state)
         {"host: 10.1.2.3", "10.1.2.3:6379"},
         {"host: redis.internal, port: 6380", "redis.internal:6380"},
         {"host: '::ffff:10.0.0.1'", "::ffff:10.0.0.1:6379"},
-        {"host: 127.0.0.1", NULL},
-        {"host: 127.9.8.7", NULL},
-        {"host: localhost", NULL},
-        {"host: '::1'", NULL},
-        {"host: '::ffff:127.0.0.1'", NULL},
-        {"port: 6379", NULL}, /* the default, 127.0.0.1 */
+        {"host: 127.0.0.1", "127.0.0.1:6379"},
+        {"host: 127.9.8.7", "127.9.8.7:6379"},
+        {"host: localhost", "localhost:6379"},
+        {"host: '::1'", "::1:6379"},
+        {"host: '::ffff:127.0.0.1'", "::ffff:127.0.0.1:6379"},
+        {"port: 6379", "127.0.0.1:6379"}, /* the default host */
         {"socket: /run/redis/redis.sock", NULL},
         {"host: 10.1.2.3, password: 'env:ROTA_TEST_REDIS_PW'", NULL},
         {"host: 10.1.2.3, enabled: false", NULL},
@@ -805,8 +805,11 @@ static void test_config_redis_without_password_off_loopback(void **state)
         if (!cases[i].addr)
             continue;
         char want[160];
-        snprintf(want, sizeof(want),
-                 "journal.redis at %s has no password and is not on loopback", cases[i].addr);
+        bool local = strstr(cases[i].addr, "127.") || strstr(cases[i].addr, "localhost") ||
+                     strstr(cases[i].addr, "::1:");
+        snprintf(want, sizeof(want), "journal.redis at %s has no password and is %s",
+                 cases[i].addr,
+                 local ? "on loopback: every local user" : "not on loopback: whoever");
         if (!strstr(w.last, want) || !strstr(w.last, "(rota:t:*)") ||
             !strstr(w.last, "inline.yaml:8:"))
             fail_msg("%s: \"%s\"", cases[i].redis, w.last);

@@ -417,7 +417,8 @@ int main(int argc, char **argv)
     }
     err[0] = 0;
     if ((rc = rotad_state_open(&d, err, sizeof(err))) ||
-        (rc = lock_instance(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
+        (rc = lock_instance(&d, err, sizeof(err))) ||
+        (rc = rotad_identity_open(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
         (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err))) ||
         (rc = rotad_probes_configure(&d)) || (rc = rotad_journal_start(&d, err, sizeof(err)))) {
         if (rc == -ENOMEM || (rc < 0 && !err[0]))

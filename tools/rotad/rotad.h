@@ -123,6 +123,11 @@ void rotad_tick(struct rotad *d, uint64_t now);
  * rotad must not start. */
 int rotad_state_open(struct rotad *d, char *err, size_t errlen);
 
+/* Read or make the instance's identity in the state directory (core/journal/jident.h),
+ * into d->jkey. Called with the instance's lock held: two rotads starting at once must
+ * not both make one. */
+int rotad_identity_open(struct rotad *d, char *err, size_t errlen);
+
 /* probes.c: start or retarget the probe thread from the config; apply its results. */
 int rotad_probes_configure(struct rotad *d);
 void rotad_probes_drain(struct rotad *d);

@@ -31,9 +31,10 @@
  * cannot make one rotad takes, and two instances sharing a Redis prefix by mistake refuse
  * each other's records. The file must be rotad's alone (owned by its uid, mode 0600 or
  * stricter): one that someone else owns or could read stops rotad at start, with its path.
+ * It is read or made by rotad_identity_open once the instance's lock is held.
  *
- * Called once, from main() on the main thread, before the lock, the table and the
- * journal; the directory's descriptor stays open in rotad.state_fd until rotad exits.
+ * rotad_state_open is called once, from main() on the main thread, before the lock, the
+ * table and the journal; the directory's descriptor stays open in rotad.state_fd until rotad exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -147,9 +148,9 @@ static int make_default_parents(const char *path, char *err, size_t n)
     return 0;
 }
 
-/* Read or make the instance's identity in the state directory "path" (d->state_fd). */
-static int open_identity(struct rotad *d, const char *path, char *err, size_t n)
+int rotad_identity_open(struct rotad *d, char *err, size_t n)
 {
+    const char *path = d->cfg->state_dir;
     bool created;
     int rc = rota_jident_open(d->state_fd, path, &d->jkey, &created, err, n);
     if (rc)
@@ -191,9 +192,6 @@ int rotad_state_open(struct rotad *d, char *err, size_t n)
     d->state_fd = fd;
     if (made)
         rota_info("state dir %s created (mode %04o)", path, (unsigned)mode);
-    rc = open_identity(d, path, err, n);
-    if (rc)
-        return rc;
 
     /* A journal kept elsewhere: its directory is held to the same rule. */
     const struct rota_config_journal *j = &d->cfg->journal;
