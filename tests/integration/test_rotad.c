@@ -827,10 +827,10 @@ static void test_rotad_check_example_names_missing_credentials(void **state)
                                 "account stays out of rotation\n"));
     assert_non_null(strstr(err, "account 'ag-2' of provider 'antigravity': credential "
                                 "env:ROTA_EXAMPLE_AG2 is not set"));
-    bool gh = access("/tmp/rota-example/gh-1.token", R_OK) != 0;
+    bool gh = access("/etc/rota/example/gh-1.token", R_OK) != 0;
     if (gh)
         assert_non_null(strstr(err, "account 'gh-1' of provider 'copilot': credential "
-                                    "file:/tmp/rota-example/gh-1.token cannot be read"));
+                                    "file:/etc/rota/example/gh-1.token cannot be read"));
     assert_int_equal(count_lines(err, "warning: "), 2 + gh);
     assert_int_equal(count_lines(err, ""), 2 + gh); /* nothing else */
     /* With them set, nothing to warn about (the file's account aside). */
