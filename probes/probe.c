@@ -694,7 +694,7 @@ static struct rota_redact *targets_redact(const struct rota_probe_target *t, uin
     if (secrets) {
         for (uint32_t i = 0; i < n; i++)
             secrets[i] = rota_probe_secret(&t[i]);
-        if (rota_redact_new(secrets, n, &r))
+        if (rota_redact_new(secrets, n, NULL, &r))
             r = NULL;
         free(secrets);
     }

@@ -23,6 +23,11 @@
  * different keys merge into one "[redacted]". Credentials under 8 bytes are kept aside
  * and matched whole, one by one (there should be none).
  *
+ * A key rotated out at a reload may still be valid at its provider, and echoed after: a
+ * set built with the previous generation's ("prev") redacts that generation's keys too,
+ * but not the ones before it (each set holds its own windows apart, so they do not pile
+ * up reload after reload).
+ *
  * The set copies nothing of a key but the windows and the short keys, in memory it owns
  * and wipes before freeing; nothing here logs. Built on one thread, then read-only:
  * rota_redact_text runs on any thread at once; the reference count is atomic.
@@ -42,8 +47,10 @@ struct rota_redact {
     atomic_uint refs;
     uint64_t *win; /* every MIN-byte window of every credential, sorted, unique */
     size_t nwin;
-    char *shorts; /* credentials under MIN bytes, each followed by a NUL */
-    size_t nshorts_bytes;
+    uint64_t *own; /* those of this set's own credentials ("win" itself without "prev") */
+    size_t nown;
+    char *shorts; /* credentials under MIN bytes, each followed by a NUL: own first */
+    size_t nshorts_bytes, nown_shorts;
 };
 
 static void wipe(void *p, size_t n)
@@ -87,9 +94,26 @@ static uint64_t window(const char *p)
     return w;
 }
 
-int rota_redact_new(const char *const *secrets, uint32_t n, struct rota_redact **out)
+/* "a" and "b" (sorted, unique) merged into a new sorted, unique array; NULL when out of
+ * memory. */
+static uint64_t *merge(const uint64_t *a, size_t na, const uint64_t *b, size_t nb, size_t *n)
 {
-    size_t nwin = 0, nshort = 0;
+    uint64_t *m = malloc((na + nb ? na + nb : 1) * sizeof(*m));
+    size_t i = 0, j = 0, k = 0;
+    while (m && (i < na || j < nb)) {
+        uint64_t v = j >= nb || (i < na && a[i] <= b[j]) ? a[i] : b[j];
+        i += i < na && a[i] == v;
+        j += j < nb && b[j] == v;
+        m[k++] = v;
+    }
+    *n = k;
+    return m;
+}
+
+int rota_redact_new(const char *const *secrets, uint32_t n, const struct rota_redact *prev,
+                    struct rota_redact **out)
+{
+    size_t nwin = 0, nshort = 0, pshort = prev ? prev->nown_shorts : 0;
     for (uint32_t i = 0; i < n; i++) {
         size_t len = secrets[i] ? strlen(secrets[i]) : 0;
         if (len >= MIN)
@@ -99,7 +123,7 @@ int rota_redact_new(const char *const *secrets, uint32_t n, struct rota_redact *
     }
     struct rota_redact *r = calloc(1, sizeof(*r));
     uint64_t *win = malloc((nwin ? nwin : 1) * sizeof(*win));
-    char *shorts = malloc(nshort ? nshort : 1);
+    char *shorts = malloc(nshort + pshort ? nshort + pshort : 1);
     if (!r || !win || !shorts) {
         free(r);
         free(win);
@@ -116,17 +140,31 @@ int rota_redact_new(const char *const *secrets, uint32_t n, struct rota_redact *
             s += len + 1;
         }
     }
+    if (pshort)
+        memcpy(shorts + s, prev->shorts, pshort);
     sort_in_place(win, nwin);
     size_t u = 0;
     for (size_t k = 0; k < nwin; k++)
         if (u == 0 || win[k] != win[u - 1])
             win[u++] = win[k];
     wipe(win + u, (nwin - u) * sizeof(*win));
+    r->own = r->win = win;
+    r->nown = r->nwin = u;
+    if (prev && prev->nown) { /* the last generation's keys stay redacted */
+        r->win = merge(win, u, prev->own, prev->nown, &r->nwin);
+        if (!r->win) {
+            wipe(win, nwin * sizeof(*win));
+            wipe(shorts, nshort + pshort);
+            free(win);
+            free(shorts);
+            free(r);
+            return -ENOMEM;
+        }
+    }
     atomic_init(&r->refs, 1);
-    r->win = win;
-    r->nwin = u;
     r->shorts = shorts;
-    r->nshorts_bytes = nshort;
+    r->nshorts_bytes = nshort + pshort;
+    r->nown_shorts = nshort;
     *out = r;
     return 0;
 }
@@ -142,9 +180,13 @@ void rota_redact_unref(struct rota_redact *r)
 {
     if (!r || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
-    wipe(r->win, r->nwin * sizeof(*r->win));
+    if (r->win != r->own) {
+        wipe(r->win, r->nwin * sizeof(*r->win));
+        free(r->win);
+    }
+    wipe(r->own, r->nown * sizeof(*r->own));
     wipe(r->shorts, r->nshorts_bytes);
-    free(r->win);
+    free(r->own);
     free(r->shorts);
     free(r);
 }

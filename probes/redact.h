@@ -19,10 +19,12 @@
 
 struct rota_redact;
 
-/* Build a set from "n" credentials ("secrets"; NULL and "" entries are skipped). The
- * set keeps what it needs of them in memory of its own (wiped when freed), never the
- * caller's pointers. 0 and *out with one reference, or -ENOMEM. */
-int rota_redact_new(const char *const *secrets, uint32_t n, struct rota_redact **out);
+/* Build a set from "n" credentials ("secrets"; NULL and "" entries are skipped), and the
+ * own credentials of "prev" (the last generation's set; NULL for none). The set keeps
+ * what it needs of them in memory of its own (wiped when freed), never the caller's
+ * pointers. 0 and *out with one reference, or -ENOMEM. */
+int rota_redact_new(const char *const *secrets, uint32_t n, const struct rota_redact *prev,
+                    struct rota_redact **out);
 
 /* Take a reference to "r" (NULL is fine); returns "r". */
 struct rota_redact *rota_redact_ref(struct rota_redact *r);

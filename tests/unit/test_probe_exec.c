@@ -456,7 +456,7 @@ static void test_probe_exec_other_accounts_key_redacted(void **state)
     struct env *e = *state;
     const char *keys[] = {CRED, OTHER_KEY};
     struct rota_redact *set = NULL;
-    assert_int_equal(rota_redact_new(keys, 2, &set), 0);
+    assert_int_equal(rota_redact_new(keys, 2, NULL, &set), 0);
     /* the message read as the parser's verdict; the same output of a command that fails,
      * kept as the answer's excerpt */
     const char *echo = "printf '{\"message\":\"Bad credentials: ...%s, not %s\"}' "

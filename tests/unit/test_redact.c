@@ -18,7 +18,7 @@
 static struct rota_redact *set_of(const char *const *keys, uint32_t n)
 {
     struct rota_redact *r = NULL;
-    assert_int_equal(rota_redact_new(keys, n, &r), 0);
+    assert_int_equal(rota_redact_new(keys, n, NULL, &r), 0);
     assert_non_null(r);
     return r;
 }
@@ -127,6 +127,26 @@ static void test_redact_among_many_and_per_generation(void **state)
     rota_redact_unref(r2);
 }
 
+/* A key rotated out at a reload may still be valid and be echoed: the set of the next
+ * generation, built with the last one's, redacts both generations' keys (short ones too),
+ * and the one after that lets the oldest go. */
+static void test_redact_keeps_the_last_generation(void **state)
+{
+    (void)state;
+    const char *g1[] = {KEY_A, "tiny"}, *g2[] = {KEY_B}, *g3[] = {"sk-third-generation-key"};
+    struct rota_redact *r1 = set_of(g1, 2), *r2 = NULL, *r3 = NULL;
+    assert_int_equal(rota_redact_new(g2, 1, r1, &r2), 0);
+    rota_redact_unref(r1); /* the last generation's set may be gone: r2 holds its own */
+    expect(r2, 200, "old " KEY_A " new " KEY_B " tiny",
+           "old [redacted] new [redacted] [redacted]");
+    expect(r2, 200, "...Gh78Ij90KlMn...", "...[redacted]...");
+    assert_int_equal(rota_redact_new(g3, 1, r2, &r3), 0);
+    expect(r3, 200, "1 " KEY_A " 2 " KEY_B " 3 sk-third-generation-key",
+           "1 " KEY_A " 2 [redacted] 3 [redacted]");
+    rota_redact_unref(r2);
+    rota_redact_unref(r3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_redact_short_keys_and_none),
         cmocka_unit_test(test_redact_leaves_nothing_behind),
         cmocka_unit_test(test_redact_among_many_and_per_generation),
+        cmocka_unit_test(test_redact_keeps_the_last_generation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,15 +40,17 @@ static struct rotad_probed *probed_of(struct rotad *d, uint64_t id)
     return NULL;
 }
 
-/* The redaction set of every credential of "c" into *out: 0 or -ENOMEM. */
-static int redact_set(const struct rota_config *c, struct rota_redact **out)
+/* The redaction set of every credential of "c", and of the last generation's ("prev"),
+ * into *out: 0 or -ENOMEM. */
+static int redact_set(const struct rota_config *c, const struct rota_redact *prev,
+                      struct rota_redact **out)
 {
     const char **keys = calloc(c->desc.naccounts + 1, sizeof(*keys));
     if (!keys)
         return -ENOMEM;
     for (uint32_t a = 0; a < c->desc.naccounts; a++)
         keys[a] = c->desc.accounts[a].credential; /* pointers only: the set copies */
-    int rc = rota_redact_new(keys, c->desc.naccounts, out);
+    int rc = rota_redact_new(keys, c->desc.naccounts, prev, out);
     free(keys);
     return rc;
 }
@@ -59,7 +61,7 @@ int rotad_probes_configure(struct rotad *d)
     struct rota_probe_target *t = calloc(c->desc.naccounts + 1, sizeof(*t));
     struct rotad_probed *pr = calloc(c->desc.naccounts + 1, sizeof(*pr));
     struct rota_redact *redact = NULL;
-    if (!t || !pr || redact_set(c, &redact)) {
+    if (!t || !pr || redact_set(c, d->redact, &redact)) {
         free(t);
         free(pr);
         return -ENOMEM;
