@@ -481,7 +481,7 @@ static void test_probe_exec_other_accounts_key_redacted(void **state)
                           r2->error, r2->obs.detail, r2->obs.problem, r2->excerpt};
     for (size_t k = 0; k < sizeof(said) / sizeof(said[0]); k++)
         for (size_t i = 0; i + 8 <= strlen(OTHER_KEY); i++)
-            if (memmem(said[k], strlen(said[k]), OTHER_KEY + i, 8))
+            if (memmem(said[k], strlen(said[k]), &OTHER_KEY[i], 8))
                 fail_msg("8 bytes of the other key in \"%s\"", said[k]);
     stop_and_expect_no_children(e);
 }

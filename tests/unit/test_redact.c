@@ -86,7 +86,7 @@ static void test_redact_leaves_nothing_behind(void **state)
     rota_redact_text(r, buf, sizeof(buf));
     assert_string_equal(buf, "401: [redacted]");
     for (size_t i = 0; i + 8 <= sizeof(buf); i++)
-        if (memcmp(buf + i, KEY_B + 20, 8) == 0)
+        if (memcmp(buf + i, &KEY_B[20], 8) == 0)
             fail_msg("a piece of the key is left at byte %zu", i);
     rota_redact_unref(r);
 }
