@@ -265,12 +265,14 @@ static bool provider_call(struct mock *m, struct mock_call *c, struct MHD_Connec
         return true;
     }
     bool faulted = mock_fault_take(m, a, c->now_ms, &f);
-    const char *model = json_string_value(json_object_get(c->body, "model"));
-    const char *rid = header(c, "X-Request-Id");
-    snprintf(m->last_model, sizeof(m->last_model), "%s", model ? model : "");
-    snprintf(m->last_request_id, sizeof(m->last_request_id), "%s", rid ? rid : "");
-    m->last_usage_asked = json_is_true(
-        json_object_get(json_object_get(c->body, "stream_options"), "include_usage"));
+    if (post) { /* a call, not a probe's look */
+        const char *model = json_string_value(json_object_get(c->body, "model"));
+        const char *rid = header(c, "X-Request-Id");
+        snprintf(m->last_model, sizeof(m->last_model), "%s", model ? model : "");
+        snprintf(m->last_request_id, sizeof(m->last_request_id), "%s", rid ? rid : "");
+        m->last_usage_asked = json_is_true(
+            json_object_get(json_object_get(c->body, "stream_options"), "include_usage"));
+    }
     a->inflight += post;
     pthread_mutex_unlock(&m->lock);
 
