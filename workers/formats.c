@@ -70,6 +70,9 @@ char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len, const struct
     bool want = ask_usage && !r->usage_asked;
     if (want && r->include_usage.len) {
         u = (struct rota_fmt_edit){r->include_usage.off, r->include_usage.len, "true", 4};
+    } else if (want && r->stream_options.len && buf[r->stream_options.off] != '{') {
+        u = (struct rota_fmt_edit){r->stream_options.off, r->stream_options.len,
+                                   "{\"include_usage\":true}", 22};
     } else if (want && r->stream_options.len) {
         size_t at = first_slot(buf, r->stream_options.off, r->stream_options.len, &empty);
         snprintf(incc, sizeof(incc), "%s%s", inc, empty ? "" : ",");

@@ -47,7 +47,7 @@ int rota_fmt_members(const char *buf, size_t len, const char *const *keys, size_
 /* What the pool reads of a request body. */
 struct rota_fmt_req {
     struct rota_fmt_span model;          /* the value, quotes included */
-    struct rota_fmt_span stream_options; /* an object, or absent */
+    struct rota_fmt_span stream_options; /* its value (an object, or not), or absent */
     struct rota_fmt_span include_usage;  /* inside stream_options */
     struct rota_fmt_span sticky;         /* "user", else metadata.user_id: inside quotes */
     bool stream;                         /* "stream": true */

@@ -166,8 +166,11 @@ int rota_fmt_members(const char *buf, size_t len, const char *const *keys, size_
     if (c.p >= c.end || *c.p++ != '{')
         return -EINVAL;
     ws(&c);
-    if (c.p < c.end && *c.p == '}')
-        return 0;
+    if (c.p < c.end && *c.p == '}') {
+        c.p++;
+        ws(&c);
+        return c.p == c.end ? 0 : -EINVAL;
+    }
     for (;;) {
         ws(&c);
         const char *ks = c.p;
@@ -193,8 +196,10 @@ int rota_fmt_members(const char *buf, size_t len, const char *const *keys, size_
         if (c.p >= c.end)
             return -EINVAL;
         char ch = *c.p++;
-        if (ch == '}')
-            return 0;
+        if (ch == '}') {
+            ws(&c); /* nothing but whitespace after the object */
+            return c.p == c.end ? 0 : -EINVAL;
+        }
         if (ch != ',')
             return -EINVAL;
     }
@@ -250,8 +255,8 @@ int rota_fmt_scan_request(const char *buf, size_t len, struct rota_fmt_req *r)
         return rc;
     r->model = v[MODEL];
     r->stream = is_true(buf, v[STREAM]);
+    r->stream_options = v[OPTS];
     if (v[OPTS].len && buf[v[OPTS].off] == '{') {
-        r->stream_options = v[OPTS];
         r->include_usage = member(buf, v[OPTS], "include_usage");
         r->usage_asked = is_true(buf, r->include_usage);
     }
