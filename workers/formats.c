@@ -40,6 +40,8 @@ enum rota_fmt rota_fmt_parse(const char *name)
  * a comma after the inserted member unless the object is empty. */
 static size_t first_slot(const char *buf, size_t off, size_t len, bool *empty)
 {
+    while (off < len && buf[off] != '{') /* the whitespace before a body's object */
+        off++;
     size_t at = off + 1;
     while (at < off + len && strchr(" \t\r\n", buf[at]))
         at++;
@@ -82,7 +84,8 @@ char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len, const struct
         while (at > 0 && buf[at - 1] != '}')
             at--;
         first_slot(buf, 0, len, &empty);
-        snprintf(tail, sizeof(tail), "%s%s", empty ? "" : ",", opts);
+        bool lone = empty && !(f != ROTA_FMT_GEMINI && !r->model.len); /* nothing before */
+        snprintf(tail, sizeof(tail), "%s%s", lone ? "" : ",", opts);
         u = (struct rota_fmt_edit){at ? at - 1 : 0, 0, tail, strlen(tail)};
     }
     if (u.text) { /* keep the edits in order */
