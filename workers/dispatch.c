@@ -318,7 +318,8 @@ static void on_head(void *arg, int status, const char *headers, size_t len)
         p = memchr(p, '\n', (size_t)(headers + len - p));
         p = p ? p + 1 : NULL;
     }
-    k->sse = status >= 200 && status < 300 && ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+    k->sse =
+        status >= 200 && status < 300 && ct && strncasecmp(ct, "text/event-stream", 17) == 0;
     if (k->sse)
         rota_dispatch_stream_head(k);
 }
@@ -435,7 +436,8 @@ static int call_upstream(struct call *k)
         report_unused(k);
         return kl;
     }
-    uint64_t now_ms = rota_loop_now(d->l), left = k->deadline_ms > now_ms ? k->deadline_ms - now_ms : 1;
+    uint64_t now_ms = rota_loop_now(d->l),
+             left = k->deadline_ms > now_ms ? k->deadline_ms - now_ms : 1;
     struct rota_upstream_req q = {.url = k->url,
                                   .body = k->body,
                                   .body_len = k->body_len,

@@ -31,7 +31,7 @@
 struct rota_dispatch;
 
 struct rota_dispatch_opts {
-    rota_t *h;              /* attached to "instance" */
+    rota_t *h; /* attached to "instance" */
     const char *instance;
     uint32_t attempts;      /* upstream calls per request, at most (3) */
     uint32_t deadline_ms;   /* a request's whole life before its answer begins (120 s) */
@@ -46,8 +46,8 @@ struct rota_dispatch_opts {
     int log_fd;             /* the access log, a JSON line per request (2); -1: none */
 };
 
-int rota_dispatch_new(struct rota_dispatch **out, struct rota_loop *l,
-                      struct rota_upstream *u, const struct rota_dispatch_opts *o);
+int rota_dispatch_new(struct rota_dispatch **out, struct rota_loop *l, struct rota_upstream *u,
+                      const struct rota_dispatch_opts *o);
 /* Free it, once the loop no longer runs and the front is freed. */
 void rota_dispatch_free(struct rota_dispatch *d);
 

@@ -24,9 +24,9 @@
 #include "dispatch.h"
 #include "formats.h"
 
-#define ATTEMPTS_MAX 8
-#define PICKS_MAX    16 /* selections per attempt (wrong-format tiers passed over) */
-#define NOTE_MAX     192
+#define ATTEMPTS_MAX        8
+#define PICKS_MAX           16 /* selections per attempt (wrong-format tiers passed over) */
+#define NOTE_MAX            192
 #define ROTA_MAX_TIERS_SEEN 8
 
 struct endpoint {
@@ -93,7 +93,7 @@ struct call {
     char end_why[NOTE_MAX];
     struct dbuf carry, pend; /* an event's start; output the front did not take */
     uint64_t bytes_in, bytes_out, drained;
-    struct rota_loop_timer timer; /* keep-alive comments, then the drain's limit */
+    struct rota_loop_timer timer;  /* keep-alive comments, then the drain's limit */
     struct rota_loop_defer gone_d; /* the client left: acted on from the loop */
     char rid[128], path[256];      /* for the log, once "r" is gone */
     int final_status;

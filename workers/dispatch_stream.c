@@ -178,7 +178,8 @@ void rota_dispatch_stream_done(struct call *k, int err, const char *why)
         return;
     }
     if (err && !k->committed) { /* nothing reached the client: another account may */
-        rota_dispatch_report(k, 0, err == -ETIMEDOUT ? ROTA_RESULT_TIMEOUT : ROTA_RESULT_CONNECT);
+        rota_dispatch_report(k, 0,
+                             err == -ETIMEDOUT ? ROTA_RESULT_TIMEOUT : ROTA_RESULT_CONNECT);
         k->carry.len = 0;
         k->sse = false;
         k->status = 0;
@@ -186,7 +187,8 @@ void rota_dispatch_stream_done(struct call *k, int err, const char *why)
         return;
     }
     if (err)
-        rota_dispatch_report(k, 0, err == -ETIMEDOUT ? ROTA_RESULT_TIMEOUT : ROTA_RESULT_CONNECT);
+        rota_dispatch_report(k, 0,
+                             err == -ETIMEDOUT ? ROTA_RESULT_TIMEOUT : ROTA_RESULT_CONNECT);
     else
         rota_dispatch_report(k, k->status, ROTA_RESULT_HTTP);
     k->end_err = err;

@@ -37,7 +37,8 @@ static void add(struct dbuf *b, const char *fmt, ...)
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (n > 0)
-        rota_dispatch_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1, 1u << 24);
+        rota_dispatch_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1,
+                          1u << 24);
 }
 
 static void add_str(struct dbuf *b, const char *s)
@@ -140,14 +141,16 @@ void rota_dispatch_log(struct call *k)
         add_str(&b, a->account);
         add(&b, ",\"status\":%d,\"ms\":%llu", a->status, (unsigned long long)a->ms);
         if (a->err)
-            add(&b, ",\"error\":\"%s\"", a->err == -ETIMEDOUT     ? "timeout"
-                                         : a->err == -ECONNREFUSED ? "connect"
-                                         : a->err == -EPIPE        ? "broken"
-                                                                   : "failed");
+            add(&b, ",\"error\":\"%s\"",
+                a->err == -ETIMEDOUT      ? "timeout"
+                : a->err == -ECONNREFUSED ? "connect"
+                : a->err == -EPIPE        ? "broken"
+                                          : "failed");
         add(&b, "}");
     }
-    add(&b, "],\"status\":%d,\"added_us\":%llu,\"tokens_in\":%llu,\"tokens_out\":%llu,"
-            "\"bytes_in\":%llu,\"bytes_out\":%llu",
+    add(&b,
+        "],\"status\":%d,\"added_us\":%llu,\"tokens_in\":%llu,\"tokens_out\":%llu,"
+        "\"bytes_in\":%llu,\"bytes_out\":%llu",
         k->final_status, (unsigned long long)(total_us > up_us ? total_us - up_us : 0),
         (unsigned long long)k->usage.in, (unsigned long long)k->usage.out,
         (unsigned long long)k->bytes_in, (unsigned long long)k->bytes_out);

@@ -49,8 +49,9 @@ static size_t first_slot(const char *buf, size_t off, size_t len, bool *empty)
     return off + 1;
 }
 
-char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len, const struct rota_fmt_req *r,
-                      const char *model, bool ask_usage, size_t *out_len)
+char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len,
+                      const struct rota_fmt_req *r, const char *model, bool ask_usage,
+                      size_t *out_len)
 {
     struct rota_fmt_edit e[2];
     size_t n = 0;
@@ -105,7 +106,8 @@ char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len, const struct
 static uint64_t num(const char *buf, struct rota_fmt_span s)
 {
     uint64_t v = 0;
-    for (size_t i = 0; i < s.len && i < 19 && buf[s.off + i] >= '0' && buf[s.off + i] <= '9'; i++)
+    for (size_t i = 0; i < s.len && i < 19 && buf[s.off + i] >= '0' && buf[s.off + i] <= '9';
+         i++)
         v = v * 10 + (uint64_t)(buf[s.off + i] - '0');
     return v;
 }
@@ -114,10 +116,11 @@ static uint64_t num(const char *buf, struct rota_fmt_span s)
 static void counts(const char *buf, struct rota_fmt_span s, struct rota_fmt_usage *u)
 {
     enum { PT, CT, IT, OT, PTC, CTC, TTC, CCI, CRI, N };
-    static const char *const keys[N] = {
-        "prompt_tokens",        "completion_tokens",    "input_tokens",
-        "output_tokens",        "promptTokenCount",     "candidatesTokenCount",
-        "thoughtsTokenCount",   "cache_creation_input_tokens", "cache_read_input_tokens"};
+    static const char *const keys[N] = {"prompt_tokens",          "completion_tokens",
+                                        "input_tokens",           "output_tokens",
+                                        "promptTokenCount",       "candidatesTokenCount",
+                                        "thoughtsTokenCount",     "cache_creation_input_tokens",
+                                        "cache_read_input_tokens"};
     struct rota_fmt_span v[N];
     if (rota_fmt_members(buf + s.off, s.len, keys, N, v))
         return;
@@ -212,10 +215,11 @@ size_t rota_fmt_stream_error(enum rota_fmt f, char *buf, size_t n, const char *m
     esc[rota_json_escape(esc, sizeof(esc) - 1, message)] = 0;
     int k;
     if (f == ROTA_FMT_ANTHROPIC)
-        k = snprintf(buf, n,
-                     "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
-                     "\"message\":\"%s\"}}\n\n",
-                     esc);
+        k = snprintf(
+            buf, n,
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+            "\"message\":\"%s\"}}\n\n",
+            esc);
     else if (f == ROTA_FMT_GEMINI)
         k = snprintf(buf, n,
                      "data: {\"error\":{\"code\":502,\"message\":\"%s\",\"status\":"

@@ -77,8 +77,9 @@ char *rota_fmt_apply(const char *buf, size_t len, const struct rota_fmt_edit *e,
 /* The body to send upstream: "buf" with the model set to "model" (for formats that
  * carry it in the body: replaced where it is, else added), and, when "ask_usage",
  * stream_options.include_usage made true. A malloc'd copy, or NULL (out of memory). */
-char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len, const struct rota_fmt_req *r,
-                      const char *model, bool ask_usage, size_t *out_len);
+char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len,
+                      const struct rota_fmt_req *r, const char *model, bool ask_usage,
+                      size_t *out_len);
 
 /* Tokens an answer says it used. Readings only grow (streams repeat or add to them). */
 struct rota_fmt_usage {

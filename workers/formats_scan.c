@@ -29,7 +29,7 @@ static void ws(struct cur *c)
 
 static int hexval(char h)
 {
-    return h >= '0' && h <= '9' ? h - '0'
+    return h >= '0' && h <= '9'                 ? h - '0'
            : (h | 32) >= 'a' && (h | 32) <= 'f' ? (h | 32) - 'a' + 10
                                                 : -1;
 }
@@ -79,7 +79,8 @@ static int decode(const char *s, const char *e, char *out, size_t n)
                 if (m == 1)
                     u8[0] = (unsigned char)v;
                 else if (m == 2)
-                    u8[0] = (unsigned char)(0xc0 | v >> 6), u8[1] = (unsigned char)(0x80 | (v & 63));
+                    u8[0] = (unsigned char)(0xc0 | v >> 6),
+                    u8[1] = (unsigned char)(0x80 | (v & 63));
                 else
                     u8[0] = (unsigned char)(0xe0 | v >> 12),
                     u8[1] = (unsigned char)(0x80 | ((v >> 6) & 63)),
@@ -151,7 +152,8 @@ static bool skip_value(struct cur *c, int depth)
         return skip_container(c, ch == '{' ? '}' : ']', depth + 1);
     }
     const char *start = c->p;
-    while (c->p < c->end && (strchr("+-.0123456789eE", *c->p) || (*c->p >= 'a' && *c->p <= 'z')))
+    while (c->p < c->end &&
+           (strchr("+-.0123456789eE", *c->p) || (*c->p >= 'a' && *c->p <= 'z')))
         c->p++;
     return c->p > start;
 }
@@ -245,8 +247,8 @@ int rota_fmt_scan_request(const char *buf, size_t len, struct rota_fmt_req *r)
 {
     enum { MODEL, STREAM, OPTS, USER, META, MAXT, MAXC, MAXO, GEN, N };
     static const char *const keys[N] = {
-        "model",  "stream",     "stream_options",        "user",
-        "metadata", "max_tokens", "max_completion_tokens", "max_output_tokens",
+        "model",           "stream",     "stream_options",        "user",
+        "metadata",        "max_tokens", "max_completion_tokens", "max_output_tokens",
         "generationConfig"};
     struct rota_fmt_span v[N];
     *r = (struct rota_fmt_req){0};

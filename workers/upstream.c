@@ -199,7 +199,10 @@ static void check_done(struct rota_upstream *u)
         CURLcode rc = msg->data.result;
         if (rc == CURLE_OK && !c->headed)
             rc = CURLE_GOT_NOTHING; /* no head at all: nothing to hand on */
-        finish(c, translate(rc), rc == CURLE_OK ? "" : c->err[0] ? c->err : curl_easy_strerror(rc));
+        finish(c, translate(rc),
+               rc == CURLE_OK ? ""
+               : c->err[0]    ? c->err
+                              : curl_easy_strerror(rc));
     }
 }
 
@@ -375,7 +378,8 @@ static int build_headers(const struct rota_upstream_req *q, const char *ua,
     }
     if (!rc && !typed)
         rc = add(&l, "Content-Type: application/json");
-    if (!rc && !agent && (size_t)snprintf(line, sizeof(line), "User-Agent: %s", ua) < sizeof(line))
+    if (!rc && !agent &&
+        (size_t)snprintf(line, sizeof(line), "User-Agent: %s", ua) < sizeof(line))
         rc = add(&l, line);
     if (!rc && q->request_id && sane(q->request_id) &&
         (size_t)snprintf(line, sizeof(line), "X-Request-Id: %s", q->request_id) < sizeof(line))
@@ -416,8 +420,8 @@ int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req 
     struct rota_upstream_call *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    *c = (struct rota_upstream_call){.u = u, .cb = cb, .arg = arg,
-                                     .first_byte_ms = q->first_byte_ms, .idle_ms = q->idle_ms};
+    *c = (struct rota_upstream_call){
+        .u = u, .cb = cb, .arg = arg, .first_byte_ms = q->first_byte_ms, .idle_ms = q->idle_ms};
     c->timer.fn = on_call_timer;
     int rc = build_headers(q, u->ua, &c->hdrs);
     if (rc || !(c->e = curl_easy_init())) {

@@ -56,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct rota_fmt_usage u = {0};
     rota_fmt_usage(in, size, &u);
     rota_fmt_usage_chunk(in, size);
-    for (size_t at = 0, ev; at < size && (ev = rota_fmt_sse_event(in + at, size - at)); at += ev) {
+    for (size_t at = 0, ev; at < size && (ev = rota_fmt_sse_event(in + at, size - at));
+         at += ev) {
         const char *d;
         size_t dl;
         if (ev > size - at)

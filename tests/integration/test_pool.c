@@ -70,10 +70,10 @@ static void mock_start(const char *dir)
     FILE *f = fopen(conf, "w");
     assert_non_null(f);
     fputs("{\"tokens_per_call\": 50, \"accounts\": ["
-          "{\"key\": \"sk-it-oa-1\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
-          "{\"key\": \"sk-it-oa-2\", \"provider\": \"openai\", \"name\": \"oa-2\"},"
-          "{\"key\": \"sk-it-ob-1\", \"provider\": \"openai\", \"name\": \"ob-1\"},"
-          "{\"key\": \"sk-it-an-1\", \"provider\": \"anthropic\", \"name\": \"an-1\"}]}",
+          "{\"key\": \"sk-it-oa1-secret\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
+          "{\"key\": \"sk-it-oa2-secret\", \"provider\": \"openai\", \"name\": \"oa-2\"},"
+          "{\"key\": \"sk-it-ob1-secret\", \"provider\": \"openai\", \"name\": \"ob-1\"},"
+          "{\"key\": \"sk-it-an1-secret\", \"provider\": \"anthropic\", \"name\": \"an-1\"}]}",
           f);
     fclose(f);
     snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
@@ -85,30 +85,31 @@ static void mock_start(const char *dir)
  * gpt-a), ob (gpt-b) and an (anthropic, claude-a); route "claude" over an alone. */
 static void rotad_start(struct it *t)
 {
-    setenv("ROTA_IT_OA1", "sk-it-oa-1", 1);
-    setenv("ROTA_IT_OA2", "sk-it-oa-2", 1);
-    setenv("ROTA_IT_OB1", "sk-it-ob-1", 1);
-    setenv("ROTA_IT_AN1", "sk-it-an-1", 1);
+    setenv("ROTA_IT_OA1", "sk-it-oa1-secret", 1);
+    setenv("ROTA_IT_OA2", "sk-it-oa2-secret", 1);
+    setenv("ROTA_IT_OB1", "sk-it-ob1-secret", 1);
+    setenv("ROTA_IT_AN1", "sk-it-an1-secret", 1);
     char cfg[4096];
-    snprintf(cfg, sizeof(cfg),
-             "instance: %s\nstate_dir: %s/state\nproviders:\n"
-             "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-             "    probe: {enabled: false}\n"
-             "    accounts:\n      - {name: oa-1, credential: env:ROTA_IT_OA1}\n"
-             "      - {name: oa-2, credential: env:ROTA_IT_OA2}\n"
-             "  - name: ob\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-             "    probe: {enabled: false}\n"
-             "    accounts:\n      - {name: ob-1, credential: env:ROTA_IT_OB1}\n"
-             "  - name: an\n    kind: anthropic\n    auth: x-api-key\n    probe: {enabled: false}\n"
-             "    base_url: http://127.0.0.1:%d\n"
-             "    accounts:\n      - {name: an-1, credential: env:ROTA_IT_AN1}\n"
-             "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
-             "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
-             "      - {provider: ob, model: gpt-b}\n"
-             "      - {provider: an, model: claude-a}\n"
-             "  - name: claude\n    models: [claude-model]\n    tiers:\n"
-             "      - {provider: an, model: claude-up}\n",
-             t->instance, t->dir, mock_port, mock_port, mock_port);
+    snprintf(
+        cfg, sizeof(cfg),
+        "instance: %s\nstate_dir: %s/state\nproviders:\n"
+        "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
+        "    probe: {enabled: false}\n"
+        "    accounts:\n      - {name: oa-1, credential: env:ROTA_IT_OA1}\n"
+        "      - {name: oa-2, credential: env:ROTA_IT_OA2}\n"
+        "  - name: ob\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
+        "    probe: {enabled: false}\n"
+        "    accounts:\n      - {name: ob-1, credential: env:ROTA_IT_OB1}\n"
+        "  - name: an\n    kind: anthropic\n    auth: x-api-key\n    probe: {enabled: false}\n"
+        "    base_url: http://127.0.0.1:%d\n"
+        "    accounts:\n      - {name: an-1, credential: env:ROTA_IT_AN1}\n"
+        "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
+        "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
+        "      - {provider: ob, model: gpt-b}\n"
+        "      - {provider: an, model: claude-a}\n"
+        "  - name: claude\n    models: [claude-model]\n    tiers:\n"
+        "      - {provider: an, model: claude-up}\n",
+        t->instance, t->dir, mock_port, mock_port, mock_port);
     it_config_text(t, cfg);
     assert_int_equal(it_start(t), 0);
 }
@@ -118,9 +119,9 @@ static void worker_start(struct it *t, const char *attempts)
     char bin[512];
     snprintf(bin, sizeof(bin), "%s/tools/rota-worker/rota-worker", it_bin());
     snprintf(worker_log, sizeof(worker_log), "%s/worker.log", t->dir);
-    char *argv[] = {bin,           "-i",        t->instance,          "--listen",
-                    "127.0.0.1:0", "--threads", "2",                  "--attempts",
-                    (char *)attempts, "--drain-ms", "5000",           NULL};
+    char *argv[] = {bin,         "-i", t->instance,  "--listen",       "127.0.0.1:0",
+                    "--threads", "2",  "--attempts", (char *)attempts, "--drain-ms",
+                    "5000",      NULL};
     worker_pid = spawn(argv, worker_log, &worker_port);
 }
 
@@ -246,7 +247,7 @@ static void test_pool_plain_chat(void **state)
     up(&t, "pool-plain", "3");
     char out[16384];
     assert_int_equal(pool(out, sizeof(out),
-                          "-i -H 'Authorization: Bearer client-own-key' "
+                          "-i -H 'Authorization: Bearer sk-client-own-secret' "
                           "-H 'X-Request-Id: it-req-0001' -H 'Content-Type: application/json' "
                           "%s %s",
                           chat, at("/v1/chat/completions")),
@@ -256,7 +257,8 @@ static void test_pool_plain_chat(void **state)
     assert_non_null(strstr(out, "\"model\":\"gpt-a\"")); /* the tier's model was sent */
     json_t *s = mock_stats();
     assert_string_equal(json_string_value(json_object_get(s, "last_model")), "gpt-a");
-    assert_string_equal(json_string_value(json_object_get(s, "last_request_id")), "it-req-0001");
+    assert_string_equal(json_string_value(json_object_get(s, "last_request_id")),
+                        "it-req-0001");
     assert_int_equal(json_integer_value(json_object_get(s, "foreign_credentials")), 0);
     assert_int_equal(json_integer_value(json_object_get(s, "unknown_key")), 0);
     json_decref(s);
@@ -265,9 +267,8 @@ static void test_pool_plain_chat(void **state)
     assert_false(logged("sk-it-", NULL)); /* no key in the access log */
 
     /* an unknown model and an unknown endpoint, in the endpoint's error shape */
-    assert_int_equal(pool(out, sizeof(out), "-i -d '{\"model\":\"nope\"}' %s",
-                          at("/v1/messages")),
-                     0);
+    assert_int_equal(
+        pool(out, sizeof(out), "-i -d '{\"model\":\"nope\"}' %s", at("/v1/messages")), 0);
     assert_non_null(strstr(out, "HTTP/1.1 404"));
     assert_non_null(strstr(out, "\"type\":\"error\""));
     assert_int_equal(pool(out, sizeof(out), "%s", at("/v1/models")), 0);
@@ -323,7 +324,7 @@ static void test_pool_exhausted_429(void **state)
     assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
     assert_non_null(strstr(out, "HTTP/1.1 429"));
     assert_non_null(strstr(out, "Retry-After: "));
-    assert_non_null(strstr(out, "tier 1: tried")); /* each account tried once */
+    assert_non_null(strstr(out, "tier 1: tried"));  /* each account tried once */
     assert_non_null(strstr(out, "tier 2: format")); /* the anthropic tier, passed over */
     json_t *s = mock_stats();
     assert_int_equal(calls_of(s, "an-1", "200"), 0); /* never sent another format */
@@ -377,9 +378,9 @@ static void test_pool_stream_cut_midway(void **state)
                           "-d '{\"model\":\"chat-model\",\"stream\":true,\"messages\":[]}' %s",
                           at("/v1/chat/completions")),
                      0);
-    assert_non_null(strstr(out, "ok1"));                   /* what came, came */
-    assert_non_null(strstr(out, "data: {\"error\":{"));    /* then the error event */
-    assert_null(strstr(out, "[DONE]"));                    /* never a clean end */
+    assert_non_null(strstr(out, "ok1"));                /* what came, came */
+    assert_non_null(strstr(out, "data: {\"error\":{")); /* then the error event */
+    assert_null(strstr(out, "[DONE]"));                 /* never a clean end */
     json_t *s = mock_stats();
     assert_int_equal(calls_of(s, "oa-1", "200") + calls_of(s, "oa-2", "200") +
                          calls_of(s, "ob-1", "200"),
@@ -414,8 +415,8 @@ static void test_pool_client_leaves_stream(void **state)
     uint64_t a1, a2, n1, n2;
     table_counts(&t, "oa-1", &a1, &n1);
     table_counts(&t, "oa-2", &a2, &n2);
-    assert_int_equal(a1 + a2, 50);   /* the tokens were counted */
-    assert_int_equal(n1 + n2, 1);    /* reported as cancelled: not the account's fault */
+    assert_int_equal(a1 + a2, 50); /* the tokens were counted */
+    assert_int_equal(n1 + n2, 1);  /* reported as cancelled: not the account's fault */
     it_cleanup(&t);
 }
 
@@ -424,19 +425,21 @@ static void test_pool_anthropic(void **state)
     struct it t;
     up(&t, "pool-an", "3");
     char out[16384];
-    assert_int_equal(pool(out, sizeof(out),
-                          "-i -H 'x-api-key: client-own-key' -H 'anthropic-version: 2023-06-01' "
-                          "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"messages\":[]}' %s",
-                          at("/v1/messages")),
-                     0);
+    assert_int_equal(
+        pool(out, sizeof(out),
+             "-i -H 'x-api-key: sk-client-own-secret' -H 'anthropic-version: 2023-06-01' "
+             "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"messages\":[]}' %s",
+             at("/v1/messages")),
+        0);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
     assert_non_null(strstr(out, "\"model\":\"claude-up\""));
     assert_non_null(strstr(out, "\"type\":\"message\""));
-    assert_int_equal(pool(out, sizeof(out),
-                          "-H 'x-api-key: client-own-key' -d '{\"model\":\"claude-model\","
-                          "\"max_tokens\":5,\"stream\":true,\"messages\":[]}' %s",
-                          at("/v1/messages")),
-                     0);
+    assert_int_equal(
+        pool(out, sizeof(out),
+             "-H 'x-api-key: sk-client-own-secret' -d '{\"model\":\"claude-model\","
+             "\"max_tokens\":5,\"stream\":true,\"messages\":[]}' %s",
+             at("/v1/messages")),
+        0);
     assert_non_null(strstr(out, "event: message_start"));
     assert_non_null(strstr(out, "event: message_stop"));
     json_t *s = mock_stats();

@@ -24,7 +24,8 @@
 
 #include "mock.h"
 
-static void push(struct mock_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void push(struct mock_reply *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void push(struct mock_reply *r, const char *fmt, ...)
 {
     struct mock_stream *s = &r->stream;
@@ -39,32 +40,43 @@ static void push(struct mock_reply *r, const char *fmt, ...)
 
 static bool usage_asked(const json_t *body)
 {
-    return json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+    return json_is_true(
+        json_object_get(json_object_get(body, "stream_options"), "include_usage"));
 }
 
-void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens, uint64_t serial,
-                        unsigned chunks, struct mock_reply *r)
+void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
+                        uint64_t serial, unsigned chunks, struct mock_reply *r)
 {
     bool usage = usage_asked(c->body);
     const char *u = usage ? ",\"usage\":null" : "";
     char head[256];
-    snprintf(head, sizeof(head),
-             "\"id\":\"chatcmpl-mock-%llu\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
-             "\"model\":\"%s\"",
-             (unsigned long long)serial, (long long)(c->now_ms / 1000), model);
+    snprintf(
+        head, sizeof(head),
+        "\"id\":\"chatcmpl-mock-%llu\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+        "\"model\":\"%s\"",
+        (unsigned long long)serial, (long long)(c->now_ms / 1000), model);
     r->status = 200;
     r->type = "text/event-stream";
-    push(r, "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-            "\"finish_reason\":null}]%s}\n\n", head, u);
+    push(r,
+         "data: "
+         "{%s,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+         "\"finish_reason\":null}]%s}\n\n",
+         head, u);
     for (unsigned i = 0; i < chunks; i++)
-        push(r, "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok%u \"},"
-                "\"finish_reason\":null}]%s}\n\n", head, i, u);
-    push(r, "data: {%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n",
+        push(r,
+             "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok%u \"},"
+             "\"finish_reason\":null}]%s}\n\n",
+             head, i, u);
+    push(r,
+         "data: {%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n",
          head, u);
     unsigned out = tokens / 2, in = tokens - out;
     if (usage)
-        push(r, "data: {%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,"
-                "\"total_tokens\":%u}}\n\n", head, in, out, tokens);
+        push(
+            r,
+            "data: {%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,"
+            "\"total_tokens\":%u}}\n\n",
+            head, in, out, tokens);
     push(r, "data: [DONE]\n\n");
 }
 
@@ -74,19 +86,25 @@ void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned toke
     unsigned out = tokens / 2, in = tokens - out;
     r->status = 200;
     r->type = "text/event-stream";
-    push(r, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
-            "\"msg_mock_%llu\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"%s\","
-            "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
-            "\"input_tokens\":%u,\"output_tokens\":1}}}\n\n",
+    push(r,
+         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
+         "\"msg_mock_%llu\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"%s\","
+         "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
+         "\"input_tokens\":%u,\"output_tokens\":1}}}\n\n",
          (unsigned long long)serial, model, in);
     push(r, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
             "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
     push(r, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
     for (unsigned i = 0; i < chunks; i++)
-        push(r, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                "\"delta\":{\"type\":\"text_delta\",\"text\":\"ok%u \"}}\n\n", i);
-    push(r, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-    push(r, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
-            "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%u}}\n\n", out);
+        push(r,
+             "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+             "\"delta\":{\"type\":\"text_delta\",\"text\":\"ok%u \"}}\n\n",
+             i);
+    push(r,
+         "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    push(r,
+         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+         "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%u}}\n\n",
+         out);
     push(r, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
 }

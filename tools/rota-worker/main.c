@@ -106,26 +106,42 @@ struct args {
 
 static int parse(int argc, char **argv, struct args *a)
 {
-    enum { LISTEN = 256, UNIX, THREADS, ATTEMPTS, DEADLINE, CONNECT, FIRST, IDLE, KEEP, DRAIN,
-           STOP, VERSION };
-    static const struct option opts[] = {
-        {"instance", required_argument, NULL, 'i'}, {"listen", required_argument, NULL, LISTEN},
-        {"unix", required_argument, NULL, UNIX},    {"threads", required_argument, NULL, THREADS},
-        {"attempts", required_argument, NULL, ATTEMPTS},
-        {"deadline-ms", required_argument, NULL, DEADLINE},
-        {"connect-ms", required_argument, NULL, CONNECT},
-        {"first-byte-ms", required_argument, NULL, FIRST},
-        {"idle-ms", required_argument, NULL, IDLE},
-        {"keepalive-ms", required_argument, NULL, KEEP},
-        {"drain-ms", required_argument, NULL, DRAIN},
-        {"stop-ms", required_argument, NULL, STOP},
-        {"version", no_argument, NULL, VERSION},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    enum {
+        LISTEN = 256,
+        UNIX,
+        THREADS,
+        ATTEMPTS,
+        DEADLINE,
+        CONNECT,
+        FIRST,
+        IDLE,
+        KEEP,
+        DRAIN,
+        STOP,
+        VERSION
+    };
+    static const struct option opts[] = {{"instance", required_argument, NULL, 'i'},
+                                         {"listen", required_argument, NULL, LISTEN},
+                                         {"unix", required_argument, NULL, UNIX},
+                                         {"threads", required_argument, NULL, THREADS},
+                                         {"attempts", required_argument, NULL, ATTEMPTS},
+                                         {"deadline-ms", required_argument, NULL, DEADLINE},
+                                         {"connect-ms", required_argument, NULL, CONNECT},
+                                         {"first-byte-ms", required_argument, NULL, FIRST},
+                                         {"idle-ms", required_argument, NULL, IDLE},
+                                         {"keepalive-ms", required_argument, NULL, KEEP},
+                                         {"drain-ms", required_argument, NULL, DRAIN},
+                                         {"stop-ms", required_argument, NULL, STOP},
+                                         {"version", no_argument, NULL, VERSION},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
         unsigned long n = optarg ? strtoul(optarg, NULL, 10) : 0;
         switch (o) {
-        case 'i': a->instance = optarg; break;
+        case 'i':
+            a->instance = optarg;
+            break;
         case LISTEN: {
             const char *colon = strrchr(optarg, ':');
             if (!colon) {
@@ -136,19 +152,45 @@ static int parse(int argc, char **argv, struct args *a)
             a->port = atoi(colon + 1);
             break;
         }
-        case UNIX: a->unix_path = optarg; break;
-        case THREADS: a->threads = (int)n; break;
-        case ATTEMPTS: a->o.attempts = (uint32_t)n; break;
-        case DEADLINE: a->o.deadline_ms = (uint32_t)n; break;
-        case CONNECT: a->o.connect_ms = (uint32_t)n; break;
-        case FIRST: a->o.first_byte_ms = (uint32_t)n; break;
-        case IDLE: a->o.idle_ms = (uint32_t)n; break;
-        case KEEP: a->o.keepalive_ms = (uint32_t)n; break;
-        case DRAIN: a->o.drain_ms = (uint32_t)n; break;
-        case STOP: a->stop_ms = (uint32_t)n; break;
-        case VERSION: printf("rota-worker %s\n", ROTA_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case UNIX:
+            a->unix_path = optarg;
+            break;
+        case THREADS:
+            a->threads = (int)n;
+            break;
+        case ATTEMPTS:
+            a->o.attempts = (uint32_t)n;
+            break;
+        case DEADLINE:
+            a->o.deadline_ms = (uint32_t)n;
+            break;
+        case CONNECT:
+            a->o.connect_ms = (uint32_t)n;
+            break;
+        case FIRST:
+            a->o.first_byte_ms = (uint32_t)n;
+            break;
+        case IDLE:
+            a->o.idle_ms = (uint32_t)n;
+            break;
+        case KEEP:
+            a->o.keepalive_ms = (uint32_t)n;
+            break;
+        case DRAIN:
+            a->o.drain_ms = (uint32_t)n;
+            break;
+        case STOP:
+            a->stop_ms = (uint32_t)n;
+            break;
+        case VERSION:
+            printf("rota-worker %s\n", ROTA_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!a->instance || optind != argc || a->threads < 1 || a->threads > 256) {
@@ -171,7 +213,8 @@ static int setup(struct thread *th, struct args *a, int ufd, char *err, size_t n
     fo.arg = th->d;
     if ((rc = rota_front_new(&th->f, th->l, &fo)) < 0)
         return snprintf(err, n, "front: %s", strerror(-rc)), rc;
-    if (a->port >= 0 && (rc = rota_front_listen_tcp(th->f, a->host, (uint16_t)a->port, err, n)) < 0)
+    if (a->port >= 0 &&
+        (rc = rota_front_listen_tcp(th->f, a->host, (uint16_t)a->port, err, n)) < 0)
         return rc;
     if (a->port >= 0)
         a->port = rc; /* the other threads share it (SO_REUSEPORT) */
@@ -214,7 +257,8 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     int ufd = -1;
-    if (a.unix_path && (ufd = rota_front_listen_unix(a.unix_path, 0660, err, sizeof(err))) < 0) {
+    if (a.unix_path &&
+        (ufd = rota_front_listen_unix(a.unix_path, 0660, err, sizeof(err))) < 0) {
         fprintf(stderr, "rota-worker: %s\n", err);
         return 1;
     }
