@@ -206,6 +206,15 @@ closed:
     return false;
 }
 
+/* Is account "id" among those the caller asked not to be given (already tried)? */
+static bool excepted(const struct rota_sel_req *q, uint64_t id)
+{
+    for (uint32_t k = 0; k < q->nexcept; k++)
+        if (q->except[k] == id)
+            return true;
+    return false;
+}
+
 /* Is tier member "pos" eligible? Fills "c" if so, else adds a reason to s->skip. */
 static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
 {
@@ -216,6 +225,10 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
     struct rota_shm_hot *h = &m->hot[ai];
     uint64_t pw = s->fixed_provider ? s->pw : rota_load(&m->phot[a->provider].breaker);
     double f;
+    if (__builtin_expect(s->q->nexcept != 0, 0) && excepted(s->q, a->id)) {
+        s->skip |= ROTA_SKIP_EXCLUDED;
+        return false;
+    }
     if (!gates_open(s, h, pw, &gates))
         return false;
     if (!read_fraction(a, &m->snaps[ai], h, mb->pool, &f, &flags)) {
@@ -648,6 +661,10 @@ int rota_select_route(const struct rota_shm_map *m, const struct rota_sel_req *q
     r->retry_at = 0;
     r->lease = 0;
     for (uint32_t k = 0; k < rt->ntiers; k++) {
+        if (__builtin_expect(k < 32 && (q->skip_tiers >> k & 1), 0)) {
+            r->skipped[k] = ROTA_SKIP_EXCLUDED;
+            continue;
+        }
         s.t = &m->tiers[rt->tier0 + k];
         s.skip = 0;
         if (select_tier(&s, rng, r)) {

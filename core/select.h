@@ -67,6 +67,9 @@ struct rota_sel_req {
                    * clock when nothing is eligible; 0 = read the clock then */
     struct rota_shm_client *lease; /* the caller's lease slot (shm/clients.h); NULL = none */
     uint32_t lease_slot;           /* ... and its index */
+    uint32_t skip_tiers;           /* bit k: pass over tier k (ROTA_SKIP_EXCLUDED) */
+    const uint64_t *except;        /* account ids not to choose (ROTA_SKIP_EXCLUDED) */
+    uint32_t nexcept;
 };
 
 struct rota_sel_res {

@@ -29,6 +29,8 @@ enum rota_skip {
     ROTA_SKIP_RATE = 1 << 4,     /* requests- or tokens-per-minute limit reached */
     ROTA_SKIP_BUSY = 1 << 5,     /* snapshot being rewritten for longer than a reader waits */
     ROTA_SKIP_EMPTY = 1 << 6,    /* the tier has no accounts */
+    ROTA_SKIP_EXCLUDED = 1 << 7, /* passed over at the caller's asking (the dispatch pool:
+                                    an account already tried, a tier of another format) */
 };
 
 /* Why the chosen account was chosen (rota_choice.why). */

@@ -541,7 +541,7 @@ void rota_front_free(struct rota_front *f)
     if (!f)
         return;
     for (int i = 0; i < f->nlis; i++)
-        if (f->lis[i].own)
+        if (f->lis[i].own && f->lis[i].fd >= 0)
             close(f->lis[i].fd);
     while (f->conns) {
         struct rota_front_conn *c = f->conns;

@@ -108,6 +108,9 @@ int rota_front_listen_tcp(struct rota_front *f, const char *host, uint16_t port,
  * a moment: call before starting threads. Returns the fd, for rota_front_adopt on each
  * thread, or a negative errno. */
 int rota_front_listen_unix(const char *path, mode_t mode, char *err, size_t n);
+/* Accept no more connections (a drain): accepts are cancelled, this front's own
+ * listening sockets closed; connections already open go on being served. */
+void rota_front_unlisten(struct rota_front *f);
 /* Accept connections on listening socket "fd" too (it stays the caller's to close). */
 int rota_front_adopt(struct rota_front *f, int fd);
 

@@ -59,6 +59,7 @@ struct listener {
     struct rota_front *f;
     int fd;
     bool tcp, own;
+    bool closed; /* rota_front_unlisten: accepts no more */
 };
 
 struct rota_front_conn {

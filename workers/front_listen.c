@@ -39,7 +39,7 @@ static void on_accept(struct rota_loop_op *op, int res, uint32_t flags)
         else
             rota_front_conn_new(f, res, L->tcp);
     }
-    if (op->busy) /* a multishot accept that goes on */
+    if (op->busy || L->closed) /* a multishot accept that goes on, or no more accepts */
         return;
     if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)
         rota_loop_timer_set(f->l, &L->pause, ACCEPT_PAUSE_MS);
@@ -62,6 +62,22 @@ static int add_listener(struct rota_front *f, int fd, bool tcp, bool own)
     L->op.fn = on_accept;
     L->pause.fn = on_pause_end;
     return rota_loop_accept(f->l, &L->op, fd);
+}
+
+void rota_front_unlisten(struct rota_front *f)
+{
+    for (int i = 0; i < f->nlis; i++) {
+        struct listener *L = &f->lis[i];
+        if (L->closed)
+            continue;
+        L->closed = true;
+        rota_loop_timer_stop(f->l, &L->pause);
+        rota_loop_cancel(f->l, &L->op);
+        if (L->own) { /* the kernel then gives this socket's connections to no one */
+            close(L->fd);
+            L->fd = -1;
+        }
+    }
 }
 
 int rota_front_adopt(struct rota_front *f, int fd)

@@ -49,6 +49,7 @@
 
 #include "clock.h"
 #include "handle.h"
+#include "rota_int.h"
 #include "hash.h"
 #include "observe.h"
 
@@ -333,7 +334,14 @@ int rota_route(rota_t *h, const char *name, rota_route_t *out)
 int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t key_len,
                 uint64_t est_tokens, rota_choice *out)
 {
-    if (!h || !route || !out || (key_len && !key))
+    return rota_select_except(h, route, key, key_len, est_tokens, 0, NULL, 0, out);
+}
+
+int rota_select_except(rota_t *h, const rota_route_t *route, const char *key, size_t key_len,
+                       uint64_t est_tokens, uint32_t skip_tiers, const uint64_t *except,
+                       uint32_t nexcept, rota_choice *out)
+{
+    if (!h || !route || !out || (key_len && !key) || (nexcept && !except))
         return -EINVAL;
     uint64_t now = rota_clock_fast();
     struct reader *rd;
@@ -357,6 +365,9 @@ int rota_select(rota_t *h, const rota_route_t *route, const char *key, size_t ke
         .now = now,
         .lease = h->slot,
         .lease_slot = (uint32_t)h->slot_index,
+        .skip_tiers = skip_tiers,
+        .except = except,
+        .nexcept = nexcept,
     };
     struct rota_sel_res r;
     rc = rota_select_route(&g->map, &q, rng(), &r);

@@ -728,9 +728,45 @@ static void test_select_tpm_refund_never_exceeds_burst(void **state)
     fx_close(&r.f);
 }
 
+/* The dispatch pool's exclusions: accounts already tried are passed over (the tier's
+ * others first, then the next tier), and so is a tier asked to be skipped; both say
+ * ROTA_SKIP_EXCLUDED. */
+static void test_select_except_tried_and_skipped_tiers(void **state)
+{
+    struct ctx *c = *state;
+    uint64_t tried[8];
+    uint32_t n = 0;
+    for (int k = 0; k < 3; k++) { /* tier 0 holds accounts 0..2: each once */
+        struct rota_sel_req q = {.route = 0, .est_tokens = 10, .now = c->now,
+                                 .except = tried, .nexcept = n};
+        struct rota_sel_res r;
+        assert_int_equal(rota_select_route(c->f.m, &q, &c->rng, &r), 0);
+        assert_int_equal(r.tier, 0);
+        for (uint32_t j = 0; j < n; j++)
+            assert_int_not_equal(c->f.m->accounts[r.account].id, tried[j]);
+        tried[n++] = c->f.m->accounts[r.account].id;
+        report(c, &r, 500, 0);
+    }
+    struct rota_sel_req q = {.route = 0, .est_tokens = 10, .now = c->now,
+                             .except = tried, .nexcept = n};
+    struct rota_sel_res r;
+    assert_int_equal(rota_select_route(c->f.m, &q, &c->rng, &r), 0);
+    assert_int_equal(r.tier, 1); /* every tier-0 account tried: the next tier */
+    assert_int_equal(r.skipped[0], ROTA_SKIP_EXCLUDED);
+    report(c, &r, 200, 0);
+    q = (struct rota_sel_req){.route = 0, .est_tokens = 10, .now = c->now, .skip_tiers = 3};
+    assert_int_equal(rota_select_route(c->f.m, &q, &c->rng, &r), 0);
+    assert_int_equal(r.tier, 2); /* tiers 0 and 1 asked to be skipped */
+    assert_int_equal(r.skipped[0], ROTA_SKIP_EXCLUDED);
+    assert_int_equal(r.skipped[1], ROTA_SKIP_EXCLUDED);
+    report(c, &r, 200, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_select_except_tried_and_skipped_tiers, setup_chain,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_select_healthy_chain_uses_first_tier, setup_chain,
                                         teardown),
         cmocka_unit_test_setup_teardown(

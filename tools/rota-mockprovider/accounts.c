@@ -394,7 +394,7 @@ void mock_counts_reset(struct mock *m)
         a->calls = a->dropped = 0;
         memset(a->status, 0, sizeof(a->status));
     }
-    m->unknown_key = 0;
+    m->unknown_key = m->foreign_credentials = 0;
     memset(m->status, 0, sizeof(m->status));
 }
 
@@ -428,7 +428,10 @@ json_t *mock_stats(struct mock *m)
                                       (json_int_t)a->limits.used_requests, "tokens_used",
                                       (json_int_t)a->limits.used_tokens));
     }
-    return json_pack("{s:o, s:o, s:I, s:I}", "accounts", accounts, "status",
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:s, s:s, s:b}", "accounts", accounts, "status",
                      status_object(m->status), "unknown_key", (json_int_t)m->unknown_key,
-                     "faults", (json_int_t)mock_fault_count(m, now));
+                     "faults", (json_int_t)mock_fault_count(m, now), "foreign_credentials",
+                     (json_int_t)m->foreign_credentials, "last_model", m->last_model,
+                     "last_request_id", m->last_request_id, "last_usage_asked",
+                     m->last_usage_asked);
 }

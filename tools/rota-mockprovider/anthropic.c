@@ -100,6 +100,12 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
         limited(c, a, &hit, r);
         return;
     }
+    if (json_is_true(json_object_get(c->body, "stream"))) {
+        mock_stream_anthropic(c, model ? model : "claude-sonnet-4-5", tokens, a->calls + 1,
+                              c->chunks, r);
+        ratelimit_headers(a, c->now_ms, r);
+        return;
+    }
     char id[48];
     snprintf(id, sizeof(id), "msg_mock_%llu", (unsigned long long)a->calls + 1);
     mock_reply_json(r, 200,

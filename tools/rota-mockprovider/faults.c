@@ -3,7 +3,7 @@
  * /_mock/clear removes them all, and every provider call asks whether one applies.
  *
  *   POST /_mock/fault?match=PREFIX&kind=KIND[&status=N][&ms=N][&count=N][&seconds=S]
- *                    [&retry_after=S][&size=BYTES][&reason=R]
+ *                    [&retry_after=S][&size=BYTES][&reason=R][&chunks=N][&after=N]
  *
  * A fault catches the calls of accounts whose name or key starts with PREFIX, for S
  * seconds and/or N calls (neither: until cleared); the earliest added applies. KIND:
@@ -16,6 +16,8 @@
  *   429        refuse as if a limit were reached, with a retry hint of "retry_after"
  *              seconds (default: the seconds left of the fault, else 1); "reason" sets an
  *              Antigravity ErrorInfo reason such as MODEL_CAPACITY_EXHAUSTED
+ *   drip       a streamed answer's events "ms" apart, "chunks" content events (stream.c)
+ *   cut        a streamed answer dropped after "after" events (default 2), mid-stream
  *
  * DESIGN
  * The table lives in struct mock, under mock.lock; connection threads take a copy of the
@@ -42,6 +44,8 @@ static const char *const kinds[] = {
     [MOCK_FAULT_MALFORMED] = "malformed",
     [MOCK_FAULT_OVERSIZED] = "oversized",
     [MOCK_FAULT_429] = "429",
+    [MOCK_FAULT_DRIP] = "drip",
+    [MOCK_FAULT_CUT] = "cut",
 };
 
 /* Parse the unsigned decimal "s" (NULL = absent: leave "out") no larger than "max". */
@@ -83,9 +87,10 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
     struct mock_fault f = {.status = 500, .remaining = -1, .size = OVERSIZED_DEFAULT};
     const char *match = mock_call_query(c, "match"), *reason = mock_call_query(c, "reason");
     unsigned long status = 500, ms = 0, count = 0, seconds = 0, retry = 0, size = f.size;
+    unsigned long chunks = 0, after = 2;
     if (!match || strlen(match) >= sizeof(f.prefix) ||
         !parse_kind(mock_call_query(c, "kind"), &f.kind)) {
-        answer(r, 400, "expected match=PREFIX&kind=5xx|latency|hang|malformed|oversized|429",
+        answer(r, 400, "expected match=PREFIX&kind=5xx|latency|hang|malformed|oversized|429|drip|cut",
                0);
         return;
     }
@@ -95,6 +100,8 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
         !parse_uint(mock_call_query(c, "seconds"), 86400, &seconds) ||
         !parse_uint(mock_call_query(c, "retry_after"), 86400 * 30, &retry) ||
         !parse_uint(mock_call_query(c, "size"), OVERSIZED_MAX, &size) ||
+        !parse_uint(mock_call_query(c, "chunks"), MOCK_EVENTS_MAX - 8, &chunks) ||
+        !parse_uint(mock_call_query(c, "after"), MOCK_EVENTS_MAX, &after) ||
         (reason && strlen(reason) >= sizeof(f.reason))) {
         answer(r, 400,
                "status must be 500..599, ms at most 600000, count and seconds positive, "
@@ -110,6 +117,8 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
     f.until_ms = seconds ? c->now_ms + (int64_t)seconds * 1000 : 0;
     f.retry_after = (unsigned)(retry ? retry : seconds ? seconds : 1);
     f.size = size;
+    f.chunks = (unsigned)chunks;
+    f.after = (unsigned)after;
     pthread_mutex_lock(&c->m->lock);
     struct mock *m = c->m;
     bool full = m->nfaults == MOCK_FAULTS_MAX;

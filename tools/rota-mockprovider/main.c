@@ -13,9 +13,12 @@
  * provider the request looks like. Control endpoints on the same port:
  *   POST /_mock/fault?...   inject a fault (faults.c lists the parameters)
  *   POST /_mock/clear       remove every fault
- *   GET  /_mock/stats       calls per account and per status (accounts.c)
+ *   GET  /_mock/stats       calls per account and per status, credentials a call carried
+ *                           besides its account's, and what the latest call asked for
+ *                           (model, X-Request-Id, include_usage) (accounts.c)
  *   POST /_mock/reset       zero every counter, window use and credits used included
- * SIGTERM or SIGINT ends it with status 0. Keys are never printed nor echoed.
+ * OpenAI chat completions and Anthropic messages with "stream": true answer in SSE
+ * (stream.c). SIGTERM or SIGINT ends it with status 0. Keys are never printed nor echoed.
  *
  * The config (accounts.c reads it; each provider's file says what it makes of it):
  *   {"latency_ms": 0, "tokens_per_call": 50, "accounts": [{
@@ -184,8 +187,11 @@ static struct mock_account *find(struct mock *m, const struct mock_call *c, bool
     for (size_t i = 0; i < 5; i++) {
         *presented |= keys[i] != NULL;
         struct mock_account *a = mock_account_find(m, keys[i]);
-        if (a)
-            return a;
+        if (!a)
+            continue;
+        for (size_t k = 0; k < 5; k++) /* a client's own key that came along */
+            m->foreign_credentials += k != i && keys[k] && strcmp(keys[k], a->key) != 0;
+        return a;
     }
     bool probe = strcmp(c->path, "/health") == 0 || strcmp(c->path, "/slots") == 0;
     for (size_t i = 0; i < m->naccounts; i++) {
@@ -213,6 +219,7 @@ static void answer(struct mock_call *c, struct mock_account *a, const struct moc
                    struct mock_reply *r)
 {
     const struct mock_provider_ops *ops = mock_providers[a->provider];
+    c->chunks = f && f->kind == MOCK_FAULT_DRIP && f->chunks ? f->chunks : 3;
     if (f && f->kind == MOCK_FAULT_5XX) {
         ops->error(r, f->status, "injected fault: the server failed");
     } else if (f && f->kind == MOCK_FAULT_429) {
@@ -235,6 +242,8 @@ static void answer(struct mock_call *c, struct mock_account *a, const struct moc
         mock_fault_inflate(r, f->size);
     if (!r->type)
         r->type = ops->type;
+    r->stream.cut_after = f && f->kind == MOCK_FAULT_CUT ? (long)f->after : -1;
+    r->stream.gap_ms = f && f->kind == MOCK_FAULT_DRIP ? f->ms : 0;
 }
 
 /* A provider call: find the account, apply the fault, wait, answer, count. Returns
@@ -256,6 +265,14 @@ static bool provider_call(struct mock *m, struct mock_call *c, struct MHD_Connec
         return true;
     }
     bool faulted = mock_fault_take(m, a, c->now_ms, &f);
+    if (post) { /* a call, not a probe's look */
+        const char *model = json_string_value(json_object_get(c->body, "model"));
+        const char *rid = header(c, "X-Request-Id");
+        snprintf(m->last_model, sizeof(m->last_model), "%s", model ? model : "");
+        snprintf(m->last_request_id, sizeof(m->last_request_id), "%s", rid ? rid : "");
+        m->last_usage_asked = json_is_true(
+            json_object_get(json_object_get(c->body, "stream_options"), "include_usage"));
+    }
     a->inflight += post;
     pthread_mutex_unlock(&m->lock);
 
@@ -305,11 +322,69 @@ static void control(struct mock *m, struct mock_call *c, struct mock_reply *r)
     pthread_mutex_unlock(&m->lock);
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, struct mock_reply *r)
+/* A streamed answer being sent: the events, which one and how far into it. */
+struct sending {
+    struct mock *m;
+    struct mock_stream s;
+    size_t i, off;
+};
+
+static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sending *x = cls;
+    if (x->s.cut_after >= 0 && x->i >= (size_t)x->s.cut_after)
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* dropped mid-answer */
+    if (x->i >= x->s.n)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (x->off == 0 && x->i > 0 && x->s.gap_ms)
+        pause_ms(x->m, x->s.gap_ms);
+    if (atomic_load_explicit(&x->m->stopping, memory_order_relaxed))
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    const char *ev = x->s.ev[x->i];
+    size_t left = strlen(ev) - x->off, n = left < max ? left : max;
+    memcpy(buf, ev + x->off, n);
+    x->off += n;
+    if (x->off == strlen(ev)) {
+        x->i++;
+        x->off = 0;
+    }
+    return (ssize_t)n;
+}
+
+static void sent(void *cls)
+{
+    struct sending *x = cls;
+    for (size_t i = 0; i < x->s.n; i++)
+        free(x->s.ev[i]);
+    free(x);
+}
+
+static struct MHD_Response *stream_response(struct mock *m, struct mock_reply *r)
+{
+    struct sending *x = calloc(1, sizeof(*x));
+    if (!x) {
+        for (size_t i = 0; i < r->stream.n; i++)
+            free(r->stream.ev[i]);
+        return NULL;
+    }
+    x->m = m;
+    x->s = r->stream;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, read_events, x, sent);
+    if (!resp)
+        sent(x);
+    return resp;
+}
+
+static enum MHD_Result respond(struct mock *m, struct MHD_Connection *conn,
+                               struct mock_reply *r)
 {
     struct MHD_Response *resp =
-        r->body ? MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE)
-                : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        r->stream.n ? stream_response(m, r)
+        : r->body   ? MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE)
+                    : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (r->stream.n)
+        free(r->body);
     if (!resp) {
         free(r->body);
         return MHD_NO;
@@ -374,9 +449,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     json_decref(c.body);
     if (!keep) {
         free(r.body);
+        for (size_t i = 0; i < r.stream.n; i++)
+            free(r.stream.ev[i]);
         return MHD_NO;
     }
-    return respond(conn, &r);
+    return respond(m, conn, &r);
 }
 
 static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,

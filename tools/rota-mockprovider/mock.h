@@ -81,7 +81,9 @@ enum mock_fault_kind {
     MOCK_FAULT_HANG,
     MOCK_FAULT_MALFORMED,
     MOCK_FAULT_OVERSIZED,
-    MOCK_FAULT_429
+    MOCK_FAULT_429,
+    MOCK_FAULT_DRIP, /* stream events "ms" apart, "chunks" of content (stream.c) */
+    MOCK_FAULT_CUT   /* a stream dropped after "after" events (stream.c) */
 };
 
 struct mock_fault {
@@ -95,6 +97,8 @@ struct mock_fault {
     unsigned retry_after; /* 429: seconds of the retry hint */
     size_t size;          /* oversized: body bytes */
     char reason[40];      /* 429: antigravity ErrorInfo reason ("" = QUOTA_EXHAUSTED) */
+    unsigned chunks;      /* drip: content events of a stream (0 = the usual 3) */
+    unsigned after;       /* cut: events sent before the drop */
 };
 
 struct mock {
@@ -110,6 +114,10 @@ struct mock {
     size_t nfaults;
     uint64_t next_fault_id;
     uint64_t unknown_key;
+    uint64_t foreign_credentials; /* calls that carried a credential besides their account's */
+    char last_model[128];         /* what the latest provider call asked for */
+    char last_request_id[128];    /* its X-Request-Id */
+    bool last_usage_asked;        /* its stream_options.include_usage */
     uint64_t status[MOCK_STATUS_MAX];
 };
 
@@ -120,6 +128,7 @@ struct mock_call {
     json_t *body; /* the parsed request body; NULL when absent or not JSON */
     int64_t now_ms;
     void *conn; /* for mock_call_query */
+    unsigned chunks; /* content events of a streamed answer */
 };
 
 struct mock_header {
@@ -127,8 +136,18 @@ struct mock_header {
     char value[192];
 };
 
+/* A streamed answer: whole events, malloc'd each; main sends them one by one. */
+#define MOCK_EVENTS_MAX 64
+struct mock_stream {
+    char *ev[MOCK_EVENTS_MAX];
+    size_t n;
+    unsigned gap_ms; /* between events */
+    long cut_after;  /* events before the connection drops; -1 = none */
+};
+
 /* What a module answers; main turns it into an HTTP response. "body" is malloc'd. */
 struct mock_reply {
+    struct mock_stream stream; /* n > 0: a stream, and "body" is unused */
     int status;
     const char *type;
     char *body;
@@ -193,6 +212,12 @@ bool mock_fault_alive(struct mock *m, uint64_t id, int64_t now_ms);
 size_t mock_fault_count(struct mock *m, int64_t now_ms);
 void mock_fault_garble(struct mock_reply *r);
 void mock_fault_inflate(struct mock_reply *r, size_t size);
+
+/* stream.c */
+void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens, uint64_t serial,
+                        unsigned chunks, struct mock_reply *r);
+void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned tokens,
+                           uint64_t serial, unsigned chunks, struct mock_reply *r);
 
 /* reply.c */
 void mock_reply_json(struct mock_reply *r, int status, json_t *v);

@@ -160,8 +160,12 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
         ops->limited(c, a, &hit, r);
         return;
     }
-    mock_reply_json(
-        r, 200, mock_openai_completion(model, c->m->tokens_per_call, a->calls + 1, c->now_ms));
+    if (json_is_true(json_object_get(c->body, "stream")))
+        mock_stream_openai(c, model, c->m->tokens_per_call, a->calls + 1, c->chunks, r);
+    else
+        mock_reply_json(r, 200,
+                        mock_openai_completion(model, c->m->tokens_per_call, a->calls + 1,
+                                               c->now_ms));
     ratelimit_headers(a, c->now_ms, r);
 }
 

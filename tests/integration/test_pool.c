@@ -1,0 +1,469 @@
+/* test_pool: the dispatch pool end to end: rota-worker between the curl CLI and
+ * rota-mockprovider, with a real rotad keeping the table: models spliced per tier,
+ * the client's credentials kept from the provider, retries on other accounts and
+ * tiers, exhaustion, streams passed through, cut, and left by their client, with the
+ * tokens counted in the table. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "rota.h"
+#include "rotad_harness.h"
+#include "seqlock.h"
+#include "table.h"
+
+static pid_t mock_pid, worker_pid;
+static int mock_port, worker_port;
+static char worker_log[256];
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+#define WAIT_FOR(cond)                                                                         \
+    do {                                                                                       \
+        for (int w_ = 0; w_ < 400 && !(cond); w_++)                                            \
+            sleep_ms(50);                                                                      \
+    } while (0)
+
+/* Run "prog" with "argv", its first stdout line parsed for the port; stderr to "log". */
+static pid_t spawn(char *const argv[], const char *log, int *port)
+{
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0)
+            dup2(fd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *r = fdopen(out[0], "r");
+    char line[160] = "";
+    assert_non_null(fgets(line, sizeof(line), r));
+    assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", port), 1);
+    fclose(r);
+    return pid;
+}
+
+static void mock_start(const char *dir)
+{
+    char conf[256], bin[512];
+    snprintf(conf, sizeof(conf), "%s/mock.json", dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs("{\"tokens_per_call\": 50, \"accounts\": ["
+          "{\"key\": \"sk-it-oa1-secret\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
+          "{\"key\": \"sk-it-oa2-secret\", \"provider\": \"openai\", \"name\": \"oa-2\"},"
+          "{\"key\": \"sk-it-ob1-secret\", \"provider\": \"openai\", \"name\": \"ob-1\"},"
+          "{\"key\": \"sk-it-an1-secret\", \"provider\": \"anthropic\", \"name\": \"an-1\"}]}",
+          f);
+    fclose(f);
+    snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
+    char *argv[] = {bin, "--config", conf, "--port", "0", NULL};
+    mock_pid = spawn(argv, NULL, &mock_port);
+}
+
+/* rotad on a config of the mock's accounts: route "chat" over oa (two accounts, model
+ * gpt-a), ob (gpt-b) and an (anthropic, claude-a); route "claude" over an alone. */
+static void rotad_start(struct it *t)
+{
+    setenv("ROTA_IT_OA1", "sk-it-oa1-secret", 1);
+    setenv("ROTA_IT_OA2", "sk-it-oa2-secret", 1);
+    setenv("ROTA_IT_OB1", "sk-it-ob1-secret", 1);
+    setenv("ROTA_IT_AN1", "sk-it-an1-secret", 1);
+    char cfg[4096];
+    snprintf(
+        cfg, sizeof(cfg),
+        "instance: %s\nstate_dir: %s/state\nproviders:\n"
+        "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
+        "    probe: {enabled: false}\n"
+        "    accounts:\n      - {name: oa-1, credential: env:ROTA_IT_OA1}\n"
+        "      - {name: oa-2, credential: env:ROTA_IT_OA2}\n"
+        "  - name: ob\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
+        "    probe: {enabled: false}\n"
+        "    accounts:\n      - {name: ob-1, credential: env:ROTA_IT_OB1}\n"
+        "  - name: an\n    kind: anthropic\n    auth: x-api-key\n    probe: {enabled: false}\n"
+        "    base_url: http://127.0.0.1:%d\n"
+        "    accounts:\n      - {name: an-1, credential: env:ROTA_IT_AN1}\n"
+        "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
+        "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
+        "      - {provider: ob, model: gpt-b}\n"
+        "      - {provider: an, model: claude-a}\n"
+        "  - name: claude\n    models: [claude-model]\n    tiers:\n"
+        "      - {provider: an, model: claude-up}\n",
+        t->instance, t->dir, mock_port, mock_port, mock_port);
+    it_config_text(t, cfg);
+    assert_int_equal(it_start(t), 0);
+}
+
+static void worker_start(struct it *t, const char *attempts)
+{
+    char bin[512];
+    snprintf(bin, sizeof(bin), "%s/tools/rota-worker/rota-worker", it_bin());
+    snprintf(worker_log, sizeof(worker_log), "%s/worker.log", t->dir);
+    char *argv[] = {bin,         "-i", t->instance,  "--listen",       "127.0.0.1:0",
+                    "--threads", "2",  "--attempts", (char *)attempts, "--drain-ms",
+                    "5000",      NULL};
+    worker_pid = spawn(argv, worker_log, &worker_port);
+}
+
+/* Everything a test needs: a mock, rotad, a worker. */
+static void up(struct it *t, const char *tag, const char *attempts)
+{
+    it_init(t, tag);
+    mock_start(t->dir);
+    rotad_start(t);
+    worker_start(t, attempts);
+}
+
+static int stop_child(pid_t *pid)
+{
+    int st = -1;
+    if (*pid > 0) {
+        kill(*pid, SIGTERM);
+        for (int i = 0; i < 400; i++) {
+            if (waitpid(*pid, &st, WNOHANG) == *pid)
+                break;
+            sleep_ms(25);
+            if (i == 399) {
+                kill(*pid, SIGKILL);
+                waitpid(*pid, &st, 0);
+            }
+        }
+    }
+    *pid = 0;
+    return st;
+}
+
+static int teardown(void **state)
+{
+    stop_child(&worker_pid);
+    stop_child(&mock_pid);
+    return it_teardown(state);
+}
+
+/* curl (the CLI) with "args" against the worker: the output (headers with -i). */
+static int pool(char *out, size_t n, const char *fmt, ...)
+{
+    char args[2048], cmd[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "curl -s -N --max-time 30 %s", args);
+    return it_sh(cmd, out, n, NULL, 0);
+}
+
+static char url[128];
+static const char *at(const char *path)
+{
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", worker_port, path);
+    return url;
+}
+
+static json_t *mock_stats(void)
+{
+    char cmd[256], out[16384];
+    snprintf(cmd, sizeof(cmd), "curl -s http://127.0.0.1:%d/_mock/stats", mock_port);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static void mock_fault(const char *query)
+{
+    char cmd[512], out[256];
+    snprintf(cmd, sizeof(cmd), "curl -s -X POST 'http://127.0.0.1:%d/_mock/fault?%s'",
+             mock_port, query);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+    assert_non_null(strstr(out, "\"ok\":true"));
+}
+
+static int64_t calls_of(json_t *stats, const char *account, const char *status)
+{
+    json_t *a = json_object_get(json_object_get(stats, "accounts"), account);
+    return json_integer_value(json_object_get(json_object_get(a, "status"), status));
+}
+
+/* Tokens (reported) and neutral outcomes of account "name" in the table. */
+static void table_counts(struct it *t, const char *name, uint64_t *tokens, uint64_t *neutral)
+{
+    struct rota_shm_map m;
+    assert_int_equal(rota_shm_attach(t->instance, &m, NULL, 0), 0);
+    *tokens = *neutral = UINT64_MAX;
+    for (uint32_t a = 0; a < m.naccounts; a++)
+        if (strcmp(rota_shm_str(&m, m.accounts[a].name), name) == 0) {
+            *tokens = rota_load(&m.hot[a].use0[1]);
+            *neutral = rota_load(&m.hot[a].neutral);
+        }
+    rota_shm_detach(&m);
+}
+
+/* Does the worker's access log hold a line with every one of the (NULL-ended) texts? */
+static bool logged(const char *first, ...)
+{
+    FILE *f = fopen(worker_log, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        va_list ap;
+        va_start(ap, first);
+        found = true;
+        for (const char *s = first; s; s = va_arg(ap, const char *))
+            found &= strstr(line, s) != NULL;
+        va_end(ap);
+    }
+    fclose(f);
+    return found;
+}
+
+static const char chat[] = "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\","
+                           "\"content\":\"hi\"}]}'";
+
+static void test_pool_plain_chat(void **state)
+{
+    struct it t;
+    up(&t, "pool-plain", "3");
+    char out[16384];
+    assert_int_equal(pool(out, sizeof(out),
+                          "-i -H 'Authorization: Bearer sk-client-own-secret' "
+                          "-H 'X-Request-Id: it-req-0001' -H 'Content-Type: application/json' "
+                          "%s %s",
+                          chat, at("/v1/chat/completions")),
+                     0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "X-Request-Id: it-req-0001"));
+    assert_non_null(strstr(out, "\"model\":\"gpt-a\"")); /* the tier's model was sent */
+    json_t *s = mock_stats();
+    assert_string_equal(json_string_value(json_object_get(s, "last_model")), "gpt-a");
+    assert_string_equal(json_string_value(json_object_get(s, "last_request_id")),
+                        "it-req-0001");
+    assert_int_equal(json_integer_value(json_object_get(s, "foreign_credentials")), 0);
+    assert_int_equal(json_integer_value(json_object_get(s, "unknown_key")), 0);
+    json_decref(s);
+    WAIT_FOR(logged("it-req-0001", "\"status\":200", "\"tokens_in\":25", NULL));
+    assert_true(logged("it-req-0001", "\"status\":200", "\"tokens_in\":25", NULL));
+    assert_false(logged("sk-it-", NULL)); /* no key in the access log */
+
+    /* an unknown model and an unknown endpoint, in the endpoint's error shape */
+    assert_int_equal(
+        pool(out, sizeof(out), "-i -d '{\"model\":\"nope\"}' %s", at("/v1/messages")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 404"));
+    assert_non_null(strstr(out, "\"type\":\"error\""));
+    assert_int_equal(pool(out, sizeof(out), "%s", at("/v1/models")), 0);
+    assert_non_null(strstr(out, "\"id\":\"chat-model\""));
+    assert_int_equal(pool(out, sizeof(out), "-i %s", at("/readyz")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    /* SIGTERM: drains and exits 0 */
+    int st = stop_child(&worker_pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    it_cleanup(&t);
+}
+
+static void test_pool_429_retried_invisibly(void **state)
+{
+    struct it t;
+    up(&t, "pool-429", "3");
+    mock_fault("match=oa-&kind=429&count=1&retry_after=30");
+    char out[16384];
+    assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    json_t *s = mock_stats();
+    assert_int_equal(calls_of(s, "oa-1", "429") + calls_of(s, "oa-2", "429"), 1);
+    assert_int_equal(calls_of(s, "oa-1", "200") + calls_of(s, "oa-2", "200"), 1);
+    json_decref(s);
+    WAIT_FOR(logged("\"status\":429", "\"status\":200", NULL));
+    assert_true(logged("\"status\":429", "\"status\":200", NULL));
+    it_cleanup(&t);
+}
+
+static void test_pool_5xx_through_tiers(void **state)
+{
+    struct it t;
+    up(&t, "pool-5xx", "3");
+    mock_fault("match=oa-&kind=5xx&status=503&count=2");
+    char out[16384];
+    assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "\"model\":\"gpt-b\"")); /* tier 1 answered, its model */
+    json_t *s = mock_stats();
+    assert_int_equal(calls_of(s, "oa-1", "503"), 1);
+    assert_int_equal(calls_of(s, "oa-2", "503"), 1);
+    assert_int_equal(calls_of(s, "ob-1", "200"), 1);
+    json_decref(s);
+    it_cleanup(&t);
+}
+
+static void test_pool_exhausted_429(void **state)
+{
+    struct it t;
+    up(&t, "pool-exh", "5");
+    mock_fault("match=o&kind=429&retry_after=60");
+    char out[16384];
+    assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 429"));
+    assert_non_null(strstr(out, "Retry-After: "));
+    assert_non_null(strstr(out, "tier 1: tried"));  /* each account tried once */
+    assert_non_null(strstr(out, "tier 2: format")); /* the anthropic tier, passed over */
+    json_t *s = mock_stats();
+    assert_int_equal(calls_of(s, "an-1", "200"), 0); /* never sent another format */
+    json_decref(s);
+    it_cleanup(&t);
+}
+
+static void test_pool_stream_usage(void **state)
+{
+    struct it t;
+    up(&t, "pool-stream", "3");
+    /* events 700 ms apart: the first reaches the client long before the last is sent */
+    mock_fault("match=o&kind=drip&ms=700&chunks=2&count=1");
+    char out[32768], cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -N --max-time 30 -d '{\"model\":\"chat-model\",\"stream\":true,"
+             "\"messages\":[]}' %s | while IFS= read -r l; do "
+             "case $l in *ok0*) echo \"FIRST $(date +%%s%%N)\"; echo \"$l\";; "
+             "'data: [DONE]'*) echo \"DONE $(date +%%s%%N)\";; *) echo \"$l\";; esac; done",
+             at("/v1/chat/completions"));
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+    assert_non_null(strstr(out, "FIRST"));
+    assert_non_null(strstr(out, "DONE"));
+    assert_null(strstr(out, "\"usage\":{")); /* not asked for: stripped */
+    json_t *s = mock_stats();
+    assert_true(json_is_true(json_object_get(s, "last_usage_asked"))); /* the pool asked */
+    json_decref(s);
+    /* the usage reached the table: 50 tokens on the account that answered */
+    uint64_t a1, a2, n;
+    table_counts(&t, "oa-1", &a1, &n);
+    table_counts(&t, "oa-2", &a2, &n);
+    assert_int_equal(a1 + a2, 50);
+    /* asked for: it passes */
+    assert_int_equal(pool(out, sizeof(out),
+                          "-d '{\"model\":\"chat-model\",\"stream\":true,\"stream_options\":"
+                          "{\"include_usage\":true},\"messages\":[]}' %s",
+                          at("/v1/chat/completions")),
+                     0);
+    assert_non_null(strstr(out, "\"usage\":{\"prompt_tokens\":25"));
+    assert_non_null(strstr(out, "data: [DONE]"));
+    it_cleanup(&t);
+}
+
+static void test_pool_stream_cut_midway(void **state)
+{
+    struct it t;
+    up(&t, "pool-cut", "3");
+    mock_fault("match=o&kind=cut&after=3");
+    char out[16384];
+    assert_int_equal(pool(out, sizeof(out),
+                          "-d '{\"model\":\"chat-model\",\"stream\":true,\"messages\":[]}' %s",
+                          at("/v1/chat/completions")),
+                     0);
+    assert_non_null(strstr(out, "ok1"));                /* what came, came */
+    assert_non_null(strstr(out, "data: {\"error\":{")); /* then the error event */
+    assert_null(strstr(out, "[DONE]"));                 /* never a clean end */
+    json_t *s = mock_stats();
+    assert_int_equal(calls_of(s, "oa-1", "200") + calls_of(s, "oa-2", "200") +
+                         calls_of(s, "ob-1", "200"),
+                     1); /* no retry after the first byte */
+    json_decref(s);
+    /* Anthropic's shape */
+    mock_fault("match=an&kind=cut&after=3");
+    assert_int_equal(pool(out, sizeof(out),
+                          "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"stream\":true,"
+                          "\"messages\":[]}' %s",
+                          at("/v1/messages")),
+                     0);
+    assert_non_null(strstr(out, "event: error"));
+    assert_null(strstr(out, "message_stop"));
+    it_cleanup(&t);
+}
+
+static void test_pool_client_leaves_stream(void **state)
+{
+    struct it t;
+    up(&t, "pool-leave", "3");
+    mock_fault("match=o&kind=drip&ms=300&chunks=6&count=1");
+    char out[8192], cmd[1024];
+    /* the client reads the first event and goes */
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -N --max-time 30 -d '{\"model\":\"chat-model\",\"stream\":true,"
+             "\"messages\":[]}' %s | head -c 100 >/dev/null",
+             at("/v1/chat/completions"));
+    it_sh(cmd, out, sizeof(out), NULL, 0);
+    WAIT_FOR(logged("client gone", "\"tokens_in\":25", NULL));
+    assert_true(logged("client gone", "\"tokens_in\":25", "\"tokens_out\":25", NULL));
+    uint64_t a1, a2, n1, n2;
+    table_counts(&t, "oa-1", &a1, &n1);
+    table_counts(&t, "oa-2", &a2, &n2);
+    assert_int_equal(a1 + a2, 50); /* the tokens were counted */
+    assert_int_equal(n1 + n2, 1);  /* reported as cancelled: not the account's fault */
+    it_cleanup(&t);
+}
+
+static void test_pool_anthropic(void **state)
+{
+    struct it t;
+    up(&t, "pool-an", "3");
+    char out[16384];
+    assert_int_equal(
+        pool(out, sizeof(out),
+             "-i -H 'x-api-key: sk-client-own-secret' -H 'anthropic-version: 2023-06-01' "
+             "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"messages\":[]}' %s",
+             at("/v1/messages")),
+        0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "\"model\":\"claude-up\""));
+    assert_non_null(strstr(out, "\"type\":\"message\""));
+    assert_int_equal(
+        pool(out, sizeof(out),
+             "-H 'x-api-key: sk-client-own-secret' -d '{\"model\":\"claude-model\","
+             "\"max_tokens\":5,\"stream\":true,\"messages\":[]}' %s",
+             at("/v1/messages")),
+        0);
+    assert_non_null(strstr(out, "event: message_start"));
+    assert_non_null(strstr(out, "event: message_stop"));
+    json_t *s = mock_stats();
+    assert_int_equal(json_integer_value(json_object_get(s, "foreign_credentials")), 0);
+    assert_int_equal(calls_of(s, "an-1", "200"), 2);
+    json_decref(s);
+    uint64_t tok, n;
+    WAIT_FOR((table_counts(&t, "an-1", &tok, &n), tok == 100));
+    assert_int_equal(tok, 100);
+    it_cleanup(&t);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_pool_plain_chat, teardown),
+        cmocka_unit_test_teardown(test_pool_429_retried_invisibly, teardown),
+        cmocka_unit_test_teardown(test_pool_5xx_through_tiers, teardown),
+        cmocka_unit_test_teardown(test_pool_exhausted_429, teardown),
+        cmocka_unit_test_teardown(test_pool_stream_usage, teardown),
+        cmocka_unit_test_teardown(test_pool_stream_cut_midway, teardown),
+        cmocka_unit_test_teardown(test_pool_client_leaves_stream, teardown),
+        cmocka_unit_test_teardown(test_pool_anthropic, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,110 @@
+/*
+ * stream.c - rota-mockprovider's streamed answers: OpenAI chat completions and
+ * Anthropic messages asked for with "stream": true come as server-sent events, each
+ * provider's own, and two faults shape them:
+ *   drip  events "ms" milliseconds apart, with "chunks" content events (default 3)
+ *   cut   the connection dropped after "after" events (default 2), mid-answer
+ *
+ * OpenAI: a role chunk, the content chunks, a finish chunk, then, when the request's
+ * stream_options.include_usage is true, the usage chunk ("choices": [] and the usage;
+ * every chunk before it carries "usage": null), then "data: [DONE]". Anthropic:
+ * message_start (input usage), content_block_start, the content_block_deltas,
+ * content_block_stop, message_delta (output usage), message_stop.
+ *
+ * DESIGN
+ * The events are made whole, under mock.lock, by the provider module (mock_stream_*),
+ * into the reply; main hands them to libmicrohttpd's content reader (mock_stream_read),
+ * which runs on the connection's own thread and may sleep between events without the
+ * lock.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock.h"
+
+static void push(struct mock_reply *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void push(struct mock_reply *r, const char *fmt, ...)
+{
+    struct mock_stream *s = &r->stream;
+    if (s->n == MOCK_EVENTS_MAX)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&s->ev[s->n], fmt, ap) >= 0)
+        s->n++;
+    va_end(ap);
+}
+
+static bool usage_asked(const json_t *body)
+{
+    return json_is_true(
+        json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+}
+
+void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
+                        uint64_t serial, unsigned chunks, struct mock_reply *r)
+{
+    bool usage = usage_asked(c->body);
+    const char *u = usage ? ",\"usage\":null" : "";
+    char head[256];
+    snprintf(
+        head, sizeof(head),
+        "\"id\":\"chatcmpl-mock-%llu\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+        "\"model\":\"%s\"",
+        (unsigned long long)serial, (long long)(c->now_ms / 1000), model);
+    r->status = 200;
+    r->type = "text/event-stream";
+    push(r,
+         "data: "
+         "{%s,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+         "\"finish_reason\":null}]%s}\n\n",
+         head, u);
+    for (unsigned i = 0; i < chunks; i++)
+        push(r,
+             "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok%u \"},"
+             "\"finish_reason\":null}]%s}\n\n",
+             head, i, u);
+    push(r,
+         "data: {%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n",
+         head, u);
+    unsigned out = tokens / 2, in = tokens - out;
+    if (usage)
+        push(
+            r,
+            "data: {%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,"
+            "\"total_tokens\":%u}}\n\n",
+            head, in, out, tokens);
+    push(r, "data: [DONE]\n\n");
+}
+
+void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned tokens,
+                           uint64_t serial, unsigned chunks, struct mock_reply *r)
+{
+    unsigned out = tokens / 2, in = tokens - out;
+    r->status = 200;
+    r->type = "text/event-stream";
+    push(r,
+         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
+         "\"msg_mock_%llu\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"%s\","
+         "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
+         "\"input_tokens\":%u,\"output_tokens\":1}}}\n\n",
+         (unsigned long long)serial, model, in);
+    push(r, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+            "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    push(r, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    for (unsigned i = 0; i < chunks; i++)
+        push(r,
+             "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+             "\"delta\":{\"type\":\"text_delta\",\"text\":\"ok%u \"}}\n\n",
+             i);
+    push(r,
+         "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    push(r,
+         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+         "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%u}}\n\n",
+         out);
+    push(r, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+}

@@ -1,0 +1,711 @@
+/*
+ * dispatch.c - a request's way through the pool: its endpoint and body read, an
+ * account chosen, the call made upstream, its outcome reported, retried on the next
+ * choice while nothing has reached the client, and the answer given (dispatch.h says
+ * what is served; dispatch_int.h draws the phases).
+ *
+ * DESIGN
+ * Everything runs on the thread's loop: the front calls rota_dispatch_handle, the
+ * upstream calls back on_head, on_data and on_done, a timer fires keep-alives and the
+ * drain's limit. A request holds one choice at a time and reports it exactly once,
+ * before the next selection, so an account that failed is cooled down or counted
+ * against its breaker before anyone (this request included) chooses again; the
+ * request never takes the same account twice (rota_select_except) and passes over
+ * tiers of another wire format once it has seen one.
+ *
+ * Retry rules, before the first byte reached the client: a connect error, a timeout,
+ * 408, 429, 5xx and 529 are reported and tried on the next choice; 401, 402 and 403 are
+ * reported (the table disables the account) and tried on the next choice; other 4xx
+ * pass through. Within "attempts" upstream calls and "deadline_ms" of the request's
+ * life. When nothing can be chosen: 429 with Retry-After and which tiers were passed
+ * over and why, unless the last answer was a 5xx, which is passed on.
+ *
+ * Keys: taken with rota_credential into a stack buffer, handed to the upstream (which
+ * copies it into one header line it wipes), wiped here at once. Never logged.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "dispatch_int.h"
+#include "rota_int.h"
+
+static const struct endpoint endpoints[] = {
+    {"/v1/chat/completions", ROTA_FMT_OPENAI, true, false},
+    {"/v1/completions", ROTA_FMT_OPENAI, true, false},
+    {"/v1/embeddings", ROTA_FMT_OPENAI, false, false},
+    {"/v1/responses", ROTA_FMT_OPENAI, false, false},
+    {"/v1/messages", ROTA_FMT_ANTHROPIC, false, false},
+    {"/v1/messages/count_tokens", ROTA_FMT_ANTHROPIC, false, false},
+};
+static const struct endpoint gemini_generate = {":generateContent", ROTA_FMT_GEMINI, false,
+                                                false};
+static const struct endpoint gemini_stream = {":streamGenerateContent", ROTA_FMT_GEMINI, false,
+                                              true};
+#define GEMINI_PREFIX "/v1beta/models/"
+
+uint64_t rota_dispatch_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int rota_dispatch_put(struct dbuf *b, const char *p, size_t n, size_t max)
+{
+    if (b->len + n > max)
+        return -EFBIG;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return -ENOMEM;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+static void dbuf_free(struct dbuf *b)
+{
+    free(b->p);
+    *b = (struct dbuf){0};
+}
+
+/* ---- endpoints ---- */
+
+/* The endpoint of "path", with the model Gemini puts in it into "model". */
+static const struct endpoint *endpoint_of(const char *path, char *model, size_t n)
+{
+    for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+        if (strcmp(path, endpoints[i].path) == 0)
+            return &endpoints[i];
+    if (strncmp(path, GEMINI_PREFIX, strlen(GEMINI_PREFIX)) != 0)
+        return NULL;
+    const char *m = path + strlen(GEMINI_PREFIX), *colon = strrchr(m, ':');
+    if (!colon || colon == m || (size_t)(colon - m) >= n || memchr(m, '/', (size_t)(colon - m)))
+        return NULL;
+    const struct endpoint *ep = strcmp(colon, gemini_generate.path) == 0 ? &gemini_generate
+                                : strcmp(colon, gemini_stream.path) == 0 ? &gemini_stream
+                                                                         : NULL;
+    if (ep)
+        snprintf(model, n, "%.*s", (int)(colon - m), m);
+    return ep;
+}
+
+/* Does query "q" hold "alt=sse"? */
+static bool alt_sse(const char *q)
+{
+    for (const char *p = q; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL)
+        if (strncmp(p, "alt=sse", 7) == 0 && (p[7] == 0 || p[7] == '&'))
+            return true;
+    return false;
+}
+
+/* The upstream URL for endpoint "ep": the provider's endpoint where the client asked
+ * for the format's main one, else the client's path beside it. */
+static int upstream_url(struct call *k)
+{
+    const rota_target *t = &k->t;
+    const char *path = t->path, *q = strchr(path, '?');
+    size_t plen = q ? (size_t)(q - path) : strlen(path);
+    const char *qs = q ? q + 1 : "";
+    char p[700];
+    const char *cp = k->r->path;
+    if (k->ep->fmt == ROTA_FMT_GEMINI) {
+        const char *colon = memchr(path, ':', plen);
+        size_t stem = colon ? (size_t)(colon - path) : plen;
+        snprintf(p, sizeof(p), "%.*s%s", (int)stem, path, k->ep->path);
+        if (k->ep->stream && alt_sse(k->r->query))
+            qs = *qs ? qs : "alt=sse"; /* the provider's own query, else SSE as asked */
+    } else if (strcmp(cp, "/v1/chat/completions") == 0 || strcmp(cp, "/v1/messages") == 0) {
+        snprintf(p, sizeof(p), "%.*s", (int)plen, path);
+    } else if (k->ep->fmt == ROTA_FMT_OPENAI) {
+        /* /v1/embeddings goes beside the provider's .../chat/completions */
+        static const char chat[] = "/chat/completions";
+        size_t tl = strlen(chat);
+        if (plen < tl || strncmp(path + plen - tl, chat, tl) != 0)
+            return -EINVAL;
+        snprintf(p, sizeof(p), "%.*s%s", (int)(plen - tl), path, cp + strlen("/v1"));
+    } else { /* /v1/messages/count_tokens: under the provider's .../messages */
+        snprintf(p, sizeof(p), "%.*s%s", (int)plen, path, cp + strlen("/v1/messages"));
+    }
+    int n = snprintf(k->url, sizeof(k->url), "%s%s%s%s", t->base_url, p, *qs ? "?" : "", qs);
+    return n > 0 && (size_t)n < sizeof(k->url) ? 0 : -ENAMETOOLONG;
+}
+
+/* ---- reporting ---- */
+
+/* The response's retry hint: retry-after-ms, else retry-after in seconds. */
+static uint64_t retry_hint(const char *h, size_t len)
+{
+    uint64_t ms = 0;
+    for (const char *p = h; p && p < h + len;) {
+        if (strncasecmp(p, "retry-after-ms:", 15) == 0)
+            return strtoull(p + 15, NULL, 10);
+        if (strncasecmp(p, "retry-after:", 12) == 0 && !ms)
+            ms = (uint64_t)(strtod(p + 12, NULL) * 1000);
+        p = memchr(p, '\n', (size_t)(h + len - p));
+        p = p ? p + 1 : NULL;
+    }
+    return ms;
+}
+
+void rota_dispatch_report(struct call *k, int status, int result)
+{
+    if (!k->chosen)
+        return;
+    uint64_t now = rota_dispatch_ns();
+    rota_outcome o = {.status = status,
+                      .result = result,
+                      .latency_ns = now - k->att_ns,
+                      .tokens = k->usage.in + k->usage.out,
+                      .retry_after_ms = retry_hint(k->head.p, k->head.len),
+                      .headers = k->head.p,
+                      .headers_len = k->head.len};
+    if (status >= 400 && k->answer.len) {
+        o.body = k->answer.p;
+        o.body_len = k->answer.len;
+    }
+    rota_report(k->d->o.h, &k->ch, &o);
+    k->chosen = false;
+    k->upstream_ns += now - k->att_ns;
+    if (k->natt) {
+        struct attempt *a = &k->att[k->natt - 1];
+        a->ms = (now - k->att_ns) / 1000000;
+    }
+}
+
+/* Report a choice that made no call (a tier of another format, a stale choice). */
+static void report_unused(struct call *k)
+{
+    rota_outcome o = {.result = ROTA_RESULT_CANCELLED, .tokens = 1};
+    rota_report(k->d->o.h, &k->ch, &o);
+    k->chosen = false;
+}
+
+static int result_of(int err)
+{
+    return err == -ETIMEDOUT ? ROTA_RESULT_TIMEOUT : ROTA_RESULT_CONNECT;
+}
+
+/* ---- answering ---- */
+
+void rota_dispatch_fail(struct call *k, int status, const char *type, const char *message)
+{
+    k->final_status = status;
+    if (!k->c) {
+    } else if (k->begun) { /* a stream already begun: end it with an error event */
+        char ev[700];
+        size_t n = rota_fmt_stream_error(k->ep->fmt, ev, sizeof(ev), message);
+        rota_front_stream_write(k->c, ev, n);
+        rota_front_stream_end(k->c);
+    } else {
+        rota_front_error(k->c, status, type, message);
+    }
+    k->c = NULL;
+    k->r = NULL;
+    rota_dispatch_finish(k);
+}
+
+/* Pass the upstream answer held in "k" (its status and body) to the client. */
+static void pass_answer(struct call *k)
+{
+    if (k->begun || !k->c) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "upstream answered %d: %.200s", k->status,
+                 k->answer.p ? k->answer.p : "");
+        rota_dispatch_fail(k, k->status, NULL, msg);
+        return;
+    }
+    const char *ct = "application/json";
+    for (const char *p = k->head.p; p && *p;) {
+        if (strncasecmp(p, "content-type:", 13) == 0) {
+            static char v[128];
+            const char *s = p + 13 + strspn(p + 13, " \t");
+            snprintf(v, sizeof(v), "%.*s", (int)strcspn(s, "\r\n"), s);
+            ct = v;
+            break;
+        }
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    struct rota_http_hdr h[] = {{"Content-Type", ct}};
+    k->final_status = k->status;
+    k->bytes_out += k->answer.len;
+    if (k->c)
+        rota_front_reply(k->c, k->status, h, 1, k->answer.p ? k->answer.p : "", k->answer.len);
+    k->c = NULL;
+    k->r = NULL;
+    rota_dispatch_finish(k);
+}
+
+static void describe_skips(struct call *k, char *buf, size_t n)
+{
+    static const char *const why[] = {"disabled", "cooldown", "breaker", "ceiling",
+                                      "rate",     "busy",     "empty",   "tried"};
+    size_t at = (size_t)snprintf(buf, n, "no account available for model %s:", k->model);
+    for (uint32_t t = 0; t < k->ntiers_seen && at < n; t++) {
+        at += (size_t)snprintf(buf + at, n - at, " tier %u:", t);
+        if (k->skip_tiers >> t & 1) {
+            at += (size_t)snprintf(buf + at, n - at, " format,");
+            continue;
+        }
+        for (int b = 0; b < 8 && at < n; b++)
+            if (k->skipped[t] >> b & 1)
+                at += (size_t)snprintf(buf + at, n - at, " %s,", why[b]);
+    }
+    if (at < n && at > 0 && buf[at - 1] == ',')
+        buf[at - 1] = 0;
+}
+
+static void exhausted(struct call *k)
+{
+    if (k->natt && k->status >= 500 && k->answer.p) {
+        k->note = "exhausted after 5xx";
+        pass_answer(k);
+        return;
+    }
+    char msg[600], ra[32];
+    describe_skips(k, msg, sizeof(msg));
+    uint64_t now = rota_dispatch_ns(), secs = 1;
+    if (k->retry_at > now)
+        secs = (k->retry_at - now + 999999999) / 1000000000;
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)secs);
+    k->note = "exhausted";
+    k->final_status = 429;
+    if (k->begun) {
+        rota_dispatch_fail(k, 429, "rate_limit_error", msg);
+        return;
+    }
+    char body[1024];
+    size_t len = rota_front_error_json(body, sizeof(body), k->path, 429, NULL, msg);
+    struct rota_http_hdr h[] = {{"Content-Type", "application/json"}, {"Retry-After", ra}};
+    if (k->c)
+        rota_front_reply(k->c, 429, h, 2, body, len);
+    k->c = NULL;
+    k->r = NULL;
+    rota_dispatch_finish(k);
+}
+
+/* ---- the upstream's callbacks ---- */
+
+static bool retryable(int status)
+{
+    return status == 408 || status == 429 || status >= 500 || status == 401 || status == 402 ||
+           status == 403;
+}
+
+static void on_head(void *arg, int status, const char *headers, size_t len)
+{
+    struct call *k = arg;
+    k->status = status;
+    k->head.len = 0;
+    rota_dispatch_put(&k->head, headers, len > 16384 ? 16384 : len, 16384);
+    k->att[k->natt - 1].status = status;
+    const char *ct = NULL;
+    for (const char *p = headers; p && p < headers + len;) {
+        if (strncasecmp(p, "content-type:", 13) == 0)
+            ct = p + 13 + strspn(p + 13, " \t");
+        p = memchr(p, '\n', (size_t)(headers + len - p));
+        p = p ? p + 1 : NULL;
+    }
+    k->sse =
+        status >= 200 && status < 300 && ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+    if (k->sse)
+        rota_dispatch_stream_head(k);
+}
+
+static int on_data(void *arg, const char *p, size_t n)
+{
+    struct call *k = arg;
+    if (k->sse)
+        return rota_dispatch_stream_data(k, p, n);
+    size_t max = k->status >= 300 ? (1u << 20) : k->d->o.max_answer;
+    if (rota_dispatch_put(&k->answer, p, n, max) == 0)
+        return 0;
+    /* too large to hold: the call ends as failed (the rest is not read) */
+    rota_upstream_cancel(k->up);
+    k->up = NULL;
+    rota_dispatch_report(k, 0, ROTA_RESULT_CONNECT);
+    k->note = "answer too large";
+    rota_dispatch_fail(k, 502, NULL, "the upstream answer is larger than the pool holds");
+    return 0;
+}
+
+static void on_done(void *arg, int err, const char *why)
+{
+    struct call *k = arg;
+    k->up = NULL;
+    if (k->sse) {
+        rota_dispatch_stream_done(k, err, why);
+        return;
+    }
+    struct attempt *a = &k->att[k->natt - 1];
+    a->err = err;
+    if (err) {
+        rota_dispatch_report(k, 0, result_of(err));
+        k->note = err == -ETIMEDOUT ? "upstream timeout" : "upstream connection failed";
+        k->status = 0;
+        rota_dispatch_retry(k);
+        return;
+    }
+    if (k->status >= 200 && k->status < 300)
+        rota_fmt_usage(k->answer.p ? k->answer.p : "", k->answer.len, &k->usage);
+    rota_dispatch_report(k, k->status, ROTA_RESULT_HTTP);
+    if (retryable(k->status) && !k->gone) {
+        rota_dispatch_retry(k);
+        return;
+    }
+    k->note = k->gone ? "client gone" : NULL;
+    pass_answer(k);
+}
+
+static const struct rota_upstream_cbs upstream_cbs = {on_head, on_data, on_done};
+
+/* ---- choosing and calling ---- */
+
+static void note_skips(struct call *k, const rota_choice *ch)
+{
+    uint32_t n = ch->tier < ROTA_MAX_TIERS_SEEN ? ch->tier : ROTA_MAX_TIERS_SEEN;
+    for (uint32_t t = 0; t < n; t++)
+        k->skipped[t] |= ch->skipped[t];
+    if (n > k->ntiers_seen)
+        k->ntiers_seen = n;
+}
+
+/* Select until a choice in the endpoint's format comes, into k->ch and k->t. 0,
+ * ROTA_EEXHAUSTED, or another error. */
+static int choose(struct call *k)
+{
+    struct rota_dispatch *d = k->d;
+    for (int pick = 0; pick < PICKS_MAX; pick++) {
+        int rc = rota_select_except(d->o.h, &k->route, k->sticky, k->sticky_len, k->est,
+                                    k->skip_tiers, k->tried, k->ntried, &k->ch);
+        note_skips(k, &k->ch);
+        if (rc == ROTA_EEXHAUSTED)
+            k->retry_at = k->ch.retry_at;
+        if (rc)
+            return rc;
+        k->chosen = true;
+        rc = rota_target_of(d->o.h, &k->ch, k->model, strlen(k->model), &k->t);
+        if (rc == 0 && rota_fmt_parse(k->t.format) == k->ep->fmt)
+            return 0;
+        report_unused(k);
+        if (rc == 0 && k->ch.tier < 32) { /* another format: never this tier again */
+            k->skip_tiers |= 1u << k->ch.tier;
+            if (k->ch.tier + 1 > k->ntiers_seen)
+                k->ntiers_seen = k->ch.tier + 1;
+        } else if (rc != ROTA_ESTALE && k->ntried < ATTEMPTS_MAX) {
+            k->tried[k->ntried++] = k->ch.account_id;
+        }
+    }
+    return ROTA_EEXHAUSTED;
+}
+
+/* Send the request to the choice in k->ch. 0, or an error (the choice is reported). */
+static int call_upstream(struct call *k)
+{
+    struct rota_dispatch *d = k->d;
+    struct attempt *a = &k->att[k->natt++];
+    *a = (struct attempt){.tier = k->ch.tier};
+    rota_account_name(d->o.h, &k->ch, a->account, sizeof(a->account));
+    k->tried[k->ntried++] = k->ch.account_id;
+    k->status = 0;
+    k->head.len = k->answer.len = 0;
+    k->sse = false;
+    k->usage = (struct rota_fmt_usage){0};
+    free(k->body);
+    k->ask_usage = k->ep->usage_opts && k->scan.stream && !k->scan.usage_asked;
+    k->body = rota_fmt_splice(k->ep->fmt, k->r->body, k->r->body_len, &k->scan, k->t.model,
+                              k->ask_usage, &k->body_len);
+    int rc = k->body ? upstream_url(k) : -ENOMEM;
+    char key[4096];
+    int kl = rc ? rc : rota_credential(d->o.h, &k->ch, key, sizeof(key));
+    if (kl < 0) {
+        explicit_bzero(key, sizeof(key));
+        a->err = kl;
+        report_unused(k);
+        return kl;
+    }
+    uint64_t now_ms = rota_loop_now(d->l),
+             left = k->deadline_ms > now_ms ? k->deadline_ms - now_ms : 1;
+    struct rota_upstream_req q = {.url = k->url,
+                                  .body = k->body,
+                                  .body_len = k->body_len,
+                                  .target = &k->t,
+                                  .key = key,
+                                  .client_headers = k->r->headers,
+                                  .nclient_headers = k->r->nheaders,
+                                  .request_id = k->r->request_id,
+                                  .connect_ms = d->o.connect_ms,
+                                  .first_byte_ms = d->o.first_byte_ms,
+                                  .idle_ms = d->o.idle_ms,
+                                  .total_ms = k->wants_stream ? 0 : (uint32_t)left};
+    k->att_ns = rota_dispatch_ns();
+    rc = rota_upstream_start(d->u, &q, &upstream_cbs, k, &k->up);
+    explicit_bzero(key, sizeof(key));
+    if (rc) {
+        a->err = rc;
+        report_unused(k);
+    }
+    return rc;
+}
+
+void rota_dispatch_retry(struct call *k)
+{
+    struct rota_dispatch *d = k->d;
+    while (!k->gone) {
+        if (k->natt >= d->o.attempts || rota_loop_now(d->l) >= k->deadline_ms) {
+            k->note = k->natt >= d->o.attempts ? "attempts spent" : "deadline passed";
+            if (k->status)
+                pass_answer(k);
+            else
+                rota_dispatch_fail(k, k->natt >= d->o.attempts ? 502 : 504, NULL,
+                                   "no upstream answered in time");
+            return;
+        }
+        int rc = choose(k);
+        if (rc == ROTA_EEXHAUSTED) {
+            exhausted(k);
+            return;
+        }
+        if (rc) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "the account table cannot be read: %s",
+                     rota_strerror(rc));
+            k->note = "table";
+            rota_dispatch_fail(k, 503, NULL, msg);
+            return;
+        }
+        if (call_upstream(k) == 0)
+            return;
+        if (k->natt >= ATTEMPTS_MAX)
+            break;
+    }
+    k->note = "client gone";
+    k->final_status = 499;
+    rota_dispatch_finish(k);
+}
+
+/* ---- a request's life ---- */
+
+/* The client left: what to do waits for the loop (the front may say so from inside a
+ * write of ours). */
+static void on_client_close(void *arg, struct rota_front_conn *c)
+{
+    struct call *k = arg;
+    k->gone = true;
+    rota_loop_defer(k->d->l, &k->gone_d);
+}
+
+static void after_gone(struct rota_loop_defer *dd)
+{
+    struct call *k = (struct call *)((char *)dd - offsetof(struct call, gone_d));
+    if (k->sse && k->up) {
+        rota_dispatch_stream_gone(k); /* reads on for the usage, bounded */
+        return;
+    }
+    if (k->up) {
+        rota_upstream_cancel(k->up);
+        k->up = NULL;
+        rota_dispatch_report(k, 0, ROTA_RESULT_CANCELLED);
+    }
+    k->note = "client gone";
+    k->final_status = 499;
+    rota_dispatch_end_answer(k);
+    rota_dispatch_finish(k);
+}
+
+/* Complete the client's answer if it is not: a begun stream ends, else a 499 (which
+ * nobody reads). "c" and "r" are not used after. */
+void rota_dispatch_end_answer(struct call *k)
+{
+    if (!k->c)
+        return;
+    if (k->begun)
+        rota_front_stream_end(k->c);
+    else
+        rota_front_error(k->c, 499, NULL, "client closed the request");
+    k->c = NULL;
+    k->r = NULL;
+}
+
+static void on_timer(struct rota_loop_timer *t)
+{
+    struct call *k = (struct call *)((char *)t - offsetof(struct call, timer));
+    rota_dispatch_keepalive(k);
+}
+
+void rota_dispatch_finish(struct call *k)
+{
+    struct rota_dispatch *d = k->d;
+    if (k->up) {
+        rota_upstream_cancel(k->up);
+        k->up = NULL;
+    }
+    if (k->chosen)
+        rota_dispatch_report(k, 0, ROTA_RESULT_CANCELLED);
+    rota_loop_timer_stop(d->l, &k->timer);
+    rota_loop_undefer(d->l, &k->gone_d);
+    rota_dispatch_end_answer(k); /* every path answered already; this one says so */
+    rota_dispatch_log(k);
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        d->calls = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    free(k->body);
+    dbuf_free(&k->head);
+    dbuf_free(&k->answer);
+    dbuf_free(&k->carry);
+    dbuf_free(&k->pend);
+    free(k);
+    if (--d->inflight == 0 && d->idle_fn)
+        d->idle_fn(d->idle_arg);
+}
+
+/* Read the request: its endpoint, model, route, sticky key and estimate. 0, or an
+ * answer was given. */
+static int admit(struct call *k)
+{
+    struct rota_dispatch *d = k->d;
+    const struct rota_front_req *r = k->r;
+    if (rota_fmt_scan_request(r->body, r->body_len, &k->scan)) {
+        rota_dispatch_fail(k, 400, "invalid_request_error",
+                           "the body is not a JSON object (or nests deeper than 128, or "
+                           "repeats a key)");
+        return -1;
+    }
+    if (k->ep->fmt != ROTA_FMT_GEMINI &&
+        (!k->scan.model.len ||
+         rota_fmt_string(r->body, k->scan.model, k->model, sizeof(k->model)) <= 0)) {
+        rota_dispatch_fail(k, 400, "invalid_request_error", "\"model\" must be a string");
+        return -1;
+    }
+    int rc = rota_route(d->o.h, k->model, &k->route);
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "model %.256s: %s", k->model,
+                 rc == ROTA_ENOROUTE ? "no route serves it" : rota_strerror(rc));
+        rota_dispatch_fail(k, rc == ROTA_ENOROUTE ? 404 : 503,
+                           rc == ROTA_ENOROUTE ? "not_found_error" : NULL, msg);
+        return -1;
+    }
+    k->wants_stream = k->ep->stream || k->scan.stream;
+    k->est = k->scan.max_tokens + r->body_len / 4;
+    const char *s = rota_front_header(r, "x-rota-session");
+    if (s && *s) {
+        k->sticky = s;
+        k->sticky_len = strlen(s);
+    } else if (k->scan.sticky.len) {
+        k->sticky = r->body + k->scan.sticky.off;
+        k->sticky_len = k->scan.sticky.len;
+    }
+    return 0;
+}
+
+void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rota_front_req *r)
+{
+    struct rota_dispatch *d = arg;
+    bool get = strcmp(r->method, "GET") == 0;
+    if (get && strcmp(r->path, "/v1/models") == 0) {
+        rota_dispatch_models(d, c);
+        return;
+    }
+    if (get && strcmp(r->path, "/readyz") == 0) {
+        rota_dispatch_ready(d, c);
+        return;
+    }
+    char model[256] = "";
+    const struct endpoint *ep = endpoint_of(r->path, model, sizeof(model));
+    if (!ep) {
+        rota_front_error(c, 404, "not_found_error", "no such endpoint");
+        return;
+    }
+    if (strcmp(r->method, "POST") != 0) {
+        rota_front_error(c, 405, NULL, "use POST");
+        return;
+    }
+    struct call *k = calloc(1, sizeof(*k));
+    if (!k) {
+        rota_front_error(c, 503, NULL, "out of memory");
+        return;
+    }
+    k->d = d;
+    k->c = c;
+    k->r = r;
+    k->ep = ep;
+    k->t0_ns = rota_dispatch_ns();
+    k->deadline_ms = rota_loop_now(d->l) + d->o.deadline_ms;
+    k->timer.fn = on_timer;
+    k->gone_d.fn = after_gone;
+    k->bytes_in = r->body_len;
+    snprintf(k->rid, sizeof(k->rid), "%s", r->request_id ? r->request_id : "");
+    snprintf(k->path, sizeof(k->path), "%s", r->path);
+    snprintf(k->model, sizeof(k->model), "%s", model);
+    k->next = d->calls;
+    if (d->calls)
+        d->calls->prev = k;
+    d->calls = k;
+    d->inflight++;
+    if (admit(k))
+        return;
+    rota_front_on_close(c, on_client_close, k);
+    if (k->wants_stream && d->o.keepalive_ms)
+        rota_loop_timer_set(d->l, &k->timer, d->o.keepalive_ms);
+    rota_dispatch_retry(k);
+}
+
+/* ---- the thread's dispatch ---- */
+
+int rota_dispatch_new(struct rota_dispatch **out, struct rota_loop *l, struct rota_upstream *u,
+                      const struct rota_dispatch_opts *o)
+{
+    struct rota_dispatch *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->l = l;
+    d->u = u;
+    d->o = *o;
+#define DEFAULT(f, v) d->o.f = d->o.f ? d->o.f : (v)
+    DEFAULT(attempts, 3);
+    DEFAULT(deadline_ms, 120000);
+    DEFAULT(connect_ms, 10000);
+    DEFAULT(first_byte_ms, 60000);
+    DEFAULT(idle_ms, 60000);
+    DEFAULT(keepalive_ms, 10000);
+    DEFAULT(drain_ms, 10000);
+    DEFAULT(drain_bytes, 1u << 20);
+    DEFAULT(max_answer, 64u << 20);
+#undef DEFAULT
+    if (d->o.attempts > ATTEMPTS_MAX)
+        d->o.attempts = ATTEMPTS_MAX;
+    *out = d;
+    return 0;
+}
+
+void rota_dispatch_free(struct rota_dispatch *d)
+{
+    free(d);
+}
+
+unsigned rota_dispatch_inflight(const struct rota_dispatch *d)
+{
+    return d->inflight;
+}
+
+void rota_dispatch_on_idle(struct rota_dispatch *d, void (*fn)(void *), void *arg)
+{
+    d->idle_fn = fn;
+    d->idle_arg = arg;
+}

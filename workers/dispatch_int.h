@@ -1,0 +1,134 @@
+/*
+ * dispatch_int.h - private to dispatch*.c: a request in flight and the thread's
+ * dispatch state, shared by the attempt loop (dispatch.c), the streamed answer
+ * (dispatch_stream.c) and the table's views and the access log (dispatch_table.c).
+ *
+ * DESIGN
+ * A request moves through these phases, all on its thread:
+ *
+ *   scan ─▶ choose ─▶ call ─▶ head ─┬─ 2xx event stream ─▶ stream ─▶ done
+ *             ▲                     ├─ 2xx whole ─────────▶ body ──▶ reply
+ *             └── retry (not yet ───┴─ 408/429/5xx/529, connect, timeout, 401/402/403
+ *                 committed)           (each reported; others passed through)
+ *
+ * "committed" is set by the first upstream byte written to the client: from then on
+ * there is no retry, and a failure ends the stream with the format's error event. The
+ * struct call lives from the handler until the answer is complete and the last report
+ * made; the front's request and connection are valid for as long.
+ */
+#ifndef ROTA_DISPATCH_INT_H
+#define ROTA_DISPATCH_INT_H
+
+#include <stdbool.h>
+
+#include "dispatch.h"
+#include "formats.h"
+
+#define ATTEMPTS_MAX        8
+#define PICKS_MAX           16 /* selections per attempt (wrong-format tiers passed over) */
+#define NOTE_MAX            192
+#define ROTA_MAX_TIERS_SEEN 8
+
+struct endpoint {
+    const char *path; /* exact, or for Gemini the part after the model */
+    enum rota_fmt fmt;
+    bool usage_opts; /* OpenAI stream_options.include_usage applies */
+    bool stream;     /* always a stream (Gemini's :streamGenerateContent) */
+};
+
+struct attempt {
+    uint32_t tier;
+    char account[64];
+    int status; /* upstream's; 0 = none */
+    int err;    /* upstream.h's, 0 = the answer came */
+    uint64_t ms;
+};
+
+struct dbuf {
+    char *p;
+    size_t len, cap;
+};
+
+struct call {
+    struct rota_dispatch *d;
+    struct rota_front_conn *c;
+    const struct rota_front_req *r;
+    const struct endpoint *ep;
+    struct call *prev, *next;
+    uint64_t t0_ns, deadline_ms, upstream_ns;
+    /* the request */
+    struct rota_fmt_req scan;
+    char model[256];
+    rota_route_t route;
+    const char *sticky;
+    size_t sticky_len;
+    uint64_t est;
+    bool wants_stream;
+    /* attempts */
+    struct attempt att[ATTEMPTS_MAX];
+    uint32_t natt;
+    uint64_t tried[ATTEMPTS_MAX];
+    uint32_t ntried;
+    uint32_t skip_tiers; /* another format: passed over */
+    uint16_t skipped[ROTA_MAX_TIERS_SEEN];
+    uint32_t ntiers_seen;
+    uint64_t retry_at;
+    /* the attempt in flight */
+    rota_choice ch;
+    bool chosen;
+    rota_target t;
+    char url[1200];
+    char *body;
+    size_t body_len;
+    struct rota_upstream_call *up;
+    uint64_t att_ns;
+    int status;
+    struct dbuf head, answer; /* upstream's head and (whole or error) body */
+    bool sse;                 /* the answer is an event stream, passed through */
+    bool ask_usage;           /* the pool asked for OpenAI's usage chunk, not the client */
+    struct rota_fmt_usage usage;
+    /* the client side */
+    bool begun, committed, gone, blocked, ended;
+    int end_err; /* upstream's end while output waits (blocked) */
+    char end_why[NOTE_MAX];
+    struct dbuf carry, pend; /* an event's start; output the front did not take */
+    uint64_t bytes_in, bytes_out, drained;
+    struct rota_loop_timer timer;  /* keep-alive comments, then the drain's limit */
+    struct rota_loop_defer gone_d; /* the client left: acted on from the loop */
+    char rid[128], path[256];      /* for the log, once "r" is gone */
+    int final_status;
+    const char *note; /* why the request ended as it did, for the log */
+};
+
+struct rota_dispatch {
+    struct rota_loop *l;
+    struct rota_upstream *u;
+    struct rota_dispatch_opts o;
+    struct call *calls;
+    unsigned inflight;
+    void (*idle_fn)(void *);
+    void *idle_arg;
+};
+
+/* dispatch.c */
+uint64_t rota_dispatch_ns(void);
+void rota_dispatch_report(struct call *k, int status, int result);
+void rota_dispatch_retry(struct call *k);
+void rota_dispatch_finish(struct call *k);
+void rota_dispatch_end_answer(struct call *k);
+void rota_dispatch_fail(struct call *k, int status, const char *type, const char *message);
+int rota_dispatch_put(struct dbuf *b, const char *p, size_t n, size_t max);
+
+/* dispatch_stream.c */
+void rota_dispatch_stream_head(struct call *k);
+int rota_dispatch_stream_data(struct call *k, const char *p, size_t n);
+void rota_dispatch_stream_done(struct call *k, int err, const char *why);
+void rota_dispatch_stream_gone(struct call *k);
+void rota_dispatch_keepalive(struct call *k);
+
+/* dispatch_table.c */
+void rota_dispatch_models(struct rota_dispatch *d, struct rota_front_conn *c);
+void rota_dispatch_ready(struct rota_dispatch *d, struct rota_front_conn *c);
+void rota_dispatch_log(struct call *k);
+
+#endif

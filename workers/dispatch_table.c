@@ -1,0 +1,169 @@
+/*
+ * dispatch_table.c - what the pool answers from the table itself (GET /v1/models, GET
+ * /readyz) and the access log: one JSON line per request.
+ *
+ * DESIGN
+ * The two views map the instance's current generation read-only for the length of the
+ * answer (rota_shm_attach: a few system calls; these endpoints are for humans and
+ * orchestrators, not the hot path) and read names and hot words; they never read a
+ * credential. The access log is written with one write(2) per line (a line under
+ * PIPE_BUF never interleaves with another thread's) and holds ids, names, statuses,
+ * timings and counts: never a key, a header value or a body.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "breaker_word.h"
+#include "clock.h"
+#include "dispatch_int.h"
+#include "layout.h"
+#include "seqlock.h"
+#include "table.h"
+
+static const struct rota_http_hdr json_head[] = {{"Content-Type", "application/json"}};
+
+/* Append to "b" what printf makes of "fmt". */
+static void add(struct dbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct dbuf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        rota_dispatch_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1,
+                          1u << 24);
+}
+
+static void add_str(struct dbuf *b, const char *s)
+{
+    char esc[600];
+    esc[rota_json_escape(esc, sizeof(esc) - 1, s)] = 0;
+    add(b, "\"%s\"", esc);
+}
+
+void rota_dispatch_models(struct rota_dispatch *d, struct rota_front_conn *c)
+{
+    struct rota_shm_map m;
+    char err[200];
+    if (rota_shm_attach(d->o.instance, &m, err, sizeof(err)) != 0) {
+        rota_front_error(c, 503, NULL, "the account table is not available");
+        return;
+    }
+    struct dbuf b = {0};
+    add(&b, "{\"object\":\"list\",\"data\":[");
+    bool first = true;
+    for (uint32_t i = 0; i < m.nroutes; i++) {
+        const char *route = rota_shm_str(&m, m.routes[i].name);
+        add(&b, "%s{\"id\":", first ? "" : ",");
+        add_str(&b, route);
+        add(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"rota\"}");
+        first = false;
+        for (const char *k = rota_shm_str(&m, m.routes[i].models); *k; k += strlen(k) + 1) {
+            add(&b, ",{\"id\":");
+            add_str(&b, k);
+            add(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
+            add_str(&b, route);
+            add(&b, "}");
+        }
+    }
+    add(&b, "]}");
+    rota_shm_detach(&m);
+    rota_front_reply(c, 200, json_head, 1, b.p ? b.p : "", b.len);
+    free(b.p);
+}
+
+/* Could account "a" be chosen now, as far as its hot words say? */
+static bool eligible(const struct rota_shm_map *m, uint32_t a, uint64_t now)
+{
+    struct rota_shm_hot *h = &m->hot[a];
+    uint64_t cd = rota_load(&h->cooldown_until), dis = rota_load(&h->disabled);
+    uint64_t bw = rota_load(&h->breaker);
+    if (cd > now || (dis && ((dis >> 8) == 0 || (dis >> 8) * ROTA_NS_PER_MS > now)))
+        return false;
+    return (bw & ~ROTA_BREAKER_EPOCH_MASK) == 0;
+}
+
+void rota_dispatch_ready(struct rota_dispatch *d, struct rota_front_conn *c)
+{
+    struct rota_shm_map m;
+    char err[200];
+    if (rota_shm_attach(d->o.instance, &m, err, sizeof(err)) != 0) {
+        rota_front_error(c, 503, NULL, "not ready: the account table is not attached");
+        return;
+    }
+    uint64_t now = rota_clock_fast(), hb = rota_load(&m.hdr->heartbeat);
+    const char *why = NULL;
+    if (now > hb && now - hb > m.hdr->stale_after_ns)
+        why = "not ready: rotad's heartbeat is stale";
+    bool any = false;
+    for (uint32_t r = 0; !why && !any && r < m.nroutes; r++)
+        for (uint32_t t = 0; !any && t < m.routes[r].ntiers; t++) {
+            const struct rota_shm_tier *tr = &m.tiers[m.routes[r].tier0 + t];
+            for (uint32_t k = 0; !any && k < tr->nmembers; k++)
+                any = eligible(&m, m.members[tr->member0 + k].account, now);
+        }
+    if (!why && !any)
+        why = "not ready: no route has an account that can be chosen";
+    rota_shm_detach(&m);
+    if (why)
+        rota_front_error(c, 503, NULL, why);
+    else
+        rota_front_reply(c, 200, json_head, 1, "{\"ready\":true}", 14);
+}
+
+void rota_dispatch_log(struct call *k)
+{
+    int fd = k->d->o.log_fd;
+    if (fd < 0)
+        return;
+    struct dbuf b = {0};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t total_us = (rota_dispatch_ns() - k->t0_ns) / 1000;
+    uint64_t up_us = k->upstream_ns / 1000;
+    add(&b, "{\"ts\":%lld.%03ld,\"id\":", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+    add_str(&b, k->rid);
+    add(&b, ",\"path\":");
+    add_str(&b, k->path);
+    add(&b, ",\"model\":");
+    add_str(&b, k->model);
+    add(&b, ",\"stream\":%s,\"attempts\":[", k->wants_stream ? "true" : "false");
+    for (uint32_t i = 0; i < k->natt; i++) {
+        const struct attempt *a = &k->att[i];
+        add(&b, "%s{\"tier\":%u,\"account\":", i ? "," : "", a->tier);
+        add_str(&b, a->account);
+        add(&b, ",\"status\":%d,\"ms\":%llu", a->status, (unsigned long long)a->ms);
+        if (a->err)
+            add(&b, ",\"error\":\"%s\"",
+                a->err == -ETIMEDOUT      ? "timeout"
+                : a->err == -ECONNREFUSED ? "connect"
+                : a->err == -EPIPE        ? "broken"
+                                          : "failed");
+        add(&b, "}");
+    }
+    add(&b,
+        "],\"status\":%d,\"added_us\":%llu,\"tokens_in\":%llu,\"tokens_out\":%llu,"
+        "\"bytes_in\":%llu,\"bytes_out\":%llu",
+        k->final_status, (unsigned long long)(total_us > up_us ? total_us - up_us : 0),
+        (unsigned long long)k->usage.in, (unsigned long long)k->usage.out,
+        (unsigned long long)k->bytes_in, (unsigned long long)k->bytes_out);
+    if (k->note) {
+        add(&b, ",\"note\":");
+        add_str(&b, k->note);
+    }
+    add(&b, "}\n");
+    for (size_t off = 0; b.p && off < b.len;) {
+        ssize_t w = write(fd, b.p + off, b.len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    free(b.p);
+}
