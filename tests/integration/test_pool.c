@@ -161,6 +161,7 @@ static int teardown(void **state)
 }
 
 /* curl (the CLI) with "args" against the worker: the output (headers with -i). */
+static int pool(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int pool(char *out, size_t n, const char *fmt, ...)
 {
     char args[2048], cmd[3072];
