@@ -9,8 +9,8 @@
  * thread, so a reload can hand the thread a new set while it still works with the old.
  * The rule and the index are described in redact.c.
  */
-#ifndef ROTA_PROBES_REDACT_H
-#define ROTA_PROBES_REDACT_H
+#ifndef ROTA_CORE_REDACT_H
+#define ROTA_CORE_REDACT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,7 @@
 /*
- * redact.c - what a probe says about an answer or a command's output, with every
- * credential of the instance taken out, before it is kept or logged.
+ * redact.c - a text (what a probe says about an answer or a command's output, an upstream
+ * answer the pool passes on) with every credential of the instance taken out, before it
+ * is kept, logged or sent.
  *
  * DESIGN
  * A provider's error body or an exec probe's output can hold a key, and not only the
