@@ -148,6 +148,12 @@ static int on_headers_complete(http_parser *p)
     finish_head(h);
     h->http_minor = (uint8_t)p->http_minor;
     h->method = http_method_str((enum http_method)p->method);
+    /* http-parser takes "Transfer-Encoding : chunked" as chunked; RFC 9112 (5.1) says a
+     * server must refuse whitespace between a field name and its colon, or a proxy in
+     * front of the pool and the pool could frame the message differently. */
+    for (uint32_t i = 0; i < h->nheaders; i++)
+        if (strpbrk(h->headers[i].name, " \t"))
+            return fail(h, 400, "whitespace between a header's name and its colon");
     if (p->http_major != 1)
         return fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
     if (p->method == HTTP_CONNECT)

@@ -160,6 +160,10 @@ static void test_http_malformed(void **state)
     expect_status("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
                   400);
     expect_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400);
+    /* RFC 9112 5.1: whitespace between a field name and its colon is refused, lest a
+     * proxy in front and the pool frame the message differently. */
+    expect_status("POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", 400);
 }
 
 static void test_http_limits(void **state)
