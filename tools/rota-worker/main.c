@@ -5,7 +5,8 @@
  *
  *   rota-worker -i INSTANCE [--listen HOST:PORT] [--unix PATH] [--threads N]
  *               [--attempts N] [--deadline-ms MS] [--connect-ms MS] [--first-byte-ms MS]
- *               [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--stop-ms MS]
+ *               [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--drain-bytes N]
+ *               [--stop-ms MS]
  *
  * Listens on 127.0.0.1:8080 by default (port 0 takes a free one) and prints
  * "listening on HOST:PORT" once every thread accepts. SIGTERM or SIGINT drains: no new
@@ -57,7 +58,8 @@ static void usage(FILE *f)
                "[--threads N]\n"
                "       [--attempts N] [--deadline-ms MS] [--connect-ms MS] "
                "[--first-byte-ms MS]\n"
-               "       [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--stop-ms MS]\n");
+               "       [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--drain-bytes N]\n"
+               "       [--stop-ms MS]\n");
 }
 
 static void stop_now(void *arg)
@@ -117,6 +119,7 @@ static int parse(int argc, char **argv, struct args *a)
         IDLE,
         KEEP,
         DRAIN,
+        DRAIN_BYTES,
         STOP,
         VERSION
     };
@@ -131,6 +134,7 @@ static int parse(int argc, char **argv, struct args *a)
                                          {"idle-ms", required_argument, NULL, IDLE},
                                          {"keepalive-ms", required_argument, NULL, KEEP},
                                          {"drain-ms", required_argument, NULL, DRAIN},
+                                         {"drain-bytes", required_argument, NULL, DRAIN_BYTES},
                                          {"stop-ms", required_argument, NULL, STOP},
                                          {"version", no_argument, NULL, VERSION},
                                          {"help", no_argument, NULL, 'h'},
@@ -178,6 +182,9 @@ static int parse(int argc, char **argv, struct args *a)
             break;
         case DRAIN:
             a->o.drain_ms = (uint32_t)n;
+            break;
+        case DRAIN_BYTES:
+            a->o.drain_bytes = n;
             break;
         case STOP:
             a->stop_ms = (uint32_t)n;
