@@ -802,6 +802,18 @@ int rota_dispatch_new(struct rota_dispatch **out, struct rota_loop *l, struct ro
     return 0;
 }
 
+void rota_dispatch_stop(struct rota_dispatch *d)
+{
+    while (d->calls) {
+        struct call *k = d->calls;
+        k->note = "stopped";
+        if (k->c) /* the choice reported cancelled, the answer ended */
+            rota_dispatch_fail(k, 503, NULL, "the pool is stopping");
+        else
+            rota_dispatch_finish(k);
+    }
+}
+
 void rota_dispatch_free(struct rota_dispatch *d)
 {
     free(d);

@@ -679,6 +679,36 @@ static void test_pool_stream_answered_whole(void **state)
     it_cleanup(&t);
 }
 
+static int64_t mock_faults(void)
+{
+    json_t *s = mock_stats();
+    int64_t n = json_integer_value(json_object_get(s, "faults"));
+    json_decref(s);
+    return n;
+}
+
+/* SIGTERM and a call that outlasts --stop-ms: reported cancelled (not the account's
+ * fault) and logged before the worker exits. */
+static void test_pool_stop_cancels_late_calls(void **state)
+{
+    struct it t;
+    worker_extra[0] = "--stop-ms";
+    worker_extra[1] = "300";
+    up(&t, "pool-stop-late", "3");
+    mock_fault("match=o&kind=hang&count=1");
+    int fd = raw_post("/v1/chat/completions", "{\"model\":\"chat-model\",\"messages\":[]}");
+    WAIT_FOR(mock_faults() == 0);
+    int st = stop_child(&worker_pid);
+    close(fd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(logged("\"stopped\"", NULL));
+    uint64_t a1, a2, n1, n2;
+    table_counts(&t, "oa-1", &a1, &n1);
+    table_counts(&t, "oa-2", &a2, &n2);
+    assert_int_equal(n1 + n2, 1); /* reported cancelled */
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -695,6 +725,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_stream_slow_client, teardown),
         cmocka_unit_test_teardown(test_pool_keys_kept_from_answers, teardown),
         cmocka_unit_test_teardown(test_pool_stream_answered_whole, teardown),
+        cmocka_unit_test_teardown(test_pool_stop_cancels_late_calls, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,6 +70,8 @@ static void stop_now(void *arg)
 static void on_stop_timer(struct rota_loop_timer *t)
 {
     struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, stop));
+    rota_dispatch_on_idle(th->d, NULL, NULL);
+    rota_dispatch_stop(th->d); /* what is still in flight: reported cancelled */
     rota_loop_stop(th->l);
 }
 
