@@ -21,8 +21,20 @@
  * over and why, unless the last answer was a 5xx, which is passed on.
  *
  * Keys: taken with rota_credential into a stack buffer, handed to the upstream (which
- * copies it into one header line it wipes), wiped here at once. Never logged.
+ * copies it into one header line it wipes), wiped here at once. Never logged. An
+ * upstream's error body may quote the key it was sent (a 401's "Incorrect API key
+ * provided: ..."): before any upstream body (status 400 or more, whole or an excerpt in
+ * an error event) reaches the client, every key this request used is fetched again,
+ * one at a time into a stack buffer wiped after, into a redaction set (core/redact.h),
+ * and taken out of a copy of the text. A set that cannot be made keeps the body back.
+ *
+ * Keep-alive comments (": keep-alive") are written while upstream is slow to answer,
+ * but only where the answer is known to be an event stream: OpenAI and Anthropic with
+ * "stream": true, Gemini's :streamGenerateContent with alt=sse. Any head stops them.
+ * A 2xx that is not an event stream after comments began the client's stream (an
+ * upstream that ignored "stream") is passed as one event whose data is the body.
  */
+#include "redact.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,33 +228,116 @@ void rota_dispatch_fail(struct call *k, int status, const char *type, const char
     rota_dispatch_finish(k);
 }
 
+/* Take every key this request sent upstream out of "text" (a string in "cap" bytes).
+ * False when that could not be done (the text is then emptied). */
+static bool redact_keys(struct call *k, char *text, size_t cap)
+{
+    struct rota_redact *set = NULL;
+    bool ok = true;
+    char key[4096];
+    for (uint32_t i = 0; i < k->natt && ok; i++) {
+        int kl = rota_credential(k->d->o.h, &k->att[i].ch, key, sizeof(key));
+        if (kl <= 0)
+            continue; /* none, or that generation is gone: it cannot be fetched again */
+        const char *one = key;
+        struct rota_redact *next;
+        ok = rota_redact_new(&one, 1, set, &next) == 0;
+        explicit_bzero(key, sizeof(key));
+        if (ok) {
+            rota_redact_unref(set);
+            set = next;
+        }
+    }
+    explicit_bzero(key, sizeof(key));
+    if (ok)
+        rota_redact_text(set, text, cap);
+    else if (cap)
+        text[0] = 0;
+    rota_redact_unref(set);
+    return ok;
+}
+
+/* A copy of the answer's body, keys taken out (malloc'd; NULL when out of memory). */
+static char *redacted_answer(struct call *k, size_t *len)
+{
+    size_t n = k->answer.len, cap = 2 * n + 64; /* "[redacted]" may be longer than a run */
+    char *b = malloc(cap);
+    if (!b)
+        return NULL;
+    memcpy(b, k->answer.p ? k->answer.p : "", n);
+    b[n] = 0;
+    if (!redact_keys(k, b, cap))
+        snprintf(b, cap, "{\"error\":{\"message\":\"upstream answered %d\"}}", k->status);
+    *len = strlen(b);
+    return b;
+}
+
+/* A 2xx that is not an event stream, to a client whose stream comments began: the body
+ * as the data of one event. */
+static void pass_as_event(struct call *k)
+{
+    struct dbuf ev = {0};
+    const char *p = k->answer.p ? k->answer.p : "", *e = p + k->answer.len;
+    do {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(e - p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        rota_dispatch_put(&ev, "data: ", 6, SIZE_MAX);
+        rota_dispatch_put(&ev, p, n, SIZE_MAX);
+        rota_dispatch_put(&ev, "\n", 1, SIZE_MAX);
+        p = nl ? nl + 1 : e;
+    } while (p < e);
+    rota_dispatch_put(&ev, "\n", 1, SIZE_MAX);
+    k->final_status = k->status;
+    if (k->c && ev.p && rota_front_stream_write(k->c, ev.p, ev.len) == 0)
+        k->bytes_out += ev.len;
+    free(ev.p);
+    rota_dispatch_end_answer(k);
+    rota_dispatch_finish(k);
+}
+
 /* Pass the upstream answer held in "k" (its status and body) to the client. */
 static void pass_answer(struct call *k)
 {
-    if (k->begun || !k->c) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "upstream answered %d: %.200s", k->status,
-                 k->answer.p ? k->answer.p : "");
+    bool err = k->status >= 400;
+    if (!k->c || (k->begun && err)) {
+        char msg[512];
+        int at = snprintf(msg, sizeof(msg), "upstream answered %d: ", k->status);
+        snprintf(msg + at, sizeof(msg) - (size_t)at, "%.200s", k->answer.p ? k->answer.p : "");
+        if (!redact_keys(k, msg + at, sizeof(msg) - (size_t)at))
+            msg[at - 2] = 0;
         rota_dispatch_fail(k, k->status, NULL, msg);
         return;
     }
-    const char *ct = "application/json";
+    if (k->begun) {
+        pass_as_event(k);
+        return;
+    }
+    char ct[128] = "application/json";
     for (const char *p = k->head.p; p && *p;) {
         if (strncasecmp(p, "content-type:", 13) == 0) {
-            static char v[128];
             const char *s = p + 13 + strspn(p + 13, " \t");
-            snprintf(v, sizeof(v), "%.*s", (int)strcspn(s, "\r\n"), s);
-            ct = v;
+            snprintf(ct, sizeof(ct), "%.*s", (int)strcspn(s, "\r\n"), s);
             break;
         }
         p = strchr(p, '\n');
         p = p ? p + 1 : NULL;
     }
     struct rota_http_hdr h[] = {{"Content-Type", ct}};
+    const char *body = k->answer.p ? k->answer.p : "";
+    size_t len = k->answer.len;
+    char *clean = NULL;
+    if (err) {
+        clean = redacted_answer(k, &len);
+        body = clean ? clean : "";
+        if (!clean)
+            len = 0;
+    }
     k->final_status = k->status;
-    k->bytes_out += k->answer.len;
-    if (k->c)
-        rota_front_reply(k->c, k->status, h, 1, k->answer.p ? k->answer.p : "", k->answer.len);
+    k->bytes_out += len;
+    rota_front_reply(k->c, k->status, h, 1, body, len);
+    free(clean);
     k->c = NULL;
     k->r = NULL;
     rota_dispatch_finish(k);
@@ -252,17 +347,26 @@ static void describe_skips(struct call *k, char *buf, size_t n)
 {
     static const char *const why[] = {"disabled", "cooldown", "breaker", "ceiling",
                                       "rate",     "busy",     "empty",   "tried"};
-    size_t at = (size_t)snprintf(buf, n, "no account available for model %s:", k->model);
-    for (uint32_t t = 0; t < k->ntiers_seen && at < n; t++) {
-        at += (size_t)snprintf(buf + at, n - at, " tier %u:", t);
+#define ADD(...)                                                                               \
+    do {                                                                                       \
+        int w_ = snprintf(buf + at, n - at, __VA_ARGS__);                                      \
+        at = w_ < 0 || (size_t)w_ >= n - at ? n - 1 : at + (size_t)w_;                         \
+    } while (0)
+    size_t at = 0;
+    if (!n)
+        return;
+    ADD("no account available for model %s:", k->model);
+    for (uint32_t t = 0; t < k->ntiers_seen && at < n - 1; t++) {
+        ADD(" tier %u:", t);
         if (k->skip_tiers >> t & 1) {
-            at += (size_t)snprintf(buf + at, n - at, " format,");
+            ADD(" format,");
             continue;
         }
-        for (int b = 0; b < 8 && at < n; b++)
+        for (int b = 0; b < 8 && at < n - 1; b++)
             if (k->skipped[t] >> b & 1)
-                at += (size_t)snprintf(buf + at, n - at, " %s,", why[b]);
+                ADD(" %s,", why[b]);
     }
+#undef ADD
     if (at < n && at > 0 && buf[at - 1] == ',')
         buf[at - 1] = 0;
 }
@@ -320,6 +424,7 @@ static void on_head(void *arg, int status, const char *headers, size_t len)
     }
     k->sse =
         status >= 200 && status < 300 && ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+    rota_loop_timer_stop(k->d->l, &k->timer); /* no keep-alive past a head */
     if (k->sse)
         rota_dispatch_stream_head(k);
 }
@@ -404,7 +509,7 @@ static int choose(struct call *k)
             k->skip_tiers |= 1u << k->ch.tier;
             if (k->ch.tier + 1 > k->ntiers_seen)
                 k->ntiers_seen = k->ch.tier + 1;
-        } else if (rc != ROTA_ESTALE && k->ntried < ATTEMPTS_MAX) {
+        } else if (rc != ROTA_ESTALE && k->ntried < TRIED_MAX - ATTEMPTS_MAX) {
             k->tried[k->ntried++] = k->ch.account_id;
         }
     }
@@ -416,9 +521,10 @@ static int call_upstream(struct call *k)
 {
     struct rota_dispatch *d = k->d;
     struct attempt *a = &k->att[k->natt++];
-    *a = (struct attempt){.tier = k->ch.tier};
+    *a = (struct attempt){.ch = k->ch, .tier = k->ch.tier};
     rota_account_name(d->o.h, &k->ch, a->account, sizeof(a->account));
-    k->tried[k->ntried++] = k->ch.account_id;
+    if (k->ntried < TRIED_MAX) /* always: choose() leaves ATTEMPTS_MAX places */
+        k->tried[k->ntried++] = k->ch.account_id;
     k->status = 0;
     k->head.len = k->answer.len = 0;
     k->sse = false;
@@ -456,6 +562,8 @@ static int call_upstream(struct call *k)
     if (rc) {
         a->err = rc;
         report_unused(k);
+    } else if (k->keepalive && !k->committed && d->o.keepalive_ms) {
+        rota_loop_timer_set(d->l, &k->timer, d->o.keepalive_ms);
     }
     return rc;
 }
@@ -602,6 +710,8 @@ static int admit(struct call *k)
         return -1;
     }
     k->wants_stream = k->ep->stream || k->scan.stream;
+    k->keepalive =
+        k->ep->stream ? alt_sse(r->query) : k->ep->fmt != ROTA_FMT_GEMINI && k->scan.stream;
     k->est = k->scan.max_tokens + r->body_len / 4;
     const char *s = rota_front_header(r, "x-rota-session");
     if (s && *s) {
@@ -661,8 +771,6 @@ void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rot
     if (admit(k))
         return;
     rota_front_on_close(c, on_client_close, k);
-    if (k->wants_stream && d->o.keepalive_ms)
-        rota_loop_timer_set(d->l, &k->timer, d->o.keepalive_ms);
     rota_dispatch_retry(k);
 }
 
@@ -692,6 +800,18 @@ int rota_dispatch_new(struct rota_dispatch **out, struct rota_loop *l, struct ro
         d->o.attempts = ATTEMPTS_MAX;
     *out = d;
     return 0;
+}
+
+void rota_dispatch_stop(struct rota_dispatch *d)
+{
+    while (d->calls) {
+        struct call *k = d->calls;
+        k->note = "stopped";
+        if (k->c) /* the choice reported cancelled, the answer ended */
+            rota_dispatch_fail(k, 503, NULL, "the pool is stopping");
+        else
+            rota_dispatch_finish(k);
+    }
 }
 
 void rota_dispatch_free(struct rota_dispatch *d)

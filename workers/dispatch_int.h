@@ -25,6 +25,7 @@
 #include "formats.h"
 
 #define ATTEMPTS_MAX        8
+#define TRIED_MAX           (2 * ATTEMPTS_MAX) /* each call's account, and stale choices */
 #define PICKS_MAX           16 /* selections per attempt (wrong-format tiers passed over) */
 #define NOTE_MAX            192
 #define ROTA_MAX_TIERS_SEEN 8
@@ -37,6 +38,7 @@ struct endpoint {
 };
 
 struct attempt {
+    rota_choice ch; /* to fetch its key again, to take it out of what upstream says */
     uint32_t tier;
     char account[64];
     int status; /* upstream's; 0 = none */
@@ -64,10 +66,11 @@ struct call {
     size_t sticky_len;
     uint64_t est;
     bool wants_stream;
+    bool keepalive; /* the answer will be an event stream: comments may come first */
     /* attempts */
     struct attempt att[ATTEMPTS_MAX];
     uint32_t natt;
-    uint64_t tried[ATTEMPTS_MAX];
+    uint64_t tried[TRIED_MAX];
     uint32_t ntried;
     uint32_t skip_tiers; /* another format: passed over */
     uint16_t skipped[ROTA_MAX_TIERS_SEEN];

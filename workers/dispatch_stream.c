@@ -12,11 +12,19 @@
  * event waits in "carry" for its end, never more than CARRY_MAX (past that, bytes pass
  * unread). When the front refuses a write (-EAGAIN: the client is ROTA_FRONT_STREAM_HIGH
  * behind) the output waits in "pend", the request is "blocked", and every piece upstream
- * offers meanwhile is refused, which pauses the transfer in libcurl; on_writable sends
- * "pend" and resumes it. So at most one piece waits per request.
+ * offers meanwhile is refused, which pauses the transfer in libcurl; output made while
+ * blocked (the rest of the same piece, an unfinished last event, the error event) is
+ * added to "pend", never written past it; on_writable sends "pend" and resumes the
+ * transfer; the end of the stream waits until "pend" is sent. So at most one piece
+ * (with what it makes) waits per request.
+ *
+ * rota_upstream_resume may hand over the held piece before it returns, and that piece
+ * may end the request (a client gone, its usage read: the call is freed): a resume is
+ * always the last thing done with "k".
  *
  * The first event written commits the request: no retry after. Before that a failure
- * (or an upstream that ends without a single event) goes back to the attempt loop.
+ * goes back to the attempt loop; an upstream that ends cleanly without a single event
+ * ends the client's stream as it is (nothing to retry: the answer was complete).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +56,10 @@ static void emit(struct call *k, const char *p, size_t n)
 {
     if (!n || k->gone || !k->c)
         return;
+    if (k->blocked) { /* behind what waits already: after it */
+        rota_dispatch_put(&k->pend, p, n, SIZE_MAX);
+        return;
+    }
     int rc = rota_front_stream_write(k->c, p, n);
     if (rc == 0) {
         k->committed = true;
@@ -144,27 +156,28 @@ int rota_dispatch_stream_data(struct call *k, const char *p, size_t n)
     return 0;
 }
 
-/* The end of the answer, with the client still there and everything written. */
+/* The end of the answer, with the client still there: the last output made, then, once
+ * everything is written (called again from on_writable while blocked), the end. */
 static void complete(struct call *k)
 {
-    int err = k->end_err;
-    if (k->carry.len) /* an unfinished last event: passed as it came */
+    if (k->carry.len) { /* an unfinished last event: passed as it came */
         emit(k, k->carry.p, k->carry.len);
-    if (err == 0) {
-        if (k->c)
-            rota_front_stream_end(k->c);
-        k->final_status = 200;
-    } else {
+        k->carry.len = 0;
+    }
+    if (k->end_err && !k->final_status) {
         char ev[700], msg[NOTE_MAX + 40];
         snprintf(msg, sizeof(msg), "the upstream stream failed: %s", k->end_why);
         size_t n = rota_fmt_stream_error(k->ep->fmt, ev, sizeof(ev), msg);
-        if (k->c) {
-            rota_front_stream_write(k->c, ev, n);
-            rota_front_stream_end(k->c);
-        }
+        emit(k, ev, n);
         k->final_status = 502;
         k->note = "stream failed midway";
     }
+    if (k->blocked && k->c)
+        return; /* on_writable comes back when "pend" is sent */
+    if (!k->final_status)
+        k->final_status = 200;
+    if (k->c)
+        rota_front_stream_end(k->c);
     k->c = NULL;
     k->r = NULL;
     rota_dispatch_finish(k);
@@ -194,8 +207,7 @@ void rota_dispatch_stream_done(struct call *k, int err, const char *why)
     k->end_err = err;
     snprintf(k->end_why, sizeof(k->end_why), "%s", why ? why : "");
     k->ended = true;
-    if (!k->blocked)
-        complete(k);
+    complete(k);
 }
 
 static void on_writable(void *arg, struct rota_front_conn *c)
@@ -213,7 +225,7 @@ static void on_writable(void *arg, struct rota_front_conn *c)
     if (k->ended)
         complete(k);
     else if (k->up)
-        rota_upstream_resume(k->up);
+        rota_upstream_resume(k->up); /* last: "k" may be freed when it returns */
 }
 
 void rota_dispatch_stream_gone(struct call *k)
@@ -224,9 +236,10 @@ void rota_dispatch_stream_gone(struct call *k)
         return;
     }
     k->blocked = false;
-    if (k->up)
-        rota_upstream_resume(k->up);
+    k->pend.len = 0;
     rota_loop_timer_set(k->d->l, &k->timer, k->d->o.drain_ms);
+    if (k->up)
+        rota_upstream_resume(k->up); /* last: the held piece may end the drain, free "k" */
 }
 
 void rota_dispatch_keepalive(struct call *k)

@@ -74,6 +74,8 @@ static int decode(const char *s, const char *e, char *out, size_t n)
                     v = v * 16 + h;
                 }
                 p += 4;
+                if (v == 0)
+                    return -1; /* a NUL would end the key early: "stream\u0000" */
                 unsigned char u8[3];
                 size_t m = v < 0x80 ? 1 : v < 0x800 ? 2 : 3;
                 if (m == 1)
@@ -153,7 +155,7 @@ static bool skip_value(struct cur *c, int depth)
     }
     const char *start = c->p;
     while (c->p < c->end &&
-           (strchr("+-.0123456789eE", *c->p) || (*c->p >= 'a' && *c->p <= 'z')))
+           ((*c->p && strchr("+-.0123456789eE", *c->p)) || (*c->p >= 'a' && *c->p <= 'z')))
         c->p++;
     return c->p > start;
 }

@@ -87,6 +87,7 @@ struct rota_front_conn {
 
 struct rota_front {
     struct rota_loop *l;
+    bool draining; /* rota_front_unlisten: every answer from now on closes its connection */
     struct rota_front_opts o;
     struct rota_http_limits lim;
     struct listener lis[MAX_LISTEN];

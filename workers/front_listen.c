@@ -66,6 +66,7 @@ static int add_listener(struct rota_front *f, int fd, bool tcp, bool own)
 
 void rota_front_unlisten(struct rota_front *f)
 {
+    f->draining = true;
     for (int i = 0; i < f->nlis; i++) {
         struct listener *L = &f->lis[i];
         if (L->closed)

@@ -196,6 +196,8 @@ static int head(struct rota_front_conn *c, int status, const struct rota_http_hd
         w_str(&w, "Transfer-Encoding: chunked\r\n");
     }
     bool http10 = c->rq && c->rq->h->http_minor == 0;
+    if (c->f->draining)
+        c->keep = false; /* stopping: the client goes elsewhere for its next request */
     if (!c->keep)
         w_str(&w, "Connection: close\r\n");
     else if (http10)

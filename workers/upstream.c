@@ -331,6 +331,7 @@ bool rota_upstream_passes(const char *name, const char *extra, const char *conne
     static const char *const never[] = {
         /* the client's credentials */
         "authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization",
+        "openai-organization", "openai-project", "x-goog-user-project", /* who pays */
         /* hop-by-hop (RFC 9110 7.6.1) */
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
         "upgrade", "proxy-authenticate",

@@ -9,10 +9,11 @@
  * A call is built from where rota says it goes (rota_target: URL, the header the key
  * goes in and its scheme, the provider's extra headers) and from the client's headers,
  * which pass except for what must not: the client's own credentials (Authorization,
- * x-api-key, x-goog-api-key, api-key), the hop-by-hop headers of RFC 9110 section 7.6.1
- * and those the Connection header names, the framing ones libcurl sets itself (Host,
- * Content-Length, Expect), Accept-Encoding (the pool reads the answer: it must come as
- * is), the pool's own X-Rota-* headers, and any header the provider's extra headers set
+ * x-api-key, x-goog-api-key, api-key), the headers that choose who is billed
+ * (OpenAI-Organization, OpenAI-Project, x-goog-user-project), the hop-by-hop headers of RFC
+ * 9110 section 7.6.1 and those the Connection header names, the framing ones libcurl sets
+ * itself (Host, Content-Length, Expect), Accept-Encoding (the pool reads the answer: it must
+ * come as is), the pool's own X-Rota-* headers, and any header the provider's extra headers set
  * (the provider's value wins). X-Request-Id passes. The key goes from the caller's
  * buffer into one header line that is wiped before it is freed.
  *
@@ -68,8 +69,9 @@ struct rota_upstream_req {
 struct rota_upstream_cbs {
     /* The head: the status and the header block as received ("Name: value\r\n" each). */
     void (*on_head)(void *arg, int status, const char *headers, size_t len);
-    /* A piece of the body: 0 to go on, ROTA_UPSTREAM_PAUSE to pause (the piece was
-     * taken all the same). */
+    /* A piece of the body: 0 to go on (the piece was taken), ROTA_UPSTREAM_PAUSE to
+     * pause (it was not: libcurl keeps it and hands it over again on the resume, maybe
+     * from inside rota_upstream_resume). */
     int (*on_data)(void *arg, const char *data, size_t len);
     /* The end: "err" as at the top of this file, "why" a message for the log. */
     void (*on_done)(void *arg, int err, const char *why);

@@ -3,8 +3,11 @@
  * the client's credentials kept from the provider, retries on other accounts and
  * tiers, exhaustion, streams passed through, cut, and left by their client, with the
  * tokens counted in the table. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +28,7 @@
 #include "table.h"
 
 static pid_t mock_pid, worker_pid;
+static const char *worker_extra[5]; /* more rota-worker arguments, for the next up() */
 static int mock_port, worker_port;
 static char worker_log[256];
 
@@ -73,7 +78,8 @@ static void mock_start(const char *dir)
           "{\"key\": \"sk-it-oa1-secret\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
           "{\"key\": \"sk-it-oa2-secret\", \"provider\": \"openai\", \"name\": \"oa-2\"},"
           "{\"key\": \"sk-it-ob1-secret\", \"provider\": \"openai\", \"name\": \"ob-1\"},"
-          "{\"key\": \"sk-it-an1-secret\", \"provider\": \"anthropic\", \"name\": \"an-1\"}]}",
+          "{\"key\": \"sk-it-an1-secret\", \"provider\": \"anthropic\", \"name\": \"an-1\"},"
+          "{\"key\": \"sk-it-gm1-secret\", \"provider\": \"gemini\", \"name\": \"gm-1\"}]}",
           f);
     fclose(f);
     snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
@@ -89,6 +95,7 @@ static void rotad_start(struct it *t)
     setenv("ROTA_IT_OA2", "sk-it-oa2-secret", 1);
     setenv("ROTA_IT_OB1", "sk-it-ob1-secret", 1);
     setenv("ROTA_IT_AN1", "sk-it-an1-secret", 1);
+    setenv("ROTA_IT_GM1", "sk-it-gm1-secret", 1);
     char cfg[4096];
     snprintf(
         cfg, sizeof(cfg),
@@ -103,13 +110,19 @@ static void rotad_start(struct it *t)
         "  - name: an\n    kind: anthropic\n    auth: x-api-key\n    probe: {enabled: false}\n"
         "    base_url: http://127.0.0.1:%d\n"
         "    accounts:\n      - {name: an-1, credential: env:ROTA_IT_AN1}\n"
+        "  - name: gm\n    kind: gemini\n    auth: x-goog-api-key\n    probe: {enabled: "
+        "false}\n"
+        "    base_url: http://127.0.0.1:%d\n"
+        "    accounts:\n      - {name: gm-1, credential: env:ROTA_IT_GM1}\n"
         "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
         "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
         "      - {provider: ob, model: gpt-b}\n"
         "      - {provider: an, model: claude-a}\n"
         "  - name: claude\n    models: [claude-model]\n    tiers:\n"
-        "      - {provider: an, model: claude-up}\n",
-        t->instance, t->dir, mock_port, mock_port, mock_port);
+        "      - {provider: an, model: claude-up}\n"
+        "  - name: gem\n    models: [gem-model]\n    tiers:\n"
+        "      - {provider: gm, model: gem-up}\n",
+        t->instance, t->dir, mock_port, mock_port, mock_port, mock_port);
     it_config_text(t, cfg);
     assert_int_equal(it_start(t), 0);
 }
@@ -119,9 +132,14 @@ static void worker_start(struct it *t, const char *attempts)
     char bin[512];
     snprintf(bin, sizeof(bin), "%s/tools/rota-worker/rota-worker", it_bin());
     snprintf(worker_log, sizeof(worker_log), "%s/worker.log", t->dir);
-    char *argv[] = {bin,         "-i", t->instance,  "--listen",       "127.0.0.1:0",
-                    "--threads", "2",  "--attempts", (char *)attempts, "--drain-ms",
-                    "5000",      NULL};
+    char *argv[16] = {bin,         "-i", t->instance,  "--listen",       "127.0.0.1:0",
+                      "--threads", "2",  "--attempts", (char *)attempts, "--drain-ms",
+                      "5000"};
+    size_t n = 11;
+    for (size_t i = 0; worker_extra[i] && n < 15; i++)
+        argv[n++] = (char *)worker_extra[i];
+    argv[n] = NULL;
+    memset(worker_extra, 0, sizeof(worker_extra));
     worker_pid = spawn(argv, worker_log, &worker_port);
 }
 
@@ -161,7 +179,8 @@ static int teardown(void **state)
 }
 
 /* curl (the CLI) with "args" against the worker: the output (headers with -i). */
-static int pool(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int pool(char *out, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int pool(char *out, size_t n, const char *fmt, ...)
 {
     char args[2048], cmd[3072];
@@ -237,6 +256,98 @@ static bool logged(const char *first, ...)
     }
     fclose(f);
     return found;
+}
+
+/* ---- a client of the test's own, on a socket ---- */
+
+/* Connect to the worker with a small receive buffer (the pool soon gets ahead of a
+ * client that does not read) and POST "body" to "path". */
+static int raw_post(const char *path, const char *body)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    int rb = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)worker_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "POST %s HTTP/1.1\r\nHost: it\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     path, strlen(body), body);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    return fd;
+}
+
+/* Read from "fd" into "buf" ("len" bytes there already, a string) until it holds "want",
+ * the end, or 20 s pass without a byte. Returns the length. */
+static size_t read_until(int fd, char *buf, size_t cap, size_t len, const char *want)
+{
+    while (len + 1 < cap && !strstr(buf, want)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20000) <= 0)
+            break;
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        buf[len] = 0;
+    }
+    return len;
+}
+
+/* Close "fd" with a reset, as a client that is killed does. */
+static void reset_close(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    close(fd);
+}
+
+static bool worker_alive(void)
+{
+    int st;
+    return worker_pid > 0 && waitpid(worker_pid, &st, WNOHANG) == 0;
+}
+
+static int64_t mock_holding(void)
+{
+    json_t *s = mock_stats();
+    int64_t n = json_integer_value(json_object_get(s, "holding"));
+    json_decref(s);
+    return n;
+}
+
+static void mock_clear(void)
+{
+    char cmd[256], out[256];
+    snprintf(cmd, sizeof(cmd), "curl -s -X POST http://127.0.0.1:%d/_mock/clear", mock_port);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+}
+
+/* Does "text" ("n" bytes) hold a run of 8 bytes (what redaction takes out) of a key? */
+static bool key_run(const char *text, size_t n)
+{
+    static const char *const keys[] = {"sk-it-oa1-secret", "sk-it-oa2-secret",
+                                       "sk-it-ob1-secret", "sk-it-an1-secret",
+                                       "sk-it-gm1-secret"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        for (size_t i = 0; i + 8 <= strlen(keys[k]); i++)
+            if (memmem(text, n, keys[k] + i, 8))
+                return true;
+    return false;
+}
+
+static bool log_key_run(void)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(worker_log, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    return key_run(buf, n);
 }
 
 static const char chat[] = "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\","
@@ -337,18 +448,22 @@ static void test_pool_stream_usage(void **state)
 {
     struct it t;
     up(&t, "pool-stream", "3");
-    /* events 700 ms apart: the first reaches the client long before the last is sent */
-    mock_fault("match=o&kind=drip&ms=700&chunks=2&count=1");
-    char out[32768], cmd[1024];
-    snprintf(cmd, sizeof(cmd),
-             "curl -s -N --max-time 30 -d '{\"model\":\"chat-model\",\"stream\":true,"
-             "\"messages\":[]}' %s | while IFS= read -r l; do "
-             "case $l in *ok0*) echo \"FIRST $(date +%%s%%N)\"; echo \"$l\";; "
-             "'data: [DONE]'*) echo \"DONE $(date +%%s%%N)\";; *) echo \"$l\";; esac; done",
-             at("/v1/chat/completions"));
-    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
-    assert_non_null(strstr(out, "FIRST"));
-    assert_non_null(strstr(out, "DONE"));
+    /* the mock sends the role and the first content event, then holds the rest until
+     * the fault is cleared: the client reads the first while the rest is unsent */
+    mock_fault("match=o&kind=hold&after=2&chunks=2&count=1");
+    int fd = raw_post("/v1/chat/completions",
+                      "{\"model\":\"chat-model\",\"stream\":true,\"messages\":[]}");
+    static char out[32768];
+    out[0] = 0;
+    size_t len = read_until(fd, out, sizeof(out), 0, "ok0");
+    assert_non_null(strstr(out, "ok0"));
+    assert_null(strstr(out, "ok1"));
+    assert_int_equal(mock_holding(), 1); /* passed on while upstream still held the rest */
+    mock_clear();
+    read_until(fd, out, sizeof(out), len, "data: [DONE]");
+    close(fd);
+    assert_non_null(strstr(out, "ok1"));
+    assert_non_null(strstr(out, "data: [DONE]"));
     assert_null(strstr(out, "\"usage\":{")); /* not asked for: stripped */
     json_t *s = mock_stats();
     assert_true(json_is_true(json_object_get(s, "last_usage_asked"))); /* the pool asked */
@@ -453,6 +568,147 @@ static void test_pool_anthropic(void **state)
     it_cleanup(&t);
 }
 
+/* The client stops reading, the pool falls behind it and refuses upstream's next piece
+ * (libcurl holds it), then the client resets: the drain resumes the transfer, and the
+ * held piece, handed over inside the resume, ends the drain (--drain-bytes 1). */
+static void test_pool_client_resets_while_behind(void **state)
+{
+    struct it t;
+    worker_extra[0] = "--drain-bytes";
+    worker_extra[1] = "1";
+    up(&t, "pool-reset", "3");
+    /* content events far larger than the socket buffers between the pool and the client */
+    mock_fault("match=o&kind=drip&pad=900000&chunks=12&count=1");
+    int fd = raw_post("/v1/chat/completions",
+                      "{\"model\":\"chat-model\",\"stream\":true,\"messages\":[]}");
+    sleep_ms(1500); /* time to fall behind; a slow run only makes the case easier */
+    reset_close(fd);
+    WAIT_FOR(logged("client gone", NULL) || !worker_alive());
+    assert_true(worker_alive());
+    assert_true(logged("client gone", NULL));
+    char out[4096];
+    assert_int_equal(pool(out, sizeof(out), "-i %s", at("/readyz")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    it_cleanup(&t);
+}
+
+/* A client slower than upstream, events too long to hold (past 1 MiB): every byte comes,
+ * in order, however often the client is behind. */
+static void test_pool_stream_slow_client(void **state)
+{
+    struct it t;
+    up(&t, "pool-slow", "3");
+    mock_fault("match=o&kind=drip&pad=1200000&chunks=3&count=1");
+    char out[256], cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -N --max-time 60 --limit-rate 4M -d '{\"model\":\"chat-model\","
+             "\"stream\":true,\"messages\":[]}' %s | tee %s/slow.out | tr -c x '\\n' | "
+             "awk 'length($0) >= 1000 {n += length($0)} END {print n + 0}'",
+             at("/v1/chat/completions"), t.dir);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+    assert_int_equal(strtol(out, NULL, 10), 3 * 1200000);
+    snprintf(cmd, sizeof(cmd), "tail -c 200 %s/slow.out", t.dir);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+    assert_non_null(strstr(out, "data: [DONE]"));
+    it_cleanup(&t);
+}
+
+/* An upstream that echoes the key it was sent in its error body: the client and the
+ * access log never see a piece of it, whichever way the body reaches the client. */
+static void test_pool_keys_kept_from_answers(void **state)
+{
+    struct it t;
+    worker_extra[0] = "--keepalive-ms";
+    worker_extra[1] = "100";
+    up(&t, "pool-echo", "3");
+    char out[16384];
+    /* a 400, passed through as it came */
+    mock_fault("match=an&kind=echo_key&status=400&count=1");
+    assert_int_equal(pool(out, sizeof(out),
+                          "-i -d '{\"model\":\"claude-model\",\"max_tokens\":5,"
+                          "\"messages\":[]}' %s",
+                          at("/v1/messages")),
+                     0);
+    assert_non_null(strstr(out, "HTTP/1.1 400"));
+    assert_non_null(strstr(out, "Incorrect API key provided"));
+    assert_false(key_run(out, strlen(out)));
+    /* in the error event of a stream that keep-alive comments began */
+    mock_fault("match=an&kind=echo_key&status=400&ms=800&count=1");
+    assert_int_equal(pool(out, sizeof(out),
+                          "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"stream\":true,"
+                          "\"messages\":[]}' %s",
+                          at("/v1/messages")),
+                     0);
+    assert_non_null(strstr(out, ": keep-alive"));
+    assert_non_null(strstr(out, "event: error"));
+    assert_non_null(strstr(out, "Incorrect API key provided"));
+    assert_false(key_run(out, strlen(out)));
+    /* 503 from every account: the last answer passed once the attempts are spent, with
+     * none of the three keys the request used */
+    mock_fault("match=o&kind=echo_key&status=503&count=3");
+    assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 503"));
+    assert_non_null(strstr(out, "Incorrect API key provided"));
+    assert_false(key_run(out, strlen(out)));
+    WAIT_FOR(logged("\"status\":503", NULL));
+    assert_true(logged("\"status\":503", NULL));
+    assert_false(log_key_run());
+    it_cleanup(&t);
+}
+
+/* A streamed call whose answer is no event stream (Gemini's :streamGenerateContent
+ * without alt=sse is a JSON array), slow to come: no keep-alive comment is sent ahead of
+ * it, and it passes whole, as it came. */
+static void test_pool_stream_answered_whole(void **state)
+{
+    struct it t;
+    worker_extra[0] = "--keepalive-ms";
+    worker_extra[1] = "100";
+    up(&t, "pool-whole", "3");
+    mock_fault("match=gm&kind=latency&ms=800&count=1");
+    char out[16384];
+    assert_int_equal(pool(out, sizeof(out),
+                          "-i -d '{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}' %s",
+                          at("/v1beta/models/gem-model:streamGenerateContent")),
+                     0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "Content-Type: application/json"));
+    assert_non_null(strstr(out, "\"candidates\""));
+    assert_null(strstr(out, "keep-alive"));
+    assert_null(strstr(out, "\"error\""));
+    it_cleanup(&t);
+}
+
+static int64_t mock_faults(void)
+{
+    json_t *s = mock_stats();
+    int64_t n = json_integer_value(json_object_get(s, "faults"));
+    json_decref(s);
+    return n;
+}
+
+/* SIGTERM and a call that outlasts --stop-ms: reported cancelled (not the account's
+ * fault) and logged before the worker exits. */
+static void test_pool_stop_cancels_late_calls(void **state)
+{
+    struct it t;
+    worker_extra[0] = "--stop-ms";
+    worker_extra[1] = "300";
+    up(&t, "pool-stop-late", "3");
+    mock_fault("match=o&kind=hang&count=1");
+    int fd = raw_post("/v1/chat/completions", "{\"model\":\"chat-model\",\"messages\":[]}");
+    WAIT_FOR(mock_faults() == 0);
+    int st = stop_child(&worker_pid);
+    close(fd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(logged("\"stopped\"", NULL));
+    uint64_t a1, a2, n1, n2;
+    table_counts(&t, "oa-1", &a1, &n1);
+    table_counts(&t, "oa-2", &a2, &n2);
+    assert_int_equal(n1 + n2, 1); /* reported cancelled */
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -465,6 +721,11 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_stream_cut_midway, teardown),
         cmocka_unit_test_teardown(test_pool_client_leaves_stream, teardown),
         cmocka_unit_test_teardown(test_pool_anthropic, teardown),
+        cmocka_unit_test_teardown(test_pool_client_resets_while_behind, teardown),
+        cmocka_unit_test_teardown(test_pool_stream_slow_client, teardown),
+        cmocka_unit_test_teardown(test_pool_keys_kept_from_answers, teardown),
+        cmocka_unit_test_teardown(test_pool_stream_answered_whole, teardown),
+        cmocka_unit_test_teardown(test_pool_stop_cancels_late_calls, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

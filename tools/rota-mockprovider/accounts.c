@@ -428,10 +428,10 @@ json_t *mock_stats(struct mock *m)
                                       (json_int_t)a->limits.used_requests, "tokens_used",
                                       (json_int_t)a->limits.used_tokens));
     }
-    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:s, s:s, s:b}", "accounts", accounts, "status",
-                     status_object(m->status), "unknown_key", (json_int_t)m->unknown_key,
-                     "faults", (json_int_t)mock_fault_count(m, now), "foreign_credentials",
-                     (json_int_t)m->foreign_credentials, "last_model", m->last_model,
-                     "last_request_id", m->last_request_id, "last_usage_asked",
-                     m->last_usage_asked);
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:s, s:s, s:b, s:I}", "accounts", accounts,
+                     "status", status_object(m->status), "unknown_key",
+                     (json_int_t)m->unknown_key, "faults", (json_int_t)mock_fault_count(m, now),
+                     "foreign_credentials", (json_int_t)m->foreign_credentials, "last_model",
+                     m->last_model, "last_request_id", m->last_request_id, "last_usage_asked",
+                     m->last_usage_asked, "holding", (json_int_t)m->holding);
 }

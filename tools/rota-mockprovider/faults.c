@@ -4,6 +4,7 @@
  *
  *   POST /_mock/fault?match=PREFIX&kind=KIND[&status=N][&ms=N][&count=N][&seconds=S]
  *                    [&retry_after=S][&size=BYTES][&reason=R][&chunks=N][&after=N]
+ *                    [&pad=BYTES]
  *
  * A fault catches the calls of accounts whose name or key starts with PREFIX, for S
  * seconds and/or N calls (neither: until cleared); the earliest added applies. KIND:
@@ -18,12 +19,21 @@
  *              Antigravity ErrorInfo reason such as MODEL_CAPACITY_EXHAUSTED
  *   drip       a streamed answer's events "ms" apart, "chunks" content events (stream.c)
  *   cut        a streamed answer dropped after "after" events (default 2), mid-stream
+ *   hold       a streamed answer's first "after" events (default 2), "ms" apart, then
+ *              nothing until the fault ends (/_mock/clear, its seconds pass), then the
+ *              rest; /_mock/stats "holding" counts the streams held right now
+ *   echo_key   answer "status" (400..599, default 401) with the credential the call
+ *              carried (its whole header value) in the error message, as some
+ *              providers do, after "ms" milliseconds: the one fault that echoes a
+ *              key, on purpose
+ * drip and hold take "pad": bytes of "x" added to each content event (at most 8 MiB).
  *
  * DESIGN
  * The table lives in struct mock, under mock.lock; connection threads take a copy of the
  * fault that applies (mock_fault_take) and act on the copy after dropping the lock, so
  * sleeping and holding never block other calls. A held ("hang") connection asks
- * mock_fault_alive by id whether its fault still exists; that is why a hang fault whose
+ * mock_fault_alive by id whether its fault still exists (so does a held stream); that is
+ * why a hang or hold fault whose
  * calls are all caught stays in the table, inert, until its seconds pass or a clear,
  * while other spent faults are dropped as soon as they are seen.
  */
@@ -46,7 +56,18 @@ static const char *const kinds[] = {
     [MOCK_FAULT_429] = "429",
     [MOCK_FAULT_DRIP] = "drip",
     [MOCK_FAULT_CUT] = "cut",
+    [MOCK_FAULT_HOLD] = "hold",
+    [MOCK_FAULT_ECHO_KEY] = "echo_key",
 };
+
+#define PAD_MAX (8u << 20)
+
+/* Faults that stay in the table, inert, once their calls are caught: what they hold
+ * asks whether they still exist. */
+static bool holds(enum mock_fault_kind k)
+{
+    return k == MOCK_FAULT_HANG || k == MOCK_FAULT_HOLD;
+}
 
 /* Parse the unsigned decimal "s" (NULL = absent: leave "out") no larger than "max". */
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -87,14 +108,19 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
     struct mock_fault f = {.status = 500, .remaining = -1, .size = OVERSIZED_DEFAULT};
     const char *match = mock_call_query(c, "match"), *reason = mock_call_query(c, "reason");
     unsigned long status = 500, ms = 0, count = 0, seconds = 0, retry = 0, size = f.size;
-    unsigned long chunks = 0, after = 2;
+    unsigned long chunks = 0, after = 2, pad = 0;
     if (!match || strlen(match) >= sizeof(f.prefix) ||
         !parse_kind(mock_call_query(c, "kind"), &f.kind)) {
-        answer(r, 400, "expected match=PREFIX&kind=5xx|latency|hang|malformed|oversized|429|drip|cut",
+        answer(r, 400,
+               "expected match=PREFIX&kind=5xx|latency|hang|malformed|oversized|429|drip|cut|"
+               "hold|echo_key",
                0);
         return;
     }
-    if (!parse_uint(mock_call_query(c, "status"), 599, &status) || status < 500 ||
+    unsigned long low = f.kind == MOCK_FAULT_ECHO_KEY ? 400 : 500;
+    if (f.kind == MOCK_FAULT_ECHO_KEY)
+        status = 401;
+    if (!parse_uint(mock_call_query(c, "status"), 599, &status) || status < low ||
         !parse_uint(mock_call_query(c, "ms"), 600000, &ms) ||
         !parse_uint(mock_call_query(c, "count"), 1000000000, &count) ||
         !parse_uint(mock_call_query(c, "seconds"), 86400, &seconds) ||
@@ -102,10 +128,11 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
         !parse_uint(mock_call_query(c, "size"), OVERSIZED_MAX, &size) ||
         !parse_uint(mock_call_query(c, "chunks"), MOCK_EVENTS_MAX - 8, &chunks) ||
         !parse_uint(mock_call_query(c, "after"), MOCK_EVENTS_MAX, &after) ||
+        !parse_uint(mock_call_query(c, "pad"), PAD_MAX, &pad) ||
         (reason && strlen(reason) >= sizeof(f.reason))) {
         answer(r, 400,
-               "status must be 500..599, ms at most 600000, count and seconds positive, "
-               "size at most 64 MiB, reason short",
+               "status must be 500..599 (echo_key: 400..599), ms at most 600000, count and "
+               "seconds positive, size at most 64 MiB, pad at most 8 MiB, reason short",
                0);
         return;
     }
@@ -119,6 +146,7 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
     f.size = size;
     f.chunks = (unsigned)chunks;
     f.after = (unsigned)after;
+    f.pad = pad;
     pthread_mutex_lock(&c->m->lock);
     struct mock *m = c->m;
     bool full = m->nfaults == MOCK_FAULTS_MAX;
@@ -155,7 +183,7 @@ bool mock_fault_take(struct mock *m, const struct mock_account *a, int64_t now_m
     while (i < m->nfaults) {
         struct mock_fault *f = &m->faults[i];
         bool spent = f->remaining == 0;
-        if (expired(f, now_ms) || (spent && f->kind != MOCK_FAULT_HANG)) {
+        if (expired(f, now_ms) || (spent && !holds(f->kind))) {
             memmove(f, f + 1, (m->nfaults - i - 1) * sizeof(*f));
             m->nfaults--;
             continue;

@@ -18,7 +18,8 @@
  *                           (model, X-Request-Id, include_usage) (accounts.c)
  *   POST /_mock/reset       zero every counter, window use and credits used included
  * OpenAI chat completions and Anthropic messages with "stream": true answer in SSE
- * (stream.c). SIGTERM or SIGINT ends it with status 0. Keys are never printed nor echoed.
+ * (stream.c). SIGTERM or SIGINT ends it with status 0. Keys are never printed, nor
+ * echoed but by the echo_key fault (faults.c), which is there to echo one.
  *
  * The config (accounts.c reads it; each provider's file says what it makes of it):
  *   {"latency_ms": 0, "tokens_per_call": 50, "accounts": [{
@@ -219,9 +220,20 @@ static void answer(struct mock_call *c, struct mock_account *a, const struct moc
                    struct mock_reply *r)
 {
     const struct mock_provider_ops *ops = mock_providers[a->provider];
-    c->chunks = f && f->kind == MOCK_FAULT_DRIP && f->chunks ? f->chunks : 3;
+    bool shaped = f && (f->kind == MOCK_FAULT_DRIP || f->kind == MOCK_FAULT_HOLD);
+    c->chunks = shaped && f->chunks ? f->chunks : 3;
+    c->pad = shaped ? f->pad : 0;
     if (f && f->kind == MOCK_FAULT_5XX) {
         ops->error(r, f->status, "injected fault: the server failed");
+    } else if (f && f->kind == MOCK_FAULT_ECHO_KEY) {
+        static const char *const creds[] = {"Authorization", "x-api-key", "x-goog-api-key",
+                                            "api-key"};
+        const char *cred = NULL;
+        for (size_t i = 0; !cred && i < sizeof(creds) / sizeof(creds[0]); i++)
+            cred = header(c, creds[i]);
+        char msg[600];
+        snprintf(msg, sizeof(msg), "Incorrect API key provided: %s", cred ? cred : "");
+        ops->error(r, f->status, msg);
     } else if (f && f->kind == MOCK_FAULT_429) {
         struct mock_view v;
         mock_bucket_view(&a->limits, c->now_ms, false, &v);
@@ -243,7 +255,9 @@ static void answer(struct mock_call *c, struct mock_account *a, const struct moc
     if (!r->type)
         r->type = ops->type;
     r->stream.cut_after = f && f->kind == MOCK_FAULT_CUT ? (long)f->after : -1;
-    r->stream.gap_ms = f && f->kind == MOCK_FAULT_DRIP ? f->ms : 0;
+    r->stream.gap_ms = shaped ? f->ms : 0;
+    r->stream.hold_after = f && f->kind == MOCK_FAULT_HOLD ? (long)f->after : -1;
+    r->stream.hold_id = f ? f->id : 0;
 }
 
 /* A provider call: find the account, apply the fault, wait, answer, count. Returns
@@ -277,7 +291,7 @@ static bool provider_call(struct mock *m, struct mock_call *c, struct MHD_Connec
     pthread_mutex_unlock(&m->lock);
 
     pause_ms(m, m->latency_ms);
-    if (faulted && f.kind == MOCK_FAULT_LATENCY)
+    if (faulted && (f.kind == MOCK_FAULT_LATENCY || f.kind == MOCK_FAULT_ECHO_KEY))
         pause_ms(m, f.ms);
     bool keep = !(faulted && f.kind == MOCK_FAULT_HANG) || hold(m, conn, &f);
 
@@ -326,8 +340,28 @@ static void control(struct mock *m, struct mock_call *c, struct mock_reply *r)
 struct sending {
     struct mock *m;
     struct mock_stream s;
-    size_t i, off;
+    size_t i, off, len; /* the event being sent, how far, its length */
 };
+
+/* A hold fault's stream: wait until the fault ends. False when the server is stopping. */
+static bool held(struct sending *x)
+{
+    struct mock *m = x->m;
+    pthread_mutex_lock(&m->lock);
+    m->holding++;
+    pthread_mutex_unlock(&m->lock);
+    bool alive = true;
+    while (alive && !atomic_load_explicit(&m->stopping, memory_order_relaxed)) {
+        pause_ms(m, SLICE_MS);
+        pthread_mutex_lock(&m->lock);
+        alive = mock_fault_alive(m, x->s.hold_id, mock_now_ms());
+        pthread_mutex_unlock(&m->lock);
+    }
+    pthread_mutex_lock(&m->lock);
+    m->holding--;
+    pthread_mutex_unlock(&m->lock);
+    return !alive;
+}
 
 static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -338,13 +372,20 @@ static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (x->off == 0 && x->i > 0 && x->s.gap_ms)
         pause_ms(x->m, x->s.gap_ms);
+    if (x->off == 0 && x->s.hold_after >= 0 && x->i == (size_t)x->s.hold_after) {
+        x->s.hold_after = -1; /* once */
+        if (!held(x))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     if (atomic_load_explicit(&x->m->stopping, memory_order_relaxed))
         return MHD_CONTENT_READER_END_WITH_ERROR;
     const char *ev = x->s.ev[x->i];
-    size_t left = strlen(ev) - x->off, n = left < max ? left : max;
+    if (x->off == 0)
+        x->len = strlen(ev);
+    size_t left = x->len - x->off, n = left < max ? left : max;
     memcpy(buf, ev + x->off, n);
     x->off += n;
-    if (x->off == strlen(ev)) {
+    if (x->off == x->len) {
         x->i++;
         x->off = 0;
     }
@@ -370,7 +411,7 @@ static struct MHD_Response *stream_response(struct mock *m, struct mock_reply *r
     x->m = m;
     x->s = r->stream;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, read_events, x, sent);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, read_events, x, sent);
     if (!resp)
         sent(x);
     return resp;

@@ -82,8 +82,10 @@ enum mock_fault_kind {
     MOCK_FAULT_MALFORMED,
     MOCK_FAULT_OVERSIZED,
     MOCK_FAULT_429,
-    MOCK_FAULT_DRIP, /* stream events "ms" apart, "chunks" of content (stream.c) */
-    MOCK_FAULT_CUT   /* a stream dropped after "after" events (stream.c) */
+    MOCK_FAULT_DRIP,    /* stream events "ms" apart, "chunks" of content (stream.c) */
+    MOCK_FAULT_CUT,     /* a stream dropped after "after" events (stream.c) */
+    MOCK_FAULT_HOLD,    /* a stream held after "after" events until the fault ends */
+    MOCK_FAULT_ECHO_KEY /* "status" with the credential received in the error message */
 };
 
 struct mock_fault {
@@ -98,7 +100,8 @@ struct mock_fault {
     size_t size;          /* oversized: body bytes */
     char reason[40];      /* 429: antigravity ErrorInfo reason ("" = QUOTA_EXHAUSTED) */
     unsigned chunks;      /* drip: content events of a stream (0 = the usual 3) */
-    unsigned after;       /* cut: events sent before the drop */
+    unsigned after;       /* cut, hold: events sent before the drop, the hold */
+    size_t pad;           /* drip, hold: bytes added to each content event */
 };
 
 struct mock {
@@ -119,6 +122,7 @@ struct mock {
     char last_request_id[128];    /* its X-Request-Id */
     bool last_usage_asked;        /* its stream_options.include_usage */
     uint64_t status[MOCK_STATUS_MAX];
+    uint64_t holding; /* streams held by a hold fault right now */
 };
 
 /* One provider call, as the provider modules see it. */
@@ -127,8 +131,9 @@ struct mock_call {
     const char *method, *path;
     json_t *body; /* the parsed request body; NULL when absent or not JSON */
     int64_t now_ms;
-    void *conn; /* for mock_call_query */
+    void *conn;      /* for mock_call_query */
     unsigned chunks; /* content events of a streamed answer */
+    size_t pad;      /* bytes added to each content event */
 };
 
 struct mock_header {
@@ -141,8 +146,10 @@ struct mock_header {
 struct mock_stream {
     char *ev[MOCK_EVENTS_MAX];
     size_t n;
-    unsigned gap_ms; /* between events */
-    long cut_after;  /* events before the connection drops; -1 = none */
+    unsigned gap_ms;  /* between events */
+    long cut_after;   /* events before the connection drops; -1 = none */
+    long hold_after;  /* events before the hold; -1 = none */
+    uint64_t hold_id; /* the fault whose end releases the hold */
 };
 
 /* What a module answers; main turns it into an HTTP response. "body" is malloc'd. */
@@ -214,8 +221,8 @@ void mock_fault_garble(struct mock_reply *r);
 void mock_fault_inflate(struct mock_reply *r, size_t size);
 
 /* stream.c */
-void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens, uint64_t serial,
-                        unsigned chunks, struct mock_reply *r);
+void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
+                        uint64_t serial, unsigned chunks, struct mock_reply *r);
 void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned tokens,
                            uint64_t serial, unsigned chunks, struct mock_reply *r);
 

@@ -4,6 +4,8 @@
  * provider's own, and two faults shape them:
  *   drip  events "ms" milliseconds apart, with "chunks" content events (default 3)
  *   cut   the connection dropped after "after" events (default 2), mid-answer
+ *   hold  the first "after" events (default 2), then nothing until the fault ends
+ * and drip and hold pad each content event with c->pad bytes of "x".
  *
  * OpenAI: a role chunk, the content chunks, a finish chunk, then, when the request's
  * stream_options.include_usage is true, the usage chunk ("choices": [] and the usage;
@@ -38,6 +40,23 @@ static void push(struct mock_reply *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/* c->pad bytes of "x" (malloc'd; "" when none or out of memory, never freed then). */
+static char *padding(const struct mock_call *c)
+{
+    char *p = c->pad ? malloc(c->pad + 1) : NULL;
+    if (!p)
+        return (char *)"";
+    memset(p, 'x', c->pad);
+    p[c->pad] = 0;
+    return p;
+}
+
+static void padding_free(const struct mock_call *c, char *p)
+{
+    if (c->pad && *p)
+        free(p);
+}
+
 static bool usage_asked(const json_t *body)
 {
     return json_is_true(
@@ -62,11 +81,13 @@ void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
          "{%s,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
          "\"finish_reason\":null}]%s}\n\n",
          head, u);
+    char *pad = padding(c);
     for (unsigned i = 0; i < chunks; i++)
         push(r,
-             "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok%u \"},"
+             "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok%u %s\"},"
              "\"finish_reason\":null}]%s}\n\n",
-             head, i, u);
+             head, i, pad, u);
+    padding_free(c, pad);
     push(r,
          "data: {%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n",
          head, u);
@@ -95,11 +116,13 @@ void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned toke
     push(r, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
             "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
     push(r, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    char *pad = padding(c);
     for (unsigned i = 0; i < chunks; i++)
         push(r,
              "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-             "\"delta\":{\"type\":\"text_delta\",\"text\":\"ok%u \"}}\n\n",
-             i);
+             "\"delta\":{\"type\":\"text_delta\",\"text\":\"ok%u %s\"}}\n\n",
+             i, pad);
+    padding_free(c, pad);
     push(r,
          "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
     push(r,

@@ -5,7 +5,8 @@
  *
  *   rota-worker -i INSTANCE [--listen HOST:PORT] [--unix PATH] [--threads N]
  *               [--attempts N] [--deadline-ms MS] [--connect-ms MS] [--first-byte-ms MS]
- *               [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--stop-ms MS]
+ *               [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--drain-bytes N]
+ *               [--stop-ms MS]
  *
  * Listens on 127.0.0.1:8080 by default (port 0 takes a free one) and prints
  * "listening on HOST:PORT" once every thread accepts. SIGTERM or SIGINT drains: no new
@@ -57,7 +58,8 @@ static void usage(FILE *f)
                "[--threads N]\n"
                "       [--attempts N] [--deadline-ms MS] [--connect-ms MS] "
                "[--first-byte-ms MS]\n"
-               "       [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--stop-ms MS]\n");
+               "       [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--drain-bytes N]\n"
+               "       [--stop-ms MS]\n");
 }
 
 static void stop_now(void *arg)
@@ -68,6 +70,8 @@ static void stop_now(void *arg)
 static void on_stop_timer(struct rota_loop_timer *t)
 {
     struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, stop));
+    rota_dispatch_on_idle(th->d, NULL, NULL);
+    rota_dispatch_stop(th->d); /* what is still in flight: reported cancelled */
     rota_loop_stop(th->l);
 }
 
@@ -117,6 +121,7 @@ static int parse(int argc, char **argv, struct args *a)
         IDLE,
         KEEP,
         DRAIN,
+        DRAIN_BYTES,
         STOP,
         VERSION
     };
@@ -131,6 +136,7 @@ static int parse(int argc, char **argv, struct args *a)
                                          {"idle-ms", required_argument, NULL, IDLE},
                                          {"keepalive-ms", required_argument, NULL, KEEP},
                                          {"drain-ms", required_argument, NULL, DRAIN},
+                                         {"drain-bytes", required_argument, NULL, DRAIN_BYTES},
                                          {"stop-ms", required_argument, NULL, STOP},
                                          {"version", no_argument, NULL, VERSION},
                                          {"help", no_argument, NULL, 'h'},
@@ -178,6 +184,9 @@ static int parse(int argc, char **argv, struct args *a)
             break;
         case DRAIN:
             a->o.drain_ms = (uint32_t)n;
+            break;
+        case DRAIN_BYTES:
+            a->o.drain_bytes = n;
             break;
         case STOP:
             a->stop_ms = (uint32_t)n;
