@@ -600,8 +600,11 @@ void rota_front_stats(const struct rota_front *f, struct rota_front_stats *s)
                                    .accepted = f->accepted,
                                    .refused = f->refused,
                                    .requests = f->requests};
-    for (const struct rota_front_conn *c = f->conns; c; c = c->list_next)
+    for (const struct rota_front_conn *c = f->conns; c; c = c->list_next) {
         s->bytes_conns +=
             sizeof(*c) + c->in.cap + c->fl.cap + c->wq.cap + (c->rq ? f->reqs.size : 0);
+        s->unsent += (uint64_t)(c->wq.len - c->wq.off) + (c->fl.len - c->fl.off) +
+                     (c->sop.busy ? 1 : 0);
+    }
     s->bytes_pool = f->bufs.n * f->bufs.size + f->reqs.n * f->reqs.size;
 }

@@ -161,6 +161,7 @@ struct rota_front_stats {
     uint64_t requests;    /* parsed, answered by the front or the handler */
     uint64_t bytes_conns; /* bytes held by open connections, buffers included */
     uint64_t bytes_pool;  /* bytes held by the pool of request buffers */
+    uint64_t unsent;      /* answer bytes queued or in flight, not yet sent */
 };
 void rota_front_stats(const struct rota_front *f, struct rota_front_stats *s);
 

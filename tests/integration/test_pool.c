@@ -709,6 +709,26 @@ static void test_pool_stop_cancels_late_calls(void **state)
     it_cleanup(&t);
 }
 
+/* SIGTERM while a call is in flight: the worker finishes it, sends the whole answer
+ * (saying Connection: close) and only then exits 0. */
+static void test_pool_stop_delivers_the_last_answer(void **state)
+{
+    struct it t;
+    up(&t, "pool-stop-last", "3");
+    mock_fault("match=o&kind=latency&ms=600&count=1");
+    int fd = raw_post("/v1/chat/completions", "{\"model\":\"chat-model\",\"messages\":[]}");
+    WAIT_FOR(mock_faults() == 0); /* the call is at the mock */
+    int st = stop_child(&worker_pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char buf[8192] = "";
+    size_t len = read_until(fd, buf, sizeof(buf), 0, "\"usage\"");
+    close(fd);
+    if (!strstr(buf, "HTTP/1.1 200") || !strcasestr(buf, "connection: close") ||
+        !strstr(buf, "\"usage\""))
+        fail_msg("the last answer (%zu bytes): %s", len, buf);
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -726,6 +746,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_keys_kept_from_answers, teardown),
         cmocka_unit_test_teardown(test_pool_stream_answered_whole, teardown),
         cmocka_unit_test_teardown(test_pool_stop_cancels_late_calls, teardown),
+        cmocka_unit_test_teardown(test_pool_stop_delivers_the_last_answer, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

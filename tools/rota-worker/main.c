@@ -46,7 +46,7 @@ struct thread {
     struct rota_dispatch *d;
     int wake;
     struct rota_loop_watch *w;
-    struct rota_loop_timer stop;
+    struct rota_loop_timer stop, flush;
     uint32_t stop_ms;
 };
 
@@ -62,17 +62,40 @@ static void usage(FILE *f)
                "       [--stop-ms MS]\n");
 }
 
-static void stop_now(void *arg)
+/* Every call is done: stop once the front has sent what it queued (the last answers),
+ * looking every 10 ms; the stop timer bounds the wait. */
+static void on_flush_timer(struct rota_loop_timer *t)
 {
-    rota_loop_stop(((struct thread *)arg)->l);
+    struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, flush));
+    struct rota_front_stats s;
+    rota_front_stats(th->f, &s);
+    if (s.unsent == 0)
+        rota_loop_stop(th->l);
+    else
+        rota_loop_timer_set(th->l, &th->flush, 10);
 }
 
+static void stop_now(void *arg)
+{
+    on_flush_timer(&((struct thread *)arg)->flush);
+}
+
+static void on_hard_stop(struct rota_loop_timer *t)
+{
+    struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, stop));
+    rota_loop_stop(th->l);
+}
+
+/* Out of time: what is still in flight is reported cancelled and answered 503; those
+ * answers get one more second to go out. */
 static void on_stop_timer(struct rota_loop_timer *t)
 {
     struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, stop));
     rota_dispatch_on_idle(th->d, NULL, NULL);
-    rota_dispatch_stop(th->d); /* what is still in flight: reported cancelled */
-    rota_loop_stop(th->l);
+    rota_dispatch_stop(th->d);
+    th->stop.fn = on_hard_stop;
+    rota_loop_timer_set(th->l, &th->stop, 1000);
+    stop_now(th);
 }
 
 /* SIGTERM reached this thread: accept no more, stop once idle or out of time. */
@@ -83,12 +106,11 @@ static void on_wake(void *arg, int fd, unsigned revents)
     (void)!read(fd, &v, sizeof(v));
     rota_loop_watch_del(th->l, th->w);
     rota_front_unlisten(th->f);
-    if (rota_dispatch_inflight(th->d) == 0) {
-        rota_loop_stop(th->l);
-        return;
-    }
-    rota_dispatch_on_idle(th->d, stop_now, th);
     rota_loop_timer_set(th->l, &th->stop, th->stop_ms);
+    if (rota_dispatch_inflight(th->d) == 0)
+        stop_now(th);
+    else
+        rota_dispatch_on_idle(th->d, stop_now, th);
 }
 
 static void *run(void *arg)
@@ -234,6 +256,7 @@ static int setup(struct thread *th, struct args *a, int ufd, char *err, size_t n
     if (!th->w)
         return snprintf(err, n, "eventfd: %s", strerror(errno)), -ENOMEM;
     th->stop.fn = on_stop_timer;
+    th->flush.fn = on_flush_timer;
     th->stop_ms = a->stop_ms;
     return 0;
 }
