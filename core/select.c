@@ -418,7 +418,9 @@ static void prefetch(const struct scan *s, uint32_t pos)
 static struct rota_shortlist *short_slot(const struct scan *s, const struct rota_shm_tier *t,
                                          struct rota_shortlist *scratch)
 {
-    if (!s->q->cache) {
+    /* A request with exclusions (the pool's retry) works on a list of its own: what it
+     * passes over must stay in the thread's list for the requests after it. */
+    if (!s->q->cache || __builtin_expect(s->q->nexcept != 0, 0)) {
         memset(scratch, 0, sizeof(*scratch));
         return scratch;
     }
