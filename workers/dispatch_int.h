@@ -119,8 +119,12 @@ void rota_dispatch_report(struct call *k, int status, int result);
 void rota_dispatch_retry(struct call *k);
 void rota_dispatch_finish(struct call *k);
 void rota_dispatch_end_answer(struct call *k);
-void rota_dispatch_fail(struct call *k, int status, const char *type, const char *message);
 int rota_dispatch_put(struct dbuf *b, const char *p, size_t n, size_t max);
+
+/* dispatch_answer.c */
+void rota_dispatch_fail(struct call *k, int status, const char *type, const char *message);
+void rota_dispatch_pass_answer(struct call *k);
+void rota_dispatch_exhausted(struct call *k);
 
 /* dispatch_stream.c */
 void rota_dispatch_stream_head(struct call *k);
