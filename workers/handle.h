@@ -109,6 +109,10 @@ ROTA_HIDDEN int rota_map_current(const char *instance, struct gen *g, struct gen
 /* Start the handle's mover thread: 0 or a negated errno. */
 ROTA_HIDDEN int rota_mover_start(struct rota *h);
 
+/* target.c: fill "out" for choice "c" on account index "ai" of the entered map "m". */
+ROTA_HIDDEN int rota_target_fill(const struct rota_shm_map *m, uint32_t ai, const rota_choice *c,
+                                 const char *model, size_t len, rota_target *out);
+
 /* Apply the reports made while the handle was behind, once it follows (mover.c). */
 ROTA_HIDDEN void rota_apply_pending(struct rota *h);
 

@@ -603,88 +603,14 @@ static struct gen *enter_recent(struct rota *h, uint64_t generation, struct read
     return NULL;
 }
 
-/* Copy "s" into the field "dst" of "cap" bytes: false when it does not fit. */
-static bool put(char *dst, size_t cap, const char *s, size_t len)
-{
-    if (len >= cap)
-        return false;
-    memcpy(dst, s, len);
-    dst[len] = 0;
-    return true;
-}
-
-static bool put_str(char *dst, size_t cap, const char *s)
-{
-    return put(dst, cap, s, strlen(s));
-}
-
-/* The model tier "t" sends for the client's "model": its map's pair, else its model,
- * else the client's own. */
-static void upstream_model(const struct rota_shm_map *m, const struct rota_shm_tier *t,
-                           const char *model, size_t len, const char **out, size_t *out_len)
-{
-    for (const char *k = rota_shm_str(m, t->models); *k;) {
-        size_t kl = strlen(k);
-        const char *v = k + kl + 1;
-        size_t vl = strlen(v);
-        if (kl == len && memcmp(k, model, len) == 0) {
-            *out = v;
-            *out_len = vl;
-            return;
-        }
-        k = v + vl + 1;
-    }
-    const char *all = rota_shm_str(m, t->model);
-    *out = *all ? all : model;
-    *out_len = *all ? strlen(all) : len;
-}
-
-/* The provider's path with every "{model}" replaced by the model. */
-static bool put_path(char *dst, size_t cap, const char *path, const char *model, size_t ml)
-{
-    static const char mark[] = "{model}";
-    size_t n = 0;
-    for (const char *p = path; *p;) {
-        const char *at = strstr(p, mark);
-        size_t lit = at ? (size_t)(at - p) : strlen(p);
-        if (n + lit + (at ? ml : 0) >= cap)
-            return false;
-        memcpy(dst + n, p, lit);
-        n += lit;
-        if (!at)
-            break;
-        memcpy(dst + n, model, ml);
-        n += ml;
-        p = at + sizeof(mark) - 1;
-    }
-    dst[n] = 0;
-    return true;
-}
-
 /* Fill "out" from generation "g", where "c" was made. */
 static int fill_target(const struct gen *g, const rota_choice *c, const char *model, size_t len,
                        rota_target *out)
 {
-    const struct rota_shm_map *m = &g->map;
     uint32_t ai = resolve(g, c);
-    if (ai == ROTA_NONE || c->route >= m->nroutes || c->tier >= m->routes[c->route].ntiers)
+    if (ai == ROTA_NONE)
         return ROTA_ESTALE;
-    const struct rota_shm_provider *p = &m->providers[m->accounts[ai].provider];
-    const struct rota_shm_tier *t = &m->tiers[m->routes[c->route].tier0 + c->tier];
-    const char *up;
-    size_t ul;
-    upstream_model(m, t, model ? model : "", model ? len : 0, &up, &ul);
-    if (!put(out->model, sizeof(out->model), up, ul) ||
-        !put_str(out->provider, sizeof(out->provider), rota_shm_str(m, p->name)) ||
-        !put_str(out->kind, sizeof(out->kind), rota_shm_str(m, p->kind)) ||
-        !put_str(out->format, sizeof(out->format), rota_shm_str(m, p->format)) ||
-        !put_str(out->base_url, sizeof(out->base_url), rota_shm_str(m, p->base_url)) ||
-        !put_path(out->path, sizeof(out->path), rota_shm_str(m, p->path), up, ul) ||
-        !put_str(out->auth_header, sizeof(out->auth_header), rota_shm_str(m, p->auth_header)) ||
-        !put_str(out->auth_scheme, sizeof(out->auth_scheme), rota_shm_str(m, p->auth_scheme)) ||
-        !put_str(out->headers, sizeof(out->headers), rota_shm_str(m, p->headers)))
-        return -ERANGE;
-    return 0;
+    return rota_target_fill(&g->map, ai, c, model, len, out);
 }
 
 int rota_target_of(rota_t *h, const rota_choice *c, const char *model, size_t model_len,
