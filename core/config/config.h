@@ -80,6 +80,47 @@ struct rota_config_journal {
     uint32_t redis_buffer;
 };
 
+/* A listener of the dispatch pool: TCP "host:port", or a Unix socket path. */
+struct rota_config_listener {
+    const char *tcp;       /* "127.0.0.1:8080", "[::1]:8080"; NULL for a Unix socket */
+    const char *unix_path; /* NULL for TCP */
+    uint32_t unix_mode;    /* the socket file's mode (0660) */
+    bool loopback;         /* a TCP address on 127.0.0.0/8 or ::1, or a Unix socket */
+};
+
+/* A client key of the dispatch pool: only its SHA-256 is in the config. */
+struct rota_config_client_key {
+    const char *name;
+    uint8_t sha256[32];
+    const char **routes; /* route or model names this key may use; nroutes 0 = every one */
+    uint32_t nroutes;
+    uint32_t rpm, tpm; /* requests and tokens per minute; 0 = no limit */
+    uint32_t line;     /* where the key is defined, for messages */
+};
+
+/* The "workers:" section: the rota-worker processes rotad spawns and supervises. */
+struct rota_config_workers {
+    bool enabled;        /* the section is present */
+    const char *program; /* rota-worker to run; default the one beside rotad */
+    uint32_t processes;  /* default: the CPU count */
+    uint32_t threads;    /* per process; default 1 */
+    const struct rota_config_listener *listeners;
+    uint32_t nlisteners;
+    const struct rota_config_client_key *keys;
+    uint32_t nkeys;
+    const char *access_log; /* a file path, "stderr" (the default) or "off" */
+    const char *ca_file;    /* CA bundle for upstream TLS; NULL = the system's */
+    /* limits: 0 takes the worker's default */
+    uint32_t max_header_bytes, max_headers, max_connections;
+    uint64_t max_body_bytes;
+    /* timeouts, ms */
+    uint32_t header_timeout_ms, body_timeout_ms, keepalive_timeout_ms;
+    uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
+    uint32_t request_timeout_ms; /* the whole request, every attempt */
+    uint32_t attempts;
+    uint32_t drain_timeout_ms; /* old workers finish in-flight requests within this */
+};
+
 struct rota_config {
     const char *path;      /* the file it came from */
     const char *instance;  /* names /dev/shm/rota.<instance>* */
@@ -97,6 +138,7 @@ struct rota_config {
     const struct rota_config_provider *providers; /* desc.nproviders of them */
     const struct rota_config_account *accounts;   /* desc.naccounts of them */
     struct rota_config_journal journal;
+    struct rota_config_workers workers;
 };
 
 /* Called once per warning (a literal credential, ...): "msg" is "file:line:col: text". */
