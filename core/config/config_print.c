@@ -146,7 +146,8 @@ static void print_services(const struct rota_config *c, FILE *f)
             fprintf(f, "unix:%s", j->redis_socket);
         else
             fprintf(f, "%s:%u", j->redis_host, j->redis_port);
-        fprintf(f, "  db %u  prefix %s  user %s  password %s  stream_max %u  ttl %s  buffer %u\n",
+        fprintf(f,
+                "  db %u  prefix %s  user %s  password %s  stream_max %u  ttl %s  buffer %u\n",
                 j->redis_db, j->redis_prefix, j->redis_user ? j->redis_user : "default",
                 j->redis_password_source ? j->redis_password_source : "none",
                 j->redis_stream_max, dur(j->redis_ttl_ns, a, sizeof(a)), j->redis_buffer);
@@ -166,17 +167,20 @@ static void print_workers(const struct rota_config_workers *w, FILE *f)
     for (uint32_t i = 0; i < w->nlisteners; i++) {
         const struct rota_config_listener *l = &w->listeners[i];
         if (l->tcp)
-            fprintf(f, "  listen      tcp %s%s\n", l->tcp, l->loopback ? "" : " (off loopback)");
+            fprintf(f, "  listen      tcp %s%s\n", l->tcp,
+                    l->loopback ? "" : " (off loopback)");
         else
             fprintf(f, "  listen      unix %s mode %04o\n", l->unix_path, l->unix_mode);
     }
     fprintf(f, "  access_log  %s\n  ca_file     %s\n  attempts    %u\n", w->access_log,
             w->ca_file ? w->ca_file : "the system's", w->attempts);
-    fprintf(f, "  limits      header_bytes %u  headers %u  body_bytes %" PRIu64
-               "  connections %u (per thread)\n",
+    fprintf(f,
+            "  limits      header_bytes %u  headers %u  body_bytes %" PRIu64
+            "  connections %u (per thread)\n",
             w->max_header_bytes, w->max_headers, w->max_body_bytes, w->max_connections);
-    fprintf(f, "  timeouts    header %ums  body %ums  keepalive %ums  connect %ums  "
-               "first_byte %ums  idle %ums  request %ums  drain %ums\n",
+    fprintf(f,
+            "  timeouts    header %ums  body %ums  keepalive %ums  connect %ums  "
+            "first_byte %ums  idle %ums  request %ums  drain %ums\n",
             w->header_timeout_ms, w->body_timeout_ms, w->keepalive_timeout_ms,
             w->connect_timeout_ms, w->first_byte_timeout_ms, w->idle_timeout_ms,
             w->request_timeout_ms, w->drain_timeout_ms);

@@ -284,12 +284,12 @@ static const cyaml_schema_field_t worker_limit_fields[] = {
     CYAML_FIELD_END,
 };
 
-#define TIMEOUT(key) \
+#define TIMEOUT(key)                                                                           \
     CYAML_FIELD_STRING_PTR(#key, OPT, struct raw_worker_timeouts, key, 1, CYAML_UNLIMITED)
 static const cyaml_schema_field_t worker_timeout_fields[] = {
-    TIMEOUT(header),     TIMEOUT(body), TIMEOUT(keepalive), TIMEOUT(connect),
-    TIMEOUT(first_byte), TIMEOUT(idle), TIMEOUT(request),   TIMEOUT(drain),
-    CYAML_FIELD_END,
+    TIMEOUT(header),  TIMEOUT(body),       TIMEOUT(keepalive),
+    TIMEOUT(connect), TIMEOUT(first_byte), TIMEOUT(idle),
+    TIMEOUT(request), TIMEOUT(drain),      CYAML_FIELD_END,
 };
 #undef TIMEOUT
 

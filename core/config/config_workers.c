@@ -203,8 +203,9 @@ static int resolve_key(struct cfg *x, uint32_t i, struct rota_config_client_key 
     snprintf(path, sizeof(path), "workers.keys[%u].name", i);
     for (const char *s = k->name; *s; s++)
         if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '"' || *s == '\\')
-            return cfg_bad(x, path, "has a space, quote or control character; expected a "
-                                    "name such as team-a");
+            return cfg_bad(x, path,
+                           "has a space, quote or control character; expected a "
+                           "name such as team-a");
     o->name = k->name;
     snprintf(path, sizeof(path), "workers.keys[%u].sha256", i);
     size_t len = strlen(k->sha256);
@@ -224,8 +225,9 @@ static int resolve_key(struct cfg *x, uint32_t i, struct rota_config_client_key 
     for (uint32_t j = 0; j < k->routes_count; j++)
         if (!names_route(d, k->routes[j])) {
             snprintf(path, sizeof(path), "workers.keys[%u].routes[%u]", i, j);
-            return cfg_bad(x, path, "is '%s', which names no route; expected a route's name "
-                                    "or one of its models",
+            return cfg_bad(x, path,
+                           "is '%s', which names no route; expected a route's name "
+                           "or one of its models",
                            cfg_quote(q, sizeof(q), k->routes[j]));
         }
     o->rpm = k->rpm;
@@ -252,8 +254,9 @@ static int resolve_keys(struct cfg *x, struct rota_config_workers *w)
             if (memcmp(ks[i].sha256, ks[j].sha256, 32) == 0) {
                 char p[48];
                 snprintf(p, sizeof(p), "workers.keys[%u].sha256", i);
-                return cfg_bad(x, p, "is the hash of workers.keys[%u] too; expected one entry "
-                                     "per key",
+                return cfg_bad(x, p,
+                               "is the hash of workers.keys[%u] too; expected one entry "
+                               "per key",
                                j);
             }
     }
