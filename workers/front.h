@@ -111,8 +111,11 @@ int rota_front_listen_unix(const char *path, mode_t mode, char *err, size_t n);
 /* Accept no more connections (a drain): accepts are cancelled, this front's own
  * listening sockets closed; connections already open go on being served. */
 void rota_front_unlisten(struct rota_front *f);
-/* Accept connections on listening socket "fd" too (it stays the caller's to close). */
-int rota_front_adopt(struct rota_front *f, int fd);
+/* Accept connections on listening socket "fd" too. With "own", the front closes it at
+ * rota_front_unlisten (a SO_REUSEPORT socket of this thread alone: once closed, the
+ * kernel hands its share of connections to the group's other sockets); otherwise it
+ * stays the caller's to close (a socket every thread accepts on). */
+int rota_front_adopt(struct rota_front *f, int fd, bool own);
 
 /* The value of request header "name", ASCII case-insensitive; NULL if absent. */
 const char *rota_front_header(const struct rota_front_req *r, const char *name);

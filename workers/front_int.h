@@ -29,7 +29,7 @@
 #define LINGER_MS    2000  /* reading after a final answer, so the client sees it */
 #define POOL_MAX     64    /* spare blocks of each kind kept per thread */
 #define MAX_REFUSING 64    /* connections being refused (503) at once */
-#define MAX_LISTEN   4
+#define MAX_LISTEN   18
 
 enum cstate { S_IDLE, S_HEAD, S_BODY, S_ANSWER, S_CLOSING, S_LINGER };
 

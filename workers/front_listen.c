@@ -81,13 +81,13 @@ void rota_front_unlisten(struct rota_front *f)
     }
 }
 
-int rota_front_adopt(struct rota_front *f, int fd)
+int rota_front_adopt(struct rota_front *f, int fd, bool own)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         return -errno;
-    return add_listener(f, fd, ss.ss_family != AF_UNIX, false);
+    return add_listener(f, fd, ss.ss_family != AF_UNIX, own);
 }
 
 int rota_front_listen_tcp(struct rota_front *f, const char *host, uint16_t port, char *err,

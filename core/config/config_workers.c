@@ -293,8 +293,8 @@ int cfg_resolve_workers(struct cfg *x)
         return cfg_bad(x, "workers.program", "is a relative path; expected an absolute one");
     if (w->ca_file && w->ca_file[0] != '/')
         return cfg_bad(x, "workers.ca_file", "is a relative path; expected an absolute one");
-    if (cfg_uint(x, r->processes, def_procs, 1, 256, &w->processes, "workers.processes") ||
-        cfg_uint(x, r->threads, 1, 1, 256, &w->threads, "workers.threads") ||
+    if (cfg_uint(x, r->processes, def_procs, 1, 64, &w->processes, "workers.processes") ||
+        cfg_uint(x, r->threads, 1, 1, 64, &w->threads, "workers.threads") ||
         cfg_uint(x, r->attempts, 3, 1, 16, &w->attempts, "workers.attempts") ||
         resolve_limits(x, w) || resolve_timeouts(x, w) || resolve_listeners(x, w) ||
         resolve_keys(x, w))

@@ -9,11 +9,13 @@
  *               [--drain-bytes N] [--stop-ms MS] [--max-header-bytes N] [--max-headers N]
  *               [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]
  *               [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD]
+ *               [--thread-listen-fd FD]...
  *
  * Run by hand, it listens on 127.0.0.1:8080 by default (port 0 takes a free one) and
  * prints "listening on HOST:PORT" once every thread accepts. Run by rotad (the workers:
- * section), it is given listening sockets rotad holds (--listen-fd, every thread
- * accepting on each), the access log (--log-fd) and a socket for its figures
+ * section), it is given listening sockets rotad holds (--thread-listen-fd: a TCP
+ * listener's SO_REUSEPORT socket per thread, closed when it drains; --listen-fd: a Unix
+ * listener every thread accepts on), the access log (--log-fd) and a socket for its figures
  * (--stats-fd, stats.c); it then stops when rotad goes (the parent-death signal).
  * SIGTERM or SIGINT drains: no new connections, requests in flight finish within
  * --stop-ms (30 s), then exit 0. One JSON line per request on the access log (stderr
@@ -45,7 +47,8 @@
 #include "rota_version.h"
 #include "worker.h"
 
-#define MAX_FDS 16
+#define MAX_FDS  16
+#define MAX_TFDS 1024
 
 static sigset_t stop_set;
 
@@ -59,7 +62,8 @@ static void usage(FILE *f)
                "       [--drain-bytes N] [--stop-ms MS] [--max-header-bytes N] "
                "[--max-headers N]\n"
                "       [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]\n"
-               "       [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD]\n");
+               "       [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD]\n"
+               "       [--thread-listen-fd FD]...\n");
 }
 
 /* Every call is done: stop once the front has sent what it queued (the last answers),
@@ -142,8 +146,10 @@ struct args {
     char host[128];
     int port, threads;
     uint32_t stop_ms;
-    int fds[MAX_FDS]; /* --listen-fd */
+    int fds[MAX_FDS]; /* --listen-fd: every thread accepts on each */
     unsigned nfds;
+    int tfds[MAX_TFDS]; /* --thread-listen-fd: the i-th is thread (i mod threads)'s own */
+    unsigned ntfds;
     int stats_fd;
     struct rota_dispatch_opts o;
     struct rota_front_opts fo;
@@ -182,6 +188,7 @@ static int parse(int argc, char **argv, struct args *a)
         DRAIN_BYTES,
         STOP,
         LISTEN_FD,
+        THREAD_FD,
         STATS_FD,
         LOG_FD,
         MAX_HEAD,
@@ -208,6 +215,7 @@ static int parse(int argc, char **argv, struct args *a)
         {"drain-bytes", required_argument, NULL, DRAIN_BYTES},
         {"stop-ms", required_argument, NULL, STOP},
         {"listen-fd", required_argument, NULL, LISTEN_FD},
+        {"thread-listen-fd", required_argument, NULL, THREAD_FD},
         {"stats-fd", required_argument, NULL, STATS_FD},
         {"log-fd", required_argument, NULL, LOG_FD},
         {"max-header-bytes", required_argument, NULL, MAX_HEAD},
@@ -278,6 +286,14 @@ static int parse(int argc, char **argv, struct args *a)
             if (given_fd(optarg, true, &a->fds[a->nfds++]) < 0)
                 return 2;
             break;
+        case THREAD_FD:
+            if (a->ntfds == MAX_TFDS) {
+                fprintf(stderr, "rota-worker: at most %d --thread-listen-fd\n", MAX_TFDS);
+                return 2;
+            }
+            if (given_fd(optarg, true, &a->tfds[a->ntfds++]) < 0)
+                return 2;
+            break;
         case STATS_FD:
             if (given_fd(optarg, false, &a->stats_fd) < 0)
                 return 2;
@@ -318,14 +334,16 @@ static int parse(int argc, char **argv, struct args *a)
             return 2;
         }
     }
-    if (!a->instance || optind != argc || a->threads < 1 || a->threads > 256) {
+    if (!a->instance || optind != argc || a->threads < 1 || a->threads > 256 ||
+        a->ntfds % (unsigned)a->threads) {
         usage(stderr);
         return 2;
     }
     return -1;
 }
 
-static int setup(struct worker_thread *th, struct args *a, int ufd, char *err, size_t n)
+static int setup(struct worker_thread *th, unsigned idx, struct args *a, int ufd, char *err,
+                 size_t n)
 {
     int rc;
     struct rota_front_opts fo = a->fo;
@@ -344,11 +362,14 @@ static int setup(struct worker_thread *th, struct args *a, int ufd, char *err, s
         return rc;
     if (a->port >= 0)
         a->port = rc; /* the other threads share it (SO_REUSEPORT) */
-    if (ufd >= 0 && (rc = rota_front_adopt(th->f, ufd)) < 0)
+    if (ufd >= 0 && (rc = rota_front_adopt(th->f, ufd, false)) < 0)
         return snprintf(err, n, "unix listener: %s", strerror(-rc)), rc;
     for (unsigned i = 0; i < a->nfds; i++)
-        if ((rc = rota_front_adopt(th->f, a->fds[i])) < 0)
+        if ((rc = rota_front_adopt(th->f, a->fds[i], false)) < 0)
             return snprintf(err, n, "listener %d: %s", a->fds[i], strerror(-rc)), rc;
+    for (unsigned i = idx; i < a->ntfds; i += (unsigned)a->threads)
+        if ((rc = rota_front_adopt(th->f, a->tfds[i], true)) < 0)
+            return snprintf(err, n, "listener %d: %s", a->tfds[i], strerror(-rc)), rc;
     th->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     th->w = th->wake >= 0 ? rota_loop_watch_add(th->l, th->wake, POLLIN, on_wake, th) : NULL;
     if (!th->w)
@@ -370,7 +391,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (a.port == -2) /* no --listen: 127.0.0.1:8080, unless given other listeners */
-        a.port = a.unix_path || a.nfds ? -1 : 8080;
+        a.port = a.unix_path || a.nfds || a.ntfds ? -1 : 8080;
     /* rotad's worker: stop when rotad goes (checked again after asking, in case it
      * went before) */
     if (a.stats_fd >= 0 && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1))
@@ -401,7 +422,7 @@ int main(int argc, char **argv)
     }
     struct worker_thread *th = calloc((size_t)a.threads, sizeof(*th));
     for (int i = 0; th && i < a.threads; i++)
-        if (setup(&th[i], &a, ufd, err, sizeof(err)) < 0) {
+        if (setup(&th[i], (unsigned)i, &a, ufd, err, sizeof(err)) < 0) {
             fprintf(stderr, "rota-worker: %s\n", err);
             return 1;
         }
@@ -411,8 +432,8 @@ int main(int argc, char **argv)
         printf("listening on %s:%d\n", a.host, a.port);
     if (a.unix_path)
         printf("listening on unix:%s\n", a.unix_path);
-    for (unsigned i = 0; i < a.nfds; i++)
-        printf("listening on fd %d\n", a.fds[i]);
+    if (a.nfds || a.ntfds)
+        printf("listening on %u given sockets\n", a.nfds + a.ntfds);
     fflush(stdout);
     for (int i = 0; i < a.threads; i++)
         pthread_create(&th[i].tid, NULL, run, &th[i]);

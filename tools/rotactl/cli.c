@@ -196,6 +196,16 @@ static const struct command commands[] = {
      .about =
          "Per backend of the journal (file, Redis): lag, what is queued, what was dropped,\n"
          "the last write, sync and snapshot, errors."},
+    {.name = "workers",
+     .group = G_REMOTE,
+     .summary = "the dispatch pool's processes: load, errors, added latency",
+     .about =
+         "Per rota-worker process rotad runs (the workers: section): pid, slot, state\n"
+         "(starting, serving, draining), uptime, threads, client connections, requests\n"
+         "answered, in flight, errors (5xx or a stream ended by an error), exhausted\n"
+         "(429: no account could take it), and the time the pool added to requests over\n"
+         "the last minute (p50, p99, microseconds, upstream time excluded). Figures are\n"
+         "each process's last report, at most a second old."},
     {.name = "parse",
      .group = G_OFFLINE,
      .summary = "what the provider's parser reads in an answer",

@@ -179,6 +179,8 @@ static void print_human(const char *cmd, const json_t *d)
         print_select(d);
     } else if (strcmp(cmd, "journal") == 0) {
         rotactl_print_journal(d);
+    } else if (strcmp(cmd, "workers") == 0) {
+        rotactl_print_workers(d);
     } else if (strcmp(cmd, "reload") == 0) {
         if (json_is_true(json_object_get(d, "changed")))
             printf("reloaded: generation %lld, %lld accounts\n", num(d, "generation"),

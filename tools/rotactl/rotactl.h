@@ -132,3 +132,5 @@ int rotactl_print_json(json_t *j);
 int rotactl_watch(const struct rotactl_opts *o, const struct rotactl_line *l);
 
 #endif
+/* workers.c: `rotactl workers` in words. */
+void rotactl_print_workers(const json_t *d);

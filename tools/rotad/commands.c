@@ -495,9 +495,11 @@ static json_t *dispatch(struct rotad *d, const char *cmd, const json_t *args)
         return cmd_reload(d, &a);
     if (strcmp(cmd, "probe") == 0)
         return cmd_probe(d, &a);
+    if (strcmp(cmd, "workers") == 0)
+        return ok(rotad_pool_json(d));
     if (strcmp(cmd, "journal") == 0)
         return a.n ? fail("usage: journal") : ok(rotad_journal_json(d));
     return fail("unknown command '%.32s' (status, accounts, show, enable, disable, reset, "
-                "cooldown, select, reload, drain, probe, journal)",
+                "cooldown, select, reload, drain, probe, journal, workers)",
                 cmd);
 }

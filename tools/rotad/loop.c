@@ -380,6 +380,9 @@ static void on_signal(struct rotad *d, int res)
         rota_info("SIGHUP: reloading %s", d->config_path);
         d->reload_requested = true;
         break;
+    case SIGCHLD:
+        rotad_pool_tick(d, rota_clock_mono());
+        break;
     default:
         break;
     }
@@ -479,6 +482,7 @@ void rotad_block_signals(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGCHLD); /* a worker exited (pool.c) */
     sigprocmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -574,6 +578,7 @@ void rotad_tick(struct rotad *d, uint64_t now)
         d->nseen = d->seen_odd ? pm->naccounts : 0;
     }
     d->passive_folded += rota_passive_fold(pm, d->seen_odd);
+    rotad_pool_tick(d, now);
     if (now >= d->next_heartbeat) {
         rota_shm_heartbeat(d->w, now);
         d->next_heartbeat = now + (d->cfg->heartbeat_ns ? d->cfg->heartbeat_ns : 1000000000ull);

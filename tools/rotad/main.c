@@ -263,6 +263,19 @@ static int open_table(struct rotad *d, char *err, size_t n)
     return 0;
 }
 
+/* The table took the new config; now the pool (pool.c). Its failure (a listener that
+ * cannot be opened) leaves the running workers as they were. */
+static int reload_pool(struct rotad *d, char *err, size_t n)
+{
+    int rc = rotad_pool_configure(d, err, n);
+    if (rc) {
+        d->reload_failures++;
+        snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s", err);
+        rota_error("reload: the table is new, the workers stay as they were: %s", err);
+    }
+    return rc;
+}
+
 int rotad_reload(struct rotad *d, char *err, size_t n)
 {
     struct rota_config *c = NULL;
@@ -291,7 +304,7 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
         rota_info("reload: %s is unchanged", d->config_path);
         rota_config_free(d->cfg);
         d->cfg = c;
-        return 0;
+        return reload_pool(d, err, n);
     }
     if (rc == 0)
         rc = publish(d, c, false, err, n);
@@ -318,7 +331,7 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
         rota_error("reload: out of memory for the supervisor's state; quota resets and the "
                    "failure-rate breaker pause until the next reload");
     }
-    return 0;
+    return reload_pool(d, err, n);
 }
 
 static int check_only(const char *path)
@@ -420,10 +433,12 @@ int main(int argc, char **argv)
         (rc = lock_instance(&d, err, sizeof(err))) ||
         (rc = rotad_identity_open(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
         (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err))) ||
-        (rc = rotad_probes_configure(&d)) || (rc = rotad_journal_start(&d, err, sizeof(err)))) {
+        (rc = rotad_probes_configure(&d)) || (rc = rotad_journal_start(&d, err, sizeof(err))) ||
+        (rc = rotad_pool_configure(&d, err, sizeof(err)))) {
         if (rc == -ENOMEM || (rc < 0 && !err[0]))
             snprintf(err, sizeof(err), "cannot start: %s", strerror(-rc));
         rota_error("%s", err);
+        rotad_pool_stop(&d);
         rotad_journal_stop(&d);
         rota_prober_stop(d.prober);
         if (d.socket_path)
@@ -434,6 +449,7 @@ int main(int argc, char **argv)
     rota_shm_set_control(d.w, d.socket_path);
     rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.socket_path);
     rc = rotad_run(&d);
+    rotad_pool_stop(&d); /* their last calls are reported before the last journal pass */
     rota_prober_stop(d.prober);
     rota_redact_unref(d.redact);
     rotad_journal_stop(&d); /* a last pass: the table's final state is journaled */

@@ -102,6 +102,7 @@ struct rotad {
     char last_reload_error[512];
     uint64_t next_heartbeat, next_second; /* monotonic ns */
     int64_t clock_shift_ns;               /* ROTA_CLOCK_SHIFT: wall-clock offset, for tests */
+    struct rotad_pool *pool;              /* the dispatch pool's processes (pool.c) */
 };
 
 /* main.c */
@@ -158,6 +159,16 @@ const char *rotad_credential_remedy(const struct rota_config_account *ca);
  * otherwise. */
 const struct rota_config_account *rotad_credential_unresolved(const struct rotad *d,
                                                               uint64_t id);
+
+/* pool.c: the rota-worker processes of the workers: section. Configure starts them, or
+ * (at a reload) rolls them over when their listeners or options changed; 0, or -errno
+ * with "err" saying why (the running pool, if any, is left as it was). Tick reaps,
+ * restarts and reads their figures; stop drains them (their drain timeout) and waits. */
+struct rotad_pool;
+int rotad_pool_configure(struct rotad *d, char *err, size_t errlen);
+void rotad_pool_tick(struct rotad *d, uint64_t now);
+void rotad_pool_stop(struct rotad *d);
+json_t *rotad_pool_json(struct rotad *d);
 
 /* commands.c: answer one request (never NULL). */
 json_t *rotad_command(struct rotad *d, const char *cmd, const json_t *args);
