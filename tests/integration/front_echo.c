@@ -274,7 +274,7 @@ int main(int argc, char **argv)
             return 1;
         }
         port = rc; /* the other threads share it (SO_REUSEPORT) */
-        if (ufd >= 0 && (rc = rota_front_adopt(th->f, ufd)) < 0)
+        if (ufd >= 0 && (rc = rota_front_adopt(th->f, ufd, false)) < 0)
             die("unix listener", rc);
     }
     printf("port %d\n", port);
