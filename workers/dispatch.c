@@ -584,7 +584,8 @@ void rota_dispatch_finish(struct call *k)
     dbuf_free(&k->carry);
     dbuf_free(&k->pend);
     free(k);
-    if (--d->inflight == 0 && d->idle_fn)
+    atomic_store_explicit(&d->counts.inflight, --d->inflight, memory_order_relaxed);
+    if (d->inflight == 0 && d->idle_fn)
         d->idle_fn(d->idle_arg);
 }
 
@@ -674,7 +675,7 @@ void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rot
     if (d->calls)
         d->calls->prev = k;
     d->calls = k;
-    d->inflight++;
+    atomic_store_explicit(&d->counts.inflight, ++d->inflight, memory_order_relaxed);
     if (authenticate(d, k, c, r) || admit(k))
         return;
     rota_front_on_close(c, on_client_close, k);
@@ -729,6 +730,11 @@ void rota_dispatch_free(struct rota_dispatch *d)
 unsigned rota_dispatch_inflight(const struct rota_dispatch *d)
 {
     return d->inflight;
+}
+
+const struct rota_pool_counts *rota_dispatch_counts(const struct rota_dispatch *d)
+{
+    return &d->counts;
 }
 
 void rota_dispatch_on_idle(struct rota_dispatch *d, void (*fn)(void *), void *arg)

@@ -58,6 +58,8 @@ void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rot
 /* Out of time to stop: end every call in flight, each reported cancelled and logged. */
 void rota_dispatch_stop(struct rota_dispatch *d);
 unsigned rota_dispatch_inflight(const struct rota_dispatch *d);
+/* The thread's figures, for its process's main thread to read (pool_stats.h). */
+const struct rota_pool_counts *rota_dispatch_counts(const struct rota_dispatch *d);
 /* Call fn(arg) whenever the requests in flight drop to none (a drain waits for it). */
 void rota_dispatch_on_idle(struct rota_dispatch *d, void (*fn)(void *arg), void *arg);
 

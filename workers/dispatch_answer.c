@@ -183,6 +183,7 @@ static void describe_skips(struct call *k, char *buf, size_t n)
 
 void rota_dispatch_exhausted(struct call *k)
 {
+    rota_pool_count(&k->d->counts.exhausted, 1);
     if (k->natt && k->status >= 500 && k->answer.p) {
         k->note = "exhausted after 5xx";
         rota_dispatch_pass_answer(k);

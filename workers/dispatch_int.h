@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "dispatch.h"
+#include "pool_stats.h"
 #include "formats.h"
 #include "rota_int.h"
 
@@ -111,6 +112,7 @@ struct rota_dispatch {
     struct rota_dispatch_opts o;
     struct call *calls;
     unsigned inflight;
+    struct rota_pool_counts counts; /* read by the process's main thread (pool_stats.h) */
     void (*idle_fn)(void *);
     void *idle_arg;
 };

@@ -118,16 +118,28 @@ void rota_dispatch_ready(struct rota_dispatch *d, struct rota_front_conn *c)
         rota_front_reply(c, 200, json_head, 1, "{\"ready\":true}", 14);
 }
 
+/* Count the request in the thread's figures (pool_stats.h). */
+static void count(struct call *k, uint64_t added_us)
+{
+    struct rota_pool_counts *c = &k->d->counts;
+    rota_pool_count(&c->requests, 1);
+    if (k->final_status >= 500 || k->end_err)
+        rota_pool_count(&c->errors, 1);
+    rota_pool_count(&c->lat[rota_lat_bucket(added_us)], 1);
+}
+
 void rota_dispatch_log(struct call *k)
 {
+    uint64_t total_us = (rota_dispatch_ns() - k->t0_ns) / 1000;
+    uint64_t up_us = k->upstream_ns / 1000;
+    uint64_t added_us = total_us > up_us ? total_us - up_us : 0;
+    count(k, added_us);
     int fd = k->d->o.log_fd;
     if (fd < 0)
         return;
     struct dbuf b = {0};
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t total_us = (rota_dispatch_ns() - k->t0_ns) / 1000;
-    uint64_t up_us = k->upstream_ns / 1000;
     add(&b, "{\"ts\":%lld.%03ld,\"id\":", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
     add_str(&b, k->rid);
     add(&b, ",\"path\":");
@@ -156,7 +168,7 @@ void rota_dispatch_log(struct call *k)
     add(&b,
         "],\"status\":%d,\"added_us\":%llu,\"tokens_in\":%llu,\"tokens_out\":%llu,"
         "\"bytes_in\":%llu,\"bytes_out\":%llu",
-        k->final_status, (unsigned long long)(total_us > up_us ? total_us - up_us : 0),
+        k->final_status, (unsigned long long)added_us,
         (unsigned long long)k->usage.in, (unsigned long long)k->usage.out,
         (unsigned long long)k->bytes_in, (unsigned long long)k->bytes_out);
     if (k->note) {

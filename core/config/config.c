@@ -349,8 +349,7 @@ static bool is_reference(const char *s)
     return (strncmp(s, "env:", 4) == 0 && s[4]) || (strncmp(s, "file:", 5) == 0 && s[5]);
 }
 
-/* Is "host" this machine (127.0.0.0/8, ::1, an IPv4-mapped loopback, "localhost")? */
-static bool loopback(const char *host)
+bool cfg_loopback(const char *host)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -373,7 +372,7 @@ static void warn_open_redis(struct cfg *x, const struct rota_config_journal *o)
 {
     if (!o->redis_enabled || o->redis_password_source || o->redis_socket)
         return;
-    bool local = loopback(o->redis_host);
+    bool local = cfg_loopback(o->redis_host);
     cfg_warn(x, cfg_at(x, x->raw->journal->redis->host ? "journal.redis.host" : "journal.redis"),
              "journal.redis at %s:%u has no password and %s can write the journal's keys "
              "(%s:*) and delete or roll back the state rotad restores (forged records are "
@@ -546,7 +545,8 @@ static int run(struct cfg *x)
     x->raw = raw;
     x->out->pub.desc.config_hash = rota_hash_bytes(x->text, x->len);
     if ((rc = resolve_top(x)) || (rc = cfg_resolve_providers(x)) ||
-        (rc = cfg_resolve_routes(x)) || (rc = resolve_journal(x)))
+        (rc = cfg_resolve_routes(x)) || (rc = resolve_journal(x)) ||
+        (rc = cfg_resolve_workers(x)))
         return rc;
     /* A credential behind env: or file: is part of what the table holds: a changed key
      * must make a new generation even when the file's text is the same. */

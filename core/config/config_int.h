@@ -135,6 +135,33 @@ struct raw_journal {
     struct raw_redis *redis;
 };
 
+struct raw_listener {
+    char *tcp, *unix_path, *mode;
+};
+struct raw_client_key {
+    char *name, *sha256;
+    char **routes;
+    unsigned routes_count;
+    uint32_t rpm, tpm;
+};
+struct raw_worker_limits {
+    char *header_bytes, *body_bytes;
+    uint32_t *headers, *connections;
+};
+struct raw_worker_timeouts {
+    char *header, *body, *keepalive, *connect, *first_byte, *idle, *request, *drain;
+};
+struct raw_workers {
+    char *program;
+    uint32_t *processes, *threads, *attempts;
+    struct raw_listener *listen;
+    unsigned listen_count;
+    char *access_log, *ca_file;
+    struct raw_worker_limits *limits;
+    struct raw_worker_timeouts *timeouts;
+    struct raw_client_key *keys;
+    unsigned keys_count;
+};
 struct raw_config {
     char *instance, *state_dir, *socket, *group, *heartbeat, *stale_after;
     bool *strict;
@@ -143,6 +170,7 @@ struct raw_config {
     struct raw_route *routes;
     unsigned routes_count;
     struct raw_journal *journal;
+    struct raw_workers *workers;
 };
 
 /* The document's schema (config_schema.c) and the names its enums take. */
@@ -274,5 +302,8 @@ bool cfg_exec_exposes_credential(const char *cmd);
 /* The resolve steps, in order (config_providers.c, config_routes.c). */
 int cfg_resolve_providers(struct cfg *x);
 int cfg_resolve_routes(struct cfg *x);
+int cfg_resolve_workers(struct cfg *x); /* config_workers.c */
+/* Is "host" this machine (127.0.0.0/8, ::1, an IPv4-mapped loopback, "localhost")? */
+bool cfg_loopback(const char *host);
 
 #endif

@@ -146,12 +146,55 @@ static void print_services(const struct rota_config *c, FILE *f)
             fprintf(f, "unix:%s", j->redis_socket);
         else
             fprintf(f, "%s:%u", j->redis_host, j->redis_port);
-        fprintf(f, "  db %u  prefix %s  user %s  password %s  stream_max %u  ttl %s  buffer %u\n",
+        fprintf(f,
+                "  db %u  prefix %s  user %s  password %s  stream_max %u  ttl %s  buffer %u\n",
                 j->redis_db, j->redis_prefix, j->redis_user ? j->redis_user : "default",
                 j->redis_password_source ? j->redis_password_source : "none",
                 j->redis_stream_max, dur(j->redis_ttl_ns, a, sizeof(a)), j->redis_buffer);
     } else {
         fprintf(f, "off\n");
+    }
+}
+
+static void print_workers(const struct rota_config_workers *w, FILE *f)
+{
+    if (!w->enabled) {
+        fprintf(f, "\nworkers       none (no workers: section)\n");
+        return;
+    }
+    fprintf(f, "\nworkers       %u processes x %u threads  program %s\n", w->processes,
+            w->threads, w->program ? w->program : "rota-worker beside rotad");
+    for (uint32_t i = 0; i < w->nlisteners; i++) {
+        const struct rota_config_listener *l = &w->listeners[i];
+        if (l->tcp)
+            fprintf(f, "  listen      tcp %s%s\n", l->tcp,
+                    l->loopback ? "" : " (off loopback)");
+        else
+            fprintf(f, "  listen      unix %s mode %04o\n", l->unix_path, l->unix_mode);
+    }
+    fprintf(f, "  access_log  %s\n  ca_file     %s\n  attempts    %u\n", w->access_log,
+            w->ca_file ? w->ca_file : "the system's", w->attempts);
+    fprintf(f,
+            "  limits      header_bytes %u  headers %u  body_bytes %" PRIu64
+            "  connections %u (per thread)\n",
+            w->max_header_bytes, w->max_headers, w->max_body_bytes, w->max_connections);
+    fprintf(f,
+            "  timeouts    header %ums  body %ums  keepalive %ums  connect %ums  "
+            "first_byte %ums  idle %ums  request %ums  drain %ums\n",
+            w->header_timeout_ms, w->body_timeout_ms, w->keepalive_timeout_ms,
+            w->connect_timeout_ms, w->first_byte_timeout_ms, w->idle_timeout_ms,
+            w->request_timeout_ms, w->drain_timeout_ms);
+    if (!w->nkeys)
+        fprintf(f, "  keys        none (every client on the listeners is served)\n");
+    for (uint32_t i = 0; i < w->nkeys; i++) {
+        const struct rota_config_client_key *k = &w->keys[i];
+        fprintf(f, "  key         %s  sha256 %02x%02x%02x%02x...  routes ", k->name,
+                k->sha256[0], k->sha256[1], k->sha256[2], k->sha256[3]);
+        if (!k->nroutes)
+            fprintf(f, "all");
+        for (uint32_t j = 0; j < k->nroutes; j++)
+            fprintf(f, "%s%s", j ? "," : "", k->routes[j]);
+        fprintf(f, "  rpm %u  tpm %u (0 = no limit)\n", k->rpm, k->tpm);
     }
 }
 
@@ -184,4 +227,5 @@ void rota_config_print(const struct rota_config *c, FILE *f)
             print_tier(c, t, &rt->tiers[t], f);
     }
     print_services(c, f);
+    print_workers(&c->workers, f);
 }

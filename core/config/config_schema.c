@@ -246,6 +246,71 @@ static const cyaml_schema_field_t journal_fields[] = {
     CYAML_FIELD_END,
 };
 
+/* ---- workers ---- */
+
+static const cyaml_schema_field_t listener_fields[] = {
+    CYAML_FIELD_STRING_PTR("tcp", OPT, struct raw_listener, tcp, 1, 255),
+    CYAML_FIELD_STRING_PTR("unix", OPT, struct raw_listener, unix_path, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("mode", OPT, struct raw_listener, mode, 1, 8),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t listener_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
+};
+
+static const cyaml_schema_field_t client_key_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_DEFAULT, struct raw_client_key, name, 1,
+                           NAME_MAX_LEN),
+    CYAML_FIELD_STRING_PTR("sha256", CYAML_FLAG_DEFAULT, struct raw_client_key, sha256, 1, 255),
+    CYAML_FIELD_SEQUENCE("routes", PTR | OPT, struct raw_client_key, routes, &string_entry, 0,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_UINT("rpm", OPT, struct raw_client_key, rpm),
+    CYAML_FIELD_UINT("tpm", OPT, struct raw_client_key, tpm),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t client_key_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_client_key, client_key_fields),
+};
+
+static const cyaml_schema_field_t worker_limit_fields[] = {
+    CYAML_FIELD_STRING_PTR("header_bytes", OPT, struct raw_worker_limits, header_bytes, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("headers", OPT, struct raw_worker_limits, headers),
+    CYAML_FIELD_STRING_PTR("body_bytes", OPT, struct raw_worker_limits, body_bytes, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("connections", OPT, struct raw_worker_limits, connections),
+    CYAML_FIELD_END,
+};
+
+#define TIMEOUT(key)                                                                           \
+    CYAML_FIELD_STRING_PTR(#key, OPT, struct raw_worker_timeouts, key, 1, CYAML_UNLIMITED)
+static const cyaml_schema_field_t worker_timeout_fields[] = {
+    TIMEOUT(header),  TIMEOUT(body),       TIMEOUT(keepalive),
+    TIMEOUT(connect), TIMEOUT(first_byte), TIMEOUT(idle),
+    TIMEOUT(request), TIMEOUT(drain),      CYAML_FIELD_END,
+};
+#undef TIMEOUT
+
+static const cyaml_schema_field_t workers_fields[] = {
+    CYAML_FIELD_STRING_PTR("program", OPT, struct raw_workers, program, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("processes", OPT, struct raw_workers, processes),
+    CYAML_FIELD_UINT_PTR("threads", OPT, struct raw_workers, threads),
+    CYAML_FIELD_SEQUENCE("listen", PTR | OPT, struct raw_workers, listen, &listener_entry, 1,
+                         16),
+    CYAML_FIELD_STRING_PTR("access_log", OPT, struct raw_workers, access_log, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("ca_file", OPT, struct raw_workers, ca_file, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT_PTR("attempts", OPT, struct raw_workers, attempts),
+    CYAML_FIELD_MAPPING_PTR("limits", OPT, struct raw_workers, limits, worker_limit_fields),
+    CYAML_FIELD_MAPPING_PTR("timeouts", OPT, struct raw_workers, timeouts,
+                            worker_timeout_fields),
+    CYAML_FIELD_SEQUENCE("keys", PTR | OPT, struct raw_workers, keys, &client_key_entry, 0,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
 /* ---- the document ---- */
 
 static const cyaml_schema_field_t top_fields[] = {
@@ -263,6 +328,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_SEQUENCE("routes", PTR | OPT, struct raw_config, routes, &route_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING_PTR("journal", OPT, struct raw_config, journal, journal_fields),
+    CYAML_FIELD_MAPPING_PTR("workers", OPT, struct raw_config, workers, workers_fields),
     CYAML_FIELD_END,
 };
 
@@ -270,7 +336,6 @@ static const cyaml_schema_field_t top_fields[] = {
  * one believes something listens or runs because the file says so. */
 const struct cfg_unavailable cfg_unavailable[] = {
     {"metrics", "nothing in rotad serves /metrics yet"},
-    {"workers", "rotad starts no dispatch workers yet"},
     {NULL, NULL},
 };
 

@@ -962,6 +962,84 @@ static void test_config_defaults(void **state)
     assert_int_equal(c->journal.redis_stream_max, 100000);
     assert_int_equal(c->journal.redis_buffer, 10000);
     assert_null(c->journal.redis_password_source);
+    assert_false(c->workers.enabled);
+    rota_config_free(c);
+}
+
+static void test_config_workers(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "instance: w\n"
+        "state_dir: /var/lib/rota\n"
+        "providers:\n"
+        "  - name: p\n"
+        "    kind: openai\n"
+        "    accounts: [{name: a, credential: none}]\n"
+        "routes:\n"
+        "  - {name: chat, models: [gpt-4o], tiers: [{provider: p}]}\n"
+        "workers:\n"
+        "  processes: 3\n"
+        "  listen:\n"
+        "    - tcp: \"[::]:9000\"\n"
+        "    - unix: /run/rota/pool.sock\n"
+        "      mode: \"0600\"\n"
+        "  timeouts: {drain: 2s, request: 90s}\n"
+        "  limits: {body_bytes: 1MiB}\n"
+        "  keys:\n"
+        "    - name: team-a\n"
+        "      sha256: 2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824\n"
+        "      routes: [gpt-4o]\n"
+        "      rpm: 60\n"
+        "    - {name: team-b, sha256: "
+        "0000000000000000000000000000000000000000000000000000000000000001}\n";
+    char err[512];
+    struct rota_config *c = NULL;
+    if (rota_config_parse("w.yaml", text, strlen(text), NULL, NULL, &c, err, sizeof(err)))
+        fail_msg("%s", err);
+    const struct rota_config_workers *w = &c->workers;
+    assert_true(w->enabled);
+    assert_int_equal(w->processes, 3);
+    assert_int_equal(w->threads, 1);
+    assert_int_equal(w->nlisteners, 2);
+    assert_string_equal(w->listeners[0].tcp, "[::]:9000");
+    assert_false(w->listeners[0].loopback); /* allowed: there are keys */
+    assert_string_equal(w->listeners[1].unix_path, "/run/rota/pool.sock");
+    assert_int_equal(w->listeners[1].unix_mode, 0600);
+    assert_int_equal(w->drain_timeout_ms, 2000);
+    assert_int_equal(w->request_timeout_ms, 90000);
+    assert_int_equal(w->connect_timeout_ms, 10000);
+    assert_int_equal(w->max_body_bytes, 1u << 20);
+    assert_int_equal(w->max_header_bytes, 16384);
+    assert_int_equal(w->attempts, 3);
+    assert_string_equal(w->access_log, "stderr");
+    assert_int_equal(w->nkeys, 2);
+    assert_string_equal(w->keys[0].name, "team-a");
+    assert_int_equal(w->keys[0].sha256[0], 0x2c);
+    assert_int_equal(w->keys[0].sha256[31], 0x24);
+    assert_int_equal(w->keys[0].nroutes, 1);
+    assert_int_equal(w->keys[0].rpm, 60);
+    assert_int_equal(w->keys[1].nroutes, 0);
+    assert_int_equal(w->keys[1].sha256[31], 1);
+    /* printed with no more of a hash than its first bytes */
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    rota_config_print(c, f);
+    fclose(f);
+    assert_non_null(strstr(out, "key         team-a  sha256 2cf24dba..."));
+    assert_null(strstr(out, "2cf24dba5fb0"));
+    free(out);
+    rota_config_free(c);
+
+    static const char bare[] = "instance: w\nstate_dir: /var/lib/rota\n"
+                               "providers: [{name: p, kind: openai, accounts: [{name: a, "
+                               "credential: none}]}]\nworkers: {}\n";
+    if (rota_config_parse("b.yaml", bare, strlen(bare), NULL, NULL, &c, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(c->workers.nlisteners, 1);
+    assert_string_equal(c->workers.listeners[0].tcp, "127.0.0.1:8080");
+    assert_true(c->workers.processes >= 1);
     rota_config_free(c);
 }
 
@@ -1335,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_config_shipped_examples_load_unset),
         cmocka_unit_test(test_config_print_unresolved),
         cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_workers),
         cmocka_unit_test(test_config_tiers_of_accounts),
         cmocka_unit_test(test_config_base_url),
         cmocka_unit_test(test_config_targets),

@@ -3,15 +3,21 @@
  * endpoint that sends each call to an account rota chooses, retries on the next one,
  * and reports what happened (DESIGN.md section 7).
  *
- *   rota-worker -i INSTANCE [--listen HOST:PORT] [--unix PATH] [--threads N]
- *               [--attempts N] [--deadline-ms MS] [--connect-ms MS] [--first-byte-ms MS]
- *               [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--drain-bytes N]
- *               [--stop-ms MS]
+ *   rota-worker -i INSTANCE [--listen HOST:PORT] [--unix PATH] [--listen-fd FD]...
+ *               [--threads N] [--attempts N] [--deadline-ms MS] [--connect-ms MS]
+ *               [--first-byte-ms MS] [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS]
+ *               [--drain-bytes N] [--stop-ms MS] [--max-header-bytes N] [--max-headers N]
+ *               [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]
+ *               [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD]
  *
- * Listens on 127.0.0.1:8080 by default (port 0 takes a free one) and prints
- * "listening on HOST:PORT" once every thread accepts. SIGTERM or SIGINT drains: no new
- * connections, requests in flight finish within --stop-ms (30 s), then exit 0. One
- * JSON line per request on stderr (dispatch_table.c); no key, header value or body.
+ * Run by hand, it listens on 127.0.0.1:8080 by default (port 0 takes a free one) and
+ * prints "listening on HOST:PORT" once every thread accepts. Run by rotad (the workers:
+ * section), it is given listening sockets rotad holds (--listen-fd, every thread
+ * accepting on each), the access log (--log-fd) and a socket for its figures
+ * (--stats-fd, stats.c); it then stops when rotad goes (the parent-death signal).
+ * SIGTERM or SIGINT drains: no new connections, requests in flight finish within
+ * --stop-ms (30 s), then exit 0. One JSON line per request on the access log (stderr
+ * by default; dispatch_table.c); no key, header value or body.
  *
  * DESIGN
  * T threads, each with its own loop, front (its own SO_REUSEPORT socket), curl multi
@@ -22,6 +28,7 @@
  * back into it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,43 +37,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "dispatch.h"
-#include "front.h"
 #include "rota_version.h"
-#include "upstream.h"
+#include "worker.h"
 
-struct thread {
-    pthread_t tid;
-    struct rota_loop *l;
-    struct rota_front *f;
-    struct rota_upstream *u;
-    struct rota_dispatch *d;
-    int wake;
-    struct rota_loop_watch *w;
-    struct rota_loop_timer stop, flush;
-    uint32_t stop_ms;
-};
+#define MAX_FDS 16
 
 static sigset_t stop_set;
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rota-worker -i INSTANCE [--listen HOST:PORT] [--unix PATH] "
-               "[--threads N]\n"
-               "       [--attempts N] [--deadline-ms MS] [--connect-ms MS] "
-               "[--first-byte-ms MS]\n"
-               "       [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS] [--drain-bytes N]\n"
-               "       [--stop-ms MS]\n");
+               "[--listen-fd FD]...\n"
+               "       [--threads N] [--attempts N] [--deadline-ms MS] [--connect-ms MS]\n"
+               "       [--first-byte-ms MS] [--idle-ms MS] [--keepalive-ms MS] "
+               "[--drain-ms MS]\n"
+               "       [--drain-bytes N] [--stop-ms MS] [--max-header-bytes N] "
+               "[--max-headers N]\n"
+               "       [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]\n"
+               "       [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD]\n");
 }
 
 /* Every call is done: stop once the front has sent what it queued (the last answers),
  * looking every 10 ms; the stop timer bounds the wait. */
 static void on_flush_timer(struct rota_loop_timer *t)
 {
-    struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, flush));
+    struct worker_thread *th =
+        (struct worker_thread *)((char *)t - offsetof(struct worker_thread, flush));
     struct rota_front_stats s;
     rota_front_stats(th->f, &s);
     if (s.unsent == 0)
@@ -75,14 +76,27 @@ static void on_flush_timer(struct rota_loop_timer *t)
         rota_loop_timer_set(th->l, &th->flush, 10);
 }
 
+/* Every second: the front's figures, for the main thread (stats.c). */
+static void on_tick(struct rota_loop_timer *t)
+{
+    struct worker_thread *th =
+        (struct worker_thread *)((char *)t - offsetof(struct worker_thread, tick));
+    struct rota_front_stats s;
+    rota_front_stats(th->f, &s);
+    atomic_store_explicit(&th->conns, s.conns, memory_order_relaxed);
+    atomic_store_explicit(&th->accepted, s.accepted, memory_order_relaxed);
+    rota_loop_timer_set(th->l, &th->tick, 1000);
+}
+
 static void stop_now(void *arg)
 {
-    on_flush_timer(&((struct thread *)arg)->flush);
+    on_flush_timer(&((struct worker_thread *)arg)->flush);
 }
 
 static void on_hard_stop(struct rota_loop_timer *t)
 {
-    struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, stop));
+    struct worker_thread *th =
+        (struct worker_thread *)((char *)t - offsetof(struct worker_thread, stop));
     rota_loop_stop(th->l);
 }
 
@@ -90,7 +104,8 @@ static void on_hard_stop(struct rota_loop_timer *t)
  * answers get one more second to go out. */
 static void on_stop_timer(struct rota_loop_timer *t)
 {
-    struct thread *th = (struct thread *)((char *)t - offsetof(struct thread, stop));
+    struct worker_thread *th =
+        (struct worker_thread *)((char *)t - offsetof(struct worker_thread, stop));
     rota_dispatch_on_idle(th->d, NULL, NULL);
     rota_dispatch_stop(th->d);
     th->stop.fn = on_hard_stop;
@@ -101,7 +116,7 @@ static void on_stop_timer(struct rota_loop_timer *t)
 /* SIGTERM reached this thread: accept no more, stop once idle or out of time. */
 static void on_wake(void *arg, int fd, unsigned revents)
 {
-    struct thread *th = arg;
+    struct worker_thread *th = arg;
     uint64_t v;
     (void)!read(fd, &v, sizeof(v));
     rota_loop_watch_del(th->l, th->w);
@@ -115,7 +130,7 @@ static void on_wake(void *arg, int fd, unsigned revents)
 
 static void *run(void *arg)
 {
-    struct thread *th = arg;
+    struct worker_thread *th = arg;
     int rc = rota_loop_run(th->l);
     if (rc < 0)
         fprintf(stderr, "rota-worker: loop: %s\n", strerror(-rc));
@@ -127,8 +142,29 @@ struct args {
     char host[128];
     int port, threads;
     uint32_t stop_ms;
+    int fds[MAX_FDS]; /* --listen-fd */
+    unsigned nfds;
+    int stats_fd;
     struct rota_dispatch_opts o;
+    struct rota_front_opts fo;
 };
+
+/* A descriptor given by the parent: open, and (for --listen-fd) a listening socket. */
+static int given_fd(const char *arg, bool listening, int *out)
+{
+    char *end;
+    long fd = strtol(arg, &end, 10);
+    int on = 0;
+    socklen_t len = sizeof(on);
+    if (*end || fd < 0 || fd > INT32_MAX || fcntl((int)fd, F_GETFD) < 0)
+        return fprintf(stderr, "rota-worker: %s is not an open descriptor\n", arg), -1;
+    if (listening && (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on))
+        return fprintf(stderr, "rota-worker: descriptor %s is not a listening socket\n", arg),
+               -1;
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    *out = (int)fd;
+    return 0;
+}
 
 static int parse(int argc, char **argv, struct args *a)
 {
@@ -145,24 +181,45 @@ static int parse(int argc, char **argv, struct args *a)
         DRAIN,
         DRAIN_BYTES,
         STOP,
+        LISTEN_FD,
+        STATS_FD,
+        LOG_FD,
+        MAX_HEAD,
+        MAX_HEADERS,
+        MAX_BODY,
+        MAX_CONNS,
+        HEADER_MS,
+        BODY_MS,
+        CLIENT_IDLE,
         VERSION
     };
-    static const struct option opts[] = {{"instance", required_argument, NULL, 'i'},
-                                         {"listen", required_argument, NULL, LISTEN},
-                                         {"unix", required_argument, NULL, UNIX},
-                                         {"threads", required_argument, NULL, THREADS},
-                                         {"attempts", required_argument, NULL, ATTEMPTS},
-                                         {"deadline-ms", required_argument, NULL, DEADLINE},
-                                         {"connect-ms", required_argument, NULL, CONNECT},
-                                         {"first-byte-ms", required_argument, NULL, FIRST},
-                                         {"idle-ms", required_argument, NULL, IDLE},
-                                         {"keepalive-ms", required_argument, NULL, KEEP},
-                                         {"drain-ms", required_argument, NULL, DRAIN},
-                                         {"drain-bytes", required_argument, NULL, DRAIN_BYTES},
-                                         {"stop-ms", required_argument, NULL, STOP},
-                                         {"version", no_argument, NULL, VERSION},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"instance", required_argument, NULL, 'i'},
+        {"listen", required_argument, NULL, LISTEN},
+        {"unix", required_argument, NULL, UNIX},
+        {"threads", required_argument, NULL, THREADS},
+        {"attempts", required_argument, NULL, ATTEMPTS},
+        {"deadline-ms", required_argument, NULL, DEADLINE},
+        {"connect-ms", required_argument, NULL, CONNECT},
+        {"first-byte-ms", required_argument, NULL, FIRST},
+        {"idle-ms", required_argument, NULL, IDLE},
+        {"keepalive-ms", required_argument, NULL, KEEP},
+        {"drain-ms", required_argument, NULL, DRAIN},
+        {"drain-bytes", required_argument, NULL, DRAIN_BYTES},
+        {"stop-ms", required_argument, NULL, STOP},
+        {"listen-fd", required_argument, NULL, LISTEN_FD},
+        {"stats-fd", required_argument, NULL, STATS_FD},
+        {"log-fd", required_argument, NULL, LOG_FD},
+        {"max-header-bytes", required_argument, NULL, MAX_HEAD},
+        {"max-headers", required_argument, NULL, MAX_HEADERS},
+        {"max-body-bytes", required_argument, NULL, MAX_BODY},
+        {"max-conns", required_argument, NULL, MAX_CONNS},
+        {"header-ms", required_argument, NULL, HEADER_MS},
+        {"body-ms", required_argument, NULL, BODY_MS},
+        {"client-idle-ms", required_argument, NULL, CLIENT_IDLE},
+        {"version", no_argument, NULL, VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
         unsigned long n = optarg ? strtoul(optarg, NULL, 10) : 0;
@@ -213,6 +270,43 @@ static int parse(int argc, char **argv, struct args *a)
         case STOP:
             a->stop_ms = (uint32_t)n;
             break;
+        case LISTEN_FD:
+            if (a->nfds == MAX_FDS) {
+                fprintf(stderr, "rota-worker: at most %d --listen-fd\n", MAX_FDS);
+                return 2;
+            }
+            if (given_fd(optarg, true, &a->fds[a->nfds++]) < 0)
+                return 2;
+            break;
+        case STATS_FD:
+            if (given_fd(optarg, false, &a->stats_fd) < 0)
+                return 2;
+            break;
+        case LOG_FD:
+            if (given_fd(optarg, false, &a->o.log_fd) < 0)
+                return 2;
+            break;
+        case MAX_HEAD:
+            a->fo.max_head = (uint32_t)n;
+            break;
+        case MAX_HEADERS:
+            a->fo.max_headers = (uint32_t)n;
+            break;
+        case MAX_BODY:
+            a->fo.max_body = n;
+            break;
+        case MAX_CONNS:
+            a->fo.max_conns = (uint32_t)n;
+            break;
+        case HEADER_MS:
+            a->fo.header_timeout_ms = (uint32_t)n;
+            break;
+        case BODY_MS:
+            a->fo.body_timeout_ms = (uint32_t)n;
+            break;
+        case CLIENT_IDLE:
+            a->fo.idle_timeout_ms = (uint32_t)n;
+            break;
         case VERSION:
             printf("rota-worker %s\n", ROTA_VERSION);
             return 0;
@@ -231,10 +325,11 @@ static int parse(int argc, char **argv, struct args *a)
     return -1;
 }
 
-static int setup(struct thread *th, struct args *a, int ufd, char *err, size_t n)
+static int setup(struct worker_thread *th, struct args *a, int ufd, char *err, size_t n)
 {
     int rc;
-    struct rota_front_opts fo = {.handler = rota_dispatch_handle};
+    struct rota_front_opts fo = a->fo;
+    fo.handler = rota_dispatch_handle;
     if ((rc = rota_loop_new(&th->l, NULL)) < 0)
         return snprintf(err, n, "loop: %s", strerror(-rc)), rc;
     if ((rc = rota_upstream_new(&th->u, th->l, NULL)) < 0)
@@ -251,25 +346,35 @@ static int setup(struct thread *th, struct args *a, int ufd, char *err, size_t n
         a->port = rc; /* the other threads share it (SO_REUSEPORT) */
     if (ufd >= 0 && (rc = rota_front_adopt(th->f, ufd)) < 0)
         return snprintf(err, n, "unix listener: %s", strerror(-rc)), rc;
+    for (unsigned i = 0; i < a->nfds; i++)
+        if ((rc = rota_front_adopt(th->f, a->fds[i])) < 0)
+            return snprintf(err, n, "listener %d: %s", a->fds[i], strerror(-rc)), rc;
     th->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     th->w = th->wake >= 0 ? rota_loop_watch_add(th->l, th->wake, POLLIN, on_wake, th) : NULL;
     if (!th->w)
         return snprintf(err, n, "eventfd: %s", strerror(errno)), -ENOMEM;
     th->stop.fn = on_stop_timer;
     th->flush.fn = on_flush_timer;
+    th->tick.fn = on_tick;
+    rota_loop_timer_set(th->l, &th->tick, 1000);
     th->stop_ms = a->stop_ms;
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    struct args a = {.threads = 1, .port = -2, .stop_ms = 30000, .o = {.log_fd = 2}};
+    struct args a = {
+        .threads = 1, .port = -2, .stop_ms = 30000, .stats_fd = -1, .o = {.log_fd = 2}};
     snprintf(a.host, sizeof(a.host), "127.0.0.1");
     int rc = parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
-    if (a.port == -2) /* no --listen: 127.0.0.1:8080, unless --unix alone was asked */
-        a.port = a.unix_path ? -1 : 8080;
+    if (a.port == -2) /* no --listen: 127.0.0.1:8080, unless given other listeners */
+        a.port = a.unix_path || a.nfds ? -1 : 8080;
+    /* rotad's worker: stop when rotad goes (checked again after asking, in case it
+     * went before) */
+    if (a.stats_fd >= 0 && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1))
+        return 1;
     char err[256];
     rota_t *h;
     if ((rc = rota_attach(a.instance, &h, err, sizeof(err))) != 0) {
@@ -294,7 +399,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rota-worker: %s\n", err);
         return 1;
     }
-    struct thread *th = calloc((size_t)a.threads, sizeof(*th));
+    struct worker_thread *th = calloc((size_t)a.threads, sizeof(*th));
     for (int i = 0; th && i < a.threads; i++)
         if (setup(&th[i], &a, ufd, err, sizeof(err)) < 0) {
             fprintf(stderr, "rota-worker: %s\n", err);
@@ -306,18 +411,26 @@ int main(int argc, char **argv)
         printf("listening on %s:%d\n", a.host, a.port);
     if (a.unix_path)
         printf("listening on unix:%s\n", a.unix_path);
+    for (unsigned i = 0; i < a.nfds; i++)
+        printf("listening on fd %d\n", a.fds[i]);
     fflush(stdout);
     for (int i = 0; i < a.threads; i++)
         pthread_create(&th[i].tid, NULL, run, &th[i]);
-    int sig;
-    while (sigwait(&stop_set, &sig) != 0)
-        ;
+    struct rota_worker_stats *st = rota_worker_stats_new();
+    if (!st)
+        return 1;
+    /* Wait for SIGTERM or SIGINT; every second, the figures for rotad. */
+    struct timespec second = {1, 0};
+    while (sigtimedwait(&stop_set, NULL, &second) < 0)
+        rota_worker_stats_send(st, a.stats_fd, th, (unsigned)a.threads, false);
+    rota_worker_stats_send(st, a.stats_fd, th, (unsigned)a.threads, true);
     for (int i = 0; i < a.threads; i++) {
         uint64_t one = 1;
         (void)!write(th[i].wake, &one, sizeof(one));
     }
     for (int i = 0; i < a.threads; i++)
         pthread_join(th[i].tid, NULL);
+    rota_worker_stats_free(st);
     for (int i = 0; i < a.threads; i++) {
         rota_front_free(th[i].f);
         rota_dispatch_free(th[i].d);
