@@ -59,7 +59,8 @@ static struct rota_shm_phot *seen_providers(struct rota_shm_hot *seen,
 }
 
 /* The client keys' part of "seen", after the providers'. */
-static struct rota_shm_khot *seen_keys(struct rota_shm_hot *seen, const struct rota_shm_map *old)
+static struct rota_shm_khot *seen_keys(struct rota_shm_hot *seen,
+                                       const struct rota_shm_map *old)
 {
     return (struct rota_shm_khot *)(seen_providers(seen, old) + old->nproviders);
 }

@@ -97,8 +97,8 @@ int rota_fill_check_keys(const struct rota_desc *d, char *err, size_t n)
             if (strcmp(d->keys[j].name, k->name) == 0)
                 return fail(err, n, -EEXIST, "client key %s: name used twice", k->name);
         if (k->nroutes > d->nroutes || (k->nroutes && !k->routes))
-            return fail(err, n, -EINVAL, "client key %s: %u routes, the table has %u",
-                        k->name, k->nroutes, d->nroutes);
+            return fail(err, n, -EINVAL, "client key %s: %u routes, the table has %u", k->name,
+                        k->nroutes, d->nroutes);
         for (uint32_t r = 0; r < k->nroutes; r++)
             if (k->routes[r] >= d->nroutes)
                 return fail(err, n, -EINVAL, "client key %s: route %u out of range", k->name,
@@ -121,9 +121,8 @@ void rota_fill_ckey_strings(const struct rota_desc *d, struct blob *str)
         rota_fill_blob_str(str, d->keys[i].name);
 }
 
-int rota_fill_fill_ckeys(struct rota_shm_map *m, struct rota_shm_ckey *keys,
-                         uint32_t *ckroutes, const struct rota_desc *d, struct blob *str,
-                         char *err, size_t n)
+int rota_fill_fill_ckeys(struct rota_shm_map *m, struct rota_shm_ckey *keys, uint32_t *ckroutes,
+                         const struct rota_desc *d, struct blob *str, char *err, size_t n)
 {
     struct rota_shm_index *ix = (void *)m->index;
     uint32_t mask = m->hdr->index_mask, at = 0;
@@ -158,8 +157,8 @@ int rota_shm_ckeys_check(const struct rota_shm_map *m, char *err, size_t n)
         if (k->name >= nstr || !memchr(m->strings + k->name, 0, nstr - k->name))
             return fail(err, n, ROTA_ELAYOUT, "client key %u: bad name offset", i);
         if (k->route0 > nkr || k->nroutes > nkr - k->route0)
-            return fail(err, n, ROTA_ELAYOUT, "client key %u: routes [%u, +%u) out of range",
-                        i, k->route0, k->nroutes);
+            return fail(err, n, ROTA_ELAYOUT, "client key %u: routes [%u, +%u) out of range", i,
+                        k->route0, k->nroutes);
         for (uint32_t r = 0; r < k->nroutes; r++)
             if (m->ckroutes[k->route0 + r] >= m->nroutes)
                 return fail(err, n, ROTA_ELAYOUT, "client key %u: route %u out of range", i,

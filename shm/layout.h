@@ -343,8 +343,8 @@ struct rota_shm_thot {
  * then its whole hash compared. */
 struct rota_shm_ckey {
     uint8_t sha256[32];
-    uint32_t name;   /* string offset */
-    uint32_t route0; /* its allowed routes: ckroutes[route0 .. route0 + nroutes) */
+    uint32_t name;    /* string offset */
+    uint32_t route0;  /* its allowed routes: ckroutes[route0 .. route0 + nroutes) */
     uint32_t nroutes; /* 0 = every route */
     uint32_t pad;
     uint64_t req_interval_ns, req_limit_ns; /* GCRA of its RPM (rota_shm_rate); 0 = none */

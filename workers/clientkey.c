@@ -198,8 +198,8 @@ void rota_client_key_done(rota_t *h, rota_client_key *ck, uint64_t tokens)
                              tokens - ck->est > INT64_MAX ? INT64_MAX
                                                           : (int64_t)(tokens - ck->est));
         else if (tk.interval_ns && held > used)
-            rota_gcra_refund(&hot->gcra_tok, &hot->tok_giving, &hot->tok_back, now,
-                             ck->tok_tat, ck->tok_back, held - used);
+            rota_gcra_refund(&hot->gcra_tok, &hot->tok_giving, &hot->tok_back, now, ck->tok_tat,
+                             ck->tok_back, held - used);
     }
     rota_gen_leave(rd, g);
 }

@@ -30,12 +30,12 @@ rota_select_except(rota_t *h, const rota_route_t *route, const char *key, size_t
 typedef struct {
     uint8_t sha256[32];
     uint64_t generation;
-    uint32_t index;       /* in that generation; ROTA_NONE: the table has no client keys */
-    bool admitted;        /* rota_client_key_admit let the request in */
-    uint64_t est;         /* tokens charged to its TPM */
-    uint64_t tok_tat;     /* its TPM word right after the charge; 0 = no TPM limit */
-    uint64_t tok_back;    /* its TPM "back" counter before the charge */
-    char name[64]; /* for the access log; "" without client keys */
+    uint32_t index;    /* in that generation; ROTA_NONE: the table has no client keys */
+    bool admitted;     /* rota_client_key_admit let the request in */
+    uint64_t est;      /* tokens charged to its TPM */
+    uint64_t tok_tat;  /* its TPM word right after the charge; 0 = no TPM limit */
+    uint64_t tok_back; /* its TPM "back" counter before the charge */
+    char name[64];     /* for the access log; "" without client keys */
 } rota_client_key;
 
 /* SHA-256 of the "len" bytes at "data" into "out" (libcrypto): 0, or -ENOSYS when no
@@ -55,9 +55,10 @@ rota_client_key_find(rota_t *h, const char *key, size_t len, rota_client_key *ou
  * its RPM and TPM; 403: the key may not use that route; 429: its RPM or TPM says no, and
  * *retry_after_ms when it would say yes; 401: a reload since rota_client_key_find took
  * the key away; or a negative code. Without client keys: always 0. */
-__attribute__((visibility("hidden"))) int
-rota_client_key_admit(rota_t *h, rota_client_key *ck, const rota_route_t *route,
-                      uint64_t est_tokens, uint64_t *retry_after_ms);
+__attribute__((visibility("hidden"))) int rota_client_key_admit(rota_t *h, rota_client_key *ck,
+                                                                const rota_route_t *route,
+                                                                uint64_t est_tokens,
+                                                                uint64_t *retry_after_ms);
 
 /* The request "ck" let in is over, having used "tokens": its TPM charge becomes that
  * (more taken, or what it holds of the estimate given back). Once per admitted request;

@@ -167,7 +167,8 @@ static int teardown(void **state)
 }
 
 /* curl (the CLI) with "args" against the worker, headers included: the output. */
-static void pool(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pool(char *out, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void pool(char *out, size_t n, const char *fmt, ...)
 {
     char args[2048], cmd[3072];
@@ -192,9 +193,10 @@ static const char *at(const char *path)
     return url;
 }
 
-#define CHAT_BODY   "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'"
+#define CHAT_BODY                                                                              \
+    "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'"
 #define CLAUDE_BODY                                                                            \
-    "-H 'anthropic-version: 2023-06-01' -d '{\"model\":\"claude-model\",\"max_tokens\":16,"   \
+    "-H 'anthropic-version: 2023-06-01' -d '{\"model\":\"claude-model\",\"max_tokens\":16,"    \
     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'"
 #define GEM_BODY "-d '{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}'"
 
@@ -229,7 +231,8 @@ static void test_pool_keys_who_may_call(void **state)
     /* ... and in Anthropic's on /v1/messages */
     pool(out, sizeof(out), "-H 'x-api-key: sk-wrong' %s %s", at("/v1/messages"), CLAUDE_BODY);
     assert_int_equal(status_of(out), 401);
-    assert_non_null(strstr(out, "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\""));
+    assert_non_null(
+        strstr(out, "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\""));
     /* a key that is the right one but for its last byte */
     pool(out, sizeof(out), "-H 'Authorization: Bearer sk-pool-team-a-secreT' %s %s",
          at("/v1/chat/completions"), CHAT_BODY);
