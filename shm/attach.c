@@ -7,9 +7,10 @@
  * written by another rota version, a segment truncated by a full tmpfs. Validation
  * therefore checks, in order: the file is large enough for a header, the magic, the ABI,
  * the header size, the segment size against the file, then every section's element size,
- * count, alignment and bounds, and finally every stored index and string offset. After
- * rota_shm_validate succeeds, readers index sections without further checks. Each
- * refusal carries a message naming the segment and the field at fault.
+ * count, alignment and bounds, and finally every stored index and string offset (client
+ * keys: shm/ckeys.c, each also found where the index says). After rota_shm_validate
+ * succeeds, readers index sections without further checks. Each refusal carries a
+ * message naming the segment and the field at fault.
  *
  * Whom shared memory trusts. /dev/shm is writable by every local user, so a name there
  * proves nothing: anyone may create /rota.<instance> or a generation's name before the
@@ -37,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fill.h"
 #include "hash.h"
 #include "table.h"
 
@@ -144,17 +146,20 @@ const uint32_t rota_shm_elem_size[ROTA_SEC_COUNT] = {
     [ROTA_SEC_MEMBERS] = sizeof(struct rota_shm_member),
     [ROTA_SEC_BUCKETS] = sizeof(uint32_t),
     [ROTA_SEC_INDEX] = sizeof(struct rota_shm_index),
+    [ROTA_SEC_CKEYS] = sizeof(struct rota_shm_ckey),
+    [ROTA_SEC_CKROUTES] = sizeof(uint32_t),
     [ROTA_SEC_STRINGS] = 1,
     [ROTA_SEC_CREDS] = 1,
     [ROTA_SEC_SNAPS] = sizeof(struct rota_shm_snap),
     [ROTA_SEC_HOT] = sizeof(struct rota_shm_hot),
     [ROTA_SEC_PHOT] = sizeof(struct rota_shm_phot),
     [ROTA_SEC_THOT] = sizeof(struct rota_shm_thot),
+    [ROTA_SEC_KHOT] = sizeof(struct rota_shm_khot),
 };
 
 static const char *const sec_name[ROTA_SEC_COUNT] = {
-    "providers", "accounts", "routes", "tiers", "members", "buckets", "index",
-    "strings",   "creds",    "snaps",  "hot",   "phot",    "thot",
+    "providers", "accounts", "routes", "tiers", "members", "buckets", "index", "ckeys",
+    "ckroutes",  "strings",  "creds",  "snaps", "hot",     "phot",    "thot",  "khot",
 };
 
 /* A used fraction the policy compares with: a number in [0, 100] (NaN is not). */
@@ -244,8 +249,10 @@ static int check_sections(const struct rota_shm_header *h, size_t size, char *er
     if (h->sec[ROTA_SEC_SNAPS].count != h->sec[ROTA_SEC_ACCOUNTS].count ||
         h->sec[ROTA_SEC_HOT].count != h->sec[ROTA_SEC_ACCOUNTS].count ||
         h->sec[ROTA_SEC_PHOT].count != h->sec[ROTA_SEC_PROVIDERS].count ||
-        h->sec[ROTA_SEC_THOT].count != h->sec[ROTA_SEC_TIERS].count)
-        return fail(err, n, ROTA_ELAYOUT, "per-account or per-tier sections disagree in count");
+        h->sec[ROTA_SEC_THOT].count != h->sec[ROTA_SEC_TIERS].count ||
+        h->sec[ROTA_SEC_KHOT].count != h->sec[ROTA_SEC_CKEYS].count)
+        return fail(err, n, ROTA_ELAYOUT,
+                    "per-account, per-tier or per-key sections disagree in count");
     uint32_t slots = h->sec[ROTA_SEC_INDEX].count;
     if (slots == 0 || (slots & (slots - 1)) || h->index_mask != slots - 1)
         return fail(err, n, ROTA_ELAYOUT, "index: %u slots is not a power of two", slots);
@@ -324,11 +331,13 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
     }
     for (uint32_t i = 0; i <= m->hdr->index_mask; i++) {
         const struct rota_shm_index *x = &m->index[i];
-        uint32_t lim = x->kind == ROTA_IDX_ACCOUNT ? m->naccounts : m->nroutes;
-        if (x->kind > ROTA_IDX_ROUTE || (x->kind != ROTA_IDX_EMPTY && x->value >= lim))
+        uint32_t lim = x->kind == ROTA_IDX_ACCOUNT ? m->naccounts
+                       : x->kind == ROTA_IDX_ROUTE ? m->nroutes
+                                                   : m->nckeys;
+        if (x->kind > ROTA_IDX_CKEY || (x->kind != ROTA_IDX_EMPTY && x->value >= lim))
             return fail(err, n, ROTA_ELAYOUT, "index slot %u: bad entry", i);
     }
-    return 0;
+    return rota_shm_ckeys_check(m, err, n);
 }
 
 int rota_shm_validate(void *base, size_t size, struct rota_shm_map *out, char *err, size_t n)
@@ -372,11 +381,15 @@ int rota_shm_validate(void *base, size_t size, struct rota_shm_map *out, char *e
     out->hot = (void *)(b + h->sec[ROTA_SEC_HOT].off);
     out->phot = (void *)(b + h->sec[ROTA_SEC_PHOT].off);
     out->thot = (void *)(b + h->sec[ROTA_SEC_THOT].off);
+    out->ckeys = (const void *)(b + h->sec[ROTA_SEC_CKEYS].off);
+    out->ckroutes = (const void *)(b + h->sec[ROTA_SEC_CKROUTES].off);
+    out->khot = (void *)(b + h->sec[ROTA_SEC_KHOT].off);
     out->nproviders = h->sec[ROTA_SEC_PROVIDERS].count;
     out->naccounts = h->sec[ROTA_SEC_ACCOUNTS].count;
     out->nroutes = h->sec[ROTA_SEC_ROUTES].count;
     out->ntiers = h->sec[ROTA_SEC_TIERS].count;
     out->nmembers = h->sec[ROTA_SEC_MEMBERS].count;
+    out->nckeys = h->sec[ROTA_SEC_CKEYS].count;
     rc = check_contents(out, err, n);
     if (rc)
         memset(out, 0, sizeof(*out));

@@ -16,7 +16,7 @@
  *      a tag no other account of N or N+1 has: shm/clients.h); initialise snapshots
  *      from the configured limits;
  *   4. copy each surviving account's hot block and matching snapshot windows from
- *      generation N, by account id;
+ *      generation N, by account id (and each client key's rate words, by its hash);
  *   5. store state READY (release), then the directory's generation (release), then
  *      generation N's time of supersession and its state SUPERSEDED (release), and wake
  *      the movers sleeping on that state word (every attached handle has one, a thread
@@ -166,7 +166,7 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     for (uint32_t r = 0; r < d->nroutes; r++)
         for (uint32_t t = 0; t < d->routes[r].ntiers; t++)
             nbuckets += rota_fill_bucket_words(&d->routes[r].tiers[t]);
-    uint32_t keys = d->naccounts + d->nroutes, slots = 16;
+    uint32_t keys = d->naccounts + d->nroutes + d->nkeys, slots = 16;
     for (uint32_t r = 0; r < d->nroutes; r++)
         for (const char *const *mo = d->routes[r].models; mo && *mo; mo++)
             keys++;
@@ -188,14 +188,15 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
         for (uint32_t t = 0; t < d->routes[r].ntiers; t++)
             rota_fill_tier_strings(&ttmp, &d->routes[r].tiers[t], &str);
     }
+    rota_fill_ckey_strings(d, &str);
     if (!str.p || (d->naccounts && str.len == 0)) {
         free(str.p);
         free(cred.p);
         return fail(err, n, -ENOMEM, "out of memory building strings");
     }
     struct layout L;
-    rota_fill_plan(&L, d, ntiers, nmembers, nbuckets ? nbuckets : 1, slots, str.len,
-                   cred.len ? cred.len : 1);
+    rota_fill_plan(&L, d, ntiers, nmembers, nbuckets ? nbuckets : 1, slots,
+                   rota_fill_ckroute_words(d), str.len, cred.len ? cred.len : 1);
     str.len = cred.len = 0;
     int rc = create_segment(w->instance, genp, w->mode, w->gid, L.total, m, err, n);
     if (rc) {
@@ -219,6 +220,9 @@ static int build(struct rota_shm_writer *w, const struct rota_desc *d, uint64_t 
     m->buckets = (void *)(b + L.off[ROTA_SEC_BUCKETS]);
     m->index = (void *)(b + L.off[ROTA_SEC_INDEX]);
     rc = rota_fill_fill_routes(m, d, &str, err, n);
+    if (!rc)
+        rc = rota_fill_fill_ckeys(m, (void *)(b + L.off[ROTA_SEC_CKEYS]),
+                                  (void *)(b + L.off[ROTA_SEC_CKROUTES]), d, &str, err, n);
     if (!rc && rota_fill_assign_tags(acct, d->naccounts, w->have_cur ? &w->cur : NULL))
         rc = fail(err, n, -ENOMEM, "out of memory assigning lease tags");
     if (!rc) {

@@ -13,7 +13,8 @@
  * their breaker and failure streak by name the same way: a reload must not close the
  * breaker of a provider that is down. The TPM given-back counters (tok_giving, tok_back)
  * are counters like the others, so a choice made before the reload and reported after it
- * still tells how far refunds have moved its admission.
+ * still tells how far refunds have moved its admission. The dispatch pool's client keys
+ * keep their rate words, refund counters and statistics by SHA-256 the same way.
  *
  * Breaker words are not taken merely because they changed on the old generation: workers
  * already on the new one may have moved its word too (a trial failed there and opened it)
@@ -46,7 +47,8 @@ static void copy_hot(struct rota_shm_hot *dst, struct rota_shm_hot *src)
 size_t rota_shm_seen_size(const struct rota_shm_map *old)
 {
     return sizeof(struct rota_shm_hot) * (old->naccounts ? old->naccounts : 1) +
-           sizeof(struct rota_shm_phot) * old->nproviders;
+           sizeof(struct rota_shm_phot) * old->nproviders +
+           sizeof(struct rota_shm_khot) * old->nckeys;
 }
 
 /* The providers' part of "seen", after the accounts'. */
@@ -54,6 +56,23 @@ static struct rota_shm_phot *seen_providers(struct rota_shm_hot *seen,
                                             const struct rota_shm_map *old)
 {
     return (struct rota_shm_phot *)(seen + (old->naccounts ? old->naccounts : 1));
+}
+
+/* The client keys' part of "seen", after the providers'. */
+static struct rota_shm_khot *seen_keys(struct rota_shm_hot *seen,
+                                       const struct rota_shm_map *old)
+{
+    return (struct rota_shm_khot *)(seen_providers(seen, old) + old->nproviders);
+}
+
+/* Word by word, each an atomic load; "back" before "giving", as in copy_hot. */
+static void copy_khot(struct rota_shm_khot *dst, struct rota_shm_khot *src)
+{
+    _Atomic uint64_t *d = (void *)dst, *s = (void *)src;
+    for (size_t w = 0; w < sizeof(*dst) / sizeof(uint64_t); w++)
+        rota_store(&d[w], rota_load(&s[w]));
+    rota_store(&dst->tok_back, rota_load_acq(&src->tok_back));
+    rota_store(&dst->tok_giving, rota_load_acq(&src->tok_giving));
 }
 
 /* Index in "m" of the provider "old" calls "p", or ROTA_NONE. */
@@ -85,6 +104,14 @@ void rota_shm_carry_over(struct rota_shm_map *m, const struct rota_shm_map *old,
             continue;
         copy_phot(&m->phot[i], &old->phot[j]);
         copy_phot(&pseen[j], &m->phot[i]);
+    }
+    struct rota_shm_khot *kseen = seen_keys(seen, old);
+    for (uint32_t i = 0; i < m->nckeys; i++) {
+        uint32_t j = rota_shm_ckey_find(old, m->ckeys[i].sha256);
+        if (j == ROTA_NONE)
+            continue;
+        copy_khot(&m->khot[i], &old->khot[j]);
+        copy_khot(&kseen[j], &m->khot[i]);
     }
     for (uint32_t i = 0; i < m->naccounts; i++) {
         uint32_t j = rota_shm_find(old, ROTA_IDX_ACCOUNT, m->accounts[i].id);
@@ -216,5 +243,20 @@ void rota_shm_catch_up(struct rota_shm_map *m, const struct rota_shm_map *old,
         merge_breaker(&m->phot[i].breaker, &old->phot[j].breaker, &pseen[j].breaker);
         take_if_changed32(&m->phot[i].consec_fail, &old->phot[j].consec_fail,
                           &pseen[j].consec_fail);
+    }
+    struct rota_shm_khot *kseen = seen_keys(seen, old);
+    for (uint32_t j = 0; j < old->nckeys; j++) {
+        uint32_t i = rota_shm_ckey_find(m, old->ckeys[j].sha256);
+        if (i == ROTA_NONE)
+            continue;
+        struct rota_shm_khot *o = &old->khot[j], *n = &m->khot[i], *c = &kseen[j];
+        add_since(&n->admitted, &o->admitted, &c->admitted);
+        add_since(&n->refused, &o->refused, &c->refused);
+        add_since(&n->limited, &o->limited, &c->limited);
+        add_since(&n->tokens, &o->tokens, &c->tokens);
+        add_since(&n->tok_back, &o->tok_back, &c->tok_back); /* back first: see copy_hot */
+        add_since(&n->tok_giving, &o->tok_giving, &c->tok_giving);
+        merge_tat(&n->gcra_req, &o->gcra_req, &c->gcra_req, since);
+        merge_tat(&n->gcra_tok, &o->gcra_tok, &c->gcra_tok, since);
     }
 }

@@ -9,12 +9,14 @@
 #include "table.h"
 
 /* Bytes of the "seen" record for carrying from "old": a hot block per account, then a
- * provider hot block per provider (aligned as hot blocks are). */
+ * provider hot block per provider (aligned as hot blocks are), then a client key's hot
+ * words per key. */
 size_t rota_shm_seen_size(const struct rota_shm_map *old);
 
 /* Copy hot blocks and matching snapshot windows of the accounts of "m" that "old" also
- * has (by id), and the hot blocks (breaker, failure streak) of the providers it also has
- * (by name); "seen" (rota_shm_seen_size bytes, zeroed) records them as copied. */
+ * has (by id), the hot blocks (breaker, failure streak) of the providers it also has
+ * (by name) and those of the client keys it also has (by SHA-256); "seen"
+ * (rota_shm_seen_size bytes, zeroed) records them as copied. */
 void rota_shm_carry_over(struct rota_shm_map *m, const struct rota_shm_map *old,
                          struct rota_shm_hot *seen);
 

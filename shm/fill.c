@@ -116,7 +116,7 @@ int rota_fill_check(const struct rota_desc *d, char *err, size_t n)
             }
         }
     }
-    return 0;
+    return rota_fill_check_keys(d, err, n);
 }
 
 /* A random-looking byte per record of "m", from the segment's nonce. */
@@ -127,8 +127,8 @@ uint64_t rota_fill_nonce_byte(const struct rota_shm_map *m, uint32_t i)
 
 /* ---- index ---- */
 
-static int index_put(struct rota_shm_index *ix, uint32_t mask, uint32_t kind, uint64_t key,
-                     uint32_t value)
+int rota_fill_index_put(struct rota_shm_index *ix, uint32_t mask, uint32_t kind, uint64_t key,
+                        uint32_t value)
 {
     for (uint32_t i = rota_index_home(key, mask);; i = (i + 1) & mask) {
         if (ix[i].kind == ROTA_IDX_EMPTY) {
@@ -143,13 +143,26 @@ static int index_put(struct rota_shm_index *ix, uint32_t mask, uint32_t kind, ui
 /* ---- filling a generation ---- */
 
 void rota_fill_plan(struct layout *L, const struct rota_desc *d, uint32_t ntiers,
-                    uint32_t nmembers, uint32_t nbuckets, uint32_t slots, size_t nstr,
-                    size_t ncred)
+                    uint32_t nmembers, uint32_t nbuckets, uint32_t slots, uint32_t nckroutes,
+                    size_t nstr, size_t ncred)
 {
     uint32_t count[ROTA_SEC_COUNT] = {
-        d->nproviders, d->naccounts,  d->nroutes,     ntiers,          nmembers,
-        nbuckets,      slots,         (uint32_t)nstr, (uint32_t)ncred, d->naccounts,
-        d->naccounts,  d->nproviders, ntiers,
+        [ROTA_SEC_PROVIDERS] = d->nproviders,
+        [ROTA_SEC_ACCOUNTS] = d->naccounts,
+        [ROTA_SEC_ROUTES] = d->nroutes,
+        [ROTA_SEC_TIERS] = ntiers,
+        [ROTA_SEC_MEMBERS] = nmembers,
+        [ROTA_SEC_BUCKETS] = nbuckets,
+        [ROTA_SEC_INDEX] = slots,
+        [ROTA_SEC_CKEYS] = d->nkeys,
+        [ROTA_SEC_CKROUTES] = nckroutes,
+        [ROTA_SEC_STRINGS] = (uint32_t)nstr,
+        [ROTA_SEC_CREDS] = (uint32_t)ncred,
+        [ROTA_SEC_SNAPS] = d->naccounts,
+        [ROTA_SEC_HOT] = d->naccounts,
+        [ROTA_SEC_PHOT] = d->nproviders,
+        [ROTA_SEC_THOT] = ntiers,
+        [ROTA_SEC_KHOT] = d->nkeys,
     };
     uint64_t off = align_up(sizeof(struct rota_shm_header));
     for (int i = 0; i < ROTA_SEC_COUNT; i++) {
@@ -354,7 +367,7 @@ int rota_fill_fill_routes(struct rota_shm_map *m, const struct rota_desc *d, str
     uint32_t mask = m->hdr->index_mask, tier = 0, member = 0, bucket = 0;
     uint32_t *buckets = (void *)m->buckets;
     for (uint32_t i = 0; i < d->naccounts; i++)
-        if (index_put(ix, mask, ROTA_IDX_ACCOUNT, d->accounts[i].id, i))
+        if (rota_fill_index_put(ix, mask, ROTA_IDX_ACCOUNT, d->accounts[i].id, i))
             return fail(err, n, -EEXIST, "account %s: id %llu is used twice",
                         d->accounts[i].name, (unsigned long long)d->accounts[i].id);
     for (uint32_t r = 0; r < d->nroutes; r++) {
@@ -363,11 +376,11 @@ int rota_fill_fill_routes(struct rota_shm_map *m, const struct rota_desc *d, str
         routes[r].tier0 = tier;
         routes[r].ntiers = rt->ntiers;
         routes[r].models = (uint32_t)str->len;
-        if (index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(rt->name), r))
+        if (rota_fill_index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(rt->name), r))
             return fail(err, n, -EEXIST, "route %s: name used twice", rt->name);
         for (const char *const *mo = rt->models; mo && *mo; mo++) {
             rota_fill_blob_str(str, *mo);
-            if (index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(*mo), r))
+            if (rota_fill_index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(*mo), r))
                 return fail(err, n, -EEXIST, "route %s: model %s is served by another route",
                             rt->name, *mo);
         }

@@ -21,7 +21,10 @@
  *   | tiers[T]         strategy, ceiling, member range             |
  *   | members[M]       account index + quota pool                  |
  *   | buckets[B]       large sticky tiers: members grouped by id hash  |
- *   | index[I]         open-addressing hash: account id, route key |
+ *   | index[I]         open-addressing hash: account id, route key,|
+ *   |                  client key (its SHA-256's first 8 bytes)    |
+ *   | ckeys[K]         client keys: SHA-256, name, limits, routes  |
+ *   | ckroutes[KR]     route indexes client keys may use           |
  *   | strings          NUL-terminated names                        |
  *   | creds            credentials (workers need them)             |
  *   +-------------------- supervisor, seqlock ---------------------+
@@ -31,6 +34,7 @@
  *   | hot[A]           256 B each: line 0 is all a selection reads |
  *   | phot[P]          provider breaker                            |
  *   | thot[T]          round-robin cursors                         |
+ *   | khot[K]          64 B each: a client key's rate words, counts|
  *   +--------------------------------------------------------------+ total_size
  *
  * Field comments say who writes each field and how: "sup" is the supervisor (the only
@@ -46,7 +50,7 @@
 
 #define ROTA_SHM_MAGIC     0x314c425441544f52ull /* "ROTATBL1" */
 #define ROTA_SHM_DIR_MAGIC 0x3152494441544f52ull /* "ROTADIR1" */
-#define ROTA_SHM_ABI       4u
+#define ROTA_SHM_ABI       5u
 
 #define ROTA_MAX_WINDOWS 8  /* quota windows per account, over all its pools */
 #define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */
@@ -236,6 +240,7 @@ static inline void rota_shm_rate(uint64_t per_minute, uint64_t burst, uint64_t *
 #define ROTA_IDX_EMPTY   0u
 #define ROTA_IDX_ACCOUNT 1u
 #define ROTA_IDX_ROUTE   2u
+#define ROTA_IDX_CKEY    3u /* key: rota_shm_ckey_word of a client key's SHA-256 */
 struct rota_shm_index {
     uint64_t key;
     uint32_t kind;
@@ -333,6 +338,34 @@ struct rota_shm_thot {
     alignas(ROTA_SHM_ALIGN) _Atomic uint64_t cursor; /* round-robin: fetch_add */
 };
 
+/* A client key of the dispatch pool (DESIGN.md section 7): only its SHA-256 is here.
+ * Writer: sup, before READY; immutable after. Found through the index (ROTA_IDX_CKEY),
+ * then its whole hash compared. */
+struct rota_shm_ckey {
+    uint8_t sha256[32];
+    uint32_t name;    /* string offset */
+    uint32_t route0;  /* its allowed routes: ckroutes[route0 .. route0 + nroutes) */
+    uint32_t nroutes; /* 0 = every route */
+    uint32_t pad;
+    uint64_t req_interval_ns, req_limit_ns; /* GCRA of its RPM (rota_shm_rate); 0 = none */
+    uint64_t tok_interval_ns, tok_limit_ns; /* ... of its TPM */
+};
+
+/* A client key's hot words, a cache line each. Writers: any, one atomic operation per
+ * word; the same protocol as an account's gcra_req, gcra_tok, tok_giving and tok_back
+ * (core/gcra.h). Carried to the next generation by SHA-256 (shm/carry.c). */
+struct rota_shm_khot {
+    alignas(64) _Atomic uint64_t gcra_req; /* any: CAS, theoretical arrival time ns */
+    _Atomic uint64_t gcra_tok;             /* any: CAS */
+    _Atomic uint64_t tok_giving, tok_back; /* any: fetch_add (rota_gcra_refund) */
+    /* statistics since the key entered the table, any: fetch_add */
+    _Atomic uint64_t admitted; /* requests let through */
+    _Atomic uint64_t refused;  /* 403: a route the key may not use */
+    _Atomic uint64_t limited;  /* 429: its RPM or TPM */
+    _Atomic uint64_t tokens;   /* reported by the requests it let through */
+};
+_Static_assert(sizeof(struct rota_shm_khot) == 64, "a client key's hot words: one line");
+
 enum rota_shm_section {
     ROTA_SEC_PROVIDERS,
     ROTA_SEC_ACCOUNTS,
@@ -341,12 +374,15 @@ enum rota_shm_section {
     ROTA_SEC_MEMBERS,
     ROTA_SEC_BUCKETS,
     ROTA_SEC_INDEX,
+    ROTA_SEC_CKEYS,
+    ROTA_SEC_CKROUTES,
     ROTA_SEC_STRINGS,
     ROTA_SEC_CREDS,
     ROTA_SEC_SNAPS,
     ROTA_SEC_HOT,
     ROTA_SEC_PHOT,
     ROTA_SEC_THOT,
+    ROTA_SEC_KHOT,
     ROTA_SEC_COUNT
 };
 

@@ -41,7 +41,10 @@ struct rota_shm_map {
     struct rota_shm_hot *hot;
     struct rota_shm_phot *phot;
     struct rota_shm_thot *thot;
-    uint32_t nproviders, naccounts, nroutes, ntiers, nmembers;
+    const struct rota_shm_ckey *ckeys;
+    const uint32_t *ckroutes;
+    struct rota_shm_khot *khot;
+    uint32_t nproviders, naccounts, nroutes, ntiers, nmembers, nckeys;
 };
 
 /* ---- plain C description of a table, for rota_shm_publish ---- */
@@ -100,6 +103,16 @@ struct rota_desc_route {
     const struct rota_desc_tier *tiers;
 };
 
+/* A client key of the dispatch pool: its SHA-256 (never the key), a name for the access
+ * log, the routes it may use and its own limits. */
+struct rota_desc_client_key {
+    const char *name; /* unique among the keys */
+    uint8_t sha256[32];
+    const uint32_t *routes; /* route indexes (rota_desc_key_routes); nroutes 0 = every one */
+    uint32_t nroutes;
+    uint32_t rpm, tpm; /* requests and tokens per minute; 0 = no limit */
+};
+
 struct rota_desc {
     uint32_t nproviders, naccounts, nroutes;
     const struct rota_desc_provider *providers;
@@ -112,7 +125,16 @@ struct rota_desc {
      * non-zero return abandons the generation and is returned by rota_shm_publish. */
     int (*prepare)(void *arg, struct rota_shm_map *m, char *err, size_t errlen);
     void *prepare_arg;
+    /* The dispatch pool's client keys; none = the pool lets every request in. */
+    uint32_t nkeys;
+    const struct rota_desc_client_key *keys;
 };
+
+/* The route indexes of "d" that "names" (route names, or models a route serves) stand
+ * for, into "out" (n of them): what a config fills rota_desc_client_key.routes with. A
+ * name no route has: -ENOENT, "err" naming it. */
+int rota_desc_key_routes(const struct rota_desc *d, const char *const *names, uint32_t n,
+                         uint32_t *out, char *err, size_t errlen);
 
 /* The wire format a provider of "kind" speaks unless its config says otherwise: "openai",
  * "anthropic", "gemini" or "code-assist". Never NULL. */
@@ -163,6 +185,21 @@ int rota_shm_dir_read(const char *instance, struct rota_shm_dir_info *out, char 
 
 /* Index lookups: the slot value, or ROTA_NONE. */
 uint32_t rota_shm_find(const struct rota_shm_map *m, uint32_t kind, uint64_t key);
+
+/* Client keys (shm/ckeys.c): the key of "sha256" in the index, the first 8 bytes. */
+static inline uint64_t rota_shm_ckey_word(const uint8_t sha256[32])
+{
+    uint64_t w;
+    __builtin_memcpy(&w, sha256, sizeof(w));
+    return w;
+}
+
+/* The client key whose SHA-256 is "sha256" (the whole hash compared, in constant time),
+ * or ROTA_NONE. */
+uint32_t rota_shm_ckey_find(const struct rota_shm_map *m, const uint8_t sha256[32]);
+
+/* May client key "k" use route "route"? */
+bool rota_shm_ckey_allows(const struct rota_shm_map *m, uint32_t k, uint32_t route);
 
 static inline const char *rota_shm_str(const struct rota_shm_map *m, uint32_t off)
 {

@@ -25,6 +25,15 @@
  * client is answered, and the keys taken out of an upstream's body first, is in
  * dispatch_answer.c.
  *
+ * Client keys (when the table has any): the client's own key, from "Authorization:
+ * Bearer K", "x-api-key: K" (Anthropic), "x-goog-api-key: K" or "?key=K" (Gemini), is
+ * looked up by its hash (clientkey.c) before the body is read: none or an unknown one is
+ * answered 401, and GET /v1/models wants one too. Once the route is known, a key that
+ * may not use it is answered 403, one past its own RPM or TPM 429 with Retry-After; all
+ * three in the endpoint's shape. The key's name goes to the access log, the key nowhere:
+ * the upstream never forwards these headers (rota_upstream_passes) nor the client's
+ * query, and nothing here copies the key.
+ *
  * Keep-alive comments (": keep-alive") are written while upstream is slow to answer,
  * but only where the answer is known to be an event stream: OpenAI and Anthropic with
  * "stream": true, Gemini's :streamGenerateContent with alt=sse. Any head stops them.
@@ -148,6 +157,97 @@ static int upstream_url(struct call *k)
     }
     int n = snprintf(k->url, sizeof(k->url), "%s%s%s%s", t->base_url, p, *qs ? "?" : "", qs);
     return n > 0 && (size_t)n < sizeof(k->url) ? 0 : -ENAMETOOLONG;
+}
+
+/* ---- client keys ---- */
+
+/* "v" without trailing blanks: its length. */
+static size_t trimmed(const char *v)
+{
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n;
+}
+
+/* The key the client sent, and its length in *len (0 = none). */
+static const char *sent_key(const struct rota_front_req *r, size_t *len)
+{
+    static const char *const headers[] = {"authorization", "x-api-key", "x-goog-api-key"};
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        const char *v = rota_front_header(r, headers[i]);
+        if (v && i == 0)
+            v = strncasecmp(v, "Bearer ", 7) == 0 ? v + 7 + strspn(v + 7, " \t") : NULL;
+        if (v && (*len = trimmed(v)) > 0)
+            return v;
+    }
+    for (const char *p = r->query; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL)
+        if (strncmp(p, "key=", 4) == 0 && (*len = strcspn(p + 4, "&")) > 0)
+            return p + 4;
+    *len = 0;
+    return NULL;
+}
+
+/* Who sends request "r": 0 (k->ck says), or the answer was given (401, 503). With "k"
+ * NULL (GET /v1/models) only the answer is given, on "c". */
+static int authenticate(struct rota_dispatch *d, struct call *k, struct rota_front_conn *c,
+                        const struct rota_front_req *r)
+{
+    rota_client_key tmp, *ck = k ? &k->ck : &tmp;
+    size_t len;
+    const char *key = sent_key(r, &len);
+    int rc = rota_client_key_find(d->o.h, key, len, ck);
+    if (rc == 0)
+        return 0;
+    int status = rc == 401 ? 401 : 503;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%s",
+             rc != 401 ? "the account table cannot be read"
+             : len     ? "the API key is not one of this pool's keys"
+                       : "an API key is required (Authorization: Bearer, x-api-key, "
+                         "x-goog-api-key or ?key=)");
+    if (k) {
+        k->note = rc == 401 ? "client key" : "table";
+        rota_dispatch_fail(k, status, NULL, msg);
+    } else {
+        rota_front_error(c, status, NULL, msg);
+    }
+    return -1;
+}
+
+/* Answer 429 for the client key's own limit, with Retry-After. */
+static void key_limited(struct call *k, uint64_t retry_ms)
+{
+    char body[512], ra[32];
+    size_t len = rota_front_error_json(body, sizeof(body), k->path, 429, NULL,
+                                       "this API key is over its own rate limit");
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((retry_ms + 999) / 1000));
+    struct rota_http_hdr h[] = {{"Content-Type", "application/json"}, {"Retry-After", ra}};
+    k->note = "client key limit";
+    k->final_status = 429;
+    rota_front_reply(k->c, 429, h, 2, body, len);
+    k->c = NULL;
+    k->r = NULL;
+    rota_dispatch_finish(k);
+}
+
+/* May the client key send this request to its route now? 0, or the answer was given. */
+static int authorize(struct call *k)
+{
+    uint64_t retry_ms = 0;
+    int rc = rota_client_key_admit(k->d->o.h, &k->ck, &k->route, k->est, &retry_ms);
+    if (rc == 0)
+        return 0;
+    if (rc == 429) {
+        key_limited(k, retry_ms);
+        return -1;
+    }
+    k->note = rc == 401 || rc == 403 ? "client key" : "table";
+    rota_dispatch_fail(k, rc == 401 || rc == 403 ? rc : 503, NULL,
+                       rc == 403   ? "this API key may not use this model"
+                       : rc == 401 ? "the API key is not one of this pool's keys"
+                                   : "the account table cannot be read");
+    return -1;
 }
 
 /* ---- reporting ---- */
@@ -470,6 +570,7 @@ void rota_dispatch_finish(struct call *k)
     rota_loop_timer_stop(d->l, &k->timer);
     rota_loop_undefer(d->l, &k->gone_d);
     rota_dispatch_end_answer(k); /* every path answered already; this one says so */
+    rota_client_key_done(d->o.h, &k->ck, k->usage.in + k->usage.out);
     rota_dispatch_log(k);
     if (k->prev)
         k->prev->next = k->next;
@@ -527,7 +628,7 @@ static int admit(struct call *k)
         k->sticky = r->body + k->scan.sticky.off;
         k->sticky_len = k->scan.sticky.len;
     }
-    return 0;
+    return authorize(k);
 }
 
 void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rota_front_req *r)
@@ -535,7 +636,8 @@ void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rot
     struct rota_dispatch *d = arg;
     bool get = strcmp(r->method, "GET") == 0;
     if (get && strcmp(r->path, "/v1/models") == 0) {
-        rota_dispatch_models(d, c);
+        if (authenticate(d, NULL, c, r) == 0)
+            rota_dispatch_models(d, c);
         return;
     }
     if (get && strcmp(r->path, "/readyz") == 0) {
@@ -574,7 +676,7 @@ void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rot
         d->calls->prev = k;
     d->calls = k;
     atomic_store_explicit(&d->counts.inflight, ++d->inflight, memory_order_relaxed);
-    if (admit(k))
+    if (authenticate(d, k, c, r) || admit(k))
         return;
     rota_front_on_close(c, on_client_close, k);
     rota_dispatch_retry(k);

@@ -24,6 +24,7 @@
 #include "dispatch.h"
 #include "pool_stats.h"
 #include "formats.h"
+#include "rota_int.h"
 
 #define ATTEMPTS_MAX        8
 #define TRIED_MAX           (2 * ATTEMPTS_MAX) /* each call's account, and stale choices */
@@ -66,6 +67,7 @@ struct call {
     const char *sticky;
     size_t sticky_len;
     uint64_t est;
+    rota_client_key ck; /* who sends it (dispatch.c, rota_int.h) */
     bool wants_stream;
     bool keepalive; /* the answer will be an event stream: comments may come first */
     /* attempts */

@@ -146,6 +146,11 @@ void rota_dispatch_log(struct call *k)
     add_str(&b, k->path);
     add(&b, ",\"model\":");
     add_str(&b, k->model);
+    add(&b, ",\"key\":");
+    if (k->ck.name[0])
+        add_str(&b, k->ck.name);
+    else
+        add(&b, "null");
     add(&b, ",\"stream\":%s,\"attempts\":[", k->wants_stream ? "true" : "false");
     for (uint32_t i = 0; i < k->natt; i++) {
         const struct attempt *a = &k->att[i];

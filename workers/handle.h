@@ -113,6 +113,12 @@ ROTA_HIDDEN int rota_mover_start(struct rota *h);
 ROTA_HIDDEN int rota_target_fill(const struct rota_shm_map *m, uint32_t ai, const rota_choice *c,
                                  const char *model, size_t len, rota_target *out);
 
+/* Enter the handle's current generation as select does (NULL with *rc when the handle
+ * is too far behind), and leave it: for librota's calls in other files (clientkey.c). */
+ROTA_HIDDEN struct gen *rota_gen_enter(struct rota *h, struct reader **rdp, uint64_t now,
+                                       int *rc);
+ROTA_HIDDEN void rota_gen_leave(struct reader *rd, struct gen *g);
+
 /* Apply the reports made while the handle was behind, once it follows (mover.c). */
 ROTA_HIDDEN void rota_apply_pending(struct rota *h);
 

@@ -232,6 +232,16 @@ enter(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
     return enter_slow(h, rdp, now, rc);
 }
 
+struct gen *rota_gen_enter(struct rota *h, struct reader **rdp, uint64_t now, int *rc)
+{
+    return enter(h, rdp, now, rc);
+}
+
+void rota_gen_leave(struct reader *rd, struct gen *g)
+{
+    leave(rd, g);
+}
+
 static _Thread_local struct rota_rng tl_rng TLS_IE;
 static _Thread_local bool tl_seeded TLS_IE;
 

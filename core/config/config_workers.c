@@ -269,6 +269,26 @@ static int resolve_keys(struct cfg *x, struct rota_config_workers *w)
     }
     w->keys = ks;
     w->nkeys = n;
+    /* The table's copy (shm/table.h): allowed routes as route indexes. */
+    struct rota_desc *d = &x->out->pub.desc;
+    struct rota_desc_client_key *dk = cfg_array(x, n, sizeof(*dk));
+    if (!dk)
+        return cfg_nomem(x);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t *idx = cfg_array(x, ks[i].nroutes, sizeof(*idx));
+        if (!idx)
+            return cfg_nomem(x);
+        if (rota_desc_key_routes(d, ks[i].routes, ks[i].nroutes, idx, NULL, 0))
+            return cfg_bad(x, "workers.keys", "names a route that is not there");
+        dk[i] = (struct rota_desc_client_key){.name = ks[i].name,
+                                              .routes = idx,
+                                              .nroutes = ks[i].nroutes,
+                                              .rpm = ks[i].rpm,
+                                              .tpm = ks[i].tpm};
+        memcpy(dk[i].sha256, ks[i].sha256, sizeof(dk[i].sha256));
+    }
+    d->keys = dk;
+    d->nkeys = n;
     return 0;
 }
 
