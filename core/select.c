@@ -226,7 +226,13 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
     uint64_t pw = s->fixed_provider ? s->pw : rota_load(&m->phot[a->provider].breaker);
     double f;
     if (__builtin_expect(s->q->nexcept != 0, 0) && excepted(s->q, a->id)) {
-        s->skip |= ROTA_SKIP_EXCLUDED;
+        /* not given again, but when it frees up (its cooldown, breaker or disable ends;
+         * now if none holds it) still bounds the retry hint of an exhaustion: the
+         * client's next request may have it */
+        uint16_t skip = s->skip;
+        if (gates_open(s, h, pw, &gates))
+            note(s, s->now);
+        s->skip = skip | ROTA_SKIP_EXCLUDED;
         return false;
     }
     if (!gates_open(s, h, pw, &gates))

@@ -46,6 +46,7 @@ struct rota_upstream {
     struct rota_upstream_call *all;  /* every call not yet freed */
     unsigned active;
     char ua[64];
+    char *ca_file; /* NULL: the system's CA certificates */
 };
 
 struct rota_upstream_call {
@@ -174,6 +175,9 @@ static int translate(CURLcode rc)
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR: /* no TLS session: no connection */
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
         return -ECONNREFUSED;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
@@ -446,6 +450,10 @@ int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req 
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)q->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)q->total_ms);
+    if (u->ca_file) { /* these CAs alone: no directory of the system's beside them */
+        curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     if (curl_multi_add_handle(u->m, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         wipe_headers(c->hdrs);
@@ -514,8 +522,11 @@ int rota_upstream_new(struct rota_upstream **out, struct rota_loop *l,
     u->reap.fn = on_reap;
     u->kick.fn = on_kick;
     snprintf(u->ua, sizeof(u->ua), "%s", o && o->user_agent ? o->user_agent : "rota-worker");
+    u->ca_file = o && o->ca_file ? strdup(o->ca_file) : NULL;
     u->m = curl_multi_init();
-    if (!u->m) {
+    if (!u->m || (o && o->ca_file && !u->ca_file)) {
+        if (u->m)
+            curl_multi_cleanup(u->m);
         free(u);
         return -ENOMEM;
     }
@@ -542,5 +553,6 @@ void rota_upstream_free(struct rota_upstream *u)
     }
     rota_loop_timer_stop(u->l, &u->timer);
     curl_multi_cleanup(u->m);
+    free(u->ca_file);
     free(u);
 }

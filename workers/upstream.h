@@ -22,7 +22,10 @@
  * is behind), on_done exactly once at the end, unless the call was cancelled. Timeouts:
  * connect (libcurl's), first byte (from the start to the head), idle (between pieces,
  * not counted while paused by the caller) and total (libcurl's). Connections are kept
- * and reused by the multi handle across calls to the same host.
+ * and reused by the multi handle across calls to the same host. An https upstream is
+ * verified (certificate chain and name) against the system's CA certificates, or only
+ * against those of opts.ca_file when given; one that fails verification ends the call
+ * like a connection that could not be made (-ECONNREFUSED).
  *
  * Callbacks run from the loop, never from inside rota_upstream_start; a callback may
  * start other calls and may cancel its own (the call's memory is freed later, on the
@@ -49,6 +52,8 @@ struct rota_upstream_call;
 struct rota_upstream_opts {
     uint32_t max_host_conns; /* connections kept per host (0 = 64) */
     const char *user_agent;  /* NULL: "rota-worker" */
+    const char *ca_file;     /* PEM CA certificates to verify upstreams against, instead
+                                of the system's; NULL: the system's (libcurl's default) */
 };
 
 /* What a call sends: every pointer must live until on_done (or the cancel). */

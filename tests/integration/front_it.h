@@ -1,7 +1,8 @@
 /*
  * front_it.h - for the front's integration tests: start and stop a rota-front-echo
  * process, talk to it over real sockets, read HTTP/1.1 responses as a client does.
- * Header-only (static functions), included by test_front.c and test_front_idle.c.
+ * Header-only (static functions), included by test_front.c, test_front_idle.c and
+ * test_pool_faults.c.
  */
 #ifndef ROTA_FRONT_IT_H
 #define ROTA_FRONT_IT_H
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -240,6 +242,56 @@ static inline long stat_of(int port, const char *name)
     snprintf(key, sizeof(key), "\"%s\":", name);
     const char *at = strstr(p.body, key);
     return at ? strtol(at + strlen(key), NULL, 10) : -1;
+}
+
+/* A child process that opens "n" idle connections to "port" (its RLIMIT_NOFILE raised
+ * to the hard limit first) and holds them until "*hold" (the parent's end of a pipe) is
+ * closed. Returns its pid once every connection is open; fails the test if the child
+ * could not open them all (it says why on stderr). */
+static inline pid_t idle_clients(int port, int n, int *hold)
+{
+    int ready[2], h[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(h), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(h[1]);
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        for (int i = 0; i < n; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+                fprintf(stderr, "idle client: connection %d: %s\n", i, strerror(errno));
+                _exit(1);
+            }
+        }
+        (void)!write(ready[1], "R", 1);
+        char c;
+        (void)!read(h[0], &c, 1); /* until the parent closes its end */
+        _exit(0);
+    }
+    close(ready[1]);
+    close(h[0]);
+    char c;
+    if (read(ready[0], &c, 1) != 1)
+        fail_msg("the idle clients could not open %d connections", n);
+    close(ready[0]);
+    *hold = h[1];
+    return pid;
+}
+
+/* Whether this process may raise its RLIMIT_NOFILE to "n" descriptors. */
+static inline bool nofile_allows(rlim_t n)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= n;
 }
 
 #endif

@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <cmocka.h>
 
 #include "front_it.h"
@@ -44,28 +43,6 @@ static long tcp_mem_pages(void)
     return v;
 }
 
-/* The child: IDLE connections, held until the parent closes "hold". */
-static void child(int port, int ready, int hold)
-{
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    for (int i = 0; i < IDLE; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-            fprintf(stderr, "child: connection %d: %s\n", i, strerror(errno));
-            _exit(1);
-        }
-    }
-    (void)!write(ready, "R", 1);
-    char c;
-    (void)!read(hold, &c, 1); /* until the parent closes it */
-    _exit(0);
-}
-
 static long wait_conns(int port, long want, int tries)
 {
     long n = -1;
@@ -80,31 +57,17 @@ static long wait_conns(int port, long want, int tries)
 
 static void test_front_idle_10k(void **state)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < IDLE + 200) {
-        printf("skipped: the hard RLIMIT_NOFILE is %llu; %d idle connections need more\n",
-               (unsigned long long)rl.rlim_max, IDLE);
+    if (!nofile_allows(IDLE + 200)) {
+        printf("skipped: the hard RLIMIT_NOFILE is below %d; %d idle connections need more\n",
+               IDLE + 200, IDLE);
         skip();
     }
     struct server s;
     static const char *const args[] = {"--threads", "1", "--max-conns", "12000", NULL};
     server_start(&s, args);
     long heap0 = stat_of(s.port, "heap"), slab0 = meminfo("Slab"), tcp0 = tcp_mem_pages();
-    int ready[2], hold[2];
-    assert_int_equal(pipe(ready), 0);
-    assert_int_equal(pipe(hold), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(ready[0]);
-        close(hold[1]);
-        child(s.port, ready[1], hold[0]);
-    }
-    close(ready[1]);
-    close(hold[0]);
-    char c;
-    assert_int_equal(read(ready[0], &c, 1), 1);
+    int hold;
+    pid_t pid = idle_clients(s.port, IDLE, &hold);
     assert_int_equal(wait_conns(s.port, IDLE, 200), IDLE);
 
     /* a normal request among them, answered */
@@ -129,7 +92,7 @@ static void test_front_idle_10k(void **state)
            "20480)\n",
            (heap1 - heap0) / IDLE + (slab1 - slab0) * 1024 / IDLE / 2);
 
-    close(hold[1]); /* the client goes: every connection is released */
+    close(hold); /* the client goes: every connection is released */
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -4,7 +4,7 @@
  *
  *   POST /_mock/fault?match=PREFIX&kind=KIND[&status=N][&ms=N][&count=N][&seconds=S]
  *                    [&retry_after=S][&size=BYTES][&reason=R][&chunks=N][&after=N]
- *                    [&pad=BYTES]
+ *                    [&pad=BYTES][&bare=1]
  *
  * A fault catches the calls of accounts whose name or key starts with PREFIX, for S
  * seconds and/or N calls (neither: until cleared); the earliest added applies. KIND:
@@ -16,7 +16,8 @@
  *   oversized  answer as usual but padded to "size" bytes (default 4 MiB)
  *   429        refuse as if a limit were reached, with a retry hint of "retry_after"
  *              seconds (default: the seconds left of the fault, else 1); "reason" sets an
- *              Antigravity ErrorInfo reason such as MODEL_CAPACITY_EXHAUSTED
+ *              Antigravity ErrorInfo reason such as MODEL_CAPACITY_EXHAUSTED; "bare=1"
+ *              sends no retry-after nor retry-after-ms header
  *   drip       a streamed answer's events "ms" apart, "chunks" content events (stream.c)
  *   cut        a streamed answer dropped after "after" events (default 2), mid-stream
  *   hold       a streamed answer's first "after" events (default 2), "ms" apart, then
@@ -26,6 +27,9 @@
  *              carried (its whole header value) in the error message, as some
  *              providers do, after "ms" milliseconds: the one fault that echoes a
  *              key, on purpose
+ *   badsse     a streamed answer that turns malformed after its first two events and
+ *              ends without its end event (stream.c mock_stream_garble); a call that
+ *              asked for no stream is answered as usual
  * drip and hold take "pad": bytes of "x" added to each content event (at most 8 MiB).
  *
  * DESIGN
@@ -58,6 +62,7 @@ static const char *const kinds[] = {
     [MOCK_FAULT_CUT] = "cut",
     [MOCK_FAULT_HOLD] = "hold",
     [MOCK_FAULT_ECHO_KEY] = "echo_key",
+    [MOCK_FAULT_BADSSE] = "badsse",
 };
 
 #define PAD_MAX (8u << 20)
@@ -108,12 +113,12 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
     struct mock_fault f = {.status = 500, .remaining = -1, .size = OVERSIZED_DEFAULT};
     const char *match = mock_call_query(c, "match"), *reason = mock_call_query(c, "reason");
     unsigned long status = 500, ms = 0, count = 0, seconds = 0, retry = 0, size = f.size;
-    unsigned long chunks = 0, after = 2, pad = 0;
+    unsigned long chunks = 0, after = 2, pad = 0, bare = 0;
     if (!match || strlen(match) >= sizeof(f.prefix) ||
         !parse_kind(mock_call_query(c, "kind"), &f.kind)) {
         answer(r, 400,
                "expected match=PREFIX&kind=5xx|latency|hang|malformed|oversized|429|drip|cut|"
-               "hold|echo_key",
+               "hold|echo_key|badsse",
                0);
         return;
     }
@@ -129,10 +134,12 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
         !parse_uint(mock_call_query(c, "chunks"), MOCK_EVENTS_MAX - 8, &chunks) ||
         !parse_uint(mock_call_query(c, "after"), MOCK_EVENTS_MAX, &after) ||
         !parse_uint(mock_call_query(c, "pad"), PAD_MAX, &pad) ||
+        !parse_uint(mock_call_query(c, "bare"), 1, &bare) ||
         (reason && strlen(reason) >= sizeof(f.reason))) {
         answer(r, 400,
                "status must be 500..599 (echo_key: 400..599), ms at most 600000, count and "
-               "seconds positive, size at most 64 MiB, pad at most 8 MiB, reason short",
+               "seconds positive, size at most 64 MiB, pad at most 8 MiB, bare 0 or 1, "
+               "reason short",
                0);
         return;
     }
@@ -147,6 +154,7 @@ void mock_fault_add(struct mock_call *c, struct mock_reply *r)
     f.chunks = (unsigned)chunks;
     f.after = (unsigned)after;
     f.pad = pad;
+    f.bare = bare;
     pthread_mutex_lock(&c->m->lock);
     struct mock *m = c->m;
     bool full = m->nfaults == MOCK_FAULTS_MAX;

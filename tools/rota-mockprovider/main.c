@@ -2,15 +2,18 @@
  * rota-mockprovider - a fake of every provider rota talks to (docs: PROVIDERS.md), for
  * tests, the demo and benchmarks; the product never uses it.
  *
- *   rota-mockprovider --config FILE.json [--port N]
+ *   rota-mockprovider --config FILE.json [--port N] [--tls-cert PEM --tls-key PEM]
  *
  * Listens on 127.0.0.1 only (--port 0, the default, picks a free port) and prints
- * "listening on 127.0.0.1:PORT" as its first line. Each configured account is found by
- * its credential wherever its provider sends it (Authorization: Bearer or token,
- * x-api-key, x-goog-api-key or ?key=, api-key), answers that provider's endpoints in that
- * provider's shapes, counts each call against its limits and refuses in the provider's
- * own 429 once they are reached. An unknown credential gets a 401 in the shape of the
- * provider the request looks like. Control endpoints on the same port:
+ * "listening on 127.0.0.1:PORT" as its first line. With --tls-cert and --tls-key (a
+ * certificate chain and its private key, PEM files) it speaks HTTPS only, control
+ * endpoints included (libmicrohttpd's GnuTLS; a build without TLS refuses the options).
+ * Each configured account is found by its credential wherever its provider sends it
+ * (Authorization: Bearer or token, x-api-key, x-goog-api-key or ?key=, api-key), answers
+ * that provider's endpoints in that provider's shapes, counts each call against its
+ * limits and refuses in the provider's own 429 once they are reached. An unknown
+ * credential gets a 401 in the shape of the provider the request looks like. Control
+ * endpoints on the same port:
  *   POST /_mock/fault?...   inject a fault (faults.c lists the parameters)
  *   POST /_mock/clear       remove every fault
  *   GET  /_mock/stats       calls per account and per status, credentials a call carried
@@ -245,11 +248,17 @@ static void answer(struct mock_call *c, struct mock_account *a, const struct moc
                              .reset_ms = c->now_ms + (int64_t)f->retry_after * 1000,
                              .retry_ms = (int64_t)f->retry_after * 1000};
         ops->limited(c, a, &h, r);
+        if (f->bare) {
+            mock_reply_unheader(r, "retry-after");
+            mock_reply_unheader(r, "retry-after-ms");
+        }
     } else {
         ops->serve(c, a, r);
     }
     if (f && f->kind == MOCK_FAULT_MALFORMED)
         mock_fault_garble(r);
+    if (f && f->kind == MOCK_FAULT_BADSSE && r->stream.n)
+        mock_stream_garble(r);
     if (f && f->kind == MOCK_FAULT_OVERSIZED)
         mock_fault_inflate(r, f->size);
     if (!r->type)
@@ -533,18 +542,27 @@ static int listen_on(unsigned port, unsigned *bound)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rota-mockprovider --config FILE.json [--port N]\n"
-               "  --config FILE  accounts, limits and latency (see the top of main.c)\n"
-               "  --port N       loopback port to listen on; 0 (default) picks one\n"
-               "  --version      print the version and exit\n");
+    fprintf(f, "usage: rota-mockprovider --config FILE.json [--port N] [--tls-cert PEM "
+               "--tls-key PEM]\n"
+               "  --config FILE    accounts, limits and latency (see the top of main.c)\n"
+               "  --port N         loopback port to listen on; 0 (default) picks one\n"
+               "  --tls-cert PEM   serve HTTPS with this certificate (chain)...\n"
+               "  --tls-key PEM    ...and its private key\n"
+               "  --version        print the version and exit\n");
 }
 
-/* Parse the command line into "config" and "port"; returns -1 to go on, else an exit
- * status. */
-static int parse_args(int argc, char **argv, const char **config, unsigned *port)
+struct args {
+    const char *config, *tls_cert, *tls_key;
+    unsigned port;
+};
+
+/* Parse the command line into "a"; returns -1 to go on, else an exit status. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"port", required_argument, NULL, 'p'},
+                                         {"tls-cert", required_argument, NULL, 'C'},
+                                         {"tls-key", required_argument, NULL, 'K'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -555,38 +573,87 @@ static int parse_args(int argc, char **argv, const char **config, unsigned *port
             printf("rota-mockprovider %s\n", ROTA_VERSION);
             return 0;
         }
-        if (o == 'c') {
-            *config = optarg;
+        if (o == 'c' || o == 'C' || o == 'K') {
+            *(o == 'c' ? &a->config : o == 'C' ? &a->tls_cert : &a->tls_key) = optarg;
             continue;
         }
         if (o == 'p') {
             errno = 0;
             unsigned long v = strtoul(optarg, &end, 10);
             if (!errno && end != optarg && !*end && optarg[0] != '-' && v <= 65535) {
-                *port = (unsigned)v;
+                a->port = (unsigned)v;
                 continue;
             }
         }
         usage(o == 'h' ? stdout : stderr);
         return o == 'h' ? 0 : 2;
     }
-    if (optind != argc || !*config) {
+    if (optind != argc || !a->config || !a->tls_cert != !a->tls_key) {
         usage(stderr);
         return 2;
     }
     return -1;
 }
 
+/* The whole of the small file "path", NUL-terminated (malloc'd), or NULL with a
+ * message. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = f ? malloc(BODY_MAX + 1) : NULL;
+    size_t n = buf ? fread(buf, 1, BODY_MAX, f) : 0;
+    bool ok = buf && !ferror(f) && feof(f) && n > 0;
+    int e = errno;
+    if (f)
+        fclose(f);
+    if (!ok) {
+        fprintf(stderr, "rota-mockprovider: %s: %s\n", path,
+                f && buf ? "empty, unreadable or larger than 1 MiB" : strerror(e));
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Start the daemon on listening socket "fd", with TLS when "a" asks for it. */
+static struct MHD_Daemon *start(struct mock *m, const struct args *a, int fd)
+{
+    char *cert = NULL, *key = NULL;
+    if (a->tls_cert && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        fprintf(stderr, "rota-mockprovider: this libmicrohttpd has no TLS\n");
+        return NULL;
+    }
+    if (a->tls_cert && (!(cert = slurp(a->tls_cert)) || !(key = slurp(a->tls_key)))) {
+        free(cert);
+        return NULL;
+    }
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+                                   {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+                                   {MHD_OPTION_END, 0, NULL}};
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+                     (a->tls_cert ? MHD_USE_TLS : 0);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_ARRAY,
+                         a->tls_cert ? tls : tls + 2, MHD_OPTION_END);
+    if (key) /* libmicrohttpd has parsed them by now */
+        explicit_bzero(key, strlen(key));
+    free(key);
+    free(cert);
+    return d;
+}
+
 int main(int argc, char **argv)
 {
     static struct mock m = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    const char *config = NULL;
-    unsigned port = 0, bound = 0;
-    int rc = parse_args(argc, argv, &config, &port);
+    struct args a = {0};
+    unsigned bound = 0;
+    int rc = parse_args(argc, argv, &a);
     if (rc >= 0)
         return rc;
     m.start_ms = mock_now_ms();
-    if (mock_config_load(&m, config)) {
+    if (mock_config_load(&m, a.config)) {
         mock_config_free(&m);
         return 2;
     }
@@ -597,14 +664,12 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int fd = listen_on(port, &bound);
+    int fd = listen_on(a.port, &bound);
     struct MHD_Daemon *d = NULL;
     if (fd >= 0)
-        d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD, 0,
-                             NULL, NULL, on_request, &m, MHD_OPTION_LISTEN_SOCKET, fd,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+        d = start(&m, &a, fd);
     if (!d) {
-        fprintf(stderr, "rota-mockprovider: cannot serve on 127.0.0.1:%u: %s\n", port,
+        fprintf(stderr, "rota-mockprovider: cannot serve on 127.0.0.1:%u: %s\n", a.port,
                 strerror(fd < 0 ? -fd : EIO));
         if (fd >= 0)
             close(fd);

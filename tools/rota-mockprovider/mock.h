@@ -82,10 +82,11 @@ enum mock_fault_kind {
     MOCK_FAULT_MALFORMED,
     MOCK_FAULT_OVERSIZED,
     MOCK_FAULT_429,
-    MOCK_FAULT_DRIP,    /* stream events "ms" apart, "chunks" of content (stream.c) */
-    MOCK_FAULT_CUT,     /* a stream dropped after "after" events (stream.c) */
-    MOCK_FAULT_HOLD,    /* a stream held after "after" events until the fault ends */
-    MOCK_FAULT_ECHO_KEY /* "status" with the credential received in the error message */
+    MOCK_FAULT_DRIP,     /* stream events "ms" apart, "chunks" of content (stream.c) */
+    MOCK_FAULT_CUT,      /* a stream dropped after "after" events (stream.c) */
+    MOCK_FAULT_HOLD,     /* a stream held after "after" events until the fault ends */
+    MOCK_FAULT_ECHO_KEY, /* "status" with the credential received in the error message */
+    MOCK_FAULT_BADSSE    /* a streamed answer whose events turn malformed (stream.c) */
 };
 
 struct mock_fault {
@@ -102,6 +103,7 @@ struct mock_fault {
     unsigned chunks;      /* drip: content events of a stream (0 = the usual 3) */
     unsigned after;       /* cut, hold: events sent before the drop, the hold */
     size_t pad;           /* drip, hold: bytes added to each content event */
+    bool bare;            /* 429: without retry-after and retry-after-ms */
 };
 
 struct mock {
@@ -225,11 +227,13 @@ void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
                         uint64_t serial, unsigned chunks, struct mock_reply *r);
 void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned tokens,
                            uint64_t serial, unsigned chunks, struct mock_reply *r);
+void mock_stream_garble(struct mock_reply *r);
 
 /* reply.c */
 void mock_reply_json(struct mock_reply *r, int status, json_t *v);
 void mock_reply_header(struct mock_reply *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void mock_reply_unheader(struct mock_reply *r, const char *name);
 void mock_go_duration(char *buf, size_t n, int64_t ms);
 void mock_seconds(char *buf, size_t n, int64_t ms);
 void mock_rfc3339(char *buf, size_t n, int64_t ms, bool millis);

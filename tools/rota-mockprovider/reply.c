@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mock.h"
@@ -43,6 +44,16 @@ void mock_reply_header(struct mock_reply *r, const char *name, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(h->value, sizeof(h->value), fmt, ap);
     va_end(ap);
+}
+
+/* Remove every header "name" (ASCII case-insensitive) from "r". */
+void mock_reply_unheader(struct mock_reply *r, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) != 0)
+            r->headers[k++] = r->headers[i];
+    r->nheaders = k;
 }
 
 /* Seconds and milliseconds as "S" or "S.f" with trailing zeros dropped. */

@@ -5,6 +5,7 @@
  *   drip  events "ms" milliseconds apart, with "chunks" content events (default 3)
  *   cut   the connection dropped after "after" events (default 2), mid-answer
  *   hold  the first "after" events (default 2), then nothing until the fault ends
+ *   badsse  the first two events, then malformed ones (mock_stream_garble)
  * and drip and hold pad each content event with c->pad bytes of "x".
  *
  * OpenAI: a role chunk, the content chunks, a finish chunk, then, when the request's
@@ -99,6 +100,25 @@ void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
             "\"total_tokens\":%u}}\n\n",
             head, in, out, tokens);
     push(r, "data: [DONE]\n\n");
+}
+
+/* Keep the first two events of "r"'s stream and put malformed ones after them: data
+ * that is not JSON, a usage whose numbers are not numbers, a comment with bytes that are
+ * not UTF-8, lines ended by a lone CR, a field with no value, and last an event that
+ * never ends (no blank line) before the stream itself ends cleanly. No end event
+ * ([DONE], message_stop) and no usage a reader could count. */
+void mock_stream_garble(struct mock_reply *r)
+{
+    struct mock_stream *s = &r->stream;
+    while (s->n > 2)
+        free(s->ev[--s->n]);
+    push(r, "data: {not json at all\n\n");
+    push(r, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":\"many\","
+            "\"completion_tokens\":-5,\"total_tokens\":null}}\n\n");
+    push(r, ": bytes that are not UTF-8: \xff\xfe\n\n");
+    push(r, "data: line ended by a lone CR\rdata: another\r\r");
+    push(r, "event\ndata\n\n");
+    push(r, "data: {\"choices\":[{\"delta\":{\"content\":\"never ends");
 }
 
 void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned tokens,

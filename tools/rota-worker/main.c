@@ -8,7 +8,7 @@
  *               [--first-byte-ms MS] [--idle-ms MS] [--keepalive-ms MS] [--drain-ms MS]
  *               [--drain-bytes N] [--stop-ms MS] [--max-header-bytes N] [--max-headers N]
  *               [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]
- *               [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD]
+ *               [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD] [--ca-file PATH]
  *               [--thread-listen-fd FD]...
  *
  * Run by hand, it listens on 127.0.0.1:8080 by default (port 0 takes a free one) and
@@ -19,7 +19,8 @@
  * (--stats-fd, stats.c); it then stops when rotad goes (the parent-death signal).
  * SIGTERM or SIGINT drains: no new connections, requests in flight finish within
  * --stop-ms (30 s), then exit 0. One JSON line per request on the access log (stderr
- * by default; dispatch_table.c); no key, header value or body.
+ * by default; dispatch_table.c); no key, header value or body. --ca-file: the PEM CA
+ * certificates https upstreams are verified against, instead of the system's.
  *
  * DESIGN
  * T threads, each with its own loop, front (its own SO_REUSEPORT socket), curl multi
@@ -62,7 +63,8 @@ static void usage(FILE *f)
                "       [--drain-bytes N] [--stop-ms MS] [--max-header-bytes N] "
                "[--max-headers N]\n"
                "       [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]\n"
-               "       [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD]\n"
+               "       [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD] "
+               "[--ca-file PATH]\n"
                "       [--thread-listen-fd FD]...\n");
 }
 
@@ -142,7 +144,7 @@ static void *run(void *arg)
 }
 
 struct args {
-    const char *instance, *unix_path;
+    const char *instance, *unix_path, *ca_file;
     char host[128];
     int port, threads;
     uint32_t stop_ms;
@@ -198,6 +200,7 @@ static int parse(int argc, char **argv, struct args *a)
         HEADER_MS,
         BODY_MS,
         CLIENT_IDLE,
+        CA_FILE,
         VERSION
     };
     static const struct option opts[] = {
@@ -225,6 +228,7 @@ static int parse(int argc, char **argv, struct args *a)
         {"header-ms", required_argument, NULL, HEADER_MS},
         {"body-ms", required_argument, NULL, BODY_MS},
         {"client-idle-ms", required_argument, NULL, CLIENT_IDLE},
+        {"ca-file", required_argument, NULL, CA_FILE},
         {"version", no_argument, NULL, VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -323,6 +327,13 @@ static int parse(int argc, char **argv, struct args *a)
         case CLIENT_IDLE:
             a->fo.idle_timeout_ms = (uint32_t)n;
             break;
+        case CA_FILE:
+            if (access(optarg, R_OK) != 0) {
+                fprintf(stderr, "rota-worker: --ca-file %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            a->ca_file = optarg;
+            break;
         case VERSION:
             printf("rota-worker %s\n", ROTA_VERSION);
             return 0;
@@ -348,9 +359,10 @@ static int setup(struct worker_thread *th, unsigned idx, struct args *a, int ufd
     int rc;
     struct rota_front_opts fo = a->fo;
     fo.handler = rota_dispatch_handle;
+    struct rota_upstream_opts uo = {.ca_file = a->ca_file};
     if ((rc = rota_loop_new(&th->l, NULL)) < 0)
         return snprintf(err, n, "loop: %s", strerror(-rc)), rc;
-    if ((rc = rota_upstream_new(&th->u, th->l, NULL)) < 0)
+    if ((rc = rota_upstream_new(&th->u, th->l, &uo)) < 0)
         return snprintf(err, n, "upstream: %s", strerror(-rc)), rc;
     if ((rc = rota_dispatch_new(&th->d, th->l, th->u, &a->o)) < 0)
         return snprintf(err, n, "dispatch: %s", strerror(-rc)), rc;
