@@ -226,7 +226,12 @@ static bool eval(struct scan *s, uint32_t pos, struct rota_cand *c)
     uint64_t pw = s->fixed_provider ? s->pw : rota_load(&m->phot[a->provider].breaker);
     double f;
     if (__builtin_expect(s->q->nexcept != 0, 0) && excepted(s->q, a->id)) {
-        s->skip |= ROTA_SKIP_EXCLUDED;
+        /* passed over for this request only: when it may be asked again (its cooldown,
+         * disable or breaker, else now) still counts for the exhausted answer's retry_at */
+        uint32_t skip = s->skip, g;
+        if (gates_open(s, h, pw, &g))
+            note(s, s->now);
+        s->skip = skip | ROTA_SKIP_EXCLUDED;
         return false;
     }
     if (!gates_open(s, h, pw, &gates))
