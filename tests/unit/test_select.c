@@ -762,9 +762,42 @@ static void test_select_except_tried_and_skipped_tiers(void **state)
     report(c, &r, 200, 0);
 }
 
+/* Accounts passed over for one request still say when they may be asked again: the
+ * exhausted answer's retry_at is the earliest of their cooldowns, or now when one has
+ * none (this request may not take it, the next may); the reason stays "excluded". */
+static void test_select_except_keeps_retry_at(void **state)
+{
+    struct ctx *c = *state;
+    uint64_t ids[8];
+    for (uint32_t a = 0; a < 8; a++) {
+        ids[a] = c->f.m->accounts[a].id;
+        if (a < 7) {
+            struct rota_sel_res r = {.account = a};
+            report(c, &r, 429, 60000);
+        }
+    }
+    struct rota_sel_req q = {
+        .route = 0, .est_tokens = 10, .now = c->now, .except = ids, .nexcept = 8};
+    struct rota_sel_res r;
+    assert_int_equal(rota_select_route(c->f.m, &q, &c->rng, &r), ROTA_EEXHAUSTED);
+    assert_int_equal(r.retry_at, c->now); /* account 7 is free but for this request */
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(r.skipped[k], ROTA_SKIP_EXCLUDED);
+    struct rota_sel_res r7 = {.account = 7};
+    report(c, &r7, 429, 30000);
+    uint64_t cd = rota_load((_Atomic uint64_t *)&c->f.m->hot[7].cooldown_until);
+    assert_true(cd > c->now);
+    assert_int_equal(rota_select_route(c->f.m, &q, &c->rng, &r), ROTA_EEXHAUSTED);
+    assert_int_equal(r.retry_at, cd); /* the earliest cooldown: 30 s, not the others' 60 */
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(r.skipped[k], ROTA_SKIP_EXCLUDED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_select_except_keeps_retry_at, setup_chain,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_select_except_tried_and_skipped_tiers, setup_chain,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_select_healthy_chain_uses_first_tier, setup_chain,

@@ -8,7 +8,20 @@ ROTA_PACKAGES=(build-essential cmake pkg-config clang libcmocka-dev liburing-dev
     libcurl4-openssl-dev libssl-dev libhiredis-dev libmsgpack-dev libjansson-dev
     libcyaml-dev libyaml-dev libmicrohttpd-dev libhttp-parser-dev redis-server tzdata openssl)
 
+# What runs the official SDK clients the tests use (tests/sdk): Debian's node and npm.
+ROTA_NODE_PACKAGES=(nodejs npm)
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# apt_install PACKAGE...: install them (as root, or with sudo).
+apt_install() {
+    say "installing $*"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 # Install whichever of ROTA_PACKAGES are missing; nothing when all are there.
 install_deps() {
@@ -18,12 +31,15 @@ install_deps() {
             missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    say "installing ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
+}
+
+# node and npm: Debian's when either command is missing; nothing when both are there,
+# wherever they came from (a nodejs from elsewhere may carry its own npm, and conflict
+# with Debian's).
+install_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    apt_install "${ROTA_NODE_PACKAGES[@]}"
 }
 
 # build DIR [cmake options...]: configure (once) and build a tree under $ROOT.

@@ -2,10 +2,11 @@
  * google.c - rota-mockprovider's Google providers.
  *
  * Gemini API: POST /v1beta/models/MODEL:generateContent (or :streamGenerateContent,
- * answered whole); no quota endpoint, no quota headers. A reached limit answers 429
- * RESOURCE_EXHAUSTED whose details (QuotaFailure, RetryInfo, Help) come in the order the
- * account's "details_order" lists them (those not listed are left out); the quotaId says
- * PerMinute for windows under an hour, else PerDay, with "-FreeTier" for "tier":"free".
+ * answered whole, or as server-sent events with ?alt=sse: stream.c); no quota endpoint,
+ * no quota headers. A reached limit answers 429 RESOURCE_EXHAUSTED whose details
+ * (QuotaFailure, RetryInfo, Help) come in the order the account's "details_order" lists
+ * them (those not listed are left out); the quotaId says PerMinute for windows under an
+ * hour, else PerDay, with "-FreeTier" for "tier":"free".
  *
  * Antigravity (Code Assist): POST /v1internal:loadCodeAssist, :fetchAvailableModels,
  * :retrieveUserQuota (the probes; they count nothing) and :generateContent (or
@@ -164,7 +165,11 @@ static void gemini_serve(struct mock_call *c, struct mock_account *a, struct moc
         gemini_limited(c, a, &hit, r);
         return;
     }
-    mock_reply_json(r, 200, generated(model, c->m->tokens_per_call, a->calls + 1));
+    const char *alt = mock_call_query(c, "alt");
+    if (strstr(c->path, ":streamGenerateContent") && alt && strcmp(alt, "sse") == 0)
+        mock_stream_gemini(c, model, c->m->tokens_per_call, a->calls + 1, c->chunks, r);
+    else
+        mock_reply_json(r, 200, generated(model, c->m->tokens_per_call, a->calls + 1));
 }
 
 /* ---- Antigravity ---- */

@@ -20,9 +20,10 @@
  *                           besides its account's, and what the latest call asked for
  *                           (model, X-Request-Id, include_usage) (accounts.c)
  *   POST /_mock/reset       zero every counter, window use and credits used included
- * OpenAI chat completions and Anthropic messages with "stream": true answer in SSE
- * (stream.c). SIGTERM or SIGINT ends it with status 0. Keys are never printed, nor
- * echoed but by the echo_key fault (faults.c), which is there to echo one.
+ * OpenAI chat completions and Anthropic messages with "stream": true, and Gemini's
+ * :streamGenerateContent?alt=sse, answer in SSE (stream.c). SIGTERM or SIGINT ends it
+ * with status 0. Keys are never printed, nor echoed but by the echo_key fault
+ * (faults.c), which is there to echo one.
  *
  * The config (accounts.c reads it; each provider's file says what it makes of it):
  *   {"latency_ms": 0, "tokens_per_call": 50, "accounts": [{

@@ -228,6 +228,8 @@ void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
 void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned tokens,
                            uint64_t serial, unsigned chunks, struct mock_reply *r);
 void mock_stream_garble(struct mock_reply *r);
+void mock_stream_gemini(struct mock_call *c, const char *model, unsigned tokens,
+                        uint64_t serial, unsigned chunks, struct mock_reply *r);
 
 /* reply.c */
 void mock_reply_json(struct mock_reply *r, int status, json_t *v);

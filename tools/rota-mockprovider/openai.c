@@ -4,6 +4,8 @@
  * headers on every answer (resets as Go durations for OpenAI, integer seconds for Azure)
  * and each one's 429: OpenAI's rate_limit_exceeded saying "Please try again in 1.78s",
  * Azure's "Please retry after N seconds", both with retry-after and retry-after-ms.
+ * OpenAI also answers POST /v1/embeddings: one embedding [0.5, -0.25, 1.0] per input, as
+ * floats or, for "encoding_format": "base64", as their little-endian float32 bytes.
  *
  * DESIGN
  * Called by main with mock.lock held; builds the whole answer in the reply and keeps no
@@ -26,6 +28,25 @@ json_t *mock_openai_completion(const char *model, unsigned tokens, uint64_t seri
         "object", "chat.completion", "created", (json_int_t)(now_ms / 1000), "model", model,
         "choices", "index", 0, "message", "role", "assistant", "content", "ok", "finish_reason",
         "stop", "usage", "prompt_tokens", in, "completion_tokens", out, "total_tokens", tokens);
+}
+
+/* An embeddings list for "c"'s input (a string, or an array of them), "tokens" of usage. */
+static json_t *embeddings(const struct mock_call *c, const char *model, unsigned tokens)
+{
+    const json_t *input = json_object_get(c->body, "input");
+    size_t n = json_is_array(input) ? json_array_size(input) : 1;
+    const char *fmt = json_string_value(json_object_get(c->body, "encoding_format"));
+    bool b64 = fmt && strcmp(fmt, "base64") == 0;
+    json_t *data = json_array();
+    for (size_t i = 0; i < n && i < 256; i++) {
+        /* 0.5, -0.25, 1.0 as float32, little-endian, in base64 */
+        json_t *v =
+            b64 ? json_string("AAAAPwAAgL4AAIA/") : json_pack("[f, f, f]", 0.5, -0.25, 1.0);
+        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
+                                              (json_int_t)i, "embedding", v));
+    }
+    return json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model",
+                     model, "usage", "prompt_tokens", tokens, "total_tokens", tokens);
 }
 
 static bool azure(const struct mock_account *a)
@@ -149,7 +170,8 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
         ratelimit_headers(a, c->now_ms, r);
         return;
     }
-    if (!chat_path(c, azure(a))) {
+    bool embed = !azure(a) && mock_path_is(c, "POST", "/v1/embeddings");
+    if (!embed && !chat_path(c, azure(a))) {
         ops->error(r, 404, "no such endpoint");
         return;
     }
@@ -160,12 +182,14 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
         ops->limited(c, a, &hit, r);
         return;
     }
-    if (json_is_true(json_object_get(c->body, "stream")))
+    if (embed)
+        mock_reply_json(r, 200, embeddings(c, model, c->m->tokens_per_call));
+    else if (json_is_true(json_object_get(c->body, "stream")))
         mock_stream_openai(c, model, c->m->tokens_per_call, a->calls + 1, c->chunks, r);
     else
-        mock_reply_json(r, 200,
-                        mock_openai_completion(model, c->m->tokens_per_call, a->calls + 1,
-                                               c->now_ms));
+        mock_reply_json(
+            r, 200,
+            mock_openai_completion(model, c->m->tokens_per_call, a->calls + 1, c->now_ms));
     ratelimit_headers(a, c->now_ms, r);
 }
 

@@ -12,7 +12,10 @@
  * stream_options.include_usage is true, the usage chunk ("choices": [] and the usage;
  * every chunk before it carries "usage": null), then "data: [DONE]". Anthropic:
  * message_start (input usage), content_block_start, the content_block_deltas,
- * content_block_stop, message_delta (output usage), message_stop.
+ * content_block_stop, message_delta (output usage), message_stop. Gemini (a
+ * :streamGenerateContent asked with alt=sse): one GenerateContentResponse per content
+ * event, each with the running usageMetadata, the last with finishReason STOP, framed
+ * with CRLF as Google frames them; no closing event.
  *
  * DESIGN
  * The events are made whole, under mock.lock, by the provider module (mock_stream_*),
@@ -150,4 +153,26 @@ void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned toke
          "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%u}}\n\n",
          out);
     push(r, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+}
+
+void mock_stream_gemini(struct mock_call *c, const char *model, unsigned tokens,
+                        uint64_t serial, unsigned chunks, struct mock_reply *r)
+{
+    unsigned out = tokens / 2, in = tokens - out;
+    r->status = 200;
+    r->type = "text/event-stream";
+    char *pad = padding(c);
+    chunks = chunks ? chunks : 1;
+    for (unsigned i = 0; i < chunks; i++) {
+        bool last = i + 1 == chunks;
+        unsigned done = out * (i + 1) / chunks;
+        push(r,
+             "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"ok%u %s\"}],"
+             "\"role\":\"model\"}%s,\"index\":0}],\"usageMetadata\":{"
+             "\"promptTokenCount\":%u,\"candidatesTokenCount\":%u,\"totalTokenCount\":%u},"
+             "\"modelVersion\":\"%s\",\"responseId\":\"mock-%llu\"}\r\n\r\n",
+             i, pad, last ? ",\"finishReason\":\"STOP\"" : "", in, done, in + done, model,
+             (unsigned long long)serial);
+    }
+    padding_free(c, pad);
 }
