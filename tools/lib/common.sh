@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The Debian packages rota builds and tests with (DESIGN.md section 8).
 ROTA_PACKAGES=(build-essential cmake pkg-config clang libcmocka-dev liburing-dev
     libcurl4-openssl-dev libhiredis-dev libmsgpack-dev libjansson-dev libcyaml-dev
-    libyaml-dev libmicrohttpd-dev libhttp-parser-dev redis-server tzdata)
+    libyaml-dev libmicrohttpd-dev libhttp-parser-dev redis-server tzdata nginx-light wrk)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -11,7 +11,9 @@
  * through rotad's environment; and the rota-worker processes on one port
  * (SO_REUSEPORT). Each row runs its load against direct, nginx and rota in turn:
  * throughput with wrk (64 keep-alive connections, a 1 KB and a 100 KB POST from a Lua
- * script), the rest with proxy_load.c. Every child is told to die with rota-bench
+ * script), the rest with proxy_load.c; the latency rows take turns in rounds (a slice of
+ * requests in sequence, or one stream, per target and round), so that a busy moment of
+ * the shared host falls on all three alike. Every child is told to die with rota-bench
  * (PR_SET_PDEATHSIG); at the end, or on SIGINT/SIGTERM, each is stopped (SIGTERM, then
  * SIGKILL after 5 s), the table's segments and the directory removed.
  */
@@ -543,8 +545,11 @@ static int measure(const struct proxy_cfg *c, const char *wrkp, const uint16_t *
     for (int t = 0; t < TARGETS; t++)
         if (lat_init(&a[t]) || lat_init(&b[t]))
             rc = -1;
-    for (int t = 0; !rc && req && sreq && t < TARGETS && !interrupted; t++)
-        rc = load_sequence(port[t], req, rlen, c->duration, &a[t], err, n);
+    /* the latency rows take turns, in rounds, so the host's noise falls on all three */
+    uint32_t rounds = c->duration < 2 ? 2 : (uint32_t)c->duration;
+    for (uint32_t k = 0; !rc && req && sreq && k < rounds; k++)
+        for (int t = 0; !rc && t < TARGETS && !interrupted; t++)
+            rc = load_sequence(port[t], req, rlen, c->duration / rounds, &a[t], err, n);
     rc = rc || !req || !sreq || interrupted ? -1 : 0;
     if (!rc) {
         for (int t = 0; t < TARGETS; t++)
@@ -565,8 +570,9 @@ static int measure(const struct proxy_cfg *c, const char *wrkp, const uint16_t *
         row(name, v[0], v[1], v[2], 0, ratio(v[2], v[1]), ">= 0.9x nginx", v[2] >= 0.9 * v[1]);
         for (int t = 0; t < TARGETS; t++)
             lat_reset(&a[t]), lat_reset(&b[t]);
-        for (int t = 0; !rc && t < TARGETS && !interrupted; t++)
-            rc = load_streams(port[t], sreq, slen, c->duration, &a[t], &b[t], err, n);
+        for (uint32_t k = 0; !rc && k < rounds; k++) /* a stream each, in turn */
+            for (int t = 0; !rc && t < TARGETS && !interrupted; t++)
+                rc = load_streams(port[t], sreq, slen, 0, &a[t], &b[t], err, n);
         rc = rc || interrupted ? -1 : 0;
     }
     if (!rc) {

@@ -57,7 +57,7 @@ char *load_request(const char *body, size_t len, size_t *out_len);
 int load_sequence(uint16_t port, const char *req, size_t len, double seconds, struct lat *l,
                   char *err, size_t n);
 
-/* Streams, one after another, for "seconds" (at least two): every event's delay (when
+/* Streams, one after another, for "seconds" (at least one): every event's delay (when
  * it arrived less the instant the upstream wrote it) into "ev", each stream's first
  * byte (from the request sent) into "first". */
 int load_streams(uint16_t port, const char *req, size_t len, double seconds, struct lat *ev,

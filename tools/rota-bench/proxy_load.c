@@ -28,7 +28,7 @@
 #include "proxy.h"
 
 #define RD_CAP   (128 * 1024)
-#define WARM_UPS 200
+#define WARM_UPS 100
 
 static uint64_t now_ns(void)
 {
@@ -313,7 +313,7 @@ int load_streams(uint16_t port, const char *req, size_t len, double seconds, str
         return snprintf(err, n, "out of memory"), -ENOMEM;
     }
     uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
-    for (int k = 0; k < 2 || now_ns() < end; k++) {
+    for (int k = 0; k < 1 || now_ns() < end; k++) {
         if ((r->fd = dial(port)) < 0) {
             snprintf(err, n, "connect to port %u: %s", port, strerror(-r->fd));
             rc = -1;
