@@ -244,13 +244,15 @@ static int start_nginx(const char *nginx, uint32_t workers, uint16_t port, uint1
                        char *err, size_t n)
 {
     char dir[128], conf[4096], path[192];
+    struct rlimit rl;
+    rlim_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024; /* ours */
     snprintf(dir, sizeof(dir), "%s/nginx", run.dir);
     if (mkdir(dir, 0711) != 0)
         return snprintf(err, n, "mkdir %s: %s", dir, strerror(errno)), -1;
     int k = snprintf(
         conf, sizeof(conf),
         "daemon off;\nworker_processes %u;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
-        "worker_rlimit_nofile 65536;\nevents { worker_connections 32768; }\nhttp {\n"
+        "worker_rlimit_nofile %llu;\nevents { worker_connections %llu; }\nhttp {\n"
         "  access_log %s/access.log;\n  client_body_temp_path %s/body;\n"
         "  proxy_temp_path %s/proxy;\n  fastcgi_temp_path %s/fastcgi;\n"
         "  uwsgi_temp_path %s/uwsgi;\n  scgi_temp_path %s/scgi;\n"
@@ -261,7 +263,8 @@ static int start_nginx(const char *nginx, uint32_t workers, uint16_t port, uint1
         "  server {\n    listen 127.0.0.1:%u reuseport backlog=4096;\n"
         "    location / {\n      proxy_pass http://up;\n      proxy_http_version 1.1;\n"
         "      proxy_set_header Connection \"\";\n    }\n  }\n}\n",
-        workers, dir, dir, dir, dir, dir, dir, dir, dir, up, NGINX_KEEPIDLE, port);
+        workers, dir, dir, (unsigned long long)nofile, (unsigned long long)nofile, dir, dir,
+        dir, dir, dir, dir, up, NGINX_KEEPIDLE, port);
     snprintf(path, sizeof(path), "%s/nginx.conf", dir);
     if (write_file(path, conf, (size_t)k) != 0)
         return snprintf(err, n, "cannot write %s", path), -1;
@@ -648,7 +651,7 @@ int bench_proxy(const struct proxy_cfg *c)
         return 1;
     }
     struct rlimit rl;
-    rlim_t want = (rlim_t)c->idle * 2 + 4096;
+    rlim_t want = (rlim_t)c->idle + 1024; /* ours: the idle connections and a few */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
         rl.rlim_cur = rl.rlim_max < want ? (rl.rlim_max = want) : want;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
