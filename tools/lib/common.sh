@@ -6,7 +6,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The Debian packages rota builds and tests with (DESIGN.md section 8).
 ROTA_PACKAGES=(build-essential cmake pkg-config clang libcmocka-dev liburing-dev
     libcurl4-openssl-dev libssl-dev libhiredis-dev libmsgpack-dev libjansson-dev
-    libcyaml-dev libyaml-dev libmicrohttpd-dev libhttp-parser-dev redis-server tzdata openssl)
+    libcyaml-dev libyaml-dev libmicrohttpd-dev libhttp-parser-dev redis-server tzdata openssl
+    curl nginx-light wrk)
 
 # What runs the official SDK clients the tests use (tests/sdk): Debian's node and npm.
 ROTA_NODE_PACKAGES=(nodejs npm)

@@ -38,6 +38,7 @@
 #include "config.h"
 #include "clock.h"
 #include "fairness.h"
+#include "proxy.h"
 #include "rota_version.h"
 #include "strategy.h"
 
@@ -490,6 +491,15 @@ static void usage(FILE *f)
             "  --journal-load    the journal alone: every account changes without pause\n"
             "                    (use with --accounts, --duration, --journal, --fsync)\n"
             "  --json            one JSON object per line per system\n"
+            "  --proxy           the dispatch pool instead: the same HTTP load against a\n"
+            "                    fixed-answer upstream directly, nginx as a reverse proxy\n"
+            "                    and rota's pool (rotad, rota-worker); needs nginx and wrk.\n"
+            "                    --duration is then per target and row (3)\n"
+            "  --pool-procs N    --proxy: rota-worker processes (2); nginx gets N x T workers\n"
+            "  --pool-threads T  --proxy: threads per rota-worker process (1)\n"
+            "  --conns N         --proxy: connections of the throughput rows (64)\n"
+            "  --idle-conns N    --proxy: idle keep-alive connections held (10000)\n"
+            "  --upstream-threads N  --proxy: the fixed-answer upstream's threads (1)\n"
             "  --seed N          generator seed\n"
             "  --version         print the version and exit\n");
 }
@@ -515,8 +525,13 @@ int main(int argc, char **argv)
                                          {"lru-share", 1, 0, 'L'},    {"journal", 1, 0, 'J'},
                                          {"fsync", 1, 0, 'F'},        {"rounds", 1, 0, 'R'},
                                          {"journal-load", 0, 0, 'G'}, {"version", 0, 0, 'V'},
-                                         {"reload-rate", 1, 0, 'X'},  {0, 0, 0, 0}};
-    bool journal_load = false;
+                                         {"reload-rate", 1, 0, 'X'},  {"proxy", 0, 0, 'x'},
+                                         {"pool-procs", 1, 0, 'y'},   {"pool-threads", 1, 0, 'z'},
+                                         {"conns", 1, 0, 'C'},        {"idle-conns", 1, 0, 'I'},
+                                         {"upstream-threads", 1, 0, 'U'}, {0, 0, 0, 0}};
+    struct proxy_cfg pc = {.duration = 3, .procs = 2, .threads = 1, .conns = 64,
+                           .idle = 10000, .up_threads = 1};
+    bool journal_load = false, proxy = false, duration_set = false;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -531,6 +546,25 @@ int main(int argc, char **argv)
             break;
         case 'd':
             c.duration = strtod(optarg, NULL);
+            duration_set = true;
+            break;
+        case 'x':
+            proxy = true;
+            break;
+        case 'y':
+            pc.procs = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'z':
+            pc.threads = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'C':
+            pc.conns = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'I':
+            pc.idle = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'U':
+            pc.up_threads = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         case 'w':
             c.writer_rate = (uint32_t)strtoul(optarg, NULL, 10);
@@ -597,6 +631,19 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (proxy) {
+        pc.duration = duration_set ? c.duration : pc.duration;
+        if (pc.procs < 1 || pc.procs > 64 || pc.threads < 1 || pc.threads > 64 ||
+            pc.procs * pc.threads > 256 || pc.conns < 1 || pc.conns > 10000 || pc.idle < 1 ||
+            pc.idle > 100000 || pc.up_threads < 1 || pc.up_threads > 64 ||
+            !(pc.duration > 0) || pc.duration > 3600) {
+            fprintf(stderr, "rota-bench: --proxy needs 1 <= pool-procs <= 64, 1 <= "
+                            "pool-threads <= 64, 1 <= conns <= 10000, 1 <= idle-conns <= "
+                            "100000, 1 <= upstream-threads <= 64, 0 < duration <= 3600\n");
+            return 2;
+        }
+        return bench_proxy(&pc);
     }
     if (c.accounts < 1 || c.accounts > 1000000 || c.tiers < 1 || c.tiers > 8 ||
         c.tiers > c.accounts || c.procs < 1 || c.procs > 64 || !(c.duration > 0) ||
