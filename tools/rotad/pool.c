@@ -13,12 +13,12 @@
  *
  * A "set" is one configuration of the pool: the listeners and every option a worker is
  * started with. Its processes are slots 0..processes-1. A slot whose process exits
- * while its set is current is restarted: at once if it had run for 10 s, otherwise after
- * a backoff that doubles from 100 ms to 30 s, so a worker that cannot start does not
- * spin. Its calls in flight are reclaimed by the lease reaper (shm/clients.h) within a
- * second. A reload that leaves the set as it was touches no process (workers follow
- * generations through librota, and client keys live in the table); one that changes it
- * starts the new set, then sends the old one SIGTERM: they stop accepting and finish
+ * while its set is current is restarted: at once if it had run for 10 s or is the
+ * first to die quickly, otherwise after a backoff that doubles from 100 ms to 30 s, so a
+ * worker that cannot start does not spin. Its calls in flight are reclaimed by the lease reaper
+ * (shm/clients.h) within a second. A reload that leaves the set as it was touches no process
+ * (workers follow generations through librota, and client keys live in the table); one that
+ * changes it starts the new set, then sends the old one SIGTERM: they stop accepting and finish
  * what they hold within the drain timeout (rota-worker --stop-ms), and are killed if
  * still there 2 s after it. A listener in both sets, with as many slots and threads, is
  * the same sockets; an old worker closes its sockets as it starts to drain, so the
@@ -548,7 +548,7 @@ static void exited(struct rotad *d, struct worker *w, int status, uint64_t now)
     }
     struct slot *s = &p->slots[w->slot];
     s->fails = now - w->started >= 10000 * NS_PER_MS ? 0 : s->fails + 1;
-    uint64_t wait_ms = s->fails == 0 ? 0 : 100ull << (s->fails > 9 ? 9 : s->fails - 1);
+    uint64_t wait_ms = s->fails <= 1 ? 0 : 100ull << (s->fails > 10 ? 8 : s->fails - 2);
     if (wait_ms > 30000)
         wait_ms = 30000;
     s->next_at = now + wait_ms * NS_PER_MS + 1;

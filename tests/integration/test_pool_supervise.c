@@ -1,0 +1,420 @@
+/*
+ * test_pool_supervise: rotad running the dispatch pool (the workers: section) under
+ * load from real HTTP clients (libcurl, keep-alive, four threads), against a real
+ * rota-mockprovider that is made slow, so calls are in flight at every moment:
+ *   - kill -9 of one worker: the other goes on answering, rotad starts a new one in its
+ *     slot, the killed one's leases are reclaimed (nothing stays in flight), and no more
+ *     requests fail than the killed process held (libcurl, like most clients, sends a
+ *     request again on a new connection when a reused one dies before any answer);
+ *   - a reload that changes the pool (a listener added, a timeout changed) rolls it over
+ *     under load with no failed request, and the new listener answers;
+ *   - `rotactl workers` and the access log say what happened.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rotad_harness.h"
+#include "select.h"
+#include "table.h"
+
+#define LOAD_THREADS 4
+
+static pid_t mock_pid = -1;
+static int mock_port, pool_port;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+#define WAIT_FOR(cond)                                                                         \
+    do {                                                                                       \
+        for (int w_ = 0; w_ < 400 && !(cond); w_++)                                            \
+            sleep_ms(25);                                                                      \
+    } while (0)
+
+/* A port nobody listens on now (bound, then let go). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void mock_start(const char *dir)
+{
+    char conf[256], bin[512], line[160] = "";
+    snprintf(conf, sizeof(conf), "%s/mock.json", dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs("{\"tokens_per_call\": 20, \"accounts\": ["
+          "{\"key\": \"sk-sup-oa1-secret\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
+          "{\"key\": \"sk-sup-oa2-secret\", \"provider\": \"openai\", \"name\": \"oa-2\"}]}",
+          f);
+    fclose(f);
+    snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    mock_pid = fork();
+    if (mock_pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execl(bin, bin, "--config", conf, "--port", "0", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *r = fdopen(out[0], "r");
+    assert_non_null(fgets(line, sizeof(line), r));
+    assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", &mock_port), 1);
+    fclose(r);
+}
+
+static void mock_fault(const char *query)
+{
+    char cmd[512], out[256];
+    snprintf(cmd, sizeof(cmd), "curl -s -X POST 'http://127.0.0.1:%d/_mock/fault?%s'",
+             mock_port, query);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+}
+
+/* The config: the mock's two accounts on route "chat"; the pool with "workers" (the
+ * YAML of the workers: section's body, indented by four). */
+static void write_config(struct it *t, const char *workers)
+{
+    char cfg[4096];
+    snprintf(cfg, sizeof(cfg),
+             "instance: %s\nstate_dir: %s/state\nproviders:\n"
+             "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
+             "    probe: {enabled: false}\n"
+             "    accounts:\n      - {name: oa-1, credential: env:ROTA_SUP_OA1}\n"
+             "      - {name: oa-2, credential: env:ROTA_SUP_OA2}\n"
+             "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
+             "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
+             "workers:\n  processes: 2\n  threads: 1\n  access_log: %s/access.log\n%s",
+             t->instance, t->dir, mock_port, t->dir, workers);
+    it_config_text(t, cfg);
+}
+
+static void start(struct it *t, const char *tag)
+{
+    setenv("ROTA_SUP_OA1", "sk-sup-oa1-secret", 1);
+    setenv("ROTA_SUP_OA2", "sk-sup-oa2-secret", 1);
+    it_init(t, tag);
+    mock_start(t->dir);
+    pool_port = free_port();
+    char w[256];
+    snprintf(w, sizeof(w), "  listen:\n    - tcp: 127.0.0.1:%d\n", pool_port);
+    write_config(t, w);
+    assert_int_equal(it_start(t), 0);
+    char cmd[128], out[64];
+    snprintf(cmd, sizeof(cmd), "curl -s -m 1 http://127.0.0.1:%d/healthz", pool_port);
+    for (int i = 0; i < 200 && it_sh(cmd, out, sizeof(out), NULL, 0) != 0; i++)
+        sleep_ms(25);
+    assert_non_null(strstr(out, "\"ok\":true"));
+}
+
+/* ---- the load: LOAD_THREADS keep-alive clients, each a request after another ---- */
+
+struct load {
+    pthread_t tid[LOAD_THREADS];
+    _Atomic int stop;
+    _Atomic uint64_t ok, failed;
+    char last_failure[256];
+    pthread_mutex_t mu;
+};
+
+static size_t keep(char *p, size_t size, size_t n, void *arg)
+{
+    char *buf = arg;
+    size_t have = strlen(buf), len = size * n;
+    if (have + len < 4096) {
+        memcpy(buf + have, p, len);
+        buf[have + len] = 0;
+    }
+    return len;
+}
+
+static void *client(void *arg)
+{
+    struct load *l = arg;
+    CURL *c = curl_easy_init();
+    char url[96], body[4096];
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", pool_port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                     "{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\","
+                     "\"content\":\"hi\"}]}");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    while (!atomic_load(&l->stop)) {
+        body[0] = 0;
+        long status = 0;
+        CURLcode rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (rc == CURLE_OK && status == 200 && strstr(body, "chat.completion")) {
+            atomic_fetch_add(&l->ok, 1);
+            continue;
+        }
+        atomic_fetch_add(&l->failed, 1);
+        pthread_mutex_lock(&l->mu);
+        snprintf(l->last_failure, sizeof(l->last_failure), "curl %d (%s), status %ld: %.120s",
+                 (int)rc, curl_easy_strerror(rc), status, body);
+        pthread_mutex_unlock(&l->mu);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static void load_start(struct load *l)
+{
+    memset(l, 0, sizeof(*l));
+    pthread_mutex_init(&l->mu, NULL);
+    for (int i = 0; i < LOAD_THREADS; i++)
+        assert_int_equal(pthread_create(&l->tid[i], NULL, client, l), 0);
+}
+
+static void load_stop(struct load *l)
+{
+    atomic_store(&l->stop, 1);
+    for (int i = 0; i < LOAD_THREADS; i++)
+        pthread_join(l->tid[i], NULL);
+    printf("# load: %llu answered, %llu failed%s%s\n", (unsigned long long)l->ok,
+           (unsigned long long)l->failed, l->failed ? "; last: " : "", l->last_failure);
+}
+
+/* ---- what rotad says of its workers ---- */
+
+struct proc {
+    int pid, slot;
+    char state[16];
+    long long requests;
+};
+
+/* The processes `workers` lists (at most "max"); their count. */
+static int workers(struct it *t, struct proc *p, int max)
+{
+    json_t *r = it_ctl(t, "workers", NULL, NULL);
+    assert_non_null(r);
+    json_t *ps = json_object_get(json_object_get(r, "data"), "processes");
+    size_t i;
+    json_t *v;
+    int n = 0;
+    json_array_foreach(ps, i, v)
+    {
+        if (n == max)
+            break;
+        p[n].pid = (int)json_integer_value(json_object_get(v, "pid"));
+        p[n].slot = (int)json_integer_value(json_object_get(v, "slot"));
+        snprintf(p[n].state, sizeof(p[n].state), "%s",
+                 json_string_value(json_object_get(v, "state")));
+        p[n].requests = (long long)json_integer_value(json_object_get(v, "requests"));
+        n++;
+    }
+    json_decref(r);
+    return n;
+}
+
+static int pid_in_slot(struct it *t, int slot, int not_pid)
+{
+    struct proc p[8];
+    int n = workers(t, p, 8);
+    for (int i = 0; i < n; i++)
+        if (p[i].slot == slot && p[i].pid != not_pid && strcmp(p[i].state, "draining") != 0)
+            return p[i].pid;
+    return 0;
+}
+
+static long long requests_of(struct it *t, int pid)
+{
+    struct proc p[8];
+    int n = workers(t, p, 8);
+    for (int i = 0; i < n; i++)
+        if (p[i].pid == pid)
+            return p[i].requests;
+    return -1;
+}
+
+static uint64_t in_flight_total(const char *instance)
+{
+    struct rota_shm_map m;
+    char err[200];
+    assert_int_equal(rota_shm_attach(instance, &m, err, sizeof(err)), 0);
+    uint64_t s = 0;
+    for (uint32_t a = 0; a < m.naccounts; a++)
+        s += rota_in_flight(&m, a);
+    rota_shm_detach(&m);
+    return s;
+}
+
+static void stop_all(struct it *t)
+{
+    assert_int_equal(it_stop(t, SIGTERM), 0);
+    if (mock_pid > 0) {
+        kill(mock_pid, SIGTERM);
+        waitpid(mock_pid, NULL, 0);
+        mock_pid = -1;
+    }
+    /* the workers went with rotad: nothing answers on the pool's port */
+    char cmd[128], out[64];
+    snprintf(cmd, sizeof(cmd), "curl -s -m 1 http://127.0.0.1:%d/healthz", pool_port);
+    assert_int_not_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+}
+
+static void test_pool_supervise_kill9_one_worker(void **state)
+{
+    (void)state;
+    struct it t;
+    start(&t, "supkill");
+    /* calls take 200 ms: a process that has a client has a call in flight */
+    mock_fault("match=oa-&kind=latency&ms=200");
+    struct load l;
+    load_start(&l);
+    sleep_ms(1500);
+    int victim = pid_in_slot(&t, 0, 0), other = pid_in_slot(&t, 1, 0);
+    assert_true(victim > 0 && other > 0);
+    long long other_before = requests_of(&t, other), victim_served = requests_of(&t, victim);
+    uint64_t ok_before = atomic_load(&l.ok), t0 = now_ms();
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    int successor = 0;
+    WAIT_FOR((successor = pid_in_slot(&t, 0, victim)) > 0);
+    printf("# slot 0: pid %d killed, pid %d in its place %llu ms later\n", victim, successor,
+           (unsigned long long)(now_ms() - t0));
+    assert_true(successor > 0);
+    sleep_ms(1500);
+    /* the other process went on answering, and so does the pool */
+    assert_true(requests_of(&t, other) > other_before);
+    assert_true(atomic_load(&l.ok) > ok_before + 10);
+    load_stop(&l);
+    /* at most the calls the killed process held: one per client connection */
+    assert_true(l.failed <= LOAD_THREADS);
+    /* its leases came back: nothing stays in flight */
+    WAIT_FOR(in_flight_total(t.instance) == 0);
+    assert_int_equal(in_flight_total(t.instance), 0);
+    /* rotad said so and, when the process had clients (the kernel may have given
+     * them all to the other), reported the calls it held done */
+    assert_true(it_log_has(&t, "was killed by signal 9"));
+    printf("# the killed process had answered %lld requests\n", victim_served);
+    if (victim_served > 0)
+        assert_true(it_log_has(&t, "calls held by exited workers reported done"));
+    stop_all(&t);
+    it_cleanup(&t);
+}
+
+static void test_pool_supervise_reload_under_load(void **state)
+{
+    (void)state;
+    struct it t;
+    start(&t, "supreload");
+    mock_fault("match=oa-&kind=latency&ms=30");
+    int a0 = pid_in_slot(&t, 0, 0), a1 = pid_in_slot(&t, 1, 0);
+    struct load l;
+    load_start(&l);
+    sleep_ms(1000);
+    /* 1. the same pool: a reload touches no process */
+    char out[4096];
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    sleep_ms(500);
+    assert_int_equal(pid_in_slot(&t, 0, 0), a0);
+    assert_int_equal(pid_in_slot(&t, 1, 0), a1);
+    /* 2. a listener added and the drain timeout changed: a new set, the old drains */
+    char w[512], sock[192];
+    snprintf(sock, sizeof(sock), "%s/pool.sock", t.dir);
+    snprintf(w, sizeof(w),
+             "  timeouts: {drain: 5s}\n  listen:\n    - tcp: 127.0.0.1:%d\n"
+             "    - unix: %s\n      mode: \"0600\"\n",
+             pool_port, sock);
+    write_config(&t, w);
+    uint64_t ok_before = atomic_load(&l.ok);
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    int b0 = 0;
+    WAIT_FOR((b0 = pid_in_slot(&t, 0, a0)) > 0 && pid_in_slot(&t, 1, a1) > 0);
+    assert_true(b0 > 0 && b0 != a0);
+    /* the old processes finish what they hold and go */
+    WAIT_FOR(kill(a0, 0) != 0 && kill(a1, 0) != 0);
+    assert_int_not_equal(kill(a0, 0), 0);
+    assert_int_not_equal(kill(a1, 0), 0);
+    sleep_ms(1000);
+    assert_true(atomic_load(&l.ok) > ok_before + 20);
+    /* the new listener answers */
+    char cmd[384];
+    snprintf(cmd, sizeof(cmd), "curl -s -m 2 --unix-socket %s http://pool/healthz", sock);
+    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
+    assert_non_null(strstr(out, "\"ok\":true"));
+    load_stop(&l);
+    assert_int_equal(l.failed, 0);
+    assert_true(l.ok > 100);
+    /* rotactl workers, in words, and the access log's lines */
+    assert_int_equal(it_rotactl(&t, "workers", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "serving"));
+    assert_non_null(strstr(out, "P99_US"));
+    assert_non_null(strstr(out, "unix "));
+    char log[256];
+    snprintf(log, sizeof(log),
+             "grep -c '\"attempts\":\\[{\"tier\":0,\"account\":\"oa-' %s/access.log", t.dir);
+    assert_int_equal(it_sh(log, out, sizeof(out), NULL, 0), 0);
+    assert_true(atoll(out) >= (long long)l.ok);
+    stop_all(&t);
+    /* rotad removed the Unix listener it made */
+    assert_int_not_equal(access(sock, F_OK), 0);
+    it_cleanup(&t);
+}
+
+static int teardown(void **state)
+{
+    if (mock_pid > 0) {
+        kill(mock_pid, SIGKILL);
+        waitpid(mock_pid, NULL, 0);
+        mock_pid = -1;
+    }
+    return it_teardown(state);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_pool_supervise_kill9_one_worker, teardown),
+        cmocka_unit_test_teardown(test_pool_supervise_reload_under_load, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
