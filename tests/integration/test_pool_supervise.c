@@ -6,8 +6,9 @@
  *     slot, the killed one's leases are reclaimed (nothing stays in flight), and no more
  *     requests fail than the killed process held (libcurl, like most clients, sends a
  *     request again on a new connection when a reused one dies before any answer);
- *   - a reload that changes the pool (a listener added, a timeout changed) rolls it over
- *     under load with no failed request, and the new listener answers;
+ *   - a reload that changes the pool (a listener added, a timeout changed; then a
+ *     process more) rolls it over under load with no failed request, and the new
+ *     listener answers;
  *   - `rotactl workers` and the access log say what happened.
  */
 #include <curl/curl.h>
@@ -123,7 +124,7 @@ static void write_config(struct it *t, const char *workers)
              "      - {name: oa-2, credential: env:ROTA_SUP_OA2}\n"
              "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
              "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
-             "workers:\n  processes: 2\n  threads: 1\n  access_log: %s/access.log\n%s",
+             "workers:\n  threads: 1\n  access_log: %s/access.log\n%s",
              t->instance, t->dir, mock_port, t->dir, workers);
     it_config_text(t, cfg);
 }
@@ -136,7 +137,7 @@ static void start(struct it *t, const char *tag)
     mock_start(t->dir);
     pool_port = free_port();
     char w[256];
-    snprintf(w, sizeof(w), "  listen:\n    - tcp: 127.0.0.1:%d\n", pool_port);
+    snprintf(w, sizeof(w), "  processes: 2\n  listen:\n    - tcp: 127.0.0.1:%d\n", pool_port);
     write_config(t, w);
     assert_int_equal(it_start(t), 0);
     char cmd[128], out[64];
@@ -358,7 +359,7 @@ static void test_pool_supervise_reload_under_load(void **state)
     char w[512], sock[192];
     snprintf(sock, sizeof(sock), "%s/pool.sock", t.dir);
     snprintf(w, sizeof(w),
-             "  timeouts: {drain: 5s}\n  listen:\n    - tcp: 127.0.0.1:%d\n"
+             "  processes: 2\n  timeouts: {drain: 5s}\n  listen:\n    - tcp: 127.0.0.1:%d\n"
              "    - unix: %s\n      mode: \"0600\"\n",
              pool_port, sock);
     write_config(&t, w);
@@ -378,11 +379,23 @@ static void test_pool_supervise_reload_under_load(void **state)
     snprintf(cmd, sizeof(cmd), "curl -s -m 2 --unix-socket %s http://pool/healthz", sock);
     assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
     assert_non_null(strstr(out, "\"ok\":true"));
+    /* 3. a third process: the two sockets stay, a third is added */
+    snprintf(w, sizeof(w),
+             "  processes: 3\n  timeouts: {drain: 5s}\n  listen:\n    - tcp: 127.0.0.1:%d\n"
+             "    - unix: %s\n      mode: \"0600\"\n",
+             pool_port, sock);
+    write_config(&t, w);
+    ok_before = atomic_load(&l.ok);
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    WAIT_FOR(pid_in_slot(&t, 2, 0) > 0 && kill(b0, 0) != 0);
+    assert_true(pid_in_slot(&t, 2, 0) > 0);
+    sleep_ms(1000);
+    assert_true(atomic_load(&l.ok) > ok_before + 20);
     load_stop(&l);
     assert_int_equal(l.failed, 0);
     assert_true(l.ok > 100);
     /* rotactl workers, in words, and the access log's lines */
-    assert_int_equal(it_rotactl(&t, "workers", out, sizeof(out)), 0);
+    WAIT_FOR(it_rotactl(&t, "workers", out, sizeof(out)) == 0 && strstr(out, "serving"));
     assert_non_null(strstr(out, "serving"));
     assert_non_null(strstr(out, "P99_US"));
     assert_non_null(strstr(out, "unix "));

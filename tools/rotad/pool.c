@@ -20,10 +20,10 @@
  * (workers follow generations through librota, and client keys live in the table); one that
  * changes it starts the new set, then sends the old one SIGTERM: they stop accepting and finish
  * what they hold within the drain timeout (rota-worker --stop-ms), and are killed if
- * still there 2 s after it. A listener in both sets, with as many slots and threads, is
- * the same sockets; an old worker closes its sockets as it starts to drain, so the
- * kernel stops queueing connections where nobody accepts. Trade-off: connections hashed
- * to the socket of a slot waiting out its restart backoff wait with it.
+ * still there 2 s after it. A listener in both sets keeps its sockets (open_listeners);
+ * an old worker closes its own as it starts to drain, so the kernel stops queueing
+ * connections where nobody accepts on a socket the new set does not use. Trade-off: connections
+ * hashed to the socket of a slot waiting out its restart backoff wait with it.
  *
  * Each worker gets one end of a SOCK_SEQPACKET socketpair and sends its figures once a
  * second (workers/pool_stats.h); the last are kept for `rotactl workers`. Children are
@@ -177,7 +177,8 @@ static void free_listeners(struct listener *ls, uint32_t n)
             close_listener(&ls[i]);
 }
 
-static int open_listener(const struct rota_config_listener *l, uint32_t nfds,
+/* Open the sockets of "out" from index "from" on ("out" sized for "nfds" of them). */
+static int open_listener(const struct rota_config_listener *l, uint32_t nfds, uint32_t from,
                          struct listener *out, char *err, size_t n)
 {
     out->tcp = l->tcp != NULL;
@@ -186,7 +187,7 @@ static int open_listener(const struct rota_config_listener *l, uint32_t nfds,
         return snprintf(err, n, "workers: out of memory"), -ENOMEM;
     for (uint32_t i = 0; i < out->nfds; i++)
         out->fds[i] = -1;
-    for (uint32_t i = 0; i < out->nfds; i++) {
+    for (uint32_t i = from; i < out->nfds; i++) {
         int fd = l->tcp ? open_tcp(l->tcp, err, n)
                         : high(rota_front_listen_unix(l->unix_path, l->unix_mode, err, n));
         if (fd < 0) {
@@ -199,8 +200,19 @@ static int open_listener(const struct rota_config_listener *l, uint32_t nfds,
     return 0;
 }
 
-/* The listeners of "w" into "out": those open in "p" with the same sockets are moved
- * over, the others opened. On failure nothing of "p" has moved and "out" is closed. */
+static int find_listener(const struct rotad_pool *p, const char *spec)
+{
+    for (uint32_t j = 0; j < p->nls; j++)
+        if (p->ls[j].fds && strcmp(p->ls[j].spec, spec) == 0)
+            return (int)j;
+    return -1;
+}
+
+/* The listeners of "w" into "out". Sockets open in "p" are kept: a listener in both has
+ * the same sockets, as many as both need (a TCP listener of more slots or threads gets
+ * the rest new, one of fewer closes its extra ones, which the old workers that accepted
+ * on them let go as they drain); the others are opened. On failure nothing of "p" has
+ * moved and "out" is closed. */
 static int open_listeners(struct rotad_pool *p, const struct rota_config_workers *w,
                           struct listener *out, char *err, size_t n)
 {
@@ -210,23 +222,34 @@ static int open_listeners(struct rotad_pool *p, const struct rota_config_workers
     for (uint32_t i = 0; i < w->nlisteners; i++) {
         const struct rota_config_listener *l = &w->listeners[i];
         spec_of(l, out[i].spec, sizeof(out[i].spec));
-        bool have = false;
-        for (uint32_t j = 0; j < p->nls && !have; j++)
-            have = strcmp(p->ls[j].spec, out[i].spec) == 0 && (!l->tcp || p->ls[j].nfds == per);
-        if (have)
+        int j = find_listener(p, out[i].spec);
+        uint32_t have = j < 0 ? 0 : p->ls[j].nfds;
+        if (j >= 0 && (!l->tcp || have >= per))
             continue; /* taken over below, once every new one is open */
-        int rc = open_listener(l, per, &out[i], err, n);
+        int rc = open_listener(l, per, have, &out[i], err, n);
         if (rc) {
             free_listeners(out, i);
             return rc;
         }
     }
-    for (uint32_t i = 0; i < w->nlisteners; i++)
-        for (uint32_t j = 0; !out[i].fds && j < p->nls; j++)
-            if (strcmp(p->ls[j].spec, out[i].spec) == 0 && p->ls[j].fds) {
-                out[i] = p->ls[j];
-                p->ls[j] = (struct listener){0};
-            }
+    for (uint32_t i = 0; i < w->nlisteners; i++) {
+        int j = find_listener(p, out[i].spec);
+        if (j < 0)
+            continue;
+        struct listener *old = &p->ls[j];
+        if (!out[i].fds) {
+            if (old->tcp) /* of fewer: close the extra ones */
+                for (uint32_t k = per; k < old->nfds; k++)
+                    close(old->fds[k]);
+            out[i] = *old;
+            if (old->tcp)
+                out[i].nfds = per;
+        } else { /* of more: the first ones are the old */
+            memcpy(out[i].fds, old->fds, old->nfds * sizeof(int));
+            free(old->fds);
+        }
+        *old = (struct listener){0};
+    }
     return 0;
 }
 
