@@ -312,6 +312,16 @@ static void test_pool_supervise_kill9_one_worker(void **state)
     int victim = pid_in_slot(&t, 0, 0), other = pid_in_slot(&t, 1, 0);
     assert_true(victim > 0 && other > 0);
     long long other_before = requests_of(&t, other), victim_served = requests_of(&t, victim);
+    /* a worker reads keys from the table: the variables holding them are not passed on */
+    char envf[64], env[8192];
+    snprintf(envf, sizeof(envf), "/proc/%d/environ", victim);
+    FILE *ef = fopen(envf, "r");
+    assert_non_null(ef);
+    size_t got = fread(env, 1, sizeof(env) - 1, ef);
+    fclose(ef);
+    assert_true(got > 0);
+    assert_null(memmem(env, got, "ROTA_SUP_OA1", 12));
+    assert_non_null(memmem(env, got, "PATH=", 5));
     uint64_t ok_before = atomic_load(&l.ok), t0 = now_ms();
     assert_int_equal(kill(victim, SIGKILL), 0);
     int successor = 0;

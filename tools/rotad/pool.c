@@ -379,6 +379,34 @@ static struct worker *free_entry(struct rotad_pool *p)
     return &p->w[p->nw - 8];
 }
 
+/* Does "entry" ("NAME=value") set a variable the config reads a secret from (env:NAME)? */
+static bool secret_var(const struct rota_config *c, const char *entry)
+{
+    size_t len = strcspn(entry, "=");
+    for (uint32_t i = 0; i <= c->desc.naccounts; i++) {
+        const char *r = i < c->desc.naccounts ? c->accounts[i].cred_source
+                                              : c->journal.redis_password_source;
+        if (r && strncmp(r, "env:", 4) == 0 && strlen(r + 4) == len &&
+            strncmp(r + 4, entry, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* rotad's environment less the variables holding keys: a worker reads credentials from
+ * the table, and needs the rest (TZ, proxies, CA paths for libcurl). */
+static char **worker_env(const struct rota_config *c)
+{
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 1, sizeof(*env));
+    for (size_t i = 0; env && i < n; i++)
+        if (!secret_var(c, environ[i]))
+            env[k++] = environ[i];
+    return env;
+}
+
 /* Start slot "slot" of the current set. Its descriptors go to 3, 4, ...: each TCP
  * listener's sockets of this slot (one per thread), each Unix listener, the figures'
  * socket, the access log. */
@@ -447,7 +475,9 @@ static int spawn(struct rotad *d, uint32_t slot)
     posix_spawnattr_setsigdefault(&at, &defaults);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    int rc = posix_spawn(&pid, p->program, &fa, &at, argv, environ);
+    char **env = worker_env(d->cfg);
+    int rc = env ? posix_spawn(&pid, p->program, &fa, &at, argv, env) : ENOMEM;
+    free(env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close(sv[1]);
