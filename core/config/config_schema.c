@@ -263,7 +263,8 @@ static const cyaml_schema_field_t client_key_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_DEFAULT, struct raw_client_key, name, 1,
                            NAME_MAX_LEN),
     CYAML_FIELD_STRING_PTR("sha256", CYAML_FLAG_DEFAULT, struct raw_client_key, sha256, 1, 255),
-    CYAML_FIELD_SEQUENCE("routes", PTR | OPT, struct raw_client_key, routes, &string_entry, 0,
+    /* absent: every route; a list names at least one */
+    CYAML_FIELD_SEQUENCE("routes", PTR | OPT, struct raw_client_key, routes, &string_entry, 1,
                          CYAML_UNLIMITED),
     CYAML_FIELD_UINT("rpm", OPT, struct raw_client_key, rpm),
     CYAML_FIELD_UINT("tpm", OPT, struct raw_client_key, tpm),

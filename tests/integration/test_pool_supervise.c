@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,8 +125,11 @@ static void write_config(struct it *t, const char *workers)
              "      - {name: oa-2, credential: env:ROTA_SUP_OA2}\n"
              "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
              "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
-             "workers:\n  threads: 1\n  access_log: %s/access.log\n%s",
-             t->instance, t->dir, mock_port, t->dir, workers);
+             "workers:\n  threads: 1\n%s%s%s%s",
+             t->instance, t->dir, mock_port,
+             strstr(workers, "access_log") ? "" : "  access_log: ",
+             strstr(workers, "access_log") ? "" : t->dir,
+             strstr(workers, "access_log") ? "" : "/access.log\n", workers);
     it_config_text(t, cfg);
 }
 
@@ -285,6 +289,16 @@ static uint64_t in_flight_total(const char *instance)
     return s;
 }
 
+static uint64_t generation(const char *instance)
+{
+    struct rota_shm_map m;
+    char err[200];
+    assert_int_equal(rota_shm_attach(instance, &m, err, sizeof(err)), 0);
+    uint64_t g = m.hdr->generation;
+    rota_shm_detach(&m);
+    return g;
+}
+
 static void stop_all(struct it *t)
 {
     assert_int_equal(it_stop(t, SIGTERM), 0);
@@ -401,6 +415,32 @@ static void test_pool_supervise_reload_under_load(void **state)
     assert_true(pid_in_slot(&t, 2, 0) > 0);
     sleep_ms(1000);
     assert_true(atomic_load(&l.ok) > ok_before + 20);
+    /* 4. a reload whose pool cannot be made (the access log's directory is missing)
+     * is refused whole: the table's generation and the processes stay */
+    char bad[256];
+    snprintf(bad, sizeof(bad), "%s/no/such/dir", t.dir);
+    uint64_t gen = generation(t.instance);
+    int c0 = pid_in_slot(&t, 0, 0);
+    char cfg_bad[1024];
+    snprintf(cfg_bad, sizeof(cfg_bad),
+             "  processes: 3\n  timeouts: {drain: 5s}\n  listen:\n    - tcp: 127.0.0.1:%d\n"
+             "    - unix: %s\n      mode: \"0600\"\n  access_log: %s/access.log\n",
+             pool_port, sock, bad);
+    write_config(&t, cfg_bad);
+    assert_int_not_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "no/such/dir"));
+    assert_int_equal(generation(t.instance), gen);
+    assert_int_equal(pid_in_slot(&t, 0, 0), c0);
+    /* 5. the Unix socket's mode alone: the same socket, its file's mode changed */
+    snprintf(w, sizeof(w),
+             "  processes: 3\n  timeouts: {drain: 5s}\n  listen:\n    - tcp: 127.0.0.1:%d\n"
+             "    - unix: %s\n      mode: \"0660\"\n",
+             pool_port, sock);
+    write_config(&t, w);
+    assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
+    struct stat sst;
+    assert_int_equal(lstat(sock, &sst), 0);
+    assert_int_equal(sst.st_mode & 0777, 0660);
     load_stop(&l);
     assert_int_equal(l.failed, 0);
     assert_true(l.ok > 100);

@@ -9,14 +9,16 @@
  *               [--drain-bytes N] [--stop-ms MS] [--max-header-bytes N] [--max-headers N]
  *               [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]
  *               [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD] [--ca-file PATH]
- *               [--thread-listen-fd FD]...
+ *               [--thread-listen-fd FD]... [--parent-pid PID]
  *
  * Run by hand, it listens on 127.0.0.1:8080 by default (port 0 takes a free one) and
  * prints "listening on HOST:PORT" once every thread accepts. Run by rotad (the workers:
  * section), it is given listening sockets rotad holds (--thread-listen-fd: a TCP
- * listener's SO_REUSEPORT socket per thread, closed when it drains; --listen-fd: a Unix
- * listener every thread accepts on), the access log (--log-fd) and a socket for its figures
- * (--stats-fd, stats.c); it then stops when rotad goes (the parent-death signal).
+ * listener's SO_REUSEPORT socket per thread; --listen-fd: a Unix listener every thread
+ * accepts on, each on its own copy; all closed as the process drains), the access log
+ * (--log-fd) and a socket for its figures (--stats-fd, stats.c); it then stops when
+ * rotad (--parent-pid) goes (the parent-death signal).
+ *
  * SIGTERM or SIGINT drains: no new connections, requests in flight finish within
  * --stop-ms (30 s), then exit 0. One JSON line per request on the access log (stderr
  * by default; dispatch_table.c); no key, header value or body. --ca-file: the PEM CA
@@ -65,7 +67,7 @@ static void usage(FILE *f)
                "       [--max-body-bytes N] [--max-conns N] [--header-ms MS] [--body-ms MS]\n"
                "       [--client-idle-ms MS] [--log-fd FD] [--stats-fd FD] "
                "[--ca-file PATH]\n"
-               "       [--thread-listen-fd FD]...\n");
+               "       [--thread-listen-fd FD]... [--parent-pid PID]\n");
 }
 
 /* Every call is done: stop once the front has sent what it queued (the last answers),
@@ -153,6 +155,7 @@ struct args {
     int tfds[MAX_TFDS]; /* --thread-listen-fd: the i-th is thread (i mod threads)'s own */
     unsigned ntfds;
     int stats_fd;
+    int parent; /* --parent-pid: rotad's */
     struct rota_dispatch_opts o;
     struct rota_front_opts fo;
 };
@@ -192,6 +195,7 @@ static int parse(int argc, char **argv, struct args *a)
         LISTEN_FD,
         THREAD_FD,
         STATS_FD,
+        PARENT,
         LOG_FD,
         MAX_HEAD,
         MAX_HEADERS,
@@ -220,6 +224,7 @@ static int parse(int argc, char **argv, struct args *a)
         {"listen-fd", required_argument, NULL, LISTEN_FD},
         {"thread-listen-fd", required_argument, NULL, THREAD_FD},
         {"stats-fd", required_argument, NULL, STATS_FD},
+        {"parent-pid", required_argument, NULL, PARENT},
         {"log-fd", required_argument, NULL, LOG_FD},
         {"max-header-bytes", required_argument, NULL, MAX_HEAD},
         {"max-headers", required_argument, NULL, MAX_HEADERS},
@@ -297,6 +302,9 @@ static int parse(int argc, char **argv, struct args *a)
             }
             if (given_fd(optarg, true, &a->tfds[a->ntfds++]) < 0)
                 return 2;
+            break;
+        case PARENT:
+            a->parent = (int)n;
             break;
         case STATS_FD:
             if (given_fd(optarg, false, &a->stats_fd) < 0)
@@ -377,7 +385,8 @@ static int setup(struct worker_thread *th, unsigned idx, struct args *a, int ufd
     if (ufd >= 0 && (rc = rota_front_adopt(th->f, ufd, false)) < 0)
         return snprintf(err, n, "unix listener: %s", strerror(-rc)), rc;
     for (unsigned i = 0; i < a->nfds; i++)
-        if ((rc = rota_front_adopt(th->f, a->fds[i], false)) < 0)
+        if ((rc = fcntl(a->fds[i], F_DUPFD_CLOEXEC, 3)) < 0 ||
+            (rc = rota_front_adopt(th->f, rc, true)) < 0)
             return snprintf(err, n, "listener %d: %s", a->fds[i], strerror(-rc)), rc;
     for (unsigned i = idx; i < a->ntfds; i += (unsigned)a->threads)
         if ((rc = rota_front_adopt(th->f, a->tfds[i], true)) < 0)
@@ -406,7 +415,7 @@ int main(int argc, char **argv)
         a.port = a.unix_path || a.nfds || a.ntfds ? -1 : 8080;
     /* rotad's worker: stop when rotad goes (checked again after asking, in case it
      * went before) */
-    if (a.stats_fd >= 0 && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1))
+    if (a.parent > 0 && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != a.parent))
         return 1;
     char err[256];
     rota_t *h;
@@ -444,11 +453,17 @@ int main(int argc, char **argv)
         printf("listening on %s:%d\n", a.host, a.port);
     if (a.unix_path)
         printf("listening on unix:%s\n", a.unix_path);
-    if (a.nfds || a.ntfds)
+    if ((a.nfds || a.ntfds) && a.parent <= 0) /* rotad's own say nothing of it */
         printf("listening on %u given sockets\n", a.nfds + a.ntfds);
     fflush(stdout);
+    /* each thread took its own copy of the shared listeners (closed as it drains) */
+    for (unsigned i = 0; i < a.nfds; i++)
+        close(a.fds[i]);
     for (int i = 0; i < a.threads; i++)
-        pthread_create(&th[i].tid, NULL, run, &th[i]);
+        if ((rc = pthread_create(&th[i].tid, NULL, run, &th[i])) != 0) {
+            fprintf(stderr, "rota-worker: thread: %s\n", strerror(rc));
+            return 1;
+        }
     struct rota_worker_stats *st = rota_worker_stats_new();
     if (!st)
         return 1;

@@ -6,10 +6,10 @@
  * create or check the state directory (statedir.c: one that someone else controls stops
  * rotad), take the instance's lock (<state_dir>/rotad.lock, flock: a second rotad is
  * refused, and the lock dies with its holder, so kill -9 never leaves it stale), open
- * the table's directory (held with flock: refused while another rotad holds it), then adopt the live generation if there is one
- * (workers keep their counters: nothing is copied) and publish a new generation only
- * when the config differs from the one that built it. Then the control socket, and the loop
- * (loop.c).
+ * the table's directory (held with flock: refused while another rotad holds it), then adopt the
+ * live generation if there is one (workers keep their counters: nothing is copied) and publish
+ * a new generation only when the config differs from the one that built it. Then the control
+ * socket, and the loop (loop.c).
  *
  * Reload (SIGHUP or `rotactl reload`): a config that fails to load, or names another
  * instance, is refused and the running table stays as it is; an unchanged one does
@@ -126,7 +126,8 @@ static int lock_instance(struct rotad *d, char *err, size_t n)
     char pid[32];
     int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
     if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
-        rota_warn("cannot record the pid in %s/%s: %s", d->cfg->state_dir, name, strerror(errno));
+        rota_warn("cannot record the pid in %s/%s: %s", d->cfg->state_dir, name,
+                  strerror(errno));
     d->lock_fd = fd;
     return 0;
 }
@@ -263,19 +264,6 @@ static int open_table(struct rotad *d, char *err, size_t n)
     return 0;
 }
 
-/* The table took the new config; now the pool (pool.c). Its failure (a listener that
- * cannot be opened) leaves the running workers as they were. */
-static int reload_pool(struct rotad *d, char *err, size_t n)
-{
-    int rc = rotad_pool_configure(d, err, n);
-    if (rc) {
-        d->reload_failures++;
-        snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s", err);
-        rota_error("reload: the table is new, the workers stay as they were: %s", err);
-    }
-    return rc;
-}
-
 int rotad_reload(struct rotad *d, char *err, size_t n)
 {
     struct rota_config *c = NULL;
@@ -298,17 +286,32 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
                  d->config_path);
         rc = -EINVAL;
     }
+    /* A listener off loopback never serves a table without client keys: they go only
+     * once the pool has moved (a reload before). */
+    if (rc == 0 && c->workers.nkeys == 0 && rotad_pool_off_loopback(d)) {
+        snprintf(err, n,
+                 "%s: workers.keys is empty while the running pool listens off loopback, "
+                 "where clients need keys; first move the listeners and reload, then remove "
+                 "the keys",
+                 d->config_path);
+        rc = -EPERM;
+    }
+    /* The pool's new set, made ready before anything changes (pool.c). */
+    if (rc == 0)
+        rc = rotad_pool_prepare(d, c, err, n);
     if (rc == 0)
         rotad_journal_reload(d, c);
     if (rc == 0 && c->desc.config_hash == rotad_map(d)->hdr->config_hash) {
         rota_info("reload: %s is unchanged", d->config_path);
         rota_config_free(d->cfg);
         d->cfg = c;
-        return reload_pool(d, err, n);
+        rotad_pool_commit(d);
+        return 0;
     }
     if (rc == 0)
         rc = publish(d, c, false, err, n);
     if (rc) {
+        rotad_pool_abort(d);
         rota_config_free(c);
         d->reload_failures++;
         snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s", err);
@@ -331,7 +334,8 @@ int rotad_reload(struct rotad *d, char *err, size_t n)
         rota_error("reload: out of memory for the supervisor's state; quota resets and the "
                    "failure-rate breaker pause until the next reload");
     }
-    return reload_pool(d, err, n);
+    rotad_pool_commit(d);
+    return 0;
 }
 
 static int check_only(const char *path)
@@ -406,6 +410,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* What rotad creates is private unless it says otherwise (each file gets its mode
+     * explicitly); the umask is never changed while threads run (pool_listen.c). */
+    umask(077);
     if (optind < argc) {
         fprintf(stderr, "rotad: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
@@ -431,10 +438,11 @@ int main(int argc, char **argv)
     err[0] = 0;
     if ((rc = rotad_state_open(&d, err, sizeof(err))) ||
         (rc = lock_instance(&d, err, sizeof(err))) ||
-        (rc = rotad_identity_open(&d, err, sizeof(err))) || (rc = open_table(&d, err, sizeof(err))) ||
-        (rc = make_sup(&d)) || (rc = rotad_listen(&d, err, sizeof(err))) ||
-        (rc = rotad_probes_configure(&d)) || (rc = rotad_journal_start(&d, err, sizeof(err))) ||
-        (rc = rotad_pool_configure(&d, err, sizeof(err)))) {
+        (rc = rotad_identity_open(&d, err, sizeof(err))) ||
+        (rc = open_table(&d, err, sizeof(err))) || (rc = make_sup(&d)) ||
+        (rc = rotad_listen(&d, err, sizeof(err))) || (rc = rotad_probes_configure(&d)) ||
+        (rc = rotad_journal_start(&d, err, sizeof(err))) ||
+        (rc = rotad_pool_prepare(&d, d.cfg, err, sizeof(err)))) {
         if (rc == -ENOMEM || (rc < 0 && !err[0]))
             snprintf(err, sizeof(err), "cannot start: %s", strerror(-rc));
         rota_error("%s", err);
@@ -446,6 +454,7 @@ int main(int argc, char **argv)
         rota_shm_writer_close(d.w, false);
         return 1;
     }
+    rotad_pool_commit(&d);
     rota_shm_set_control(d.w, d.socket_path);
     rota_info("ready: instance %s, control socket %s", d.cfg->instance, d.socket_path);
     rc = rotad_run(&d);

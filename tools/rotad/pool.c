@@ -5,39 +5,37 @@
  *
  * DESIGN
  * rotad holds every listening socket and workers inherit them, so a worker that dies
- * loses nothing waiting in its accept queue: its successor goes on from there. A TCP
- * listener is one SO_REUSEPORT socket per slot and thread (the kernel spreads
- * connections over them; a socket every thread shared would hand them all to whichever
- * waited first); a Unix listener, one socket they all accept on. A rotad that restarts
- * while its old workers still drain binds beside them (SO_REUSEPORT, same user).
+ * loses nothing waiting in its accept queue: its successor goes on from there
+ * (pool_listen.c has the sockets).
  *
  * A "set" is one configuration of the pool: the listeners and every option a worker is
- * started with. Its processes are slots 0..processes-1. A slot whose process exits
- * while its set is current is restarted: at once if it had run for 10 s or is the
- * first to die quickly, otherwise after a backoff that doubles from 100 ms to 30 s, so a
- * worker that cannot start does not spin. Its calls in flight are reclaimed by the lease reaper
- * (shm/clients.h) within a second. A reload that leaves the set as it was touches no process
- * (workers follow generations through librota, and client keys live in the table); one that
- * changes it starts the new set, then sends the old one SIGTERM: they stop accepting and finish
- * what they hold within the drain timeout (rota-worker --stop-ms), and are killed if
- * still there 2 s after it. A listener in both sets keeps its sockets (open_listeners);
- * an old worker closes its own as it starts to drain, so the kernel stops queueing
- * connections where nobody accepts on a socket the new set does not use. Trade-off: connections
- * hashed to the socket of a slot waiting out its restart backoff wait with it.
+ * started with, copied into the set when it starts (a restart never reads a config
+ * that came later). Its processes are slots 0..processes-1. A slot whose process exits
+ * while its set is current is restarted: at once if it had run for 10 s or is the first
+ * to die quickly, otherwise after a backoff that doubles from 100 ms to 25.6 s, so a
+ * worker that cannot start does not spin. Its calls in flight are reclaimed by the lease
+ * reaper (shm/clients.h) within a second.
+ *
+ * A reload prepares the new set before the table changes (program, access log, the
+ * listeners it lacks: a failure refuses the reload and changes nothing) and commits it
+ * once the table has: a set like the running one touches no process (workers follow
+ * generations through librota, and client keys live in the table); another starts its
+ * processes, then sends the old ones SIGTERM: they stop accepting, close their own
+ * copies of the sockets, finish what they hold within the drain timeout they were
+ * started with (rota-worker --stop-ms), and are killed if still there 2 s after it.
+ * rotad_reload refuses a table without client keys while the running set listens off
+ * loopback, so no listener off loopback ever serves without keys.
  *
  * Each worker gets one end of a SOCK_SEQPACKET socketpair and sends its figures once a
- * second (workers/pool_stats.h); the last are kept for `rotactl workers`. Children are
- * waited for by pid only: the probe thread waits for its own exec probes.
- *
- * All of it runs on rotad's main thread (spawn at start and reload, reap at SIGCHLD and
- * each tick, stop at exit). Creating a Unix listener sets the umask for a moment, while
- * the probe and journal threads may create files: theirs are created 0600 or chmod-ed
- * after, which that umask (never wider than 0177) does not change.
+ * second (workers/pool_stats.h); the last are kept for `rotactl workers`. A worker gets
+ * no descriptor of rotad's but those given (closefrom), nor the environment variables
+ * the config reads keys from, and stops when rotad goes (--parent-pid, the parent-death
+ * signal). Children are waited for by pid only: the probe thread waits for its own exec
+ * probes. All of it runs on rotad's main thread.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -52,31 +50,23 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "front.h"
+#include "hash.h"
 #include "log.h"
 #include "pool_stats.h"
+#include "pool_int.h"
 #include "rotad.h"
 
-#define MAX_LISTENERS 16
-#define HIGH_FD       1100 /* rotad's copies live above what a child's dup2 targets */
-#define NS_PER_MS     1000000ull
+#define NS_PER_MS 1000000ull
+#define MAX_ARGS  24
 
 extern char **environ;
-
-struct listener {
-    char spec[320]; /* "tcp HOST:PORT" or "unix PATH MODE": what identifies it */
-    bool tcp;
-    int *fds; /* tcp: one SO_REUSEPORT socket per slot and thread (slot-major);
-                 unix: one socket every thread of every slot accepts on */
-    uint32_t nfds;
-    char *unix_path; /* unlinked when the listener is closed */
-};
 
 struct worker {
     pid_t pid; /* 0: the entry is free */
     uint32_t set, slot;
     int stats_fd;
     uint64_t started; /* monotonic ns */
+    uint32_t stop_ms; /* the drain timeout it was started with */
     uint64_t kill_at; /* draining: SIGKILL after this; 0 while serving */
     struct rota_pool_stats last;
     bool have_last;
@@ -88,19 +78,29 @@ struct slot {
     uint64_t restarts;
 };
 
-struct rotad_pool {
-    char set_key[2048]; /* every option of the current set, to tell a change */
-    uint32_t set;
+/* What a set's processes are started with: all of it copied from its config. */
+struct set {
+    uint64_t key; /* a hash of every option, to tell a change */
     char program[PATH_MAX];
-    struct listener ls[MAX_LISTENERS];
+    struct pool_listener ls[POOL_MAX_LISTENERS];
     uint32_t nls;
     int log_fd; /* the access log: -1 off, 2 rotad's stderr, or a file */
+    uint32_t processes, threads, drain_ms;
+    char *ca_file;
+    char **env; /* rotad's environment less the variables holding keys */
+    char args[MAX_ARGS][48];
+    uint32_t nargs;
+    struct slot *slots;
+};
+
+struct rotad_pool {
+    char instance[64];
+    uint32_t set; /* the current set's number */
+    struct set cur, next;
+    bool next_ready; /* "next" prepared, not yet committed */
+    bool next_same;  /* ... and it is the running set */
     struct worker *w;
     uint32_t nw;
-    struct slot *slots;
-    uint32_t processes;
-    char args[24][48]; /* the set's options, as strings */
-    uint32_t nargs;
     uint64_t restarts, exits;
 };
 
@@ -109,155 +109,52 @@ static uint64_t mono(void)
     return rota_clock_mono();
 }
 
-/* ---- listeners ---- */
-
-static int high(int fd)
-{
-    if (fd < 0 || fd >= HIGH_FD)
-        return fd;
-    int h = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD), e = errno;
-    close(fd);
-    return h < 0 ? -e : h;
-}
-
-static int open_tcp(const char *hostport, char *err, size_t n)
-{
-    char host[256];
-    const char *colon = strrchr(hostport, ':');
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport), hostport);
-    char *h = host;
-    if (h[0] == '[') {
-        h++;
-        h[strlen(h) - 1] = '\0';
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV},
-                    *ai = NULL;
-    int g = getaddrinfo(h, colon + 1, &hints, &ai);
-    if (g != 0)
-        return snprintf(err, n, "listen %s: %s", hostport, gai_strerror(g)), -EINVAL;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    int rc = fd < 0 ? -errno : 0;
-    if (!rc && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-                bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0))
-        rc = -errno;
-    freeaddrinfo(ai);
-    if (rc) {
-        if (fd >= 0)
-            close(fd);
-        return snprintf(err, n, "listen %s: %s", hostport, strerror(-rc)), rc;
-    }
-    return high(fd);
-}
-
-static void spec_of(const struct rota_config_listener *l, char *out, size_t n)
-{
-    if (l->tcp)
-        snprintf(out, n, "tcp %s", l->tcp);
-    else
-        snprintf(out, n, "unix %s %04o", l->unix_path, l->unix_mode);
-}
-
-static void close_listener(struct listener *l)
-{
-    for (uint32_t i = 0; i < l->nfds; i++)
-        if (l->fds[i] >= 0)
-            close(l->fds[i]);
-    if (l->unix_path)
-        unlink(l->unix_path);
-    free(l->unix_path);
-    free(l->fds);
-    *l = (struct listener){0};
-}
-
-static void free_listeners(struct listener *ls, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (ls[i].fds)
-            close_listener(&ls[i]);
-}
-
-/* Open the sockets of "out" from index "from" on ("out" sized for "nfds" of them). */
-static int open_listener(const struct rota_config_listener *l, uint32_t nfds, uint32_t from,
-                         struct listener *out, char *err, size_t n)
-{
-    out->tcp = l->tcp != NULL;
-    out->nfds = l->tcp ? nfds : 1;
-    if (!(out->fds = malloc(out->nfds * sizeof(int))))
-        return snprintf(err, n, "workers: out of memory"), -ENOMEM;
-    for (uint32_t i = 0; i < out->nfds; i++)
-        out->fds[i] = -1;
-    for (uint32_t i = from; i < out->nfds; i++) {
-        int fd = l->tcp ? open_tcp(l->tcp, err, n)
-                        : high(rota_front_listen_unix(l->unix_path, l->unix_mode, err, n));
-        if (fd < 0) {
-            close_listener(out);
-            return fd;
-        }
-        out->fds[i] = fd;
-    }
-    out->unix_path = l->unix_path ? strdup(l->unix_path) : NULL;
-    return 0;
-}
-
-static int find_listener(const struct rotad_pool *p, const char *spec)
-{
-    for (uint32_t j = 0; j < p->nls; j++)
-        if (p->ls[j].fds && strcmp(p->ls[j].spec, spec) == 0)
-            return (int)j;
-    return -1;
-}
-
-/* The listeners of "w" into "out". Sockets open in "p" are kept: a listener in both has
- * the same sockets, as many as both need (a TCP listener of more slots or threads gets
- * the rest new, one of fewer closes its extra ones, which the old workers that accepted
- * on them let go as they drain); the others are opened. On failure nothing of "p" has
- * moved and "out" is closed. */
-static int open_listeners(struct rotad_pool *p, const struct rota_config_workers *w,
-                          struct listener *out, char *err, size_t n)
-{
-    uint32_t per = w->processes * w->threads;
-    for (uint32_t i = 0; i < w->nlisteners; i++)
-        out[i] = (struct listener){0};
-    for (uint32_t i = 0; i < w->nlisteners; i++) {
-        const struct rota_config_listener *l = &w->listeners[i];
-        spec_of(l, out[i].spec, sizeof(out[i].spec));
-        int j = find_listener(p, out[i].spec);
-        uint32_t have = j < 0 ? 0 : p->ls[j].nfds;
-        if (j >= 0 && (!l->tcp || have >= per))
-            continue; /* taken over below, once every new one is open */
-        int rc = open_listener(l, per, have, &out[i], err, n);
-        if (rc) {
-            free_listeners(out, i);
-            return rc;
-        }
-    }
-    for (uint32_t i = 0; i < w->nlisteners; i++) {
-        int j = find_listener(p, out[i].spec);
-        if (j < 0)
-            continue;
-        struct listener *old = &p->ls[j];
-        if (!out[i].fds) {
-            if (old->tcp) /* of fewer: close the extra ones */
-                for (uint32_t k = per; k < old->nfds; k++)
-                    close(old->fds[k]);
-            out[i] = *old;
-            if (old->tcp)
-                out[i].nfds = per;
-        } else { /* of more: the first ones are the old */
-            memcpy(out[i].fds, old->fds, old->nfds * sizeof(int));
-            free(old->fds);
-        }
-        *old = (struct listener){0};
-    }
-    return 0;
-}
-
 /* ---- the set ---- */
 
+/* Is "path" a file (or, with "dir", a directory) nobody but root or rotad's user may
+ * change? */
+static bool trusted(const char *path, bool dir, char *err, size_t en)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return snprintf(err, en, "workers: %s: %s; set workers.program", path, strerror(errno)),
+               false;
+    if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
+        return snprintf(err, en, "workers: %s is not an executable file", path), false;
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+        ((st.st_mode & 022) && !(dir && (st.st_mode & S_ISVTX) && st.st_uid == 0)))
+        return snprintf(err, en,
+                        "workers: %s is owned by uid %u or writable by others (mode %04o): "
+                        "the program it leads to would run with every key; expected root's "
+                        "or rotad's user's, writable by its owner only",
+                        path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777)),
+               false;
+    return true;
+}
+
+/* The program and every directory above it (sticky root-owned ones like /tmp pass on
+ * the owner rule: only their owners may rename what is in them). */
+static bool program_trusted(const char *program, char *err, size_t en)
+{
+    char real[PATH_MAX];
+    if (!realpath(program, real))
+        return snprintf(err, en, "workers: %s: %s; set workers.program", program,
+                        strerror(errno)),
+               false;
+    if (!trusted(real, false, err, en))
+        return false;
+    for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
+        *slash = '\0';
+        if (!trusted(real[0] ? real : "/", true, err, en))
+            return false;
+        if (!real[0])
+            break;
+    }
+    return true;
+}
+
 /* The program to run: the config's, else rota-worker beside rotad (or, in a build
- * tree, in tools/rota-worker beside tools/rotad). It must be a file rotad's user or
- * root owns that nobody else may write: it will run with every key. */
+ * tree, in tools/rota-worker beside tools/rotad). */
 static int find_program(const struct rota_config_workers *w, char *out, size_t n, char *err,
                         size_t en)
 {
@@ -278,105 +175,88 @@ static int find_program(const struct rota_config_workers *w, char *out, size_t n
             stat(out, &st) != 0)
             snprintf(out, n, "%.*s/../rota-worker/rota-worker", PATH_MAX - 64, self);
     }
-    if (stat(out, &st) != 0)
-        return snprintf(err, en, "workers: %s: %s; set workers.program", out, strerror(errno)),
-               -ENOENT;
-    if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
-        return snprintf(err, en, "workers: %s is not an executable file", out), -EACCES;
-    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
-        return snprintf(err, en,
-                        "workers: %s is owned by uid %u or writable by others (mode %04o); "
-                        "it would run with every key: expected a file of root or rotad's "
-                        "user, writable by its owner only",
-                        out, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777)),
-               -EPERM;
-    return 0;
+    return program_trusted(out, err, en) ? 0 : -EPERM;
 }
 
-static void add_arg(struct rotad_pool *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void add_arg(struct rotad_pool *p, const char *fmt, ...)
+static void add_arg(struct set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_arg(struct set *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->args[p->nargs++], sizeof(p->args[0]), fmt, ap);
+    vsnprintf(s->args[s->nargs++], sizeof(s->args[0]), fmt, ap);
     va_end(ap);
 }
 
-static void set_args(struct rotad_pool *p, const struct rota_config_workers *w)
+static void set_args(struct set *s, const struct rota_config_workers *w)
 {
-    p->nargs = 0;
-    add_arg(p, "--threads=%u", w->threads);
-    add_arg(p, "--attempts=%u", w->attempts);
-    add_arg(p, "--deadline-ms=%u", w->request_timeout_ms);
-    add_arg(p, "--connect-ms=%u", w->connect_timeout_ms);
-    add_arg(p, "--first-byte-ms=%u", w->first_byte_timeout_ms);
-    add_arg(p, "--idle-ms=%u", w->idle_timeout_ms);
-    add_arg(p, "--stop-ms=%u", w->drain_timeout_ms);
-    add_arg(p, "--max-header-bytes=%u", w->max_header_bytes);
-    add_arg(p, "--max-headers=%u", w->max_headers);
-    add_arg(p, "--max-body-bytes=%llu", (unsigned long long)w->max_body_bytes);
-    add_arg(p, "--max-conns=%u", w->max_connections);
-    add_arg(p, "--header-ms=%u", w->header_timeout_ms);
-    add_arg(p, "--body-ms=%u", w->body_timeout_ms);
-    add_arg(p, "--client-idle-ms=%u", w->keepalive_timeout_ms);
+    s->nargs = 0;
+    add_arg(s, "--threads=%u", w->threads);
+    add_arg(s, "--attempts=%u", w->attempts);
+    add_arg(s, "--deadline-ms=%u", w->request_timeout_ms);
+    add_arg(s, "--connect-ms=%u", w->connect_timeout_ms);
+    add_arg(s, "--first-byte-ms=%u", w->first_byte_timeout_ms);
+    add_arg(s, "--idle-ms=%u", w->idle_timeout_ms);
+    add_arg(s, "--stop-ms=%u", w->drain_timeout_ms);
+    add_arg(s, "--max-header-bytes=%u", w->max_header_bytes);
+    add_arg(s, "--max-headers=%u", w->max_headers);
+    add_arg(s, "--max-body-bytes=%llu", (unsigned long long)w->max_body_bytes);
+    add_arg(s, "--max-conns=%u", w->max_connections);
+    add_arg(s, "--header-ms=%u", w->header_timeout_ms);
+    add_arg(s, "--body-ms=%u", w->body_timeout_ms);
+    add_arg(s, "--client-idle-ms=%u", w->keepalive_timeout_ms);
+    add_arg(s, "--parent-pid=%d", (int)getpid());
 }
 
-/* Everything that, changed, needs new processes. */
-static void set_key(const struct rota_config_workers *w, const char *program, char *out,
-                    size_t n)
+static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
-    int at = snprintf(out, n, "%s|%u|%u|%u|%u|%u|%u|%u|%u|%u|%u|%llu|%u|%u|%u|%u|%s|%s",
-                      program, w->processes, w->threads, w->attempts, w->request_timeout_ms,
-                      w->connect_timeout_ms, w->first_byte_timeout_ms, w->idle_timeout_ms,
-                      w->drain_timeout_ms, w->max_header_bytes, w->max_headers,
-                      (unsigned long long)w->max_body_bytes, w->max_connections,
-                      w->header_timeout_ms, w->body_timeout_ms, w->keepalive_timeout_ms,
-                      w->access_log, w->ca_file ? w->ca_file : "");
-    for (uint32_t i = 0; i < w->nlisteners && at > 0 && (size_t)at < n; i++) {
-        char s[320];
-        spec_of(&w->listeners[i], s, sizeof(s));
-        at += snprintf(out + at, n - (size_t)at, "|%s", s);
+    return rota_hash_mix(h ^ rota_hash_bytes(p, n));
+}
+
+/* A hash of everything that, changed, needs new processes. */
+static uint64_t set_key(const struct set *s, const struct rota_config_workers *w)
+{
+    uint64_t h = mix(0, s->program, strlen(s->program));
+    for (uint32_t i = 0; i < s->nargs; i++)
+        h = mix(h, s->args[i], strlen(s->args[i]));
+    h = mix(h, &w->processes, sizeof(w->processes));
+    h = mix(h, w->access_log, strlen(w->access_log));
+    h = mix(h, w->ca_file ? w->ca_file : "", w->ca_file ? strlen(w->ca_file) : 0);
+    for (uint32_t i = 0; i < s->nls; i++) {
+        h = mix(h, s->ls[i].spec, strlen(s->ls[i].spec));
+        h = mix(h, &s->ls[i].mode, sizeof(s->ls[i].mode));
     }
+    return h;
 }
 
-/* The access log: stderr, off, or a file opened for appending that rotad's user owns,
- * not a symlink, writable by nobody else. */
+/* The access log: stderr, off, or a regular file opened for appending that rotad's user
+ * owns, has one name, and nobody else may write (opened without waiting: a FIFO put
+ * there does not block rotad). */
 static int open_log(const char *path, char *err, size_t n)
 {
     if (strcmp(path, "off") == 0)
         return -1;
     if (strcmp(path, "stderr") == 0)
         return 2;
-    int fd =
-        open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
+    int fd = open(
+        path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+        0640);
     struct stat st;
     if (fd < 0)
         return snprintf(err, n, "workers.access_log %s: %s", path, strerror(errno)), -errno;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-        (st.st_mode & 022)) {
+        st.st_nlink != 1 || (st.st_mode & 022)) {
         close(fd);
         return snprintf(err, n,
-                        "workers.access_log %s is not a regular file of rotad's user "
-                        "writable by it alone; remove it or fix its owner and mode",
+                        "workers.access_log %s is not a regular file of rotad's user with "
+                        "one name, writable by it alone; remove it or fix its owner and mode",
                         path),
                -EPERM;
     }
-    return high(fd);
-}
-
-static struct worker *free_entry(struct rotad_pool *p)
-{
-    for (uint32_t i = 0; i < p->nw; i++)
-        if (!p->w[i].pid)
-            return &p->w[i];
-    struct worker *nw = realloc(p->w, (p->nw + 8) * sizeof(*nw));
-    if (!nw)
-        return NULL;
-    memset(nw + p->nw, 0, 8 * sizeof(*nw));
-    p->w = nw;
-    p->nw += 8;
-    return &p->w[p->nw - 8];
+    fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+    int h = pool_high_fd(fd);
+    if (h < 0)
+        snprintf(err, n, "workers.access_log %s: %s", path, strerror(-h));
+    return h;
 }
 
 /* Does "entry" ("NAME=value") set a variable the config reads a secret from (env:NAME)? */
@@ -407,22 +287,47 @@ static char **worker_env(const struct rota_config *c)
     return env;
 }
 
+static void set_free(struct set *s)
+{
+    pool_listen_close(s->ls, s->nls);
+    if (s->log_fd > 2)
+        close(s->log_fd);
+    free(s->ca_file);
+    free(s->env);
+    free(s->slots);
+    *s = (struct set){.log_fd = -1};
+}
+
+static struct worker *free_entry(struct rotad_pool *p)
+{
+    for (uint32_t i = 0; i < p->nw; i++)
+        if (!p->w[i].pid)
+            return &p->w[i];
+    struct worker *nw = realloc(p->w, (p->nw + 8) * sizeof(*nw));
+    if (!nw)
+        return NULL;
+    memset(nw + p->nw, 0, 8 * sizeof(*nw));
+    p->w = nw;
+    p->nw += 8;
+    return &p->w[p->nw - 8];
+}
+
 /* Start slot "slot" of the current set. Its descriptors go to 3, 4, ...: each TCP
  * listener's sockets of this slot (one per thread), each Unix listener, the figures'
- * socket, the access log. */
-static int spawn(struct rotad *d, uint32_t slot)
+ * socket, the access log; every other descriptor is closed in the child. */
+static int spawn(struct rotad_pool *p, uint32_t slot)
 {
-    struct rotad_pool *p = d->pool;
+    struct set *s = &p->cur;
     struct worker *w = free_entry(p);
-    uint32_t threads = d->cfg->workers.threads, nfd = 2;
-    for (uint32_t i = 0; i < p->nls; i++)
-        nfd += p->ls[i].tcp ? threads : 1;
-    char **argv = calloc(p->nargs + nfd + 8, sizeof(*argv));
+    uint32_t nfd = 2;
+    for (uint32_t i = 0; i < s->nls; i++)
+        nfd += s->ls[i].tcp ? s->threads : 1;
+    char **argv = calloc(s->nargs + nfd + 8, sizeof(*argv));
     char(*fdargs)[40] = calloc(nfd, sizeof(*fdargs));
     int sv[2] = {-1, -1};
     if (!w || !argv || !fdargs ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ||
-        (sv[0] = high(sv[0])) < 0 || (sv[1] = high(sv[1])) < 0) {
+        (sv[0] = pool_high_fd(sv[0])) < 0 || (sv[1] = pool_high_fd(sv[1])) < 0) {
         free(argv);
         free(fdargs);
         if (sv[0] >= 0)
@@ -431,21 +336,30 @@ static int spawn(struct rotad *d, uint32_t slot)
             close(sv[1]);
         return -ENOMEM;
     }
+    char err[256];
+    if (!program_trusted(s->program, err, sizeof(err))) { /* again: it may have changed */
+        rota_error("%s", err);
+        free(argv);
+        free(fdargs);
+        close(sv[0]);
+        close(sv[1]);
+        return -EPERM;
+    }
     int argc = 0, target = 3;
     uint32_t k = 0;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    argv[argc++] = p->program;
+    argv[argc++] = s->program;
     argv[argc++] = "-i";
-    argv[argc++] = (char *)d->cfg->instance;
-    for (uint32_t i = 0; i < p->nargs; i++)
-        argv[argc++] = p->args[i];
-    for (uint32_t i = 0; i < p->nls; i++) {
-        const struct listener *l = &p->ls[i];
-        for (uint32_t t = 0; t < (l->tcp ? threads : 1); t++, k++, target++) {
-            posix_spawn_file_actions_adddup2(&fa, l->fds[l->tcp ? slot * threads + t : 0],
+    argv[argc++] = p->instance;
+    for (uint32_t i = 0; i < s->nargs; i++)
+        argv[argc++] = s->args[i];
+    for (uint32_t i = 0; i < s->nls; i++) {
+        const struct pool_listener *l = &s->ls[i];
+        for (uint32_t t = 0; t < (l->tcp ? s->threads : 1); t++, k++, target++) {
+            posix_spawn_file_actions_adddup2(&fa, l->fds[l->tcp ? slot * s->threads + t : 0],
                                              target);
             snprintf(fdargs[k], sizeof(fdargs[k]), "--%slisten-fd=%d", l->tcp ? "thread-" : "",
                      target);
@@ -455,16 +369,18 @@ static int spawn(struct rotad *d, uint32_t slot)
     posix_spawn_file_actions_adddup2(&fa, sv[1], target);
     snprintf(fdargs[k], sizeof(fdargs[k]), "--stats-fd=%d", target++);
     argv[argc++] = fdargs[k++];
-    if (p->log_fd > 2)
-        posix_spawn_file_actions_adddup2(&fa, p->log_fd, target);
-    snprintf(fdargs[k], sizeof(fdargs[k]), "--log-fd=%d", p->log_fd > 2 ? target : p->log_fd);
+    if (s->log_fd > 2)
+        posix_spawn_file_actions_adddup2(&fa, s->log_fd, target);
+    snprintf(fdargs[k], sizeof(fdargs[k]), "--log-fd=%d", s->log_fd > 2 ? target++ : s->log_fd);
     argv[argc++] = fdargs[k];
-    if (d->cfg->workers.ca_file) {
+    if (s->ca_file) {
         argv[argc++] = "--ca-file";
-        argv[argc++] = (char *)d->cfg->workers.ca_file;
+        argv[argc++] = s->ca_file;
     }
     argv[argc] = NULL;
     posix_spawn_file_actions_adddup2(&fa, 2, 1); /* its stdout: rotad's log */
+    /* rotad's other descriptors (hiredis' and libcurl's sockets are not close-on-exec) */
+    posix_spawn_file_actions_addclosefrom_np(&fa, target);
     sigset_t none, defaults;
     sigemptyset(&none);
     sigemptyset(&defaults);
@@ -475,9 +391,7 @@ static int spawn(struct rotad *d, uint32_t slot)
     posix_spawnattr_setsigdefault(&at, &defaults);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    char **env = worker_env(d->cfg);
-    int rc = env ? posix_spawn(&pid, p->program, &fa, &at, argv, env) : ENOMEM;
-    free(env);
+    int rc = posix_spawn(&pid, s->program, &fa, &at, argv, s->env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close(sv[1]);
@@ -485,88 +399,153 @@ static int spawn(struct rotad *d, uint32_t slot)
     free(fdargs);
     if (rc != 0) {
         close(sv[0]);
-        rota_error("workers: cannot start %s: %s", p->program, strerror(rc));
+        rota_error("workers: cannot start %s: %s", s->program, strerror(rc));
         return -rc;
     }
-    *w = (struct worker){
-        .pid = pid, .set = p->set, .slot = slot, .stats_fd = sv[0], .started = mono()};
-    p->slots[slot].next_at = 0;
+    *w = (struct worker){.pid = pid,
+                         .set = p->set,
+                         .slot = slot,
+                         .stats_fd = sv[0],
+                         .started = mono(),
+                         .stop_ms = s->drain_ms};
+    s->slots[slot].next_at = 0;
     return 0;
 }
 
 /* Send the processes of sets before the current one SIGTERM, to finish and exit. */
-static void drain_old(struct rotad *d, uint64_t now)
+static void drain_old(struct rotad_pool *p, uint64_t now)
 {
-    struct rotad_pool *p = d->pool;
-    uint64_t by = now + (d->cfg->workers.drain_timeout_ms + 2000ull) * NS_PER_MS;
     for (uint32_t i = 0; i < p->nw; i++)
         if (p->w[i].pid && p->w[i].set != p->set && !p->w[i].kill_at) {
             kill(p->w[i].pid, SIGTERM);
-            p->w[i].kill_at = by;
+            p->w[i].kill_at = now + (p->w[i].stop_ms + 2000ull) * NS_PER_MS;
         }
 }
 
-int rotad_pool_configure(struct rotad *d, char *err, size_t n)
+/* Make "s" from "c"'s workers: section: "cur"'s listeners taken into account. */
+static int prepare(struct rotad_pool *p, const struct rota_config *c, struct set *s, char *err,
+                   size_t n)
 {
-    const struct rota_config_workers *w = &d->cfg->workers;
-    struct rotad_pool *p = d->pool;
-    char program[PATH_MAX], key[sizeof(p->set_key)];
-    if (!w->enabled) {
-        if (p && p->processes) {
-            rota_info("workers: the section is gone; the pool's processes stop");
-            p->set++;
-            p->processes = 0;
-            drain_old(d, mono());
-            free_listeners(p->ls, p->nls);
-            p->nls = 0;
-            p->set_key[0] = '\0';
-        }
-        return 0;
-    }
-    int rc = find_program(w, program, sizeof(program), err, n);
+    const struct rota_config_workers *w = &c->workers;
+    *s = (struct set){.log_fd = -1,
+                      .processes = w->processes,
+                      .threads = w->threads,
+                      .drain_ms = w->drain_timeout_ms};
+    int rc = find_program(w, s->program, sizeof(s->program), err, n);
     if (rc)
         return rc;
-    struct rlimit rl; /* room above HIGH_FD for every socket the pool holds */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    set_args(s, w);
+    /* compare before opening anything: listeners as specs only */
+    s->nls = w->nlisteners;
+    for (uint32_t i = 0; i < s->nls; i++) {
+        const struct rota_config_listener *l = &w->listeners[i];
+        if (l->tcp)
+            snprintf(s->ls[i].spec, sizeof(s->ls[i].spec), "tcp %s", l->tcp);
+        else
+            snprintf(s->ls[i].spec, sizeof(s->ls[i].spec), "unix %s", l->unix_path);
+        s->ls[i].mode = l->unix_mode;
     }
-    set_key(w, program, key, sizeof(key));
-    if (p && strcmp(key, p->set_key) == 0)
-        return 0; /* the same pool: the workers follow the new generation themselves */
-    if (!p && !(p = d->pool = calloc(1, sizeof(*p))))
+    s->key = set_key(s, w);
+    memset(s->ls, 0, sizeof(s->ls));
+    if (p->cur.key == s->key && p->cur.processes)
+        return 1; /* the running set */
+    s->slots = calloc(w->processes, sizeof(*s->slots));
+    s->env = worker_env(c);
+    s->ca_file = w->ca_file ? strdup(w->ca_file) : NULL;
+    if (!s->slots || !s->env || (w->ca_file && !s->ca_file)) {
+        set_free(s);
         return snprintf(err, n, "workers: out of memory"), -ENOMEM;
-    if (!p->set)
-        p->log_fd = -1;
-    struct listener ls[MAX_LISTENERS];
-    struct slot *slots = calloc(w->processes, sizeof(*slots));
-    int log_fd = slots ? open_log(w->access_log, err, n) : -ENOMEM;
-    if (log_fd < -1 || (rc = open_listeners(p, w, ls, err, n))) {
-        free(slots);
-        if (log_fd > 2)
-            close(log_fd);
-        return log_fd < -1 ? log_fd : rc;
     }
-    free_listeners(p->ls, p->nls); /* those the new set does not use */
-    memcpy(p->ls, ls, w->nlisteners * sizeof(ls[0]));
-    p->nls = w->nlisteners;
-    if (p->log_fd > 2)
-        close(p->log_fd);
-    p->log_fd = log_fd;
-    free(p->slots);
-    p->slots = slots;
-    p->processes = w->processes;
-    snprintf(p->program, sizeof(p->program), "%s", program);
-    snprintf(p->set_key, sizeof(p->set_key), "%s", key);
-    set_args(p, w);
-    p->set++;
-    for (uint32_t s = 0; s < p->processes; s++)
-        if (spawn(d, s))
-            p->slots[s].next_at = mono() + 100 * NS_PER_MS;
-    drain_old(d, mono());
-    rota_info("workers: %u processes x %u threads on %u listeners (set %u)", w->processes,
-              w->threads, p->nls, p->set);
+    if ((s->log_fd = open_log(w->access_log, err, n)) < -1 ||
+        (rc = pool_listen_prepare(p->cur.ls, p->cur.nls, w, w->processes * w->threads, s->ls,
+                                  err, n))) {
+        rc = s->log_fd < -1 ? s->log_fd : rc;
+        s->log_fd = -1;
+        set_free(s);
+        return rc;
+    }
     return 0;
+}
+
+int rotad_pool_prepare(struct rotad *d, const struct rota_config *c, char *err, size_t n)
+{
+    struct rotad_pool *p = d->pool;
+    if (!p) {
+        if (!c->workers.enabled)
+            return 0;
+        if (!(p = d->pool = calloc(1, sizeof(*p))))
+            return snprintf(err, n, "workers: out of memory"), -ENOMEM;
+        p->cur.log_fd = p->next.log_fd = -1;
+        snprintf(p->instance, sizeof(p->instance), "%s", c->instance);
+        struct rlimit rl; /* room above POOL_HIGH_FD for every socket the pool holds */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    rotad_pool_abort(d);
+    if (!c->workers.enabled) { /* an empty set: the running one stops */
+        p->next = (struct set){.log_fd = -1};
+        p->next_ready = true;
+        p->next_same = !p->cur.processes;
+        return 0;
+    }
+    int rc = prepare(p, c, &p->next, err, n);
+    if (rc < 0)
+        return rc;
+    p->next_ready = true;
+    p->next_same = rc == 1;
+    return 0;
+}
+
+void rotad_pool_abort(struct rotad *d)
+{
+    struct rotad_pool *p = d->pool;
+    if (p && p->next_ready) {
+        if (!p->next_same)
+            set_free(&p->next);
+        p->next = (struct set){.log_fd = -1};
+        p->next_ready = false;
+    }
+}
+
+void rotad_pool_commit(struct rotad *d)
+{
+    struct rotad_pool *p = d->pool;
+    if (!p || !p->next_ready)
+        return;
+    p->next_ready = false;
+    if (p->next_same) {
+        p->next = (struct set){.log_fd = -1};
+        return;
+    }
+    struct set *s = &p->next;
+    pool_listen_commit(p->cur.ls, p->cur.nls, s->ls, s->nls,
+                       s->processes * s->threads); /* closes what "s" does not use */
+    p->cur.nls = 0;
+    set_free(&p->cur);
+    p->cur = *s;
+    p->next = (struct set){.log_fd = -1};
+    p->set++;
+    uint64_t now = mono();
+    for (uint32_t i = 0; i < p->cur.processes; i++)
+        if (spawn(p, i))
+            p->cur.slots[i].next_at = now + 100 * NS_PER_MS;
+    drain_old(p, now);
+    if (p->cur.processes)
+        rota_info("workers: %u processes x %u threads on %u listeners (set %u)",
+                  p->cur.processes, p->cur.threads, p->cur.nls, p->set);
+    else
+        rota_info("workers: the section is gone; the pool's processes stop");
+}
+
+bool rotad_pool_off_loopback(const struct rotad *d)
+{
+    const struct rotad_pool *p = d->pool;
+    for (uint32_t i = 0; p && i < p->cur.nls; i++)
+        if (!p->cur.ls[i].loopback)
+            return true;
+    return false;
 }
 
 /* ---- while running ---- */
@@ -575,17 +554,16 @@ static void read_stats(struct worker *w)
 {
     struct rota_pool_stats m;
     ssize_t got;
-    while ((got = recv(w->stats_fd, &m, sizeof(m), MSG_DONTWAIT)) > 0)
+    for (int i = 0; i < 64 && (got = recv(w->stats_fd, &m, sizeof(m), MSG_DONTWAIT)) > 0; i++)
         if (got == (ssize_t)sizeof(m) && m.magic == ROTA_POOL_STATS_MAGIC && m.pid == w->pid) {
             w->last = m;
             w->have_last = true;
         }
 }
 
-static void exited(struct rotad *d, struct worker *w, int status, uint64_t now)
+static void exited(struct rotad_pool *p, struct worker *w, int status, uint64_t now)
 {
-    struct rotad_pool *p = d->pool;
-    bool current = w->set == p->set && w->slot < p->processes;
+    bool current = w->set == p->set && w->slot < p->cur.processes;
     char how[64];
     if (WIFSIGNALED(status))
         snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
@@ -599,11 +577,9 @@ static void exited(struct rotad *d, struct worker *w, int status, uint64_t now)
         *w = (struct worker){0};
         return;
     }
-    struct slot *s = &p->slots[w->slot];
+    struct slot *s = &p->cur.slots[w->slot];
     s->fails = now - w->started >= 10000 * NS_PER_MS ? 0 : s->fails + 1;
     uint64_t wait_ms = s->fails <= 1 ? 0 : 100ull << (s->fails > 10 ? 8 : s->fails - 2);
-    if (wait_ms > 30000)
-        wait_ms = 30000;
     s->next_at = now + wait_ms * NS_PER_MS + 1;
     rota_warn("workers: process %d (slot %u) %s; restarting it in %llu ms", (int)w->pid,
               w->slot, how, (unsigned long long)wait_ms);
@@ -623,7 +599,7 @@ void rotad_pool_tick(struct rotad *d, uint64_t now)
         int status;
         pid_t r = waitpid(w->pid, &status, WNOHANG);
         if (r == w->pid) {
-            exited(d, w, status, now);
+            exited(p, w, status, now);
             continue;
         }
         if (w->kill_at && now >= w->kill_at) {
@@ -633,12 +609,12 @@ void rotad_pool_tick(struct rotad *d, uint64_t now)
             w->kill_at = UINT64_MAX;
         }
     }
-    for (uint32_t s = 0; s < p->processes; s++)
-        if (p->slots[s].next_at && now >= p->slots[s].next_at) {
-            p->slots[s].restarts++;
+    for (uint32_t s = 0; s < p->cur.processes; s++)
+        if (p->cur.slots[s].next_at && now >= p->cur.slots[s].next_at) {
+            p->cur.slots[s].restarts++;
             p->restarts++;
-            if (spawn(d, s))
-                p->slots[s].next_at = now + 1000 * NS_PER_MS;
+            if (spawn(p, s))
+                p->cur.slots[s].next_at = now + 1000 * NS_PER_MS;
         }
 }
 
@@ -647,9 +623,10 @@ void rotad_pool_stop(struct rotad *d)
     struct rotad_pool *p = d->pool;
     if (!p)
         return;
+    rotad_pool_abort(d);
     p->set++;
-    p->processes = 0;
-    drain_old(d, mono());
+    p->cur.processes = 0;
+    drain_old(p, mono());
     /* rotad's own end: wait for them, so their last calls are reported to a table rotad
      * still keeps */
     for (;;) {
@@ -663,11 +640,8 @@ void rotad_pool_stop(struct rotad *d)
             break;
         nanosleep(&(struct timespec){0, 10 * NS_PER_MS}, NULL);
     }
-    free_listeners(p->ls, p->nls);
-    if (p->log_fd > 2)
-        close(p->log_fd);
+    set_free(&p->cur);
     free(p->w);
-    free(p->slots);
     free(p);
     d->pool = NULL;
 }
@@ -677,9 +651,9 @@ json_t *rotad_pool_json(struct rotad *d)
     struct rotad_pool *p = d->pool;
     json_t *o = json_object(), *ws = json_array(), *ls = json_array();
     uint64_t now = mono();
-    json_object_set_new(o, "enabled", json_boolean(p && p->processes));
-    for (uint32_t i = 0; p && i < p->nls; i++)
-        json_array_append_new(ls, json_string(p->ls[i].spec));
+    json_object_set_new(o, "enabled", json_boolean(p && p->cur.processes));
+    for (uint32_t i = 0; p && i < p->cur.nls; i++)
+        json_array_append_new(ls, json_string(p->cur.ls[i].spec));
     for (uint32_t i = 0; p && i < p->nw; i++) {
         const struct worker *w = &p->w[i];
         if (!w->pid)
@@ -694,8 +668,8 @@ json_t *rotad_pool_json(struct rotad *d)
         json_object_set_new(j, "uptime_s",
                             json_integer((json_int_t)((now - w->started) / 1000000000ull)));
         json_object_set_new(j, "restarts",
-                            json_integer(w->slot < p->processes && w->set == p->set
-                                             ? (json_int_t)p->slots[w->slot].restarts
+                            json_integer(w->slot < p->cur.processes && w->set == p->set
+                                             ? (json_int_t)p->cur.slots[w->slot].restarts
                                              : 0));
         if (w->have_last) {
             const struct rota_pool_stats *m = &w->last;

@@ -160,12 +160,17 @@ const char *rotad_credential_remedy(const struct rota_config_account *ca);
 const struct rota_config_account *rotad_credential_unresolved(const struct rotad *d,
                                                               uint64_t id);
 
-/* pool.c: the rota-worker processes of the workers: section. Configure starts them, or
- * (at a reload) rolls them over when their listeners or options changed; 0, or -errno
- * with "err" saying why (the running pool, if any, is left as it was). Tick reaps,
- * restarts and reads their figures; stop drains them (their drain timeout) and waits. */
+/* pool.c: the rota-worker processes of the workers: section. Prepare makes the set
+ * "c" describes ready (program, access log, the listeners the running set lacks) and
+ * changes nothing: 0, or -errno with "err" saying why. Commit starts it (its processes,
+ * then the old ones drained), or does nothing when it is the running set; abort drops
+ * it. Tick reaps, restarts and reads the figures; stop drains them all and waits. */
 struct rotad_pool;
-int rotad_pool_configure(struct rotad *d, char *err, size_t errlen);
+int rotad_pool_prepare(struct rotad *d, const struct rota_config *c, char *err, size_t errlen);
+void rotad_pool_commit(struct rotad *d);
+void rotad_pool_abort(struct rotad *d);
+/* Does the running set listen off loopback (where client keys are required)? */
+bool rotad_pool_off_loopback(const struct rotad *d);
 void rotad_pool_tick(struct rotad *d, uint64_t now);
 void rotad_pool_stop(struct rotad *d);
 json_t *rotad_pool_json(struct rotad *d);
