@@ -521,30 +521,37 @@ static void settle(struct rota_shm_writer *w, bool all)
  * second or more apart with neither moving, no refund is in progress: the writer closes
  * the gap (by CAS, so a refund starting meanwhile keeps its own step). */
 #define ROTA_NS_PER_S_BUILD 1000000000ull
+/* One pair of refund words: close a gap seen twice, a second apart, unchanged. */
+static void close_gap(_Atomic uint64_t *giving_w, _Atomic uint64_t *back_w, uint64_t *seen)
+{
+    uint64_t back = rota_load_acq(back_w), giving = rota_load_acq(giving_w);
+    if (giving != back && seen[0] == giving && seen[1] == back) {
+        if (giving > back)
+            rota_cas(back_w, &back, giving);
+        else
+            rota_cas(giving_w, &giving, back);
+        back = rota_load_acq(back_w);
+        giving = rota_load_acq(giving_w);
+    }
+    seen[0] = giving;
+    seen[1] = back;
+}
+
 static void close_refund_gaps(struct rota_shm_writer *w)
 {
     const struct rota_shm_map *m = &w->cur;
     uint64_t now = mono_ns();
+    size_t pairs = (size_t)m->naccounts + m->nckeys; /* accounts', then client keys' */
     if (w->refunds && now - w->refunds_at < ROTA_NS_PER_S_BUILD)
         return;
     if (!w->refunds)
-        w->refunds = calloc((size_t)(m->naccounts ? m->naccounts : 1) * 2, sizeof(uint64_t));
+        w->refunds = calloc((pairs ? pairs : 1) * 2, sizeof(uint64_t));
     w->refunds_at = now;
-    for (uint32_t i = 0; w->refunds && i < m->naccounts; i++) {
-        struct rota_shm_hot *h = &m->hot[i];
-        uint64_t back = rota_load_acq(&h->tok_back), giving = rota_load_acq(&h->tok_giving);
-        uint64_t *seen = &w->refunds[2 * (size_t)i];
-        if (giving != back && seen[0] == giving && seen[1] == back) {
-            if (giving > back)
-                rota_cas(&h->tok_back, &back, giving);
-            else
-                rota_cas(&h->tok_giving, &giving, back);
-            back = rota_load_acq(&h->tok_back);
-            giving = rota_load_acq(&h->tok_giving);
-        }
-        seen[0] = giving;
-        seen[1] = back;
-    }
+    for (uint32_t i = 0; w->refunds && i < m->naccounts; i++)
+        close_gap(&m->hot[i].tok_giving, &m->hot[i].tok_back, &w->refunds[2 * (size_t)i]);
+    for (uint32_t k = 0; w->refunds && k < m->nckeys; k++)
+        close_gap(&m->khot[k].tok_giving, &m->khot[k].tok_back,
+                  &w->refunds[2 * ((size_t)m->naccounts + k)]);
 }
 
 void rota_shm_settle(struct rota_shm_writer *w, bool all)

@@ -231,6 +231,28 @@ static void test_clientkey_reload_keeps_rate_state(void **state)
     fx_close(&f);
 }
 
+/* A worker killed inside a key's TPM refund leaves tok_giving ahead of tok_back: the
+ * writer closes the gap once it has stood still for a second, as for accounts. */
+static void test_clientkey_settle_closes_a_dead_refunds_gap(void **state)
+{
+    (void)state;
+    struct kt x;
+    kt_init(&x);
+    struct fx f = {0};
+    assert_int_equal(fx_publish(&f, "ckgap", &x.d), 0);
+    rota_store(&f.m->khot[1].tok_giving, 4000); /* the dead refund's step */
+    rota_store(&f.m->hot[0].tok_giving, 900);   /* and an account's: both are closed */
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_load(&f.m->khot[1].tok_back), 0); /* once is not enough */
+    struct timespec ts = {1, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    rota_shm_settle(f.w, false);
+    assert_int_equal(rota_load(&f.m->khot[1].tok_back), 4000);
+    assert_int_equal(rota_load(&f.m->hot[0].tok_back), 900);
+    assert_int_equal(rota_load(&f.m->khot[0].tok_back), 0); /* no gap: untouched */
+    fx_close(&f);
+}
+
 static void test_clientkey_without_keys_everything_is_let_in(void **state)
 {
     (void)state;
@@ -325,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_clientkey_publish_refuses_bad_keys),
         cmocka_unit_test(test_clientkey_validate_refuses_a_damaged_key_section),
         cmocka_unit_test(test_clientkey_reload_keeps_rate_state),
+        cmocka_unit_test(test_clientkey_settle_closes_a_dead_refunds_gap),
         cmocka_unit_test(test_clientkey_without_keys_everything_is_let_in),
         cmocka_unit_test(test_clientkey_who_which_route_how_fast),
     };
