@@ -1,360 +1,146 @@
 /*
- * pool_it.h - for the dispatch pool's fault and hostile-client tests: a real rotad, a
- * rota-mockprovider (and one serving HTTPS with a certificate made by openssl), a
- * rota-worker between them and the test; what the client received, what the mock saw,
- * what the table says (rotactl --json show), what the access log says. Header-only
- * (static functions), included by test_pool_faults.c and test_pool_hostile.c.
+ * pool_it.h - the dispatch pool's integration tests' harness (pool_it.c): a real
+ * rota-mockprovider over a test's accounts (and one serving HTTPS with a certificate
+ * made by openssl), rotad over the same accounts, a rota-worker between them and the
+ * test; what the client received (the curl CLI), what the mock saw, what the table says
+ * (rotactl --json show), what the worker's access log says. Used by test_pool.c,
+ * test_sdk.c, test_pool_keys.c, test_pool_faults.c, test_pool_hostile.c and
+ * test_pool_supervise.c, on top of rotad_harness.h.
  *
- * The config: routes "chat" over oa (oa-1, oa-2, round-robin, model gpt-a) then ob
- * (ob-1, gpt-b); "claude" over an (an-1, an-2, round-robin); "refuse" over gone (a port
- * that refuses connections) then ob; "secure" over tls (the HTTPS mock, ts-1) then ob.
+ * DESIGN
+ * One test runs at a time in a test binary: the processes it started and their ports
+ * are in the one struct pool_it, which pool_teardown (a cmocka teardown) empties whether
+ * the test passed or failed half-way. Accounts are a test's own table of struct
+ * pool_account: from it come the mock's account file, the environment rotad reads the
+ * keys from (PREFIX + the account's name in capitals without its dash: ROTA_IT_OA1 for
+ * oa-1) and the config's providers (one a run of accounts named alike: oa-1, oa-2 make
+ * provider oa). Keys are string literals holding "secret" (tests/sweep_keys finds them).
  */
 #ifndef ROTA_POOL_IT_H
 #define ROTA_POOL_IT_H
 
-#include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
-#include <sys/stat.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-#include "front_it.h"
 #include "rotad_harness.h"
 
-static pid_t mock_pid, tls_pid, worker_pid;
-static int mock_port, tls_port, worker_port, closed_port, closed_fd = -1;
-static char worker_log[256], ca_dir[] = "/tmp/rota-faults-ca-XXXXXX";
-static const char *worker_extra[6]; /* more rota-worker arguments, for the next up() */
-static bool want_tls;               /* the next up() starts the HTTPS mock too */
+struct pool_it {
+    pid_t mock, tls, worker;              /* 0: not running */
+    int mock_port, tls_port, worker_port; /* on 127.0.0.1 */
+    char worker_log[256];                 /* the worker's stderr: its access log */
+    const char *worker_extra[8];          /* more rota-worker arguments, next start only */
+    bool want_tls;                        /* pool_faults_up starts the HTTPS mock too */
+    int closed_port;                      /* pool_setup: a port refusing connections */
+    char ca_dir[64];                      /* pool_setup(true): ca.pem, server.{pem,key} */
+};
+extern struct pool_it pool_it;
 
-static inline void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
+void sleep_ms(int ms);
 
-#define WAIT_FOR(cond)                                                                         \
+/* Poll "cond" every "ms" milliseconds, 400 times at most. */
+#define WAIT_EVERY(ms, cond)                                                                   \
     do {                                                                                       \
         for (int w_ = 0; w_ < 400 && !(cond); w_++)                                            \
-            sleep_ms(50);                                                                      \
+            sleep_ms(ms);                                                                      \
     } while (0)
+#define WAIT_FOR(cond) WAIT_EVERY(50, cond)
 
 /* ---- the processes ---- */
 
-/* Run "argv", its first stdout line parsed for the port; stderr to "log". */
-static inline pid_t spawn(char *const argv[], const char *log, int *port)
-{
-    int out[2];
-    assert_int_equal(pipe(out), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0)
-            dup2(fd, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *r = fdopen(out[0], "r");
-    char line[160] = "";
-    assert_non_null(fgets(line, sizeof(line), r));
-    assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", port), 1);
-    fclose(r);
-    return pid;
-}
+/* Run "argv", its first stdout line ("listening on 127.0.0.1:PORT") parsed for "*port";
+ * stderr to "log" (NULL: /dev/null). Fails the test if it says no port. */
+pid_t pool_spawn(char *const argv[], const char *log, int *port);
 
-static inline void mock_start(const char *dir, bool tls)
-{
-    char conf[256], bin[512], cert[160], key[160];
-    snprintf(conf, sizeof(conf), "%s/mock.json", dir);
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    fchmod(fileno(f), 0600);
-    fputs("{\"tokens_per_call\": 50, \"accounts\": ["
-          "{\"key\": \"sk-it-oa1-secret\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
-          "{\"key\": \"sk-it-oa2-secret\", \"provider\": \"openai\", \"name\": \"oa-2\"},"
-          "{\"key\": \"sk-it-ob1-secret\", \"provider\": \"openai\", \"name\": \"ob-1\"},"
-          "{\"key\": \"sk-it-an1-secret\", \"provider\": \"anthropic\", \"name\": \"an-1\"},"
-          "{\"key\": \"sk-it-an2-secret\", \"provider\": \"anthropic\", \"name\": \"an-2\"},"
-          "{\"key\": \"sk-it-ts1-secret\", \"provider\": \"openai\", \"name\": \"ts-1\"}]}",
-          f);
-    fclose(f);
-    snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
-    snprintf(cert, sizeof(cert), "%s/server.pem", ca_dir);
-    snprintf(key, sizeof(key), "%s/server.key", ca_dir);
-    char *argv[] = {bin,          "--config", conf,        "--port", "0",
-                    "--tls-cert", cert,       "--tls-key", key,      NULL};
-    if (!tls)
-        argv[5] = NULL;
-    if (tls)
-        tls_pid = spawn(argv, NULL, &tls_port);
-    else
-        mock_pid = spawn(argv, NULL, &mock_port);
-}
+/* SIGTERM "*pid", SIGKILL if it has not exited in 10 s: its wait status (-1: none ran). */
+int pool_stop(pid_t *pid);
 
-/* rotad over the mock's accounts. Routes: "chat" over oa (two accounts, gpt-a) then ob
- * (gpt-b); "claude" over an (two accounts); "refuse" over gone (a port that refuses
- * connections) then ob; "secure" over tls (the HTTPS mock) then ob. */
-static inline void rotad_start(struct it *t)
-{
-    static const char *const names[] = {"OA1", "OA2", "OB1", "AN1", "AN2", "TS1"};
-    for (size_t i = 0; i < 6; i++) {
-        char env[32], key[32];
-        snprintf(env, sizeof(env), "ROTA_IT_%s", names[i]);
-        snprintf(key, sizeof(key), "sk-it-%c%c%c-secret", names[i][0] + 32, names[i][1] + 32,
-                 names[i][2]);
-        setenv(env, key, 1);
-    }
-    char cfg[4096];
-    snprintf(
-        cfg, sizeof(cfg),
-        "instance: %s\nstate_dir: %s/state\nproviders:\n"
-        "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-        "    probe: {enabled: false}\n"
-        "    accounts:\n      - {name: oa-1, credential: env:ROTA_IT_OA1}\n"
-        "      - {name: oa-2, credential: env:ROTA_IT_OA2}\n"
-        "  - name: ob\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-        "    probe: {enabled: false}\n"
-        "    accounts:\n      - {name: ob-1, credential: env:ROTA_IT_OB1}\n"
-        "  - name: an\n    kind: anthropic\n    auth: x-api-key\n    probe: {enabled: false}\n"
-        "    base_url: http://127.0.0.1:%d\n"
-        "    accounts:\n      - {name: an-1, credential: env:ROTA_IT_AN1}\n"
-        "      - {name: an-2, credential: env:ROTA_IT_AN2}\n"
-        "  - name: gone\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-        "    probe: {enabled: false}\n"
-        "    accounts:\n      - {name: gone-1, credential: env:ROTA_IT_OB1}\n"
-        "  - name: tls\n    kind: openai\n    base_url: https://127.0.0.1:%d\n"
-        "    probe: {enabled: false}\n"
-        "    accounts:\n      - {name: ts-1, credential: env:ROTA_IT_TS1}\n"
-        "routes:\n"
-        "  - name: chat\n    models: [chat-model]\n    tiers:\n"
-        "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
-        "      - {provider: ob, model: gpt-b}\n"
-        "  - name: claude\n    models: [claude-model]\n    tiers:\n"
-        "      - {provider: an, strategy: round-robin, model: claude-up}\n"
-        "  - name: refuse\n    models: [refuse-model]\n    tiers:\n"
-        "      - {provider: gone, model: gpt-g}\n      - {provider: ob, model: gpt-b}\n"
-        "  - name: secure\n    models: [secure-model]\n    tiers:\n"
-        "      - {provider: tls, model: gpt-t}\n      - {provider: ob, model: gpt-b}\n",
-        t->instance, t->dir, mock_port, mock_port, mock_port, closed_port,
-        tls_port ? tls_port : closed_port);
-    it_config_text(t, cfg);
-    assert_int_equal(it_start(t), 0);
-}
+struct pool_account {
+    const char *name; /* "oa-1": the mock's account, provider "oa" in the config */
+    const char *kind; /* openai, anthropic, gemini */
+    const char *key;
+};
 
-static inline void worker_start(struct it *t)
-{
-    char bin[512];
-    snprintf(bin, sizeof(bin), "%s/tools/rota-worker/rota-worker", it_bin());
-    snprintf(worker_log, sizeof(worker_log), "%s/worker.log", t->dir);
-    char *argv[20] = {bin, "-i", t->instance, "--listen", "127.0.0.1:0", "--threads", "2"};
-    size_t n = 7;
-    for (size_t i = 0; worker_extra[i] && n < 19; i++)
-        argv[n++] = (char *)worker_extra[i];
-    argv[n] = NULL;
-    memset(worker_extra, 0, sizeof(worker_extra));
-    worker_pid = spawn(argv, worker_log, &worker_port);
-}
+/* Write <dir>/mock.json ("tokens" a call, accounts "a") and start rota-mockprovider on
+ * it: with "tls", serving HTTPS with pool_it.ca_dir's certificate (pool_it.tls), else
+ * plain (pool_it.mock). */
+void pool_mock_start(const char *dir, int tokens, const struct pool_account *a, size_t n,
+                     bool tls);
 
-/* A mock (and the HTTPS one if asked), rotad, a worker with worker_extra. */
-static inline void up(struct it *t, const char *tag)
-{
-    it_init(t, tag);
-    mock_start(t->dir, false);
-    tls_port = 0;
-    if (want_tls)
-        mock_start(t->dir, true);
-    want_tls = false;
-    rotad_start(t);
-    worker_start(t);
-}
+/* Set (or unset) the variable PREFIX+NAME of each account to its key. */
+void pool_keys_export(const char *prefix, const struct pool_account *a, size_t n);
+void pool_keys_unset(const char *prefix, const struct pool_account *a, size_t n);
 
-static inline int stop_child(pid_t *pid)
-{
-    int st = -1;
-    if (*pid > 0) {
-        kill(*pid, SIGTERM);
-        for (int i = 0; i < 400; i++) {
-            if (waitpid(*pid, &st, WNOHANG) == *pid)
-                break;
-            sleep_ms(25);
-            if (i == 399) {
-                kill(*pid, SIGKILL);
-                waitpid(*pid, &st, 0);
-            }
-        }
-    }
-    *pid = 0;
-    return st;
-}
+/* Write the config: instance, state_dir, providers (the accounts', at the plain mock,
+ * probes off), then "rest" (more providers, routes, workers:) as is. */
+void pool_config(struct it *t, const char *prefix, const struct pool_account *a, size_t n,
+                 const char *rest);
 
-static inline int teardown(void **state)
-{
-    stop_child(&worker_pid);
-    stop_child(&mock_pid);
-    stop_child(&tls_pid);
-    return it_teardown(state);
-}
+/* pool_keys_export, pool_config, and rotad started on it. */
+void pool_rotad_start(struct it *t, const char *prefix, const struct pool_account *a, size_t n,
+                      const char *rest);
+
+/* rota-worker on the instance, on 127.0.0.1:0 with two threads, then the NULL-ended
+ * arguments, then pool_it.worker_extra (emptied); its log in <dir>/worker.log. */
+void pool_worker_start(struct it *t, ...) __attribute__((sentinel));
+
+/* cmocka teardown: the worker and the mocks stopped, then it_teardown. */
+int pool_teardown(void **state);
 
 /* For a group of tests: a port nothing listens on (a socket bound to it, never
- * listening, keeps it so: a connect there is refused) and, with "certs", a throwaway CA
- * and a certificate for 127.0.0.1 it signed, made with openssl in ca_dir. */
-static inline int pool_setup(bool certs)
-{
-    assert_non_null(mkdtemp(ca_dir));
-    char cmd[2048], out[4096];
-    snprintf(
-        cmd, sizeof(cmd),
-        "cd %s && printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n"
-        "basicConstraints=CA:FALSE\\n' > ext.cnf && "
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
-        "-out ca.pem -days 2 -subj /CN=rota-test-ca -addext basicConstraints=critical,CA:TRUE "
-        "-addext keyUsage=critical,keyCertSign 2>&1 && "
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key "
-        "-out server.csr -subj /CN=127.0.0.1 2>&1 && "
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-        "-out server.pem -days 2 -extfile ext.cnf 2>&1",
-        ca_dir);
-    if (certs && it_sh(cmd, out, sizeof(out), NULL, 0) != 0)
-        fail_msg("openssl could not make the test's certificates: %s", out);
-    closed_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(closed_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(closed_fd, (struct sockaddr *)&a, &al), 0);
-    closed_port = ntohs(a.sin_port);
-    return 0;
-}
-
-static inline int pool_group_teardown(void **state)
-{
-    char cmd[256], out[64];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", ca_dir);
-    it_sh(cmd, out, sizeof(out), NULL, 0);
-    close(closed_fd);
-    return 0;
-}
+ * listening: a connect there is refused) and, with "certs", a throwaway CA and a
+ * certificate for 127.0.0.1 it signed, made with openssl in pool_it.ca_dir. */
+int pool_setup(bool certs);
+int pool_group_teardown(void **state);
 
 /* ---- talking to them ---- */
 
-/* curl (the CLI) with "args" against the worker: the output (headers with -i). */
-static inline int pool(char *out, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static inline int pool(char *out, size_t n, const char *fmt, ...)
-{
-    char args[2048], cmd[3072];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "curl -s -N --max-time 30 %s", args);
-    return it_sh(cmd, out, n, NULL, 0);
-}
+/* curl (the CLI) with "args" against the worker: the output (headers with -i); curl's
+ * exit status. */
+int pool(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int pool_v(char *out, size_t n, const char *fmt, va_list ap);
 
-static char url[128];
-static inline const char *at(const char *path)
-{
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", worker_port, path);
-    return url;
-}
+/* The worker's URL of "path", quoted for the shell (static: one at a time). */
+const char *at(const char *path);
 
-/* A control request to the plain mock (or the HTTPS one, "tls"). */
-static inline void mock_ctl(bool tls, const char *method, const char *path, char *out, size_t n)
-{
-    char cmd[768];
-    snprintf(cmd, sizeof(cmd), "curl -s -X %s %s%s/ca.pem '%s://127.0.0.1:%d%s'", method,
-             tls ? "--cacert " : "", tls ? ca_dir : "", tls ? "https" : "http",
-             tls ? tls_port : mock_port, path);
-    assert_int_equal(it_sh(cmd, out, n, NULL, 0), 0);
-}
+/* A control request to the plain mock (or the HTTPS one, "tls"): the answer. */
+void mock_ctl(bool tls, const char *method, const char *path, char *out, size_t n);
 
-static inline void mock_fault(const char *query)
-{
-    char path[512], out[256];
-    snprintf(path, sizeof(path), "/_mock/fault?%s", query);
-    mock_ctl(false, "POST", path, out, sizeof(out));
-    assert_non_null(strstr(out, "\"ok\":true"));
-}
+/* POST /_mock/<what> to the plain mock; it must say "ok":true. */
+void mock_post(const char *what);
+void mock_fault(const char *query); /* POST /_mock/fault?<query> */
+
+/* The plain mock's /_mock/stats (caller frees). */
+json_t *mock_stats(void);
+
+/* In "stats": calls account "account" answered with "status". */
+int64_t calls_of(json_t *stats, const char *account, const char *status);
 
 /* Calls account "name" of a mock answered with "status" ("dropped": calls it dropped). */
-static inline int64_t mock_calls(bool tls, const char *name, const char *status)
-{
-    char out[16384];
-    mock_ctl(tls, "GET", "/_mock/stats", out, sizeof(out));
-    json_t *s = json_loads(out, 0, NULL), *a;
-    assert_non_null(s);
-    a = json_object_get(json_object_get(s, "accounts"), name);
-    json_t *v = strcmp(status, "dropped") == 0
-                    ? json_object_get(a, "dropped")
-                    : json_object_get(json_object_get(a, "status"), status);
-    int64_t n = json_integer_value(v);
-    json_decref(s);
-    return n;
-}
+int64_t mock_calls(bool tls, const char *name, const char *status);
 
 /* Field "field" of account "name" as rotactl shows it (--json), from the table. */
-static inline int64_t table(struct it *t, const char *name, const char *field)
-{
-    char args[128], out[16384];
-    snprintf(args, sizeof(args), "--json show %s", name);
-    assert_int_equal(it_rotactl(t, args, out, sizeof(out)), 0);
-    json_t *j = json_loads(out, 0, NULL);
-    if (!j)
-        fail_msg("rotactl show %s: %s", name, out);
-    json_t *v = json_object_get(j, field);
-    if (!v)
-        fail_msg("rotactl show %s has no %s: %s", name, field, out);
-    int64_t n = json_is_real(v) ? (int64_t)json_real_value(v) : json_integer_value(v);
-    json_decref(j);
-    return n;
-}
+int64_t table(struct it *t, const char *name, const char *field);
 
 /* Does the worker's access log hold a line with every one of the (NULL-ended) texts? */
-static inline bool logged(const char *first, ...)
-{
-    FILE *f = fopen(worker_log, "r");
-    if (!f)
-        return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f)) {
-        va_list ap;
-        va_start(ap, first);
-        found = true;
-        for (const char *s = first; s; s = va_arg(ap, const char *))
-            found &= strstr(line, s) != NULL;
-        va_end(ap);
-    }
-    fclose(f);
-    return found;
-}
+bool logged(const char *first, ...) __attribute__((sentinel));
 
-static inline bool worker_alive(void)
-{
-    int st;
-    return worker_pid > 0 && waitpid(worker_pid, &st, WNOHANG) == 0;
-}
+bool worker_alive(void);
 
-/* The worker still serves: alive, ready, and a chat answered. */
-static inline void healthy(void)
-{
-    char out[16384];
-    assert_true(worker_alive());
-    assert_int_equal(pool(out, sizeof(out), "-i %s", at("/readyz")), 0);
-    assert_non_null(strstr(out, "HTTP/1.1 200"));
-    assert_int_equal(pool(out, sizeof(out),
-                          "-i -d '{\"model\":\"chat-model\",\"messages\":[]}' %s",
-                          at("/v1/chat/completions")),
-                     0);
-    assert_non_null(strstr(out, "HTTP/1.1 200"));
-}
+/* The worker still serves: alive, ready, and a chat (route "chat-model") answered. */
+void healthy(void);
 
-static const char chat[] = "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\","
-                           "\"content\":\"hi\"}]}'";
-static const char chat_stream[] = "-d '{\"model\":\"chat-model\",\"stream\":true,"
-                                  "\"messages\":[]}'";
-static const char claude[] = "-d '{\"model\":\"claude-model\",\"max_tokens\":5,"
-                             "\"messages\":[]}'";
+/* ---- the set test_pool_faults and test_pool_hostile share ---- */
+
+/* A mock (and the HTTPS one if pool_it.want_tls), rotad, a worker with worker_extra.
+ * Routes: "chat" over oa (oa-1, oa-2, round-robin, model gpt-a) then ob (ob-1, gpt-b);
+ * "claude" over an (an-1, an-2, round-robin); "refuse" over gone (pool_it.closed_port)
+ * then ob; "secure" over tls (the HTTPS mock, ts-1) then ob. */
+void pool_faults_up(struct it *t, const char *tag);
+
+extern const char chat[], chat_stream[], claude[]; /* curl -d arguments */
 
 #endif

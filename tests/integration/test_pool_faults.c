@@ -8,9 +8,13 @@
  * --ca-file and not trusted. (test_pool has 503, a stream cut mid-way and a client
  * leaving; test_pool_hostile the clients that misbehave.) */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "pool_it.h"
@@ -25,7 +29,7 @@ static int group_setup(void **state)
 static void test_faults_refused(void **state)
 {
     struct it t;
-    up(&t, "faults-refused");
+    pool_faults_up(&t, "faults-refused");
     char out[16384];
     assert_int_equal(pool(out, sizeof(out),
                           "-i -d '{\"model\":\"refuse-model\",\"messages\":[]}' %s",
@@ -48,9 +52,9 @@ static void test_faults_refused(void **state)
 static void test_faults_silent_before_head(void **state)
 {
     struct it t;
-    worker_extra[0] = "--first-byte-ms";
-    worker_extra[1] = "700";
-    up(&t, "faults-hang");
+    pool_it.worker_extra[0] = "--first-byte-ms";
+    pool_it.worker_extra[1] = "700";
+    pool_faults_up(&t, "faults-hang");
     mock_fault("match=oa-&kind=hang&count=1");
     char out[16384];
     assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
@@ -71,9 +75,9 @@ static void test_faults_silent_before_head(void **state)
 static void test_faults_silent_mid_stream(void **state)
 {
     struct it t;
-    worker_extra[0] = "--idle-ms";
-    worker_extra[1] = "700";
-    up(&t, "faults-idle");
+    pool_it.worker_extra[0] = "--idle-ms";
+    pool_it.worker_extra[1] = "700";
+    pool_faults_up(&t, "faults-idle");
     static char out[32768];
     mock_fault("match=oa-&kind=hold&after=2&count=1");
     assert_int_equal(pool(out, sizeof(out), "%s %s", chat_stream, at("/v1/chat/completions")),
@@ -110,7 +114,7 @@ static void test_faults_silent_mid_stream(void **state)
 static void test_faults_429_with_hint(void **state)
 {
     struct it t;
-    up(&t, "faults-429");
+    pool_faults_up(&t, "faults-429");
     char out[16384];
     mock_fault("match=oa-&kind=429&count=1&retry_after=30");
     assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
@@ -142,7 +146,7 @@ static void test_faults_429_with_hint(void **state)
 static void test_faults_429_without_hint(void **state)
 {
     struct it t;
-    up(&t, "faults-429-bare");
+    pool_faults_up(&t, "faults-429-bare");
     char out[16384];
     mock_fault("match=an-&kind=429&count=2&bare=1");
     assert_int_equal(pool(out, sizeof(out), "-i %s %s", claude, at("/v1/messages")), 0);
@@ -178,7 +182,7 @@ static void test_faults_429_without_hint(void **state)
 static void test_faults_529_and_500(void **state)
 {
     struct it t;
-    up(&t, "faults-5xx");
+    pool_faults_up(&t, "faults-5xx");
     char out[16384];
     mock_fault("match=an-&kind=5xx&status=529&count=1");
     assert_int_equal(pool(out, sizeof(out), "-i %s %s", claude, at("/v1/messages")), 0);
@@ -209,7 +213,7 @@ static void test_faults_529_and_500(void **state)
 static void test_faults_malformed_sse(void **state)
 {
     struct it t;
-    up(&t, "faults-sse");
+    pool_faults_up(&t, "faults-sse");
     static char out[32768];
     mock_fault("match=oa-&kind=badsse&count=1");
     assert_int_equal(pool(out, sizeof(out), "%s %s", chat_stream, at("/v1/chat/completions")),
@@ -236,11 +240,11 @@ static void test_faults_tls_trusted(void **state)
 {
     struct it t;
     char ca[160];
-    snprintf(ca, sizeof(ca), "%s/ca.pem", ca_dir);
-    worker_extra[0] = "--ca-file";
-    worker_extra[1] = ca;
-    want_tls = true;
-    up(&t, "faults-tls");
+    snprintf(ca, sizeof(ca), "%s/ca.pem", pool_it.ca_dir);
+    pool_it.worker_extra[0] = "--ca-file";
+    pool_it.worker_extra[1] = ca;
+    pool_it.want_tls = true;
+    pool_faults_up(&t, "faults-tls");
     static char out[32768];
     assert_int_equal(pool(out, sizeof(out),
                           "-i -d '{\"model\":\"secure-model\",\"messages\":[]}' %s",
@@ -268,8 +272,8 @@ static void test_faults_tls_trusted(void **state)
 static void test_faults_tls_untrusted(void **state)
 {
     struct it t;
-    want_tls = true;
-    up(&t, "faults-tls-no");
+    pool_it.want_tls = true;
+    pool_faults_up(&t, "faults-tls-no");
     char out[16384];
     assert_int_equal(pool(out, sizeof(out),
                           "-i -d '{\"model\":\"secure-model\",\"messages\":[]}' %s",
@@ -289,15 +293,15 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_faults_refused, teardown),
-        cmocka_unit_test_teardown(test_faults_silent_before_head, teardown),
-        cmocka_unit_test_teardown(test_faults_silent_mid_stream, teardown),
-        cmocka_unit_test_teardown(test_faults_429_with_hint, teardown),
-        cmocka_unit_test_teardown(test_faults_429_without_hint, teardown),
-        cmocka_unit_test_teardown(test_faults_529_and_500, teardown),
-        cmocka_unit_test_teardown(test_faults_malformed_sse, teardown),
-        cmocka_unit_test_teardown(test_faults_tls_trusted, teardown),
-        cmocka_unit_test_teardown(test_faults_tls_untrusted, teardown),
+        cmocka_unit_test_teardown(test_faults_refused, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_silent_before_head, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_silent_mid_stream, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_429_with_hint, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_429_without_hint, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_529_and_500, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_malformed_sse, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_tls_trusted, pool_teardown),
+        cmocka_unit_test_teardown(test_faults_tls_untrusted, pool_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, pool_group_teardown);
 }

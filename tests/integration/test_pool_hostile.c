@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "front_it.h"
 #include "pool_it.h"
 
 #define IDLE 10000
@@ -26,7 +27,7 @@ static int group_setup(void **state)
 static const char *refused(const char *req, int status)
 {
     static char type[64];
-    struct reader r = {.fd = dial(worker_port)};
+    struct reader r = {.fd = dial(pool_it.worker_port)};
     send_str(r.fd, req);
     struct resp p;
     if (!read_resp(&r, &p) || p.status != status)
@@ -48,7 +49,7 @@ static const char *refused(const char *req, int status)
 static void test_hostile_requests(void **state)
 {
     struct it t;
-    up(&t, "hostile-req");
+    pool_faults_up(&t, "hostile-req");
     /* request lines and framing the parser refuses */
     refused("GARBAGE\r\n\r\n", 400);
     refused("GET / FOO/1.1\r\n\r\n", 400);
@@ -105,7 +106,7 @@ static void test_hostile_requests(void **state)
 static void test_hostile_pipelined(void **state)
 {
     struct it t;
-    up(&t, "hostile-pipe");
+    pool_faults_up(&t, "hostile-pipe");
     mock_fault("match=oa-&kind=latency&ms=500&count=1");
     static const char body1[] = "{\"model\":\"chat-model\",\"messages\":[]}",
                       body2[] = "{\"model\":\"claude-model\",\"max_tokens\":5,\"messages\":[]}";
@@ -117,7 +118,7 @@ static void test_hostile_pipelined(void **state)
              "Content-Length: %zu\r\n\r\n%s"
              "GET /v1/models HTTP/1.1\r\nX-Request-Id: pipe-3\r\n\r\n",
              strlen(body1), body1, strlen(body2), body2);
-    struct reader r = {.fd = dial(worker_port)};
+    struct reader r = {.fd = dial(pool_it.worker_port)};
     send_str(r.fd, req);
     static const char *const ids[] = {"pipe-1", "pipe-2", "pipe-3"};
     static const char *const has[] = {"\"model\":\"gpt-a\"", "\"model\":\"claude-up\"",
@@ -141,10 +142,10 @@ static void test_hostile_pipelined(void **state)
 static void test_hostile_slow_client(void **state)
 {
     struct it t;
-    worker_extra[0] = "--header-ms";
-    worker_extra[1] = "2000";
-    up(&t, "hostile-slow");
-    struct reader r = {.fd = dial(worker_port)};
+    pool_it.worker_extra[0] = "--header-ms";
+    pool_it.worker_extra[1] = "2000";
+    pool_faults_up(&t, "hostile-slow");
+    struct reader r = {.fd = dial(pool_it.worker_port)};
     struct timeval tv = {30, 0};
     setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     const char *req = "GET /v1/models HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -195,18 +196,18 @@ static void test_hostile_idle_10k(void **state)
         skip();
     }
     struct it t;
-    up(&t, "hostile-idle");
+    pool_faults_up(&t, "hostile-idle");
     healthy(); /* the first request's buffers and connections are part of the baseline */
-    long rss0 = rss_kib(worker_pid);
+    long rss0 = rss_kib(pool_it.worker);
     int hold;
-    pid_t pid = idle_clients(worker_port, IDLE, &hold);
+    pid_t pid = idle_clients(pool_it.worker_port, IDLE, &hold);
     /* every one accepted: a request on one more connection is answered, after them all */
     struct resp p;
-    assert_int_equal(request(worker_port, "GET /healthz HTTP/1.1\r\n\r\n", &p), 200);
+    assert_int_equal(request(pool_it.worker_port, "GET /healthz HTTP/1.1\r\n\r\n", &p), 200);
     char out[16384];
     assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
-    long rss1 = rss_kib(worker_pid);
+    long rss1 = rss_kib(pool_it.worker);
     long per = (rss1 - rss0) * 1024 / IDLE;
     printf("rota-worker with %d idle connections: RSS %ld KiB -> %ld KiB, %ld B per "
            "connection\n",
@@ -224,10 +225,10 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_hostile_requests, teardown),
-        cmocka_unit_test_teardown(test_hostile_pipelined, teardown),
-        cmocka_unit_test_teardown(test_hostile_slow_client, teardown),
-        cmocka_unit_test_teardown(test_hostile_idle_10k, teardown),
+        cmocka_unit_test_teardown(test_hostile_requests, pool_teardown),
+        cmocka_unit_test_teardown(test_hostile_pipelined, pool_teardown),
+        cmocka_unit_test_teardown(test_hostile_slow_client, pool_teardown),
+        cmocka_unit_test_teardown(test_hostile_idle_10k, pool_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, pool_group_teardown);
 }
