@@ -314,6 +314,14 @@ json_t *mock_stats(void)
     return stats_of(false);
 }
 
+int64_t mock_stat(const char *field)
+{
+    json_t *s = stats_of(false);
+    int64_t n = json_integer_value(json_object_get(s, field));
+    json_decref(s);
+    return n;
+}
+
 int64_t calls_of(json_t *stats, const char *account, const char *status)
 {
     json_t *a = json_object_get(json_object_get(stats, "accounts"), account);
@@ -372,6 +380,18 @@ bool worker_alive(void)
     return pool_it.worker > 0 && waitpid(pool_it.worker, &st, WNOHANG) == 0;
 }
 
+bool pool_key_run(const char *text, size_t n, const struct pool_account *a, size_t na,
+                  const char *more)
+{
+    for (size_t k = 0; k <= na; k++) {
+        const char *key = k < na ? a[k].key : more;
+        for (size_t i = 0; key && i + 8 <= strlen(key); i++)
+            if (memmem(text, n, key + i, 8))
+                return true;
+    }
+    return false;
+}
+
 void healthy(void)
 {
     char out[16384];
@@ -384,6 +404,15 @@ void healthy(void)
                      0);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
 }
+
+const char pool_routes[] = "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
+                           "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
+                           "      - {provider: ob, model: gpt-b}\n"
+                           "      - {provider: an, model: claude-a}\n"
+                           "  - name: claude\n    models: [claude-model]\n    tiers:\n"
+                           "      - {provider: an, model: claude-up}\n"
+                           "  - name: gem\n    models: [gem-model]\n    tiers:\n"
+                           "      - {provider: gm, model: gem-up}\n";
 
 /* ---- the set test_pool_faults and test_pool_hostile share ---- */
 

@@ -116,6 +116,9 @@ void mock_fault(const char *query); /* POST /_mock/fault?<query> */
 /* The plain mock's /_mock/stats (caller frees). */
 json_t *mock_stats(void);
 
+/* Number "field" of the plain mock's /_mock/stats ("holding", "faults"). */
+int64_t mock_stat(const char *field);
+
 /* In "stats": calls account "account" answered with "status". */
 int64_t calls_of(json_t *stats, const char *account, const char *status);
 
@@ -130,8 +133,18 @@ bool logged(const char *first, ...) __attribute__((sentinel));
 
 bool worker_alive(void);
 
+/* Does "text" ("n" bytes) hold a run of 8 bytes (what redaction takes out) of the key of
+ * one of accounts "a", or of "more" (NULL: none)? */
+bool pool_key_run(const char *text, size_t n, const struct pool_account *a, size_t na,
+                  const char *more);
+
 /* The worker still serves: alive, ready, and a chat (route "chat-model") answered. */
 void healthy(void);
+
+/* The routes test_pool and test_sdk share, over accounts oa-1, oa-2, ob-1 (openai), an-1
+ * (anthropic) and gm-1 (gemini): "chat" (chat-model) over oa (round-robin, model gpt-a),
+ * ob (gpt-b) and an (claude-a); "claude" over an (claude-up); "gem" over gm (gem-up). */
+extern const char pool_routes[];
 
 /* ---- the set test_pool_faults and test_pool_hostile share ---- */
 

@@ -22,206 +22,25 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "pool_it.h"
 #include "rota.h"
-#include "rotad_harness.h"
 #include "seqlock.h"
 #include "table.h"
 
-static pid_t mock_pid, worker_pid;
-static const char *worker_extra[5]; /* more rota-worker arguments, for the next up() */
-static int mock_port, worker_port;
-static char worker_log[256];
+static const struct pool_account accounts[] = {
+    {"oa-1", "openai", "sk-it-oa1-secret"}, {"oa-2", "openai", "sk-it-oa2-secret"},
+    {"ob-1", "openai", "sk-it-ob1-secret"}, {"an-1", "anthropic", "sk-it-an1-secret"},
+    {"gm-1", "gemini", "sk-it-gm1-secret"},
+};
+#define NACCOUNTS (sizeof(accounts) / sizeof(accounts[0]))
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-#define WAIT_FOR(cond)                                                                         \
-    do {                                                                                       \
-        for (int w_ = 0; w_ < 400 && !(cond); w_++)                                            \
-            sleep_ms(50);                                                                      \
-    } while (0)
-
-/* Run "prog" with "argv", its first stdout line parsed for the port; stderr to "log". */
-static pid_t spawn(char *const argv[], const char *log, int *port)
-{
-    int out[2];
-    assert_int_equal(pipe(out), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0)
-            dup2(fd, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *r = fdopen(out[0], "r");
-    char line[160] = "";
-    assert_non_null(fgets(line, sizeof(line), r));
-    assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", port), 1);
-    fclose(r);
-    return pid;
-}
-
-static void mock_start(const char *dir)
-{
-    char conf[256], bin[512];
-    snprintf(conf, sizeof(conf), "%s/mock.json", dir);
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    fputs("{\"tokens_per_call\": 50, \"accounts\": ["
-          "{\"key\": \"sk-it-oa1-secret\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
-          "{\"key\": \"sk-it-oa2-secret\", \"provider\": \"openai\", \"name\": \"oa-2\"},"
-          "{\"key\": \"sk-it-ob1-secret\", \"provider\": \"openai\", \"name\": \"ob-1\"},"
-          "{\"key\": \"sk-it-an1-secret\", \"provider\": \"anthropic\", \"name\": \"an-1\"},"
-          "{\"key\": \"sk-it-gm1-secret\", \"provider\": \"gemini\", \"name\": \"gm-1\"}]}",
-          f);
-    fclose(f);
-    snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
-    char *argv[] = {bin, "--config", conf, "--port", "0", NULL};
-    mock_pid = spawn(argv, NULL, &mock_port);
-}
-
-/* rotad on a config of the mock's accounts: route "chat" over oa (two accounts, model
- * gpt-a), ob (gpt-b) and an (anthropic, claude-a); route "claude" over an alone. */
-static void rotad_start(struct it *t)
-{
-    setenv("ROTA_IT_OA1", "sk-it-oa1-secret", 1);
-    setenv("ROTA_IT_OA2", "sk-it-oa2-secret", 1);
-    setenv("ROTA_IT_OB1", "sk-it-ob1-secret", 1);
-    setenv("ROTA_IT_AN1", "sk-it-an1-secret", 1);
-    setenv("ROTA_IT_GM1", "sk-it-gm1-secret", 1);
-    char cfg[4096];
-    snprintf(
-        cfg, sizeof(cfg),
-        "instance: %s\nstate_dir: %s/state\nproviders:\n"
-        "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-        "    probe: {enabled: false}\n"
-        "    accounts:\n      - {name: oa-1, credential: env:ROTA_IT_OA1}\n"
-        "      - {name: oa-2, credential: env:ROTA_IT_OA2}\n"
-        "  - name: ob\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-        "    probe: {enabled: false}\n"
-        "    accounts:\n      - {name: ob-1, credential: env:ROTA_IT_OB1}\n"
-        "  - name: an\n    kind: anthropic\n    auth: x-api-key\n    probe: {enabled: false}\n"
-        "    base_url: http://127.0.0.1:%d\n"
-        "    accounts:\n      - {name: an-1, credential: env:ROTA_IT_AN1}\n"
-        "  - name: gm\n    kind: gemini\n    auth: x-goog-api-key\n    probe: {enabled: "
-        "false}\n"
-        "    base_url: http://127.0.0.1:%d\n"
-        "    accounts:\n      - {name: gm-1, credential: env:ROTA_IT_GM1}\n"
-        "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
-        "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
-        "      - {provider: ob, model: gpt-b}\n"
-        "      - {provider: an, model: claude-a}\n"
-        "  - name: claude\n    models: [claude-model]\n    tiers:\n"
-        "      - {provider: an, model: claude-up}\n"
-        "  - name: gem\n    models: [gem-model]\n    tiers:\n"
-        "      - {provider: gm, model: gem-up}\n",
-        t->instance, t->dir, mock_port, mock_port, mock_port, mock_port);
-    it_config_text(t, cfg);
-    assert_int_equal(it_start(t), 0);
-}
-
-static void worker_start(struct it *t, const char *attempts)
-{
-    char bin[512];
-    snprintf(bin, sizeof(bin), "%s/tools/rota-worker/rota-worker", it_bin());
-    snprintf(worker_log, sizeof(worker_log), "%s/worker.log", t->dir);
-    char *argv[16] = {bin,         "-i", t->instance,  "--listen",       "127.0.0.1:0",
-                      "--threads", "2",  "--attempts", (char *)attempts, "--drain-ms",
-                      "5000"};
-    size_t n = 11;
-    for (size_t i = 0; worker_extra[i] && n < 15; i++)
-        argv[n++] = (char *)worker_extra[i];
-    argv[n] = NULL;
-    memset(worker_extra, 0, sizeof(worker_extra));
-    worker_pid = spawn(argv, worker_log, &worker_port);
-}
-
-/* Everything a test needs: a mock, rotad, a worker. */
+/* Everything a test needs: a mock, rotad over its accounts (pool_routes), a worker. */
 static void up(struct it *t, const char *tag, const char *attempts)
 {
     it_init(t, tag);
-    mock_start(t->dir);
-    rotad_start(t);
-    worker_start(t, attempts);
-}
-
-static int stop_child(pid_t *pid)
-{
-    int st = -1;
-    if (*pid > 0) {
-        kill(*pid, SIGTERM);
-        for (int i = 0; i < 400; i++) {
-            if (waitpid(*pid, &st, WNOHANG) == *pid)
-                break;
-            sleep_ms(25);
-            if (i == 399) {
-                kill(*pid, SIGKILL);
-                waitpid(*pid, &st, 0);
-            }
-        }
-    }
-    *pid = 0;
-    return st;
-}
-
-static int teardown(void **state)
-{
-    stop_child(&worker_pid);
-    stop_child(&mock_pid);
-    return it_teardown(state);
-}
-
-/* curl (the CLI) with "args" against the worker: the output (headers with -i). */
-static int pool(char *out, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int pool(char *out, size_t n, const char *fmt, ...)
-{
-    char args[2048], cmd[3072];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "curl -s -N --max-time 30 %s", args);
-    return it_sh(cmd, out, n, NULL, 0);
-}
-
-static char url[128];
-static const char *at(const char *path)
-{
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", worker_port, path);
-    return url;
-}
-
-static json_t *mock_stats(void)
-{
-    char cmd[256], out[16384];
-    snprintf(cmd, sizeof(cmd), "curl -s http://127.0.0.1:%d/_mock/stats", mock_port);
-    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
-    json_t *j = json_loads(out, 0, NULL);
-    assert_non_null(j);
-    return j;
-}
-
-static void mock_fault(const char *query)
-{
-    char cmd[512], out[256];
-    snprintf(cmd, sizeof(cmd), "curl -s -X POST 'http://127.0.0.1:%d/_mock/fault?%s'",
-             mock_port, query);
-    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
-    assert_non_null(strstr(out, "\"ok\":true"));
-}
-
-static int64_t calls_of(json_t *stats, const char *account, const char *status)
-{
-    json_t *a = json_object_get(json_object_get(stats, "accounts"), account);
-    return json_integer_value(json_object_get(json_object_get(a, "status"), status));
+    pool_mock_start(t->dir, 50, accounts, NACCOUNTS, false);
+    pool_rotad_start(t, "ROTA_IT_", accounts, NACCOUNTS, pool_routes);
+    pool_worker_start(t, "--attempts", attempts, "--drain-ms", "5000", NULL);
 }
 
 /* Tokens (reported) and neutral outcomes of account "name" in the table. */
@@ -238,26 +57,6 @@ static void table_counts(struct it *t, const char *name, uint64_t *tokens, uint6
     rota_shm_detach(&m);
 }
 
-/* Does the worker's access log hold a line with every one of the (NULL-ended) texts? */
-static bool logged(const char *first, ...)
-{
-    FILE *f = fopen(worker_log, "r");
-    if (!f)
-        return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f)) {
-        va_list ap;
-        va_start(ap, first);
-        found = true;
-        for (const char *s = first; s; s = va_arg(ap, const char *))
-            found &= strstr(line, s) != NULL;
-        va_end(ap);
-    }
-    fclose(f);
-    return found;
-}
-
 /* ---- a client of the test's own, on a socket ---- */
 
 /* Connect to the worker with a small receive buffer (the pool soon gets ahead of a
@@ -268,7 +67,8 @@ static int raw_post(const char *path, const char *body)
     assert_true(fd >= 0);
     int rb = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)worker_port)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)pool_it.worker_port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     char req[2048];
@@ -305,53 +105,22 @@ static void reset_close(int fd)
     close(fd);
 }
 
-static bool worker_alive(void)
-{
-    int st;
-    return worker_pid > 0 && waitpid(worker_pid, &st, WNOHANG) == 0;
-}
-
-static int64_t mock_holding(void)
-{
-    json_t *s = mock_stats();
-    int64_t n = json_integer_value(json_object_get(s, "holding"));
-    json_decref(s);
-    return n;
-}
-
-static void mock_clear(void)
-{
-    char cmd[256], out[256];
-    snprintf(cmd, sizeof(cmd), "curl -s -X POST http://127.0.0.1:%d/_mock/clear", mock_port);
-    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
-}
-
 /* Does "text" ("n" bytes) hold a run of 8 bytes (what redaction takes out) of a key? */
 static bool key_run(const char *text, size_t n)
 {
-    static const char *const keys[] = {"sk-it-oa1-secret", "sk-it-oa2-secret",
-                                       "sk-it-ob1-secret", "sk-it-an1-secret",
-                                       "sk-it-gm1-secret"};
-    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-        for (size_t i = 0; i + 8 <= strlen(keys[k]); i++)
-            if (memmem(text, n, keys[k] + i, 8))
-                return true;
-    return false;
+    return pool_key_run(text, n, accounts, NACCOUNTS, NULL);
 }
 
 static bool log_key_run(void)
 {
     static char buf[1 << 20];
-    FILE *f = fopen(worker_log, "r");
+    FILE *f = fopen(pool_it.worker_log, "r");
     if (!f)
         return false;
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
     return key_run(buf, n);
 }
-
-static const char chat[] = "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\","
-                           "\"content\":\"hi\"}]}'";
 
 static void test_pool_plain_chat(void **state)
 {
@@ -388,7 +157,7 @@ static void test_pool_plain_chat(void **state)
     assert_int_equal(pool(out, sizeof(out), "-i %s", at("/readyz")), 0);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
     /* SIGTERM: drains and exits 0 */
-    int st = stop_child(&worker_pid);
+    int st = pool_stop(&pool_it.worker);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     it_cleanup(&t);
 }
@@ -458,8 +227,9 @@ static void test_pool_stream_usage(void **state)
     size_t len = read_until(fd, out, sizeof(out), 0, "ok0");
     assert_non_null(strstr(out, "ok0"));
     assert_null(strstr(out, "ok1"));
-    assert_int_equal(mock_holding(), 1); /* passed on while upstream still held the rest */
-    mock_clear();
+    /* passed on while upstream still held the rest */
+    assert_int_equal(mock_stat("holding"), 1);
+    mock_post("clear");
     read_until(fd, out, sizeof(out), len, "data: [DONE]");
     close(fd);
     assert_non_null(strstr(out, "ok1"));
@@ -574,8 +344,8 @@ static void test_pool_anthropic(void **state)
 static void test_pool_client_resets_while_behind(void **state)
 {
     struct it t;
-    worker_extra[0] = "--drain-bytes";
-    worker_extra[1] = "1";
+    pool_it.worker_extra[0] = "--drain-bytes";
+    pool_it.worker_extra[1] = "1";
     up(&t, "pool-reset", "3");
     /* content events far larger than the socket buffers between the pool and the client */
     mock_fault("match=o&kind=drip&pad=900000&chunks=12&count=1");
@@ -618,8 +388,8 @@ static void test_pool_stream_slow_client(void **state)
 static void test_pool_keys_kept_from_answers(void **state)
 {
     struct it t;
-    worker_extra[0] = "--keepalive-ms";
-    worker_extra[1] = "100";
+    pool_it.worker_extra[0] = "--keepalive-ms";
+    pool_it.worker_extra[1] = "100";
     up(&t, "pool-echo", "3");
     char out[16384];
     /* a 400, passed through as it came */
@@ -662,8 +432,8 @@ static void test_pool_keys_kept_from_answers(void **state)
 static void test_pool_stream_answered_whole(void **state)
 {
     struct it t;
-    worker_extra[0] = "--keepalive-ms";
-    worker_extra[1] = "100";
+    pool_it.worker_extra[0] = "--keepalive-ms";
+    pool_it.worker_extra[1] = "100";
     up(&t, "pool-whole", "3");
     mock_fault("match=gm&kind=latency&ms=800&count=1");
     char out[16384];
@@ -679,26 +449,18 @@ static void test_pool_stream_answered_whole(void **state)
     it_cleanup(&t);
 }
 
-static int64_t mock_faults(void)
-{
-    json_t *s = mock_stats();
-    int64_t n = json_integer_value(json_object_get(s, "faults"));
-    json_decref(s);
-    return n;
-}
-
 /* SIGTERM and a call that outlasts --stop-ms: reported cancelled (not the account's
  * fault) and logged before the worker exits. */
 static void test_pool_stop_cancels_late_calls(void **state)
 {
     struct it t;
-    worker_extra[0] = "--stop-ms";
-    worker_extra[1] = "300";
+    pool_it.worker_extra[0] = "--stop-ms";
+    pool_it.worker_extra[1] = "300";
     up(&t, "pool-stop-late", "3");
     mock_fault("match=o&kind=hang&count=1");
     int fd = raw_post("/v1/chat/completions", "{\"model\":\"chat-model\",\"messages\":[]}");
-    WAIT_FOR(mock_faults() == 0);
-    int st = stop_child(&worker_pid);
+    WAIT_FOR(mock_stat("faults") == 0);
+    int st = pool_stop(&pool_it.worker);
     close(fd);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_true(logged("\"stopped\"", NULL));
@@ -717,8 +479,8 @@ static void test_pool_stop_delivers_the_last_answer(void **state)
     up(&t, "pool-stop-last", "3");
     mock_fault("match=o&kind=latency&ms=600&count=1");
     int fd = raw_post("/v1/chat/completions", "{\"model\":\"chat-model\",\"messages\":[]}");
-    WAIT_FOR(mock_faults() == 0); /* the call is at the mock */
-    int st = stop_child(&worker_pid);
+    WAIT_FOR(mock_stat("faults") == 0); /* the call is at the mock */
+    int st = pool_stop(&pool_it.worker);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     char buf[8192] = "";
     size_t len = read_until(fd, buf, sizeof(buf), 0, "\"usage\"");
@@ -733,20 +495,20 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_pool_plain_chat, teardown),
-        cmocka_unit_test_teardown(test_pool_429_retried_invisibly, teardown),
-        cmocka_unit_test_teardown(test_pool_5xx_through_tiers, teardown),
-        cmocka_unit_test_teardown(test_pool_exhausted_429, teardown),
-        cmocka_unit_test_teardown(test_pool_stream_usage, teardown),
-        cmocka_unit_test_teardown(test_pool_stream_cut_midway, teardown),
-        cmocka_unit_test_teardown(test_pool_client_leaves_stream, teardown),
-        cmocka_unit_test_teardown(test_pool_anthropic, teardown),
-        cmocka_unit_test_teardown(test_pool_client_resets_while_behind, teardown),
-        cmocka_unit_test_teardown(test_pool_stream_slow_client, teardown),
-        cmocka_unit_test_teardown(test_pool_keys_kept_from_answers, teardown),
-        cmocka_unit_test_teardown(test_pool_stream_answered_whole, teardown),
-        cmocka_unit_test_teardown(test_pool_stop_cancels_late_calls, teardown),
-        cmocka_unit_test_teardown(test_pool_stop_delivers_the_last_answer, teardown),
+        cmocka_unit_test_teardown(test_pool_plain_chat, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_429_retried_invisibly, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_5xx_through_tiers, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_exhausted_429, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_stream_usage, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_stream_cut_midway, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_client_leaves_stream, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_anthropic, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_client_resets_while_behind, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_stream_slow_client, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_keys_kept_from_answers, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_stream_answered_whole, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_stop_cancels_late_calls, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_stop_delivers_the_last_answer, pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
