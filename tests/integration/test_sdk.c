@@ -29,129 +29,31 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "rotad_harness.h"
+#include "pool_it.h"
 
 #ifndef ROTA_SDK_DIR
 #error "ROTA_SDK_DIR: the directory of client.mjs and its package-lock.json"
 #endif
 
 static const char client_key[] = "sk-sdk-client-own-secret";
-static const char *const provider_keys[][2] = {
-    {"ROTA_SDK_OA1", "sk-sdk-oa1-secret"}, {"ROTA_SDK_OA2", "sk-sdk-oa2-secret"},
-    {"ROTA_SDK_OB1", "sk-sdk-ob1-secret"}, {"ROTA_SDK_AN1", "sk-sdk-an1-secret"},
-    {"ROTA_SDK_GM1", "sk-sdk-gm1-secret"},
+static const struct pool_account accounts[] = {
+    {"oa-1", "openai", "sk-sdk-oa1-secret"}, {"oa-2", "openai", "sk-sdk-oa2-secret"},
+    {"ob-1", "openai", "sk-sdk-ob1-secret"}, {"an-1", "anthropic", "sk-sdk-an1-secret"},
+    {"gm-1", "gemini", "sk-sdk-gm1-secret"},
 };
-#define NKEYS (sizeof(provider_keys) / sizeof(provider_keys[0]))
+#define NKEYS (sizeof(accounts) / sizeof(accounts[0]))
 
-static pid_t mock_pid, worker_pid;
-static int mock_port, worker_port;
-static char worker_log[256];
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* Run "argv", its first stdout line parsed for the port; stderr to "log". */
-static pid_t spawn(char *const argv[], const char *log, int *port)
-{
-    int out[2];
-    assert_int_equal(pipe(out), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0)
-            dup2(fd, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *r = fdopen(out[0], "r");
-    char line[160] = "";
-    assert_non_null(fgets(line, sizeof(line), r));
-    assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", port), 1);
-    fclose(r);
-    return pid;
-}
-
-static void mock_start(const char *dir)
-{
-    char conf[256], bin[512];
-    snprintf(conf, sizeof(conf), "%s/mock.json", dir);
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    static const char *const acct[NKEYS][2] = {{"openai", "oa-1"},
-                                               {"openai", "oa-2"},
-                                               {"openai", "ob-1"},
-                                               {"anthropic", "an-1"},
-                                               {"gemini", "gm-1"}};
-    fputs("{\"tokens_per_call\": 50, \"accounts\": [", f);
-    for (size_t i = 0; i < NKEYS; i++)
-        fprintf(f, "%s{\"key\": \"%s\", \"provider\": \"%s\", \"name\": \"%s\"}", i ? "," : "",
-                provider_keys[i][1], acct[i][0], acct[i][1]);
-    fputs("]}", f);
-    fclose(f);
-    snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
-    char *argv[] = {bin, "--config", conf, "--port", "0", NULL};
-    mock_pid = spawn(argv, NULL, &mock_port);
-}
-
-/* rotad over the mock's accounts: route "chat" over oa (two accounts, model gpt-a), ob
- * (gpt-b) and an (anthropic); "claude" over an; "gem" over gm; "embed" over oa. */
+/* rotad over the mock's accounts: pool_routes, and "embed" over oa. */
 static void rotad_start(struct it *t)
 {
-    for (size_t i = 0; i < NKEYS; i++)
-        setenv(provider_keys[i][0], provider_keys[i][1], 1);
-    char cfg[4096];
-    int p = mock_port;
-    snprintf(cfg, sizeof(cfg),
-             "instance: %s\nstate_dir: %s/state\nproviders:\n"
-             "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-             "    probe: {enabled: false}\n"
-             "    accounts:\n      - {name: oa-1, credential: env:ROTA_SDK_OA1}\n"
-             "      - {name: oa-2, credential: env:ROTA_SDK_OA2}\n"
-             "  - name: ob\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-             "    probe: {enabled: false}\n"
-             "    accounts:\n      - {name: ob-1, credential: env:ROTA_SDK_OB1}\n"
-             "  - name: an\n    kind: anthropic\n    auth: x-api-key\n"
-             "    probe: {enabled: false}\n    base_url: http://127.0.0.1:%d\n"
-             "    accounts:\n      - {name: an-1, credential: env:ROTA_SDK_AN1}\n"
-             "  - name: gm\n    kind: gemini\n    auth: x-goog-api-key\n"
-             "    probe: {enabled: false}\n    base_url: http://127.0.0.1:%d\n"
-             "    accounts:\n      - {name: gm-1, credential: env:ROTA_SDK_GM1}\n"
-             "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
-             "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
-             "      - {provider: ob, model: gpt-b}\n"
-             "      - {provider: an, model: claude-a}\n"
-             "  - name: claude\n    models: [claude-model]\n    tiers:\n"
-             "      - {provider: an, model: claude-up}\n"
-             "  - name: gem\n    models: [gem-model]\n    tiers:\n"
-             "      - {provider: gm, model: gem-up}\n"
-             "  - name: embed\n    models: [embed-model]\n    tiers:\n"
+    char rest[2048];
+    snprintf(rest, sizeof(rest),
+             "%s  - name: embed\n    models: [embed-model]\n    tiers:\n"
              "      - {provider: oa, model: text-embed-up}\n",
-             t->instance, t->dir, p, p, p, p);
-    it_config_text(t, cfg);
-    assert_int_equal(it_start(t), 0);
+             pool_routes);
+    pool_rotad_start(t, "ROTA_SDK_", accounts, NKEYS, rest);
     /* rotad has read them; node, which the test starts next, has no need of them */
-    for (size_t i = 0; i < NKEYS; i++)
-        unsetenv(provider_keys[i][0]);
-}
-
-static void worker_start(struct it *t, const char *attempts)
-{
-    char bin[512];
-    snprintf(bin, sizeof(bin), "%s/tools/rota-worker/rota-worker", it_bin());
-    snprintf(worker_log, sizeof(worker_log), "%s/worker.log", t->dir);
-    char *argv[] = {bin,         "-i", t->instance,  "--listen",       "127.0.0.1:0",
-                    "--threads", "2",  "--attempts", (char *)attempts, NULL};
-    worker_pid = spawn(argv, worker_log, &worker_port);
-    char base[64];
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", worker_port);
-    setenv("ROTA_SDK_BASE", base, 1);
-    setenv("ROTA_SDK_KEY", client_key, 1);
+    pool_keys_unset("ROTA_SDK_", accounts, NKEYS);
 }
 
 /* Is node there to run the SDKs? Skips the test, saying why, when it is not; fails when
@@ -170,115 +72,26 @@ static void need_node(void)
                  ROTA_SDK_DIR);
 }
 
-/* Everything a test needs: node, a mock, rotad, a worker. */
+/* Everything a test needs: node, a mock, rotad, a worker, and node told where it is. */
 static void up(struct it *t, const char *tag, const char *attempts)
 {
     need_node();
     it_init(t, tag);
-    mock_start(t->dir);
+    pool_mock_start(t->dir, 50, accounts, NKEYS, false);
     rotad_start(t);
-    worker_start(t, attempts);
+    pool_worker_start(t, "--attempts", attempts, NULL);
+    char base[64];
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", pool_it.worker_port);
+    setenv("ROTA_SDK_BASE", base, 1);
+    setenv("ROTA_SDK_KEY", client_key, 1);
 }
-
-static int stop_child(pid_t *pid)
-{
-    int st = -1;
-    if (*pid > 0) {
-        kill(*pid, SIGTERM);
-        for (int i = 0; i < 400; i++) {
-            if (waitpid(*pid, &st, WNOHANG) == *pid)
-                break;
-            sleep_ms(25);
-            if (i == 399) {
-                kill(*pid, SIGKILL);
-                waitpid(*pid, &st, 0);
-            }
-        }
-    }
-    *pid = 0;
-    return st;
-}
-
-static int teardown(void **state)
-{
-    stop_child(&worker_pid);
-    stop_child(&mock_pid);
-    return it_teardown(state);
-}
-
-/* ---- the mock's side ---- */
-
-static json_t *mock_stats(void)
-{
-    char cmd[256], out[16384];
-    snprintf(cmd, sizeof(cmd), "curl -s http://127.0.0.1:%d/_mock/stats", mock_port);
-    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
-    json_t *j = json_loads(out, 0, NULL);
-    assert_non_null(j);
-    return j;
-}
-
-static void mock_post(const char *what)
-{
-    char cmd[512], out[256];
-    snprintf(cmd, sizeof(cmd), "curl -s -X POST 'http://127.0.0.1:%d/_mock/%s'", mock_port,
-             what);
-    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
-    assert_non_null(strstr(out, "\"ok\":true"));
-}
-
-static void mock_fault(const char *query)
-{
-    char what[400];
-    snprintf(what, sizeof(what), "fault?%s", query);
-    mock_post(what);
-}
-
-static int64_t calls_of(json_t *stats, const char *account, const char *status)
-{
-    json_t *a = json_object_get(json_object_get(stats, "accounts"), account);
-    return json_integer_value(json_object_get(json_object_get(a, "status"), status));
-}
-
-/* Does the worker's access log hold a line with every one of the (NULL-ended) texts? */
-static bool logged(const char *first, ...)
-{
-    FILE *f = fopen(worker_log, "r");
-    if (!f)
-        return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f)) {
-        va_list ap;
-        va_start(ap, first);
-        found = true;
-        for (const char *s = first; s; s = va_arg(ap, const char *))
-            found &= strstr(line, s) != NULL;
-        va_end(ap);
-    }
-    fclose(f);
-    return found;
-}
-
-#define WAIT_FOR(cond)                                                                         \
-    do {                                                                                       \
-        for (int w_ = 0; w_ < 400 && !(cond); w_++)                                            \
-            sleep_ms(50);                                                                      \
-    } while (0)
 
 /* ---- the SDK's side ---- */
 
 /* Does "text" hold a run of 8 bytes of any key the test gave? */
 static bool key_run(const char *text)
 {
-    size_t n = strlen(text);
-    for (size_t k = 0; k <= NKEYS; k++) {
-        const char *key = k < NKEYS ? provider_keys[k][1] : client_key;
-        for (size_t i = 0; i + 8 <= strlen(key); i++)
-            if (memmem(text, n, key + i, 8))
-                return true;
-    }
-    return false;
+    return pool_key_run(text, strlen(text), accounts, NKEYS, client_key);
 }
 
 /* Run client.mjs case "name" against the worker; what the SDK gave back (caller frees).
@@ -596,13 +409,13 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_sdk_openai, teardown),
-        cmocka_unit_test_teardown(test_sdk_429_invisible, teardown),
-        cmocka_unit_test_teardown(test_sdk_5xx_through_tiers, teardown),
-        cmocka_unit_test_teardown(test_sdk_errors_typed, teardown),
-        cmocka_unit_test_teardown(test_sdk_anthropic, teardown),
-        cmocka_unit_test_teardown(test_sdk_stream_cut, teardown),
-        cmocka_unit_test_teardown(test_sdk_gemini, teardown),
+        cmocka_unit_test_teardown(test_sdk_openai, pool_teardown),
+        cmocka_unit_test_teardown(test_sdk_429_invisible, pool_teardown),
+        cmocka_unit_test_teardown(test_sdk_5xx_through_tiers, pool_teardown),
+        cmocka_unit_test_teardown(test_sdk_errors_typed, pool_teardown),
+        cmocka_unit_test_teardown(test_sdk_anthropic, pool_teardown),
+        cmocka_unit_test_teardown(test_sdk_stream_cut, pool_teardown),
+        cmocka_unit_test_teardown(test_sdk_gemini, pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
