@@ -34,20 +34,17 @@
 
 #include <cmocka.h>
 
-#include "rotad_harness.h"
+#include "pool_it.h"
 #include "select.h"
 #include "table.h"
 
 #define LOAD_THREADS 4
 
-static pid_t mock_pid = -1;
-static int mock_port, pool_port;
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
+static int pool_port;
+static const struct pool_account accounts[] = {
+    {"oa-1", "openai", "sk-sup-oa1-secret"},
+    {"oa-2", "openai", "sk-sup-oa2-secret"},
+};
 
 static uint64_t now_ms(void)
 {
@@ -55,12 +52,6 @@ static uint64_t now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
-
-#define WAIT_FOR(cond)                                                                         \
-    do {                                                                                       \
-        for (int w_ = 0; w_ < 400 && !(cond); w_++)                                            \
-            sleep_ms(25);                                                                      \
-    } while (0)
 
 /* A port nobody listens on now (bound, then let go). */
 static int free_port(void)
@@ -74,71 +65,26 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-static void mock_start(const char *dir)
-{
-    char conf[256], bin[512], line[160] = "";
-    snprintf(conf, sizeof(conf), "%s/mock.json", dir);
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    fputs("{\"tokens_per_call\": 20, \"accounts\": ["
-          "{\"key\": \"sk-sup-oa1-secret\", \"provider\": \"openai\", \"name\": \"oa-1\"},"
-          "{\"key\": \"sk-sup-oa2-secret\", \"provider\": \"openai\", \"name\": \"oa-2\"}]}",
-          f);
-    fclose(f);
-    snprintf(bin, sizeof(bin), "%s/tools/rota-mockprovider/rota-mockprovider", it_bin());
-    int out[2];
-    assert_int_equal(pipe(out), 0);
-    mock_pid = fork();
-    if (mock_pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 2);
-        execl(bin, bin, "--config", conf, "--port", "0", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *r = fdopen(out[0], "r");
-    assert_non_null(fgets(line, sizeof(line), r));
-    assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", &mock_port), 1);
-    fclose(r);
-}
-
-static void mock_fault(const char *query)
-{
-    char cmd[512], out[256];
-    snprintf(cmd, sizeof(cmd), "curl -s -X POST 'http://127.0.0.1:%d/_mock/fault?%s'",
-             mock_port, query);
-    assert_int_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
-}
-
 /* The config: the mock's two accounts on route "chat"; the pool with "workers" (the
  * YAML of the workers: section's body, indented by four). */
 static void write_config(struct it *t, const char *workers)
 {
-    char cfg[4096];
-    snprintf(cfg, sizeof(cfg),
-             "instance: %s\nstate_dir: %s/state\nproviders:\n"
-             "  - name: oa\n    kind: openai\n    base_url: http://127.0.0.1:%d\n"
-             "    probe: {enabled: false}\n"
-             "    accounts:\n      - {name: oa-1, credential: env:ROTA_SUP_OA1}\n"
-             "      - {name: oa-2, credential: env:ROTA_SUP_OA2}\n"
+    char rest[2048];
+    snprintf(rest, sizeof(rest),
              "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
              "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
              "workers:\n  threads: 1\n%s%s%s%s",
-             t->instance, t->dir, mock_port,
              strstr(workers, "access_log") ? "" : "  access_log: ",
              strstr(workers, "access_log") ? "" : t->dir,
              strstr(workers, "access_log") ? "" : "/access.log\n", workers);
-    it_config_text(t, cfg);
+    pool_config(t, "ROTA_SUP_", accounts, 2, rest);
 }
 
 static void start(struct it *t, const char *tag)
 {
-    setenv("ROTA_SUP_OA1", "sk-sup-oa1-secret", 1);
-    setenv("ROTA_SUP_OA2", "sk-sup-oa2-secret", 1);
+    pool_keys_export("ROTA_SUP_", accounts, 2);
     it_init(t, tag);
-    mock_start(t->dir);
+    pool_mock_start(t->dir, 20, accounts, 2, false);
     pool_port = free_port();
     char w[256];
     snprintf(w, sizeof(w), "  processes: 2\n  listen:\n    - tcp: 127.0.0.1:%d\n", pool_port);
@@ -302,11 +248,7 @@ static uint64_t generation(const char *instance)
 static void stop_all(struct it *t)
 {
     assert_int_equal(it_stop(t, SIGTERM), 0);
-    if (mock_pid > 0) {
-        kill(mock_pid, SIGTERM);
-        waitpid(mock_pid, NULL, 0);
-        mock_pid = -1;
-    }
+    pool_stop(&pool_it.mock);
     /* the workers went with rotad: nothing answers on the pool's port */
     char cmd[128], out[64];
     snprintf(cmd, sizeof(cmd), "curl -s -m 1 http://127.0.0.1:%d/healthz", pool_port);
@@ -339,7 +281,7 @@ static void test_pool_supervise_kill9_one_worker(void **state)
     uint64_t ok_before = atomic_load(&l.ok), t0 = now_ms();
     assert_int_equal(kill(victim, SIGKILL), 0);
     int successor = 0;
-    WAIT_FOR((successor = pid_in_slot(&t, 0, victim)) > 0);
+    WAIT_EVERY(25, (successor = pid_in_slot(&t, 0, victim)) > 0);
     printf("# slot 0: pid %d killed, pid %d in its place %llu ms later\n", victim, successor,
            (unsigned long long)(now_ms() - t0));
     assert_true(successor > 0);
@@ -351,7 +293,7 @@ static void test_pool_supervise_kill9_one_worker(void **state)
     /* at most the calls the killed process held: one per client connection */
     assert_true(l.failed <= LOAD_THREADS);
     /* its leases came back: nothing stays in flight */
-    WAIT_FOR(in_flight_total(t.instance) == 0);
+    WAIT_EVERY(25, in_flight_total(t.instance) == 0);
     assert_int_equal(in_flight_total(t.instance), 0);
     /* rotad said so and, when the process had clients (the kernel may have given
      * them all to the other), reported the calls it held done */
@@ -390,10 +332,10 @@ static void test_pool_supervise_reload_under_load(void **state)
     uint64_t ok_before = atomic_load(&l.ok);
     assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
     int b0 = 0;
-    WAIT_FOR((b0 = pid_in_slot(&t, 0, a0)) > 0 && pid_in_slot(&t, 1, a1) > 0);
+    WAIT_EVERY(25, (b0 = pid_in_slot(&t, 0, a0)) > 0 && pid_in_slot(&t, 1, a1) > 0);
     assert_true(b0 > 0 && b0 != a0);
     /* the old processes finish what they hold and go */
-    WAIT_FOR(kill(a0, 0) != 0 && kill(a1, 0) != 0);
+    WAIT_EVERY(25, kill(a0, 0) != 0 && kill(a1, 0) != 0);
     assert_int_not_equal(kill(a0, 0), 0);
     assert_int_not_equal(kill(a1, 0), 0);
     sleep_ms(1000);
@@ -411,7 +353,7 @@ static void test_pool_supervise_reload_under_load(void **state)
     write_config(&t, w);
     ok_before = atomic_load(&l.ok);
     assert_int_equal(it_rotactl(&t, "reload", out, sizeof(out)), 0);
-    WAIT_FOR(pid_in_slot(&t, 2, 0) > 0 && kill(b0, 0) != 0);
+    WAIT_EVERY(25, pid_in_slot(&t, 2, 0) > 0 && kill(b0, 0) != 0);
     assert_true(pid_in_slot(&t, 2, 0) > 0);
     sleep_ms(1000);
     assert_true(atomic_load(&l.ok) > ok_before + 20);
@@ -445,7 +387,7 @@ static void test_pool_supervise_reload_under_load(void **state)
     assert_int_equal(l.failed, 0);
     assert_true(l.ok > 100);
     /* rotactl workers, in words, and the access log's lines */
-    WAIT_FOR(it_rotactl(&t, "workers", out, sizeof(out)) == 0 && strstr(out, "serving"));
+    WAIT_EVERY(25, it_rotactl(&t, "workers", out, sizeof(out)) == 0 && strstr(out, "serving"));
     assert_non_null(strstr(out, "serving"));
     assert_non_null(strstr(out, "P99_US"));
     assert_non_null(strstr(out, "unix "));
@@ -460,22 +402,12 @@ static void test_pool_supervise_reload_under_load(void **state)
     it_cleanup(&t);
 }
 
-static int teardown(void **state)
-{
-    if (mock_pid > 0) {
-        kill(mock_pid, SIGKILL);
-        waitpid(mock_pid, NULL, 0);
-        mock_pid = -1;
-    }
-    return it_teardown(state);
-}
-
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_pool_supervise_kill9_one_worker, teardown),
-        cmocka_unit_test_teardown(test_pool_supervise_reload_under_load, teardown),
+        cmocka_unit_test_teardown(test_pool_supervise_kill9_one_worker, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_supervise_reload_under_load, pool_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
