@@ -2,7 +2,7 @@
  * front_it.h - for the front's integration tests: start and stop a rota-front-echo
  * process, talk to it over real sockets, read HTTP/1.1 responses as a client does.
  * Header-only (static functions), included by test_front.c, test_front_idle.c and
- * test_pool_faults.c.
+ * test_pool_hostile.c.
  */
 #ifndef ROTA_FRONT_IT_H
 #define ROTA_FRONT_IT_H

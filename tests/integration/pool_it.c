@@ -252,21 +252,15 @@ int pool_group_teardown(void **state)
 
 /* ---- talking to them ---- */
 
-int pool_v(char *out, size_t n, const char *fmt, va_list ap)
-{
-    char args[2048], cmd[3072];
-    vsnprintf(args, sizeof(args), fmt, ap);
-    snprintf(cmd, sizeof(cmd), "curl -s -N --max-time 30 %s", args);
-    return it_sh(cmd, out, n, NULL, 0);
-}
-
 int pool(char *out, size_t n, const char *fmt, ...)
 {
+    char args[2048], cmd[3072];
     va_list ap;
     va_start(ap, fmt);
-    int rc = pool_v(out, n, fmt, ap);
+    vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    return rc;
+    snprintf(cmd, sizeof(cmd), "curl -s -N --max-time 30 %s", args);
+    return it_sh(cmd, out, n, NULL, 0);
 }
 
 const char *at(const char *path)
@@ -405,6 +399,13 @@ void healthy(void)
     assert_non_null(strstr(out, "HTTP/1.1 200"));
 }
 
+const char chat[] = "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\","
+                    "\"content\":\"hi\"}]}'";
+const char chat_stream[] = "-d '{\"model\":\"chat-model\",\"stream\":true,\"messages\":[]}'";
+const char claude[] = "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"messages\":[]}'";
+const char claude_stream[] = "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"stream\":true,"
+                             "\"messages\":[]}'";
+
 const char pool_routes[] = "routes:\n  - name: chat\n    models: [chat-model]\n    tiers:\n"
                            "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
                            "      - {provider: ob, model: gpt-b}\n"
@@ -415,11 +416,6 @@ const char pool_routes[] = "routes:\n  - name: chat\n    models: [chat-model]\n 
                            "      - {provider: gm, model: gem-up}\n";
 
 /* ---- the set test_pool_faults and test_pool_hostile share ---- */
-
-const char chat[] = "-d '{\"model\":\"chat-model\",\"messages\":[{\"role\":\"user\","
-                    "\"content\":\"hi\"}]}'";
-const char chat_stream[] = "-d '{\"model\":\"chat-model\",\"stream\":true,\"messages\":[]}'";
-const char claude[] = "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"messages\":[]}'";
 
 static const struct pool_account faults_accounts[] = {
     {"oa-1", "openai", "sk-it-oa1-secret"},    {"oa-2", "openai", "sk-it-oa2-secret"},

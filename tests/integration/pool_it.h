@@ -20,7 +20,6 @@
 #define ROTA_POOL_IT_H
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,7 +100,6 @@ int pool_group_teardown(void **state);
 /* curl (the CLI) with "args" against the worker: the output (headers with -i); curl's
  * exit status. */
 int pool(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int pool_v(char *out, size_t n, const char *fmt, va_list ap);
 
 /* The worker's URL of "path", quoted for the shell (static: one at a time). */
 const char *at(const char *path);
@@ -141,6 +139,10 @@ bool pool_key_run(const char *text, size_t n, const struct pool_account *a, size
 /* The worker still serves: alive, ready, and a chat (route "chat-model") answered. */
 void healthy(void);
 
+/* curl's -d for a chat (a user's "hi"), a streamed chat with no messages, a call to
+ * claude-model with none, and the same streamed. */
+extern const char chat[], chat_stream[], claude[], claude_stream[];
+
 /* The routes test_pool and test_sdk share, over accounts oa-1, oa-2, ob-1 (openai), an-1
  * (anthropic) and gm-1 (gemini): "chat" (chat-model) over oa (round-robin, model gpt-a),
  * ob (gpt-b) and an (claude-a); "claude" over an (claude-up); "gem" over gm (gem-up). */
@@ -153,7 +155,5 @@ extern const char pool_routes[];
  * "claude" over an (an-1, an-2, round-robin); "refuse" over gone (pool_it.closed_port)
  * then ob; "secure" over tls (the HTTPS mock, ts-1) then ob. */
 void pool_faults_up(struct it *t, const char *tag);
-
-extern const char chat[], chat_stream[], claude[]; /* curl -d arguments */
 
 #endif

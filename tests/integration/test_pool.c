@@ -260,9 +260,7 @@ static void test_pool_stream_cut_midway(void **state)
     up(&t, "pool-cut", "3");
     mock_fault("match=o&kind=cut&after=3");
     char out[16384];
-    assert_int_equal(pool(out, sizeof(out),
-                          "-d '{\"model\":\"chat-model\",\"stream\":true,\"messages\":[]}' %s",
-                          at("/v1/chat/completions")),
+    assert_int_equal(pool(out, sizeof(out), "%s %s", chat_stream, at("/v1/chat/completions")),
                      0);
     assert_non_null(strstr(out, "ok1"));                /* what came, came */
     assert_non_null(strstr(out, "data: {\"error\":{")); /* then the error event */
@@ -274,11 +272,7 @@ static void test_pool_stream_cut_midway(void **state)
     json_decref(s);
     /* Anthropic's shape */
     mock_fault("match=an&kind=cut&after=3");
-    assert_int_equal(pool(out, sizeof(out),
-                          "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"stream\":true,"
-                          "\"messages\":[]}' %s",
-                          at("/v1/messages")),
-                     0);
+    assert_int_equal(pool(out, sizeof(out), "%s %s", claude_stream, at("/v1/messages")), 0);
     assert_non_null(strstr(out, "event: error"));
     assert_null(strstr(out, "message_stop"));
     it_cleanup(&t);
@@ -404,11 +398,7 @@ static void test_pool_keys_kept_from_answers(void **state)
     assert_false(key_run(out, strlen(out)));
     /* in the error event of a stream that keep-alive comments began */
     mock_fault("match=an&kind=echo_key&status=400&ms=800&count=1");
-    assert_int_equal(pool(out, sizeof(out),
-                          "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"stream\":true,"
-                          "\"messages\":[]}' %s",
-                          at("/v1/messages")),
-                     0);
+    assert_int_equal(pool(out, sizeof(out), "%s %s", claude_stream, at("/v1/messages")), 0);
     assert_non_null(strstr(out, ": keep-alive"));
     assert_non_null(strstr(out, "event: error"));
     assert_non_null(strstr(out, "Incorrect API key provided"));

@@ -93,11 +93,7 @@ static void test_faults_silent_mid_stream(void **state)
     mock_ctl(false, "POST", "/_mock/clear", out, sizeof(out));
     /* Anthropic's shape */
     mock_fault("match=an-&kind=hold&after=3&count=1");
-    assert_int_equal(pool(out, sizeof(out),
-                          "-d '{\"model\":\"claude-model\",\"max_tokens\":5,\"stream\":true,"
-                          "\"messages\":[]}' %s",
-                          at("/v1/messages")),
-                     0);
+    assert_int_equal(pool(out, sizeof(out), "%s %s", claude_stream, at("/v1/messages")), 0);
     assert_non_null(strstr(out, "event: message_start"));
     assert_non_null(strstr(out, "event: error\ndata: {\"type\":\"error\""));
     assert_null(strstr(out, "message_stop"));
