@@ -724,6 +724,8 @@ void rota_dispatch_stop(struct rota_dispatch *d)
 
 void rota_dispatch_free(struct rota_dispatch *d)
 {
+    if (d)
+        dbuf_free(&d->log);
     free(d);
 }
 

@@ -115,6 +115,7 @@ struct rota_dispatch {
     struct rota_pool_counts counts; /* read by the process's main thread (pool_stats.h) */
     void (*idle_fn)(void *);
     void *idle_arg;
+    struct dbuf log; /* the access log's line, its room kept (dispatch_table.c) */
 };
 
 /* dispatch.c */
