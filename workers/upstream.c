@@ -43,6 +43,8 @@
 
 #define HEAD_MAX  (64 * 1024) /* a head past this ends the call: -EIO */
 #define SPARE_MAX 64          /* ended calls kept for reuse per thread */
+#define GATHER_MAX (64 * 1024) /* a body in pieces below this is gathered into one */
+#define KEEP_MAX  (16 * 1024)  /* a spare keeps a gathered body's room up to this */
 
 struct rota_upstream {
     struct rota_loop *l;
@@ -72,6 +74,11 @@ struct rota_upstream_call {
     size_t nnodes, nodes_cap;
     char *head;
     size_t head_len, head_cap;
+    /* the body: gathered into "body", or read from the caller's pieces at "up_off" */
+    char *body;
+    size_t body_cap;
+    const struct iovec *iov;
+    size_t niov, up_off, up_len;
     int status;
     uint32_t first_byte_ms, idle_ms;
     bool headed, paused, cancelled, removed;
@@ -137,12 +144,21 @@ static int timer_cb(CURLM *m, long ms, void *userp)
 
 /* ---- a call's end ---- */
 
+/* What a call's end leaves: the header lines wiped, the caller's pieces forgotten, a
+ * large gathered body's room given back. */
 static void wipe_lines(struct rota_upstream_call *c)
 {
     if (c->lines_len)
         explicit_bzero(c->lines, c->lines_len);
     c->lines_len = 0;
     c->nnodes = 0;
+    c->iov = NULL;
+    c->niov = 0;
+    if (c->body_cap > KEEP_MAX) {
+        free(c->body);
+        c->body = NULL;
+        c->body_cap = 0;
+    }
 }
 
 /* Free a call's memory for good. */
@@ -153,6 +169,7 @@ static void call_destroy(struct rota_upstream_call *c)
     free(c->lines);
     free(c->nodes);
     free(c->head);
+    free(c->body);
     free(c);
 }
 
@@ -335,6 +352,85 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
         return 0;
     arm_idle(c);
     return len;
+}
+
+/* The body from the caller's pieces, as libcurl sends it. */
+static size_t on_read(char *buf, size_t size, size_t n, void *arg)
+{
+    struct rota_upstream_call *c = arg;
+    if (c->cancelled)
+        return CURL_READFUNC_ABORT; /* the pieces may be gone */
+    size_t want = size * n, got = 0, at = 0;
+    for (size_t i = 0; i < c->niov && got < want; i++) {
+        size_t len = c->iov[i].iov_len;
+        if (c->up_off + got < at + len) {
+            size_t from = c->up_off + got - at, k = len - from;
+            k = k < want - got ? k : want - got;
+            memcpy(buf + got, (const char *)c->iov[i].iov_base + from, k);
+            got += k;
+        }
+        at += len;
+    }
+    c->up_off += got;
+    return got;
+}
+
+/* libcurl sends the body again (a reused connection that had closed). */
+static int on_seek(void *arg, curl_off_t off, int origin)
+{
+    struct rota_upstream_call *c = arg;
+    if (origin != SEEK_SET || off < 0 || (size_t)off > c->up_len || c->cancelled)
+        return CURL_SEEKFUNC_FAIL;
+    c->up_off = (size_t)off;
+    return CURL_SEEKFUNC_OK;
+}
+
+/* The body options: one piece as it is; pieces gathered into the call's buffer when
+ * small (libcurl copies a small body into the request anyway), else read from them. */
+static int set_body(struct rota_upstream_call *c, const struct rota_upstream_req *q)
+{
+    CURL *e = c->e;
+    const char *body = q->body;
+    size_t len = q->body_len;
+    if (q->nbody_iov) {
+        len = 0;
+        for (size_t i = 0; i < q->nbody_iov; i++)
+            len += q->body_iov[i].iov_len;
+    }
+    if (q->nbody_iov && len >= GATHER_MAX) {
+        c->iov = q->body_iov;
+        c->niov = q->nbody_iov;
+        c->up_off = 0;
+        c->up_len = len;
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, c);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, c);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        return 0;
+    }
+    if (q->nbody_iov) {
+        if (len + 1 > c->body_cap) {
+            char *b = malloc(len + 1);
+            if (!b)
+                return -ENOMEM;
+            free(c->body);
+            c->body = b;
+            c->body_cap = len + 1;
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < q->nbody_iov; i++) {
+            memcpy(c->body + at, q->body_iov[i].iov_base, q->body_iov[i].iov_len);
+            at += q->body_iov[i].iov_len;
+        }
+        c->body[at] = 0;
+        body = c->body;
+    }
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    return 0;
 }
 
 /* ---- headers ---- */
@@ -558,15 +654,14 @@ int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req 
     c->headed = c->paused = c->cancelled = c->removed = false;
     c->err[0] = 0;
     int rc = build_headers(c, q, u->ua);
+    if (!rc)
+        rc = set_body(c, q);
     if (rc) {
         call_untake(u, c);
         return rc;
     }
     CURL *e = c->e;
     curl_easy_setopt(e, CURLOPT_URL, q->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->nodes);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
@@ -616,6 +711,11 @@ void rota_upstream_cancel(struct rota_upstream_call *c)
     c->next_dead = c->u->dead;
     c->u->dead = c;
     rota_loop_defer(c->u->l, &c->u->reap);
+}
+
+bool rota_upstream_body_sent(const struct rota_upstream_call *c)
+{
+    return !c->niov || c->up_off >= c->up_len;
 }
 
 unsigned rota_upstream_active(const struct rota_upstream *u)
