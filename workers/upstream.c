@@ -27,6 +27,11 @@
  * one buffer of the call's and chained by an array of curl_slist nodes pointing into
  * it, so a call allocates nothing once the thread has warmed up.
  *
+ * A body in pieces (the client's bytes with the pool's edits between them) is gathered
+ * into the call's buffer when small, as libcurl copies a small body into the request it
+ * sends anyway; a large one is read from the pieces by CURLOPT_READFUNCTION (with a seek
+ * for a resend), so it is copied once, into libcurl's upload buffer.
+ *
  * The credential lives in one header line of that buffer; the lines are wiped when the
  * call ends, before the call is kept or freed.
  */
