@@ -434,11 +434,13 @@ static int call_upstream(struct call *k)
     k->head.len = k->answer.len = 0;
     k->sse = false;
     k->usage = (struct rota_fmt_usage){0};
-    free(k->body);
     k->ask_usage = k->ep->usage_opts && k->scan.stream && !k->scan.usage_asked;
-    k->body = rota_fmt_splice(k->ep->fmt, k->r->body, k->r->body_len, &k->scan, k->t.model,
-                              k->ask_usage, &k->body_len);
-    int rc = k->body ? upstream_url(k) : -ENOMEM;
+    /* the body as pieces of the client's and the edits: nothing copied here */
+    rota_fmt_splice_pieces(k->ep->fmt, k->r->body, k->r->body_len, &k->scan, k->t.model,
+                           k->ask_usage, &k->body);
+    for (size_t i = 0; i < k->body.npieces; i++)
+        k->iov[i] = (struct iovec){(void *)(uintptr_t)k->body.piece[i].p, k->body.piece[i].len};
+    int rc = upstream_url(k);
     char key[4096];
     int kl = rc ? rc : rota_credential(d->o.h, &k->ch, key, sizeof(key));
     if (kl < 0) {
@@ -450,8 +452,8 @@ static int call_upstream(struct call *k)
     uint64_t now_ms = rota_loop_now(d->l),
              left = k->deadline_ms > now_ms ? k->deadline_ms - now_ms : 1;
     struct rota_upstream_req q = {.url = k->url,
-                                  .body = k->body,
-                                  .body_len = k->body_len,
+                                  .body_iov = k->iov,
+                                  .nbody_iov = k->body.npieces,
                                   .target = &k->t,
                                   .key = key,
                                   .client_headers = k->r->headers,
@@ -578,7 +580,6 @@ void rota_dispatch_finish(struct call *k)
         d->calls = k->next;
     if (k->next)
         k->next->prev = k->prev;
-    free(k->body);
     dbuf_free(&k->head);
     dbuf_free(&k->answer);
     dbuf_free(&k->carry);
@@ -724,6 +725,8 @@ void rota_dispatch_stop(struct rota_dispatch *d)
 
 void rota_dispatch_free(struct rota_dispatch *d)
 {
+    if (d)
+        dbuf_free(&d->log);
     free(d);
 }
 

@@ -84,8 +84,8 @@ struct call {
     bool chosen;
     rota_target t;
     char url[1200];
-    char *body;
-    size_t body_len;
+    struct rota_fmt_body body; /* what goes upstream: pieces of r->body and the edits */
+    struct iovec iov[5];       /* the same pieces, for the upstream */
     struct rota_upstream_call *up;
     uint64_t att_ns;
     int status;
@@ -115,6 +115,7 @@ struct rota_dispatch {
     struct rota_pool_counts counts; /* read by the process's main thread (pool_stats.h) */
     void (*idle_fn)(void *);
     void *idle_arg;
+    struct dbuf log; /* the access log's line, its room kept (dispatch_table.c) */
 };
 
 /* dispatch.c */

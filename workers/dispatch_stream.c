@@ -231,7 +231,9 @@ static void on_writable(void *arg, struct rota_front_conn *c)
 void rota_dispatch_stream_gone(struct call *k)
 {
     rota_dispatch_end_answer(k); /* the answer is complete; reading goes on */
-    if (k->usage.final) {
+    /* ...unless upstream streams before it has the whole request: the request's body,
+     * which the call still reads, goes with the client's connection */
+    if (k->usage.final || (k->up && !rota_upstream_body_sent(k->up))) {
         end_drain(k);
         return;
     }

@@ -128,6 +128,40 @@ static void count(struct call *k, uint64_t added_us)
     rota_pool_count(&c->lat[rota_lat_bucket(added_us)], 1);
 }
 
+/* The access log's line is written straight into the thread's buffer (d->log), kept
+ * from one line to the next: pieces, escaped strings and numbers, no format strings. */
+static void lput(struct dbuf *b, const char *s, size_t n)
+{
+    rota_dispatch_put(b, s, n, 1u << 24);
+}
+#define LIT(b, s) lput(b, s, sizeof(s) - 1)
+
+static void lnum(struct dbuf *b, unsigned long long v, bool neg)
+{
+    char t[24], *e = t + sizeof(t), *p = e;
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    if (neg)
+        *--p = '-';
+    lput(b, p, (size_t)(e - p));
+}
+
+static void lint(struct dbuf *b, long long v)
+{
+    lnum(b, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, v < 0);
+}
+
+/* "s" as a JSON string, escaped as rota_json_escape does, at most 599 bytes of it. */
+static void lstr(struct dbuf *b, const char *s)
+{
+    char esc[602];
+    esc[0] = '"';
+    size_t n = rota_json_escape(esc + 1, 599, s);
+    esc[n + 1] = '"';
+    lput(b, esc, n + 2);
+}
+
 void rota_dispatch_log(struct call *k)
 {
     uint64_t total_us = (rota_dispatch_ns() - k->t0_ns) / 1000;
@@ -137,50 +171,78 @@ void rota_dispatch_log(struct call *k)
     int fd = k->d->o.log_fd;
     if (fd < 0)
         return;
-    struct dbuf b = {0};
+    struct dbuf *b = &k->d->log;
+    b->len = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    add(&b, "{\"ts\":%lld.%03ld,\"id\":", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
-    add_str(&b, k->rid);
-    add(&b, ",\"path\":");
-    add_str(&b, k->path);
-    add(&b, ",\"model\":");
-    add_str(&b, k->model);
-    add(&b, ",\"key\":");
+    long msec = ts.tv_nsec / 1000000; /* three digits after the point */
+    char ms[4] = {'.', (char)('0' + msec / 100), (char)('0' + msec / 10 % 10),
+                  (char)('0' + msec % 10)};
+    LIT(b, "{\"ts\":");
+    lint(b, (long long)ts.tv_sec);
+    lput(b, ms, 4);
+    LIT(b, ",\"id\":");
+    lstr(b, k->rid);
+    LIT(b, ",\"path\":");
+    lstr(b, k->path);
+    LIT(b, ",\"model\":");
+    lstr(b, k->model);
+    LIT(b, ",\"key\":");
     if (k->ck.name[0])
-        add_str(&b, k->ck.name);
+        lstr(b, k->ck.name);
     else
-        add(&b, "null");
-    add(&b, ",\"stream\":%s,\"attempts\":[", k->wants_stream ? "true" : "false");
+        LIT(b, "null");
+    if (k->wants_stream)
+        LIT(b, ",\"stream\":true,\"attempts\":[");
+    else
+        LIT(b, ",\"stream\":false,\"attempts\":[");
     for (uint32_t i = 0; i < k->natt; i++) {
         const struct attempt *a = &k->att[i];
-        add(&b, "%s{\"tier\":%u,\"account\":", i ? "," : "", a->tier);
-        add_str(&b, a->account);
-        add(&b, ",\"status\":%d,\"ms\":%llu", a->status, (unsigned long long)a->ms);
-        if (a->err)
-            add(&b, ",\"error\":\"%s\"",
-                a->err == -ETIMEDOUT      ? "timeout"
-                : a->err == -ECONNREFUSED ? "connect"
-                : a->err == -EPIPE        ? "broken"
-                                          : "failed");
-        add(&b, "}");
+        if (i)
+            LIT(b, ",");
+        LIT(b, "{\"tier\":");
+        lnum(b, a->tier, false);
+        LIT(b, ",\"account\":");
+        lstr(b, a->account);
+        LIT(b, ",\"status\":");
+        lint(b, a->status);
+        LIT(b, ",\"ms\":");
+        lnum(b, a->ms, false);
+        if (a->err == -ETIMEDOUT)
+            LIT(b, ",\"error\":\"timeout\"");
+        else if (a->err == -ECONNREFUSED)
+            LIT(b, ",\"error\":\"connect\"");
+        else if (a->err == -EPIPE)
+            LIT(b, ",\"error\":\"broken\"");
+        else if (a->err)
+            LIT(b, ",\"error\":\"failed\"");
+        LIT(b, "}");
     }
-    add(&b,
-        "],\"status\":%d,\"added_us\":%llu,\"tokens_in\":%llu,\"tokens_out\":%llu,"
-        "\"bytes_in\":%llu,\"bytes_out\":%llu",
-        k->final_status, (unsigned long long)added_us,
-        (unsigned long long)k->usage.in, (unsigned long long)k->usage.out,
-        (unsigned long long)k->bytes_in, (unsigned long long)k->bytes_out);
+    LIT(b, "],\"status\":");
+    lint(b, k->final_status);
+    LIT(b, ",\"added_us\":");
+    lnum(b, added_us, false);
+    LIT(b, ",\"tokens_in\":");
+    lnum(b, k->usage.in, false);
+    LIT(b, ",\"tokens_out\":");
+    lnum(b, k->usage.out, false);
+    LIT(b, ",\"bytes_in\":");
+    lnum(b, k->bytes_in, false);
+    LIT(b, ",\"bytes_out\":");
+    lnum(b, k->bytes_out, false);
     if (k->note) {
-        add(&b, ",\"note\":");
-        add_str(&b, k->note);
+        LIT(b, ",\"note\":");
+        lstr(b, k->note);
     }
-    add(&b, "}\n");
-    for (size_t off = 0; b.p && off < b.len;) {
-        ssize_t w = write(fd, b.p + off, b.len - off);
+    LIT(b, "}\n");
+    for (size_t off = 0; b->p && off < b->len;) {
+        ssize_t w = write(fd, b->p + off, b->len - off);
         if (w <= 0)
             break;
         off += (size_t)w;
     }
-    free(b.p);
+    if (b->cap > 65536) { /* an unusually long line: do not keep its room */
+        free(b->p);
+        *b = (struct dbuf){0};
+    }
 }

@@ -12,6 +12,7 @@
  * its output in message_delta, Gemini repeats running totals in every chunk.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "formats.h"
@@ -49,26 +50,27 @@ static size_t first_slot(const char *buf, size_t off, size_t len, bool *empty)
     return off + 1;
 }
 
-char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len,
-                      const struct rota_fmt_req *r, const char *model, bool ask_usage,
-                      size_t *out_len)
+void rota_fmt_splice_pieces(enum rota_fmt f, const char *buf, size_t len,
+                            const struct rota_fmt_req *r, const char *model, bool ask_usage,
+                            struct rota_fmt_body *out)
 {
     struct rota_fmt_edit e[2];
     size_t n = 0;
-    char m[600], esc[520];
+    char esc[520];
+    char *m = out->model, *tail = out->usage;
     esc[rota_json_escape(esc, sizeof(esc) - 1, model)] = 0;
     bool empty;
     if (f != ROTA_FMT_GEMINI && r->model.len) {
-        snprintf(m, sizeof(m), "\"%s\"", esc);
+        snprintf(m, sizeof(out->model), "\"%s\"", esc);
         e[n++] = (struct rota_fmt_edit){r->model.off, r->model.len, m, strlen(m)};
     } else if (f != ROTA_FMT_GEMINI) {
         size_t at = first_slot(buf, 0, len, &empty);
-        snprintf(m, sizeof(m), "\"model\":\"%s\"%s", esc, empty ? "" : ",");
+        snprintf(m, sizeof(out->model), "\"model\":\"%s\"%s", esc, empty ? "" : ",");
         e[n++] = (struct rota_fmt_edit){at, 0, m, strlen(m)};
     }
     static const char opts[] = "\"stream_options\":{\"include_usage\":true}";
     static const char inc[] = "\"include_usage\":true";
-    char incc[sizeof(inc) + 1], tail[sizeof(opts) + 1];
+    _Static_assert(sizeof(opts) + 1 <= sizeof(out->usage), "room for the usage text");
     struct rota_fmt_edit u = {0};
     bool want = ask_usage && !r->usage_asked;
     if (want && r->include_usage.len) {
@@ -78,15 +80,15 @@ char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len,
                                    "{\"include_usage\":true}", 22};
     } else if (want && r->stream_options.len) {
         size_t at = first_slot(buf, r->stream_options.off, r->stream_options.len, &empty);
-        snprintf(incc, sizeof(incc), "%s%s", inc, empty ? "" : ",");
-        u = (struct rota_fmt_edit){at, 0, incc, strlen(incc)};
+        snprintf(tail, sizeof(out->usage), "%s%s", inc, empty ? "" : ",");
+        u = (struct rota_fmt_edit){at, 0, tail, strlen(tail)};
     } else if (want) { /* a new member, before the object's closing brace */
         size_t at = len;
         while (at > 0 && buf[at - 1] != '}')
             at--;
         first_slot(buf, 0, len, &empty);
         bool lone = empty && !(f != ROTA_FMT_GEMINI && !r->model.len); /* nothing before */
-        snprintf(tail, sizeof(tail), "%s%s", lone ? "" : ",", opts);
+        snprintf(tail, sizeof(out->usage), "%s%s", lone ? "" : ",", opts);
         u = (struct rota_fmt_edit){at ? at - 1 : 0, 0, tail, strlen(tail)};
     }
     if (u.text) { /* keep the edits in order */
@@ -98,7 +100,37 @@ char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len,
         }
         n++;
     }
-    return rota_fmt_apply(buf, len, e, n, out_len);
+    size_t from = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        out->piece[k++] = (struct rota_fmt_piece){buf + from, e[i].off - from};
+        out->piece[k++] = (struct rota_fmt_piece){e[i].text, e[i].tlen};
+        from = e[i].off + e[i].len;
+    }
+    out->piece[k++] = (struct rota_fmt_piece){buf + from, len - from};
+    out->npieces = k;
+    out->len = 0;
+    for (size_t i = 0; i < k; i++)
+        out->len += out->piece[i].len;
+}
+
+char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len,
+                      const struct rota_fmt_req *r, const char *model, bool ask_usage,
+                      size_t *out_len)
+{
+    struct rota_fmt_body *b = malloc(sizeof(*b));
+    char *out = b ? malloc(len + sizeof(b->model) + sizeof(b->usage) + 1) : NULL;
+    if (out) {
+        rota_fmt_splice_pieces(f, buf, len, r, model, ask_usage, b);
+        size_t at = 0;
+        for (size_t i = 0; i < b->npieces; i++) {
+            memcpy(out + at, b->piece[i].p, b->piece[i].len);
+            at += b->piece[i].len;
+        }
+        out[at] = 0;
+        *out_len = at;
+    }
+    free(b);
+    return out;
 }
 
 /* ---- usage ---- */

@@ -81,6 +81,20 @@ char *rota_fmt_splice(enum rota_fmt f, const char *buf, size_t len,
                       const struct rota_fmt_req *r, const char *model, bool ask_usage,
                       size_t *out_len);
 
+/* The same body as pieces, nothing copied: pieces of "buf" and the edits' texts, which
+ * live in "*out" (so "*out" and "buf" must outlive the pieces). */
+struct rota_fmt_body {
+    struct rota_fmt_piece {
+        const char *p;
+        size_t len;
+    } piece[5];
+    size_t npieces, len; /* len: all the pieces' bytes */
+    char model[600], usage[48];
+};
+void rota_fmt_splice_pieces(enum rota_fmt f, const char *buf, size_t len,
+                            const struct rota_fmt_req *r, const char *model, bool ask_usage,
+                            struct rota_fmt_body *out);
+
 /* Tokens an answer says it used. Readings only grow (streams repeat or add to them). */
 struct rota_fmt_usage {
     uint64_t in, out;

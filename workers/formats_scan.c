@@ -3,8 +3,9 @@
  * into a body (formats.h says what and why).
  *
  * DESIGN
- * One pass over the bytes. skip_value steps over any value: strings eight bytes at a
- * time while none of them is a quote, a backslash or a control character, then byte by
+ * One pass over the bytes. skip_value steps over any value: strings sixteen bytes at a
+ * time (SSE2, where the compiler targets it; else eight, in a 64-bit word) while none
+ * of them is a quote, a backslash or a control character, then byte by
  * byte (an escape takes the next byte with it, control characters are refused; a
  * prompt is most of a body, and this is its whole cost), containers by
  * recursion bounded by ROTA_FMT_DEPTH, scalars up to the next delimiter. Nothing is
@@ -17,6 +18,10 @@
 #include <string.h>
 
 #include "formats.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define KEY_MAX 64
 
@@ -49,12 +54,34 @@ static bool plain8(const char *p)
     return !((((q - lo) & ~q) | ((b - lo) & ~b) | ((x - lo * 0x20) & ~x)) & hi);
 }
 
+/* The plain bytes at "p" (before "end"): a multiple of the block size, up to the first
+ * block that holds a quote, a backslash or a control character. */
+static size_t plain_run(const char *p, const char *end)
+{
+    size_t n = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  ctl = _mm_set1_epi8(0x1f);
+    while (end - p - (ptrdiff_t)n >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + n));
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                _mm_cmpeq_epi8(x, bslash)),
+                                   _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)); /* x <= 0x1f */
+        if (_mm_movemask_epi8(bad))
+            break;
+        n += 16;
+    }
+#endif
+    while (end - p - (ptrdiff_t)n >= 8 && plain8(p + n))
+        n += 8;
+    return n;
+}
+
 static bool skip_string(struct cur *c)
 {
     c->p++;
     while (c->p < c->end) {
-        while (c->end - c->p >= 8 && plain8(c->p))
-            c->p += 8;
+        c->p += plain_run(c->p, c->end);
         if (c->p >= c->end)
             break;
         unsigned char ch = (unsigned char)*c->p++;

@@ -20,8 +20,20 @@
  * loop removes and frees it. Everything else that ends a call does so from the loop
  * (a watch, a timer), never from inside libcurl.
  *
- * The credential lives in one header line of the call's curl_slist; every line is
- * wiped before the list is freed, and the stack copy once it is appended.
+ * A call's memory is kept for the next one: a call that ends goes, easy handle and
+ * buffers with it, on the thread's spare list (at most SPARE_MAX), and a new call takes
+ * one from there, its easy handle reset (curl_easy_reset keeps the handle's buffers;
+ * connections live in the multi, not the handle). The header lines are written into
+ * one buffer of the call's and chained by an array of curl_slist nodes pointing into
+ * it, so a call allocates nothing once the thread has warmed up.
+ *
+ * A body in pieces (the client's bytes with the pool's edits between them) is gathered
+ * into the call's buffer when small, as libcurl copies a small body into the request it
+ * sends anyway; a large one is read from the pieces by CURLOPT_READFUNCTION (with a seek
+ * for a resend), so it is copied once, into libcurl's upload buffer.
+ *
+ * The credential lives in one header line of that buffer; the lines are wiped when the
+ * call ends, before the call is kept or freed.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -34,7 +46,10 @@
 
 #include "upstream.h"
 
-#define HEAD_MAX (64 * 1024) /* a head past this ends the call: -EIO */
+#define HEAD_MAX  (64 * 1024) /* a head past this ends the call: -EIO */
+#define SPARE_MAX 64          /* ended calls kept for reuse per thread */
+#define GATHER_MAX (64 * 1024) /* a body in pieces below this is gathered into one */
+#define KEEP_MAX  (16 * 1024)  /* a spare keeps a gathered body's room up to this */
 
 struct rota_upstream {
     struct rota_loop *l;
@@ -44,7 +59,8 @@ struct rota_upstream {
     struct rota_loop_defer kick;     /* collect what a resume finished */
     struct rota_upstream_call *dead; /* cancelled, to remove and free */
     struct rota_upstream_call *all;  /* every call not yet freed */
-    unsigned active;
+    struct rota_upstream_call *spare; /* ended, kept for the next ones */
+    unsigned active, nspare;
     char ua[64];
     char *ca_file; /* NULL: the system's CA certificates */
 };
@@ -52,13 +68,22 @@ struct rota_upstream {
 struct rota_upstream_call {
     struct rota_upstream *u;
     CURL *e;
-    struct curl_slist *hdrs;
     const struct rota_upstream_cbs *cb;
     void *arg;
     struct rota_loop_timer timer; /* first byte, then idle */
     struct rota_upstream_call *next_dead, *prev, *next;
+    /* the request's header lines: "lines" (NUL after each), chained by "nodes" */
+    char *lines;
+    size_t lines_len, lines_cap;
+    struct curl_slist *nodes;
+    size_t nnodes, nodes_cap;
     char *head;
-    size_t head_len;
+    size_t head_len, head_cap;
+    /* the body: gathered into "body", or read from the caller's pieces at "up_off" */
+    char *body;
+    size_t body_cap;
+    const struct iovec *iov;
+    size_t niov, up_off, up_len;
     int status;
     uint32_t first_byte_ms, idle_ms;
     bool headed, paused, cancelled, removed;
@@ -124,13 +149,36 @@ static int timer_cb(CURLM *m, long ms, void *userp)
 
 /* ---- a call's end ---- */
 
-static void wipe_headers(struct curl_slist *h)
+/* What a call's end leaves: the header lines wiped, the caller's pieces forgotten, a
+ * large gathered body's room given back. */
+static void wipe_lines(struct rota_upstream_call *c)
 {
-    for (struct curl_slist *p = h; p; p = p->next)
-        explicit_bzero(p->data, strlen(p->data));
-    curl_slist_free_all(h);
+    if (c->lines_len)
+        explicit_bzero(c->lines, c->lines_len);
+    c->lines_len = 0;
+    c->nnodes = 0;
+    c->iov = NULL;
+    c->niov = 0;
+    if (c->body_cap > KEEP_MAX) {
+        free(c->body);
+        c->body = NULL;
+        c->body_cap = 0;
+    }
 }
 
+/* Free a call's memory for good. */
+static void call_destroy(struct rota_upstream_call *c)
+{
+    if (c->e)
+        curl_easy_cleanup(c->e);
+    free(c->lines);
+    free(c->nodes);
+    free(c->head);
+    free(c->body);
+    free(c);
+}
+
+/* End a call's life: out of the multi, its header lines wiped, kept as a spare. */
 static void call_free(struct rota_upstream_call *c)
 {
     struct rota_upstream *u = c->u;
@@ -139,16 +187,21 @@ static void call_free(struct rota_upstream_call *c)
         curl_multi_remove_handle(u->m, c->e);
         u->active--;
     }
-    curl_easy_cleanup(c->e);
-    wipe_headers(c->hdrs);
+    wipe_lines(c);
     if (c->prev)
         c->prev->next = c->next;
     else
         u->all = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    free(c->head);
-    free(c);
+    if (u->nspare >= SPARE_MAX) {
+        call_destroy(c);
+        return;
+    }
+    curl_easy_reset(c->e); /* its options go; its buffers and the multi's connections stay */
+    c->next = u->spare;
+    u->spare = c;
+    u->nspare++;
 }
 
 /* End call "c" with "err": out of the multi, on_done told, freed. */
@@ -265,13 +318,19 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     }
     if (c->head_len + len > HEAD_MAX)
         return 0;
-    char *h = realloc(c->head, c->head_len + len + 1);
-    if (!h)
-        return 0;
-    memcpy(h + c->head_len, p, len);
-    c->head = h;
+    if (c->head_len + len + 1 > c->head_cap) {
+        size_t cap = c->head_cap ? c->head_cap : 1024;
+        while (cap < c->head_len + len + 1)
+            cap *= 2;
+        char *h = realloc(c->head, cap);
+        if (!h)
+            return 0;
+        c->head = h;
+        c->head_cap = cap;
+    }
+    memcpy(c->head + c->head_len, p, len);
     c->head_len += len;
-    h[c->head_len] = 0;
+    c->head[c->head_len] = 0;
     return len;
 }
 
@@ -298,6 +357,85 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
         return 0;
     arm_idle(c);
     return len;
+}
+
+/* The body from the caller's pieces, as libcurl sends it. */
+static size_t on_read(char *buf, size_t size, size_t n, void *arg)
+{
+    struct rota_upstream_call *c = arg;
+    if (c->cancelled)
+        return CURL_READFUNC_ABORT; /* the pieces may be gone */
+    size_t want = size * n, got = 0, at = 0;
+    for (size_t i = 0; i < c->niov && got < want; i++) {
+        size_t len = c->iov[i].iov_len;
+        if (c->up_off + got < at + len) {
+            size_t from = c->up_off + got - at, k = len - from;
+            k = k < want - got ? k : want - got;
+            memcpy(buf + got, (const char *)c->iov[i].iov_base + from, k);
+            got += k;
+        }
+        at += len;
+    }
+    c->up_off += got;
+    return got;
+}
+
+/* libcurl sends the body again (a reused connection that had closed). */
+static int on_seek(void *arg, curl_off_t off, int origin)
+{
+    struct rota_upstream_call *c = arg;
+    if (origin != SEEK_SET || off < 0 || (size_t)off > c->up_len || c->cancelled)
+        return CURL_SEEKFUNC_FAIL;
+    c->up_off = (size_t)off;
+    return CURL_SEEKFUNC_OK;
+}
+
+/* The body options: one piece as it is; pieces gathered into the call's buffer when
+ * small (libcurl copies a small body into the request anyway), else read from them. */
+static int set_body(struct rota_upstream_call *c, const struct rota_upstream_req *q)
+{
+    CURL *e = c->e;
+    const char *body = q->body;
+    size_t len = q->body_len;
+    if (q->nbody_iov) {
+        len = 0;
+        for (size_t i = 0; i < q->nbody_iov; i++)
+            len += q->body_iov[i].iov_len;
+    }
+    if (q->nbody_iov && len >= GATHER_MAX) {
+        c->iov = q->body_iov;
+        c->niov = q->nbody_iov;
+        c->up_off = 0;
+        c->up_len = len;
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, c);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, c);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        return 0;
+    }
+    if (q->nbody_iov) {
+        if (len + 1 > c->body_cap) {
+            char *b = malloc(len + 1);
+            if (!b)
+                return -ENOMEM;
+            free(c->body);
+            c->body = b;
+            c->body_cap = len + 1;
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < q->nbody_iov; i++) {
+            memcpy(c->body + at, q->body_iov[i].iov_base, q->body_iov[i].iov_len);
+            at += q->body_iov[i].iov_len;
+        }
+        c->body[at] = 0;
+        body = c->body;
+    }
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    return 0;
 }
 
 /* ---- headers ---- */
@@ -353,93 +491,183 @@ static bool sane(const char *s)
     return !strpbrk(s, "\r\n");
 }
 
-static int add(struct curl_slist **l, const char *line)
+#define LINE_MAX_ 1024 /* a header line this long or longer is not sent (the key's: 4096) */
+
+/* Room for "more" bytes in the call's lines. A move wipes the old place: the key may
+ * be in it. */
+static int lines_room(struct rota_upstream_call *c, size_t more)
 {
-    struct curl_slist *n = curl_slist_append(*l, line);
-    if (!n)
+    if (c->lines_len + more <= c->lines_cap)
+        return 0;
+    size_t cap = c->lines_cap ? c->lines_cap : 2048;
+    while (cap < c->lines_len + more)
+        cap *= 2;
+    char *p = malloc(cap);
+    if (!p)
         return -ENOMEM;
-    *l = n;
+    if (c->lines_len) {
+        memcpy(p, c->lines, c->lines_len);
+        explicit_bzero(c->lines, c->lines_len);
+    }
+    free(c->lines);
+    c->lines = p;
+    c->lines_cap = cap;
     return 0;
 }
 
-/* The request's headers into "*out": the client's that pass, the provider's, the key. */
-static int build_headers(const struct rota_upstream_req *q, const char *ua,
-                         struct curl_slist **out)
+/* Append the line made of "n" parts: 0 or -ENOMEM. */
+static int line(struct rota_upstream_call *c, size_t n, const char *const *part,
+                const size_t *len)
 {
-    struct curl_slist *l = NULL;
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++)
+        total += len[i];
+    if (lines_room(c, total))
+        return -ENOMEM;
+    char *p = c->lines + c->lines_len;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, part[i], len[i]);
+        p += len[i];
+    }
+    *p = 0;
+    c->lines_len += total;
+    c->nnodes++;
+    return 0;
+}
+
+/* "Name: value" if it is shorter than LINE_MAX_ (else nothing, as a line too long). */
+static int header(struct rota_upstream_call *c, const char *name, const char *value)
+{
+    const char *part[] = {name, ": ", value};
+    size_t len[] = {strlen(name), 2, strlen(value)};
+    return len[0] + 2 + len[2] < LINE_MAX_ ? line(c, 3, part, len) : 0;
+}
+
+/* Chain the lines into the call's curl_slist nodes. */
+static int link_lines(struct rota_upstream_call *c)
+{
+    if (c->nnodes > c->nodes_cap) {
+        size_t cap = c->nodes_cap ? c->nodes_cap : 16;
+        while (cap < c->nnodes)
+            cap *= 2;
+        struct curl_slist *n = realloc(c->nodes, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        c->nodes = n;
+        c->nodes_cap = cap;
+    }
+    char *p = c->lines;
+    for (size_t i = 0; i < c->nnodes; i++) {
+        c->nodes[i] = (struct curl_slist){p, i + 1 < c->nnodes ? &c->nodes[i + 1] : NULL};
+        p += strlen(p) + 1;
+    }
+    return 0;
+}
+
+/* The request's headers into the call's lines: the client's that pass, the provider's,
+ * the key. */
+static int build_headers(struct rota_upstream_call *c, const struct rota_upstream_req *q,
+                         const char *ua)
+{
     const rota_target *t = q->target;
     const char *conn = rota_http_get(q->client_headers, q->nclient_headers, "connection");
     bool typed = false, agent = false;
-    char line[1024];
-    int rc = add(&l, "Expect:"); /* no 100-continue round trip */
+    const char *expect = "Expect:";
+    size_t elen = 7;
+    int rc = line(c, 1, &expect, &elen); /* no 100-continue round trip */
     for (size_t i = 0; !rc && i < q->nclient_headers; i++) {
         const struct rota_http_hdr *h = &q->client_headers[i];
         if (!rota_upstream_passes(h->name, t->headers, conn) || !sane(h->value))
             continue;
         typed |= strcasecmp(h->name, "content-type") == 0;
         agent |= strcasecmp(h->name, "user-agent") == 0;
-        if ((size_t)snprintf(line, sizeof(line), "%s: %s", h->name, h->value) < sizeof(line))
-            rc = add(&l, line);
+        rc = header(c, h->name, h->value);
     }
     if (!rc && !typed)
-        rc = add(&l, "Content-Type: application/json");
-    if (!rc && !agent &&
-        (size_t)snprintf(line, sizeof(line), "User-Agent: %s", ua) < sizeof(line))
-        rc = add(&l, line);
-    if (!rc && q->request_id && sane(q->request_id) &&
-        (size_t)snprintf(line, sizeof(line), "X-Request-Id: %s", q->request_id) < sizeof(line))
-        rc = add(&l, line);
+        rc = header(c, "Content-Type", "application/json");
+    if (!rc && !agent)
+        rc = header(c, "User-Agent", ua);
+    if (!rc && q->request_id && sane(q->request_id))
+        rc = header(c, "X-Request-Id", q->request_id);
     for (const char *p = t->headers; !rc && *p;) { /* "Name: value\r\n" each */
         size_t k = strcspn(p, "\r\n");
-        if (k && k < sizeof(line)) {
-            memcpy(line, p, k);
-            line[k] = 0;
-            rc = add(&l, line);
-        }
+        if (k && k < LINE_MAX_)
+            rc = line(c, 1, &p, &k);
         p += k;
         p += strspn(p, "\r\n");
     }
     if (!rc && t->auth_header[0] && q->key && q->key[0]) {
-        char auth[4096];
-        if (!sane(q->key) || (size_t)snprintf(auth, sizeof(auth), "%s: %s%s", t->auth_header,
-                                              t->auth_scheme, q->key) >= sizeof(auth))
+        const char *part[] = {t->auth_header, ": ", t->auth_scheme, q->key};
+        size_t len[] = {strlen(t->auth_header), 2, strlen(t->auth_scheme), strlen(q->key)};
+        if (!sane(q->key) || len[0] + 2 + len[2] + len[3] >= 4096)
             rc = -EINVAL;
         else
-            rc = add(&l, auth);
-        explicit_bzero(auth, sizeof(auth));
+            rc = line(c, 4, part, len);
     }
-    if (rc) {
-        wipe_headers(l);
-        return rc;
-    }
-    *out = l;
-    return 0;
+    return rc ? rc : link_lines(c);
 }
 
 /* ---- calls ---- */
+
+/* A call to fill: a spare one, or a new one. NULL when out of memory. */
+static struct rota_upstream_call *call_take(struct rota_upstream *u)
+{
+    struct rota_upstream_call *c = u->spare;
+    if (c) {
+        u->spare = c->next;
+        u->nspare--;
+        return c;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c && !(c->e = curl_easy_init())) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* Give back a call that did not start. */
+static void call_untake(struct rota_upstream *u, struct rota_upstream_call *c)
+{
+    wipe_lines(c);
+    if (u->nspare >= SPARE_MAX) {
+        call_destroy(c);
+        return;
+    }
+    curl_easy_reset(c->e);
+    c->next = u->spare;
+    u->spare = c;
+    u->nspare++;
+}
 
 int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req *q,
                         const struct rota_upstream_cbs *cb, void *arg,
                         struct rota_upstream_call **out)
 {
-    struct rota_upstream_call *c = calloc(1, sizeof(*c));
+    struct rota_upstream_call *c = call_take(u);
     if (!c)
         return -ENOMEM;
-    *c = (struct rota_upstream_call){
-        .u = u, .cb = cb, .arg = arg, .first_byte_ms = q->first_byte_ms, .idle_ms = q->idle_ms};
-    c->timer.fn = on_call_timer;
-    int rc = build_headers(q, u->ua, &c->hdrs);
-    if (rc || !(c->e = curl_easy_init())) {
-        wipe_headers(c->hdrs);
-        free(c);
-        return rc ? rc : -ENOMEM;
+    c->u = u;
+    c->cb = cb;
+    c->arg = arg;
+    c->timer = (struct rota_loop_timer){.fn = on_call_timer};
+    c->next_dead = c->prev = c->next = NULL;
+    c->head_len = 0;
+    c->status = 0;
+    c->first_byte_ms = q->first_byte_ms;
+    c->idle_ms = q->idle_ms;
+    c->headed = c->paused = c->cancelled = c->removed = false;
+    c->err[0] = 0;
+    int rc = build_headers(c, q, u->ua);
+    if (!rc)
+        rc = set_body(c, q);
+    if (rc) {
+        call_untake(u, c);
+        return rc;
     }
     CURL *e = c->e;
     curl_easy_setopt(e, CURLOPT_URL, q->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->nodes);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -455,9 +683,7 @@ int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req 
         curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     }
     if (curl_multi_add_handle(u->m, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
-        wipe_headers(c->hdrs);
-        free(c);
+        call_untake(u, c);
         return -ENOMEM;
     }
     u->active++;
@@ -490,6 +716,11 @@ void rota_upstream_cancel(struct rota_upstream_call *c)
     c->next_dead = c->u->dead;
     c->u->dead = c;
     rota_loop_defer(c->u->l, &c->u->reap);
+}
+
+bool rota_upstream_body_sent(const struct rota_upstream_call *c)
+{
+    return !c->niov || c->up_off >= c->up_len;
 }
 
 unsigned rota_upstream_active(const struct rota_upstream *u)
@@ -550,6 +781,11 @@ void rota_upstream_free(struct rota_upstream *u)
     while (u->all) {
         u->all->cancelled = true;
         call_free(u->all);
+    }
+    while (u->spare) {
+        struct rota_upstream_call *c = u->spare;
+        u->spare = c->next;
+        call_destroy(c);
     }
     rota_loop_timer_stop(u->l, &u->timer);
     curl_multi_cleanup(u->m);

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "http.h"
 #include "loop.h"
@@ -59,8 +60,10 @@ struct rota_upstream_opts {
 /* What a call sends: every pointer must live until on_done (or the cancel). */
 struct rota_upstream_req {
     const char *url;
-    const char *body;
+    const char *body; /* the body, in one piece; or, when "nbody_iov", in pieces: */
     size_t body_len;
+    const struct iovec *body_iov; /* the pieces (read, never written) */
+    size_t nbody_iov;
     const rota_target *target;                  /* auth header and scheme, extra headers */
     const char *key;                            /* the credential; NULL or "" for none */
     const struct rota_http_hdr *client_headers; /* to pass, filtered as above */
@@ -97,6 +100,10 @@ int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req 
 void rota_upstream_resume(struct rota_upstream_call *c);
 /* Stop a call: no callback is made for it from now on; "c" may not be used after. */
 void rota_upstream_cancel(struct rota_upstream_call *c);
+
+/* Whether call "c" no longer reads the caller's body pieces (all of them sent, or they
+ * were copied at the start): they may go. */
+bool rota_upstream_body_sent(const struct rota_upstream_call *c);
 
 /* Calls in flight on this thread. */
 unsigned rota_upstream_active(const struct rota_upstream *u);

@@ -11,7 +11,8 @@
  * through rotad's environment; and the rota-worker processes on one port
  * (SO_REUSEPORT). Each row runs its load against direct, nginx and rota in turn:
  * throughput with wrk (64 keep-alive connections, a 1 KB and a 100 KB POST from a Lua
- * script), the rest with proxy_load.c; the latency rows take turns in rounds (a slice of
+ * script; beside each, the CPU time nginx's and the pool's processes spent per request,
+ * from /proc over the run), the rest with proxy_load.c; the latency rows take turns in rounds (a slice of
  * requests in sequence, or one stream, per target and round), so that a busy moment of
  * the shared host falls on all three alike. Every child is told to die with rota-bench
  * (PR_SET_PDEATHSIG); at the end, or on SIGINT/SIGTERM, each is stopped (SIGTERM, then
@@ -345,9 +346,10 @@ static int start_pool(const char *worker, const struct proxy_cfg *c, uint16_t *p
     return snprintf(err, n, "the pool is not ready (see %s/worker-*.log)", run.dir), -1;
 }
 
-/* wrk: "conns" connections for "seconds" with "script": requests per second, or -1. */
+/* wrk: "conns" connections for "seconds" with "script": requests per second, or -1;
+ * the requests made into "*done". */
 static double wrk(const char *prog, const char *script, uint16_t port, uint32_t conns,
-                  double seconds, uint64_t *errors)
+                  double seconds, uint64_t *errors, uint64_t *done)
 {
     char cmd[1024], line[512];
     uint32_t threads = conns < 2 ? 1 : 2;
@@ -362,6 +364,10 @@ static double wrk(const char *prog, const char *script, uint16_t port, uint32_t 
     while (fgets(line, sizeof(line), p)) {
         if (sscanf(line, "Requests/sec: %lf", &rps) == 1)
             continue;
+        if (sscanf(line, " %llu requests in", &a) == 1) {
+            *done = a;
+            continue;
+        }
         if (sscanf(line, " Non-2xx or 3xx responses: %llu", &a) == 1)
             *errors += a;
         else if (sscanf(line, " Socket errors: connect %llu, read %llu, write %llu, timeout "
@@ -416,6 +422,43 @@ static void mem_total(const struct mem_src *m, double *pss, double *rss)
     *pss = *rss = 0;
     for (uint32_t i = 0; i < m->n; i++)
         mem_of(m->pids[i], m->kids, pss, rss);
+}
+
+/* The CPU time (user and system, all threads) of "pid" and, with "kids", its children,
+ * in microseconds. */
+static double cpu_of(pid_t pid, bool kids)
+{
+    char path[64];
+    double us = 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long ut, st;
+    if (f && fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                    &ut, &st) == 2)
+        us = (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+    if (f)
+        fclose(f);
+    glob_t g;
+    if (!kids || glob("/proc/[0-9]*/stat", 0, NULL, &g) != 0)
+        return us;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        FILE *s = fopen(g.gl_pathv[i], "r");
+        int child, parent;
+        if (s && fscanf(s, "%d (%*[^)]) %*c %d", &child, &parent) == 2 && parent == pid)
+            us += cpu_of(child, false);
+        if (s)
+            fclose(s);
+    }
+    globfree(&g);
+    return us;
+}
+
+static double cpu_total(const struct mem_src *m)
+{
+    double us = 0;
+    for (uint32_t i = 0; i < m->n; i++)
+        us += cpu_of(m->pids[i], m->kids);
+    return us;
 }
 
 /* The row's figures: one per target, NaN where not measured. */
@@ -480,13 +523,17 @@ static int write_load_files(char *const bodies[2], char *err, size_t n)
     return 0;
 }
 
-/* Throughput with wrk against each target: "rps". */
+/* Throughput with wrk against each target: "rps", and the CPU time nginx's and the
+ * pool's processes spent per request, microseconds, into "cpu" (NaN for direct). */
 static int throughput(const char *wrkp, const char *script, const uint16_t *port,
-                      const struct proxy_cfg *c, double *rps, char *err, size_t n)
+                      const struct proxy_cfg *c, const struct mem_src *procs, double *rps,
+                      double *cpu, char *err, size_t n)
 {
     for (int t = 0; t < TARGETS && !interrupted; t++) {
-        uint64_t errors = 0;
-        rps[t] = wrk(wrkp, script, port[t], c->conns, c->duration, &errors);
+        uint64_t errors = 0, done = 0;
+        double t0 = procs[t].n ? cpu_total(&procs[t]) : 0;
+        rps[t] = wrk(wrkp, script, port[t], c->conns, c->duration, &errors, &done);
+        cpu[t] = procs[t].n && done ? (cpu_total(&procs[t]) - t0) / (double)done : NAN;
         if (rps[t] < 0)
             return snprintf(err, n, "wrk against %s failed", target_name[t]), -1;
         if (errors)
@@ -531,11 +578,13 @@ static int measure(const struct proxy_cfg *c, const char *wrkp, const uint16_t *
 {
     char path[192], name[64];
     double v[TARGETS], w[TARGETS];
+    double cpu[TARGETS];
     snprintf(path, sizeof(path), "%s/post-1k.lua", run.dir);
-    if (throughput(wrkp, path, port, c, v, err, n))
+    if (throughput(wrkp, path, port, c, mem, v, cpu, err, n))
         return -1;
     snprintf(name, sizeof(name), "%u conns, 1 KB POST: req/s", c->conns);
     row(name, v[0], v[1], v[2], 0, ratio(v[2], v[1]), ">= 0.9x nginx", v[2] >= 0.9 * v[1]);
+    row("  CPU per request, us", NAN, cpu[1], cpu[2], 1, ratio(cpu[2], cpu[1]), NULL, -1);
 
     char *body = make_body(1024, false), *sse = make_body(256, true);
     size_t rlen = 0, slen = 0;
@@ -566,11 +615,12 @@ static int measure(const struct proxy_cfg *c, const char *wrkp, const uint16_t *
             ratio(w[2] - w[0], w[1] - w[0]), "<= 250 us, <= 1.1x nginx",
             w[2] - w[0] <= 250 && w[2] - w[0] <= 1.1 * (w[1] - w[0]));
         snprintf(path, sizeof(path), "%s/post-100k.lua", run.dir);
-        rc = throughput(wrkp, path, port, c, v, err, n);
+        rc = throughput(wrkp, path, port, c, mem, v, cpu, err, n);
     }
     if (!rc) {
         snprintf(name, sizeof(name), "%u conns, 100 KB POST: req/s", c->conns);
         row(name, v[0], v[1], v[2], 0, ratio(v[2], v[1]), ">= 0.9x nginx", v[2] >= 0.9 * v[1]);
+        row("  CPU per request, us", NAN, cpu[1], cpu[2], 1, ratio(cpu[2], cpu[1]), NULL, -1);
         for (int t = 0; t < TARGETS; t++)
             lat_reset(&a[t]), lat_reset(&b[t]);
         for (uint32_t k = 0; !rc && k < rounds; k++) /* a stream each, in turn */
