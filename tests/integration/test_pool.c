@@ -179,6 +179,46 @@ static void test_pool_429_retried_invisibly(void **state)
     it_cleanup(&t);
 }
 
+/* A body of 200 KB (past the size the pool sends from one buffer: it is read from the
+ * client's bytes and the pool's edits as curl asks), plain and streamed, the first one
+ * after a 429 so that it is sent twice: it reaches the provider whole, with the tier's
+ * model, and the stream asks for the usage. */
+static void test_pool_large_body(void **state)
+{
+    (void)state;
+    struct it t;
+    up(&t, "pool-big", "3");
+    char path[256];
+    snprintf(path, sizeof(path), "%s/big.json", t.dir);
+    for (int stream = 0; stream < 2; stream++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "{\"model\":\"chat-model\",%s\"messages\":[{\"role\":\"user\","
+                   "\"content\":\"",
+                stream ? "\"stream\":true," : "");
+        for (int i = 0; i < 200 * 1024; i++)
+            fputc('a' + i % 26, f);
+        fprintf(f, "\"}]}");
+        fclose(f);
+        if (!stream)
+            mock_fault("match=oa-&kind=429&count=1&retry_after=30");
+        static char out[65536];
+        assert_int_equal(pool(out, sizeof(out),
+                              "-i -H 'Content-Type: application/json' --data-binary @%s %s",
+                              path, at("/v1/chat/completions")),
+                         0);
+        assert_non_null(strstr(out, "HTTP/1.1 200"));
+        assert_non_null(strstr(out, stream ? "data: [DONE]" : "\"chat.completion\""));
+        json_t *st = mock_stats();
+        assert_string_equal(json_string_value(json_object_get(st, "last_model")), "gpt-a");
+        assert_true(json_is_true(json_object_get(st, "last_usage_asked")) == (stream == 1));
+        if (!stream)
+            assert_int_equal(calls_of(st, "oa-1", "429") + calls_of(st, "oa-2", "429"), 1);
+        json_decref(st);
+    }
+    it_cleanup(&t);
+}
+
 static void test_pool_5xx_through_tiers(void **state)
 {
     struct it t;
@@ -499,6 +539,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_stream_answered_whole, pool_teardown),
         cmocka_unit_test_teardown(test_pool_stop_cancels_late_calls, pool_teardown),
         cmocka_unit_test_teardown(test_pool_stop_delivers_the_last_answer, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_large_body, pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
