@@ -27,12 +27,13 @@
  *
  * Client keys (when the table has any): the client's own key, from "Authorization:
  * Bearer K", "x-api-key: K" (Anthropic), "x-goog-api-key: K" or "?key=K" (Gemini), is
- * looked up by its hash (clientkey.c) before the body is read: none or an unknown one is
- * answered 401, and GET /v1/models wants one too. Once the route is known, a key that
- * may not use it is answered 403, one past its own RPM or TPM 429 with Retry-After; all
- * three in the endpoint's shape. The key's name goes to the access log, the key nowhere:
- * the upstream never forwards these headers (rota_upstream_passes) nor the client's
- * query, and nothing here copies the key.
+ * looked up by its hash (clientkey.c) as soon as the head is in (rota_dispatch_head, the
+ * front's head check), before any of the body is read or asked for: none or an unknown
+ * one is answered 401 and the connection closed; GET /v1/models wants one too. Once the route
+ * is known, a key that may not use it is answered 403, one past its own RPM or TPM 429 with
+ * Retry-After; all three in the endpoint's shape. The key's name goes to the access log, the
+ * key nowhere: the upstream never forwards these headers (rota_upstream_passes) nor the
+ * client's query, and nothing here copies the key.
  *
  * Keep-alive comments (": keep-alive") are written while upstream is slow to answer,
  * but only where the answer is known to be an event stream: OpenAI and Anthropic with
@@ -213,6 +214,34 @@ static int authenticate(struct rota_dispatch *d, struct call *k, struct rota_fro
         rota_front_error(c, status, NULL, msg);
     }
     return -1;
+}
+
+int rota_dispatch_head(void *arg, const struct rota_front_req *r, const char **why)
+{
+    struct rota_dispatch *d = arg;
+    if (!strcmp(r->path, "/healthz") || !strcmp(r->path, "/readyz"))
+        return 0;
+    rota_client_key ck;
+    size_t len;
+    const char *key = sent_key(r, &len);
+    if (rota_client_key_find(d->o.h, key, len, &ck) != 401)
+        return 0; /* known, or no keys, or the table unreadable: the handler says */
+    *why = len ? "the API key is not one of this pool's keys"
+               : "an API key is required (Authorization: Bearer, x-api-key, x-goog-api-key "
+                 "or ?key=)";
+    /* its line in the access log, as for any request */
+    struct call *k = calloc(1, sizeof(*k));
+    if (k) {
+        k->d = d;
+        snprintf(k->rid, sizeof(k->rid), "%s", r->request_id ? r->request_id : "");
+        snprintf(k->path, sizeof(k->path), "%s", r->path);
+        k->final_status = 401;
+        k->note = "client key";
+        k->t0_ns = rota_dispatch_ns();
+        rota_dispatch_log(k);
+        free(k);
+    }
+    return 401;
 }
 
 /* Answer 429 for the client key's own limit, with Retry-After. */

@@ -51,6 +51,9 @@ int rota_dispatch_new(struct rota_dispatch **out, struct rota_loop *l, struct ro
 /* Free it, once the loop no longer runs and the front is freed. */
 void rota_dispatch_free(struct rota_dispatch *d);
 
+/* The front's head check (rota_front_opts.head_check): 401 for a request without a client
+ * key the table knows, when the table has keys. "arg" is the struct rota_dispatch. */
+int rota_dispatch_head(void *arg, const struct rota_front_req *r, const char **why);
 /* The front's handler (rota_front_opts.handler), with "arg" the struct rota_dispatch. */
 void rota_dispatch_handle(void *arg, struct rota_front_conn *c, const struct rota_front_req *r);
 

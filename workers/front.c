@@ -279,6 +279,30 @@ static void dispatch(struct rota_front_conn *c)
         f->o.handler(f->o.arg, c, &c->rq->r);
 }
 
+/* The head check (rota_front_opts.head_check): true if the request was refused. */
+static bool refused_on_head(struct rota_front_conn *c)
+{
+    struct rota_front *f = c->f;
+    struct rota_http *h = c->rq->h;
+    if (!f->o.head_check)
+        return false;
+    struct rota_front_req r = {.method = h->method,
+                               .path = h->path,
+                               .query = h->query,
+                               .headers = h->headers,
+                               .nheaders = h->nheaders,
+                               .body = "",
+                               .request_id = request_id(f, h),
+                               .http_minor = h->http_minor};
+    const char *why = NULL;
+    int status = f->o.head_check(f->o.arg, &r, &why);
+    if (!status)
+        return false;
+    f->requests++;
+    rota_front_refuse(c, status, h->path, why ? why : "refused");
+    return true;
+}
+
 /* Parse "n" bytes at "data" while the connection is reading a request; returns how
  * many were taken (all of them on a refusal: the rest is not read). */
 static size_t parse(struct rota_front_conn *c, const char *data, size_t n)
@@ -299,6 +323,8 @@ static size_t parse(struct rota_front_conn *c, const char *data, size_t n)
         used += rota_http_feed(h, data + used, n - used);
         switch (h->state) {
         case ROTA_HTTP_HEAD:
+            if (refused_on_head(c))
+                return n;
             c->state = S_BODY;
             set_read_due(c, c->f->o.body_timeout_ms);
             break;
@@ -603,8 +629,8 @@ void rota_front_stats(const struct rota_front *f, struct rota_front_stats *s)
     for (const struct rota_front_conn *c = f->conns; c; c = c->list_next) {
         s->bytes_conns +=
             sizeof(*c) + c->in.cap + c->fl.cap + c->wq.cap + (c->rq ? f->reqs.size : 0);
-        s->unsent += (uint64_t)(c->wq.len - c->wq.off) + (c->fl.len - c->fl.off) +
-                     (c->sop.busy ? 1 : 0);
+        s->unsent +=
+            (uint64_t)(c->wq.len - c->wq.off) + (c->fl.len - c->fl.off) + (c->sop.busy ? 1 : 0);
     }
     s->bytes_pool = f->bufs.n * f->bufs.size + f->reqs.n * f->reqs.size;
 }

@@ -75,12 +75,19 @@ typedef void (*rota_front_handler)(void *arg, struct rota_front_conn *c,
                                    const struct rota_front_req *r);
 typedef void (*rota_front_conn_fn)(void *arg, struct rota_front_conn *c);
 
+/* Judge a request on its head alone (no body yet: r->body is "" and r->body_len 0):
+ * 0 to go on, or an HTTP status to refuse it with at once, "*why" its message; the body
+ * is then neither read nor asked for (no "100 Continue"). */
+typedef int (*rota_front_head_check)(void *arg, const struct rota_front_req *r,
+                                     const char **why);
+
 struct rota_front_opts {
     rota_front_handler handler;
     void *arg;
-    uint32_t max_head;          /* request line and headers, bytes (16384) -> 431 */
-    uint32_t max_headers;       /* header lines (100) -> 431 */
-    uint64_t max_body;          /* body bytes (32 MiB) -> 413 */
+    rota_front_head_check head_check; /* NULL: every head goes on */
+    uint32_t max_head;                /* request line and headers, bytes (16384) -> 431 */
+    uint32_t max_headers;             /* header lines (100) -> 431 */
+    uint64_t max_body;                /* body bytes (32 MiB) -> 413 */
     uint32_t header_timeout_ms; /* from a request's first byte to its last header (10 s) */
     uint32_t body_timeout_ms;   /* longest silence while a body arrives (30 s) */
     uint32_t idle_timeout_ms;   /* a kept-alive connection waiting for a request (75 s) */

@@ -166,12 +166,8 @@ static int on_headers_complete(http_parser *p)
         return fail(h, 413, "request body too large");
     if (check_expect(h))
         return -1;
-    if (h->content_length != UINT64_MAX && h->content_length > 0) {
-        h->body = malloc(h->content_length + 1);
-        if (!h->body)
-            return fail(h, 503, "out of memory");
-        h->body_cap = h->content_length + 1;
-    }
+    /* the body's memory is taken when its first bytes come (grow_body), so a request
+     * refused on its head (a missing client key) costs none */
     h->state = ROTA_HTTP_HEAD;
     http_parser_pause(p, 1);
     return 0;
@@ -179,7 +175,9 @@ static int on_headers_complete(http_parser *p)
 
 static int grow_body(struct rota_http *h, uint64_t need)
 {
-    uint64_t cap = h->body_cap ? h->body_cap : 4096;
+    uint64_t cap = h->body_cap                       ? h->body_cap
+                   : h->content_length != UINT64_MAX ? h->content_length + 1
+                                                     : 4096;
     while (cap < need)
         cap *= 2;
     if (cap > h->lim->max_body + 1)

@@ -193,8 +193,9 @@ static void test_pool_large_body(void **state)
     for (int stream = 0; stream < 2; stream++) {
         FILE *f = fopen(path, "w");
         assert_non_null(f);
-        fprintf(f, "{\"model\":\"chat-model\",%s\"messages\":[{\"role\":\"user\","
-                   "\"content\":\"",
+        fprintf(f,
+                "{\"model\":\"chat-model\",%s\"messages\":[{\"role\":\"user\","
+                "\"content\":\"",
                 stream ? "\"stream\":true," : "");
         for (int i = 0; i < 200 * 1024; i++)
             fputc('a' + i % 26, f);

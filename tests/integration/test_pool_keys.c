@@ -153,6 +153,19 @@ static void test_pool_keys_who_may_call(void **state)
     pool_i(out, sizeof(out), "-H 'Authorization: Bearer " KEY_B "' %s", at("/v1/models"));
     assert_int_equal(status_of(out), 200);
     assert_non_null(strstr(out, "claude-model"));
+    /* no key is refused on the head: no "100 Continue", none of the body asked for */
+    char big[256];
+    snprintf(big, sizeof(big), "%s/big.json", t->dir);
+    FILE *f = fopen(big, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 4 << 20; i++)
+        fputc('x', f);
+    fclose(f);
+    pool_i(out, sizeof(out), "-H 'Expect: 100-continue' --data-binary @%s %s", big,
+           at("/v1/chat/completions"));
+    assert_int_equal(status_of(out), 401);
+    assert_null(strstr(out, "100 Continue"));
+    assert_non_null(strstr(out, "authentication_error"));
     /* the client's key never reached the provider; the log names keys, never shows one */
     mock_ctl(false, "GET", "/_mock/stats", out, sizeof(out));
     assert_non_null(strstr(out, "\"foreign_credentials\":0"));

@@ -367,6 +367,7 @@ static int setup(struct worker_thread *th, unsigned idx, struct args *a, int ufd
     int rc;
     struct rota_front_opts fo = a->fo;
     fo.handler = rota_dispatch_handle;
+    fo.head_check = rota_dispatch_head;
     struct rota_upstream_opts uo = {.ca_file = a->ca_file};
     if ((rc = rota_loop_new(&th->l, NULL)) < 0)
         return snprintf(err, n, "loop: %s", strerror(-rc)), rc;
