@@ -430,8 +430,10 @@ static int choose(struct call *k)
         int rc = rota_select_except(d->o.h, &k->route, k->sticky, k->sticky_len, k->est,
                                     k->skip_tiers, k->tried, k->ntried, &k->ch);
         note_skips(k, &k->ch);
-        if (rc == ROTA_EEXHAUSTED)
+        if (rc == ROTA_EEXHAUSTED) {
             k->retry_at = k->ch.retry_at;
+            k->route_tiers = k->ch.tier;
+        }
         if (rc)
             return rc;
         k->chosen = true;

@@ -28,9 +28,13 @@ void rota_dispatch_fail(struct call *k, int status, const char *type, const char
     } else if (k->begun) { /* a stream already begun: end it with an error event */
         char ev[700];
         size_t n = rota_fmt_stream_error(k->ep->fmt, ev, sizeof(ev), message);
-        rota_front_stream_write(k->c, ev, n);
+        if (rota_front_stream_write(k->c, ev, n) == 0)
+            k->bytes_out += n;
         rota_front_stream_end(k->c);
     } else {
+        char body[1024]; /* what rota_front_error sends, for the log's count */
+        k->bytes_out +=
+            rota_front_error_json(body, sizeof(body), k->path, status, type, message);
         rota_front_error(k->c, status, type, message);
     }
     k->c = NULL;
@@ -181,8 +185,28 @@ static void describe_skips(struct call *k, char *buf, size_t n)
         buf[at - 1] = 0;
 }
 
+/* Does no tier of the route speak the endpoint's format? Then no wait helps: the
+ * request is refused (400), not told to come back (429). */
+static bool no_tier_speaks(const struct call *k)
+{
+    uint32_t n = k->route_tiers;
+    return !k->natt && n > 0 && n <= 32 &&
+           (k->skip_tiers & (n == 32 ? UINT32_MAX : (1u << n) - 1)) ==
+               (n == 32 ? UINT32_MAX : (1u << n) - 1);
+}
+
 void rota_dispatch_exhausted(struct call *k)
 {
+    if (no_tier_speaks(k) && !k->begun) {
+        char msg[800];
+        snprintf(msg, sizeof(msg),
+                 "model %s: no tier of its route speaks the %s API of %s (each was passed "
+                 "over: format); this version of rota does not translate between formats",
+                 k->model, rota_fmt_name(k->ep->fmt), k->path);
+        k->note = "format";
+        rota_dispatch_fail(k, 400, NULL, msg);
+        return;
+    }
     rota_pool_count(&k->d->counts.exhausted, 1);
     if (k->natt && k->status >= 500 && k->answer.p) {
         k->note = "exhausted after 5xx";
@@ -204,8 +228,8 @@ void rota_dispatch_exhausted(struct call *k)
     char body[1024];
     size_t len = rota_front_error_json(body, sizeof(body), k->path, 429, NULL, msg);
     struct rota_http_hdr h[] = {{"Content-Type", "application/json"}, {"Retry-After", ra}};
-    if (k->c)
-        rota_front_reply(k->c, 429, h, 2, body, len);
+    if (k->c && rota_front_reply(k->c, 429, h, 2, body, len) == 0)
+        k->bytes_out += len;
     k->c = NULL;
     k->r = NULL;
     rota_dispatch_finish(k);

@@ -78,6 +78,7 @@ struct call {
     uint32_t skip_tiers; /* another format: passed over */
     uint16_t skipped[ROTA_MAX_TIERS_SEEN];
     uint32_t ntiers_seen;
+    uint32_t route_tiers; /* the route's tier count, once a select said exhausted */
     uint64_t retry_at;
     /* the attempt in flight */
     rota_choice ch;

@@ -220,6 +220,30 @@ static void test_pool_large_body(void **state)
     it_cleanup(&t);
 }
 
+/* A route none of whose tiers speaks the endpoint's format: 400 in the endpoint's shape
+ * (waiting would not help), naming the format; nothing is sent. */
+static void test_pool_no_tier_speaks_the_format(void **state)
+{
+    (void)state;
+    struct it t;
+    up(&t, "pool-fmt", "3");
+    char out[8192];
+    assert_int_equal(pool(out, sizeof(out),
+                          "-i -d '{\"contents\":[{\"parts\":[{\"text\":"
+                          "\"hi\"}]}]}' %s",
+                          at("/v1beta/models/chat-model:generateContent")),
+                     0);
+    assert_non_null(strstr(out, "HTTP/1.1 400"));
+    assert_non_null(strstr(out, "INVALID_ARGUMENT"));
+    assert_non_null(strstr(out, "no tier of its route speaks the gemini API"));
+    json_t *s = mock_stats();
+    assert_int_equal(calls_of(s, "oa-1", "200") + calls_of(s, "an-1", "200"), 0);
+    json_decref(s);
+    WAIT_FOR(logged("\"status\":400", "\"note\":\"format\"", NULL));
+    assert_true(logged("\"status\":400", "\"note\":\"format\"", NULL));
+    it_cleanup(&t);
+}
+
 static void test_pool_5xx_through_tiers(void **state)
 {
     struct it t;
@@ -541,6 +565,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_stop_cancels_late_calls, pool_teardown),
         cmocka_unit_test_teardown(test_pool_stop_delivers_the_last_answer, pool_teardown),
         cmocka_unit_test_teardown(test_pool_large_body, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_no_tier_speaks_the_format, pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
