@@ -97,6 +97,7 @@ struct call {
     /* the client side */
     bool begun, committed, gone, blocked, ended;
     int end_err; /* upstream's end while output waits (blocked) */
+    bool end_seen; /* the stream's closing event came ([DONE], message_stop, ...) */
     char end_why[NOTE_MAX];
     struct dbuf carry, pend; /* an event's start; output the front did not take */
     uint64_t bytes_in, bytes_out, drained;

@@ -72,6 +72,24 @@ static void emit(struct call *k, const char *p, size_t n)
     }
 }
 
+/* Is "data" the event a stream of the endpoint's format closes with? OpenAI's chat
+ * "[DONE]", its Responses' response.completed, Anthropic's message_stop; Gemini, which
+ * has none, the chunk that gives a finishReason. */
+static bool closing_event(const struct call *k, const char *data, size_t dlen)
+{
+    switch (k->ep->fmt) {
+    case ROTA_FMT_OPENAI:
+        return (dlen == 6 && memcmp(data, "[DONE]", 6) == 0) ||
+               memmem(data, dlen, "\"response.completed\"", 20);
+    case ROTA_FMT_ANTHROPIC:
+        return memmem(data, dlen, "\"message_stop\"", 14) != NULL;
+    case ROTA_FMT_GEMINI:
+        return memmem(data, dlen, "\"finishReason\"", 14) != NULL;
+    default:
+        return true;
+    }
+}
+
 /* Is event "ev" (its data "data") one the client did not ask for? */
 static bool dropped(struct call *k, const char *data, size_t dlen)
 {
@@ -89,9 +107,12 @@ static size_t events(struct call *k, const char *src, size_t n)
         const char *data;
         size_t dlen;
         bool drop = false;
-        if (rota_fmt_sse_data(src + at, len, &data, &dlen) && dlen && data[0] == '{') {
-            rota_fmt_usage(data, dlen, &k->usage);
-            drop = dropped(k, data, dlen);
+        if (rota_fmt_sse_data(src + at, len, &data, &dlen) && dlen) {
+            if (data[0] == '{') {
+                rota_fmt_usage(data, dlen, &k->usage);
+                drop = dropped(k, data, dlen);
+            }
+            k->end_seen |= closing_event(k, data, dlen);
         }
         if (drop && !copy) {
             copy = true;
@@ -160,8 +181,11 @@ int rota_dispatch_stream_data(struct call *k, const char *p, size_t n)
  * everything is written (called again from on_writable while blocked), the end. */
 static void complete(struct call *k)
 {
-    if (k->carry.len) { /* an unfinished last event: passed as it came */
+    if (k->carry.len) { /* an unfinished last event: passed as it came, then ended, so
+                           that an error event after it is an event of its own */
         emit(k, k->carry.p, k->carry.len);
+        if (k->end_err)
+            emit(k, "\n\n", 2);
         k->carry.len = 0;
     }
     if (k->end_err && !k->final_status) {
@@ -198,6 +222,12 @@ void rota_dispatch_stream_done(struct call *k, int err, const char *why)
         k->status = 0;
         rota_dispatch_retry(k);
         return;
+    }
+    if (!err && k->sse && k->status / 100 == 2 && !k->end_seen) {
+        /* a clean end of the connection is no clean end of the stream: the client's SDK
+         * must raise, and the account answered badly */
+        err = -EPROTO;
+        why = "the stream ended without its closing event";
     }
     if (err)
         rota_dispatch_report(k, 0,
