@@ -15,11 +15,9 @@
  * created with its mode from the start (umask around bind), never chmod'ed after.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -66,26 +64,6 @@ static int add_listener(struct rota_front *f, int fd, bool tcp, bool own)
     return rota_loop_accept(f->l, &L->op, fd);
 }
 
-/* Before a socket of this thread's own is closed, the connections the kernel already
- * queued on it are taken and served (closing would reset them). The socket is made
- * non-blocking for that: the flag is its open file's, shared with rotad's copy, and
- * harmless there (the loop's accepts wait by themselves). */
-static void take_queued(struct rota_front *f, struct listener *L)
-{
-    int fl = fcntl(L->fd, F_GETFL);
-    if (fl < 0 || fcntl(L->fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return;
-    for (int i = 0; i < 4096; i++) {
-        int fd = accept4(L->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            break;
-        if (f->nconns >= f->o.max_conns)
-            rota_front_refuse_conn(f, fd);
-        else
-            rota_front_conn_new(f, fd, L->tcp);
-    }
-}
-
 void rota_front_unlisten(struct rota_front *f)
 {
     f->draining = true;
@@ -97,7 +75,6 @@ void rota_front_unlisten(struct rota_front *f)
         rota_loop_timer_stop(f->l, &L->pause);
         rota_loop_cancel(f->l, &L->op);
         if (L->own) { /* the kernel then gives this socket's connections to no one */
-            take_queued(f, L);
             close(L->fd);
             L->fd = -1;
         }
