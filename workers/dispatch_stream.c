@@ -72,19 +72,25 @@ static void emit(struct call *k, const char *p, size_t n)
     }
 }
 
-/* Is "data" the event a stream of the endpoint's format closes with? OpenAI's chat
- * "[DONE]", its Responses' response.completed, Anthropic's message_stop; Gemini, which
- * has none, the chunk that gives a finishReason. */
+/* Is "data" an event a stream of the endpoint's format may close with? OpenAI's chat
+ * "[DONE]", its Responses' response.completed, .incomplete or .failed; Anthropic's
+ * message_stop; Gemini (which has no closing event) a chunk with a finishReason or a
+ * blockReason; and in every format an error the provider sent itself. */
 static bool closing_event(const struct call *k, const char *data, size_t dlen)
 {
+    if (memmem(data, dlen, "\"error\"", 7))
+        return true;
     switch (k->ep->fmt) {
     case ROTA_FMT_OPENAI:
         return (dlen == 6 && memcmp(data, "[DONE]", 6) == 0) ||
-               memmem(data, dlen, "\"response.completed\"", 20);
+               memmem(data, dlen, "\"response.completed\"", 20) ||
+               memmem(data, dlen, "\"response.incomplete\"", 21) ||
+               memmem(data, dlen, "\"response.failed\"", 17);
     case ROTA_FMT_ANTHROPIC:
         return memmem(data, dlen, "\"message_stop\"", 14) != NULL;
     case ROTA_FMT_GEMINI:
-        return memmem(data, dlen, "\"finishReason\"", 14) != NULL;
+        return memmem(data, dlen, "\"finishReason\"", 14) ||
+               memmem(data, dlen, "\"blockReason\"", 13);
     default:
         return true;
     }
@@ -223,17 +229,23 @@ void rota_dispatch_stream_done(struct call *k, int err, const char *why)
         rota_dispatch_retry(k);
         return;
     }
-    if (!err && k->sse && k->status / 100 == 2 && !k->end_seen) {
-        /* a clean end of the connection is no clean end of the stream: the client's SDK
-         * must raise, and the account answered badly */
-        err = -EPROTO;
-        why = "the stream ended without its closing event";
-    }
+    const char *data;
+    size_t dlen; /* a last event with no blank line after it counts too */
+    if (!err && k->carry.len && rota_fmt_sse_data(k->carry.p, k->carry.len, &data, &dlen) &&
+        dlen)
+        k->end_seen |= closing_event(k, data, dlen);
     if (err)
         rota_dispatch_report(k, 0,
                              err == -ETIMEDOUT ? ROTA_RESULT_TIMEOUT : ROTA_RESULT_CONNECT);
     else
         rota_dispatch_report(k, k->status, ROTA_RESULT_HTTP);
+    if (!err && k->sse && k->status / 100 == 2 && !k->end_seen) {
+        /* A clean end of the connection is no clean end of the stream: the client's SDK
+         * must raise. The call was reported by its status: what a client asks for cannot
+         * make an account or its provider look broken (their breakers). */
+        err = -EPROTO;
+        why = "the stream ended without its closing event";
+    }
     k->end_err = err;
     snprintf(k->end_why, sizeof(k->end_why), "%s", why ? why : "");
     k->ended = true;

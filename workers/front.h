@@ -116,7 +116,8 @@ int rota_front_listen_tcp(struct rota_front *f, const char *host, uint16_t port,
  * thread, or a negative errno. */
 int rota_front_listen_unix(const char *path, mode_t mode, char *err, size_t n);
 /* Accept no more connections (a drain): accepts are cancelled, this front's own
- * listening sockets closed; connections already open go on being served. */
+ * listening sockets closed, idle kept-alive connections closed; a connection with a
+ * request under way is answered, then closed. rota_front_stats' "conns" falls to 0. */
 void rota_front_unlisten(struct rota_front *f);
 /* Accept connections on listening socket "fd" too. With "own", the front closes it at
  * rota_front_unlisten (a SO_REUSEPORT socket of this thread alone: once closed, the

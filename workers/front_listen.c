@@ -79,6 +79,12 @@ void rota_front_unlisten(struct rota_front *f)
             L->fd = -1;
         }
     }
+    /* Kept-alive connections waiting for a request are closed now (a client sends its
+     * next request on a new connection, to a process that accepts); one with a request
+     * under way is answered, then closed (front_write.c). */
+    for (struct rota_front_conn *c = f->conns; c; c = c->list_next)
+        if (c->state == S_IDLE && c->in.off == c->in.len && !c->closing)
+            rota_front_close(c);
 }
 
 int rota_front_adopt(struct rota_front *f, int fd, bool own)

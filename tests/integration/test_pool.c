@@ -546,6 +546,48 @@ static void test_pool_stop_delivers_the_last_answer(void **state)
     it_cleanup(&t);
 }
 
+/* At SIGTERM, a connection whose request is still arriving is answered (then closed),
+ * and an idle kept-alive one is closed at once: the process stops when both are done. */
+static void test_pool_stop_answers_a_request_still_arriving(void **state)
+{
+    (void)state;
+    struct it t;
+    up(&t, "pool-stop-part", "3");
+    int idle = raw_post("/v1/chat/completions", "{\"model\":\"chat-model\",\"messages\":[]}");
+    char buf[8192] = "";
+    read_until(idle, buf, sizeof(buf), 0, "\"usage\""); /* answered: now idle, kept alive */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)pool_it.worker_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    static const char body[] = "{\"model\":\"chat-model\",\"messages\":[]}";
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: it\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     strlen(body));
+    assert_int_equal(write(fd, head, (size_t)n), n); /* the head, not yet the body */
+    sleep_ms(300);
+    assert_int_equal(kill(pool_it.worker, SIGTERM), 0);
+    /* the idle connection is closed by the worker */
+    char tmp[64];
+    struct pollfd p = {.fd = idle, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_int_equal(read(idle, tmp, sizeof(tmp)), 0);
+    close(idle);
+    sleep_ms(300);
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    buf[0] = 0;
+    size_t len = read_until(fd, buf, sizeof(buf), 0, "\"usage\"");
+    close(fd);
+    if (!strstr(buf, "HTTP/1.1 200") || !strcasestr(buf, "connection: close"))
+        fail_msg("the answer to the request still arriving (%zu bytes): %s", len, buf);
+    int st = pool_stop(&pool_it.worker);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -566,6 +608,8 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_stop_delivers_the_last_answer, pool_teardown),
         cmocka_unit_test_teardown(test_pool_large_body, pool_teardown),
         cmocka_unit_test_teardown(test_pool_no_tier_speaks_the_format, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_stop_answers_a_request_still_arriving,
+                                  pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

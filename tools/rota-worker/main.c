@@ -70,15 +70,16 @@ static void usage(FILE *f)
                "       [--thread-listen-fd FD]... [--parent-pid PID]\n");
 }
 
-/* Every call is done: stop once the front has sent what it queued (the last answers),
- * looking every 10 ms; the stop timer bounds the wait. */
+/* Every call is done: stop once the front has sent what it queued (the last answers)
+ * and every connection is closed (one whose request was still arriving is answered
+ * first), looking every 10 ms; the stop timer bounds the wait. */
 static void on_flush_timer(struct rota_loop_timer *t)
 {
     struct worker_thread *th =
         (struct worker_thread *)((char *)t - offsetof(struct worker_thread, flush));
     struct rota_front_stats s;
     rota_front_stats(th->f, &s);
-    if (s.unsent == 0)
+    if (s.unsent == 0 && s.conns == 0)
         rota_loop_stop(th->l);
     else
         rota_loop_timer_set(th->l, &th->flush, 10);
