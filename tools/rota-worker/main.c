@@ -312,7 +312,9 @@ static int parse(int argc, char **argv, struct args *a)
                 return 2;
             break;
         case LOG_FD:
-            if (given_fd(optarg, false, &a->o.log_fd) < 0)
+            if (strcmp(optarg, "-1") == 0) /* no access log */
+                a->o.log_fd = -1;
+            else if (given_fd(optarg, false, &a->o.log_fd) < 0)
                 return 2;
             break;
         case MAX_HEAD:

@@ -65,9 +65,10 @@ struct worker {
     pid_t pid; /* 0: the entry is free */
     uint32_t set, slot;
     int stats_fd;
-    uint64_t started; /* monotonic ns */
-    uint32_t stop_ms; /* the drain timeout it was started with */
-    uint64_t kill_at; /* draining: SIGKILL after this; 0 while serving */
+    uint64_t started;  /* monotonic ns */
+    uint32_t stop_ms;  /* the drain timeout it was started with */
+    bool off_loopback; /* its set listened off loopback: it may hold such clients */
+    uint64_t kill_at;  /* draining: SIGKILL after this; 0 while serving */
     struct rota_pool_stats last;
     bool have_last;
 };
@@ -402,12 +403,16 @@ static int spawn(struct rotad_pool *p, uint32_t slot)
         rota_error("workers: cannot start %s: %s", s->program, strerror(rc));
         return -rc;
     }
+    bool off = false;
+    for (uint32_t i = 0; i < s->nls; i++)
+        off |= !s->ls[i].loopback;
     *w = (struct worker){.pid = pid,
                          .set = p->set,
                          .slot = slot,
                          .stats_fd = sv[0],
                          .started = mono(),
-                         .stop_ms = s->drain_ms};
+                         .stop_ms = s->drain_ms,
+                         .off_loopback = off};
     s->slots[slot].next_at = 0;
     return 0;
 }
@@ -528,10 +533,20 @@ void rotad_pool_commit(struct rotad *d)
     p->next = (struct set){.log_fd = -1};
     p->set++;
     uint64_t now = mono();
+    uint32_t started = 0;
+    pool_listen_commit_listen(p->cur.ls, p->cur.nls);
     for (uint32_t i = 0; i < p->cur.processes; i++)
         if (spawn(p, i))
             p->cur.slots[i].next_at = now + 100 * NS_PER_MS;
-    drain_old(p, now);
+        else
+            started++;
+    /* the old set goes once the new one has a process (a set that cannot start at all
+     * leaves the old serving while its slots retry) */
+    if (started || !p->cur.processes)
+        drain_old(p, now);
+    else
+        rota_error("workers: no process of the new set started; the old ones go on serving "
+                   "until one does");
     if (p->cur.processes)
         rota_info("workers: %u processes x %u threads on %u listeners (set %u)",
                   p->cur.processes, p->cur.threads, p->cur.nls, p->set);
@@ -544,6 +559,9 @@ bool rotad_pool_off_loopback(const struct rotad *d)
     const struct rotad_pool *p = d->pool;
     for (uint32_t i = 0; p && i < p->cur.nls; i++)
         if (!p->cur.ls[i].loopback)
+            return true;
+    for (uint32_t i = 0; p && i < p->nw; i++) /* old ones still draining such clients */
+        if (p->w[i].pid && p->w[i].off_loopback)
             return true;
     return false;
 }
@@ -615,6 +633,8 @@ void rotad_pool_tick(struct rotad *d, uint64_t now)
             p->restarts++;
             if (spawn(p, s))
                 p->cur.slots[s].next_at = now + 1000 * NS_PER_MS;
+            else
+                drain_old(p, now); /* no-op unless the old set waited for this one */
         }
 }
 

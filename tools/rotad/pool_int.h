@@ -40,6 +40,8 @@ int pool_listen_prepare(const struct pool_listener *cur, uint32_t ncur,
  * sockets closed) and close the rest of "cur". */
 void pool_listen_commit(struct pool_listener *cur, uint32_t ncur, struct pool_listener *out,
                         uint32_t nout, uint32_t per);
+/* Make every TCP socket of "ls" listen (prepare only binds new ones). */
+void pool_listen_commit_listen(struct pool_listener *ls, uint32_t n);
 /* Close "ls" (sockets, and the Unix socket files rotad made). */
 void pool_listen_close(struct pool_listener *ls, uint32_t n);
 

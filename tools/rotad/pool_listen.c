@@ -9,13 +9,15 @@
  * successor. The address a TCP listener is bound to is read back: one the config took
  * for loopback ("localhost") that resolves elsewhere is refused. A Unix listener is one
  * socket every thread accepts on, made without touching the umask (other threads of
- * rotad run): bound under a temporary name in its directory (rotad's umask, 077, makes
- * it private), given its mode, then renamed over the path. What is at the path already
+ * rotad run): bound under a random temporary name in its directory (rotad's umask, 077,
+ * makes it private), given its mode, then renamed over the path; a later mode change is
+ * made without following a symlink. What is at the path already
  * is replaced only if it is a socket of rotad's user that nobody answers on.
  *
  * A reload prepares the new set's listeners before the table changes (opening only what
- * the running set lacks, so a failure changes nothing) and commits them once it has:
- * a listener in both sets keeps its sockets, as many as the new set needs.
+ * the running set lacks, TCP sockets bound but not yet listening, so a failure changes
+ * nothing) and commits them once it has: a listener in both sets keeps its sockets, as
+ * many as the new set needs, and the new TCP sockets start listening.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -71,7 +75,7 @@ static int open_tcp(const struct rota_config_listener *l, char *err, size_t n)
     int rc = fd < 0 ? -errno : 0;
     if (!rc && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
                 setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-                bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0))
+                bind(fd, ai->ai_addr, ai->ai_addrlen) < 0))
         rc = -errno;
     freeaddrinfo(ai);
     struct sockaddr_storage ss;
@@ -111,8 +115,11 @@ static int path_free(const char *path, const struct sockaddr_un *sa, char *err, 
                         "or choose another path",
                         path),
                -EEXIST;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool live = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    /* live unless refused: a full backlog (EAGAIN) is someone's too, and the probe must
+     * not wait */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    bool live = fd < 0 || connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+                errno != ECONNREFUSED;
     if (fd >= 0)
         close(fd);
     if (live)
@@ -128,16 +135,16 @@ static int open_unix(const struct rota_config_listener *l, char *err, size_t n)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX}, tmp = {.sun_family = AF_UNIX};
     const char *path = l->unix_path;
-    if ((size_t)snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", path,
-                         (int)getpid()) >= sizeof(tmp.sun_path))
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+        r = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+    if ((size_t)snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%016llx.tmp", path,
+                         (unsigned long long)r) >= sizeof(tmp.sun_path))
         return snprintf(err, n, "workers: %s: the path is too long", path), -ENAMETOOLONG;
     memcpy(sa.sun_path, path, strlen(path) + 1);
     int rc = path_free(path, &sa, err, n);
     if (rc)
         return rc;
-    struct stat st;
-    if (lstat(tmp.sun_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
-        unlink(tmp.sun_path); /* a leftover of this pid's: rotad died between bind and rename */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0) {
         rc = -errno;
@@ -179,6 +186,14 @@ static void close_one(struct pool_listener *l)
     free(l->unix_path);
     free(l->fds);
     *l = (struct pool_listener){0};
+}
+
+void pool_listen_commit_listen(struct pool_listener *ls, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; ls[i].tcp && k < ls[i].nfds; k++)
+            if (ls[i].fds[k] >= 0 && listen(ls[i].fds[k], 4096) < 0)
+                rota_error("workers: listen %s: %s", ls[i].spec, strerror(errno));
 }
 
 void pool_listen_close(struct pool_listener *ls, uint32_t n)
@@ -252,7 +267,7 @@ void pool_listen_commit(struct pool_listener *cur, uint32_t ncur, struct pool_li
             struct stat st;
             if (out[i].mode != old->mode && lstat(out[i].unix_path, &st) == 0 &&
                 S_ISSOCK(st.st_mode) && st.st_uid == geteuid() &&
-                chmod(out[i].unix_path, out[i].mode) < 0)
+                fchmodat(AT_FDCWD, out[i].unix_path, out[i].mode, AT_SYMLINK_NOFOLLOW) < 0)
                 rota_warn("workers: %s: cannot set mode %04o: %s", out[i].unix_path,
                           out[i].mode, strerror(errno));
         }
