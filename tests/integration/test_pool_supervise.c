@@ -255,6 +255,39 @@ static void stop_all(struct it *t)
     assert_int_not_equal(it_sh(cmd, out, sizeof(out), NULL, 0), 0);
 }
 
+/* access_log: off: the workers start (with no log) and serve, and stay up. */
+static void test_pool_supervise_access_log_off(void **state)
+{
+    (void)state;
+    struct it t;
+    pool_keys_export("ROTA_SUP_", accounts, 2);
+    it_init(&t, "suplogoff");
+    pool_mock_start(t.dir, 20, accounts, 2, false);
+    pool_port = free_port();
+    char w[256];
+    snprintf(w, sizeof(w),
+             "  processes: 1\n  access_log: \"off\"\n  listen:\n    - tcp: 127.0.0.1:%d\n",
+             pool_port);
+    write_config(&t, w);
+    assert_int_equal(it_start(&t), 0);
+    char cmd[256], out[4096];
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -m 2 -d '{\"model\":\"chat-model\",\"messages\":[]}' "
+             "http://127.0.0.1:%d/v1/chat/completions",
+             pool_port);
+    for (int i = 0; i < 200 && (it_sh(cmd, out, sizeof(out), NULL, 0) != 0 ||
+                                !strstr(out, "chat.completion"));
+         i++)
+        sleep_ms(25);
+    assert_non_null(strstr(out, "chat.completion"));
+    int pid = pid_in_slot(&t, 0, 0);
+    sleep_ms(1200);
+    assert_int_equal(pid_in_slot(&t, 0, 0), pid); /* not restarted meanwhile */
+    assert_false(it_log_has(&t, "exited with status"));
+    stop_all(&t);
+    it_cleanup(&t);
+}
+
 static void test_pool_supervise_kill9_one_worker(void **state)
 {
     (void)state;
@@ -407,6 +440,7 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_pool_supervise_access_log_off, pool_teardown),
         cmocka_unit_test_teardown(test_pool_supervise_kill9_one_worker, pool_teardown),
         cmocka_unit_test_teardown(test_pool_supervise_reload_under_load, pool_teardown),
     };
