@@ -36,7 +36,7 @@
 
 #define BGID 0
 
-enum kind { K_NONE, K_ACCEPT, K_ACCEPT_MULTI, K_RECV, K_SEND, K_POLL, K_WAKE };
+enum kind { K_NONE, K_ACCEPT, K_ACCEPT_MULTI, K_RECV, K_SEND, K_CONNECT, K_POLL, K_WAKE };
 
 struct rota_loop_watch {
     struct rota_loop_op op;
@@ -260,6 +260,28 @@ int rota_loop_send(struct rota_loop *l, struct rota_loop_op *op, int fd, const v
     struct io_uring_sqe *s = get_sqe(l);
     io_uring_prep_send(s, fd, buf, len, MSG_NOSIGNAL);
     start(op, s, K_SEND, fd);
+    return 0;
+}
+
+int rota_loop_sendmsg(struct rota_loop *l, struct rota_loop_op *op, int fd,
+                      const struct msghdr *msg)
+{
+    if (op->busy)
+        return -EBUSY;
+    struct io_uring_sqe *s = get_sqe(l);
+    io_uring_prep_sendmsg(s, fd, msg, MSG_NOSIGNAL);
+    start(op, s, K_SEND, fd);
+    return 0;
+}
+
+int rota_loop_connect(struct rota_loop *l, struct rota_loop_op *op, int fd,
+                      const struct sockaddr *addr, socklen_t len)
+{
+    if (op->busy)
+        return -EBUSY;
+    struct io_uring_sqe *s = get_sqe(l);
+    io_uring_prep_connect(s, fd, addr, len);
+    start(op, s, K_CONNECT, fd);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * loop.h - a per-thread io_uring event loop: accept, recv, send, fd watches, timers,
+ * loop.h - a per-thread io_uring event loop: accept, connect, recv, send, fd watches, timers,
  * deferred calls, and a stop that any thread may ask for.
  *
  * Private to the dispatch pool (workers/front*, and the upstream and dispatch layers).
@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct rota_loop;
 struct rota_loop_op;
@@ -81,6 +82,14 @@ const char *rota_loop_recv_data(const struct rota_loop *l, uint32_t flags);
 /* Send "len" bytes at "buf" (which must live until the completion), MSG_NOSIGNAL. */
 int rota_loop_send(struct rota_loop *l, struct rota_loop_op *op, int fd, const void *buf,
                    size_t len);
+/* Send what "msg" points at (it, its iovec and the bytes must live until the
+ * completion), MSG_NOSIGNAL; res = bytes sent, which may be fewer than asked. */
+int rota_loop_sendmsg(struct rota_loop *l, struct rota_loop_op *op, int fd,
+                      const struct msghdr *msg);
+/* Connect socket "fd" to "addr" (which must live until the completion); res = 0 or a
+ * negative errno. */
+int rota_loop_connect(struct rota_loop *l, struct rota_loop_op *op, int fd,
+                      const struct sockaddr *addr, socklen_t len);
 /* Ask the operation in flight on "op", if any, to complete now (-ECANCELED, or its
  * result if it was done). */
 void rota_loop_cancel(struct rota_loop *l, struct rota_loop_op *op);

@@ -44,53 +44,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "upstream.h"
+#include "upstream_int.h"
 
-#define HEAD_MAX  (64 * 1024) /* a head past this ends the call: -EIO */
 #define SPARE_MAX 64          /* ended calls kept for reuse per thread */
 #define GATHER_MAX (64 * 1024) /* a body in pieces below this is gathered into one */
 #define KEEP_MAX  (16 * 1024)  /* a spare keeps a gathered body's room up to this */
-
-struct rota_upstream {
-    struct rota_loop *l;
-    CURLM *m;
-    struct rota_loop_timer timer;
-    struct rota_loop_defer reap;
-    struct rota_loop_defer kick;     /* collect what a resume finished */
-    struct rota_upstream_call *dead; /* cancelled, to remove and free */
-    struct rota_upstream_call *all;  /* every call not yet freed */
-    struct rota_upstream_call *spare; /* ended, kept for the next ones */
-    unsigned active, nspare;
-    char ua[64];
-    char *ca_file; /* NULL: the system's CA certificates */
-};
-
-struct rota_upstream_call {
-    struct rota_upstream *u;
-    CURL *e;
-    const struct rota_upstream_cbs *cb;
-    void *arg;
-    struct rota_loop_timer timer; /* first byte, then idle */
-    struct rota_upstream_call *next_dead, *prev, *next;
-    /* the request's header lines: "lines" (NUL after each), chained by "nodes" */
-    char *lines;
-    size_t lines_len, lines_cap;
-    struct curl_slist *nodes;
-    size_t nnodes, nodes_cap;
-    char *head;
-    size_t head_len, head_cap;
-    /* the body: gathered into "body", or read from the caller's pieces at "up_off" */
-    char *body;
-    size_t body_cap;
-    const struct iovec *iov;
-    size_t niov, up_off, up_len;
-    int status;
-    uint32_t first_byte_ms, idle_ms;
-    bool headed, paused, cancelled, removed;
-    char err[CURL_ERROR_SIZE];
-};
-
-#define container_of(p, T, m) ((T *)(void *)((char *)(p)-offsetof(T, m)))
 
 /* ---- the multi handle on the loop ---- */
 
@@ -153,12 +111,7 @@ static int timer_cb(CURLM *m, long ms, void *userp)
  * large gathered body's room given back. */
 static void wipe_lines(struct rota_upstream_call *c)
 {
-    if (c->lines_len)
-        explicit_bzero(c->lines, c->lines_len);
-    c->lines_len = 0;
-    c->nnodes = 0;
-    c->iov = NULL;
-    c->niov = 0;
+    rota_upstream_wipe_lines(c);
     if (c->body_cap > KEEP_MAX) {
         free(c->body);
         c->body = NULL;
@@ -174,34 +127,10 @@ static void call_destroy(struct rota_upstream_call *c)
     free(c->lines);
     free(c->nodes);
     free(c->head);
+    free(c->ans.head);
+    free(c->send_iov);
     free(c->body);
     free(c);
-}
-
-/* End a call's life: out of the multi, its header lines wiped, kept as a spare. */
-static void call_free(struct rota_upstream_call *c)
-{
-    struct rota_upstream *u = c->u;
-    rota_loop_timer_stop(u->l, &c->timer);
-    if (!c->removed) {
-        curl_multi_remove_handle(u->m, c->e);
-        u->active--;
-    }
-    wipe_lines(c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        u->all = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    if (u->nspare >= SPARE_MAX) {
-        call_destroy(c);
-        return;
-    }
-    curl_easy_reset(c->e); /* its options go; its buffers and the multi's connections stay */
-    c->next = u->spare;
-    u->spare = c;
-    u->nspare++;
 }
 
 /* End call "c" with "err": out of the multi, on_done told, freed. */
@@ -215,7 +144,7 @@ static void finish(struct rota_upstream_call *c, int err, const char *why)
     if (!c->cancelled)
         c->cb->on_done(c->arg, err, why);
     if (!c->cancelled) /* a cancelled one is freed by reap, from the dead list */
-        call_free(c);
+        rota_upstream_call_free(c);
 }
 
 static int translate(CURLcode rc)
@@ -269,7 +198,7 @@ static void on_reap(struct rota_loop_defer *d)
     while (u->dead) {
         struct rota_upstream_call *c = u->dead;
         u->dead = c->next_dead;
-        call_free(c);
+        rota_upstream_call_free(c);
     }
 }
 
@@ -316,7 +245,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         }
         return len;
     }
-    if (c->head_len + len > HEAD_MAX)
+    if (c->head_len + len > UP_HEAD_MAX)
         return 0;
     if (c->head_len + len + 1 > c->head_cap) {
         size_t cap = c->head_cap ? c->head_cap : 1024;
@@ -438,175 +367,6 @@ static int set_body(struct rota_upstream_call *c, const struct rota_upstream_req
     return 0;
 }
 
-/* ---- headers ---- */
-
-static bool listed(const char *name, const char *const *names)
-{
-    for (; *names; names++)
-        if (strcasecmp(name, *names) == 0)
-            return true;
-    return false;
-}
-
-/* Does the "Name: value\r\n" list "list" (or a comma-separated token list, with
- * "comma") hold "name"? */
-static bool in_list(const char *list, const char *name, bool comma)
-{
-    size_t nl = strlen(name);
-    for (const char *p = list; p && *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        size_t k = comma ? strcspn(p, ", \t") : strcspn(p, ":\r\n");
-        if (k == nl && strncasecmp(p, name, nl) == 0)
-            return true;
-        p += k;
-        if (!comma) {
-            p = strchr(p, '\n');
-            p = p ? p + 1 : NULL;
-        }
-    }
-    return false;
-}
-
-bool rota_upstream_passes(const char *name, const char *extra, const char *connection)
-{
-    static const char *const never[] = {
-        /* the client's credentials */
-        "authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization",
-        "openai-organization", "openai-project", "x-goog-user-project", /* who pays */
-        /* hop-by-hop (RFC 9110 7.6.1) */
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "proxy-authenticate",
-        /* framing and encoding libcurl and the pool own */
-        "host", "content-length", "expect", "accept-encoding", "x-request-id", NULL};
-    if (listed(name, never) || strncasecmp(name, "x-rota-", 7) == 0)
-        return false;
-    if (connection && in_list(connection, name, true))
-        return false;
-    return !in_list(extra, name, false);
-}
-
-static bool sane(const char *s)
-{
-    return !strpbrk(s, "\r\n");
-}
-
-#define LINE_MAX_ 1024 /* a header line this long or longer is not sent (the key's: 4096) */
-
-/* Room for "more" bytes in the call's lines. A move wipes the old place: the key may
- * be in it. */
-static int lines_room(struct rota_upstream_call *c, size_t more)
-{
-    if (c->lines_len + more <= c->lines_cap)
-        return 0;
-    size_t cap = c->lines_cap ? c->lines_cap : 2048;
-    while (cap < c->lines_len + more)
-        cap *= 2;
-    char *p = malloc(cap);
-    if (!p)
-        return -ENOMEM;
-    if (c->lines_len) {
-        memcpy(p, c->lines, c->lines_len);
-        explicit_bzero(c->lines, c->lines_len);
-    }
-    free(c->lines);
-    c->lines = p;
-    c->lines_cap = cap;
-    return 0;
-}
-
-/* Append the line made of "n" parts: 0 or -ENOMEM. */
-static int line(struct rota_upstream_call *c, size_t n, const char *const *part,
-                const size_t *len)
-{
-    size_t total = 1;
-    for (size_t i = 0; i < n; i++)
-        total += len[i];
-    if (lines_room(c, total))
-        return -ENOMEM;
-    char *p = c->lines + c->lines_len;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(p, part[i], len[i]);
-        p += len[i];
-    }
-    *p = 0;
-    c->lines_len += total;
-    c->nnodes++;
-    return 0;
-}
-
-/* "Name: value" if it is shorter than LINE_MAX_ (else nothing, as a line too long). */
-static int header(struct rota_upstream_call *c, const char *name, const char *value)
-{
-    const char *part[] = {name, ": ", value};
-    size_t len[] = {strlen(name), 2, strlen(value)};
-    return len[0] + 2 + len[2] < LINE_MAX_ ? line(c, 3, part, len) : 0;
-}
-
-/* Chain the lines into the call's curl_slist nodes. */
-static int link_lines(struct rota_upstream_call *c)
-{
-    if (c->nnodes > c->nodes_cap) {
-        size_t cap = c->nodes_cap ? c->nodes_cap : 16;
-        while (cap < c->nnodes)
-            cap *= 2;
-        struct curl_slist *n = realloc(c->nodes, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        c->nodes = n;
-        c->nodes_cap = cap;
-    }
-    char *p = c->lines;
-    for (size_t i = 0; i < c->nnodes; i++) {
-        c->nodes[i] = (struct curl_slist){p, i + 1 < c->nnodes ? &c->nodes[i + 1] : NULL};
-        p += strlen(p) + 1;
-    }
-    return 0;
-}
-
-/* The request's headers into the call's lines: the client's that pass, the provider's,
- * the key. */
-static int build_headers(struct rota_upstream_call *c, const struct rota_upstream_req *q,
-                         const char *ua)
-{
-    const rota_target *t = q->target;
-    const char *conn = rota_http_get(q->client_headers, q->nclient_headers, "connection");
-    bool typed = false, agent = false;
-    const char *expect = "Expect:";
-    size_t elen = 7;
-    int rc = line(c, 1, &expect, &elen); /* no 100-continue round trip */
-    for (size_t i = 0; !rc && i < q->nclient_headers; i++) {
-        const struct rota_http_hdr *h = &q->client_headers[i];
-        if (!rota_upstream_passes(h->name, t->headers, conn) || !sane(h->value))
-            continue;
-        typed |= strcasecmp(h->name, "content-type") == 0;
-        agent |= strcasecmp(h->name, "user-agent") == 0;
-        rc = header(c, h->name, h->value);
-    }
-    if (!rc && !typed)
-        rc = header(c, "Content-Type", "application/json");
-    if (!rc && !agent)
-        rc = header(c, "User-Agent", ua);
-    if (!rc && q->request_id && sane(q->request_id))
-        rc = header(c, "X-Request-Id", q->request_id);
-    for (const char *p = t->headers; !rc && *p;) { /* "Name: value\r\n" each */
-        size_t k = strcspn(p, "\r\n");
-        if (k && k < LINE_MAX_)
-            rc = line(c, 1, &p, &k);
-        p += k;
-        p += strspn(p, "\r\n");
-    }
-    if (!rc && t->auth_header[0] && q->key && q->key[0]) {
-        const char *part[] = {t->auth_header, ": ", t->auth_scheme, q->key};
-        size_t len[] = {strlen(t->auth_header), 2, strlen(t->auth_scheme), strlen(q->key)};
-        if (!sane(q->key) || len[0] + 2 + len[2] + len[3] >= 4096)
-            rc = -EINVAL;
-        else
-            rc = line(c, 4, part, len);
-    }
-    return rc ? rc : link_lines(c);
-}
-
 /* ---- calls ---- */
 
 /* A call to fill: a spare one, or a new one. NULL when out of memory. */
@@ -618,26 +378,80 @@ static struct rota_upstream_call *call_take(struct rota_upstream *u)
         u->nspare--;
         return c;
     }
-    c = calloc(1, sizeof(*c));
-    if (c && !(c->e = curl_easy_init())) {
-        free(c);
-        c = NULL;
-    }
-    return c;
+    return calloc(1, sizeof(*c));
 }
 
-/* Give back a call that did not start. */
-static void call_untake(struct rota_upstream *u, struct rota_upstream_call *c)
+/* Keep "c" (out of every list, its lines wiped) for the next call, or free it. */
+static void call_keep(struct rota_upstream *u, struct rota_upstream_call *c)
 {
     wipe_lines(c);
     if (u->nspare >= SPARE_MAX) {
         call_destroy(c);
         return;
     }
-    curl_easy_reset(c->e);
+    if (c->e)
+        curl_easy_reset(c->e); /* its options go; its buffers, the multi's connections stay */
     c->next = u->spare;
     u->spare = c;
     u->nspare++;
+}
+
+void rota_upstream_call_free(struct rota_upstream_call *c)
+{
+    struct rota_upstream *u = c->u;
+    rota_loop_timer_stop(u->l, &c->timer);
+    if (!c->removed) {
+        if (c->h1) {
+            rota_h1_cancel(c);
+        } else {
+            curl_multi_remove_handle(u->m, c->e);
+            u->active--;
+        }
+    }
+    if (c->h1) {
+        rota_loop_timer_stop(u->l, &c->total);
+        rota_loop_undefer(u->l, &c->pump);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        u->all = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    call_keep(u, c);
+}
+
+/* libcurl's options for call "c". 0 or -ENOMEM. */
+static int curl_setup(struct rota_upstream *u, struct rota_upstream_call *c,
+                      const struct rota_upstream_req *q)
+{
+    if (!c->e && !(c->e = curl_easy_init()))
+        return -ENOMEM;
+    int rc = set_body(c, q);
+    if (rc)
+        return rc;
+    CURL *e = c->e;
+    curl_easy_setopt(e, CURLOPT_URL, q->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->nodes);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->err);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)q->connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)q->total_ms);
+    if (u->ca_file) { /* these CAs alone: no directory of the system's beside them */
+        curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
+    if (curl_multi_add_handle(u->m, e) != CURLM_OK)
+        return -ENOMEM;
+    if (c->first_byte_ms)
+        rota_loop_timer_set(u->l, &c->timer, c->first_byte_ms);
+    return 0;
 }
 
 int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req *q,
@@ -658,41 +472,20 @@ int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req 
     c->idle_ms = q->idle_ms;
     c->headed = c->paused = c->cancelled = c->removed = false;
     c->err[0] = 0;
-    int rc = build_headers(c, q, u->ua);
+    c->h1 = !u->curl_only && rota_h1_takes(c, q->url);
+    int rc = rota_upstream_build_headers(c, q, u->ua);
     if (!rc)
-        rc = set_body(c, q);
+        rc = c->h1 ? rota_h1_start(c, q) : curl_setup(u, c, q);
     if (rc) {
-        call_untake(u, c);
+        c->removed = true; /* in no multi, and no connection of rota's client's */
+        call_keep(u, c);
         return rc;
-    }
-    CURL *e = c->e;
-    curl_easy_setopt(e, CURLOPT_URL, q->url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->nodes);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->err);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)q->connect_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)q->total_ms);
-    if (u->ca_file) { /* these CAs alone: no directory of the system's beside them */
-        curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
-        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-    }
-    if (curl_multi_add_handle(u->m, e) != CURLM_OK) {
-        call_untake(u, c);
-        return -ENOMEM;
     }
     u->active++;
     c->next = u->all;
     if (u->all)
         u->all->prev = c;
     u->all = c;
-    if (c->first_byte_ms)
-        rota_loop_timer_set(u->l, &c->timer, c->first_byte_ms);
     *out = c;
     return 0;
 }
@@ -701,6 +494,10 @@ void rota_upstream_resume(struct rota_upstream_call *c)
 {
     if (!c->paused || c->cancelled)
         return;
+    if (c->h1) {
+        rota_h1_resume(c);
+        return;
+    }
     c->paused = false;
     arm_idle(c);
     curl_easy_pause(c->e, CURLPAUSE_CONT); /* may deliver data before it returns */
@@ -713,6 +510,8 @@ void rota_upstream_cancel(struct rota_upstream_call *c)
         return;
     c->cancelled = true;
     rota_loop_timer_stop(c->u->l, &c->timer);
+    if (c->h1)
+        rota_h1_cancel(c);
     c->next_dead = c->u->dead;
     c->u->dead = c;
     rota_loop_defer(c->u->l, &c->u->reap);
@@ -720,6 +519,8 @@ void rota_upstream_cancel(struct rota_upstream_call *c)
 
 bool rota_upstream_body_sent(const struct rota_upstream_call *c)
 {
+    if (c->h1)
+        return rota_h1_body_sent(c);
     return !c->niov || c->up_off >= c->up_len;
 }
 
@@ -754,14 +555,16 @@ int rota_upstream_new(struct rota_upstream **out, struct rota_loop *l,
     u->kick.fn = on_kick;
     snprintf(u->ua, sizeof(u->ua), "%s", o && o->user_agent ? o->user_agent : "rota-worker");
     u->ca_file = o && o->ca_file ? strdup(o->ca_file) : NULL;
+    u->curl_only = o && o->curl_only;
+    long keep = o && o->max_host_conns ? (long)o->max_host_conns : 64;
     u->m = curl_multi_init();
-    if (!u->m || (o && o->ca_file && !u->ca_file)) {
+    if (!u->m || (o && o->ca_file && !u->ca_file) || rota_h1_pool_new(u, (uint32_t)keep * 4)) {
         if (u->m)
             curl_multi_cleanup(u->m);
+        free(u->ca_file);
         free(u);
         return -ENOMEM;
     }
-    long keep = o && o->max_host_conns ? (long)o->max_host_conns : 64;
     curl_multi_setopt(u->m, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(u->m, CURLMOPT_SOCKETDATA, u);
     curl_multi_setopt(u->m, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -780,7 +583,7 @@ void rota_upstream_free(struct rota_upstream *u)
     rota_loop_undefer(u->l, &u->kick);
     while (u->all) {
         u->all->cancelled = true;
-        call_free(u->all);
+        rota_upstream_call_free(u->all);
     }
     while (u->spare) {
         struct rota_upstream_call *c = u->spare;
@@ -789,6 +592,7 @@ void rota_upstream_free(struct rota_upstream *u)
     }
     rota_loop_timer_stop(u->l, &u->timer);
     curl_multi_cleanup(u->m);
+    rota_h1_pool_free(u);
     free(u->ca_file);
     free(u);
 }

@@ -55,6 +55,7 @@ struct rota_upstream_opts {
     const char *user_agent;  /* NULL: "rota-worker" */
     const char *ca_file;     /* PEM CA certificates to verify upstreams against, instead
                                 of the system's; NULL: the system's (libcurl's default) */
+    bool curl_only;          /* every call through libcurl, plain HTTP to an address too */
 };
 
 /* What a call sends: every pointer must live until on_done (or the cancel). */
