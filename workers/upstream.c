@@ -1,6 +1,7 @@
 /*
- * upstream.c - the dispatch pool's outbound HTTP on libcurl's multi socket interface
- * (upstream.h says what it offers).
+ * upstream.c - the dispatch pool's outbound HTTP (upstream.h says what it offers): the
+ * calls, which engine takes each (upstream_int.h), and libcurl's engine on its multi
+ * socket interface.
  *
  * DESIGN
  * One CURLM per thread. libcurl tells us which sockets to wait on

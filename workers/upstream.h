@@ -1,7 +1,8 @@
 /*
- * upstream.h - the dispatch pool's outbound HTTP: one libcurl multi handle per thread,
- * driven by that thread's loop, sending one call at a time per struct
- * rota_upstream_call and handing the answer back piece by piece.
+ * upstream.h - the dispatch pool's outbound HTTP, driven by a thread's loop: one call
+ * per struct rota_upstream_call, the answer handed back piece by piece. Plain HTTP to
+ * an address goes through rota's own HTTP/1.1 client, the rest through libcurl's multi
+ * interface (upstream_int.h says which and why); the contract below is both's.
  *
  * Private to the dispatch pool. Everything here is called on the loop's thread.
  *
@@ -18,11 +19,12 @@
  * buffer into one header line that is wiped before it is freed.
  *
  * The answer is delivered as it arrives: on_head once with the status and the raw
- * header block, on_data for each piece of the body (which may ask to pause: the client
- * is behind), on_done exactly once at the end, unless the call was cancelled. Timeouts:
- * connect (libcurl's), first byte (from the start to the head), idle (between pieces,
- * not counted while paused by the caller) and total (libcurl's). Connections are kept
- * and reused by the multi handle across calls to the same host. An https upstream is
+ * header block (the lines after the status line; 1xx heads left out), on_data for each
+ * piece of the body, its framing undone (which may ask to pause: the client is behind),
+ * on_done exactly once at the end, unless the call was cancelled. Timeouts: connect,
+ * first byte (from the start to the head), idle (between pieces, not counted while
+ * paused by the caller) and total. Connections are kept and reused across calls to the
+ * same host and port on the thread. An https upstream is
  * verified (certificate chain and name) against the system's CA certificates, or only
  * against those of opts.ca_file when given; one that fails verification ends the call
  * like a connection that could not be made (-ECONNREFUSED).

@@ -12,13 +12,9 @@
  * body handed to on_data where it lies. Only what a pause holds back is copied, into
  * the connection's "pend", and handed over again on the resume.
  *
- * The answer's framing (RFC 9112 section 6): no body for 1xx, 204 and 304; chunked when
- * Transfer-Encoding ends with chunked (the chunks undone, extensions and trailers
- * dropped); else Content-Length (one value; two that differ are an error); else until
- * the connection closes. 1xx heads are skipped, a 101 is an error. The connection is
- * kept for the next call when the answer came whole, framed, with nothing after it,
- * the request was all sent, and neither side said "Connection: close" (HTTP/1.0: only
- * with keep-alive).
+ * The answer is read by upstream_h1_answer.c. The connection is kept for the next call
+ * when the answer came whole, framed, with nothing after it, the request was all sent,
+ * and the upstream did not say "Connection: close" (HTTP/1.0: only with keep-alive).
  *
  * A kept connection still receives: an upstream that closes it, or sends anything, ends
  * it there, so a call seldom finds a dead one. If it does (the connection was kept, and
