@@ -75,13 +75,18 @@ static void unlink_conn(struct rota_front *f, struct rota_front_conn *c)
         c->list_next->prev = c->prev;
 }
 
+static void put_req(struct rota_front *f, struct req_ctx **rq)
+{
+    if (!*rq)
+        return;
+    rota_http_end((*rq)->h);
+    rota_front_pool_put(&f->reqs, *rq);
+    *rq = NULL;
+}
+
 static void release_req(struct rota_front_conn *c)
 {
-    if (!c->rq)
-        return;
-    rota_http_end(c->rq->h);
-    rota_front_pool_put(&c->f->reqs, c->rq);
-    c->rq = NULL;
+    put_req(c->f, &c->rq);
 }
 
 static void conn_free(struct rota_front_conn *c)
@@ -91,6 +96,7 @@ static void conn_free(struct rota_front_conn *c)
     rota_loop_undefer(f->l, &c->next);
     close(c->fd);
     release_req(c);
+    put_req(f, &c->held);
     rota_front_buf_release(f, &c->in);
     rota_front_buf_release(f, &c->fl);
     rota_front_buf_release(f, &c->wq);
@@ -212,7 +218,31 @@ static void arm_recv(struct rota_front_conn *c)
         return;
     if (c->state == S_ANSWER && c->in.len - c->in.off + BUF_BLOCK > IN_MAX)
         return;
-    rota_loop_recv(c->f->l, &c->rop, c->fd);
+    size_t len;
+    char *at = c->state == S_BODY && c->in.off == c->in.len
+                   ? rota_http_body_room(c->rq->h, DIRECT_MIN, &len)
+                   : NULL;
+    c->direct = at != NULL;
+    if (at)
+        rota_loop_recv_into(c->f->l, &c->rop, c->fd, at, len);
+    else
+        rota_loop_recv(c->f->l, &c->rop, c->fd);
+}
+
+/* A receive straight into the request's body has completed with "res" bytes. */
+static void took_direct(struct rota_front_conn *c, int res)
+{
+    c->direct = false;
+    if (c->held) { /* refused meanwhile: the body can go now */
+        put_req(c->f, &c->held);
+        if (res > 0 && !c->closing)
+            arm_recv(c); /* read and dropped from now on */
+        return;
+    }
+    rota_http_body_took(c->rq->h, (size_t)res);
+    set_read_due(c, c->f->o.body_timeout_ms);
+    rota_front_timer(c);
+    arm_recv(c);
 }
 
 static int start_request(struct rota_front_conn *c)
@@ -385,10 +415,16 @@ static void on_recv(struct rota_loop_op *op, int res, uint32_t flags)
         return;
     }
     if (res <= 0) {
+        c->direct = false;
+        put_req(c->f, &c->held);
         if (c->state == S_IDLE || c->state >= S_CLOSING)
             rota_front_close(c); /* a client done with its connection */
         else
             rota_front_gone(c);
+        return;
+    }
+    if (c->direct) {
+        took_direct(c, res);
         return;
     }
     const char *data = rota_loop_recv_data(c->f->l, flags);

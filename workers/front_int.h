@@ -30,6 +30,7 @@
 #define POOL_MAX     64    /* spare blocks of each kind kept per thread */
 #define MAX_REFUSING 64    /* connections being refused (503) at once */
 #define MAX_LISTEN   18
+#define DIRECT_MIN   16384 /* body bytes due past which they are received into the body */
 
 enum cstate { S_IDLE, S_HEAD, S_BODY, S_ANSWER, S_CLOSING, S_LINGER };
 
@@ -69,6 +70,7 @@ struct rota_front_conn {
     struct rota_loop_defer next;  /* after an answer: finish it, parse what waits */
     struct rota_front_conn *prev, *list_next;
     struct req_ctx *rq; /* a request in progress, else NULL */
+    struct req_ctx *held; /* a refused request whose body a receive still fills */
     struct buf in, fl, wq;
     uint64_t read_due, send_due; /* loop ms; 0 = none */
     int fd;
@@ -83,6 +85,7 @@ struct rota_front_conn {
     bool closing;       /* being closed: freed once nothing holds it */
     bool refusing;      /* a 503 at max_conns: counted apart from conns */
     bool want_writable; /* a stream write was refused: tell the handler at drain */
+    bool direct;        /* the receive in flight writes into the request's body */
 };
 
 struct rota_front {

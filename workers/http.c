@@ -12,6 +12,7 @@
  * "100 Continue" or take the request before anything further is read.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -284,6 +285,25 @@ size_t rota_http_feed(struct rota_http *h, const char *data, size_t len)
     if (in_head)
         h->head_bytes += (uint32_t)(n < len ? n : len);
     return n;
+}
+
+/* The parser counts a Content-Length body down in p.content_length once it is in the
+ * body (after its first byte): bytes received past it are taken off that count, and
+ * the last byte is always left to the parser, which then ends the request itself. */
+char *rota_http_body_room(struct rota_http *h, size_t min, size_t *len)
+{
+    if (h->state != ROTA_HTTP_MORE || !h->headers || h->content_length == UINT64_MAX ||
+        !h->body_len || h->p.content_length == ULLONG_MAX || h->p.content_length <= min ||
+        h->body_len + h->p.content_length + 1 > h->body_cap)
+        return NULL;
+    *len = (size_t)h->p.content_length - 1;
+    return h->body + h->body_len;
+}
+
+void rota_http_body_took(struct rota_http *h, size_t n)
+{
+    h->body_len += n;
+    h->p.content_length -= n;
 }
 
 char *rota_http_spare(struct rota_http *h, size_t n)

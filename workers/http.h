@@ -90,6 +90,12 @@ void rota_http_end(struct rota_http *h);
 /* Parse up to "len" bytes at "data"; returns how many were taken, and h->state says
  * what to do next (top of this file). */
 size_t rota_http_feed(struct rota_http *h, const char *data, size_t len);
+/* Where the rest of a Content-Length body may be received straight into the body,
+ * past the parser ("*len" bytes: all but the last, which the parser must see), once
+ * the parser is in the body and more than "min" bytes are due; else NULL. */
+char *rota_http_body_room(struct rota_http *h, size_t min, size_t *len);
+/* "n" bytes were received at rota_http_body_room's place. */
+void rota_http_body_took(struct rota_http *h, size_t n);
 /* "n" bytes of the arena's spare room (at least 64 are always left), or NULL. */
 char *rota_http_spare(struct rota_http *h, size_t n);
 

@@ -36,7 +36,7 @@
 
 #define BGID 0
 
-enum kind { K_NONE, K_ACCEPT, K_ACCEPT_MULTI, K_RECV, K_SEND, K_CONNECT, K_POLL, K_WAKE };
+enum kind { K_NONE, K_ACCEPT, K_ACCEPT_MULTI, K_RECV, K_RECV_INTO, K_SEND, K_CONNECT, K_POLL, K_WAKE };
 
 struct rota_loop_watch {
     struct rota_loop_op op;
@@ -242,6 +242,17 @@ int rota_loop_recv(struct rota_loop *l, struct rota_loop_op *op, int fd)
     if (op->busy)
         return -EBUSY;
     prep_recv(l, op, fd);
+    return 0;
+}
+
+int rota_loop_recv_into(struct rota_loop *l, struct rota_loop_op *op, int fd, void *buf,
+                        size_t len)
+{
+    if (op->busy)
+        return -EBUSY;
+    struct io_uring_sqe *s = get_sqe(l);
+    io_uring_prep_recv(s, fd, buf, len, 0);
+    start(op, s, K_RECV_INTO, fd);
     return 0;
 }
 

@@ -77,6 +77,10 @@ uint64_t rota_loop_now(const struct rota_loop *l);
 int rota_loop_accept(struct rota_loop *l, struct rota_loop_op *op, int fd);
 /* Receive on "fd" into a buffer of the loop's; res = bytes (0 = end of stream). */
 int rota_loop_recv(struct rota_loop *l, struct rota_loop_op *op, int fd);
+/* Receive on "fd" into "buf" (up to "len" bytes; it must live until the completion):
+ * for bytes whose place is known before they come. */
+int rota_loop_recv_into(struct rota_loop *l, struct rota_loop_op *op, int fd, void *buf,
+                        size_t len);
 /* The bytes of a receive's completion ("flags" as passed to fn); valid until fn returns. */
 const char *rota_loop_recv_data(const struct rota_loop *l, uint32_t flags);
 /* Send "len" bytes at "buf" (which must live until the completion), MSG_NOSIGNAL. */
