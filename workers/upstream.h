@@ -95,7 +95,8 @@ int rota_upstream_new(struct rota_upstream **out, struct rota_loop *l,
 void rota_upstream_free(struct rota_upstream *u);
 
 /* Start a call; its callbacks begin on a later turn of the loop. Returns 0 with the
- * call in "*out", -ENOMEM, or -EINVAL (a header would hold CR or LF). */
+ * call in "*out", -ENOMEM, -EMFILE or -ENFILE (no socket for a new connection), or
+ * -EINVAL (a header would hold CR or LF). */
 int rota_upstream_start(struct rota_upstream *u, const struct rota_upstream_req *q,
                         const struct rota_upstream_cbs *cb, void *arg,
                         struct rota_upstream_call **out);

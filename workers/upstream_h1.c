@@ -16,10 +16,15 @@
  * when the answer came whole, framed, with nothing after it, the request was all sent,
  * and the upstream did not say "Connection: close" (HTTP/1.0: only with keep-alive).
  *
- * A kept connection still receives: an upstream that closes it, or sends anything, ends
- * it there, so a call seldom finds a dead one. If it does (the connection was kept, and
- * ends or fails before a byte of the answer), the call goes once more on a new
- * connection, as libcurl does.
+ * A kept connection has nothing armed. Before a call takes it, a peek (MSG_PEEK,
+ * MSG_DONTWAIT) must find nothing to read: a connection the upstream closed, or one
+ * with bytes after the last answer (an answer longer than its Content-Length said), is
+ * ended there, so no call reads another's answer. A call whose kept connection ends
+ * or fails before a byte of the answer anyway (the upstream closed it as we sent) goes
+ * once more on a new connection, as libcurl does; the request may then reach the
+ * upstream twice, as with libcurl. A send that fails leaves the verdict to the receive,
+ * armed for as long as the call runs: an answer the upstream sent before closing (an
+ * early 413) is still read.
  *
  * Ending a connection shuts the socket down first: an operation in flight then fails at
  * once and the kernel reads no more of the call's buffers, which the caller may free
@@ -63,6 +68,7 @@ struct h1_pool {
     struct h1_conn *kept; /* most recently kept first */
     struct h1_conn *all;
     unsigned nkept, max_kept;
+    bool localhost6; /* "localhost" answered on ::1 last */
 };
 
 static void conn_kill(struct h1_conn *k);
@@ -72,6 +78,25 @@ static void start_send(struct rota_upstream_call *c);
 
 /* ---- the URL ---- */
 
+/* The call's address: the loopback of IPv6 or IPv4, port "port". */
+static void set_loopback(struct rota_upstream_call *c, bool v6, uint16_t port)
+{
+    memset(&c->addr, 0, sizeof(c->addr));
+    if (v6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&c->addr;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_addr = in6addr_loopback;
+        a6->sin6_port = htons(port);
+        c->addr_len = sizeof(*a6);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&c->addr;
+        a4->sin_family = AF_INET;
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a4->sin_port = htons(port);
+        c->addr_len = sizeof(*a4);
+    }
+}
+
 bool rota_h1_takes(struct rota_upstream_call *c, const char *url)
 {
     if (strncmp(url, "http://", 7) != 0)
@@ -79,8 +104,8 @@ bool rota_h1_takes(struct rota_upstream_call *c, const char *url)
     const char *h = url + 7, *end = h + strcspn(h, "/?#"), *port = NULL;
     char host[64];
     size_t hl;
-    if (*end != '/' || memchr(h, '@', (size_t)(end - h)))
-        return false; /* no path, or a user in it: libcurl's */
+    if (*end != '/' || memchr(h, '@', (size_t)(end - h)) || strchr(end, '#'))
+        return false; /* no path, a user or a fragment: libcurl's */
     if (*h == '[') {
         const char *rb = memchr(h, ']', (size_t)(end - h));
         if (!rb || (rb + 1 != end && rb[1] != ':'))
@@ -111,9 +136,10 @@ bool rota_h1_takes(struct rota_upstream_call *c, const char *url)
     memset(&c->addr, 0, sizeof(c->addr));
     struct sockaddr_in *a4 = (struct sockaddr_in *)&c->addr;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&c->addr;
-    if (strcasecmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        if (strcasecmp(host, "localhost") == 0)
-            a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->localhost = strcasecmp(host, "localhost") == 0;
+    if (c->localhost) { /* 127.0.0.1, or ::1 where that is where it was found */
+        set_loopback(c, c->u->h1->localhost6, (uint16_t)pn);
+    } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)pn);
         c->addr_len = sizeof(*a4);
@@ -161,8 +187,6 @@ static void finish(struct rota_upstream_call *c, int err, const char *why)
             p->kept = k;
             p->nkept++;
             rota_loop_timer_set(u->l, &k->timer, IDLE_MS);
-            if (!k->rop.busy && !k->busy)
-                rota_loop_recv(u->l, &k->rop, k->fd);
             if (p->nkept > p->max_kept) { /* the oldest goes */
                 struct h1_conn *last = p->kept;
                 while (last->next)
@@ -264,17 +288,36 @@ static int conn_new(struct rota_upstream_call *c)
     return 0;
 }
 
-/* A kept connection to the call's address, taken; NULL if there is none. */
+/* Whether kept connection "k" is as it was left: nothing to read, not closed. Bytes
+ * waiting on one (an answer longer than it said, a close) would be taken for the next
+ * call's answer. */
+static bool conn_quiet(const struct h1_conn *k)
+{
+    char b;
+    return recv(k->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+           (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* A kept connection to the call's address, taken and receiving; NULL if there is none
+ * (those found closed or with bytes waiting are ended on the way). */
 static struct h1_conn *conn_take(struct rota_upstream_call *c)
 {
-    for (struct h1_conn *k = c->u->h1->kept; k; k = k->next) {
+    struct rota_loop *l = c->u->l;
+    for (struct h1_conn *k = c->u->h1->kept, *next; k; k = next) {
+        next = k->next;
         if (k->addr_len != c->addr_len || memcmp(&k->addr, &c->addr, c->addr_len) != 0)
             continue;
+        if (!conn_quiet(k)) {
+            conn_kill(k);
+            continue;
+        }
         conn_unkeep(k);
-        rota_loop_timer_stop(c->u->l, &k->timer);
+        rota_loop_timer_stop(l, &k->timer);
         k->call = c;
         c->conn = k;
         c->reused = true;
+        if (!k->busy) /* else its handing over is on the stack: go_on arms it */
+            rota_loop_recv(l, &k->rop, k->fd);
         return k;
     }
     return NULL;
@@ -289,10 +332,9 @@ static void conn_failed(struct rota_upstream_call *c, int err, const char *why)
         conn_kill(c->conn);
         c->send_at = 0;
         c->sent_all = false;
-        int rc = conn_new(c);
-        if (rc == 0)
+        if (conn_new(c) == 0)
             return;
-        err = rc;
+        err = -ECONNREFUSED;
         why = "no socket for upstream";
     }
     finish(c, err, why);
@@ -321,12 +363,24 @@ static void on_connect(struct rota_loop_op *op, int res, uint32_t flags)
     }
     struct rota_upstream_call *c = k->call;
     rota_loop_timer_stop(k->pool->u->l, &k->timer);
+    if (res < 0 && c->localhost && !c->other_tried) {
+        /* localhost is 127.0.0.1 or ::1, and a server may listen on one alone: the
+         * other once, and the one that answered first for the thread's next calls */
+        bool v6 = c->addr.ss_family != AF_INET6;
+        c->other_tried = true;
+        set_loopback(c, v6, ntohs(((struct sockaddr_in *)&c->addr)->sin_port));
+        conn_kill(k);
+        if (conn_new(c) == 0)
+            return;
+    }
     if (res < 0) {
         char why[96];
         snprintf(why, sizeof(why), "cannot connect to upstream: %s", strerror(-res));
         finish(c, -ECONNREFUSED, why);
         return;
     }
+    if (c->localhost)
+        k->pool->localhost6 = c->addr.ss_family == AF_INET6;
     k->connected = true;
     k->sop.fn = on_send;
     rota_loop_recv(k->pool->u->l, &k->rop, k->fd);
@@ -362,13 +416,15 @@ static void on_send(struct rota_loop_op *op, int res, uint32_t flags)
         return;
     }
     struct rota_upstream_call *c = k->call;
-    if (!c)
-        return; /* the answer came whole before the request went: the conn is killed */
     if (res <= 0) {
-        char why[96];
-        snprintf(why, sizeof(why), "upstream connection failed while sending: %s",
-                 strerror(res ? -res : EPIPE));
-        conn_failed(c, -EPIPE, why);
+        /* the rest is not sent; what the upstream answered (an early 413, a close) is
+         * the receive's to tell, and it is armed while the call runs */
+        if (!k->rop.busy) {
+            char why[96];
+            snprintf(why, sizeof(why), "upstream connection failed while sending: %s",
+                     strerror(res ? -res : EPIPE));
+            conn_failed(c, -EPIPE, why);
+        }
         return;
     }
     c->send_at += (size_t)res;
@@ -458,14 +514,14 @@ static void deliver(struct h1_conn *k, const char *p, size_t n, bool held)
     }
 }
 
-/* After handing over: free "k" if it died, else receive again unless its call paused
- * (or a receive is armed already). */
+/* After handing over: free "k" if it died, else receive again for its call unless the
+ * call paused (a kept connection waits with nothing armed: conn_take looks at it). */
 static void go_on(struct h1_conn *k)
 {
     k->busy = false;
     if (k->dead)
         conn_reap(k);
-    else if (!k->rop.busy && !(k->call && k->call->paused))
+    else if (k->call && !k->rop.busy && !k->call->paused)
         rota_loop_recv(k->pool->u->l, &k->rop, k->fd);
 }
 
@@ -478,7 +534,7 @@ static void on_recv(struct rota_loop_op *op, int res, uint32_t flags)
         return;
     }
     struct rota_upstream_call *c = k->call;
-    if (!c) { /* kept: the upstream closed it, or sent what nobody asked for */
+    if (!c) { /* not armed while kept: nothing should come */
         conn_kill(k);
         return;
     }
@@ -659,6 +715,7 @@ void rota_h1_pool_free(struct rota_upstream *u)
     while (p->all) { /* the loop goes too: what is in flight is dropped */
         struct h1_conn *k = p->all;
         p->all = k->anext;
+        rota_loop_timer_stop(u->l, &k->timer);
         if (k->fd >= 0)
             close(k->fd);
         free(k->pend);

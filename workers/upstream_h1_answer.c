@@ -35,14 +35,17 @@ static bool token_in(const char *v, size_t n, const char *tok)
     return false;
 }
 
-/* The head in a->head[0, len) (CRLF CRLF at its end): status, framing, keep. 0 or an
- * error message. */
+/* The head in a->head[0, len) (an empty line at its end): status, framing, keep. 0 or
+ * an error message. */
 static const char *parse_head(struct rota_h1_answer *a, size_t len, size_t *block)
 {
     const char *h = a->head, *end = h + len;
+    for (size_t i = 0; i < len; i++)
+        if (h[i] == 0 || (h[i] == '\r' && (i + 1 == len || h[i + 1] != '\n')))
+            return "NUL or bare CR in the head from upstream";
     if (len < 14 || memcmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1') ||
         h[8] != ' ' || h[9] < '1' || h[9] > '5' || h[10] < '0' || h[10] > '9' ||
-        h[11] < '0' || h[11] > '9' || (h[12] != ' ' && h[12] != '\r'))
+        h[11] < '0' || h[11] > '9' || (h[12] != ' ' && h[12] != '\r' && h[12] != '\n'))
         return "malformed status line from upstream";
     a->status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
     bool http10 = h[7] == '0', chunked = false, te = false, cl = false, close = http10;
@@ -101,7 +104,7 @@ static const char *parse_head(struct rota_h1_answer *a, size_t len, size_t *bloc
         a->state = H1_DONE;
     } else if (te) { /* Transfer-Encoding wins over Content-Length (RFC 9112 6.3) */
         a->state = chunked ? H1_CHUNK_SIZE : H1_UNTIL_CLOSE;
-        a->keep &= chunked;
+        a->keep &= chunked && !cl && !http10; /* both, or on 1.0: not to be trusted after */
         a->line_len = 0;
         a->left = 0;
     } else if (cl) {
@@ -135,12 +138,21 @@ static int feed_head(struct rota_h1_answer *a, const char *p, size_t n, size_t *
     }
     memcpy(a->head + old, p, take);
     a->head_len = old + take;
-    size_t from = old > 3 ? old - 3 : 0, end = 0;
-    for (size_t i = from; i + 4 <= a->head_len; i++)
-        if (memcmp(a->head + i, "\r\n\r\n", 4) == 0) {
-            end = i + 4;
+    /* the end: the first empty line, CRLF or a bare LF (RFC 9112 2.2) */
+    size_t from = old > 2 ? old - 2 : 0, end = 0, lines_end = 0;
+    const char *h = a->head;
+    for (size_t i = from; i + 1 < a->head_len; i++) {
+        if (h[i] != '\n')
+            continue;
+        if (h[i + 1] == '\n')
+            end = i + 2;
+        else if (h[i + 1] == '\r' && i + 2 < a->head_len && h[i + 2] == '\n')
+            end = i + 3;
+        if (end) {
+            lines_end = i + 1;
             break;
         }
+    }
     if (!end) {
         *used = take;
         if (a->head_len >= UP_HEAD_MAX) {
@@ -162,7 +174,7 @@ static int feed_head(struct rota_h1_answer *a, const char *p, size_t n, size_t *
         }
         return H1_MORE;
     }
-    size_t blen = end - 2 - block; /* the lines, without the status line and blank one */
+    size_t blen = lines_end - block; /* without the status line and the empty one */
     memmove(a->head, a->head + block, blen);
     a->head[blen] = 0;
     a->head_len = blen;
@@ -211,17 +223,26 @@ int rota_h1_feed(struct rota_h1_answer *a, const char *p, size_t n, size_t *used
                 return H1_ERR;
             }
             if (ch == '\n') {
-                if (a->line_len == 1 || a->ext == 0) {
+                if (a->ext == 0) {
                     *why = "malformed chunk size from upstream";
                     return H1_ERR;
                 }
                 a->state = a->left ? H1_CHUNK_DATA : H1_TRAILER;
                 a->line_len = 0;
                 a->ext = 0;
+                a->cr = false;
                 break;
             }
-            if (a->ext == 2 || ch == '\r')
-                break; /* an extension, or the line's end */
+            if (a->cr) {
+                *why = "bare CR in a chunk-size line from upstream";
+                return H1_ERR;
+            }
+            if (ch == '\r' && a->ext) { /* the line's end, LF next */
+                a->cr = true;
+                break;
+            }
+            if (a->ext == 2)
+                break; /* an extension, dropped */
             if (d >= 0 && a->ext <= 1) {
                 if (a->left >> 59) {
                     *why = "chunk size from upstream too large";
@@ -242,9 +263,12 @@ int rota_h1_feed(struct rota_h1_answer *a, const char *p, size_t n, size_t *used
             if (ch == '\n') {
                 a->state = H1_CHUNK_SIZE;
                 a->line_len = 0;
-            } else if (ch != '\r') {
+                a->cr = false;
+            } else if (ch != '\r' || a->cr) {
                 *why = "chunk not ended by CRLF from upstream";
                 return H1_ERR;
+            } else {
+                a->cr = true;
             }
             break;
         }
@@ -258,7 +282,13 @@ int rota_h1_feed(struct rota_h1_answer *a, const char *p, size_t n, size_t *used
                 if (a->line_len == 0)
                     a->state = H1_DONE;
                 a->line_len = 0;
-            } else if (ch != '\r') {
+                a->cr = false;
+            } else if (a->cr) {
+                *why = "bare CR in a trailer from upstream";
+                return H1_ERR;
+            } else if (ch == '\r') {
+                a->cr = true;
+            } else {
                 a->line_len++;
             }
             break;
@@ -279,5 +309,5 @@ void rota_h1_answer_reset(struct rota_h1_answer *a)
     a->left = 0;
     a->line_len = 0;
     a->ext = 0;
-    a->keep = a->headed = false;
+    a->keep = a->headed = a->cr = false;
 }

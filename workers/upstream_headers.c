@@ -146,7 +146,7 @@ static int link_lines(struct rota_upstream_call *c)
 
 /* The first lines: rota's client's request line and Host; libcurl's empty Expect (no
  * 100-continue round trip). */
-static int first_lines(struct rota_upstream_call *c)
+static int first_lines(struct rota_upstream_call *c, const char *extra)
 {
     if (!c->h1) {
         const char *expect = "Expect:";
@@ -158,7 +158,9 @@ static int first_lines(struct rota_upstream_call *c)
     if (!sane(c->path) || strchr(c->path, ' '))
         return -EINVAL;
     int rc = line(c, 3, part, len);
-    return rc ? rc : header(c, "Host", c->hostport);
+    if (rc || in_list(extra, "host", false))
+        return rc; /* the provider's Host, with its other headers */
+    return header(c, "Host", c->hostport);
 }
 
 int rota_upstream_build_headers(struct rota_upstream_call *c,
@@ -166,20 +168,23 @@ int rota_upstream_build_headers(struct rota_upstream_call *c,
 {
     const rota_target *t = q->target;
     const char *conn = rota_http_get(q->client_headers, q->nclient_headers, "connection");
-    bool typed = false, agent = false;
-    int rc = first_lines(c);
+    bool typed = false, agent = false, accept = false;
+    int rc = first_lines(c, t->headers);
     for (size_t i = 0; !rc && i < q->nclient_headers; i++) {
         const struct rota_http_hdr *h = &q->client_headers[i];
         if (!rota_upstream_passes(h->name, t->headers, conn) || !sane(h->value))
             continue;
         typed |= strcasecmp(h->name, "content-type") == 0;
         agent |= strcasecmp(h->name, "user-agent") == 0;
+        accept |= strcasecmp(h->name, "accept") == 0;
         rc = header(c, h->name, h->value);
     }
     if (!rc && !typed)
         rc = header(c, "Content-Type", "application/json");
     if (!rc && !agent)
         rc = header(c, "User-Agent", ua);
+    if (!rc && !accept && c->h1) /* libcurl's own default */
+        rc = header(c, "Accept", "*/*");
     if (!rc && q->request_id && sane(q->request_id))
         rc = header(c, "X-Request-Id", q->request_id);
     for (const char *p = t->headers; !rc && *p;) { /* "Name: value\r\n" each */

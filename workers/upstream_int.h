@@ -13,7 +13,7 @@
  * (llama.cpp, vLLM, Ollama) and a sidecar on the host speak: rota's client sends it with
  * one sendmsg of the head and the caller's body pieces, reads the answer from the
  * loop's receive buffers without a copy, and keeps the connection for the next call.
- * The engine is fixed per thread by opts.engine for the rest; both keep the contract of
+ * opts.curl_only sends every call through libcurl; both keep the contract of
  * upstream.h, callback for callback.
  */
 #ifndef ROTA_UPSTREAM_INT_H
@@ -60,6 +60,7 @@ struct rota_h1_answer {
     size_t line_len; /* bytes of a chunk-size or trailer line so far */
     uint8_t ext;     /* chunk-size line: 0 nothing yet, 1 digits, 2 an extension */
     bool keep;       /* the connection may carry another request after this answer */
+    bool cr;         /* a CR was the last byte of a chunk-size, CRLF or trailer line */
     bool headed;
 };
 
@@ -116,6 +117,8 @@ struct rota_upstream_call {
     struct rota_h1_answer ans;
     bool got_any;    /* a byte of the answer has arrived */
     bool reused;     /* the connection was kept from an earlier call */
+    bool localhost;  /* the URL said "localhost": 127.0.0.1 or ::1 */
+    bool other_tried; /* localhost's other address was tried */
     bool sent_all, retried;
     struct sockaddr_storage addr;
     socklen_t addr_len;

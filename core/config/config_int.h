@@ -301,6 +301,15 @@ bool cfg_exec_exposes_credential(const char *cmd);
 
 /* The resolve steps, in order (config_providers.c, config_routes.c). */
 int cfg_resolve_providers(struct cfg *x);
+/* The longest base_url and probe path: together, with the probe's own path, they fit the
+ * probe's URL (struct rota_probe_target.url, 512 bytes). */
+#define BASE_URL_MAX   384
+#define PROBE_PATH_MAX 127
+
+/* config_wire.c: base_url at "path" checked; provider "i"'s format, path, auth and extra
+ * headers (at "base", "providers[i]") into the desc. */
+int cfg_check_base_url(struct cfg *x, const char *url, const char *path);
+int cfg_resolve_wire(struct cfg *x, uint32_t i, const char *base);
 int cfg_resolve_routes(struct cfg *x);
 int cfg_resolve_workers(struct cfg *x); /* config_workers.c */
 /* Is "host" this machine (127.0.0.0/8, ::1, an IPv4-mapped loopback, "localhost")? */
