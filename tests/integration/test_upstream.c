@@ -779,12 +779,15 @@ static void test_upstream_pause_chunked(void **state)
     run_free(r);
 }
 
-/* A cancel: no callback after it, the connection closed (the server sees it end). */
+/* A cancel: no callback after it, though more of the answer was in the same read (two
+ * chunks in the first write), and the connection closed (the server sees it end). */
 static void cancelled(void **state, int at)
 {
-    char *body = pattern(BIG), head[64];
-    struct answer a[1];
-    big_answer(a, body, head, HOLD);
+    static const struct answer a[] = {
+        {{P("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nfirst\r\n6\r\nsecond\r\n"),
+          PD("5\r\nthird\r\n", 20), PD("6\r\nfourth\r\n", 20), PD("0\r\n\r\n", 20)},
+         HOLD}};
     struct run *r = run_new(state, a, 1, 1);
     r->calls[0].cancel_at = at;
     run_go(r);
@@ -796,7 +799,6 @@ static void cancelled(void **state, int at)
     assert_int_equal(k->ndata, at < 0 ? 0 : at);
     assert_int_equal(r->srv.held_eof, 1);
     run_free(r);
-    free(body);
 }
 
 static void test_upstream_cancel_in_head(void **state)
@@ -806,7 +808,12 @@ static void test_upstream_cancel_in_head(void **state)
 
 static void test_upstream_cancel_in_data(void **state)
 {
-    cancelled(state, 2);
+    cancelled(state, 1);
+}
+
+static void test_upstream_cancel_later(void **state)
+{
+    cancelled(state, 3);
 }
 
 /* ---- the request as the server got it ---- */
@@ -920,6 +927,7 @@ int main(void)
         BOTH(test_upstream_bad_chunk),        BOTH(test_upstream_head_too_large),
         BOTH(test_upstream_pause),            BOTH(test_upstream_pause_chunked),
         BOTH(test_upstream_cancel_in_head),   BOTH(test_upstream_cancel_in_data),
+        BOTH(test_upstream_cancel_later),
         BOTH(test_upstream_request_pieces),   BOTH(test_upstream_request_localhost),
         BOTH(test_upstream_request_many_pieces),
         BOTH(test_upstream_request_large),
