@@ -71,8 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 4)
         return 0;
     size_t steps[2] = {(size_t)data[0] % 97 + 1, (size_t)data[1] % 13 + 1};
-    struct seen s = {.pause_bits = data[2], .stop = data[3] >> 1,
-                     .stop_head = data[3] & 1};
+    struct seen s = {.pause_bits = data[2], .stop = data[3] >> 1, .stop_head = data[3] & 1};
     const char *in = (const char *)data + 4;
     size_t len = size - 4, at = 0, rounds = 0;
     struct rota_h1_answer a = {0};
