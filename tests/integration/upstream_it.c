@@ -120,20 +120,32 @@ static void *serve(void *arg)
     return NULL;
 }
 
-/* Listen on 127.0.0.1 and serve "ans" (none: a port bound but not listening, which
+bool up_listen_v6;
+
+/* Listen on 127.0.0.1 (or ::1) and serve "ans" (none: a port bound but not listening, which
  * refuses connections). */
 static void server_start(struct server *s, const struct answer *ans, size_t nans)
 {
     memset(s, 0, sizeof(*s));
     s->ans = ans;
     s->nans = nans;
-    s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(s->lfd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
-    s->port = ntohs(a.sin_port);
+    if (up_listen_v6) {
+        s->lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(s->lfd >= 0);
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback};
+        socklen_t al = sizeof(a);
+        assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
+        s->port = ntohs(a.sin6_port);
+    } else {
+        s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(s->lfd >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof(a);
+        assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
+        s->port = ntohs(a.sin_port);
+    }
     s->stopfd = eventfd(0, EFD_CLOEXEC);
     assert_true(s->stopfd >= 0);
     if (!nans) {

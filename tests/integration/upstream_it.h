@@ -67,6 +67,9 @@ struct server {
     const char *fail; /* what the server gave up on (read after the join) */
 };
 
+/* The next servers listen on ::1 alone, not 127.0.0.1. */
+extern bool up_listen_v6;
+
 /* ---- calls on a loop ---- */
 
 struct run;
