@@ -738,6 +738,7 @@ int rota_dispatch_new(struct rota_dispatch **out, struct rota_loop *l, struct ro
 #undef DEFAULT
     if (d->o.attempts > ATTEMPTS_MAX)
         d->o.attempts = ATTEMPTS_MAX;
+    d->log_flush.fn = rota_dispatch_log_flush;
     *out = d;
     return 0;
 }
@@ -756,8 +757,12 @@ void rota_dispatch_stop(struct rota_dispatch *d)
 
 void rota_dispatch_free(struct rota_dispatch *d)
 {
-    if (d)
+    if (d) {
+        rota_loop_undefer(d->l, &d->log_flush);
+        rota_dispatch_log_flush(&d->log_flush); /* the lines of the last turn */
         dbuf_free(&d->log);
+        dbuf_free(&d->logq);
+    }
     free(d);
 }
 

@@ -117,7 +117,9 @@ struct rota_dispatch {
     struct rota_pool_counts counts; /* read by the process's main thread (pool_stats.h) */
     void (*idle_fn)(void *);
     void *idle_arg;
-    struct dbuf log; /* the access log's line, its room kept (dispatch_table.c) */
+    struct dbuf log;  /* the access log's line, its room kept (dispatch_table.c) */
+    struct dbuf logq; /* lines of this turn of the loop, written once its answers are out */
+    struct rota_loop_defer log_flush;
 };
 
 /* dispatch.c */
@@ -141,6 +143,7 @@ void rota_dispatch_stream_gone(struct call *k);
 void rota_dispatch_keepalive(struct call *k);
 
 /* dispatch_table.c */
+void rota_dispatch_log_flush(struct rota_loop_defer *df);
 void rota_dispatch_models(struct rota_dispatch *d, struct rota_front_conn *c);
 void rota_dispatch_ready(struct rota_dispatch *d, struct rota_front_conn *c);
 void rota_dispatch_log(struct call *k);

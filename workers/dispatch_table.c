@@ -6,11 +6,16 @@
  * The two views map the instance's current generation read-only for the length of the
  * answer (rota_shm_attach: a few system calls; these endpoints are for humans and
  * orchestrators, not the hot path) and read names and hot words; they never read a
- * credential. The access log is written with one write(2) per line (a line under
- * PIPE_BUF never interleaves with another thread's) and holds ids, names, statuses,
- * timings and counts: never a key, a header value or a body.
+ * credential. The access log holds ids, names, statuses, timings and counts: never a
+ * key, a header value or a body. The lines of one turn of the loop are gathered and
+ * written once the turn's answers have been handed to the kernel (rota_loop_after_submit),
+ * so a write to the log never holds an answer back; each write(2) is at most PIPE_BUF
+ * bytes and ends at a line's end (a longer line alone), so the lines of other threads and
+ * processes on the same pipe or file never interleave with them.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +29,9 @@
 #include "layout.h"
 #include "seqlock.h"
 #include "table.h"
+
+#define LOGQ_MAX  (1u << 20) /* lines gathered in a turn before they are written at once */
+#define LOGQ_KEEP (64u << 10) /* room kept for the next turn's lines */
 
 static const struct rota_http_hdr json_head[] = {{"Content-Type", "application/json"}};
 
@@ -235,14 +243,56 @@ void rota_dispatch_log(struct call *k)
         lstr(b, k->note);
     }
     LIT(b, "}\n");
-    for (size_t off = 0; b->p && off < b->len;) {
-        ssize_t w = write(fd, b->p + off, b->len - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
+    struct rota_dispatch *d = k->d;
+    if (b->p && d->logq.len + b->len > LOGQ_MAX)
+        rota_dispatch_log_flush(&d->log_flush); /* a burst: write what waits now */
+    if (b->p)
+        lput(&d->logq, b->p, b->len);
+    if (d->logq.len)
+        rota_loop_after_submit(d->l, &d->log_flush);
     if (b->cap > 65536) { /* an unusually long line: do not keep its room */
         free(b->p);
         *b = (struct dbuf){0};
+    }
+}
+
+/* Write "n" bytes at "p" to "fd", all of them unless it fails. */
+static void write_all(int fd, const char *p, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, p + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* the log is gone or full: its lines go, the answers do not wait */
+        off += (size_t)w;
+    }
+}
+
+void rota_dispatch_log_flush(struct rota_loop_defer *df)
+{
+    struct rota_dispatch *d = (struct rota_dispatch *)(void *)((char *)df -
+                                                             offsetof(struct rota_dispatch,
+                                                                      log_flush));
+    const char *p = d->logq.p, *end = p + d->logq.len;
+    while (p && p < end) { /* whole lines, PIPE_BUF at most, a longer line alone */
+        size_t n = (size_t)(end - p);
+        if (n > PIPE_BUF) {
+            const char *cut = p + PIPE_BUF;
+            while (cut > p && cut[-1] != '\n')
+                cut--;
+            if (cut == p) { /* one line longer than PIPE_BUF */
+                const char *nl = memchr(p, '\n', n);
+                cut = nl ? nl + 1 : end;
+            }
+            n = (size_t)(cut - p);
+        }
+        write_all(d->o.log_fd, p, n);
+        p += n;
+    }
+    d->logq.len = 0;
+    if (d->logq.cap > LOGQ_KEEP) {
+        free(d->logq.p);
+        d->logq = (struct dbuf){0};
     }
 }

@@ -95,6 +95,7 @@ void rota_front_flush(struct rota_front_conn *c)
     rota_loop_send(c->f->l, &c->sop, c->fd, c->fl.p + c->fl.off, c->fl.len - c->fl.off);
     c->send_due = rota_loop_now(c->f->l) + c->f->o.send_timeout_ms;
     rota_front_timer(c);
+    rota_loop_urgent(c->f->l);
 }
 
 void rota_front_on_send(struct rota_loop_op *op, int res, uint32_t flags)

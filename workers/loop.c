@@ -35,6 +35,7 @@
 #include "loop.h"
 
 #define BGID 0
+#define URGENT_MAX 2 /* a turn with this many completions or fewer is a quiet one */
 
 enum kind { K_NONE, K_ACCEPT, K_ACCEPT_MULTI, K_RECV, K_RECV_INTO, K_SEND, K_CONNECT, K_POLL, K_WAKE };
 
@@ -67,6 +68,8 @@ struct rota_loop {
     uint32_t nheap, heap_cap;
     /* deferred calls, first in first out */
     struct rota_loop_defer *dhead, *dtail;
+    struct rota_loop_defer *ahead, *atail; /* to run once what is queued is submitted */
+    unsigned turn_ready; /* completions this turn began with */
     /* watches */
     struct rota_loop_watch *watches, *free_watches;
 };
@@ -296,6 +299,12 @@ int rota_loop_connect(struct rota_loop *l, struct rota_loop_op *op, int fd,
     return 0;
 }
 
+void rota_loop_urgent(struct rota_loop *l)
+{
+    if (l->turn_ready <= URGENT_MAX && io_uring_sq_ready(&l->ring))
+        io_uring_submit(&l->ring);
+}
+
 void rota_loop_cancel(struct rota_loop *l, struct rota_loop_op *op)
 {
     if (!op->busy)
@@ -484,45 +493,71 @@ static void fire_timers(struct rota_loop *l)
 
 /* ---- deferred calls ---- */
 
-void rota_loop_defer(struct rota_loop *l, struct rota_loop_defer *d)
+static void enqueue(struct rota_loop_defer **head, struct rota_loop_defer **tail,
+                    struct rota_loop_defer *d)
 {
     if (d->queued)
         return;
     d->queued = true;
     d->next = NULL;
-    if (l->dtail)
-        l->dtail->next = d;
+    if (*tail)
+        (*tail)->next = d;
     else
-        l->dhead = d;
-    l->dtail = d;
+        *head = d;
+    *tail = d;
+}
+
+/* Take "d" off the queue at "head" if it is there: whether it was. */
+static bool dequeue(struct rota_loop_defer **head, struct rota_loop_defer **tail,
+                    struct rota_loop_defer *d)
+{
+    struct rota_loop_defer **pp = head, *prev = NULL;
+    while (*pp && *pp != d) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return false;
+    *pp = d->next;
+    if (*tail == d)
+        *tail = prev;
+    return true;
+}
+
+void rota_loop_defer(struct rota_loop *l, struct rota_loop_defer *d)
+{
+    enqueue(&l->dhead, &l->dtail, d);
+}
+
+void rota_loop_after_submit(struct rota_loop *l, struct rota_loop_defer *d)
+{
+    enqueue(&l->ahead, &l->atail, d);
 }
 
 void rota_loop_undefer(struct rota_loop *l, struct rota_loop_defer *d)
 {
     if (!d->queued)
         return;
-    struct rota_loop_defer **pp = &l->dhead, *prev = NULL;
-    while (*pp && *pp != d) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp)
-        *pp = d->next;
-    if (l->dtail == d)
-        l->dtail = prev;
+    if (!dequeue(&l->dhead, &l->dtail, d))
+        dequeue(&l->ahead, &l->atail, d);
     d->queued = false;
+}
+
+static void run_queue(struct rota_loop_defer **head, struct rota_loop_defer **tail)
+{
+    while (*head) {
+        struct rota_loop_defer *d = *head;
+        *head = d->next;
+        if (!*head)
+            *tail = NULL;
+        d->queued = false;
+        d->fn(d);
+    }
 }
 
 static void run_deferred(struct rota_loop *l)
 {
-    while (l->dhead) {
-        struct rota_loop_defer *d = l->dhead;
-        l->dhead = d->next;
-        if (!l->dhead)
-            l->dtail = NULL;
-        d->queued = false;
-        d->fn(d);
-    }
+    run_queue(&l->dhead, &l->dtail);
 }
 
 /* ---- the loop ---- */
@@ -573,6 +608,7 @@ static void complete(struct rota_loop *l, struct rota_loop_op *op, int res, uint
 static void reap(struct rota_loop *l)
 {
     struct io_uring_cqe *cqe;
+    l->turn_ready = io_uring_cq_ready(&l->ring);
     while (io_uring_peek_cqe(&l->ring, &cqe) == 0) {
         struct rota_loop_op *op = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
@@ -596,6 +632,10 @@ int rota_loop_run(struct rota_loop *l)
         run_deferred(l);
         if (stopping(l))
             break;
+        if (l->ahead) { /* what was queued goes first, then what waited for it */
+            io_uring_submit(&l->ring);
+            run_queue(&l->ahead, &l->atail);
+        }
         struct __kernel_timespec ts, *tp = NULL;
         if (l->dhead) { /* a deferred call queued another: do not sleep */
             ts = (struct __kernel_timespec){0};

@@ -27,6 +27,8 @@
  *
  * Deferred calls (rota_loop_defer) run after the event being handled, before the loop
  * waits again: a way to continue work outside the call stack of whoever asked for it.
+ * Those queued with rota_loop_after_submit run later in the same turn, once what the
+ * turn queued has been submitted.
  *
  * Errors are 0 or a negative errno.
  */
@@ -94,6 +96,10 @@ int rota_loop_sendmsg(struct rota_loop *l, struct rota_loop_op *op, int fd,
  * negative errno. */
 int rota_loop_connect(struct rota_loop *l, struct rota_loop_op *op, int fd,
                       const struct sockaddr *addr, socklen_t len);
+/* Hand what is queued to the kernel now, if the loop is quiet (this turn began with
+ * few completions): an answer then leaves before the work that follows it, as it
+ * would from a write(2). A busy loop keeps gathering its operations into one submit. */
+void rota_loop_urgent(struct rota_loop *l);
 /* Ask the operation in flight on "op", if any, to complete now (-ECANCELED, or its
  * result if it was done). */
 void rota_loop_cancel(struct rota_loop *l, struct rota_loop_op *op);
@@ -126,7 +132,11 @@ struct rota_loop_defer {
     bool queued;                           /* the loop's */
 };
 void rota_loop_defer(struct rota_loop *l, struct rota_loop_defer *d);
-/* Take "d" off the queue if it is there. */
+/* The same, but fn(d) runs once the operations queued so far have been handed to the
+ * kernel (before the loop waits again): for work that may block a moment (a write to
+ * a file), so that the answers queued before it go out first. */
+void rota_loop_after_submit(struct rota_loop *l, struct rota_loop_defer *d);
+/* Take "d" off its queue if it is there. */
 void rota_loop_undefer(struct rota_loop *l, struct rota_loop_defer *d);
 
 #endif

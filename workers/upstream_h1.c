@@ -60,7 +60,7 @@ struct h1_conn {
     int fd;
     char *pend; /* answer bytes a pause held: pend[pend_off, pend_len) */
     size_t pend_off, pend_len, pend_cap;
-    bool connected, reused, kept, dead, busy;
+    bool kept, dead, busy;
 };
 
 struct h1_pool {
@@ -179,7 +179,6 @@ static void finish(struct rota_upstream_call *c, int err, const char *why)
             struct h1_pool *p = k->pool;
             k->pend_off = k->pend_len = 0;
             k->kept = true;
-            k->reused = true;
             k->next = p->kept;
             k->prev = NULL;
             if (p->kept)
@@ -381,7 +380,6 @@ static void on_connect(struct rota_loop_op *op, int res, uint32_t flags)
     }
     if (c->localhost)
         k->pool->localhost6 = c->addr.ss_family == AF_INET6;
-    k->connected = true;
     k->sop.fn = on_send;
     rota_loop_recv(k->pool->u->l, &k->rop, k->fd);
     start_send(c);
@@ -405,6 +403,7 @@ static void start_send(struct rota_upstream_call *c)
     }
     k->msg = (struct msghdr){.msg_iov = k->iov, .msg_iovlen = n};
     rota_loop_sendmsg(c->u->l, &k->sop, k->fd, &k->msg);
+    rota_loop_urgent(c->u->l);
 }
 
 static void on_send(struct rota_loop_op *op, int res, uint32_t flags)
