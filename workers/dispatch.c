@@ -399,12 +399,13 @@ static void on_done(void *arg, int err, const char *why)
     }
     if (k->status >= 200 && k->status < 300)
         rota_fmt_usage(k->answer.p ? k->answer.p : "", k->answer.len, &k->usage);
-    rota_dispatch_report(k, k->status, ROTA_RESULT_HTTP);
     if (retryable(k->status) && !k->gone) {
+        rota_dispatch_report(k, k->status, ROTA_RESULT_HTTP);
         rota_dispatch_retry(k);
         return;
     }
     k->note = k->gone ? "client gone" : NULL;
+    k->report_status = k->status; /* reported once the answer is on its way (finish) */
     rota_dispatch_pass_answer(k);
 }
 
@@ -598,7 +599,9 @@ void rota_dispatch_finish(struct call *k)
         rota_upstream_cancel(k->up);
         k->up = NULL;
     }
-    if (k->chosen)
+    if (k->chosen && k->report_status)
+        rota_dispatch_report(k, k->report_status, ROTA_RESULT_HTTP);
+    else if (k->chosen)
         rota_dispatch_report(k, 0, ROTA_RESULT_CANCELLED);
     rota_loop_timer_stop(d->l, &k->timer);
     rota_loop_undefer(d->l, &k->gone_d);

@@ -83,6 +83,7 @@ struct call {
     /* the attempt in flight */
     rota_choice ch;
     bool chosen;
+    int report_status; /* the last call's status, to report in finish (after the answer) */
     rota_target t;
     char url[1200];
     struct rota_fmt_body body; /* what goes upstream: pieces of r->body and the edits */
