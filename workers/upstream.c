@@ -203,14 +203,19 @@ static void on_reap(struct rota_loop_defer *d)
     }
 }
 
+void rota_upstream_timeout_why(const struct rota_upstream_call *c, char *why, size_t n)
+{
+    if (c->headed)
+        snprintf(why, n, "no data from upstream for %u ms", c->idle_ms);
+    else
+        snprintf(why, n, "no answer from upstream within %u ms", c->first_byte_ms);
+}
+
 static void on_call_timer(struct rota_loop_timer *t)
 {
     struct rota_upstream_call *c = container_of(t, struct rota_upstream_call, timer);
     char why[64];
-    if (c->headed)
-        snprintf(why, sizeof(why), "no data from upstream for %u ms", c->idle_ms);
-    else
-        snprintf(why, sizeof(why), "no answer from upstream within %u ms", c->first_byte_ms);
+    rota_upstream_timeout_why(c, why, sizeof(why));
     finish(c, -ETIMEDOUT, why);
 }
 

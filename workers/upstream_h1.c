@@ -576,10 +576,7 @@ static void on_call_timer(struct rota_loop_timer *t)
 {
     struct rota_upstream_call *c = container_of(t, struct rota_upstream_call, timer);
     char why[64];
-    if (c->headed)
-        snprintf(why, sizeof(why), "no data from upstream for %u ms", c->idle_ms);
-    else
-        snprintf(why, sizeof(why), "no answer from upstream within %u ms", c->first_byte_ms);
+    rota_upstream_timeout_why(c, why, sizeof(why));
     finish(c, -ETIMEDOUT, why);
 }
 

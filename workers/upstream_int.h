@@ -145,5 +145,7 @@ int rota_h1_pool_new(struct rota_upstream *u, uint32_t max_idle);
 void rota_h1_pool_free(struct rota_upstream *u);
 /* upstream.c: a call of either engine is over; keep its memory for the next. */
 void rota_upstream_call_free(struct rota_upstream_call *c);
+/* Which of its timeouts call "c" ran into (first byte, or idle once headed), for "why". */
+void rota_upstream_timeout_why(const struct rota_upstream_call *c, char *why, size_t n);
 
 #endif
