@@ -360,7 +360,7 @@ void rota_front_refuse(struct rota_front_conn *c, int status, const char *path, 
     int rc = head(c, status, NULL, 0, 0, FR_LENGTH, n, extra);
     if (!rc)
         rc = rota_front_put(c, body, n);
-    if (rq && c->direct)
+    if (rq && c->direct && c->rop.busy)
         c->held = rq; /* the receive writing into its body frees it when it completes */
     else if (rq) {
         rota_http_end(rq->h);

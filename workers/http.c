@@ -297,6 +297,8 @@ char *rota_http_body_room(struct rota_http *h, size_t min, size_t *len)
         h->body_len + h->p.content_length + 1 > h->body_cap)
         return NULL;
     *len = (size_t)h->p.content_length - 1;
+    if (*len > (1u << 30)) /* a receive's length is 32 bits */
+        *len = 1u << 30;
     return h->body + h->body_len;
 }
 

@@ -301,7 +301,8 @@ int rota_loop_connect(struct rota_loop *l, struct rota_loop_op *op, int fd,
 
 void rota_loop_urgent(struct rota_loop *l)
 {
-    if (l->turn_ready <= URGENT_MAX && io_uring_sq_ready(&l->ring))
+    if (l->turn_ready <= URGENT_MAX && io_uring_cq_ready(&l->ring) <= URGENT_MAX &&
+        io_uring_sq_ready(&l->ring))
         io_uring_submit(&l->ring);
 }
 

@@ -137,6 +137,7 @@ bool rota_h1_takes(struct rota_upstream_call *c, const char *url)
     struct sockaddr_in *a4 = (struct sockaddr_in *)&c->addr;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&c->addr;
     c->localhost = strcasecmp(host, "localhost") == 0;
+    c->other_tried = false;
     if (c->localhost) { /* 127.0.0.1, or ::1 where that is where it was found */
         set_loopback(c, c->u->h1->localhost6, (uint16_t)pn);
     } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {

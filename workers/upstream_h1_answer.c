@@ -241,8 +241,8 @@ int rota_h1_feed(struct rota_h1_answer *a, const char *p, size_t n, size_t *used
                 a->cr = true;
                 break;
             }
-            if (a->ext == 2)
-                break; /* an extension, dropped */
+            if (a->ext == 2 && ch) /* an extension, dropped */
+                break;
             if (d >= 0 && a->ext <= 1) {
                 if (a->left >> 59) {
                     *why = "chunk size from upstream too large";

@@ -168,7 +168,10 @@ int rota_upstream_build_headers(struct rota_upstream_call *c,
 {
     const rota_target *t = q->target;
     const char *conn = rota_http_get(q->client_headers, q->nclient_headers, "connection");
-    bool typed = false, agent = false, accept = false;
+    /* a default goes only where neither the client nor the provider gave the header */
+    bool typed = in_list(t->headers, "content-type", false),
+         agent = in_list(t->headers, "user-agent", false),
+         accept = in_list(t->headers, "accept", false);
     int rc = first_lines(c, t->headers);
     for (size_t i = 0; !rc && i < q->nclient_headers; i++) {
         const struct rota_http_hdr *h = &q->client_headers[i];

@@ -104,13 +104,14 @@ static const char *const auth_header[][2] = {
 static const char *const key_headers[] = {
     "authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"};
 
-/* Headers that say how the request is framed or the connection kept: the client that
- * sends the call writes them, and a second one would desynchronise the upstream (a
- * Content-Length beside a Transfer-Encoding) or make it refuse the request. Host may be
- * given: it replaces the one taken from base_url. */
+/* Headers that say how the request is framed or the connection kept, or that the pool
+ * sets itself: the client that sends the call writes them, and a second one would
+ * desynchronise the upstream (a Content-Length beside a Transfer-Encoding), make it
+ * refuse the request, or (Accept-Encoding) bring an answer the pool cannot read. Host
+ * may be given: it replaces the one taken from base_url. */
 static const char *const framing_headers[] = {
     "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
-    "te", "trailer", "upgrade", "expect"};
+    "te", "trailer", "upgrade", "expect", "accept-encoding", "x-request-id"};
 
 static bool token_char(unsigned char c)
 {
@@ -127,6 +128,11 @@ static int header(struct cfg *x, const char *base, const yaml_node_t *k, const y
     size_t nl = k->data.scalar.length, vl = v->data.scalar.length;
     char what[320], q[64];
     cfg_what(x, base, what, sizeof(what)); /* "provider 'p'" */
+    if (nl == 0)
+        return cfg_fail(x, k->start_mark,
+                        "a header of %s has an empty name; expected a name such as "
+                        "anthropic-version",
+                        what);
     for (size_t i = 0; i < nl; i++)
         if (!token_char((unsigned char)name[i]))
             return cfg_fail(x, k->start_mark,
@@ -143,9 +149,9 @@ static int header(struct cfg *x, const char *base, const yaml_node_t *k, const y
     for (size_t i = 0; i < sizeof(framing_headers) / sizeof(framing_headers[0]); i++)
         if (strcasecmp(name, framing_headers[i]) == 0)
             return cfg_fail(x, k->start_mark,
-                            "header '%s' of %s frames or routes the connection, which the "
-                            "pool does itself; expected headers of the API, such as "
-                            "anthropic-version",
+                            "header '%s' of %s is one the pool sets itself (the request's "
+                            "framing and encoding, the connection, the request id); expected "
+                            "headers of the API, such as anthropic-version",
                             cfg_quote(q, sizeof(q), name), what);
     for (size_t i = 0; i < vl; i++) {
         unsigned char c = (unsigned char)value[i];

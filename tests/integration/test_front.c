@@ -374,6 +374,33 @@ static void test_front_large_body(void **state)
     close(r.fd);
 }
 
+/* A request pipelined right behind a large body, in the same segment as its end: the
+ * body's last byte goes through the parser, which then reads the next request. */
+static void test_front_large_body_pipelined(void **state)
+{
+    enum { LEN = 40000 };
+    static char buf[LEN + 256];
+    int n = snprintf(buf, sizeof(buf), "POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n", LEN);
+    memset(buf + n, 'y', LEN);
+    n += LEN;
+    n += snprintf(buf + n, sizeof(buf) - (size_t)n, "GET /healthz HTTP/1.1\r\n\r\n");
+    struct reader r = {.fd = dial(srv.port)};
+    size_t first = 20000; /* the parser enters the body; the rest comes in one piece */
+    assert_int_equal(send(r.fd, buf, first, MSG_NOSIGNAL), (ssize_t)first);
+    usleep(20000);
+    assert_int_equal(send(r.fd, buf + first, (size_t)n - first, MSG_NOSIGNAL),
+                     (ssize_t)((size_t)n - first));
+    static struct resp p;
+    char v[32];
+    assert_true(read_resp(&r, &p));
+    assert_int_equal(p.status, 200);
+    assert_true(resp_header(&p, "x-body-len", v, sizeof(v)));
+    assert_string_equal(v, "40000");
+    assert_true(read_resp(&r, &p));
+    assert_int_equal(p.status, 200);
+    close(r.fd);
+}
+
 /* A client that stops inside a large body gets 408, while a receive into that body is
  * in flight: the body stays until the receive is over (the ASan build checks). */
 static void test_front_large_body_stalls(void **state)
@@ -507,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_front_error_shape),
         cmocka_unit_test(test_front_slow_client),
         cmocka_unit_test(test_front_large_body),
+        cmocka_unit_test(test_front_large_body_pipelined),
         cmocka_unit_test(test_front_large_body_stalls),
         cmocka_unit_test(test_front_client_leaves_mid_stream),
         cmocka_unit_test(test_front_conn_cap),

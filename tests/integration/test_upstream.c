@@ -540,6 +540,25 @@ static void test_upstream_localhost_v6(void **state)
     up_run_free(r);
 }
 
+/* The provider's own Accept and User-Agent replace the defaults: one line each. */
+static void test_upstream_provider_defaults(void **state)
+{
+    static const struct answer a[] = {
+        {{P("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")}, CLOSE}};
+    struct run *r = up_run_new(state, a, 1, 1);
+    snprintf(r->target.headers, sizeof(r->target.headers),
+             "Accept: application/json\r\nUser-Agent: provider-sdk/1\r\n");
+    up_run_go(r);
+    up_check(&r->calls[0], 0, 200, "Content-Length: 2\r\n", BODY("ok"));
+    char v[128];
+    assert_int_equal(up_header(r->srv.req[0], r->srv.head_len[0], "Accept", v, sizeof(v)), 1);
+    assert_string_equal(v, "application/json");
+    assert_int_equal(up_header(r->srv.req[0], r->srv.head_len[0], "User-Agent", v, sizeof(v)),
+                     1);
+    assert_string_equal(v, "provider-sdk/1");
+    up_run_free(r);
+}
+
 static void test_upstream_request_many_pieces(void **state)
 {
     request(state, 9, 1000, false); /* more pieces than one sendmsg of rota's client takes */
@@ -584,6 +603,7 @@ int main(void)
         BOTH(test_upstream_request_pieces),
         BOTH(test_upstream_request_localhost),
         BOTH(test_upstream_localhost_v6),
+        BOTH(test_upstream_provider_defaults),
         BOTH(test_upstream_request_many_pieces),
         BOTH(test_upstream_request_large),
     };

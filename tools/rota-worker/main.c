@@ -489,6 +489,7 @@ int main(int argc, char **argv)
         pthread_join(th[i].tid, NULL);
     rota_worker_stats_free(st);
     for (int i = 0; i < a.threads; i++) {
+        rota_dispatch_stop(th[i].d); /* calls begun in the last second: reported, logged */
         rota_front_free(th[i].f);
         rota_dispatch_free(th[i].d);
         rota_upstream_free(th[i].u);
