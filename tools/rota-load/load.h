@@ -67,6 +67,18 @@ void load_body(const char *format, const char *model, char *buf, size_t n);
  * shapes); 0 when it says nothing. */
 uint64_t load_answer_tokens(const char *body, size_t len);
 
+/* What the counters say at one moment (report.c). */
+struct load_snap {
+    uint64_t calls, ok, r429, r5xx, other, failed, exhausted;
+    uint64_t tier[ROTA_MAX_TIERS];
+};
+void load_take(struct load *l, struct load_snap *s);
+/* One interval's line: what happened between "a" and "b", ending "at" seconds in. */
+void load_print_interval(const struct load *l, const struct load_snap *a,
+                         const struct load_snap *b, double at);
+/* The end of the run: totals (latencies "lat" in us, sorted), then calls per account. */
+void load_print_totals(struct load *l, const uint32_t *lat, size_t nlat, double secs);
+
 /* Write the run's summary as JSON to "path" ("lat_us": the calls' latencies in us, sorted).
  * Returns 0 or -1 with a message on stderr. */
 int load_write_json(struct load *l, const char *path, const uint32_t *lat_us, size_t n);

@@ -430,89 +430,10 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* ---- what the main thread prints ---- */
-
-struct snap {
-    uint64_t calls, ok, r429, r5xx, other, failed, exhausted;
-    uint64_t tier[ROTA_MAX_TIERS];
-};
-
-static void take(struct load *l, struct snap *s)
-{
-    s->calls = tally_get(&l->total.calls);
-    s->ok = tally_get(&l->total.ok);
-    s->r429 = tally_get(&l->total.r429);
-    s->r5xx = tally_get(&l->total.r5xx);
-    s->other = tally_get(&l->total.other);
-    s->failed = tally_get(&l->total.failed);
-    s->exhausted = tally_get(&l->exhausted);
-    for (uint32_t t = 0; t < ROTA_MAX_TIERS; t++)
-        s->tier[t] = tally_get(&l->tier[t].calls);
-}
-
-/* One interval's line: what happened between "a" and "b", ending "at" seconds in. */
-static void print_interval(const struct load *l, const struct snap *a, const struct snap *b,
-                           double at)
-{
-    uint64_t calls = b->calls - a->calls;
-    printf("%5.1fs  calls %4llu  ok %4llu  429 %3llu  5xx %3llu", at, (unsigned long long)calls,
-           (unsigned long long)(b->ok - a->ok), (unsigned long long)(b->r429 - a->r429),
-           (unsigned long long)(b->r5xx - a->r5xx));
-    if (b->other - a->other || b->failed - a->failed)
-        printf("  other %llu  failed %llu", (unsigned long long)(b->other - a->other),
-               (unsigned long long)(b->failed - a->failed));
-    printf("  exhausted %3llu  |", (unsigned long long)(b->exhausted - a->exhausted));
-    for (uint32_t t = 0; t < l->names.ntiers; t++) {
-        uint64_t n = b->tier[t] - a->tier[t];
-        printf("  %s %3.0f%%", l->names.tiers[t],
-               calls ? 100.0 * (double)n / (double)calls : 0.0);
-    }
-    printf("\n");
-    fflush(stdout);
-}
-
 static int by_value(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
-}
-
-static double percentile_ms(const uint32_t *v, size_t n, double q)
-{
-    return n ? (double)v[(size_t)(q * (double)(n - 1))] / 1000.0 : 0.0;
-}
-
-/* The end of the run: totals, then calls per account, wrapped. */
-static void print_totals(struct load *l, const uint32_t *lat, size_t nlat, double secs)
-{
-    struct snap s;
-    take(l, &s);
-    printf("total %.1fs  calls %llu  ok %llu  429 %llu  5xx %llu  other %llu  failed %llu  "
-           "exhausted %llu  latency p50 %.2f ms  p99 %.2f ms\n",
-           secs, (unsigned long long)s.calls, (unsigned long long)s.ok,
-           (unsigned long long)s.r429, (unsigned long long)s.r5xx, (unsigned long long)s.other,
-           (unsigned long long)s.failed, (unsigned long long)s.exhausted,
-           percentile_ms(lat, nlat, 0.50), percentile_ms(lat, nlat, 0.99));
-    int col = printf("calls per account:");
-    const char *sep = " ";
-    for (uint32_t k = 0; k <= l->names.naccounts; k++) {
-        uint32_t i = l->names.order[k];
-        uint64_t n = tally_get(&l->account[i].calls);
-        if (!n && i == l->names.naccounts)
-            continue;
-        char item[160];
-        int len =
-            snprintf(item, sizeof(item), "%s %llu", l->names.labels[i], (unsigned long long)n);
-        if (col + (int)strlen(sep) + len > 96) {
-            printf(",\n");
-            col = printf("  ");
-            sep = "";
-        }
-        col += printf("%s%s", sep, item);
-        sep = ", ";
-    }
-    printf("\n");
-    fflush(stdout);
 }
 
 /* ---- the run ---- */
@@ -672,8 +593,8 @@ static int setup(struct load *l, struct worker *w)
 /* Print interval lines until the end or a signal; returns when the run is over. */
 static void watch(struct load *l, const sigset_t *sigs)
 {
-    struct snap prev, cur;
-    take(l, &prev);
+    struct load_snap prev, cur;
+    load_take(l, &prev);
     uint64_t tick = g_start + g_opt.every_ns;
     for (;;) {
         uint64_t now = mono_ns();
@@ -688,9 +609,9 @@ static void watch(struct load *l, const sigset_t *sigs)
             }
             continue; /* timed out (or EINTR): look at the clock again */
         }
-        take(l, &cur);
+        load_take(l, &cur);
         if (now >= tick || cur.calls + cur.exhausted > prev.calls + prev.exhausted)
-            print_interval(l, &prev, &cur, (double)(now - g_start) / 1e9);
+            load_print_interval(l, &prev, &cur, (double)(now - g_start) / 1e9);
         prev = cur;
         if (now >= g_end)
             return;
@@ -783,7 +704,7 @@ int main(int argc, char **argv)
     double secs = (double)(mono_ns() - g_start) / 1e9;
     size_t nlat;
     uint32_t *lat = latencies(&l, w, &nlat);
-    print_totals(&l, lat, lat ? nlat : 0, secs);
+    load_print_totals(&l, lat, lat ? nlat : 0, secs);
     rc = g_opt.json && load_write_json(&l, g_opt.json, lat, lat ? nlat : 0) ? 1 : 0;
     free(lat);
     if (left) {

@@ -1,6 +1,6 @@
 /*
- * report.c - rota-load's summaries: the --json file of one run, and the table --summary
- * prints over several runs.
+ * report.c - rota-load's reports: the line each interval and the totals at the end of a
+ * run, the --json file of one run, and the table --summary prints over several runs.
  *
  * DESIGN
  * Called by the main thread once the calling threads are done (or left behind at the hard
@@ -214,4 +214,76 @@ int load_summary(int n, char **paths)
     for (int r = 0; r < rs.n; r++)
         json_decref(rs.run[r]);
     return rc;
+}
+
+/* ---- what the main thread prints as the run goes, and at its end ---- */
+
+void load_take(struct load *l, struct load_snap *s)
+{
+    s->calls = tally_get(&l->total.calls);
+    s->ok = tally_get(&l->total.ok);
+    s->r429 = tally_get(&l->total.r429);
+    s->r5xx = tally_get(&l->total.r5xx);
+    s->other = tally_get(&l->total.other);
+    s->failed = tally_get(&l->total.failed);
+    s->exhausted = tally_get(&l->exhausted);
+    for (uint32_t t = 0; t < ROTA_MAX_TIERS; t++)
+        s->tier[t] = tally_get(&l->tier[t].calls);
+}
+
+void load_print_interval(const struct load *l, const struct load_snap *a,
+                         const struct load_snap *b, double at)
+{
+    uint64_t calls = b->calls - a->calls;
+    printf("%5.1fs  calls %4llu  ok %4llu  429 %3llu  5xx %3llu", at, (unsigned long long)calls,
+           (unsigned long long)(b->ok - a->ok), (unsigned long long)(b->r429 - a->r429),
+           (unsigned long long)(b->r5xx - a->r5xx));
+    if (b->other - a->other || b->failed - a->failed)
+        printf("  other %llu  failed %llu", (unsigned long long)(b->other - a->other),
+               (unsigned long long)(b->failed - a->failed));
+    printf("  exhausted %3llu  |", (unsigned long long)(b->exhausted - a->exhausted));
+    for (uint32_t t = 0; t < l->names.ntiers; t++) {
+        uint64_t n = b->tier[t] - a->tier[t];
+        printf("  %s %3.0f%%", l->names.tiers[t],
+               calls ? 100.0 * (double)n / (double)calls : 0.0);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
+static double percentile_ms(const uint32_t *v, size_t n, double q)
+{
+    return n ? (double)v[(size_t)(q * (double)(n - 1))] / 1000.0 : 0.0;
+}
+
+void load_print_totals(struct load *l, const uint32_t *lat, size_t nlat, double secs)
+{
+    struct load_snap s;
+    load_take(l, &s);
+    printf("total %.1fs  calls %llu  ok %llu  429 %llu  5xx %llu  other %llu  failed %llu  "
+           "exhausted %llu  latency p50 %.2f ms  p99 %.2f ms\n",
+           secs, (unsigned long long)s.calls, (unsigned long long)s.ok,
+           (unsigned long long)s.r429, (unsigned long long)s.r5xx, (unsigned long long)s.other,
+           (unsigned long long)s.failed, (unsigned long long)s.exhausted,
+           percentile_ms(lat, nlat, 0.50), percentile_ms(lat, nlat, 0.99));
+    int col = printf("calls per account:");
+    const char *sep = " ";
+    for (uint32_t k = 0; k <= l->names.naccounts; k++) {
+        uint32_t i = l->names.order[k];
+        uint64_t n = tally_get(&l->account[i].calls);
+        if (!n && i == l->names.naccounts)
+            continue;
+        char item[160];
+        int len =
+            snprintf(item, sizeof(item), "%s %llu", l->names.labels[i], (unsigned long long)n);
+        if (col + (int)strlen(sep) + len > 96) {
+            printf(",\n");
+            col = printf("  ");
+            sep = "";
+        }
+        col += printf("%s%s", sep, item);
+        sep = ", ";
+    }
+    printf("\n");
+    fflush(stdout);
 }
