@@ -328,9 +328,10 @@ static void test_front_slow_client(void **state)
 static void test_front_large_body(void **state)
 {
     enum { LEN = 95000 };
-    char in[64], out[64], cmd[512], res[64];
-    snprintf(in, sizeof(in), "/tmp/rota-front-body-%d.in", (int)getpid());
-    snprintf(out, sizeof(out), "/tmp/rota-front-body-%d.out", (int)getpid());
+    char dir[] = "/tmp/rota-front-body-XXXXXX", in[64], out[64], cmd[512], res[64];
+    assert_non_null(mkdtemp(dir)); /* our own directory: no name a stranger chose */
+    snprintf(in, sizeof(in), "%s/in", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
     static char body[LEN], back[LEN + 1];
     for (size_t i = 0; i < LEN; i++)
         body[i] = (char)('a' + (i * 7 + i / 251) % 26);
@@ -350,6 +351,7 @@ static void test_front_large_body(void **state)
     fclose(f);
     unlink(in);
     unlink(out);
+    rmdir(dir);
     assert_int_equal(got, LEN);
     assert_memory_equal(back, body, LEN);
     /* by hand, in uneven pieces with pauses: the answer says how much came */
