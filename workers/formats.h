@@ -44,6 +44,11 @@ struct rota_fmt_span {
 int rota_fmt_members(const char *buf, size_t len, const char *const *keys, size_t n,
                      struct rota_fmt_span *out);
 
+/* The plain bytes at "p" (before "end"): none is a quote, a backslash or a control
+ * character. It stops at the first that is, or within a block (at most 31 bytes) of
+ * the end: the caller steps over the rest byte by byte. */
+size_t rota_fmt_plain_run(const char *p, const char *end);
+
 /* What the pool reads of a request body. */
 struct rota_fmt_req {
     struct rota_fmt_span model;          /* the value, quotes included */

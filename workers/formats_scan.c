@@ -79,9 +79,7 @@ __attribute__((target("avx2"))) static size_t plain_run_avx2(const char *p, cons
 }
 #endif
 
-/* The plain bytes at "p" (before "end"): none is a quote, a backslash or a control
- * character; it stops at the first that is, or within a block of the end. */
-static size_t plain_run(const char *p, const char *end)
+size_t rota_fmt_plain_run(const char *p, const char *end)
 {
     size_t n = 0;
 #ifdef SCAN_AVX2
@@ -115,7 +113,7 @@ static bool skip_string(struct cur *c)
 {
     c->p++;
     while (c->p < c->end) {
-        c->p += plain_run(c->p, c->end);
+        c->p += rota_fmt_plain_run(c->p, c->end);
         if (c->p >= c->end)
             break;
         unsigned char ch = (unsigned char)*c->p++;
