@@ -236,6 +236,8 @@ struct rota_xl {
     enum rota_xl_fmt from, to;   /* the client's format, the provider's */
     const struct rota_xl_req *req; /* the request read (for out functions' choices) */
     const char *model;           /* the model the provider is asked for (plain text) */
+    /* the client format's "where" (set by the driver; refusals name parts with it) */
+    void (*where)(char *buf, size_t n, unsigned msg, unsigned part);
     uint64_t now_s;              /* wall clock seconds, for "created" fields */
     char err[256];               /* why it failed: a field and what is wrong with it */
     int status;                  /* the status to answer with: 400, or 502 (upstream) */
