@@ -331,7 +331,12 @@ void rota_xl_sse(struct rota_jbuf *out, const char *name, const char *json, size
 
 /* ---- the driver (xlate.c) ---- */
 
-/* Translate request "body" from x->from to x->to into "out" (the provider's body),
+/* Read request "body" of format x->from into "*r" (tool results tied to their calls),
+ * and write "*r" in format x->to into "out": a request read once can be written for
+ * each tier it is tried on. */
+int rota_xl_read(struct rota_xl *x, const char *body, size_t len, struct rota_xl_req *r);
+int rota_xl_write(struct rota_xl *x, const struct rota_xl_req *r, struct rota_jbuf *out);
+/* Both: translate request "body" from x->from to x->to into "out" (the provider's body),
  * with x->model as the model. The request read stays in "*r" (for the answer). */
 int rota_xl_request(struct rota_xl *x, const char *body, size_t len, struct rota_xl_req *r,
                     struct rota_jbuf *out);
@@ -345,7 +350,8 @@ struct rota_xl_stream {
     struct rota_xl_sout out;
     struct rota_xl_evs evs;
     struct rota_jbuf carry; /* an upstream event's start */
-    bool failed;
+    bool failed;  /* the upstream's bytes could not be read: nothing more is */
+    bool errored; /* the client's stream was ended with its format's error */
 };
 void rota_xl_stream_init(struct rota_xl_stream *s, struct rota_xl *x);
 /* "n" upstream bytes: the client's bytes for every complete event appended to "out".
@@ -353,7 +359,8 @@ void rota_xl_stream_init(struct rota_xl_stream *s, struct rota_xl *x);
  * stream with rota_xl_stream_fail). */
 int rota_xl_stream_data(struct rota_xl_stream *s, const char *p, size_t n,
                         struct rota_jbuf *out);
-/* Has the upstream's own end come? */
+/* Is the client's stream complete: the upstream's own end came (ROTA_XL_EV_END), or its
+ * error, which was passed on in the client's format? */
 bool rota_xl_stream_ended(const struct rota_xl_stream *s);
 /* The upstream stream ended or broke before its end: the client's error end. */
 void rota_xl_stream_fail(struct rota_xl_stream *s, const char *message, struct rota_jbuf *out);

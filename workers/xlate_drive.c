@@ -12,6 +12,7 @@
  * must hold (xlate.h). An event larger than STREAM_EVENT_MAX fails the stream.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,11 +46,10 @@ static bool gemini_like(enum rota_xl_fmt f)
     return f == ROTA_XL_GEMINI || f == ROTA_XL_CODE_ASSIST;
 }
 
-int rota_xl_request(struct rota_xl *x, const char *body, size_t len, struct rota_xl_req *r,
-                    struct rota_jbuf *out)
+int rota_xl_read(struct rota_xl *x, const char *body, size_t len, struct rota_xl_req *r)
 {
-    const struct rota_xl_format *f = rota_xl_of(x->from), *t = rota_xl_of(x->to);
-    if (!f || !t)
+    const struct rota_xl_format *f = rota_xl_of(x->from);
+    if (!f)
         return rota_xl_fail(x, -EINVAL, "no such format");
     x->where = f->where;
     memset(r, 0, sizeof(*r));
@@ -57,14 +57,32 @@ int rota_xl_request(struct rota_xl *x, const char *body, size_t len, struct rota
     r->thinking = -1;
     int rc = f->req_in(x, body, len, r);
     if (!rc)
-        rc = rota_xl_link(x, r, gemini_like(x->to));
+        rc = rota_xl_link(x, r, false);
+    if (!rc)
+        x->req = r;
+    return rc;
+}
+
+int rota_xl_write(struct rota_xl *x, const struct rota_xl_req *r, struct rota_jbuf *out)
+{
+    const struct rota_xl_format *t = rota_xl_of(x->to);
+    if (!t)
+        return rota_xl_fail(x, -EINVAL, "no such format");
+    x->dropped[0] = 0;
+    int rc = gemini_like(x->to) ? rota_xl_link(x, (struct rota_xl_req *)r, true) : 0;
     if (rc)
         return rc;
-    x->req = r;
     rc = t->req_out(x, r, out);
     if (!rc && out->err)
         rc = rota_xl_fail(x, out->err, "the translated request is too large");
     return rc;
+}
+
+int rota_xl_request(struct rota_xl *x, const char *body, size_t len, struct rota_xl_req *r,
+                    struct rota_jbuf *out)
+{
+    int rc = rota_xl_read(x, body, len, r);
+    return rc ? rc : rota_xl_write(x, r, out);
 }
 
 int rota_xl_answer(struct rota_xl *x, const char *body, size_t len, struct rota_jbuf *out)
@@ -103,7 +121,7 @@ void rota_xl_stream_free(struct rota_xl_stream *s)
 
 bool rota_xl_stream_ended(const struct rota_xl_stream *s)
 {
-    return s->in.ended;
+    return s->in.ended || s->errored;
 }
 
 /* One complete event ("n" bytes, its blank line included): its name and data lines. */
@@ -150,8 +168,22 @@ static int event(struct rota_xl_stream *s, const char *ev, size_t n, struct rota
         const struct rota_xl_format *f = rota_xl_of(x->from), *t = rota_xl_of(x->to);
         s->evs.n = 0;
         rc = t->ev_in(x, &s->in, name, nlen, data, dlen, &s->evs);
-        for (uint32_t i = 0; !rc && i < s->evs.n; i++)
-            rc = f->ev_out(x, &s->out, &s->evs.ev[i], out);
+        for (uint32_t i = 0; !rc && i < s->evs.n && !s->errored; i++) {
+            const struct rota_xl_ev *ev = &s->evs.ev[i];
+            if (ev->type == ROTA_XL_EV_ERROR) { /* the provider's own: the client's own */
+                size_t ml = 0;
+                const char *m = ev->text.len ? rota_xl_text(x, ev->text, &ml) : NULL;
+                char msg[512];
+                snprintf(msg, sizeof(msg), "the upstream stream failed: %.*s", (int)ml,
+                         m ? m : "");
+                f->ev_fail(x, &s->out, msg, out);
+                s->errored = true;
+                break;
+            }
+            rc = f->ev_out(x, &s->out, ev, out);
+            if (ev->type == ROTA_XL_EV_END)
+                s->in.ended = true;
+        }
         s->in.seq++;
     }
     rota_jbuf_free(&joined);
@@ -179,7 +211,7 @@ int rota_xl_stream_data(struct rota_xl_stream *s, const char *p, size_t n,
         size_t evlen = rota_fmt_sse_event(buf + used, len - used);
         if (!evlen)
             break;
-        int rc = s->in.ended ? 0 : event(s, buf + used, evlen, out);
+        int rc = rota_xl_stream_ended(s) ? 0 : event(s, buf + used, evlen, out);
         used += evlen;
         if (rc) {
             s->failed = true;
@@ -203,6 +235,9 @@ int rota_xl_stream_data(struct rota_xl_stream *s, const char *p, size_t n,
 void rota_xl_stream_fail(struct rota_xl_stream *s, const char *message, struct rota_jbuf *out)
 {
     const struct rota_xl_format *f = rota_xl_of(s->x->from);
+    if (s->errored)
+        return; /* the provider's error was passed on already */
     s->failed = true;
+    s->errored = true;
     f->ev_fail(s->x, &s->out, message, out);
 }
