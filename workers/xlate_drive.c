@@ -169,10 +169,10 @@ static int event(struct rota_xl_stream *s, const char *ev, size_t n, struct rota
         s->evs.n = 0;
         rc = t->ev_in(x, &s->in, name, nlen, data, dlen, &s->evs);
         for (uint32_t i = 0; !rc && i < s->evs.n && !s->errored; i++) {
-            const struct rota_xl_ev *ev = &s->evs.ev[i];
-            if (ev->type == ROTA_XL_EV_ERROR) { /* the provider's own: the client's own */
+            const struct rota_xl_ev *e = &s->evs.ev[i];
+            if (e->type == ROTA_XL_EV_ERROR) { /* the provider's own: the client's own */
                 size_t ml = 0;
-                const char *m = ev->text.len ? rota_xl_text(x, ev->text, &ml) : NULL;
+                const char *m = e->text.len ? rota_xl_text(x, e->text, &ml) : NULL;
                 char msg[512];
                 snprintf(msg, sizeof(msg), "the upstream stream failed: %.*s", (int)ml,
                          m ? m : "");
@@ -180,8 +180,8 @@ static int event(struct rota_xl_stream *s, const char *ev, size_t n, struct rota
                 s->errored = true;
                 break;
             }
-            rc = f->ev_out(x, &s->out, ev, out);
-            if (ev->type == ROTA_XL_EV_END)
+            rc = f->ev_out(x, &s->out, e, out);
+            if (e->type == ROTA_XL_EV_END)
                 s->in.ended = true;
         }
         s->in.seq++;
