@@ -58,10 +58,7 @@ void rota_xlg_usage_out(const struct rota_xl_usage *u, struct rota_jbuf *out);
  * made lower-case, "nullable" made a type array. The schema itself when nothing needs
  * it. */
 int rota_xlg_schema_in(struct rota_xl *x, struct rota_xl_val s, struct rota_xl_val *out);
-/* A JSON Schema as Gemini takes it, written at the place of a value in "out". */
-int rota_xlg_schema_out(struct rota_xl *x, struct rota_xl_val s, struct rota_jbuf *out);
-
-/* Add keyword "k" to x->dropped (once). */
-void rota_xlg_dropped(struct rota_xl *x, const char *k);
+/* Add keyword "k" ("n" bytes) to x->dropped (once). */
+void rota_xlg_dropped(struct rota_xl *x, const char *k, size_t n);
 
 #endif

@@ -15,13 +15,16 @@
  * another model's reasoning as input, and it changes nothing in its answer. A tool
  * call's signature is its part's, or the one carried in its id (rota_xl_id_sig).
  *
- * Schemas: Gemini takes a subset of OpenAPI 3 (the "keep" list below); everything else
- * is dropped by rota_xl_schema and named in x->dropped. Before that, what JSON Schema
- * says differently is rewritten, only when the schema text shows it holds some (a
- * scan of the text, so most schemas are parsed once): a type array ["string","null"]
- * becomes "type":"string","nullable":true (several types: anyOf), an empty
- * "properties" goes (Gemini refuses it), a "format" Gemini does not know goes. A tool
- * whose schema has no properties is sent without parameters.
+ * Schemas: Gemini takes a subset of OpenAPI 3 (the "keep" list below); every other
+ * keyword is dropped and named in x->dropped. One walk over the parsed schema both
+ * drops and rewrites what JSON Schema says differently: a type array
+ * ["string","null"] becomes "type":"string","nullable":true (several types: anyOf),
+ * an empty "properties" goes (Gemini refuses it), a "format" Gemini does not know goes
+ * (it takes enum, date-time and the number formats). The walk is this module's, not
+ * rota_xl_schema, for the rewrites it needs on the way. A tool whose schema has no
+ * properties is sent without parameters. The other way (a Gemini client's
+ * "parameters" and "responseSchema"), upper-case OpenAPI types are made JSON Schema's
+ * and "nullable" a type array, when the schema's text shows one of them.
  *
  * Refused: image URLs (http/https; Gemini's own file URIs go as fileData), a tool result
  * without its function's name, parallel tool calls turned off (Gemini cannot), an
@@ -40,20 +43,21 @@ static const char *const keep[] = {
     "minLength", "maxLength", "pattern",   "anyOf",     "propertyOrdering", "title",
     "default", NULL};
 
-void rota_xlg_dropped(struct rota_xl *x, const char *k)
+void rota_xlg_dropped(struct rota_xl *x, const char *k, size_t n)
 {
-    size_t n = strlen(k), have = strlen(x->dropped);
+    size_t have = strlen(x->dropped);
     for (const char *p = x->dropped; *p;) {
         size_t l = strcspn(p, ",");
         if (l == n && memcmp(p, k, n) == 0)
             return;
         p += l + (p[l] == ',');
     }
-    if (have + n + 2 > sizeof(x->dropped))
+    if (have + n + 2 > sizeof(x->dropped) || memchr(k, ',', n))
         return;
     if (have)
         x->dropped[have++] = ',';
-    memcpy(x->dropped + have, k, n + 1);
+    memcpy(x->dropped + have, k, n);
+    x->dropped[have + n] = 0;
 }
 
 /* ---- schemas ---- */
@@ -97,7 +101,6 @@ struct walk {
     struct rota_xl *x;
     struct rota_jbuf *b;
     bool in;   /* OpenAPI to JSON Schema; else JSON Schema to Gemini's */
-    bool props; /* out: the top level has properties */
 };
 
 static bool format_ok(const struct rota_json *v)
@@ -115,7 +118,16 @@ static int walk(struct walk *w, const struct rota_json *s, int depth);
 static void key_as_written(struct rota_jbuf *b, const struct rota_json *m)
 {
     rota_jbuf_json(b, m->key, m->klen);
+    rota_jbuf_raw(b, ":", 1);
     b->after_key = true;
+}
+
+static bool kept(const char *k, size_t n)
+{
+    for (int i = 0; keep[i]; i++)
+        if (strlen(keep[i]) == n && memcmp(keep[i], k, n) == 0)
+            return true;
+    return false;
 }
 
 /* "type" of schema "s": "nullable" said beside it, "anyof" there is an anyOf too. */
@@ -177,11 +189,19 @@ static void type_of(struct walk *w, const struct rota_json *t, bool nullable, bo
 static int walk_member(struct walk *w, const struct rota_json *m, int depth)
 {
     struct rota_jbuf *b = w->b;
+    if (!w->in) { /* only the keywords Gemini knows */
+        size_t n;
+        const char *k = rota_json_key(w->x->a, m, &n);
+        if (!k)
+            return rota_xl_fail(w->x, -ENOMEM, "out of memory reducing a schema");
+        if (!kept(k, n)) {
+            rota_xlg_dropped(w->x, k, n);
+            return 0;
+        }
+    }
     if (rota_json_key_is(m, "properties") && m->type == ROTA_JSON_OBJECT) {
         if (!w->in && m->n == 0)
             return 0; /* Gemini refuses an empty one; it says nothing */
-        if (depth == 0)
-            w->props = true;
         key_as_written(b, m);
         rota_jbuf_obj(b);
         for (const struct rota_json *p = m->kid; p; p = p->next) {
@@ -211,7 +231,7 @@ static int walk_member(struct walk *w, const struct rota_json *m, int depth)
         return 0;
     }
     if (!w->in && rota_json_key_is(m, "format") && !format_ok(m)) {
-        rota_xlg_dropped(w->x, "format");
+        rota_xlg_dropped(w->x, "format", 6);
         return 0;
     }
     key_as_written(b, m);
@@ -290,40 +310,26 @@ int rota_xlg_schema_in(struct rota_xl *x, struct rota_xl_val s, struct rota_xl_v
     return rewrite(&w, s, out);
 }
 
-/* Schema "s" made ready for rota_xl_schema into "*v"; "*none" when it has no properties
- * (a tool that takes no arguments). */
-static int schema_prep(struct rota_xl *x, struct rota_xl_val s, struct rota_xl_val *v,
-                       bool *none)
+/* Does schema "j" (parsed) take arguments: has it properties? */
+static bool has_props(const struct rota_json *j)
 {
-    const char *e = s.p + s.len, *at = s.p, *p;
-    bool need = memmem(s.p, s.len, "\"format\"", 8) != NULL;
-    while (!need && (p = next_value(at, e, "\"type\"", 6, &at)))
-        need = *p == '[';
-    bool props = false;
-    for (at = s.p; !need && (p = next_value(at, e, "\"properties\"", 12, &at));) {
-        props = true;
-        if (*p != '{')
-            continue;
-        for (p++; p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'); p++)
-            ;
-        need = p < e && *p == '}';
-    }
-    *v = s;
-    *none = !need && !props;
-    if (!need)
-        return 0;
-    struct walk w = {.x = x};
-    int rc = rewrite(&w, s, v);
-    *none = !w.props;
-    return rc;
+    const struct rota_json *p = rota_json_get(j, "properties");
+    return p && p->type == ROTA_JSON_OBJECT && p->n;
 }
 
-static int schema_out(struct rota_xl *x, struct rota_xl_val s, struct rota_jbuf *out)
+/* Schema "j" reduced to what Gemini takes, at the place of a value in "out". */
+static int schema_out(struct rota_xl *x, const struct rota_json *j, struct rota_jbuf *out)
 {
-    struct rota_xl_val v;
-    bool none;
-    int rc = schema_prep(x, s, &v, &none);
-    return rc ? rc : rota_xl_schema(x, v, keep, out);
+    struct walk w = {.x = x, .b = out};
+    return walk(&w, j, 0);
+}
+
+static struct rota_json *schema_tree(struct rota_xl *x, struct rota_xl_val s)
+{
+    struct rota_json *j = rota_xl_parse(x, s);
+    if (!j || j->type != ROTA_JSON_OBJECT)
+        rota_xl_fail(x, -EINVAL, "a schema is not a JSON object");
+    return j && j->type == ROTA_JSON_OBJECT ? j : NULL;
 }
 
 /* ---- parts ---- */
@@ -533,16 +539,17 @@ static int tools_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota
             rota_jbuf_key(out, "description");
             rota_jbuf_json(out, t->desc.p, t->desc.len);
         }
-        if (t->params.len) {
-            struct rota_xl_val v;
-            bool none;
-            int rc = schema_prep(x, t->params, &v, &none);
-            if (!rc && !none) {
+        if (t->params.len) { /* none when it takes no arguments: Gemini refuses an
+                                 object without properties */
+            struct rota_json *j = schema_tree(x, t->params);
+            if (!j)
+                return -EINVAL;
+            if (has_props(j)) {
                 rota_jbuf_key(out, "parameters");
-                rc = rota_xl_schema(x, v, keep, out);
+                int rc = schema_out(x, j, out);
+                if (rc)
+                    return rc;
             }
-            if (rc)
-                return rc;
         }
         rota_jbuf_end(out);
     }
@@ -660,8 +667,11 @@ static int gen_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota_j
         rota_jbuf_strz(out, "application/json");
     }
     if (r->rformat == ROTA_XL_RF_SCHEMA && r->schema.len) {
+        struct rota_json *j = schema_tree(x, r->schema);
+        if (!j)
+            return -EINVAL;
         gkey(&g, "responseSchema");
-        int rc = schema_out(x, r->schema, out);
+        int rc = schema_out(x, j, out);
         if (rc)
             return rc;
     }
