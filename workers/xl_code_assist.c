@@ -56,10 +56,10 @@ static int req_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota_j
     rota_jbuf_obj(out);
     rota_jbuf_kstr(out, "model", x->model ? x->model : "");
     if (r->project.len) {
-        rota_jbuf_key(out, "project");
+        XK(out, "project");
         rota_jbuf_json(out, r->project.p, r->project.len);
     }
-    rota_jbuf_key(out, "request");
+    XK(out, "request");
     int rc = rota_xlg_req_out(x, r, out);
     rota_jbuf_end(out);
     return rc ? rc : out->err;
@@ -79,7 +79,7 @@ static int resp_in(struct rota_xl *x, const char *body, size_t len, struct rota_
 static int resp_out(struct rota_xl *x, const struct rota_xl_resp *r, struct rota_jbuf *out)
 {
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "response");
+    XK(out, "response");
     rota_xlg_resp_out(x, r, out);
     rota_jbuf_end(out);
     return out->err;

@@ -15,6 +15,16 @@
 
 #include "xlate.h"
 
+/* A constant key written as one copy (rota_jbuf_key escapes and copies in four steps):
+ * XK(b, "text") writes "text": with its comma; XS(b, "model") a constant string. */
+static inline void rota_xlg_lit_key(struct rota_jbuf *b, const char *lit, size_t n)
+{
+    rota_jbuf_json(b, lit, n);
+    b->after_key = true;
+}
+#define XK(b, s) rota_xlg_lit_key((b), "\"" s "\":", sizeof("\"" s "\":") - 1)
+#define XS(b, s) rota_jbuf_json((b), "\"" s "\"", sizeof("\"" s "\"") - 1)
+
 /* at_msg of a systemInstruction part (where() names it so) */
 #define ROTA_XLG_SYSTEM 0xffffu
 

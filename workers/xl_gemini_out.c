@@ -37,11 +37,12 @@
 
 #include "xl_gemini_int.h"
 
-static const char *const keep[] = {
-    "type",    "format",   "description", "nullable",  "enum",      "items",
-    "properties", "required", "minItems",  "maxItems",  "minimum",   "maximum",
-    "minLength", "maxLength", "pattern",   "anyOf",     "propertyOrdering", "title",
-    "default", NULL};
+#define KW(s) {s, sizeof(s) - 1}
+static const struct { const char *k; size_t n; } keep[] = {
+    KW("type"),      KW("format"),   KW("description"), KW("nullable"), KW("enum"),
+    KW("items"),     KW("properties"), KW("required"),  KW("minItems"), KW("maxItems"),
+    KW("minimum"),   KW("maximum"),  KW("minLength"),   KW("maxLength"), KW("pattern"),
+    KW("anyOf"),     KW("propertyOrdering"), KW("title"), KW("default")};
 
 void rota_xlg_dropped(struct rota_xl *x, const char *k, size_t n)
 {
@@ -124,8 +125,8 @@ static void key_as_written(struct rota_jbuf *b, const struct rota_json *m)
 
 static bool kept(const char *k, size_t n)
 {
-    for (int i = 0; keep[i]; i++)
-        if (strlen(keep[i]) == n && memcmp(keep[i], k, n) == 0)
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        if (keep[i].n == n && memcmp(keep[i].k, k, n) == 0)
             return true;
     return false;
 }
@@ -144,7 +145,7 @@ static void type_of(struct walk *w, const struct rota_json *t, bool nullable, bo
             rota_jbuf_val(b, t);
             return;
         }
-        rota_jbuf_key(b, "type");
+        XK(b, "type");
         if (nullable && !(n == 4 && memcmp(low, "null", 4) == 0)) {
             rota_jbuf_arr(b);
             rota_jbuf_str(b, low, n);
@@ -166,22 +167,22 @@ static void type_of(struct walk *w, const struct rota_json *t, bool nullable, bo
             one = e;
     }
     if (types == 1 || (types > 1 && anyof)) {
-        rota_jbuf_key(b, "type");
+        XK(b, "type");
         rota_jbuf_val(b, one);
     } else if (types > 1) {
-        rota_jbuf_key(b, "anyOf");
+        XK(b, "anyOf");
         rota_jbuf_arr(b);
         for (const struct rota_json *e = t->kid; e; e = e->next)
             if (!rota_json_is(e, "null")) {
                 rota_jbuf_obj(b);
-                rota_jbuf_key(b, "type");
+                XK(b, "type");
                 rota_jbuf_val(b, e);
                 rota_jbuf_end(b);
             }
         rota_jbuf_end(b);
     }
     if (null && !has_nullable) {
-        rota_jbuf_key(b, "nullable");
+        XK(b, "nullable");
         rota_jbuf_bool(b, true);
     }
 }
@@ -359,11 +360,11 @@ static int image_out(struct rota_xl *x, const struct rota_xl_part *p, struct rot
     if (p->data.len) {
         if (!p->mime.len)
             return rota_xl_refuse_part(x, p, "an image without its media type");
-        rota_jbuf_key(out, "inlineData");
+        XK(out, "inlineData");
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "mimeType");
+        XK(out, "mimeType");
         rota_jbuf_json(out, p->mime.p, p->mime.len);
-        rota_jbuf_key(out, "data");
+        XK(out, "data");
         rota_jbuf_json(out, p->data.p, p->data.len);
         rota_jbuf_end(out);
         return 0;
@@ -376,11 +377,13 @@ static int image_out(struct rota_xl *x, const struct rota_xl_part *p, struct rot
         const char *c = memchr(u, ',', n), *semi = memchr(u, ';', n);
         if (!c || !semi || semi > c || c - semi != 7 || memcmp(semi, ";base64", 7) != 0)
             return rota_xl_refuse_part(x, p, "a data: URL that is not base64");
-        rota_jbuf_key(out, "inlineData");
+        if (!has_prefix(u + 5, (size_t)(semi - u - 5), "image/"))
+            return rota_xl_refuse_part(x, p, "a data: URL that is not an image");
+        XK(out, "inlineData");
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "mimeType");
+        XK(out, "mimeType");
         rota_jbuf_str(out, u + 5, (size_t)(semi - u - 5));
-        rota_jbuf_key(out, "data");
+        XK(out, "data");
         rota_jbuf_str(out, c + 1, (size_t)(u + n - c - 1));
         rota_jbuf_end(out);
         return 0;
@@ -389,13 +392,13 @@ static int image_out(struct rota_xl *x, const struct rota_xl_part *p, struct rot
     if (!has_prefix(u, n, "https://generativelanguage.googleapis.com/") &&
         !has_prefix(u, n, "gs://"))
         return rota_xl_refuse_part(x, p, "image URLs");
-    rota_jbuf_key(out, "fileData");
+    XK(out, "fileData");
     rota_jbuf_obj(out);
     if (p->mime.len) {
-        rota_jbuf_key(out, "mimeType");
+        XK(out, "mimeType");
         rota_jbuf_json(out, p->mime.p, p->mime.len);
     }
-    rota_jbuf_key(out, "fileUri");
+    XK(out, "fileUri");
     rota_jbuf_json(out, p->url.p, p->url.len);
     rota_jbuf_end(out);
     return 0;
@@ -422,10 +425,10 @@ static int part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rota
     switch (p->type) {
     case ROTA_XL_TEXT:
     case ROTA_XL_THINKING:
-        rota_jbuf_key(out, "text");
+        XK(out, "text");
         rota_jbuf_json(out, p->text.p, p->text.len);
         if (p->type == ROTA_XL_THINKING || p->thought) {
-            rota_jbuf_key(out, "thought");
+            XK(out, "thought");
             rota_jbuf_bool(out, true);
         }
         break;
@@ -436,11 +439,11 @@ static int part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rota
         break;
     }
     case ROTA_XL_TOOL_CALL:
-        rota_jbuf_key(out, "functionCall");
+        XK(out, "functionCall");
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "name");
+        XK(out, "name");
         rota_jbuf_json(out, p->name.p, p->name.len);
-        rota_jbuf_key(out, "args");
+        XK(out, "args");
         if (p->args.len)
             rota_jbuf_json(out, p->args.p, p->args.len);
         else
@@ -452,11 +455,11 @@ static int part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rota
     case ROTA_XL_TOOL_RESULT:
         if (!p->name.len)
             return rota_xl_refuse_part(x, p, "a tool result without its function's name");
-        rota_jbuf_key(out, "functionResponse");
+        XK(out, "functionResponse");
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "name");
+        XK(out, "name");
         rota_jbuf_json(out, p->name.p, p->name.len);
-        rota_jbuf_key(out, "response");
+        XK(out, "response");
         response_out(p, out);
         rota_jbuf_end(out);
         sig = (struct rota_xl_val){0};
@@ -465,7 +468,7 @@ static int part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rota
         break;
     }
     if (sig.len) {
-        rota_jbuf_key(out, "thoughtSignature");
+        XK(out, "thoughtSignature");
         rota_jbuf_json(out, sig.p, sig.len);
     }
     rota_jbuf_end(out);
@@ -474,7 +477,7 @@ static int part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rota
 
 static int contents_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota_jbuf *out)
 {
-    rota_jbuf_key(out, "contents");
+    XK(out, "contents");
     rota_jbuf_arr(out);
     int open = -1; /* the role of the content open */
     for (uint32_t i = 0; i < r->nmsg; i++) {
@@ -487,8 +490,12 @@ static int contents_out(struct rota_xl *x, const struct rota_xl_req *r, struct r
                 if (open >= 0)
                     rota_jbuf_end(out), rota_jbuf_end(out);
                 rota_jbuf_obj(out);
-                rota_jbuf_kstr(out, "role", m->role == ROTA_XL_ASSISTANT ? "model" : "user");
-                rota_jbuf_key(out, "parts");
+                XK(out, "role");
+                if (m->role == ROTA_XL_ASSISTANT)
+                    XS(out, "model");
+                else
+                    XS(out, "user");
+                XK(out, "parts");
                 rota_jbuf_arr(out);
                 open = (int)m->role;
             }
@@ -505,16 +512,16 @@ static int contents_out(struct rota_xl *x, const struct rota_xl_req *r, struct r
 
 static int system_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota_jbuf *out)
 {
-    rota_jbuf_key(out, "systemInstruction");
+    XK(out, "systemInstruction");
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "parts");
+    XK(out, "parts");
     rota_jbuf_arr(out);
     for (uint32_t i = 0; i < r->nsystem; i++) {
         const struct rota_xl_part *p = &r->system[i];
         if (p->type != ROTA_XL_TEXT)
             return rota_xl_refuse_part(x, p, "a system instruction that is not text");
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "text");
+        XK(out, "text");
         rota_jbuf_json(out, p->text.p, p->text.len);
         rota_jbuf_end(out);
     }
@@ -525,18 +532,18 @@ static int system_out(struct rota_xl *x, const struct rota_xl_req *r, struct rot
 
 static int tools_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota_jbuf *out)
 {
-    rota_jbuf_key(out, "tools");
+    XK(out, "tools");
     rota_jbuf_arr(out);
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "functionDeclarations");
+    XK(out, "functionDeclarations");
     rota_jbuf_arr(out);
     for (uint32_t i = 0; i < r->ntool; i++) {
         const struct rota_xl_tool *t = &r->tool[i];
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "name");
+        XK(out, "name");
         rota_jbuf_json(out, t->name.p, t->name.len);
         if (t->desc.len) {
-            rota_jbuf_key(out, "description");
+            XK(out, "description");
             rota_jbuf_json(out, t->desc.p, t->desc.len);
         }
         if (t->params.len) { /* none when it takes no arguments: Gemini refuses an
@@ -545,7 +552,7 @@ static int tools_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota
             if (!j)
                 return -EINVAL;
             if (has_props(j)) {
-                rota_jbuf_key(out, "parameters");
+                XK(out, "parameters");
                 int rc = schema_out(x, j, out);
                 if (rc)
                     return rc;
@@ -559,13 +566,13 @@ static int tools_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota
     if (r->choice == ROTA_XL_CHOICE_UNSET)
         return 0;
     static const char *const modes[] = {"", "AUTO", "NONE", "ANY", "ANY"};
-    rota_jbuf_key(out, "toolConfig");
+    XK(out, "toolConfig");
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "functionCallingConfig");
+    XK(out, "functionCallingConfig");
     rota_jbuf_obj(out);
     rota_jbuf_kstr(out, "mode", modes[r->choice]);
     if (r->choice == ROTA_XL_NAMED) {
-        rota_jbuf_key(out, "allowedFunctionNames");
+        XK(out, "allowedFunctionNames");
         rota_jbuf_arr(out);
         rota_jbuf_json(out, r->choice_name.p, r->choice_name.len);
         rota_jbuf_end(out);
@@ -585,7 +592,7 @@ struct gen {
 static void gkey(struct gen *g, const char *k)
 {
     if (!g->open) {
-        rota_jbuf_key(g->out, "generationConfig");
+        XK(g->out, "generationConfig");
         rota_jbuf_obj(g->out);
         g->open = true;
     }
@@ -632,14 +639,14 @@ static int thinking_out(struct rota_xl *x, const struct rota_xl_req *r, struct g
     gkey(g, "thinkingConfig");
     rota_jbuf_obj(g->out);
     if (r->thinking >= 0 || r->effort.len) {
-        rota_jbuf_key(g->out, "thinkingBudget");
+        XK(g->out, "thinkingBudget");
         if (budget < 0)
             rota_jbuf_json(g->out, "-1", 2);
         else
             rota_jbuf_u64(g->out, (uint64_t)budget);
     }
     if (r->include_thoughts) {
-        rota_jbuf_key(g->out, "includeThoughts");
+        XK(g->out, "includeThoughts");
         rota_jbuf_bool(g->out, true);
     }
     rota_jbuf_end(g->out);

@@ -69,15 +69,15 @@ bool rota_xlg_usage_in(const struct rota_json *u, struct rota_xl_usage *out)
 void rota_xlg_usage_out(const struct rota_xl_usage *u, struct rota_jbuf *out)
 {
     uint64_t reasoning = u->reasoning < u->out ? u->reasoning : u->out;
-    rota_jbuf_key(out, "usageMetadata");
+    XK(out, "usageMetadata");
     rota_jbuf_obj(out);
-    rota_jbuf_ku64(out, "promptTokenCount", u->in);
-    rota_jbuf_ku64(out, "candidatesTokenCount", u->out - reasoning);
+    XK(out, "promptTokenCount"), rota_jbuf_u64(out, u->in);
+    XK(out, "candidatesTokenCount"), rota_jbuf_u64(out, u->out - reasoning);
     if (reasoning)
-        rota_jbuf_ku64(out, "thoughtsTokenCount", reasoning);
+        XK(out, "thoughtsTokenCount"), rota_jbuf_u64(out, reasoning);
     if (u->cached)
-        rota_jbuf_ku64(out, "cachedContentTokenCount", u->cached);
-    rota_jbuf_ku64(out, "totalTokenCount", u->in + u->out);
+        XK(out, "cachedContentTokenCount"), rota_jbuf_u64(out, u->cached);
+    XK(out, "totalTokenCount"), rota_jbuf_u64(out, u->in + u->out);
     rota_jbuf_end(out);
 }
 
@@ -188,11 +188,11 @@ static void part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rot
     struct rota_xl_val sig = p->sig;
     rota_jbuf_obj(out);
     if (p->type == ROTA_XL_TOOL_CALL) {
-        rota_jbuf_key(out, "functionCall");
+        XK(out, "functionCall");
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "name");
+        XK(out, "name");
         rota_jbuf_json(out, p->name.p, p->name.len);
-        rota_jbuf_key(out, "args");
+        XK(out, "args");
         if (p->args.len)
             rota_jbuf_json(out, p->args.p, p->args.len);
         else
@@ -201,15 +201,15 @@ static void part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rot
         if (!sig.len)
             sig = rota_xl_id_sig(x, p->id);
     } else {
-        rota_jbuf_key(out, "text");
+        XK(out, "text");
         rota_jbuf_json(out, p->text.p, p->text.len);
         if (p->type == ROTA_XL_THINKING || p->thought) {
-            rota_jbuf_key(out, "thought");
+            XK(out, "thought");
             rota_jbuf_bool(out, true);
         }
     }
     if (sig.len) {
-        rota_jbuf_key(out, "thoughtSignature");
+        XK(out, "thoughtSignature");
         rota_jbuf_json(out, sig.p, sig.len);
     }
     rota_jbuf_end(out);
@@ -218,13 +218,13 @@ static void part_out(struct rota_xl *x, const struct rota_xl_part *p, struct rot
 void rota_xlg_resp_out(struct rota_xl *x, const struct rota_xl_resp *r, struct rota_jbuf *out)
 {
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "candidates");
+    XK(out, "candidates");
     rota_jbuf_arr(out);
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "content");
+    XK(out, "content");
     rota_jbuf_obj(out);
-    rota_jbuf_kstr(out, "role", "model");
-    rota_jbuf_key(out, "parts");
+    XK(out, "role"), XS(out, "model");
+    XK(out, "parts");
     rota_jbuf_arr(out);
     for (uint32_t i = 0; i < r->n; i++) {
         const struct rota_xl_part *p = &r->part[i];
@@ -237,19 +237,19 @@ void rota_xlg_resp_out(struct rota_xl *x, const struct rota_xl_resp *r, struct r
     rota_jbuf_end(out);
     rota_jbuf_end(out);
     rota_jbuf_kstr(out, "finishReason", rota_xlg_finish_out(r->finish));
-    rota_jbuf_ku64(out, "index", 0);
+    XK(out, "index"), rota_jbuf_u64(out, 0);
     rota_jbuf_end(out);
     rota_jbuf_end(out);
     rota_xlg_usage_out(&r->usage, out);
     if (r->model.len || x->model) {
-        rota_jbuf_key(out, "modelVersion");
+        XK(out, "modelVersion");
         if (r->model.len)
             rota_jbuf_json(out, r->model.p, r->model.len);
         else
             rota_jbuf_strz(out, x->model);
     }
     if (r->id.len) {
-        rota_jbuf_key(out, "responseId");
+        XK(out, "responseId");
         rota_jbuf_json(out, r->id.p, r->id.len);
     }
     rota_jbuf_end(out);

@@ -214,16 +214,16 @@ static void part_begin(struct rota_jbuf *out, bool ca)
     rota_jbuf_raw(out, "data: ", 6);
     if (ca) {
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "response");
+        XK(out, "response");
     }
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "candidates");
+    XK(out, "candidates");
     rota_jbuf_arr(out);
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "content");
+    XK(out, "content");
     rota_jbuf_obj(out);
-    rota_jbuf_kstr(out, "role", "model");
-    rota_jbuf_key(out, "parts");
+    XK(out, "role"), XS(out, "model");
+    XK(out, "parts");
     rota_jbuf_arr(out);
     rota_jbuf_obj(out);
 }
@@ -248,15 +248,15 @@ static void call_out(struct rota_xl *x, struct rota_xl_sout *st, struct rota_xl_
                      struct rota_jbuf *out, bool ca)
 {
     part_begin(out, ca);
-    rota_jbuf_key(out, "functionCall");
+    XK(out, "functionCall");
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "name");
+    XK(out, "name");
     rota_jbuf_json(out, name.p, name.len);
-    rota_jbuf_key(out, "args");
+    XK(out, "args");
     rota_jbuf_json(out, args, alen);
     rota_jbuf_end(out);
     if (sig.len) {
-        rota_jbuf_key(out, "thoughtSignature");
+        XK(out, "thoughtSignature");
         rota_jbuf_json(out, sig.p, sig.len);
     }
     part_end(x, st, out, ca);
@@ -390,17 +390,17 @@ static void text_out(struct rota_xl *x, struct rota_xl_sout *st, const struct ro
     bool thought = ev->type == ROTA_XL_EV_THINKING ||
                    (ev->type == ROTA_XL_EV_SIGNATURE && st->open_kind == ROTA_XL_EV_THINKING);
     part_begin(out, ca);
-    rota_jbuf_key(out, "text");
+    XK(out, "text");
     if (ev->type == ROTA_XL_EV_SIGNATURE)
         rota_jbuf_json(out, "\"\"", 2);
     else
         rota_jbuf_json(out, ev->text.p, ev->text.len);
     if (thought) {
-        rota_jbuf_key(out, "thought");
+        XK(out, "thought");
         rota_jbuf_bool(out, true);
     }
     if (ev->type == ROTA_XL_EV_SIGNATURE) {
-        rota_jbuf_key(out, "thoughtSignature");
+        XK(out, "thoughtSignature");
         rota_jbuf_json(out, ev->sig.p, ev->sig.len);
     }
     part_end(x, st, out, ca);
@@ -412,14 +412,14 @@ static void end_out(struct rota_xl *x, struct rota_xl_sout *st, struct rota_jbuf
     rota_jbuf_raw(out, "data: ", 6);
     if (ca) {
         rota_jbuf_obj(out);
-        rota_jbuf_key(out, "response");
+        XK(out, "response");
     }
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "candidates");
+    XK(out, "candidates");
     rota_jbuf_arr(out);
     rota_jbuf_obj(out);
     rota_jbuf_kstr(out, "finishReason", rota_xlg_finish_out(st->finish));
-    rota_jbuf_ku64(out, "index", 0);
+    XK(out, "index"), rota_jbuf_u64(out, 0);
     rota_jbuf_end(out);
     rota_jbuf_end(out);
     if (st->usage.seen)
@@ -515,11 +515,11 @@ void rota_xlg_ev_fail(struct rota_xl *x, struct rota_xl_sout *st, const char *me
     /* a call still held has arguments cut short: it is not written */
     rota_jbuf_raw(out, "data: ", 6);
     rota_jbuf_obj(out);
-    rota_jbuf_key(out, "error");
+    XK(out, "error");
     rota_jbuf_obj(out);
-    rota_jbuf_ku64(out, "code", 500);
+    XK(out, "code"), rota_jbuf_u64(out, 500);
     rota_jbuf_kstr(out, "message", message);
-    rota_jbuf_kstr(out, "status", "INTERNAL");
+    XK(out, "status"), XS(out, "INTERNAL");
     rota_jbuf_end(out);
     rota_jbuf_end(out);
     rota_jbuf_raw(out, "\r\n\r\n", 4);
