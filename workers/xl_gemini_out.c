@@ -187,20 +187,31 @@ static void type_of(struct walk *w, const struct rota_json *t, bool nullable, bo
     }
 }
 
-static int walk_member(struct walk *w, const struct rota_json *m, int depth)
+/* Member "m"'s key, decoded (a pointer into the schema unless it holds an escape). */
+static const char *mkey(struct walk *w, const struct rota_json *m, size_t *n)
+{
+    if (!m->kescaped) {
+        *n = m->klen - 2;
+        return m->key + 1;
+    }
+    const char *k = rota_json_key(w->x->a, m, n);
+    if (!k)
+        *n = 0;
+    return k ? k : "";
+}
+
+#define IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), lit, sizeof(lit) - 1) == 0)
+
+/* Member "m" (key "k", "n" bytes) of a schema object. */
+static int walk_member(struct walk *w, const struct rota_json *m, const char *k, size_t n,
+                       int depth)
 {
     struct rota_jbuf *b = w->b;
-    if (!w->in) { /* only the keywords Gemini knows */
-        size_t n;
-        const char *k = rota_json_key(w->x->a, m, &n);
-        if (!k)
-            return rota_xl_fail(w->x, -ENOMEM, "out of memory reducing a schema");
-        if (!kept(k, n)) {
-            rota_xlg_dropped(w->x, k, n);
-            return 0;
-        }
+    if (!w->in && !kept(k, n)) { /* only the keywords Gemini knows */
+        rota_xlg_dropped(w->x, k, n);
+        return 0;
     }
-    if (rota_json_key_is(m, "properties") && m->type == ROTA_JSON_OBJECT) {
+    if (IS(k, n, "properties") && m->type == ROTA_JSON_OBJECT) {
         if (!w->in && m->n == 0)
             return 0; /* Gemini refuses an empty one; it says nothing */
         key_as_written(b, m);
@@ -214,12 +225,11 @@ static int walk_member(struct walk *w, const struct rota_json *m, int depth)
         rota_jbuf_end(b);
         return 0;
     }
-    if (rota_json_key_is(m, "items") || rota_json_key_is(m, "additionalProperties")) {
+    if (IS(k, n, "items") || IS(k, n, "additionalProperties")) {
         key_as_written(b, m);
         return walk(w, m, depth + 1);
     }
-    if ((rota_json_key_is(m, "anyOf") || rota_json_key_is(m, "oneOf") ||
-         rota_json_key_is(m, "allOf")) &&
+    if ((IS(k, n, "anyOf") || IS(k, n, "oneOf") || IS(k, n, "allOf")) &&
         m->type == ROTA_JSON_ARRAY) {
         key_as_written(b, m);
         rota_jbuf_arr(b);
@@ -231,7 +241,7 @@ static int walk_member(struct walk *w, const struct rota_json *m, int depth)
         rota_jbuf_end(b);
         return 0;
     }
-    if (!w->in && rota_json_key_is(m, "format") && !format_ok(m)) {
+    if (!w->in && IS(k, n, "format") && !format_ok(m)) {
         rota_xlg_dropped(w->x, "format", 6);
         return 0;
     }
@@ -250,24 +260,27 @@ static int walk(struct walk *w, const struct rota_json *s, int depth)
     }
     const struct rota_json *type = NULL;
     bool nullable = false, has_nullable = false, anyof = false;
+    size_t n;
     for (const struct rota_json *m = s->kid; m; m = m->next) {
-        if (rota_json_key_is(m, "type"))
+        const char *k = mkey(w, m, &n);
+        if (IS(k, n, "type"))
             type = m;
-        else if (rota_json_key_is(m, "nullable"))
+        else if (IS(k, n, "nullable"))
             has_nullable = true, nullable = rota_json_true(m);
-        else if (rota_json_key_is(m, "anyOf"))
+        else if (IS(k, n, "anyOf"))
             anyof = true;
     }
     rota_jbuf_obj(w->b);
     for (const struct rota_json *m = s->kid; m; m = m->next) {
         int rc = 0;
+        const char *k = mkey(w, m, &n);
         if (m == type && ((w->in && m->type == ROTA_JSON_STRING) ||
                           (!w->in && m->type == ROTA_JSON_ARRAY)))
             type_of(w, m, nullable, anyof, has_nullable);
-        else if (w->in && rota_json_key_is(m, "nullable"))
+        else if (w->in && IS(k, n, "nullable"))
             ; /* said by the type array, or nothing without a type */
         else
-            rc = walk_member(w, m, depth);
+            rc = walk_member(w, m, k, n, depth);
         if (rc)
             return rc;
     }
