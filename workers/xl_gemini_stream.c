@@ -22,7 +22,9 @@
  * event, written at END. Nothing is written after END. Code Assist's events are the
  * same inside {"response": ...} ("ca").
  *
- * The stream's memory: what ev_in parses lives in x->a, as every module's.
+ * The stream's memory: what ev_in parses lives in x->a, the event's own (emptied after
+ * it); what waits for a later event (the open call's name, id, signature) is copied
+ * into rota_xl_keep(x).
  */
 #include <errno.h>
 #include <string.h>
@@ -264,7 +266,7 @@ static void call_out(struct rota_xl *x, struct rota_xl_sout *st, struct rota_xl_
 
 static struct rota_xl_val keep_val(struct rota_xl *x, struct rota_xl_val v)
 {
-    char *p = v.len ? rota_arena_dup(x->a, v.p, v.len) : NULL;
+    char *p = v.len ? rota_arena_dup(rota_xl_keep(x), v.p, v.len) : NULL;
     return p ? (struct rota_xl_val){p, v.len} : (struct rota_xl_val){0};
 }
 
