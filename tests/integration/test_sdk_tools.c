@@ -1,5 +1,6 @@
-/* test_sdk_tools: tool-use conversations of the official SDKs (openai, @anthropic-ai/sdk,
- * @google/genai, pinned in tests/sdk/package-lock.json) through the pool to
+/* test_sdk_tools: tool-use conversations of the official SDKs (openai's chat completions
+ * and Responses, @anthropic-ai/sdk, @google/genai, pinned in tests/sdk/package-lock.json)
+ * through the pool to
  * rota-mockprovider's scripted tool-using model, with a real rotad keeping the table.
  * Each row of the table below is one client.mjs case (a conversation of three turns and
  * four requests: a call, its result and a text, two parallel calls, their results and a
@@ -65,7 +66,9 @@ static const char routes[] = "routes:\n"
                              "  - {name: via-gh, models: [tools-gh], tiers: [{provider: gh, "
                              "model: openai/gpt-4.1}]}\n";
 
-enum fmt { OPENAI, ANTHROPIC, GEMINI, CODE_ASSIST };
+/* Wire formats: OpenAI's chat completions, its Responses, Anthropic's messages, Gemini's
+ * generateContent, Code Assist's envelope around it. */
+enum fmt { OPENAI, RESPONSES, ANTHROPIC, GEMINI, CODE_ASSIST };
 
 /* One conversation: a client.mjs case through the route of model "model", whose tier is
  * the mock's account "account" speaking "tier". */
@@ -87,6 +90,8 @@ static const struct row rows[] = {
     {"openai_tools", "tools-ll", "ll-1", OPENAI},
     {"openai_tools_stream", "tools-ll", "ll-1", OPENAI},
     {"openai_tools_stream", "tools-gh", "gh-1", OPENAI},
+    {"responses_tools", "tools-oa", "oa-1", RESPONSES}, /* OpenAI serves both */
+    {"responses_tools_stream", "tools-oa", "oa-1", RESPONSES},
     {"anthropic_tools", "tools-an", "an-1", ANTHROPIC},
     {"anthropic_tools_stream", "tools-an", "an-1", ANTHROPIC},
     {"anthropic_tools_thinking", "tools-an", "an-1", ANTHROPIC},
@@ -113,14 +118,22 @@ static const struct row rows[] = {
     {"gemini_tools", "tools-an", "an-1", ANTHROPIC},
     {"gemini_tools_thinking_stream", "tools-an", "an-1", ANTHROPIC},
     {"gemini_tools_thinking", "tools-ag", "ag-1", CODE_ASSIST},
+    {"responses_tools", "tools-an", "an-1", ANTHROPIC},
+    {"responses_tools_stream", "tools-gm", "gm-1", GEMINI},
+    {"responses_tools_stream", "tools-ll", "ll-1", OPENAI},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
 static enum fmt client_fmt(const struct row *w)
 {
-    return !strncmp(w->client, "openai", 6)      ? OPENAI
-           : !strncmp(w->client, "anthropic", 9) ? ANTHROPIC
-                                                 : GEMINI;
+    static const struct {
+        const char *prefix;
+        enum fmt f;
+    } f[] = {{"openai", OPENAI}, {"responses", RESPONSES}, {"anthropic", ANTHROPIC}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (strncmp(w->client, f[i].prefix, strlen(f[i].prefix)) == 0)
+            return f[i].f;
+    return GEMINI;
 }
 
 /* ---- the group: one mock, one rotad, one worker ---- */

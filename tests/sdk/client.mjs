@@ -216,6 +216,37 @@ async function openaiTools(stream) {
   return conversation(out, turn, answer, (t) => messages.push({ role: 'user', content: t }));
 }
 
+// OpenAI's Responses API. The output items go back as input as they came, but for the
+// fields the SDK's parser adds to them (parsed_arguments, a part's parsed), which are
+// not the API's and which it refuses.
+async function responsesTools(stream) {
+  const client = openai();
+  const input = [{ role: 'user', content: ask1 }];
+  const tools = [{ type: 'function', strict: false, ...weather }];
+  const out = { turns: [] };
+  const turn = async () => {
+    const body = { model: model('chat-model'), input, tools };
+    const r = stream ? await client.responses.stream(body).finalResponse()
+      : await client.responses.create(body);
+    for (const { parsed_arguments: _a, ...item } of r.output)
+      input.push(item.type !== 'message' ? item
+        : { ...item, content: item.content.map(({ parsed: _p, ...c }) => c) });
+    const calls = r.output.filter((i) => i.type === 'function_call')
+      .map((i) => ({ id: i.call_id, name: i.name, args: JSON.parse(i.arguments) }));
+    out.turns.push({ calls: calls.map(({ name, args }) => ({ name, args })),
+      ids: calls.map((c) => c.id), finish: r.status,
+      // the stream's final response has no output_text: the items say it
+      text: r.output.filter((i) => i.type === 'message').flatMap((i) => i.content)
+        .filter((c) => c.type === 'output_text').map((c) => c.text).join(''),
+      usage: { in: r.usage.input_tokens, out: r.usage.output_tokens,
+        thoughts: r.usage.output_tokens_details?.reasoning_tokens ?? 0 }, sdk_usage: r.usage });
+    return calls;
+  };
+  const answer = (calls) => calls.forEach((c) => input.push({ type: 'function_call_output',
+    call_id: c.id, output: forecast(c.args) }));
+  return conversation(out, turn, answer, (t) => input.push({ role: 'user', content: t }));
+}
+
 async function anthropicTools(stream, thinking) {
   const client = anthropic();
   const messages = [{ role: 'user', content: ask1 }];
@@ -285,6 +316,8 @@ async function geminiTools(stream, thinking) {
 Object.assign(cases, {
   openai_tools: () => openaiTools(false),
   openai_tools_stream: () => openaiTools(true),
+  responses_tools: () => responsesTools(false),
+  responses_tools_stream: () => responsesTools(true),
   anthropic_tools: () => anthropicTools(false, false),
   anthropic_tools_stream: () => anthropicTools(true, false),
   anthropic_tools_thinking: () => anthropicTools(false, true),

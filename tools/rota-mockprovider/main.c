@@ -24,8 +24,8 @@
  * OpenAI chat completions and Anthropic messages with "stream": true, and Gemini's and
  * Code Assist's :streamGenerateContent?alt=sse, answer in SSE (stream.c). A chat that
  * declares tools, carries tool calls or results, or asks for thinking is answered by a
- * scripted tool-using model, which checks the history as each provider does (tools.c). SIGTERM or SIGINT ends it
- * with status 0. Keys are never printed, nor echoed but by the echo_key fault
+ * scripted tool-using model, which checks the history as each provider does (tools.c). SIGTERM
+ * or SIGINT ends it with status 0. Keys are never printed, nor echoed but by the echo_key fault
  * (faults.c), which is there to echo one.
  *
  * The config (accounts.c reads it; each provider's file says what it makes of it):

@@ -257,8 +257,8 @@ char *mock_json_text(const json_t *v);
 void mock_piece(const char *s, unsigned n, unsigned i, size_t *start, size_t *len);
 const char *mock_thought(void);
 
-/* tools_openai.c, tools_anthropic.c, tools_gemini.c: read a request as the scripted
- * model does (false: not a tool-use request, the plain answer), and answer */
+/* tools_openai.c, tools_responses.c, tools_anthropic.c, tools_gemini.c: read a request as the
+ * scripted model does (false: not a tool-use request, the plain answer), and answer */
 bool mock_openai_turn(struct mock_call *c, struct mock_turn *t);
 void mock_openai_answer(struct mock_call *c, const struct mock_turn *t, const char *model,
                         uint64_t serial, struct mock_reply *r);
@@ -267,6 +267,8 @@ typedef bool mock_charge_fn(struct mock_call *c, struct mock_account *a, unsigne
                             struct mock_reply *r);
 bool mock_openai_chat(struct mock_call *c, struct mock_account *a, const char *model,
                       mock_charge_fn *charge, struct mock_reply *r);
+bool mock_responses(struct mock_call *c, struct mock_account *a, const char *model,
+                    mock_charge_fn *charge, struct mock_reply *r);
 bool mock_anthropic_turn(struct mock_call *c, struct mock_turn *t);
 void mock_anthropic_answer(struct mock_call *c, const struct mock_turn *t, const char *model,
                            uint64_t serial, struct mock_reply *r);

@@ -7,7 +7,8 @@
  * OpenAI also answers POST /v1/embeddings: one embedding [0.5, -0.25, 1.0] per input, as
  * floats or, for "encoding_format": "base64", as their little-endian float32 bytes.
  * A chat that declares tools or carries tool calls is the scripted tool-using model's
- * (tools_openai.c), streamed or not; any other answers "ok".
+ * (tools_openai.c), streamed or not; any other answers "ok". OpenAI also answers POST
+ * /v1/responses, the Responses API, likewise (tools_responses.c).
  *
  * DESIGN
  * Called by main with mock.lock held; builds the whole answer in the reply and keeps no
@@ -184,6 +185,12 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
         return;
     }
     bool embed = !azure(a) && mock_path_is(c, "POST", "/v1/embeddings");
+    if (!azure(a) && mock_path_is(c, "POST", "/v1/responses")) {
+        const char *model = json_string_value(json_object_get(c->body, "model"));
+        if (mock_responses(c, a, model ? model : "gpt-4o-mini", charge, r))
+            ratelimit_headers(a, c->now_ms, r);
+        return;
+    }
     if (!embed && !chat_path(c, azure(a))) {
         ops->error(r, 404, "no such endpoint");
         return;
