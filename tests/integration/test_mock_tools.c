@@ -177,6 +177,44 @@ static void test_openai(void **state)
     expect(st, 200, "\"content\":\"ok\"", "\"total_tokens\":50", NULL);
 }
 
+/* ---- OpenAI's Responses ---- */
+
+#define RS_TOOLS                                                                               \
+    "'tools':[{'type':'function','name':'get_weather','parameters':{'type':'object'}}]"
+#define RS_CALL(id)                                                                            \
+    "{'type':'function_call','call_id':'" id "','name':'get_weather','arguments':'{}'}"
+
+static void test_responses(void **state)
+{
+    (void)state;
+    const char *path = "/v1/responses";
+    int st = post("oa", path, "{'model':'m','input':'weather?'," RS_TOOLS "}", NULL);
+    expect(st, 200, "\"object\":\"response\"", "\"type\":\"function_call\"",
+           "\"call_id\":\"call_mock_", "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"",
+           "\"input_tokens\":", NULL);
+    st = post(
+        "oa", path,
+        "{'model':'m','stream':true,'input':[{'role':'user','content':'w'}," RS_CALL(
+            "c1") ",{'type':'function_call_output','call_id':'c1','output':'sunny'}]," RS_TOOLS
+                  "}",
+        NULL);
+    expect(st, 200, "event: response.created", "event: response.output_text.delta",
+           "\"text\":\"weather: sunny\"", "event: response.completed", NULL);
+    st = post("oa", path,
+              "{'model':'m','input':[{'role':'user','content':'w'},{'type':"
+              "'function_call_output','call_id':'c9','output':'sunny'}]," RS_TOOLS "}",
+              NULL);
+    expect(st, 400, "No tool call found for function call output with call_id c9", NULL);
+    st = post("oa", path,
+              "{'model':'m','input':[{'role':'user','content':'w'}," RS_CALL(
+                  "c2") ","
+                        "{'role':'user','content':'and?'}]," RS_TOOLS "}",
+              NULL);
+    expect(st, 400, "No tool output found for function call c2", NULL);
+    st = post("oa", path, "{'model':'m','input':'hi'}", NULL);
+    expect(st, 200, "\"text\":\"ok\"", NULL);
+}
+
 /* ---- Anthropic ---- */
 
 #define AN_TOOLS                                                                               \
@@ -411,6 +449,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai),
+        cmocka_unit_test(test_responses),
         cmocka_unit_test(test_anthropic),
         cmocka_unit_test(test_gemini),
     };

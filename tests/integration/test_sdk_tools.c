@@ -1,7 +1,7 @@
 /* test_sdk_tools: tool-use conversations of the official SDKs (openai's chat completions
  * and Responses, @anthropic-ai/sdk, @google/genai, pinned in tests/sdk/package-lock.json)
- * through the pool to
- * rota-mockprovider's scripted tool-using model, with a real rotad keeping the table.
+ * through the pool to rota-mockprovider's scripted tool-using model, with a real rotad
+ * keeping the table.
  * Each row of the table below is one client.mjs case (a conversation of three turns and
  * four requests: a call, its result and a text, two parallel calls, their results and a
  * text; plain or streamed; with thinking or without) sent to one route, whose one tier
