@@ -254,6 +254,7 @@ const char *mock_turn_args(unsigned i);
 json_t *mock_turn_args_json(unsigned i);
 bool mock_sig_known(struct mock *m, const char *sig, enum mock_format f, const char *name);
 char *mock_json_text(const json_t *v);
+unsigned mock_pieces(const struct mock_call *c);
 void mock_piece(const char *s, unsigned n, unsigned i, size_t *start, size_t *len);
 const char *mock_thought(void);
 

@@ -180,6 +180,14 @@ char *mock_json_text(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 }
 
+/* How many pieces a streamed text comes in: the call's content events (a drip fault's
+ * "chunks"), as many as leave room in a stream for the events around them. */
+unsigned mock_pieces(const struct mock_call *c)
+{
+    unsigned n = c->chunks ? c->chunks : 1;
+    return n < MOCK_EVENTS_MAX - 16 ? n : MOCK_EVENTS_MAX - 16;
+}
+
 /* Piece "i" of "n" of the text "s", cut between UTF-8 characters: its start and
  * length. */
 void mock_piece(const char *s, unsigned n, unsigned i, size_t *start, size_t *len)

@@ -402,7 +402,7 @@ static void stream(struct mock_call *c, const struct mock_turn *t, const char *m
                                 (int)(strlen(args) - off < ARG_PIECE ? strlen(args) - off
                                                                      : ARG_PIECE)));
         } else {
-            unsigned pieces = c->chunks ? c->chunks : 1;
+            unsigned pieces = mock_pieces(c);
             for (unsigned p = 0; p < pieces; p++) {
                 size_t at, len;
                 mock_piece(t->text, pieces, p, &at, &len);

@@ -443,7 +443,7 @@ void mock_gemini_answer(struct mock_call *c, const struct mock_turn *t, const ch
     }
     r->status = 200;
     r->type = "text/event-stream";
-    json_t *ps = parts(t, c->chunks ? c->chunks : 1);
+    json_t *ps = parts(t, mock_pieces(c));
     size_t i, n = json_array_size(ps);
     json_t *p;
     json_array_foreach(ps, i, p)

@@ -349,7 +349,7 @@ static void stream(struct mock_call *c, const struct mock_turn *t, const char *m
         }
     }
     json_decref(calls);
-    unsigned pieces = c->chunks ? c->chunks : 1;
+    unsigned pieces = mock_pieces(c);
     for (unsigned i = 0; !t->ncalls && i < pieces; i++) {
         size_t start, len;
         mock_piece(t->text, pieces, i, &start, &len);

@@ -285,7 +285,7 @@ static void stream_text(struct mock_call *c, struct mock_reply *r, const struct 
     event(r, "response.content_part.added",
           json_pack("{s:O, s:i, s:i, s:o}", "item_id", id, "output_index", 0, "content_index",
                     0, "part", text_part("")));
-    unsigned pieces = c->chunks ? c->chunks : 1;
+    unsigned pieces = mock_pieces(c);
     for (unsigned p = 0; p < pieces; p++) {
         size_t at, len;
         mock_piece(t->text, pieces, p, &at, &len);
