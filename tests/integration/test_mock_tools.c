@@ -5,8 +5,9 @@
  *
  * DESIGN
  * One mock for the group (pool_it.h starts it); requests go out with the curl CLI, their
- * bodies written to a file in the test's directory. Bodies are written here with ' for "
- * (none holds an apostrophe), which body() turns back.
+ * bodies and credential header written to files in the test's directory (the
+ * credential's a *.key, which is an input, never on a command line). Bodies are written here
+ * with ' for " (none holds an apostrophe), which body() turns back.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "pool_it.h"
@@ -62,10 +64,17 @@ static int post(const char *who, const char *path, const char *text, size_t *len
                        : !strcmp(who, "gm") ? "x-goog-api-key: sk-mt-gm1-secret"
                        : !strcmp(who, "ag") ? "Authorization: Bearer sk-mt-ag1-secret"
                                             : "Authorization: Bearer sk-mt-oa1-secret";
+    char keyfile[256]; /* the credential goes to curl in a file, not on its command line */
+    snprintf(keyfile, sizeof(keyfile), "%s/auth.key", group.dir);
+    f = fopen(keyfile, "w");
+    assert_non_null(f);
+    fchmod(fileno(f), 0600);
+    fprintf(f, "%s\n", auth);
+    fclose(f);
     snprintf(cmd, sizeof(cmd),
              "curl -s -N -o '%s/answer.out' -w '%%{http_code}' -H 'Content-Type: "
-             "application/json' -H '%s' --data-binary @'%s' 'http://127.0.0.1:%d%s'",
-             group.dir, auth, file, pool_it.mock_port, path);
+             "application/json' -H @'%s' --data-binary @'%s' 'http://127.0.0.1:%d%s'",
+             group.dir, keyfile, file, pool_it.mock_port, path);
     assert_int_equal(it_sh(cmd, code, sizeof(code), NULL, 0), 0);
     snprintf(file, sizeof(file), "%s/answer.out", group.dir);
     f = fopen(file, "r");
