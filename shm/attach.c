@@ -314,7 +314,8 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
             t->nmembers > m->nmembers - t->member0 || t->top_k == 0 || t->sample == 0 ||
             t->sample > ROTA_SAMPLE_MAX || !fraction_ok(t->ceiling) || t->recency_s == 0 ||
             !weight_ok(t->w_quota) || !weight_ok(t->w_recency) || !weight_ok(t->jitter) ||
-            t->jitter >= 1 || !weight_ok(t->lru_share) || t->lru_share > 1)
+            t->jitter >= 1 || !weight_ok(t->lru_share) || t->lru_share > 1 ||
+            (t->caps & ~ROTA_TIER_CAPS))
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad provider, strategy or members", i);
         if (!str_ok(m, t->model) || !list_ok(m, t->models, true))
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad model or model map offset", i);

@@ -311,6 +311,10 @@ static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
     t->jitter = (float)or_default(s->jitter, 0.05);
     t->lru_share = s->lru_share < 0 ? 0 : (float)or_default(s->lru_share, 0.10);
     t->recency_s = or_default_u(s->recency_s, 86400);
+    t->caps = (uint8_t)((s->no_tools ? ROTA_TIER_NO_TOOLS : 0) |
+                        (s->no_images ? ROTA_TIER_NO_IMAGES : 0) |
+                        (s->no_cross_format ? ROTA_TIER_NO_XLATE : 0));
+    t->context = s->context;
 }
 
 /* A tier's model and its map of client models: pairs, then the empty string. */

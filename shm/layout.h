@@ -50,7 +50,7 @@
 
 #define ROTA_SHM_MAGIC     0x314c425441544f52ull /* "ROTATBL1" */
 #define ROTA_SHM_DIR_MAGIC 0x3152494441544f52ull /* "ROTADIR1" */
-#define ROTA_SHM_ABI       5u
+#define ROTA_SHM_ABI       6u
 
 #define ROTA_MAX_WINDOWS 8  /* quota windows per account, over all its pools */
 #define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */
@@ -190,7 +190,7 @@ struct rota_shm_tier {
     uint8_t strategy; /* enum rota_strategy */
     uint8_t top_k;    /* hybrid: pick among the best k (3) */
     uint8_t sample;   /* candidates sampled when nmembers > 64 */
-    uint8_t pad;
+    uint8_t caps;     /* ROTA_TIER_NO_*: what its model cannot take (the dispatch pool) */
     double ceiling;           /* leave the tier at this used fraction (0.80) */
     float w_quota, w_recency; /* hybrid weights (0.6, 0.4) */
     float jitter;             /* hybrid jitter half-width (0.05) */
@@ -204,7 +204,13 @@ struct rota_shm_tier {
      * is sent as its pair), else "model" unless "" (every model of the route), else the
      * client's model unchanged. */
     uint32_t model, models;
+    uint32_t context; /* the model's context window in tokens; 0 = not said */
 };
+
+#define ROTA_TIER_NO_TOOLS  1u /* the tier's model takes no tool definitions */
+#define ROTA_TIER_NO_IMAGES 2u /* ... no images */
+#define ROTA_TIER_NO_XLATE  4u /* its route forbids translating between wire formats */
+#define ROTA_TIER_CAPS      7u
 
 /* Sticky tiers too large to scan hash each account by id into one of "nbuckets" buckets
  * (about 8 accounts each) and a key into a bucket, then rendezvous-hash the key over that

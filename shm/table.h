@@ -94,6 +94,11 @@ struct rota_desc_tier {
     uint32_t top_k, sample, recency_s;           /* 0 = defaults */
     const char *model;                           /* for every client model; NULL = pass */
     const char *const *models; /* pairs client, upstream, ..., NULL; may be NULL */
+    /* What the tier's model can serve, for the dispatch pool: tools and images (false =
+     * not), its context window in tokens (0 = not said), and whether the route lets the
+     * pool translate a request between wire formats for it. */
+    bool no_tools, no_images, no_cross_format;
+    uint32_t context;
 };
 
 struct rota_desc_route {

@@ -93,5 +93,9 @@ int rota_target_fill(const struct rota_shm_map *m, uint32_t ai, const rota_choic
         !put_str(out->auth_scheme, sizeof(out->auth_scheme), rota_shm_str(m, p->auth_scheme)) ||
         !put_str(out->headers, sizeof(out->headers), rota_shm_str(m, p->headers)))
         return -ERANGE;
+    out->context = t->context;
+    out->tools = !(t->caps & ROTA_TIER_NO_TOOLS);
+    out->images = !(t->caps & ROTA_TIER_NO_IMAGES);
+    out->cross_format = !(t->caps & ROTA_TIER_NO_XLATE);
     return 0;
 }

@@ -494,10 +494,10 @@ static void open_item(struct rota_xl_sout *st, struct rota_jbuf *out, uint8_t ki
     ev_end(out);
 }
 
-/* A value kept past its event (the event's bytes are gone after it). */
+/* A value kept past its event (the event's bytes and arena are gone after it). */
 static struct rota_xl_val keep(struct rota_xl *x, struct rota_xl_val v)
 {
-    char *p = v.len ? rota_arena_dup(x->a, v.p, v.len) : NULL;
+    char *p = v.len ? rota_arena_dup(rota_xl_keep(x), v.p, v.len) : NULL;
     return p ? (struct rota_xl_val){p, v.len} : (struct rota_xl_val){"\"\"", 2};
 }
 

@@ -294,11 +294,13 @@ static int schema(struct rota_xl *x, const struct rota_json *s, const char *cons
             continue;
         }
         rota_jbuf_json(out, m->key, m->klen);
+        rota_jbuf_raw(out, ":", 1);
         out->after_key = true;
         if (n == 10 && memcmp(k, "properties", 10) == 0 && m->type == ROTA_JSON_OBJECT) {
             rota_jbuf_obj(out);
             for (const struct rota_json *p = m->kid; p; p = p->next) {
                 rota_jbuf_json(out, p->key, p->klen); /* a property's name, not a keyword */
+                rota_jbuf_raw(out, ":", 1);
                 out->after_key = true;
                 int rc = schema(x, p, keep, out, depth + 1);
                 if (rc)

@@ -237,7 +237,10 @@ struct rota_xl_sout {
 /* ---- the translation of one request ---- */
 
 struct rota_xl {
-    struct rota_arena *a;
+    struct rota_arena *a; /* while a stream's event is translated: that event's, emptied
+                             after it (so a stream's memory stays bounded) */
+    struct rota_arena *keep; /* the request's (NULL: "a"): what a stream's out function
+                                keeps from one event to the next is copied here */
     enum rota_xl_fmt from, to;   /* the client's format, the provider's */
     const struct rota_xl_req *req; /* the request read (for out functions' choices) */
     const char *model;           /* the model the provider is asked for (plain text) */
@@ -306,6 +309,11 @@ const char *rota_xl_text(struct rota_xl *x, struct rota_xl_val v, size_t *len);
 struct rota_json *rota_xl_parse(struct rota_xl *x, struct rota_xl_val v);
 /* Arena arrays. */
 void *rota_xl_alloc(struct rota_xl *x, size_t n);
+/* The arena for what outlives one stream event (x->keep, else x->a). */
+static inline struct rota_arena *rota_xl_keep(struct rota_xl *x)
+{
+    return x->keep ? x->keep : x->a;
+}
 
 /* Tool arguments: an object from OpenAI's string of JSON (the string decoded and checked
  * to be an object; "" is {}), and back (rota_jbuf_quote). -EINVAL when not an object. */
@@ -355,6 +363,7 @@ struct rota_xl_stream {
     struct rota_xl_sout out;
     struct rota_xl_evs evs;
     struct rota_jbuf carry; /* an upstream event's start */
+    struct rota_arena scratch; /* one event's: emptied after each */
     bool failed;  /* the upstream's bytes could not be read: nothing more is */
     bool errored; /* the client's stream was ended with its format's error */
 };

@@ -110,6 +110,7 @@ void rota_xl_stream_init(struct rota_xl_stream *s, struct rota_xl *x)
     rota_jbuf_init(&s->out.held, 16u << 20);
     rota_jbuf_init(&s->out.held2, 16u << 20);
     rota_jbuf_init(&s->carry, STREAM_EVENT_MAX);
+    rota_arena_init(&s->scratch, STREAM_EVENT_MAX * 4);
 }
 
 void rota_xl_stream_free(struct rota_xl_stream *s)
@@ -117,6 +118,7 @@ void rota_xl_stream_free(struct rota_xl_stream *s)
     rota_jbuf_free(&s->out.held);
     rota_jbuf_free(&s->out.held2);
     rota_jbuf_free(&s->carry);
+    rota_arena_free(&s->scratch);
 }
 
 bool rota_xl_stream_ended(const struct rota_xl_stream *s)
@@ -166,6 +168,9 @@ static int event(struct rota_xl_stream *s, const char *ev, size_t n, struct rota
     int rc = 0;
     if (lines) {
         const struct rota_xl_format *f = rota_xl_of(x->from), *t = rota_xl_of(x->to);
+        struct rota_arena *req_a = x->a;
+        x->keep = req_a;
+        x->a = &s->scratch;
         s->evs.n = 0;
         rc = t->ev_in(x, &s->in, name, nlen, data, dlen, &s->evs);
         for (uint32_t i = 0; !rc && i < s->evs.n && !s->errored; i++) {
@@ -185,6 +190,8 @@ static int event(struct rota_xl_stream *s, const char *ev, size_t n, struct rota
                 s->in.ended = true;
         }
         s->in.seq++;
+        x->a = req_a;
+        rota_arena_reset(&s->scratch);
     }
     rota_jbuf_free(&joined);
     return rc;

@@ -101,6 +101,8 @@ struct raw_tier {
     uint32_t *top_k, *sample;
     char *recency;
     char *model; /* models: read from the document (cfg_map) */
+    bool *tools, *images; /* what the tier's model takes (true) */
+    uint32_t *context;    /* its context window, tokens */
 };
 
 struct raw_route {
@@ -109,6 +111,7 @@ struct raw_route {
     unsigned models_count;
     struct raw_tier *tiers;
     unsigned tiers_count;
+    bool *cross_format; /* the pool may translate between wire formats (true) */
 };
 
 struct raw_file_journal {

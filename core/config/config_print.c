@@ -110,6 +110,11 @@ static void print_tier(const struct rota_config *c, uint32_t t, const struct rot
     fprintf(f, "  pool %s", a0->pools[d->pools ? d->pools[0] : 0]);
     if (d->provider != ROTA_NONE)
         fprintf(f, "  provider %s", desc->providers[d->provider].name);
+    if (d->no_tools || d->no_images || d->context || d->no_cross_format)
+        fprintf(f, "\n    limits  %s%s%s", d->no_tools ? " no tools" : "",
+                d->no_images ? " no images" : "", d->no_cross_format ? " not translated" : "");
+    if (d->context)
+        fprintf(f, " context %u tokens", d->context);
     fprintf(f, "\n    members  ");
     for (uint32_t m = 0; m < d->nmembers; m++) {
         const struct rota_desc_account *a = &desc->accounts[d->members[m]];

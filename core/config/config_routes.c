@@ -388,8 +388,13 @@ static int resolve_tier(struct routes *rs, uint32_t r, uint32_t t, struct rota_d
     d->strategy = (enum rota_strategy)s;
     if (cfg_fraction(x, rt->ceiling, 0, false, &d->ceiling, "%s.ceiling", base) ||
         tier_pool(x, rt, base, d) || tier_tuning(x, rt, base, d) ||
-        tier_models(x, r, rt, base, d))
+        tier_models(x, r, rt, base, d) ||
+        cfg_uint(x, rt->context, 0, 1, UINT32_MAX, &d->context, "%s.context", base))
         return -EINVAL;
+    const bool *cross = x->raw->routes[r].cross_format;
+    d->no_tools = rt->tools && !*rt->tools;
+    d->no_images = rt->images && !*rt->images;
+    d->no_cross_format = cross && !*cross;
     return 0;
 }
 

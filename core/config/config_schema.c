@@ -190,6 +190,9 @@ static const cyaml_schema_field_t tier_fields[] = {
     CYAML_FIELD_STRING_PTR("recency", OPT, struct raw_tier, recency, 1, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("model", OPT, struct raw_tier, model, 1, 255),
     CYAML_FIELD_IGNORE("models", OPT), /* client model: upstream model (config_routes.c) */
+    CYAML_FIELD_BOOL_PTR("tools", OPT, struct raw_tier, tools),
+    CYAML_FIELD_BOOL_PTR("images", OPT, struct raw_tier, images),
+    CYAML_FIELD_UINT_PTR("context", OPT, struct raw_tier, context),
     CYAML_FIELD_END,
 };
 
@@ -202,6 +205,7 @@ static const cyaml_schema_field_t route_fields[] = {
     CYAML_FIELD_SEQUENCE("models", PTR | OPT, struct raw_route, models, &string_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE("tiers", PTR, struct raw_route, tiers, &tier_entry, 1, ROTA_MAX_TIERS),
+    CYAML_FIELD_BOOL_PTR("cross_format", OPT, struct raw_route, cross_format),
     CYAML_FIELD_END,
 };
 

@@ -267,6 +267,8 @@ static bool rule(struct rules *s, const char *name, size_t nlen, const char *d, 
             return broke(s, "an event that is not a JSON object");
         if (has(d, n, "\"error\""))
             s->error = true;
+        else if (has(d, n, "\"finishReason\""))
+            s->done = true; /* Gemini has no closing event: its last carries this */
         return true;
     }
 }
