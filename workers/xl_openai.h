@@ -18,6 +18,13 @@
 #define XL_AT_DETAILS 0x4000u
 #define XL_AT_INDEX 0x3fffu
 
+/* Is "sig" (a string value) reasoning state OpenAI made (a Fernet token, "gAAAAA...")?
+ * Only a Responses provider takes it back; no chat completions target can. */
+static inline bool rota_xl_openai_state(struct rota_xl_val sig)
+{
+    return sig.len >= 8 && __builtin_memcmp(sig.p, "\"gAAAAA", 7) == 0;
+}
+
 /* A finish reason's value ("stop", "length", "tool_calls", "content_filter", ...). */
 enum rota_xl_finish rota_xl_openai_finish_in(const struct rota_json *v);
 /* The name of "f" for a client; "tools": the answer holds tool calls (Gemini says STOP
@@ -42,9 +49,10 @@ int rota_xl_openai_assistant_in(struct rota_xl *x, const struct rota_xl_openai_a
 int rota_xl_openai_req_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota_jbuf *b);
 /* An assistant's text, reasoning (reasoning_content, and reasoning_details when a
  * signature or redacted thinking must come back) and tool calls as one message object;
- * requests and answers write it alike. */
+ * requests and answers write it alike, but a request ("request") leaves out the state
+ * only OpenAI's Responses can take. */
 int rota_xl_openai_assistant(struct rota_xl *x, const struct rota_xl_part *part, uint32_t n,
-                             struct rota_jbuf *b);
+                             bool request, struct rota_jbuf *b);
 int rota_xl_openai_resp_in(struct rota_xl *x, const char *body, size_t len,
                            struct rota_xl_resp *r);
 int rota_xl_openai_resp_out(struct rota_xl *x, const struct rota_xl_resp *r,

@@ -173,7 +173,7 @@ int rota_xl_openai_resp_out(struct rota_xl *x, const struct rota_xl_resp *r,
     rota_jbuf_obj(b);
     rota_jbuf_ku64(b, "index", 0);
     rota_jbuf_key(b, "message");
-    int rc = rota_xl_openai_assistant(x, r->part, r->n, b);
+    int rc = rota_xl_openai_assistant(x, r->part, r->n, false, b);
     if (rc)
         return rc;
     rota_jbuf_kstr(b, "finish_reason", rota_xl_openai_finish_name(r->finish, tools));

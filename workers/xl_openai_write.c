@@ -11,7 +11,8 @@
  * Text crosses as its token: several texts are joined by copying their inner bytes. An
  * assistant's reasoning goes as reasoning_content, and, when a signature or redacted
  * thinking must come back to the provider that made it, as OpenRouter's
- * reasoning_details too. Tool arguments go as a string of JSON. A stream always asks for
+ * reasoning_details too (but not OpenAI's encrypted reasoning, which only its Responses
+ * API takes back). Tool arguments go as a string of JSON. A stream always asks for
  * its usage (the pool counts it; the client's own wish is x->req->include_usage).
  * max_tokens is the name written: Copilot, OpenRouter and llama.cpp take it.
  */
@@ -142,8 +143,17 @@ static int tool_call_out(struct rota_xl *x, const struct rota_xl_part *p, uint32
     return 0;
 }
 
+/* The signature a part gives back: none in a request when it is OpenAI's own state. */
+static struct rota_xl_val sig_of(const struct rota_xl_part *p, bool request)
+{
+    struct rota_xl_val s = p->type == ROTA_XL_REDACTED_THINKING ? p->text
+                           : p->type == ROTA_XL_THINKING        ? p->sig
+                                                                : (struct rota_xl_val){0};
+    return request && rota_xl_openai_state(s) ? (struct rota_xl_val){0} : s;
+}
+
 int rota_xl_openai_assistant(struct rota_xl *x, const struct rota_xl_part *part, uint32_t n,
-                             struct rota_jbuf *b)
+                             bool request, struct rota_jbuf *b)
 {
     const struct rota_xl_msg m = {.part = (struct rota_xl_part *)part, .n = n};
     uint32_t texts = 0, thoughts = 0, signed_ = 0, calls = 0;
@@ -152,9 +162,9 @@ int rota_xl_openai_assistant(struct rota_xl *x, const struct rota_xl_part *part,
         if (p->type == ROTA_XL_TEXT || p->type == ROTA_XL_THINKING) {
             texts += !thought(p);
             thoughts += thought(p);
-            signed_ += p->type == ROTA_XL_THINKING && p->sig.len;
+            signed_ += p->type == ROTA_XL_THINKING && sig_of(p, request).len;
         } else if (p->type == ROTA_XL_REDACTED_THINKING) {
-            signed_++;
+            signed_ += sig_of(p, request).len > 0;
         } else if (p->type == ROTA_XL_TOOL_CALL) {
             calls++;
         } else {
@@ -177,16 +187,17 @@ int rota_xl_openai_assistant(struct rota_xl *x, const struct rota_xl_part *part,
         rota_jbuf_arr(b);
         for (uint32_t i = 0, k = 0; i < n; i++) {
             const struct rota_xl_part *p = &part[i];
-            if (p->type != ROTA_XL_THINKING && p->type != ROTA_XL_REDACTED_THINKING)
+            bool red = p->type == ROTA_XL_REDACTED_THINKING;
+            struct rota_xl_val sig = sig_of(p, request);
+            if ((p->type != ROTA_XL_THINKING && !red) || (red && !sig.len))
                 continue;
             rota_jbuf_obj(b);
-            bool red = p->type == ROTA_XL_REDACTED_THINKING;
             rota_jbuf_kstr(b, "type", red ? "reasoning.encrypted" : "reasoning.text");
             rota_jbuf_key(b, red ? "data" : "text");
             rota_jbuf_json(b, p->text.p, p->text.len);
-            if (!red && p->sig.len) {
+            if (!red && sig.len) {
                 rota_jbuf_key(b, "signature");
-                rota_jbuf_json(b, p->sig.p, p->sig.len);
+                rota_jbuf_json(b, sig.p, sig.len);
             }
             rota_jbuf_ku64(b, "index", k++);
             rota_jbuf_end(b);
@@ -309,7 +320,7 @@ int rota_xl_openai_req_out(struct rota_xl *x, const struct rota_xl_req *r, struc
     for (uint32_t i = 0; i < r->nmsg; i++) {
         const struct rota_xl_msg *m = &r->msg[i];
         int rc = m->role == ROTA_XL_USER ? user_out(x, m, b)
-                                         : rota_xl_openai_assistant(x, m->part, m->n, b);
+                                         : rota_xl_openai_assistant(x, m->part, m->n, true, b);
         if (rc)
             return rc;
     }

@@ -40,8 +40,5 @@ struct rota_xl_val rota_xl_responses_summary(struct rota_xl *x, const struct rot
  * "seed" when it gave none. */
 void rota_xl_responses_id(struct rota_xl *x, struct rota_xl_val id, struct rota_xl_val seed,
                           char *out, size_t cap);
-/* Is "sig" (a string value) reasoning state OpenAI made (a Fernet token, "gAAAAA...")?
- * Only such can be given back to a Responses provider. */
-bool rota_xl_responses_own_state(struct rota_xl_val sig);
 
 #endif

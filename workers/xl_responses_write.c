@@ -26,11 +26,6 @@
 
 #include "xl_responses.h"
 
-bool rota_xl_responses_own_state(struct rota_xl_val sig)
-{
-    return sig.len >= 8 && memcmp(sig.p, "\"gAAAAA", 7) == 0;
-}
-
 void rota_xl_responses_usage_in(const struct rota_json *u, struct rota_xl_usage *out)
 {
     if (!u || u->type != ROTA_JSON_OBJECT)
@@ -213,7 +208,7 @@ static int assistant_items(struct rota_xl *x, const struct rota_xl_msg *m, struc
     for (uint32_t i = 0; i < m->n; i++) {
         const struct rota_xl_part *p = &m->part[i];
         if (p->type == ROTA_XL_THINKING || p->type == ROTA_XL_REDACTED_THINKING) {
-            if (rota_xl_responses_own_state(p->type == ROTA_XL_THINKING ? p->sig : p->text))
+            if (rota_xl_openai_state(p->type == ROTA_XL_THINKING ? p->sig : p->text))
                 reasoning_out(b, p, (struct rota_xl_val){0});
         } else if (p->type == ROTA_XL_TEXT && p->thought) {
             continue; /* reasoning text alone is not taken back */

@@ -385,6 +385,29 @@ static void test_request_from_others(void **state)
         fail_msg("written:\n%s\nwanted:\n%s", c.out.p, want);
     /* the made id gives Gemini's signature back */
     assert_val(rota_xl_id_sig(&c.x, id), "\"sig-g\"");
+    /* OpenAI's encrypted reasoning (from a Responses tier) is not sent to a chat target,
+     * but an answer gives it to the client, who sends it back for that tier */
+    struct rota_xl_part oai[] = {
+        {.type = ROTA_XL_THINKING, .text = {"\"r\"", 3}, .sig = {"\"gAAAAAs\"", 9}},
+        {.type = ROTA_XL_REDACTED_THINKING, .text = {"\"gAAAAAd\"", 9}},
+        {.type = ROTA_XL_TEXT, .text = {"\"t\"", 3}},
+    };
+    struct rota_xl_msg sm = {ROTA_XL_ASSISTANT, oai, 3};
+    c.r.msg = &sm;
+    c.r.nmsg = 1;
+    c.r.nsystem = 0;
+    c.r.thinking = -1;
+    rota_jbuf_reset(&c.out);
+    assert_int_equal(rota_xl_openai.req_out(&c.x, &c.r, &c.out), 0);
+    assert_string_equal(c.out.p, "{\"model\":\"gpt-4.1\",\"messages\":[{\"role\":\"assistant\","
+                                 "\"content\":\"t\",\"reasoning_content\":\"r\"}]}");
+    struct rota_xl_resp sr = {.part = oai, .n = 3, .finish = ROTA_XL_FINISH_STOP};
+    rota_jbuf_reset(&c.out);
+    assert_int_equal(rota_xl_openai.resp_out(&c.x, &sr, &c.out), 0);
+    assert_non_null(strstr(c.out.p, "\"reasoning_details\":[{\"type\":\"reasoning.text\","
+                                    "\"text\":\"r\",\"signature\":\"gAAAAAs\",\"index\":0},"
+                                    "{\"type\":\"reasoning.encrypted\",\"data\":\"gAAAAAd\","
+                                    "\"index\":1}]"));
     /* a part a chat target cannot take is refused naming the client's field */
     struct rota_xl_part bad = {.type = ROTA_XL_IMAGE, .at_msg = 2, .at_part = 1,
                                .url = {"\"https://a\"", 11}};
