@@ -120,30 +120,40 @@ static struct rota_xl_part *add(struct rota_xl_msg *m, enum rota_xl_part_type t,
     return p;
 }
 
-/* An image_url part's url: a data: URL with base64 becomes mime and data. */
+int rota_xl_openai_image_url(struct rota_xl *x, const struct rota_json *u,
+                             struct rota_xl_part *p)
+{
+    const char *s = u->p + 1, *e = u->p + u->len - 1;
+    bool data = (size_t)(e - s) >= 5 && memcmp(s, "data:", 5) == 0;
+    const char *comma = data ? memchr(s, ',', (size_t)(e - s)) : NULL;
+    if (!comma || memchr(s, '\\', (size_t)(comma - s)) || comma - s < 12 ||
+        memcmp(comma - 7, ";base64", 7) != 0) {
+        p->url = rota_xl_v(u); /* http(s), or a data: URL a target may take whole */
+        return 0;
+    }
+    size_t ml = (size_t)(comma - 7 - s - 5);
+    if (ml < 7 || memcmp(s + 5, "image/", 6) != 0)
+        return -EINVAL;
+    p->mime = rota_xl_vstr(x, s + 5, ml);
+    char *d = rota_arena_alloc(x->a, (size_t)(e - comma) + 1);
+    if (!p->mime.len || !d)
+        return -ENOMEM;
+    d[0] = '"';
+    memcpy(d + 1, comma + 1, (size_t)(e - comma)); /* the base64 and the closing quote */
+    p->data = (struct rota_xl_val){d, (size_t)(e - comma) + 1};
+    return 0;
+}
+
 static int image(struct rota_xl *x, const struct rota_json *u, struct rota_xl_part *p,
                  unsigned i, unsigned j)
 {
     char at[96];
     if (!u || u->type != ROTA_JSON_STRING)
         return bad(x, path(at, i, at16(j)), "image_url.url is not a string");
-    struct rota_xl_val v = rota_xl_v(u);
-    const char *s = v.p + 1, *e = v.p + v.len - 1;
-    bool data = (size_t)(e - s) >= 5 && memcmp(s, "data:", 5) == 0;
-    const char *comma = data ? memchr(s, ',', (size_t)(e - s)) : NULL;
-    if (!comma || memchr(s, '\\', (size_t)(comma - s)) || comma - s < 12 ||
-        memcmp(comma - 7, ";base64", 7) != 0) {
-        p->url = v; /* http(s), or a data: URL a target may take whole */
-        return 0;
-    }
-    p->mime = rota_xl_vstr(x, s + 5, (size_t)(comma - 7 - s - 5));
-    char *d = rota_arena_alloc(x->a, (size_t)(e - comma) + 1);
-    if (!p->mime.len || !d)
-        return rota_xl_fail(x, -ENOMEM, "%s: out of memory", path(at, i, at16(j)));
-    d[0] = '"';
-    memcpy(d + 1, comma + 1, (size_t)(e - comma)); /* the base64 and the closing quote */
-    p->data = (struct rota_xl_val){d, (size_t)(e - comma) + 1};
-    return 0;
+    int rc = rota_xl_openai_image_url(x, u, p);
+    if (rc == -EINVAL)
+        return bad(x, path(at, i, at16(j)), "image_url.url is a data: URL of no image type");
+    return rc ? rota_xl_fail(x, rc, "%s: out of memory", path(at, i, at16(j))) : 0;
 }
 
 /* Element "j" of message "i"'s content array; "assistant": an assistant's (text and

@@ -44,6 +44,12 @@ struct rota_xl_openai_amsg {
 int rota_xl_openai_assistant_in(struct rota_xl *x, const struct rota_xl_openai_amsg *a,
                                 unsigned i, bool answer, struct rota_xl_msg *msg);
 
+/* An image's URL "u" (a string) into "p": a data: URL with base64 becomes mime and
+ * data (so a target that takes only base64 gets it), any other stays a url. -EINVAL for
+ * a data: URL whose type is not an image's, -ENOMEM. */
+int rota_xl_openai_image_url(struct rota_xl *x, const struct rota_json *u,
+                             struct rota_xl_part *p);
+
 /* The module's functions, by file: xl_openai_write.c, xl_openai_answer.c,
  * xl_openai_stream.c. */
 int rota_xl_openai_req_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota_jbuf *b);

@@ -120,22 +120,10 @@ static int image(struct rd *d, const struct rota_json *c, unsigned i, unsigned j
     struct rota_xl_part *p = add(d, ROTA_XL_USER, ROTA_XL_IMAGE, i, at16(j));
     if (!p)
         return full(x);
-    const char *s = u->p + 1, *e = u->p + u->len - 1;
-    bool data = (size_t)(e - s) >= 5 && memcmp(s, "data:", 5) == 0;
-    const char *comma = data ? memchr(s, ',', (size_t)(e - s)) : NULL;
-    if (!comma || memchr(s, '\\', (size_t)(comma - s)) || comma - s < 12 ||
-        memcmp(comma - 7, ";base64", 7) != 0) {
-        p->url = rota_xl_v(u);
-        return 0;
-    }
-    p->mime = rota_xl_vstr(x, s + 5, (size_t)(comma - 7 - s - 5));
-    char *b = rota_arena_alloc(x->a, (size_t)(e - comma) + 1);
-    if (!p->mime.len || !b)
-        return full(x);
-    b[0] = '"';
-    memcpy(b + 1, comma + 1, (size_t)(e - comma)); /* the base64 and the closing quote */
-    p->data = (struct rota_xl_val){b, (size_t)(e - comma) + 1};
-    return 0;
+    int rc = rota_xl_openai_image_url(x, u, p);
+    if (rc == -EINVAL)
+        return bad(x, path(at, i, at16(j)), "image_url is a data: URL of no image type");
+    return rc ? full(x) : 0;
 }
 
 enum who { SYS, USER, ASSISTANT };

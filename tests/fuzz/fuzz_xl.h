@@ -1,9 +1,9 @@
 /* fuzz_xl.h - what the translation modules' fuzz targets share: arbitrary bytes as a
  * client's request, a provider's answer and its stream in one format, each accepted
  * one given to every out function of the modules built here (fuzz_xl_openai.c,
- * fuzz_xl_responses.c). Whatever the bytes, readers stay inside them; a request a
- * module writes is one its own reader takes; a stream written ends, with an error when
- * the events did not end it. */
+ * fuzz_xl_responses.c). Whatever the bytes, readers stay inside them; a request or an
+ * answer chat completions or the Responses API writes is one its own reader takes; a
+ * stream written ends, with an error when the events did not end it. */
 #ifndef ROTA_FUZZ_XL_H
 #define ROTA_FUZZ_XL_H
 
@@ -14,8 +14,10 @@
 #include "formats.h"
 #include "xlate.h"
 
-static const struct rota_xl_format *const fuzz_outs[] = {&rota_xl_openai, &rota_xl_responses};
+static const struct rota_xl_format *const fuzz_outs[] = {&rota_xl_openai, &rota_xl_responses,
+                                                       &rota_xl_gemini, &rota_xl_code_assist};
 #define FUZZ_NOUTS (sizeof(fuzz_outs) / sizeof(fuzz_outs[0]))
+#define FUZZ_OWN 2 /* the modules whose written requests and answers are read back here */
 
 static void fuzz_request(struct rota_xl *x, const struct rota_xl_format *f, const char *in,
                          size_t size)
@@ -29,7 +31,8 @@ static void fuzz_request(struct rota_xl *x, const struct rota_xl_format *f, cons
     for (size_t i = 0; i < FUZZ_NOUTS; i++) {
         struct rota_jbuf out;
         rota_jbuf_init(&out, 1u << 24);
-        if (!fuzz_outs[i]->req_out(x, &r, &out)) { /* its own reader takes it */
+        int rc = fuzz_outs[i]->req_out(x, &r, &out);
+        if (!rc && i < FUZZ_OWN) { /* its own reader takes it */
             struct rota_xl_req again;
             memset(&again, 0, sizeof(again));
             again.parallel_tools = again.thinking = -1;
@@ -51,7 +54,8 @@ static void fuzz_answer(struct rota_xl *x, const struct rota_xl_format *f, const
     for (size_t i = 0; i < FUZZ_NOUTS; i++) {
         struct rota_jbuf out;
         rota_jbuf_init(&out, 1u << 24);
-        if (!fuzz_outs[i]->resp_out(x, &r, &out)) { /* its own reader takes it */
+        int rc = fuzz_outs[i]->resp_out(x, &r, &out);
+        if (!rc && i < FUZZ_OWN) { /* its own reader takes it */
             struct rota_xl_resp again;
             memset(&again, 0, sizeof(again));
             if (fuzz_outs[i]->resp_in(x, out.p, out.len, &again))

@@ -314,6 +314,9 @@ static void test_request_malformed(void **state)
     refused("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
             "\"image_url\":{}}]}]}",
             -EINVAL, "messages[0].content[0]: image_url.url is not a string");
+    refused("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+            "\"image_url\":{\"url\":\"data:application/pdf;base64,JVBE\"}}]}]}",
+            -EINVAL, "messages[0].content[0]: image_url.url is a data: URL of no image type");
     refused("{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"type\":"
             "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":\"}}]}]}",
             -EINVAL, "messages[0].tool_calls[0].function.arguments: tool arguments are not JSON");

@@ -284,6 +284,9 @@ static void test_request_malformed(void **state)
             "input[0]: a function call output needs a call_id");
     refused("{\"input\":[{\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\"}]}]}",
             -EINVAL, "input[0]: its summary is not an array of summary_text");
+    refused("{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_image\","
+            "\"image_url\":\"data:text/plain;base64,aGk=\"}]}]}",
+            -EINVAL, "input[0].content[0]: image_url is a data: URL of no image type");
     refused("{" IN ",\"max_output_tokens\":\"many\"}", -EINVAL,
             "max_output_tokens is not a number");
     refused("{" IN ",\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"n\"}}}", -EINVAL,
