@@ -210,16 +210,18 @@ static int result_in(struct rota_xl *x, const char *at, const struct rota_json *
     for (const struct rota_json *b = c->kid; b; b = b->next, k++) {
         if (b->type != ROTA_JSON_OBJECT)
             return bad(x, -EINVAL, "%s.content[%u] is not an object", at, k);
-        const struct rota_json *type = NULL, *text = NULL;
+        const struct rota_json *type = NULL, *text = NULL, *other = NULL;
         for (const struct rota_json *m = b->kid; m; m = m->next) {
             if (XA_KEY(m, "type"))
                 type = m;
             else if (XA_KEY(m, "text"))
                 text = m;
             else if (!XA_KEY(m, "cache_control") && !XA_KEY(m, "citations"))
-                return bad(x, -ENOTSUP, "%s.content[%u].%.*s", at, k, (int)m->klen - 2,
-                           m->key + 1);
+                other = m;
         }
+        if (XA_IS(type, "text") && other)
+            return bad(x, -ENOTSUP, "%s.content[%u].%.*s", at, k, (int)other->klen - 2,
+                       other->key + 1);
         if (!XA_IS(type, "text")) {
             if (!is_str(type))
                 return bad(x, -EINVAL, "%s.content[%u].type is not a string", at, k);
@@ -268,7 +270,8 @@ static int block_in(struct rota_xl *x, const struct rota_json *b, unsigned mi, u
     p->at_part = at16(bi);
     const struct rota_json *type = NULL;
     const struct rota_json *text = NULL, *sig = NULL, *data = NULL, *src = NULL, *id = NULL,
-                           *name = NULL, *input = NULL, *content = NULL, *err = NULL;
+                           *name = NULL, *input = NULL, *content = NULL, *err = NULL,
+                           *other = NULL;
     for (const struct rota_json *m = b->kid; m; m = m->next) {
         if (XA_KEY(m, "type"))
             type = m;
@@ -291,8 +294,13 @@ static int block_in(struct rota_xl *x, const struct rota_json *b, unsigned mi, u
         else if (XA_KEY(m, "is_error"))
             err = m;
         else if (!XA_KEY(m, "cache_control") && !XA_KEY(m, "citations"))
-            return unknown(x, at, m);
+            other = m;
     }
+    bool known = XA_IS(type, "text") || XA_IS(type, "image") || XA_IS(type, "tool_use") ||
+                 XA_IS(type, "tool_result") || XA_IS(type, "thinking") ||
+                 XA_IS(type, "redacted_thinking");
+    if (other && known) /* else the type is what is refused */
+        return unknown(x, at, other);
     /* a member of another type's block is refused by the check of that type's set */
 #define ONLY(ok) ((ok) ? 0 : bad(x, -EINVAL, "%s has a member its type does not take", at))
     if (XA_IS(type, "text")) {
