@@ -150,10 +150,14 @@ static int delta_in(struct rota_xl *x, struct rota_xl_sin *st, const struct rota
         if (st->kind[i] != K_TOOL)
             return rota_xl_fail(x, -EINVAL, "an input_json_delta for block %u, not a tool_use",
                                 i);
+        struct rota_xl_val v;
+        if ((rc = str_of(x, d, "partial_json", what, &v)) || v.len <= 2)
+            return rc; /* the first piece is "": nothing to pass on */
         if (!(e = push(out, ROTA_XL_EV_ARGS)))
             return -EFBIG;
         e->index = st->tool_of[i];
-        return str_of(x, d, "partial_json", what, &e->text);
+        e->text = v;
+        return 0;
     }
     if (!type || type->type != ROTA_JSON_STRING)
         return rota_xl_fail(x, -EINVAL, "a content_block_delta event has no delta type");
