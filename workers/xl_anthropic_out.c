@@ -321,7 +321,7 @@ int rota_xla_req_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota
     XAK(out, "max_tokens");
     if (budget) {
         struct rota_json *mt = rota_xl_parse(x, r->max_tokens);
-        if (!mt || !rota_json_u64(mt, &max))
+        if (!mt || !rota_json_uint(mt, &max))
             max = 4096;
         rota_jbuf_u64(out, max > budget ? max : budget + max);
     } else {

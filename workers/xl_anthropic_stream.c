@@ -52,7 +52,7 @@ static int index_of(struct rota_xl *x, const struct rota_json *o, const char *wh
                     uint32_t *i)
 {
     uint64_t v;
-    if (!rota_json_u64(rota_json_get(o, "index"), &v))
+    if (!rota_json_uint(rota_json_get(o, "index"), &v))
         return rota_xl_fail(x, -EINVAL, "a %s event has no index", what);
     if (v >= ROTA_XL_BLOCKS)
         return rota_xl_fail(x, -EFBIG, "a stream holds more than %d content blocks",

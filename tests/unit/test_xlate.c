@@ -85,8 +85,8 @@ static enum rota_xl_fmt fmt_named(const char *s)
 static void load(struct tcase *t, const char *dir, const char *name)
 {
     memset(t, 0, sizeof(*t));
-    snprintf(t->dir, sizeof(t->dir), "%s/%s", dir, name);
-    snprintf(t->name, sizeof(t->name), "%s", name);
+    snprintf(t->dir, sizeof(t->dir), "%.200s/%.200s", dir, name);
+    snprintf(t->name, sizeof(t->name), "%.120s", name);
     size_t n;
     char *c = slurp(t->dir, "case", &n);
     if (!c)
@@ -103,7 +103,7 @@ static void load(struct tcase *t, const char *dir, const char *name)
         else if (got == 2 && strcmp(k, "to") == 0)
             t->to = fmt_named(v);
         else if (got == 2 && strcmp(k, "kind") == 0)
-            snprintf(t->kind, sizeof(t->kind), "%s", v);
+            snprintf(t->kind, sizeof(t->kind), "%.15s", v);
         else if (got == 2 && strcmp(k, "model") == 0)
             snprintf(t->model, sizeof(t->model), "%s", v);
     }
