@@ -206,6 +206,11 @@ struct rota_xl_sin {
                                            provider's tool index → ours */
     struct rota_xl_usage usage;
     uint64_t seq;                       /* events read */
+    /* OpenAI chat: a hash of each tool call's id (a provider that repeats a tool index
+     * for the next call is seen by the new id), and reasoning text streamed since the
+     * last signature (so reasoning_details repeating it is not read twice). */
+    uint32_t tool_idh[ROTA_XL_BLOCKS];
+    bool thought;
 };
 
 /* What a stream's out function keeps between events. */

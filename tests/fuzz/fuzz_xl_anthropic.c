@@ -1,7 +1,7 @@
 /* fuzz_xl_anthropic: arbitrary bytes as an Anthropic messages request, answer and SSE
  * stream (workers/xl_anthropic*.c). Whatever the bytes, nothing reads past them; what is
- * read is written by every format's out functions on hand (Anthropic's, Gemini's, Code
- * Assist's), and what a format writes its own in function reads again (the pool never
+ * read is written by every format's out functions (Anthropic's, chat completions', the
+ * Responses API's, Gemini's, Code Assist's), and what a format writes its own in function reads again (the pool never
  * makes a body, an answer or a stream it cannot read itself). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,15 +12,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const enum rota_xl_fmt targets[] = {ROTA_XL_ANTHROPIC, ROTA_XL_GEMINI,
+static const enum rota_xl_fmt targets[] = {ROTA_XL_ANTHROPIC, ROTA_XL_OPENAI,
+                                           ROTA_XL_RESPONSES, ROTA_XL_GEMINI,
                                            ROTA_XL_CODE_ASSIST};
 #define NT (sizeof(targets) / sizeof(targets[0]))
 
 static const struct rota_xl_format *of(enum rota_xl_fmt f)
 {
-    return f == ROTA_XL_ANTHROPIC ? &rota_xl_anthropic
-           : f == ROTA_XL_CODE_ASSIST ? &rota_xl_code_assist
-                                      : &rota_xl_gemini;
+    return rota_xl_of(f);
 }
 
 static void init(struct rota_xl *x, struct rota_arena *a)
