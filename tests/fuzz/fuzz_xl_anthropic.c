@@ -1,8 +1,8 @@
 /* fuzz_xl_anthropic: arbitrary bytes as an Anthropic messages request, answer and SSE
  * stream (workers/xl_anthropic*.c). Whatever the bytes, nothing reads past them; what is
  * read is written by every format's out functions (Anthropic's, chat completions', the
- * Responses API's, Gemini's, Code Assist's), and what a format writes its own in function reads again (the pool never
- * makes a body, an answer or a stream it cannot read itself). */
+ * Responses API's, Gemini's, Code Assist's), and what a format writes its own in function
+ * reads again (the pool never makes a body, an answer or a stream it cannot read itself). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
