@@ -173,6 +173,10 @@ static int image_in(struct rota_xl *x, const char *at, const struct rota_json *s
     if (XA_IS(type, "base64")) {
         if (!is_str(mime) || !is_str(data) || url)
             return bad(x, -EINVAL, "%s.source needs media_type and data strings", at);
+        size_t ml;
+        const char *mt = rota_xl_text(x, rota_xl_v(mime), &ml);
+        if (!mt || ml < 7 || memcmp(mt, "image/", 6) != 0)
+            return bad(x, -EINVAL, "%s.source.media_type is not an image's", at);
         p->mime = rota_xl_v(mime);
         p->data = rota_xl_v(data);
         return 0;

@@ -412,7 +412,7 @@ static int answer_block(struct rota_xl *x, const struct rota_json *b, unsigned i
         const struct rota_json *id = rota_json_get(b, "id"), *name = rota_json_get(b, "name"),
                                *input = rota_json_get(b, "input");
         if (!id || id->type != ROTA_JSON_STRING || !name || name->type != ROTA_JSON_STRING ||
-            !input || input->type != ROTA_JSON_OBJECT)
+            name->len <= 2 || !input || input->type != ROTA_JSON_OBJECT)
             return rota_xl_fail(x, -EINVAL, "the answer's content[%u] is a malformed tool_use", i);
         p->type = ROTA_XL_TOOL_CALL;
         p->id = rota_xl_v(id);

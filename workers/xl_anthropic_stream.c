@@ -109,6 +109,8 @@ static int block_start_in(struct rota_xl *x, struct rota_xl_sin *st, const struc
         if ((rc = str_of(x, b, "id", "content_block_start", &e->id)) ||
             (rc = str_of(x, b, "name", "content_block_start", &e->name)))
             return rc;
+        if (e->name.len <= 2)
+            return rota_xl_fail(x, -EINVAL, "a tool_use block without a name");
         return 0;
     }
     if (XA_IS(type, "redacted_thinking")) { /* no event carries it (DESIGN) */
