@@ -74,7 +74,7 @@ static int str_of(struct rota_xl *x, const struct rota_json *o, const char *k,
 static int block_start_in(struct rota_xl *x, struct rota_xl_sin *st, const struct rota_json *o,
                           struct rota_xl_evs *out)
 {
-    uint32_t i;
+    uint32_t i = 0;
     int rc = index_of(x, o, "content_block_start", &i);
     if (rc)
         return rc;
@@ -126,7 +126,7 @@ static int block_start_in(struct rota_xl *x, struct rota_xl_sin *st, const struc
 static int delta_in(struct rota_xl *x, struct rota_xl_sin *st, const struct rota_json *o,
                     struct rota_xl_evs *out)
 {
-    uint32_t i;
+    uint32_t i = 0;
     int rc = index_of(x, o, "content_block_delta", &i);
     if (rc)
         return rc;

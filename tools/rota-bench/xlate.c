@@ -65,8 +65,8 @@ static char *openai_request(size_t *len)
     for (int t = 0; t < 6; t++) {
         rota_jbuf_rawz(&b, t % 2 ? ",{\"role\":\"assistant\",\"content\":\""
                                  : ",{\"role\":\"user\",\"content\":\"");
-        rota_jbuf_rawz(&b, prose);
-        rota_jbuf_rawz(&b, prose);
+        for (int k = 0; k < 3; k++)
+            rota_jbuf_rawz(&b, prose);
         rota_jbuf_rawz(&b, "\"}");
     }
     rota_jbuf_rawz(&b,
