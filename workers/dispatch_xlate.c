@@ -271,6 +271,10 @@ bool rota_dispatch_xl_answer(struct call *k)
     free(k->answer.p);
     k->answer.p = rota_jbuf_take(&out, &k->answer.len);
     k->answer.cap = k->answer.len + 1;
+    if (s->x.usage.in > k->usage.in) /* read in the provider's terms, not guessed */
+        k->usage.in = s->x.usage.in;
+    if (s->x.usage.out > k->usage.out)
+        k->usage.out = s->x.usage.out;
     return true;
 }
 

@@ -253,6 +253,7 @@ struct rota_xl {
     int status;                  /* the status to answer with: 400, or 502 (upstream) */
     /* JSON Schema keywords dropped for the target, comma-separated (a response header) */
     char dropped[256];
+    struct rota_xl_usage usage; /* what the last answer translated says it used */
 };
 
 /* Each format's module. Every function returns 0, or a negative errno with x->err

@@ -96,6 +96,7 @@ int rota_xl_answer(struct rota_xl *x, const char *body, size_t len, struct rota_
     if (rc)
         return rc;
     x->status = 0;
+    x->usage = resp.usage;
     rc = f->resp_out(x, &resp, out);
     if (!rc && out->err)
         rc = rota_xl_fail(x, out->err, "the translated answer is too large");
