@@ -232,6 +232,8 @@ struct rota_xl_sout {
     struct rota_jbuf held2;
     struct rota_xl_val tool_id, tool_name, tool_sig; /* the open call's (in the arena) */
     uint64_t seq;             /* events written (Responses' sequence_number) */
+    uint64_t said_in;         /* Anthropic: the input tokens message_start said (the end
+                                 says them only when it said none) */
 };
 
 /* ---- the translation of one request ---- */

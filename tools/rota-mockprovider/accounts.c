@@ -393,6 +393,7 @@ void mock_counts_reset(struct mock *m)
         a->credit_usage = a->credit_usage0;
         a->calls = a->dropped = 0;
         memset(a->status, 0, sizeof(a->status));
+        a->tokens_in = a->tokens_out = a->nrecent = 0;
     }
     m->unknown_key = m->foreign_credentials = 0;
     memset(m->status, 0, sizeof(m->status));
@@ -410,9 +411,32 @@ static json_t *status_object(const uint64_t *status)
     return o;
 }
 
+/* Count the usage an answer of "a" reported. Lock held. */
+void mock_usage_count(struct mock_account *a, const struct mock_usage *u)
+{
+    a->tokens_in += u->in;
+    a->tokens_out += u->out;
+    a->recent[a->nrecent++ % MOCK_RECENT] = *u;
+}
+
+/* The latest answers' usage, oldest first: [{"in", "out", "thoughts"}]. */
+static json_t *recent(const struct mock_account *a)
+{
+    json_t *list = json_array();
+    uint64_t first = a->nrecent > MOCK_RECENT ? a->nrecent - MOCK_RECENT : 0;
+    for (uint64_t i = first; i < a->nrecent; i++) {
+        const struct mock_usage *u = &a->recent[i % MOCK_RECENT];
+        json_array_append_new(list, json_pack("{s:i, s:i, s:i}", "in", (int)u->in, "out",
+                                              (int)u->out, "thoughts", (int)u->thoughts));
+    }
+    return list;
+}
+
 /* GET /_mock/stats: {"accounts": {name: {"provider", "calls", "status": {code: n},
- * "dropped", "requests_used", "tokens_used"}}, "status": {...}, "unknown_key": n,
- * "faults": n}. Lock held. */
+ * "dropped", "requests_used", "tokens_used", "tokens_in", "tokens_out", "usage"}},
+ * "status": {...}, "unknown_key": n, "faults": n}. tokens_in and tokens_out add up the
+ * usage the account's answers reported since the last reset (what a client was told);
+ * usage lists it per answer, the latest MOCK_RECENT. Lock held. */
 json_t *mock_stats(struct mock *m)
 {
     int64_t now = mock_now_ms();
@@ -420,13 +444,15 @@ json_t *mock_stats(struct mock *m)
     for (size_t i = 0; i < m->naccounts; i++) {
         struct mock_account *a = &m->accounts[i];
         roll(&a->limits, now);
-        json_object_set_new(accounts, a->name,
-                            json_pack("{s:s, s:I, s:o, s:I, s:I, s:I}", "provider",
-                                      mock_providers[a->provider]->name, "calls",
-                                      (json_int_t)a->calls, "status", status_object(a->status),
-                                      "dropped", (json_int_t)a->dropped, "requests_used",
-                                      (json_int_t)a->limits.used_requests, "tokens_used",
-                                      (json_int_t)a->limits.used_tokens));
+        json_t *o = json_pack(
+            "{s:s, s:I, s:o, s:I, s:I, s:I}", "provider", mock_providers[a->provider]->name,
+            "calls", (json_int_t)a->calls, "status", status_object(a->status), "dropped",
+            (json_int_t)a->dropped, "requests_used", (json_int_t)a->limits.used_requests,
+            "tokens_used", (json_int_t)a->limits.used_tokens);
+        json_object_set_new(o, "tokens_in", json_integer((json_int_t)a->tokens_in));
+        json_object_set_new(o, "tokens_out", json_integer((json_int_t)a->tokens_out));
+        json_object_set_new(o, "usage", recent(a));
+        json_object_set_new(accounts, a->name, o);
     }
     return json_pack("{s:o, s:o, s:I, s:I, s:I, s:s, s:s, s:b, s:I}", "accounts", accounts,
                      "status", status_object(m->status), "unknown_key",

@@ -4,7 +4,9 @@
  * anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}
  * headers (resets in RFC 3339, token remainders rounded down to thousands once the limit
  * is that large), a 429 rate_limit_error with retry-after, and 529 overloaded_error when a
- * fault asks for status 529.
+ * fault asks for status 529. A message that declares tools, carries tool blocks or
+ * enables thinking is the scripted tool-using model's (tools_anthropic.c), streamed or
+ * not; any other answers "ok".
  *
  * DESIGN
  * Called by main with mock.lock held; builds the whole answer in the reply and keeps no
@@ -47,7 +49,9 @@ static void ratelimit_headers(struct mock_account *a, int64_t now, struct mock_r
 static void error(struct mock_reply *r, int status, const char *message)
 {
     const char *type = "api_error";
-    if (status == 401) {
+    if (status == 400) {
+        type = "invalid_request_error";
+    } else if (status == 401) {
         type = "authentication_error";
         message = "invalid x-api-key";
     } else if (status == 404) {
@@ -95,11 +99,22 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
     }
     const char *model = json_string_value(json_object_get(c->body, "model"));
     struct mock_hit hit;
-    unsigned tokens = c->m->tokens_per_call, out = tokens / 2;
-    if (mock_charge(a, NULL, tokens, c->now_ms, &hit)) {
+    struct mock_turn t;
+    bool scripted = mock_anthropic_turn(c, &t);
+    unsigned tokens = scripted ? t.use.in + t.use.out : c->m->tokens_per_call, out = tokens / 2;
+    if (scripted && t.error[0]) {
+        error(r, 400, t.error);
+    } else if (mock_charge(a, NULL, tokens, c->now_ms, &hit)) {
         limited(c, a, &hit, r);
-        return;
+    } else if (scripted) {
+        mock_anthropic_answer(c, &t, model ? model : "claude-sonnet-4-5", a->calls + 1, r);
+        mock_usage_count(a, &t.use);
+        ratelimit_headers(a, c->now_ms, r);
     }
+    mock_turn_free(&t);
+    if (scripted || r->status)
+        return;
+    mock_usage_count(a, &(struct mock_usage){.in = tokens - out, .out = out});
     if (json_is_true(json_object_get(c->body, "stream"))) {
         mock_stream_anthropic(c, model ? model : "claude-sonnet-4-5", tokens, a->calls + 1,
                               c->chunks, r);

@@ -2,15 +2,19 @@
  * github.c - rota-mockprovider's GitHub REST API and GitHub Copilot.
  *
  * GitHub: GET /rate_limit (counts nothing) answers resources.core with the account's
- * use; every other path counts a call (GET /user answers a user, the rest 404, as GitHub
- * counts those too). Every answer carries x-ratelimit-{limit,remaining,used,reset,
+ * use; every other path counts a call (GET /user answers a user; POST
+ * /inference/chat/completions, GitHub Models, answers OpenAI's chat, streamed or not, the
+ * scripted tool-using model's when it uses tools (tools_openai.c); the rest 404, as
+ * GitHub counts those too). Every answer carries x-ratelimit-{limit,remaining,used,reset,
  * resource}; a spent limit answers "limit_status" (403, or 429) with remaining 0.
  *
  * Copilot: GET /copilot_internal/user (counts nothing) in the paid shape
  * (quota_snapshots; the account's request limit is the premium_interactions
  * entitlement, none = unlimited) or the free shape (limited_user_quotas and
  * monthly_quotas; the limit is the monthly chat quota); POST /chat/completions counts a
- * call and carries x-quota-snapshot-* headers; once spent it answers 429.
+ * call and carries x-quota-snapshot-* headers; once spent it answers 429. Chats are
+ * OpenAI's, streamed or not, the scripted tool-using model's when they use tools
+ * (tools_openai.c).
  *
  * DESIGN
  * Called by main with mock.lock held; builds the whole answer in the reply and keeps no
@@ -71,6 +75,16 @@ static void gh_limited(struct mock_call *c, struct mock_account *a, const struct
         mock_reply_header(r, "retry-after", "%lld", (long long)mock_ceil_s(h->retry_ms));
 }
 
+static bool gh_charge(struct mock_call *c, struct mock_account *a, unsigned tokens,
+                      struct mock_reply *r)
+{
+    struct mock_hit hit;
+    if (!mock_charge(a, NULL, tokens, c->now_ms, &hit))
+        return true;
+    gh_limited(c, a, &hit, r);
+    return false;
+}
+
 static void gh_serve(struct mock_call *c, struct mock_account *a, struct mock_reply *r)
 {
     if (mock_path_is(c, "GET", "/rate_limit")) {
@@ -84,6 +98,12 @@ static void gh_serve(struct mock_call *c, struct mock_account *a, struct mock_re
                                   resource(5000, 0, c->now_ms + 3600000), "rate",
                                   resource(v.limit, v.used, v.reset_ms)));
         rate_headers(a, c->now_ms, r);
+        return;
+    }
+    if (mock_path_is(c, "POST", "/inference/chat/completions")) {
+        const char *model = json_string_value(json_object_get(c->body, "model"));
+        if (mock_openai_chat(c, a, model ? model : "openai/gpt-4.1", gh_charge, r))
+            rate_headers(a, c->now_ms, r);
         return;
     }
     struct mock_hit hit;
@@ -183,6 +203,16 @@ static void copilot_limited(struct mock_call *c, struct mock_account *a,
     mock_reply_header(r, "retry-after", "%lld", (long long)mock_ceil_s(h->retry_ms));
 }
 
+static bool copilot_charge(struct mock_call *c, struct mock_account *a, unsigned tokens,
+                           struct mock_reply *r)
+{
+    struct mock_hit hit;
+    if (!mock_charge(a, NULL, tokens, c->now_ms, &hit))
+        return true;
+    copilot_limited(c, a, &hit, r);
+    return false;
+}
+
 static void copilot_serve(struct mock_call *c, struct mock_account *a, struct mock_reply *r)
 {
     if (mock_path_is(c, "GET", "/copilot_internal/user")) {
@@ -193,16 +223,9 @@ static void copilot_serve(struct mock_call *c, struct mock_account *a, struct mo
         error(r, 404, "Not Found");
         return;
     }
-    struct mock_hit hit;
-    if (mock_charge(a, NULL, c->m->tokens_per_call, c->now_ms, &hit)) {
-        copilot_limited(c, a, &hit, r);
-        return;
-    }
     const char *model = json_string_value(json_object_get(c->body, "model"));
-    mock_reply_json(r, 200,
-                    mock_openai_completion(model ? model : "gpt-4.1", c->m->tokens_per_call,
-                                           a->calls + 1, c->now_ms));
-    snapshot_headers(a, c->now_ms, r);
+    if (mock_openai_chat(c, a, model ? model : "gpt-4.1", copilot_charge, r))
+        snapshot_headers(a, c->now_ms, r);
 }
 
 const struct mock_provider_ops mock_github_ops = {

@@ -1,16 +1,20 @@
 /*
  * google.c - rota-mockprovider's Google providers.
  *
- * Gemini API: POST /v1beta/models/MODEL:generateContent (or :streamGenerateContent,
- * answered whole, or as server-sent events with ?alt=sse: stream.c); no quota endpoint,
- * no quota headers. A reached limit answers 429 RESOURCE_EXHAUSTED whose details
+ * Gemini API: POST /v1beta/models/MODEL:generateContent (or :streamGenerateContent, as
+ * server-sent events with ?alt=sse, else a JSON array of the events: stream.c); no quota
+ * endpoint, no quota headers. A request that declares functions, carries function calls
+ * or asks includeThoughts is the scripted tool-using model's (tools_gemini.c); any other
+ * answers "ok". A reached limit answers 429 RESOURCE_EXHAUSTED whose details
  * (QuotaFailure, RetryInfo, Help) come in the order the account's "details_order" lists
  * them (those not listed are left out); the quotaId says PerMinute for windows under an
  * hour, else PerDay, with "-FreeTier" for "tier":"free".
  *
  * Antigravity (Code Assist): POST /v1internal:loadCodeAssist, :fetchAvailableModels,
  * :retrieveUserQuota (the probes; they count nothing) and :generateContent (or
- * :streamGenerateContent, answered whole), whose body names the model. Quotas are per
+ * :streamGenerateContent, framed as the Gemini API's), whose body
+ * {"project", "model", "request": {Gemini request}} names the model; each answer, each
+ * event, is {"response": {Gemini answer}}. Quotas are per
  * model ("models" in the config); a spent one answers 429 with an ErrorInfo whose reason
  * is QUOTA_EXHAUSTED (RATE_LIMIT_EXCEEDED for the account-wide limit, or what a fault
  * says) with metadata quotaResetDelay and quotaResetTimeStamp, and a RetryInfo.
@@ -153,6 +157,53 @@ static void gemini_limited(struct mock_call *c, struct mock_account *a,
     envelope(r, 429, msg, details);
 }
 
+/* How the call asks its answer framed: :generateContent whole, :streamGenerateContent
+ * as server-sent events with alt=sse, else as a JSON array of the events. */
+static enum mock_framing framing(const struct mock_call *c)
+{
+    const char *alt = mock_call_query(c, "alt");
+    if (!strstr(c->path, ":streamGenerateContent"))
+        return MOCK_WHOLE;
+    return alt && strcmp(alt, "sse") == 0 ? MOCK_SSE : MOCK_ARRAY;
+}
+
+/* Answer Gemini request "request" as "model" for "a": the scripted tool-using model's
+ * answer, its refusal, or "ok"; Code Assist's "envelope" around it. Returns the limit
+ * a call reached (h->what set) for the caller's own 429. */
+static void generate(struct mock_call *c, struct mock_account *a, const json_t *request,
+                     const char *model, bool envelope, struct mock_hit *h, struct mock_reply *r)
+{
+    struct mock_turn t;
+    bool scripted = mock_gemini_turn(c, request, &t);
+    unsigned tokens = scripted ? t.use.in + t.use.out : c->m->tokens_per_call;
+    enum mock_framing f = framing(c);
+    h->what = NULL;
+    if (scripted && t.error[0]) {
+        mock_google_error(r, 400, t.error);
+    } else if (mock_charge(a, mock_model_find(a, model), tokens, c->now_ms, h)) {
+        /* the caller refuses */
+    } else if (scripted) {
+        mock_gemini_answer(c, &t, model, a->calls + 1, f, envelope, r);
+        mock_usage_count(a, &t.use);
+    } else {
+        unsigned out = tokens / 2;
+        mock_usage_count(a, &(struct mock_usage){.in = tokens - out, .out = out});
+        if (f == MOCK_WHOLE) {
+            json_t *v = generated(model, tokens, a->calls + 1);
+            mock_reply_json(r, 200,
+                            envelope ? json_pack("{s:o, s:s}", "response", v, "traceId", "mock")
+                                     : v);
+        } else {
+            mock_stream_gemini(c, model, tokens, a->calls + 1, c->chunks, r);
+            if (envelope)
+                mock_stream_envelope(r);
+            if (f == MOCK_ARRAY)
+                mock_stream_whole(r);
+        }
+    }
+    mock_turn_free(&t);
+}
+
 static void gemini_serve(struct mock_call *c, struct mock_account *a, struct mock_reply *r)
 {
     char model[96];
@@ -161,15 +212,9 @@ static void gemini_serve(struct mock_call *c, struct mock_account *a, struct moc
         return;
     }
     struct mock_hit hit;
-    if (mock_charge(a, mock_model_find(a, model), c->m->tokens_per_call, c->now_ms, &hit)) {
+    generate(c, a, c->body, model, false, &hit, r);
+    if (hit.what)
         gemini_limited(c, a, &hit, r);
-        return;
-    }
-    const char *alt = mock_call_query(c, "alt");
-    if (strstr(c->path, ":streamGenerateContent") && alt && strcmp(alt, "sse") == 0)
-        mock_stream_gemini(c, model, c->m->tokens_per_call, a->calls + 1, c->chunks, r);
-    else
-        mock_reply_json(r, 200, generated(model, c->m->tokens_per_call, a->calls + 1));
 }
 
 /* ---- Antigravity ---- */
@@ -282,16 +327,10 @@ static void ag_serve(struct mock_call *c, struct mock_account *a, struct mock_re
         mock_reply_json(r, 200, user_quota(a, c->now_ms));
     } else if (mock_path_is(c, "POST", "/v1internal:generateContent") ||
                mock_path_is(c, "POST", "/v1internal:streamGenerateContent")) {
-        const char *model = ag_model(c, a);
         struct mock_hit hit;
-        if (mock_charge(a, mock_model_find(a, model), c->m->tokens_per_call, c->now_ms, &hit)) {
+        generate(c, a, json_object_get(c->body, "request"), ag_model(c, a), true, &hit, r);
+        if (hit.what)
             ag_limited(c, a, &hit, r);
-            return;
-        }
-        mock_reply_json(r, 200,
-                        json_pack("{s:o, s:s}", "response",
-                                  generated(model, c->m->tokens_per_call, a->calls + 1),
-                                  "traceId", "mock"));
     } else {
         ag_error(r, 404, "Requested entity was not found.");
     }

@@ -2,7 +2,8 @@
  * llamacpp.c - rota-mockprovider's llama.cpp server: GET /health (200 {"status":"ok"},
  * or 503 while "loading"), GET /slots (the configured slots; 503 with
  * ?fail_on_no_slot=1 when none is free; 404 when "exposed" is false), POST /completion
- * and POST /v1/chat/completions (503 when no slot is free). Config: "slots": N or
+ * and POST /v1/chat/completions (503 when no slot is free; OpenAI's chat, streamed or not,
+ * the scripted tool-using model's when it uses tools: tools_openai.c). Config: "slots": N or
  * {"total": N, "busy": N, "exposed": bool}, "loading": bool.
  *
  * DESIGN
@@ -67,28 +68,38 @@ static json_t *slots(const struct mock_account *a)
     return list;
 }
 
-static void complete(struct mock_call *c, struct mock_account *a, bool chat,
-                     struct mock_reply *r)
+/* A call takes a slot and counts against the limits, if any: or it is refused, 503
+ * while loading or with no slot free, 429 past a limit. */
+static bool charge(struct mock_call *c, struct mock_account *a, unsigned tokens,
+                   struct mock_reply *r)
 {
     struct mock_hit hit;
-    unsigned tokens = c->m->tokens_per_call, out = tokens / 2;
     if (a->loading) {
         error(r, 503, "Loading model");
-        return;
+        return false;
     }
     if (busy(a, 1) >= a->slots_total) {
         error(r, 503, "no slot available");
-        return;
+        return false;
     }
     if (mock_charge(a, NULL, tokens, c->now_ms, &hit)) {
         limited(c, a, &hit, r);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void complete(struct mock_call *c, struct mock_account *a, bool chat,
+                     struct mock_reply *r)
+{
+    unsigned tokens = c->m->tokens_per_call, out = tokens / 2;
     if (chat) {
-        mock_reply_json(r, 200,
-                        mock_openai_completion("mock.gguf", tokens, a->calls + 1, c->now_ms));
+        mock_openai_chat(c, a, "mock.gguf", charge, r);
         return;
     }
+    if (!charge(c, a, tokens, r))
+        return;
+    mock_usage_count(a, &(struct mock_usage){.in = tokens - out, .out = out});
     mock_reply_json(r, 200,
                     json_pack("{s:s, s:i, s:b, s:s, s:i, s:i}", "content", "ok", "id_slot",
                               (int)busy(a, 1), "stop", 1, "model", "mock.gguf",

@@ -16,13 +16,16 @@
  * endpoints on the same port:
  *   POST /_mock/fault?...   inject a fault (faults.c lists the parameters)
  *   POST /_mock/clear       remove every fault
- *   GET  /_mock/stats       calls per account and per status, credentials a call carried
- *                           besides its account's, and what the latest call asked for
- *                           (model, X-Request-Id, include_usage) (accounts.c)
+ *   GET  /_mock/stats       calls per account and per status, the usage its answers
+ *                           reported (in all, and per answer for the latest), credentials
+ *                           a call carried besides its account's, and what the latest call
+ *                           asked for (model, X-Request-Id, include_usage) (accounts.c)
  *   POST /_mock/reset       zero every counter, window use and credits used included
- * OpenAI chat completions and Anthropic messages with "stream": true, and Gemini's
- * :streamGenerateContent?alt=sse, answer in SSE (stream.c). SIGTERM or SIGINT ends it
- * with status 0. Keys are never printed, nor echoed but by the echo_key fault
+ * OpenAI chat completions and Anthropic messages with "stream": true, and Gemini's and
+ * Code Assist's :streamGenerateContent?alt=sse, answer in SSE (stream.c). A chat that
+ * declares tools, carries tool calls or results, or asks for thinking is answered by a
+ * scripted tool-using model, which checks the history as each provider does (tools.c). SIGTERM
+ * or SIGINT ends it with status 0. Keys are never printed, nor echoed but by the echo_key fault
  * (faults.c), which is there to echo one.
  *
  * The config (accounts.c reads it; each provider's file says what it makes of it):
@@ -487,6 +490,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .m = m, .method = method, .path = url, .now_ms = mock_now_ms(), .conn = conn};
     struct mock_reply r = {0};
     c.body = q->len ? json_loadb(q->body, q->len, JSON_DECODE_ANY, NULL) : NULL;
+    c.body_len = q->len;
     bool keep = true;
     if (starts(url, "/_mock/")) {
         control(m, &c, &r);

@@ -20,6 +20,8 @@
 #define MOCK_HEADERS_MAX 24
 #define MOCK_FAULTS_MAX  64
 #define MOCK_DETAILS_MAX 3
+#define MOCK_RECENT      16   /* calls whose usage /_mock/stats lists, per account */
+#define MOCK_SIGS        1024 /* thought signatures remembered (tools.c) */
 
 enum mock_provider {
     MOCK_OPENAI,
@@ -51,6 +53,11 @@ struct mock_model {
     struct mock_bucket b;
 };
 
+/* The usage one answer reported: input, output (thoughts included) and thought tokens. */
+struct mock_usage {
+    unsigned in, out, thoughts;
+};
+
 struct mock_account {
     /* configured */
     char *key; /* never printed, never echoed */
@@ -73,6 +80,9 @@ struct mock_account {
     unsigned inflight; /* POST calls being answered */
     uint64_t calls, dropped;
     uint64_t status[MOCK_STATUS_MAX];
+    uint64_t tokens_in, tokens_out;        /* the usage its answers reported */
+    struct mock_usage recent[MOCK_RECENT]; /* the latest answers' usage, a ring */
+    uint64_t nrecent;                      /* answers put in "recent", ever */
 };
 
 enum mock_fault_kind {
@@ -125,13 +135,21 @@ struct mock {
     bool last_usage_asked;        /* its stream_options.include_usage */
     uint64_t status[MOCK_STATUS_MAX];
     uint64_t holding; /* streams held by a hold fault right now */
+    /* the scripted tool-using model (tools.c); never reset */
+    uint64_t next_tool_id; /* call_mock_N, toolu_mock_N */
+    uint64_t next_sig;     /* sig-anthropic-N, sig-gemini-N */
+    struct mock_sig {
+        uint64_t n;    /* 0: none */
+        char name[64]; /* Gemini: the function whose call carried it */
+    } sigs[MOCK_SIGS]; /* issued, at n % MOCK_SIGS */
 };
 
 /* One provider call, as the provider modules see it. */
 struct mock_call {
     struct mock *m;
     const char *method, *path;
-    json_t *body; /* the parsed request body; NULL when absent or not JSON */
+    json_t *body;    /* the parsed request body; NULL when absent or not JSON */
+    size_t body_len; /* its bytes as received */
     int64_t now_ms;
     void *conn;      /* for mock_call_query */
     unsigned chunks; /* content events of a streamed answer */
@@ -200,6 +218,66 @@ extern const struct mock_provider_ops mock_openai_ops, mock_azure_ops, mock_anth
     mock_openrouter_ops, mock_llamacpp_ops;
 extern const struct mock_provider_ops *const mock_providers[MOCK_PROVIDERS];
 
+/* What the scripted tool-using model answers one call (tools.c): tool calls, or a text
+ * that quotes the tool results it was sent, after a thought when thinking is asked for;
+ * or a refusal (400) naming what is wrong with the request's history or tools. */
+#define MOCK_CALLS_MAX 2
+struct mock_turn {
+    bool scripted;    /* false: the plain "ok" answer, which none of the rest concerns */
+    bool thinking;    /* a thought comes first */
+    const char *tool; /* the tool called (borrowed from the request) */
+    unsigned ncalls;  /* 0: a text answer */
+    char ids[MOCK_CALLS_MAX][32]; /* call_mock_N or toolu_mock_N; "" for Gemini */
+    char sig[32];   /* Anthropic: the thought's signature; Gemini: the first call's */
+    char *text;     /* a text answer (malloc'd) */
+    size_t results; /* tool results quoted in "text" */
+    struct mock_usage use;
+    char error[512]; /* not empty: refused with 400 and this message */
+};
+
+enum mock_format { MOCK_FMT_OPENAI, MOCK_FMT_ANTHROPIC, MOCK_FMT_GEMINI };
+
+/* How a Gemini answer is framed: whole, as server-sent events, or as a JSON array of
+ * the events (:streamGenerateContent without alt=sse). */
+enum mock_framing { MOCK_WHOLE, MOCK_SSE, MOCK_ARRAY };
+
+/* tools.c */
+void mock_turn_refuse(struct mock_turn *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void mock_turn_ask(struct mock *m, struct mock_turn *t, enum mock_format f, const char *tool,
+                   const char *user_text);
+int mock_turn_result(struct mock_turn *t, const char *result, size_t len);
+void mock_turn_done(struct mock *m, const struct mock_call *c, struct mock_turn *t,
+                    enum mock_format f);
+void mock_turn_free(struct mock_turn *t);
+const char *mock_turn_args(unsigned i);
+json_t *mock_turn_args_json(unsigned i);
+bool mock_sig_known(struct mock *m, const char *sig, enum mock_format f, const char *name);
+char *mock_json_text(const json_t *v);
+unsigned mock_pieces(const struct mock_call *c);
+void mock_piece(const char *s, unsigned n, unsigned i, size_t *start, size_t *len);
+const char *mock_thought(void);
+
+/* tools_openai.c, tools_responses.c, tools_anthropic.c, tools_gemini.c: read a request as the
+ * scripted model does (false: not a tool-use request, the plain answer), and answer */
+bool mock_openai_turn(struct mock_call *c, struct mock_turn *t);
+void mock_openai_answer(struct mock_call *c, const struct mock_turn *t, const char *model,
+                        uint64_t serial, struct mock_reply *r);
+/* Charge the call (false: refused, "r" filled with the refusal). */
+typedef bool mock_charge_fn(struct mock_call *c, struct mock_account *a, unsigned tokens,
+                            struct mock_reply *r);
+bool mock_openai_chat(struct mock_call *c, struct mock_account *a, const char *model,
+                      mock_charge_fn *charge, struct mock_reply *r);
+bool mock_responses(struct mock_call *c, struct mock_account *a, const char *model,
+                    mock_charge_fn *charge, struct mock_reply *r);
+bool mock_anthropic_turn(struct mock_call *c, struct mock_turn *t);
+void mock_anthropic_answer(struct mock_call *c, const struct mock_turn *t, const char *model,
+                           uint64_t serial, struct mock_reply *r);
+bool mock_gemini_turn(struct mock_call *c, const json_t *request, struct mock_turn *t);
+void mock_gemini_answer(struct mock_call *c, const struct mock_turn *t, const char *model,
+                        uint64_t serial, enum mock_framing framing, bool envelope,
+                        struct mock_reply *r);
+
 /* accounts.c */
 int mock_config_load(struct mock *m, const char *path);
 void mock_config_free(struct mock *m);
@@ -210,6 +288,7 @@ int mock_charge(struct mock_account *a, struct mock_model *model, uint64_t token
 struct mock_model *mock_model_find(struct mock_account *a, const char *name);
 void mock_counts_reset(struct mock *m);
 json_t *mock_stats(struct mock *m);
+void mock_usage_count(struct mock_account *a, const struct mock_usage *u);
 int64_t mock_now_ms(void);
 
 /* faults.c */
@@ -230,6 +309,11 @@ void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned toke
 void mock_stream_garble(struct mock_reply *r);
 void mock_stream_gemini(struct mock_call *c, const char *model, unsigned tokens,
                         uint64_t serial, unsigned chunks, struct mock_reply *r);
+void mock_stream_push(struct mock_reply *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void mock_stream_json(struct mock_reply *r, const char *event, json_t *v, const char *end);
+void mock_stream_envelope(struct mock_reply *r);
+void mock_stream_whole(struct mock_reply *r);
 
 /* reply.c */
 void mock_reply_json(struct mock_reply *r, int status, json_t *v);

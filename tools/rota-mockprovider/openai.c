@@ -6,6 +6,9 @@
  * Azure's "Please retry after N seconds", both with retry-after and retry-after-ms.
  * OpenAI also answers POST /v1/embeddings: one embedding [0.5, -0.25, 1.0] per input, as
  * floats or, for "encoding_format": "base64", as their little-endian float32 bytes.
+ * A chat that declares tools or carries tool calls is the scripted tool-using model's
+ * (tools_openai.c), streamed or not; any other answers "ok". OpenAI also answers POST
+ * /v1/responses, the Responses API, likewise (tools_responses.c).
  *
  * DESIGN
  * Called by main with mock.lock held; builds the whole answer in the reply and keeps no
@@ -159,6 +162,17 @@ static void limited(struct mock_call *c, struct mock_account *a, const struct mo
     mock_reply_header(r, "retry-after", "%lld", (long long)mock_ceil_s(h->retry_ms));
 }
 
+/* Count a call of "tokens" against "a"'s limits, or refuse it in "r". */
+static bool charge(struct mock_call *c, struct mock_account *a, unsigned tokens,
+                   struct mock_reply *r)
+{
+    struct mock_hit hit;
+    if (!mock_charge(a, NULL, tokens, c->now_ms, &hit))
+        return true;
+    limited(c, a, &hit, r);
+    return false;
+}
+
 static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply *r)
 {
     const struct mock_provider_ops *ops = mock_providers[a->provider];
@@ -171,25 +185,27 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
         return;
     }
     bool embed = !azure(a) && mock_path_is(c, "POST", "/v1/embeddings");
+    if (!azure(a) && mock_path_is(c, "POST", "/v1/responses")) {
+        const char *model = json_string_value(json_object_get(c->body, "model"));
+        if (mock_responses(c, a, model ? model : "gpt-4o-mini", charge, r))
+            ratelimit_headers(a, c->now_ms, r);
+        return;
+    }
     if (!embed && !chat_path(c, azure(a))) {
         ops->error(r, 404, "no such endpoint");
         return;
     }
     char model[96];
     call_model(c, model, sizeof(model));
-    struct mock_hit hit;
-    if (mock_charge(a, NULL, c->m->tokens_per_call, c->now_ms, &hit)) {
-        ops->limited(c, a, &hit, r);
+    if (!embed) {
+        if (mock_openai_chat(c, a, model, charge, r))
+            ratelimit_headers(a, c->now_ms, r);
         return;
     }
-    if (embed)
-        mock_reply_json(r, 200, embeddings(c, model, c->m->tokens_per_call));
-    else if (json_is_true(json_object_get(c->body, "stream")))
-        mock_stream_openai(c, model, c->m->tokens_per_call, a->calls + 1, c->chunks, r);
-    else
-        mock_reply_json(
-            r, 200,
-            mock_openai_completion(model, c->m->tokens_per_call, a->calls + 1, c->now_ms));
+    if (!charge(c, a, c->m->tokens_per_call, r))
+        return;
+    mock_reply_json(r, 200, embeddings(c, model, c->m->tokens_per_call));
+    mock_usage_count(a, &(struct mock_usage){.in = c->m->tokens_per_call});
     ratelimit_headers(a, c->now_ms, r);
 }
 

@@ -3,7 +3,8 @@
  * the credits ("credits": {"limit": 10.0 or null, "usage": 2.5, "per_call": 0.01} in the
  * config); POST /api/v1/chat/completions spends "per_call" credits per call, answers 402
  * once the credits are gone and 429 with error.metadata.headers (X-RateLimit-Reset in
- * epoch milliseconds) once the request limit is reached.
+ * epoch milliseconds) once the request limit is reached. Chats are OpenAI's, streamed or
+ * not, the scripted tool-using model's when they use tools (tools_openai.c).
  *
  * DESIGN
  * Called by main with mock.lock held; the credits used live in the account, under that
@@ -51,6 +52,24 @@ static json_t *key_info(const struct mock_account *a)
                      a->free_plan, "is_provisioning_key", 0);
 }
 
+/* Spend the credits and count the call, or refuse it: 402 without credits, 429. */
+static bool charge(struct mock_call *c, struct mock_account *a, unsigned tokens,
+                   struct mock_reply *r)
+{
+    if (a->has_credit_limit && a->credit_usage + a->credit_per_call > a->credit_limit + 1e-9) {
+        error(r, 402,
+              "Insufficient credits. Add more using https://openrouter.ai/settings/credits");
+        return false;
+    }
+    struct mock_hit hit;
+    if (mock_charge(a, NULL, tokens, c->now_ms, &hit)) {
+        limited(c, a, &hit, r);
+        return false;
+    }
+    a->credit_usage += a->credit_per_call;
+    return true;
+}
+
 static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply *r)
 {
     if (mock_path_is(c, "GET", "/api/v1/key")) {
@@ -61,22 +80,14 @@ static void serve(struct mock_call *c, struct mock_account *a, struct mock_reply
         error(r, 404, "Not Found");
         return;
     }
-    if (a->has_credit_limit && a->credit_usage + a->credit_per_call > a->credit_limit + 1e-9) {
-        error(r, 402,
-              "Insufficient credits. Add more using https://openrouter.ai/settings/credits");
-        return;
-    }
-    struct mock_hit hit;
-    if (mock_charge(a, NULL, c->m->tokens_per_call, c->now_ms, &hit)) {
-        limited(c, a, &hit, r);
-        return;
-    }
-    a->credit_usage += a->credit_per_call;
     const char *model = json_string_value(json_object_get(c->body, "model"));
-    json_t *body = mock_openai_completion(model ? model : "openai/gpt-4o-mini",
-                                          c->m->tokens_per_call, a->calls + 1, c->now_ms);
-    json_object_set_new(body, "provider", json_string("Mock"));
-    mock_reply_json(r, 200, body);
+    if (!mock_openai_chat(c, a, model ? model : "openai/gpt-4o-mini", charge, r) || r->stream.n)
+        return;
+    json_t *body = json_loadb(r->body, r->len, 0, NULL); /* OpenRouter names who served */
+    if (body) {
+        json_object_set_new(body, "provider", json_string("Mock"));
+        mock_reply_json(r, 200, body);
+    }
 }
 
 const struct mock_provider_ops mock_openrouter_ops = {

@@ -15,7 +15,11 @@
  * content_block_stop, message_delta (output usage), message_stop. Gemini (a
  * :streamGenerateContent asked with alt=sse): one GenerateContentResponse per content
  * event, each with the running usageMetadata, the last with finishReason STOP, framed
- * with CRLF as Google frames them; no closing event.
+ * with CRLF as Google frames them; no closing event. Code Assist wraps each event in
+ * {"response": ...} (mock_stream_envelope); a :streamGenerateContent without alt=sse
+ * answers the events' data as one JSON array (mock_stream_whole). The scripted
+ * tool-using model's answers (tools_*.c) are made of the same events, pushed one JSON
+ * value at a time (mock_stream_json).
  *
  * DESIGN
  * The events are made whole, under mock.lock, by the provider module (mock_stream_*),
@@ -30,9 +34,7 @@
 
 #include "mock.h"
 
-static void push(struct mock_reply *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void push(struct mock_reply *r, const char *fmt, ...)
+void mock_stream_push(struct mock_reply *r, const char *fmt, ...)
 {
     struct mock_stream *s = &r->stream;
     if (s->n == MOCK_EVENTS_MAX)
@@ -80,29 +82,32 @@ void mock_stream_openai(struct mock_call *c, const char *model, unsigned tokens,
         (unsigned long long)serial, (long long)(c->now_ms / 1000), model);
     r->status = 200;
     r->type = "text/event-stream";
-    push(r,
-         "data: "
-         "{%s,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-         "\"finish_reason\":null}]%s}\n\n",
-         head, u);
+    mock_stream_push(
+        r,
+        "data: "
+        "{%s,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+        "\"finish_reason\":null}]%s}\n\n",
+        head, u);
     char *pad = padding(c);
     for (unsigned i = 0; i < chunks; i++)
-        push(r,
-             "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok%u %s\"},"
-             "\"finish_reason\":null}]%s}\n\n",
-             head, i, pad, u);
+        mock_stream_push(
+            r,
+            "data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok%u %s\"},"
+            "\"finish_reason\":null}]%s}\n\n",
+            head, i, pad, u);
     padding_free(c, pad);
-    push(r,
-         "data: {%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n",
-         head, u);
+    mock_stream_push(
+        r,
+        "data: {%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n",
+        head, u);
     unsigned out = tokens / 2, in = tokens - out;
     if (usage)
-        push(
+        mock_stream_push(
             r,
             "data: {%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,"
             "\"total_tokens\":%u}}\n\n",
             head, in, out, tokens);
-    push(r, "data: [DONE]\n\n");
+    mock_stream_push(r, "data: [DONE]\n\n");
 }
 
 /* Keep the first two events of "r"'s stream and put malformed ones after them: data
@@ -115,13 +120,13 @@ void mock_stream_garble(struct mock_reply *r)
     struct mock_stream *s = &r->stream;
     while (s->n > 2)
         free(s->ev[--s->n]);
-    push(r, "data: {not json at all\n\n");
-    push(r, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":\"many\","
-            "\"completion_tokens\":-5,\"total_tokens\":null}}\n\n");
-    push(r, ": bytes that are not UTF-8: \xff\xfe\n\n");
-    push(r, "data: line ended by a lone CR\rdata: another\r\r");
-    push(r, "event\ndata\n\n");
-    push(r, "data: {\"choices\":[{\"delta\":{\"content\":\"never ends");
+    mock_stream_push(r, "data: {not json at all\n\n");
+    mock_stream_push(r, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":\"many\","
+                        "\"completion_tokens\":-5,\"total_tokens\":null}}\n\n");
+    mock_stream_push(r, ": bytes that are not UTF-8: \xff\xfe\n\n");
+    mock_stream_push(r, "data: line ended by a lone CR\rdata: another\r\r");
+    mock_stream_push(r, "event\ndata\n\n");
+    mock_stream_push(r, "data: {\"choices\":[{\"delta\":{\"content\":\"never ends");
 }
 
 void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned tokens,
@@ -130,29 +135,34 @@ void mock_stream_anthropic(struct mock_call *c, const char *model, unsigned toke
     unsigned out = tokens / 2, in = tokens - out;
     r->status = 200;
     r->type = "text/event-stream";
-    push(r,
-         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
-         "\"msg_mock_%llu\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"%s\","
-         "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
-         "\"input_tokens\":%u,\"output_tokens\":1}}}\n\n",
-         (unsigned long long)serial, model, in);
-    push(r, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-            "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    push(r, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    mock_stream_push(
+        r,
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
+        "\"msg_mock_%llu\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"%s\","
+        "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
+        "\"input_tokens\":%u,\"output_tokens\":1}}}\n\n",
+        (unsigned long long)serial, model, in);
+    mock_stream_push(
+        r, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+           "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    mock_stream_push(r, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
     char *pad = padding(c);
     for (unsigned i = 0; i < chunks; i++)
-        push(r,
-             "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-             "\"delta\":{\"type\":\"text_delta\",\"text\":\"ok%u %s\"}}\n\n",
-             i, pad);
+        mock_stream_push(
+            r,
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+            "\"delta\":{\"type\":\"text_delta\",\"text\":\"ok%u %s\"}}\n\n",
+            i, pad);
     padding_free(c, pad);
-    push(r,
-         "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-    push(r,
-         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
-         "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%u}}\n\n",
-         out);
-    push(r, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    mock_stream_push(
+        r,
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    mock_stream_push(
+        r,
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+        "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%u}}\n\n",
+        out);
+    mock_stream_push(r, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
 }
 
 void mock_stream_gemini(struct mock_call *c, const char *model, unsigned tokens,
@@ -166,13 +176,89 @@ void mock_stream_gemini(struct mock_call *c, const char *model, unsigned tokens,
     for (unsigned i = 0; i < chunks; i++) {
         bool last = i + 1 == chunks;
         unsigned done = out * (i + 1) / chunks;
-        push(r,
-             "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"ok%u %s\"}],"
-             "\"role\":\"model\"}%s,\"index\":0}],\"usageMetadata\":{"
-             "\"promptTokenCount\":%u,\"candidatesTokenCount\":%u,\"totalTokenCount\":%u},"
-             "\"modelVersion\":\"%s\",\"responseId\":\"mock-%llu\"}\r\n\r\n",
-             i, pad, last ? ",\"finishReason\":\"STOP\"" : "", in, done, in + done, model,
-             (unsigned long long)serial);
+        mock_stream_push(
+            r,
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"ok%u %s\"}],"
+            "\"role\":\"model\"}%s,\"index\":0}],\"usageMetadata\":{"
+            "\"promptTokenCount\":%u,\"candidatesTokenCount\":%u,\"totalTokenCount\":%u},"
+            "\"modelVersion\":\"%s\",\"responseId\":\"mock-%llu\"}\r\n\r\n",
+            i, pad, last ? ",\"finishReason\":\"STOP\"" : "", in, done, in + done, model,
+            (unsigned long long)serial);
     }
     padding_free(c, pad);
+}
+
+/* Push event "v" (taken) as "event: EVENT\ndata: JSON" (no event line when "event" is
+ * NULL) ended by "end" ("\n\n", or "\r\n\r\n" as Google ends them). */
+void mock_stream_json(struct mock_reply *r, const char *event, json_t *v, const char *end)
+{
+    char *text = mock_json_text(v);
+    json_decref(v);
+    if (!text)
+        return;
+    if (event)
+        mock_stream_push(r, "event: %s\ndata: %s%s", event, text, end);
+    else
+        mock_stream_push(r, "data: %s%s", text, end);
+    free(text);
+}
+
+/* The JSON of event "ev" ("data: JSON" and its blank line): its start and length. */
+static const char *event_data(const char *ev, size_t *len)
+{
+    const char *p = strncmp(ev, "data: ", 6) == 0 ? ev + 6 : ev;
+    size_t n = strlen(p);
+    while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+        n--;
+    *len = n;
+    return p;
+}
+
+/* Wrap each Gemini event of "r" in Code Assist's envelope: data: {"response": EVENT}. */
+void mock_stream_envelope(struct mock_reply *r)
+{
+    struct mock_stream *s = &r->stream;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t n;
+        const char *p = event_data(s->ev[i], &n);
+        char *w;
+        if (asprintf(&w, "data: {\"response\":%.*s}\r\n\r\n", (int)n, p) < 0)
+            continue;
+        free(s->ev[i]);
+        s->ev[i] = w;
+    }
+}
+
+/* Turn the events of "r" into one JSON array of their data, answered whole: what
+ * :streamGenerateContent answers without alt=sse. */
+void mock_stream_whole(struct mock_reply *r)
+{
+    struct mock_stream *s = &r->stream;
+    size_t cap = 3;
+    for (size_t i = 0; i < s->n; i++)
+        cap += strlen(s->ev[i]) + 1;
+    char *body = malloc(cap);
+    size_t k = 0;
+    if (body)
+        body[k++] = '[';
+    for (size_t i = 0; i < s->n; i++) {
+        size_t n;
+        const char *p = event_data(s->ev[i], &n);
+        if (body) {
+            if (i)
+                body[k++] = ',';
+            memcpy(body + k, p, n);
+            k += n;
+        }
+        free(s->ev[i]);
+    }
+    s->n = 0;
+    if (body) {
+        body[k++] = ']';
+        body[k] = 0;
+    }
+    free(r->body);
+    r->body = body;
+    r->len = body ? k : 0;
+    r->type = NULL;
 }
