@@ -572,7 +572,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
     switch (ev->type) {
     case ROTA_XL_EV_START:
         if (ev->usage.seen)
-            st->usage = ev->usage;
+            rota_xl_openai_usage_add(&st->usage, &ev->usage);
         break;
     case ROTA_XL_EV_TEXT:
         if (ev->text.len <= 2)
@@ -613,7 +613,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         st->finished = true;
         break;
     case ROTA_XL_EV_USAGE:
-        st->usage = ev->usage;
+        rota_xl_openai_usage_add(&st->usage, &ev->usage);
         break;
     case ROTA_XL_EV_END:
         return end(x, st, out) ? -EFBIG : out->err;
