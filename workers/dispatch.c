@@ -11,7 +11,9 @@
  * before the next selection, so an account that failed is cooled down or counted
  * against its breaker before anyone (this request included) chooses again; the
  * request never takes the same account twice (rota_select_except) and passes over
- * tiers of another wire format once it has seen one.
+ * a tier that cannot serve it once it has seen one (dispatch_xlate.c: another format
+ * where translation is forbidden or impossible, a model without tools, images or the
+ * context the request needs). A tier of another format is served translated.
  *
  * Retry rules, before the first byte reached the client: a connect error, a timeout,
  * 408, 429, 5xx and 529 are reported and tried on the next choice; 401, 402 and 403 are
@@ -52,17 +54,17 @@
 #include "rota_int.h"
 
 static const struct endpoint endpoints[] = {
-    {"/v1/chat/completions", ROTA_FMT_OPENAI, true, false},
-    {"/v1/completions", ROTA_FMT_OPENAI, true, false},
-    {"/v1/embeddings", ROTA_FMT_OPENAI, false, false},
-    {"/v1/responses", ROTA_FMT_OPENAI, false, false},
-    {"/v1/messages", ROTA_FMT_ANTHROPIC, false, false},
-    {"/v1/messages/count_tokens", ROTA_FMT_ANTHROPIC, false, false},
+    {"/v1/chat/completions", ROTA_FMT_OPENAI, ROTA_XL_OPENAI, true, false},
+    {"/v1/completions", ROTA_FMT_OPENAI, ROTA_XL_FORMATS, true, false},
+    {"/v1/embeddings", ROTA_FMT_OPENAI, ROTA_XL_FORMATS, false, false},
+    {"/v1/responses", ROTA_FMT_OPENAI, ROTA_XL_RESPONSES, false, false},
+    {"/v1/messages", ROTA_FMT_ANTHROPIC, ROTA_XL_ANTHROPIC, false, false},
+    {"/v1/messages/count_tokens", ROTA_FMT_ANTHROPIC, ROTA_XL_FORMATS, false, false},
 };
-static const struct endpoint gemini_generate = {":generateContent", ROTA_FMT_GEMINI, false,
-                                                false};
-static const struct endpoint gemini_stream = {":streamGenerateContent", ROTA_FMT_GEMINI, false,
-                                              true};
+static const struct endpoint gemini_generate = {":generateContent", ROTA_FMT_GEMINI,
+                                                ROTA_XL_GEMINI, false, false};
+static const struct endpoint gemini_stream = {":streamGenerateContent", ROTA_FMT_GEMINI,
+                                              ROTA_XL_GEMINI, false, true};
 #define GEMINI_PREFIX "/v1beta/models/"
 
 uint64_t rota_dispatch_ns(void)
@@ -117,47 +119,6 @@ static const struct endpoint *endpoint_of(const char *path, char *model, size_t 
     if (ep)
         snprintf(model, n, "%.*s", (int)(colon - m), m);
     return ep;
-}
-
-/* Does query "q" hold "alt=sse"? */
-static bool alt_sse(const char *q)
-{
-    for (const char *p = q; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL)
-        if (strncmp(p, "alt=sse", 7) == 0 && (p[7] == 0 || p[7] == '&'))
-            return true;
-    return false;
-}
-
-/* The upstream URL for endpoint "ep": the provider's endpoint where the client asked
- * for the format's main one, else the client's path beside it. */
-static int upstream_url(struct call *k)
-{
-    const rota_target *t = &k->t;
-    const char *path = t->path, *q = strchr(path, '?');
-    size_t plen = q ? (size_t)(q - path) : strlen(path);
-    const char *qs = q ? q + 1 : "";
-    char p[700];
-    const char *cp = k->r->path;
-    if (k->ep->fmt == ROTA_FMT_GEMINI) {
-        const char *colon = memchr(path, ':', plen);
-        size_t stem = colon ? (size_t)(colon - path) : plen;
-        snprintf(p, sizeof(p), "%.*s%s", (int)stem, path, k->ep->path);
-        if (k->ep->stream && alt_sse(k->r->query))
-            qs = *qs ? qs : "alt=sse"; /* the provider's own query, else SSE as asked */
-    } else if (strcmp(cp, "/v1/chat/completions") == 0 || strcmp(cp, "/v1/messages") == 0) {
-        snprintf(p, sizeof(p), "%.*s", (int)plen, path);
-    } else if (k->ep->fmt == ROTA_FMT_OPENAI) {
-        /* /v1/embeddings goes beside the provider's .../chat/completions */
-        static const char chat[] = "/chat/completions";
-        size_t tl = strlen(chat);
-        if (plen < tl || strncmp(path + plen - tl, chat, tl) != 0)
-            return -EINVAL;
-        snprintf(p, sizeof(p), "%.*s%s", (int)(plen - tl), path, cp + strlen("/v1"));
-    } else { /* /v1/messages/count_tokens: under the provider's .../messages */
-        snprintf(p, sizeof(p), "%.*s%s", (int)plen, path, cp + strlen("/v1/messages"));
-    }
-    int n = snprintf(k->url, sizeof(k->url), "%s%s%s%s", t->base_url, p, *qs ? "?" : "", qs);
-    return n > 0 && (size_t)n < sizeof(k->url) ? 0 : -ENAMETOOLONG;
 }
 
 /* ---- client keys ---- */
@@ -422,8 +383,10 @@ static void note_skips(struct call *k, const rota_choice *ch)
         k->ntiers_seen = n;
 }
 
-/* Select until a choice in the endpoint's format comes, into k->ch and k->t. 0,
- * ROTA_EEXHAUSTED, or another error. */
+/* Select until a choice that can serve the request comes (its tier speaks the
+ * endpoint's format, or the request can be translated for it, and its model can take
+ * the request), into k->ch and k->t. 0, ROTA_EEXHAUSTED, -EINVAL (the request is not
+ * valid in its own format: k->xl says why), or another error. */
 static int choose(struct call *k)
 {
     struct rota_dispatch *d = k->d;
@@ -439,11 +402,17 @@ static int choose(struct call *k)
             return rc;
         k->chosen = true;
         rc = rota_target_of(d->o.h, &k->ch, k->model, strlen(k->model), &k->t);
-        if (rc == 0 && rota_fmt_parse(k->t.format) == k->ep->fmt)
+        enum fit f = rc == 0 ? rota_dispatch_fit(k) : FIT_FORMAT;
+        if (rc == 0 && (f == FIT_PASS || f == FIT_XLATE)) {
+            k->xlating = f == FIT_XLATE;
             return 0;
+        }
         report_unused(k);
-        if (rc == 0 && k->ch.tier < 32) { /* another format: never this tier again */
+        if (rc == 0 && rota_dispatch_xl_bad_request(k))
+            return -EINVAL;
+        if (rc == 0 && k->ch.tier < 32) { /* it cannot serve this: never this tier again */
             k->skip_tiers |= 1u << k->ch.tier;
+            k->skip_why[k->ch.tier] = (uint8_t)f;
             if (k->ch.tier + 1 > k->ntiers_seen)
                 k->ntiers_seen = k->ch.tier + 1;
         } else if (rc != ROTA_ESTALE && k->ntried < TRIED_MAX - ATTEMPTS_MAX) {
@@ -466,13 +435,23 @@ static int call_upstream(struct call *k)
     k->head.len = k->answer.len = 0;
     k->sse = false;
     k->usage = (struct rota_fmt_usage){0};
-    k->ask_usage = k->ep->usage_opts && k->scan.stream && !k->scan.usage_asked;
-    /* the body as pieces of the client's and the edits: nothing copied here */
-    rota_fmt_splice_pieces(k->ep->fmt, k->r->body, k->r->body_len, &k->scan, k->t.model,
-                           k->ask_usage, &k->body);
-    for (size_t i = 0; i < k->body.npieces; i++)
-        k->iov[i] = (struct iovec){(void *)(uintptr_t)k->body.piece[i].p, k->body.piece[i].len};
-    int rc = upstream_url(k);
+    k->ask_usage =
+        !k->xlating && k->ep->usage_opts && k->scan.stream && !k->scan.usage_asked;
+    int rc = 0;
+    struct rota_http_hdr xh[2];
+    size_t nxh = 0;
+    if (k->xlating) { /* the body written for the tier's format */
+        rc = rota_dispatch_xl_body(k);
+        nxh = rota_dispatch_xl_headers(k, xh, 2);
+    } else { /* the body as pieces of the client's and the edits: nothing copied here */
+        rota_fmt_splice_pieces(k->ep->fmt, k->r->body, k->r->body_len, &k->scan, k->t.model,
+                               k->ask_usage, &k->body);
+        for (size_t i = 0; i < k->body.npieces; i++)
+            k->iov[i] =
+                (struct iovec){(void *)(uintptr_t)k->body.piece[i].p, k->body.piece[i].len};
+    }
+    if (!rc)
+        rc = rota_dispatch_url(k);
     char key[4096];
     int kl = rc ? rc : rota_credential(d->o.h, &k->ch, key, sizeof(key));
     if (kl < 0) {
@@ -488,8 +467,8 @@ static int call_upstream(struct call *k)
                                   .nbody_iov = k->body.npieces,
                                   .target = &k->t,
                                   .key = key,
-                                  .client_headers = k->r->headers,
-                                  .nclient_headers = k->r->nheaders,
+                                  .client_headers = k->xlating ? xh : k->r->headers,
+                                  .nclient_headers = k->xlating ? nxh : k->r->nheaders,
                                   .request_id = k->r->request_id,
                                   .connect_ms = d->o.connect_ms,
                                   .first_byte_ms = d->o.first_byte_ms,
@@ -521,6 +500,11 @@ void rota_dispatch_retry(struct call *k)
             return;
         }
         int rc = choose(k);
+        if (rc == -EINVAL) {
+            k->note = "invalid request";
+            rota_dispatch_fail(k, 400, "invalid_request_error", rota_dispatch_xl_why(k));
+            return;
+        }
         if (rc == ROTA_EEXHAUSTED) {
             rota_dispatch_exhausted(k);
             return;
@@ -618,6 +602,7 @@ void rota_dispatch_finish(struct call *k)
     dbuf_free(&k->answer);
     dbuf_free(&k->carry);
     dbuf_free(&k->pend);
+    rota_dispatch_xl_free(k);
     free(k);
     atomic_store_explicit(&d->counts.inflight, --d->inflight, memory_order_relaxed);
     if (d->inflight == 0 && d->idle_fn)
@@ -653,7 +638,7 @@ static int admit(struct call *k)
     }
     k->wants_stream = k->ep->stream || k->scan.stream;
     k->keepalive =
-        k->ep->stream ? alt_sse(r->query) : k->ep->fmt != ROTA_FMT_GEMINI && k->scan.stream;
+        k->ep->stream ? rota_dispatch_alt_sse(r->query) : k->ep->fmt != ROTA_FMT_GEMINI && k->scan.stream;
     k->est = k->scan.max_tokens + r->body_len / 4;
     const char *s = rota_front_header(r, "x-rota-session");
     if (s && *s) {

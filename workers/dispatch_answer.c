@@ -26,10 +26,17 @@ void rota_dispatch_fail(struct call *k, int status, const char *type, const char
     k->final_status = status;
     if (!k->c) {
     } else if (k->begun) { /* a stream already begun: end it with an error event */
-        char ev[700];
-        size_t n = rota_fmt_stream_error(k->ep->fmt, ev, sizeof(ev), message);
-        if (rota_front_stream_write(k->c, ev, n) == 0)
-            k->bytes_out += n;
+        struct dbuf xe = {0};
+        if (rota_dispatch_xl_fail(k, message, &xe)) { /* its blocks closed first */
+            if (xe.p && rota_front_stream_write(k->c, xe.p, xe.len) == 0)
+                k->bytes_out += xe.len;
+            free(xe.p);
+        } else {
+            char ev[700];
+            size_t n = rota_fmt_stream_error(k->ep->fmt, ev, sizeof(ev), message);
+            if (rota_front_stream_write(k->c, ev, n) == 0)
+                k->bytes_out += n;
+        }
         rota_front_stream_end(k->c);
     } else {
         char body[1024]; /* what rota_front_error sends, for the log's count */
@@ -124,6 +131,24 @@ void rota_dispatch_pass_answer(struct call *k)
         rota_dispatch_fail(k, k->status, NULL, msg);
         return;
     }
+    if (k->xlating && err) { /* the provider's error, in the client's shape */
+        char msg[600];
+        int at = snprintf(msg, sizeof(msg), "upstream %s answered %d: ", k->t.provider,
+                          k->status);
+        rota_dispatch_xl_message(k, msg + at, sizeof(msg) - (size_t)at);
+        if (!redact_keys(k, msg + at, sizeof(msg) - (size_t)at))
+            msg[at - 2] = 0;
+        rota_dispatch_fail(k, k->status, NULL, msg);
+        return;
+    }
+    if (k->xlating && !rota_dispatch_xl_answer(k)) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "the answer of %s could not be translated: %s",
+                 k->t.provider, rota_dispatch_xl_why(k));
+        k->note = "translation";
+        rota_dispatch_fail(k, 502, NULL, msg);
+        return;
+    }
     if (k->begun) {
         pass_as_event(k);
         return;
@@ -138,7 +163,10 @@ void rota_dispatch_pass_answer(struct call *k)
         p = strchr(p, '\n');
         p = p ? p + 1 : NULL;
     }
-    struct rota_http_hdr h[] = {{"Content-Type", ct}};
+    if (k->xlating)
+        snprintf(ct, sizeof(ct), "application/json");
+    const char *dropped = rota_dispatch_xl_dropped(k);
+    struct rota_http_hdr h[] = {{"Content-Type", ct}, {"X-Rota-Schema-Dropped", dropped}};
     const char *body = k->answer.p ? k->answer.p : "";
     size_t len = k->answer.len;
     char *clean = NULL;
@@ -150,7 +178,7 @@ void rota_dispatch_pass_answer(struct call *k)
     }
     k->final_status = k->status;
     k->bytes_out += len;
-    rota_front_reply(k->c, k->status, h, 1, body, len);
+    rota_front_reply(k->c, k->status, h, dropped ? 2 : 1, body, len);
     free(clean);
     k->c = NULL;
     k->r = NULL;
@@ -173,7 +201,7 @@ static void describe_skips(struct call *k, char *buf, size_t n)
     for (uint32_t t = 0; t < k->ntiers_seen && at < n - 1; t++) {
         ADD(" tier %u:", t);
         if (k->skip_tiers >> t & 1) {
-            ADD(" format,");
+            ADD(" %s,", rota_dispatch_fit_name((enum fit)k->skip_why[t]));
             continue;
         }
         for (int b = 0; b < 8 && at < n - 1; b++)
@@ -185,9 +213,10 @@ static void describe_skips(struct call *k, char *buf, size_t n)
         buf[at - 1] = 0;
 }
 
-/* Does no tier of the route speak the endpoint's format? Then no wait helps: the
- * request is refused (400), not told to come back (429). */
-static bool no_tier_speaks(const struct call *k)
+/* Was every tier of the route passed over because it cannot serve this request (its
+ * format, its model)? Then no wait helps: the request is refused (400), not told to
+ * come back (429). */
+static bool no_tier_serves(const struct call *k)
 {
     uint32_t n = k->route_tiers;
     return !k->natt && n > 0 && n <= 32 &&
@@ -197,14 +226,25 @@ static bool no_tier_speaks(const struct call *k)
 
 void rota_dispatch_exhausted(struct call *k)
 {
-    if (no_tier_speaks(k) && !k->begun) {
-        char msg[800];
-        snprintf(msg, sizeof(msg),
-                 "model %s: no tier of its route speaks the %s API of %s (each was passed "
-                 "over: format); this version of rota does not translate between formats",
-                 k->model, rota_fmt_name(k->ep->fmt), k->path);
-        k->note = "format";
-        rota_dispatch_fail(k, 400, NULL, msg);
+    if (no_tier_serves(k) && !k->begun) {
+        char msg[1000], why[600];
+        describe_skips(k, why, sizeof(why));
+        bool format = true; /* every tier passed over for its format alone */
+        for (uint32_t t = 0; t < k->route_tiers && t < 32; t++)
+            format &= k->skip_why[t] == FIT_FORMAT;
+        if (format)
+            snprintf(msg, sizeof(msg),
+                     "model %s: no tier of its route speaks the %s API of %s, and %s", k->model,
+                     rota_fmt_name(k->ep->fmt), k->path,
+                     k->ep->xl == ROTA_XL_FORMATS ? "requests to that endpoint are not translated"
+                                                  : "its route does not let the pool translate "
+                                                    "(cross_format: false)");
+        else if (k->refusal[0])
+            snprintf(msg, sizeof(msg), "%.256s (%.600s)", k->refusal, why);
+        else
+            snprintf(msg, sizeof(msg), "%.600s", why);
+        k->note = format ? "format" : k->refusal[0] ? "translation refused" : "no tier serves it";
+        rota_dispatch_fail(k, 400, "invalid_request_error", msg);
         return;
     }
     rota_pool_count(&k->d->counts.exhausted, 1);

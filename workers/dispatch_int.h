@@ -24,9 +24,10 @@
 #include "dispatch.h"
 #include "pool_stats.h"
 #include "formats.h"
+#include "xlate.h"
 #include "rota_int.h"
 
-#define ATTEMPTS_MAX        8
+#define ATTEMPTS_MAX        16
 #define TRIED_MAX           (2 * ATTEMPTS_MAX) /* each call's account, and stale choices */
 #define PICKS_MAX           16 /* selections per attempt (wrong-format tiers passed over) */
 #define NOTE_MAX            192
@@ -35,6 +36,7 @@
 struct endpoint {
     const char *path; /* exact, or for Gemini the part after the model */
     enum rota_fmt fmt;
+    enum rota_xl_fmt xl; /* its format for translation; ROTA_XL_FORMATS: not translated */
     bool usage_opts; /* OpenAI stream_options.include_usage applies */
     bool stream;     /* always a stream (Gemini's :streamGenerateContent) */
 };
@@ -75,7 +77,10 @@ struct call {
     uint32_t natt;
     uint64_t tried[TRIED_MAX];
     uint32_t ntried;
-    uint32_t skip_tiers; /* another format: passed over */
+    uint32_t skip_tiers; /* passed over: another format, or a model that cannot serve it */
+    uint8_t skip_why[32]; /* each passed-over tier's reason (enum fit) */
+    char refusal[256];    /* why the request cannot be translated for a tier passed over */
+    struct xlstate *xl;   /* the translation, when a tier speaks another format */
     uint16_t skipped[ROTA_MAX_TIERS_SEEN];
     uint32_t ntiers_seen;
     uint32_t route_tiers; /* the route's tier count, once a select said exhausted */
@@ -83,6 +88,7 @@ struct call {
     /* the attempt in flight */
     rota_choice ch;
     bool chosen;
+    bool xlating; /* this attempt's tier speaks another format: translated */
     int report_status; /* the last call's status, to report in finish (after the answer) */
     rota_target t;
     char url[1200];
@@ -135,6 +141,23 @@ int rota_dispatch_put(struct dbuf *b, const char *p, size_t n, size_t max);
 void rota_dispatch_fail(struct call *k, int status, const char *type, const char *message);
 void rota_dispatch_pass_answer(struct call *k);
 void rota_dispatch_exhausted(struct call *k);
+
+/* dispatch_xlate.c: a tier's fit, the translated body and URL, and the answer back */
+enum fit { FIT_PASS, FIT_XLATE, FIT_FORMAT, FIT_TOOLS, FIT_IMAGES, FIT_CONTEXT, FIT_REFUSED };
+const char *rota_dispatch_fit_name(enum fit f);
+enum fit rota_dispatch_fit(struct call *k);
+int rota_dispatch_xl_body(struct call *k);
+int rota_dispatch_url(struct call *k);
+bool rota_dispatch_xl_bad_request(const struct call *k);
+size_t rota_dispatch_xl_headers(const struct call *k, struct rota_http_hdr *h, size_t max);
+bool rota_dispatch_alt_sse(const char *query);
+bool rota_dispatch_xl_answer(struct call *k);
+const char *rota_dispatch_xl_why(const struct call *k);
+void rota_dispatch_xl_message(const struct call *k, char *out, size_t n);
+int rota_dispatch_xl_stream(struct call *k, const char *p, size_t n, struct dbuf *out);
+bool rota_dispatch_xl_fail(struct call *k, const char *message, struct dbuf *out);
+const char *rota_dispatch_xl_dropped(const struct call *k);
+void rota_dispatch_xl_free(struct call *k);
 
 /* dispatch_stream.c */
 void rota_dispatch_stream_head(struct call *k);

@@ -22,6 +22,9 @@
  * may end the request (a client gone, its usage read: the call is freed): a resume is
  * always the last thing done with "k".
  *
+ * A stream of another format goes through the translation instead (dispatch_xlate.c),
+ * which cuts events itself; the rest (pace, pend, drain, the error end) is the same.
+ *
  * The first event written commits the request: no retry after. Before that a failure
  * goes back to the attempt loop; an upstream that ends cleanly without a single event
  * ends the client's stream as it is (nothing to retry: the answer was complete).
@@ -35,8 +38,6 @@
 
 #define CARRY_MAX (1u << 20)
 
-static const struct rota_http_hdr sse_head[] = {{"Content-Type", "text/event-stream"}};
-
 static void on_writable(void *arg, struct rota_front_conn *c);
 
 /* Begin the client's stream (200, text/event-stream) if it is not. */
@@ -44,7 +45,10 @@ static bool begin(struct call *k)
 {
     if (k->begun)
         return true;
-    if (!k->c || rota_front_stream_begin(k->c, 200, sse_head, 1) != 0)
+    const char *dropped = rota_dispatch_xl_dropped(k);
+    const struct rota_http_hdr head[] = {{"Content-Type", "text/event-stream"},
+                                         {"X-Rota-Schema-Dropped", dropped}};
+    if (!k->c || rota_front_stream_begin(k->c, 200, head, dropped ? 2 : 1) != 0)
         return false;
     k->begun = true;
     rota_front_on_writable(k->c, on_writable, k);
@@ -159,13 +163,35 @@ void rota_dispatch_stream_head(struct call *k)
         k->gone = true;
 }
 
+/* A piece of a stream of another format: translated (the translation keeps the start
+ * of an unfinished event itself). An upstream stream the translation cannot read is
+ * ended: the client's stream ends with its error. */
+static bool translated(struct call *k, const char *p, size_t n)
+{
+    struct dbuf out = {0};
+    int rc = rota_dispatch_xl_stream(k, p, n, &out);
+    if (!k->gone)
+        emit(k, out.p, out.len);
+    free(out.p);
+    if (rc && !k->end_err && k->up) { /* (not from stream_done: k->up is gone there) */
+        rota_upstream_cancel(k->up);
+        k->up = NULL;
+        rota_dispatch_stream_done(k, -EPROTO, rota_dispatch_xl_why(k));
+        return true; /* "k" may be freed */
+    }
+    return false;
+}
+
 int rota_dispatch_stream_data(struct call *k, const char *p, size_t n)
 {
     if (k->blocked && !k->gone)
         return ROTA_UPSTREAM_PAUSE; /* the client is behind: libcurl holds the piece */
     if (k->gone)
         k->drained += n;
-    if (k->carry.len + n > CARRY_MAX) { /* an event too long to hold: pass it unread */
+    if (k->xlating) {
+        if (translated(k, p, n))
+            return 0;
+    } else if (k->carry.len + n > CARRY_MAX) { /* an event too long to hold: pass it unread */
         emit(k, k->carry.p, k->carry.len);
         emit(k, p, n);
         k->carry.len = 0;
@@ -197,8 +223,14 @@ static void complete(struct call *k)
     if (k->end_err && !k->final_status) {
         char ev[700], msg[NOTE_MAX + 40];
         snprintf(msg, sizeof(msg), "the upstream stream failed: %s", k->end_why);
-        size_t n = rota_fmt_stream_error(k->ep->fmt, ev, sizeof(ev), msg);
-        emit(k, ev, n);
+        struct dbuf xe = {0};
+        if (rota_dispatch_xl_fail(k, msg, &xe)) {
+            emit(k, xe.p, xe.len);
+            free(xe.p);
+        } else {
+            size_t n = rota_fmt_stream_error(k->ep->fmt, ev, sizeof(ev), msg);
+            emit(k, ev, n);
+        }
         k->final_status = 502;
         k->note = "stream failed midway";
     }
@@ -229,6 +261,8 @@ void rota_dispatch_stream_done(struct call *k, int err, const char *why)
         rota_dispatch_retry(k);
         return;
     }
+    if (!err && k->xlating && !k->end_seen)
+        translated(k, "\n\n", 2); /* a last event with no blank line after it */
     const char *data;
     size_t dlen; /* a last event with no blank line after it counts too */
     if (!err && k->carry.len && rota_fmt_sse_data(k->carry.p, k->carry.len, &data, &dlen) &&

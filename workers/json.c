@@ -470,7 +470,7 @@ const char *rota_json_key(struct rota_arena *a, const struct rota_json *m, size_
     return text_of(a, m->key, m->klen, m->kescaped, len);
 }
 
-bool rota_json_u64(const struct rota_json *v, uint64_t *out)
+bool rota_json_uint(const struct rota_json *v, uint64_t *out)
 {
     if (!v || v->type != ROTA_JSON_NUMBER || v->len > 19)
         return false;

@@ -107,7 +107,7 @@ const char *rota_json_text(struct rota_arena *a, const struct rota_json *v, size
 const char *rota_json_key(struct rota_arena *a, const struct rota_json *m, size_t *len);
 /* A number that is a non-negative integer (no fraction, no exponent) below 2^63 into
  * "*out"; false otherwise. */
-bool rota_json_u64(const struct rota_json *v, uint64_t *out);
+bool rota_json_uint(const struct rota_json *v, uint64_t *out);
 /* Any number into "*out"; false for a non-number. */
 bool rota_json_double(const struct rota_json *v, double *out);
 /* true for JSON true, false for anything else. */

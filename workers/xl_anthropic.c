@@ -74,7 +74,7 @@ const char *rota_xla_finish_name(enum rota_xl_finish f, bool tools, bool stop_se
 
 static bool u64_of(const struct rota_json *o, const char *k, uint64_t *v)
 {
-    return rota_json_u64(rota_json_get(o, k), v);
+    return rota_json_uint(rota_json_get(o, k), v);
 }
 
 void rota_xla_usage_in(const struct rota_json *o, struct rota_xl_usage *u)
@@ -173,6 +173,10 @@ static int image_in(struct rota_xl *x, const char *at, const struct rota_json *s
     if (XA_IS(type, "base64")) {
         if (!is_str(mime) || !is_str(data) || url)
             return bad(x, -EINVAL, "%s.source needs media_type and data strings", at);
+        size_t ml;
+        const char *mt = rota_xl_text(x, rota_xl_v(mime), &ml);
+        if (!mt || ml < 7 || memcmp(mt, "image/", 6) != 0)
+            return bad(x, -EINVAL, "%s.source.media_type is not an image's", at);
         p->mime = rota_xl_v(mime);
         p->data = rota_xl_v(data);
         return 0;
@@ -516,7 +520,7 @@ static int thinking_in(struct rota_xl *x, const struct rota_json *v, struct rota
     }
     if (!XA_IS(type, "enabled"))
         return bad(x, -EINVAL, "thinking.type is neither \"enabled\" nor \"disabled\"");
-    if (budget && !rota_json_u64(budget, &r->thinking_budget))
+    if (budget && !rota_json_uint(budget, &r->thinking_budget))
         return bad(x, -EINVAL, "thinking.budget_tokens is not a count");
     r->thinking = 1;
     r->include_thoughts = true;

@@ -321,7 +321,7 @@ int rota_xla_req_out(struct rota_xl *x, const struct rota_xl_req *r, struct rota
     XAK(out, "max_tokens");
     if (budget) {
         struct rota_json *mt = rota_xl_parse(x, r->max_tokens);
-        if (!mt || !rota_json_u64(mt, &max))
+        if (!mt || !rota_json_uint(mt, &max))
             max = 4096;
         rota_jbuf_u64(out, max > budget ? max : budget + max);
     } else {
@@ -412,7 +412,7 @@ static int answer_block(struct rota_xl *x, const struct rota_json *b, unsigned i
         const struct rota_json *id = rota_json_get(b, "id"), *name = rota_json_get(b, "name"),
                                *input = rota_json_get(b, "input");
         if (!id || id->type != ROTA_JSON_STRING || !name || name->type != ROTA_JSON_STRING ||
-            !input || input->type != ROTA_JSON_OBJECT)
+            name->len <= 2 || !input || input->type != ROTA_JSON_OBJECT)
             return rota_xl_fail(x, -EINVAL, "the answer's content[%u] is a malformed tool_use", i);
         p->type = ROTA_XL_TOOL_CALL;
         p->id = rota_xl_v(id);

@@ -52,7 +52,7 @@ static int index_of(struct rota_xl *x, const struct rota_json *o, const char *wh
                     uint32_t *i)
 {
     uint64_t v;
-    if (!rota_json_u64(rota_json_get(o, "index"), &v))
+    if (!rota_json_uint(rota_json_get(o, "index"), &v))
         return rota_xl_fail(x, -EINVAL, "a %s event has no index", what);
     if (v >= ROTA_XL_BLOCKS)
         return rota_xl_fail(x, -EFBIG, "a stream holds more than %d content blocks",
@@ -74,7 +74,7 @@ static int str_of(struct rota_xl *x, const struct rota_json *o, const char *k,
 static int block_start_in(struct rota_xl *x, struct rota_xl_sin *st, const struct rota_json *o,
                           struct rota_xl_evs *out)
 {
-    uint32_t i;
+    uint32_t i = 0;
     int rc = index_of(x, o, "content_block_start", &i);
     if (rc)
         return rc;
@@ -109,6 +109,8 @@ static int block_start_in(struct rota_xl *x, struct rota_xl_sin *st, const struc
         if ((rc = str_of(x, b, "id", "content_block_start", &e->id)) ||
             (rc = str_of(x, b, "name", "content_block_start", &e->name)))
             return rc;
+        if (e->name.len <= 2)
+            return rota_xl_fail(x, -EINVAL, "a tool_use block without a name");
         return 0;
     }
     if (XA_IS(type, "redacted_thinking")) { /* no event carries it (DESIGN) */
@@ -124,7 +126,7 @@ static int block_start_in(struct rota_xl *x, struct rota_xl_sin *st, const struc
 static int delta_in(struct rota_xl *x, struct rota_xl_sin *st, const struct rota_json *o,
                     struct rota_xl_evs *out)
 {
-    uint32_t i;
+    uint32_t i = 0;
     int rc = index_of(x, o, "content_block_delta", &i);
     if (rc)
         return rc;

@@ -615,7 +615,7 @@ static int gen_in(struct rd *d, const struct rota_json *v)
                 r->stop = rota_xl_v(m);
             break;
         case G_CAND:
-            if (!rota_json_u64(m, &n))
+            if (!rota_json_uint(m, &n))
                 return bad(d, -EINVAL, "generationConfig.candidateCount is not a count");
             if (n > 1)
                 return bad(d, -ENOTSUP, "generationConfig.candidateCount above 1");

@@ -57,10 +57,10 @@ bool rota_xlg_usage_in(const struct rota_json *u, struct rota_xl_usage *out)
     if (!u || u->type != ROTA_JSON_OBJECT)
         return false;
     uint64_t prompt = 0, cand = 0, thoughts = 0, cached = 0;
-    rota_json_u64(rota_json_get(u, "promptTokenCount"), &prompt);
-    rota_json_u64(rota_json_get(u, "candidatesTokenCount"), &cand);
-    rota_json_u64(rota_json_get(u, "thoughtsTokenCount"), &thoughts);
-    rota_json_u64(rota_json_get(u, "cachedContentTokenCount"), &cached);
+    rota_json_uint(rota_json_get(u, "promptTokenCount"), &prompt);
+    rota_json_uint(rota_json_get(u, "candidatesTokenCount"), &cand);
+    rota_json_uint(rota_json_get(u, "thoughtsTokenCount"), &thoughts);
+    rota_json_uint(rota_json_get(u, "cachedContentTokenCount"), &cached);
     *out = (struct rota_xl_usage){.in = prompt, .out = cand + thoughts, .cached = cached,
                                   .reasoning = thoughts, .seen = true};
     return true;

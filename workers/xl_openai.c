@@ -617,7 +617,7 @@ static int reasoning(struct rd *d, const struct rota_json *v)
         if (is_key(m, "effort") && m->type == ROTA_JSON_STRING) {
             r->effort = rota_xl_v(m);
             r->thinking = !rota_json_is(m, "none");
-        } else if (is_key(m, "max_tokens") && rota_json_u64(m, &r->thinking_budget)) {
+        } else if (is_key(m, "max_tokens") && rota_json_uint(m, &r->thinking_budget)) {
             r->thinking = r->thinking_budget > 0;
         } else if (is_key(m, "enabled") && m->type != ROTA_JSON_NUMBER) {
             r->thinking = rota_json_true(m);
@@ -700,7 +700,7 @@ static int field(struct rd *d, const struct rota_json *m)
         r->user = rota_xl_v(m);
     } else if (is_key(m, "n")) {
         uint64_t n;
-        if (!rota_json_u64(m, &n) || n != 1)
+        if (!rota_json_uint(m, &n) || n != 1)
             return rota_xl_refuse(x, "n (more than one choice)");
     } else if ((is_key(m, "logprobs") && m->type != ROTA_JSON_FALSE) ||
                (is_key(m, "top_logprobs") && !zero(m)) ||

@@ -105,7 +105,7 @@ static int tool_in(struct rota_xl *x, struct rota_xl_sin *st, const struct rota_
                    struct rota_xl_evs *out)
 {
     uint64_t idx = 0;
-    bool have_idx = rota_json_u64(rota_json_get(t, "index"), &idx);
+    bool have_idx = rota_json_uint(rota_json_get(t, "index"), &idx);
     if (have_idx && idx >= ROTA_XL_BLOCKS)
         return rota_xl_fail(x, -EFBIG, "a tool call index above %d", ROTA_XL_BLOCKS - 1);
     const struct rota_json *fn = rota_json_get(t, "function");
@@ -220,7 +220,7 @@ int rota_xl_openai_ev_in(struct rota_xl *x, struct rota_xl_sin *st, const char *
          c; c = c->next) {
         uint64_t i = 0;
         const struct rota_json *ci = rota_json_get(c, "index");
-        if (c->type != ROTA_JSON_OBJECT || (ci && (!rota_json_u64(ci, &i) || i != 0)))
+        if (c->type != ROTA_JSON_OBJECT || (ci && (!rota_json_uint(ci, &i) || i != 0)))
             continue; /* the one choice asked for is index 0 */
         int rc = choice_in(x, st, c, out);
         if (rc)

@@ -100,7 +100,7 @@ static int item_event(struct rota_xl *x, struct rota_xl_sin *st, const struct ro
 {
     uint64_t oi;
     const struct rota_json *item = rota_json_get(j, "item");
-    if (!rota_json_u64(rota_json_get(j, "output_index"), &oi) || oi >= ROTA_XL_BLOCKS)
+    if (!rota_json_uint(rota_json_get(j, "output_index"), &oi) || oi >= ROTA_XL_BLOCKS)
         return rota_xl_fail(x, -EINVAL, "an output item without an output_index below %d",
                             ROTA_XL_BLOCKS);
     const struct rota_json *type = rota_json_get(item, "type");
@@ -215,7 +215,7 @@ int rota_xl_responses_ev_in(struct rota_xl *x, struct rota_xl_sin *st, const cha
         return piece(x, j, ROTA_XL_EV_THINKING, out);
     if (rota_json_is(type, "response.function_call_arguments.delta")) {
         uint64_t oi;
-        if (!rota_json_u64(rota_json_get(j, "output_index"), &oi) || oi >= ROTA_XL_BLOCKS)
+        if (!rota_json_uint(rota_json_get(j, "output_index"), &oi) || oi >= ROTA_XL_BLOCKS)
             return rota_xl_fail(x, -EINVAL, "function call arguments without an output_index");
         int call = call_of(x, st, oi, NULL, out);
         const struct rota_json *d = rota_json_get(j, "delta");
@@ -234,7 +234,7 @@ int rota_xl_responses_ev_in(struct rota_xl *x, struct rota_xl_sin *st, const cha
         return item_event(x, st, j, true, out);
     if (rota_json_is(type, "response.reasoning_summary_part.added")) {
         uint64_t si = 0; /* summary parts are paragraphs */
-        if (!rota_json_u64(rota_json_get(j, "summary_index"), &si) || si == 0)
+        if (!rota_json_uint(rota_json_get(j, "summary_index"), &si) || si == 0)
             return 0;
         if (!(ev = push(out, ROTA_XL_EV_THINKING)))
             return nomem(x);

@@ -31,13 +31,13 @@ void rota_xl_responses_usage_in(const struct rota_json *u, struct rota_xl_usage 
     if (!u || u->type != ROTA_JSON_OBJECT)
         return;
     uint64_t v;
-    if (rota_json_u64(rota_json_get(u, "input_tokens"), &v))
+    if (rota_json_uint(rota_json_get(u, "input_tokens"), &v))
         out->in = v;
-    if (rota_json_u64(rota_json_get(u, "output_tokens"), &v))
+    if (rota_json_uint(rota_json_get(u, "output_tokens"), &v))
         out->out = v;
-    if (rota_json_u64(rota_json_path(u, "input_tokens_details.cached_tokens"), &v))
+    if (rota_json_uint(rota_json_path(u, "input_tokens_details.cached_tokens"), &v))
         out->cached = v;
-    if (rota_json_u64(rota_json_path(u, "output_tokens_details.reasoning_tokens"), &v))
+    if (rota_json_uint(rota_json_path(u, "output_tokens_details.reasoning_tokens"), &v))
         out->reasoning = v;
     out->seen = true;
 }

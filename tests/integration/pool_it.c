@@ -413,7 +413,11 @@ const char pool_routes[] = "routes:\n  - name: chat\n    models: [chat-model]\n 
                            "  - name: claude\n    models: [claude-model]\n    tiers:\n"
                            "      - {provider: an, model: claude-up}\n"
                            "  - name: gem\n    models: [gem-model]\n    tiers:\n"
-                           "      - {provider: gm, model: gem-up}\n";
+                           "      - {provider: gm, model: gem-up}\n"
+                           "  - name: strict\n    models: [strict-model]\n    cross_format: false\n"
+                           "    tiers:\n"
+                           "      - {provider: oa, strategy: round-robin, model: gpt-a}\n"
+                           "      - {provider: an, model: claude-a}\n";
 
 /* ---- the set test_pool_faults and test_pool_hostile share ---- */
 

@@ -220,8 +220,9 @@ static void test_pool_large_body(void **state)
     it_cleanup(&t);
 }
 
-/* A route none of whose tiers speaks the endpoint's format: 400 in the endpoint's shape
- * (waiting would not help), naming the format; nothing is sent. */
+/* A route none of whose tiers speaks the endpoint's format, and which forbids
+ * translation (cross_format: false): 400 in the endpoint's shape (waiting would not
+ * help), naming the format; nothing is sent. */
 static void test_pool_no_tier_speaks_the_format(void **state)
 {
     (void)state;
@@ -231,16 +232,40 @@ static void test_pool_no_tier_speaks_the_format(void **state)
     assert_int_equal(pool(out, sizeof(out),
                           "-i -d '{\"contents\":[{\"parts\":[{\"text\":"
                           "\"hi\"}]}]}' %s",
-                          at("/v1beta/models/chat-model:generateContent")),
+                          at("/v1beta/models/strict-model:generateContent")),
                      0);
     assert_non_null(strstr(out, "HTTP/1.1 400"));
     assert_non_null(strstr(out, "INVALID_ARGUMENT"));
     assert_non_null(strstr(out, "no tier of its route speaks the gemini API"));
+    assert_non_null(strstr(out, "cross_format: false"));
     json_t *s = mock_stats();
     assert_int_equal(calls_of(s, "oa-1", "200") + calls_of(s, "an-1", "200"), 0);
     json_decref(s);
     WAIT_FOR(logged("\"status\":400", "\"note\":\"format\"", NULL));
     assert_true(logged("\"status\":400", "\"note\":\"format\"", NULL));
+    it_cleanup(&t);
+}
+
+/* The same Gemini request to a route that lets the pool translate: its OpenAI tier
+ * answers, and the client gets Gemini's answer. */
+static void test_pool_gemini_client_served_by_openai(void **state)
+{
+    (void)state;
+    struct it t;
+    up(&t, "pool-xg", "3");
+    char out[8192];
+    assert_int_equal(pool(out, sizeof(out),
+                          "-i -d '{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+                          "\"hi\"}]}]}' %s",
+                          at("/v1beta/models/chat-model:generateContent")),
+                     0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "\"candidates\""));
+    assert_non_null(strstr(out, "\"usageMetadata\""));
+    assert_null(strstr(out, "chat.completion"));
+    json_t *s = mock_stats();
+    assert_int_equal(calls_of(s, "oa-1", "200") + calls_of(s, "oa-2", "200"), 1);
+    json_decref(s);
     it_cleanup(&t);
 }
 
@@ -267,13 +292,33 @@ static void test_pool_exhausted_429(void **state)
     up(&t, "pool-exh", "5");
     mock_fault("match=o&kind=429&retry_after=60");
     char out[16384];
-    assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
+    static const char strict[] =
+        "-d '{\"model\":\"strict-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'";
+    assert_int_equal(pool(out, sizeof(out), "-i %s %s", strict, at("/v1/chat/completions")), 0);
     assert_non_null(strstr(out, "HTTP/1.1 429"));
     assert_non_null(strstr(out, "Retry-After: "));
-    assert_non_null(strstr(out, "tier 1: tried"));  /* each account tried once */
-    assert_non_null(strstr(out, "tier 2: format")); /* the anthropic tier, passed over */
+    assert_non_null(strstr(out, "tier 0: tried"));  /* each account tried once */
+    assert_non_null(strstr(out, "tier 1: format")); /* the anthropic tier, passed over */
     json_t *s = mock_stats();
     assert_int_equal(calls_of(s, "an-1", "200"), 0); /* never sent another format */
+    json_decref(s);
+    it_cleanup(&t);
+}
+
+/* When every OpenAI account is rate limited, route chat's last tier, Anthropic, answers
+ * the OpenAI request: translated there and back, the client sees a chat completion. */
+static void test_pool_falls_to_another_format(void **state)
+{
+    struct it t;
+    up(&t, "pool-xa", "5");
+    mock_fault("match=o&kind=429&retry_after=60");
+    char out[16384];
+    assert_int_equal(pool(out, sizeof(out), "-i %s %s", chat, at("/v1/chat/completions")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "\"object\":\"chat.completion\""));
+    assert_non_null(strstr(out, "\"prompt_tokens\""));
+    json_t *s = mock_stats();
+    assert_int_equal(calls_of(s, "an-1", "200"), 1);
     json_decref(s);
     it_cleanup(&t);
 }
@@ -596,6 +641,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_429_retried_invisibly, pool_teardown),
         cmocka_unit_test_teardown(test_pool_5xx_through_tiers, pool_teardown),
         cmocka_unit_test_teardown(test_pool_exhausted_429, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_falls_to_another_format, pool_teardown),
         cmocka_unit_test_teardown(test_pool_stream_usage, pool_teardown),
         cmocka_unit_test_teardown(test_pool_stream_cut_midway, pool_teardown),
         cmocka_unit_test_teardown(test_pool_client_leaves_stream, pool_teardown),
@@ -608,6 +654,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_stop_delivers_the_last_answer, pool_teardown),
         cmocka_unit_test_teardown(test_pool_large_body, pool_teardown),
         cmocka_unit_test_teardown(test_pool_no_tier_speaks_the_format, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_gemini_client_served_by_openai, pool_teardown),
         cmocka_unit_test_teardown(test_pool_stop_answers_a_request_still_arriving,
                                   pool_teardown),
     };

@@ -11,8 +11,8 @@
  * it, and the mock answered the account four times, all 200. Thinking rows also want
  * the thought back each turn, and Gemini's signature on each answer's first call.
  *
- * Rows that cross formats (a client of one format, a tier of another) wait for the pool
- * to translate: they run when ROTA_XLATE=1 is set, and skip, saying so, otherwise.
+ * Rows that cross formats (a client of one format, a tier of another) go through the
+ * pool's translation (workers/xlate.h) both ways.
  *
  * DESIGN
  * The mock, rotad and the worker are started once for the group (routes via-PROVIDER,
@@ -100,7 +100,7 @@ static const struct row rows[] = {
     {"gemini_tools_stream", "tools-gm", "gm-1", GEMINI},
     {"gemini_tools_thinking", "tools-gm", "gm-1", GEMINI},
     {"gemini_tools_thinking_stream", "tools-gm", "gm-1", GEMINI},
-    /* across formats: with ROTA_XLATE=1 */
+    /* across formats: translated by the pool */
     {"openai_tools", "tools-ag", "ag-1", CODE_ASSIST},
     {"openai_tools_stream", "tools-ag", "ag-1", CODE_ASSIST},
     {"openai_tools", "tools-an", "an-1", ANTHROPIC},
@@ -243,13 +243,6 @@ static void conversation(void **state)
     if (!have_node) {
         print_message("[  SKIPPED ] no node on this host: the SDK clients cannot run "
                       "(tools/test installs nodejs and npm)\n");
-        skip();
-    }
-    const char *x = getenv("ROTA_XLATE");
-    if (client_fmt(w) != w->tier && !(x && strcmp(x, "1") == 0)) {
-        print_message("[  SKIPPED ] %s through %s crosses wire formats: runs with "
-                      "ROTA_XLATE=1, once the pool translates\n",
-                      w->client, w->model);
         skip();
     }
     mock_post("reset");

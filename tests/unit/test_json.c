@@ -43,9 +43,9 @@ static void test_values_keep_their_bytes(void **state)
     assert_memory_equal(l->p, "[1, {\"k\": null}]", l->len);
     assert_non_null(rota_json_path(v, "l") );
     uint64_t u;
-    assert_true(rota_json_u64(rota_json_get(v, "u"), &u));
+    assert_true(rota_json_uint(rota_json_get(v, "u"), &u));
     assert_int_equal(u, 42);
-    assert_false(rota_json_u64(rota_json_get(v, "n"), &u));
+    assert_false(rota_json_uint(rota_json_get(v, "n"), &u));
     double d;
     assert_true(rota_json_double(rota_json_get(v, "n"), &d));
     assert_true(d == -1500.0);

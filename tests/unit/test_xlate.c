@@ -85,9 +85,8 @@ static enum rota_xl_fmt fmt_named(const char *s)
 static void load(struct tcase *t, const char *dir, const char *name)
 {
     memset(t, 0, sizeof(*t));
-    if (snprintf(t->dir, sizeof(t->dir), "%s/%s", dir, name) >= (int)sizeof(t->dir) ||
-        snprintf(t->name, sizeof(t->name), "%s", name) >= (int)sizeof(t->name))
-        fail_msg("%s: a name too long", name);
+    snprintf(t->dir, sizeof(t->dir), "%.200s/%.200s", dir, name);
+    snprintf(t->name, sizeof(t->name), "%.120s", name);
     size_t n;
     char *c = slurp(t->dir, "case", &n);
     if (!c)
@@ -103,9 +102,8 @@ static void load(struct tcase *t, const char *dir, const char *name)
             t->from = fmt_named(v);
         else if (got == 2 && strcmp(k, "to") == 0)
             t->to = fmt_named(v);
-        else if (got == 2 && strcmp(k, "kind") == 0 &&
-                 snprintf(t->kind, sizeof(t->kind), "%s", v) >= (int)sizeof(t->kind))
-            fail_msg("%s: an unknown kind", name);
+        else if (got == 2 && strcmp(k, "kind") == 0)
+            snprintf(t->kind, sizeof(t->kind), "%.15s", v);
         else if (got == 2 && strcmp(k, "model") == 0)
             snprintf(t->model, sizeof(t->model), "%s", v);
     }

@@ -495,6 +495,8 @@ static void usage(FILE *f)
             "                    fixed-answer upstream directly, nginx as a reverse proxy\n"
             "                    and rota's pool (rotad, rota-worker); needs nginx and wrk.\n"
             "                    --duration is then per target and row (3)\n"
+            "  --xlate           the translation between wire formats instead: a 10 KB\n"
+            "                    request and a stream's events, format to format\n"
             "  --pool-procs N    --proxy: rota-worker processes (2); nginx gets N x T workers\n"
             "  --pool-threads T  --proxy: threads per rota-worker process (1)\n"
             "  --conns N         --proxy: connections of the throughput rows (64)\n"
@@ -525,7 +527,7 @@ int main(int argc, char **argv)
                                          {"lru-share", 1, 0, 'L'},    {"journal", 1, 0, 'J'},
                                          {"fsync", 1, 0, 'F'},        {"rounds", 1, 0, 'R'},
                                          {"journal-load", 0, 0, 'G'}, {"version", 0, 0, 'V'},
-                                         {"reload-rate", 1, 0, 'X'},  {"proxy", 0, 0, 'x'},
+                                         {"reload-rate", 1, 0, 'X'},  {"proxy", 0, 0, 'x'}, {"xlate", 0, 0, 'T'},
                                          {"pool-procs", 1, 0, 'y'},   {"pool-threads", 1, 0, 'z'},
                                          {"conns", 1, 0, 'C'},        {"idle-conns", 1, 0, 'I'},
                                          {"upstream-threads", 1, 0, 'U'}, {0, 0, 0, 0}};
@@ -551,6 +553,8 @@ int main(int argc, char **argv)
         case 'x':
             proxy = true;
             break;
+        case 'T':
+            return bench_xlate();
         case 'y':
             pc.procs = (uint32_t)strtoul(optarg, NULL, 10);
             break;

@@ -35,6 +35,9 @@ struct proxy_cfg {
 /* Run every row; the exit status (0, or 1 when a step failed). */
 int bench_proxy(const struct proxy_cfg *c);
 
+/* xlate.c: rota-bench --xlate, the translation between wire formats. Exit status. */
+int bench_xlate(void);
+
 /* proxy_upstream.c: start the fixed-answer upstream with "threads" threads on a free
  * port of 127.0.0.1 (*port). Returns its pid or -1 with "err". It dies with its parent. */
 pid_t bench_upstream_start(uint32_t threads, uint16_t *port, char *err, size_t n);
