@@ -33,6 +33,16 @@ const char *rota_xl_openai_finish_name(enum rota_xl_finish f, bool tools);
 /* Usage: prompt_tokens, completion_tokens and their details, in and out. */
 void rota_xl_openai_usage_in(const struct rota_json *u, struct rota_xl_usage *out);
 void rota_xl_openai_usage_out(struct rota_jbuf *b, const struct rota_xl_usage *u);
+/* Usage read "u" into what a stream's out function holds "to": readings only grow, so
+ * each count is the larger of the two (a reading that leaves one out keeps it). */
+static inline void rota_xl_openai_usage_add(struct rota_xl_usage *to, const struct rota_xl_usage *u)
+{
+    to->in = u->in > to->in ? u->in : to->in;
+    to->out = u->out > to->out ? u->out : to->out;
+    to->cached = u->cached > to->cached ? u->cached : to->cached;
+    to->reasoning = u->reasoning > to->reasoning ? u->reasoning : to->reasoning;
+    to->seen |= u->seen;
+}
 /* The inner bytes of string value "v" (between its quotes), written as they are. */
 void rota_xl_openai_inner(struct rota_jbuf *b, struct rota_xl_val v);
 

@@ -417,7 +417,7 @@ int rota_xl_openai_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
     switch (ev->type) {
     case ROTA_XL_EV_START:
         if (ev->usage.seen)
-            st->usage = ev->usage;
+            rota_xl_openai_usage_add(&st->usage, &ev->usage);
         break;
     case ROTA_XL_EV_TEXT:
         rota_jbuf_reset(&st->held); /* reasoning that came unsigned */
@@ -445,7 +445,7 @@ int rota_xl_openai_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         st->finished = true;
         break;
     case ROTA_XL_EV_USAGE:
-        st->usage = ev->usage;
+        rota_xl_openai_usage_add(&st->usage, &ev->usage);
         break;
     case ROTA_XL_EV_END:
         end(x, st, out);

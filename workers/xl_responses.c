@@ -126,7 +126,7 @@ static int image(struct rd *d, const struct rota_json *c, unsigned i, unsigned j
     return rc ? full(x) : 0;
 }
 
-enum who { SYS, USER, ASSISTANT };
+enum who { SYS, USER, ASSISTANT, NOBODY };
 
 /* Element "j" of item "i"'s content. */
 static int content_part(struct rd *d, const struct rota_json *c, unsigned i, unsigned j,
@@ -187,11 +187,11 @@ static int message(struct rd *d, const struct rota_json *it, unsigned i)
         else if (!is_key(m, "type") && !is_key(m, "id") && !is_key(m, "status") &&
                  m->type != ROTA_JSON_NULL)
             return refuse_key(x, path(at, i, XL_AT_MSG), m);
-    enum who who = rota_json_is(role, "user")                                    ? USER
-                   : rota_json_is(role, "assistant")                             ? ASSISTANT
+    enum who who = rota_json_is(role, "user")                                      ? USER
+                   : rota_json_is(role, "assistant")                               ? ASSISTANT
                    : rota_json_is(role, "system") || rota_json_is(role, "developer") ? SYS
-                                                                                 : 3;
-    if (who == 3)
+                                                                                   : NOBODY;
+    if (who == NOBODY)
         return bad(x, path(at, i, XL_AT_MSG), "an unknown role");
     if (!c)
         return bad(x, path(at, i, XL_AT_MSG), "a message without content");
@@ -413,7 +413,7 @@ static int input(struct rd *d, const struct rota_json *ins, const struct rota_js
         for (const struct rota_json *it = v->kid; it; it = it->next) {
             const struct rota_json *c = rota_json_get(it, "content");
             const struct rota_json *role = rota_json_get(it, "role");
-            unsigned n = c && c->type == ROTA_JSON_ARRAY ? c->n : 1;
+            unsigned n = c && c->type == ROTA_JSON_ARRAY && c->n ? c->n : 1;
             if (rota_json_is(role, "system") || rota_json_is(role, "developer"))
                 sys += n;
             else

@@ -412,7 +412,7 @@ static void close_item(struct rota_xl_sout *st, struct rota_jbuf *out, const cha
         where_item(st, out, "msg");
         LIT(out, ",\"content_index\":0,\"text\":\"");
         rota_jbuf_raw(out, text, tn);
-        LIT(out, "\"");
+        LIT(out, "\",\"logprobs\":[]");
         ev_end(out);
         ev_begin(st, out, "response.content_part.done");
         where_item(st, out, "msg");
@@ -502,9 +502,10 @@ static struct rota_xl_val keep(struct rota_xl *x, struct rota_xl_val v)
 }
 
 /* A delta event of the open item: "delta" the string value "v" (or, "quote", JSON text
- * written as a string). */
+ * written as a string); "index" and "tail", members before and after it. */
 static void delta(struct rota_xl_sout *st, struct rota_jbuf *out, const char *name,
-                  const char *prefix, const char *index, struct rota_xl_val v, bool quote)
+                  const char *prefix, const char *index, struct rota_xl_val v, bool quote,
+                  const char *tail)
 {
     ev_begin(st, out, name);
     where_item(st, out, prefix);
@@ -517,6 +518,7 @@ static void delta(struct rota_xl_sout *st, struct rota_jbuf *out, const char *na
         rota_jbuf_raw(out, v.p, v.len);
         rota_xl_openai_inner(&st->held, v);
     }
+    rota_jbuf_rawz(out, tail);
     ev_end(out);
 }
 
@@ -535,7 +537,7 @@ static int tool_start(struct rota_xl *x, struct rota_xl_sout *st, const struct r
     st->tools = ev->index + 1;
     open_item(st, out, ROTA_XL_EV_TOOL);
     if (ev->args.len) /* it came whole */
-        delta(st, out, "response.function_call_arguments.delta", "fc", "", ev->args, true);
+        delta(st, out, "response.function_call_arguments.delta", "fc", "", ev->args, true, "");
     return 0;
 }
 
@@ -570,7 +572,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
     switch (ev->type) {
     case ROTA_XL_EV_START:
         if (ev->usage.seen)
-            st->usage = ev->usage;
+            rota_xl_openai_usage_add(&st->usage, &ev->usage);
         break;
     case ROTA_XL_EV_TEXT:
         if (ev->text.len <= 2)
@@ -578,7 +580,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         if (st->open < 0 || st->open_kind != ROTA_XL_EV_TEXT)
             open_item(st, out, ROTA_XL_EV_TEXT);
         delta(st, out, "response.output_text.delta", "msg", ",\"content_index\":0", ev->text,
-              false);
+              false, ",\"logprobs\":[]");
         break;
     case ROTA_XL_EV_THINKING:
         if (ev->text.len <= 2)
@@ -586,7 +588,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         if (st->open < 0 || st->open_kind != ROTA_XL_EV_THINKING || st->tool_sig.len)
             open_item(st, out, ROTA_XL_EV_THINKING);
         delta(st, out, "response.reasoning_summary_text.delta", "rs", ",\"summary_index\":0",
-              ev->text, false);
+              ev->text, false, "");
         break;
     case ROTA_XL_EV_SIGNATURE:
         if (ev->sig.len <= 2)
@@ -603,7 +605,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         if (st->open < 0 || st->open_kind != ROTA_XL_EV_TOOL || st->open_tool != ev->index)
             return rota_xl_fail(x, -EINVAL, "arguments of tool call %u, which is not open",
                                 ev->index);
-        delta(st, out, "response.function_call_arguments.delta", "fc", "", ev->text, false);
+        delta(st, out, "response.function_call_arguments.delta", "fc", "", ev->text, false, "");
         break;
     case ROTA_XL_EV_FINISH:
         st->finish = ev->finish;
@@ -611,7 +613,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         st->finished = true;
         break;
     case ROTA_XL_EV_USAGE:
-        st->usage = ev->usage;
+        rota_xl_openai_usage_add(&st->usage, &ev->usage);
         break;
     case ROTA_XL_EV_END:
         return end(x, st, out) ? -EFBIG : out->err;

@@ -488,6 +488,7 @@ static void test_out_any_order(void **state)
         {.type = ROTA_XL_EV_TOOL, .index = 1, .name = {"\"g\"", 3}, .args = {"{\"b\":[2]}", 9},
          .sig = {"\"ts\"", 4}},
         {.type = ROTA_XL_EV_USAGE, .usage = {7, 3, 0, 1, true}},
+        {.type = ROTA_XL_EV_USAGE, .usage = {.out = 5, .seen = true}}, /* a later reading */
         {.type = ROTA_XL_EV_FINISH, .finish = ROTA_XL_FINISH_STOP},
         {.type = ROTA_XL_EV_END},
         {.type = ROTA_XL_EV_TEXT, .text = {"\"late\"", 6}},
@@ -522,8 +523,8 @@ static void test_out_any_order(void **state)
              "%.*s,\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":"
              "\"{\\\"b\\\":[2]}\"}}]},\"finish_reason\":null}]}\n\n"
              "%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
-             "%s,\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,"
-             "\"total_tokens\":10,\"prompt_tokens_details\":{\"cached_tokens\":0},"
+             "%s,\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,"
+             "\"total_tokens\":12,\"prompt_tokens_details\":{\"cached_tokens\":0},"
              "\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\n"
              "data: [DONE]\n\n",
              head, head, head, head, head, head, (int)id.len, id.p, head, head);

@@ -148,6 +148,13 @@ static void test_request_round_trip(void **state)
 {
     (void)state;
     round_trip(full_req, full_out);
+    /* an item with an empty content array still takes its part */
+    round_trip("{\"input\":[{\"type\":\"reasoning\",\"summary\":[],\"content\":[],"
+               "\"encrypted_content\":\"gAAAAAz\"},{\"type\":\"reasoning\",\"summary\":[],"
+               "\"content\":[],\"encrypted_content\":\"gAAAAAy\"}]}",
+               "{\"model\":\"\",\"input\":[{\"type\":\"reasoning\",\"summary\":[],"
+               "\"encrypted_content\":\"gAAAAAz\"},{\"type\":\"reasoning\",\"summary\":[],"
+               "\"encrypted_content\":\"gAAAAAy\"}],\"store\":false}");
     round_trip("{\"model\":\"m\",\"input\":\"hi\"}",
                "{\"model\":\"m\",\"input\":[{\"type\":\"message\",\"role\":\"user\",\"content\":"
                "[{\"type\":\"input_text\",\"text\":\"hi\"}]}],\"store\":false}");

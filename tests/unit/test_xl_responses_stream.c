@@ -295,7 +295,7 @@ static void test_recorded_stream(void **state)
     assert_non_null(strstr(out.p, "event: response.output_text.done\ndata: {\"type\":"
                                   "\"response.output_text.done\",\"sequence_number\":14,"
                                   "\"item_id\":\"msg_68a_1\",\"output_index\":1,"
-                                  "\"content_index\":0,\"text\":\"Checking \\\"both\\\".\"}"));
+                                  "\"content_index\":0,\"text\":\"Checking \\\"both\\\".\",\"logprobs\":[]}"));
     rota_jbuf_free(&out);
     rota_arena_free(&c.a);
 }
