@@ -269,6 +269,66 @@ static void test_pool_gemini_client_served_by_openai(void **state)
     it_cleanup(&t);
 }
 
+/* An OpenAI request with a tool whose JSON Schema holds keywords Gemini refuses (the
+ * mock refuses them as Gemini does), to route gem's Gemini tier: they are dropped and
+ * named in X-Rota-Schema-Dropped, and the answer comes back as a chat completion. */
+static void test_pool_schema_reduced_for_gemini(void **state)
+{
+    (void)state;
+    struct it t;
+    up(&t, "pool-xs", "3");
+    char out[16384];
+    assert_int_equal(
+        pool(out, sizeof(out),
+             "-i -d '{\"model\":\"gem-model\",\"messages\":[{\"role\":\"user\","
+             "\"content\":\"weather?\"}],\"tools\":[{\"type\":\"function\",\"function\":{"
+             "\"name\":\"get_weather\",\"parameters\":{\"$schema\":\"x\",\"type\":"
+             "\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},"
+             "\"additionalProperties\":false}}}]}' %s",
+             at("/v1/chat/completions")),
+        0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "X-Rota-Schema-Dropped: $schema,additionalProperties"));
+    assert_non_null(strstr(out, "\"tool_calls\""));
+    assert_non_null(strstr(out, "\"finish_reason\":\"tool_calls\""));
+    it_cleanup(&t);
+}
+
+/* A tier whose model takes no tools or images is passed by for a request with them, a
+ * tier with too small a context for a large one: the reasons in the 400. */
+static void test_pool_tier_capabilities(void **state)
+{
+    (void)state;
+    struct it t;
+    up(&t, "pool-cap", "3");
+    char out[16384];
+    static const char tools[] =
+        "-d '{\"model\":\"textonly-model\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}'";
+    assert_int_equal(pool(out, sizeof(out), "-i %s %s", tools, at("/v1/chat/completions")), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "\"model\":\"gpt-b\"")); /* tier 1 took it */
+    /* a plain request: tier 0 serves it */
+    assert_int_equal(pool(out, sizeof(out), "-i -d '{\"model\":\"textonly-model\","
+                                            "\"messages\":[{\"role\":\"user\",\"content\":"
+                                            "\"hi\"}]}' %s",
+                          at("/v1/chat/completions")),
+                     0);
+    assert_non_null(strstr(out, "\"model\":\"gpt-a\""));
+    /* tools and more than tier 1's 50 tokens of context: nobody */
+    char big[1200];
+    snprintf(big, sizeof(big),
+             "-i -d '{\"model\":\"textonly-model\",\"max_tokens\":100,\"messages\":[{"
+             "\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\","
+             "\"function\":{\"name\":\"f\"}}]}' %s",
+             at("/v1/chat/completions"));
+    assert_int_equal(pool(out, sizeof(out), "%s", big), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 400"));
+    assert_non_null(strstr(out, "tier 0: tools"));
+    assert_non_null(strstr(out, "tier 1: context"));
+    it_cleanup(&t);
+}
+
 static void test_pool_5xx_through_tiers(void **state)
 {
     struct it t;
@@ -655,6 +715,8 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_large_body, pool_teardown),
         cmocka_unit_test_teardown(test_pool_no_tier_speaks_the_format, pool_teardown),
         cmocka_unit_test_teardown(test_pool_gemini_client_served_by_openai, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_schema_reduced_for_gemini, pool_teardown),
+        cmocka_unit_test_teardown(test_pool_tier_capabilities, pool_teardown),
         cmocka_unit_test_teardown(test_pool_stop_answers_a_request_still_arriving,
                                   pool_teardown),
     };
