@@ -306,6 +306,8 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
             r->ntiers > ROTA_MAX_TIERS || r->tier0 > m->ntiers ||
             r->ntiers > m->ntiers - r->tier0)
             return fail(err, n, ROTA_ELAYOUT, "route %u: bad name or tier range", i);
+        if (r->flags & ~ROTA_ROUTE_FLAGS)
+            return fail(err, n, ROTA_ELAYOUT, "route %u: unknown flags 0x%x", i, r->flags);
     }
     for (uint32_t i = 0; i < m->ntiers; i++) {
         const struct rota_shm_tier *t = &m->tiers[i];
@@ -314,9 +316,11 @@ static int check_contents(const struct rota_shm_map *m, char *err, size_t n)
             t->nmembers > m->nmembers - t->member0 || t->top_k == 0 || t->sample == 0 ||
             t->sample > ROTA_SAMPLE_MAX || !fraction_ok(t->ceiling) || t->recency_s == 0 ||
             !weight_ok(t->w_quota) || !weight_ok(t->w_recency) || !weight_ok(t->jitter) ||
-            t->jitter >= 1 || !weight_ok(t->lru_share) || t->lru_share > 1 ||
-            (t->caps & ~ROTA_TIER_CAPS))
+            t->jitter >= 1 || !weight_ok(t->lru_share) || t->lru_share > 1)
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad provider, strategy or members", i);
+        if (t->caps & ~ROTA_TIER_CAPS)
+            return fail(err, n, ROTA_ELAYOUT, "tier %u: unknown model capability bits 0x%x", i,
+                        (unsigned)t->caps);
         if (!str_ok(m, t->model) || !list_ok(m, t->models, true))
             return fail(err, n, ROTA_ELAYOUT, "tier %u: bad model or model map offset", i);
     }

@@ -312,8 +312,7 @@ static void fill_tier(struct rota_shm_tier *t, const struct rota_desc_tier *s,
     t->lru_share = s->lru_share < 0 ? 0 : (float)or_default(s->lru_share, 0.10);
     t->recency_s = or_default_u(s->recency_s, 86400);
     t->caps = (uint8_t)((s->no_tools ? ROTA_TIER_NO_TOOLS : 0) |
-                        (s->no_images ? ROTA_TIER_NO_IMAGES : 0) |
-                        (s->no_cross_format ? ROTA_TIER_NO_XLATE : 0));
+                        (s->no_images ? ROTA_TIER_NO_IMAGES : 0));
     t->context = s->context;
 }
 
@@ -380,6 +379,7 @@ int rota_fill_fill_routes(struct rota_shm_map *m, const struct rota_desc *d, str
         routes[r].tier0 = tier;
         routes[r].ntiers = rt->ntiers;
         routes[r].models = (uint32_t)str->len;
+        routes[r].flags = rt->no_cross_format ? ROTA_ROUTE_NO_XLATE : 0;
         if (rota_fill_index_put(ix, mask, ROTA_IDX_ROUTE, rota_hash_str(rt->name), r))
             return fail(err, n, -EEXIST, "route %s: name used twice", rt->name);
         for (const char *const *mo = rt->models; mo && *mo; mo++) {

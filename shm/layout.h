@@ -17,8 +17,9 @@
  *   | providers[P]     breaker, cooldown, threshold settings       |
  *   | accounts[A]      384 B each: line 0 is all a scan reads;     |
  *   |                  then lease tag, pool names, window settings |
- *   | routes[R]        name, tiers                                 |
- *   | tiers[T]         strategy, ceiling, member range             |
+ *   | routes[R]        name, tiers, whether the pool may translate |
+ *   | tiers[T]         strategy, ceiling, member range, what the   |
+ *   |                  tier's model takes                          |
  *   | members[M]       account index + quota pool                  |
  *   | buckets[B]       large sticky tiers: members grouped by id hash  |
  *   | index[I]         open-addressing hash: account id, route key,|
@@ -50,7 +51,7 @@
 
 #define ROTA_SHM_MAGIC     0x314c425441544f52ull /* "ROTATBL1" */
 #define ROTA_SHM_DIR_MAGIC 0x3152494441544f52ull /* "ROTADIR1" */
-#define ROTA_SHM_ABI       6u
+#define ROTA_SHM_ABI       7u
 
 #define ROTA_MAX_WINDOWS 8  /* quota windows per account, over all its pools */
 #define ROTA_MAX_POOLS   4  /* quota pools per account; pool 0 is account-wide */
@@ -182,7 +183,13 @@ struct rota_shm_route {
     uint32_t tier0; /* first tier */
     uint32_t ntiers;
     uint32_t models; /* string offset of a "\0"-separated list ended by an empty string */
+    uint32_t flags;  /* ROTA_ROUTE_* */
 };
+
+/* Route flags: ROTA_ROUTE_NO_XLATE, the dispatch pool never translates a request of the
+ * route between wire formats (cross_format: false). ROTA_ROUTE_FLAGS: every flag there is. */
+#define ROTA_ROUTE_NO_XLATE 1u
+#define ROTA_ROUTE_FLAGS    1u
 
 struct rota_shm_tier {
     uint32_t provider; /* provider index, or ROTA_NONE for a mixed set */
@@ -191,7 +198,7 @@ struct rota_shm_tier {
     uint8_t top_k;    /* hybrid: pick among the best k (3) */
     uint8_t sample;   /* candidates sampled when nmembers > 64 */
     uint8_t caps;     /* ROTA_TIER_NO_*: what its model cannot take (the dispatch pool) */
-    double ceiling;           /* leave the tier at this used fraction (0.80) */
+    double ceiling;   /* leave the tier at this used fraction (0.80) */
     float w_quota, w_recency; /* hybrid weights (0.6, 0.4) */
     float jitter;             /* hybrid jitter half-width (0.05) */
     float lru_share;          /* hybrid forced least-recently-used share (0.10) */
@@ -204,13 +211,12 @@ struct rota_shm_tier {
      * is sent as its pair), else "model" unless "" (every model of the route), else the
      * client's model unchanged. */
     uint32_t model, models;
-    uint32_t context; /* the model's context window in tokens; 0 = not said */
+    uint32_t context; /* its model's context window in tokens; 0 = not said */
 };
 
-#define ROTA_TIER_NO_TOOLS  1u /* the tier's model takes no tool definitions */
-#define ROTA_TIER_NO_IMAGES 2u /* ... no images */
-#define ROTA_TIER_NO_XLATE  4u /* its route forbids translating between wire formats */
-#define ROTA_TIER_CAPS      7u
+#define ROTA_TIER_NO_TOOLS  1u /* the tier's model takes no tool definitions (tools: false) */
+#define ROTA_TIER_NO_IMAGES 2u /* ... no images (images: false) */
+#define ROTA_TIER_CAPS      3u /* every bit there is */
 
 /* Sticky tiers too large to scan hash each account by id into one of "nbuckets" buckets
  * (about 8 accounts each) and a key into a bucket, then rendezvous-hash the key over that

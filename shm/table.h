@@ -94,10 +94,9 @@ struct rota_desc_tier {
     uint32_t top_k, sample, recency_s;           /* 0 = defaults */
     const char *model;                           /* for every client model; NULL = pass */
     const char *const *models; /* pairs client, upstream, ..., NULL; may be NULL */
-    /* What the tier's model can serve, for the dispatch pool: tools and images (false =
-     * not), its context window in tokens (0 = not said), and whether the route lets the
-     * pool translate a request between wire formats for it. */
-    bool no_tools, no_images, no_cross_format;
+    /* What the tier's model can serve, for the dispatch pool: no tool definitions, no
+     * images (false: it takes them), its context window in tokens (0 = not said). */
+    bool no_tools, no_images;
     uint32_t context;
 };
 
@@ -106,6 +105,7 @@ struct rota_desc_route {
     const char *const *models; /* NULL-terminated; may be NULL */
     uint32_t ntiers;
     const struct rota_desc_tier *tiers;
+    bool no_cross_format; /* the pool never translates its requests between wire formats */
 };
 
 /* A client key of the dispatch pool: its SHA-256 (never the key), a name for the access

@@ -99,12 +99,14 @@ typedef struct rota_target {
     char auth_scheme[32]; /* what precedes the key in it: "Bearer ", "token " or "" */
     char model[256];      /* the model to ask the provider for */
     char headers[2048];   /* extra headers the provider needs, "Name: value\r\n" each */
-    uint32_t context;     /* the tier's model's context window in tokens; 0 = not said */
-    uint8_t tools;        /* 1: the tier's model takes tool definitions (the config's
-                             tools:, true unless said) */
-    uint8_t images;       /* 1: it takes images (images:) */
-    uint8_t cross_format; /* 1: the route lets a dispatcher translate a request into this
-                             provider's wire format (cross_format:) */
+    uint32_t context;     /* the tier model's context window in tokens (the tier's
+                             context:); 0 = not said */
+    uint8_t tools;        /* 1 = the tier's model takes tool definitions (tools:, 1 unless
+                             the config says false) */
+    uint8_t images;       /* 1 = it takes images (images:, likewise) */
+    uint8_t cross_format; /* 1 = the route lets the pool translate a request from another
+                             wire format into "format" (cross_format:, likewise); 0 =
+                             only a request in "format" itself may go here */
 } rota_target;
 
 /* What happened to the call. Zero-initialise, then set what you know. */

@@ -1,7 +1,9 @@
 /*
  * target.c - where a chosen call goes (rota_target_of): the provider's name, kind, wire
- * format, base URL and path, auth header and scheme, extra headers, and the model the
- * choice's tier sends for the client's model, copied out of a mapped generation.
+ * format, base URL and path, auth header and scheme, extra headers, the model the
+ * choice's tier sends for the client's model, what that model takes (tools, images, its
+ * context window) and whether the route lets the pool translate formats, copied out of a
+ * mapped generation.
  *
  * DESIGN
  * Copies, not pointers: a choice outlives the generation it was made on, and what the
@@ -96,6 +98,6 @@ int rota_target_fill(const struct rota_shm_map *m, uint32_t ai, const rota_choic
     out->context = t->context;
     out->tools = !(t->caps & ROTA_TIER_NO_TOOLS);
     out->images = !(t->caps & ROTA_TIER_NO_IMAGES);
-    out->cross_format = !(t->caps & ROTA_TIER_NO_XLATE);
+    out->cross_format = !(m->routes[c->route].flags & ROTA_ROUTE_NO_XLATE);
     return 0;
 }

@@ -110,11 +110,14 @@ static void print_tier(const struct rota_config *c, uint32_t t, const struct rot
     fprintf(f, "  pool %s", a0->pools[d->pools ? d->pools[0] : 0]);
     if (d->provider != ROTA_NONE)
         fprintf(f, "  provider %s", desc->providers[d->provider].name);
-    if (d->no_tools || d->no_images || d->context || d->no_cross_format)
-        fprintf(f, "\n    limits  %s%s%s", d->no_tools ? " no tools" : "",
-                d->no_images ? " no images" : "", d->no_cross_format ? " not translated" : "");
-    if (d->context)
-        fprintf(f, " context %u tokens", d->context);
+    if (d->no_tools || d->no_images || d->context) {
+        fprintf(f, "\n    takes    %s, %s, context ", d->no_tools ? "no tools" : "tools",
+                d->no_images ? "no images" : "images");
+        if (d->context)
+            fprintf(f, "%u tokens", d->context);
+        else
+            fprintf(f, "not said");
+    }
     fprintf(f, "\n    members  ");
     for (uint32_t m = 0; m < d->nmembers; m++) {
         const struct rota_desc_account *a = &desc->accounts[d->members[m]];
@@ -228,6 +231,8 @@ void rota_config_print(const struct rota_config *c, FILE *f)
         for (const char *const *m = rt->models; m && *m; m++)
             fprintf(f, "%s%s", m == rt->models ? "" : ", ", *m);
         fprintf(f, "\n");
+        if (rt->no_cross_format)
+            fprintf(f, "  formats     the client's own only (cross_format: false)\n");
         for (uint32_t t = 0; t < rt->ntiers; t++)
             print_tier(c, t, &rt->tiers[t], f);
     }

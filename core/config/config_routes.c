@@ -8,6 +8,10 @@
  * one provider has. Every member must have the quota pool the tier spends. Route names
  * and models share one namespace: workers address a route by either.
  *
+ * What a tier's model takes (tools:, images:, context:) and a route's cross_format: are
+ * for the dispatch pool; absent, a model takes tools and images, its context window is
+ * not said (0), and the pool may translate a route's requests between wire formats.
+ *
  * The desc reads 0 as "the default" for the hybrid tuning values; a tier that asks for
  * 0 explicitly gets lru_share -1 (what the table reads as none) or, for the weights and
  * jitter, ZERO_WEIGHT, a positive value too small to change any score.
@@ -391,10 +395,8 @@ static int resolve_tier(struct routes *rs, uint32_t r, uint32_t t, struct rota_d
         tier_models(x, r, rt, base, d) ||
         cfg_uint(x, rt->context, 0, 1, UINT32_MAX, &d->context, "%s.context", base))
         return -EINVAL;
-    const bool *cross = x->raw->routes[r].cross_format;
     d->no_tools = rt->tools && !*rt->tools;
     d->no_images = rt->images && !*rt->images;
-    d->no_cross_format = cross && !*cross;
     return 0;
 }
 
@@ -429,6 +431,7 @@ int cfg_resolve_routes(struct cfg *x)
         routes[r].models = models;
         routes[r].tiers = tiers;
         routes[r].ntiers = rr->tiers_count;
+        routes[r].no_cross_format = rr->cross_format && !*rr->cross_format;
         for (uint32_t t = 0; t < rr->tiers_count; t++)
             if (resolve_tier(&rs, r, t, &tiers[t]))
                 return -EINVAL;

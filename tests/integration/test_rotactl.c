@@ -1,7 +1,7 @@
 /* test_rotactl: every rotactl command against a real rotad, in words and in JSON, and
  * again with rotad stopped: read-only views still work, the rest say rotad is down; each
- * command's --help, usage errors and argument checks, --version, and names a terminal
- * would act on printed escaped. */
+ * command's --help, usage errors and argument checks, --version, names a terminal would
+ * act on printed escaped, and what a route's tiers' models take. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -695,6 +695,47 @@ static void test_rotactl_escapes_names_in_a_table(void **state)
     it_cleanup(&t);
 }
 
+/* A route's tier headings say what each tier's model takes, where the config said it,
+ * and that the route sends a request only to tiers of its own format. */
+static void test_rotactl_tier_headings_say_what_models_take(void **state)
+{
+    (void)state;
+    struct it t;
+    it_init(&t, "cap");
+    struct rota_desc_provider p = {.name = "p", .kind = "openai"};
+    struct rota_desc_account a[2] = {{.id = 0x200, .name = "a0"}, {.id = 0x201, .name = "a1"}};
+    uint32_t members[2] = {0, 1};
+    struct rota_desc_tier tiers[2] = {{.provider = 0, .nmembers = 1, .members = members},
+                                      {.provider = 0,
+                                       .nmembers = 1,
+                                       .members = members + 1,
+                                       .no_tools = true,
+                                       .no_images = true,
+                                       .context = 8192}};
+    struct rota_desc_route r[2] = {
+        {.name = "chat", .ntiers = 2, .tiers = tiers},
+        {.name = "same", .ntiers = 1, .tiers = tiers + 1, .no_cross_format = true}};
+    struct rota_desc d = {.nproviders = 1,
+                          .naccounts = 2,
+                          .nroutes = 2,
+                          .providers = &p,
+                          .accounts = a,
+                          .routes = r};
+    struct rota_shm_writer *w;
+    char err[256];
+    assert_int_equal(rota_shm_writer_open(t.instance, 0600, &w, err, sizeof(err)), 0);
+    assert_int_equal(rota_shm_publish(w, &d, err, sizeof(err)), 0);
+    const char *s = ctl(&t, 0, "accounts chat");
+    assert_non_null(strstr(s, "tier 0: p, hybrid, ceiling 0.80\n"));
+    assert_non_null(strstr(s, "tier 1: p, hybrid, ceiling 0.80, no tools, no images, "
+                              "context 8192\n"));
+    s = ctl(&t, 0, "accounts same");
+    assert_non_null(strstr(s, "tier 0: p, hybrid, ceiling 0.80, no tools, no images, "
+                              "context 8192, own format only\n"));
+    rota_shm_writer_close(w, true);
+    it_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -706,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_rotactl_version),
         cmocka_unit_test_teardown(test_rotactl_escapes_c1_names_from_a_config, it_teardown),
         cmocka_unit_test_teardown(test_rotactl_escapes_names_in_a_table, it_teardown),
+        cmocka_unit_test_teardown(test_rotactl_tier_headings_say_what_models_take, it_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

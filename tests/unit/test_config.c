@@ -1103,6 +1103,108 @@ static void test_config_tiers_of_accounts(void **state)
     rota_config_free(c);
 }
 
+static bool starts(const char *s, const char *with)
+{
+    return s && strncmp(s, with, strlen(with)) == 0;
+}
+
+/* What a tier's model takes and whether a route's requests may change format: absent,
+ * tools and images yes, context not said, translation allowed; said, each reaches the desc,
+ * the table and rotad --check, which prints them only where they are not the default. */
+static void test_config_tier_capabilities(void **state)
+{
+    (void)state;
+    static const char text[] = "instance: t\n"
+                               "state_dir: /tmp/rota-t\n"
+                               "providers:\n"
+                               "  - {name: p, kind: openai, accounts: [{name: a, "
+                               "credential: none}]}\n"
+                               "  - {name: q, kind: llamacpp, accounts: [{name: b, "
+                               "credential: none}]}\n"
+                               "routes:\n"
+                               "  - name: open\n"
+                               "    tiers:\n"
+                               "      - provider: p\n"
+                               "      - {provider: q, tools: false, images: no, "
+                               "context: 8192}\n"
+                               "      - {provider: q, tools: true, images: yes, "
+                               "context: 4294967295}\n"
+                               "  - name: same\n"
+                               "    cross_format: false\n"
+                               "    tiers: [{provider: p, images: off}]\n"
+                               "  - name: said\n"
+                               "    cross_format: true\n"
+                               "    tiers: [{provider: q, context: 0x20000}]\n";
+    char err[512];
+    struct rota_config *c = NULL;
+    int rc = rota_config_parse("t.yaml", text, strlen(text), NULL, NULL, &c, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    const struct rota_desc_route *r = c->desc.routes;
+    const struct rota_desc_tier *t = r[0].tiers;
+    assert_false(r[0].no_cross_format); /* the defaults */
+    assert_false(t[0].no_tools);
+    assert_false(t[0].no_images);
+    assert_int_equal(t[0].context, 0);
+    assert_true(t[1].no_tools);
+    assert_true(t[1].no_images);
+    assert_int_equal(t[1].context, 8192);
+    assert_false(t[2].no_tools);
+    assert_false(t[2].no_images);
+    assert_int_equal(t[2].context, UINT32_MAX);
+    assert_true(r[1].no_cross_format);
+    assert_false(r[1].tiers[0].no_tools);
+    assert_true(r[1].tiers[0].no_images);
+    assert_false(r[2].no_cross_format);
+    assert_int_equal(r[2].tiers[0].context, 0x20000);
+
+    /* the table holds them (rota_target_of reads them there: test_target) */
+    struct fx f = {0};
+    assert_int_equal(fx_publish(&f, "cfgcap", &c->desc), 0);
+    assert_int_equal(f.m->routes[0].flags, 0);
+    assert_int_equal(f.m->routes[1].flags, ROTA_ROUTE_NO_XLATE);
+    assert_int_equal(f.m->routes[2].flags, 0);
+    assert_int_equal(f.m->tiers[0].caps, 0);
+    assert_int_equal(f.m->tiers[0].context, 0);
+    assert_int_equal(f.m->tiers[1].caps, ROTA_TIER_NO_TOOLS | ROTA_TIER_NO_IMAGES);
+    assert_int_equal(f.m->tiers[1].context, 8192);
+    assert_int_equal(f.m->tiers[2].caps, 0);
+    assert_int_equal(f.m->tiers[2].context, UINT32_MAX);
+    assert_int_equal(f.m->tiers[3].caps, ROTA_TIER_NO_IMAGES);
+    assert_int_equal(f.m->tiers[4].context, 0x20000);
+    fx_close(&f);
+
+    char *out = NULL;
+    size_t n = 0;
+    FILE *pr = open_memstream(&out, &n);
+    rota_config_print(c, pr);
+    fclose(pr);
+    const char *open = strstr(out, "route open\n"), *same = strstr(out, "route same\n"),
+               *said = strstr(out, "route said\n");
+    assert_non_null(open);
+    assert_non_null(same);
+    assert_non_null(said);
+    const char *t1 = strstr(open, "  tier 1 "), *t2 = strstr(open, "  tier 2 ");
+    assert_non_null(t1);
+    assert_non_null(t2);
+    /* tier 0 says nothing of them, tier 1 all, tier 2 its context alone */
+    const char *takes = strstr(open, "    takes    ");
+    assert_true(takes > t1 && takes < t2);
+    assert_true(starts(takes, "    takes    no tools, no images, context 8192 tokens\n"));
+    takes = strstr(t2, "    takes    ");
+    assert_true(takes && takes < same);
+    assert_true(starts(takes, "    takes    tools, images, context 4294967295 tokens\n"));
+    const char *formats =
+        strstr(out, "  formats     the client's own only (cross_format: false)\n");
+    assert_true(formats > same && formats < said);
+    assert_null(strstr(formats + 1, "  formats     ")); /* route open's and said's: defaults */
+    takes = strstr(same, "    takes    ");
+    assert_true(takes && takes < said);
+    assert_true(starts(takes, "    takes    tools, no images, context not said\n"));
+    free(out);
+    rota_config_free(c);
+}
+
 /* A provider with "base_url" (a YAML flow scalar, quoted as given) and one account. */
 static int parse_base_url(const char *url, char *err, size_t n)
 {
@@ -1415,6 +1517,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_workers),
         cmocka_unit_test(test_config_tiers_of_accounts),
+        cmocka_unit_test(test_config_tier_capabilities),
         cmocka_unit_test(test_config_base_url),
         cmocka_unit_test(test_config_targets),
         cmocka_unit_test(test_config_broken_corpus),

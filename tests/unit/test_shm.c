@@ -454,10 +454,18 @@ static void test_shm_validate_refuses_damage(void **state)
     t[2].sample = 65;
     expect_refused(p, size, ROTA_ELAYOUT, "tier 2");
     t[2].sample = 8;
+    t[3].caps = ROTA_TIER_CAPS + 1; /* a capability this build does not know */
+    expect_refused(p, size, ROTA_ELAYOUT, "tier 3: unknown model capability bits 0x4");
+    t[3].caps = ROTA_TIER_NO_TOOLS | ROTA_TIER_NO_IMAGES;
+    t[3].context = UINT32_MAX; /* any context is a context */
     struct rota_shm_route *r = (void *)(p + h->sec[ROTA_SEC_ROUTES].off);
     r[0].ntiers = 9;
     expect_refused(p, size, ROTA_ELAYOUT, "route 0");
     r[0].ntiers = 4;
+    r[0].flags = 0x80;
+    expect_refused(p, size, ROTA_ELAYOUT, "route 0: unknown flags 0x80");
+    r[0].flags = ROTA_ROUTE_NO_XLATE;
+    assert_int_equal(rota_shm_validate(p, size, &m, NULL, 0), 0);
     p[h->sec[ROTA_SEC_STRINGS].off + h->sec[ROTA_SEC_STRINGS].count - 1] = 'x';
     expect_refused(p, size, ROTA_ELAYOUT, "NUL");
     fx_close(&f);

@@ -1,7 +1,8 @@
 /* test_target: rota_target_of tells a worker where the call of a choice goes: the
- * provider's format, URL, endpoint, auth header and extra headers, and the model the
- * choice's tier sends for the client's model; from the choice's own generation across a
- * reload until the handle lets that generation go; never a key. */
+ * provider's format, URL, endpoint, auth header and extra headers, the model the choice's
+ * tier sends for the client's model, what that model takes and whether the route lets the
+ * pool translate; from the choice's own generation across a reload until the handle lets
+ * that generation go; never a key. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,6 +131,10 @@ static void test_target_each_provider_and_model(void **state)
     assert_string_equal(t.auth_scheme, "");
     assert_string_equal(t.headers, "anthropic-version: 2023-06-01\r\n");
     assert_string_equal(t.model, "claude-sonnet-4");
+    assert_int_equal(t.context, 0); /* what the config says when it says nothing */
+    assert_int_equal(t.tools, 1);
+    assert_int_equal(t.images, 1);
+    assert_int_equal(t.cross_format, 1);
     target(h, &c, "chat", &t); /* the route's name, mapped too */
     assert_string_equal(t.model, "claude-haiku");
     target(h, &c, "gpt-4o-mini", &t); /* not in the map: as sent */
@@ -220,6 +225,84 @@ static void test_target_auth_styles_and_defaults(void **state)
     }
 }
 
+/* What the chosen tier's model takes and whether its route lets the pool translate,
+ * as the description said: route "open" has a tier of every default then one of a model
+ * without tools or images and with a context window; route "same" (model "same-model")
+ * forbids translation, on a tier of its own context. */
+static void test_target_model_capabilities(void **state)
+{
+    (void)state;
+    static const char *const open_models[] = {"gpt-4o", NULL};
+    static const char *const same_models[] = {"same-model", NULL};
+    struct rota_desc_account a[3];
+    uint32_t members[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        a[i] = (struct rota_desc_account){
+            .id = 200 + i, .name = providers[i].name, .provider = i, .credential = KEY};
+        members[i] = i;
+    }
+    struct rota_desc_tier open_tiers[2] = {
+        {.provider = CLAUDE, .nmembers = 1, .members = &members[CLAUDE]},
+        {.provider = LOCAL,
+         .nmembers = 1,
+         .members = &members[LOCAL],
+         .no_tools = true,
+         .no_images = true,
+         .context = 8192},
+    };
+    struct rota_desc_tier same_tier = {.provider = COPILOT,
+                                       .nmembers = 1,
+                                       .members = &members[COPILOT],
+                                       .context = UINT32_MAX};
+    struct rota_desc_route r[2] = {
+        {.name = "open", .models = open_models, .ntiers = 2, .tiers = open_tiers},
+        {.name = "same",
+         .models = same_models,
+         .ntiers = 1,
+         .tiers = &same_tier,
+         .no_cross_format = true},
+    };
+    struct rota_desc d = {.nproviders = 3,
+                          .naccounts = 3,
+                          .nroutes = 2,
+                          .providers = providers,
+                          .accounts = a,
+                          .routes = r,
+                          .config_hash = 0xca95};
+    struct fx f = {0};
+    assert_int_equal(fx_publish(&f, "tgc", &d), 0);
+    rota_t *h;
+    rota_route_t rt;
+    rota_choice c;
+    rota_target t;
+    assert_int_equal(rota_attach(f.instance, &h, NULL, 0), 0);
+
+    fx_flags(&f, CLAUDE, ROTA_SNAP_DISABLED | ROTA_SNAP_HAS_DATA); /* tier 1 of "open" */
+    assert_int_equal(rota_route(h, "gpt-4o", &rt), 0);
+    assert_int_equal(rota_select(h, &rt, NULL, 0, 10, &c), 0);
+    assert_int_equal(c.tier, 1);
+    target(h, &c, "gpt-4o", &t);
+    assert_string_equal(t.provider, "local");
+    assert_int_equal(t.context, 8192);
+    assert_int_equal(t.tools, 0);
+    assert_int_equal(t.images, 0);
+    assert_int_equal(t.cross_format, 1);
+    end(h, &c);
+
+    assert_int_equal(rota_route(h, "same-model", &rt), 0);
+    assert_int_equal(rota_select(h, &rt, NULL, 0, 10, &c), 0);
+    target(h, &c, "same-model", &t);
+    assert_string_equal(t.provider, "copilot");
+    assert_int_equal(t.context, UINT32_MAX);
+    assert_int_equal(t.tools, 1);
+    assert_int_equal(t.images, 1);
+    assert_int_equal(t.cross_format, 0);
+    end(h, &c);
+
+    rota_detach(h);
+    fx_close(&f);
+}
+
 /* A model that does not fit says so; a choice that chose nothing is refused. */
 static void test_target_errors(void **state)
 {
@@ -298,6 +381,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_target_each_provider_and_model),
         cmocka_unit_test(test_target_auth_styles_and_defaults),
+        cmocka_unit_test(test_target_model_capabilities),
         cmocka_unit_test(test_target_errors),
         cmocka_unit_test(test_target_across_reload),
     };

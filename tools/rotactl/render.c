@@ -287,8 +287,15 @@ static void text_one(void *arg, uint32_t a, uint32_t k)
                         ? "mixed"
                         : rota_shm_str(t->m, t->m->providers[tr->provider].name),
                     prov, sizeof(prov));
-        r->heading = xfmt("tier %u: %s, %s, ceiling %.2f", k, prov,
-                          rota_strategy_name(tr->strategy), tr->ceiling);
+        const struct rota_shm_route *rt = &t->m->routes[t->route];
+        char ctx[40] = "";
+        if (tr->context)
+            snprintf(ctx, sizeof(ctx), ", context %" PRIu32, tr->context);
+        r->heading = xfmt("tier %u: %s, %s, ceiling %.2f%s%s%s%s", k, prov,
+                          rota_strategy_name(tr->strategy), tr->ceiling,
+                          tr->caps & ROTA_TIER_NO_TOOLS ? ", no tools" : "",
+                          tr->caps & ROTA_TIER_NO_IMAGES ? ", no images" : "", ctx,
+                          rt->flags & ROTA_ROUTE_NO_XLATE ? ", own format only" : "");
         return;
     }
     struct rota_view_account v;
