@@ -8,8 +8,10 @@
  * that stops answering ends the measure instead of hanging it. An answer is read with a
  * small HTTP/1.1 reader: the head, then a body framed by Content-Length or chunked,
  * handed on piece by piece with the instant of the read that brought it. An event's
- * delay is the instant the read that completed it returned, less the "t" the upstream
- * wrote into it (proxy_upstream.c): both read CLOCK_MONOTONIC on this machine.
+ * delay is the instant the read that completed it returned, less the instant the
+ * upstream wrote into it (proxy_upstream.c): its "t" in a chat chunk passed through, the
+ * "tok@" in its text in an event translated from Anthropic's; both read CLOCK_MONOTONIC
+ * on this machine.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -265,6 +267,41 @@ int load_sequence(uint16_t port, const char *req, size_t len, double seconds, st
     return 0;
 }
 
+/* An answer's body, as much as fits. */
+struct body {
+    char *p;
+    size_t len, cap;
+};
+
+static void on_body(void *arg, const char *p, size_t n, uint64_t t)
+{
+    struct body *b = arg;
+    (void)t;
+    size_t k = b->cap - 1 - b->len < n ? b->cap - 1 - b->len : n;
+    memcpy(b->p + b->len, p, k);
+    b->len += k;
+    b->p[b->len] = 0;
+}
+
+int load_one(uint16_t port, const char *req, size_t len, char *body, size_t cap)
+{
+    int fd = dial(port);
+    if (fd < 0)
+        return -1;
+    struct rd *r = malloc(sizeof(*r));
+    struct body b = {body, 0, cap};
+    int st = -1;
+    body[0] = 0;
+    if (r && send_all(fd, req, len) == 0) {
+        r->fd = fd;
+        r->len = r->off = 0;
+        st = answer(r, on_body, &b);
+    }
+    free(r);
+    close(fd);
+    return st;
+}
+
 /* An SSE stream's events as they arrive: each one's delay. */
 struct sse {
     struct lat *ev;
@@ -287,6 +324,8 @@ static void on_sse(void *arg, const char *p, size_t n, uint64_t t)
         while ((e = strstr(s->buf, "\n\n"))) {
             *e = 0;
             const char *v = strstr(s->buf, "\"t\":");
+            if (!v)
+                v = strstr(s->buf, "tok@");
             if (v) {
                 uint64_t at = strtoull(v + 4, NULL, 10);
                 lat_add(s->ev, t > at ? t - at : 0);

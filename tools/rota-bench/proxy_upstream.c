@@ -15,6 +15,17 @@
  * stream's answer sends "X-Accel-Buffering: no", which tells nginx to pass it on
  * unbuffered (proxy_buffering off for that answer only). Keep-alive; pipelined requests
  * are answered in order.
+ *
+ * POST /v1/messages is answered in Anthropic's format, for the pool's translated rows: a
+ * fixed 1 KB message (its text of 'b's, where the chat completion's is of 'a's, so a
+ * client can tell which one was translated to it), or, when the body holds
+ * "stream":true anywhere (a translated request says it last; the whole body, up to the
+ * input buffer, is looked at), the same PROXY_SSE_EVENTS events as Anthropic frames
+ * them: message_start and content_block_start with the first text_delta, a
+ * content_block_delta each, and content_block_stop, message_delta and message_stop with
+ * the last. The instant goes into each delta's text ("tok@NANOSECONDS "), not beside it:
+ * a translation carries a format's own fields only, and the text is what reaches the
+ * client of any format.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,7 +47,7 @@
 #include "proxy.h"
 
 #define IN_CAP 16384
-#define PEEK   256 /* body bytes looked at for "stream":true */
+#define PEEK   256 /* a chat body's bytes looked at for "stream":true */
 
 enum { KIND_LISTEN, KIND_SOCK, KIND_TIMER };
 
@@ -52,6 +63,7 @@ struct conn {
     size_t in_len;
     uint64_t body_left; /* body bytes still to drop */
     bool streaming;
+    bool anth;     /* the request was POST /v1/messages: answer in Anthropic's format */
     uint32_t sent; /* events of the stream written */
     uint64_t t0;   /* the stream's first event */
     char *out;     /* what the socket did not take yet */
@@ -59,8 +71,8 @@ struct conn {
     char in[IN_CAP];
 };
 
-static char answer[2048];
-static size_t answer_len;
+static char answer[2048], anth_answer[2048];
+static size_t answer_len, anth_answer_len;
 
 static const char sse_head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
@@ -73,24 +85,40 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The fixed answer: a chat completion whose body is 1024 bytes. */
-static void make_answer(void)
+/* A fixed answer of "out": the head and a body of 1024 bytes, "pre", a text of "fill"
+ * and "post". */
+static size_t make_one(char *out, size_t cap, const char *pre, char fill, const char *post)
 {
-    static const char pre[] =
+    char body[1025];
+    size_t a = strlen(pre), b = strlen(post), k = 1024 - a - b;
+    memcpy(body, pre, a);
+    memset(body + a, fill, k);
+    memcpy(body + a + k, post, b + 1);
+    return (size_t)snprintf(out, cap,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 1024\r\n\r\n%s",
+                            body);
+}
+
+/* The fixed answers: a chat completion and an Anthropic message, each body 1024 bytes. */
+static void make_answers(void)
+{
+    answer_len = make_one(
+        answer, sizeof(answer),
         "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1700000000,"
         "\"model\":\"bench-up\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-        "\"content\":\"";
-    static const char post[] = "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":"
-                               "256,\"completion_tokens\":64,\"total_tokens\":320}}";
-    char body[1025];
-    size_t fill = 1024 - (sizeof(pre) - 1) - (sizeof(post) - 1);
-    memcpy(body, pre, sizeof(pre) - 1);
-    memset(body + sizeof(pre) - 1, 'a', fill);
-    memcpy(body + sizeof(pre) - 1 + fill, post, sizeof(post));
-    answer_len = (size_t)snprintf(answer, sizeof(answer),
-                                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                  "Content-Length: 1024\r\n\r\n%s",
-                                  body);
+        "\"content\":\"",
+        'a',
+        "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":256,"
+        "\"completion_tokens\":64,\"total_tokens\":320}}");
+    anth_answer_len =
+        make_one(anth_answer, sizeof(anth_answer),
+                 "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+                 "\"bench-up\",\"content\":[{\"type\":\"text\",\"text\":\"",
+                 'b',
+                 "\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":"
+                 "{\"input_tokens\":256,\"cache_creation_input_tokens\":0,"
+                 "\"cache_read_input_tokens\":0,\"output_tokens\":64}}");
 }
 
 static void conn_close(struct conn *c)
@@ -145,23 +173,62 @@ static bool flush_out(struct conn *c)
     return true;
 }
 
-/* Event k of the stream (the last one followed by usage, [DONE] and the chunked end). */
-static bool send_event(struct conn *c, uint32_t k)
+/* Event k of the chat stream (the last one followed by usage and [DONE]) into "ev". */
+static int chat_event(char *ev, size_t cap, uint32_t k)
 {
-    char ev[512], chunk[600];
-    int n = snprintf(ev, sizeof(ev),
+    int n = snprintf(ev, cap,
                      "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
                      "\"created\":1700000000,\"model\":\"bench-up\",\"t\":%llu,\"choices\":"
                      "[{\"index\":0,\"delta\":{\"content\":\"tok \"},\"finish_reason\":null}]}"
                      "\n\n",
                      (unsigned long long)now_ns());
     if (k + 1 == PROXY_SSE_EVENTS)
-        n += snprintf(ev + n, sizeof(ev) - (size_t)n,
+        n += snprintf(ev + n, cap - (size_t)n,
                       "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
                       "\"created\":1700000000,\"model\":\"bench-up\",\"choices\":[],\"usage\":"
                       "{\"prompt_tokens\":16,\"completion_tokens\":%d,\"total_tokens\":%d}}\n\n"
                       "data: [DONE]\n\n",
                       PROXY_SSE_EVENTS, PROXY_SSE_EVENTS + 16);
+    return n;
+}
+
+/* Event k of the Anthropic stream: its text_delta, the message's and block's starts
+ * before the first, the block's stop, message_delta and message_stop after the last. */
+static int anth_event(char *ev, size_t cap, uint32_t k)
+{
+    int n = 0;
+    if (k == 0)
+        n = snprintf(ev, cap,
+                     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+                     "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\","
+                     "\"model\":\"bench-up\",\"content\":[],\"stop_reason\":null,"
+                     "\"stop_sequence\":null,\"usage\":{\"input_tokens\":16,"
+                     "\"output_tokens\":1}}}\n\n"
+                     "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                     "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    n += snprintf(ev + n, cap - (size_t)n,
+                  "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                  "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"tok@%llu \"}}"
+                  "\n\n",
+                  (unsigned long long)now_ns());
+    if (k + 1 == PROXY_SSE_EVENTS)
+        n += snprintf(ev + n, cap - (size_t)n,
+                      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                      "\"index\":0}\n\n"
+                      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+                      "{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":"
+                      "{\"output_tokens\":%d}}\n\n"
+                      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                      PROXY_SSE_EVENTS);
+    return n;
+}
+
+/* Event k of the stream, in the request's format, as one chunk (the last one followed
+ * by the chunked end). */
+static bool send_event(struct conn *c, uint32_t k)
+{
+    char ev[1024], chunk[1100];
+    int n = c->anth ? anth_event(ev, sizeof(ev), k) : chat_event(ev, sizeof(ev), k);
     int m = snprintf(chunk, sizeof(chunk), "%x\r\n%s\r\n%s", n, ev,
                      k + 1 == PROXY_SSE_EVENTS ? "0\r\n\r\n" : "");
     return put(c, chunk, (size_t)m);
@@ -233,9 +300,12 @@ static bool serve(struct conn *c)
         }
         v = header(c->in, head, "content-length:");
         uint64_t len = v ? strtoull(v, NULL, 10) : 0;
-        size_t peek = len < PEEK ? (size_t)len : PEEK;
-        if (c->in_len - head < peek && head + peek <= IN_CAP)
-            return true; /* the body's first bytes are not in yet */
+        c->anth = head > 18 && !memcmp(c->in, "POST /v1/messages", 17) &&
+                  (c->in[17] == ' ' || c->in[17] == '?');
+        size_t room = IN_CAP - head, most = c->anth || room < PEEK ? room : PEEK;
+        size_t peek = len < most ? (size_t)len : most;
+        if (c->in_len - head < peek)
+            return true; /* the body's bytes looked at are not in yet */
         bool stream = memmem(c->in + head, peek, "\"stream\":true", 13) ||
                       memmem(c->in + head, peek, "\"stream\": true", 14);
         consume(c, head);
@@ -246,7 +316,8 @@ static bool serve(struct conn *c)
             c->body_left -= take;
             if (!stream_begin(c))
                 return false;
-        } else if (!put(c, answer, answer_len)) {
+        } else if (!(c->anth ? put(c, anth_answer, anth_answer_len)
+                             : put(c, answer, answer_len))) {
             return false;
         }
     }
@@ -376,7 +447,7 @@ pid_t bench_upstream_start(uint32_t threads, uint16_t *port, char *err, size_t n
         if (getppid() != parent)
             _exit(1);
         signal(SIGPIPE, SIG_IGN);
-        make_answer();
+        make_answers();
         int first = listen_on(0);
         struct sockaddr_in a;
         socklen_t al = sizeof(a);
