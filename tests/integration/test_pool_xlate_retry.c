@@ -1,4 +1,4 @@
-/* test_review_xl: a translated stream whose first event cannot be translated (nothing
+/* test_pool_xlate_retry: a translated stream whose first event cannot be translated (nothing
  * reached the client yet) is retried on the next account, whether the upstream is
  * called through the pool's own HTTP/1 client (an address) or through libcurl (a name
  * to resolve). */
