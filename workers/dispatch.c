@@ -589,6 +589,7 @@ void rota_dispatch_finish(struct call *k)
         rota_dispatch_report(k, 0, ROTA_RESULT_CANCELLED);
     rota_loop_timer_stop(d->l, &k->timer);
     rota_loop_undefer(d->l, &k->gone_d);
+    rota_loop_undefer(d->l, &k->xl_d);
     rota_dispatch_end_answer(k); /* every path answered already; this one says so */
     rota_client_key_done(d->o.h, &k->ck, k->usage.in + k->usage.out);
     rota_dispatch_log(k);

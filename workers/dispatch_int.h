@@ -110,6 +110,9 @@ struct call {
     uint64_t bytes_in, bytes_out, drained;
     struct rota_loop_timer timer;  /* keep-alive comments, then the drain's limit */
     struct rota_loop_defer gone_d; /* the client left: acted on from the loop */
+    struct rota_loop_defer xl_d;   /* a stream the translation cannot read: ended (and
+                                      perhaps retried) from the loop, not inside the
+                                      upstream's callback */
     char rid[128], path[256];      /* for the log, once "r" is gone */
     int final_status;
     const char *note; /* why the request ended as it did, for the log */

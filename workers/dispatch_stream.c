@@ -163,6 +163,13 @@ void rota_dispatch_stream_head(struct call *k)
         k->gone = true;
 }
 
+/* The deferred end of a stream the translation could not read (translated()). */
+static void after_unreadable(struct rota_loop_defer *dd)
+{
+    struct call *k = (struct call *)((char *)dd - offsetof(struct call, xl_d));
+    rota_dispatch_stream_done(k, -EPROTO, rota_dispatch_xl_why(k));
+}
+
 /* A piece of a stream of another format: translated (the translation keeps the start
  * of an unfinished event itself). An upstream stream the translation cannot read is
  * ended: the client's stream ends with its error. */
@@ -176,8 +183,11 @@ static bool translated(struct call *k, const char *p, size_t n)
     if (rc && !k->end_err && k->up) { /* (not from stream_done: k->up is gone there) */
         rota_upstream_cancel(k->up);
         k->up = NULL;
-        rota_dispatch_stream_done(k, -EPROTO, rota_dispatch_xl_why(k));
-        return true; /* "k" may be freed */
+        /* the end, and a retry when nothing reached the client, from the loop: libcurl
+         * takes no new transfer from inside its own callback */
+        k->xl_d.fn = after_unreadable;
+        rota_loop_defer(k->d->l, &k->xl_d);
+        return true;
     }
     return false;
 }

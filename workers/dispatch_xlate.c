@@ -29,7 +29,9 @@
 #include "dispatch_int.h"
 #include "rota_int.h"
 
-#define ARENA_MAX   (256u << 20) /* what one request's translation may hold */
+#define ARENA_MAX   (256u << 20) /* what one request's translation may hold, at most ... */
+#define ARENA_PER_BYTE 16        /* ... and per byte of its body (a parsed value's node is
+                                    56 bytes: a body of tiny values grows about 13 times) */
 #define BODY_MAX    (256u << 20)
 
 struct xlstate {
@@ -70,7 +72,10 @@ static struct xlstate *state(struct call *k)
         k->xl = calloc(1, sizeof(*k->xl));
         if (!k->xl)
             return NULL;
-        rota_arena_init(&k->xl->a, ARENA_MAX);
+        size_t cap = (size_t)1 << 20;
+        cap += k->r->body_len < ARENA_MAX / ARENA_PER_BYTE ? k->r->body_len * ARENA_PER_BYTE
+                                                           : ARENA_MAX;
+        rota_arena_init(&k->xl->a, cap < ARENA_MAX ? cap : ARENA_MAX);
         rota_jbuf_init(&k->xl->body, BODY_MAX);
         k->xl->x.a = &k->xl->a;
         k->xl->x.from = k->ep->xl;
@@ -145,13 +150,20 @@ enum fit rota_dispatch_fit(struct call *k)
         return FIT_CONTEXT;
     if ((!t->tools || !t->images) && k->ep->xl != ROTA_XL_FORMATS) {
         int rc = read_request(k);
-        if (rc == 0 && !t->tools && k->xl->req.ntool)
+        if (!t->tools && (rc || k->xl->req.ntool)) /* unread: it may hold them */
             return FIT_TOOLS;
-        if (rc == 0 && !t->images && k->xl->req.has_images)
+        if (!t->images && (rc || k->xl->req.has_images))
             return FIT_IMAGES;
     }
     if (same)
         return FIT_PASS;
+    if (k->ep->stream && !rota_dispatch_alt_sse(k->r->query)) {
+        snprintf(k->refusal, sizeof(k->refusal),
+                 ":streamGenerateContent without alt=sse (a JSON array) cannot be translated "
+                 "for %s; ask with ?alt=sse",
+                 t->format);
+        return FIT_REFUSED;
+    }
     int rc = read_request(k);
     if (rc == -ENOMEM || (!rc && (rc = write_body(k, to)) == -ENOMEM)) {
         snprintf(k->refusal, sizeof(k->refusal), "out of memory translating the request");

@@ -212,9 +212,16 @@ bool rota_fmt_usage_chunk(const char *buf, size_t len)
 
 size_t rota_fmt_sse_event(const char *buf, size_t len)
 {
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (buf[i] != '\n')
-            continue;
+    return rota_fmt_sse_event_from(buf, len, 0);
+}
+
+size_t rota_fmt_sse_event_from(const char *buf, size_t len, size_t from)
+{
+    for (size_t i = from > 2 ? from - 2 : 0; i + 1 < len; i++) {
+        const char *nl = memchr(buf + i, '\n', len - 1 - i);
+        if (!nl)
+            break;
+        i = (size_t)(nl - buf);
         if (buf[i + 1] == '\n')
             return i + 2;
         if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')

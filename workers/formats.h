@@ -117,6 +117,9 @@ bool rota_fmt_usage_chunk(const char *buf, size_t len);
 /* SSE: the length of the first complete event at "buf" (its blank line included), or 0
  * when it is not complete yet. */
 size_t rota_fmt_sse_event(const char *buf, size_t len);
+/* The same, when the first "from" bytes are known to hold no complete event: the scan
+ * starts just before them (an event's end may straddle "from"). */
+size_t rota_fmt_sse_event_from(const char *buf, size_t len, size_t from);
 /* The payload of the first "data:" line of event "ev" (its leading space dropped) into
  * "*data" and "*dlen"; false if it has none. */
 bool rota_fmt_sse_data(const char *ev, size_t len, const char **data, size_t *dlen);

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROTA_JSON_DEPTH 64 /* containers inside containers, at most */
+#define ROTA_JSON_DEPTH 128 /* containers inside containers, at most */
 
 /* ---- arena ---- */
 

@@ -8,12 +8,11 @@
  * turn's function responses in one user turn); a message left with nothing to send is
  * not written (Gemini refuses a content without parts).
  *
- * Reasoning: Gemini takes back only its own, by its thought signature. A THINKING part
- * with a signature is sent as a thought part carrying it (the signature is Gemini's
- * when the conversation was Gemini's; the provider is its judge). One without a
- * signature, and Anthropic's redacted thinking, are not sent: Gemini does not take
- * another model's reasoning as input, and it changes nothing in its answer. A tool
- * call's signature is its part's, or the one carried in its id (rota_xl_id_sig).
+ * Reasoning: THINKING parts and Anthropic's redacted thinking are not sent. Gemini does
+ * not take reasoning as input (its answer is the same without it), and a signature on
+ * one may be another provider's (Anthropic's, when the conversation crossed tiers),
+ * which Gemini refuses as corrupted. What Gemini does need back, the thought signature
+ * of a function call, is its part's, or the one carried in its id (rota_xl_id_sig).
  *
  * Schemas: Gemini takes a subset of OpenAPI 3 (the "keep" list below); every other
  * keyword is dropped and named in x->dropped. One walk over the parsed schema both
@@ -354,9 +353,8 @@ static bool written(const struct rota_xl_part *p)
     case ROTA_XL_TEXT:
         return p->text.len > 2 || p->sig.len;
     case ROTA_XL_THINKING:
-        return p->sig.len; /* (xl_gemini_out.c's DESIGN) */
     case ROTA_XL_REDACTED_THINKING:
-        return false;
+        return false; /* (xl_gemini_out.c's DESIGN) */
     default:
         return true;
     }

@@ -490,7 +490,7 @@ int rota_xlg_ev_out(struct rota_xl *x, struct rota_xl_sout *st, const struct rot
         rc = flush_call(x, st, out, ca);
         st->finished = true;
         st->finish = ev->finish;
-        st->stop_seq = ev->stop_seq;
+        st->stop_seq = rota_xl_kept(x, ev->stop_seq);
         break;
     case ROTA_XL_EV_USAGE:
         st->usage = ev->usage;

@@ -441,7 +441,7 @@ int rota_xl_openai_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         return ev->text.len > 2 ? tool_args(x, st, ev, out) : 0;
     case ROTA_XL_EV_FINISH:
         st->finish = ev->finish;
-        st->stop_seq = ev->stop_seq;
+        st->stop_seq = rota_xl_kept(x, ev->stop_seq);
         st->finished = true;
         break;
     case ROTA_XL_EV_USAGE:

@@ -609,7 +609,7 @@ int rota_xl_responses_ev_out(struct rota_xl *x, struct rota_xl_sout *st,
         break;
     case ROTA_XL_EV_FINISH:
         st->finish = ev->finish;
-        st->stop_seq = ev->stop_seq;
+        st->stop_seq = rota_xl_kept(x, ev->stop_seq);
         st->finished = true;
         break;
     case ROTA_XL_EV_USAGE:

@@ -76,6 +76,12 @@ struct rota_xl_val rota_xl_vstr(struct rota_xl *x, const char *s, size_t n)
     return v;
 }
 
+struct rota_xl_val rota_xl_kept(struct rota_xl *x, struct rota_xl_val v)
+{
+    char *p = v.len ? rota_arena_dup(rota_xl_keep(x), v.p, v.len) : NULL;
+    return p ? (struct rota_xl_val){p, v.len} : (struct rota_xl_val){0};
+}
+
 const char *rota_xl_text(struct rota_xl *x, struct rota_xl_val v, size_t *len)
 {
     if (v.len < 2 || v.p[0] != '"')

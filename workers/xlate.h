@@ -302,6 +302,9 @@ static inline struct rota_xl_val rota_xl_v(const struct rota_json *v)
 {
     return v ? (struct rota_xl_val){v->p, v->len} : (struct rota_xl_val){0};
 }
+/* Value "v" copied into rota_xl_keep(x), for a stream's out function to keep past the
+ * event (absent when "v" is, or out of memory). */
+struct rota_xl_val rota_xl_kept(struct rota_xl *x, struct rota_xl_val v);
 /* A string value made from plain text "s" (quoted, escaped, in the arena); absent on
  * out of memory. */
 struct rota_xl_val rota_xl_vstr(struct rota_xl *x, const char *s, size_t n);
@@ -366,6 +369,7 @@ struct rota_xl_stream {
     struct rota_xl_sout out;
     struct rota_xl_evs evs;
     struct rota_jbuf carry; /* an upstream event's start */
+    size_t scanned;         /* bytes of "carry" known to hold no event's end */
     struct rota_arena scratch; /* one event's: emptied after each */
     bool failed;  /* the upstream's bytes could not be read: nothing more is */
     bool errored; /* the client's stream was ended with its format's error */

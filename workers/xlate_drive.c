@@ -214,9 +214,10 @@ int rota_xl_stream_data(struct rota_xl_stream *s, const char *p, size_t n,
         }
         buf = s->carry.p, len = s->carry.len;
     }
-    size_t used = 0;
-    for (;;) {
-        size_t evlen = rota_fmt_sse_event(buf + used, len - used);
+    size_t used = 0, from = buf == s->carry.p ? s->scanned : 0;
+    for (;;) { /* (each byte scanned once, however small the pieces: "scanned") */
+        size_t evlen = rota_fmt_sse_event_from(buf + used, len - used, from);
+        from = 0;
         if (!evlen)
             break;
         int rc = rota_xl_stream_ended(s) ? 0 : event(s, buf + used, evlen, out);
@@ -226,6 +227,7 @@ int rota_xl_stream_data(struct rota_xl_stream *s, const char *p, size_t n,
             return rc;
         }
     }
+    s->scanned = len - used;
     if (buf == s->carry.p) {
         memmove(s->carry.p, s->carry.p + used, s->carry.len - used);
         s->carry.len -= used;

@@ -53,8 +53,7 @@ static const char req1_out[] =
     "{\"inlineData\":{\"mimeType\":\"image/jpeg\",\"data\":\"/9j/4AAQ\"}},{\"fileData\":"
     "{\"mimeType\":\"image/png\",\"fileUri\":"
     "\"https://generativelanguage.googleapis.com/v1beta/files/abc\"}}]},{\"role\":\"model\","
-    "\"parts\":[{\"text\":\"Let me think.\",\"thought\":true,\"thoughtSignature\":"
-    "\"c2lnLXRob3VnaHQ=\"},{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":"
+    "\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":"
     "\"Paris\"}},\"thoughtSignature\":\"sig-gemini-1\"},{\"functionCall\":{\"name\":"
     "\"get_weather\",\"args\":{\"city\":\"Lyon\"}}},{\"functionCall\":{\"name\":\"get_time\","
     "\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
@@ -331,7 +330,7 @@ static void test_xl_gemini_request_from_others(void **state)
     assert_out(&c,
                "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Look\"},{\"inlineData\":"
                "{\"mimeType\":\"image/png\",\"data\":\"iVBORw0K\"}}]},{\"role\":\"model\","
-               "\"parts\":[{\"text\":\"hmm\",\"thought\":true,\"thoughtSignature\":\"EqQBsig\"},"
+               "\"parts\":["
                "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}},"
                "\"thoughtSignature\":\"sig-gemini-1\"}]},{\"role\":\"user\",\"parts\":["
                "{\"functionResponse\":{\"name\":\"get_weather\",\"response\":{\"result\":"

@@ -4,7 +4,8 @@
  * Each case is a directory holding "case" (what it shows, then "from F", "to T", "kind
  * request|answer|stream", optionally "model M" and "cut"), its "input" and its
  * "expected" output, and optionally "request" (the client's request, read first, for
- * answers and streams that depend on it: usage asked for, the model). For every case:
+ * answers and streams that depend on it: usage asked for, the model). A request case
+ * marked "refused" must be refused, "expected" holding the message. For every case:
  *   - request: "input" (format F) is translated to T and must equal "expected" byte for
  *     byte; then T's own reader must take it;
  *   - answer: "input" (format T) is translated back to F: equal, and F's reader takes it;
@@ -45,7 +46,7 @@ struct tcase {
     char dir[512], name[128];
     enum rota_xl_fmt from, to;
     char kind[16], model[128];
-    bool cut;
+    bool cut, refused;
     char *input, *expected, *request;
     size_t ninput, nexpected, nrequest;
 };
@@ -98,6 +99,8 @@ static void load(struct tcase *t, const char *dir, const char *name)
         int got = sscanf(line, "%31s %127s", k, v);
         if (got >= 1 && strcmp(k, "cut") == 0)
             t->cut = true;
+        else if (got >= 1 && strcmp(k, "refused") == 0)
+            t->refused = true;
         else if (got == 2 && strcmp(k, "from") == 0)
             t->from = fmt_named(v);
         else if (got == 2 && strcmp(k, "to") == 0)
@@ -357,6 +360,15 @@ static void one(const struct tcase *t)
     if (strcmp(t->kind, "request") == 0) {
         setup_x(&x, &a, t, &r);
         int rc = rota_xl_request(&x, t->input, t->ninput, &r, &out);
+        if (t->refused) { /* the expected output is the refusal's message */
+            if (!rc)
+                fail_msg("%s: not refused:\n%.*s", t->name, (int)out.len, out.p);
+            assert_true(rc == -ENOTSUP || rc == -EINVAL);
+            check_output(t, x.err, strlen(x.err));
+            rota_arena_free(&a);
+            rota_jbuf_free(&out);
+            return;
+        }
         if (rc)
             fail_msg("%s: refused: %s", t->name, x.err);
         check_output(t, out.p, out.len);
