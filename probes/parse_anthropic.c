@@ -26,28 +26,33 @@
 #include "parse.h"
 
 struct bucket {
+    const char *names[3]; /* its headers: limit, remaining, reset (spelt out: no
+                             formatting on every answer) */
     const char *what;
     uint8_t metric;
 };
 
+#define HEADERS(w)                                                                       \
+    {"anthropic-ratelimit-" w "-limit", "anthropic-ratelimit-" w "-remaining",           \
+     "anthropic-ratelimit-" w "-reset"}
 static const struct bucket buckets[] = {
-    {"requests", ROTA_METRIC_REQUESTS},
-    {"tokens", ROTA_METRIC_TOKENS},
-    {"input-tokens", ROTA_METRIC_TOKENS},
-    {"output-tokens", ROTA_METRIC_TOKENS},
+    {HEADERS("requests"), "requests", ROTA_METRIC_REQUESTS},
+    {HEADERS("tokens"), "tokens", ROTA_METRIC_TOKENS},
+    {HEADERS("input-tokens"), "input-tokens", ROTA_METRIC_TOKENS},
+    {HEADERS("output-tokens"), "output-tokens", ROTA_METRIC_TOKENS},
 };
+#undef HEADERS
 
 /* The window of one bucket, when any of its three headers is readable. */
 static void read_bucket(const struct rota_http_in *in, const struct bucket *b,
                         struct rota_obs *out)
 {
-    static const char *const kinds[] = {"limit", "remaining", "reset"};
     bool has[3] = {false, false, false};
     uint64_t num[2] = {0, 0};
     int64_t reset_at = 0;
     for (int k = 0; k < 3; k++) {
-        char name[64], v[128];
-        snprintf(name, sizeof(name), "anthropic-ratelimit-%s-%s", b->what, kinds[k]);
+        char v[128];
+        const char *name = b->names[k];
         if (rota_http_header(in, name, v, sizeof(v)) < 0)
             continue;
         if (k < 2) {

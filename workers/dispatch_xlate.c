@@ -44,8 +44,7 @@ struct xlstate {
     char model[256];
     struct rota_jbuf body;
     bool have_body;
-    struct rota_xl_stream xs;
-    bool xs_on;
+    struct rota_xl_stream *xs; /* a stream's, made when its first piece comes */
 };
 
 static const char *const fit_names[] = {"pass", "translate", "format", "tools",
@@ -105,8 +104,10 @@ void rota_dispatch_xl_free(struct call *k)
     struct xlstate *s = k->xl;
     if (!s)
         return;
-    if (s->xs_on)
-        rota_xl_stream_free(&s->xs);
+    if (s->xs) {
+        rota_xl_stream_free(s->xs);
+        free(s->xs);
+    }
     rota_jbuf_free(&s->body);
     rota_arena_free(&s->a);
     free(s);
@@ -200,9 +201,10 @@ int rota_dispatch_xl_body(struct call *k)
     k->iov[0] = (struct iovec){s->body.p, s->body.len};
     k->body.npieces = 1;
     k->body.len = s->body.len;
-    if (s->xs_on) {
-        rota_xl_stream_free(&s->xs);
-        s->xs_on = false;
+    if (s->xs) { /* a new attempt: its stream starts afresh */
+        rota_xl_stream_free(s->xs);
+        free(s->xs);
+        s->xs = NULL;
     }
     return 0;
 }
@@ -319,25 +321,31 @@ void rota_dispatch_xl_message(const struct call *k, char *out, size_t n)
 
 /* ---- streams ---- */
 
+static struct rota_xl_stream *stream_new(struct xlstate *s)
+{
+    struct rota_xl_stream *xs = malloc(sizeof(*xs));
+    if (xs)
+        rota_xl_stream_init(xs, &s->x);
+    return xs;
+}
+
 int rota_dispatch_xl_stream(struct call *k, const char *p, size_t n, struct dbuf *out)
 {
     struct xlstate *s = k->xl;
-    if (!s->xs_on) {
-        rota_xl_stream_init(&s->xs, &s->x);
-        s->xs_on = true;
-    }
+    if (!s->xs && !(s->xs = stream_new(s)))
+        return -ENOMEM;
     struct rota_jbuf b;
     rota_jbuf_init(&b, 0);
-    int rc = rota_xl_stream_data(&s->xs, p, n, &b);
+    int rc = rota_xl_stream_data(s->xs, p, n, &b);
     if (b.len)
         rota_dispatch_put(out, b.p, b.len, SIZE_MAX);
     rota_jbuf_free(&b);
-    const struct rota_xl_usage *u = &s->xs.out.usage;
+    const struct rota_xl_usage *u = &s->xs->out.usage;
     if (u->in > k->usage.in)
         k->usage.in = u->in;
     if (u->out > k->usage.out)
         k->usage.out = u->out;
-    if (rota_xl_stream_ended(&s->xs)) {
+    if (rota_xl_stream_ended(s->xs)) {
         k->usage.final = true;
         k->end_seen = true;
     }
@@ -349,13 +357,11 @@ bool rota_dispatch_xl_fail(struct call *k, const char *message, struct dbuf *out
     struct xlstate *s = k->xl;
     if (!k->xlating || !s)
         return false;
-    if (!s->xs_on) {
-        rota_xl_stream_init(&s->xs, &s->x);
-        s->xs_on = true;
-    }
+    if (!s->xs && !(s->xs = stream_new(s)))
+        return false;
     struct rota_jbuf b;
     rota_jbuf_init(&b, 0);
-    rota_xl_stream_fail(&s->xs, message, &b);
+    rota_xl_stream_fail(s->xs, message, &b);
     if (b.len)
         rota_dispatch_put(out, b.p, b.len, SIZE_MAX);
     rota_jbuf_free(&b);

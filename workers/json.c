@@ -700,8 +700,12 @@ void rota_jbuf_quote(struct rota_jbuf *b, const char *p, size_t n)
 void rota_jbuf_u64(struct rota_jbuf *b, uint64_t v)
 {
     char t[24];
-    int n = snprintf(t, sizeof(t), "%llu", (unsigned long long)v);
-    rota_jbuf_json(b, t, (size_t)n);
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    rota_jbuf_json(b, t + i, sizeof(t) - i);
 }
 
 void rota_jbuf_bool(struct rota_jbuf *b, bool v)
