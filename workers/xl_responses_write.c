@@ -398,12 +398,14 @@ int rota_xl_responses_req_out(struct rota_xl *x, const struct rota_xl_req *r,
 
 /* ---- answers ---- */
 
+/* Room for the parts of output "out": each item gives one part (a reasoning or a call)
+ * or one per element of its content (a message), whatever its type says. */
 static uint32_t parts_in(const struct rota_json *out)
 {
     uint32_t n = 0;
     for (const struct rota_json *it = out->kid; it; it = it->next) {
         const struct rota_json *c = rota_json_get(it, "content");
-        n += c && c->type == ROTA_JSON_ARRAY ? c->n : 1;
+        n += 1 + (c && c->type == ROTA_JSON_ARRAY ? c->n : 0);
     }
     return n ? n : 1;
 }

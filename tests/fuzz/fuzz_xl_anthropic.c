@@ -127,6 +127,7 @@ static void stream(const char *in, size_t size)
         memset(&so[i], 0, sizeof(so[i]));
         so[i].open = -1;
         rota_jbuf_init(&so[i].held, 1u << 16);
+        rota_jbuf_init(&so[i].held2, 1u << 16);
         rota_jbuf_init(&out[i], 0);
     }
     static struct rota_xl_evs evs;
@@ -151,6 +152,7 @@ static void stream(const char *in, size_t size)
         reread(f, &out[i]);
         rota_jbuf_free(&out[i]);
         rota_jbuf_free(&so[i].held);
+        rota_jbuf_free(&so[i].held2);
     }
     rota_arena_free(&a);
 }
