@@ -54,16 +54,6 @@ static bool is_key(const struct rota_json *m, const char *k)
     return rota_json_key_is(m, k);
 }
 
-/* "messages[i]..." for a message's member, "name" for a body's. */
-static int refuse_key(struct rota_xl *x, const char *at, const struct rota_json *m)
-{
-    size_t n = 0;
-    const char *k = rota_json_key(x->a, m, &n);
-    char path[160];
-    snprintf(path, sizeof(path), "%s%s%.*s", at ? at : "", at ? "." : "", (int)(k ? n : 0),
-             k ? k : "");
-    return rota_xl_refuse(x, path);
-}
 
 static int bad(struct rota_xl *x, const char *at, const char *what)
 {
@@ -173,7 +163,7 @@ static int content_part(struct rd *d, struct rota_xl_msg *msg, const struct rota
             if (is_key(m, field))
                 t = m;
             else if (!is_key(m, "type") && !is_key(m, "cache_control"))
-                return refuse_key(x, path(at, i, at16(j)), m);
+                return rota_xl_refuse_key(x, path(at, i, at16(j)), m);
         if (!t || t->type != ROTA_JSON_STRING)
             return rota_xl_fail(x, -EINVAL, "%s: %s is not a string", path(at, i, at16(j)),
                                 field);
@@ -188,13 +178,13 @@ static int content_part(struct rd *d, struct rota_xl_msg *msg, const struct rota
             if (is_key(m, "image_url"))
                 u = m;
             else if (!is_key(m, "type") && !is_key(m, "cache_control"))
-                return refuse_key(x, path(at, i, at16(j)), m);
+                return rota_xl_refuse_key(x, path(at, i, at16(j)), m);
         if (u && u->type == ROTA_JSON_OBJECT) {
             for (const struct rota_json *m = u->kid; m; m = m->next)
                 if (!is_key(m, "url") && !is_key(m, "detail")) {
                     char sub[120];
                     snprintf(sub, sizeof(sub), "%s.image_url", path(at, i, at16(j)));
-                    return refuse_key(x, sub, m);
+                    return rota_xl_refuse_key(x, sub, m);
                 }
             u = rota_json_get(u, "url");
         }
@@ -306,7 +296,7 @@ static int tool_call(struct rd *d, struct rota_xl_msg *msg, const struct rota_js
         else if (is_key(m, "function"))
             fn = m;
         else if (!is_key(m, "type") && !is_key(m, "index") && !d->answer)
-            return refuse_key(x, path(at, i, pos), m);
+            return rota_xl_refuse_key(x, path(at, i, pos), m);
     const struct rota_json *name = rota_json_get(fn, "name"), *args = rota_json_get(fn, "arguments");
     if (!id || id->type != ROTA_JSON_STRING || !name || name->type != ROTA_JSON_STRING)
         return bad(x, path(at, i, pos), "a tool call needs an id and a function name");
@@ -440,7 +430,7 @@ static int message(struct rd *d, const struct rota_json *m, unsigned i)
         else if (is_key(f, "refusal"))
             a.refusal = f;
         else
-            return refuse_key(x, path(at, i, XL_AT_MSG), f);
+            return rota_xl_refuse_key(x, path(at, i, XL_AT_MSG), f);
     }
     if (reasoning_content && reasoning_content->type != ROTA_JSON_STRING)
         return bad(x, path(at, i, XL_AT_MSG), "reasoning_content is not a string");
@@ -516,7 +506,7 @@ static int tools(struct rd *d, const struct rota_json *v)
         for (const struct rota_json *m = t->kid; m; m = m->next)
             if (!is_key(m, "type") && !is_key(m, "function") && !is_key(m, "cache_control")) {
                 snprintf(at, sizeof(at), "tools[%u]", i);
-                return refuse_key(x, at, m);
+                return rota_xl_refuse_key(x, at, m);
             }
         if (!fn || fn->type != ROTA_JSON_OBJECT)
             return rota_xl_fail(x, -EINVAL, "tools[%u].function: not an object", i);
@@ -530,7 +520,7 @@ static int tools(struct rd *d, const struct rota_json *v)
                 tool->params = rota_xl_v(m);
             else if (!is_key(m, "strict") && m->type != ROTA_JSON_NULL) {
                 snprintf(at, sizeof(at), "tools[%u].function", i);
-                return refuse_key(x, at, m);
+                return rota_xl_refuse_key(x, at, m);
             }
         }
         if (!tool->name.len)
@@ -576,7 +566,7 @@ static int response_format(struct rd *d, const struct rota_json *v)
         for (const struct rota_json *m = js->kid; m; m = m->next)
             if (!is_key(m, "schema") && !is_key(m, "name") && !is_key(m, "strict") &&
                 !is_key(m, "description"))
-                return refuse_key(d->x, "response_format.json_schema", m);
+                return rota_xl_refuse_key(d->x, "response_format.json_schema", m);
         d->r->rformat = ROTA_XL_RF_SCHEMA;
         d->r->schema = rota_xl_v(s);
         if (n && n->type == ROTA_JSON_STRING)
@@ -624,7 +614,7 @@ static int reasoning(struct rd *d, const struct rota_json *v)
         } else if (is_key(m, "exclude") && m->type != ROTA_JSON_NUMBER) {
             exclude = rota_json_true(m);
         } else {
-            return refuse_key(d->x, "reasoning", m);
+            return rota_xl_refuse_key(d->x, "reasoning", m);
         }
     }
     r->include_thoughts = r->thinking == 1 && !exclude;
@@ -639,7 +629,7 @@ static int stream_options(struct rd *d, const struct rota_json *v)
         if (is_key(m, "include_usage"))
             d->r->include_usage = rota_json_true(m);
         else if (!is_key(m, "include_obfuscation"))
-            return refuse_key(d->x, "stream_options", m);
+            return rota_xl_refuse_key(d->x, "stream_options", m);
     return 0;
 }
 
@@ -706,7 +696,7 @@ static int field(struct rd *d, const struct rota_json *m)
                (is_key(m, "top_logprobs") && !zero(m)) ||
                (is_key(m, "logit_bias") && !(m->type == ROTA_JSON_OBJECT && m->n == 0)) ||
                ((is_key(m, "presence_penalty") || is_key(m, "frequency_penalty")) && !zero(m))) {
-        return refuse_key(x, NULL, m);
+        return rota_xl_refuse_key(x, NULL, m);
     } else if (is_key(m, "modalities")) {
         for (const struct rota_json *e = m->kid; e; e = e->next)
             if (!rota_json_is(e, "text"))
@@ -716,7 +706,7 @@ static int field(struct rd *d, const struct rota_json *m)
         for (const char *const *k = ignored; *k; k++)
             if (is_key(m, *k))
                 return 0;
-        return refuse_key(x, NULL, m);
+        return rota_xl_refuse_key(x, NULL, m);
     }
     return 0;
 }

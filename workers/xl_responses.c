@@ -51,14 +51,6 @@ static bool is_key(const struct rota_json *m, const char *k)
     return rota_json_key_is(m, k);
 }
 
-static int refuse_key(struct rota_xl *x, const char *at, const struct rota_json *m)
-{
-    size_t n = 0;
-    const char *k = rota_json_key(x->a, m, &n);
-    char p[160];
-    snprintf(p, sizeof(p), "%s%s%.*s", at ? at : "", at ? "." : "", (int)(k ? n : 0), k ? k : "");
-    return rota_xl_refuse(x, p);
-}
 
 static int bad(struct rota_xl *x, const char *at, const char *what)
 {
@@ -114,7 +106,7 @@ static int image(struct rd *d, const struct rota_json *c, unsigned i, unsigned j
         if (is_key(m, "image_url"))
             u = m;
         else if (!is_key(m, "type") && !is_key(m, "detail") && m->type != ROTA_JSON_NULL)
-            return refuse_key(x, path(at, i, at16(j)), m); /* file_id: a file we do not have */
+            return rota_xl_refuse_key(x, path(at, i, at16(j)), m); /* file_id: a file we do not have */
     if (!u || u->type != ROTA_JSON_STRING)
         return bad(x, path(at, i, at16(j)), "image_url is not a string");
     struct rota_xl_part *p = add(d, ROTA_XL_USER, ROTA_XL_IMAGE, i, at16(j));
@@ -144,7 +136,7 @@ static int content_part(struct rd *d, const struct rota_json *c, unsigned i, uns
             if (is_key(m, refusal ? "refusal" : "text"))
                 t = m;
             else if (!is_key(m, "type") && !is_key(m, "annotations") && !is_key(m, "logprobs"))
-                return refuse_key(x, path(at, i, at16(j)), m);
+                return rota_xl_refuse_key(x, path(at, i, at16(j)), m);
         if (!t || t->type != ROTA_JSON_STRING)
             return bad(x, path(at, i, at16(j)), "its text is not a string");
         if (who == SYS) {
@@ -186,7 +178,7 @@ static int message(struct rd *d, const struct rota_json *it, unsigned i)
             c = m;
         else if (!is_key(m, "type") && !is_key(m, "id") && !is_key(m, "status") &&
                  m->type != ROTA_JSON_NULL)
-            return refuse_key(x, path(at, i, XL_AT_MSG), m);
+            return rota_xl_refuse_key(x, path(at, i, XL_AT_MSG), m);
     enum who who = rota_json_is(role, "user")                                      ? USER
                    : rota_json_is(role, "assistant")                               ? ASSISTANT
                    : rota_json_is(role, "system") || rota_json_is(role, "developer") ? SYS
@@ -242,7 +234,7 @@ static int function_call(struct rd *d, const struct rota_json *it, unsigned i)
             args = m;
         else if (!is_key(m, "type") && !is_key(m, "id") && !is_key(m, "status") &&
                  m->type != ROTA_JSON_NULL)
-            return refuse_key(x, path(at, i, XL_AT_MSG), m);
+            return rota_xl_refuse_key(x, path(at, i, XL_AT_MSG), m);
     if (!id || id->type != ROTA_JSON_STRING || !name || name->type != ROTA_JSON_STRING)
         return bad(x, path(at, i, XL_AT_MSG), "a function call needs a call_id and a name");
     struct rota_xl_part *p = add(d, ROTA_XL_ASSISTANT, ROTA_XL_TOOL_CALL, i, XL_AT_MSG);
@@ -274,7 +266,7 @@ static int function_output(struct rd *d, const struct rota_json *it, unsigned i)
             out = m;
         else if (!is_key(m, "type") && !is_key(m, "id") && !is_key(m, "status") &&
                  m->type != ROTA_JSON_NULL)
-            return refuse_key(x, path(at, i, XL_AT_MSG), m);
+            return rota_xl_refuse_key(x, path(at, i, XL_AT_MSG), m);
     if (!id || id->type != ROTA_JSON_STRING)
         return bad(x, path(at, i, XL_AT_MSG), "a function call output needs a call_id");
     if (!d->cur || d->cur->role != ROTA_XL_USER || !d->tool_run) {
@@ -330,7 +322,7 @@ static int reasoning_item(struct rd *d, const struct rota_json *it, unsigned i)
             enc = m;
         else if (!is_key(m, "type") && !is_key(m, "id") && !is_key(m, "status") &&
                  !is_key(m, "summary") && !is_key(m, "content") && m->type != ROTA_JSON_NULL)
-            return refuse_key(x, path(at, i, XL_AT_MSG), m);
+            return rota_xl_refuse_key(x, path(at, i, XL_AT_MSG), m);
     if (enc && enc->type != ROTA_JSON_STRING && enc->type != ROTA_JSON_NULL)
         return bad(x, path(at, i, XL_AT_MSG), "encrypted_content is not a string");
     struct rota_xl_val text = rota_xl_responses_summary(x, it);
@@ -475,7 +467,7 @@ static int tools(struct rd *d, const struct rota_json *v)
             else if (is_key(m, "parameters") && m->type == ROTA_JSON_OBJECT)
                 tool->params = rota_xl_v(m);
             else if (!is_key(m, "type") && !is_key(m, "strict") && m->type != ROTA_JSON_NULL)
-                return refuse_key(x, at, m);
+                return rota_xl_refuse_key(x, at, m);
         }
         if (!tool->name.len)
             return bad(x, at, "a function needs a name");
@@ -510,7 +502,7 @@ static int text_field(struct rd *d, const struct rota_json *v)
     struct rota_xl *x = d->x;
     for (const struct rota_json *m = v->kid; m; m = m->next)
         if (!is_key(m, "format") && m->type != ROTA_JSON_NULL)
-            return refuse_key(x, "text", m); /* verbosity */
+            return rota_xl_refuse_key(x, "text", m); /* verbosity */
     const struct rota_json *f = rota_json_get(v, "format");
     if (!f || f->type == ROTA_JSON_NULL)
         return 0;
@@ -529,7 +521,7 @@ static int text_field(struct rd *d, const struct rota_json *v)
     for (const struct rota_json *m = f->kid; m; m = m->next)
         if (!is_key(m, "type") && !is_key(m, "schema") && !is_key(m, "name") &&
             !is_key(m, "strict") && !is_key(m, "description"))
-            return refuse_key(x, "text.format", m);
+            return rota_xl_refuse_key(x, "text.format", m);
     d->r->rformat = ROTA_XL_RF_SCHEMA;
     d->r->schema = rota_xl_v(s);
     if (n && n->type == ROTA_JSON_STRING)
@@ -553,7 +545,7 @@ static int reasoning(struct rd *d, const struct rota_json *v)
                    m->type == ROTA_JSON_STRING) {
             r->include_thoughts = !rota_json_is(m, "none");
         } else {
-            return refuse_key(d->x, "reasoning", m);
+            return rota_xl_refuse_key(d->x, "reasoning", m);
         }
     }
     return 0;
@@ -625,7 +617,7 @@ static int field(struct rd *d, const struct rota_json *m)
         for (const char *const *k = ignored; *k; k++)
             if (is_key(m, *k))
                 return 0;
-        return refuse_key(x, NULL, m); /* previous_response_id, conversation, prompt, ... */
+        return rota_xl_refuse_key(x, NULL, m); /* previous_response_id, conversation, prompt, ... */
     }
     return 0;
 }

@@ -43,6 +43,15 @@ int rota_xl_refuse(struct rota_xl *x, const char *path)
     return rota_xl_fail(x, -ENOTSUP, "%s cannot be sent to %s", path, name_of(x->to));
 }
 
+int rota_xl_refuse_key(struct rota_xl *x, const char *at, const struct rota_json *m)
+{
+    size_t n = 0;
+    const char *k = rota_json_key(x->a, m, &n);
+    char p[160];
+    snprintf(p, sizeof(p), "%s%s%.*s", at ? at : "", at ? "." : "", (int)(k ? n : 0), k ? k : "");
+    return rota_xl_refuse(x, p);
+}
+
 int rota_xl_refuse_part(struct rota_xl *x, const struct rota_xl_part *p, const char *what)
 {
     char at[96] = "a part";

@@ -294,6 +294,9 @@ int rota_xl_fail(struct rota_xl *x, int err, const char *fmt, ...)
 /* A field of the client's request the target cannot take: "<path> cannot be sent to
  * <target>" (-ENOTSUP). */
 int rota_xl_refuse(struct rota_xl *x, const char *path);
+/* Member "m" of the object at path "at" (NULL: the body) is not one the format knows or
+ * can carry: refused, "at.key" named. */
+int rota_xl_refuse_key(struct rota_xl *x, const char *at, const struct rota_json *m);
 /* A part the target cannot take, named in the client's numbering. */
 int rota_xl_refuse_part(struct rota_xl *x, const struct rota_xl_part *p, const char *what);
 
