@@ -9,6 +9,7 @@
  * credential's a *.key, which is an input, never on a command line). Bodies are written here
  * with ' for " (none holds an apostrophe), which body() turns back.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "pool_it.h"
@@ -66,11 +68,11 @@ static int post(const char *who, const char *path, const char *text, size_t *len
                                             : "Authorization: Bearer sk-mt-oa1-secret";
     char keyfile[256]; /* the credential goes to curl in a file, not on its command line */
     snprintf(keyfile, sizeof(keyfile), "%s/auth.key", group.dir);
-    f = fopen(keyfile, "w");
-    assert_non_null(f);
-    fchmod(fileno(f), 0600);
-    fprintf(f, "%s\n", auth);
-    fclose(f);
+    unlink(keyfile); /* made anew, ours alone from its first byte */
+    int kfd = open(keyfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    assert_true(kfd >= 0);
+    assert_true(dprintf(kfd, "%s\n", auth) > 0);
+    close(kfd);
     snprintf(cmd, sizeof(cmd),
              "curl -s -N -o '%s/answer.out' -w '%%{http_code}' -H 'Content-Type: "
              "application/json' -H @'%s' --data-binary @'%s' 'http://127.0.0.1:%d%s'",
